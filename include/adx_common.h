@@ -1,0 +1,58 @@
+/* adx_common — settings every stage shares: input limits, output format
+ * enums, and the job control block (progress + cooperative cancel).
+ *
+ * Limits exist so that no size read from a request is allocated before it is
+ * checked; each stage that takes a size from input compares it here first
+ * and reports ADX_E_LIMIT (413) naming the limit and its value.
+ */
+#ifndef ADX_COMMON_H
+#define ADX_COMMON_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct adx_limits {
+    uint64_t max_body_bytes;   /* whole request body */
+    uint64_t max_elements;     /* elements of any one array (dense, sparse part, column) */
+    uint64_t max_dim;          /* any one dimension (n_obs, n_vars, shape[k]) */
+    uint64_t max_total_bytes;  /* decoded model size, all buffers together */
+    uint32_t max_ndim;         /* rank of an N-d array (numpy allows 32) */
+    uint32_t max_depth;        /* nesting depth of uns dicts */
+    uint64_t max_string_bytes; /* one string value */
+    uint64_t max_keys;         /* entries in one mapping / columns in one frame */
+    uint64_t csv_max_cells;    /* densify sparse matrices for csv bundles up to this */
+} adx_limits;
+
+/* Defaults sized for a 24 GiB machine with a few concurrent jobs. */
+void adx_limits_default(adx_limits *l);
+
+typedef enum adx_format { ADX_FMT_H5AD = 0, ADX_FMT_NPZ, ADX_FMT_CSV, ADX_FMT_TXT } adx_format;
+typedef enum adx_compression { ADX_COMP_NONE = 0, ADX_COMP_GZIP, ADX_COMP_LZF } adx_compression;
+
+const char *adx_format_name(adx_format f);           /* "h5ad", "npz", "csv", "txt" */
+const char *adx_format_ext(adx_format f);            /* ".h5ad", ".npz", ".zip", ".zip" */
+const char *adx_format_content_type(adx_format f);   /* application/x-hdf5 or application/zip */
+const char *adx_compression_name(adx_compression c); /* "gzip", "lzf", "none" */
+
+/* Handed to long-running stages (writers, readers). All fields may be
+ * zero/NULL. `cancel` is polled between chunks: when it reads non-zero the
+ * stage stops and fails with ADX_E_CANCELED. `progress` is called with a
+ * fraction in [0,1] from the worker thread; it must be cheap and thread-safe
+ * (the daemon stores it in an atomic and reads it from the loop). */
+typedef struct adx_ctl {
+    const atomic_int *cancel;
+    void (*progress)(void *ud, double fraction);
+    void *ud;
+} adx_ctl;
+
+static inline bool adx_ctl_canceled(const adx_ctl *c)
+{
+    return c && c->cancel && atomic_load_explicit(c->cancel, memory_order_relaxed) != 0;
+}
+static inline void adx_ctl_progress(const adx_ctl *c, double f)
+{
+    if (c && c->progress) c->progress(c->ud, f);
+}
+
+#endif

@@ -1,0 +1,37 @@
+/* adx_h5w (prefix h5w_) — model → h5ad (shared/spec/formats.md, anndata 0.8
+ * on-disk format) with gzip (levels 0–9), lzf (filter 32000, byte-compatible
+ * with h5py's, so h5py/anndata read it without a plugin) or no compression.
+ *
+ * Numeric chunks are compressed by this module outside HDF5 (libdeflate /
+ * liblzf) and stored with H5Dwrite_chunk, so the HDF5 global lock is held
+ * only for the I/O; string datasets go through HDF5's filter pipeline.
+ *
+ * h5w_write() writes exactly `path` (the caller chooses a temp name and
+ * renames; see pipeline). On failure the file may be partial and the caller
+ * unlinks it. The model must be sanitized (no OBJECT/NULL elements).
+ * Thread-safe: several workers may write different files at once.
+ */
+#ifndef ADX_H5W_H
+#define ADX_H5W_H
+
+#include <stdbool.h>
+
+#include "adx_common.h"
+#include "adx_err.h"
+#include "adx_model.h"
+#include "adx_report.h"
+
+typedef struct h5w_opts {
+    adx_compression compression; /* default gzip */
+    int level;                   /* gzip 0–9 (default 4) */
+} h5w_opts;
+
+void h5w_opts_default(h5w_opts *o);
+int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const adx_ctl *ctl,
+              adx_report *rep, adx_err *err);
+
+/* Register h5py's LZF filter (id 32000) with HDF5; idempotent and
+ * thread-safe. Also lets the h5ad reader decompress lzf files. */
+int h5lzf_register(void);
+
+#endif

@@ -1,0 +1,279 @@
+/* adx_model (prefix ad_) — the one in-memory AnnData model every codec reads
+ * or writes: JSON → model, h5ad ↔ model, Polis CSV → model, model → npz/csv.
+ *
+ * Data lives in typed, contiguous buffers: an ad_array is one allocation of
+ * n elements (row-major, host byte order = little-endian on every supported
+ * target), strings are one blob plus an offsets array. There is a struct per
+ * element *of the AnnData tree* (a column, a matrix, a dict), never per value.
+ *
+ * Ownership: every container owns what it points to. ad_*_free() releases a
+ * value and everything under it and accepts NULL / zeroed structs. Functions
+ * that take an `ad_elem *` to store (ad_dict_put, ad_frame_add) take
+ * ownership even when they fail (they free it), so callers never leak on an
+ * error path. Structs are zero-initialisable: `ad_frame f = {0};` is an empty
+ * frame with no rows.
+ *
+ * Errors: allocation helpers return -1 (or NULL) on overflow or ENOMEM and
+ * never abort; they check every size product for overflow.
+ *
+ * Unsanitized values: decoders keep what does not fit a typed buffer (string
+ * columns with nulls, mixed types, nested JSON, uns nulls) as AD_K_OBJECT or
+ * AD_K_NULL elements. The sanitize stage turns them into typed arrays and
+ * reports each change; writers may assume neither kind is present.
+ */
+#ifndef ADX_MODEL_H
+#define ADX_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AD_MAX_NDIM 32
+
+typedef enum ad_dtype {
+    AD_BOOL = 0, /* stored as uint8 0/1 */
+    AD_I8,
+    AD_I16,
+    AD_I32,
+    AD_I64,
+    AD_U8,
+    AD_U16,
+    AD_U32,
+    AD_U64,
+    AD_F32,
+    AD_F64,
+    AD_STR, /* UTF-8, see ad_array */
+    AD_DTYPE__COUNT
+} ad_dtype;
+
+size_t ad_dtype_size(ad_dtype t);      /* bytes per element; 0 for AD_STR */
+const char *ad_dtype_name(ad_dtype t); /* numpy name: "bool", "int8", …, "float64", "str" */
+int ad_dtype_from_name(const char *name, ad_dtype *out); /* numeric names only; -1 if unknown */
+bool ad_dtype_is_int(ad_dtype t);                        /* signed or unsigned integer (not bool) */
+bool ad_dtype_is_signed(ad_dtype t);
+bool ad_dtype_is_float(ad_dtype t);
+
+/* Dense N-d array (ndim 0 = scalar, n = 1).
+ * Numeric: `data` holds n * ad_dtype_size(dtype) bytes.
+ * AD_STR:  element i is the NUL-terminated string at str + soff[i]; its byte
+ *          length is soff[i+1] - soff[i] - 1; soff has n + 1 entries. */
+typedef struct ad_array {
+    ad_dtype dtype;
+    int ndim;
+    uint64_t shape[AD_MAX_NDIM];
+    uint64_t n;
+    void *data;
+    char *str;
+    uint64_t *soff;
+} ad_array;
+
+typedef enum ad_kind {
+    AD_K_ARRAY = 0,     /* ad_array (dense, N-d, numeric or string; 0-d = scalar) */
+    AD_K_SPARSE,        /* ad_sparse */
+    AD_K_FRAME,         /* ad_frame (DataFrame) */
+    AD_K_CATEGORICAL,   /* ad_categorical */
+    AD_K_NULLABLE_INT,  /* ad_nullable, values integer */
+    AD_K_NULLABLE_BOOL, /* ad_nullable, values bool */
+    AD_K_DICT,          /* ad_dict (mapping) */
+    AD_K_OBJECT,        /* ad_object: unsanitized mixed values (decoder output only) */
+    AD_K_NULL,          /* a JSON null in uns (decoder output only; sanitize drops it) */
+    AD_K__COUNT
+} ad_kind;
+
+typedef struct ad_elem ad_elem;
+
+typedef struct ad_sparse {
+    bool csc; /* false = csr_matrix, true = csc_matrix */
+    uint64_t shape[2];
+    ad_array data;    /* 1-d, numeric, nnz */
+    ad_array indices; /* 1-d, integer, nnz */
+    ad_array indptr;  /* 1-d, integer, major + 1 */
+} ad_sparse;
+
+typedef struct ad_categorical {
+    ad_array codes;      /* 1-d signed integer (int8/16/32/64); -1 = missing */
+    ad_array categories; /* 1-d, numeric or AD_STR, distinct */
+    bool ordered;
+} ad_categorical;
+
+typedef struct ad_nullable {
+    ad_array values; /* 1-d integer (nullable-integer) or AD_BOOL (nullable-boolean) */
+    ad_array mask;   /* 1-d AD_BOOL, true = missing */
+} ad_nullable;
+
+typedef struct ad_dict {
+    size_t n, cap;
+    char **keys; /* insertion order is kept and written in that order */
+    ad_elem **vals;
+} ad_dict;
+
+typedef struct ad_frame {
+    uint64_t n_rows;
+    ad_array index;   /* 1-d AD_STR with n_rows entries (always present once built) */
+    char *index_name; /* NULL = unnamed; h5ad then names the index dataset "_index" */
+    size_t ncols, cap;
+    char **names;   /* column order */
+    ad_elem **cols; /* AD_K_ARRAY (1-d), CATEGORICAL, NULLABLE_*, or OBJECT before sanitize */
+} ad_frame;
+
+/* Cells of an unsanitized object array. */
+typedef enum ad_cell {
+    AD_CELL_NULL = 0,
+    AD_CELL_BOOL, /* num.i is 0 or 1 */
+    AD_CELL_INT,  /* num.i */
+    AD_CELL_REAL, /* num.r */
+    AD_CELL_STR,  /* text */
+    AD_CELL_JSON, /* text: compact JSON of an array or object */
+} ad_cell;
+
+typedef union ad_num {
+    int64_t i;
+    double r;
+} ad_num;
+
+/* Object array: per cell a kind, a number, and a text (empty for non-text
+ * cells) stored as a blob + offsets like AD_STR arrays. */
+typedef struct ad_object {
+    int ndim;
+    uint64_t shape[AD_MAX_NDIM];
+    uint64_t n;
+    uint8_t *kind; /* ad_cell per cell */
+    ad_num *num;
+    char *str;
+    uint64_t *soff; /* n + 1 */
+} ad_object;
+
+struct ad_elem {
+    ad_kind kind;
+    union {
+        ad_array arr;
+        ad_sparse sp;
+        ad_frame df;
+        ad_categorical cat;
+        ad_nullable nl;
+        ad_dict dict;
+        ad_object obj;
+    } u;
+};
+
+typedef struct ad_raw {
+    ad_elem *X; /* AD_K_ARRAY 2-d or AD_K_SPARSE; NULL allowed */
+    ad_frame var;
+    ad_dict varm;
+} ad_raw;
+
+typedef struct ad_anndata {
+    uint64_t n_obs, n_vars;
+    ad_elem *X; /* NULL (no X), AD_K_ARRAY 2-d, or AD_K_SPARSE */
+    ad_frame obs, var;
+    ad_dict obsm, varm, layers, obsp, varp, uns;
+    ad_raw *raw; /* NULL = no raw */
+} ad_anndata;
+
+/* ---- arrays ---- */
+
+/* Allocate a zero-filled array (AD_STR: soff of n+1 zeros and str = "" so
+ * every element is the empty string). Returns -1 on overflow / ENOMEM
+ * (a is then zeroed). `shape` may be NULL when ndim == 0. */
+int ad_array_init(ad_array *a, ad_dtype t, int ndim, const uint64_t *shape);
+void ad_array_free(ad_array *a);
+int ad_array_clone(ad_array *dst, const ad_array *src);
+/* Bytes a buffer of n elements of t takes, or -1 on overflow. */
+int ad_bytes(ad_dtype t, uint64_t n, size_t *out);
+/* Checked product of dims (0 if any dim is 0). -1 on overflow. */
+int ad_shape_product(int ndim, const uint64_t *shape, uint64_t *out);
+
+static inline const char *ad_str_at(const ad_array *a, uint64_t i)
+{
+    return a->str + a->soff[i];
+}
+static inline size_t ad_str_len(const ad_array *a, uint64_t i)
+{
+    return (size_t)(a->soff[i + 1] - a->soff[i] - 1);
+}
+/* Numeric element i converted (bool → 0/1). Undefined for AD_STR. */
+double ad_array_get_f64(const ad_array *a, uint64_t i);
+int64_t ad_array_get_i64(const ad_array *a, uint64_t i);
+/* Build a 1-d AD_STR array from C strings (copies). */
+int ad_array_from_cstrs(ad_array *a, const char *const *s, uint64_t n);
+
+/* String builder: append strings, then move them into an ad_array. */
+typedef struct ad_strbuild {
+    char *buf;
+    size_t len, cap;
+    uint64_t *off;
+    uint64_t n, ncap;
+} ad_strbuild;
+int ad_sb_push(ad_strbuild *b, const char *s, size_t len); /* -1 on ENOMEM */
+/* Move into `out` as an AD_STR array of the given shape (product must equal
+ * the number pushed; NULL shape with ndim 1 means [n]). The builder is reset
+ * either way. */
+int ad_sb_finish(ad_strbuild *b, ad_array *out, int ndim, const uint64_t *shape);
+void ad_sb_free(ad_strbuild *b);
+
+/* ---- elements ---- */
+
+ad_elem *ad_elem_new(ad_kind k); /* zeroed, NULL on ENOMEM */
+void ad_elem_free(ad_elem *e);
+ad_elem *ad_elem_clone(const ad_elem *e); /* deep copy; NULL on ENOMEM */
+/* Wrap an array (moved: *a is zeroed afterwards). NULL on ENOMEM (a freed). */
+ad_elem *ad_elem_from_array(ad_array *a);
+/* Number of rows (first dimension) an element has: arrays shape[0] (0-d: 0),
+ * sparse shape[0], frame n_rows, categorical/nullable length, object shape[0]. */
+uint64_t ad_elem_rows(const ad_elem *e);
+/* Encoding type name as in h5ad: "array", "string-array", "csr_matrix",
+ * "csc_matrix", "dataframe", "categorical", "nullable-integer",
+ * "nullable-boolean", "dict", "numeric-scalar", "string", "object", "null". */
+const char *ad_elem_encoding(const ad_elem *e);
+
+/* ---- dicts ---- */
+
+/* Insert or replace `key`; takes ownership of v (freed on failure). */
+int ad_dict_put(ad_dict *d, const char *key, ad_elem *v);
+ad_elem *ad_dict_get(const ad_dict *d, const char *key);
+/* Remove entry i (frees key and value). */
+void ad_dict_remove_at(ad_dict *d, size_t i);
+void ad_dict_free(ad_dict *d);
+int ad_dict_clone(ad_dict *dst, const ad_dict *src);
+
+/* ---- frames ---- */
+
+/* Append a column; takes ownership of col (freed on failure). Replaces an
+ * existing column of the same name in place. */
+int ad_frame_add(ad_frame *f, const char *name, ad_elem *col);
+void ad_frame_remove_at(ad_frame *f, size_t i);
+/* Index "0".."n_rows-1" as anndata makes for a missing index. */
+int ad_frame_default_index(ad_frame *f, uint64_t n_rows);
+void ad_frame_free(ad_frame *f);
+int ad_frame_clone(ad_frame *dst, const ad_frame *src);
+
+/* ---- objects ---- */
+
+void ad_object_free(ad_object *o);
+int ad_object_clone(ad_object *dst, const ad_object *src);
+static inline const char *ad_object_text(const ad_object *o, uint64_t i)
+{
+    return o->str + o->soff[i];
+}
+
+/* ---- anndata ---- */
+
+ad_anndata *ad_anndata_new(void); /* empty, NULL on ENOMEM */
+void ad_anndata_free(ad_anndata *a);
+ad_anndata *ad_anndata_clone(const ad_anndata *a);
+void ad_raw_free(ad_raw *r);
+/* Sum of all buffer sizes (approximate memory of the model). */
+uint64_t ad_anndata_bytes(const ad_anndata *a);
+
+/* ---- Python-compatible text (sanitize, csv) ---- */
+
+/* str(x) as Python prints a float: shortest repr that round-trips, "1.0",
+ * "1e+20", "1e-05", "nan", "inf", "-inf". buf must hold 32 bytes. */
+void ad_fmt_pyfloat(double x, char buf[32]);
+/* "True"/"False" */
+static inline const char *ad_fmt_pybool(bool b)
+{
+    return b ? "True" : "False";
+}
+
+#endif

@@ -1,0 +1,834 @@
+/* adx_model implementation: allocation with overflow checks, deep copies,
+ * frees, and the few value helpers every codec needs. */
+#include "adx_model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtypes[AD_DTYPE__COUNT] = {
+    [AD_BOOL] = {"bool", 1},   [AD_I8] = {"int8", 1},     [AD_I16] = {"int16", 2},
+    [AD_I32] = {"int32", 4},   [AD_I64] = {"int64", 8},   [AD_U8] = {"uint8", 1},
+    [AD_U16] = {"uint16", 2},  [AD_U32] = {"uint32", 4},  [AD_U64] = {"uint64", 8},
+    [AD_F32] = {"float32", 4}, [AD_F64] = {"float64", 8}, [AD_STR] = {"str", 0},
+};
+
+size_t ad_dtype_size(ad_dtype t)
+{
+    return t < AD_DTYPE__COUNT ? dtypes[t].size : 0;
+}
+const char *ad_dtype_name(ad_dtype t)
+{
+    return t < AD_DTYPE__COUNT ? dtypes[t].name : "?";
+}
+
+int ad_dtype_from_name(const char *name, ad_dtype *out)
+{
+    for (int t = 0; t < AD_STR; t++)
+        if (strcmp(name, dtypes[t].name) == 0) {
+            *out = (ad_dtype)t;
+            return 0;
+        }
+    return -1;
+}
+
+bool ad_dtype_is_int(ad_dtype t)
+{
+    return t >= AD_I8 && t <= AD_U64;
+}
+bool ad_dtype_is_signed(ad_dtype t)
+{
+    return t >= AD_I8 && t <= AD_I64;
+}
+bool ad_dtype_is_float(ad_dtype t)
+{
+    return t == AD_F32 || t == AD_F64;
+}
+
+int ad_shape_product(int ndim, const uint64_t *shape, uint64_t *out)
+{
+    uint64_t n = 1;
+    bool zero = false;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] == 0)
+            zero = true;
+        else if (__builtin_mul_overflow(n, shape[i], &n))
+            return -1;
+    }
+    *out = zero ? 0 : n;
+    return 0;
+}
+
+int ad_bytes(ad_dtype t, uint64_t n, size_t *out)
+{
+    uint64_t b;
+    if (__builtin_mul_overflow(n, (uint64_t)(t == AD_STR ? 1 : ad_dtype_size(t)), &b) ||
+        b > SIZE_MAX / 2)
+        return -1;
+    *out = (size_t)b;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- arrays */
+
+int ad_array_init(ad_array *a, ad_dtype t, int ndim, const uint64_t *shape)
+{
+    memset(a, 0, sizeof *a);
+    if (ndim < 0 || ndim > AD_MAX_NDIM || t >= AD_DTYPE__COUNT) return -1;
+    uint64_t n;
+    if (ad_shape_product(ndim, shape, &n) < 0) return -1;
+    a->dtype = t;
+    a->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        a->shape[i] = shape[i];
+    a->n = n;
+    if (t == AD_STR) {
+        size_t b;
+        if (n >= UINT64_MAX / 8 || ad_bytes(AD_U64, n + 1, &b) < 0) goto fail;
+        a->soff = malloc(b);
+        size_t sb;
+        /* Each element gets its own NUL so soff[i+1]-soff[i] is len+1. */
+        if (!a->soff || ad_bytes(AD_U8, n ? n : 1, &sb) < 0) goto fail;
+        a->str = calloc(1, sb);
+        if (!a->str) goto fail;
+        for (uint64_t i = 0; i <= n; i++)
+            a->soff[i] = i;
+        return 0;
+    }
+    size_t b;
+    if (ad_bytes(t, n, &b) < 0) goto fail;
+    a->data = calloc(1, b ? b : 1);
+    if (!a->data) goto fail;
+    return 0;
+fail:
+    ad_array_free(a);
+    return -1;
+}
+
+void ad_array_free(ad_array *a)
+{
+    if (!a) return;
+    free(a->data);
+    free(a->str);
+    free(a->soff);
+    memset(a, 0, sizeof *a);
+}
+
+int ad_array_clone(ad_array *dst, const ad_array *src)
+{
+    *dst = *src;
+    dst->data = NULL;
+    dst->str = NULL;
+    dst->soff = NULL;
+    if (src->dtype == AD_STR) {
+        size_t ob, sb;
+        if (ad_bytes(AD_U64, src->n + 1, &ob) < 0) return -1;
+        sb = src->soff ? (size_t)src->soff[src->n] : 0;
+        dst->soff = malloc(ob);
+        dst->str = malloc(sb ? sb : 1);
+        if (!dst->soff || !dst->str) {
+            ad_array_free(dst);
+            return -1;
+        }
+        if (src->soff)
+            memcpy(dst->soff, src->soff, ob);
+        else
+            memset(dst->soff, 0, ob);
+        if (sb) memcpy(dst->str, src->str, sb);
+        return 0;
+    }
+    size_t b;
+    if (ad_bytes(src->dtype, src->n, &b) < 0) return -1;
+    dst->data = malloc(b ? b : 1);
+    if (!dst->data) return -1;
+    if (b) memcpy(dst->data, src->data, b);
+    return 0;
+}
+
+double ad_array_get_f64(const ad_array *a, uint64_t i)
+{
+    switch (a->dtype) {
+    case AD_BOOL:
+    case AD_U8:
+        return ((const uint8_t *)a->data)[i];
+    case AD_I8:
+        return ((const int8_t *)a->data)[i];
+    case AD_I16:
+        return ((const int16_t *)a->data)[i];
+    case AD_I32:
+        return ((const int32_t *)a->data)[i];
+    case AD_I64:
+        return (double)((const int64_t *)a->data)[i];
+    case AD_U16:
+        return ((const uint16_t *)a->data)[i];
+    case AD_U32:
+        return ((const uint32_t *)a->data)[i];
+    case AD_U64:
+        return (double)((const uint64_t *)a->data)[i];
+    case AD_F32:
+        return ((const float *)a->data)[i];
+    case AD_F64:
+        return ((const double *)a->data)[i];
+    default:
+        return NAN;
+    }
+}
+
+int64_t ad_array_get_i64(const ad_array *a, uint64_t i)
+{
+    switch (a->dtype) {
+    case AD_BOOL:
+    case AD_U8:
+        return ((const uint8_t *)a->data)[i];
+    case AD_I8:
+        return ((const int8_t *)a->data)[i];
+    case AD_I16:
+        return ((const int16_t *)a->data)[i];
+    case AD_I32:
+        return ((const int32_t *)a->data)[i];
+    case AD_I64:
+        return ((const int64_t *)a->data)[i];
+    case AD_U16:
+        return ((const uint16_t *)a->data)[i];
+    case AD_U32:
+        return ((const uint32_t *)a->data)[i];
+    case AD_U64:
+        return (int64_t)((const uint64_t *)a->data)[i];
+    case AD_F32:
+        return (int64_t)((const float *)a->data)[i];
+    case AD_F64:
+        return (int64_t)((const double *)a->data)[i];
+    default:
+        return 0;
+    }
+}
+
+/* ------------------------------------------------------- string builder */
+
+int ad_sb_push(ad_strbuild *b, const char *s, size_t len)
+{
+    if (b->n + 2 > b->ncap) {
+        uint64_t nc = b->ncap ? b->ncap * 2 : 64;
+        if (nc > SIZE_MAX / sizeof(uint64_t)) return -1;
+        uint64_t *o = realloc(b->off, (size_t)nc * sizeof *o);
+        if (!o) return -1;
+        b->off = o;
+        b->ncap = nc;
+        if (b->n == 0) b->off[0] = 0;
+    }
+    if (len > SIZE_MAX / 4 || b->len + len + 1 > SIZE_MAX / 2) return -1;
+    if (b->len + len + 1 > b->cap) {
+        size_t c = b->cap ? b->cap : 256;
+        while (c < b->len + len + 1)
+            c *= 2;
+        char *nb = realloc(b->buf, c);
+        if (!nb) return -1;
+        b->buf = nb;
+        b->cap = c;
+    }
+    if (len) memcpy(b->buf + b->len, s, len);
+    b->len += len;
+    b->buf[b->len++] = '\0';
+    b->n++;
+    b->off[b->n] = b->len;
+    return 0;
+}
+
+void ad_sb_free(ad_strbuild *b)
+{
+    free(b->buf);
+    free(b->off);
+    memset(b, 0, sizeof *b);
+}
+
+int ad_sb_finish(ad_strbuild *b, ad_array *out, int ndim, const uint64_t *shape)
+{
+    memset(out, 0, sizeof *out);
+    uint64_t one[1] = {b->n};
+    if (!shape && ndim == 1) shape = one;
+    uint64_t n;
+    if (ndim < 0 || ndim > AD_MAX_NDIM || ad_shape_product(ndim, shape, &n) < 0 || n != b->n) {
+        ad_sb_free(b);
+        return -1;
+    }
+    if (b->n == 0) {
+        ad_sb_free(b);
+        int r = ad_array_init(out, AD_STR, ndim, shape);
+        return r;
+    }
+    out->dtype = AD_STR;
+    out->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        out->shape[i] = shape[i];
+    out->n = n;
+    out->str = b->buf;
+    out->soff = b->off;
+    memset(b, 0, sizeof *b);
+    return 0;
+}
+
+int ad_array_from_cstrs(ad_array *a, const char *const *s, uint64_t n)
+{
+    ad_strbuild b = {0};
+    for (uint64_t i = 0; i < n; i++)
+        if (ad_sb_push(&b, s[i], strlen(s[i])) < 0) {
+            ad_sb_free(&b);
+            memset(a, 0, sizeof *a);
+            return -1;
+        }
+    return ad_sb_finish(&b, a, 1, NULL);
+}
+
+/* -------------------------------------------------------------- objects */
+
+void ad_object_free(ad_object *o)
+{
+    if (!o) return;
+    free(o->kind);
+    free(o->num);
+    free(o->str);
+    free(o->soff);
+    memset(o, 0, sizeof *o);
+}
+
+int ad_object_clone(ad_object *dst, const ad_object *src)
+{
+    *dst = *src;
+    dst->kind = NULL;
+    dst->num = NULL;
+    dst->str = NULL;
+    dst->soff = NULL;
+    size_t sb = src->soff ? (size_t)src->soff[src->n] : 0;
+    dst->kind = malloc(src->n ? src->n : 1);
+    dst->num = malloc((src->n ? src->n : 1) * sizeof(ad_num));
+    dst->soff = malloc((src->n + 1) * sizeof(uint64_t));
+    dst->str = malloc(sb ? sb : 1);
+    if (!dst->kind || !dst->num || !dst->soff || !dst->str) {
+        ad_object_free(dst);
+        return -1;
+    }
+    if (src->n) {
+        memcpy(dst->kind, src->kind, src->n);
+        memcpy(dst->num, src->num, src->n * sizeof(ad_num));
+    }
+    if (src->soff)
+        memcpy(dst->soff, src->soff, (src->n + 1) * sizeof(uint64_t));
+    else
+        memset(dst->soff, 0, (src->n + 1) * sizeof(uint64_t));
+    if (sb) memcpy(dst->str, src->str, sb);
+    return 0;
+}
+
+/* ------------------------------------------------------------- elements */
+
+ad_elem *ad_elem_new(ad_kind k)
+{
+    ad_elem *e = calloc(1, sizeof *e);
+    if (e) e->kind = k;
+    return e;
+}
+
+static void elem_clear(ad_elem *e)
+{
+    switch (e->kind) {
+    case AD_K_ARRAY:
+        ad_array_free(&e->u.arr);
+        break;
+    case AD_K_SPARSE:
+        ad_array_free(&e->u.sp.data);
+        ad_array_free(&e->u.sp.indices);
+        ad_array_free(&e->u.sp.indptr);
+        break;
+    case AD_K_FRAME:
+        ad_frame_free(&e->u.df);
+        break;
+    case AD_K_CATEGORICAL:
+        ad_array_free(&e->u.cat.codes);
+        ad_array_free(&e->u.cat.categories);
+        break;
+    case AD_K_NULLABLE_INT:
+    case AD_K_NULLABLE_BOOL:
+        ad_array_free(&e->u.nl.values);
+        ad_array_free(&e->u.nl.mask);
+        break;
+    case AD_K_DICT:
+        ad_dict_free(&e->u.dict);
+        break;
+    case AD_K_OBJECT:
+        ad_object_free(&e->u.obj);
+        break;
+    default:
+        break;
+    }
+}
+
+void ad_elem_free(ad_elem *e)
+{
+    if (!e) return;
+    elem_clear(e);
+    free(e);
+}
+
+ad_elem *ad_elem_from_array(ad_array *a)
+{
+    ad_elem *e = ad_elem_new(AD_K_ARRAY);
+    if (!e) {
+        ad_array_free(a);
+        return NULL;
+    }
+    e->u.arr = *a;
+    memset(a, 0, sizeof *a);
+    return e;
+}
+
+ad_elem *ad_elem_clone(const ad_elem *s)
+{
+    if (!s) return NULL;
+    ad_elem *d = ad_elem_new(s->kind);
+    if (!d) return NULL;
+    int r = 0;
+    switch (s->kind) {
+    case AD_K_ARRAY:
+        r = ad_array_clone(&d->u.arr, &s->u.arr);
+        break;
+    case AD_K_SPARSE:
+        d->u.sp.csc = s->u.sp.csc;
+        d->u.sp.shape[0] = s->u.sp.shape[0];
+        d->u.sp.shape[1] = s->u.sp.shape[1];
+        r = ad_array_clone(&d->u.sp.data, &s->u.sp.data);
+        if (!r) r = ad_array_clone(&d->u.sp.indices, &s->u.sp.indices);
+        if (!r) r = ad_array_clone(&d->u.sp.indptr, &s->u.sp.indptr);
+        break;
+    case AD_K_FRAME:
+        r = ad_frame_clone(&d->u.df, &s->u.df);
+        break;
+    case AD_K_CATEGORICAL:
+        d->u.cat.ordered = s->u.cat.ordered;
+        r = ad_array_clone(&d->u.cat.codes, &s->u.cat.codes);
+        if (!r) r = ad_array_clone(&d->u.cat.categories, &s->u.cat.categories);
+        break;
+    case AD_K_NULLABLE_INT:
+    case AD_K_NULLABLE_BOOL:
+        r = ad_array_clone(&d->u.nl.values, &s->u.nl.values);
+        if (!r) r = ad_array_clone(&d->u.nl.mask, &s->u.nl.mask);
+        break;
+    case AD_K_DICT:
+        r = ad_dict_clone(&d->u.dict, &s->u.dict);
+        break;
+    case AD_K_OBJECT:
+        r = ad_object_clone(&d->u.obj, &s->u.obj);
+        break;
+    default:
+        break;
+    }
+    if (r) {
+        ad_elem_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+uint64_t ad_elem_rows(const ad_elem *e)
+{
+    switch (e->kind) {
+    case AD_K_ARRAY:
+        return e->u.arr.ndim ? e->u.arr.shape[0] : 0;
+    case AD_K_SPARSE:
+        return e->u.sp.shape[0];
+    case AD_K_FRAME:
+        return e->u.df.n_rows;
+    case AD_K_CATEGORICAL:
+        return e->u.cat.codes.n;
+    case AD_K_NULLABLE_INT:
+    case AD_K_NULLABLE_BOOL:
+        return e->u.nl.values.n;
+    case AD_K_OBJECT:
+        return e->u.obj.ndim ? e->u.obj.shape[0] : 0;
+    default:
+        return 0;
+    }
+}
+
+const char *ad_elem_encoding(const ad_elem *e)
+{
+    switch (e->kind) {
+    case AD_K_ARRAY:
+        if (e->u.arr.ndim == 0) return e->u.arr.dtype == AD_STR ? "string" : "numeric-scalar";
+        return e->u.arr.dtype == AD_STR ? "string-array" : "array";
+    case AD_K_SPARSE:
+        return e->u.sp.csc ? "csc_matrix" : "csr_matrix";
+    case AD_K_FRAME:
+        return "dataframe";
+    case AD_K_CATEGORICAL:
+        return "categorical";
+    case AD_K_NULLABLE_INT:
+        return "nullable-integer";
+    case AD_K_NULLABLE_BOOL:
+        return "nullable-boolean";
+    case AD_K_DICT:
+        return "dict";
+    case AD_K_OBJECT:
+        return "object";
+    case AD_K_NULL:
+        return "null";
+    default:
+        return "?";
+    }
+}
+
+/* ---------------------------------------------------------------- dicts */
+
+static int grow(void **a, void **b, size_t *cap, size_t need, size_t sa, size_t sbsz)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap * 2 : 8;
+    while (c < need)
+        c *= 2;
+    void *na = realloc(*a, c * sa);
+    if (!na) return -1;
+    *a = na;
+    void *nb = realloc(*b, c * sbsz);
+    if (!nb) return -1;
+    *b = nb;
+    *cap = c;
+    return 0;
+}
+
+int ad_dict_put(ad_dict *d, const char *key, ad_elem *v)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->keys[i], key) == 0) {
+            ad_elem_free(d->vals[i]);
+            d->vals[i] = v;
+            return 0;
+        }
+    char *k = strdup(key);
+    if (!k || grow((void **)&d->keys, (void **)&d->vals, &d->cap, d->n + 1, sizeof(char *),
+                   sizeof(ad_elem *)) < 0) {
+        free(k);
+        ad_elem_free(v);
+        return -1;
+    }
+    d->keys[d->n] = k;
+    d->vals[d->n] = v;
+    d->n++;
+    return 0;
+}
+
+ad_elem *ad_dict_get(const ad_dict *d, const char *key)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->keys[i], key) == 0) return d->vals[i];
+    return NULL;
+}
+
+void ad_dict_remove_at(ad_dict *d, size_t i)
+{
+    if (i >= d->n) return;
+    free(d->keys[i]);
+    ad_elem_free(d->vals[i]);
+    memmove(d->keys + i, d->keys + i + 1, (d->n - i - 1) * sizeof *d->keys);
+    memmove(d->vals + i, d->vals + i + 1, (d->n - i - 1) * sizeof *d->vals);
+    d->n--;
+}
+
+void ad_dict_free(ad_dict *d)
+{
+    if (!d) return;
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->keys[i]);
+        ad_elem_free(d->vals[i]);
+    }
+    free(d->keys);
+    free(d->vals);
+    memset(d, 0, sizeof *d);
+}
+
+int ad_dict_clone(ad_dict *dst, const ad_dict *src)
+{
+    memset(dst, 0, sizeof *dst);
+    for (size_t i = 0; i < src->n; i++) {
+        ad_elem *v = ad_elem_clone(src->vals[i]);
+        if (!v || ad_dict_put(dst, src->keys[i], v) < 0) {
+            ad_dict_free(dst);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- frames */
+
+int ad_frame_add(ad_frame *f, const char *name, ad_elem *col)
+{
+    for (size_t i = 0; i < f->ncols; i++)
+        if (strcmp(f->names[i], name) == 0) {
+            ad_elem_free(f->cols[i]);
+            f->cols[i] = col;
+            return 0;
+        }
+    char *k = strdup(name);
+    if (!k || grow((void **)&f->names, (void **)&f->cols, &f->cap, f->ncols + 1, sizeof(char *),
+                   sizeof(ad_elem *)) < 0) {
+        free(k);
+        ad_elem_free(col);
+        return -1;
+    }
+    f->names[f->ncols] = k;
+    f->cols[f->ncols] = col;
+    f->ncols++;
+    return 0;
+}
+
+void ad_frame_remove_at(ad_frame *f, size_t i)
+{
+    if (i >= f->ncols) return;
+    free(f->names[i]);
+    ad_elem_free(f->cols[i]);
+    memmove(f->names + i, f->names + i + 1, (f->ncols - i - 1) * sizeof *f->names);
+    memmove(f->cols + i, f->cols + i + 1, (f->ncols - i - 1) * sizeof *f->cols);
+    f->ncols--;
+}
+
+int ad_frame_default_index(ad_frame *f, uint64_t n_rows)
+{
+    ad_strbuild b = {0};
+    char tmp[24];
+    for (uint64_t i = 0; i < n_rows; i++) {
+        int len = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)i);
+        if (ad_sb_push(&b, tmp, (size_t)len) < 0) {
+            ad_sb_free(&b);
+            return -1;
+        }
+    }
+    ad_array idx;
+    uint64_t shape[1] = {n_rows};
+    if (ad_sb_finish(&b, &idx, 1, shape) < 0) return -1;
+    ad_array_free(&f->index);
+    f->index = idx;
+    f->n_rows = n_rows;
+    return 0;
+}
+
+void ad_frame_free(ad_frame *f)
+{
+    if (!f) return;
+    ad_array_free(&f->index);
+    free(f->index_name);
+    for (size_t i = 0; i < f->ncols; i++) {
+        free(f->names[i]);
+        ad_elem_free(f->cols[i]);
+    }
+    free(f->names);
+    free(f->cols);
+    memset(f, 0, sizeof *f);
+}
+
+int ad_frame_clone(ad_frame *dst, const ad_frame *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->n_rows = src->n_rows;
+    if (src->index.soff || src->index.data) {
+        if (ad_array_clone(&dst->index, &src->index) < 0) goto fail;
+    }
+    if (src->index_name && !(dst->index_name = strdup(src->index_name))) goto fail;
+    for (size_t i = 0; i < src->ncols; i++) {
+        ad_elem *c = ad_elem_clone(src->cols[i]);
+        if (!c || ad_frame_add(dst, src->names[i], c) < 0) goto fail;
+    }
+    return 0;
+fail:
+    ad_frame_free(dst);
+    return -1;
+}
+
+/* -------------------------------------------------------------- anndata */
+
+ad_anndata *ad_anndata_new(void)
+{
+    return calloc(1, sizeof(ad_anndata));
+}
+
+void ad_raw_free(ad_raw *r)
+{
+    if (!r) return;
+    ad_elem_free(r->X);
+    ad_frame_free(&r->var);
+    ad_dict_free(&r->varm);
+    free(r);
+}
+
+void ad_anndata_free(ad_anndata *a)
+{
+    if (!a) return;
+    ad_elem_free(a->X);
+    ad_frame_free(&a->obs);
+    ad_frame_free(&a->var);
+    ad_dict_free(&a->obsm);
+    ad_dict_free(&a->varm);
+    ad_dict_free(&a->layers);
+    ad_dict_free(&a->obsp);
+    ad_dict_free(&a->varp);
+    ad_dict_free(&a->uns);
+    ad_raw_free(a->raw);
+    free(a);
+}
+
+ad_anndata *ad_anndata_clone(const ad_anndata *s)
+{
+    ad_anndata *d = ad_anndata_new();
+    if (!d) return NULL;
+    d->n_obs = s->n_obs;
+    d->n_vars = s->n_vars;
+    if (s->X && !(d->X = ad_elem_clone(s->X))) goto fail;
+    if (ad_frame_clone(&d->obs, &s->obs) || ad_frame_clone(&d->var, &s->var) ||
+        ad_dict_clone(&d->obsm, &s->obsm) || ad_dict_clone(&d->varm, &s->varm) ||
+        ad_dict_clone(&d->layers, &s->layers) || ad_dict_clone(&d->obsp, &s->obsp) ||
+        ad_dict_clone(&d->varp, &s->varp) || ad_dict_clone(&d->uns, &s->uns))
+        goto fail;
+    if (s->raw) {
+        d->raw = calloc(1, sizeof *d->raw);
+        if (!d->raw) goto fail;
+        if ((s->raw->X && !(d->raw->X = ad_elem_clone(s->raw->X))) ||
+            ad_frame_clone(&d->raw->var, &s->raw->var) ||
+            ad_dict_clone(&d->raw->varm, &s->raw->varm))
+            goto fail;
+    }
+    return d;
+fail:
+    ad_anndata_free(d);
+    return NULL;
+}
+
+static uint64_t array_bytes(const ad_array *a)
+{
+    if (a->dtype == AD_STR) return (a->soff ? a->soff[a->n] : 0) + (a->n + 1) * 8;
+    return a->n * ad_dtype_size(a->dtype);
+}
+
+static uint64_t dict_bytes(const ad_dict *d);
+static uint64_t frame_bytes(const ad_frame *f);
+
+static uint64_t elem_bytes(const ad_elem *e)
+{
+    if (!e) return 0;
+    switch (e->kind) {
+    case AD_K_ARRAY:
+        return array_bytes(&e->u.arr);
+    case AD_K_SPARSE:
+        return array_bytes(&e->u.sp.data) + array_bytes(&e->u.sp.indices) +
+               array_bytes(&e->u.sp.indptr);
+    case AD_K_FRAME:
+        return frame_bytes(&e->u.df);
+    case AD_K_CATEGORICAL:
+        return array_bytes(&e->u.cat.codes) + array_bytes(&e->u.cat.categories);
+    case AD_K_NULLABLE_INT:
+    case AD_K_NULLABLE_BOOL:
+        return array_bytes(&e->u.nl.values) + array_bytes(&e->u.nl.mask);
+    case AD_K_DICT:
+        return dict_bytes(&e->u.dict);
+    case AD_K_OBJECT:
+        return e->u.obj.n * 17 + (e->u.obj.soff ? e->u.obj.soff[e->u.obj.n] : 0);
+    default:
+        return 0;
+    }
+}
+
+static uint64_t dict_bytes(const ad_dict *d)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i < d->n; i++)
+        s += elem_bytes(d->vals[i]);
+    return s;
+}
+
+static uint64_t frame_bytes(const ad_frame *f)
+{
+    uint64_t s = array_bytes(&f->index);
+    for (size_t i = 0; i < f->ncols; i++)
+        s += elem_bytes(f->cols[i]);
+    return s;
+}
+
+uint64_t ad_anndata_bytes(const ad_anndata *a)
+{
+    uint64_t s = elem_bytes(a->X) + frame_bytes(&a->obs) + frame_bytes(&a->var) +
+                 dict_bytes(&a->obsm) + dict_bytes(&a->varm) + dict_bytes(&a->layers) +
+                 dict_bytes(&a->obsp) + dict_bytes(&a->varp) + dict_bytes(&a->uns);
+    if (a->raw) s += elem_bytes(a->raw->X) + frame_bytes(&a->raw->var) + dict_bytes(&a->raw->varm);
+    return s;
+}
+
+/* ------------------------------------------------------------ pyfloat */
+
+void ad_fmt_pyfloat(double x, char buf[32])
+{
+    if (isnan(x)) {
+        strcpy(buf, "nan");
+        return;
+    }
+    if (isinf(x)) {
+        strcpy(buf, x < 0 ? "-inf" : "inf");
+        return;
+    }
+    /* Shortest %.*e that round-trips gives Python's repr digits. */
+    char e[40];
+    int prec;
+    for (prec = 0; prec < 17; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec, x);
+        if (strtod(e, NULL) == x) break;
+    }
+    /* e = "[-]d[.ddd]e[+-]XX" */
+    char digits[24];
+    int nd = 0;
+    const char *p = e;
+    bool neg = false;
+    if (*p == '-') {
+        neg = true;
+        p++;
+    }
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9') digits[nd++] = *p;
+    int exp = atoi(p + 1);
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    digits[nd] = '\0';
+    char *o = buf;
+    if (neg) *o++ = '-';
+    if (exp >= -5 && exp < 16) {
+        /* Python's repr switches to exponent notation below 1e-4 (exp < -4). */
+        if (exp < -4) goto sci;
+        if (exp < 0) {
+            *o++ = '0';
+            *o++ = '.';
+            for (int i = 0; i < -exp - 1; i++)
+                *o++ = '0';
+            memcpy(o, digits, (size_t)nd);
+            o += nd;
+        } else {
+            for (int i = 0; i <= exp; i++)
+                *o++ = i < nd ? digits[i] : '0';
+            *o++ = '.';
+            if (nd > exp + 1) {
+                memcpy(o, digits + exp + 1, (size_t)(nd - exp - 1));
+                o += nd - exp - 1;
+            } else {
+                *o++ = '0';
+            }
+        }
+        *o = '\0';
+        return;
+    }
+sci:
+    *o++ = digits[0];
+    if (nd > 1) {
+        *o++ = '.';
+        memcpy(o, digits + 1, (size_t)(nd - 1));
+        o += nd - 1;
+    }
+    snprintf(o, 8, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+}
