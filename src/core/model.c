@@ -830,5 +830,5 @@ sci:
         memcpy(o, digits + 1, (size_t)(nd - 1));
         o += nd - 1;
     }
-    snprintf(o, 8, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    snprintf(o, (size_t)(buf + 32 - o), "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
 }
