@@ -7,7 +7,36 @@
  * build a fresh model per job, so the client's input is never changed).
  * After success the model holds no AD_K_OBJECT and no AD_K_NULL anywhere.
  *
- * Returns 0, or -1 with `err` set (only ENOMEM or limit errors).
+ * Where: every AD_K_OBJECT anywhere in the model (columns of obs, var,
+ * raw/var, DataFrames in obsm/varm/raw/varm and, at any depth, in uns; N-d
+ * object values in uns and the other mappings) becomes an AD_STR array of
+ * the same shape, and every AD_K_NULL value of a mapping (uns at any depth;
+ * X / raw/X) is removed. Typed elements are never touched.
+ *
+ * Cell rules (one output string per cell):
+ *   null            → ""                              counted in nulls
+ *   bool            → "True" / "False"                counted in mixed
+ *   int             → decimal, as Python's str(int)   counted in mixed
+ *   real            → ad_fmt_pyfloat (Python str())   counted in mixed
+ *   string          → unchanged                       not counted
+ *   array / object  → its compact JSON text           counted in nested
+ *
+ * Report entries, per converted element, at its pointer into the STORED
+ * object ("/obs/kmeans", "/raw/var/x", "/obsm/df/col",
+ * "/uns/statements/is-seed"; keys escaped as RFC 6901), in this order and
+ * only when the count is non-zero:
+ *   REP_NULL_TO_EMPTY    count = cells that were null
+ *   REP_MIXED_TO_STRING  count = non-string scalar cells turned into text
+ *   REP_NESTED_TO_JSON   count = cells holding an array/object (a 0-d uns
+ *                        value holding one list of objects reports count 1)
+ * A dropped null: REP_DROPPED_NULL, count 1, at the pointer of the removed
+ * key. An object column of plain strings only is converted without a report
+ * entry (nothing about its values changed).
+ *
+ * Returns 0, or -1 with `err` set: ADX_E_NOMEM, ADX_E_LIMIT (output size or
+ * nesting over `lim`; lim NULL = adx_limits_default) or ADX_E_INTERNAL
+ * (a malformed object from a decoder). On failure the model is still valid
+ * to free but only partly sanitized.
  */
 #ifndef ADX_SANITIZE_H
 #define ADX_SANITIZE_H
@@ -19,16 +48,45 @@
 
 int san_anndata(ad_anndata *a, const adx_limits *lim, adx_report *rep, adx_err *err);
 
-/* Convert one object array into an AD_STR array by the table's rules and
- * return the report action it implies (REP_* slug) and count. Exposed for
- * unit tests and for codecs that meet mixed data. */
+/* Cells of one object array, by rule (see above). */
+typedef struct san_counts {
+    uint64_t nulls, mixed, nested;
+} san_counts;
+
+/* Convert one object array into an AD_STR array of the same shape; `out` is
+ * initialised here (zeroed on failure). Default limits apply. */
+int san_object_convert(const ad_object *o, ad_array *out, san_counts *counts, adx_err *err);
+
+/* Same conversion, reporting only the dominant action: REP_NESTED_TO_JSON if
+ * any cell was nested, else REP_MIXED_TO_STRING if any non-string scalar,
+ * else REP_NULL_TO_EMPTY if any null, else NULL (plain strings); `count` is
+ * that action's count. Exposed for unit tests and for codecs that meet mixed
+ * data; san_anndata reports all three counts. */
 int san_object_to_strings(const ad_object *o, ad_array *out, const char **action, uint64_t *count,
                           adx_err *err);
 
-/* anndata's write-time conversion (AnnData.strings_to_categoricals): every
- * obs/var (and raw/var) AD_STR column with fewer distinct values than rows
- * becomes a categorical with sorted string categories. Applied by the
- * pipeline for h5ad only, as anndata's writer does. Returns 0 or -1 (ENOMEM). */
+/* anndata's write-time conversion (AnnData.strings_to_categoricals, called
+ * by anndata 0.8's write_h5ad for obs, var and raw.var only): every AD_STR
+ * column (never the index) with fewer distinct values than rows becomes an
+ * unordered categorical. Categories are ordered by natsort.natsorted's
+ * default key (text runs by code point, ASCII digit runs as unsigned
+ * integers, ties in code-point order), codes get pandas' dtype
+ * (san_codes_dtype). Applied by the pipeline for h5ad only, as anndata's
+ * writer does. Returns 0 or -1 (ADX_E_NOMEM).
+ *
+ * Known divergence from natsort: it NFD-normalises and treats non-ASCII
+ * Unicode digits ("٣", "²") as numbers; here only ASCII digits are numbers
+ * and text compares by code point, so categories with accented letters or
+ * non-ASCII digits may be ordered differently (values and codes still map to
+ * the same strings). */
 int san_strings_to_categoricals(ad_anndata *a, adx_err *err);
+
+/* natsorted's order for two strings (negative/0/positive); 0 only when the
+ * bytes are equal. */
+int san_natural_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
+/* Codes dtype pandas picks for n categories: int8 below 127, int16 below
+ * 32767, int32 below 2^31-1, else int64. */
+ad_dtype san_codes_dtype(uint64_t n_categories);
 
 #endif
