@@ -3,12 +3,30 @@
  * filename, compression, categorical_columns, strings_to_categoricals.
  *
  * req_parse() validates every option and their combinations (format vs
- * filename extension, compression_opts with lzf/null, lzf with npz, exactly
- * one of adata/dataset, unknown top-level members) and the include paths
- * (flt_validate), reporting ADX_E_BAD_OPTION / ADX_E_SCHEMA / ADX_E_BAD_INCLUDE
- * with pointers like "/format". It does not decode "adata".
+ * filename extension, compression_opts with lzf/null, lzf with npz/csv/txt,
+ * exactly one of adata/dataset, unknown top-level members) and the include
+ * paths (flt_validate), reporting ADX_E_BAD_OPTION / ADX_E_SCHEMA /
+ * ADX_E_BAD_INCLUDE with the pointer of the offending member ("/format",
+ * "/include/2", ...). It does not decode "adata".
  *
- * The struct owns its strings; req_free() releases them.
+ * Decisions where payload.md is silent:
+ * - A member whose value is JSON null counts as absent (its default applies),
+ *   except "compression", where null means "no compression". "adata": null
+ *   and "dataset": null therefore count as not given.
+ * - "compression" also accepts the string "none" (what the job JSON prints).
+ * - The filename extension is the text after the last "." (not a leading
+ *   one), compared case-insensitively. .h5ad/.h5 → h5ad, .npz → npz,
+ *   .csv → csv, .txt → txt, .zip → csv (and is compatible with an explicit
+ *   txt, whose bundle is a zip too). An unknown extension never contradicts
+ *   an explicit format.
+ * - Filenames are 1–255 bytes, no "/", "\", control characters (U+0000 to
+ *   U+001F, U+007F), and not "." or "..".
+ * - An empty include array is kept as given: every namespace is emptied
+ *   except X and raw (the reference semantics of "nothing mentioned").
+ * - An empty categorical_columns array turns the default off.
+ *
+ * The struct owns its strings; req_free() releases them and leaves a zeroed
+ * struct. After a failed req_parse the struct is already released.
  */
 #ifndef ADX_REQUEST_H
 #define ADX_REQUEST_H
@@ -20,6 +38,9 @@
 
 #include "adx_common.h"
 #include "adx_err.h"
+
+#define ADX_FILENAME_MAX 255
+#define ADX_DATASET_NAME_MAX 128
 
 typedef struct adx_request {
     char *dataset; /* stored dataset name, or NULL when "adata" is inline */
@@ -38,8 +59,14 @@ typedef struct adx_request {
 
 int req_parse(const json_t *root, adx_request *r, adx_err *err);
 void req_free(adx_request *r);
-/* The download name: r->filename, or job_id + the format's extension.
- * Returns a malloc'd string (NULL on ENOMEM). */
+/* The download name: r->filename, or job_id + the format's extension
+ * ("export" when job_id is NULL). Returns a malloc'd string (NULL on ENOMEM). */
 char *req_filename(const adx_request *r, const char *job_id);
+
+/* Validation helpers shared with the CLI and the daemon. */
+/* 0 if `name` (length len, may hold NUL bytes) is a safe download name. */
+int req_check_filename(const char *name, size_t len, const char *pointer, adx_err *err);
+/* The format an extension implies: 0 and *out set, or -1 when unknown. */
+int req_format_from_filename(const char *name, adx_format *out);
 
 #endif

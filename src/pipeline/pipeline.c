@@ -1,17 +1,336 @@
-/* placeholder: replaced by the pipeline */
+/* adx_pipeline implementation: load → prepare → write for one job. */
 #include "adx_pipeline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nettle/sha2.h>
+
+#include "adx_csvb.h"
+#include "adx_filter.h"
+#include "adx_h5w.h"
+#include "adx_jdec.h"
+#include "adx_model.h"
+#include "adx_npz.h"
+#include "adx_report.h"
+#include "adx_sanitize.h"
+
+enum { STAGE_LOADED = 1, STAGE_PREPARED, STAGE_WRITTEN };
+
+struct pipe_job {
+    adx_limits lim;
+    adx_request req;
+    ad_anndata *a;
+    adx_report rep;
+    int stage;
+    uint64_t size;
+    char sha256[2 * SHA256_DIGEST_SIZE + 1];
+};
+
+void pipe_free(pipe_job *j)
+{
+    if (!j) return;
+    req_free(&j->req);
+    ad_anndata_free(j->a);
+    rep_free(&j->rep);
+    free(j);
+}
+
+/* Takes ownership of root (freed before returning, whatever happens). */
+static pipe_job *load_root(json_t *root, const adx_limits *lim, adx_err *err)
+{
+    pipe_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        json_decref(root);
+        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+        return NULL;
+    }
+    j->lim = *lim;
+    if (req_parse(root, &j->req, err)) goto fail;
+    if (j->req.dataset) {
+        adx_err_set(err, ADX_E_BAD_OPTION, "/dataset",
+                    "stored datasets are not supported by this build yet");
+        goto fail;
+    }
+    jdec_opts o = {
+        .limits = &j->lim,
+        .cat_globs = (const char *const *)j->req.cat_globs,
+        .n_cat_globs = j->req.n_cat,
+        .base_ptr = "/adata",
+    };
+    /* An explicit empty categorical_columns must not fall back to jdec's
+     * default, which it would do for a NULL list. */
+    static const char *const none[] = {""};
+    if (!o.cat_globs) o.cat_globs = none;
+    j->a = jdec_anndata(json_object_get(root, "adata"), &o, &j->rep, err);
+    if (!j->a) goto fail;
+    /* The model does not reference the tree; the JSON (often several times
+     * the model's size) goes before the heavier stages run. */
+    json_decref(root);
+    j->stage = STAGE_LOADED;
+    return j;
+fail:
+    if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "loading the request failed");
+    json_decref(root);
+    pipe_free(j);
+    return NULL;
+}
+
 pipe_job *pipe_load_file(const char *request_path, const adx_limits *lim, adx_err *err)
 {
-    adx_err_set(err, ADX_E_INTERNAL, "", "pipeline not built yet");
-    return 0;
+    json_t *root = jdec_load_file(request_path, lim, err);
+    if (!root) {
+        if (!adx_err_failed(err)) adx_err_set(err, ADX_E_IO, "", "cannot read the request");
+        return NULL;
+    }
+    return load_root(root, lim, err);
 }
+
 pipe_job *pipe_load_buffer(const char *buf, size_t len, const adx_limits *lim, adx_err *err)
 {
-    adx_err_set(err, ADX_E_INTERNAL, "", "pipeline not built yet");
+    json_t *root = jdec_load_buffer(buf, len, lim, err);
+    if (!root) {
+        if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INVALID_JSON, "", "cannot parse request");
+        return NULL;
+    }
+    return load_root(root, lim, err);
+}
+
+int pipe_prepare(pipe_job *j, adx_err *err)
+{
+    if (!j || j->stage != STAGE_LOADED)
+        return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_prepare called out of order");
+    if (san_anndata(j->a, &j->lim, &j->rep, err)) goto fail;
+    if (j->req.has_include && flt_apply(j->a, (const char *const *)j->req.include, j->req.n_include,
+                                        "/include", &j->rep, err))
+        goto fail;
+    if (j->req.format == ADX_FMT_H5AD && j->req.strings_to_categoricals &&
+        san_strings_to_categoricals(j->a, err))
+        goto fail;
+    j->stage = STAGE_PREPARED;
+    return 0;
+fail:
+    if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "preparing the data failed");
+    return -1;
+}
+
+/* Directory part of `path` ("." when it has none), malloc'd. */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) return strdup(".");
+    if (slash == path) return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+static int run_writer(pipe_job *j, const char *tmp, const adx_ctl *ctl, adx_err *err)
+{
+    switch (j->req.format) {
+    case ADX_FMT_H5AD: {
+        h5w_opts o;
+        h5w_opts_default(&o);
+        o.compression = j->req.compression;
+        if (j->req.compression == ADX_COMP_GZIP) o.level = j->req.level;
+        return h5w_write(j->a, tmp, &o, ctl, &j->rep, err);
+    }
+    case ADX_FMT_NPZ:
+        return npz_write(j->a, tmp, j->req.compression, j->req.level < 0 ? 0 : j->req.level, ctl,
+                         &j->rep, err);
+    case ADX_FMT_CSV:
+    case ADX_FMT_TXT:
+        return csvb_write(j->a, tmp, j->req.format == ADX_FMT_TXT ? '\t' : ',', &j->lim, ctl,
+                          &j->rep, err);
+    }
+    return adx_err_set(err, ADX_E_INTERNAL, "", "unknown output format");
+}
+
+/* Make the written bytes durable and hash them in the same pass. */
+static int finish_file(pipe_job *j, const char *tmp, adx_err *err)
+{
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return adx_err_set(err, ADX_E_IO, "", "cannot reopen the written file: %s",
+                           strerror(errno));
+    /* mkstemp made it 0600; a result is meant to be read by others. */
+    if (fchmod(fd, 0644) != 0) goto io;
+    struct sha256_ctx h;
+    sha256_init(&h);
+    uint64_t total = 0;
+    static const size_t bufsz = 1u << 16;
+    uint8_t *buf = malloc(bufsz);
+    if (!buf) {
+        close(fd);
+        return adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf, bufsz);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            free(buf);
+            goto io;
+        }
+        if (n == 0) break;
+        sha256_update(&h, (size_t)n, buf);
+        total += (uint64_t)n;
+    }
+    free(buf);
+    if (fsync(fd) != 0) goto io;
+    close(fd);
+    uint8_t d[SHA256_DIGEST_SIZE];
+    sha256_digest(&h, sizeof d, d);
+    for (size_t i = 0; i < sizeof d; i++)
+        snprintf(j->sha256 + 2 * i, 3, "%02x", d[i]);
+    j->size = total;
+    return 0;
+io:;
+    int e = errno;
+    close(fd);
+    return adx_err_set(err, ADX_E_IO, "", "cannot finish the written file: %s", strerror(e));
+}
+
+int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *err)
+{
+    if (!j || j->stage != STAGE_PREPARED)
+        return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_write called out of order");
+    if (adx_ctl_canceled(ctl)) return adx_err_set(err, ADX_E_CANCELED, "", "the job was canceled");
+    char *dir = dir_of(out_path);
+    const char *base = strrchr(out_path, '/');
+    base = base ? base + 1 : out_path;
+    size_t n = strlen(out_path) + 16;
+    char *tmp = malloc(n);
+    if (!dir || !tmp) {
+        free(dir);
+        free(tmp);
+        return adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+    }
+    /* Hidden and in the same directory, so the final rename is atomic and a
+     * crash leaves nothing that looks like a result. */
+    snprintf(tmp, n, "%.*s.%s.XXXXXX", (int)(base - out_path), out_path, base);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        free(dir);
+        free(tmp);
+        return adx_err_set(err, ADX_E_IO, "",
+                           "cannot create a temporary file in the output directory: %s",
+                           strerror(e));
+    }
+    close(fd);
+
+    int rc = run_writer(j, tmp, ctl, err);
+    if (rc == 0 && adx_ctl_canceled(ctl))
+        rc = adx_err_set(err, ADX_E_CANCELED, "", "the job was canceled");
+    if (rc == 0) rc = finish_file(j, tmp, err);
+    if (rc == 0 && rename(tmp, out_path) != 0)
+        rc = adx_err_set(err, ADX_E_IO, "", "cannot move the result into place: %s",
+                         strerror(errno));
+    if (rc != 0) {
+        if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "writing the file failed");
+        unlink(tmp);
+        free(dir);
+        free(tmp);
+        return -1;
+    }
+    /* The rename is durable only once the directory entry is on disk. */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    free(dir);
+    free(tmp);
+    j->stage = STAGE_WRITTEN;
+    adx_ctl_progress(ctl, 1.0);
     return 0;
 }
-int pipe_prepare(pipe_job *j, adx_err *err) { return -1; }
-int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *err) { return -1; }
-const adx_request *pipe_request(const pipe_job *j) { return 0; }
-json_t *pipe_result_json(const pipe_job *j, const char *job_id) { return 0; }
-void pipe_free(pipe_job *j) {}
+
+const adx_request *pipe_request(const pipe_job *j)
+{
+    return j ? &j->req : NULL;
+}
+
+int pipe_output(const pipe_job *j, uint64_t *size, const char **sha256_hex)
+{
+    if (!j || j->stage != STAGE_WRITTEN) return -1;
+    if (size) *size = j->size;
+    if (sha256_hex) *sha256_hex = j->sha256;
+    return 0;
+}
+
+static json_t *dict_keys(const ad_dict *d)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < d->n; i++)
+        json_array_append_new(a, json_string(d->keys[i]));
+    return a;
+}
+
+static json_t *frame_cols(const ad_frame *f)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < f->ncols; i++)
+        json_array_append_new(a, json_string(f->names[i]));
+    return a;
+}
+
+static json_t *x_summary(const ad_elem *x)
+{
+    if (!x) return json_null();
+    json_t *shape = json_array();
+    const char *dtype = "?";
+    if (x->kind == AD_K_ARRAY) {
+        dtype = ad_dtype_name(x->u.arr.dtype);
+        for (int k = 0; shape && k < x->u.arr.ndim; k++)
+            json_array_append_new(shape, json_integer((json_int_t)x->u.arr.shape[k]));
+    } else if (x->kind == AD_K_SPARSE) {
+        dtype = ad_dtype_name(x->u.sp.data.dtype);
+        for (int k = 0; shape && k < 2; k++)
+            json_array_append_new(shape, json_integer((json_int_t)x->u.sp.shape[k]));
+    }
+    return json_pack("{s:s, s:s, s:o*}", "encoding", ad_elem_encoding(x), "dtype", dtype, "shape",
+                     shape);
+}
+
+static json_t *summary(const ad_anndata *a)
+{
+    return json_pack("{s:I, s:I, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*, s:b}",
+                     "n_obs", (json_int_t)a->n_obs, "n_vars", (json_int_t)a->n_vars, "X",
+                     x_summary(a->X), "obs", frame_cols(&a->obs), "var", frame_cols(&a->var),
+                     "obsm", dict_keys(&a->obsm), "varm", dict_keys(&a->varm), "layers",
+                     dict_keys(&a->layers), "obsp", dict_keys(&a->obsp), "varp",
+                     dict_keys(&a->varp), "uns", dict_keys(&a->uns), "raw", a->raw != NULL);
+}
+
+json_t *pipe_result_json(const pipe_job *j, const char *job_id)
+{
+    if (!j) return NULL;
+    char *fname = req_filename(&j->req, job_id);
+    if (!fname) return NULL;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "format", adx_format_name(j->req.format),
+                          "filename", fname, "content_type", adx_format_content_type(j->req.format),
+                          "compression", adx_compression_name(j->req.compression));
+    free(fname);
+    if (!o) return NULL;
+    if (j->req.compression == ADX_COMP_GZIP)
+        json_object_set_new(o, "compression_opts", json_integer(j->req.level));
+    if (j->stage == STAGE_WRITTEN) {
+        json_object_set_new(o, "size_bytes", json_integer((json_int_t)j->size));
+        json_object_set_new(o, "sha256", json_string(j->sha256));
+    }
+    json_t *s = j->a ? summary(j->a) : json_null();
+    json_t *r = rep_to_json(&j->rep);
+    /* set_new consumes its value even when it fails, so no leak either way. */
+    int bad = json_object_set_new(o, "summary", s);
+    bad |= json_object_set_new(o, "report", r);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
