@@ -1,16 +1,27 @@
 /* adx_filter (prefix flt_) — the include filter of payload.md.
  *
  * Paths are "namespace/glob" with namespaces obs, var, obsm, varm, layers,
- * uns, obsp, varp. Semantics of the reference implementation: for obs/var,
- * unmatched columns are dropped (the index never is); for the mappings,
- * unmatched keys are dropped; a namespace no path mentions is emptied; X and
- * raw are always kept. Beyond the reference: an unknown namespace, an empty
- * pattern, or a path without "/" is ADX_E_BAD_INCLUDE naming the entry by
- * pointer ("/include/<i>"); a pattern that matches nothing is reported
- * (REP_INCLUDE_NO_MATCH) but is not an error.
+ * uns, obsp, varp. The path splits at its FIRST "/": "uns/a/b" is the glob
+ * "a/b" matched (adx_glob, Python fnmatchcase) against the top-level keys of
+ * uns. Semantics of the reference implementation: for obs/var, unmatched
+ * columns are dropped (the index never is); for the mappings, unmatched keys
+ * are dropped; a namespace no path mentions is emptied (obs/var: every
+ * column, index kept), so an empty list keeps only X, raw and the indexes;
+ * X and raw are always kept. Not calling flt_apply (include absent or null)
+ * keeps everything.
+ *
+ * Beyond the reference (which silently ignores them): an unknown namespace,
+ * an "X/..." or "raw/..." entry (always kept, so filtering them is a
+ * mistake), an empty pattern, a path without "/", or a NULL entry is
+ * ADX_E_BAD_INCLUDE naming the entry by pointer ("<ptr_base>/<i>"); every
+ * bad entry becomes one error item. A pattern that matches nothing is
+ * reported (REP_INCLUDE_NO_MATCH at "<ptr_base>/<i>", count 0, detail = the
+ * path) but is not an error. Dropping what the client excluded is not
+ * reported: it is what the request asked for.
  *
  * flt_validate() checks paths without a model (to reject a request early);
- * flt_apply() validates again and then filters in place.
+ * flt_apply() validates again and then filters in place. Both return 0 or
+ * -1 with `err` set (ADX_E_BAD_INCLUDE, or ADX_E_NOMEM from flt_apply).
  */
 #ifndef ADX_FILTER_H
 #define ADX_FILTER_H
