@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install what is missing, build, and run the daemon on 127.0.0.1:8080 with
+# default settings. Extra arguments are passed to `serve`.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+"$root/scripts/setup.sh"
+if [[ ! -f build/build.ninja ]]; then
+  meson setup build
+fi
+ninja -C build anndata-exportd
+# serve listens on 127.0.0.1:8080 by default.
+exec build/anndata-exportd serve "$@"

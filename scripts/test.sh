@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Build and run every test twice: a normal build (build/) and an
+# AddressSanitizer + UBSan build (build-asan/) where any finding fails the
+# test. Prints "N passed, N failed" over both runs; exits non-zero on any
+# failure.
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+"$root/scripts/setup.sh" || exit 1
+
+export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:print_stacktrace=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export LSAN_OPTIONS=${LSAN_OPTIONS:-}
+
+setup() { # dir [meson options...]
+  local dir=$1
+  shift
+  if [[ -f "$dir/build.ninja" ]]; then
+    meson setup --reconfigure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+}
+
+status=0
+for cfg in "build" "build-asan -Db_sanitize=address,undefined -Db_lundef=false"; do
+  read -r -a args <<<"$cfg"
+  dir=${args[0]}
+  echo "== $dir"
+  rm -f "$dir/meson-logs/testlog.json"
+  if ! setup "${args[@]}" || ! ninja -C "$dir"; then
+    echo "test.sh: build in $dir failed" >&2
+    status=1
+    continue
+  fi
+  meson test -C "$dir" --print-errorlogs || status=1
+done
+
+# Count results from meson's machine-readable logs of both runs.
+counts=$(/usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+import json, sys
+passed = failed = 0
+for path in sys.argv[1:]:
+    try:
+        f = open(path)
+    except OSError:
+        failed += 1  # a run that produced no log counts as a failure
+        continue
+    for line in f:
+        line = line.strip()
+        if not line:
+            continue
+        r = json.loads(line).get("result")
+        if r in ("OK", "EXPECTEDFAIL", "SKIP"):
+            passed += r != "SKIP"
+        else:
+            failed += 1
+print(passed, failed)
+PY
+)
+read -r passed failed <<<"$counts"
+echo "$passed passed, $failed failed"
+if ((failed > 0 || status != 0)); then exit 1; fi
