@@ -1,0 +1,1650 @@
+/* h5ad → model. The file is untrusted: every HDF5 call is checked, every
+ * size is compared with adx_limits before a buffer is sized from it, and
+ * every hid_t is closed on every path (each helper closes what it opens
+ * before returning, so error paths stay local). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+
+#include "adx_h5r.h"
+#include "adx_h5w.h"
+
+#define REP_SKIPPED "skipped_unknown_element"
+
+typedef struct rd {
+    const adx_limits *lim;
+    const adx_ctl *ctl;
+    adx_report *rep;
+    adx_err *err;
+    adx_ptr p; /* element path of what is being read, "/obsm/X_umap" */
+    uint64_t total_bytes;
+    hid_t file;
+} rd;
+
+static int fail(rd *r, adx_errtype t, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(rd *r, adx_errtype t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const char *ptr = r->p.len ? adx_ptr_str(&r->p) : "/";
+    adx_err_vset(r->err, t, ptr, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void hclose(hid_t id)
+{
+    if (id < 0) return;
+    switch (H5Iget_type(id)) {
+    case H5I_GROUP:
+        H5Gclose(id);
+        break;
+    case H5I_DATASET:
+        H5Dclose(id);
+        break;
+    case H5I_DATATYPE:
+        H5Tclose(id);
+        break;
+    case H5I_DATASPACE:
+        H5Sclose(id);
+        break;
+    case H5I_ATTR:
+        H5Aclose(id);
+        break;
+    case H5I_FILE:
+        H5Fclose(id);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Account a buffer against max_total_bytes before allocating it. */
+static int charge(rd *r, uint64_t bytes)
+{
+    if (bytes > r->lim->max_total_bytes || r->total_bytes > r->lim->max_total_bytes - bytes)
+        return fail(r, ADX_E_LIMIT, "the model would exceed max_total_bytes (%llu)",
+                    (unsigned long long)r->lim->max_total_bytes);
+    r->total_bytes += bytes;
+    return 0;
+}
+
+static int check_canceled(rd *r)
+{
+    if (adx_ctl_canceled(r->ctl)) return fail(r, ADX_E_CANCELED, "read canceled");
+    return 0;
+}
+
+/* ------------------------------------------------------------- strings */
+
+static bool utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = u[i];
+        size_t k;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            k = 1;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            k = 2;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            k = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + k >= n) return false;
+        for (size_t j = 1; j <= k; j++) {
+            if ((u[i + j] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (u[i + j] & 0x3F);
+        }
+        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+/* Push one string value, checking length, NULs and encoding. */
+static int push_str(rd *r, ad_strbuild *b, const char *s, size_t len)
+{
+    if (len > r->lim->max_string_bytes)
+        return fail(r, ADX_E_LIMIT, "a string of %zu bytes exceeds max_string_bytes (%llu)", len,
+                    (unsigned long long)r->lim->max_string_bytes);
+    if (!utf8_valid(s, len)) return fail(r, ADX_E_SCHEMA, "string value is not valid UTF-8");
+    if (charge(r, (uint64_t)len + 9) < 0) return -1;
+    if (ad_sb_push(b, s, len) < 0) return fail(r, ADX_E_NOMEM, "out of memory reading strings");
+    return 0;
+}
+
+/* Read `n` string elements of an attribute or dataset whose file type is
+ * `ftype` (vlen or fixed, ASCII or UTF-8) into `b`. `is_attr` selects
+ * H5Aread vs H5Dread on `obj`. */
+static int read_strings(rd *r, hid_t obj, bool is_attr, hid_t ftype, uint64_t n, ad_strbuild *b)
+{
+    htri_t vl = H5Tis_variable_str(ftype);
+    if (vl < 0) return fail(r, ADX_E_IO, "cannot inspect a string type");
+    H5T_cset_t cset = H5Tget_cset(ftype);
+    if (cset < 0) cset = H5T_CSET_ASCII;
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    if (mt < 0) return fail(r, ADX_E_IO, "cannot create a string type");
+    int rc = -1;
+    size_t bytes;
+    if (vl) {
+        if (H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, cset) < 0) {
+            fail(r, ADX_E_IO, "cannot create a string type");
+            goto out;
+        }
+        if (ad_bytes(AD_U64, n, &bytes) < 0 || charge(r, bytes) < 0) {
+            if (!adx_err_failed(r->err))
+                fail(r, ADX_E_LIMIT, "too many strings (%llu)", (unsigned long long)n);
+            goto out;
+        }
+        char **v = calloc(n ? n : 1, sizeof *v);
+        if (!v) {
+            fail(r, ADX_E_NOMEM, "out of memory reading strings");
+            goto out;
+        }
+        herr_t st =
+            is_attr ? H5Aread(obj, mt, v) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+        if (st < 0) {
+            free(v);
+            fail(r, ADX_E_IO, "cannot read string values");
+            goto out;
+        }
+        rc = 0;
+        for (uint64_t i = 0; i < n && rc == 0; i++)
+            rc = push_str(r, b, v[i] ? v[i] : "", v[i] ? strlen(v[i]) : 0);
+        /* The strings were allocated by HDF5; give them back the way it wants. */
+        hid_t sp = H5Screate_simple(1, (hsize_t[]){n ? n : 1}, NULL);
+        if (sp >= 0 && n) {
+            H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, v);
+        }
+        if (sp >= 0) H5Sclose(sp);
+        free(v);
+        goto out;
+    }
+    size_t w = H5Tget_size(ftype);
+    if (w == 0) {
+        fail(r, ADX_E_SCHEMA, "fixed-length string type of size 0");
+        goto out;
+    }
+    if (w > r->lim->max_string_bytes) {
+        fail(r, ADX_E_LIMIT, "fixed-length strings of %zu bytes exceed max_string_bytes (%llu)", w,
+             (unsigned long long)r->lim->max_string_bytes);
+        goto out;
+    }
+    H5T_str_t pad = H5Tget_strpad(ftype);
+    if (H5Tset_size(mt, w) < 0 || H5Tset_cset(mt, cset) < 0 || H5Tset_strpad(mt, pad) < 0) {
+        fail(r, ADX_E_IO, "cannot create a string type");
+        goto out;
+    }
+    if (__builtin_mul_overflow((uint64_t)w, n, &(uint64_t){0}) ||
+        ad_bytes(AD_U8, n * w, &bytes) < 0 || charge(r, bytes) < 0) {
+        if (!adx_err_failed(r->err))
+            fail(r, ADX_E_LIMIT, "fixed-length strings too large (%llu x %zu bytes)",
+                 (unsigned long long)n, w);
+        goto out;
+    }
+    char *buf = malloc(bytes ? bytes : 1);
+    if (!buf) {
+        fail(r, ADX_E_NOMEM, "out of memory reading strings");
+        goto out;
+    }
+    herr_t st =
+        is_attr ? H5Aread(obj, mt, buf) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    if (st < 0) {
+        free(buf);
+        fail(r, ADX_E_IO, "cannot read string values");
+        goto out;
+    }
+    rc = 0;
+    for (uint64_t i = 0; i < n && rc == 0; i++) {
+        const char *s = buf + i * w;
+        size_t len = strnlen(s, w);
+        if (pad == H5T_STR_SPACEPAD)
+            while (len && s[len - 1] == ' ')
+                len--;
+        rc = push_str(r, b, s, len);
+    }
+    free(buf);
+out:
+    H5Tclose(mt);
+    return rc;
+}
+
+/* -------------------------------------------------------------- dtypes */
+
+/* h5py stores numpy bool as an enum over int8 with FALSE=0, TRUE=1. */
+static bool is_bool_enum(hid_t t)
+{
+    if (H5Tget_class(t) != H5T_ENUM || H5Tget_size(t) != 1 || H5Tget_nmembers(t) != 2) return false;
+    bool ok = true;
+    for (unsigned i = 0; i < 2 && ok; i++) {
+        char *nm = H5Tget_member_name(t, i);
+        int8_t v = -1;
+        hid_t super = H5Tget_super(t);
+        if (!nm || super < 0 || H5Tget_member_value(t, i, &v) < 0) ok = false;
+        /* member values are in the enum's base type, one byte here */
+        if (ok && !((strcmp(nm, "FALSE") == 0 && v == 0) || (strcmp(nm, "TRUE") == 0 && v == 1)))
+            ok = false;
+        if (nm) H5free_memory(nm);
+        if (super >= 0) H5Tclose(super);
+    }
+    return ok;
+}
+
+/* Map a file datatype to a model dtype and the native memory type to read
+ * it with (*mt, caller closes when >= 0). AD_STR for strings. */
+static int map_dtype(rd *r, hid_t ft, ad_dtype *dt, hid_t *mt)
+{
+    *mt = -1;
+    H5T_class_t c = H5Tget_class(ft);
+    size_t sz = H5Tget_size(ft);
+    switch (c) {
+    case H5T_INTEGER: {
+        H5T_sign_t sg = H5Tget_sign(ft);
+        bool s = sg == H5T_SGN_2;
+        if (sz == 1) {
+            *dt = s ? AD_I8 : AD_U8;
+            *mt = H5Tcopy(s ? H5T_NATIVE_INT8 : H5T_NATIVE_UINT8);
+        } else if (sz == 2) {
+            *dt = s ? AD_I16 : AD_U16;
+            *mt = H5Tcopy(s ? H5T_NATIVE_INT16 : H5T_NATIVE_UINT16);
+        } else if (sz <= 4) {
+            *dt = s ? AD_I32 : AD_U32;
+            *mt = H5Tcopy(s ? H5T_NATIVE_INT32 : H5T_NATIVE_UINT32);
+        } else if (sz <= 8) {
+            *dt = s ? AD_I64 : AD_U64;
+            *mt = H5Tcopy(s ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT64);
+        } else {
+            return fail(r, ADX_E_SCHEMA, "unsupported integer type of %zu bytes", sz);
+        }
+        break;
+    }
+    case H5T_FLOAT:
+        /* float16 widens to float32 (numpy would keep float16; the model has none) */
+        if (sz <= 4) {
+            *dt = AD_F32;
+            *mt = H5Tcopy(H5T_NATIVE_FLOAT);
+        } else {
+            *dt = AD_F64;
+            *mt = H5Tcopy(H5T_NATIVE_DOUBLE);
+        }
+        break;
+    case H5T_ENUM:
+        if (!is_bool_enum(ft))
+            return fail(r, ADX_E_SCHEMA, "unsupported enum type (only h5py's bool enum is read)");
+        *dt = AD_BOOL;
+        *mt = H5Tget_native_type(ft, H5T_DIR_ASCEND);
+        break;
+    case H5T_STRING:
+        *dt = AD_STR;
+        return 0;
+    default:
+        return fail(r, ADX_E_SCHEMA, "unsupported HDF5 datatype class %d", (int)c);
+    }
+    if (*mt < 0) return fail(r, ADX_E_IO, "cannot build a memory type");
+    return 0;
+}
+
+/* ------------------------------------------------------------ datasets */
+
+/* Rank and dims of a dataspace, checked against the limits. */
+static int space_shape(rd *r, hid_t sp, int *ndim, uint64_t *shape, uint64_t *n)
+{
+    H5S_class_t cls = H5Sget_simple_extent_type(sp);
+    if (cls == H5S_NULL) return fail(r, ADX_E_SCHEMA, "dataset has a null dataspace");
+    if (cls != H5S_SCALAR && cls != H5S_SIMPLE)
+        return fail(r, ADX_E_SCHEMA, "unsupported dataspace");
+    int nd = H5Sget_simple_extent_ndims(sp);
+    if (nd < 0) return fail(r, ADX_E_IO, "cannot read the dataspace");
+    if (nd > AD_MAX_NDIM || (uint32_t)nd > r->lim->max_ndim)
+        return fail(r, ADX_E_LIMIT, "rank %d exceeds max_ndim (%u)", nd, r->lim->max_ndim);
+    hsize_t d[AD_MAX_NDIM];
+    if (nd && H5Sget_simple_extent_dims(sp, d, NULL) < 0)
+        return fail(r, ADX_E_IO, "cannot read the dataspace");
+    for (int i = 0; i < nd; i++) {
+        if (d[i] > r->lim->max_dim)
+            return fail(r, ADX_E_LIMIT, "dimension %d is %llu, above max_dim (%llu)", i,
+                        (unsigned long long)d[i], (unsigned long long)r->lim->max_dim);
+        shape[i] = d[i];
+    }
+    *ndim = nd;
+    if (ad_shape_product(nd, shape, n) < 0 || *n > r->lim->max_elements)
+        return fail(r, ADX_E_LIMIT, "dataset has more than max_elements (%llu) elements",
+                    (unsigned long long)r->lim->max_elements);
+    return 0;
+}
+
+/* Refuse storage that would make the reader open other files. */
+static int check_storage(rd *r, hid_t ds)
+{
+    hid_t dcpl = H5Dget_create_plist(ds);
+    if (dcpl < 0) return fail(r, ADX_E_IO, "cannot read dataset properties");
+    int next = H5Pget_external_count(dcpl);
+    H5D_layout_t lay = H5Pget_layout(dcpl);
+    H5Pclose(dcpl);
+    if (next != 0) return fail(r, ADX_E_SCHEMA, "datasets with external storage are not read");
+    if (lay == H5D_VIRTUAL) return fail(r, ADX_E_SCHEMA, "virtual datasets are not read");
+    return 0;
+}
+
+/* Read a whole dataset (numeric, bool enum or strings) into `out`. */
+static int read_dataset(rd *r, hid_t ds, ad_array *out)
+{
+    memset(out, 0, sizeof *out);
+    if (check_storage(r, ds) < 0) return -1;
+    hid_t ft = H5Dget_type(ds), sp = H5Dget_space(ds), mt = -1;
+    int rc = -1;
+    if (ft < 0 || sp < 0) {
+        fail(r, ADX_E_IO, "cannot open the dataset's type or space");
+        goto out;
+    }
+    int nd;
+    uint64_t shape[AD_MAX_NDIM] = {0}, n;
+    ad_dtype dt;
+    if (space_shape(r, sp, &nd, shape, &n) < 0 || map_dtype(r, ft, &dt, &mt) < 0) goto out;
+    if (dt == AD_STR) {
+        ad_strbuild b = {0};
+        if (read_strings(r, ds, false, ft, n, &b) < 0) {
+            ad_sb_free(&b);
+            goto out;
+        }
+        if (ad_sb_finish(&b, out, nd, shape) < 0) {
+            fail(r, ADX_E_NOMEM, "out of memory reading strings");
+            goto out;
+        }
+        rc = 0;
+        goto out;
+    }
+    size_t bytes;
+    if (ad_bytes(dt, n, &bytes) < 0 || charge(r, bytes) < 0) {
+        if (!adx_err_failed(r->err)) fail(r, ADX_E_LIMIT, "dataset too large");
+        goto out;
+    }
+    if (ad_array_init(out, dt, nd, shape) < 0) {
+        fail(r, ADX_E_NOMEM, "out of memory for %llu elements", (unsigned long long)n);
+        goto out;
+    }
+    if (n && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->data) < 0) {
+        ad_array_free(out);
+        fail(r, ADX_E_IO, "cannot read the dataset (corrupt or unsupported filter)");
+        goto out;
+    }
+    if (dt == AD_BOOL) {
+        uint8_t *u = out->data;
+        for (uint64_t i = 0; i < n; i++)
+            if (u[i] > 1) {
+                ad_array_free(out);
+                fail(r, ADX_E_SCHEMA, "bool value %u at %llu is neither FALSE nor TRUE", u[i],
+                     (unsigned long long)i);
+                goto out;
+            }
+    }
+    rc = 0;
+out:
+    hclose(mt);
+    hclose(sp);
+    hclose(ft);
+    return rc;
+}
+
+/* --------------------------------------------------------- attributes */
+
+/* 1 present, 0 absent, -1 error. */
+static int attr_exists(rd *r, hid_t obj, const char *name)
+{
+    htri_t e = H5Aexists(obj, name);
+    if (e < 0) return fail(r, ADX_E_IO, "cannot look up attribute %s", name);
+    return e > 0;
+}
+
+/* Attribute as an array (numeric or strings; scalars are 0-d). 0 absent. */
+static int attr_array(rd *r, hid_t obj, const char *name, ad_array *out)
+{
+    memset(out, 0, sizeof *out);
+    int e = attr_exists(r, obj, name);
+    if (e <= 0) return e;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    hid_t ft = a >= 0 ? H5Aget_type(a) : -1, sp = a >= 0 ? H5Aget_space(a) : -1, mt = -1;
+    int rc = -1;
+    if (a < 0 || ft < 0 || sp < 0) {
+        fail(r, ADX_E_IO, "cannot open attribute %s", name);
+        goto out;
+    }
+    int nd;
+    uint64_t shape[AD_MAX_NDIM] = {0}, n;
+    ad_dtype dt;
+    if (space_shape(r, sp, &nd, shape, &n) < 0) goto out;
+    if (map_dtype(r, ft, &dt, &mt) < 0) {
+        adx_err_add(r->err, adx_ptr_str(&r->p), "in attribute %s", name);
+        goto out;
+    }
+    if (dt == AD_STR) {
+        ad_strbuild b = {0};
+        if (read_strings(r, a, true, ft, n, &b) < 0 || ad_sb_finish(&b, out, nd, shape) < 0) {
+            ad_sb_free(&b);
+            if (!adx_err_failed(r->err)) fail(r, ADX_E_NOMEM, "out of memory");
+            goto out;
+        }
+        rc = 1;
+        goto out;
+    }
+    size_t bytes;
+    if (ad_bytes(dt, n, &bytes) < 0 || charge(r, bytes) < 0) {
+        if (!adx_err_failed(r->err)) fail(r, ADX_E_LIMIT, "attribute %s too large", name);
+        goto out;
+    }
+    if (ad_array_init(out, dt, nd, shape) < 0) {
+        fail(r, ADX_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if (n && H5Aread(a, mt, out->data) < 0) {
+        ad_array_free(out);
+        fail(r, ADX_E_IO, "cannot read attribute %s", name);
+        goto out;
+    }
+    rc = 1;
+out:
+    hclose(mt);
+    hclose(sp);
+    hclose(ft);
+    hclose(a);
+    return rc;
+}
+
+/* A scalar (or 1-element) string attribute, malloc'd into *out. 0 absent. */
+static int attr_string(rd *r, hid_t obj, const char *name, char **out)
+{
+    *out = NULL;
+    ad_array a;
+    int e = attr_array(r, obj, name, &a);
+    if (e <= 0) return e;
+    if (a.dtype != AD_STR || a.n != 1) {
+        ad_array_free(&a);
+        return fail(r, ADX_E_SCHEMA, "attribute %s must be a string", name);
+    }
+    *out = strdup(ad_str_at(&a, 0));
+    ad_array_free(&a);
+    if (!*out) return fail(r, ADX_E_NOMEM, "out of memory");
+    return 1;
+}
+
+/* A bool-like scalar attribute (h5py bool enum, integer). 0 absent. */
+static int attr_bool(rd *r, hid_t obj, const char *name, bool *out)
+{
+    *out = false;
+    ad_array a;
+    int e = attr_array(r, obj, name, &a);
+    if (e <= 0) return e;
+    if (a.dtype == AD_STR || a.n != 1 || ad_dtype_is_float(a.dtype)) {
+        ad_array_free(&a);
+        return fail(r, ADX_E_SCHEMA, "attribute %s must be a boolean", name);
+    }
+    *out = ad_array_get_i64(&a, 0) != 0;
+    ad_array_free(&a);
+    return 1;
+}
+
+/* ------------------------------------------------------------ elements */
+
+static ad_elem *read_elem(rd *r, hid_t loc, const char *name, int depth);
+static int read_dict_into(rd *r, hid_t g, ad_dict *d, int depth);
+static int read_frame_group(rd *r, hid_t g, ad_frame *f, int depth);
+
+/* Only hard links: soft links can loop and external links open other files. */
+static int check_link(rd *r, hid_t loc, const char *name)
+{
+    H5L_info_t li;
+    if (H5Lget_info(loc, name, &li, H5P_DEFAULT) < 0)
+        return fail(r, ADX_E_SCHEMA, "missing element");
+    if (li.type != H5L_TYPE_HARD)
+        return fail(r, ADX_E_SCHEMA, "soft or external links are not followed");
+    return 0;
+}
+
+/* 1 if `name` exists in `loc`, 0 if not, -1 on error. */
+static int has_member(rd *r, hid_t loc, const char *name)
+{
+    htri_t e = H5Lexists(loc, name, H5P_DEFAULT);
+    if (e < 0) return fail(r, ADX_E_IO, "cannot look up %s", name);
+    return e > 0;
+}
+
+/* Open a member dataset under its own path segment and read it. */
+static int read_member_array(rd *r, hid_t g, const char *name, ad_array *out)
+{
+    size_t m = adx_ptr_key(&r->p, name);
+    memset(out, 0, sizeof *out);
+    int rc = -1;
+    if (check_link(r, g, name) < 0) goto out;
+    H5O_info_t oi;
+    if (H5Oget_info_by_name(g, name, &oi, H5P_DEFAULT) < 0) {
+        fail(r, ADX_E_SCHEMA, "missing element");
+        goto out;
+    }
+    if (oi.type != H5O_TYPE_DATASET) {
+        fail(r, ADX_E_SCHEMA, "expected a dataset, found a group");
+        goto out;
+    }
+    hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
+    if (ds < 0) {
+        fail(r, ADX_E_IO, "cannot open the dataset");
+        goto out;
+    }
+    rc = read_dataset(r, ds, out);
+    H5Dclose(ds);
+out:
+    if (rc == 0) adx_ptr_pop(&r->p, m);
+    return rc;
+}
+
+static int need_1d(rd *r, const ad_array *a, const char *what)
+{
+    if (a->ndim != 1) return fail(r, ADX_E_SCHEMA, "%s must be 1-d, got rank %d", what, a->ndim);
+    return 0;
+}
+
+/* ad_array_get_i64 for any integer dtype, but unsigned values above INT64_MAX
+ * are reported as -1 so range checks reject them. */
+static int64_t get_idx(const ad_array *a, uint64_t i)
+{
+    if (a->dtype == AD_U64 && ((const uint64_t *)a->data)[i] > INT64_MAX) return -1;
+    return ad_array_get_i64(a, i);
+}
+
+static ad_elem *read_sparse(rd *r, hid_t g, bool csc, bool legacy)
+{
+    ad_elem *e = ad_elem_new(AD_K_SPARSE);
+    if (!e) {
+        fail(r, ADX_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    ad_sparse *s = &e->u.sp;
+    s->csc = csc;
+    ad_array shp;
+    int ok = attr_array(r, g, legacy ? "h5sparse_shape" : "shape", &shp);
+    if (ok == 0) fail(r, ADX_E_SCHEMA, "sparse matrix has no shape attribute");
+    if (ok <= 0) goto bad;
+    if (shp.dtype == AD_STR || ad_dtype_is_float(shp.dtype) || shp.n != 2 || shp.ndim != 1) {
+        ad_array_free(&shp);
+        fail(r, ADX_E_SCHEMA, "sparse shape must be 2 integers");
+        goto bad;
+    }
+    for (int i = 0; i < 2; i++) {
+        int64_t v = get_idx(&shp, (uint64_t)i);
+        if (v < 0 || (uint64_t)v > r->lim->max_dim) {
+            ad_array_free(&shp);
+            fail(r, ADX_E_LIMIT, "sparse shape[%d] = %lld is negative or above max_dim (%llu)", i,
+                 (long long)v, (unsigned long long)r->lim->max_dim);
+            goto bad;
+        }
+        s->shape[i] = (uint64_t)v;
+    }
+    ad_array_free(&shp);
+    if (read_member_array(r, g, "data", &s->data) < 0 ||
+        read_member_array(r, g, "indices", &s->indices) < 0 ||
+        read_member_array(r, g, "indptr", &s->indptr) < 0)
+        goto bad;
+    if (need_1d(r, &s->data, "data") < 0 || need_1d(r, &s->indices, "indices") < 0 ||
+        need_1d(r, &s->indptr, "indptr") < 0)
+        goto bad;
+    if (s->data.dtype == AD_STR) {
+        fail(r, ADX_E_SCHEMA, "sparse data must be numeric");
+        goto bad;
+    }
+    if (!ad_dtype_is_int(s->indices.dtype) || !ad_dtype_is_int(s->indptr.dtype)) {
+        fail(r, ADX_E_SCHEMA, "sparse indices and indptr must be integers");
+        goto bad;
+    }
+    uint64_t nnz = s->data.n, major = s->shape[csc ? 1 : 0], minor = s->shape[csc ? 0 : 1];
+    if (s->indices.n != nnz) {
+        fail(r, ADX_E_SHAPE, "indices has %llu entries but data has %llu",
+             (unsigned long long)s->indices.n, (unsigned long long)nnz);
+        goto bad;
+    }
+    if (s->indptr.n != major + 1) {
+        fail(r, ADX_E_SHAPE, "indptr has %llu entries, expected %llu (%s + 1)",
+             (unsigned long long)s->indptr.n, (unsigned long long)(major + 1),
+             csc ? "columns" : "rows");
+        goto bad;
+    }
+    if (get_idx(&s->indptr, 0) != 0) {
+        fail(r, ADX_E_SCHEMA, "indptr[0] must be 0");
+        goto bad;
+    }
+    int64_t prev = 0;
+    for (uint64_t i = 1; i <= major; i++) {
+        int64_t v = get_idx(&s->indptr, i);
+        if (v < prev || (uint64_t)v > nnz) {
+            fail(r, ADX_E_SCHEMA, "indptr[%llu] = %lld decreases or exceeds nnz (%llu)",
+                 (unsigned long long)i, (long long)v, (unsigned long long)nnz);
+            goto bad;
+        }
+        prev = v;
+    }
+    if ((uint64_t)prev != nnz) {
+        fail(r, ADX_E_SCHEMA, "indptr ends at %lld but nnz is %llu", (long long)prev,
+             (unsigned long long)nnz);
+        goto bad;
+    }
+    for (uint64_t i = 0; i < nnz; i++) {
+        int64_t v = get_idx(&s->indices, i);
+        if (v < 0 || (uint64_t)v >= minor) {
+            fail(r, ADX_E_SCHEMA, "indices[%llu] = %lld is outside [0, %llu)",
+                 (unsigned long long)i, (long long)v, (unsigned long long)minor);
+            goto bad;
+        }
+    }
+    return e;
+bad:
+    ad_elem_free(e);
+    return NULL;
+}
+
+static int check_codes(rd *r, const ad_array *codes, uint64_t ncat)
+{
+    if (codes->dtype == AD_STR || !ad_dtype_is_int(codes->dtype))
+        return fail(r, ADX_E_SCHEMA, "categorical codes must be integers");
+    for (uint64_t i = 0; i < codes->n; i++) {
+        int64_t c = get_idx(codes, i);
+        if (c < -1 || (c >= 0 && (uint64_t)c >= ncat) ||
+            (codes->dtype == AD_U64 && ((const uint64_t *)codes->data)[i] > INT64_MAX))
+            return fail(r, ADX_E_SCHEMA, "code %lld at %llu is outside [-1, %llu)", (long long)c,
+                        (unsigned long long)i, (unsigned long long)ncat);
+    }
+    return 0;
+}
+
+/* The model keeps codes signed; unsigned codes (old writers) are widened. */
+static int signed_codes(rd *r, ad_array *codes)
+{
+    if (ad_dtype_is_signed(codes->dtype)) return 0;
+    ad_dtype to = codes->dtype == AD_U8 ? AD_I16 : codes->dtype == AD_U16 ? AD_I32 : AD_I64;
+    ad_array w;
+    if (ad_array_init(&w, to, 1, codes->shape) < 0) return fail(r, ADX_E_NOMEM, "out of memory");
+    for (uint64_t i = 0; i < codes->n; i++) {
+        int64_t v = ad_array_get_i64(codes, i);
+        if (to == AD_I16)
+            ((int16_t *)w.data)[i] = (int16_t)v;
+        else if (to == AD_I32)
+            ((int32_t *)w.data)[i] = (int32_t)v;
+        else
+            ((int64_t *)w.data)[i] = v;
+    }
+    ad_array_free(codes);
+    *codes = w;
+    return 0;
+}
+
+static int check_categories(rd *r, const ad_array *cats)
+{
+    if (cats->ndim != 1) return fail(r, ADX_E_SCHEMA, "categories must be 1-d");
+    if (cats->dtype == AD_BOOL) return 0;
+    return 0;
+}
+
+static ad_elem *read_categorical(rd *r, hid_t g)
+{
+    ad_elem *e = ad_elem_new(AD_K_CATEGORICAL);
+    if (!e) {
+        fail(r, ADX_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    ad_categorical *c = &e->u.cat;
+    if (read_member_array(r, g, "codes", &c->codes) < 0 ||
+        read_member_array(r, g, "categories", &c->categories) < 0)
+        goto bad;
+    if (need_1d(r, &c->codes, "codes") < 0 || check_categories(r, &c->categories) < 0 ||
+        check_codes(r, &c->codes, c->categories.n) < 0 || signed_codes(r, &c->codes) < 0)
+        goto bad;
+    if (attr_bool(r, g, "ordered", &c->ordered) < 0) goto bad;
+    return e;
+bad:
+    ad_elem_free(e);
+    return NULL;
+}
+
+static ad_elem *read_nullable(rd *r, hid_t g, bool boolean)
+{
+    ad_elem *e = ad_elem_new(boolean ? AD_K_NULLABLE_BOOL : AD_K_NULLABLE_INT);
+    if (!e) {
+        fail(r, ADX_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    ad_nullable *nl = &e->u.nl;
+    if (read_member_array(r, g, "values", &nl->values) < 0 ||
+        read_member_array(r, g, "mask", &nl->mask) < 0)
+        goto bad;
+    if (need_1d(r, &nl->values, "values") < 0 || need_1d(r, &nl->mask, "mask") < 0) goto bad;
+    if (boolean ? nl->values.dtype != AD_BOOL : !ad_dtype_is_int(nl->values.dtype)) {
+        fail(r, ADX_E_SCHEMA, "%s values must be %s, got %s",
+             boolean ? "nullable-boolean" : "nullable-integer", boolean ? "bool" : "integers",
+             ad_dtype_name(nl->values.dtype));
+        goto bad;
+    }
+    if (nl->mask.dtype != AD_BOOL) {
+        /* Some writers store the mask as uint8 0/1. */
+        if (nl->mask.dtype != AD_U8 && nl->mask.dtype != AD_I8) {
+            fail(r, ADX_E_SCHEMA, "mask must be bool, got %s", ad_dtype_name(nl->mask.dtype));
+            goto bad;
+        }
+        uint8_t *u = nl->mask.data;
+        for (uint64_t i = 0; i < nl->mask.n; i++)
+            u[i] = u[i] != 0;
+        nl->mask.dtype = AD_BOOL;
+    }
+    if (nl->mask.n != nl->values.n) {
+        fail(r, ADX_E_SHAPE, "mask has %llu entries but values has %llu",
+             (unsigned long long)nl->mask.n, (unsigned long long)nl->values.n);
+        goto bad;
+    }
+    return e;
+bad:
+    ad_elem_free(e);
+    return NULL;
+}
+
+/* Collect the member names of a group in name order (what h5py lists). */
+typedef struct names {
+    char **v;
+    size_t n, cap;
+    uint64_t max;
+    int overflow;
+} names;
+
+static herr_t collect_cb(hid_t g, const char *name, const H5L_info_t *info, void *ud)
+{
+    names *ns = ud;
+    if (ns->n >= ns->max) {
+        ns->overflow = 1;
+        return 1;
+    }
+    if (ns->n == ns->cap) {
+        size_t nc = ns->cap ? ns->cap * 2 : 16;
+        char **nv = realloc(ns->v, nc * sizeof *nv);
+        if (!nv) return -1;
+        ns->v = nv;
+        ns->cap = nc;
+    }
+    ns->v[ns->n] = strdup(name);
+    if (!ns->v[ns->n]) return -1;
+    ns->n++;
+    return 0;
+}
+
+static void names_free(names *ns)
+{
+    for (size_t i = 0; i < ns->n; i++)
+        free(ns->v[i]);
+    free(ns->v);
+    memset(ns, 0, sizeof *ns);
+}
+
+static int list_members(rd *r, hid_t g, names *ns)
+{
+    memset(ns, 0, sizeof *ns);
+    ns->max = r->lim->max_keys;
+    hsize_t idx = 0;
+    herr_t st = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_cb, ns);
+    if (ns->overflow) {
+        names_free(ns);
+        return fail(r, ADX_E_LIMIT, "group has more than max_keys (%llu) members",
+                    (unsigned long long)r->lim->max_keys);
+    }
+    if (st < 0) {
+        names_free(ns);
+        return fail(r, ADX_E_IO, "cannot list the group's members");
+    }
+    return 0;
+}
+
+static int read_dict_into(rd *r, hid_t g, ad_dict *d, int depth)
+{
+    names ns;
+    if (list_members(r, g, &ns) < 0) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < ns.n && rc == 0; i++) {
+        size_t m = adx_ptr_key(&r->p, ns.v[i]);
+        ad_elem *v = read_elem(r, g, ns.v[i], depth + 1);
+        if (!v) {
+            rc = -1;
+            break;
+        }
+        if (ad_dict_put(d, ns.v[i], v) < 0) rc = fail(r, ADX_E_NOMEM, "out of memory");
+        adx_ptr_pop(&r->p, m);
+    }
+    names_free(&ns);
+    return rc;
+}
+
+/* Convert a numeric index (old files, hand-made files) to its decimal strings. */
+static int index_to_strings(rd *r, ad_array *idx)
+{
+    if (idx->dtype == AD_STR) return 0;
+    ad_strbuild b = {0};
+    char tmp[40];
+    for (uint64_t i = 0; i < idx->n; i++) {
+        int len;
+        if (ad_dtype_is_float(idx->dtype)) {
+            ad_fmt_pyfloat(ad_array_get_f64(idx, i), tmp);
+            len = (int)strlen(tmp);
+        } else if (idx->dtype == AD_U64) {
+            len = snprintf(tmp, sizeof tmp, "%llu",
+                           (unsigned long long)((const uint64_t *)idx->data)[i]);
+        } else if (idx->dtype == AD_BOOL) {
+            len = snprintf(tmp, sizeof tmp, "%s", ad_fmt_pybool(((const uint8_t *)idx->data)[i]));
+        } else {
+            len = snprintf(tmp, sizeof tmp, "%lld", (long long)ad_array_get_i64(idx, i));
+        }
+        if (ad_sb_push(&b, tmp, (size_t)len) < 0) {
+            ad_sb_free(&b);
+            return fail(r, ADX_E_NOMEM, "out of memory");
+        }
+    }
+    ad_array s;
+    if (ad_sb_finish(&b, &s, 1, NULL) < 0) return fail(r, ADX_E_NOMEM, "out of memory");
+    ad_array_free(idx);
+    *idx = s;
+    return 0;
+}
+
+/* Pre-0.8 categorical column: an integer code dataset whose `categories`
+ * attribute is an object reference to the categories dataset. Returns the
+ * column element, or NULL with *is_legacy = false if it is not one. */
+static ad_elem *legacy_categorical(rd *r, hid_t ds, ad_array *codes, bool *is_legacy)
+{
+    *is_legacy = false;
+    int e = attr_exists(r, ds, "categories");
+    if (e <= 0) return NULL;
+    hid_t a = H5Aopen(ds, "categories", H5P_DEFAULT);
+    if (a < 0) {
+        fail(r, ADX_E_IO, "cannot open the categories attribute");
+        return NULL;
+    }
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    bool isref = t >= 0 && H5Tequal(t, H5T_STD_REF_OBJ) > 0 && sp >= 0 &&
+                 H5Sget_simple_extent_npoints(sp) == 1;
+    hclose(t);
+    hclose(sp);
+    if (!isref) {
+        H5Aclose(a);
+        return NULL; /* an ordinary attribute that happens to be called categories */
+    }
+    *is_legacy = true;
+    hobj_ref_t ref;
+    if (H5Aread(a, H5T_STD_REF_OBJ, &ref) < 0) {
+        H5Aclose(a);
+        fail(r, ADX_E_IO, "cannot read the categories reference");
+        return NULL;
+    }
+    H5Aclose(a);
+    hid_t cd = H5Rdereference2(ds, H5P_DEFAULT, H5R_OBJECT, &ref);
+    if (cd < 0) {
+        fail(r, ADX_E_SCHEMA, "the categories reference points nowhere");
+        return NULL;
+    }
+    if (H5Iget_type(cd) != H5I_DATASET) {
+        hclose(cd);
+        fail(r, ADX_E_SCHEMA, "the categories reference is not a dataset");
+        return NULL;
+    }
+    ad_elem *el = ad_elem_new(AD_K_CATEGORICAL);
+    if (!el) {
+        H5Dclose(cd);
+        fail(r, ADX_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    int rc = read_dataset(r, cd, &el->u.cat.categories);
+    if (rc == 0) rc = attr_bool(r, ds, "ordered", &el->u.cat.ordered) < 0 ? -1 : 0;
+    H5Dclose(cd);
+    el->u.cat.codes = *codes;
+    memset(codes, 0, sizeof *codes);
+    if (rc < 0 || need_1d(r, &el->u.cat.codes, "codes") < 0 ||
+        check_categories(r, &el->u.cat.categories) < 0 ||
+        check_codes(r, &el->u.cat.codes, el->u.cat.categories.n) < 0 ||
+        signed_codes(r, &el->u.cat.codes) < 0) {
+        ad_elem_free(el);
+        return NULL;
+    }
+    return el;
+}
+
+/* A frame column: any element, plus the legacy code-dataset form. */
+static ad_elem *read_column(rd *r, hid_t g, const char *name, int depth)
+{
+    if (check_link(r, g, name) < 0) return NULL;
+    H5O_info_t oi;
+    if (H5Oget_info_by_name(g, name, &oi, H5P_DEFAULT) < 0) {
+        fail(r, ADX_E_SCHEMA, "missing column");
+        return NULL;
+    }
+    if (oi.type == H5O_TYPE_DATASET) {
+        hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
+        if (ds < 0) {
+            fail(r, ADX_E_IO, "cannot open the column");
+            return NULL;
+        }
+        int enc = attr_exists(r, ds, "encoding-type");
+        if (enc == 0) {
+            ad_array codes;
+            if (read_dataset(r, ds, &codes) < 0) {
+                H5Dclose(ds);
+                return NULL;
+            }
+            bool legacy;
+            ad_elem *el = legacy_categorical(r, ds, &codes, &legacy);
+            H5Dclose(ds);
+            if (legacy || adx_err_failed(r->err)) {
+                ad_array_free(&codes);
+                return el;
+            }
+            el = ad_elem_from_array(&codes);
+            if (!el) fail(r, ADX_E_NOMEM, "out of memory");
+            return el;
+        }
+        H5Dclose(ds);
+        if (enc < 0) return NULL;
+    }
+    return read_elem(r, g, name, depth);
+}
+
+static int read_frame_group(rd *r, hid_t g, ad_frame *f, int depth)
+{
+    memset(f, 0, sizeof *f);
+    char *idx_name = NULL;
+    int e = attr_string(r, g, "_index", &idx_name);
+    if (e < 0) return -1;
+    if (e == 0) {
+        /* Hand-made frames without _index: fall back to a member "_index". */
+        int h = has_member(r, g, "_index");
+        if (h < 0) return -1;
+        if (!h) return fail(r, ADX_E_SCHEMA, "dataframe has no _index attribute");
+        idx_name = strdup("_index");
+        if (!idx_name) return fail(r, ADX_E_NOMEM, "out of memory");
+    }
+    int rc = -1;
+    ad_array order = {0};
+    names ns = {0};
+    if (read_member_array(r, g, idx_name, &f->index) < 0) goto out;
+    if (need_1d(r, &f->index, "the index") < 0 || index_to_strings(r, &f->index) < 0) goto out;
+    f->n_rows = f->index.n;
+    if (strcmp(idx_name, "_index") != 0) {
+        f->index_name = idx_name;
+        idx_name = NULL;
+    }
+    int oe = attr_array(r, g, "column-order", &order);
+    if (oe < 0) goto out;
+    const char **cols = NULL;
+    uint64_t ncols = 0;
+    if (oe > 0) {
+        if (order.dtype != AD_STR) {
+            /* anndata writes an empty float64 array when there are no columns */
+            if (order.n != 0) {
+                fail(r, ADX_E_SCHEMA, "column-order must be an array of strings");
+                goto out;
+            }
+        } else {
+            ncols = order.n;
+        }
+    } else {
+        if (list_members(r, g, &ns) < 0) goto out;
+        ncols = ns.n;
+    }
+    if (ncols > r->lim->max_keys) {
+        fail(r, ADX_E_LIMIT, "dataframe has more than max_keys (%llu) columns",
+             (unsigned long long)r->lim->max_keys);
+        goto out;
+    }
+    (void)cols;
+    for (uint64_t i = 0; i < ncols; i++) {
+        const char *cn = oe > 0 ? ad_str_at(&order, i) : ns.v[i];
+        if (oe == 0) {
+            const char *skip_idx = f->index_name ? f->index_name : "_index";
+            if (strcmp(cn, skip_idx) == 0 || strcmp(cn, "__categories") == 0) continue;
+        }
+        for (size_t k = 0; k < f->ncols; k++)
+            if (strcmp(f->names[k], cn) == 0) {
+                fail(r, ADX_E_SCHEMA, "column-order names %s twice", cn);
+                goto out;
+            }
+        size_t m = adx_ptr_key(&r->p, cn);
+        ad_elem *col = read_column(r, g, cn, depth + 1);
+        if (!col) goto out;
+        bool ok1d = col->kind == AD_K_CATEGORICAL || col->kind == AD_K_NULLABLE_INT ||
+                    col->kind == AD_K_NULLABLE_BOOL ||
+                    (col->kind == AD_K_ARRAY && col->u.arr.ndim == 1);
+        if (!ok1d) {
+            ad_elem_free(col);
+            fail(r, ADX_E_SCHEMA,
+                 "a dataframe column must be a 1-d array, categorical or nullable");
+            goto out;
+        }
+        if (ad_elem_rows(col) != f->n_rows) {
+            uint64_t got = ad_elem_rows(col);
+            ad_elem_free(col);
+            fail(r, ADX_E_SHAPE, "column has %llu rows but the index has %llu",
+                 (unsigned long long)got, (unsigned long long)f->n_rows);
+            goto out;
+        }
+        if (ad_frame_add(f, cn, col) < 0) {
+            fail(r, ADX_E_NOMEM, "out of memory");
+            goto out;
+        }
+        adx_ptr_pop(&r->p, m);
+    }
+    rc = 0;
+out:
+    names_free(&ns);
+    ad_array_free(&order);
+    free(idx_name);
+    if (rc < 0) ad_frame_free(f);
+    return rc;
+}
+
+/* anndata ≤ 0.6 stored obs/var as one compound dataset: a field "index"
+ * plus one field per column (numeric or fixed-length strings). */
+static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
+{
+    memset(f, 0, sizeof *f);
+    if (check_storage(r, ds) < 0) return -1;
+    hid_t ft = H5Dget_type(ds), sp = H5Dget_space(ds);
+    int rc = -1;
+    if (ft < 0 || sp < 0) {
+        fail(r, ADX_E_IO, "cannot open the compound dataset");
+        goto out;
+    }
+    int nd;
+    uint64_t shape[AD_MAX_NDIM], n;
+    if (space_shape(r, sp, &nd, shape, &n) < 0) goto out;
+    if (nd != 1) {
+        fail(r, ADX_E_SCHEMA, "a compound dataframe must be 1-d");
+        goto out;
+    }
+    int nm = H5Tget_nmembers(ft);
+    if (nm < 0 || (uint64_t)nm > r->lim->max_keys) {
+        fail(r, ADX_E_LIMIT, "compound type with too many fields");
+        goto out;
+    }
+    bool have_index = false;
+    f->n_rows = n;
+    for (int i = 0; i < nm; i++) {
+        char *fname = H5Tget_member_name(ft, (unsigned)i);
+        hid_t mt_file = H5Tget_member_type(ft, (unsigned)i);
+        if (!fname || mt_file < 0) {
+            if (fname) H5free_memory(fname);
+            hclose(mt_file);
+            fail(r, ADX_E_IO, "cannot read compound field %d", i);
+            goto out;
+        }
+        size_t m = adx_ptr_key(&r->p, fname);
+        ad_dtype dt;
+        hid_t mt = -1;
+        ad_array col = {0};
+        int frc = map_dtype(r, mt_file, &dt, &mt);
+        hid_t fstr = -1;
+        if (frc == 0 && dt == AD_STR) {
+            /* Read the field through a one-member compound of the string type. */
+            if (H5Tis_variable_str(mt_file) > 0) {
+                fstr = H5Tcopy(H5T_C_S1);
+                if (fstr >= 0) H5Tset_size(fstr, H5T_VARIABLE);
+            } else {
+                fstr = H5Tcopy(mt_file);
+            }
+            size_t w = fstr >= 0 ? H5Tget_size(fstr) : 0;
+            hid_t ct = fstr >= 0 ? H5Tcreate(H5T_COMPOUND, w) : -1;
+            if (ct < 0 || H5Tinsert(ct, fname, 0, fstr) < 0) {
+                hclose(ct);
+                frc = fail(r, ADX_E_IO, "cannot build a compound read type");
+            } else {
+                size_t bytes;
+                char *buf = NULL;
+                if (__builtin_mul_overflow((uint64_t)w, n, &(uint64_t){0}) ||
+                    ad_bytes(AD_U8, n * w, &bytes) < 0 || charge(r, bytes) < 0 ||
+                    !(buf = malloc(bytes ? bytes : 1))) {
+                    if (!adx_err_failed(r->err)) fail(r, ADX_E_LIMIT, "compound field too large");
+                    frc = -1;
+                } else if (n && H5Dread(ds, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+                    frc = fail(r, ADX_E_IO, "cannot read compound field");
+                } else {
+                    ad_strbuild b = {0};
+                    bool vl = H5Tis_variable_str(mt_file) > 0;
+                    for (uint64_t k = 0; k < n && frc == 0; k++) {
+                        const char *s = vl ? ((char **)buf)[k] : buf + k * w;
+                        if (!s) s = "";
+                        frc = push_str(r, &b, s, vl ? strlen(s) : strnlen(s, w));
+                    }
+                    if (vl && n) {
+                        hid_t vsp = H5Screate_simple(1, (hsize_t[]){n}, NULL);
+                        if (vsp >= 0) {
+                            H5Dvlen_reclaim(ct, vsp, H5P_DEFAULT, buf);
+                            H5Sclose(vsp);
+                        }
+                    }
+                    if (frc == 0 && ad_sb_finish(&b, &col, 1, NULL) < 0)
+                        frc = fail(r, ADX_E_NOMEM, "out of memory");
+                    ad_sb_free(&b);
+                }
+                free(buf);
+                H5Tclose(ct);
+            }
+        } else if (frc == 0) {
+            size_t es = ad_dtype_size(dt), bytes;
+            hid_t ct = H5Tcreate(H5T_COMPOUND, es);
+            if (ct < 0 || H5Tinsert(ct, fname, 0, mt) < 0) {
+                hclose(ct);
+                frc = fail(r, ADX_E_IO, "cannot build a compound read type");
+            } else if (ad_bytes(dt, n, &bytes) < 0 || charge(r, bytes) < 0 ||
+                       ad_array_init(&col, dt, 1, (uint64_t[]){n}) < 0) {
+                H5Tclose(ct);
+                if (!adx_err_failed(r->err)) fail(r, ADX_E_NOMEM, "out of memory");
+                frc = -1;
+            } else {
+                if (n && H5Dread(ds, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, col.data) < 0)
+                    frc = fail(r, ADX_E_IO, "cannot read compound field");
+                H5Tclose(ct);
+            }
+        }
+        hclose(fstr);
+        hclose(mt);
+        H5Tclose(mt_file);
+        if (frc == 0) {
+            if (strcmp(fname, "index") == 0 && !have_index) {
+                if (index_to_strings(r, &col) < 0) frc = -1;
+                ad_array_free(&f->index);
+                f->index = col;
+                memset(&col, 0, sizeof col);
+                have_index = true;
+            } else {
+                ad_elem *el = ad_elem_from_array(&col);
+                if (!el || ad_frame_add(f, fname, el) < 0)
+                    frc = fail(r, ADX_E_NOMEM, "out of memory");
+            }
+        }
+        ad_array_free(&col);
+        H5free_memory(fname);
+        if (frc < 0) goto out;
+        adx_ptr_pop(&r->p, m);
+    }
+    if (!have_index && ad_frame_default_index(f, n) < 0) {
+        fail(r, ADX_E_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    hclose(sp);
+    hclose(ft);
+    if (rc < 0) ad_frame_free(f);
+    return rc;
+}
+
+static ad_elem *frame_elem(rd *r, hid_t g, int depth)
+{
+    ad_elem *e = ad_elem_new(AD_K_FRAME);
+    if (!e) {
+        fail(r, ADX_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (read_frame_group(r, g, &e->u.df, depth) < 0) {
+        ad_elem_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static ad_elem *read_group_elem(rd *r, hid_t g, const char *enc, int depth)
+{
+    if (enc) {
+        if (strcmp(enc, "dict") == 0) {
+            ad_elem *e = ad_elem_new(AD_K_DICT);
+            if (!e) {
+                fail(r, ADX_E_NOMEM, "out of memory");
+                return NULL;
+            }
+            if (read_dict_into(r, g, &e->u.dict, depth) < 0) {
+                ad_elem_free(e);
+                return NULL;
+            }
+            return e;
+        }
+        if (strcmp(enc, "dataframe") == 0) return frame_elem(r, g, depth);
+        if (strcmp(enc, "csr_matrix") == 0) return read_sparse(r, g, false, false);
+        if (strcmp(enc, "csc_matrix") == 0) return read_sparse(r, g, true, false);
+        if (strcmp(enc, "categorical") == 0) return read_categorical(r, g);
+        if (strcmp(enc, "nullable-integer") == 0) return read_nullable(r, g, false);
+        if (strcmp(enc, "nullable-boolean") == 0) return read_nullable(r, g, true);
+        fail(r, ADX_E_SCHEMA, "unsupported encoding-type \"%s\" for a group", enc);
+        return NULL;
+    }
+    /* No encoding-type: the pre-0.8 layouts. */
+    char *fmt = NULL;
+    int h = attr_string(r, g, "h5sparse_format", &fmt);
+    if (h < 0) return NULL;
+    if (h > 0) {
+        bool csc = strcmp(fmt, "csc") == 0;
+        bool csr = strcmp(fmt, "csr") == 0;
+        free(fmt);
+        if (!csc && !csr) {
+            fail(r, ADX_E_SCHEMA, "unknown h5sparse_format");
+            return NULL;
+        }
+        return read_sparse(r, g, csc, true);
+    }
+    int ix = attr_exists(r, g, "_index");
+    if (ix < 0) return NULL;
+    if (ix > 0) return frame_elem(r, g, depth);
+    return read_group_elem(r, g, "dict", depth);
+}
+
+static ad_elem *read_dataset_elem(rd *r, hid_t ds, const char *enc)
+{
+    if (enc && strcmp(enc, "array") != 0 && strcmp(enc, "string-array") != 0 &&
+        strcmp(enc, "numeric-scalar") != 0 && strcmp(enc, "string") != 0) {
+        fail(r, ADX_E_SCHEMA, "unsupported encoding-type \"%s\" for a dataset", enc);
+        return NULL;
+    }
+    hid_t ft = H5Dget_type(ds);
+    if (ft < 0) {
+        fail(r, ADX_E_IO, "cannot read the dataset type");
+        return NULL;
+    }
+    H5T_class_t cls = H5Tget_class(ft);
+    H5Tclose(ft);
+    if (cls == H5T_COMPOUND && !enc) {
+        ad_elem *e = ad_elem_new(AD_K_FRAME);
+        if (!e) {
+            fail(r, ADX_E_NOMEM, "out of memory");
+            return NULL;
+        }
+        if (read_compound_frame(r, ds, &e->u.df) < 0) {
+            ad_elem_free(e);
+            return NULL;
+        }
+        return e;
+    }
+    ad_array a;
+    if (read_dataset(r, ds, &a) < 0) return NULL;
+    if (enc) {
+        bool want_str = strcmp(enc, "string-array") == 0 || strcmp(enc, "string") == 0;
+        bool want_scalar = strcmp(enc, "numeric-scalar") == 0 || strcmp(enc, "string") == 0;
+        if (want_str != (a.dtype == AD_STR) || (want_scalar && a.ndim != 0)) {
+            fail(r, ADX_E_SCHEMA, "encoding-type \"%s\" does not match a %d-d %s dataset", enc,
+                 a.ndim, ad_dtype_name(a.dtype));
+            ad_array_free(&a);
+            return NULL;
+        }
+    }
+    ad_elem *e = ad_elem_from_array(&a);
+    if (!e) fail(r, ADX_E_NOMEM, "out of memory");
+    return e;
+}
+
+static ad_elem *read_elem(rd *r, hid_t loc, const char *name, int depth)
+{
+    if (check_canceled(r) < 0) return NULL;
+    if (depth > (int)r->lim->max_depth) {
+        fail(r, ADX_E_LIMIT, "nesting deeper than max_depth (%u)", r->lim->max_depth);
+        return NULL;
+    }
+    if (check_link(r, loc, name) < 0) return NULL;
+    H5O_info_t oi;
+    if (H5Oget_info_by_name(loc, name, &oi, H5P_DEFAULT) < 0) {
+        fail(r, ADX_E_IO, "cannot inspect the element");
+        return NULL;
+    }
+    if (oi.type != H5O_TYPE_GROUP && oi.type != H5O_TYPE_DATASET) {
+        fail(r, ADX_E_SCHEMA, "element is neither a group nor a dataset");
+        return NULL;
+    }
+    hid_t o = H5Oopen(loc, name, H5P_DEFAULT);
+    if (o < 0) {
+        fail(r, ADX_E_IO, "cannot open the element");
+        return NULL;
+    }
+    char *enc = NULL;
+    ad_elem *e = NULL;
+    if (attr_string(r, o, "encoding-type", &enc) >= 0)
+        e = oi.type == H5O_TYPE_GROUP ? read_group_elem(r, o, enc, depth)
+                                      : read_dataset_elem(r, o, enc);
+    free(enc);
+    H5Oclose(o);
+    return e;
+}
+
+/* ---------------------------------------------------------------- root */
+
+static int read_frame_at(rd *r, hid_t root, const char *name, ad_frame *f, bool *present)
+{
+    *present = false;
+    size_t m = adx_ptr_key(&r->p, name);
+    int h = has_member(r, root, name);
+    int rc = -1;
+    if (h < 0) goto out;
+    if (h == 0) {
+        rc = 0;
+        goto out;
+    }
+    ad_elem *e = read_elem(r, root, name, 1);
+    if (!e) goto out;
+    if (e->kind != AD_K_FRAME) {
+        ad_elem_free(e);
+        fail(r, ADX_E_SCHEMA, "expected a dataframe");
+        goto out;
+    }
+    *f = e->u.df;
+    memset(&e->u.df, 0, sizeof e->u.df);
+    ad_elem_free(e);
+    *present = true;
+    rc = 0;
+out:
+    adx_ptr_pop(&r->p, m);
+    return rc;
+}
+
+static int check_matrix(rd *r, const ad_elem *e, uint64_t rows, uint64_t cols, bool any_ndim)
+{
+    if (e->kind == AD_K_SPARSE) {
+        if (e->u.sp.shape[0] != rows || (!any_ndim && e->u.sp.shape[1] != cols))
+            return fail(r, ADX_E_SHAPE, "shape is %llu x %llu, expected %llu x %llu",
+                        (unsigned long long)e->u.sp.shape[0], (unsigned long long)e->u.sp.shape[1],
+                        (unsigned long long)rows, (unsigned long long)cols);
+        return 0;
+    }
+    if (e->kind == AD_K_FRAME && any_ndim) {
+        if (e->u.df.n_rows != rows)
+            return fail(r, ADX_E_SHAPE, "dataframe has %llu rows, expected %llu",
+                        (unsigned long long)e->u.df.n_rows, (unsigned long long)rows);
+        return 0;
+    }
+    if (e->kind != AD_K_ARRAY || e->u.arr.ndim < 1 || (!any_ndim && e->u.arr.ndim != 2))
+        return fail(r, ADX_E_SCHEMA, "expected a %s array or a sparse matrix",
+                    any_ndim ? "dense" : "2-d dense");
+    if (e->u.arr.dtype == AD_STR && !any_ndim)
+        return fail(r, ADX_E_SCHEMA, "a matrix must be numeric");
+    if (e->u.arr.shape[0] != rows || (!any_ndim && e->u.arr.shape[1] != cols))
+        return fail(r, ADX_E_SHAPE, "shape starts %llu x %llu, expected %llu x %llu",
+                    (unsigned long long)e->u.arr.shape[0],
+                    (unsigned long long)(e->u.arr.ndim > 1 ? e->u.arr.shape[1] : 0),
+                    (unsigned long long)rows, (unsigned long long)cols);
+    return 0;
+}
+
+/* Read a mapping (obsm, layers, …) and check each value's shape. mode:
+ * 0 = rows only (obsm/varm), 1 = rows x cols exactly (layers, obsp, varp). */
+static int read_mapping(rd *r, hid_t loc, const char *name, ad_dict *d, uint64_t rows,
+                        uint64_t cols, int mode)
+{
+    size_t m = adx_ptr_key(&r->p, name);
+    int rc = -1;
+    int h = has_member(r, loc, name);
+    if (h <= 0) {
+        rc = h;
+        goto out;
+    }
+    ad_elem *e = read_elem(r, loc, name, 1);
+    if (!e) goto out;
+    if (e->kind != AD_K_DICT) {
+        ad_elem_free(e);
+        fail(r, ADX_E_SCHEMA, "expected a mapping (dict)");
+        goto out;
+    }
+    *d = e->u.dict;
+    memset(&e->u.dict, 0, sizeof e->u.dict);
+    ad_elem_free(e);
+    for (size_t i = 0; i < d->n; i++) {
+        size_t k = adx_ptr_key(&r->p, d->keys[i]);
+        if (check_matrix(r, d->vals[i], rows, cols, mode == 0) < 0) goto out;
+        adx_ptr_pop(&r->p, k);
+    }
+    rc = 0;
+out:
+    if (rc == 0) adx_ptr_pop(&r->p, m);
+    return rc;
+}
+
+static int read_x(rd *r, hid_t loc, const char *name, ad_elem **out)
+{
+    *out = NULL;
+    size_t m = adx_ptr_key(&r->p, name);
+    int h = has_member(r, loc, name);
+    if (h <= 0) {
+        adx_ptr_pop(&r->p, m);
+        return h;
+    }
+    ad_elem *e = read_elem(r, loc, name, 1);
+    if (!e) return -1;
+    if (!(e->kind == AD_K_SPARSE ||
+          (e->kind == AD_K_ARRAY && e->u.arr.ndim == 2 && e->u.arr.dtype != AD_STR))) {
+        ad_elem_free(e);
+        return fail(r, ADX_E_SCHEMA, "X must be a 2-d numeric array or a sparse matrix");
+    }
+    *out = e;
+    adx_ptr_pop(&r->p, m);
+    return 0;
+}
+
+static void x_shape(const ad_elem *x, uint64_t *rows, uint64_t *cols)
+{
+    if (x->kind == AD_K_SPARSE) {
+        *rows = x->u.sp.shape[0];
+        *cols = x->u.sp.shape[1];
+    } else {
+        *rows = x->u.arr.shape[0];
+        *cols = x->u.arr.shape[1];
+    }
+}
+
+static int read_raw(rd *r, hid_t root, ad_anndata *a)
+{
+    size_t m = adx_ptr_key(&r->p, "raw");
+    int h = has_member(r, root, "raw");
+    if (h <= 0) {
+        adx_ptr_pop(&r->p, m);
+        return h;
+    }
+    if (check_link(r, root, "raw") < 0) return -1;
+    H5O_info_t oi;
+    if (H5Oget_info_by_name(root, "raw", &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_GROUP)
+        return fail(r, ADX_E_SCHEMA, "raw must be a group");
+    hid_t g = H5Gopen2(root, "raw", H5P_DEFAULT);
+    if (g < 0) return fail(r, ADX_E_IO, "cannot open raw");
+    int rc = -1;
+    char *enc = NULL;
+    if (attr_string(r, g, "encoding-type", &enc) < 0) goto out;
+    if (enc && strcmp(enc, "raw") != 0) {
+        fail(r, ADX_E_SCHEMA, "unsupported encoding-type \"%s\" for raw", enc);
+        goto out;
+    }
+    ad_raw *raw = calloc(1, sizeof *raw);
+    if (!raw) {
+        fail(r, ADX_E_NOMEM, "out of memory");
+        goto out;
+    }
+    a->raw = raw;
+    if (read_x(r, g, "X", &raw->X) < 0) goto out;
+    bool have_var;
+    if (read_frame_at(r, g, "var", &raw->var, &have_var) < 0) goto out;
+    uint64_t rr = a->n_obs, rc_ = 0;
+    if (raw->X) {
+        x_shape(raw->X, &rr, &rc_);
+        if (rr != a->n_obs) {
+            adx_ptr_key(&r->p, "X");
+            fail(r, ADX_E_SHAPE, "raw.X has %llu rows but n_obs is %llu", (unsigned long long)rr,
+                 (unsigned long long)a->n_obs);
+            goto out;
+        }
+    }
+    if (!have_var) {
+        if (ad_frame_default_index(&raw->var, rc_) < 0) {
+            fail(r, ADX_E_NOMEM, "out of memory");
+            goto out;
+        }
+    } else if (raw->X && raw->var.n_rows != rc_) {
+        adx_ptr_key(&r->p, "var");
+        fail(r, ADX_E_SHAPE, "raw.var has %llu rows but raw.X has %llu columns",
+             (unsigned long long)raw->var.n_rows, (unsigned long long)rc_);
+        goto out;
+    }
+    if (read_mapping(r, g, "varm", &raw->varm, raw->var.n_rows, 0, 0) < 0) goto out;
+    rc = 0;
+out:
+    free(enc);
+    H5Gclose(g);
+    if (rc == 0) adx_ptr_pop(&r->p, m);
+    return rc;
+}
+
+static int report_unknown(rd *r, hid_t root)
+{
+    static const char *known[] = {"X",      "obs",  "var",  "obsm", "varm",
+                                  "layers", "obsp", "varp", "uns",  "raw"};
+    names ns;
+    if (list_members(r, root, &ns) < 0) return -1;
+    for (size_t i = 0; i < ns.n; i++) {
+        bool k = false;
+        for (size_t j = 0; j < sizeof known / sizeof *known; j++)
+            k |= strcmp(ns.v[i], known[j]) == 0;
+        if (k) continue;
+        char ptr[ADX_ERR_PTR_MAX] = "";
+        adx_ptr_append_key(ptr, sizeof ptr, ns.v[i]);
+        if (r->rep) rep_add(r->rep, ptr, REP_SKIPPED, 1, "not an AnnData element; not read");
+    }
+    names_free(&ns);
+    return 0;
+}
+
+static ad_anndata *read_root(rd *r)
+{
+    ad_anndata *a = ad_anndata_new();
+    if (!a) {
+        fail(r, ADX_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    hid_t root = H5Gopen2(r->file, "/", H5P_DEFAULT);
+    if (root < 0) {
+        fail(r, ADX_E_IO, "cannot open the root group");
+        ad_anndata_free(a);
+        return NULL;
+    }
+    char *enc = NULL;
+    bool have_obs, have_var;
+    int rc = -1;
+    if (attr_string(r, root, "encoding-type", &enc) < 0) goto out;
+    if (enc && strcmp(enc, "anndata") != 0) {
+        fail(r, ADX_E_SCHEMA, "root encoding-type is \"%s\", not anndata", enc);
+        goto out;
+    }
+    if (read_x(r, root, "X", &a->X) < 0) goto out;
+    adx_ctl_progress(r->ctl, 0.5);
+    if (read_frame_at(r, root, "obs", &a->obs, &have_obs) < 0) goto out;
+    if (read_frame_at(r, root, "var", &a->var, &have_var) < 0) goto out;
+    uint64_t xr = 0, xc = 0;
+    if (a->X) x_shape(a->X, &xr, &xc);
+    a->n_obs = have_obs ? a->obs.n_rows : xr;
+    a->n_vars = have_var ? a->var.n_rows : xc;
+    if (a->X && (xr != a->n_obs || xc != a->n_vars)) {
+        adx_ptr_key(&r->p, "X");
+        fail(r, ADX_E_SHAPE, "X is %llu x %llu but obs has %llu rows and var %llu",
+             (unsigned long long)xr, (unsigned long long)xc, (unsigned long long)a->n_obs,
+             (unsigned long long)a->n_vars);
+        goto out;
+    }
+    if ((!have_obs && ad_frame_default_index(&a->obs, a->n_obs) < 0) ||
+        (!have_var && ad_frame_default_index(&a->var, a->n_vars) < 0)) {
+        fail(r, ADX_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if (read_mapping(r, root, "obsm", &a->obsm, a->n_obs, 0, 0) < 0 ||
+        read_mapping(r, root, "varm", &a->varm, a->n_vars, 0, 0) < 0 ||
+        read_mapping(r, root, "layers", &a->layers, a->n_obs, a->n_vars, 1) < 0 ||
+        read_mapping(r, root, "obsp", &a->obsp, a->n_obs, a->n_obs, 1) < 0 ||
+        read_mapping(r, root, "varp", &a->varp, a->n_vars, a->n_vars, 1) < 0)
+        goto out;
+    {
+        size_t m = adx_ptr_key(&r->p, "uns");
+        int h = has_member(r, root, "uns");
+        if (h < 0) goto out;
+        if (h) {
+            if (check_link(r, root, "uns") < 0) goto out;
+            hid_t g = H5Gopen2(root, "uns", H5P_DEFAULT);
+            if (g < 0) {
+                fail(r, ADX_E_SCHEMA, "uns must be a group");
+                goto out;
+            }
+            int u = read_dict_into(r, g, &a->uns, 1);
+            H5Gclose(g);
+            if (u < 0) goto out;
+        }
+        adx_ptr_pop(&r->p, m);
+    }
+    if (read_raw(r, root, a) < 0) goto out;
+    if (report_unknown(r, root) < 0) goto out;
+    rc = 0;
+out:
+    free(enc);
+    H5Gclose(root);
+    if (rc < 0) {
+        ad_anndata_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+ad_anndata *h5r_read(const char *path, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
+                     adx_err *err)
+{
+    adx_limits deflim;
+    if (!lim) {
+        adx_limits_default(&deflim);
+        lim = &deflim;
+    }
+    rd r = {.lim = lim, .ctl = ctl, .rep = rep, .err = err, .file = -1};
+    adx_ptr_init(&r.p, NULL);
+    /* HDF5 error printing is per thread in the thread-safe build: silence it
+     * for this call and put the caller's handler back afterwards. */
+    H5E_auto2_t old_fn = NULL;
+    void *old_data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    (void)h5lzf_register(); /* while it fails, lzf files fail at read time with ADX_E_IO */
+    ad_anndata *a = NULL;
+    FILE *probe = fopen(path, "rb");
+    if (!probe) {
+        adx_err_set(err, errno == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, "", "cannot open %s: %s",
+                    path, strerror(errno));
+        goto out;
+    }
+    fclose(probe);
+    if (H5Fis_hdf5(path) <= 0) {
+        adx_err_set(err, ADX_E_SCHEMA, "", "not an HDF5 file");
+        goto out;
+    }
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    /* Close every object with the file even if a path forgot one. */
+    if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    r.file = H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (r.file < 0) {
+        adx_err_set(err, ADX_E_SCHEMA, "", "cannot open the HDF5 file (truncated or corrupt)");
+        goto out;
+    }
+    a = read_root(&r);
+    H5Fclose(r.file);
+    if (a) adx_ctl_progress(ctl, 1.0);
+out:
+    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    return a;
+}
