@@ -221,8 +221,7 @@ static int frame_to_categoricals(ad_frame *f, const char *where, adx_err *err)
     for (size_t i = 0; i < f->ncols; i++) {
         ad_elem *c = f->cols[i];
         /* infer_dtype(...) == "string" holds only for plain string columns. */
-        if (!c || c->kind != AD_K_ARRAY || c->u.arr.dtype != AD_STR || c->u.arr.ndim != 1)
-            continue;
+        if (!c || c->kind != AD_K_ARRAY || c->u.arr.dtype != AD_STR || c->u.arr.ndim != 1) continue;
         if (column_to_categorical(c) < 0) {
             char ptr[ADX_ERR_PTR_MAX];
             snprintf(ptr, sizeof ptr, "%s", where);
