@@ -15,6 +15,7 @@
 #define ADX_H5W_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "adx_common.h"
 #include "adx_err.h"
@@ -30,8 +31,16 @@ void h5w_opts_default(h5w_opts *o);
 int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const adx_ctl *ctl,
               adx_report *rep, adx_err *err);
 
-/* Register h5py's LZF filter (id 32000) with HDF5; idempotent and
- * thread-safe. Also lets the h5ad reader decompress lzf files. */
+/* Register h5py's LZF filter (id 32000) with HDF5, encoder and decoder;
+ * idempotent and thread-safe (pthread_once). h5w_write() calls it when lzf is
+ * requested; the h5ad reader calls it once before opening a file so HDF5 can
+ * decompress lzf datasets. Returns 0, or -1 when HDF5 refused it. */
 int h5lzf_register(void);
+
+/* Decompress one raw LZF chunk (h5py framing: a bare liblzf stream) into
+ * `out` of `out_cap` bytes, for readers that fetch chunks with H5Dread_chunk.
+ * Returns the decompressed size, or 0 when the input is corrupt or does not
+ * fit (errno E2BIG: retry with a larger buffer). */
+size_t h5lzf_decompress(const void *in, size_t n, void *out, size_t out_cap);
 
 #endif

@@ -1,12 +1,801 @@
-/* placeholder: replaced by the h5ad writer */
+/* h5ad writer: walks the model and writes anndata 0.8's on-disk layout.
+ *
+ * HDF5 (thread-safe build) serializes every API call on one global lock, so
+ * the expensive part of numeric datasets -- compression -- happens here,
+ * outside HDF5, and finished chunks go in with H5Dwrite_chunk. Strings need
+ * HDF5's vlen machinery and go through its filter pipeline instead.
+ *
+ * Every hid is closed on every path: each function owns what it opens and
+ * releases it at one `out:` label. */
 #include "adx_h5w.h"
+#include "h5w_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+#include <libdeflate.h>
+
+/* Chunks are handed to HDF5 as raw file bytes, and the file types are
+ * little-endian, so the model's host order must be little-endian too. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "h5ad writer assumes little-endian");
+
+/* Contiguous and string datasets are written in slabs of about this many
+ * bytes so cancel is polled and the HDF5 lock is released in between. */
+#define SLAB_BYTES (1u << 20)
+
+#define REP_INDEX_RENAMED "index_renamed"
+
+typedef struct w_ctx {
+    const h5w_opts *o;
+    const adx_ctl *ctl;
+    adx_report *rep;
+    adx_err *err;
+    adx_ptr ptr;
+    hid_t t_str;  /* variable-length UTF-8 string */
+    hid_t t_bool; /* numpy bool as h5py stores it: enum int8 {FALSE, TRUE} */
+    struct libdeflate_compressor *gz;
+    unsigned char *raw, *cmp; /* one chunk, uncompressed and compressed */
+    size_t cap;
+    uint64_t total, done;
+} w_ctx;
+
+/* ------------------------------------------------------------ errors */
+
+typedef struct h5_msg {
+    char buf[256];
+    int n;
+} h5_msg;
+
+static herr_t h5_walk(unsigned n, const H5E_error2_t *e, void *ud)
+{
+    h5_msg *m = ud;
+    /* Innermost entry first (upward walk): it names the actual cause. */
+    if (m->n++ == 0 && e->desc) snprintf(m->buf, sizeof m->buf, "%s", e->desc);
+    return 0;
+}
+
+static int fail_h5(w_ctx *w, const char *what)
+{
+    h5_msg m = {.buf = "", .n = 0};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk, &m);
+    H5Eclear2(H5E_DEFAULT);
+    if (m.buf[0])
+        return adx_err_set(w->err, ADX_E_IO, adx_ptr_str(&w->ptr), "HDF5 failed %s: %s", what,
+                           m.buf);
+    return adx_err_set(w->err, ADX_E_IO, adx_ptr_str(&w->ptr), "HDF5 failed %s", what);
+}
+
+static int fail_model(w_ctx *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_model(w_ctx *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    adx_err_vset(w->err, ADX_E_INTERNAL, adx_ptr_str(&w->ptr), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int check_cancel(w_ctx *w)
+{
+    if (adx_ctl_canceled(w->ctl))
+        return adx_err_set(w->err, ADX_E_CANCELED, adx_ptr_str(&w->ptr), "export canceled");
+    return 0;
+}
+
+static void advance(w_ctx *w, uint64_t bytes)
+{
+    w->done += bytes;
+    if (w->total) {
+        double f = (double)w->done / (double)w->total;
+        adx_ctl_progress(w->ctl, f > 1 ? 1 : f);
+    }
+}
+
+static void close_id(hid_t *id, herr_t (*fn)(hid_t))
+{
+    if (*id >= 0) fn(*id);
+    *id = H5I_INVALID_HID;
+}
+
+/* ------------------------------------------------------------ attributes */
+
+static int attr_write(w_ctx *w, hid_t obj, const char *name, hid_t type, hid_t space,
+                      const void *buf)
+{
+    hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) return fail_h5(w, "creating an attribute");
+    int rc = 0;
+    if (H5Awrite(a, type, buf) < 0) rc = fail_h5(w, "writing an attribute");
+    H5Aclose(a);
+    return rc;
+}
+
+static int attr_scalar(w_ctx *w, hid_t obj, const char *name, hid_t type, const void *buf)
+{
+    hid_t s = H5Screate(H5S_SCALAR);
+    if (s < 0) return fail_h5(w, "creating a dataspace");
+    int rc = attr_write(w, obj, name, type, s, buf);
+    H5Sclose(s);
+    return rc;
+}
+
+static int attr_array(w_ctx *w, hid_t obj, const char *name, hid_t type, hsize_t n, const void *buf)
+{
+    hid_t s = H5Screate_simple(1, &n, NULL);
+    if (s < 0) return fail_h5(w, "creating a dataspace");
+    int rc = attr_write(w, obj, name, type, s, buf);
+    H5Sclose(s);
+    return rc;
+}
+
+static int attr_str(w_ctx *w, hid_t obj, const char *name, const char *val)
+{
+    return attr_scalar(w, obj, name, w->t_str, &val);
+}
+
+static int set_encoding(w_ctx *w, hid_t obj, const char *type, const char *version)
+{
+    if (attr_str(w, obj, "encoding-type", type) < 0) return -1;
+    return attr_str(w, obj, "encoding-version", version);
+}
+
+/* ------------------------------------------------------------ names */
+
+/* HDF5 link names cannot hold '/', nor be empty or "."; anndata refuses such
+ * keys too, so they are errors rather than silently altered paths. */
+static int check_name(w_ctx *w, const char *name)
+{
+    if (!name) return fail_model(w, "element without a name");
+    if (!name[0] || strcmp(name, ".") == 0 || strchr(name, '/'))
+        return adx_err_set(w->err, ADX_E_SCHEMA, adx_ptr_str(&w->ptr),
+                           "key '%s' cannot be stored in h5ad (empty, '.' or contains '/')", name);
+    return 0;
+}
+
+static hid_t group_create(w_ctx *w, hid_t loc, const char *name, bool track_order)
+{
+    hid_t gcpl = H5P_DEFAULT;
+    if (track_order) {
+        /* Dicts keep insertion order (adx_model.h); h5py iterates tracked
+         * groups in creation order, so uns/obsm read back in that order. */
+        gcpl = H5Pcreate(H5P_GROUP_CREATE);
+        if (gcpl < 0 ||
+            H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0) {
+            if (gcpl >= 0) H5Pclose(gcpl);
+            fail_h5(w, "creating a group property list");
+            return H5I_INVALID_HID;
+        }
+    }
+    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    if (gcpl != H5P_DEFAULT) H5Pclose(gcpl);
+    if (g < 0) fail_h5(w, "creating a group");
+    return g;
+}
+
+/* ------------------------------------------------------------ datasets */
+
+static hid_t file_type(const w_ctx *w, ad_dtype t)
+{
+    switch (t) {
+    case AD_BOOL:
+        return w->t_bool;
+    case AD_I8:
+        return H5T_STD_I8LE;
+    case AD_I16:
+        return H5T_STD_I16LE;
+    case AD_I32:
+        return H5T_STD_I32LE;
+    case AD_I64:
+        return H5T_STD_I64LE;
+    case AD_U8:
+        return H5T_STD_U8LE;
+    case AD_U16:
+        return H5T_STD_U16LE;
+    case AD_U32:
+        return H5T_STD_U32LE;
+    case AD_U64:
+        return H5T_STD_U64LE;
+    case AD_F32:
+        return H5T_IEEE_F32LE;
+    case AD_F64:
+        return H5T_IEEE_F64LE;
+    case AD_STR:
+        return w->t_str;
+    default:
+        return H5I_INVALID_HID;
+    }
+}
+
+static uint64_t arr_bytes(const ad_array *a)
+{
+    /* Same measure as ad_anndata_bytes(), which gives the progress total. */
+    if (a->dtype == AD_STR) return (a->soff ? a->soff[a->n] : 0) + (a->n + 1) * 8;
+    return a->n * ad_dtype_size(a->dtype);
+}
+
+/* The writer trusts sizes only after checking they describe the buffers. */
+static int check_array(w_ctx *w, const ad_array *a)
+{
+    uint64_t n;
+    size_t b;
+    if (a->dtype >= AD_DTYPE__COUNT || a->ndim < 0 || a->ndim > AD_MAX_NDIM)
+        return fail_model(w, "array with an invalid dtype or rank");
+    if (ad_shape_product(a->ndim, a->shape, &n) < 0 || n != a->n)
+        return fail_model(w, "array shape does not match its %llu elements",
+                          (unsigned long long)a->n);
+    if (a->dtype == AD_STR) {
+        if (!a->soff || !a->str || a->n == UINT64_MAX)
+            return fail_model(w, "string array without buffers");
+    } else if (ad_bytes(a->dtype, a->n, &b) < 0 || (a->n && !a->data)) {
+        return fail_model(w, "numeric array without a buffer of %llu elements",
+                          (unsigned long long)a->n);
+    }
+    return 0;
+}
+
+/* Rows [r0, r0+nr) along axis 0 of dataset `d`, from `buf` (memory laid out
+ * like the file for numbers, char* per element for strings). */
+static int write_rows(w_ctx *w, hid_t d, hid_t type, const ad_array *a, uint64_t r0, uint64_t nr,
+                      const void *buf)
+{
+    hsize_t start[AD_MAX_NDIM] = {0}, count[AD_MAX_NDIM];
+    for (int i = 0; i < a->ndim; i++)
+        count[i] = a->shape[i];
+    start[0] = r0;
+    count[0] = nr;
+    hid_t fs = H5Dget_space(d), ms = H5I_INVALID_HID;
+    int rc = -1;
+    if (fs < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+        (ms = H5Screate_simple(a->ndim, count, NULL)) < 0) {
+        fail_h5(w, "selecting rows");
+        goto out;
+    }
+    if (H5Dwrite(d, type, ms, fs, H5P_DEFAULT, buf) < 0) {
+        fail_h5(w, "writing a dataset");
+        goto out;
+    }
+    rc = 0;
+out:
+    close_id(&ms, H5Sclose);
+    close_id(&fs, H5Sclose);
+    return rc;
+}
+
+/* Writes a whole array by slabs of rows; `rows_per` is a multiple of the
+ * chunk's first dimension for chunked string datasets so no chunk is filtered
+ * twice. */
+static int write_slabs(w_ctx *w, hid_t d, hid_t type, const ad_array *a, uint64_t rows_per)
+{
+    uint64_t row_elems = a->shape[0] ? a->n / a->shape[0] : 0;
+    if (a->n == 0) return 0;
+    const char **ptrs = NULL;
+    if (a->dtype == AD_STR) {
+        size_t b;
+        if (__builtin_mul_overflow(rows_per, row_elems, &b) ||
+            __builtin_mul_overflow(b, sizeof *ptrs, &b))
+            return fail_model(w, "string slab size overflows");
+        ptrs = malloc(b);
+        if (!ptrs) return adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
+    }
+    size_t esz = ad_dtype_size(a->dtype);
+    int rc = 0;
+    for (uint64_t r = 0; r < a->shape[0] && rc == 0; r += rows_per) {
+        uint64_t nr = a->shape[0] - r < rows_per ? a->shape[0] - r : rows_per;
+        uint64_t e0 = r * row_elems, ne = nr * row_elems;
+        const void *buf;
+        uint64_t bytes;
+        if (ptrs) {
+            for (uint64_t i = 0; i < ne; i++)
+                ptrs[i] = ad_str_at(a, e0 + i);
+            buf = ptrs;
+            bytes = a->soff[e0 + ne] - a->soff[e0] + ne * 8;
+        } else {
+            buf = (const unsigned char *)a->data + e0 * esz;
+            bytes = ne * esz;
+        }
+        if ((rc = check_cancel(w)) < 0) break;
+        rc = write_rows(w, d, type, a, r, nr, buf);
+        advance(w, bytes);
+    }
+    free(ptrs);
+    return rc;
+}
+
+static int ensure_scratch(w_ctx *w, size_t n)
+{
+    if (n <= w->cap) return 0;
+    unsigned char *r = realloc(w->raw, n);
+    if (r) w->raw = r;
+    unsigned char *c = r ? realloc(w->cmp, n) : NULL;
+    if (c) w->cmp = c;
+    if (!r || !c) return adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
+    w->cap = n;
+    return 0;
+}
+
+/* Compress `n` bytes of w->raw; returns the bytes to store and where, with
+ * filter_mask bit 0 set when compression did not help and the chunk is kept
+ * raw (both filters are optional, as h5py and H5Pset_deflate register them). */
+static const void *compress_chunk(w_ctx *w, size_t n, size_t *out_n, uint32_t *mask)
+{
+    size_t got = 0;
+    if (w->o->compression == ADX_COMP_GZIP)
+        got = libdeflate_zlib_compress(w->gz, w->raw, n, w->cmp, n);
+    else if (w->o->compression == ADX_COMP_LZF)
+        got = h5w_lzf_compress(w->raw, n, w->cmp, n);
+    if (got == 0 || got >= n) {
+        *out_n = n;
+        *mask = 1;
+        return w->raw;
+    }
+    *out_n = got;
+    *mask = 0;
+    return w->cmp;
+}
+
+static int write_chunks(w_ctx *w, hid_t d, const ad_array *a, const uint64_t *chunk)
+{
+    int nd = a->ndim;
+    size_t esz = ad_dtype_size(a->dtype), cb = esz;
+    uint64_t nch[AD_MAX_NDIM], ci[AD_MAX_NDIM] = {0};
+    for (int i = 0; i < nd; i++) {
+        if (__builtin_mul_overflow(cb, (size_t)chunk[i], &cb))
+            return fail_model(w, "chunk size overflows");
+        nch[i] = (a->shape[i] + chunk[i] - 1) / chunk[i];
+    }
+    if (ensure_scratch(w, cb) < 0) return -1;
+
+    for (;;) {
+        if (check_cancel(w) < 0) return -1;
+        uint64_t origin[AD_MAX_NDIM], real = esz;
+        hsize_t off[AD_MAX_NDIM];
+        for (int i = 0; i < nd; i++) {
+            origin[i] = ci[i] * chunk[i];
+            off[i] = origin[i];
+            uint64_t left = a->shape[i] - origin[i];
+            real *= left < chunk[i] ? left : chunk[i];
+        }
+        h5w_gather_chunk(a->data, nd, a->shape, esz, chunk, origin, w->raw);
+        size_t n;
+        uint32_t mask;
+        const void *buf = compress_chunk(w, cb, &n, &mask);
+        if (H5Dwrite_chunk(d, H5P_DEFAULT, mask, off, n, buf) < 0)
+            return fail_h5(w, "writing a chunk");
+        advance(w, real);
+
+        int k = nd - 1;
+        while (k >= 0) {
+            if (++ci[k] < nch[k]) break;
+            ci[k] = 0;
+            k--;
+        }
+        if (k < 0) return 0;
+    }
+}
+
+/* One array element (dense, string, 0-d) as a dataset. `enc` NULL writes no
+ * encoding attributes (the parts of a sparse matrix carry none). */
+static int write_array(w_ctx *w, hid_t loc, const char *name, const ad_array *a, bool encode)
+{
+    if (check_cancel(w) < 0 || check_array(w, a) < 0) return -1;
+    bool str = a->dtype == AD_STR;
+    hid_t type = file_type(w, a->dtype);
+    hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    int rc = -1;
+    uint64_t chunk[AD_MAX_NDIM];
+    bool chunked = a->ndim > 0 && a->n > 0 && w->o->compression != ADX_COMP_NONE;
+
+    if (a->ndim == 0) {
+        space = H5Screate(H5S_SCALAR);
+    } else {
+        hsize_t dims[AD_MAX_NDIM];
+        for (int i = 0; i < a->ndim; i++)
+            dims[i] = a->shape[i];
+        space = H5Screate_simple(a->ndim, dims, NULL);
+    }
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (space < 0 || dcpl < 0) {
+        fail_h5(w, "creating a dataspace");
+        goto out;
+    }
+    if (chunked) {
+        hsize_t cd[AD_MAX_NDIM];
+        h5w_guess_chunk(a->ndim, a->shape, str ? sizeof(char *) : ad_dtype_size(a->dtype), chunk);
+        for (int i = 0; i < a->ndim; i++)
+            cd[i] = chunk[i];
+        herr_t e = H5Pset_chunk(dcpl, a->ndim, cd);
+        if (e >= 0 && w->o->compression == ADX_COMP_GZIP)
+            e = H5Pset_deflate(dcpl, (unsigned)w->o->level);
+        else if (e >= 0)
+            e = H5Pset_filter(dcpl, H5W_LZF_FILTER_ID, H5Z_FLAG_OPTIONAL, 0, NULL);
+        if (e < 0) {
+            fail_h5(w, "setting up chunks and compression");
+            goto out;
+        }
+    }
+    d = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (d < 0) {
+        fail_h5(w, "creating a dataset");
+        goto out;
+    }
+    if (encode) {
+        const char *enc =
+            a->ndim == 0 ? (str ? "string" : "numeric-scalar") : (str ? "string-array" : "array");
+        if (set_encoding(w, d, enc, "0.2.0") < 0) goto out;
+    }
+
+    if (a->ndim == 0) {
+        const char *s = str ? ad_str_at(a, 0) : NULL;
+        if (H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, str ? (const void *)&s : a->data) <
+            0) {
+            fail_h5(w, "writing a scalar");
+            goto out;
+        }
+        advance(w, arr_bytes(a));
+    } else if (chunked && !str) {
+        if (write_chunks(w, d, a, chunk) < 0) goto out;
+    } else if (a->n > 0) {
+        uint64_t row_bytes =
+            (a->n / a->shape[0]) * (str ? sizeof(char *) : ad_dtype_size(a->dtype));
+        uint64_t rows = row_bytes >= SLAB_BYTES ? 1 : SLAB_BYTES / row_bytes;
+        if (chunked) rows = rows < chunk[0] ? chunk[0] : rows - rows % chunk[0];
+        if (write_slabs(w, d, type, a, rows) < 0) goto out;
+    }
+    rc = 0;
+out:
+    close_id(&d, H5Dclose);
+    close_id(&dcpl, H5Pclose);
+    close_id(&space, H5Sclose);
+    return rc;
+}
+
+/* ------------------------------------------------------------ elements */
+
+static int write_elem(w_ctx *w, hid_t loc, const char *name, const ad_elem *e);
+static int write_dict(w_ctx *w, hid_t loc, const char *name, const ad_dict *dict);
+static int write_frame(w_ctx *w, hid_t loc, const char *name, const ad_frame *f);
+
+static int write_sparse(w_ctx *w, hid_t loc, const char *name, const ad_sparse *sp)
+{
+    if (sp->data.ndim != 1 || sp->indices.ndim != 1 || sp->indptr.ndim != 1 ||
+        sp->data.n != sp->indices.n || sp->data.dtype == AD_STR ||
+        !ad_dtype_is_int(sp->indices.dtype) || !ad_dtype_is_int(sp->indptr.dtype) ||
+        sp->indptr.n != sp->shape[sp->csc ? 1 : 0] + 1)
+        return fail_model(w, "sparse matrix parts do not agree");
+    hid_t g = group_create(w, loc, name, false);
+    if (g < 0) return -1;
+    int64_t shape[2] = {(int64_t)sp->shape[0], (int64_t)sp->shape[1]};
+    int rc = -1;
+    if (set_encoding(w, g, sp->csc ? "csc_matrix" : "csr_matrix", "0.1.0") < 0 ||
+        attr_array(w, g, "shape", H5T_STD_I64LE, 2, shape) < 0)
+        goto out;
+    size_t m = adx_ptr_key(&w->ptr, "data");
+    if (write_array(w, g, "data", &sp->data, false) < 0) goto out;
+    adx_ptr_pop(&w->ptr, m);
+    adx_ptr_key(&w->ptr, "indices");
+    if (write_array(w, g, "indices", &sp->indices, false) < 0) goto out;
+    adx_ptr_pop(&w->ptr, m);
+    adx_ptr_key(&w->ptr, "indptr");
+    if (write_array(w, g, "indptr", &sp->indptr, false) < 0) goto out;
+    adx_ptr_pop(&w->ptr, m);
+    rc = 0;
+out:
+    H5Gclose(g);
+    return rc;
+}
+
+static int write_child(w_ctx *w, hid_t g, const char *name, const ad_array *a)
+{
+    size_t m = adx_ptr_key(&w->ptr, name);
+    int rc = write_array(w, g, name, a, true);
+    if (rc == 0) adx_ptr_pop(&w->ptr, m);
+    return rc;
+}
+
+static int write_categorical(w_ctx *w, hid_t loc, const char *name, const ad_categorical *c)
+{
+    if (c->codes.ndim != 1 || !ad_dtype_is_signed(c->codes.dtype) || c->categories.ndim != 1)
+        return fail_model(w, "categorical needs 1-d signed codes and 1-d categories");
+    hid_t g = group_create(w, loc, name, false);
+    if (g < 0) return -1;
+    int8_t ordered = c->ordered ? 1 : 0;
+    int rc = -1;
+    if (set_encoding(w, g, "categorical", "0.2.0") < 0 ||
+        attr_scalar(w, g, "ordered", w->t_bool, &ordered) < 0 ||
+        write_child(w, g, "codes", &c->codes) < 0 ||
+        write_child(w, g, "categories", &c->categories) < 0)
+        goto out;
+    rc = 0;
+out:
+    H5Gclose(g);
+    return rc;
+}
+
+static int write_nullable(w_ctx *w, hid_t loc, const char *name, const ad_nullable *nl,
+                          bool boolean)
+{
+    if (nl->values.ndim != 1 || nl->mask.ndim != 1 || nl->mask.dtype != AD_BOOL ||
+        nl->values.n != nl->mask.n ||
+        (boolean ? nl->values.dtype != AD_BOOL : !ad_dtype_is_int(nl->values.dtype)))
+        return fail_model(w, "nullable column needs 1-d values and a bool mask of equal length");
+    hid_t g = group_create(w, loc, name, false);
+    if (g < 0) return -1;
+    int rc = -1;
+    if (set_encoding(w, g, boolean ? "nullable-boolean" : "nullable-integer", "0.1.0") < 0 ||
+        write_child(w, g, "values", &nl->values) < 0 || write_child(w, g, "mask", &nl->mask) < 0)
+        goto out;
+    rc = 0;
+out:
+    H5Gclose(g);
+    return rc;
+}
+
+static int write_elem(w_ctx *w, hid_t loc, const char *name, const ad_elem *e)
+{
+    if (!e) return fail_model(w, "missing element");
+    switch (e->kind) {
+    case AD_K_ARRAY:
+        return write_array(w, loc, name, &e->u.arr, true);
+    case AD_K_SPARSE:
+        return write_sparse(w, loc, name, &e->u.sp);
+    case AD_K_FRAME:
+        return write_frame(w, loc, name, &e->u.df);
+    case AD_K_CATEGORICAL:
+        return write_categorical(w, loc, name, &e->u.cat);
+    case AD_K_NULLABLE_INT:
+        return write_nullable(w, loc, name, &e->u.nl, false);
+    case AD_K_NULLABLE_BOOL:
+        return write_nullable(w, loc, name, &e->u.nl, true);
+    case AD_K_DICT:
+        return write_dict(w, loc, name, &e->u.dict);
+    case AD_K_OBJECT:
+    case AD_K_NULL:
+        return fail_model(w, "unsanitized %s element reached the h5ad writer",
+                          e->kind == AD_K_NULL ? "null" : "object");
+    default:
+        return fail_model(w, "unknown element kind %d", (int)e->kind);
+    }
+}
+
+static int write_dict(w_ctx *w, hid_t loc, const char *name, const ad_dict *dict)
+{
+    hid_t g = group_create(w, loc, name, true);
+    if (g < 0) return -1;
+    int rc = set_encoding(w, g, "dict", "0.1.0");
+    for (size_t i = 0; rc == 0 && i < dict->n; i++) {
+        size_t m = adx_ptr_key(&w->ptr, dict->keys[i] ? dict->keys[i] : "");
+        rc = check_name(w, dict->keys[i]);
+        if (rc == 0) rc = write_elem(w, g, dict->keys[i], dict->vals[i]);
+        if (rc == 0) adx_ptr_pop(&w->ptr, m);
+    }
+    H5Gclose(g);
+    return rc;
+}
+
+static bool is_column(const ad_frame *f, const char *name)
+{
+    for (size_t i = 0; i < f->ncols; i++)
+        if (f->names[i] && strcmp(f->names[i], name) == 0) return true;
+    return false;
+}
+
+/* The index dataset's name: the index name when it is a usable, free HDF5
+ * name; otherwise "_index" (then "_index_1", …) and a report entry, because
+ * a column of the same name would overwrite it. Returns NULL on ENOMEM. */
+static const char *index_name(w_ctx *w, const ad_frame *f, char buf[32])
+{
+    const char *want = f->index_name;
+    bool usable = want && want[0] && strcmp(want, ".") != 0 && !strchr(want, '/');
+    if (usable && !is_column(f, want)) return want;
+    snprintf(buf, 32, "_index");
+    for (unsigned k = 1; is_column(f, buf); k++)
+        snprintf(buf, 32, "_index_%u", k);
+    if (!want && strcmp(buf, "_index") == 0) return buf;
+    char detail[ADX_ERR_MSG_MAX];
+    snprintf(detail, sizeof detail, "index name '%.300s' %s; the index is stored as '%s'",
+             want ? want : "_index",
+             usable || !want ? "is also a column name" : "cannot be an HDF5 name", buf);
+    if (rep_add(w->rep, adx_ptr_str(&w->ptr), REP_INDEX_RENAMED, 1, detail) < 0) {
+        adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
+        return NULL;
+    }
+    return buf;
+}
+
+static int write_frame(w_ctx *w, hid_t loc, const char *name, const ad_frame *f)
+{
+    /* A zeroed frame (no rows, no index built) is still a valid empty frame. */
+    static const uint64_t zero_off[1] = {0};
+    ad_array empty = {.dtype = AD_STR, .ndim = 1, .str = "", .soff = (uint64_t *)zero_off};
+    const ad_array *index = &f->index;
+    if (f->n_rows == 0 && f->index.n == 0) index = &empty;
+    if (index->dtype != AD_STR || index->ndim != 1 || index->n != f->n_rows)
+        return fail_model(w, "frame index must be %llu strings", (unsigned long long)f->n_rows);
+
+    char ibuf[32];
+    const char *iname = index_name(w, f, ibuf);
+    if (!iname) return -1;
+
+    hid_t g = group_create(w, loc, name, false);
+    if (g < 0) return -1;
+    int rc = -1;
+    if (set_encoding(w, g, "dataframe", "0.2.0") < 0 || attr_str(w, g, "_index", iname) < 0)
+        goto out;
+    if (f->ncols == 0) {
+        /* anndata writes an empty float64 array when there are no columns. */
+        static const double none[1] = {0};
+        if (attr_array(w, g, "column-order", H5T_IEEE_F64LE, 0, none) < 0) goto out;
+    } else if (attr_array(w, g, "column-order", w->t_str, f->ncols, f->names) < 0) {
+        goto out;
+    }
+    if (write_child(w, g, iname, index) < 0) goto out;
+    for (size_t i = 0; i < f->ncols; i++) {
+        size_t m = adx_ptr_key(&w->ptr, f->names[i] ? f->names[i] : "");
+        if (check_name(w, f->names[i]) < 0) goto out;
+        if (!f->cols[i] || ad_elem_rows(f->cols[i]) != f->n_rows) {
+            fail_model(w, "column length differs from the frame's %llu rows",
+                       (unsigned long long)f->n_rows);
+            goto out;
+        }
+        if (write_elem(w, g, f->names[i], f->cols[i]) < 0) goto out;
+        adx_ptr_pop(&w->ptr, m);
+    }
+    rc = 0;
+out:
+    H5Gclose(g);
+    return rc;
+}
+
+/* ------------------------------------------------------------ top level */
+
+static int write_top(w_ctx *w, hid_t file, const ad_anndata *a)
+{
+    if (set_encoding(w, file, "anndata", "0.1.0") < 0) return -1;
+    size_t m0 = w->ptr.len;
+#define STEP(key, call)                                                                            \
+    do {                                                                                           \
+        adx_ptr_key(&w->ptr, key);                                                                 \
+        if ((call) < 0) return -1;                                                                 \
+        adx_ptr_pop(&w->ptr, m0);                                                                  \
+    } while (0)
+    if (a->X) STEP("X", write_elem(w, file, "X", a->X));
+    STEP("obs", write_frame(w, file, "obs", &a->obs));
+    STEP("var", write_frame(w, file, "var", &a->var));
+    STEP("obsm", write_dict(w, file, "obsm", &a->obsm));
+    STEP("varm", write_dict(w, file, "varm", &a->varm));
+    STEP("layers", write_dict(w, file, "layers", &a->layers));
+    STEP("obsp", write_dict(w, file, "obsp", &a->obsp));
+    STEP("varp", write_dict(w, file, "varp", &a->varp));
+    STEP("uns", write_dict(w, file, "uns", &a->uns));
+    if (a->raw) {
+        adx_ptr_key(&w->ptr, "raw");
+        hid_t g = group_create(w, file, "raw", false);
+        if (g < 0) return -1;
+        size_t m1 = w->ptr.len;
+        int rc = set_encoding(w, g, "raw", "0.1.0");
+#define RSTEP(key, call)                                                                           \
+    do {                                                                                           \
+        if (rc == 0) {                                                                             \
+            adx_ptr_key(&w->ptr, key);                                                             \
+            rc = (call);                                                                           \
+            if (rc == 0) adx_ptr_pop(&w->ptr, m1);                                                 \
+        }                                                                                          \
+    } while (0)
+        if (a->raw->X) RSTEP("X", write_elem(w, g, "X", a->raw->X));
+        RSTEP("var", write_frame(w, g, "var", &a->raw->var));
+        RSTEP("varm", write_dict(w, g, "varm", &a->raw->varm));
+        H5Gclose(g);
+        if (rc < 0) return -1;
+        adx_ptr_pop(&w->ptr, m0);
+    }
+#undef STEP
+#undef RSTEP
+    return 0;
+}
+
 void h5w_opts_default(h5w_opts *o)
 {
     o->compression = ADX_COMP_GZIP;
     o->level = 4;
 }
+
+static hid_t make_bool_type(void)
+{
+    hid_t t = H5Tenum_create(H5T_NATIVE_INT8);
+    if (t < 0) return t;
+    int8_t f = 0, tr = 1;
+    if (H5Tenum_insert(t, "FALSE", &f) < 0 || H5Tenum_insert(t, "TRUE", &tr) < 0) {
+        H5Tclose(t);
+        return H5I_INVALID_HID;
+    }
+    return t;
+}
+
+static hid_t make_str_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return t;
+    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        H5Tclose(t);
+        return H5I_INVALID_HID;
+    }
+    return t;
+}
+
 int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const adx_ctl *ctl,
               adx_report *rep, adx_err *err)
 {
-    return adx_err_set(err, ADX_E_INTERNAL, "", "h5ad writer not built yet");
+    h5w_opts def;
+    if (!o) {
+        h5w_opts_default(&def);
+        o = &def;
+    }
+    if (!a || !path || !rep)
+        return adx_err_set(err, ADX_E_INTERNAL, "", "h5w_write: NULL argument");
+    if (o->compression != ADX_COMP_GZIP && o->compression != ADX_COMP_LZF &&
+        o->compression != ADX_COMP_NONE)
+        return adx_err_set(err, ADX_E_BAD_OPTION, "/compression", "unknown compression %d",
+                           (int)o->compression);
+    if (o->compression == ADX_COMP_GZIP && (o->level < 0 || o->level > 9))
+        return adx_err_set(err, ADX_E_BAD_OPTION, "/compression_opts",
+                           "gzip level must be 0-9, got %d", o->level);
+
+    /* Error stacks are per thread in the thread-safe build, so automatic
+     * printing is switched off for this thread on every call. */
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+
+    w_ctx w = {.o = o,
+               .ctl = ctl,
+               .rep = rep,
+               .err = err,
+               .t_str = H5I_INVALID_HID,
+               .t_bool = H5I_INVALID_HID};
+    adx_ptr_init(&w.ptr, NULL);
+    hid_t file = H5I_INVALID_HID;
+    int rc = -1;
+
+    if (o->compression == ADX_COMP_LZF && h5lzf_register() < 0) {
+        fail_h5(&w, "registering the lzf filter");
+        goto out;
+    }
+    if (o->compression == ADX_COMP_GZIP && !(w.gz = libdeflate_alloc_compressor(o->level))) {
+        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+        goto out;
+    }
+    w.t_str = make_str_type();
+    w.t_bool = make_bool_type();
+    if (w.t_str < 0 || w.t_bool < 0) {
+        fail_h5(&w, "creating datatypes");
+        goto out;
+    }
+    w.total = ad_anndata_bytes(a);
+    adx_ctl_progress(ctl, 0.0);
+
+    errno = 0;
+    file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0) {
+        int e = errno;
+        H5Eclear2(H5E_DEFAULT);
+        adx_err_set(err, ADX_E_IO, "", "cannot create the h5ad file: %s",
+                    e ? strerror(e) : "HDF5 refused to create it");
+        goto out;
+    }
+    if (write_top(&w, file, a) < 0) goto out;
+    rc = 0;
+out:
+    if (file >= 0 && H5Fclose(file) < 0 && rc == 0) {
+        adx_ptr_init(&w.ptr, NULL);
+        rc = fail_h5(&w, "closing the file");
+    }
+    close_id(&w.t_str, H5Tclose);
+    close_id(&w.t_bool, H5Tclose);
+    if (w.gz) libdeflate_free_compressor(w.gz);
+    free(w.raw);
+    free(w.cmp);
+    if (rc == 0) adx_ctl_progress(ctl, 1.0);
+    return rc;
 }
