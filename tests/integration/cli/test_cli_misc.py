@@ -1,0 +1,129 @@
+"""The command line itself: -o -, default output names, stdin requests,
+--help, --version, bad usage, and I/O failures that must leave nothing
+behind."""
+
+import hashlib
+import io
+import json
+import os
+import re
+import unittest
+
+import anndata
+import h5py
+
+import sys
+sys.dont_write_bytecode = True
+from adxcli import CliCase
+
+SMALL = {"adata": {"X": [[1.0, 2.0], [3.0, None]],
+                   "obs": {"index": ["a", "b"], "columns": {"kmeans_k": [0, -1]}}}}
+
+
+class Output(CliCase):
+    def test_stdout(self):
+        res = self.export(SMALL, out="-")
+        self.assertEqual(res.rc, 0, res.stderr)
+        job = json.loads(res.stderr)  # the job JSON moves to stderr
+        self.assertEqual(job["output"], "-")
+        self.assertEqual(job["size_bytes"], len(res.stdout))
+        self.assertEqual(job["sha256"], hashlib.sha256(res.stdout).hexdigest())
+        self.assertEqual(res.stdout[:8], b"\x89HDF\r\n\x1a\n")
+        with h5py.File(io.BytesIO(res.stdout), "r") as f:
+            self.assertEqual(f["X"].shape, (2, 2))
+        self.assertEqual(res.leftovers(), [])
+
+    def test_default_name_from_filename(self):
+        req = dict(SMALL, filename="conv.h5ad")
+        res = self.export(req, out=None)
+        job = self.assert_ok(res)
+        self.assertEqual(job["output"], "conv.h5ad")
+        self.assertEqual(res.leftovers(), ["conv.h5ad"])
+        a = anndata.read_h5ad(os.path.join(self.dir, "conv.h5ad"))
+        self.assertEqual(a.shape, (2, 2))
+
+    def test_default_name_without_filename(self):
+        res = self.export(SMALL, out=None)
+        job = self.assert_ok(res)
+        self.assertEqual(job["output"], "export.h5ad")
+        self.assertEqual(job["filename"], "export.h5ad")
+        self.assertEqual(res.leftovers(), ["export.h5ad"])
+
+    def test_output_flag_forms(self):
+        req = os.path.join(self.dir, "request.json")
+        with open(req, "w") as f:
+            json.dump(SMALL, f)
+        for args in (["--output", "a.h5ad"], ["--output=b.h5ad"], ["-o", "c.h5ad"]):
+            res = self.run_cli(["export"] + args + [req])
+            self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(sorted(os.listdir(self.dir)),
+                         ["a.h5ad", "b.h5ad", "c.h5ad", "request.json"])
+        self.assertEqual(os.stat(os.path.join(self.dir, "a.h5ad")).st_mode & 0o777, 0o644)
+
+    def test_request_from_stdin(self):
+        res = self.run_cli(["export", "-", "-o", "in.h5ad"], stdin=json.dumps(SMALL).encode())
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(json.loads(res.stdout)["summary"]["n_obs"], 2)
+        self.assertTrue(os.path.exists(os.path.join(self.dir, "in.h5ad")))
+
+    def test_replaces_existing_output(self):
+        out = os.path.join(self.dir, "out.h5ad")
+        with open(out, "w") as f:
+            f.write("old")
+        job = self.assert_ok(self.export(SMALL))
+        self.assertEqual(os.path.getsize(out), job["size_bytes"])
+
+    def test_io_failures_leave_nothing(self):
+        # The output path is a directory: the rename fails after the writer
+        # ran, so the temp file must be cleaned up.
+        os.mkdir(os.path.join(self.dir, "taken"))
+        res = self.export(SMALL, out="taken")
+        self.assertEqual(res.rc, 1, res.stderr)
+        p = res.problem()
+        self.assertEqual(p["status"], 500)
+        self.assertNotIn(self.dir, res.stderr.decode())  # no machine paths
+        self.assertEqual(res.leftovers(), ["taken"])
+        self.assertEqual(os.listdir(os.path.join(self.dir, "taken")), [])
+        # A directory that does not exist.
+        res = self.export(SMALL, out="missing/out.h5ad")
+        self.assertEqual(res.rc, 1, res.stderr)
+        self.assertEqual(res.problem()["status"], 500)
+
+    def test_missing_request_file(self):
+        res = self.run_cli(["export", os.path.join(self.dir, "nope.json"), "-o", "x.h5ad"])
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("status", json.loads(res.stderr))
+        self.assertEqual(os.listdir(self.dir), [])
+
+
+class Usage(CliCase):
+    def test_help(self):
+        for args in (["--help"], ["-h"], ["export", "--help"]):
+            res = self.run_cli(args)
+            self.assertEqual(res.returncode, 0)
+            out = res.stdout.decode()
+            self.assertIn("export REQUEST.json", out)
+            self.assertIn("serve", out)
+            self.assertIn("--version", out)
+            self.assertEqual(res.stderr, b"")
+
+    def test_version(self):
+        res = self.run_cli(["--version"])
+        self.assertEqual(res.returncode, 0)
+        out = res.stdout.decode()
+        self.assertRegex(out, r"^anndata-exportd \d+\.\d+\.\d+\n")
+        for lib in ("HDF5", "jansson", "libuv", "libmicrohttpd"):
+            self.assertRegex(out, r"(?m)^%s \d+\.\d+" % re.escape(lib))
+
+    def test_bad_usage(self):
+        for args in ([], ["frobnicate"], ["--frob"], ["export"], ["export", "a.json", "--zip"],
+                     ["export", "a.json", "b.json"], ["export", "a.json", "-o"]):
+            with self.subTest(args=args):
+                res = self.run_cli(args)
+                self.assertEqual(res.returncode, 2)
+                self.assertIn(b"usage: anndata-exportd", res.stderr)
+                self.assertEqual(res.stdout, b"")
+
+
+if __name__ == "__main__":
+    unittest.main()
