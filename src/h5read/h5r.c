@@ -129,6 +129,8 @@ static int push_str(rd *r, ad_strbuild *b, const char *s, size_t len)
     return 0;
 }
 
+static int read_failed(rd *r, hid_t ds);
+
 /* Read `n` string elements of an attribute or dataset whose file type is
  * `ftype` (vlen or fixed, ASCII or UTF-8) into `b`. `is_attr` selects
  * H5Aread vs H5Dread on `obj`. */
@@ -161,7 +163,10 @@ static int read_strings(rd *r, hid_t obj, bool is_attr, hid_t ftype, uint64_t n,
             is_attr ? H5Aread(obj, mt, v) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
         if (st < 0) {
             free(v);
-            fail(r, ADX_E_IO, "cannot read string values");
+            if (is_attr)
+                fail(r, ADX_E_IO, "cannot read string values");
+            else
+                read_failed(r, obj);
             goto out;
         }
         rc = 0;
@@ -207,7 +212,10 @@ static int read_strings(rd *r, hid_t obj, bool is_attr, hid_t ftype, uint64_t n,
         is_attr ? H5Aread(obj, mt, buf) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
     if (st < 0) {
         free(buf);
-        fail(r, ADX_E_IO, "cannot read string values");
+        if (is_attr)
+            fail(r, ADX_E_IO, "cannot read string values");
+        else
+            read_failed(r, obj);
         goto out;
     }
     rc = 0;
@@ -342,6 +350,33 @@ static int check_storage(rd *r, hid_t ds)
     return 0;
 }
 
+/* A failed H5Dread is most often a filter this process lacks (lzf before
+ * h5lzf_register works, blosc, bitshuffle …): name it when that is so. */
+static int read_failed(rd *r, hid_t ds)
+{
+    hid_t dcpl = H5Dget_create_plist(ds);
+    int nf = dcpl >= 0 ? H5Pget_nfilters(dcpl) : 0;
+    for (int i = 0; i < nf; i++) {
+        unsigned flags, cd[8];
+        size_t ncd = 8;
+        char nm[64] = "";
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof nm, nm, NULL);
+        if (id >= 0 && H5Zfilter_avail(id) <= 0) {
+            H5Pclose(dcpl);
+            nm[sizeof nm - 1] = '\0';
+            return fail(
+                r, ADX_E_IO,
+                "cannot read the dataset: it uses HDF5 filter %d (%s), which is not available",
+                (int)id,
+                id == 32000 ? "lzf"
+                : nm[0]     ? nm
+                            : "unknown");
+        }
+    }
+    if (dcpl >= 0) H5Pclose(dcpl);
+    return fail(r, ADX_E_IO, "cannot read the dataset (corrupt data or a failing filter)");
+}
+
 /* Read a whole dataset (numeric, bool enum or strings) into `out`. */
 static int read_dataset(rd *r, hid_t ds, ad_array *out)
 {
@@ -381,7 +416,7 @@ static int read_dataset(rd *r, hid_t ds, ad_array *out)
     }
     if (n && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->data) < 0) {
         ad_array_free(out);
-        fail(r, ADX_E_IO, "cannot read the dataset (corrupt or unsupported filter)");
+        read_failed(r, ds);
         goto out;
     }
     if (dt == AD_BOOL) {
@@ -1100,7 +1135,10 @@ static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
             /* Read the field through a one-member compound of the string type. */
             if (H5Tis_variable_str(mt_file) > 0) {
                 fstr = H5Tcopy(H5T_C_S1);
-                if (fstr >= 0) H5Tset_size(fstr, H5T_VARIABLE);
+                if (fstr >= 0) {
+                    H5Tset_size(fstr, H5T_VARIABLE);
+                    H5Tset_cset(fstr, H5Tget_cset(mt_file));
+                }
             } else {
                 fstr = H5Tcopy(mt_file);
             }
