@@ -1,0 +1,172 @@
+#include "npy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *npz_npy_descr(ad_dtype t)
+{
+    switch (t) {
+    case AD_BOOL:
+        return "|b1";
+    case AD_I8:
+        return "|i1";
+    case AD_I16:
+        return "<i2";
+    case AD_I32:
+        return "<i4";
+    case AD_I64:
+        return "<i8";
+    case AD_U8:
+        return "|u1";
+    case AD_U16:
+        return "<u2";
+    case AD_U32:
+        return "<u4";
+    case AD_U64:
+        return "<u8";
+    case AD_F32:
+        return "<f4";
+    case AD_F64:
+        return "<f8";
+    default:
+        return NULL;
+    }
+}
+
+uint8_t *npz_npy_wrap(const char *dict, size_t dict_len, size_t *len)
+{
+    /* numpy: hlen = len(header) + 1 ('\n'); pad so that magic(6) + version(2)
+     * + length field + hlen is a multiple of 64; try the 2-byte length first. */
+    size_t pre = 8 + 2, hlen = dict_len + 1;
+    int major = 1;
+    size_t pad = 64 - ((pre + hlen) % 64);
+    if (hlen + pad > 65535) {
+        major = 2;
+        pre = 8 + 4;
+        pad = 64 - ((pre + hlen) % 64);
+    }
+    size_t total;
+    if (__builtin_add_overflow(pre, hlen, &total) || __builtin_add_overflow(total, pad, &total) ||
+        hlen + pad > UINT32_MAX)
+        return NULL;
+    uint8_t *b = malloc(total);
+    if (!b) return NULL;
+    memcpy(b, "\x93NUMPY", 6);
+    b[6] = (uint8_t)major;
+    b[7] = 0;
+    uint64_t hl = hlen + pad;
+    b[8] = (uint8_t)(hl & 0xff);
+    b[9] = (uint8_t)((hl >> 8) & 0xff);
+    if (major == 2) {
+        b[10] = (uint8_t)((hl >> 16) & 0xff);
+        b[11] = (uint8_t)((hl >> 24) & 0xff);
+    }
+    memcpy(b + pre, dict, dict_len);
+    memset(b + pre + dict_len, ' ', pad);
+    b[total - 1] = '\n';
+    *len = total;
+    return b;
+}
+
+uint8_t *npz_npy_header(const char *descr, int ndim, const uint64_t *shape, size_t *len)
+{
+    if (ndim < 0 || ndim > AD_MAX_NDIM) return NULL;
+    /* 32 dims × (20 digits + ", ") plus the fixed text fits easily. */
+    char d[1200];
+    int n = snprintf(d, sizeof d, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+    if (n < 0 || (size_t)n >= sizeof d) return NULL;
+    size_t o = (size_t)n;
+    for (int i = 0; i < ndim; i++) {
+        n = snprintf(d + o, sizeof d - o, i ? ", %llu" : "%llu", (unsigned long long)shape[i]);
+        if (n < 0 || (size_t)n >= sizeof d - o) return NULL;
+        o += (size_t)n;
+    }
+    n = snprintf(d + o, sizeof d - o, "%s), }", ndim == 1 ? "," : "");
+    if (n < 0 || (size_t)n >= sizeof d - o) return NULL;
+    o += (size_t)n;
+    if (ndim > 0) {
+        /* numpy leaves room to grow axis 0 in place: 21 - len(repr(shape[0])). */
+        char tmp[24];
+        int dl = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)shape[0]);
+        for (int i = dl; i < 21; i++) {
+            if (o + 1 >= sizeof d) return NULL;
+            d[o++] = ' ';
+        }
+    }
+    return npz_npy_wrap(d, o, len);
+}
+
+size_t npz_utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
+{
+    unsigned c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t need;
+    uint32_t v, min;
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 2;
+        v = c & 0x1f;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 3;
+        v = c & 0x0f;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 4;
+        v = c & 0x07;
+        min = 0x10000;
+    } else {
+        *cp = 0xfffd;
+        return 1;
+    }
+    if (len < need) {
+        *cp = 0xfffd;
+        return 1;
+    }
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            *cp = 0xfffd;
+            return 1;
+        }
+        v = (v << 6) | (s[i] & 0x3f);
+    }
+    /* Overlong forms and surrogates are not valid code points for numpy. */
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) {
+        *cp = 0xfffd;
+        return 1;
+    }
+    *cp = v;
+    return need;
+}
+
+uint64_t npz_utf8_count(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    uint64_t n = 0;
+    size_t i = 0;
+    while (i < len) {
+        if (u[i] < 0x80) {
+            i++;
+        } else {
+            uint32_t cp;
+            i += npz_utf8_next(u + i, len - i, &cp);
+        }
+        n++;
+    }
+    return n;
+}
+
+uint64_t npz_str_width(const ad_array *a)
+{
+    uint64_t w = 1;
+    for (uint64_t i = 0; i < a->n; i++) {
+        size_t bl = ad_str_len(a, i);
+        if (bl <= w) continue; /* code points never exceed bytes */
+        uint64_t c = npz_utf8_count(ad_str_at(a, i), bl);
+        if (c > w) w = c;
+    }
+    return w;
+}

@@ -1,0 +1,34 @@
+/* npy (prefix npz_npy_) — internal: .npy headers and the fixed-width
+ * unicode encoding numpy uses for '<U n' arrays. Exposed for unit tests. */
+#ifndef ADX_NPY_H
+#define ADX_NPY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adx_model.h"
+
+/* numpy descr of a numeric dtype ("|b1", "<i4", "<f8", …); NULL for AD_STR. */
+const char *npz_npy_descr(ad_dtype t);
+
+/* Complete header (magic … '\n') byte-identical to what numpy 1.24's
+ * np.save writes for an array with this descr and shape (C order): the dict
+ * text, 21-digit growth room after it, padding to 64 bytes, version 1.0, or
+ * 2.0 when the header does not fit a 16-bit length. Returns a malloc'd buffer
+ * (NULL on ENOMEM) and its length. */
+uint8_t *npz_npy_header(const char *descr, int ndim, const uint64_t *shape, size_t *len);
+/* Wrap an arbitrary dict text (the part between magic and padding); the
+ * version choice is made here, so tests can reach format 2.0. */
+uint8_t *npz_npy_wrap(const char *dict, size_t dict_len, size_t *len);
+
+/* Decode one code point from s[0..len) (len >= 1). Invalid or truncated
+ * sequences yield U+FFFD for one byte, so widths and encodings agree on any
+ * input. Returns bytes consumed (>= 1). */
+size_t npz_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
+/* Code points of a string (by the decoder above). */
+uint64_t npz_utf8_count(const char *s, size_t len);
+/* numpy's '<U n' width of a string array: the max code-point count, at least
+ * 1 (numpy's minimum). */
+uint64_t npz_str_width(const ad_array *a);
+
+#endif

@@ -1,0 +1,480 @@
+/* Layout (documented for users in tests/integration/formats/README-npz.md):
+ * member names follow the h5ad element paths with keys escaped as in
+ * zipw.h, and one extra member `_attrs.npy` (a 0-d '<U' string holding JSON)
+ * carries what h5ad keeps in attributes: encoding-type per group element,
+ * categorical `ordered`, DataFrame index name and column order, dict key
+ * order, and for every dict/frame the [key, member-name] pairs so a reader
+ * never has to unescape names itself. */
+#include "adx_npz.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "npy.h"
+#include "zipw.h"
+
+/* ---- one .npy member: header + body served on demand ---- */
+
+typedef struct npy_src {
+    uint8_t *hdr;
+    size_t hlen;
+    const uint8_t *data; /* numeric body, borrowed from the model or `owned` */
+    uint8_t *owned;
+    uint64_t dlen;
+    const ad_array *sa; /* string body: encoded to UTF-32 while read */
+    uint64_t width;
+    uint64_t pos; /* bytes served */
+    uint64_t si;  /* string element */
+    size_t sbyte; /* byte offset inside element si */
+    uint64_t scp; /* code points emitted for element si */
+    uint8_t part[4];
+    unsigned npart, part_off; /* a code point split across reads */
+} npy_src;
+
+static void npy_src_free(void *p)
+{
+    npy_src *s = p;
+    if (!s) return;
+    free(s->hdr);
+    free(s->owned);
+    free(s);
+}
+
+static void put_cp(uint8_t *o, uint32_t cp)
+{
+    o[0] = (uint8_t)(cp & 0xff);
+    o[1] = (uint8_t)((cp >> 8) & 0xff);
+    o[2] = (uint8_t)((cp >> 16) & 0xff);
+    o[3] = (uint8_t)((cp >> 24) & 0xff);
+}
+
+static int64_t npy_src_read(void *p, uint8_t *buf, uint64_t cap, adx_err *err)
+{
+    (void)err;
+    npy_src *s = p;
+    uint64_t o = 0;
+    while (o < cap && s->pos < s->hlen) {
+        uint64_t n = s->hlen - s->pos;
+        if (n > cap - o) n = cap - o;
+        memcpy(buf + o, s->hdr + s->pos, n);
+        o += n;
+        s->pos += n;
+    }
+    if (!s->sa) {
+        uint64_t dpos = s->pos - s->hlen;
+        uint64_t n = s->dlen - dpos;
+        if (n > cap - o) n = cap - o;
+        if (n) memcpy(buf + o, s->data + dpos, n);
+        o += n;
+        s->pos += n;
+        return (int64_t)o;
+    }
+    while (o < cap) {
+        if (s->npart) {
+            while (s->part_off < 4 && o < cap)
+                buf[o++] = s->part[s->part_off++];
+            if (s->part_off == 4) s->npart = 0;
+            continue;
+        }
+        if (s->si >= s->sa->n) break;
+        uint32_t cp = 0;
+        if (s->scp >= s->width) {
+            s->si++;
+            s->sbyte = 0;
+            s->scp = 0;
+            continue;
+        }
+        size_t bl = ad_str_len(s->sa, s->si);
+        if (s->sbyte < bl) {
+            const unsigned char *str = (const unsigned char *)ad_str_at(s->sa, s->si);
+            s->sbyte += npz_utf8_next(str + s->sbyte, bl - s->sbyte, &cp);
+        }
+        s->scp++;
+        if (cap - o >= 4) {
+            put_cp(buf + o, cp);
+            o += 4;
+        } else {
+            put_cp(s->part, cp);
+            s->npart = 1;
+            s->part_off = 0;
+        }
+    }
+    s->pos += o; /* header bytes were already counted; pos is informational here */
+    return (int64_t)o;
+}
+
+/* ---- writer state ---- */
+
+typedef struct npz_ctx {
+    zw z;
+    zw_path path;
+    json_t *attrs;
+    uint64_t max_member; /* cap on one member's expanded size */
+    adx_err *err;
+    /* Arrays built here (shape, format, _attrs) must outlive zip_close. */
+    ad_array **owned;
+    size_t nowned, owncap;
+} npz_ctx;
+
+static int nomem(npz_ctx *c)
+{
+    return adx_err_set(c->err, ADX_E_NOMEM, NULL, "out of memory while writing npz");
+}
+
+/* The JSON pointer of the element being written, for error messages. */
+static void cur_pointer(npz_ctx *c, char *out, size_t cap)
+{
+    snprintf(out, cap, "/%s", c->path.s ? c->path.s : "");
+}
+
+static int add_member(npz_ctx *c, npy_src *s, int64_t size)
+{
+    size_t mark = zw_path_lit(&c->path, ".npy");
+    if (mark == SIZE_MAX) {
+        npy_src_free(s);
+        return nomem(c);
+    }
+    int rc = zw_add(&c->z, c->path.s, npy_src_read, npy_src_free, s, size, c->err);
+    zw_path_pop(&c->path, mark);
+    return rc;
+}
+
+/* Write array `a` as the member at the current path. */
+static int put_array(npz_ctx *c, const ad_array *a)
+{
+    npy_src *s = calloc(1, sizeof *s);
+    if (!s) return nomem(c);
+    char descr[32];
+    uint64_t body;
+    if (a->dtype == AD_STR) {
+        s->sa = a;
+        s->width = npz_str_width(a);
+        if (__builtin_mul_overflow(s->width, 4, &body) ||
+            __builtin_mul_overflow(body, a->n, &body) || body > c->max_member) {
+            char ptr[ADX_ERR_PTR_MAX];
+            cur_pointer(c, ptr, sizeof ptr);
+            unsigned long long w = (unsigned long long)s->width;
+            free(s);
+            return adx_err_set(c->err, ADX_E_LIMIT, ptr,
+                               "string array of %llu values, longest %llu code points, would "
+                               "take more than %llu bytes as fixed-width unicode",
+                               (unsigned long long)a->n, w, (unsigned long long)c->max_member);
+        }
+        snprintf(descr, sizeof descr, "<U%llu", (unsigned long long)s->width);
+    } else {
+        const char *d = npz_npy_descr(a->dtype);
+        size_t nb;
+        if (!d || ad_bytes(a->dtype, a->n, &nb) < 0) {
+            char ptr[ADX_ERR_PTR_MAX];
+            cur_pointer(c, ptr, sizeof ptr);
+            free(s);
+            return adx_err_set(c->err, ADX_E_INTERNAL, ptr, "array has an unknown dtype or size");
+        }
+        snprintf(descr, sizeof descr, "%s", d);
+        s->data = a->data;
+        s->dlen = nb;
+        body = nb;
+    }
+    s->hdr = npz_npy_header(descr, a->ndim, a->shape, &s->hlen);
+    if (!s->hdr) {
+        free(s);
+        return nomem(c);
+    }
+    uint64_t size;
+    if (__builtin_add_overflow(body, (uint64_t)s->hlen, &size) || size > INT64_MAX) {
+        npy_src_free(s);
+        return adx_err_set(c->err, ADX_E_LIMIT, NULL, "npz member too large");
+    }
+    return add_member(c, s, (int64_t)size);
+}
+
+/* A small array built here (shape.npy, format.npy, _attrs.npy): kept in
+ * the context until the archive is closed. Takes ownership of *a. */
+static int put_owned(npz_ctx *c, ad_array *a)
+{
+    if (c->nowned == c->owncap) {
+        size_t cap = c->owncap ? c->owncap * 2 : 16;
+        ad_array **o = realloc(c->owned, cap * sizeof *o);
+        if (!o) {
+            ad_array_free(a);
+            return nomem(c);
+        }
+        c->owned = o;
+        c->owncap = cap;
+    }
+    ad_array *keep = malloc(sizeof *keep);
+    if (!keep) {
+        ad_array_free(a);
+        return nomem(c);
+    }
+    *keep = *a;
+    memset(a, 0, sizeof *a);
+    c->owned[c->nowned++] = keep;
+    return put_array(c, keep);
+}
+
+static int put_str_scalar(npz_ctx *c, const char *text)
+{
+    ad_array a;
+    if (ad_array_from_cstrs(&a, &text, 1) < 0) return nomem(c);
+    a.ndim = 0; /* a 0-d string, as np.array('csr') */
+    return put_owned(c, &a);
+}
+
+/* Run `fn` with the path extended by a literal child name. */
+static int child_lit(npz_ctx *c, const char *name, size_t *mark)
+{
+    *mark = zw_path_lit(&c->path, c->path.len ? "/" : "");
+    if (*mark == SIZE_MAX || zw_path_lit(&c->path, name) == SIZE_MAX) return nomem(c);
+    return 0;
+}
+
+static json_t *attrs_for(npz_ctx *c, const char *enc, const char *ver)
+{
+    json_t *o = json_pack("{s:s,s:s}", "encoding-type", enc, "encoding-version", ver);
+    if (!o || json_object_set_new(c->attrs, c->path.s ? c->path.s : "", o) < 0) return NULL;
+    return o;
+}
+
+static int put_elem(npz_ctx *c, const ad_elem *e);
+
+static int put_array_child(npz_ctx *c, const char *name, const ad_array *a)
+{
+    size_t mark;
+    if (child_lit(c, name, &mark) < 0) return -1;
+    int rc = put_array(c, a);
+    zw_path_pop(&c->path, mark);
+    return rc;
+}
+
+/* Keyed children (dict entries, frame columns): each written under its
+ * escaped key, and the [key, member] pair recorded in `keys`. */
+static int put_keyed(npz_ctx *c, json_t *keys, const char *key, const ad_elem *v)
+{
+    size_t mark = zw_path_push(&c->path, key);
+    if (mark == SIZE_MAX) return nomem(c);
+    const char *member = c->path.s + mark + (mark ? 1 : 0);
+    if (json_array_append_new(keys, json_pack("[s,s]", key, member)) < 0) {
+        zw_path_pop(&c->path, mark);
+        return nomem(c);
+    }
+    int rc = put_elem(c, v);
+    zw_path_pop(&c->path, mark);
+    return rc;
+}
+
+static int put_sparse(npz_ctx *c, const ad_sparse *sp)
+{
+    json_t *at = attrs_for(c, sp->csc ? "csc_matrix" : "csr_matrix", "0.1.0");
+    if (!at || json_object_set_new(
+                   at, "shape",
+                   json_pack("[I,I]", (json_int_t)sp->shape[0], (json_int_t)sp->shape[1])) < 0)
+        return nomem(c);
+    if (put_array_child(c, "data", &sp->data) < 0 ||
+        put_array_child(c, "indices", &sp->indices) < 0 ||
+        put_array_child(c, "indptr", &sp->indptr) < 0)
+        return -1;
+    ad_array shp;
+    uint64_t two = 2;
+    if (ad_array_init(&shp, AD_I64, 1, &two) < 0) return nomem(c);
+    ((int64_t *)shp.data)[0] = (int64_t)sp->shape[0];
+    ((int64_t *)shp.data)[1] = (int64_t)sp->shape[1];
+    size_t mark;
+    if (child_lit(c, "shape", &mark) < 0) {
+        ad_array_free(&shp);
+        return -1;
+    }
+    int rc = put_owned(c, &shp);
+    zw_path_pop(&c->path, mark);
+    if (rc < 0) return -1;
+    if (child_lit(c, "format", &mark) < 0) return -1;
+    rc = put_str_scalar(c, sp->csc ? "csc" : "csr");
+    zw_path_pop(&c->path, mark);
+    return rc;
+}
+
+static int put_frame(npz_ctx *c, const ad_frame *f)
+{
+    json_t *at = attrs_for(c, "dataframe", "0.2.0");
+    json_t *order = json_array(), *keys = json_array();
+    if (!at || !order || !keys) {
+        json_decref(order);
+        json_decref(keys);
+        return nomem(c);
+    }
+    json_object_set_new(at, "index-name", f->index_name ? json_string(f->index_name) : json_null());
+    json_object_set_new(at, "column-order", order);
+    json_object_set_new(at, "keys", keys);
+    for (size_t i = 0; i < f->ncols; i++)
+        if (json_array_append_new(order, json_string(f->names[i])) < 0) return nomem(c);
+    ad_array empty_index = {0};
+    const ad_array *idx = &f->index;
+    if (!f->index.soff) {
+        /* A zero-initialised frame has no index buffer yet: write 0 names. */
+        uint64_t zero = 0;
+        if (ad_array_init(&empty_index, AD_STR, 1, &zero) < 0) return nomem(c);
+        size_t mark;
+        if (child_lit(c, "_index", &mark) < 0) {
+            ad_array_free(&empty_index);
+            return -1;
+        }
+        int rc = put_owned(c, &empty_index);
+        zw_path_pop(&c->path, mark);
+        if (rc < 0) return -1;
+    } else if (put_array_child(c, "_index", idx) < 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < f->ncols; i++)
+        if (put_keyed(c, keys, f->names[i], f->cols[i]) < 0) return -1;
+    return 0;
+}
+
+static int put_dict(npz_ctx *c, const ad_dict *d)
+{
+    json_t *at = attrs_for(c, "dict", "0.1.0");
+    json_t *keys = json_array();
+    if (!at || !keys || json_object_set_new(at, "keys", keys) < 0) return nomem(c);
+    for (size_t i = 0; i < d->n; i++)
+        if (put_keyed(c, keys, d->keys[i], d->vals[i]) < 0) return -1;
+    return 0;
+}
+
+static int put_elem(npz_ctx *c, const ad_elem *e)
+{
+    if (adx_ctl_canceled(c->z.ctl))
+        return adx_err_set(c->err, ADX_E_CANCELED, NULL, "export canceled");
+    switch (e->kind) {
+    case AD_K_ARRAY:
+        return put_array(c, &e->u.arr);
+    case AD_K_SPARSE:
+        return put_sparse(c, &e->u.sp);
+    case AD_K_FRAME:
+        return put_frame(c, &e->u.df);
+    case AD_K_CATEGORICAL: {
+        json_t *at = attrs_for(c, "categorical", "0.2.0");
+        if (!at || json_object_set_new(at, "ordered", json_boolean(e->u.cat.ordered)) < 0)
+            return nomem(c);
+        if (put_array_child(c, "codes", &e->u.cat.codes) < 0) return -1;
+        return put_array_child(c, "categories", &e->u.cat.categories);
+    }
+    case AD_K_NULLABLE_INT:
+    case AD_K_NULLABLE_BOOL:
+        if (!attrs_for(c, e->kind == AD_K_NULLABLE_INT ? "nullable-integer" : "nullable-boolean",
+                       "0.1.0"))
+            return nomem(c);
+        if (put_array_child(c, "values", &e->u.nl.values) < 0) return -1;
+        return put_array_child(c, "mask", &e->u.nl.mask);
+    case AD_K_DICT:
+        return put_dict(c, &e->u.dict);
+    default: {
+        char ptr[ADX_ERR_PTR_MAX];
+        cur_pointer(c, ptr, sizeof ptr);
+        return adx_err_set(c->err, ADX_E_INTERNAL, ptr,
+                           "element of kind %s reached the npz writer unsanitized",
+                           ad_elem_encoding(e));
+    }
+    }
+}
+
+static int put_top_dict(npz_ctx *c, const char *name, const ad_dict *d)
+{
+    size_t mark;
+    if (child_lit(c, name, &mark) < 0) return -1;
+    int rc = put_dict(c, d);
+    zw_path_pop(&c->path, mark);
+    return rc;
+}
+
+static int put_top_frame(npz_ctx *c, const char *name, const ad_frame *f)
+{
+    size_t mark;
+    if (child_lit(c, name, &mark) < 0) return -1;
+    int rc = put_frame(c, f);
+    zw_path_pop(&c->path, mark);
+    return rc;
+}
+
+static int put_top_elem(npz_ctx *c, const char *name, const ad_elem *e)
+{
+    size_t mark;
+    if (child_lit(c, name, &mark) < 0) return -1;
+    int rc = put_elem(c, e);
+    zw_path_pop(&c->path, mark);
+    return rc;
+}
+
+static int put_model(npz_ctx *c, const ad_anndata *a)
+{
+    json_t *root = json_pack("{s:s,s:s,s:[I,I]}", "encoding-type", "anndata", "encoding-version",
+                             "0.1.0", "shape", (json_int_t)a->n_obs, (json_int_t)a->n_vars);
+    if (!root || json_object_set_new(c->attrs, "", root) < 0) return nomem(c);
+    if (a->X && put_top_elem(c, "X", a->X) < 0) return -1;
+    if (put_top_frame(c, "obs", &a->obs) < 0 || put_top_frame(c, "var", &a->var) < 0) return -1;
+    static const char *names[] = {"obsm", "varm", "layers", "obsp", "varp", "uns"};
+    const ad_dict *dicts[] = {&a->obsm, &a->varm, &a->layers, &a->obsp, &a->varp, &a->uns};
+    for (size_t i = 0; i < 6; i++)
+        if (put_top_dict(c, names[i], dicts[i]) < 0) return -1;
+    if (a->raw) {
+        size_t mark;
+        if (child_lit(c, "raw", &mark) < 0) return -1;
+        int rc = attrs_for(c, "raw", "0.1.0") ? 0 : nomem(c);
+        if (rc == 0 && a->raw->X) rc = put_top_elem(c, "X", a->raw->X);
+        if (rc == 0) rc = put_top_frame(c, "var", &a->raw->var);
+        if (rc == 0) rc = put_top_dict(c, "varm", &a->raw->varm);
+        zw_path_pop(&c->path, mark);
+        if (rc < 0) return -1;
+    }
+    /* _attrs last: it is complete only now. */
+    char *txt = json_dumps(c->attrs, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!txt) return nomem(c);
+    const char *t = txt;
+    ad_array s;
+    int rc = ad_array_from_cstrs(&s, &t, 1);
+    free(txt);
+    if (rc < 0) return nomem(c);
+    s.ndim = 0;
+    size_t mark;
+    if (child_lit(c, "_attrs", &mark) < 0) {
+        ad_array_free(&s);
+        return -1;
+    }
+    rc = put_owned(c, &s);
+    zw_path_pop(&c->path, mark);
+    return rc;
+}
+
+int npz_write(const ad_anndata *a, const char *path, adx_compression compression, int level,
+              const adx_ctl *ctl, adx_report *rep, adx_err *err)
+{
+    (void)rep; /* npz holds every element kind: nothing is left out */
+    if (compression == ADX_COMP_LZF)
+        return adx_err_set(err, ADX_E_BAD_OPTION, "/compression",
+                           "lzf compression is not available for npz");
+    if (adx_ctl_canceled(ctl)) return adx_err_set(err, ADX_E_CANCELED, NULL, "export canceled");
+    npz_ctx c = {0};
+    c.err = err;
+    adx_limits lim;
+    adx_limits_default(&lim);
+    c.max_member = lim.max_total_bytes;
+    c.attrs = json_object();
+    if (!c.attrs) return nomem(&c);
+    /* gzip level 0 means "no compression": store, as deflate level 0 would. */
+    bool deflate = compression == ADX_COMP_GZIP && level != 0;
+    int rc = zw_open(&c.z, path, deflate, level, ctl, err);
+    if (rc == 0) rc = put_model(&c, a);
+    if (rc == 0)
+        rc = zw_close(&c.z, err);
+    else
+        zw_discard(&c.z);
+    json_decref(c.attrs);
+    zw_path_free(&c.path);
+    for (size_t i = 0; i < c.nowned; i++) {
+        ad_array_free(c.owned[i]);
+        free(c.owned[i]);
+    }
+    free(c.owned);
+    if (rc == 0) adx_ctl_progress(ctl, 1.0);
+    return rc;
+}
