@@ -1,0 +1,258 @@
+#!/usr/bin/python3
+"""Benchmark the one-shot export against anndata's own writer.
+
+Generates a Polis-shaped export request (participants x statements votes with
+~40% unseen, a float32 layer as typed base64, obs/var columns including
+kmeans_* labels, uns frames), runs `anndata-exportd export` several times per
+compression and prints the median wall time and peak RSS of the child. The
+baseline is anndata 0.8 writing the same object from Python (write_h5ad only,
+the object already in memory) plus json.load of the request, which is what a
+Python service would do. The jansson row is the raw parse of the request with
+libjansson (through ctypes, in a child of its own) to show what the JSON tree
+costs compared with the whole job.
+
+Run with Debian's python3 (it needs anndata, numpy, pandas):
+    /usr/bin/python3 bench/bench_export.py --bin build/anndata-exportd
+"""
+
+import argparse
+import base64
+import ctypes
+import ctypes.util
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+warnings.simplefilter("ignore")
+
+
+def make_request(n_obs, n_vars, seed=0, max_vote_rows=200_000):
+    rng = np.random.default_rng(seed)
+    votes = rng.choice([-1.0, 0.0, 1.0], size=(n_obs, n_vars), p=[0.3, 0.2, 0.5])
+    unseen = rng.random((n_obs, n_vars)) < 0.4
+    X = np.where(unseen, np.nan, votes)
+    imputed = np.where(unseen, np.nanmean(X, axis=0, keepdims=True), X).astype(np.float32)
+    n_votes = (~unseen).sum(axis=1)
+    n_agree = ((X == 1) & ~unseen).sum(axis=1)
+    n_dis = ((X == -1) & ~unseen).sum(axis=1)
+    labels = rng.integers(-1, 4, size=n_obs).tolist()
+    for i in rng.choice(n_obs, size=n_obs // 10, replace=False):
+        labels[i] = None  # never clustered
+    pca = rng.normal(size=(n_obs, 2))
+    varm = rng.normal(size=(n_vars, 2))
+
+    vi, vj = np.nonzero(~unseen)
+    keep = min(len(vi), max_vote_rows)
+    vote_rows = {
+        "timestamp": (1632834136 + np.arange(keep)).tolist(),
+        "comment-id": vj[:keep].tolist(),
+        "voter-id": vi[:keep].tolist(),
+        "vote": X[vi[:keep], vj[:keep]].astype(int).tolist(),
+    }
+    statements = {
+        "comment-id": list(range(n_vars)),
+        "comment-body": ["Statement %d about the proposal" % j for j in range(n_vars)],
+        "is-seed": [None] * n_vars,
+        "lang": ["en" if j % 2 else None for j in range(n_vars)],
+    }
+
+    def nested(a):
+        return [[None if v != v else v for v in row] for row in a.tolist()]
+
+    adata = {
+        "X": nested(X),
+        "obs": {"index": [str(i) for i in range(n_obs)], "index_name": "voter-id", "columns": {
+            "n_votes": n_votes.tolist(), "n_agree": n_agree.tolist(),
+            "n_disagree": n_dis.tolist(),
+            "pct_agree": (n_agree / np.maximum(n_votes, 1)).tolist(),
+            "cluster_mask": (n_votes >= 7).tolist(),
+            "kmeans_polis": labels}},
+        "var": {"index": [str(j) for j in range(n_vars)], "index_name": "comment-id", "columns": {
+            "content": ["Statement %d about the proposal" % j for j in range(n_vars)],
+            "participant_id_authored": rng.integers(0, n_obs, size=n_vars).tolist(),
+            "created_date": (1632834136 + np.arange(n_vars) * 60).tolist(),
+            "moderation_state": rng.choice([-1, 0, 1], size=n_vars).tolist(),
+            "is_seed": [None] * n_vars,
+            "is_meta": [False] * n_vars}},
+        "obsm": {"X_pca_polis": pca.tolist()},
+        "varm": {"X_pca_masked_unscaled": varm.tolist()},
+        "layers": {"X_masked_imputed_mean": {
+            "encoding-type": "array", "dtype": "float32", "shape": [n_obs, n_vars],
+            "base64": base64.b64encode(imputed.tobytes()).decode()}},
+        "uns": {
+            "votes": {"encoding-type": "dataframe", "columns": vote_rows},
+            "statements": {"encoding-type": "dataframe", "columns": statements},
+            "kmeans_polis": {"best_k": 4, "k_bounds": [2, 5], "best_score": 0.41},
+        },
+    }
+    arrays = dict(X=X, imputed=imputed, n_votes=n_votes, n_agree=n_agree, n_dis=n_dis,
+                  labels=labels, pca=pca, varm=varm, vote_rows=vote_rows,
+                  statements=statements, adata_json=adata)
+    return {"adata": adata, "filename": "bench.h5ad"}, arrays
+
+
+def build_anndata(arr, n_obs, n_vars):
+    """The same object as anndata would hold it after the reference
+    sanitization (null strings → "", labels categorical)."""
+    import anndata
+    import pandas as pd
+
+    a = arr["adata_json"]
+    obs = pd.DataFrame({k: v for k, v in a["obs"]["columns"].items() if k != "kmeans_polis"},
+                       index=pd.Index(a["obs"]["index"]))
+    obs["kmeans_polis"] = pd.Categorical(arr["labels"])
+    var = pd.DataFrame(a["var"]["columns"], index=pd.Index(a["var"]["index"]))
+    var["is_seed"] = ""
+    ad = anndata.AnnData(X=arr["X"], obs=obs, var=var,
+                         obsm={"X_pca_polis": arr["pca"]},
+                         varm={"X_pca_masked_unscaled": arr["varm"]},
+                         layers={"X_masked_imputed_mean": arr["imputed"]})
+    st = pd.DataFrame(arr["statements"]).fillna("")
+    ad.uns["votes"] = pd.DataFrame(arr["vote_rows"])
+    ad.uns["statements"] = st
+    ad.uns["kmeans_polis"] = {"best_k": 4, "k_bounds": np.array([2, 5]), "best_score": 0.41}
+    return ad
+
+
+def run_child(cmd, **kw):
+    """Wall time and peak RSS (MiB) of one child process."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    err = p.stderr.read()
+    p.stderr.close()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise SystemExit("failed: %s\n%s" % (" ".join(cmd), err.decode(errors="replace")[:2000]))
+    return wall, ru.ru_maxrss / 1024.0
+
+
+JANSSON_CHILD = r"""
+import ctypes, ctypes.util, sys, time
+lib = ctypes.CDLL(ctypes.util.find_library("jansson") or "libjansson.so.4")
+lib.json_load_file.restype = ctypes.c_void_p
+lib.json_load_file.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p]
+err = ctypes.create_string_buffer(512)
+t0 = time.perf_counter()
+root = lib.json_load_file(sys.argv[1].encode(), 0, err)
+dt = time.perf_counter() - t0
+if not root:
+    sys.exit("jansson failed")
+sys.stderr.write("%.6f\n" % dt)
+"""
+
+JSON_CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+with open(sys.argv[1]) as f:
+    json.load(f)
+sys.stderr.write("%.6f\n" % (time.perf_counter() - t0))
+"""
+
+
+def timed_python(code, path):
+    """In-process time (stderr) and peak RSS of a python child."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen([sys.executable, "-c", code, path], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    out = p.stderr.read().decode()
+    p.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("child failed: " + out)
+    return float(out.strip().splitlines()[-1]), ru.ru_maxrss / 1024.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bin", default=os.environ.get("ADX_BIN", "build/anndata-exportd"))
+    ap.add_argument("--obs", type=int, default=4000, help="participants")
+    ap.add_argument("--vars", type=int, default=1000, help="statements")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="adx-bench-")
+    try:
+        t0 = time.perf_counter()
+        req, arr = make_request(args.obs, args.vars)
+        req_path = os.path.join(work, "request.json")
+        with open(req_path, "w") as f:
+            json.dump(req, f, allow_nan=False, separators=(",", ":"))
+        size_mb = os.path.getsize(req_path) / 1e6
+        print("request: %d x %d, %.1f MB JSON (generated in %.1f s)" %
+              (args.obs, args.vars, size_mb, time.perf_counter() - t0))
+        _, rss_empty = timed_python("import sys; sys.stderr.write('0\\n')", req_path)
+
+        print("\n%-22s %10s %10s %10s %10s" % ("run", "wall s", "peak MiB", "file MB",
+                                                "vs anndata"))
+        ours = {}
+        for comp in ("gzip", "lzf", None):
+            r = dict(req)
+            r["compression"] = comp
+            p = os.path.join(work, "req-%s.json" % comp)
+            with open(p, "w") as f:
+                json.dump(r, f, allow_nan=False, separators=(",", ":"))
+            walls, rss = [], []
+            out = os.path.join(work, "out.h5ad")
+            for _ in range(args.runs):
+                w, m = run_child([args.bin, "export", p, "-o", out])
+                walls.append(w)
+                rss.append(m)
+            ours[comp] = (statistics.median(walls), statistics.median(rss),
+                          os.path.getsize(out) / 1e6)
+            os.unlink(p)
+
+        import anndata  # noqa: F401  (import cost excluded from the timings)
+        ad = build_anndata(arr, args.obs, args.vars)
+        base = {}
+        for comp in ("gzip", "lzf", None):
+            walls = []
+            out = os.path.join(work, "ref.h5ad")
+            for _ in range(args.runs):
+                t = time.perf_counter()
+                ad.write_h5ad(out, compression=comp)
+                walls.append(time.perf_counter() - t)
+            base[comp] = (statistics.median(walls), os.path.getsize(out) / 1e6)
+
+        jl = [timed_python(JSON_CHILD, req_path) for _ in range(args.runs)]
+        json_load = (statistics.median(t for t, _ in jl),
+                     statistics.median(m for _, m in jl) - rss_empty)
+        jn = [timed_python(JANSSON_CHILD, req_path) for _ in range(args.runs)]
+        jansson = (statistics.median(t for t, _ in jn),
+                   statistics.median(m for _, m in jn) - rss_empty)
+
+        for comp in ("gzip", "lzf", None):
+            name = comp or "none"
+            w, m, mb = ours[comp]
+            bw, bmb = base[comp]
+            total = bw + json_load[0]
+            print("%-22s %10.2f %10.0f %10.1f %9.2fx" % ("anndata-exportd " + name, w, m, mb,
+                                                          total / w))
+            print("%-22s %10.2f %10s %10.1f" % ("  anndata write " + name, bw, "", bmb))
+        print("%-22s %10.2f %10.0f" % ("python json.load", json_load[0], json_load[1]))
+        print("%-22s %10.2f %10.0f" % ("jansson parse only", jansson[0], jansson[1]))
+        g = ours["gzip"]
+        print("\nvs anndata = (anndata write + json.load) / anndata-exportd wall time")
+        print("jansson parse = %.0f%% of the gzip job's wall time, its tree %.0f MiB = %.0f%% "
+              "of the job's peak RSS" % (100 * jansson[0] / g[0], jansson[1],
+                                         100 * jansson[1] / g[1]))
+    finally:
+        if args.keep:
+            print("work directory:", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
