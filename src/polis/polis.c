@@ -1,0 +1,425 @@
+/* Polis CSV export folder → participant × statement model, the way
+ * valency-anndata's loader builds it with pandas (see adx_polis.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "adx_polis.h"
+#include "polis_csv.h"
+
+typedef struct pctx {
+    const adx_limits *lim;
+    adx_report *rep;
+    adx_err *err;
+} pctx;
+
+static int cell_err(pctx *c, const char *file, const pcsv_table *t, uint64_t row, const char *col,
+                    const char *msg)
+{
+    char ptr[ADX_ERR_PTR_MAX] = "";
+    adx_ptr_append_key(ptr, sizeof ptr, file);
+    size_t l = strlen(ptr);
+    snprintf(ptr + l, sizeof ptr - l, "/%llu", (unsigned long long)t->recno[row]);
+    adx_ptr_append_key(ptr, sizeof ptr, col);
+    return adx_err_set(c->err, ADX_E_SCHEMA, ptr, "%s: \"%.80s\"", msg,
+                       pcsv_cell(t, row, (size_t)pcsv_col(t, col)));
+}
+
+static int load_table(pctx *c, const char *dir, const char *file, pcsv_table *t)
+{
+    char path[4096];
+    char ptr[ADX_ERR_PTR_MAX] = "";
+    adx_ptr_append_key(ptr, sizeof ptr, file);
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path)
+        return adx_err_set(c->err, ADX_E_IO, ptr, "path too long");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return adx_err_set(c->err, errno == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, ptr,
+                           "cannot open %s: %s", file, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return adx_err_set(c->err, ADX_E_IO, ptr, "%s is not a regular file", file);
+    }
+    if ((uint64_t)st.st_size > c->lim->max_body_bytes) {
+        fclose(f);
+        return adx_err_set(c->err, ADX_E_LIMIT, ptr, "%s is larger than max_body_bytes (%llu)",
+                           file, (unsigned long long)c->lim->max_body_bytes);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n ? n : 1);
+    if (!buf) {
+        fclose(f);
+        return adx_err_set(c->err, ADX_E_NOMEM, ptr, "out of memory reading %s", file);
+    }
+    size_t got = fread(buf, 1, n, f);
+    int ioerr = ferror(f);
+    fclose(f);
+    if (ioerr || got != n) {
+        free(buf);
+        return adx_err_set(c->err, ADX_E_IO, ptr, "cannot read %s", file);
+    }
+    int rc = pcsv_parse(buf, n, file, c->lim, t, c->err);
+    free(buf);
+    return rc;
+}
+
+static long need_col(pctx *c, const pcsv_table *t, const char *file, const char *col)
+{
+    long k = pcsv_col(t, col);
+    if (k < 0) {
+        char ptr[ADX_ERR_PTR_MAX] = "";
+        adx_ptr_append_key(ptr, sizeof ptr, file);
+        adx_ptr_append_key(ptr, sizeof ptr, "1");
+        adx_err_set(c->err, ADX_E_SCHEMA, ptr, "%s has no \"%s\" column", file, col);
+    }
+    return k;
+}
+
+/* An id column: integers (compared and printed as numbers, as pandas reads
+ * them) or, when any value is not an integer, text compared bytewise. */
+typedef struct idcol {
+    bool numeric;
+    int64_t *num; /* per row when numeric */
+    const char **txt;
+} idcol;
+
+static int load_ids(pctx *c, const pcsv_table *t, const char *file, const char *name, idcol *ic)
+{
+    long k = need_col(c, t, file, name);
+    if (k < 0) return -1;
+    bool empty;
+    pcsv_type ty = pcsv_column_type(t, (size_t)k, &empty);
+    for (uint64_t r = 0; r < t->nrows; r++)
+        if (!*pcsv_cell(t, r, (size_t)k)) return cell_err(c, file, t, r, name, "empty id");
+    ic->numeric = ty == PCSV_INT;
+    ic->num = calloc(t->nrows ? t->nrows : 1, sizeof *ic->num);
+    ic->txt = calloc(t->nrows ? t->nrows : 1, sizeof *ic->txt);
+    if (!ic->num || !ic->txt) return adx_err_set(c->err, ADX_E_NOMEM, "", "out of memory");
+    for (uint64_t r = 0; r < t->nrows; r++) {
+        ic->txt[r] = pcsv_cell(t, r, (size_t)k);
+        if (ic->numeric) pcsv_parse_i64(ic->txt[r], &ic->num[r]);
+    }
+    return 0;
+}
+
+static void idcol_free(idcol *ic)
+{
+    free(ic->num);
+    free(ic->txt);
+}
+
+static int id_cmp(const idcol *ic, uint64_t a, uint64_t b)
+{
+    if (ic->numeric) return ic->num[a] < ic->num[b] ? -1 : ic->num[a] > ic->num[b];
+    return strcmp(ic->txt[a], ic->txt[b]);
+}
+
+/* Sort helpers: qsort with a context pointer through a file-scope variable
+ * is not thread-safe, so the sorts below are a small merge sort. */
+typedef int (*cmp_fn)(const void *ctx, uint64_t a, uint64_t b);
+
+static void msort(uint64_t *v, uint64_t *tmp, uint64_t n, cmp_fn cmp, const void *ctx)
+{
+    if (n < 2) return;
+    uint64_t h = n / 2;
+    msort(v, tmp, h, cmp, ctx);
+    msort(v + h, tmp, n - h, cmp, ctx);
+    uint64_t i = 0, j = h, k = 0;
+    while (i < h && j < n)
+        tmp[k++] = cmp(ctx, v[j], v[i]) < 0 ? v[j++] : v[i++]; /* ties keep the left: stable */
+    while (i < h)
+        tmp[k++] = v[i++];
+    while (j < n)
+        tmp[k++] = v[j++];
+    memcpy(v, tmp, n * sizeof *v);
+}
+
+static int cmp_ids(const void *ctx, uint64_t a, uint64_t b)
+{
+    return id_cmp(ctx, a, b);
+}
+
+static int cmp_ts(const void *ctx, uint64_t a, uint64_t b)
+{
+    const double *ts = ctx;
+    return ts[a] < ts[b] ? -1 : ts[a] > ts[b];
+}
+
+/* Distinct ids in sorted order: `key[r]` = rank of row r's id. Returns the
+ * number of distinct ids; `first[k]` is a row holding id k. */
+static int rank_ids(pctx *c, const idcol *ic, uint64_t n, uint64_t *key, uint64_t **first,
+                    uint64_t *ndist)
+{
+    uint64_t *ord = malloc((n ? n : 1) * sizeof *ord), *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    *first = malloc((n ? n : 1) * sizeof **first);
+    if (!ord || !tmp || !*first) {
+        free(ord);
+        free(tmp);
+        return adx_err_set(c->err, ADX_E_NOMEM, "", "out of memory");
+    }
+    for (uint64_t i = 0; i < n; i++)
+        ord[i] = i;
+    msort(ord, tmp, n, cmp_ids, ic);
+    uint64_t k = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (i > 0 && id_cmp(ic, ord[i - 1], ord[i]) != 0) k++;
+        if (i == 0 || id_cmp(ic, ord[i - 1], ord[i]) != 0) (*first)[k] = ord[i];
+        key[ord[i]] = k;
+    }
+    *ndist = n ? k + 1 : 0;
+    free(ord);
+    free(tmp);
+    return 0;
+}
+
+/* The id as pandas prints it: integers in decimal, text as is. */
+static int id_text(const idcol *ic, uint64_t row, ad_strbuild *b)
+{
+    if (!ic->numeric) return ad_sb_push(b, ic->txt[row], strlen(ic->txt[row]));
+    char tmp[24];
+    int l = snprintf(tmp, sizeof tmp, "%lld", (long long)ic->num[row]);
+    return ad_sb_push(b, tmp, (size_t)l);
+}
+
+static ad_elem *table_frame(const pcsv_table *t, const uint64_t *rows, uint64_t n)
+{
+    ad_elem *e = ad_elem_new(AD_K_FRAME);
+    if (!e || ad_frame_default_index(&e->u.df, n) < 0) {
+        ad_elem_free(e);
+        return NULL;
+    }
+    for (size_t c = 0; c < t->ncols; c++) {
+        ad_elem *col = pcsv_column(t, c, rows, n);
+        if (!col || ad_frame_add(&e->u.df, t->header[c], col) < 0) {
+            ad_elem_free(e);
+            return NULL;
+        }
+    }
+    return e;
+}
+
+static int put_int(ad_dict *d, const char *k, int64_t v)
+{
+    ad_array a;
+    if (ad_array_init(&a, AD_I64, 0, NULL) < 0) return -1;
+    *(int64_t *)a.data = v;
+    return ad_dict_put(d, k, ad_elem_from_array(&a));
+}
+
+static int put_str(ad_dict *d, const char *k, const char *v)
+{
+    ad_strbuild b = {0};
+    ad_array a;
+    if (ad_sb_push(&b, v, strlen(v)) < 0 || ad_sb_finish(&b, &a, 0, NULL) < 0) {
+        ad_sb_free(&b);
+        return -1;
+    }
+    return ad_dict_put(d, k, ad_elem_from_array(&a));
+}
+
+/* var columns of the loader: (var name, comments.csv column). */
+static const char *const var_cols[][2] = {
+    {"content", "comment-body"},   {"participant_id_authored", "author-id"},
+    {"created_date", "timestamp"}, {"moderation_state", "moderated"},
+    {"is_seed", "is-seed"},        {"is_meta", "is-meta"},
+};
+
+ad_anndata *polis_read_dir(const char *dir, const adx_limits *lim, adx_report *rep, adx_err *err)
+{
+    adx_limits deflim;
+    if (!lim) {
+        adx_limits_default(&deflim);
+        lim = &deflim;
+    }
+    pctx c = {.lim = lim, .rep = rep, .err = err};
+    pcsv_table votes = {0}, comments = {0};
+    idcol voter = {0}, com = {0}, ccom = {0};
+    uint64_t *vkey = NULL, *ckey = NULL, *vfirst = NULL, *cfirst = NULL, *ord = NULL, *tmp = NULL,
+             *kept = NULL, *crow = NULL, *cord = NULL, *last = NULL;
+    double *ts = NULL, *vote = NULL;
+    ad_anndata *a = NULL;
+    if (load_table(&c, dir, "votes.csv", &votes) < 0 ||
+        load_table(&c, dir, "comments.csv", &comments) < 0)
+        goto fail;
+    long k_ts = need_col(&c, &votes, "votes.csv", "timestamp");
+    long k_vote = k_ts < 0 ? -1 : need_col(&c, &votes, "votes.csv", "vote");
+    if (k_vote < 0) goto fail;
+    if (load_ids(&c, &votes, "votes.csv", "voter-id", &voter) < 0 ||
+        load_ids(&c, &votes, "votes.csv", "comment-id", &com) < 0 ||
+        load_ids(&c, &comments, "comments.csv", "comment-id", &ccom) < 0)
+        goto fail;
+    uint64_t n = votes.nrows;
+    size_t nb = (n ? n : 1) * sizeof(uint64_t);
+    ts = malloc((n ? n : 1) * sizeof *ts);
+    vote = malloc((n ? n : 1) * sizeof *vote);
+    vkey = malloc(nb);
+    ckey = malloc(nb);
+    ord = malloc(nb);
+    tmp = malloc(nb);
+    kept = malloc(nb);
+    if (!ts || !vote || !vkey || !ckey || !ord || !tmp || !kept) goto nomem;
+    for (uint64_t r = 0; r < n; r++) {
+        if (!pcsv_parse_f64(pcsv_cell(&votes, r, (size_t)k_ts), &ts[r]) || isnan(ts[r])) {
+            cell_err(&c, "votes.csv", &votes, r, "timestamp", "timestamp is not a number");
+            goto fail;
+        }
+        const char *v = pcsv_cell(&votes, r, (size_t)k_vote);
+        vote[r] = NAN; /* an empty vote is a NaN cell, as pandas' pivot leaves it */
+        if (*v && !pcsv_parse_f64(v, &vote[r])) {
+            cell_err(&c, "votes.csv", &votes, r, "vote", "vote is not a number");
+            goto fail;
+        }
+    }
+    uint64_t nv, nc;
+    if (rank_ids(&c, &voter, n, vkey, &vfirst, &nv) < 0 ||
+        rank_ids(&c, &com, n, ckey, &cfirst, &nc) < 0)
+        goto fail;
+    uint64_t shape[2] = {nv, nc}, cells;
+    if (nv > lim->max_dim || nc > lim->max_dim || ad_shape_product(2, shape, &cells) < 0 ||
+        cells > lim->max_elements || cells > lim->max_total_bytes / 16) {
+        adx_err_set(err, ADX_E_LIMIT, "/votes.csv",
+                    "the vote matrix would be %llu x %llu, above the configured limits",
+                    (unsigned long long)nv, (unsigned long long)nc);
+        goto fail;
+    }
+    /* Sort by timestamp (stable), keep the last vote per (voter, comment). */
+    for (uint64_t i = 0; i < n; i++)
+        ord[i] = i;
+    msort(ord, tmp, n, cmp_ts, ts);
+    last = malloc((cells ? cells : 1) * sizeof *last);
+    if (!last) goto nomem;
+    for (uint64_t i = 0; i < cells; i++)
+        last[i] = UINT64_MAX;
+    for (uint64_t i = 0; i < n; i++)
+        last[vkey[ord[i]] * nc + ckey[ord[i]]] = i;
+    uint64_t nkept = 0;
+    for (uint64_t i = 0; i < n; i++)
+        if (last[vkey[ord[i]] * nc + ckey[ord[i]]] == i) kept[nkept++] = ord[i];
+
+    a = ad_anndata_new();
+    if (!a) goto nomem;
+    a->n_obs = nv;
+    a->n_vars = nc;
+    ad_array X;
+    if (ad_array_init(&X, AD_F64, 2, shape) < 0) goto nomem;
+    double *xd = X.data;
+    for (uint64_t i = 0; i < cells; i++)
+        xd[i] = NAN;
+    for (uint64_t i = 0; i < nkept; i++)
+        xd[vkey[kept[i]] * nc + ckey[kept[i]]] = vote[kept[i]];
+    if (!(a->X = ad_elem_from_array(&X))) goto nomem;
+
+    /* obs / var indexes: the sorted distinct ids, named like pivot's axes. */
+    ad_strbuild sb = {0};
+    for (uint64_t k = 0; k < nv; k++)
+        if (id_text(&voter, vfirst[k], &sb) < 0) goto nomem_sb;
+    if (ad_sb_finish(&sb, &a->obs.index, 1, NULL) < 0) goto nomem;
+    a->obs.n_rows = nv;
+    for (uint64_t k = 0; k < nc; k++)
+        if (id_text(&com, cfirst[k], &sb) < 0) goto nomem_sb;
+    if (ad_sb_finish(&sb, &a->var.index, 1, NULL) < 0) goto nomem;
+    a->var.n_rows = nc;
+    if (!(a->obs.index_name = strdup("voter-id")) || !(a->var.index_name = strdup("comment-id")))
+        goto nomem;
+
+    /* comments.csv rows by comment id: sort them and match each var id. */
+    uint64_t ncm = comments.nrows;
+    cord = malloc((ncm ? ncm : 1) * sizeof *cord);
+    crow = malloc((nc ? nc : 1) * sizeof *crow);
+    uint64_t *ctmp = malloc((ncm ? ncm : 1) * sizeof *ctmp);
+    if (!cord || !crow || !ctmp) {
+        free(ctmp);
+        goto nomem;
+    }
+    for (uint64_t i = 0; i < ncm; i++)
+        cord[i] = i;
+    msort(cord, ctmp, ncm, cmp_ids, &ccom);
+    free(ctmp);
+    for (uint64_t i = 1; i < ncm; i++)
+        if (id_cmp(&ccom, cord[i - 1], cord[i]) == 0) {
+            cell_err(&c, "comments.csv", &comments, cord[i], "comment-id", "duplicate comment-id");
+            goto fail;
+        }
+    /* Ids match by their printed form, so 7 in votes.csv finds "7" in comments.csv. */
+    for (uint64_t k = 0; k < nc; k++) {
+        const char *want = ad_str_at(&a->var.index, k);
+        crow[k] = UINT64_MAX;
+        uint64_t lo = 0, hi = ncm;
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2, row = cord[mid];
+            int cm;
+            if (ccom.numeric) {
+                int64_t w;
+                if (!pcsv_parse_i64(want, &w)) break;
+                cm = ccom.num[row] < w ? -1 : ccom.num[row] > w;
+            } else {
+                cm = strcmp(ccom.txt[row], want);
+            }
+            if (cm == 0) {
+                crow[k] = row;
+                break;
+            }
+            if (cm < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+    }
+    for (size_t i = 0; i < sizeof var_cols / sizeof *var_cols; i++) {
+        long k = pcsv_col(&comments, var_cols[i][1]);
+        if (k < 0) continue; /* optional in the export: no column rather than an invented one */
+        ad_elem *col = pcsv_column(&comments, (size_t)k, crow, nc);
+        if (!col || ad_frame_add(&a->var, var_cols[i][0], col) < 0) goto nomem;
+    }
+    uint64_t unmatched = 0;
+    for (uint64_t k = 0; k < nc; k++)
+        unmatched += crow[k] == UINT64_MAX;
+    if (unmatched && rep)
+        rep_add(rep, "/var", "missing_statement", unmatched,
+                "voted-on comment ids absent from comments.csv; their var cells are missing");
+
+    /* uns: the deduplicated votes in time order and the comments table. */
+    ad_elem *uv = table_frame(&votes, kept, nkept);
+    if (!uv || ad_dict_put(&a->uns, "votes", uv) < 0) goto nomem;
+    for (uint64_t i = 0; i < ncm; i++)
+        cord[i] = i;
+    ad_elem *us = table_frame(&comments, cord, ncm);
+    if (!us || ad_dict_put(&a->uns, "statements", us) < 0) goto nomem;
+    ad_elem *meta = ad_elem_new(AD_K_DICT);
+    if (!meta || ad_dict_put(&a->uns, "votes_meta", meta) < 0 ||
+        put_str(&meta->u.dict, "via", "local_csv") < 0 ||
+        put_int(&meta->u.dict, "n_votes", (int64_t)nkept) < 0 ||
+        put_int(&meta->u.dict, "n_votes_raw", (int64_t)n) < 0)
+        goto nomem;
+    goto done;
+nomem_sb:
+    ad_sb_free(&sb);
+nomem:
+    adx_err_set(err, ADX_E_NOMEM, "", "out of memory building the Polis model");
+fail:
+    ad_anndata_free(a);
+    a = NULL;
+done:
+    pcsv_free(&votes);
+    pcsv_free(&comments);
+    idcol_free(&voter);
+    idcol_free(&com);
+    idcol_free(&ccom);
+    free(vkey);
+    free(ckey);
+    free(vfirst);
+    free(cfirst);
+    free(ord);
+    free(tmp);
+    free(kept);
+    free(crow);
+    free(cord);
+    free(last);
+    free(ts);
+    free(vote);
+    return a;
+}
