@@ -1,17 +1,476 @@
-/* placeholder: replaced by the JSON decoder */
-#include "adx_jdec.h"
-ad_anndata *jdec_anndata(const json_t *adata, const jdec_opts *o, adx_report *rep, adx_err *err)
-{
-    adx_err_set(err, ADX_E_INTERNAL, "", "JSON decoder not built yet");
-    return NULL;
-}
+/* JSON AnnData → model: document loading, the AnnData object, and the shape
+ * agreement between its elements (payload.md "The AnnData object"). */
+#include "jdec_internal.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ------------------------------------------------------------- loading */
+
 json_t *jdec_load_buffer(const char *buf, size_t len, const adx_limits *lim, adx_err *err)
 {
-    adx_err_set(err, ADX_E_INTERNAL, "", "JSON decoder not built yet");
-    return NULL;
+    adx_limits def;
+    if (!lim) {
+        adx_limits_default(&def);
+        lim = &def;
+    }
+    if ((uint64_t)len > lim->max_body_bytes) {
+        adx_err_set(err, ADX_E_LIMIT, "", "body of %zu bytes exceeds max_body_bytes = %" PRIu64,
+                    len, lim->max_body_bytes);
+        return NULL;
+    }
+    json_error_t je;
+    /* Duplicate keys would silently lose data (the last one wins in most
+     * parsers), so they are refused. */
+    json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    if (!doc)
+        adx_err_set(err, ADX_E_INVALID_JSON, "", "malformed JSON at line %d, column %d: %s",
+                    je.line, je.column, je.text);
+    return doc;
 }
+
 json_t *jdec_load_file(const char *path, const adx_limits *lim, adx_err *err)
 {
-    adx_err_set(err, ADX_E_INTERNAL, "", "JSON decoder not built yet");
+    adx_limits def;
+    if (!lim) {
+        adx_limits_default(&def);
+        lim = &def;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        adx_err_set(err, ADX_E_IO, "", "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        adx_err_set(err, ADX_E_IO, "", "cannot read %s: not a regular file", path);
+        fclose(f);
+        return NULL;
+    }
+    if ((uint64_t)st.st_size > lim->max_body_bytes || (uint64_t)st.st_size > SIZE_MAX / 2) {
+        adx_err_set(err, ADX_E_LIMIT, "",
+                    "file of %" PRIu64 " bytes exceeds max_body_bytes = %" PRIu64,
+                    (uint64_t)st.st_size, lim->max_body_bytes);
+        fclose(f);
+        return NULL;
+    }
+    size_t len = (size_t)st.st_size;
+    char *buf = malloc(len ? len : 1);
+    if (!buf) {
+        adx_err_set(err, ADX_E_NOMEM, "", "out of memory reading %s", path);
+        fclose(f);
+        return NULL;
+    }
+    size_t got = fread(buf, 1, len, f);
+    int rerr = ferror(f);
+    fclose(f);
+    if (got != len || rerr) {
+        adx_err_set(err, ADX_E_IO, "", "short read on %s", path);
+        free(buf);
+        return NULL;
+    }
+    json_t *doc = jdec_load_buffer(buf, len, lim, err);
+    free(buf);
+    return doc;
+}
+
+/* ------------------------------------------------------------- anndata */
+
+typedef struct dims {
+    uint64_t n_obs, n_vars;
+    bool obs_known, vars_known;
+} dims;
+
+/* Fix a dimension from the first element that has it, else compare. */
+static int agree(jd *d, const char *ptr, uint64_t got, uint64_t *n, bool *known, const char *name,
+                 const char *what)
+{
+    if (!*known) {
+        *n = got;
+        *known = true;
+        return 0;
+    }
+    if (got != *n)
+        return jd_fail_at(d, ADX_E_SHAPE, ptr, "%s %" PRIu64 ", expected %s = %" PRIu64, what, got,
+                          name, *n);
+    return 0;
+}
+
+static ad_elem *matrix(jd *d, const json_t *v)
+{
+    if (json_is_array(v)) return jd_nested(d, v, JD_MATRIX);
+    const char *enc =
+        json_is_object(v) ? json_string_value(json_object_get(v, "encoding-type")) : NULL;
+    if (enc && !strcmp(enc, "array")) return jd_typed_dense(d, v);
+    if (enc && !strcmp(enc, "csr_matrix")) return jd_sparse(d, v, false);
+    if (enc && !strcmp(enc, "csc_matrix")) return jd_sparse(d, v, true);
+    jd_fail(d, ADX_E_SCHEMA,
+            "expected a matrix (nested arrays, or an object with encoding-type \"array\", "
+            "\"csr_matrix\" or \"csc_matrix\"), got %s%s%s",
+            jd_type_name(v), enc ? " with encoding-type " : "", enc ? enc : "");
+    return NULL;
+}
+
+static int ndim_of(const ad_elem *e)
+{
+    return e->kind == AD_K_SPARSE ? 2 : e->u.arr.ndim;
+}
+static uint64_t dim_of(const ad_elem *e, int k)
+{
+    return e->kind == AD_K_SPARSE ? e->u.sp.shape[k] : e->u.arr.shape[k];
+}
+
+static ad_elem *matrix_2d(jd *d, const json_t *v)
+{
+    ad_elem *e = matrix(d, v);
+    if (e && ndim_of(e) != 2) {
+        char sh[160];
+        jd_fmt_shape(sh, sizeof sh, e->u.arr.ndim, e->u.arr.shape);
+        jd_fail(d, ADX_E_SHAPE, "expected a 2-d matrix, got shape %s", sh);
+        ad_elem_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+enum ns_kind { NS_OBSM, NS_VARM, NS_LAYERS, NS_OBSP, NS_VARP };
+
+/* d->p points at the namespace object. Frames with unknown rows are
+ * finished later (see finish_frames). */
+static int decode_ns(jd *d, const json_t *v, enum ns_kind k, ad_dict *out, dims *dm)
+{
+    if (json_is_null(v)) return 0;
+    if (!json_is_object(v))
+        return jd_fail(d, ADX_E_SCHEMA, "expected an object of named elements, got %s",
+                       jd_type_name(v));
+    if (jd_check_keys(d, json_object_size(v))) return -1;
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        size_t mp = adx_ptr_key(&d->p, key), ms = adx_ptr_key(&d->s, key);
+        char ptr[ADX_ERR_PTR_MAX];
+        snprintf(ptr, sizeof ptr, "%s", adx_ptr_str(&d->p));
+        ad_elem *e = NULL;
+        int r = jd_check_str(d, strlen(key));
+        bool m_frame = (k == NS_OBSM || k == NS_VARM) &&
+                       (jd_is_frame_object(val) ||
+                        (json_is_array(val) && json_is_object(json_array_get(val, 0))));
+        jd_frame_info fi = {0};
+        if (r) {
+        } else if (m_frame) {
+            e = ad_elem_new(AD_K_FRAME);
+            if (!e)
+                r = jd_nomem(d);
+            else
+                r = jd_frame(d, val, &e->u.df, false, &fi);
+        } else if (k == NS_OBSM || k == NS_VARM) {
+            e = matrix(d, val);
+            if (e && ndim_of(e) < 1)
+                r = jd_fail(d, ADX_E_SHAPE, "expected at least 1 dimension, got a scalar");
+            r = e ? r : -1;
+        } else {
+            e = matrix_2d(d, val);
+            r = e ? 0 : -1;
+        }
+        if (!r) {
+            switch (k) {
+            case NS_OBSM:
+            case NS_VARM: {
+                bool obs = k == NS_OBSM;
+                uint64_t *n = obs ? &dm->n_obs : &dm->n_vars;
+                bool *kn = obs ? &dm->obs_known : &dm->vars_known;
+                if (!m_frame || fi.rows_known)
+                    r = agree(d, m_frame ? fi.rows_ptr : ptr,
+                              m_frame ? e->u.df.n_rows : dim_of(e, 0), n, kn,
+                              obs ? "n_obs" : "n_vars", m_frame ? "length" : "rows");
+                if (!r && m_frame && !fi.rows_known) {
+                    /* no index, no columns: rows follow the parent */
+                    r = jd_frame_finish(d, &e->u.df, &fi, *kn ? *n : 0);
+                }
+                break;
+            }
+            case NS_LAYERS:
+            case NS_OBSP:
+            case NS_VARP: {
+                bool rows_obs = k != NS_VARP, cols_obs = k == NS_OBSP;
+                uint64_t r0 = dim_of(e, 0), c0 = dim_of(e, 1);
+                /* compare both dims, then name the whole expected shape */
+                uint64_t *n0 = rows_obs ? &dm->n_obs : &dm->n_vars;
+                bool *k0 = rows_obs ? &dm->obs_known : &dm->vars_known;
+                if (!*k0) {
+                    *n0 = r0;
+                    *k0 = true;
+                }
+                uint64_t *n1 = cols_obs ? &dm->n_obs : &dm->n_vars;
+                bool *k1 = cols_obs ? &dm->obs_known : &dm->vars_known;
+                if (!*k1) {
+                    *n1 = c0;
+                    *k1 = true;
+                }
+                if (r0 != *n0 || c0 != *n1)
+                    r = jd_fail_at(d, ADX_E_SHAPE, ptr,
+                                   "shape (%" PRIu64 ", %" PRIu64 "), expected (%s, %s) = (%" PRIu64
+                                   ", %" PRIu64 ")",
+                                   r0, c0, rows_obs ? "n_obs" : "n_vars",
+                                   cols_obs ? "n_obs" : "n_vars", *n0, *n1);
+                break;
+            }
+            }
+        }
+        if (!r && ad_dict_put(out, key, e) < 0) {
+            e = NULL;
+            r = jd_nomem(d);
+        } else if (r) {
+            ad_elem_free(e);
+        }
+        adx_ptr_pop(&d->p, mp);
+        adx_ptr_pop(&d->s, ms);
+        if (r) return -1;
+    }
+    return 0;
+}
+
+/* d->p at a frame; decode and compare its rows to n. */
+static int decode_df(jd *d, const json_t *v, ad_frame *f, bool globs, uint64_t *n, bool *known,
+                     const char *name, jd_frame_info *fi)
+{
+    memset(fi, 0, sizeof *fi);
+    if (json_is_null(v)) return 0;
+    if (jd_frame(d, v, f, globs, fi)) return -1;
+    if (fi->rows_known) return agree(d, fi->rows_ptr, f->n_rows, n, known, name, "length");
+    return 0;
+}
+
+static int decode_raw(jd *d, const json_t *v, ad_anndata *a, dims *dm)
+{
+    if (json_is_null(v)) return 0;
+    if (!json_is_object(v))
+        return jd_fail(d, ADX_E_SCHEMA,
+                       "expected raw to be an object {\"X\", \"var\", \"varm\"}, got %s",
+                       jd_type_name(v));
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        if (strcmp(key, "X") && strcmp(key, "var") && strcmp(key, "varm")) {
+            size_t m = adx_ptr_key(&d->p, key);
+            jd_fail(d, ADX_E_SCHEMA,
+                    "unknown key \"%.60s\" in raw; expected \"X\", \"var\", \"varm\"", key);
+            adx_ptr_pop(&d->p, m);
+            return -1;
+        }
+    }
+    if (!(a->raw = calloc(1, sizeof *a->raw))) return jd_nomem(d);
+    ad_raw *raw = a->raw;
+    dims rd = {.n_obs = dm->n_obs, .obs_known = dm->obs_known};
+    const json_t *jx = json_object_get(v, "X");
+    size_t mp, ms;
+    int r = 0;
+    if (jx && !json_is_null(jx)) {
+        mp = adx_ptr_key(&d->p, "X");
+        ms = adx_ptr_key(&d->s, "X");
+        raw->X = matrix_2d(d, jx);
+        if (!raw->X) r = -1;
+        if (!r)
+            r = agree(d, adx_ptr_str(&d->p), dim_of(raw->X, 0), &dm->n_obs, &dm->obs_known, "n_obs",
+                      "rows");
+        if (!r) {
+            rd.n_vars = dim_of(raw->X, 1);
+            rd.vars_known = true;
+        }
+        adx_ptr_pop(&d->p, mp);
+        adx_ptr_pop(&d->s, ms);
+        if (r) return -1;
+    }
+    jd_frame_info fi = {0};
+    const json_t *jv = json_object_get(v, "var");
+    if (jv) {
+        mp = adx_ptr_key(&d->p, "var");
+        ms = adx_ptr_key(&d->s, "var");
+        r = decode_df(d, jv, &raw->var, false, &rd.n_vars, &rd.vars_known,
+                      "raw n_vars (raw.X columns)", &fi);
+        adx_ptr_pop(&d->p, mp);
+        adx_ptr_pop(&d->s, ms);
+        if (r) return -1;
+    }
+    const json_t *jm = json_object_get(v, "varm");
+    if (jm) {
+        mp = adx_ptr_key(&d->p, "varm");
+        ms = adx_ptr_key(&d->s, "varm");
+        rd.obs_known = true; /* only n_vars matters for varm */
+        r = decode_ns(d, jm, NS_VARM, &raw->varm, &rd);
+        adx_ptr_pop(&d->p, mp);
+        adx_ptr_pop(&d->s, ms);
+        if (r) return -1;
+    }
+    /* Without raw.X or raw.var the raw variables are the object's own. */
+    if (!rd.vars_known) rd.n_vars = dm->vars_known ? dm->n_vars : 0;
+    mp = adx_ptr_key(&d->s, "var");
+    r = jd_frame_finish(d, &raw->var, &fi, rd.n_vars);
+    adx_ptr_pop(&d->s, mp);
+    return r;
+}
+
+static int decode_shape(jd *d, const json_t *v, dims *dm)
+{
+    if (json_is_null(v)) return 0;
+    if (!json_is_array(v) || json_array_size(v) != 2)
+        return jd_fail(d, ADX_E_SCHEMA, "expected \"shape\" to be [n_obs, n_vars]");
+    uint64_t s[2];
+    for (size_t i = 0; i < 2; i++) {
+        size_t m = adx_ptr_idx(&d->p, i);
+        int r = jd_get_size(d, json_array_get(v, i), &s[i]);
+        if (!r) r = jd_check_dim(d, s[i]);
+        if (!r)
+            r = agree(d, adx_ptr_str(&d->p), s[i], i ? &dm->n_vars : &dm->n_obs,
+                      i ? &dm->vars_known : &dm->obs_known, i ? "n_vars" : "n_obs",
+                      i ? "shape[1] =" : "shape[0] =");
+        adx_ptr_pop(&d->p, m);
+        if (r) return -1;
+    }
+    return 0;
+}
+
+static const char *const top_keys[] = {"X",    "obs",  "var", "obsm", "varm",  "layers",
+                                       "obsp", "varp", "uns", "raw",  "shape", NULL};
+
+ad_anndata *jdec_anndata(const json_t *adata, const jdec_opts *o, adx_report *rep, adx_err *err)
+{
+    static const char *const default_globs[] = {"kmeans_*"};
+    adx_limits def;
+    jd d = {0};
+    if (o && o->limits)
+        d.lim = o->limits;
+    else {
+        adx_limits_default(&def);
+        d.lim = &def;
+    }
+    d.globs = o && o->cat_globs ? o->cat_globs : default_globs;
+    d.nglobs = o && o->cat_globs ? o->n_cat_globs : 1;
+    d.rep = rep;
+    d.err = err;
+    adx_ptr_init(&d.p, o ? o->base_ptr : NULL);
+    adx_ptr_init(&d.s, NULL);
+
+    if (!json_is_object(adata)) {
+        jd_fail(&d, ADX_E_SCHEMA, "expected the AnnData object to be a JSON object, got %s",
+                jd_type_name(adata));
+        return NULL;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)adata, key, val)
+    {
+        const char *const *k;
+        for (k = top_keys; *k; k++)
+            if (!strcmp(*k, key)) break;
+        if (!*k) {
+            size_t m = adx_ptr_key(&d.p, key);
+            jd_fail(&d, ADX_E_SCHEMA,
+                    "unknown key \"%.60s\" in the AnnData object; expected X, obs, var, obsm, "
+                    "varm, layers, obsp, varp, uns, raw, shape",
+                    key);
+            adx_ptr_pop(&d.p, m);
+            return NULL;
+        }
+    }
+    ad_anndata *a = ad_anndata_new();
+    if (!a) {
+        jd_nomem(&d);
+        return NULL;
+    }
+    dims dm = {0};
+    jd_frame_info fobs = {0}, fvar = {0};
+    size_t mp, ms;
+    int r = 0;
+#define ENTER(name)                                                                                \
+    do {                                                                                           \
+        mp = adx_ptr_key(&d.p, name);                                                              \
+        ms = adx_ptr_key(&d.s, name);                                                              \
+    } while (0)
+#define LEAVE()                                                                                    \
+    do {                                                                                           \
+        adx_ptr_pop(&d.p, mp);                                                                     \
+        adx_ptr_pop(&d.s, ms);                                                                     \
+    } while (0)
+
+    const json_t *v = json_object_get(adata, "X");
+    if (v && !json_is_null(v)) {
+        ENTER("X");
+        a->X = matrix_2d(&d, v);
+        LEAVE();
+        if (!a->X) goto fail;
+        dm.n_obs = dim_of(a->X, 0);
+        dm.n_vars = dim_of(a->X, 1);
+        dm.obs_known = dm.vars_known = true;
+    }
+    if ((v = json_object_get(adata, "obs"))) {
+        ENTER("obs");
+        r = decode_df(&d, v, &a->obs, true, &dm.n_obs, &dm.obs_known, "n_obs", &fobs);
+        LEAVE();
+        if (r) goto fail;
+    }
+    if ((v = json_object_get(adata, "var"))) {
+        ENTER("var");
+        r = decode_df(&d, v, &a->var, true, &dm.n_vars, &dm.vars_known, "n_vars", &fvar);
+        LEAVE();
+        if (r) goto fail;
+    }
+    if ((v = json_object_get(adata, "shape"))) {
+        ENTER("shape");
+        r = decode_shape(&d, v, &dm);
+        LEAVE();
+        if (r) goto fail;
+    }
+    static const struct {
+        const char *name;
+        enum ns_kind k;
+        size_t off;
+    } nss[] = {
+        {"layers", NS_LAYERS, offsetof(ad_anndata, layers)},
+        {"obsm", NS_OBSM, offsetof(ad_anndata, obsm)},
+        {"varm", NS_VARM, offsetof(ad_anndata, varm)},
+        {"obsp", NS_OBSP, offsetof(ad_anndata, obsp)},
+        {"varp", NS_VARP, offsetof(ad_anndata, varp)},
+    };
+    for (size_t i = 0; i < sizeof nss / sizeof *nss; i++) {
+        if (!(v = json_object_get(adata, nss[i].name))) continue;
+        ENTER(nss[i].name);
+        r = decode_ns(&d, v, nss[i].k, (ad_dict *)((char *)a + nss[i].off), &dm);
+        LEAVE();
+        if (r) goto fail;
+    }
+    if ((v = json_object_get(adata, "raw"))) {
+        ENTER("raw");
+        r = decode_raw(&d, v, a, &dm);
+        LEAVE();
+        if (r) goto fail;
+    }
+    if ((v = json_object_get(adata, "uns")) && !json_is_null(v)) {
+        ENTER("uns");
+        r = jd_uns_dict(&d, v, &a->uns, 1);
+        LEAVE();
+        if (r) goto fail;
+    }
+    a->n_obs = dm.n_obs;
+    a->n_vars = dm.n_vars;
+    ENTER("obs");
+    r = jd_frame_finish(&d, &a->obs, &fobs, a->n_obs);
+    LEAVE();
+    ENTER("var");
+    if (!r) r = jd_frame_finish(&d, &a->var, &fvar, a->n_vars);
+    LEAVE();
+    if (r) goto fail;
+    return a;
+#undef ENTER
+#undef LEAVE
+fail:
+    ad_anndata_free(a);
     return NULL;
 }

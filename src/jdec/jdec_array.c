@@ -1,0 +1,862 @@
+/* Arrays: plain nested JSON arrays with numpy-like inference, typed dense
+ * arrays (data or base64) and csr/csc matrices.
+ *
+ * Nested arrays are decoded in two passes over the jansson tree: the first
+ * fixes the shape, checks it is rectangular and counts leaf kinds (no
+ * allocation), the second writes straight into the one typed buffer. */
+#include "jdec_internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------- leaves */
+
+enum { PL_OK = 0, PL_NULL_INT, PL_NULL_BOOL, PL_RANGE, PL_FRAC, PL_TYPE };
+
+static int put_leaf_code(const json_t *v, ad_dtype t, void *out, uint64_t i)
+{
+    int64_t iv = 0;
+    double x = 0;
+    enum { K_INT, K_REAL, K_BOOL, K_NULL } k;
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+        k = K_INT;
+        iv = (int64_t)json_integer_value(v);
+        break;
+    case JSON_REAL:
+        k = K_REAL;
+        x = json_real_value(v);
+        break;
+    case JSON_TRUE:
+        k = K_BOOL;
+        iv = 1;
+        break;
+    case JSON_FALSE:
+        k = K_BOOL;
+        iv = 0;
+        break;
+    case JSON_NULL:
+        k = K_NULL;
+        break;
+    case JSON_STRING:
+        if (json_string_length(v) > 9 || !jd_nanstr(json_string_value(v), &x)) return PL_TYPE;
+        k = K_REAL;
+        break;
+    default:
+        return PL_TYPE;
+    }
+    if (t == AD_F64 || t == AD_F32) {
+        double r = k == K_REAL ? x : k == K_NULL ? NAN : (double)iv;
+        if (t == AD_F64)
+            ((double *)out)[i] = r;
+        else
+            ((float *)out)[i] = (float)r;
+        return PL_OK;
+    }
+    if (k == K_NULL) return t == AD_BOOL ? PL_NULL_BOOL : PL_NULL_INT;
+    if (t == AD_BOOL) {
+        if (k == K_REAL) {
+            if (x != 0 && x != 1) return PL_TYPE;
+            iv = (int64_t)x;
+        }
+        if (iv != 0 && iv != 1) return PL_RANGE;
+        ((uint8_t *)out)[i] = (uint8_t)iv;
+        return PL_OK;
+    }
+    if (k == K_REAL) {
+        if (!isfinite(x) || x != floor(x)) return PL_FRAC;
+        if (t == AD_U64 && x >= 9223372036854775808.0) {
+            if (x >= 18446744073709551616.0) return PL_RANGE;
+            ((uint64_t *)out)[i] = (uint64_t)x;
+            return PL_OK;
+        }
+        if (x < -9223372036854775808.0 || x >= 9223372036854775808.0) return PL_RANGE;
+        iv = (int64_t)x;
+    }
+    switch (t) {
+    case AD_I8:
+        if (iv < INT8_MIN || iv > INT8_MAX) return PL_RANGE;
+        ((int8_t *)out)[i] = (int8_t)iv;
+        break;
+    case AD_I16:
+        if (iv < INT16_MIN || iv > INT16_MAX) return PL_RANGE;
+        ((int16_t *)out)[i] = (int16_t)iv;
+        break;
+    case AD_I32:
+        if (iv < INT32_MIN || iv > INT32_MAX) return PL_RANGE;
+        ((int32_t *)out)[i] = (int32_t)iv;
+        break;
+    case AD_I64:
+        ((int64_t *)out)[i] = iv;
+        break;
+    case AD_U8:
+        if (iv < 0 || iv > UINT8_MAX) return PL_RANGE;
+        ((uint8_t *)out)[i] = (uint8_t)iv;
+        break;
+    case AD_U16:
+        if (iv < 0 || iv > UINT16_MAX) return PL_RANGE;
+        ((uint16_t *)out)[i] = (uint16_t)iv;
+        break;
+    case AD_U32:
+        if (iv < 0 || iv > (int64_t)UINT32_MAX) return PL_RANGE;
+        ((uint32_t *)out)[i] = (uint32_t)iv;
+        break;
+    case AD_U64:
+        if (iv < 0) return PL_RANGE;
+        ((uint64_t *)out)[i] = (uint64_t)iv;
+        break;
+    default:
+        return PL_TYPE;
+    }
+    return PL_OK;
+}
+
+static int leaf_error(jd *d, int code, const json_t *v, ad_dtype t)
+{
+    const char *tn = ad_dtype_name(t);
+    char val[64] = "";
+    if (json_is_integer(v))
+        snprintf(val, sizeof val, "%" PRId64, (int64_t)json_integer_value(v));
+    else if (json_is_real(v))
+        ad_fmt_pyfloat(json_real_value(v), val);
+    switch (code) {
+    case PL_NULL_INT:
+        return jd_fail(d, ADX_E_SCHEMA,
+                       "null in a %s array; integers cannot be missing, use "
+                       "{\"encoding-type\": \"nullable-integer\"} or a float dtype",
+                       tn);
+    case PL_NULL_BOOL:
+        return jd_fail(d, ADX_E_SCHEMA,
+                       "null in a bool array; booleans cannot be missing, use "
+                       "{\"encoding-type\": \"nullable-boolean\"}");
+    case PL_RANGE:
+        return jd_fail(d, ADX_E_SCHEMA, "value %s is out of range for %s", val, tn);
+    case PL_FRAC:
+        return jd_fail(d, ADX_E_SCHEMA, "value %s is not an integer, expected %s", val, tn);
+    default:
+        if (json_is_string(v))
+            return jd_fail(d, ADX_E_SCHEMA, "expected a number (%s), got string \"%.40s\"", tn,
+                           json_string_value(v));
+        return jd_fail(d, ADX_E_SCHEMA, "expected a number (%s), got %s", tn, jd_type_name(v));
+    }
+}
+
+int jd_put_leaf(jd *d, const json_t *v, ad_dtype t, void *out, uint64_t i)
+{
+    int c = put_leaf_code(v, t, out, i);
+    return c ? leaf_error(d, c, v, t) : 0;
+}
+
+int jd_dtype(jd *d, const json_t *v, ad_dtype *t)
+{
+    if (!json_is_string(v) || ad_dtype_from_name(json_string_value(v), t) < 0) {
+        char got[64];
+        if (json_is_string(v))
+            snprintf(got, sizeof got, "\"%.40s\"", json_string_value(v));
+        else
+            snprintf(got, sizeof got, "%s", jd_type_name(v));
+        return jd_fail(d, ADX_E_SCHEMA,
+                       "unknown dtype %s; expected one of bool, int8, int16, int32, int64, uint8, "
+                       "uint16, uint32, uint64, float32, float64",
+                       got);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------ nested arrays */
+
+typedef struct nscan {
+    int ndim;
+    uint64_t shape[AD_MAX_NDIM];
+    uint64_t n;
+    uint64_t cnt[L__COUNT];
+    uint64_t idx[AD_MAX_NDIM]; /* current position, for error pointers */
+    bool ragged;
+    bool have_bad;
+    uint64_t bad[AD_MAX_NDIM]; /* first leaf a numeric array cannot hold */
+} nscan;
+
+static void ptr_push_idx(jd *d, const uint64_t *idx, int depth)
+{
+    for (int i = 0; i < depth; i++)
+        adx_ptr_idx(&d->p, idx[i]);
+}
+
+static int ns_shape(jd *d, const json_t *v, nscan *s)
+{
+    memset(s, 0, sizeof *s);
+    uint32_t maxnd = d->lim->max_ndim < AD_MAX_NDIM ? d->lim->max_ndim : AD_MAX_NDIM;
+    const json_t *cur = v;
+    while (json_is_array(cur)) {
+        if ((uint32_t)s->ndim >= maxnd)
+            return jd_fail(d, ADX_E_LIMIT, "arrays nested deeper than max_ndim = %u", maxnd);
+        size_t k = json_array_size(cur);
+        if (jd_check_dim(d, k)) return -1;
+        s->shape[s->ndim++] = k;
+        if (k == 0) break;
+        cur = json_array_get(cur, 0);
+    }
+    if (ad_shape_product(s->ndim, s->shape, &s->n) < 0)
+        return jd_fail(d, ADX_E_LIMIT, "array size overflows; max_elements = %" PRIu64,
+                       d->lim->max_elements);
+    return jd_check_elements(d, s->n);
+}
+
+/* Check rectangularity and count leaf kinds. In `soft` mode a ragged array
+ * only sets s->ragged (uns keeps it as JSON text). */
+static int ns_walk(jd *d, const json_t *v, int depth, nscan *s, bool soft)
+{
+    size_t k = json_array_size(v);
+    if (k != s->shape[depth]) {
+        if (soft) {
+            s->ragged = true;
+            return 0;
+        }
+        size_t m = d->p.len;
+        ptr_push_idx(d, s->idx, depth);
+        jd_fail(d, ADX_E_SHAPE,
+                "row %" PRIu64 " has length %zu, expected %" PRIu64
+                " (all rows must have the same length)",
+                depth ? s->idx[depth - 1] : 0, k, s->shape[depth]);
+        adx_ptr_pop(&d->p, m);
+        return -1;
+    }
+    if (depth == s->ndim - 1) {
+        for (size_t i = 0; i < k; i++) {
+            int l = jd_leaf(json_array_get(v, i));
+            s->cnt[l]++;
+            if (l >= L_STR && !s->have_bad) {
+                s->have_bad = true;
+                memcpy(s->bad, s->idx, sizeof s->bad);
+                s->bad[depth] = i;
+            }
+            if (l == L_ARR && soft) {
+                s->ragged = true;
+                return 0;
+            }
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < k; i++) {
+        const json_t *c = json_array_get(v, i);
+        s->idx[depth] = i;
+        if (!json_is_array(c)) {
+            if (soft) {
+                s->ragged = true;
+                return 0;
+            }
+            size_t m = d->p.len;
+            ptr_push_idx(d, s->idx, depth + 1);
+            jd_fail(d, ADX_E_SHAPE, "expected an array of length %" PRIu64 ", got %s",
+                    s->shape[depth + 1], jd_type_name(c));
+            adx_ptr_pop(&d->p, m);
+            return -1;
+        }
+        if (ns_walk(d, c, depth + 1, s, soft) < 0) return -1;
+        if (s->ragged) return 0;
+    }
+    return 0;
+}
+
+/* Where the second pass writes. */
+typedef struct nsink {
+    enum { SINK_NUM, SINK_STR, SINK_OBJ } kind;
+    ad_dtype t;
+    void *out;
+    ad_strbuild *sb;
+    jd_objb *ob;
+    uint64_t pos;
+} nsink;
+
+static int ns_fill(jd *d, const json_t *v, int depth, nscan *s, nsink *k)
+{
+    size_t n = json_array_size(v);
+    if (depth < s->ndim - 1) {
+        for (size_t i = 0; i < n; i++) {
+            s->idx[depth] = i;
+            if (ns_fill(d, json_array_get(v, i), depth + 1, s, k) < 0) return -1;
+        }
+        return 0;
+    }
+    switch (k->kind) {
+    case SINK_NUM:
+        for (size_t i = 0; i < n; i++) {
+            const json_t *e = json_array_get(v, i);
+            int c = put_leaf_code(e, k->t, k->out, k->pos);
+            if (c) {
+                size_t m = d->p.len;
+                s->idx[depth] = i;
+                ptr_push_idx(d, s->idx, depth + 1);
+                leaf_error(d, c, e, k->t);
+                adx_ptr_pop(&d->p, m);
+                return -1;
+            }
+            k->pos++;
+        }
+        break;
+    case SINK_STR:
+        for (size_t i = 0; i < n; i++) {
+            const json_t *e = json_array_get(v, i);
+            if (jd_sb_push(d, k->sb, json_string_value(e), json_string_length(e))) return -1;
+        }
+        break;
+    case SINK_OBJ:
+        for (size_t i = 0; i < n; i++)
+            if (jd_objb_put(d, k->ob, json_array_get(v, i))) return -1;
+        break;
+    }
+    return 0;
+}
+
+/* Numeric array of a known dtype from a nested array whose shape was scanned. */
+static int fill_num(jd *d, const json_t *v, nscan *s, ad_dtype t, ad_array *a)
+{
+    if (jd_reserve(d, t, s->n)) return -1;
+    if (ad_array_init(a, t, s->ndim, s->shape) < 0) return jd_nomem(d);
+    if (s->n == 0) return 0;
+    nsink k = {.kind = SINK_NUM, .t = t, .out = a->data};
+    if (ns_fill(d, v, 0, s, &k) < 0) {
+        ad_array_free(a);
+        return -1;
+    }
+    return 0;
+}
+
+static ad_elem *json_cell(jd *d, const json_t *v)
+{
+    jd_objb b;
+    if (jd_objb_init(d, &b, 0, NULL)) return NULL;
+    if (jd_objb_put(d, &b, v)) {
+        jd_objb_free(&b);
+        return NULL;
+    }
+    return jd_objb_finish(d, &b);
+}
+
+ad_elem *jd_nested(jd *d, const json_t *v, enum jd_mode mode)
+{
+    nscan s;
+    if (!json_is_array(v)) {
+        jd_fail(d, ADX_E_SCHEMA, "expected an array, got %s", jd_type_name(v));
+        return NULL;
+    }
+    if (ns_shape(d, v, &s)) return NULL;
+    if (ns_walk(d, v, 0, &s, mode == JD_UNS) < 0) return NULL;
+    if (mode == JD_UNS && (s.ragged || s.cnt[L_ARR] || s.cnt[L_OBJ])) return json_cell(d, v);
+
+    const uint64_t *c = s.cnt;
+    uint64_t nums = c[L_INT] + c[L_REAL];
+    ad_array a;
+    if (mode == JD_MATRIX) {
+        if (s.have_bad) {
+            size_t m = d->p.len;
+            ptr_push_idx(d, s.bad, s.ndim);
+            const json_t *e = v;
+            for (int i = 0; i < s.ndim; i++)
+                e = json_array_get(e, s.bad[i]);
+            if (json_is_string(e))
+                jd_fail(d, ADX_E_SCHEMA, "expected a number, got string \"%.40s\"",
+                        json_string_value(e));
+            else
+                jd_fail(d, ADX_E_SCHEMA, "expected a number, got %s", jd_type_name(e));
+            adx_ptr_pop(&d->p, m);
+            return NULL;
+        }
+        /* numpy: any float or None makes float64; bools with ints make int64 */
+        ad_dtype t = (c[L_REAL] || c[L_NULL] || c[L_NANSTR] || s.n == 0) ? AD_F64
+                     : c[L_INT]                                          ? AD_I64
+                                                                         : AD_BOOL;
+        if (fill_num(d, v, &s, t, &a)) return NULL;
+        ad_elem *e = ad_elem_from_array(&a);
+        if (!e) jd_nomem(d);
+        return e;
+    }
+
+    /* uns: typed when homogeneous, otherwise an object array for sanitize. */
+    ad_dtype t = AD_DTYPE__COUNT;
+    if (s.n == 0)
+        t = AD_F64;
+    else if (c[L_INT] == s.n)
+        t = AD_I64;
+    else if (nums && nums + c[L_NULL] + c[L_NANSTR] == s.n)
+        t = AD_F64;
+    else if (c[L_BOOL] == s.n)
+        t = AD_BOOL;
+    else if (c[L_STR] + c[L_NANSTR] == s.n)
+        t = AD_STR;
+    if (t == AD_STR) {
+        ad_strbuild sb = {0};
+        nsink k = {.kind = SINK_STR, .sb = &sb};
+        if (ns_fill(d, v, 0, &s, &k) < 0) {
+            ad_sb_free(&sb);
+            return NULL;
+        }
+        if (ad_sb_finish(&sb, &a, s.ndim, s.shape) < 0) {
+            jd_nomem(d);
+            return NULL;
+        }
+    } else if (t != AD_DTYPE__COUNT) {
+        if (fill_num(d, v, &s, t, &a)) return NULL;
+    } else {
+        jd_objb b;
+        if (jd_objb_init(d, &b, s.ndim, s.shape)) return NULL;
+        nsink k = {.kind = SINK_OBJ, .ob = &b};
+        if (ns_fill(d, v, 0, &s, &k) < 0) {
+            jd_objb_free(&b);
+            return NULL;
+        }
+        return jd_objb_finish(d, &b);
+    }
+    ad_elem *e = ad_elem_from_array(&a);
+    if (!e) jd_nomem(d);
+    return e;
+}
+
+/* ------------------------------------------------------- typed dense */
+
+int jd_fill_typed(jd *d, const json_t *data, ad_dtype t, int ndim, const uint64_t *shape,
+                  ad_array *a)
+{
+    char want[160], got[160];
+    memset(a, 0, sizeof *a);
+    if (!json_is_array(data)) {
+        if (ndim == 0) {
+            /* A 0-d array may be given as the bare scalar. */
+            if (jd_reserve(d, t, 1)) return -1;
+            if (ad_array_init(a, t, 0, NULL) < 0) return jd_nomem(d);
+            if (jd_put_leaf(d, data, t, a->data, 0)) {
+                ad_array_free(a);
+                return -1;
+            }
+            return 0;
+        }
+        return jd_fail(d, ADX_E_SCHEMA, "expected \"data\" to be an array, got %s",
+                       jd_type_name(data));
+    }
+    nscan s;
+    if (ns_shape(d, data, &s)) return -1;
+    if (ns_walk(d, data, 0, &s, false) < 0) return -1;
+    if (ndim >= 0) {
+        uint64_t n;
+        if (ad_shape_product(ndim, shape, &n) < 0)
+            return jd_fail(d, ADX_E_LIMIT, "shape overflows");
+        bool same = s.ndim == ndim && !memcmp(s.shape, shape, (size_t)ndim * sizeof *shape);
+        if (!same && s.ndim == 1 && s.n == n) {
+            /* flat row-major data for an N-d shape: fill flat, then reshape */
+            if (fill_num(d, data, &s, t, a)) return -1;
+            a->ndim = ndim;
+            memcpy(a->shape, shape, (size_t)ndim * sizeof *shape);
+            return 0;
+        }
+        if (!same) {
+            jd_fmt_shape(want, sizeof want, ndim, shape);
+            jd_fmt_shape(got, sizeof got, s.ndim, s.shape);
+            if (s.ndim == 1)
+                return jd_fail(d, ADX_E_SHAPE,
+                               "data has %" PRIu64 " values, shape %s needs %" PRIu64, s.n, want,
+                               n);
+            return jd_fail(d, ADX_E_SHAPE, "data has shape %s, expected %s", got, want);
+        }
+    }
+    if (t == AD_STR) return jd_fail(d, ADX_E_INTERNAL, "string dtype in a numeric array");
+    return fill_num(d, data, &s, t, a);
+}
+
+static int b64v(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+int jd_base64(jd *d, const json_t *js, ad_dtype t, int ndim, const uint64_t *shape, ad_array *a)
+{
+    memset(a, 0, sizeof *a);
+    if (!json_is_string(js))
+        return jd_fail(d, ADX_E_SCHEMA, "expected \"base64\" to be a string, got %s",
+                       jd_type_name(js));
+    const char *s = json_string_value(js);
+    size_t len = json_string_length(js);
+    size_t pad = 0;
+    if (len && s[len - 1] == '=') pad = (len > 1 && s[len - 2] == '=') ? 2 : 1;
+    size_t body = len - pad;
+    for (size_t i = 0; i < body; i++)
+        if (b64v((unsigned char)s[i]) < 0) {
+            unsigned char c = (unsigned char)s[i];
+            if (c >= 0x20 && c < 0x7f)
+                return jd_fail(d, ADX_E_SCHEMA,
+                               "invalid base64 character '%c' at offset %zu (standard alphabet "
+                               "A-Z a-z 0-9 + / expected)",
+                               c, i);
+            return jd_fail(d, ADX_E_SCHEMA,
+                           "invalid base64 byte 0x%02x at offset %zu (standard alphabet "
+                           "A-Z a-z 0-9 + / expected)",
+                           c, i);
+        }
+    if (body % 4 == 1 || (pad && (len % 4 != 0)))
+        return jd_fail(d, ADX_E_SCHEMA, "base64 text of %zu characters is truncated", len);
+    uint64_t nbytes = (uint64_t)(body / 4) * 3 + (body % 4 == 2 ? 1 : body % 4 == 3 ? 2 : 0);
+    size_t isz = ad_dtype_size(t);
+    uint64_t n;
+    char sh[160];
+    if (ndim >= 0) {
+        if (ad_shape_product(ndim, shape, &n) < 0)
+            return jd_fail(d, ADX_E_LIMIT, "shape overflows");
+        uint64_t want;
+        if (__builtin_mul_overflow(n, (uint64_t)isz, &want))
+            return jd_fail(d, ADX_E_LIMIT, "array byte size overflows");
+        if (want != nbytes) {
+            jd_fmt_shape(sh, sizeof sh, ndim, shape);
+            return jd_fail(d, ADX_E_SHAPE,
+                           "base64 decodes to %" PRIu64 " bytes, expected %" PRIu64
+                           " (shape %s x %zu bytes of %s)",
+                           nbytes, want, sh, isz, ad_dtype_name(t));
+        }
+    } else {
+        if (nbytes % isz)
+            return jd_fail(d, ADX_E_SHAPE,
+                           "base64 decodes to %" PRIu64 " bytes, not a multiple of %zu (%s)",
+                           nbytes, isz, ad_dtype_name(t));
+        n = nbytes / isz;
+        if (jd_check_elements(d, n) || jd_check_dim(d, n)) return -1;
+    }
+    uint64_t one[1] = {n};
+    if (jd_reserve(d, t, n)) return -1;
+    if (ad_array_init(a, t, ndim >= 0 ? ndim : 1, ndim >= 0 ? shape : one) < 0) return jd_nomem(d);
+    uint8_t *o = a->data;
+    size_t w = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < body; i++) {
+        acc = (acc << 6) | (uint32_t)b64v((unsigned char)s[i]);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            o[w++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (t == AD_BOOL)
+        for (uint64_t i = 0; i < n; i++)
+            if (o[i] > 1) {
+                size_t m = adx_ptr_idx(&d->p, i);
+                /* numpy would reinterpret other bytes silently; refuse instead */
+                jd_fail(d, ADX_E_SCHEMA, "bool byte %u at element %" PRIu64 " is not 0 or 1", o[i],
+                        i);
+                adx_ptr_pop(&d->p, m);
+                ad_array_free(a);
+                return -1;
+            }
+    return 0;
+}
+
+static int check_keys(jd *d, const json_t *v, const char *const *allowed, const char *what)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            if (!strcmp(*a, key)) ok = true;
+        if (!ok) {
+            char list[256] = "";
+            size_t o = 0;
+            for (const char *const *a = allowed; *a && o < sizeof list; a++)
+                o += (size_t)snprintf(list + o, sizeof list - o, "%s\"%s\"", o ? ", " : "", *a);
+            size_t m = adx_ptr_key(&d->p, key);
+            jd_fail(d, ADX_E_SCHEMA, "unknown key \"%s\" in %s; expected %s", key, what, list);
+            adx_ptr_pop(&d->p, m);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+ad_elem *jd_typed_dense(jd *d, const json_t *v)
+{
+    static const char *const keys[] = {"encoding-type", "encoding-version", "dtype", "shape",
+                                       "data",          "base64",           NULL};
+    if (check_keys(d, v, keys, "an array")) return NULL;
+    const json_t *jdt = json_object_get(v, "dtype"), *jsh = json_object_get(v, "shape");
+    const json_t *jdata = json_object_get(v, "data"), *jb = json_object_get(v, "base64");
+    int ndim = -1;
+    uint64_t shape[AD_MAX_NDIM], n;
+    size_t m;
+    if (jsh) {
+        m = adx_ptr_key(&d->p, "shape");
+        int r = jd_get_shape(d, jsh, &ndim, shape, &n);
+        adx_ptr_pop(&d->p, m);
+        if (r) return NULL;
+    }
+    if ((jdata != NULL) == (jb != NULL)) {
+        jd_fail(d, ADX_E_SCHEMA, "an array needs exactly one of \"data\" and \"base64\"");
+        return NULL;
+    }
+    ad_dtype t = AD_F64;
+    if (jdt) {
+        m = adx_ptr_key(&d->p, "dtype");
+        int r = jd_dtype(d, jdt, &t);
+        adx_ptr_pop(&d->p, m);
+        if (r) return NULL;
+    } else if (jb) {
+        jd_fail(d, ADX_E_SCHEMA, "\"base64\" needs a \"dtype\"");
+        return NULL;
+    }
+    ad_array a;
+    int r;
+    if (jb) {
+        m = adx_ptr_key(&d->p, "base64");
+        r = jd_base64(d, jb, t, ndim, shape, &a);
+    } else if (!jdt) {
+        /* No dtype: infer like a plain nested array, then check the shape. */
+        m = adx_ptr_key(&d->p, "data");
+        ad_elem *e = json_is_array(jdata) ? jd_nested(d, jdata, JD_MATRIX) : NULL;
+        if (!e) {
+            if (!adx_err_failed(d->err))
+                jd_fail(d, ADX_E_SCHEMA, "expected an array, got %s", jd_type_name(jdata));
+            adx_ptr_pop(&d->p, m);
+            return NULL;
+        }
+        r = 0;
+        if (ndim >= 0) {
+            const ad_array *x = &e->u.arr;
+            if (x->ndim != ndim || memcmp(x->shape, shape, (size_t)ndim * sizeof *shape)) {
+                if (x->ndim == 1 && x->n == n) {
+                    /* flat data: reshape in place, the buffer is row-major already */
+                    e->u.arr.ndim = ndim;
+                    memcpy(e->u.arr.shape, shape, (size_t)ndim * sizeof *shape);
+                } else {
+                    char want[160], got[160];
+                    jd_fmt_shape(want, sizeof want, ndim, shape);
+                    jd_fmt_shape(got, sizeof got, x->ndim, x->shape);
+                    r = jd_fail(d, ADX_E_SHAPE, "data has shape %s, expected %s", got, want);
+                }
+            }
+        }
+        adx_ptr_pop(&d->p, m);
+        if (r) {
+            ad_elem_free(e);
+            return NULL;
+        }
+        return e;
+    } else {
+        m = adx_ptr_key(&d->p, "data");
+        r = jd_fill_typed(d, jdata, t, ndim, shape, &a);
+    }
+    adx_ptr_pop(&d->p, m);
+    if (r) return NULL;
+    ad_elem *e = ad_elem_from_array(&a);
+    if (!e) jd_nomem(d);
+    return e;
+}
+
+/* ------------------------------------------------------------- sparse */
+
+enum part_role { PART_DATA, PART_INDEX };
+
+/* One sparse part: plain array or typed block. *plain tells whether the
+ * dtype was chosen by us (then index arrays may be narrowed to int32). */
+static int sparse_part(jd *d, const json_t *v, enum part_role role, ad_array *a, bool *plain)
+{
+    memset(a, 0, sizeof *a);
+    *plain = false;
+    if (json_is_array(v)) {
+        *plain = true;
+        if (role == PART_INDEX) {
+            size_t n = json_array_size(v);
+            if (jd_check_elements(d, n)) return -1;
+            uint64_t sh[1] = {n};
+            for (size_t i = 0; i < n; i++)
+                if (!json_is_integer(json_array_get(v, i))) {
+                    size_t m = adx_ptr_idx(&d->p, i);
+                    jd_fail(d, ADX_E_SCHEMA, "expected an integer index, got %s",
+                            jd_type_name(json_array_get(v, i)));
+                    adx_ptr_pop(&d->p, m);
+                    return -1;
+                }
+            if (jd_reserve(d, AD_I64, n)) return -1;
+            if (ad_array_init(a, AD_I64, 1, sh) < 0) return jd_nomem(d);
+            int64_t *o = a->data;
+            for (size_t i = 0; i < n; i++)
+                o[i] = (int64_t)json_integer_value(json_array_get(v, i));
+            return 0;
+        }
+        ad_elem *e = jd_nested(d, v, JD_MATRIX);
+        if (!e) return -1;
+        if (e->u.arr.ndim != 1) {
+            ad_elem_free(e);
+            return jd_fail(d, ADX_E_SHAPE, "expected a flat array of values");
+        }
+        *a = e->u.arr;
+        memset(&e->u.arr, 0, sizeof e->u.arr);
+        ad_elem_free(e);
+        return 0;
+    }
+    if (!json_is_object(v))
+        return jd_fail(d, ADX_E_SCHEMA,
+                       "expected an array or a typed block {\"dtype\", \"base64\"|\"data\"}, got "
+                       "%s",
+                       jd_type_name(v));
+    static const char *const keys[] = {"encoding-type", "dtype", "data", "base64", "shape", NULL};
+    if (check_keys(d, v, keys, "a typed block")) return -1;
+    const json_t *jdt = json_object_get(v, "dtype"), *jdata = json_object_get(v, "data"),
+                 *jb = json_object_get(v, "base64");
+    if (!jdt) return jd_fail(d, ADX_E_SCHEMA, "a typed block needs \"dtype\"");
+    if ((jdata != NULL) == (jb != NULL))
+        return jd_fail(d, ADX_E_SCHEMA,
+                       "a typed block needs exactly one of \"data\" and \"base64\"");
+    ad_dtype t;
+    size_t m = adx_ptr_key(&d->p, "dtype");
+    int r = jd_dtype(d, jdt, &t);
+    if (!r && role == PART_INDEX && !ad_dtype_is_int(t))
+        r = jd_fail(d, ADX_E_SCHEMA, "index arrays need an integer dtype, got %s",
+                    ad_dtype_name(t));
+    adx_ptr_pop(&d->p, m);
+    if (r) return -1;
+    m = adx_ptr_key(&d->p, jb ? "base64" : "data");
+    r = jb ? jd_base64(d, jb, t, -1, NULL, a) : jd_fill_typed(d, jdata, t, -1, NULL, a);
+    if (!r && a->ndim != 1) {
+        ad_array_free(a);
+        r = jd_fail(d, ADX_E_SHAPE, "expected a flat array of values");
+    }
+    adx_ptr_pop(&d->p, m);
+    return r;
+}
+
+static void narrow_i32(ad_array *a)
+{
+    int64_t *s = a->data;
+    int32_t *o = (int32_t *)a->data;
+    /* In place: each int32 write lands at or before the int64 it came from. */
+    for (uint64_t i = 0; i < a->n; i++)
+        o[i] = (int32_t)s[i];
+    a->dtype = AD_I32;
+}
+
+ad_elem *jd_sparse(jd *d, const json_t *v, bool csc)
+{
+    static const char *const keys[] = {"encoding-type", "encoding-version", "shape", "data",
+                                       "indices",       "indptr",           NULL};
+    if (check_keys(d, v, keys, csc ? "a csc_matrix" : "a csr_matrix")) return NULL;
+    const char *names[3] = {"data", "indices", "indptr"};
+    const json_t *jsh = json_object_get(v, "shape");
+    if (!jsh) {
+        jd_fail(d, ADX_E_SCHEMA, "a sparse matrix needs \"shape\": [n_rows, n_cols]");
+        return NULL;
+    }
+    for (int i = 0; i < 3; i++)
+        if (!json_object_get(v, names[i])) {
+            jd_fail(d, ADX_E_SCHEMA, "a sparse matrix needs \"%s\"", names[i]);
+            return NULL;
+        }
+    int ndim;
+    uint64_t shape[AD_MAX_NDIM], n;
+    size_t m = adx_ptr_key(&d->p, "shape");
+    int r = jd_get_shape(d, jsh, &ndim, shape, &n);
+    if (!r && ndim != 2) r = jd_fail(d, ADX_E_SHAPE, "a sparse matrix is 2-d, got %d sizes", ndim);
+    adx_ptr_pop(&d->p, m);
+    if (r) return NULL;
+
+    ad_elem *e = ad_elem_new(AD_K_SPARSE);
+    if (!e) {
+        jd_nomem(d);
+        return NULL;
+    }
+    ad_sparse *sp = &e->u.sp;
+    sp->csc = csc;
+    sp->shape[0] = shape[0];
+    sp->shape[1] = shape[1];
+    ad_array *parts[3] = {&sp->data, &sp->indices, &sp->indptr};
+    bool plain[3];
+    for (int i = 0; i < 3; i++) {
+        m = adx_ptr_key(&d->p, names[i]);
+        r = sparse_part(d, json_object_get(v, names[i]), i ? PART_INDEX : PART_DATA, parts[i],
+                        &plain[i]);
+        adx_ptr_pop(&d->p, m);
+        if (r) goto fail;
+    }
+    if (sp->data.dtype == AD_STR) {
+        jd_fail(d, ADX_E_SCHEMA, "sparse data must be numeric");
+        goto fail;
+    }
+    uint64_t major = shape[csc ? 1 : 0], minor = shape[csc ? 0 : 1];
+    uint64_t nnz = sp->data.n;
+    char pbuf[ADX_ERR_PTR_MAX];
+    if (sp->indptr.n != major + 1) {
+        m = adx_ptr_key(&d->p, "indptr");
+        jd_fail(
+            d, ADX_E_SHAPE, "indptr has %" PRIu64 " entries, expected %" PRIu64 " (%s + 1 for %s)",
+            sp->indptr.n, major + 1, csc ? "n_cols" : "n_rows", csc ? "csc_matrix" : "csr_matrix");
+        adx_ptr_pop(&d->p, m);
+        goto fail;
+    }
+    if (sp->indices.n != nnz) {
+        m = adx_ptr_key(&d->p, "indices");
+        jd_fail(d, ADX_E_SHAPE, "indices has %" PRIu64 " entries, data has %" PRIu64, sp->indices.n,
+                nnz);
+        adx_ptr_pop(&d->p, m);
+        goto fail;
+    }
+    int64_t prev = 0;
+    for (uint64_t i = 0; i <= major; i++) {
+        int64_t x = ad_array_get_i64(&sp->indptr, i);
+        const char *why = NULL;
+        char msg[200];
+        if (sp->indptr.dtype == AD_U64 && ((uint64_t *)sp->indptr.data)[i] > INT64_MAX) {
+            why = msg;
+            snprintf(msg, sizeof msg, "indptr[%" PRIu64 "] is larger than nnz = %" PRIu64, i, nnz);
+        } else if (i == 0 && x != 0) {
+            why = msg;
+            snprintf(msg, sizeof msg, "indptr[0] = %" PRId64 ", expected 0", x);
+        } else if (i > 0 && x < prev) {
+            why = msg;
+            snprintf(msg, sizeof msg,
+                     "indptr[%" PRIu64 "] = %" PRId64 " < indptr[%" PRIu64 "] = %" PRId64
+                     " (indptr must not decrease)",
+                     i, x, i - 1, prev);
+        } else if (i == major && (uint64_t)x != nnz) {
+            why = msg;
+            snprintf(msg, sizeof msg,
+                     "indptr[%" PRIu64 "] = %" PRId64 ", expected nnz = %" PRIu64
+                     " (the length of data)",
+                     i, x, nnz);
+        }
+        if (why) {
+            snprintf(pbuf, sizeof pbuf, "%s/indptr/%" PRIu64, adx_ptr_str(&d->p), i);
+            jd_fail_at(d, ADX_E_SCHEMA, pbuf, "%s", why);
+            goto fail;
+        }
+        prev = x;
+    }
+    for (uint64_t i = 0; i < nnz; i++) {
+        int64_t x = ad_array_get_i64(&sp->indices, i);
+        bool big = sp->indices.dtype == AD_U64 && ((uint64_t *)sp->indices.data)[i] > INT64_MAX;
+        if (big || x < 0 || (uint64_t)x >= minor) {
+            snprintf(pbuf, sizeof pbuf, "%s/indices/%" PRIu64, adx_ptr_str(&d->p), i);
+            jd_fail_at(d, ADX_E_SCHEMA, pbuf,
+                       "indices[%" PRIu64 "] = %s%" PRId64 " is out of range [0, %" PRIu64
+                       ") (the %s)",
+                       i, big ? ">" : "", big ? INT64_MAX : x, minor,
+                       csc ? "number of rows" : "number of columns");
+            goto fail;
+        }
+    }
+    /* scipy picks int32 indices whenever the shape and nnz fit */
+    uint64_t biggest = shape[0] > shape[1] ? shape[0] : shape[1];
+    if (nnz > biggest) biggest = nnz;
+    if (biggest <= INT32_MAX) {
+        if (plain[1]) narrow_i32(&sp->indices);
+        if (plain[2]) narrow_i32(&sp->indptr);
+    }
+    return e;
+fail:
+    ad_elem_free(e);
+    return NULL;
+}

@@ -1,0 +1,1140 @@
+/* DataFrames (columnar, pandas "split", records), index values, column
+ * inference, categorical columns and the typed 1-d elements. */
+#include "jdec_internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adx_glob.h"
+
+/* A column seen through whichever form the frame came in, so inference and
+ * filling need no temporary JSON arrays. */
+typedef struct colsrc {
+    enum { CS_PLAIN, CS_SPLIT, CS_RECORDS } form;
+    const json_t *arr; /* the column (plain) or the rows (split, records) */
+    size_t col;
+    const char *key;
+    uint64_t n;
+    const char *base; /* input pointer of the column (plain) or of the rows */
+} colsrc;
+
+static const json_t *cs_get(const colsrc *c, uint64_t i)
+{
+    switch (c->form) {
+    case CS_PLAIN:
+        return json_array_get(c->arr, i);
+    case CS_SPLIT:
+        return json_array_get(json_array_get(c->arr, i), c->col);
+    default:
+        return json_object_get(json_array_get(c->arr, i), c->key);
+    }
+}
+
+static void cs_ptr(const colsrc *c, uint64_t i, char *buf)
+{
+    char tmp[24];
+    snprintf(buf, ADX_ERR_PTR_MAX, "%s", c->base);
+    snprintf(tmp, sizeof tmp, "%" PRIu64, i);
+    adx_ptr_append_key(buf, ADX_ERR_PTR_MAX, tmp);
+    if (c->form == CS_SPLIT) {
+        snprintf(tmp, sizeof tmp, "%zu", c->col);
+        adx_ptr_append_key(buf, ADX_ERR_PTR_MAX, tmp);
+    } else if (c->form == CS_RECORDS) {
+        adx_ptr_append_key(buf, ADX_ERR_PTR_MAX, c->key);
+    }
+}
+
+static int cs_fail(jd *d, const colsrc *c, uint64_t i, adx_errtype t, const char *msg)
+{
+    char p[ADX_ERR_PTR_MAX];
+    cs_ptr(c, i, p);
+    return jd_fail_at(d, t, p, "%s", msg);
+}
+
+static void cs_count(const colsrc *c, uint64_t *cnt)
+{
+    memset(cnt, 0, L__COUNT * sizeof *cnt);
+    for (uint64_t i = 0; i < c->n; i++)
+        cnt[jd_leaf(cs_get(c, i))]++;
+}
+
+/* --------------------------------------------------------------- index */
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Number of entries that repeat an earlier value. */
+static int count_dups(jd *d, const ad_array *a, uint64_t *dups)
+{
+    *dups = 0;
+    if (a->n < 2) return 0;
+    const char **p = malloc(a->n * sizeof *p);
+    if (!p) return jd_nomem(d);
+    for (uint64_t i = 0; i < a->n; i++)
+        p[i] = ad_str_at(a, i);
+    qsort(p, a->n, sizeof *p, cmp_cstr);
+    for (uint64_t i = 1; i < a->n; i++)
+        if (!strcmp(p[i], p[i - 1])) (*dups)++;
+    free(p);
+    return 0;
+}
+
+static int index_from(jd *d, const colsrc *c, ad_array *out)
+{
+    ad_strbuild sb = {0};
+    char num[32];
+    for (uint64_t i = 0; i < c->n; i++) {
+        const json_t *v = cs_get(c, i);
+        const char *s;
+        size_t len;
+        if (json_is_string(v)) {
+            s = json_string_value(v);
+            len = json_string_length(v);
+        } else if (json_is_integer(v)) {
+            jd_fmt_pyint((int64_t)json_integer_value(v), num);
+            s = num;
+            len = strlen(num);
+        } else if (json_is_real(v)) {
+            ad_fmt_pyfloat(json_real_value(v), num);
+            s = num;
+            len = strlen(num);
+        } else {
+            char m[160];
+            snprintf(m, sizeof m,
+                     json_is_null(v) || !v
+                         ? "null in an index; every row needs a name (string or number)"
+                         : "index values must be strings or numbers, got %s",
+                     jd_type_name(v));
+            ad_sb_free(&sb);
+            return cs_fail(d, c, i, ADX_E_SCHEMA, m);
+        }
+        if (jd_sb_push(d, &sb, s, len)) {
+            ad_sb_free(&sb);
+            return -1;
+        }
+    }
+    uint64_t sh[1] = {c->n};
+    if (ad_sb_finish(&sb, out, 1, sh) < 0) return jd_nomem(d);
+    return 0;
+}
+
+/* Decode an index into f and report duplicates under d->s + "/index". */
+static int frame_index(jd *d, const colsrc *c, ad_frame *f)
+{
+    if (jd_check_elements(d, c->n) || jd_check_dim(d, c->n)) return -1;
+    ad_array idx;
+    if (index_from(d, c, &idx)) return -1;
+    uint64_t dups;
+    if (count_dups(d, &idx, &dups)) {
+        ad_array_free(&idx);
+        return -1;
+    }
+    ad_array_free(&f->index);
+    f->index = idx;
+    f->n_rows = c->n;
+    if (dups) {
+        size_t m = adx_ptr_key(&d->s, "index");
+        jd_report(d, adx_ptr_str(&d->s), REP_DUPLICATE_INDEX, dups, NULL);
+        adx_ptr_pop(&d->s, m);
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------- categorical */
+
+static ad_dtype codes_dtype(uint64_t ncat)
+{
+    /* pandas' coerce_indexer_dtype */
+    if (ncat < INT8_MAX) return AD_I8;
+    if (ncat < INT16_MAX) return AD_I16;
+    if (ncat < INT32_MAX) return AD_I32;
+    return AD_I64;
+}
+
+static void set_code(ad_array *a, uint64_t i, int64_t v)
+{
+    switch (a->dtype) {
+    case AD_I8:
+        ((int8_t *)a->data)[i] = (int8_t)v;
+        break;
+    case AD_I16:
+        ((int16_t *)a->data)[i] = (int16_t)v;
+        break;
+    case AD_I32:
+        ((int32_t *)a->data)[i] = (int32_t)v;
+        break;
+    default:
+        ((int64_t *)a->data)[i] = v;
+        break;
+    }
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+static int cmp_f64(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int alloc_codes(jd *d, ad_array *codes, uint64_t n, uint64_t ncat)
+{
+    ad_dtype t = codes_dtype(ncat);
+    uint64_t sh[1] = {n};
+    if (jd_reserve(d, t, n)) return -1;
+    if (ad_array_init(codes, t, 1, sh) < 0) return jd_nomem(d);
+    return 0;
+}
+
+/* Python's str() of a JSON scalar, for categories of mixed type. */
+static const char *py_str(const json_t *v, char buf[32], size_t *len)
+{
+    const char *s;
+    if (json_is_string(v)) {
+        *len = json_string_length(v);
+        return json_string_value(v);
+    }
+    if (json_is_integer(v)) {
+        jd_fmt_pyint((int64_t)json_integer_value(v), buf);
+        s = buf;
+    } else if (json_is_real(v)) {
+        ad_fmt_pyfloat(json_real_value(v), buf);
+        s = buf;
+    } else {
+        s = ad_fmt_pybool(json_is_true(v));
+    }
+    *len = strlen(s);
+    return s;
+}
+
+/* Categorical from plain values: categories are the sorted distinct non-null
+ * values, null becomes code -1. */
+static ad_elem *cat_from_values(jd *d, const colsrc *c, const uint64_t *cnt)
+{
+    uint64_t n = c->n, nonnull = n - cnt[L_NULL];
+    if (cnt[L_ARR] || cnt[L_OBJ]) {
+        for (uint64_t i = 0; i < n; i++) {
+            int l = jd_leaf(cs_get(c, i));
+            if (l == L_ARR || l == L_OBJ) {
+                cs_fail(d, c, i, ADX_E_SCHEMA,
+                        "categorical values must be strings, numbers or booleans");
+                return NULL;
+            }
+        }
+    }
+    enum { CT_INT, CT_REAL, CT_STR, CT_BOOL, CT_MIXED } ct;
+    if (cnt[L_INT] == nonnull)
+        ct = CT_INT;
+    else if (cnt[L_INT] + cnt[L_REAL] == nonnull)
+        ct = CT_REAL;
+    else if (cnt[L_STR] + cnt[L_NANSTR] == nonnull)
+        ct = CT_STR;
+    else if (cnt[L_BOOL] == nonnull)
+        ct = CT_BOOL;
+    else
+        ct = CT_MIXED;
+    if (nonnull == 0) ct = CT_STR; /* pandas: empty object categories */
+
+    ad_elem *e = ad_elem_new(AD_K_CATEGORICAL);
+    if (!e) {
+        jd_nomem(d);
+        return NULL;
+    }
+    ad_categorical *cat = &e->u.cat;
+    uint64_t ncat = 0;
+    void *keys = NULL;
+    ad_strbuild sb = {0};
+    const char **sp = NULL;
+    uint64_t *rowkey = NULL; /* strings: per row, index into the builder */
+
+    if (ct == CT_INT || ct == CT_REAL || ct == CT_BOOL) {
+        size_t esz = ct == CT_REAL ? sizeof(double) : sizeof(int64_t);
+        keys = malloc((nonnull ? nonnull : 1) * esz);
+        if (!keys) goto nomem;
+        uint64_t k = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            const json_t *v = cs_get(c, i);
+            if (json_is_null(v) || !v) continue;
+            if (ct == CT_REAL)
+                ((double *)keys)[k++] = json_number_value(v);
+            else if (ct == CT_BOOL)
+                ((int64_t *)keys)[k++] = json_is_true(v);
+            else
+                ((int64_t *)keys)[k++] = (int64_t)json_integer_value(v);
+        }
+        qsort(keys, k, esz, ct == CT_REAL ? cmp_f64 : cmp_i64);
+        for (uint64_t i = 0; i < k; i++) {
+            bool dup =
+                ncat && (ct == CT_REAL ? ((double *)keys)[i] == ((double *)keys)[ncat - 1]
+                                       : ((int64_t *)keys)[i] == ((int64_t *)keys)[ncat - 1]);
+            if (dup) continue;
+            if (ct == CT_REAL)
+                ((double *)keys)[ncat++] = ((double *)keys)[i];
+            else
+                ((int64_t *)keys)[ncat++] = ((int64_t *)keys)[i];
+        }
+        ad_dtype t = ct == CT_REAL ? AD_F64 : ct == CT_BOOL ? AD_BOOL : AD_I64;
+        uint64_t sh[1] = {ncat};
+        if (jd_reserve(d, t, ncat)) goto fail;
+        if (ad_array_init(&cat->categories, t, 1, sh) < 0) goto nomem;
+        for (uint64_t i = 0; i < ncat; i++) {
+            if (t == AD_F64)
+                ((double *)cat->categories.data)[i] = ((double *)keys)[i];
+            else if (t == AD_BOOL)
+                ((uint8_t *)cat->categories.data)[i] = (uint8_t)((int64_t *)keys)[i];
+            else
+                ((int64_t *)cat->categories.data)[i] = ((int64_t *)keys)[i];
+        }
+        if (alloc_codes(d, &cat->codes, n, ncat)) goto fail;
+        for (uint64_t i = 0; i < n; i++) {
+            const json_t *v = cs_get(c, i);
+            int64_t code = -1;
+            if (v && !json_is_null(v)) {
+                void *hit;
+                if (ct == CT_REAL) {
+                    double x = json_number_value(v);
+                    hit = bsearch(&x, keys, ncat, esz, cmp_f64);
+                } else {
+                    int64_t x = ct == CT_BOOL ? json_is_true(v) : (int64_t)json_integer_value(v);
+                    hit = bsearch(&x, keys, ncat, esz, cmp_i64);
+                }
+                code = (int64_t)(((char *)hit - (char *)keys) / (ptrdiff_t)esz);
+            }
+            set_code(&cat->codes, i, code);
+        }
+        free(keys);
+        return e;
+    }
+
+    /* Strings (as given, or Python's str() of mixed values). */
+    rowkey = malloc((n ? n : 1) * sizeof *rowkey);
+    if (!rowkey) goto nomem;
+    for (uint64_t i = 0; i < n; i++) {
+        const json_t *v = cs_get(c, i);
+        if (!v || json_is_null(v)) {
+            rowkey[i] = UINT64_MAX;
+            continue;
+        }
+        char buf[32];
+        size_t len;
+        const char *s = py_str(v, buf, &len);
+        rowkey[i] = sb.n;
+        if (jd_sb_push(d, &sb, s, len)) goto fail;
+    }
+    sp = malloc((sb.n ? sb.n : 1) * sizeof *sp);
+    if (!sp) goto nomem;
+    for (uint64_t i = 0; i < sb.n; i++)
+        sp[i] = sb.buf + sb.off[i];
+    qsort(sp, sb.n, sizeof *sp, cmp_cstr);
+    for (uint64_t i = 0; i < sb.n; i++)
+        if (!ncat || strcmp(sp[i], sp[ncat - 1])) sp[ncat++] = sp[i];
+    if (ad_array_from_cstrs(&cat->categories, sp, ncat) < 0) goto nomem;
+    if (alloc_codes(d, &cat->codes, n, ncat)) goto fail;
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t code = -1;
+        if (rowkey[i] != UINT64_MAX) {
+            const char *s = sb.buf + sb.off[rowkey[i]];
+            const char **hit = bsearch(&s, sp, ncat, sizeof *sp, cmp_cstr);
+            code = hit - sp;
+        }
+        set_code(&cat->codes, i, code);
+    }
+    if (ct == CT_MIXED) jd_report(d, adx_ptr_str(&d->s), REP_MIXED_TO_STRING, nonnull, NULL);
+    free(sp);
+    free(rowkey);
+    ad_sb_free(&sb);
+    return e;
+nomem:
+    jd_nomem(d);
+fail:
+    free(keys);
+    free(sp);
+    free(rowkey);
+    ad_sb_free(&sb);
+    ad_elem_free(e);
+    return NULL;
+}
+
+/* -------------------------------------------------------- plain column */
+
+static ad_elem *col_plain(jd *d, const colsrc *c, bool cat)
+{
+    uint64_t n = c->n;
+    if (jd_check_elements(d, n) || jd_check_dim(d, n)) return NULL;
+    uint64_t cnt[L__COUNT];
+    cs_count(c, cnt);
+    if (cat && !cnt[L_ARR] && !cnt[L_OBJ]) return cat_from_values(d, c, cnt);
+
+    uint64_t nums = cnt[L_INT] + cnt[L_REAL], sh[1] = {n};
+    ad_array a;
+    if (n == 0 || cnt[L_INT] == n || (nums && nums + cnt[L_NULL] + cnt[L_NANSTR] == n) ||
+        cnt[L_BOOL] == n) {
+        ad_dtype t = n == 0 || cnt[L_INT] != n ? AD_F64 : AD_I64;
+        if (n && cnt[L_BOOL] == n) t = AD_BOOL;
+        if (jd_reserve(d, t, n)) return NULL;
+        if (ad_array_init(&a, t, 1, sh) < 0) {
+            jd_nomem(d);
+            return NULL;
+        }
+        for (uint64_t i = 0; i < n; i++)
+            if (jd_put_leaf(d, cs_get(c, i), t, a.data, i)) {
+                ad_array_free(&a);
+                return NULL; /* unreachable: the kinds were counted */
+            }
+    } else if (cnt[L_BOOL] + cnt[L_NULL] == n && cnt[L_BOOL]) {
+        ad_elem *e = ad_elem_new(AD_K_NULLABLE_BOOL);
+        if (!e || jd_reserve(d, AD_BOOL, n) || jd_reserve(d, AD_BOOL, n)) {
+            if (!e) jd_nomem(d);
+            ad_elem_free(e);
+            return NULL;
+        }
+        if (ad_array_init(&e->u.nl.values, AD_BOOL, 1, sh) < 0 ||
+            ad_array_init(&e->u.nl.mask, AD_BOOL, 1, sh) < 0) {
+            ad_elem_free(e);
+            jd_nomem(d);
+            return NULL;
+        }
+        uint8_t *val = e->u.nl.values.data, *mask = e->u.nl.mask.data;
+        for (uint64_t i = 0; i < n; i++) {
+            const json_t *v = cs_get(c, i);
+            mask[i] = !v || json_is_null(v);
+            val[i] = json_is_true(v);
+        }
+        return e;
+    } else if (cnt[L_STR] + cnt[L_NANSTR] == n) {
+        ad_strbuild sb = {0};
+        for (uint64_t i = 0; i < n; i++) {
+            const json_t *v = cs_get(c, i);
+            if (jd_sb_push(d, &sb, json_string_value(v), json_string_length(v))) {
+                ad_sb_free(&sb);
+                return NULL;
+            }
+        }
+        if (ad_sb_finish(&sb, &a, 1, sh) < 0) {
+            jd_nomem(d);
+            return NULL;
+        }
+    } else {
+        /* strings with nulls, all nulls, mixed, nested: sanitize decides */
+        jd_objb b;
+        if (jd_objb_init(d, &b, 1, sh)) return NULL;
+        for (uint64_t i = 0; i < n; i++)
+            if (jd_objb_put(d, &b, cs_get(c, i))) {
+                jd_objb_free(&b);
+                return NULL;
+            }
+        return jd_objb_finish(d, &b);
+    }
+    ad_elem *e = ad_elem_from_array(&a);
+    if (!e) jd_nomem(d);
+    return e;
+}
+
+/* ------------------------------------------------------ typed 1-d elems */
+
+static int only_keys(jd *d, const json_t *v, const char *const *allowed, const char *what)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        const char *const *a;
+        for (a = allowed; *a; a++)
+            if (!strcmp(*a, key)) break;
+        if (!*a) {
+            size_t m = adx_ptr_key(&d->p, key);
+            jd_fail(d, ADX_E_SCHEMA, "unknown key \"%s\" in %s", key, what);
+            adx_ptr_pop(&d->p, m);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* "values" (or its alias "data") of a typed column; must be an array. */
+static const json_t *values_of(jd *d, const json_t *v, const char **which)
+{
+    const json_t *a = json_object_get(v, "values"), *b = json_object_get(v, "data");
+    if (a && b) {
+        jd_fail(d, ADX_E_SCHEMA, "give either \"values\" or \"data\", not both");
+        return NULL;
+    }
+    *which = a ? "values" : "data";
+    if (!a) a = b;
+    if (!a) {
+        jd_fail(d, ADX_E_SCHEMA, "missing \"values\"");
+        return NULL;
+    }
+    if (!json_is_array(a)) {
+        size_t m = adx_ptr_key(&d->p, *which);
+        jd_fail(d, ADX_E_SCHEMA, "expected an array, got %s", jd_type_name(a));
+        adx_ptr_pop(&d->p, m);
+        return NULL;
+    }
+    return a;
+}
+
+static ad_elem *typed_nullable(jd *d, const json_t *v, bool boolean)
+{
+    static const char *const keys[] = {
+        "encoding-type", "encoding-version", "dtype", "values", "data", "mask", NULL};
+    if (only_keys(d, v, keys, boolean ? "a nullable-boolean" : "a nullable-integer")) return NULL;
+    ad_dtype t = boolean ? AD_BOOL : AD_I64;
+    const json_t *jdt = json_object_get(v, "dtype");
+    if (jdt) {
+        size_t m = adx_ptr_key(&d->p, "dtype");
+        int r = jd_dtype(d, jdt, &t);
+        if (!r && boolean && t != AD_BOOL)
+            r = jd_fail(d, ADX_E_SCHEMA, "a nullable-boolean has dtype bool, got %s",
+                        ad_dtype_name(t));
+        if (!r && !boolean && !ad_dtype_is_int(t))
+            r = jd_fail(d, ADX_E_SCHEMA, "a nullable-integer needs an integer dtype, got %s",
+                        ad_dtype_name(t));
+        adx_ptr_pop(&d->p, m);
+        if (r) return NULL;
+    }
+    const char *which;
+    const json_t *vals = values_of(d, v, &which);
+    if (!vals) return NULL;
+    const json_t *jmask = json_object_get(v, "mask");
+    uint64_t n = json_array_size(vals), sh[1] = {n};
+    if (jd_check_elements(d, n) || jd_check_dim(d, n)) return NULL;
+    if (jmask && (!json_is_array(jmask) || json_array_size(jmask) != n)) {
+        size_t m = adx_ptr_key(&d->p, "mask");
+        jd_fail(d, ADX_E_SHAPE, "expected \"mask\" to be an array of %" PRIu64 " booleans", n);
+        adx_ptr_pop(&d->p, m);
+        return NULL;
+    }
+    ad_elem *e = ad_elem_new(boolean ? AD_K_NULLABLE_BOOL : AD_K_NULLABLE_INT);
+    if (!e) {
+        jd_nomem(d);
+        return NULL;
+    }
+    if (jd_reserve(d, t, n) || jd_reserve(d, AD_BOOL, n)) goto fail;
+    if (ad_array_init(&e->u.nl.values, t, 1, sh) < 0 ||
+        ad_array_init(&e->u.nl.mask, AD_BOOL, 1, sh) < 0) {
+        jd_nomem(d);
+        goto fail;
+    }
+    uint8_t *mask = e->u.nl.mask.data;
+    size_t m = adx_ptr_key(&d->p, which);
+    for (uint64_t i = 0; i < n; i++) {
+        const json_t *x = json_array_get(vals, i);
+        bool missing = json_is_null(x);
+        if (jmask) {
+            const json_t *mk = json_array_get(jmask, i);
+            if (!json_is_boolean(mk)) {
+                adx_ptr_pop(&d->p, m);
+                m = adx_ptr_key(&d->p, "mask");
+                adx_ptr_idx(&d->p, i);
+                jd_fail(d, ADX_E_SCHEMA, "expected a boolean, got %s", jd_type_name(mk));
+                adx_ptr_pop(&d->p, m);
+                goto fail;
+            }
+            missing = missing || json_is_true(mk);
+        }
+        mask[i] = missing;
+        if (missing && json_is_null(x)) continue; /* value stays 0 */
+        size_t mi = adx_ptr_idx(&d->p, i);
+        int r = jd_put_leaf(d, x, t, e->u.nl.values.data, i);
+        adx_ptr_pop(&d->p, mi);
+        if (r) {
+            adx_ptr_pop(&d->p, m);
+            goto fail;
+        }
+    }
+    adx_ptr_pop(&d->p, m);
+    return e;
+fail:
+    ad_elem_free(e);
+    return NULL;
+}
+
+static ad_elem *typed_string_array(jd *d, const json_t *v)
+{
+    static const char *const keys[] = {"encoding-type", "encoding-version", "values", "data", NULL};
+    if (only_keys(d, v, keys, "a string-array")) return NULL;
+    const char *which;
+    const json_t *vals = values_of(d, v, &which);
+    if (!vals) return NULL;
+    /* Strings of any rank; nested arrays give the shape. */
+    size_t m = adx_ptr_key(&d->p, which);
+    ad_elem *e = jd_nested(d, vals, JD_UNS);
+    if (e && !(e->kind == AD_K_ARRAY && (e->u.arr.dtype == AD_STR || e->u.arr.n == 0))) {
+        /* find the first offending element for the pointer */
+        const json_t *bad = NULL;
+        uint64_t at = 0;
+        for (size_t i = 0; i < json_array_size(vals) && !bad; i++)
+            if (!json_is_string(json_array_get(vals, i))) {
+                bad = json_array_get(vals, i);
+                at = i;
+            }
+        if (bad) adx_ptr_idx(&d->p, at);
+        if (bad && json_is_null(bad))
+            jd_fail(d, ADX_E_SCHEMA,
+                    "null in a string-array; send a plain array instead (nulls become \"\" "
+                    "and are reported)");
+        else
+            jd_fail(d, ADX_E_SCHEMA, "a string-array holds only strings, got %s",
+                    bad ? jd_type_name(bad) : "nested values");
+        ad_elem_free(e);
+        e = NULL;
+    } else if (e && e->u.arr.dtype != AD_STR) {
+        /* [] decodes as float64; an empty string-array stays a string array */
+        uint64_t sh[AD_MAX_NDIM];
+        memcpy(sh, e->u.arr.shape, sizeof sh);
+        int nd = e->u.arr.ndim;
+        ad_array_free(&e->u.arr);
+        if (ad_array_init(&e->u.arr, AD_STR, nd, sh) < 0) {
+            ad_elem_free(e);
+            e = NULL;
+            jd_nomem(d);
+        }
+    }
+    adx_ptr_pop(&d->p, m);
+    return e;
+}
+
+static int check_distinct(jd *d, const ad_array *a)
+{
+    uint64_t n = a->n;
+    if (n < 2) return 0;
+    if (a->dtype == AD_STR) {
+        uint64_t dups;
+        if (count_dups(d, a, &dups)) return -1;
+        if (dups) return jd_fail(d, ADX_E_SCHEMA, "categories must be distinct");
+        return 0;
+    }
+    size_t esz = ad_dtype_size(a->dtype);
+    bool f = ad_dtype_is_float(a->dtype);
+    void *c = malloc(n * (f ? sizeof(double) : sizeof(int64_t)));
+    if (!c) return jd_nomem(d);
+    (void)esz;
+    for (uint64_t i = 0; i < n; i++) {
+        if (f)
+            ((double *)c)[i] = ad_array_get_f64(a, i);
+        else
+            ((int64_t *)c)[i] = ad_array_get_i64(a, i);
+    }
+    qsort(c, n, f ? sizeof(double) : sizeof(int64_t), f ? cmp_f64 : cmp_i64);
+    int r = 0;
+    for (uint64_t i = 1; i < n && !r; i++)
+        if (f ? ((double *)c)[i] == ((double *)c)[i - 1]
+              : ((int64_t *)c)[i] == ((int64_t *)c)[i - 1]) {
+            char buf[32];
+            if (f)
+                ad_fmt_pyfloat(((double *)c)[i], buf);
+            else
+                jd_fmt_pyint(((int64_t *)c)[i], buf);
+            r = jd_fail(d, ADX_E_SCHEMA, "categories must be distinct: %s appears twice", buf);
+        }
+    free(c);
+    return r;
+}
+
+static ad_elem *typed_categorical(jd *d, const json_t *v)
+{
+    static const char *const keys[] = {"encoding-type", "encoding-version", "categories", "codes",
+                                       "values",        "ordered",          NULL};
+    if (only_keys(d, v, keys, "a categorical")) return NULL;
+    const json_t *jo = json_object_get(v, "ordered"), *jc = json_object_get(v, "categories"),
+                 *jk = json_object_get(v, "codes"), *jv = json_object_get(v, "values");
+    bool ordered = false;
+    if (jo) {
+        if (!json_is_boolean(jo)) {
+            size_t m = adx_ptr_key(&d->p, "ordered");
+            jd_fail(d, ADX_E_SCHEMA, "expected a boolean, got %s", jd_type_name(jo));
+            adx_ptr_pop(&d->p, m);
+            return NULL;
+        }
+        ordered = json_is_true(jo);
+    }
+    char base[ADX_ERR_PTR_MAX];
+    ad_elem *e = NULL;
+    if (jv) {
+        if (jc || jk) {
+            jd_fail(d, ADX_E_SCHEMA,
+                    "a categorical has either \"values\" or \"categories\" with \"codes\"");
+            return NULL;
+        }
+        size_t m = adx_ptr_key(&d->p, "values");
+        if (!json_is_array(jv)) {
+            jd_fail(d, ADX_E_SCHEMA, "expected an array, got %s", jd_type_name(jv));
+            adx_ptr_pop(&d->p, m);
+            return NULL;
+        }
+        snprintf(base, sizeof base, "%s", adx_ptr_str(&d->p));
+        colsrc c = {.form = CS_PLAIN, .arr = jv, .n = json_array_size(jv), .base = base};
+        adx_ptr_pop(&d->p, m);
+        if (jd_check_elements(d, c.n) || jd_check_dim(d, c.n)) return NULL;
+        uint64_t cnt[L__COUNT];
+        cs_count(&c, cnt);
+        e = cat_from_values(d, &c, cnt);
+        if (e) e->u.cat.ordered = ordered;
+        return e;
+    }
+    if (!jc || !jk) {
+        jd_fail(d, ADX_E_SCHEMA,
+                "a categorical needs \"categories\" and \"codes\" (or \"values\")");
+        return NULL;
+    }
+    size_t m = adx_ptr_key(&d->p, "categories");
+    if (!json_is_array(jc)) {
+        jd_fail(d, ADX_E_SCHEMA, "expected an array, got %s", jd_type_name(jc));
+        adx_ptr_pop(&d->p, m);
+        return NULL;
+    }
+    snprintf(base, sizeof base, "%s", adx_ptr_str(&d->p));
+    colsrc c = {.form = CS_PLAIN, .arr = jc, .n = json_array_size(jc), .base = base};
+    ad_elem *ce = col_plain(d, &c, false);
+    if (ce && ce->kind != AD_K_ARRAY) {
+        jd_fail(d, ADX_E_SCHEMA,
+                "categories must be all numbers, all strings or all booleans, without null");
+        ad_elem_free(ce);
+        ce = NULL;
+    }
+    if (ce && ce->u.arr.dtype == AD_F64)
+        for (uint64_t i = 0; i < ce->u.arr.n; i++)
+            if (isnan(((double *)ce->u.arr.data)[i])) {
+                jd_fail(d, ADX_E_SCHEMA,
+                        "categories must not contain null or NaN (missing values are code -1)");
+                ad_elem_free(ce);
+                ce = NULL;
+                break;
+            }
+    if (ce && check_distinct(d, &ce->u.arr)) {
+        ad_elem_free(ce);
+        ce = NULL;
+    }
+    adx_ptr_pop(&d->p, m);
+    if (!ce) return NULL;
+    uint64_t ncat = ce->u.arr.n;
+
+    e = ad_elem_new(AD_K_CATEGORICAL);
+    if (!e) {
+        ad_elem_free(ce);
+        jd_nomem(d);
+        return NULL;
+    }
+    e->u.cat.categories = ce->u.arr;
+    memset(&ce->u.arr, 0, sizeof ce->u.arr);
+    ad_elem_free(ce);
+    e->u.cat.ordered = ordered;
+
+    m = adx_ptr_key(&d->p, "codes");
+    uint64_t n = json_is_array(jk) ? json_array_size(jk) : 0;
+    if (!json_is_array(jk)) {
+        jd_fail(d, ADX_E_SCHEMA, "expected an array of integer codes, got %s", jd_type_name(jk));
+        goto fail;
+    }
+    if (jd_check_elements(d, n) || jd_check_dim(d, n)) goto fail;
+    if (alloc_codes(d, &e->u.cat.codes, n, ncat)) goto fail;
+    for (uint64_t i = 0; i < n; i++) {
+        const json_t *x = json_array_get(jk, i);
+        int64_t code = -1;
+        if (json_is_integer(x)) {
+            code = (int64_t)json_integer_value(x);
+        } else if (!json_is_null(x)) {
+            adx_ptr_idx(&d->p, i);
+            jd_fail(d, ADX_E_SCHEMA, "expected an integer code (or null), got %s", jd_type_name(x));
+            goto fail;
+        }
+        if (code < -1 || (code >= 0 && (uint64_t)code >= ncat)) {
+            adx_ptr_idx(&d->p, i);
+            jd_fail(d, ADX_E_SCHEMA,
+                    "code %" PRId64 " is out of range [-1, %" PRIu64 ") for %" PRIu64 " categories",
+                    code, ncat, ncat);
+            goto fail;
+        }
+        set_code(&e->u.cat.codes, i, code);
+    }
+    adx_ptr_pop(&d->p, m);
+    return e;
+fail:
+    adx_ptr_pop(&d->p, m);
+    ad_elem_free(e);
+    return NULL;
+}
+
+ad_elem *jd_typed_1d(jd *d, const json_t *v, const char *enc)
+{
+    if (!strcmp(enc, "categorical")) return typed_categorical(d, v);
+    if (!strcmp(enc, "nullable-integer")) return typed_nullable(d, v, false);
+    if (!strcmp(enc, "nullable-boolean")) return typed_nullable(d, v, true);
+    if (!strcmp(enc, "string-array")) return typed_string_array(d, v);
+    jd_fail(d, ADX_E_INTERNAL, "no 1-d element \"%s\"", enc);
+    return NULL;
+}
+
+/* A column given as an object: one of the typed forms. */
+static ad_elem *col_typed(jd *d, const json_t *v)
+{
+    const json_t *je = json_object_get(v, "encoding-type");
+    const char *enc = json_string_value(je);
+    static const char *allowed = "\"categorical\", \"nullable-integer\", \"nullable-boolean\", "
+                                 "\"string-array\", \"array\"";
+    if (!enc) {
+        jd_fail(d, ADX_E_SCHEMA,
+                "a column object needs \"encoding-type\" (one of %s); plain columns are arrays",
+                allowed);
+        return NULL;
+    }
+    if (!strcmp(enc, "array")) {
+        ad_elem *e = jd_typed_dense(d, v);
+        if (e && e->u.arr.ndim != 1) {
+            char sh[160];
+            jd_fmt_shape(sh, sizeof sh, e->u.arr.ndim, e->u.arr.shape);
+            jd_fail(d, ADX_E_SHAPE, "a column is 1-d, got shape %s", sh);
+            ad_elem_free(e);
+            e = NULL;
+        }
+        return e;
+    }
+    if (!strcmp(enc, "categorical") || !strcmp(enc, "nullable-integer") ||
+        !strcmp(enc, "nullable-boolean") || !strcmp(enc, "string-array")) {
+        ad_elem *e = jd_typed_1d(d, v, enc);
+        if (e && e->kind == AD_K_ARRAY && e->u.arr.ndim != 1) {
+            jd_fail(d, ADX_E_SHAPE, "a column is 1-d");
+            ad_elem_free(e);
+            e = NULL;
+        }
+        return e;
+    }
+    size_t m = adx_ptr_key(&d->p, "encoding-type");
+    jd_fail(d, ADX_E_SCHEMA, "unknown column encoding-type \"%.60s\"; expected one of %s", enc,
+            allowed);
+    adx_ptr_pop(&d->p, m);
+    return NULL;
+}
+
+/* -------------------------------------------------------------- frames */
+
+static bool want_cat(jd *d, bool globs, const char *name)
+{
+    return globs && glob_match_any(d->globs, d->nglobs, name);
+}
+
+/* Record a column's row count, or fail naming both numbers. */
+static int frame_rows(jd *d, ad_frame *f, jd_frame_info *fi, uint64_t rows, const char *ptr,
+                      const char *what)
+{
+    if (!fi->rows_known) {
+        fi->rows_known = true;
+        f->n_rows = rows;
+        snprintf(fi->rows_ptr, sizeof fi->rows_ptr, "%s", ptr);
+        return 0;
+    }
+    if (rows != f->n_rows)
+        return jd_fail_at(d, ADX_E_SHAPE, ptr,
+                          "%s has length %" PRIu64 ", expected %" PRIu64 " (the length of %s)",
+                          what, rows, f->n_rows, fi->rows_ptr);
+    return 0;
+}
+
+static int add_col(jd *d, ad_frame *f, const char *name, ad_elem *col)
+{
+    if (ad_frame_add(f, name, col) < 0) return jd_nomem(d);
+    return 0;
+}
+
+static int frame_columnar(jd *d, const json_t *cols, ad_frame *f, bool globs, jd_frame_info *fi)
+{
+    size_t mc = adx_ptr_key(&d->p, "columns");
+    if (jd_check_keys(d, json_object_size(cols))) goto fail;
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)cols, name, v)
+    {
+        size_t mp = adx_ptr_key(&d->p, name), ms = adx_ptr_key(&d->s, name);
+        ad_elem *e = NULL;
+        if (jd_check_str(d, strlen(name)))
+            ;
+        else if (json_is_array(v)) {
+            colsrc c = {
+                .form = CS_PLAIN, .arr = v, .n = json_array_size(v), .base = adx_ptr_str(&d->p)};
+            e = col_plain(d, &c, want_cat(d, globs, name));
+        } else if (json_is_object(v)) {
+            e = col_typed(d, v);
+        } else {
+            jd_fail(d, ADX_E_SCHEMA,
+                    "expected a column (an array or a typed column object), got %s",
+                    jd_type_name(v));
+        }
+        int r = e ? 0 : -1;
+        if (e) r = frame_rows(d, f, fi, ad_elem_rows(e), adx_ptr_str(&d->p), "column");
+        if (!r)
+            r = add_col(d, f, name, e);
+        else
+            ad_elem_free(e);
+        adx_ptr_pop(&d->p, mp);
+        adx_ptr_pop(&d->s, ms);
+        if (r) goto fail;
+    }
+    adx_ptr_pop(&d->p, mc);
+    return 0;
+fail:
+    adx_ptr_pop(&d->p, mc);
+    return -1;
+}
+
+static int frame_split(jd *d, const json_t *names, const json_t *data, ad_frame *f, bool globs,
+                       jd_frame_info *fi)
+{
+    size_t ncols = json_array_size(names), m;
+    if (jd_check_keys(d, ncols)) return -1;
+    for (size_t j = 0; j < ncols; j++) {
+        const json_t *nm = json_array_get(names, j);
+        if (!json_is_string(nm)) {
+            m = adx_ptr_key(&d->p, "columns");
+            adx_ptr_idx(&d->p, j);
+            jd_fail(d, ADX_E_SCHEMA, "column names must be strings, got %s", jd_type_name(nm));
+            adx_ptr_pop(&d->p, m);
+            return -1;
+        }
+        for (size_t k = 0; k < j; k++)
+            if (json_equal((json_t *)nm, json_array_get(names, k))) {
+                m = adx_ptr_key(&d->p, "columns");
+                adx_ptr_idx(&d->p, j);
+                jd_fail(d, ADX_E_SCHEMA, "duplicate column name \"%.60s\"", json_string_value(nm));
+                adx_ptr_pop(&d->p, m);
+                return -1;
+            }
+    }
+    m = adx_ptr_key(&d->p, "data");
+    if (!json_is_array(data)) {
+        jd_fail(d, ADX_E_SCHEMA, "expected \"data\" to be an array of rows, got %s",
+                jd_type_name(data));
+        adx_ptr_pop(&d->p, m);
+        return -1;
+    }
+    size_t nrows = json_array_size(data);
+    for (size_t i = 0; i < nrows; i++) {
+        const json_t *row = json_array_get(data, i);
+        if (!json_is_array(row) || json_array_size(row) != ncols) {
+            adx_ptr_idx(&d->p, i);
+            if (!json_is_array(row))
+                jd_fail(d, ADX_E_SCHEMA, "expected a row array of %zu values, got %s", ncols,
+                        jd_type_name(row));
+            else
+                jd_fail(d, ADX_E_SHAPE, "row %zu has %zu values, expected %zu (one per column)", i,
+                        json_array_size(row), ncols);
+            adx_ptr_pop(&d->p, m);
+            return -1;
+        }
+    }
+    int r = frame_rows(d, f, fi, nrows, adx_ptr_str(&d->p), "data");
+    for (size_t j = 0; j < ncols && !r; j++) {
+        const char *name = json_string_value(json_array_get(names, j));
+        size_t ms = adx_ptr_key(&d->s, name);
+        colsrc c = {
+            .form = CS_SPLIT, .arr = data, .col = j, .n = nrows, .base = adx_ptr_str(&d->p)};
+        ad_elem *e =
+            jd_check_str(d, strlen(name)) ? NULL : col_plain(d, &c, want_cat(d, globs, name));
+        r = e ? add_col(d, f, name, e) : -1;
+        adx_ptr_pop(&d->s, ms);
+    }
+    adx_ptr_pop(&d->p, m);
+    return r;
+}
+
+/* Records: d->p points at the array of records. */
+static int frame_records(jd *d, const json_t *recs, ad_frame *f, bool globs, jd_frame_info *fi)
+{
+    size_t n = json_array_size(recs);
+    if (jd_check_elements(d, n) || jd_check_dim(d, n)) return -1;
+    const char **names = NULL;
+    size_t nn = 0, cap = 0;
+    bool all_index = n > 0;
+    int r = 0;
+    for (size_t i = 0; i < n && !r; i++) {
+        const json_t *rec = json_array_get(recs, i);
+        if (!json_is_object(rec)) {
+            size_t m = adx_ptr_idx(&d->p, i);
+            r = jd_fail(d, ADX_E_SCHEMA, "expected a record object, got %s", jd_type_name(rec));
+            adx_ptr_pop(&d->p, m);
+            break;
+        }
+        if (!json_object_get(rec, "_index")) all_index = false;
+        const char *key;
+        json_t *val;
+        size_t pos = 0;
+        json_object_foreach((json_t *)rec, key, val)
+        {
+            /* Records usually repeat one key order; check that slot first. */
+            bool seen = pos < nn && !strcmp(names[pos], key);
+            for (size_t k = 0; k < nn && !seen; k++)
+                if (!strcmp(names[k], key)) seen = true;
+            pos++;
+            if (seen) continue;
+            if (jd_check_keys(d, nn + 1)) {
+                r = -1;
+                break;
+            }
+            if (nn == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                const char **nb = realloc(names, nc * sizeof *names);
+                if (!nb) {
+                    r = jd_nomem(d);
+                    break;
+                }
+                names = nb;
+                cap = nc;
+            }
+            names[nn++] = key;
+        }
+    }
+    if (!r) r = frame_rows(d, f, fi, n, adx_ptr_str(&d->p), "records");
+    if (!r && all_index) {
+        colsrc c = {
+            .form = CS_RECORDS, .arr = recs, .key = "_index", .n = n, .base = adx_ptr_str(&d->p)};
+        r = frame_index(d, &c, f);
+    }
+    for (size_t j = 0; j < nn && !r; j++) {
+        if (all_index && !strcmp(names[j], "_index")) continue;
+        size_t ms = adx_ptr_key(&d->s, names[j]);
+        colsrc c = {
+            .form = CS_RECORDS, .arr = recs, .key = names[j], .n = n, .base = adx_ptr_str(&d->p)};
+        ad_elem *e = jd_check_str(d, strlen(names[j]))
+                         ? NULL
+                         : col_plain(d, &c, want_cat(d, globs, names[j]));
+        r = e ? add_col(d, f, names[j], e) : -1;
+        adx_ptr_pop(&d->s, ms);
+    }
+    free(names);
+    return r;
+}
+
+bool jd_is_frame_object(const json_t *v)
+{
+    if (!json_is_object(v)) return false;
+    const char *enc = json_string_value(json_object_get(v, "encoding-type"));
+    if (enc) return !strcmp(enc, "dataframe");
+    return json_object_get(v, "columns") || json_object_get(v, "index");
+}
+
+int jd_frame(jd *d, const json_t *v, ad_frame *f, bool globs, jd_frame_info *fi)
+{
+    memset(fi, 0, sizeof *fi);
+    if (json_is_array(v)) {
+        if (frame_records(d, v, f, globs, fi)) return -1;
+        if (!f->index.soff && fi->rows_known && ad_frame_default_index(f, f->n_rows) < 0)
+            return jd_nomem(d);
+        return 0;
+    }
+    if (!json_is_object(v))
+        return jd_fail(d, ADX_E_SCHEMA,
+                       "expected a DataFrame ({\"index\", \"columns\"}, pandas split, or an "
+                       "array of records), got %s",
+                       jd_type_name(v));
+    static const char *const keys[] = {
+        "encoding-type", "encoding-version", "index", "index_name", "columns", "data", NULL};
+    if (only_keys(d, v, keys, "a DataFrame")) return -1;
+    const json_t *jenc = json_object_get(v, "encoding-type");
+    if (jenc && (!json_is_string(jenc) || strcmp(json_string_value(jenc), "dataframe"))) {
+        size_t m = adx_ptr_key(&d->p, "encoding-type");
+        jd_fail(d, ADX_E_SCHEMA, "expected encoding-type \"dataframe\"");
+        adx_ptr_pop(&d->p, m);
+        return -1;
+    }
+    const json_t *jidx = json_object_get(v, "index"), *jname = json_object_get(v, "index_name"),
+                 *jcols = json_object_get(v, "columns"), *jdata = json_object_get(v, "data");
+    size_t m;
+    if (jname && !json_is_null(jname)) {
+        m = adx_ptr_key(&d->p, "index_name");
+        int r = json_is_string(jname)
+                    ? jd_check_str(d, json_string_length(jname))
+                    : jd_fail(d, ADX_E_SCHEMA, "expected a string or null, got %s",
+                              jd_type_name(jname));
+        adx_ptr_pop(&d->p, m);
+        if (r) return -1;
+        if (!(f->index_name = strdup(json_string_value(jname)))) return jd_nomem(d);
+    }
+    if (jidx && !json_is_null(jidx)) {
+        m = adx_ptr_key(&d->p, "index");
+        int r = 0;
+        if (!json_is_array(jidx)) {
+            r = jd_fail(d, ADX_E_SCHEMA, "expected the index to be an array, got %s",
+                        jd_type_name(jidx));
+        } else {
+            colsrc c = {.form = CS_PLAIN,
+                        .arr = jidx,
+                        .n = json_array_size(jidx),
+                        .base = adx_ptr_str(&d->p)};
+            r = frame_index(d, &c, f);
+            if (!r) {
+                fi->rows_known = true;
+                snprintf(fi->rows_ptr, sizeof fi->rows_ptr, "%s", adx_ptr_str(&d->p));
+            }
+        }
+        adx_ptr_pop(&d->p, m);
+        if (r) return -1;
+    }
+    int r = 0;
+    if (json_is_array(jcols)) {
+        if (!jdata) {
+            m = adx_ptr_key(&d->p, "data");
+            r = jd_fail(d, ADX_E_SCHEMA, "pandas split form needs \"data\" (rows)");
+            adx_ptr_pop(&d->p, m);
+            return r;
+        }
+        r = frame_split(d, jcols, jdata, f, globs, fi);
+    } else if (json_is_object(jcols)) {
+        if (jdata) {
+            m = adx_ptr_key(&d->p, "data");
+            jd_fail(d, ADX_E_SCHEMA,
+                    "\"data\" goes with \"columns\" as a list of names (split) or without "
+                    "\"columns\" (records)");
+            adx_ptr_pop(&d->p, m);
+            return -1;
+        }
+        r = frame_columnar(d, jcols, f, globs, fi);
+    } else if (jcols && !json_is_null(jcols)) {
+        m = adx_ptr_key(&d->p, "columns");
+        r = jd_fail(d, ADX_E_SCHEMA,
+                    "expected \"columns\" to be an object of columns or a list of names, got %s",
+                    jd_type_name(jcols));
+        adx_ptr_pop(&d->p, m);
+    } else if (jdata) {
+        m = adx_ptr_key(&d->p, "data");
+        if (!json_is_array(jdata))
+            r = jd_fail(d, ADX_E_SCHEMA, "expected \"data\" to be an array of records, got %s",
+                        jd_type_name(jdata));
+        else {
+            /* an explicit index wins over records' own _index */
+            ad_array keep = f->index;
+            uint64_t keep_rows = f->n_rows;
+            memset(&f->index, 0, sizeof f->index);
+            r = frame_records(d, jdata, f, globs, fi);
+            if (jidx && !json_is_null(jidx)) {
+                ad_array_free(&f->index);
+                f->index = keep;
+                f->n_rows = keep_rows;
+            } else {
+                ad_array_free(&keep);
+            }
+        }
+        adx_ptr_pop(&d->p, m);
+    }
+    if (r) return -1;
+    if (!f->index.soff && fi->rows_known && ad_frame_default_index(f, f->n_rows) < 0)
+        return jd_nomem(d);
+    return 0;
+}
+
+int jd_frame_finish(jd *d, ad_frame *f, jd_frame_info *fi, uint64_t n_rows)
+{
+    if (fi->rows_known) return 0;
+    if (jd_reserve_bytes(d, n_rows * 9 + 16) || ad_frame_default_index(f, n_rows) < 0)
+        return adx_err_failed(d->err) ? -1 : jd_nomem(d);
+    f->n_rows = n_rows;
+    fi->rows_known = true;
+    return 0;
+}

@@ -1,0 +1,112 @@
+/* Shared state and helpers of the JSON decoder's translation units.
+ *
+ * Two pointers are tracked while walking: `p` names the input (for errors,
+ * rooted at jdec_opts.base_ptr) and `s` names the element in the stored
+ * object (for report entries, e.g. "/obs/index"), because the two differ
+ * inside DataFrames ("/adata/obs/columns/x" is stored as "/obs/x").
+ */
+#ifndef JDEC_INTERNAL_H
+#define JDEC_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "adx_jdec.h"
+
+typedef struct jd {
+    const adx_limits *lim;
+    const char *const *globs;
+    size_t nglobs;
+    adx_report *rep;
+    adx_err *err;
+    adx_ptr p;
+    adx_ptr s;
+    uint64_t total; /* decoded bytes so far, against lim->max_total_bytes */
+} jd;
+
+/* Classification of one JSON leaf. NANSTR is a string spelling a float
+ * special ("NaN", "inf", ...), which numeric contexts accept. */
+enum jd_leaf { L_INT = 0, L_REAL, L_BOOL, L_NULL, L_NANSTR, L_STR, L_ARR, L_OBJ, L__COUNT };
+
+/* What a plain nested array is decoded as. */
+enum jd_mode {
+    JD_MATRIX, /* numbers only (X, layers, obsm, sparse parts); anything else is an error */
+    JD_UNS,    /* uns values: strings and mixed scalars allowed, nested → one JSON cell */
+};
+
+/* ---- errors and limits (jdec_util.c) ---- */
+int jd_fail(jd *d, adx_errtype t, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int jd_fail_at(jd *d, adx_errtype t, const char *ptr, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int jd_nomem(jd *d);
+/* Account n elements of dtype t (AD_STR: n bytes) against max_total_bytes. */
+int jd_reserve(jd *d, ad_dtype t, uint64_t n);
+int jd_reserve_bytes(jd *d, uint64_t bytes);
+int jd_check_elements(jd *d, uint64_t n);
+int jd_check_dim(jd *d, uint64_t n);
+int jd_check_keys(jd *d, uint64_t n);
+int jd_check_str(jd *d, size_t len);
+const char *jd_type_name(const json_t *v);
+int jd_leaf(const json_t *v); /* v may be NULL (missing record key) → L_NULL */
+/* A float spelled as a string; returns false if s is not one of them. */
+bool jd_nanstr(const char *s, double *out);
+/* A non-negative integer size (integral reals such as 1e12 count too, so a
+ * huge declared shape fails as a limit rather than a type error). */
+int jd_get_size(jd *d, const json_t *v, uint64_t *out);
+/* Parse "shape": array of sizes, each checked against max_dim, rank against
+ * max_ndim, product against max_elements. d->p must point at the shape. */
+int jd_get_shape(jd *d, const json_t *v, int *ndim, uint64_t *shape, uint64_t *n);
+/* Push a string into a builder after the string-length and total checks. */
+int jd_sb_push(jd *d, ad_strbuild *b, const char *s, size_t len);
+/* "(2, 3)" as numpy prints a shape. */
+void jd_fmt_shape(char *buf, size_t cap, int ndim, const uint64_t *shape);
+void jd_fmt_pyint(int64_t v, char buf[32]);
+int jd_report(jd *d, const char *path, const char *action, uint64_t count, const char *detail);
+
+/* Object-array builder (AD_K_OBJECT). */
+typedef struct jd_objb {
+    ad_object o;
+    ad_strbuild sb;
+    uint64_t i;
+} jd_objb;
+int jd_objb_init(jd *d, jd_objb *b, int ndim, const uint64_t *shape);
+int jd_objb_put(jd *d, jd_objb *b, const json_t *v); /* v may be NULL → null cell */
+ad_elem *jd_objb_finish(jd *d, jd_objb *b);
+void jd_objb_free(jd_objb *b);
+
+/* ---- arrays (jdec_array.c) ---- */
+/* Plain nested JSON array → element (AD_K_ARRAY, or AD_K_OBJECT in JD_UNS). */
+ad_elem *jd_nested(jd *d, const json_t *v, enum jd_mode mode);
+/* Typed dense {"encoding-type":"array", "dtype", "shape"?, "data"|"base64"}. */
+ad_elem *jd_typed_dense(jd *d, const json_t *v);
+/* csr_matrix / csc_matrix. */
+ad_elem *jd_sparse(jd *d, const json_t *v, bool csc);
+/* Decode a typed value list into `a` with the given dtype; `data` is nested
+ * or flat; when ndim >= 0 the shape is fixed, else taken from the data. */
+int jd_fill_typed(jd *d, const json_t *data, ad_dtype t, int ndim, const uint64_t *shape,
+                  ad_array *a);
+int jd_base64(jd *d, const json_t *s, ad_dtype t, int ndim, const uint64_t *shape, ad_array *a);
+/* Store a converted leaf; 0 or -1 (error at d->p, which names the leaf). */
+int jd_put_leaf(jd *d, const json_t *v, ad_dtype t, void *out, uint64_t i);
+int jd_dtype(jd *d, const json_t *v, ad_dtype *t); /* "dtype" value, error lists allowed */
+
+/* ---- frames and columns (jdec_frame.c) ---- */
+typedef struct jd_frame_info {
+    bool rows_known;
+    char rows_ptr[ADX_ERR_PTR_MAX]; /* where the row count came from */
+} jd_frame_info;
+int jd_frame(jd *d, const json_t *v, ad_frame *f, bool globs, jd_frame_info *fi);
+/* Give a frame without index or columns its row count and default index. */
+int jd_frame_finish(jd *d, ad_frame *f, jd_frame_info *fi, uint64_t n_rows);
+/* Typed column / 1-d element: categorical, nullable-integer, nullable-boolean,
+ * string-array; `enc` already read. */
+ad_elem *jd_typed_1d(jd *d, const json_t *v, const char *enc);
+bool jd_is_frame_object(const json_t *v);
+
+/* ---- uns (jdec_uns.c) ---- */
+ad_elem *jd_uns_value(jd *d, const json_t *v, uint32_t depth);
+int jd_uns_dict(jd *d, const json_t *v, ad_dict *out, uint32_t depth);
+
+#endif

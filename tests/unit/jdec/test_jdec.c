@@ -1,0 +1,1023 @@
+/* Unit tests for the JSON decoder: every payload form, inference, errors
+ * with their pointers, limits, and the real Polis fixture. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adx_jdec.h"
+
+static adx_limits lim;
+static adx_report rep;
+static adx_err err;
+
+static void setup(void)
+{
+    adx_limits_default(&lim);
+    memset(&rep, 0, sizeof rep);
+    adx_err_init(&err);
+}
+
+static void teardown(void)
+{
+    rep_free(&rep);
+}
+
+/* Decode an AnnData given as JSON text (single quotes stand for double
+ * quotes to keep the literals readable). */
+static ad_anndata *dec_opts(const char *text, const char *const *globs, size_t nglobs)
+{
+    char *t = strdup(text);
+    for (char *p = t; *p; p++)
+        if (*p == '\'') *p = '"';
+    json_t *doc = jdec_load_buffer(t, strlen(t), &lim, &err);
+    free(t);
+    ck_assert_msg(doc != NULL, "test JSON did not parse: %s", err.detail);
+    jdec_opts o = {.limits = &lim, .cat_globs = globs, .n_cat_globs = nglobs, .base_ptr = "/adata"};
+    ad_anndata *a = jdec_anndata(doc, &o, &rep, &err);
+    json_decref(doc);
+    return a;
+}
+
+static ad_anndata *dec(const char *text)
+{
+    return dec_opts(text, NULL, 0);
+}
+
+/* Expect failure with the given type and pointer; the message must contain
+ * `needle`. */
+static void fails(const char *text, adx_errtype t, const char *ptr, const char *needle)
+{
+    adx_err_init(&err);
+    ad_anndata *a = dec(text);
+    ck_assert_msg(a == NULL, "expected failure for %s", text);
+    ck_assert_int_eq(err.type, t);
+    ck_assert_int_ge(err.n_items, 1);
+    ck_assert_str_eq(err.items[0].pointer, ptr);
+    ck_assert_msg(strstr(err.detail, needle) != NULL, "message '%s' lacks '%s'", err.detail,
+                  needle);
+}
+
+static ad_elem *uns(const ad_anndata *a, const char *k)
+{
+    ad_elem *e = ad_dict_get(&a->uns, k);
+    ck_assert_msg(e != NULL, "uns/%s missing", k);
+    return e;
+}
+
+static ad_elem *obscol(const ad_anndata *a, const char *name)
+{
+    for (size_t i = 0; i < a->obs.ncols; i++)
+        if (!strcmp(a->obs.names[i], name)) return a->obs.cols[i];
+    ck_abort_msg("obs column %s missing", name);
+    return NULL;
+}
+
+static double f64(const ad_array *a, uint64_t i)
+{
+    return ((const double *)a->data)[i];
+}
+static int64_t i64(const ad_array *a, uint64_t i)
+{
+    return ad_array_get_i64(a, i);
+}
+
+static const rep_entry *find_rep(const char *path, const char *action)
+{
+    for (size_t i = 0; i < rep.n; i++)
+        if (!strcmp(rep.e[i].path, path) && !strcmp(rep.e[i].action, action)) return &rep.e[i];
+    return NULL;
+}
+
+/* ================================================================ matrix */
+
+START_TEST(nested_float_with_null)
+{
+    ad_anndata *a = dec("{'X': [[1, -1, null], [0, 1, 1]]}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->n_obs, 2);
+    ck_assert_int_eq(a->n_vars, 3);
+    ck_assert_int_eq(a->X->kind, AD_K_ARRAY);
+    const ad_array *x = &a->X->u.arr;
+    ck_assert_int_eq(x->dtype, AD_F64);
+    ck_assert_int_eq(x->ndim, 2);
+    ck_assert(f64(x, 0) == 1.0 && f64(x, 1) == -1.0);
+    ck_assert(isnan(f64(x, 2)));
+    ck_assert(f64(x, 5) == 1.0);
+    /* default indexes */
+    ck_assert_int_eq(a->obs.n_rows, 2);
+    ck_assert_str_eq(ad_str_at(&a->obs.index, 1), "1");
+    ck_assert_int_eq(a->var.index.n, 3);
+    ck_assert_str_eq(ad_str_at(&a->var.index, 2), "2");
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(nested_int_bool_real)
+{
+    ad_anndata *a = dec("{'X': [[1, 2], [3, -4]]}");
+    ck_assert_int_eq(a->X->u.arr.dtype, AD_I64);
+    ck_assert_int_eq(i64(&a->X->u.arr, 3), -4);
+    ad_anndata_free(a);
+    a = dec("{'X': [[true, false]]}");
+    ck_assert_int_eq(a->X->u.arr.dtype, AD_BOOL);
+    ck_assert_int_eq(((uint8_t *)a->X->u.arr.data)[0], 1);
+    ck_assert_int_eq(((uint8_t *)a->X->u.arr.data)[1], 0);
+    ad_anndata_free(a);
+    a = dec("{'X': [[1, 2.5]]}");
+    ck_assert_int_eq(a->X->u.arr.dtype, AD_F64);
+    ck_assert(f64(&a->X->u.arr, 1) == 2.5);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(nan_spellings)
+{
+    ad_anndata *a =
+        dec("{'X': [[1, 'NaN', 'Infinity', '-Infinity'], ['inf', '-inf', 'nan', 'INF']]}");
+    ck_assert_ptr_nonnull(a);
+    const ad_array *x = &a->X->u.arr;
+    ck_assert_int_eq(x->dtype, AD_F64);
+    ck_assert(f64(x, 0) == 1.0);
+    ck_assert(isnan(f64(x, 1)));
+    ck_assert(isinf(f64(x, 2)) && f64(x, 2) > 0);
+    ck_assert(isinf(f64(x, 3)) && f64(x, 3) < 0);
+    ck_assert(isinf(f64(x, 4)) && f64(x, 4) > 0);
+    ck_assert(isinf(f64(x, 5)) && f64(x, 5) < 0);
+    ck_assert(isnan(f64(x, 6)));
+    ck_assert(isinf(f64(x, 7)));
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(matrix_errors)
+{
+    fails("{'X': [[1, 2], [3]]}", ADX_E_SHAPE, "/adata/X/1", "row 1 has length 1, expected 2");
+    fails("{'X': [[1, 2], 3]}", ADX_E_SHAPE, "/adata/X/1", "expected an array of length 2");
+    fails("{'X': [[1, 'a']]}", ADX_E_SCHEMA, "/adata/X/0/1", "expected a number, got string");
+    fails("{'X': [1, 2]}", ADX_E_SHAPE, "/adata/X", "2-d");
+    fails("{'X': 'abc'}", ADX_E_SCHEMA, "/adata/X", "expected a matrix");
+    fails("{'X': [[[1]]]}", ADX_E_SHAPE, "/adata/X", "2-d");
+}
+END_TEST
+
+START_TEST(typed_dense_flat_and_nested)
+{
+    ad_anndata *a = dec("{'X': {'encoding-type': 'array', 'dtype': 'float32', 'shape': [2, 3], "
+                        "'data': [1, 2, 3, 4, 5, null]}}");
+    ck_assert_ptr_nonnull(a);
+    const ad_array *x = &a->X->u.arr;
+    ck_assert_int_eq(x->dtype, AD_F32);
+    ck_assert_int_eq(x->shape[0], 2);
+    ck_assert_int_eq(x->shape[1], 3);
+    ck_assert(((float *)x->data)[4] == 5.0f);
+    ck_assert(isnan(((float *)x->data)[5]));
+    ad_anndata_free(a);
+    a = dec("{'X': {'encoding-type': 'array', 'dtype': 'int16', 'shape': [2, 2], "
+            "'data': [[1, -2], [300, 4]]}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->X->u.arr.dtype, AD_I16);
+    ck_assert_int_eq(((int16_t *)a->X->u.arr.data)[2], 300);
+    ad_anndata_free(a);
+    /* uint8 and shape from data when absent */
+    a = dec("{'X': {'encoding-type': 'array', 'dtype': 'uint8', 'data': [[255, 0]]}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->X->u.arr.dtype, AD_U8);
+    ck_assert_int_eq(a->n_vars, 2);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(typed_dense_errors)
+{
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'uint8', 'shape': [1, 2], 'data': [1, 300]}}",
+          ADX_E_SCHEMA, "/adata/X/data/1", "300 is out of range for uint8");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'int32', 'shape': [1, 2], 'data': [1, 1.5]}}",
+          ADX_E_SCHEMA, "/adata/X/data/1", "1.5 is not an integer");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'int64', 'shape': [1, 2], 'data': [1, "
+          "null]}}",
+          ADX_E_SCHEMA, "/adata/X/data/1", "nullable-integer");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'bool', 'shape': [1, 2], 'data': [true, "
+          "null]}}",
+          ADX_E_SCHEMA, "/adata/X/data/1", "nullable-boolean");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'float16', 'shape': [1, 1], 'data': [1]}}",
+          ADX_E_SCHEMA, "/adata/X/dtype", "bool, int8, int16, int32, int64, uint8");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'float64', 'shape': [2, 3], 'data': [1, 2, "
+          "3, 4, 5]}}",
+          ADX_E_SHAPE, "/adata/X/data", "5 values, shape (2, 3) needs 6");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'float64', 'shape': [2, 2], 'data': [[1, 2, "
+          "3], [4, 5, 6]]}}",
+          ADX_E_SHAPE, "/adata/X/data", "data has shape (2, 3), expected (2, 2)");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'float64', 'shape': [1, 1], 'data': [1], "
+          "'extra': 1}}",
+          ADX_E_SCHEMA, "/adata/X/extra", "unknown key");
+}
+END_TEST
+
+START_TEST(base64_forms)
+{
+    /* float32 [1, 2] little-endian: 0000803f 00000040 */
+    ad_anndata *a = dec("{'X': {'encoding-type': 'array', 'dtype': 'float32', 'shape': [1, 2], "
+                        "'base64': 'AACAPwAAAEA='}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert(((float *)a->X->u.arr.data)[0] == 1.0f);
+    ck_assert(((float *)a->X->u.arr.data)[1] == 2.0f);
+    ad_anndata_free(a);
+    /* padding optional */
+    a = dec("{'X': {'encoding-type': 'array', 'dtype': 'float32', 'shape': [1, 2], "
+            "'base64': 'AACAPwAAAEA'}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert(((float *)a->X->u.arr.data)[1] == 2.0f);
+    ad_anndata_free(a);
+    /* int16 [1, -1, 258] */
+    a = dec("{'X': {'encoding-type': 'array', 'dtype': 'int16', 'shape': [3, 1], "
+            "'base64': 'AQD//wIB'}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(((int16_t *)a->X->u.arr.data)[1], -1);
+    ck_assert_int_eq(((int16_t *)a->X->u.arr.data)[2], 258);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(base64_errors)
+{
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'float32', 'shape': [1, 3], "
+          "'base64': 'AACAPwAAAEA='}}",
+          ADX_E_SHAPE, "/adata/X/base64", "decodes to 8 bytes, expected 12");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'float32', 'shape': [1, 2], "
+          "'base64': 'AACA*wAAAEA='}}",
+          ADX_E_SCHEMA, "/adata/X/base64", "invalid base64 character '*' at offset 4");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'float32', 'shape': [1, 2], "
+          "'base64': 'AACA-wAAAEA='}}",
+          ADX_E_SCHEMA, "/adata/X/base64", "invalid base64 character '-'");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'float32', 'shape': [1, 2], "
+          "'base64': 'AAC=PwAAAEA='}}",
+          ADX_E_SCHEMA, "/adata/X/base64", "invalid base64 character '='");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'uint8', 'shape': [1, 1], 'base64': 'AAAAA'}}",
+          ADX_E_SCHEMA, "/adata/X/base64", "truncated");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'bool', 'shape': [1, 1], 'base64': 'Ag=='}}",
+          ADX_E_SCHEMA, "/adata/X/base64/0", "not 0 or 1");
+    fails("{'X': {'encoding-type': 'array', 'shape': [1, 1], 'base64': 'AA=='}}", ADX_E_SCHEMA,
+          "/adata/X", "needs a \"dtype\"");
+}
+END_TEST
+
+/* ================================================================ sparse */
+
+START_TEST(csr_valid)
+{
+    /* [[1, 0, 2], [0, 0, 3]] */
+    ad_anndata *a = dec("{'X': {'encoding-type': 'csr_matrix', 'shape': [2, 3], 'data': [1, 2, "
+                        "3], 'indices': [0, 2, 2], 'indptr': [0, 2, 3]}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->X->kind, AD_K_SPARSE);
+    const ad_sparse *s = &a->X->u.sp;
+    ck_assert(!s->csc);
+    ck_assert_int_eq(a->n_obs, 2);
+    ck_assert_int_eq(a->n_vars, 3);
+    ck_assert_int_eq(s->data.dtype, AD_I64);
+    ck_assert_int_eq(s->indices.dtype, AD_I32);
+    ck_assert_int_eq(s->indptr.dtype, AD_I32);
+    ck_assert_int_eq(i64(&s->indices, 1), 2);
+    ck_assert_int_eq(i64(&s->indptr, 2), 3);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(csc_typed_blocks)
+{
+    /* csc of [[1, 0], [0, 2], [3, 0]]: indptr [0,2,3], indices [0,2,1] */
+    ad_anndata *a = dec("{'X': {'encoding-type': 'csc_matrix', 'shape': [3, 2], "
+                        "'data': {'dtype': 'float32', 'data': [1, 3, 2]}, "
+                        "'indices': {'dtype': 'int64', 'data': [0, 2, 1]}, "
+                        "'indptr': {'dtype': 'int32', 'base64': 'AAAAAAIAAAADAAAA'}}}");
+    ck_assert_ptr_nonnull(a);
+    const ad_sparse *s = &a->X->u.sp;
+    ck_assert(s->csc);
+    ck_assert_int_eq(a->n_obs, 3);
+    ck_assert_int_eq(a->n_vars, 2);
+    ck_assert_int_eq(s->data.dtype, AD_F32);
+    ck_assert_int_eq(s->indices.dtype, AD_I64); /* typed blocks keep their dtype */
+    ck_assert_int_eq(s->indptr.dtype, AD_I32);
+    ck_assert_int_eq(i64(&s->indptr, 2), 3);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(sparse_errors)
+{
+    const char *pre = "{'X': {'encoding-type': 'csr_matrix', 'shape': [2, 3], ";
+    char buf[512];
+#define SP(rest) (snprintf(buf, sizeof buf, "%s%s}}", pre, rest), buf)
+    fails(SP("'data': [1, 2], 'indices': [0, 1], 'indptr': [0, 2]"), ADX_E_SHAPE, "/adata/X/indptr",
+          "indptr has 2 entries, expected 3");
+    fails(SP("'data': [1, 2], 'indices': [0], 'indptr': [0, 1, 2]"), ADX_E_SHAPE,
+          "/adata/X/indices", "indices has 1 entries, data has 2");
+    fails(SP("'data': [1, 2], 'indices': [0, 1], 'indptr': [1, 1, 2]"), ADX_E_SCHEMA,
+          "/adata/X/indptr/0", "indptr[0] = 1, expected 0");
+    fails(SP("'data': [1, 2], 'indices': [0, 1], 'indptr': [0, 3, 2]"), ADX_E_SCHEMA,
+          "/adata/X/indptr/2", "indptr[2] = 2 < indptr[1] = 3");
+    fails(SP("'data': [1, 2], 'indices': [0, 1], 'indptr': [0, 1, 1]"), ADX_E_SCHEMA,
+          "/adata/X/indptr/2", "indptr[2] = 1, expected nnz = 2");
+    fails(SP("'data': [1, 2], 'indices': [0, 3], 'indptr': [0, 1, 2]"), ADX_E_SCHEMA,
+          "/adata/X/indices/1", "indices[1] = 3 is out of range [0, 3)");
+    fails(SP("'data': [1, 2], 'indices': [-1, 0], 'indptr': [0, 1, 2]"), ADX_E_SCHEMA,
+          "/adata/X/indices/0", "out of range");
+    fails(SP("'data': [1, 2], 'indices': [0, 1.5], 'indptr': [0, 1, 2]"), ADX_E_SCHEMA,
+          "/adata/X/indices/1", "expected an integer index");
+    fails(SP("'data': [1, 2], 'indices': {'dtype': 'float32', 'data': [0, 1]}, "
+             "'indptr': [0, 1, 2]"),
+          ADX_E_SCHEMA, "/adata/X/indices/dtype", "integer dtype");
+    fails(SP("'data': [1, 'x'], 'indices': [0, 1], 'indptr': [0, 1, 2]"), ADX_E_SCHEMA,
+          "/adata/X/data/1", "expected a number");
+    fails("{'X': {'encoding-type': 'csr_matrix', 'shape': [2, 3], 'data': [], 'indices': []}}",
+          ADX_E_SCHEMA, "/adata/X", "needs \"indptr\"");
+#undef SP
+}
+END_TEST
+
+/* ============================================================== frames */
+
+START_TEST(frame_columnar)
+{
+    ad_anndata *a = dec("{'obs': {'index': ['p1', 'p2', 'p3'], 'index_name': 'voter-id', "
+                        "'columns': {'n': [1, 2, 3], 'f': [1, null, 2], 'b': [true, false, true], "
+                        "'nb': [true, null, false], 's': ['a', 'b', 'c'], 'sn': ['a', null, 'c'], "
+                        "'allnull': [null, null, null], 'mix': ['x', 1, 2.5], "
+                        "'nest': [[1], {'a': 1}, 'z']}}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->n_obs, 3);
+    ck_assert_str_eq(a->obs.index_name, "voter-id");
+    ck_assert_str_eq(ad_str_at(&a->obs.index, 2), "p3");
+    ck_assert_int_eq(a->obs.ncols, 9);
+    /* key order is column order */
+    ck_assert_str_eq(a->obs.names[0], "n");
+    ck_assert_str_eq(a->obs.names[8], "nest");
+    ck_assert_int_eq(obscol(a, "n")->u.arr.dtype, AD_I64);
+    const ad_array *f = &obscol(a, "f")->u.arr;
+    ck_assert_int_eq(f->dtype, AD_F64);
+    ck_assert(isnan(f64(f, 1)) && f64(f, 2) == 2.0);
+    ck_assert_int_eq(obscol(a, "b")->u.arr.dtype, AD_BOOL);
+    ad_elem *nb = obscol(a, "nb");
+    ck_assert_int_eq(nb->kind, AD_K_NULLABLE_BOOL);
+    ck_assert_int_eq(((uint8_t *)nb->u.nl.mask.data)[1], 1);
+    ck_assert_int_eq(((uint8_t *)nb->u.nl.mask.data)[0], 0);
+    ck_assert_int_eq(((uint8_t *)nb->u.nl.values.data)[0], 1);
+    ck_assert_int_eq(obscol(a, "s")->u.arr.dtype, AD_STR);
+    ck_assert_str_eq(ad_str_at(&obscol(a, "s")->u.arr, 1), "b");
+    ad_elem *sn = obscol(a, "sn");
+    ck_assert_int_eq(sn->kind, AD_K_OBJECT);
+    ck_assert_int_eq(sn->u.obj.kind[0], AD_CELL_STR);
+    ck_assert_str_eq(ad_object_text(&sn->u.obj, 0), "a");
+    ck_assert_int_eq(sn->u.obj.kind[1], AD_CELL_NULL);
+    ad_elem *an = obscol(a, "allnull");
+    ck_assert_int_eq(an->kind, AD_K_OBJECT);
+    ck_assert_int_eq(an->u.obj.n, 3);
+    ad_elem *mix = obscol(a, "mix");
+    ck_assert_int_eq(mix->kind, AD_K_OBJECT);
+    ck_assert_int_eq(mix->u.obj.kind[1], AD_CELL_INT);
+    ck_assert_int_eq(mix->u.obj.num[1].i, 1);
+    ck_assert_int_eq(mix->u.obj.kind[2], AD_CELL_REAL);
+    ck_assert(mix->u.obj.num[2].r == 2.5);
+    ad_elem *nest = obscol(a, "nest");
+    ck_assert_int_eq(nest->u.obj.kind[0], AD_CELL_JSON);
+    ck_assert_str_eq(ad_object_text(&nest->u.obj, 0), "[1]");
+    ck_assert_str_eq(ad_object_text(&nest->u.obj, 1), "{\"a\":1}");
+    ck_assert_str_eq(ad_object_text(&nest->u.obj, 2), "z");
+    ck_assert_int_eq(rep.n, 0);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(frame_split)
+{
+    ad_anndata *a = dec("{'var': {'index': ['g1', 'g2'], 'columns': ['a', 'b'], "
+                        "'data': [[1, 'x'], [2, 'y']]}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->n_vars, 2);
+    ck_assert_int_eq(a->var.ncols, 2);
+    ck_assert_str_eq(a->var.names[1], "b");
+    ck_assert_int_eq(a->var.cols[0]->u.arr.dtype, AD_I64);
+    ck_assert_int_eq(i64(&a->var.cols[0]->u.arr, 1), 2);
+    ck_assert_str_eq(ad_str_at(&a->var.cols[1]->u.arr, 1), "y");
+    ck_assert_str_eq(ad_str_at(&a->var.index, 0), "g1");
+    ad_anndata_free(a);
+    fails("{'var': {'columns': ['a', 'b'], 'data': [[1, 'x'], [2]]}}", ADX_E_SHAPE,
+          "/adata/var/data/1", "row 1 has 1 values, expected 2");
+    fails("{'var': {'index': ['g1'], 'columns': ['a'], 'data': [[1], [2]]}}", ADX_E_SHAPE,
+          "/adata/var/data", "length 2, expected 1");
+    fails("{'var': {'columns': ['a', 'a'], 'data': []}}", ADX_E_SCHEMA, "/adata/var/columns/1",
+          "duplicate column");
+}
+END_TEST
+
+START_TEST(frame_records)
+{
+    ad_anndata *a = dec("{'obs': [{'a': 1, 'b': 'x'}, {'a': 2, 'c': true}, {'b': 'z', 'a': 3}]}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->n_obs, 3);
+    ck_assert_int_eq(a->obs.ncols, 3);
+    ck_assert_str_eq(a->obs.names[0], "a");
+    ck_assert_str_eq(a->obs.names[1], "b");
+    ck_assert_str_eq(a->obs.names[2], "c");
+    ck_assert_int_eq(a->obs.cols[0]->u.arr.dtype, AD_I64);
+    ck_assert_int_eq(i64(&a->obs.cols[0]->u.arr, 2), 3);
+    ck_assert_int_eq(a->obs.cols[1]->kind, AD_K_OBJECT); /* missing b → null */
+    ck_assert_int_eq(a->obs.cols[1]->u.obj.kind[1], AD_CELL_NULL);
+    ck_assert_int_eq(a->obs.cols[2]->kind, AD_K_NULLABLE_BOOL);
+    ck_assert_str_eq(ad_str_at(&a->obs.index, 2), "2");
+    ad_anndata_free(a);
+    /* _index on every record becomes the index */
+    a = dec("{'obs': [{'_index': 'u', 'v': 1.5}, {'_index': 7, 'v': 2}]}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->obs.ncols, 1);
+    ck_assert_str_eq(a->obs.names[0], "v");
+    ck_assert_str_eq(ad_str_at(&a->obs.index, 0), "u");
+    ck_assert_str_eq(ad_str_at(&a->obs.index, 1), "7");
+    ck_assert_int_eq(a->obs.cols[0]->u.arr.dtype, AD_F64);
+    ad_anndata_free(a);
+    fails("{'obs': [{'a': 1}, 5]}", ADX_E_SCHEMA, "/adata/obs/1", "expected a record object");
+}
+END_TEST
+
+START_TEST(index_rules)
+{
+    ad_anndata *a = dec("{'obs': {'index': [1, 2.5, 'x', 1, 'x', 'x', 1e20], 'columns': {}}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_str_eq(ad_str_at(&a->obs.index, 0), "1");
+    ck_assert_str_eq(ad_str_at(&a->obs.index, 1), "2.5");
+    ck_assert_str_eq(ad_str_at(&a->obs.index, 6), "1e+20");
+    const rep_entry *r = find_rep("/obs/index", REP_DUPLICATE_INDEX);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->count, 3); /* one more "1", two more "x" */
+    ad_anndata_free(a);
+    fails("{'obs': {'index': ['a', null]}}", ADX_E_SCHEMA, "/adata/obs/index/1",
+          "null in an index");
+    fails("{'obs': {'index': ['a', [1]]}}", ADX_E_SCHEMA, "/adata/obs/index/1",
+          "strings or numbers");
+}
+END_TEST
+
+START_TEST(frame_column_lengths)
+{
+    fails("{'obs': {'index': ['a', 'b'], 'columns': {'x': [1, 2, 3]}}}", ADX_E_SHAPE,
+          "/adata/obs/columns/x", "length 3, expected 2");
+    fails("{'obs': {'columns': {'x': [1, 2], 'y': [1, 2, 3]}}}", ADX_E_SHAPE,
+          "/adata/obs/columns/y", "length 3, expected 2");
+    fails("{'obs': {'columns': {'x': 5}}}", ADX_E_SCHEMA, "/adata/obs/columns/x",
+          "expected a column");
+    fails("{'obs': {'columns': {'x': {'encoding-type': 'blob'}}}}", ADX_E_SCHEMA,
+          "/adata/obs/columns/x/encoding-type", "unknown column encoding-type");
+    fails("{'obs': {'colums': {}}}", ADX_E_SCHEMA, "/adata/obs/colums", "unknown key");
+}
+END_TEST
+
+/* ========================================================= categoricals */
+
+START_TEST(categorical_glob_ints)
+{
+    ad_anndata *a = dec("{'obs': {'columns': {'kmeans_polis': [2, -1, null, 0, 2, null]}}}");
+    ck_assert_ptr_nonnull(a);
+    ad_elem *c = obscol(a, "kmeans_polis");
+    ck_assert_int_eq(c->kind, AD_K_CATEGORICAL);
+    const ad_array *cats = &c->u.cat.categories;
+    ck_assert_int_eq(cats->dtype, AD_I64);
+    ck_assert_int_eq(cats->n, 3);
+    ck_assert_int_eq(i64(cats, 0), -1);
+    ck_assert_int_eq(i64(cats, 1), 0);
+    ck_assert_int_eq(i64(cats, 2), 2);
+    const ad_array *codes = &c->u.cat.codes;
+    ck_assert_int_eq(codes->dtype, AD_I8);
+    int64_t want[] = {2, 0, -1, 1, 2, -1};
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(i64(codes, i), want[i]);
+    ck_assert(!c->u.cat.ordered);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(categorical_glob_types)
+{
+    const char *const g[] = {"grp*", "k?"};
+    ad_anndata *a = dec_opts("{'obs': {'columns': {'grp_s': ['b', 'a', null, 'b'], "
+                             "'k1': [1.5, 0.5, 1.5, 2], 'grp_b': [true, false, true, null], "
+                             "'other': ['b', 'a', 'b', 'a'], 'kmeans_x': [1, 2, 3, 4]}}}",
+                             g, 2);
+    ck_assert_ptr_nonnull(a);
+    ad_elem *s = obscol(a, "grp_s");
+    ck_assert_int_eq(s->kind, AD_K_CATEGORICAL);
+    ck_assert_int_eq(s->u.cat.categories.dtype, AD_STR);
+    ck_assert_str_eq(ad_str_at(&s->u.cat.categories, 0), "a");
+    ck_assert_str_eq(ad_str_at(&s->u.cat.categories, 1), "b");
+    ck_assert_int_eq(i64(&s->u.cat.codes, 0), 1);
+    ck_assert_int_eq(i64(&s->u.cat.codes, 2), -1);
+    ad_elem *k = obscol(a, "k1");
+    ck_assert_int_eq(k->u.cat.categories.dtype, AD_F64);
+    ck_assert_int_eq(k->u.cat.categories.n, 3);
+    ck_assert(f64(&k->u.cat.categories, 2) == 2.0);
+    ck_assert_int_eq(i64(&k->u.cat.codes, 3), 2);
+    ad_elem *b = obscol(a, "grp_b");
+    ck_assert_int_eq(b->u.cat.categories.dtype, AD_BOOL);
+    ck_assert_int_eq(b->u.cat.categories.n, 2);
+    ck_assert_int_eq(i64(&b->u.cat.codes, 0), 1);
+    ck_assert_int_eq(i64(&b->u.cat.codes, 3), -1);
+    /* not matching the given globs (default no longer applies) */
+    ck_assert_int_eq(obscol(a, "other")->kind, AD_K_ARRAY);
+    ck_assert_int_eq(obscol(a, "kmeans_x")->kind, AD_K_ARRAY);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(categorical_mixed)
+{
+    ad_anndata *a = dec("{'obs': {'columns': {'kmeans_m': [1, 'a', true, 2.5, null, 1]}}}");
+    ck_assert_ptr_nonnull(a);
+    ad_elem *c = obscol(a, "kmeans_m");
+    const ad_array *cats = &c->u.cat.categories;
+    ck_assert_int_eq(cats->dtype, AD_STR);
+    ck_assert_int_eq(cats->n, 4);
+    ck_assert_str_eq(ad_str_at(cats, 0), "1");
+    ck_assert_str_eq(ad_str_at(cats, 1), "2.5");
+    ck_assert_str_eq(ad_str_at(cats, 2), "True");
+    ck_assert_str_eq(ad_str_at(cats, 3), "a");
+    ck_assert_int_eq(i64(&c->u.cat.codes, 5), 0);
+    ck_assert_int_eq(i64(&c->u.cat.codes, 4), -1);
+    const rep_entry *r = find_rep("/obs/kmeans_m", REP_MIXED_TO_STRING);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->count, 5);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(categorical_typed)
+{
+    ad_anndata *a = dec("{'obs': {'columns': {'c': {'encoding-type': 'categorical', "
+                        "'categories': [0, 1, -1], 'codes': [0, 2, -1, null], 'ordered': true}, "
+                        "'v': {'encoding-type': 'categorical', 'values': [0, -1, null, 1]}}}}");
+    ck_assert_ptr_nonnull(a);
+    ad_elem *c = obscol(a, "c");
+    ck_assert_int_eq(c->kind, AD_K_CATEGORICAL);
+    ck_assert(c->u.cat.ordered);
+    ck_assert_int_eq(c->u.cat.categories.dtype, AD_I64);
+    ck_assert_int_eq(i64(&c->u.cat.categories, 2), -1);
+    ck_assert_int_eq(c->u.cat.codes.dtype, AD_I8);
+    ck_assert_int_eq(i64(&c->u.cat.codes, 1), 2);
+    ck_assert_int_eq(i64(&c->u.cat.codes, 2), -1);
+    ck_assert_int_eq(i64(&c->u.cat.codes, 3), -1);
+    ad_elem *v = obscol(a, "v");
+    ck_assert_int_eq(v->u.cat.categories.n, 3);
+    ck_assert_int_eq(i64(&v->u.cat.categories, 0), -1);
+    ck_assert_int_eq(i64(&v->u.cat.codes, 0), 1);
+    ck_assert_int_eq(i64(&v->u.cat.codes, 1), 0);
+    ck_assert_int_eq(i64(&v->u.cat.codes, 2), -1);
+    ck_assert_int_eq(i64(&v->u.cat.codes, 3), 2);
+    ad_anndata_free(a);
+    fails("{'obs': {'columns': {'c': {'encoding-type': 'categorical', 'categories': ['a', 'b'], "
+          "'codes': [0, 2]}}}}",
+          ADX_E_SCHEMA, "/adata/obs/columns/c/codes/1", "code 2 is out of range [-1, 2)");
+    fails("{'obs': {'columns': {'c': {'encoding-type': 'categorical', 'categories': ['a', 'a'], "
+          "'codes': [0]}}}}",
+          ADX_E_SCHEMA, "/adata/obs/columns/c/categories", "distinct");
+    fails("{'obs': {'columns': {'c': {'encoding-type': 'categorical', 'categories': [1, 2, 1], "
+          "'codes': [0]}}}}",
+          ADX_E_SCHEMA, "/adata/obs/columns/c/categories", "1 appears twice");
+    fails("{'obs': {'columns': {'c': {'encoding-type': 'categorical', 'categories': ['a', null], "
+          "'codes': [0]}}}}",
+          ADX_E_SCHEMA, "/adata/obs/columns/c/categories", "all strings");
+    fails("{'obs': {'columns': {'c': {'encoding-type': 'categorical', 'categories': ['a'], "
+          "'codes': [-2]}}}}",
+          ADX_E_SCHEMA, "/adata/obs/columns/c/codes/0", "out of range");
+}
+END_TEST
+
+START_TEST(codes_dtype_widths)
+{
+    /* 127 categories need int16 codes in pandas; 126 fit int8 */
+    char *buf = malloc(8192);
+    for (int ncat = 126; ncat <= 127; ncat++) {
+        size_t o = (size_t)sprintf(buf, "{\"obs\": {\"columns\": {\"kmeans_w\": [");
+        for (int i = 0; i < ncat; i++)
+            o += (size_t)sprintf(buf + o, "%s%d", i ? "," : "", i);
+        sprintf(buf + o, "]}}}");
+        ad_anndata *a = dec(buf);
+        ck_assert_ptr_nonnull(a);
+        ck_assert_int_eq(obscol(a, "kmeans_w")->u.cat.codes.dtype, ncat == 126 ? AD_I8 : AD_I16);
+        ck_assert_int_eq(i64(&obscol(a, "kmeans_w")->u.cat.codes, ncat - 1), ncat - 1);
+        ad_anndata_free(a);
+    }
+    free(buf);
+}
+END_TEST
+
+START_TEST(nullable_columns)
+{
+    ad_anndata *a = dec("{'obs': {'columns': {'ni': {'encoding-type': 'nullable-integer', "
+                        "'dtype': 'int32', 'values': [1, null, -3]}, "
+                        "'nb': {'encoding-type': 'nullable-boolean', 'values': [true, null, "
+                        "false]}, 'sa': {'encoding-type': 'string-array', 'values': ['a', 'b', "
+                        "'c']}, 'ta': {'encoding-type': 'array', 'dtype': 'uint16', 'data': [1, 2, "
+                        "3]}}}}");
+    ck_assert_ptr_nonnull(a);
+    ad_elem *ni = obscol(a, "ni");
+    ck_assert_int_eq(ni->kind, AD_K_NULLABLE_INT);
+    ck_assert_int_eq(ni->u.nl.values.dtype, AD_I32);
+    ck_assert_int_eq(i64(&ni->u.nl.values, 2), -3);
+    ck_assert_int_eq(i64(&ni->u.nl.values, 1), 0);
+    ck_assert_int_eq(((uint8_t *)ni->u.nl.mask.data)[1], 1);
+    ck_assert_int_eq(((uint8_t *)ni->u.nl.mask.data)[2], 0);
+    ad_elem *nb = obscol(a, "nb");
+    ck_assert_int_eq(nb->kind, AD_K_NULLABLE_BOOL);
+    ck_assert_int_eq(((uint8_t *)nb->u.nl.mask.data)[1], 1);
+    ck_assert_int_eq(((uint8_t *)nb->u.nl.values.data)[0], 1);
+    ck_assert_int_eq(obscol(a, "sa")->u.arr.dtype, AD_STR);
+    ck_assert_int_eq(obscol(a, "ta")->u.arr.dtype, AD_U16);
+    ad_anndata_free(a);
+    fails("{'obs': {'columns': {'ni': {'encoding-type': 'nullable-integer', 'dtype': 'int8', "
+          "'values': [1, 200]}}}}",
+          ADX_E_SCHEMA, "/adata/obs/columns/ni/values/1", "out of range for int8");
+    fails("{'obs': {'columns': {'ni': {'encoding-type': 'nullable-integer', 'dtype': 'float32', "
+          "'values': [1]}}}}",
+          ADX_E_SCHEMA, "/adata/obs/columns/ni/dtype", "integer dtype");
+    fails("{'obs': {'columns': {'s': {'encoding-type': 'string-array', 'values': ['a', null]}}}}",
+          ADX_E_SCHEMA, "/adata/obs/columns/s/values/1", "plain array");
+    fails("{'obs': {'columns': {'s': {'encoding-type': 'string-array', 'values': ['a', 1]}}}}",
+          ADX_E_SCHEMA, "/adata/obs/columns/s/values/1", "only strings");
+}
+END_TEST
+
+/* ================================================================== uns */
+
+START_TEST(uns_values)
+{
+    ad_anndata *a = dec("{'uns': {'d': {'x': 1, 'y': {'z': 'deep'}}, 'i': 3, 'r': 0.5, 'b': "
+                        "true, 's': 'txt', 'n': null, 'l': [1, 2], 'lf': [1, null], "
+                        "'ls': ['a', 'b'], 'm2': [[1, 2], [3, 4]], 'e': [], 'lb': [true], "
+                        "'lsn': ['a', null], 'lmix': [[1, 'a'], [true, null]], "
+                        "'lobj': [{'a': 1}, 2], 'rag': [[1, 2], [3]], 'ss': [['a'], ['b']]}}");
+    ck_assert_ptr_nonnull(a);
+    ad_elem *d = uns(a, "d");
+    ck_assert_int_eq(d->kind, AD_K_DICT);
+    ad_elem *y = ad_dict_get(&d->u.dict, "y");
+    ck_assert_int_eq(y->kind, AD_K_DICT);
+    ck_assert_str_eq(ad_str_at(&ad_dict_get(&y->u.dict, "z")->u.arr, 0), "deep");
+    ck_assert_int_eq(uns(a, "i")->u.arr.ndim, 0);
+    ck_assert_int_eq(uns(a, "i")->u.arr.dtype, AD_I64);
+    ck_assert_int_eq(i64(&uns(a, "i")->u.arr, 0), 3);
+    ck_assert_int_eq(uns(a, "r")->u.arr.dtype, AD_F64);
+    ck_assert_int_eq(uns(a, "b")->u.arr.dtype, AD_BOOL);
+    ck_assert_int_eq(uns(a, "s")->u.arr.dtype, AD_STR);
+    ck_assert_int_eq(uns(a, "s")->u.arr.ndim, 0);
+    ck_assert_str_eq(ad_str_at(&uns(a, "s")->u.arr, 0), "txt");
+    ck_assert_int_eq(uns(a, "n")->kind, AD_K_NULL);
+    ck_assert_int_eq(uns(a, "l")->u.arr.dtype, AD_I64);
+    ck_assert_int_eq(uns(a, "l")->u.arr.ndim, 1);
+    ck_assert_int_eq(uns(a, "lf")->u.arr.dtype, AD_F64);
+    ck_assert(isnan(f64(&uns(a, "lf")->u.arr, 1)));
+    ck_assert_int_eq(uns(a, "ls")->u.arr.dtype, AD_STR);
+    ck_assert_int_eq(uns(a, "ls")->u.arr.n, 2);
+    ck_assert_int_eq(uns(a, "m2")->u.arr.ndim, 2);
+    ck_assert_int_eq(uns(a, "e")->u.arr.dtype, AD_F64);
+    ck_assert_int_eq(uns(a, "e")->u.arr.ndim, 1);
+    ck_assert_int_eq(uns(a, "e")->u.arr.shape[0], 0);
+    ck_assert_int_eq(uns(a, "lb")->u.arr.dtype, AD_BOOL);
+    ad_elem *lsn = uns(a, "lsn");
+    ck_assert_int_eq(lsn->kind, AD_K_OBJECT);
+    ck_assert_int_eq(lsn->u.obj.ndim, 1);
+    ck_assert_int_eq(lsn->u.obj.kind[1], AD_CELL_NULL);
+    ad_elem *lmix = uns(a, "lmix");
+    ck_assert_int_eq(lmix->kind, AD_K_OBJECT);
+    ck_assert_int_eq(lmix->u.obj.ndim, 2);
+    ck_assert_int_eq(lmix->u.obj.kind[2], AD_CELL_BOOL);
+    ck_assert_int_eq(lmix->u.obj.kind[1], AD_CELL_STR);
+    ad_elem *lobj = uns(a, "lobj");
+    ck_assert_int_eq(lobj->kind, AD_K_OBJECT);
+    ck_assert_int_eq(lobj->u.obj.ndim, 0);
+    ck_assert_int_eq(lobj->u.obj.n, 1);
+    ck_assert_int_eq(lobj->u.obj.kind[0], AD_CELL_JSON);
+    ck_assert_str_eq(ad_object_text(&lobj->u.obj, 0), "[{\"a\":1},2]");
+    ad_elem *rag = uns(a, "rag");
+    ck_assert_int_eq(rag->kind, AD_K_OBJECT);
+    ck_assert_str_eq(ad_object_text(&rag->u.obj, 0), "[[1,2],[3]]");
+    ck_assert_int_eq(uns(a, "ss")->u.arr.dtype, AD_STR);
+    ck_assert_int_eq(uns(a, "ss")->u.arr.ndim, 2);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(uns_typed_elements)
+{
+    ad_anndata *a = dec(
+        "{'uns': {'df': {'encoding-type': 'dataframe', 'index': ['a', 'b'], 'columns': {'x': [1, "
+        "2], 'kmeans_no': [1, 1]}}, 'rec': {'encoding-type': 'dataframe', 'data': [{'q': 1}, "
+        "{'q': 2}, {'q': 3}]}, 'sp': {'encoding-type': 'csr_matrix', 'shape': [1, 2], 'data': "
+        "[5], 'indices': [1], 'indptr': [0, 1]}, 'arr': {'encoding-type': 'array', 'dtype': "
+        "'int8', 'shape': [3], 'data': [1, 2, 3]}, 'cat': {'encoding-type': 'categorical', "
+        "'values': ['b', 'a']}, 'ni': {'encoding-type': 'nullable-integer', 'values': [null]}}}");
+    ck_assert_ptr_nonnull(a);
+    ad_elem *df = uns(a, "df");
+    ck_assert_int_eq(df->kind, AD_K_FRAME);
+    ck_assert_int_eq(df->u.df.n_rows, 2);
+    /* categorical_columns is for obs/var only */
+    ck_assert_int_eq(df->u.df.cols[1]->kind, AD_K_ARRAY);
+    ad_elem *rec = uns(a, "rec");
+    ck_assert_int_eq(rec->kind, AD_K_FRAME);
+    ck_assert_int_eq(rec->u.df.n_rows, 3);
+    ck_assert_str_eq(ad_str_at(&rec->u.df.index, 2), "2");
+    ck_assert_int_eq(uns(a, "sp")->kind, AD_K_SPARSE);
+    ck_assert_int_eq(uns(a, "arr")->u.arr.dtype, AD_I8);
+    ck_assert_int_eq(uns(a, "cat")->kind, AD_K_CATEGORICAL);
+    ck_assert_int_eq(uns(a, "ni")->kind, AD_K_NULLABLE_INT);
+    ad_anndata_free(a);
+    fails("{'uns': {'x': {'encoding-type': 'zarr'}}}", ADX_E_SCHEMA, "/adata/uns/x/encoding-type",
+          "unknown encoding-type \"zarr\"");
+}
+END_TEST
+
+START_TEST(uns_frame_duplicates_reported)
+{
+    ad_anndata *a = dec("{'uns': {'t': {'encoding-type': 'dataframe', 'index': ['a', 'a'], "
+                        "'columns': {'x': [1, 2]}}}}");
+    ck_assert_ptr_nonnull(a);
+    const rep_entry *r = find_rep("/uns/t/index", REP_DUPLICATE_INDEX);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->count, 1);
+    ad_anndata_free(a);
+}
+END_TEST
+
+/* ============================================================== shapes */
+
+START_TEST(shape_mismatches)
+{
+    fails("{'X': [[1, 2]], 'obs': {'index': ['a', 'b', 'c']}}", ADX_E_SHAPE, "/adata/obs/index",
+          "length 3, expected n_obs = 1");
+    fails("{'X': [[1, 2]], 'var': {'index': ['a']}}", ADX_E_SHAPE, "/adata/var/index",
+          "length 1, expected n_vars = 2");
+    fails("{'X': [[1, 2]], 'obs': {'columns': {'c': [1, 2]}}}", ADX_E_SHAPE, "/adata/obs/columns/c",
+          "length 2, expected n_obs = 1");
+    fails("{'X': [[1, 2]], 'obsm': {'pca': [[1], [2]]}}", ADX_E_SHAPE, "/adata/obsm/pca",
+          "rows 2, expected n_obs = 1");
+    fails("{'X': [[1, 2]], 'varm': {'pcs': [[1]]}}", ADX_E_SHAPE, "/adata/varm/pcs",
+          "rows 1, expected n_vars = 2");
+    fails("{'X': [[1, 2]], 'layers': {'l': [[1, 2, 3]]}}", ADX_E_SHAPE, "/adata/layers/l",
+          "shape (1, 3), expected (n_obs, n_vars) = (1, 2)");
+    fails("{'X': [[1, 2]], 'obsp': {'d': [[1, 2]]}}", ADX_E_SHAPE, "/adata/obsp/d",
+          "shape (1, 2), expected (n_obs, n_obs) = (1, 1)");
+    fails("{'X': [[1, 2]], 'varp': {'d': [[1, 2]]}}", ADX_E_SHAPE, "/adata/varp/d",
+          "shape (1, 2), expected (n_vars, n_vars) = (2, 2)");
+    fails("{'X': [[1, 2]], 'shape': [1, 3]}", ADX_E_SHAPE, "/adata/shape/1",
+          "shape[1] = 3, expected n_vars = 2");
+    fails("{'X': [[1, 2]], 'raw': {'X': [[1], [2]]}}", ADX_E_SHAPE, "/adata/raw/X",
+          "rows 2, expected n_obs = 1");
+    fails("{'X': [[1, 2]], 'raw': {'X': [[1, 2, 3]], 'var': {'index': ['a', 'b']}}}", ADX_E_SHAPE,
+          "/adata/raw/var/index", "length 2, expected raw n_vars");
+    fails("{'X': [[1, 2]], 'raw': {'X': [[1, 2, 3]], 'varm': {'m': [[1]]}}}", ADX_E_SHAPE,
+          "/adata/raw/varm/m", "rows 1, expected n_vars = 3");
+    fails("{'X': [[1, 2]], 'obsm': {'df': {'index': ['a', 'b'], 'columns': {}}}}", ADX_E_SHAPE,
+          "/adata/obsm/df/index", "length 2, expected n_obs = 1");
+    fails("{'X': [[1, 2]], 'foo': 1}", ADX_E_SCHEMA, "/adata/foo", "unknown key \"foo\"");
+    fails("{'raw': {'Y': 1}}", ADX_E_SCHEMA, "/adata/raw/Y", "unknown key");
+}
+END_TEST
+
+START_TEST(shapes_without_x)
+{
+    ad_anndata *a =
+        dec("{'obs': {'index': ['a', 'b']}, 'shape': [2, 4], "
+            "'layers': {'l': [[1, 2, 3, 4], [5, 6, 7, 8]]}, "
+            "'obsm': {'df': [{'x': 1}, {'x': 2}], 'e': {'encoding-type': 'dataframe'}}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_null(a->X);
+    ck_assert_int_eq(a->n_obs, 2);
+    ck_assert_int_eq(a->n_vars, 4);
+    ck_assert_int_eq(a->var.n_rows, 4);
+    ck_assert_str_eq(ad_str_at(&a->var.index, 3), "3");
+    ck_assert_int_eq(ad_dict_get(&a->obsm, "df")->kind, AD_K_FRAME);
+    ck_assert_int_eq(ad_dict_get(&a->obsm, "e")->u.df.n_rows, 2);
+    ad_anndata_free(a);
+    /* shape alone */
+    a = dec("{'shape': [3, 1], 'X': null, 'raw': null}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->n_obs, 3);
+    ck_assert_int_eq(a->obs.index.n, 3);
+    ck_assert_ptr_null(a->raw);
+    ad_anndata_free(a);
+    /* nothing at all */
+    a = dec("{}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->n_obs, 0);
+    ck_assert_int_eq(a->obs.index.n, 0);
+    ck_assert_ptr_nonnull(a->obs.index.soff);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(raw_decoded)
+{
+    ad_anndata *a = dec("{'X': [[1, 2]], 'raw': {'X': [[1, 2, 3]], 'var': {'columns': "
+                        "{'g': ['a', 'b', 'c']}}, 'varm': {'m': [[1], [2], [3]]}}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(a->raw);
+    ck_assert_int_eq(a->raw->var.n_rows, 3);
+    ck_assert_str_eq(ad_str_at(&a->raw->var.index, 2), "2");
+    ck_assert_ptr_nonnull(ad_dict_get(&a->raw->varm, "m"));
+    ad_anndata_free(a);
+}
+END_TEST
+
+/* ============================================================== limits */
+
+START_TEST(limit_huge_declared_shape)
+{
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'float64', 'shape': [1e12, 1e12], "
+          "'data': []}}",
+          ADX_E_LIMIT, "/adata/X/shape/0", "max_dim");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'float64', 'shape': [1000000000000, "
+          "1000000000000], 'base64': ''}}",
+          ADX_E_LIMIT, "/adata/X/shape/0", "max_dim");
+    lim.max_dim = UINT64_MAX;
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'float64', 'shape': [4294967296, "
+          "4294967296], 'base64': ''}}",
+          ADX_E_LIMIT, "/adata/X/shape", "max_elements");
+    lim.max_elements = 100;
+    fails("{'X': [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "
+          "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "
+          "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "
+          "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "
+          "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]]}",
+          ADX_E_LIMIT, "/adata/X", "110 elements exceed max_elements = 100");
+    fails("{'X': {'encoding-type': 'csr_matrix', 'shape': [-1, 2], 'data': [], 'indices': [], "
+          "'indptr': [0]}}",
+          ADX_E_SCHEMA, "/adata/X/shape/0", "size >= 0");
+}
+END_TEST
+
+START_TEST(limit_depth_ndim_string_total)
+{
+    lim.max_depth = 3;
+    ad_anndata *a = dec("{'uns': {'a': {'b': {'c': 1}}}}");
+    ck_assert_ptr_nonnull(a);
+    ad_anndata_free(a);
+    fails("{'uns': {'a': {'b': {'c': {'d': 1}}}}}", ADX_E_LIMIT, "/adata/uns/a/b/c",
+          "max_depth = 3");
+    lim.max_ndim = 2;
+    fails("{'uns': {'t': [[[1]]]}}", ADX_E_LIMIT, "/adata/uns/t", "max_ndim = 2");
+    lim.max_string_bytes = 4;
+    fails("{'obs': {'index': ['abcd', 'abcde']}}", ADX_E_LIMIT, "/adata/obs/index",
+          "max_string_bytes = 4");
+    fails("{'uns': {'s': 'toolong'}}", ADX_E_LIMIT, "/adata/uns/s", "max_string_bytes");
+    lim.max_string_bytes = 1 << 20;
+    lim.max_keys = 2;
+    fails("{'uns': {'a': 1, 'b': 2, 'c': 3}}", ADX_E_LIMIT, "/adata/uns", "max_keys = 2");
+    lim.max_keys = 100;
+    lim.max_total_bytes = 64;
+    fails("{'X': [[1, 2, 3, 4], [5, 6, 7, 8], [1, 2, 3, 4]]}", ADX_E_LIMIT, "/adata/X",
+          "max_total_bytes = 64");
+}
+END_TEST
+
+START_TEST(load_errors)
+{
+    const char *bad = "{\"a\": 1,\n \"b\": [1, 2,, 3]}";
+    json_t *j = jdec_load_buffer(bad, strlen(bad), &lim, &err);
+    ck_assert_ptr_null(j);
+    ck_assert_int_eq(err.type, ADX_E_INVALID_JSON);
+    ck_assert_msg(strstr(err.detail, "line 2, column") != NULL, "%s", err.detail);
+    adx_err_init(&err);
+    const char *dup = "{\"a\": 1, \"a\": 2}";
+    ck_assert_ptr_null(jdec_load_buffer(dup, strlen(dup), &lim, &err));
+    ck_assert_int_eq(err.type, ADX_E_INVALID_JSON);
+    ck_assert_msg(strstr(err.detail, "duplicate") != NULL, "%s", err.detail);
+    adx_err_init(&err);
+    lim.max_body_bytes = 5;
+    const char *big = "[1, 2, 3]";
+    ck_assert_ptr_null(jdec_load_buffer(big, strlen(big), &lim, &err));
+    ck_assert_int_eq(err.type, ADX_E_LIMIT);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_body_bytes = 5") != NULL, "%s", err.detail);
+    adx_err_init(&err);
+    ck_assert_ptr_null(jdec_load_file("/nonexistent/file.json", &lim, &err));
+    ck_assert_int_eq(err.type, ADX_E_IO);
+}
+END_TEST
+
+/* ========================================================= the fixture */
+
+static const ad_elem *fcol(const ad_frame *f, const char *name)
+{
+    for (size_t i = 0; i < f->ncols; i++)
+        if (!strcmp(f->names[i], name)) return f->cols[i];
+    ck_abort_msg("column %s missing", name);
+    return NULL;
+}
+
+START_TEST(polis_fixture)
+{
+    const char *sh = getenv("ADX_SHARED");
+    ck_assert_msg(sh != NULL, "ADX_SHARED not set");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/fixtures/polis_real.json", sh);
+    json_t *doc = jdec_load_file(path, &lim, &err);
+    ck_assert_msg(doc != NULL, "%s", err.detail);
+    jdec_opts o = {.limits = &lim, .base_ptr = "/adata"};
+    ad_anndata *a = jdec_anndata(json_object_get(doc, "adata"), &o, &rep, &err);
+    json_decref(doc);
+    ck_assert_msg(a != NULL, "%s at %s", err.detail, err.items[0].pointer);
+    ck_assert_int_eq(a->n_obs, 138);
+    ck_assert_int_eq(a->n_vars, 46);
+    ck_assert_int_eq(a->X->u.arr.dtype, AD_F64);
+    ck_assert_str_eq(a->obs.index_name, "voter-id");
+    ck_assert_str_eq(a->var.index_name, "comment-id");
+    ck_assert_int_eq(fcol(&a->obs, "n_votes")->u.arr.dtype, AD_I64);
+    ck_assert_int_eq(fcol(&a->obs, "pct_agree")->u.arr.dtype, AD_F64);
+    ck_assert_int_eq(fcol(&a->obs, "cluster_mask")->u.arr.dtype, AD_BOOL);
+    const ad_elem *km = fcol(&a->obs, "kmeans_polis");
+    ck_assert_int_eq(km->kind, AD_K_CATEGORICAL);
+    ck_assert_int_eq(km->u.cat.categories.dtype, AD_I64);
+    ck_assert_int_eq(km->u.cat.categories.n, 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(i64(&km->u.cat.categories, i), i - 1);
+    /* first rows: -1, null, 3, null → codes 0, -1, 4, -1 */
+    ck_assert_int_eq(i64(&km->u.cat.codes, 0), 0);
+    ck_assert_int_eq(i64(&km->u.cat.codes, 1), -1);
+    ck_assert_int_eq(i64(&km->u.cat.codes, 2), 4);
+    ck_assert_int_eq(km->u.cat.codes.dtype, AD_I8);
+    ck_assert_int_eq(fcol(&a->var, "content")->u.arr.dtype, AD_STR);
+    ck_assert_int_eq(fcol(&a->var, "created_date")->u.arr.dtype, AD_I64);
+    ck_assert_int_eq(fcol(&a->var, "is_translated")->u.arr.dtype, AD_BOOL);
+    const ad_elem *seed = fcol(&a->var, "is_seed");
+    ck_assert_int_eq(seed->kind, AD_K_OBJECT);
+    for (uint64_t i = 0; i < seed->u.obj.n; i++)
+        ck_assert_int_eq(seed->u.obj.kind[i], AD_CELL_NULL);
+    ad_elem *st = uns(a, "statements");
+    ck_assert_int_eq(st->kind, AD_K_FRAME);
+    ck_assert_int_eq(st->u.df.n_rows, 46);
+    const ad_elem *mixed = fcol(&st->u.df, "mixed");
+    ck_assert_int_eq(mixed->kind, AD_K_OBJECT);
+    ck_assert_int_eq(mixed->u.obj.kind[0], AD_CELL_STR);
+    ck_assert_int_eq(mixed->u.obj.kind[1], AD_CELL_INT);
+    ck_assert_int_eq(fcol(&st->u.df, "lang")->kind, AD_K_OBJECT);
+    ck_assert_int_eq(uns(a, "votes")->u.df.n_rows, 1917);
+    ad_elem *src = uns(a, "source");
+    ck_assert_int_eq(ad_dict_get(&src->u.dict, "base_url")->kind, AD_K_NULL);
+    ck_assert_int_eq(
+        ad_dict_get(&ad_dict_get(&a->uns, "kmeans_polis")->u.dict, "k_bounds")->u.arr.n, 2);
+    ck_assert_int_eq(ad_dict_get(&a->obsm, "X_pca_polis")->u.arr.shape[1], 2);
+    ck_assert_int_eq(ad_dict_get(&a->varm, "X_pca_masked_unscaled")->u.arr.shape[0], 46);
+    ck_assert_ptr_nonnull(a->raw);
+    ck_assert_int_eq(a->raw->var.n_rows, 46);
+    ad_anndata_free(a);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("jdec");
+    TCase *t = tcase_create("all");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, nested_float_with_null);
+    tcase_add_test(t, nested_int_bool_real);
+    tcase_add_test(t, nan_spellings);
+    tcase_add_test(t, matrix_errors);
+    tcase_add_test(t, typed_dense_flat_and_nested);
+    tcase_add_test(t, typed_dense_errors);
+    tcase_add_test(t, base64_forms);
+    tcase_add_test(t, base64_errors);
+    tcase_add_test(t, csr_valid);
+    tcase_add_test(t, csc_typed_blocks);
+    tcase_add_test(t, sparse_errors);
+    tcase_add_test(t, frame_columnar);
+    tcase_add_test(t, frame_split);
+    tcase_add_test(t, frame_records);
+    tcase_add_test(t, index_rules);
+    tcase_add_test(t, frame_column_lengths);
+    tcase_add_test(t, categorical_glob_ints);
+    tcase_add_test(t, categorical_glob_types);
+    tcase_add_test(t, categorical_mixed);
+    tcase_add_test(t, categorical_typed);
+    tcase_add_test(t, codes_dtype_widths);
+    tcase_add_test(t, nullable_columns);
+    tcase_add_test(t, uns_values);
+    tcase_add_test(t, uns_typed_elements);
+    tcase_add_test(t, uns_frame_duplicates_reported);
+    tcase_add_test(t, shape_mismatches);
+    tcase_add_test(t, shapes_without_x);
+    tcase_add_test(t, raw_decoded);
+    tcase_add_test(t, limit_huge_declared_shape);
+    tcase_add_test(t, limit_depth_ndim_string_total);
+    tcase_add_test(t, load_errors);
+    tcase_add_test(t, polis_fixture);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
