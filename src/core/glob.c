@@ -31,42 +31,57 @@ static size_t utf8_decode(const char *s, uint32_t *out)
     return n;
 }
 
-/* A parsed bracket expression: chunks [cs[t], ce[t]) over the pattern. */
+/* A bracket expression: its content p[start, end) is everything between "["
+ * and the closing "]", including a leading "!" (translate() keeps the "!"
+ * in its first chunk and only decides negation on the final text). */
 typedef struct {
     const uint32_t *p;
-    size_t start, end; /* content, after '[' and optional '!', before ']' */
-    int neg;
+    size_t start, end;
 } bracket;
 
-/* Membership following translate(): the content splits at '-' into chunks;
- * consecutive chunks form a range last(prev)..first(next); empty ranges
- * (last > first) are removed by merging; every other char is literal. */
-static int bracket_has(const bracket *b, uint32_t c)
+/* Span [s, e) of the working copy with deleted positions skipped. */
+static size_t first_live(const unsigned char *dead, size_t s, size_t e)
 {
-    enum { MAXCH = 64 };
-    size_t cs[MAXCH], ce[MAXCH];
-    size_t nch = 0;
+    while (s < e && dead[s])
+        s++;
+    return s; /* == e when empty */
+}
+
+static size_t last_live(const unsigned char *dead, size_t s, size_t e)
+{
+    while (e > s && dead[e - 1])
+        e--;
+    return e > s ? e - 1 : SIZE_MAX;
+}
+
+/* Membership for a bracket whose content has a "-", following translate():
+ * split into chunks at "-" (a "-" right after a separator starts the next
+ * chunk), a trailing "-" is literal, empty ranges (last(prev) > first(next))
+ * are removed from the end by merging neighbours, and the joined text is
+ * then a regex class: "!" first means negation — even when merging moved it
+ * there, as in "[z-b!-]" — an empty class never matches, "!" alone matches
+ * anything, and between chunks last(prev)..first(next) is a range.
+ * Returns 1 in, 0 out, -1 for a pattern translate() itself raises on
+ * (IndexError on a chunk emptied by a merge). */
+static int dash_class(const bracket *b, uint32_t c, int *neg_out)
+{
     const uint32_t *p = b->p;
-    int has_dash = 0;
-    for (size_t i = b->start; i < b->end; i++)
-        if (p[i] == '-') has_dash = 1;
-    if (!has_dash) {
-        for (size_t i = b->start; i < b->end; i++)
-            if (p[i] == c) return 1;
-        return 0;
-    }
-    /* Chunks may be edited by merging, so work on a copy of code points. */
-    uint32_t buf[512];
     size_t len = b->end - b->start;
-    uint32_t *w = len <= 512 ? buf : malloc(len * sizeof *w);
-    if (!w) return 0;
-    size_t wl = 0;
-    size_t i = b->start, k = b->start + 1;
+    /* A chunk starts at least two characters after the previous one, so
+     * there are at most len / 2 + 2 of them. */
+    size_t maxch = len / 2 + 2;
+    size_t *cs = malloc(maxch * sizeof *cs), *ce = malloc(maxch * sizeof *ce);
+    unsigned char *dead = calloc(len + 2, 1);
+    uint32_t *w = malloc((len + 2) * sizeof *w);
+    int ret = -1;
+    if (!cs || !ce || !dead || !w) goto out;
+    size_t nch = 0, wl = 0;
+    size_t i = b->start, k = b->start + (p[b->start] == '!' ? 2 : 1);
     for (;;) {
         size_t f = k;
         while (f < b->end && p[f] != '-')
             f++;
-        if (f >= b->end || nch + 2 >= MAXCH) break;
+        if (f >= b->end) break;
         cs[nch] = wl;
         for (size_t q = i; q < f; q++)
             w[wl++] = p[q];
@@ -79,50 +94,85 @@ static int bracket_has(const bracket *b, uint32_t c)
         for (size_t q = i; q < b->end; q++)
             w[wl++] = p[q];
         ce[nch++] = wl;
-    } else if (nch > 0) {
-        /* trailing '-' is literal: append to the last chunk */
-        uint32_t *nw = w;
-        (void)nw;
-        /* shift is not needed: chunks are contiguous and the last ends at wl */
-        w[wl++] = '-';
+    } else {
+        w[wl++] = '-'; /* chunks[-1] += '-': the last chunk ends at wl */
         ce[nch - 1] = wl;
     }
-    /* merge empty ranges, from the end as translate() does */
-    for (size_t t = nch - 1; t >= 1 && nch > 0; t--) {
-        if (ce[t - 1] > cs[t - 1] && ce[t] > cs[t] && w[ce[t - 1] - 1] > w[cs[t]]) {
-            /* chunks[t-1] = chunks[t-1][:-1] + chunks[t][1:] */
-            size_t a_end = ce[t - 1] - 1;
-            size_t blen = ce[t] - cs[t] - 1;
-            memmove(w + a_end, w + cs[t] + 1, blen * sizeof *w);
-            size_t newend = a_end + blen;
-            size_t shift = ce[t] - newend;
-            /* later chunks move left by `shift` */
-            memmove(w + newend, w + ce[t], (wl - ce[t]) * sizeof *w);
-            wl -= shift;
-            ce[t - 1] = newend;
-            for (size_t u = t + 1; u < nch; u++) {
-                cs[u] -= shift;
-                ce[u] -= shift;
-            }
+    for (size_t t = nch - 1; t >= 1; t--) {
+        size_t l = last_live(dead, cs[t - 1], ce[t - 1]);
+        size_t f = first_live(dead, cs[t], ce[t]);
+        if (l == SIZE_MAX || f == ce[t]) goto out; /* IndexError in translate() */
+        if (w[l] > w[f]) {
+            dead[l] = dead[f] = 1;
+            ce[t - 1] = ce[t];
             memmove(cs + t, cs + t + 1, (nch - t - 1) * sizeof *cs);
             memmove(ce + t, ce + t + 1, (nch - t - 1) * sizeof *ce);
             nch--;
         }
-        if (t == 1) break;
     }
-    int found = 0;
-    for (size_t t = 0; t < nch && !found; t++) {
-        size_t lo = cs[t] + (t > 0 ? 1 : 0);
-        size_t hi = ce[t] - (t + 1 < nch ? 1 : 0);
-        for (size_t q = lo; q < hi; q++)
-            if (w[q] == c) found = 1;
-        if (t + 1 < nch && ce[t] > cs[t] && ce[t + 1] > cs[t + 1]) {
-            uint32_t a = w[ce[t] - 1], z = w[cs[t + 1]];
-            if (c >= a && c <= z) found = 1;
+    size_t f0 = first_live(dead, cs[0], ce[0]);
+    if (nch == 1 && f0 == ce[0]) { /* empty class: never matches */
+        *neg_out = 0;
+        ret = 0;
+        goto out;
+    }
+    int neg = 0;
+    if (f0 < ce[0] && w[f0] == '!') {
+        if (nch == 1 && first_live(dead, f0 + 1, ce[0]) == ce[0]) { /* "!" alone */
+            *neg_out = 0;
+            ret = 1;
+            goto out;
         }
+        neg = 1;
+        dead[f0] = 1;
     }
-    if (w != buf) free(w);
-    return found;
+    int in = 0;
+    for (size_t t = 0; t < nch && !in; t++) {
+        size_t fl = first_live(dead, cs[t], ce[t]);
+        for (size_t q = fl; q < ce[t]; q++)
+            if (!dead[q] && w[q] == c) in = 1;
+        if (t + 1 == nch) break;
+        if (fl == ce[t]) {
+            /* An empty first chunk leaves the separator first in the class,
+             * where a regex reads "-" as a literal, not a range. */
+            if (c == '-') in = 1;
+            continue;
+        }
+        size_t lo = last_live(dead, cs[t], ce[t]);
+        size_t hi = first_live(dead, cs[t + 1], ce[t + 1]);
+        if (hi < ce[t + 1] && c >= w[lo] && c <= w[hi]) in = 1;
+    }
+    *neg_out = neg;
+    ret = in;
+out:
+    free(cs);
+    free(ce);
+    free(dead);
+    free(w);
+    return ret;
+}
+
+/* 1 if c is matched by the bracket, 0 if not, -1 if the pattern is one
+ * translate() rejects (then nothing matches, where Python would raise). */
+static int bracket_match(const bracket *b, uint32_t c)
+{
+    const uint32_t *p = b->p;
+    int has_dash = 0;
+    for (size_t i = b->start; i < b->end; i++)
+        if (p[i] == '-') has_dash = 1;
+    if (has_dash) {
+        int neg = 0;
+        int in = dash_class(b, c, &neg);
+        if (in < 0) return -1;
+        return neg ? !in : in;
+    }
+    /* Without "-" the content is the class text itself; it is never empty
+     * (a "]" right after "[" or "[!" is content) nor a lone "!". */
+    int neg = p[b->start] == '!';
+    int in = 0;
+    for (size_t i = b->start + (size_t)neg; i < b->end; i++)
+        if (p[i] == c) in = 1;
+    return neg ? !in : in;
 }
 
 /* Parse a bracket at p[i] == '['; returns index after ']' or 0 if the '['
@@ -131,17 +181,12 @@ static size_t bracket_parse(const uint32_t *p, size_t n, size_t i, bracket *b)
 {
     size_t j = i + 1;
     b->p = p;
-    b->neg = 0;
     if (j < n && p[j] == '!') j++;
     if (j < n && p[j] == ']') j++;
     while (j < n && p[j] != ']')
         j++;
     if (j >= n) return 0;
     b->start = i + 1;
-    if (p[b->start] == '!') {
-        b->neg = 1;
-        b->start++;
-    }
     b->end = j;
     return j + 1;
 }
@@ -158,8 +203,7 @@ static int match_one(const uint32_t *p, size_t pn, size_t *pi, uint32_t c)
         size_t next = bracket_parse(p, pn, i, &b);
         if (next) {
             *pi = next;
-            int in = bracket_has(&b, c);
-            return b.neg ? !in : in;
+            return bracket_match(&b, c) == 1;
         }
     }
     *pi = i + 1;

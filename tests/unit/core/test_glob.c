@@ -1,0 +1,120 @@
+/* glob_match against a hand table of fnmatch.fnmatchcase answers (each row
+ * checked with Debian's Python 3.11); the generated comparison is
+ * glob_vs_fnmatch.py. */
+#include <check.h>
+#include <stdlib.h>
+
+#include "adx_glob.h"
+
+static const struct {
+    const char *pat, *name;
+    bool want;
+} rows[] = {
+    {"*", "", true},
+    {"*", "anything/at all", true},
+    {"", "", true},
+    {"", "a", false},
+    {"?", "", false},
+    {"?", "a", true},
+    {"?", "\xc3\xa9", true}, /* one code point, two bytes */
+    {"??", "\xc3\xa9", false},
+    {"X_*", "X_pca", true},
+    {"X_*", "x_pca", false}, /* case-sensitive */
+    {"kmeans_*", "kmeans_", true},
+    {"a*b", "a/x/b", true}, /* "*" crosses "/" */
+    {"a?b", "a/b", true},
+    {"*a*a*a*", "aaa", true},
+    {"*a*a*a*", "aa", false},
+    {"[abc]", "b", true},
+    {"[abc]", "d", false},
+    {"[!a]", "a", false},
+    {"[!a]", "b", true},
+    {"[a-z]", "m", true},
+    {"[a-z]", "M", false},
+    {"[z-a]", "m", false}, /* empty range never matches */
+    {"[z-a]", "z", false},
+    {"[!z-a]", "q", true}, /* ... and negated matches anything */
+    {"[]]", "]", true},
+    {"[]a]", "a", true},
+    {"[!]]", "]", false},
+    {"[!]]", "a", true},
+    {"[", "[", true}, /* unclosed: literal */
+    {"[a", "[a", true},
+    {"[!", "[!", true},
+    {"[]", "[]", true},
+    {"\\", "\\", true}, /* backslash is ordinary */
+    {"\\*", "\\anything", true},
+    {"\\*", "*", false},
+    {"[\\]", "\\", true},
+    {"[a-]", "-", true},
+    {"[-a]", "-", true},
+    {"[a-c-e]", "d", false},
+    {"[a-c-e]", "-", true},
+    {"[a-c-e]", "e", true},
+    {"[--0]", ".", true},
+    {"[a--b]", "b", true},
+    {"[a--b]", "a", false},
+    {"[z-b!-]", "x", true}, /* the merge leaves "!-" first: negated */
+    {"[z-b!-]", "-", false},
+    {"[b-!!]", "b", true}, /* "!" alone: anything */
+    {"[\xc3\xa0-\xc3\xbc]", "\xc3\xa9", true},
+    {"[!\xc3\xa9]", "e", true},
+    {"\xe2\x9c\x93*", "\xe2\x9c\x93ok", true},
+    {"[/]", "/", true},
+    {"[?]", "a", false},
+    {"[*]", "*", true},
+};
+
+START_TEST(hand_table)
+{
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+        ck_assert_msg(glob_match(rows[i].pat, rows[i].name) == rows[i].want,
+                      "glob_match(\"%s\", \"%s\") should be %d", rows[i].pat, rows[i].name,
+                      rows[i].want);
+}
+END_TEST
+
+START_TEST(match_any)
+{
+    const char *pats[] = {"obs_*", "X_?ca"};
+    ck_assert(glob_match_any(pats, 2, "X_pca"));
+    ck_assert(glob_match_any(pats, 2, "obs_1"));
+    ck_assert(!glob_match_any(pats, 2, "X_umap"));
+    ck_assert(!glob_match_any(pats, 0, "X_pca"));
+}
+END_TEST
+
+START_TEST(long_inputs_are_linear_enough)
+{
+    /* the classic exponential case for recursive matchers */
+    char name[4001], pat[200];
+    for (int i = 0; i < 4000; i++)
+        name[i] = 'a';
+    name[4000] = '\0';
+    int k = 0;
+    for (int i = 0; i < 60; i++) {
+        pat[k++] = 'a';
+        pat[k++] = '*';
+    }
+    pat[k++] = 'b';
+    pat[k] = '\0';
+    ck_assert(!glob_match(pat, name));
+    pat[k - 1] = 'a';
+    ck_assert(glob_match(pat, name));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("glob");
+    TCase *t = tcase_create("glob");
+    tcase_add_test(t, hand_table);
+    tcase_add_test(t, match_any);
+    tcase_add_test(t, long_inputs_are_linear_enough);
+    suite_add_tcase(s, t);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
