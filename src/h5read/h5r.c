@@ -621,10 +621,15 @@ static ad_elem *read_sparse(rd *r, hid_t g, bool csc, bool legacy)
     }
     for (int i = 0; i < 2; i++) {
         int64_t v = get_idx(&shp, (uint64_t)i);
-        if (v < 0 || (uint64_t)v > r->lim->max_dim) {
+        if (v < 0) {
             ad_array_free(&shp);
-            fail(r, ADX_E_LIMIT, "sparse shape[%d] = %lld is negative or above max_dim (%llu)", i,
-                 (long long)v, (unsigned long long)r->lim->max_dim);
+            fail(r, ADX_E_SCHEMA, "sparse shape[%d] is negative", i);
+            goto bad;
+        }
+        if ((uint64_t)v > r->lim->max_dim) {
+            ad_array_free(&shp);
+            fail(r, ADX_E_LIMIT, "sparse shape[%d] = %lld is above max_dim (%llu)", i, (long long)v,
+                 (unsigned long long)r->lim->max_dim);
             goto bad;
         }
         s->shape[i] = (uint64_t)v;
@@ -1392,31 +1397,30 @@ out:
     return rc;
 }
 
-static int check_matrix(rd *r, const ad_elem *e, uint64_t rows, uint64_t cols, bool any_ndim)
+static int check_matrix(rd *r, const ad_elem *e, uint64_t rows, uint64_t cols, bool rows_only)
 {
+    uint64_t got_r, got_c = 0;
     if (e->kind == AD_K_SPARSE) {
-        if (e->u.sp.shape[0] != rows || (!any_ndim && e->u.sp.shape[1] != cols))
-            return fail(r, ADX_E_SHAPE, "shape is %llu x %llu, expected %llu x %llu",
-                        (unsigned long long)e->u.sp.shape[0], (unsigned long long)e->u.sp.shape[1],
-                        (unsigned long long)rows, (unsigned long long)cols);
-        return 0;
+        got_r = e->u.sp.shape[0];
+        got_c = e->u.sp.shape[1];
+    } else if (e->kind == AD_K_FRAME && rows_only) {
+        got_r = e->u.df.n_rows;
+    } else if (e->kind == AD_K_ARRAY && e->u.arr.ndim >= 1 &&
+               (rows_only || (e->u.arr.ndim == 2 && e->u.arr.dtype != AD_STR))) {
+        got_r = e->u.arr.shape[0];
+        got_c = e->u.arr.ndim > 1 ? e->u.arr.shape[1] : 0;
+    } else {
+        return fail(r, ADX_E_SCHEMA, "expected %s",
+                    rows_only ? "an array, a sparse matrix or a dataframe"
+                              : "a 2-d numeric array or a sparse matrix");
     }
-    if (e->kind == AD_K_FRAME && any_ndim) {
-        if (e->u.df.n_rows != rows)
-            return fail(r, ADX_E_SHAPE, "dataframe has %llu rows, expected %llu",
-                        (unsigned long long)e->u.df.n_rows, (unsigned long long)rows);
-        return 0;
-    }
-    if (e->kind != AD_K_ARRAY || e->u.arr.ndim < 1 || (!any_ndim && e->u.arr.ndim != 2))
-        return fail(r, ADX_E_SCHEMA, "expected a %s array or a sparse matrix",
-                    any_ndim ? "dense" : "2-d dense");
-    if (e->u.arr.dtype == AD_STR && !any_ndim)
-        return fail(r, ADX_E_SCHEMA, "a matrix must be numeric");
-    if (e->u.arr.shape[0] != rows || (!any_ndim && e->u.arr.shape[1] != cols))
-        return fail(r, ADX_E_SHAPE, "shape starts %llu x %llu, expected %llu x %llu",
-                    (unsigned long long)e->u.arr.shape[0],
-                    (unsigned long long)(e->u.arr.ndim > 1 ? e->u.arr.shape[1] : 0),
-                    (unsigned long long)rows, (unsigned long long)cols);
+    if (rows_only && got_r != rows)
+        return fail(r, ADX_E_SHAPE, "has %llu rows, expected %llu rows", (unsigned long long)got_r,
+                    (unsigned long long)rows);
+    if (!rows_only && (got_r != rows || got_c != cols))
+        return fail(r, ADX_E_SHAPE, "shape is %llu x %llu, expected %llu x %llu",
+                    (unsigned long long)got_r, (unsigned long long)got_c, (unsigned long long)rows,
+                    (unsigned long long)cols);
     return 0;
 }
 

@@ -49,7 +49,8 @@ static json_t *num_json(const ad_array *a, uint64_t i)
 static json_t *array_json(const ad_array *a)
 {
     json_t *o = json_object(), *shape = json_array(), *data = json_array();
-    json_object_set_new(o, "encoding-type", json_string(a->dtype == AD_STR ? "string-array" : "array"));
+    json_object_set_new(o, "encoding-type",
+                        json_string(a->dtype == AD_STR ? "string-array" : "array"));
     json_object_set_new(o, "dtype", json_string(ad_dtype_name(a->dtype)));
     for (int i = 0; i < a->ndim; i++)
         json_array_append_new(shape, json_integer((json_int_t)a->shape[i]));
@@ -130,9 +131,11 @@ static json_t *elem_json(const ad_elem *e)
         return array_json(&e->u.arr);
     case AD_K_SPARSE: {
         o = json_object();
-        json_object_set_new(o, "encoding-type", json_string(e->u.sp.csc ? "csc_matrix" : "csr_matrix"));
-        json_object_set_new(o, "shape",
-                            json_pack("[II]", (json_int_t)e->u.sp.shape[0], (json_int_t)e->u.sp.shape[1]));
+        json_object_set_new(o, "encoding-type",
+                            json_string(e->u.sp.csc ? "csc_matrix" : "csr_matrix"));
+        json_object_set_new(
+            o, "shape",
+            json_pack("[II]", (json_int_t)e->u.sp.shape[0], (json_int_t)e->u.sp.shape[1]));
         json_object_set_new(o, "data", array_json(&e->u.sp.data));
         json_object_set_new(o, "indices", array_json(&e->u.sp.indices));
         json_object_set_new(o, "indptr", array_json(&e->u.sp.indptr));
