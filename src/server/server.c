@@ -1,8 +1,309 @@
-/* placeholder: replaced by the daemon */
+/* `anndata-exportd serve`: process setup, signals, shutdown and the small
+ * service documents (version, tokens). */
 #include "adx_server.h"
+#include "srv_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adx_config_build.h"
+
+extern char **environ;
+
+srv_state *srv_g;
+
+#define TICK_MS 200
+#define FORCED_EXIT_MS 10000
+
+int64_t srv_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t srv_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void srv_random(void *buf, size_t n)
+{
+    uint8_t *p = buf;
+    while (n) {
+        ssize_t r = getrandom(p, n, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            /* getrandom cannot fail after boot on Linux >= 3.17; ids stay
+             * unique through the time part and the monotonic increment. */
+            for (size_t i = 0; i < n; i++)
+                p[i] = (uint8_t)(srv_mono_ns() >> (i % 8));
+            return;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+void srv_new_id(char out[SRV_ID_LEN + 1])
+{
+    uint8_t rnd[10];
+    srv_random(rnd, sizeof rnd);
+    if (srv_id_next(&srv_g->idgen, (uint64_t)srv_now_ms(), rnd, out) < 0) {
+        /* 2^80 ids in one millisecond cannot happen; reseed all the same. */
+        srv_g->idgen.last_ms++;
+        srv_id_next(&srv_g->idgen, srv_g->idgen.last_ms + 1, rnd, out);
+    }
+}
+
+static void tokens_free(char **t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        /* do not leave secrets in freed memory */
+        explicit_bzero(t[i], strlen(t[i]));
+        free(t[i]);
+    }
+    free(t);
+}
+
+int srv_tokens_load(adx_err *err)
+{
+    const char *path = srv_g->cfg.tokens_file;
+    if (!path[0]) return 0;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return adx_err_set(err, ADX_E_IO, "/tokens_file", "cannot open tokens file %s: %s", path,
+                           strerror(errno));
+    char **t = NULL;
+    size_t n = 0;
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        size_t l = strcspn(s, "\r\n");
+        while (l && (s[l - 1] == ' ' || s[l - 1] == '\t'))
+            l--;
+        s[l] = '\0';
+        if (!l || *s == '#') continue;
+        char **nt = realloc(t, (n + 1) * sizeof *t);
+        char *dup = strdup(s);
+        if (!nt || !dup) {
+            free(dup);
+            if (nt) t = nt;
+            tokens_free(t, n);
+            fclose(f);
+            return adx_err_set(err, ADX_E_NOMEM, "/tokens_file", "out of memory");
+        }
+        t = nt;
+        t[n++] = dup;
+    }
+    explicit_bzero(line, sizeof line);
+    fclose(f);
+    if (n == 0) {
+        free(t);
+        /* An empty file must not silently turn authentication off. */
+        return adx_err_set(err, ADX_E_BAD_OPTION, "/tokens_file", "tokens file %s holds no token",
+                           path);
+    }
+    tokens_free(srv_g->tokens, srv_g->n_tokens);
+    srv_g->tokens = t;
+    srv_g->n_tokens = n;
+    return 0;
+}
+
+json_t *srv_version_json(void)
+{
+    unsigned maj = 0, min = 0, rel = 0;
+    H5get_libversion(&maj, &min, &rel);
+    char h5[32];
+    snprintf(h5, sizeof h5, "%u.%u.%u", maj, min, rel);
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:b}, s:{s:s, s:s, s:s, s:s}}", "name",
+                     "anndata-exportd", "version", ADX_VERSION, "build", "compiler",
+#ifdef __VERSION__
+                     __VERSION__,
+#else
+                     "unknown",
+#endif
+                     "c_standard", "C11", "systemd", ADX_HAVE_SYSTEMD, "libraries", "hdf5", h5,
+                     "libmicrohttpd", MHD_get_version(), "jansson", jansson_version_str(), "libuv",
+                     uv_version_string());
+}
+
+/* ---- shutdown ------------------------------------------------------------- */
+
+static int64_t drain_started_ms;
+
+static void close_all(void)
+{
+    srv_http_stop();
+    uv_timer_stop(&srv_g->tick);
+    uv_close((uv_handle_t *)&srv_g->tick, NULL);
+    uv_close((uv_handle_t *)&srv_g->sig_term, NULL);
+    uv_close((uv_handle_t *)&srv_g->sig_int, NULL);
+    uv_close((uv_handle_t *)&srv_g->sig_hup, NULL);
+}
+
+static void shutdown_step(int64_t now)
+{
+    if (now >= srv_g->shutdown_deadline_ms && !srv_g->shutdown_canceled && srv_g->n_running) {
+        srv_g->shutdown_canceled = true;
+        srv_log("warn", "shutdown grace period over; stopping running jobs (they rerun on start)",
+                json_pack("{s:i}", "running", srv_g->n_running));
+        for (srv_job *j = srv_g->jobs_head; j; j = j->next)
+            if (j->state == SRV_JOB_RUNNING) atomic_store(&j->cancel, 2);
+    }
+    if (now >= srv_g->shutdown_deadline_ms + FORCED_EXIT_MS) {
+        /* A stage that never polls the cancel flag must not keep the
+         * process alive forever; everything accepted is on disk already. */
+        srv_log("error", "workers did not stop; exiting anyway", json_pack("{}"));
+        srv_log_close();
+        _exit(0);
+    }
+    if (srv_g->n_running || srv_g->n_validating) return;
+    if (!drain_started_ms) drain_started_ms = now;
+    const union MHD_DaemonInfo *ci =
+        srv_g->mhd ? MHD_get_daemon_info(srv_g->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
+    bool idle = !ci || ci->num_connections == 0;
+    /* Give answered clients a moment to read their responses. */
+    if (srv_http_suspended() == 0 && (idle || now - drain_started_ms >= 1000)) {
+        srv_log("info", "shutdown complete", json_pack("{s:i}", "queued", srv_g->n_queued));
+        close_all();
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    int64_t now = srv_now_ms();
+    srv_jobs_tick(now);
+    srv_http_tick(now);
+    if (srv_g->shutting_down) shutdown_step(now);
+}
+
+static void begin_shutdown(int signum)
+{
+    if (srv_g->shutting_down) {
+        if (signum == SIGINT && !srv_g->shutdown_canceled) {
+            /* A second Ctrl-C means now. */
+            srv_g->shutdown_deadline_ms = srv_now_ms();
+        }
+        return;
+    }
+    srv_g->shutting_down = true;
+    srv_g->shutdown_deadline_ms = srv_now_ms() + (int64_t)srv_g->cfg.shutdown_grace * 1000;
+    srv_http_quiesce();
+    srv_log("info", "shutting down",
+            json_pack("{s:s, s:i, s:i, s:I}", "signal", strsignal(signum), "running",
+                      srv_g->n_running, "queued", srv_g->n_queued, "grace_s",
+                      (json_int_t)srv_g->cfg.shutdown_grace));
+    on_tick(&srv_g->tick);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    if (signum == SIGHUP) {
+        adx_err err;
+        adx_err_init(&err);
+        int lr = srv_log_reopen();
+        int tr = srv_tokens_load(&err);
+        srv_log(lr == 0 && tr == 0 ? "info" : "error", "SIGHUP: reopened log, reloaded tokens",
+                json_pack("{s:b, s:s?, s:i}", "log_ok", lr == 0, "tokens_error",
+                          tr == 0 ? NULL : err.detail, "tokens", (int)srv_g->n_tokens));
+        return;
+    }
+    begin_shutdown(signum);
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: anndata-exportd serve [--listen HOST:PORT] [--config FILE]\n"
+          "                             [--data-dir DIR] [--spool-dir DIR] [--workers N]\n"
+          "                             [--KEY VALUE ...]\n"
+          "\n"
+          "Runs the HTTP export daemon. Every setting of the config file (see\n"
+          "config/anndata-exportd.conf) is also a flag (--queue-max 64) and an\n"
+          "environment variable (ANNDATA_EXPORTD_QUEUE_MAX=64). Precedence: flags,\n"
+          "then environment, then the config file, then defaults.\n"
+          "Signals: SIGTERM/SIGINT drain and exit 0, SIGHUP reopens the log file and\n"
+          "reloads the tokens file.\n",
+          f);
+}
+
 int srv_main(int argc, char **argv)
 {
-    fprintf(stderr, "anndata-exportd: serve is not built yet\n");
-    return 1;
+    static srv_state st;
+    memset(&st, 0, sizeof st);
+    srv_g = &st;
+    srv_config_defaults(&st.cfg, NULL);
+    adx_err err;
+    adx_err_init(&err);
+    const char *what = NULL;
+    int rc = srv_config_from_args(&st.cfg, argc, argv, environ, &what, &err);
+    if (rc == 1) {
+        if (!strcmp(what, "version"))
+            printf("anndata-exportd %s\n", ADX_VERSION);
+        else
+            usage(stdout);
+        return 0;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "anndata-exportd serve: %s\n", err.detail);
+        usage(stderr);
+        return 2;
+    }
+    /* Exports take `workers` threads; two more keep validation of new
+     * bodies and job records from waiting behind long exports. Must be set
+     * before libuv's pool starts. */
+    char tp[16];
+    snprintf(tp, sizeof tp, "%u", st.cfg.workers + 2);
+    setenv("UV_THREADPOOL_SIZE", tp, 1);
+    signal(SIGPIPE, SIG_IGN);
+    if (srv_log_open(&st.cfg, &err) < 0 || srv_tokens_load(&err) < 0) {
+        fprintf(stderr, "anndata-exportd serve: %s\n", err.detail);
+        return 2;
+    }
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) {
+        fprintf(stderr, "anndata-exportd serve: cannot create the event loop\n");
+        return 1;
+    }
+    st.loop = &loop;
+    if (srv_store_scan(&st, &err) < 0 || srv_http_start(&err) < 0) {
+        srv_log("error", "startup failed", json_pack("{s:s}", "error", err.detail));
+        fprintf(stderr, "anndata-exportd serve: %s\n", err.detail);
+        srv_jobs_free_all();
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        srv_log_close();
+        return 1;
+    }
+    uv_timer_init(&loop, &st.tick);
+    uv_timer_start(&st.tick, on_tick, TICK_MS, TICK_MS);
+    uv_signal_init(&loop, &st.sig_term);
+    uv_signal_init(&loop, &st.sig_int);
+    uv_signal_init(&loop, &st.sig_hup);
+    uv_signal_start(&st.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&st.sig_int, on_signal, SIGINT);
+    uv_signal_start(&st.sig_hup, on_signal, SIGHUP);
+    srv_jobs_dispatch();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    srv_jobs_free_all();
+    /* Close anything a late completion left open, then the loop itself. */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    tokens_free(st.tokens, st.n_tokens);
+    st.tokens = NULL;
+    st.n_tokens = 0;
+    srv_log_close();
+    return 0;
 }

@@ -1,0 +1,258 @@
+/* The spool: one directory per job under <spool>/jobs/<id>/ holding
+ * request.json (the body as received), job.json (the durable record) and
+ * result.<ext>; <spool>/tmp/ holds uploads in progress. A job exists once
+ * its job.json has been renamed into place: that is what a 202 promises. */
+#include "srv_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void srv_job_dir(const srv_state *s, const char *id, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", s->jobs_dir, id);
+}
+
+void srv_job_file(const srv_state *s, const char *id, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s/%s", s->jobs_dir, id, name);
+}
+
+void srv_result_path(const srv_state *s, const srv_job *j, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s/result%s", s->jobs_dir, j->id, adx_format_ext(j->format));
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int srv_write_durable(const char *dir, const char *name, const char *text, size_t len, adx_err *err)
+{
+    char tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    snprintf(dst, sizeof dst, "%s/%s", dir, name);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) return adx_err_set(err, ADX_E_IO, "", "create %s: %s", name, strerror(errno));
+    if (write_all(fd, text, len) < 0 || fsync(fd) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return adx_err_set(err, ADX_E_IO, "", "write %s: %s", name, strerror(e));
+    }
+    close(fd);
+    if (rename(tmp, dst) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return adx_err_set(err, ADX_E_IO, "", "rename %s: %s", name, strerror(e));
+    }
+    /* The rename itself is durable only once the directory is synced. */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+int srv_remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : -1;
+    struct dirent *e;
+    char p[PATH_MAX + 300];
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    return rmdir(dir);
+}
+
+char *srv_job_record(const srv_job *j)
+{
+    json_t *o = json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:s, s:s?}", "v", 1, "id", j->id, "state",
+                          srv_job_state_name(j->state), "created_ms", (json_int_t)j->created_ms,
+                          "started_ms", (json_int_t)j->started_ms, "finished_ms",
+                          (json_int_t)j->finished_ms, "format", adx_format_name(j->format),
+                          "filename", j->filename);
+    if (!o) return NULL;
+    /* A restart re-runs queued and running jobs, so "running" is never
+     * stored: an interrupted job simply stays queued on disk. */
+    if (j->state == SRV_JOB_RUNNING)
+        json_object_set_new(o, "state", json_string(srv_job_state_name(SRV_JOB_QUEUED)));
+    if (j->result) json_object_set(o, "result", j->result);
+    if (j->error) json_object_set(o, "error", j->error);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static int format_from_name(const char *n)
+{
+    for (int f = ADX_FMT_H5AD; f <= ADX_FMT_TXT; f++)
+        if (n && strcmp(n, adx_format_name((adx_format)f)) == 0) return f;
+    return -1;
+}
+
+static void clean_job_dir(const char *dir, const char *keep_result)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[PATH_MAX + 300];
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "job.json") ||
+            !strcmp(n, "request.json"))
+            continue;
+        if (keep_result && !strcmp(n, keep_result)) continue;
+        if (snprintf(p, sizeof p, "%s/%s", dir, n) < (int)sizeof p) unlink(p);
+    }
+    closedir(d);
+}
+
+static srv_job *load_job(srv_state *s, const char *id, int64_t now)
+{
+    char dir[PATH_MAX + 64], path[PATH_MAX + 64];
+    srv_job_dir(s, id, dir, sizeof dir);
+    srv_job_file(s, id, "job.json", path, sizeof path);
+    json_error_t je;
+    json_t *rec = json_load_file(path, 0, &je);
+    const char *st_name = NULL, *fmt_name = NULL, *fname = NULL, *rid = NULL;
+    json_int_t cms = 0, sms = 0, fms = 0;
+    json_t *result = NULL, *error = NULL;
+    if (!rec ||
+        json_unpack(rec, "{s:s, s:s, s:I, s?I, s?I, s:s, s?s, s?o, s?o}", "id", &rid, "state",
+                    &st_name, "created_ms", &cms, "started_ms", &sms, "finished_ms", &fms, "format",
+                    &fmt_name, "filename", &fname, "result", &result, "error", &error) != 0 ||
+        strcmp(rid, id) != 0) {
+        /* No record means the 202 was never sent: the upload is garbage. */
+        json_decref(rec);
+        srv_remove_tree(dir);
+        srv_log("warn", "spool: removed a job directory without a valid record",
+                json_pack("{s:s}", "job_id", id));
+        return NULL;
+    }
+    int st = srv_job_state_parse(st_name);
+    int fmt = format_from_name(fmt_name);
+    srv_job *j = calloc(1, sizeof *j);
+    if (!j || st < 0 || fmt < 0) {
+        free(j);
+        json_decref(rec);
+        srv_log("error", "spool: unreadable job record left in place",
+                json_pack("{s:s}", "job_id", id));
+        return NULL;
+    }
+    memcpy(j->id, id, SRV_ID_LEN + 1);
+    j->state = (srv_job_state)st;
+    j->format = (adx_format)fmt;
+    j->filename = fname ? strdup(fname) : NULL;
+    j->created_ms = cms;
+    j->started_ms = sms;
+    j->finished_ms = fms;
+    if (result) j->result = json_incref(result);
+    if (error) j->error = json_incref(error);
+    json_decref(rec);
+    if (j->state == SRV_JOB_RUNNING) j->state = SRV_JOB_QUEUED;
+    char result_name[32];
+    snprintf(result_name, sizeof result_name, "result%s", adx_format_ext(j->format));
+    if (j->state == SRV_JOB_SUCCEEDED) {
+        json_t *sz = json_object_get(j->result, "size_bytes");
+        json_t *sh = json_object_get(j->result, "sha256");
+        if (json_is_integer(sz)) j->size_bytes = (uint64_t)json_integer_value(sz);
+        if (json_is_string(sh)) snprintf(j->sha256, sizeof j->sha256, "%s", json_string_value(sh));
+        char rp[PATH_MAX + 64];
+        srv_result_path(s, j, rp, sizeof rp);
+        struct stat stt;
+        if (stat(rp, &stt) != 0 || (uint64_t)stt.st_size != j->size_bytes) {
+            /* The file is gone or damaged: the only honest state is expired. */
+            j->state = SRV_JOB_EXPIRED;
+        }
+    }
+    if (j->state == SRV_JOB_QUEUED) {
+        srv_job_file(s, id, "request.json", path, sizeof path);
+        if (access(path, R_OK) != 0) {
+            srv_log("error", "spool: queued job lost its request body; marked failed",
+                    json_pack("{s:s}", "job_id", id));
+            adx_err e;
+            adx_err_init(&e);
+            adx_err_set(&e, ADX_E_IO, "", "the stored request was lost");
+            j->state = SRV_JOB_FAILED;
+            j->finished_ms = now;
+            j->error = adx_err_problem(&e, NULL, NULL);
+        }
+    }
+    clean_job_dir(dir, j->state == SRV_JOB_SUCCEEDED ? result_name : NULL);
+    return j;
+}
+
+static int mkdir_p(const char *path, adx_err *err)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+            return adx_err_set(err, ADX_E_IO, "/spool_dir", "cannot create %s: %s", tmp,
+                               strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+        return adx_err_set(err, ADX_E_IO, "/spool_dir", "cannot create %s: %s", tmp,
+                           strerror(errno));
+    return 0;
+}
+
+int srv_store_scan(srv_state *s, adx_err *err)
+{
+    snprintf(s->jobs_dir, sizeof s->jobs_dir, "%s/jobs", s->cfg.spool_dir);
+    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/tmp", s->cfg.spool_dir);
+    if (mkdir_p(s->jobs_dir, err) < 0 || mkdir_p(s->tmp_dir, err) < 0) return -1;
+    /* Uploads that were in flight when the process died were never
+     * acknowledged. */
+    srv_remove_tree(s->tmp_dir);
+    if (mkdir_p(s->tmp_dir, err) < 0) return -1;
+    DIR *d = opendir(s->jobs_dir);
+    if (!d)
+        return adx_err_set(err, ADX_E_IO, "/spool_dir", "cannot read %s: %s", s->jobs_dir,
+                           strerror(errno));
+    int64_t now = srv_now_ms();
+    unsigned n = 0, requeued = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        if (!srv_id_valid(e->d_name)) continue; /* not ours: leave it alone */
+        srv_job *j = load_job(s, e->d_name, now);
+        if (!j) continue;
+        srv_job_link(j);
+        n++;
+        if (j->state == SRV_JOB_QUEUED) requeued++;
+    }
+    closedir(d);
+    /* Enqueue in id (= creation) order so the FIFO survives a restart. */
+    srv_job *last = s->jobs_head;
+    while (last && last->next)
+        last = last->next;
+    for (srv_job *j = last; j; j = j->prev)
+        if (j->state == SRV_JOB_QUEUED) srv_job_enqueue(j);
+    srv_log("info", "spool scanned",
+            json_pack("{s:s, s:i, s:i}", "spool_dir", s->cfg.spool_dir, "jobs", n, "requeued",
+                      requeued));
+    return 0;
+}
