@@ -21,7 +21,6 @@ import ctypes
 import ctypes.util
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -112,29 +111,50 @@ def build_anndata(arr, n_obs, n_vars):
     obs["kmeans_polis"] = pd.Categorical(arr["labels"])
     var = pd.DataFrame(a["var"]["columns"], index=pd.Index(a["var"]["index"]))
     var["is_seed"] = ""
-    ad = anndata.AnnData(X=arr["X"], obs=obs, var=var,
+    # dtype: anndata 0.8 would otherwise store X as float32.
+    ad = anndata.AnnData(X=arr["X"], obs=obs, var=var, dtype=arr["X"].dtype,
                          obsm={"X_pca_polis": arr["pca"]},
                          varm={"X_pca_masked_unscaled": arr["varm"]},
                          layers={"X_masked_imputed_mean": arr["imputed"]})
     st = pd.DataFrame(arr["statements"]).fillna("")
-    ad.uns["votes"] = pd.DataFrame(arr["vote_rows"])
+    votes = pd.DataFrame(arr["vote_rows"])
+    votes.index = votes.index.astype(str)  # as the service stores indexes
+    ad.uns["votes"] = votes
     ad.uns["statements"] = st
     ad.uns["kmeans_polis"] = {"best_k": 4, "k_bounds": np.array([2, 5]), "best_score": 0.41}
     return ad
 
 
-def run_child(cmd, **kw):
-    """Wall time and peak RSS (MiB) of one child process."""
+TIME = "/usr/bin/time"  # Debian package "time"
+
+
+def spawn(cmd):
+    """Run cmd; return (wall seconds, peak RSS MiB, stderr bytes).
+
+    The RSS comes from /usr/bin/time, not from wait4() here: Linux carries a
+    child's RSS high-water mark over from the parent at fork, so a child of
+    this (large) Python process would report at least our own size."""
+    rss_file = tempfile.NamedTemporaryFile(prefix="adx-rss-", delete=False)
+    rss_file.close()
+    full = [TIME, "-f", "%M", "-o", rss_file.name] + cmd if os.path.exists(TIME) else cmd
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
-    _, status, ru = os.wait4(p.pid, 0)
+    p = subprocess.run(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - t0
-    err = p.stderr.read()
-    p.stderr.close()
-    p.returncode = os.waitstatus_to_exitcode(status)
+    rss = float("nan")
+    try:
+        with open(rss_file.name) as f:
+            rss = int(f.read().split()[-1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    os.unlink(rss_file.name)
     if p.returncode != 0:
-        raise SystemExit("failed: %s\n%s" % (" ".join(cmd), err.decode(errors="replace")[:2000]))
-    return wall, ru.ru_maxrss / 1024.0
+        raise SystemExit("failed: %s\n%s" % (" ".join(cmd), p.stderr.decode(errors="replace")[:2000]))
+    return wall, rss, p.stderr
+
+
+def run_child(cmd):
+    wall, rss, _ = spawn(cmd)
+    return wall, rss
 
 
 JANSSON_CHILD = r"""
@@ -161,16 +181,9 @@ sys.stderr.write("%.6f\n" % (time.perf_counter() - t0))
 
 
 def timed_python(code, path):
-    """In-process time (stderr) and peak RSS of a python child."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-c", code, path], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(p.pid, 0)
-    out = p.stderr.read().decode()
-    p.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("child failed: " + out)
-    return float(out.strip().splitlines()[-1]), ru.ru_maxrss / 1024.0
+    """In-process time (the child prints it) and peak RSS of a python child."""
+    _, rss, err = spawn([sys.executable, "-c", code, path])
+    return float(err.decode().strip().splitlines()[-1]), rss
 
 
 def main():
