@@ -11,10 +11,13 @@
 #include "h5w_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hdf5.h>
 #include <libdeflate.h>
@@ -29,6 +32,11 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "h5ad writer assumes l
 
 #define REP_INDEX_RENAMED "index_renamed"
 
+/* Compression threads per write: `threads` = 0 picks the online CPUs up to
+ * H5W_AUTO_THREADS; explicit values are capped at H5W_MAX_THREADS. */
+#define H5W_AUTO_THREADS 4
+#define H5W_MAX_THREADS 16
+
 typedef struct w_ctx {
     const h5w_opts *o;
     const adx_ctl *ctl;
@@ -37,9 +45,8 @@ typedef struct w_ctx {
     adx_ptr ptr;
     hid_t t_str;  /* variable-length UTF-8 string */
     hid_t t_bool; /* numpy bool as h5py stores it: enum int8 {FALSE, TRUE} */
-    struct libdeflate_compressor *gz;
-    unsigned char *raw, *cmp; /* one chunk, uncompressed and compressed */
-    size_t cap;
+    int nthreads; /* compression threads */
+    struct libdeflate_compressor *gz[H5W_MAX_THREADS]; /* one per thread */
     uint64_t total, done;
 } w_ctx;
 
@@ -305,76 +312,153 @@ static int write_slabs(w_ctx *w, hid_t d, hid_t type, const ad_array *a, uint64_
     return rc;
 }
 
-static int ensure_scratch(w_ctx *w, size_t n)
+/* A batch of chunks is gathered and compressed in parallel (each thread with
+ * its own compressor, none holding the HDF5 lock), then the calling thread
+ * stores them in order with H5Dwrite_chunk. */
+typedef struct cslot {
+    unsigned char *raw, *cmp;
+    uint64_t origin[AD_MAX_NDIM];
+    const void *out; /* raw or cmp */
+    size_t n;
+    uint32_t mask;
+} cslot;
+
+typedef struct cbatch {
+    const w_ctx *w;
+    const ad_array *a;
+    const uint64_t *chunk;
+    size_t cb; /* bytes of one full chunk */
+    cslot *slots;
+    size_t nslots;
+    atomic_size_t next;
+} cbatch;
+
+typedef struct cworker {
+    cbatch *b;
+    struct libdeflate_compressor *gz;
+    pthread_t tid;
+} cworker;
+
+/* filter_mask bit 0 marks a chunk kept raw because compression did not make
+ * it smaller; both filters are optional (as h5py and H5Pset_deflate register
+ * them), so readers skip them for that chunk. */
+static void compress_slot(const cbatch *b, struct libdeflate_compressor *gz, cslot *s)
 {
-    if (n <= w->cap) return 0;
-    unsigned char *r = realloc(w->raw, n);
-    if (r) w->raw = r;
-    unsigned char *c = r ? realloc(w->cmp, n) : NULL;
-    if (c) w->cmp = c;
-    if (!r || !c) return adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
-    w->cap = n;
-    return 0;
+    const ad_array *a = b->a;
+    h5w_gather_chunk(a->data, a->ndim, a->shape, ad_dtype_size(a->dtype), b->chunk, s->origin,
+                     s->raw);
+    size_t got = 0;
+    if (b->w->o->compression == ADX_COMP_GZIP)
+        got = libdeflate_zlib_compress(gz, s->raw, b->cb, s->cmp, b->cb);
+    else if (b->w->o->compression == ADX_COMP_LZF)
+        got = h5w_lzf_compress(s->raw, b->cb, s->cmp, b->cb);
+    if (got == 0 || got >= b->cb) {
+        s->out = s->raw;
+        s->n = b->cb;
+        s->mask = 1;
+    } else {
+        s->out = s->cmp;
+        s->n = got;
+        s->mask = 0;
+    }
 }
 
-/* Compress `n` bytes of w->raw; returns the bytes to store and where, with
- * filter_mask bit 0 set when compression did not help and the chunk is kept
- * raw (both filters are optional, as h5py and H5Pset_deflate register them). */
-static const void *compress_chunk(w_ctx *w, size_t n, size_t *out_n, uint32_t *mask)
+static void *cworker_run(void *arg)
 {
-    size_t got = 0;
-    if (w->o->compression == ADX_COMP_GZIP)
-        got = libdeflate_zlib_compress(w->gz, w->raw, n, w->cmp, n);
-    else if (w->o->compression == ADX_COMP_LZF)
-        got = h5w_lzf_compress(w->raw, n, w->cmp, n);
-    if (got == 0 || got >= n) {
-        *out_n = n;
-        *mask = 1;
-        return w->raw;
+    cworker *cw = arg;
+    cbatch *b = cw->b;
+    for (;;) {
+        size_t j = atomic_fetch_add(&b->next, 1);
+        if (j >= b->nslots) break;
+        compress_slot(b, cw->gz, &b->slots[j]);
     }
-    *out_n = got;
-    *mask = 0;
-    return w->cmp;
+    return NULL;
+}
+
+/* Runs the batch on the calling thread plus up to nthreads-1 helpers; a
+ * helper that cannot be started just leaves more work to the others. */
+static void compress_batch(w_ctx *w, cbatch *b)
+{
+    atomic_store(&b->next, 0);
+    cworker cw[H5W_MAX_THREADS];
+    int started = 0;
+    for (int t = 1; t < w->nthreads && (size_t)t < b->nslots; t++) {
+        cw[t] = (cworker){.b = b, .gz = w->gz[t]};
+        if (pthread_create(&cw[t].tid, NULL, cworker_run, &cw[t]) != 0) break;
+        started = t;
+    }
+    cw[0] = (cworker){.b = b, .gz = w->gz[0]};
+    cworker_run(&cw[0]);
+    for (int t = 1; t <= started; t++)
+        pthread_join(cw[t].tid, NULL);
 }
 
 static int write_chunks(w_ctx *w, hid_t d, const ad_array *a, const uint64_t *chunk)
 {
     int nd = a->ndim;
     size_t esz = ad_dtype_size(a->dtype), cb = esz;
-    uint64_t nch[AD_MAX_NDIM], ci[AD_MAX_NDIM] = {0};
+    uint64_t nch[AD_MAX_NDIM], ci[AD_MAX_NDIM] = {0}, total = 1;
     for (int i = 0; i < nd; i++) {
         if (__builtin_mul_overflow(cb, (size_t)chunk[i], &cb))
             return fail_model(w, "chunk size overflows");
         nch[i] = (a->shape[i] + chunk[i] - 1) / chunk[i];
+        total *= nch[i]; /* <= n elements, which fits */
     }
-    if (ensure_scratch(w, cb) < 0) return -1;
+    /* A few chunks per thread per batch keeps threads busy while bounding
+     * memory to 2 * slots * chunk size (chunks are at most ~1 MiB). */
+    size_t nslots = (size_t)w->nthreads * 4;
+    if (nslots > total) nslots = (size_t)total;
+    cbatch b = {.w = w, .a = a, .chunk = chunk, .cb = cb, .nslots = nslots};
+    b.slots = calloc(nslots, sizeof *b.slots);
+    int rc = -1;
+    if (!b.slots) goto nomem;
+    for (size_t j = 0; j < nslots; j++)
+        if (!(b.slots[j].raw = malloc(cb)) || !(b.slots[j].cmp = malloc(cb))) goto nomem;
 
-    for (;;) {
-        if (check_cancel(w) < 0) return -1;
-        uint64_t origin[AD_MAX_NDIM], real = esz;
-        hsize_t off[AD_MAX_NDIM];
-        for (int i = 0; i < nd; i++) {
-            origin[i] = ci[i] * chunk[i];
-            off[i] = origin[i];
-            uint64_t left = a->shape[i] - origin[i];
-            real *= left < chunk[i] ? left : chunk[i];
+    for (bool more = true; more;) {
+        if (check_cancel(w) < 0) goto out;
+        /* Fill the batch with the next chunk origins in row-major order. */
+        b.nslots = 0;
+        while (more && b.nslots < nslots) {
+            cslot *s = &b.slots[b.nslots++];
+            for (int i = 0; i < nd; i++)
+                s->origin[i] = ci[i] * chunk[i];
+            int k = nd - 1;
+            while (k >= 0) {
+                if (++ci[k] < nch[k]) break;
+                ci[k] = 0;
+                k--;
+            }
+            more = k >= 0;
         }
-        h5w_gather_chunk(a->data, nd, a->shape, esz, chunk, origin, w->raw);
-        size_t n;
-        uint32_t mask;
-        const void *buf = compress_chunk(w, cb, &n, &mask);
-        if (H5Dwrite_chunk(d, H5P_DEFAULT, mask, off, n, buf) < 0)
-            return fail_h5(w, "writing a chunk");
-        advance(w, real);
-
-        int k = nd - 1;
-        while (k >= 0) {
-            if (++ci[k] < nch[k]) break;
-            ci[k] = 0;
-            k--;
+        compress_batch(w, &b);
+        for (size_t j = 0; j < b.nslots; j++) {
+            cslot *s = &b.slots[j];
+            hsize_t off[AD_MAX_NDIM];
+            uint64_t real = esz;
+            for (int i = 0; i < nd; i++) {
+                off[i] = s->origin[i];
+                uint64_t left = a->shape[i] - s->origin[i];
+                real *= left < chunk[i] ? left : chunk[i];
+            }
+            if (H5Dwrite_chunk(d, H5P_DEFAULT, s->mask, off, s->n, s->out) < 0) {
+                fail_h5(w, "writing a chunk");
+                goto out;
+            }
+            advance(w, real);
         }
-        if (k < 0) return 0;
     }
+    rc = 0;
+    goto out;
+nomem:
+    adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
+out:
+    for (size_t j = 0; b.slots && j < nslots; j++) {
+        free(b.slots[j].raw);
+        free(b.slots[j].cmp);
+    }
+    free(b.slots);
+    return rc;
 }
 
 /* One array element (dense, string, 0-d) as a dataset. `enc` NULL writes no
@@ -701,6 +785,7 @@ void h5w_opts_default(h5w_opts *o)
 {
     o->compression = ADX_COMP_GZIP;
     o->level = 4;
+    o->threads = 0;
 }
 
 static hid_t make_bool_type(void)
@@ -762,10 +847,17 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
         fail_h5(&w, "registering the lzf filter");
         goto out;
     }
-    if (o->compression == ADX_COMP_GZIP && !(w.gz = libdeflate_alloc_compressor(o->level))) {
-        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
-        goto out;
+    w.nthreads = o->threads;
+    if (w.nthreads <= 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        w.nthreads = ncpu < 1 ? 1 : ncpu > H5W_AUTO_THREADS ? H5W_AUTO_THREADS : (int)ncpu;
     }
+    if (w.nthreads > H5W_MAX_THREADS) w.nthreads = H5W_MAX_THREADS;
+    for (int t = 0; o->compression == ADX_COMP_GZIP && t < w.nthreads; t++)
+        if (!(w.gz[t] = libdeflate_alloc_compressor(o->level))) {
+            adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+            goto out;
+        }
     w.t_str = make_str_type();
     w.t_bool = make_bool_type();
     if (w.t_str < 0 || w.t_bool < 0) {
@@ -793,9 +885,8 @@ out:
     }
     close_id(&w.t_str, H5Tclose);
     close_id(&w.t_bool, H5Tclose);
-    if (w.gz) libdeflate_free_compressor(w.gz);
-    free(w.raw);
-    free(w.cmp);
+    for (int t = 0; t < H5W_MAX_THREADS; t++)
+        if (w.gz[t]) libdeflate_free_compressor(w.gz[t]);
     if (rc == 0) adx_ctl_progress(ctl, 1.0);
     return rc;
 }
