@@ -65,7 +65,10 @@ void csvb_fmt_f32(float x, char buf[32])
         nd--;
     char *o = buf;
     if (neg) *o++ = '-';
-    if (exp >= -4 && exp < 16) {
+    /* numpy chooses the notation by the value itself, compared in long
+     * double: 0.0001f (9.99999997e-05) prints as "1e-04", unlike Python. */
+    long double ax = fabsl((long double)x);
+    if (ax == 0 || (ax >= 1e-4L && ax < 1e16L)) {
         if (exp < 0) {
             *o++ = '0';
             *o++ = '.';
@@ -94,8 +97,8 @@ void csvb_fmt_f32(float x, char buf[32])
         o += nd - 1;
     }
     /* float32 exponents stay within two digits (1e-45 … 3.4e38). */
-    unsigned ax = (unsigned)(exp < 0 ? -exp : exp) % 100u;
-    snprintf(o, (size_t)(buf + 32 - o), "e%c%02u", exp < 0 ? '-' : '+', ax);
+    unsigned ae = (unsigned)(exp < 0 ? -exp : exp) % 100u;
+    snprintf(o, (size_t)(buf + 32 - o), "e%c%02u", exp < 0 ? '-' : '+', ae);
 }
 
 size_t csvb_fmt_num(const ad_array *a, uint64_t i, char buf[32])

@@ -264,6 +264,20 @@ static ad_anndata *build(const char *xkind)
     uint8_t unm[] = {0, 1};
     put(&a->uns, "unl", nullable(AD_K_NULLABLE_INT, AD_I32, unv, unm, 2));
 
+    /* Random bit patterns: every magnitude, subnormals, NaN and inf, so the
+     * csv text of float32 and float64 is compared with numpy's wide range. */
+    enum { NMANY = 3000 };
+    static uint32_t b32[NMANY];
+    static uint64_t b64[NMANY];
+    uint64_t lcg = 7;
+    for (int i = 0; i < NMANY; i++) {
+        lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+        b32[i] = (uint32_t)(lcg >> 32);
+        b64[i] = lcg;
+    }
+    put(&a->uns, "f32many", arr1(AD_F32, NMANY, b32));
+    put(&a->uns, "f64many", arr1(AD_F64, NMANY, b64));
+
     a->raw = calloc(1, sizeof *a->raw);
     if (!a->raw) die("alloc");
     uint64_t rs[2] = {N_OBS, 5};

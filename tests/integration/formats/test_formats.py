@@ -91,6 +91,13 @@ def expected(xkind):
                                           pd.Index(["lo", "hi"], dtype=object)),
         "unl": pd.arrays.IntegerArray(np.array([7, 0], "i4"), np.array([0, 1], bool)),
     }
+    st, b32, b64 = 7, [], []
+    for _ in range(3000):
+        st = (st * 6364136223846793005 + 1442695040888963407) % 2**64
+        b32.append(st >> 32)
+        b64.append(st)
+    uns["f32many"] = np.array(b32, "u4").view("f4")
+    uns["f64many"] = np.array(b64, "u8").view("f8")
     raw_var = pd.DataFrame({"rank": np.array([5, 4, 3, 2, 1], "i8")},
                            index=pd.Index(["r1", "r2", "r3", "r4", "r5"], dtype=object))
     raw = {"X": np.arange(20.0).reshape(4, 5) * 0.5, "var": raw_var,
