@@ -1012,6 +1012,21 @@ static int frame_records(jd *d, const json_t *recs, ad_frame *f, bool globs, jd_
     return r;
 }
 
+/* "0".."n-1", accounted like any other decoded strings. */
+static int default_index(jd *d, ad_frame *f, uint64_t n_rows)
+{
+    uint64_t digits = 1;
+    for (uint64_t x = n_rows; x >= 10; x /= 10)
+        digits++;
+    uint64_t bytes;
+    if (jd_check_elements(d, n_rows) || jd_check_dim(d, n_rows)) return -1;
+    if (__builtin_mul_overflow(n_rows, digits + 1 + 8, &bytes) || jd_reserve_bytes(d, bytes + 8))
+        return adx_err_failed(d->err) ? -1 : jd_fail(d, ADX_E_LIMIT, "index size overflows");
+    if (ad_frame_default_index(f, n_rows) < 0) return jd_nomem(d);
+    f->n_rows = n_rows;
+    return 0;
+}
+
 bool jd_is_frame_object(const json_t *v)
 {
     if (!json_is_object(v)) return false;
@@ -1025,9 +1040,7 @@ int jd_frame(jd *d, const json_t *v, ad_frame *f, bool globs, jd_frame_info *fi)
     memset(fi, 0, sizeof *fi);
     if (json_is_array(v)) {
         if (frame_records(d, v, f, globs, fi)) return -1;
-        if (!f->index.soff && fi->rows_known && ad_frame_default_index(f, f->n_rows) < 0)
-            return jd_nomem(d);
-        return 0;
+        return f->index.soff || !fi->rows_known ? 0 : default_index(d, f, f->n_rows);
     }
     if (!json_is_object(v))
         return jd_fail(d, ADX_E_SCHEMA,
@@ -1124,17 +1137,13 @@ int jd_frame(jd *d, const json_t *v, ad_frame *f, bool globs, jd_frame_info *fi)
         adx_ptr_pop(&d->p, m);
     }
     if (r) return -1;
-    if (!f->index.soff && fi->rows_known && ad_frame_default_index(f, f->n_rows) < 0)
-        return jd_nomem(d);
-    return 0;
+    return f->index.soff || !fi->rows_known ? 0 : default_index(d, f, f->n_rows);
 }
 
 int jd_frame_finish(jd *d, ad_frame *f, jd_frame_info *fi, uint64_t n_rows)
 {
     if (fi->rows_known) return 0;
-    if (jd_reserve_bytes(d, n_rows * 9 + 16) || ad_frame_default_index(f, n_rows) < 0)
-        return adx_err_failed(d->err) ? -1 : jd_nomem(d);
-    f->n_rows = n_rows;
+    if (default_index(d, f, n_rows)) return -1;
     fi->rows_known = true;
     return 0;
 }

@@ -49,7 +49,29 @@ int jd_check_dim(jd *d, uint64_t n);
 int jd_check_keys(jd *d, uint64_t n);
 int jd_check_str(jd *d, size_t len);
 const char *jd_type_name(const json_t *v);
-int jd_leaf(const json_t *v); /* v may be NULL (missing record key) → L_NULL */
+int jd_leaf_str(const json_t *v);
+/* v may be NULL (missing record key) → L_NULL. Inline: it runs per element. */
+static inline int jd_leaf(const json_t *v)
+{
+    if (!v) return L_NULL;
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+        return L_INT;
+    case JSON_REAL:
+        return L_REAL;
+    case JSON_NULL:
+        return L_NULL;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return L_BOOL;
+    case JSON_STRING:
+        return jd_leaf_str(v);
+    case JSON_ARRAY:
+        return L_ARR;
+    default:
+        return L_OBJ;
+    }
+}
 /* A float spelled as a string; returns false if s is not one of them. */
 bool jd_nanstr(const char *s, double *out);
 /* A non-negative integer size (integral reals such as 1e12 count too, so a

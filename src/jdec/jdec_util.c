@@ -125,31 +125,12 @@ bool jd_nanstr(const char *s, double *out)
     return true;
 }
 
-int jd_leaf(const json_t *v)
+int jd_leaf_str(const json_t *v)
 {
-    if (!v) return L_NULL;
-    switch (json_typeof(v)) {
-    case JSON_INTEGER:
-        return L_INT;
-    case JSON_REAL:
-        return L_REAL;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return L_BOOL;
-    case JSON_NULL:
-        return L_NULL;
-    case JSON_STRING: {
-        double x;
-        /* Longest spelling is "-infinity"; skip the compare for long text. */
-        if (json_string_length(v) <= 9 && jd_nanstr(json_string_value(v), &x)) return L_NANSTR;
-        return L_STR;
-    }
-    case JSON_ARRAY:
-        return L_ARR;
-    case JSON_OBJECT:
-        return L_OBJ;
-    }
-    return L_OBJ;
+    double x;
+    /* Longest spelling is "-infinity"; skip the compare for long text. */
+    if (json_string_length(v) <= 9 && jd_nanstr(json_string_value(v), &x)) return L_NANSTR;
+    return L_STR;
 }
 
 int jd_get_size(jd *d, const json_t *v, uint64_t *out)

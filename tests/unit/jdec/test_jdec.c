@@ -595,6 +595,7 @@ START_TEST(codes_dtype_widths)
 {
     /* 127 categories need int16 codes in pandas; 126 fit int8 */
     char *buf = malloc(8192);
+    ck_assert_ptr_nonnull(buf);
     for (int ncat = 126; ncat <= 127; ncat++) {
         size_t o = (size_t)sprintf(buf, "{\"obs\": {\"columns\": {\"kmeans_w\": [");
         for (int i = 0; i < ncat; i++)

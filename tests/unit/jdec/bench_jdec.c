@@ -1,0 +1,52 @@
+/* Manual benchmark (not a test): parse and decode a request file, print the
+ * time of each stage. Usage: bench_jdec request.json [repeats] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "adx_jdec.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s request.json [repeats]\n", argv[0]);
+        return 2;
+    }
+    int reps = argc > 2 ? atoi(argv[2]) : 3;
+    adx_limits lim;
+    adx_limits_default(&lim);
+    for (int r = 0; r < reps; r++) {
+        adx_err err;
+        adx_err_init(&err);
+        adx_report rep = {0};
+        double t0 = now();
+        json_t *doc = jdec_load_file(argv[1], &lim, &err);
+        double t1 = now();
+        if (!doc) {
+            fprintf(stderr, "load: %s\n", err.detail);
+            return 1;
+        }
+        json_t *adata = json_object_get(doc, "adata");
+        jdec_opts o = {.limits = &lim, .base_ptr = "/adata"};
+        ad_anndata *a = jdec_anndata(adata ? adata : doc, &o, &rep, &err);
+        double t2 = now();
+        if (!a) {
+            fprintf(stderr, "decode: %s at %s\n", err.detail, err.items[0].pointer);
+            return 1;
+        }
+        printf("parse %.3f s, decode %.3f s, model %llu bytes, n_obs %llu n_vars %llu\n", t1 - t0,
+               t2 - t1, (unsigned long long)ad_anndata_bytes(a), (unsigned long long)a->n_obs,
+               (unsigned long long)a->n_vars);
+        ad_anndata_free(a);
+        rep_free(&rep);
+        json_decref(doc);
+    }
+    return 0;
+}
