@@ -119,9 +119,10 @@ int pcsv_parse(const char *buf, size_t len, const char *fname, const adx_limits 
         return perr(err, fname, 1, "%s is not valid UTF-8", fname);
     cbuf blob = {0};
     ubuf cells = {0}, recs = {0};
-    uint64_t rec = 1;  /* record being read (header = 1) */
-    size_t nfield = 0; /* fields in the current record */
-    uint64_t line = 1; /* physical line, for records spanning lines */
+    uint64_t rec = 1;      /* record being read (header = 1) */
+    size_t nfield = 0;     /* fields in the current record */
+    uint64_t line = 1;     /* physical line */
+    uint64_t rec_line = 1; /* line the current record starts on: what pointers name */
     int rc = -1;
     char tmp[160];
     while (i < len || nfield > 0) {
@@ -132,6 +133,7 @@ int pcsv_parse(const char *buf, size_t len, const char *fname, const adx_limits 
             line++;
             continue;
         }
+        if (nfield == 0) rec_line = line;
         /* One field. */
         size_t start = blob.len;
         if (ub_put(&cells, start) < 0) goto nomem;
@@ -142,7 +144,7 @@ int pcsv_parse(const char *buf, size_t len, const char *fname, const adx_limits 
                 if (i >= len) {
                     snprintf(tmp, sizeof tmp, "unterminated quoted field (opened on line %llu)",
                              (unsigned long long)line);
-                    perr(err, fname, rec, "%s", tmp);
+                    perr(err, fname, rec_line, "%s", tmp);
                     goto out;
                 }
                 char c = buf[i];
@@ -155,12 +157,12 @@ int pcsv_parse(const char *buf, size_t len, const char *fname, const adx_limits 
                     i++;
                     break;
                 }
-                if (c == '\n') line++;
+                if (c == '\n' || (c == '\r' && !(i + 1 < len && buf[i + 1] == '\n'))) line++;
                 if (cb_put(&blob, c) < 0) goto nomem;
                 i++;
             }
             if (i < len && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r') {
-                perr(err, fname, rec, "%s", "text after a closing quote");
+                perr(err, fname, rec_line, "%s", "text after a closing quote");
                 goto out;
             }
         } else {
@@ -195,9 +197,9 @@ int pcsv_parse(const char *buf, size_t len, const char *fname, const adx_limits 
         } else if (nfield != t->ncols) {
             snprintf(tmp, sizeof tmp, "record has %zu fields but the header has %zu", nfield,
                      t->ncols);
-            perr(err, fname, rec, "%s", tmp);
+            perr(err, fname, rec_line, "%s", tmp);
             goto out;
-        } else if (ub_put(&recs, rec) < 0) {
+        } else if (ub_put(&recs, rec_line) < 0) {
             goto nomem;
         }
         if (cells.len > lim->max_elements) {

@@ -7,8 +7,8 @@
  * pandas.read_csv does). Errors (ADX_E_SCHEMA): a record whose field count
  * differs from the header's, an unterminated quoted field, text after a
  * closing quote, an empty or duplicate header name, invalid UTF-8. Pointers
- * are "/<file>/<record>" with <record> counted from 1 = the header line, so it
- * is the line number whenever no quoted field spans lines.
+ * are "/<file>/<line>": the 1-based line on which the offending record
+ * starts (what an editor shows; the header is normally line 1).
  */
 #ifndef ADX_POLIS_CSV_H
 #define ADX_POLIS_CSV_H
