@@ -1,0 +1,229 @@
+/* The pipeline's own contract: stage order, the result JSON, atomic
+ * replacement of out_path, clean-up after a failed write, and errors from
+ * load rooted at the request document. */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "adx_pipeline.h"
+
+static char dir[256];
+
+static void make_dir(void)
+{
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/adx-pipe-XXXXXX", t && *t ? t : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+/* Entries of dir, excluding . and .. */
+static int count_entries(void)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+static void remove_dir(void)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (unlink(p) != 0) rmdir(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static pipe_job *load(const char *text, adx_err *e)
+{
+    adx_limits lim;
+    adx_limits_default(&lim);
+    adx_err_init(e);
+    return pipe_load_buffer(text, strlen(text), &lim, e);
+}
+
+static const char small[] = "{\"adata\": {\"X\": [[1.0, 2.0], [3.0, null]], "
+                            "\"obs\": {\"index\": [\"a\", \"b\"], \"columns\": "
+                            "{\"label\": [\"x\", null]}}, \"uns\": {\"gone\": null}}, "
+                            "\"filename\": \"small.h5ad\"}";
+
+START_TEST(load_errors_are_rooted_at_the_request)
+{
+    adx_err e;
+    ck_assert_ptr_null(load("{\"adata\": {\"X\": [[1, 2], [3]]}}", &e));
+    ck_assert_int_eq(e.type, ADX_E_SHAPE);
+    ck_assert_str_eq(e.items[0].pointer, "/adata/X/1");
+
+    ck_assert_ptr_null(load("{\"adata\": ", &e));
+    ck_assert_int_eq(e.type, ADX_E_INVALID_JSON);
+
+    ck_assert_ptr_null(load("{\"adata\": {}, \"format\": \"xls\"}", &e));
+    ck_assert_int_eq(e.type, ADX_E_BAD_OPTION);
+    ck_assert_str_eq(e.items[0].pointer, "/format");
+
+    ck_assert_ptr_null(load("{\"dataset\": \"polis\"}", &e));
+    ck_assert_int_eq(e.type, ADX_E_BAD_OPTION);
+    ck_assert_str_eq(e.items[0].pointer, "/dataset");
+}
+END_TEST
+
+START_TEST(stages_in_order_only)
+{
+    adx_err e;
+    pipe_job *j = load(small, &e);
+    ck_assert_msg(j != NULL, "%s", e.detail);
+    make_dir();
+    char out[512];
+    snprintf(out, sizeof out, "%s/x.h5ad", dir);
+    ck_assert_int_eq(pipe_write(j, out, NULL, &e), -1); /* not prepared yet */
+    ck_assert_int_eq(e.type, ADX_E_INTERNAL);
+    ck_assert_int_eq(count_entries(), 0);
+    adx_err_init(&e);
+    ck_assert_int_eq(pipe_prepare(j, &e), 0);
+    ck_assert_int_eq(pipe_prepare(j, &e), -1); /* twice */
+    ck_assert(pipe_output(j, NULL, NULL) == -1);
+    pipe_free(j);
+    remove_dir();
+    pipe_free(NULL);
+}
+END_TEST
+
+START_TEST(write_replaces_atomically_and_reports)
+{
+    adx_err e;
+    pipe_job *j = load(small, &e);
+    ck_assert_msg(j != NULL, "%s", e.detail);
+    ck_assert_int_eq(pipe_prepare(j, &e), 0);
+    make_dir();
+    char out[512];
+    snprintf(out, sizeof out, "%s/x.h5ad", dir);
+    FILE *f = fopen(out, "w");
+    fputs("old", f);
+    fclose(f);
+
+    /* Before the write: no size or checksum in the result. */
+    json_t *r = pipe_result_json(j, "JOB");
+    ck_assert_ptr_null(json_object_get(r, "sha256"));
+    json_decref(r);
+
+    ck_assert_msg(pipe_write(j, out, NULL, &e) == 0, "%s", e.detail);
+    ck_assert_int_eq(count_entries(), 1); /* no temp file left */
+    struct stat st;
+    ck_assert_int_eq(stat(out, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    uint64_t size;
+    const char *sha;
+    ck_assert_int_eq(pipe_output(j, &size, &sha), 0);
+    ck_assert_uint_eq(size, (uint64_t)st.st_size);
+    ck_assert_uint_eq(strlen(sha), 64);
+
+    r = pipe_result_json(j, "JOB");
+    ck_assert_str_eq(json_string_value(json_object_get(r, "format")), "h5ad");
+    ck_assert_str_eq(json_string_value(json_object_get(r, "filename")), "small.h5ad");
+    ck_assert_str_eq(json_string_value(json_object_get(r, "content_type")), "application/x-hdf5");
+    ck_assert_str_eq(json_string_value(json_object_get(r, "compression")), "gzip");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "compression_opts")), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "size_bytes")), st.st_size);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "sha256")), sha);
+    json_t *s = json_object_get(r, "summary");
+    ck_assert_int_eq(json_integer_value(json_object_get(s, "n_obs")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(s, "n_vars")), 2);
+    json_t *x = json_object_get(s, "X");
+    ck_assert_str_eq(json_string_value(json_object_get(x, "encoding")), "array");
+    ck_assert_str_eq(json_string_value(json_object_get(x, "dtype")), "float64");
+    ck_assert_int_eq(json_array_size(json_object_get(x, "shape")), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(s, "obs"), 0)), "label");
+    ck_assert_int_eq(json_array_size(json_object_get(s, "uns")), 0); /* the null was dropped */
+    ck_assert(json_is_false(json_object_get(s, "raw")));
+    json_t *rep = json_object_get(r, "report");
+    int saw_null = 0, saw_drop = 0;
+    for (size_t i = 0; i < json_array_size(rep); i++) {
+        json_t *en = json_array_get(rep, i);
+        const char *p = json_string_value(json_object_get(en, "path"));
+        const char *a = json_string_value(json_object_get(en, "action"));
+        if (!strcmp(p, "/obs/label") && !strcmp(a, "null_to_empty_string")) saw_null = 1;
+        if (!strcmp(p, "/uns/gone") && !strcmp(a, "dropped_null")) saw_drop = 1;
+    }
+    ck_assert(saw_null && saw_drop);
+    json_decref(r);
+    pipe_free(j);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(failed_write_leaves_nothing)
+{
+    adx_err e;
+    pipe_job *j = load(small, &e);
+    ck_assert_msg(j != NULL, "%s", e.detail);
+    ck_assert_int_eq(pipe_prepare(j, &e), 0);
+    make_dir();
+    /* out_path is a directory: the writer succeeds, the rename fails. */
+    char out[512];
+    snprintf(out, sizeof out, "%s/taken", dir);
+    ck_assert_int_eq(mkdir(out, 0755), 0);
+    ck_assert_int_eq(pipe_write(j, out, NULL, &e), -1);
+    ck_assert_int_eq(e.type, ADX_E_IO);
+    ck_assert_ptr_null(strstr(e.detail, dir)); /* no machine path */
+    ck_assert_int_eq(count_entries(), 1);
+    json_t *r = pipe_result_json(j, NULL);
+    ck_assert_ptr_null(json_object_get(r, "sha256"));
+    json_decref(r);
+    pipe_free(j);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(canceled_before_write)
+{
+    adx_err e;
+    pipe_job *j = load(small, &e);
+    ck_assert_msg(j != NULL, "%s", e.detail);
+    ck_assert_int_eq(pipe_prepare(j, &e), 0);
+    make_dir();
+    char out[512];
+    snprintf(out, sizeof out, "%s/x.h5ad", dir);
+    atomic_int cancel = 1;
+    adx_ctl ctl = {.cancel = &cancel};
+    ck_assert_int_eq(pipe_write(j, out, &ctl, &e), -1);
+    ck_assert_int_eq(e.type, ADX_E_CANCELED);
+    ck_assert_int_eq(count_entries(), 0);
+    pipe_free(j);
+    remove_dir();
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("pipeline");
+    TCase *tc = tcase_create("stages");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, load_errors_are_rooted_at_the_request);
+    tcase_add_test(tc, stages_in_order_only);
+    tcase_add_test(tc, write_replaces_atomically_and_reports);
+    tcase_add_test(tc, failed_write_leaves_nothing);
+    tcase_add_test(tc, canceled_before_write);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
