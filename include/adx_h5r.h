@@ -1,7 +1,61 @@
-/* adx_h5r (prefix h5r_) — h5ad file → model. Reads every encoding anndata
- * 0.8+ writes and the older pre-0.8 layout. Input is untrusted: every size,
- * rank and offset is checked against `lim`; unknown encodings are errors
- * naming the element path ("/obsm/X_umap"). Returns NULL with `err` set.
+/* adx_h5r (prefix h5r_) — h5ad file → model.
+ *
+ * Read (anndata 0.8+ on-disk format, every encoding-type it writes):
+ *   array (any integer/float width, h5py's bool enum → AD_BOOL, float16 →
+ *   float32, N-d, 0-d), string-array and string (variable- or fixed-length,
+ *   UTF-8 or ASCII; fixed-length NULL-padding is cut at the first NUL,
+ *   space-padding trimmed), numeric-scalar, csr_matrix, csc_matrix,
+ *   dataframe (_index names the index dataset; when it is not "_index" it is
+ *   the index name; column-order, also the empty float64 array anndata writes
+ *   for no columns; a numeric index becomes decimal strings), categorical
+ *   (codes of any signed width — unsigned codes are widened to signed —,
+ *   numeric or string categories, ordered), nullable-integer,
+ *   nullable-boolean (a uint8/int8 mask is accepted as bool), dict (nested,
+ *   members in name order as h5py lists them), raw (X, var, varm), frames and
+ *   sparse matrices inside uns, obsm and varm.
+ * Read (pre-0.8 layouts):
+ *   groups and datasets without encoding-type (a group with an _index
+ *   attribute is a dataframe, other groups dicts, datasets arrays); frames
+ *   without column-order (every member but the index and __categories, in
+ *   name order); categorical columns stored as an integer code dataset whose
+ *   `categories` attribute is an object reference to __categories/<col>
+ *   (`ordered` attribute honoured when present); sparse groups marked with
+ *   h5sparse_format / h5sparse_shape; anndata ≤ 0.6 obs/var stored as one
+ *   compound dataset (field "index" → the index, numeric and string fields →
+ *   columns).
+ * Not read (error, naming the element): any other encoding-type
+ *   (awkward-array, nullable-string-array, …), other enums, compound /
+ *   opaque / reference / array datatypes outside the compound-frame case,
+ *   soft and external links, datasets with external or virtual storage
+ *   (they would make the reader open other files), data needing an HDF5
+ *   filter this process lacks (the error names the filter; lzf is available
+ *   once h5lzf_register works). Anndata ≤ 0.6 categoricals kept in
+ *   uns["<col>_categories"] stay plain code columns, and compound obsm
+ *   datasets are not read.
+ * Skipped with a report entry ("skipped_unknown_element"): root members
+ *   that are not AnnData elements.
+ *
+ * Checks (input is untrusted): ranks, every dimension, element counts,
+ * string lengths and the running model size against `lim` before each
+ * allocation; sparse indptr starts at 0, never decreases, ends at nnz, has
+ * major+1 entries, indices in [0, minor); codes in [-1, n_categories); bool
+ * values 0/1; valid UTF-8; dict depth ≤ max_depth (hard-link cycles end
+ * there); shapes as the JSON decoder demands: X is n_obs × n_vars (n_obs /
+ * n_vars from the obs / var index, else from X), obsm/varm values have
+ * n_obs/n_vars rows, layers X's shape, obsp/varp square, raw.var one row per
+ * raw.X column, raw.varm rows = raw.var rows. Missing obs/var get the
+ * default "0".."n-1" index.
+ *
+ * Errors: NULL with `err` set; the pointer is the element path
+ * ("/obsm/X_umap", "/obs/grp/codes"); types: ADX_E_SCHEMA (structure,
+ * unknown encodings, not an HDF5 file, truncated file), ADX_E_SHAPE,
+ * ADX_E_LIMIT, ADX_E_IO (HDF5 read failures, missing filters),
+ * ADX_E_NOT_FOUND (no such file), ADX_E_CANCELED, ADX_E_NOMEM. HDF5's
+ * automatic error printing is off for the duration of the call (and the
+ * caller's handler restored); no hid_t stays open on any path.
+ *
+ * `lim` NULL → adx_limits_default. `ctl` may be NULL: cancel is polled
+ * before each element, progress reports 0.5 after X and 1.0 at the end.
  * Thread-safe (HDF5 is built thread-safe; calls serialize on its lock).
  */
 #ifndef ADX_H5R_H
