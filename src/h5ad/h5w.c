@@ -348,6 +348,13 @@ static void compress_slot(const cbatch *b, struct libdeflate_compressor *gz, csl
     h5w_gather_chunk(a->data, a->ndim, a->shape, ad_dtype_size(a->dtype), b->chunk, s->origin,
                      s->raw);
     size_t got = 0;
+    if (b->w->o->compression == ADX_COMP_NONE) {
+        /* Chunked only to be resizable: no filter to skip. */
+        s->out = s->raw;
+        s->n = b->cb;
+        s->mask = 0;
+        return;
+    }
     if (b->w->o->compression == ADX_COMP_GZIP)
         got = libdeflate_zlib_compress(gz, s->raw, b->cb, s->cmp, b->cb);
     else if (b->w->o->compression == ADX_COMP_LZF)
@@ -461,9 +468,14 @@ out:
     return rc;
 }
 
-/* One array element (dense, string, 0-d) as a dataset. `enc` NULL writes no
- * encoding attributes (the parts of a sparse matrix carry none). */
-static int write_array(w_ctx *w, hid_t loc, const char *name, const ad_array *a, bool encode)
+enum {
+    WA_ENCODE = 1,   /* encoding attributes (the parts of a sparse matrix carry none) */
+    WA_RESIZABLE = 2 /* unlimited max shape, hence always chunked, as anndata writes
+                        sparse parts so they can be appended to */
+};
+
+/* One array element (dense, string, 0-d) as a dataset. */
+static int write_array(w_ctx *w, hid_t loc, const char *name, const ad_array *a, int flags)
 {
     if (check_cancel(w) < 0 || check_array(w, a) < 0) return -1;
     bool str = a->dtype == AD_STR;
@@ -471,15 +483,18 @@ static int write_array(w_ctx *w, hid_t loc, const char *name, const ad_array *a,
     hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
     int rc = -1;
     uint64_t chunk[AD_MAX_NDIM];
-    bool chunked = a->ndim > 0 && a->n > 0 && w->o->compression != ADX_COMP_NONE;
+    bool filtered = a->ndim > 0 && a->n > 0 && w->o->compression != ADX_COMP_NONE;
+    bool chunked = filtered || (a->ndim > 0 && (flags & WA_RESIZABLE));
 
     if (a->ndim == 0) {
         space = H5Screate(H5S_SCALAR);
     } else {
-        hsize_t dims[AD_MAX_NDIM];
-        for (int i = 0; i < a->ndim; i++)
+        hsize_t dims[AD_MAX_NDIM], maxdims[AD_MAX_NDIM];
+        for (int i = 0; i < a->ndim; i++) {
             dims[i] = a->shape[i];
-        space = H5Screate_simple(a->ndim, dims, NULL);
+            maxdims[i] = (flags & WA_RESIZABLE) ? H5S_UNLIMITED : dims[i];
+        }
+        space = H5Screate_simple(a->ndim, dims, maxdims);
     }
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (space < 0 || dcpl < 0) {
@@ -492,9 +507,9 @@ static int write_array(w_ctx *w, hid_t loc, const char *name, const ad_array *a,
         for (int i = 0; i < a->ndim; i++)
             cd[i] = chunk[i];
         herr_t e = H5Pset_chunk(dcpl, a->ndim, cd);
-        if (e >= 0 && w->o->compression == ADX_COMP_GZIP)
+        if (e >= 0 && filtered && w->o->compression == ADX_COMP_GZIP)
             e = H5Pset_deflate(dcpl, (unsigned)w->o->level);
-        else if (e >= 0)
+        else if (e >= 0 && filtered)
             e = H5Pset_filter(dcpl, H5W_LZF_FILTER_ID, H5Z_FLAG_OPTIONAL, 0, NULL);
         if (e < 0) {
             fail_h5(w, "setting up chunks and compression");
@@ -506,7 +521,7 @@ static int write_array(w_ctx *w, hid_t loc, const char *name, const ad_array *a,
         fail_h5(w, "creating a dataset");
         goto out;
     }
-    if (encode) {
+    if (flags & WA_ENCODE) {
         const char *enc =
             a->ndim == 0 ? (str ? "string" : "numeric-scalar") : (str ? "string-array" : "array");
         if (set_encoding(w, d, enc, "0.2.0") < 0) goto out;
@@ -520,7 +535,7 @@ static int write_array(w_ctx *w, hid_t loc, const char *name, const ad_array *a,
             goto out;
         }
         advance(w, arr_bytes(a));
-    } else if (chunked && !str) {
+    } else if (chunked && !str && a->n > 0) {
         if (write_chunks(w, d, a, chunk) < 0) goto out;
     } else if (a->n > 0) {
         uint64_t row_bytes =
@@ -558,13 +573,13 @@ static int write_sparse(w_ctx *w, hid_t loc, const char *name, const ad_sparse *
         attr_array(w, g, "shape", H5T_STD_I64LE, 2, shape) < 0)
         goto out;
     size_t m = adx_ptr_key(&w->ptr, "data");
-    if (write_array(w, g, "data", &sp->data, false) < 0) goto out;
+    if (write_array(w, g, "data", &sp->data, WA_RESIZABLE) < 0) goto out;
     adx_ptr_pop(&w->ptr, m);
     adx_ptr_key(&w->ptr, "indices");
-    if (write_array(w, g, "indices", &sp->indices, false) < 0) goto out;
+    if (write_array(w, g, "indices", &sp->indices, WA_RESIZABLE) < 0) goto out;
     adx_ptr_pop(&w->ptr, m);
     adx_ptr_key(&w->ptr, "indptr");
-    if (write_array(w, g, "indptr", &sp->indptr, false) < 0) goto out;
+    if (write_array(w, g, "indptr", &sp->indptr, WA_RESIZABLE) < 0) goto out;
     adx_ptr_pop(&w->ptr, m);
     rc = 0;
 out:
@@ -575,7 +590,7 @@ out:
 static int write_child(w_ctx *w, hid_t g, const char *name, const ad_array *a)
 {
     size_t m = adx_ptr_key(&w->ptr, name);
-    int rc = write_array(w, g, name, a, true);
+    int rc = write_array(w, g, name, a, WA_ENCODE);
     if (rc == 0) adx_ptr_pop(&w->ptr, m);
     return rc;
 }
@@ -623,7 +638,7 @@ static int write_elem(w_ctx *w, hid_t loc, const char *name, const ad_elem *e)
     if (!e) return fail_model(w, "missing element");
     switch (e->kind) {
     case AD_K_ARRAY:
-        return write_array(w, loc, name, &e->u.arr, true);
+        return write_array(w, loc, name, &e->u.arr, WA_ENCODE);
     case AD_K_SPARSE:
         return write_sparse(w, loc, name, &e->u.sp);
     case AD_K_FRAME:

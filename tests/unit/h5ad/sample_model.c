@@ -50,7 +50,7 @@ ad_elem *sample_num(ad_dtype t, int ndim, const uint64_t *shape, const double *v
 {
     ad_array a;
     if (ad_array_init(&a, t, ndim, shape) < 0) return NULL;
-    for (uint64_t i = 0; i < a.n; i++)
+    for (uint64_t i = 0; nv > 0 && i < a.n; i++)
         set_num(&a, i, vals[i % (uint64_t)nv]);
     return ad_elem_from_array(&a);
 }
@@ -195,10 +195,12 @@ ad_anndata *sample_model(void)
     /* obsm: dense float32, csr; obsp: csc; layers: int32; varm stays empty. */
     static const double pca[] = {0.25, -0.5, 1.5, 2.5, -3, 4, 5, 6.125, 7, 8};
     uint64_t ps[2] = {5, 2};
-    static const double sd[] = {1, 2, 3}, si[] = {0, 1, 3}, sp_ptr[] = {0, 1, 1, 2, 3, 3};
+    static const double sd[] = {1, 2, 3}, si[] = {0, 1, 3}, sp_ptr[] = {0, 1, 1, 2, 3, 3},
+                        zeros6[] = {0, 0, 0, 0, 0, 0};
     if (put(&a->obsm, "X_pca", sample_num(AD_F32, 2, ps, pca, 10)) < 0 ||
         put(&a->obsm, "sp", sparse(false, 5, 4, sd, si, 3, sp_ptr, 6)) < 0 ||
         put(&a->obsp, "conn", sparse(true, 5, 5, sd, si, 3, sp_ptr, 6)) < 0 ||
+        put(&a->obsm, "sp_empty", sparse(false, 5, 4, sd, si, 0, zeros6, 6)) < 0 ||
         put(&a->layers, "counts", sample_num(AD_I32, 2, xs, xv, 3)) < 0)
         goto fail;
 

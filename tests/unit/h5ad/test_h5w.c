@@ -482,6 +482,15 @@ START_TEST(sample_model_every_compression)
         H5Aclose(at);
         hid_t dd = H5Dopen2(g, "data", H5P_DEFAULT);
         ck_assert_int_eq(H5Aexists(dd, "encoding-type"), 0);
+        /* resizable like anndata's sparse parts, so always chunked */
+        hid_t ds = H5Dget_space(dd), dp = H5Dget_create_plist(dd);
+        hsize_t cur, max;
+        H5Sget_simple_extent_dims(ds, &cur, &max);
+        ck_assert(max == H5S_UNLIMITED);
+        ck_assert_int_eq(H5Pget_layout(dp), H5D_CHUNKED);
+        ck_assert_int_eq(H5Pget_nfilters(dp), cc.c == ADX_COMP_NONE ? 0 : 1);
+        H5Pclose(dp);
+        H5Sclose(ds);
         H5Dclose(dd);
         H5Gclose(g);
     }
@@ -490,6 +499,19 @@ START_TEST(sample_model_every_compression)
     check_f64(f, "obsm/sp/data", 1, d3, spd, 3);
     check_f64(f, "obsm/sp/indices", 1, d3, spi, 3);
     check_f64(f, "obsm/sp/indptr", 1, d6, spp, 6);
+
+    /* an empty sparse matrix: zero-size parts, chunked (resizable), no filter */
+    hsize_t d0[1] = {0};
+    d = open_ds(f, "obsm/sp_empty/data", 1, d0);
+    {
+        hid_t dp = H5Dget_create_plist(d);
+        ck_assert_int_eq(H5Pget_layout(dp), H5D_CHUNKED);
+        ck_assert_int_eq(H5Pget_nfilters(dp), 0);
+        H5Pclose(dp);
+    }
+    H5Dclose(d);
+    static const double zeros[6] = {0};
+    check_f64(f, "obsm/sp_empty/indptr", 1, d6, zeros, 6);
 
     /* uns scalars: scalar space, contiguous, never filtered */
     check_enc(f, "uns/s_str", "string", "0.2.0");

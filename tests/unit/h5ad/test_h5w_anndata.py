@@ -90,6 +90,8 @@ def check_anndata(path, tag):
     dense = np.zeros((5, 4), dtype=np.float32)
     dense[0, 0], dense[2, 1], dense[3, 3] = 1, 2, 3
     check(np.array_equal(sp.toarray(), dense), f"{tag}: csr values")
+    e = a.obsm["sp_empty"]
+    check(e.format == "csr" and e.shape == (5, 4) and e.nnz == 0, f"{tag}: empty csr")
     check(a.obsp["conn"].format == "csc" and a.obsp["conn"].shape == (5, 5), f"{tag}: csc")
     check(a.layers["counts"].dtype == np.int32, f"{tag}: layer dtype")
     check(len(a.varm.keys()) == 0, f"{tag}: empty varm")
@@ -122,9 +124,17 @@ def check_h5py(path, comp, level, tag):
         check(list(f["obsp/conn"].attrs["shape"]) == [5, 5], f"{tag}: sparse shape attr")
         co = f["var"].attrs["column-order"]
         check(co.dtype == np.float64 and co.shape == (0,), f"{tag}: empty column-order")
+        for name in ["obsm/sp/data", "obsm/sp/indices", "obsp/conn/indptr"]:
+            # anndata makes sparse parts resizable so they can be appended to
+            check(f[name].maxshape == (None,), f"{tag}: {name} maxshape {f[name].maxshape}")
+            if comp == "none":
+                check(f[name].compression is None and f[name].chunks is not None,
+                      f"{tag}: {name} chunked without a filter")
         for name in ["X", "obs/_index", "obs/n_i32", "obsm/sp/data", "uns/cube", "layers/counts"]:
             d = f[name]
-            if comp == "none":
+            if comp == "none" and name.startswith("obsm/sp"):
+                pass
+            elif comp == "none":
                 check(d.compression is None and d.chunks is None,
                       f"{tag}: {name} uncompressed contiguous")
             else:
