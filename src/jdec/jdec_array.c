@@ -21,6 +21,7 @@ static int put_leaf_code(const json_t *v, ad_dtype t, void *out, uint64_t i)
     int64_t iv = 0;
     double x = 0;
     enum { K_INT, K_REAL, K_BOOL, K_NULL } k;
+    if (!v) v = json_null(); /* a key missing from a record */
     switch (json_typeof(v)) {
     case JSON_INTEGER:
         k = K_INT;

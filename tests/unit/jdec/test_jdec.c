@@ -439,6 +439,13 @@ START_TEST(frame_records)
     ck_assert_int_eq(a->obs.cols[0]->u.arr.dtype, AD_F64);
     ad_anndata_free(a);
     fails("{'obs': [{'a': 1}, 5]}", ADX_E_SCHEMA, "/adata/obs/1", "expected a record object");
+    /* a number missing from a record is NaN, as in pandas */
+    a = dec("{'obs': [{'a': 1}, {'b': 2}]}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->obs.cols[0]->u.arr.dtype, AD_F64);
+    ck_assert(isnan(f64(&a->obs.cols[0]->u.arr, 1)));
+    ck_assert(f64(&a->obs.cols[1]->u.arr, 1) == 2.0);
+    ad_anndata_free(a);
 }
 END_TEST
 
