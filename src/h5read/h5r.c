@@ -337,16 +337,31 @@ static int space_shape(rd *r, hid_t sp, int *ndim, uint64_t *shape, uint64_t *n)
     return 0;
 }
 
-/* Refuse storage that would make the reader open other files. */
+/* Refuse storage that would make the reader open other files, and chunks
+ * larger than the remaining model budget: HDF5 allocates a whole chunk to
+ * decompress it, whatever the dataset's (possibly tiny) extent. */
 static int check_storage(rd *r, hid_t ds)
 {
     hid_t dcpl = H5Dget_create_plist(ds);
     if (dcpl < 0) return fail(r, ADX_E_IO, "cannot read dataset properties");
     int next = H5Pget_external_count(dcpl);
     H5D_layout_t lay = H5Pget_layout(dcpl);
+    hsize_t cd[H5S_MAX_RANK];
+    int cnd = lay == H5D_CHUNKED ? H5Pget_chunk(dcpl, H5S_MAX_RANK, cd) : 0;
     H5Pclose(dcpl);
     if (next != 0) return fail(r, ADX_E_SCHEMA, "datasets with external storage are not read");
     if (lay == H5D_VIRTUAL) return fail(r, ADX_E_SCHEMA, "virtual datasets are not read");
+    if (cnd > 0) {
+        hid_t t = H5Dget_type(ds);
+        uint64_t bytes = t >= 0 ? H5Tget_size(t) : 1;
+        if (t >= 0) H5Tclose(t);
+        for (int i = 0; i < cnd; i++)
+            if (__builtin_mul_overflow(bytes, (uint64_t)cd[i], &bytes)) bytes = UINT64_MAX;
+        if (bytes > r->lim->max_total_bytes - r->total_bytes)
+            return fail(r, ADX_E_LIMIT,
+                        "a chunk of %llu bytes exceeds what is left of max_total_bytes (%llu)",
+                        (unsigned long long)bytes, (unsigned long long)r->lim->max_total_bytes);
+    }
     return 0;
 }
 

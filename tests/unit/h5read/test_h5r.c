@@ -288,6 +288,40 @@ START_TEST(scalars_and_nd)
 }
 END_TEST
 
+START_TEST(huge_chunk_refused)
+{
+    /* 4 elements of data in one 8 MiB chunk: decompressing it would allocate
+     * the whole chunk, so the chunk counts against max_total_bytes. */
+    hid_t f = new_file();
+    hsize_t n = 4, maxn = H5S_UNLIMITED, chunk = 1 << 20;
+    hid_t sp = H5Screate_simple(1, &n, &maxn);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, &chunk);
+    H5Pset_deflate(dcpl, 4);
+    hid_t uns = H5Gcreate2(f, "uns", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t d = H5Dcreate2(uns, "v", H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    double v[4] = {1, 2, 3, 4};
+    H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    H5Dclose(d);
+    H5Gclose(uns);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Fclose(f);
+    lim.max_total_bytes = 1 << 20;
+    ck_assert_ptr_null(h5r_read(path, &lim, NULL, &rep, &err));
+    ck_assert_int_eq(err.type, ADX_E_LIMIT);
+    ck_assert_str_eq(err.items[0].pointer, "/uns/v");
+    ck_assert_ptr_nonnull(strstr(err.detail, "chunk"));
+    adx_err_init(&err);
+    lim.max_total_bytes = 16 << 20;
+    ad_anndata *a = h5r_read(path, &lim, NULL, &rep, &err);
+    ck_assert_ptr_nonnull(a);
+    ck_assert(((double *)ad_dict_get(&a->uns, "v")->u.arr.data)[3] == 4.0);
+    ad_anndata_free(a);
+    assert_no_open_objects();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("h5r");
@@ -302,6 +336,7 @@ int main(void)
     tcase_add_test(tc, invalid_utf8_and_long_strings);
     tcase_add_test(tc, unknown_top_level_reported);
     tcase_add_test(tc, scalars_and_nd);
+    tcase_add_test(tc, huge_chunk_refused);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
