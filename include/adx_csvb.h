@@ -1,9 +1,31 @@
-/* adx_csvb (prefix csvb_) — model → a zip holding anndata's write_csvs
- * layout (obs.csv, var.csv, obsm.csv, varm.csv, X.csv, uns/<key>.csv),
- * separator ',' (csv) or '\t' (txt), quoting as pandas does. Sparse matrices
- * are densified up to lim->csv_max_cells; whatever is not written is added
- * to the report (REP_NOT_WRITTEN). Writes exactly `path`; on failure the file
- * may be partial and the caller unlinks it. Thread-safe.
+/* adx_csvb (prefix csvb_) — model → a zip holding anndata 0.8's write_csvs
+ * layout (skip_data=False): obs.csv and var.csv with header and index,
+ * obsm.csv and varm.csv with AxisArrays.to_df's column names (X_pca1,
+ * X_pca2, …) and no index, X.csv (empty when there is no X, as write_csvs
+ * writes it), an uns/ folder and one uns/<key>.csv per array-like uns entry
+ * (no header, no index). Separator ',' (csv) or '\t' (txt); member names end
+ * in .csv either way, as write_csvs names them. Members are deflated.
+ *
+ * Cell text is pandas.to_csv's: floats as numpy's str (float32 with float32
+ * digits), NaN as an empty field, inf as "inf", bools True/False,
+ * categoricals as their category values, missing categoricals and nullable
+ * values empty; fields quoted when they hold the separator, '"', CR or LF
+ * (pandas leaves CR unquoted; quoting it keeps the file RFC 4180), '"'
+ * doubled, and a record of one empty field written as "".
+ *
+ * Reported with REP_NOT_WRITTEN (count 1 each) instead of written: sparse
+ * X/obsm/varm matrices over lim->csv_max_cells cells (densified otherwise),
+ * sparse uns entries and arrays of more than 2 dimensions (write_csvs omits
+ * them), nested uns dicts (write_csvs would write their Python repr), every
+ * entry of layers, obsp and varp, and raw. Departures from write_csvs: uns
+ * entries always go under uns/ (write_csvs lets an uns key "obs" replace
+ * obs.csv), uns keys are escaped as in adx_npz.h, DataFrames in obsm/varm
+ * are written column by column as <key>1, <key>2, … (to_df would write
+ * garbage), and 1-d obsm arrays as a single column <key>1.
+ *
+ * `lim` NULL means adx_limits_default. Cancel and progress as in adx_npz.h.
+ * Writes exactly `path` as npz_write does (temporary file renamed on
+ * success). Thread-safe.
  */
 #ifndef ADX_CSVB_H
 #define ADX_CSVB_H
