@@ -3,6 +3,7 @@
  * values, chunking and filters for every compression setting. */
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -842,6 +843,71 @@ START_TEST(lzf_strings_go_through_pipeline)
 }
 END_TEST
 
+typedef struct mt_job {
+    const ad_anndata *a;
+    comp_case cc;
+    char path[600];
+    int rc;
+    adx_err err;
+} mt_job;
+
+static void *mt_run(void *arg)
+{
+    mt_job *j = arg;
+    h5w_opts o;
+    h5w_opts_default(&o);
+    o.compression = j->cc.c;
+    o.level = j->cc.level;
+    adx_report rep = {0};
+    adx_err_init(&j->err);
+    j->rc = h5w_write(j->a, j->path, &o, NULL, &rep, &j->err);
+    rep_free(&rep);
+    return NULL;
+}
+
+/* Several workers write different files at once (the daemon's case); lzf is
+ * first registered by one of them, racing the others. */
+START_TEST(concurrent_writers)
+{
+    enum { NJ = 6 };
+    ad_anndata *a = sample_model();
+    ad_anndata *big = big_model();
+    mt_job jobs[NJ];
+    pthread_t tid[NJ];
+    for (int i = 0; i < NJ; i++) {
+        jobs[i] = (mt_job){.a = i % 2 ? big : a, .cc = cases[i % 5]};
+        snprintf(jobs[i].path, sizeof jobs[i].path, "%s/mt%d.h5ad", tmpdir, i);
+        ck_assert_int_eq(pthread_create(&tid[i], NULL, mt_run, &jobs[i]), 0);
+    }
+    for (int i = 0; i < NJ; i++)
+        pthread_join(tid[i], NULL);
+    for (int i = 0; i < NJ; i++) {
+        ck_assert_msg(jobs[i].rc == 0, "job %d: %s", i, jobs[i].err.detail);
+        hid_t f = H5Fopen(jobs[i].path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        ck_assert(f >= 0);
+        const ad_array *x = &jobs[i].a->X->u.arr;
+        hsize_t dims[2] = {x->shape[0], x->shape[1]};
+        hid_t d = open_ds(f, "X", 2, dims);
+        double *back = malloc(x->n * sizeof *back);
+        read_all(d, H5T_NATIVE_DOUBLE, back);
+        for (uint64_t k = 0; k < x->n; k++) {
+            double want = ((const double *)x->data)[k];
+            ck_assert((isnan(want) && isnan(back[k])) || want == back[k]);
+        }
+        free(back);
+        H5Dclose(d);
+        if (i % 2 == 0) {
+            static const char *const lab[] = {"a", "b\xc3\xbc", "", "d", "\xf0\x9f\x98\x80"};
+            check_strs(f, "obs/label", lab, 5);
+        }
+        H5Fclose(f);
+        unlink(jobs[i].path);
+    }
+    ad_anndata_free(a);
+    ad_anndata_free(big);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("h5ad");
@@ -860,6 +926,7 @@ int main(void)
     tcase_add_test(tc, io_error_and_bad_options);
     tcase_add_test(tc, progress_reaches_one_and_cancel_stops);
     tcase_add_test(tc, lzf_strings_go_through_pipeline);
+    tcase_add_test(tc, concurrent_writers);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
