@@ -17,6 +17,47 @@
  * Errors: returns NULL and fills `err` with the JSON pointer of the offending
  * input (rooted at `base_ptr`, normally "/adata") and what was expected.
  * Sizes are checked against `lim` before anything is allocated from them.
+ * Report paths are pointers into the stored object ("/obs/index",
+ * "/uns/t/index", "/obs/kmeans_x"), not into the request.
+ *
+ * Decisions where payload.md is silent (what numpy/pandas/anndata do):
+ * - Matrices follow numpy: booleans mixed with numbers count as 0/1 (int64,
+ *   or float64 with any real/null). Plain columns follow pandas: booleans
+ *   mixed with numbers are an object column (left for sanitize).
+ * - Numbers mixed with "NaN"/"inf" spellings (and nulls) are float64 in
+ *   matrices, uns lists and plain columns; strings alone stay strings.
+ * - Typed integer arrays accept integral reals (2.0) and booleans; a
+ *   fractional value, an out-of-range value or null is an error. The bool
+ *   dtype accepts true/false and 0/1. base64 bool bytes must be 0 or 1.
+ * - Typed dense: "shape" is optional (from nested data; 1-d for base64),
+ *   "dtype" is optional with "data" (inferred like nested arrays), required
+ *   with "base64". shape [] with a scalar "data" is a 0-d array.
+ * - Typed columns accept "data" as an alias of "values"; nullable-* accept an
+ *   optional "mask" (true = missing); categorical codes accept null (= -1);
+ *   "ordered" defaults to false.
+ * - Categorical from values: all-null gives empty string categories; ints
+ *   and reals together give float64 categories; other mixes become Python
+ *   str() values sorted by code point and are reported (count = non-null
+ *   cells). Codes use pandas' width rule (int8 while n_categories < 127 ...).
+ * - Sparse: plain index arrays become int32 when max(shape, nnz) fits, as
+ *   scipy does; typed blocks keep their dtype.
+ * - Records: columns are the union of keys in first-seen order, a missing key
+ *   is null; "_index" is the index only when every record has it, otherwise
+ *   it is an ordinary column.
+ * - Index values: strings, integers ("7"), reals (Python repr, "2.5");
+ *   booleans, nested values and null are errors.
+ * - n_obs / n_vars come from X, else obs / var, else "shape", else the first
+ *   of layers, obsm, varm, obsp, varp that has them, else 0. A "shape" that
+ *   disagrees is reported at /shape/<i>. raw.var without raw.X fixes raw's
+ *   n_vars; with neither, raw has the object's n_vars.
+ * - obsm / varm values that are DataFrames (columns/index/encoding-type
+ *   "dataframe", or an array of records) must have n_obs / n_vars rows.
+ * - uns: lists of booleans with nulls, strings with nulls, mixed scalars and
+ *   all-null lists are N-d AD_K_OBJECT (nullable-boolean is for columns).
+ *   The uns mapping is depth 1; a dict nested deeper than max_depth fails.
+ * - Parsing: duplicate keys are rejected; jansson refuses integers outside
+ *   int64 and reals outside double, so uint64 values above 2^63-1 must be
+ *   sent as base64.
  */
 #ifndef ADX_JDEC_H
 #define ADX_JDEC_H
