@@ -2,7 +2,8 @@
 # Build and run every test twice: a normal build (build/) and an
 # AddressSanitizer + UBSan build (build-asan/) where any finding fails the
 # test. Prints "N passed, N failed" over both runs; exits non-zero on any
-# failure.
+# failure. ADX_BUILD names the build directory (default build; the ASan one
+# gets "-asan" appended).
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,8 +25,9 @@ setup() { # dir [meson options...]
   fi
 }
 
+b=${ADX_BUILD:-build}
 status=0
-for cfg in "build" "build-asan -Db_sanitize=address,undefined -Db_lundef=false"; do
+for cfg in "$b" "$b-asan -Db_sanitize=address,undefined -Db_lundef=false"; do
   read -r -a args <<<"$cfg"
   dir=${args[0]}
   echo "== $dir"
@@ -39,7 +41,7 @@ for cfg in "build" "build-asan -Db_sanitize=address,undefined -Db_lundef=false";
 done
 
 # Count results from meson's machine-readable logs of both runs.
-counts=$(/usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+counts=$(/usr/bin/python3 - "$b/meson-logs/testlog.json" "$b-asan/meson-logs/testlog.json" <<'PY'
 import json, sys
 passed = failed = 0
 for path in sys.argv[1:]:
