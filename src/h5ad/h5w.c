@@ -751,6 +751,16 @@ out:
 
 /* ------------------------------------------------------------ top level */
 
+/* anndata reads X only as a dense 2-d array or a sparse matrix. */
+static int check_x(w_ctx *w, const ad_elem *x)
+{
+    if (!x) return 0;
+    if ((x->kind == AD_K_ARRAY && x->u.arr.ndim == 2 && x->u.arr.dtype != AD_STR) ||
+        x->kind == AD_K_SPARSE)
+        return 0;
+    return fail_model(w, "X must be a 2-d numeric array or a sparse matrix");
+}
+
 static int write_top(w_ctx *w, hid_t file, const ad_anndata *a)
 {
     if (set_encoding(w, file, "anndata", "0.1.0") < 0) return -1;
@@ -761,7 +771,7 @@ static int write_top(w_ctx *w, hid_t file, const ad_anndata *a)
         if ((call) < 0) return -1;                                                                 \
         adx_ptr_pop(&w->ptr, m0);                                                                  \
     } while (0)
-    if (a->X) STEP("X", write_elem(w, file, "X", a->X));
+    if (a->X) STEP("X", check_x(w, a->X) < 0 ? -1 : write_elem(w, file, "X", a->X));
     STEP("obs", write_frame(w, file, "obs", &a->obs));
     STEP("var", write_frame(w, file, "var", &a->var));
     STEP("obsm", write_dict(w, file, "obsm", &a->obsm));
@@ -784,7 +794,8 @@ static int write_top(w_ctx *w, hid_t file, const ad_anndata *a)
             if (rc == 0) adx_ptr_pop(&w->ptr, m1);                                                 \
         }                                                                                          \
     } while (0)
-        if (a->raw->X) RSTEP("X", write_elem(w, g, "X", a->raw->X));
+        if (a->raw->X)
+            RSTEP("X", check_x(w, a->raw->X) < 0 ? -1 : write_elem(w, g, "X", a->raw->X));
         RSTEP("var", write_frame(w, g, "var", &a->raw->var));
         RSTEP("varm", write_dict(w, g, "varm", &a->raw->varm));
         H5Gclose(g);

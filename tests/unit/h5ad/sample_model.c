@@ -238,6 +238,15 @@ ad_anndata *sample_model(void)
     rc |= put(&a->uns, "empty", sample_num(AD_F64, 1, s0, one, 1));
     rc |= put(&a->uns, "nested", nested);
     rc |= put(&a->uns, "frame", fr);
+    /* a frame in obsm, sharing the obs index */
+    ad_elem *ofr = ad_elem_new(AD_K_FRAME);
+    if (!ofr || ad_frame_clone(&ofr->u.df, &a->obs) < 0) {
+        ad_elem_free(ofr);
+        goto fail;
+    }
+    while (ofr->u.df.ncols > 1)
+        ad_frame_remove_at(&ofr->u.df, ofr->u.df.ncols - 1);
+    rc |= put(&a->obsm, "df", ofr);
     if (rc) goto fail;
 
     /* raw: X float32 with the var frame cloned. */

@@ -553,6 +553,8 @@ START_TEST(sample_model_every_compression)
     check_storage(f, "uns/empty", cc, false);
     check_enc(f, "uns/grid", "string-array", "0.2.0");
     check_enc(f, "uns/frame", "dataframe", "0.2.0");
+    check_enc(f, "obsm/df", "dataframe", "0.2.0");
+    check_strs(f, "obsm/df/_index", ix, 5);
     check_attr_str(f, "uns/frame", "_index", "_index");
 
     /* raw */
@@ -719,6 +721,21 @@ START_TEST(bad_key_names_the_element)
     ck_assert_int_eq(err.type, ADX_E_SCHEMA);
     ck_assert_str_eq(err.items[0].pointer, "/obsm/a~1b");
     rep_free(&rep);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(x_must_be_a_matrix)
+{
+    ad_anndata *a = ad_anndata_new();
+    a->raw = calloc(1, sizeof *a->raw);
+    static const char *const s[] = {"a"};
+    a->raw->X = sample_strs(s, 1, 1, NULL);
+    adx_report rep = {0};
+    adx_err err;
+    ck_assert_int_eq(write_model(a, cases[1], &rep, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_INTERNAL);
+    ck_assert_str_eq(err.items[0].pointer, "/raw/X");
     ad_anndata_free(a);
 }
 END_TEST
@@ -924,6 +941,7 @@ int main(void)
     tcase_add_test(tc, object_element_is_internal_error_without_leaks);
     tcase_add_test(tc, bad_key_names_the_element);
     tcase_add_test(tc, io_error_and_bad_options);
+    tcase_add_test(tc, x_must_be_a_matrix);
     tcase_add_test(tc, progress_reaches_one_and_cancel_stops);
     tcase_add_test(tc, lzf_strings_go_through_pipeline);
     tcase_add_test(tc, concurrent_writers);

@@ -90,6 +90,9 @@ def check_anndata(path, tag):
     dense = np.zeros((5, 4), dtype=np.float32)
     dense[0, 0], dense[2, 1], dense[3, 3] = 1, 2, 3
     check(np.array_equal(sp.toarray(), dense), f"{tag}: csr values")
+    df = a.obsm["df"]
+    check(isinstance(df, pd.DataFrame) and list(df.columns) == ["n_i8"]
+          and list(df.index) == list(obs.index), f"{tag}: obsm frame")
     e = a.obsm["sp_empty"]
     check(e.format == "csr" and e.shape == (5, 4) and e.nnz == 0, f"{tag}: empty csr")
     check(a.obsp["conn"].format == "csc" and a.obsp["conn"].shape == (5, 5), f"{tag}: csc")
