@@ -69,20 +69,17 @@ int san_object_to_strings(const ad_object *o, ad_array *out, const char **action
  * by anndata 0.8's write_h5ad for obs, var and raw.var only): every AD_STR
  * column (never the index) with fewer distinct values than rows becomes an
  * unordered categorical. Categories are ordered by natsort.natsorted's
- * default key (text runs by code point, ASCII digit runs as unsigned
- * integers, ties in code-point order), codes get pandas' dtype
+ * default key, as anndata does (san_natural_cmp), codes get pandas' dtype
  * (san_codes_dtype). Applied by the pipeline for h5ad only, as anndata's
- * writer does. Returns 0 or -1 (ADX_E_NOMEM).
- *
- * Known divergence from natsort: it NFD-normalises and treats non-ASCII
- * Unicode digits ("٣", "²") as numbers; here only ASCII digits are numbers
- * and text compares by code point, so categories with accented letters or
- * non-ASCII digits may be ordered differently (values and codes still map to
- * the same strings). */
+ * writer does. Returns 0 or -1 (ADX_E_NOMEM). */
 int san_strings_to_categoricals(ad_anndata *a, adx_err *err);
 
-/* natsorted's order for two strings (negative/0/positive); 0 only when the
- * bytes are equal. */
+/* natsorted's order for two strings (negative/0/positive): NFD text by code
+ * point, runs of decimal digits of any script and single non-decimal digits
+ * ("²") as integers, a key that is a prefix of another first; equal keys
+ * ("a01", "a1") by code point, as Python's stable sort over pandas' sorted
+ * categories leaves them. 0 only when the bytes are equal. Not reproduced:
+ * NFD's reordering of stacked combining marks. */
 int san_natural_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
 /* Codes dtype pandas picks for n categories: int8 below 127, int16 below

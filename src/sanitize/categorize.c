@@ -2,10 +2,7 @@
  * (anndata/_io/h5ad.py calls AnnData.strings_to_categoricals() on obs and
  * var, then on raw.var). Per string column: pd.Categorical(values) — sorted
  * distinct values — kept only when there are fewer categories than rows, then
- * reordered by natsort.natsorted, whose default key splits a string into
- * text and unsigned-integer runs. Because Python's sort is stable and the
- * input was already in code-point order, strings with equal natural keys
- * ("a01", "a1") stay in code-point order. */
+ * reordered by natsort.natsorted (san_natural_cmp, natsort.c). */
 #include "adx_sanitize.h"
 
 #include <stdio.h>
@@ -25,82 +22,6 @@ static int bytes_cmp(const char *a, size_t al, const char *b, size_t bl)
     int c = m ? memcmp(a, b, m) : 0;
     if (c) return c;
     return al < bl ? -1 : al > bl;
-}
-
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* One component of a natural key: a text run or a number run. */
-typedef struct nat_comp {
-    int num;
-    const char *s;
-    size_t len;
-} nat_comp;
-
-/* Iterates the natsort key ('', 10, 'a', ...) of one string. natsort drops
- * empty text runs except the '' it puts first when the string starts with a
- * number, which is what keeps text and numbers in alternating positions. */
-typedef struct nat_iter {
-    const char *s, *end;
-    int first;
-} nat_iter;
-
-static int nat_next(nat_iter *it, nat_comp *c)
-{
-    if (it->s >= it->end) return 0;
-    if (it->first) {
-        it->first = 0;
-        if (is_digit(*it->s)) {
-            c->num = 0;
-            c->s = it->s;
-            c->len = 0;
-            return 1;
-        }
-    }
-    const char *p = it->s;
-    c->num = is_digit(*p);
-    while (p < it->end && is_digit(*p) == c->num)
-        p++;
-    c->s = it->s;
-    c->len = (size_t)(p - it->s);
-    it->s = p;
-    return 1;
-}
-
-static int num_cmp(const nat_comp *a, const nat_comp *b)
-{
-    const char *as = a->s, *bs = b->s;
-    size_t al = a->len, bl = b->len;
-    while (al > 1 && *as == '0') {
-        as++;
-        al--;
-    }
-    while (bl > 1 && *bs == '0') {
-        bs++;
-        bl--;
-    }
-    if (al != bl) return al < bl ? -1 : 1;
-    return memcmp(as, bs, al);
-}
-
-int san_natural_cmp(const char *a, size_t al, const char *b, size_t bl)
-{
-    nat_iter ia = {a, a + al, 1}, ib = {b, b + bl, 1};
-    for (;;) {
-        nat_comp ca, cb;
-        int ha = nat_next(&ia, &ca), hb = nat_next(&ib, &cb);
-        if (!ha || !hb) {
-            if (ha != hb) return ha ? 1 : -1; /* a shorter key sorts first */
-            break;
-        }
-        /* Keys alternate text/number from the same start, so positions hold
-         * the same kind in both. */
-        int c = ca.num ? num_cmp(&ca, &cb) : bytes_cmp(ca.s, ca.len, cb.s, cb.len);
-        if (c) return c;
-    }
-    return bytes_cmp(a, al, b, bl);
 }
 
 static int idx_bytes_cmp(const void *x, const void *y, void *ctx)
