@@ -62,6 +62,7 @@ static int64_t npy_src_read(void *p, uint8_t *buf, uint64_t cap, adx_err *err)
         o += n;
         s->pos += n;
     }
+    uint64_t body_start = o;
     if (!s->sa) {
         uint64_t dpos = s->pos - s->hlen;
         uint64_t n = s->dlen - dpos;
@@ -101,7 +102,7 @@ static int64_t npy_src_read(void *p, uint8_t *buf, uint64_t cap, adx_err *err)
             s->part_off = 0;
         }
     }
-    s->pos += o; /* header bytes were already counted; pos is informational here */
+    s->pos += o - body_start;
     return (int64_t)o;
 }
 
@@ -116,28 +117,39 @@ typedef struct npz_ctx {
     /* Arrays built here (shape, format, _attrs) must outlive zip_close. */
     ad_array **owned;
     size_t nowned, owncap;
+    adx_ptr ptr; /* JSON pointer of the element being written, for errors */
 } npz_ctx;
+
+/* Marks to pop the member path and the pointer back together. */
+typedef struct mk {
+    size_t path, ptr;
+} mk;
+
+static void pop(npz_ctx *c, mk m)
+{
+    zw_path_pop(&c->path, m.path);
+    adx_ptr_pop(&c->ptr, m.ptr);
+}
 
 static int nomem(npz_ctx *c)
 {
     return adx_err_set(c->err, ADX_E_NOMEM, NULL, "out of memory while writing npz");
 }
 
-/* The JSON pointer of the element being written, for error messages. */
 static void cur_pointer(npz_ctx *c, char *out, size_t cap)
 {
-    snprintf(out, cap, "/%s", c->path.s ? c->path.s : "");
+    snprintf(out, cap, "%s", adx_ptr_str(&c->ptr));
 }
 
 static int add_member(npz_ctx *c, npy_src *s, int64_t size)
 {
-    size_t mark = zw_path_lit(&c->path, ".npy");
-    if (mark == SIZE_MAX) {
+    size_t ext = zw_path_lit(&c->path, ".npy");
+    if (ext == SIZE_MAX) {
         npy_src_free(s);
         return nomem(c);
     }
     int rc = zw_add(&c->z, c->path.s, npy_src_read, npy_src_free, s, size, c->err);
-    zw_path_pop(&c->path, mark);
+    zw_path_pop(&c->path, ext);
     return rc;
 }
 
@@ -223,11 +235,16 @@ static int put_str_scalar(npz_ctx *c, const char *text)
     return put_owned(c, &a);
 }
 
-/* Run `fn` with the path extended by a literal child name. */
-static int child_lit(npz_ctx *c, const char *name, size_t *mark)
+/* Extend the path by a literal child name (already a safe segment). */
+static int child_lit(npz_ctx *c, const char *name, mk *m)
 {
-    *mark = zw_path_lit(&c->path, c->path.len ? "/" : "");
-    if (*mark == SIZE_MAX || zw_path_lit(&c->path, name) == SIZE_MAX) return nomem(c);
+    m->ptr = adx_ptr_key(&c->ptr, name);
+    m->path = zw_path_lit(&c->path, c->path.len ? "/" : "");
+    if (m->path == SIZE_MAX || zw_path_lit(&c->path, name) == SIZE_MAX) {
+        if (m->path != SIZE_MAX) zw_path_pop(&c->path, m->path);
+        adx_ptr_pop(&c->ptr, m->ptr);
+        return nomem(c);
+    }
     return 0;
 }
 
@@ -242,10 +259,10 @@ static int put_elem(npz_ctx *c, const ad_elem *e);
 
 static int put_array_child(npz_ctx *c, const char *name, const ad_array *a)
 {
-    size_t mark;
+    mk mark;
     if (child_lit(c, name, &mark) < 0) return -1;
     int rc = put_array(c, a);
-    zw_path_pop(&c->path, mark);
+    pop(c, mark);
     return rc;
 }
 
@@ -253,15 +270,17 @@ static int put_array_child(npz_ctx *c, const char *name, const ad_array *a)
  * escaped key, and the [key, member] pair recorded in `keys`. */
 static int put_keyed(npz_ctx *c, json_t *keys, const char *key, const ad_elem *v)
 {
-    size_t mark = zw_path_push(&c->path, key);
-    if (mark == SIZE_MAX) return nomem(c);
-    const char *member = c->path.s + mark + (mark ? 1 : 0);
+    mk mark;
+    mark.path = zw_path_push(&c->path, key);
+    if (mark.path == SIZE_MAX) return nomem(c);
+    mark.ptr = adx_ptr_key(&c->ptr, key);
+    const char *member = c->path.s + mark.path + (mark.path ? 1 : 0);
     if (json_array_append_new(keys, json_pack("[s,s]", key, member)) < 0) {
-        zw_path_pop(&c->path, mark);
+        pop(c, mark);
         return nomem(c);
     }
     int rc = put_elem(c, v);
-    zw_path_pop(&c->path, mark);
+    pop(c, mark);
     return rc;
 }
 
@@ -281,17 +300,17 @@ static int put_sparse(npz_ctx *c, const ad_sparse *sp)
     if (ad_array_init(&shp, AD_I64, 1, &two) < 0) return nomem(c);
     ((int64_t *)shp.data)[0] = (int64_t)sp->shape[0];
     ((int64_t *)shp.data)[1] = (int64_t)sp->shape[1];
-    size_t mark;
+    mk mark;
     if (child_lit(c, "shape", &mark) < 0) {
         ad_array_free(&shp);
         return -1;
     }
     int rc = put_owned(c, &shp);
-    zw_path_pop(&c->path, mark);
+    pop(c, mark);
     if (rc < 0) return -1;
     if (child_lit(c, "format", &mark) < 0) return -1;
     rc = put_str_scalar(c, sp->csc ? "csc" : "csr");
-    zw_path_pop(&c->path, mark);
+    pop(c, mark);
     return rc;
 }
 
@@ -315,13 +334,13 @@ static int put_frame(npz_ctx *c, const ad_frame *f)
         /* A zero-initialised frame has no index buffer yet: write 0 names. */
         uint64_t zero = 0;
         if (ad_array_init(&empty_index, AD_STR, 1, &zero) < 0) return nomem(c);
-        size_t mark;
+        mk mark;
         if (child_lit(c, "_index", &mark) < 0) {
             ad_array_free(&empty_index);
             return -1;
         }
         int rc = put_owned(c, &empty_index);
-        zw_path_pop(&c->path, mark);
+        pop(c, mark);
         if (rc < 0) return -1;
     } else if (put_array_child(c, "_index", idx) < 0) {
         return -1;
@@ -380,28 +399,28 @@ static int put_elem(npz_ctx *c, const ad_elem *e)
 
 static int put_top_dict(npz_ctx *c, const char *name, const ad_dict *d)
 {
-    size_t mark;
+    mk mark;
     if (child_lit(c, name, &mark) < 0) return -1;
     int rc = put_dict(c, d);
-    zw_path_pop(&c->path, mark);
+    pop(c, mark);
     return rc;
 }
 
 static int put_top_frame(npz_ctx *c, const char *name, const ad_frame *f)
 {
-    size_t mark;
+    mk mark;
     if (child_lit(c, name, &mark) < 0) return -1;
     int rc = put_frame(c, f);
-    zw_path_pop(&c->path, mark);
+    pop(c, mark);
     return rc;
 }
 
 static int put_top_elem(npz_ctx *c, const char *name, const ad_elem *e)
 {
-    size_t mark;
+    mk mark;
     if (child_lit(c, name, &mark) < 0) return -1;
     int rc = put_elem(c, e);
-    zw_path_pop(&c->path, mark);
+    pop(c, mark);
     return rc;
 }
 
@@ -417,13 +436,13 @@ static int put_model(npz_ctx *c, const ad_anndata *a)
     for (size_t i = 0; i < 6; i++)
         if (put_top_dict(c, names[i], dicts[i]) < 0) return -1;
     if (a->raw) {
-        size_t mark;
+        mk mark;
         if (child_lit(c, "raw", &mark) < 0) return -1;
         int rc = attrs_for(c, "raw", "0.1.0") ? 0 : nomem(c);
         if (rc == 0 && a->raw->X) rc = put_top_elem(c, "X", a->raw->X);
         if (rc == 0) rc = put_top_frame(c, "var", &a->raw->var);
         if (rc == 0) rc = put_top_dict(c, "varm", &a->raw->varm);
-        zw_path_pop(&c->path, mark);
+        pop(c, mark);
         if (rc < 0) return -1;
     }
     /* _attrs last: it is complete only now. */
@@ -435,13 +454,13 @@ static int put_model(npz_ctx *c, const ad_anndata *a)
     free(txt);
     if (rc < 0) return nomem(c);
     s.ndim = 0;
-    size_t mark;
+    mk mark;
     if (child_lit(c, "_attrs", &mark) < 0) {
         ad_array_free(&s);
         return -1;
     }
     rc = put_owned(c, &s);
-    zw_path_pop(&c->path, mark);
+    pop(c, mark);
     return rc;
 }
 
@@ -455,6 +474,7 @@ int npz_write(const ad_anndata *a, const char *path, adx_compression compression
     if (adx_ctl_canceled(ctl)) return adx_err_set(err, ADX_E_CANCELED, NULL, "export canceled");
     npz_ctx c = {0};
     c.err = err;
+    adx_ptr_init(&c.ptr, NULL);
     adx_limits lim;
     adx_limits_default(&lim);
     c.max_member = lim.max_total_bytes;

@@ -333,6 +333,97 @@ START_TEST(cancel_and_errors)
 }
 END_TEST
 
+typedef struct prog {
+    double last;
+    int calls;
+    bool monotonic;
+    atomic_int *cancel_at_first; /* set on the first report, NULL = never */
+} prog;
+
+static void on_progress(void *ud, double f)
+{
+    prog *p = ud;
+    if (f < p->last) p->monotonic = false;
+    p->last = f;
+    p->calls++;
+    if (p->cancel_at_first) atomic_store(p->cancel_at_first, 1);
+}
+
+static ad_anndata *many_members(void)
+{
+    ad_anndata *a = small_model();
+    for (int i = 0; i < 50; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        uint64_t n = 4096;
+        ad_array v;
+        ck_assert_int_eq(ad_array_init(&v, AD_F64, 1, &n), 0);
+        ck_assert_int_eq(ad_dict_put(&a->uns, k, ad_elem_from_array(&v)), 0);
+    }
+    return a;
+}
+
+START_TEST(progress_reaches_one)
+{
+    mk_tmp();
+    char path[300];
+    snprintf(path, sizeof path, "%s/p.npz", tmpdir);
+    ad_anndata *a = many_members();
+    prog p = {.monotonic = true};
+    adx_ctl ctl = {.progress = on_progress, .ud = &p};
+    adx_err err;
+    adx_err_init(&err);
+    ck_assert_int_eq(npz_write(a, path, ADX_COMP_GZIP, 1, &ctl, NULL, &err), 0);
+    ck_assert_int_gt(p.calls, 2);
+    ck_assert(p.monotonic);
+    ck_assert(p.last == 1.0);
+    ad_anndata_free(a);
+    rm_tmp(path);
+}
+END_TEST
+
+/* Cancel raised while the archive is being written (from the progress
+ * callback) stops it between members. */
+START_TEST(cancel_mid_write)
+{
+    mk_tmp();
+    char path[300];
+    snprintf(path, sizeof path, "%s/m.npz", tmpdir);
+    ad_anndata *a = many_members();
+    atomic_int cancel = 0;
+    prog p = {.monotonic = true, .cancel_at_first = &cancel};
+    adx_ctl ctl = {.cancel = &cancel, .progress = on_progress, .ud = &p};
+    adx_err err;
+    adx_err_init(&err);
+    ck_assert_int_eq(npz_write(a, path, ADX_COMP_NONE, 0, &ctl, NULL, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_CANCELED);
+    ck_assert_int_ge(p.calls, 1);
+    ck_assert(p.last < 1.0);
+    ck_assert_int_eq(access(path, F_OK), -1);
+    ad_anndata_free(a);
+    rm_tmp(path);
+}
+END_TEST
+
+START_TEST(error_pointer_is_json_pointer)
+{
+    mk_tmp();
+    char path[300];
+    snprintf(path, sizeof path, "%s/e.npz", tmpdir);
+    ad_anndata *a = small_model();
+    ad_elem *d = ad_elem_new(AD_K_DICT);
+    ck_assert_int_eq(ad_dict_put(&d->u.dict, "_x/y", ad_elem_new(AD_K_OBJECT)), 0);
+    ck_assert_int_eq(ad_dict_put(&a->uns, "a~b", d), 0);
+    adx_err err;
+    adx_err_init(&err);
+    ck_assert_int_eq(npz_write(a, path, ADX_COMP_GZIP, 4, NULL, NULL, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_INTERNAL);
+    ck_assert_str_eq(err.items[0].pointer, "/uns/a~0b/_x~1y");
+    ad_anndata_free(a);
+    rm_tmp(path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("npz");
@@ -344,6 +435,9 @@ int main(void)
     tcase_add_test(tc, strings_are_utf32_fixed_width);
     tcase_add_test(tc, stored_and_escaped);
     tcase_add_test(tc, cancel_and_errors);
+    tcase_add_test(tc, progress_reaches_one);
+    tcase_add_test(tc, cancel_mid_write);
+    tcase_add_test(tc, error_pointer_is_json_pointer);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
