@@ -81,13 +81,25 @@ class Daemon:
     def wait_exit(self, timeout=60):
         return self.proc.wait(timeout=timeout)
 
-    def stop(self):
+    def stop(self, graceful=True):
+        """SIGTERM (a clean exit also runs the sanitizers' leak check), then
+        SIGKILL if it hangs. Returns the exit code of a graceful stop, or
+        None when the process was already gone or had to be killed."""
+        rc = None
         if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            if graceful:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    rc = self.proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    pass
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
         if getattr(self, "log", None):
             self.log.close()
             self.log = None
+        return rc
 
     def conn(self, timeout=60):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)

@@ -31,13 +31,15 @@ class Robustness(unittest.TestCase):
         self.d = None
 
     def tearDown(self):
+        rc = None
         if self.d:
-            self.d.stop()
+            rc = self.d.stop()
             failed = any(t is self for t, _ in
                          self._outcome.result.errors + self._outcome.result.failures)
-            if failed:
+            if failed or rc not in (0, None):
                 sys.stderr.write(self.d.logs()[-4000:])
         self.tmpd.cleanup()
+        self.assertIn(rc, (0, None))
 
     def test_32_concurrent_sync_exports(self):
         self.d = Daemon(self.tmp, {"workers": "2", "queue_max": "64"}).start()
