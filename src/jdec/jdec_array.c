@@ -6,6 +6,7 @@
  * allocation), the second writes straight into the one typed buffer. */
 #include "jdec_internal.h"
 
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -53,6 +54,8 @@ static int put_leaf_code(const json_t *v, ad_dtype t, void *out, uint64_t i)
         double r = k == K_REAL ? x : k == K_NULL ? NAN : (double)iv;
         if (t == AD_F64)
             ((double *)out)[i] = r;
+        else if (isfinite(r) && fabs(r) > FLT_MAX)
+            ((float *)out)[i] = r > 0 ? INFINITY : -INFINITY; /* numpy: overflow → inf */
         else
             ((float *)out)[i] = (float)r;
         return PL_OK;
@@ -733,11 +736,14 @@ static int sparse_part(jd *d, const json_t *v, enum part_role role, ad_array *a,
 
 static void narrow_i32(ad_array *a)
 {
-    int64_t *s = a->data;
-    int32_t *o = (int32_t *)a->data;
+    char *p = a->data;
     /* In place: each int32 write lands at or before the int64 it came from. */
-    for (uint64_t i = 0; i < a->n; i++)
-        o[i] = (int32_t)s[i];
+    for (uint64_t i = 0; i < a->n; i++) {
+        int64_t v;
+        memcpy(&v, p + i * 8, 8);
+        int32_t w = (int32_t)v;
+        memcpy(p + i * 4, &w, 4);
+    }
     a->dtype = AD_I32;
 }
 

@@ -759,8 +759,11 @@ END_TEST
 
 START_TEST(shape_mismatches)
 {
-    fails("{'X': [[1, 2]], 'obs': {'index': ['a', 'b', 'c']}}", ADX_E_SHAPE, "/adata/obs/index",
-          "length 3, expected n_obs = 1");
+    fails("{'X': [[1, 2], [3, 4]], 'obs': {'index': ['a', 'b', 'c']}}", ADX_E_SHAPE,
+          "/adata/obs/index", "length 3, expected n_obs = 2");
+    /* the exact wording of api.md's example */
+    ck_assert_str_eq(err.items[0].message, "length 3, expected n_obs = 2");
+    ck_assert_int_eq(err.status, 400);
     fails("{'X': [[1, 2]], 'var': {'index': ['a']}}", ADX_E_SHAPE, "/adata/var/index",
           "length 1, expected n_vars = 2");
     fails("{'X': [[1, 2]], 'obs': {'columns': {'c': [1, 2]}}}", ADX_E_SHAPE, "/adata/obs/columns/c",
@@ -1034,12 +1037,13 @@ END_TEST
 
 START_TEST(typed_dense_inferred_and_scalar)
 {
-    ad_anndata *a = dec("{'X': {'encoding-type': 'array', 'shape': [2, 2], 'data': [1, 2, 3, "
-                        "4]}, 'uns': {'z': {'encoding-type': 'array', 'dtype': 'int32', "
-                        "'shape': [], 'data': 7}, 'f': {'encoding-type': 'array', 'dtype': "
-                        "'float32', 'data': ['NaN', 2.0]}, 'w': {'encoding-type': 'array', "
-                        "'dtype': 'int64', 'data': [2.0, -3e3]}, 'u': {'encoding-type': 'array', "
-                        "'dtype': 'uint64', 'data': [9223372036854775807]}}}");
+    ad_anndata *a =
+        dec("{'X': {'encoding-type': 'array', 'shape': [2, 2], 'data': [1, 2, 3, "
+            "4]}, 'uns': {'z': {'encoding-type': 'array', 'dtype': 'int32', "
+            "'shape': [], 'data': 7}, 'f': {'encoding-type': 'array', 'dtype': "
+            "'float32', 'data': ['NaN', 2.0, 1e300, -1e300]}, 'w': {'encoding-type': 'array', "
+            "'dtype': 'int64', 'data': [2.0, -3e3]}, 'u': {'encoding-type': 'array', "
+            "'dtype': 'uint64', 'data': [9223372036854775807]}}}");
     ck_assert_ptr_nonnull(a);
     ck_assert_int_eq(a->X->u.arr.dtype, AD_I64);
     ck_assert_int_eq(a->X->u.arr.ndim, 2);
@@ -1049,6 +1053,9 @@ START_TEST(typed_dense_inferred_and_scalar)
     ck_assert_int_eq(z->u.arr.dtype, AD_I32);
     ck_assert_int_eq(i64(&z->u.arr, 0), 7);
     ck_assert(isnan(((float *)uns(a, "f")->u.arr.data)[0]));
+    ck_assert(((float *)uns(a, "f")->u.arr.data)[1] == 2.0f);
+    ck_assert(isinf(((float *)uns(a, "f")->u.arr.data)[2]));
+    ck_assert(((float *)uns(a, "f")->u.arr.data)[3] < 0);
     ck_assert_int_eq(i64(&uns(a, "w")->u.arr, 1), -3000);
     ck_assert(((uint64_t *)uns(a, "u")->u.arr.data)[0] == 9223372036854775807ull);
     ad_anndata_free(a);
