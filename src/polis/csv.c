@@ -255,12 +255,20 @@ out:
 
 bool pcsv_parse_i64(const char *s, int64_t *out)
 {
-    if (!*s || (*s != '-' && *s != '+' && (*s < '0' || *s > '9'))) return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || end == s) return false;
-    *out = v;
+    /* Hand-rolled: this runs once per id and vote cell, and strtoll's locale
+     * and errno handling dominated the import of large exports. */
+    bool neg = *s == '-';
+    if (*s == '-' || *s == '+') s++;
+    if (*s < '0' || *s > '9') return false;
+    uint64_t v = 0;
+    const uint64_t lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (lim - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    if (*s) return false;
+    *out = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
     return true;
 }
 

@@ -198,6 +198,13 @@ START_TEST(number_parsing)
     ck_assert(!pcsv_parse_i64(" 1", &i));
     ck_assert(!pcsv_parse_i64("99999999999999999999", &i)); /* overflow is not an int */
     ck_assert(!pcsv_parse_i64("", &i));
+    ck_assert(!pcsv_parse_i64("-", &i));
+    ck_assert(!pcsv_parse_i64("12a", &i));
+    ck_assert(pcsv_parse_i64("9223372036854775807", &i) && i == INT64_MAX);
+    ck_assert(pcsv_parse_i64("-9223372036854775808", &i) && i == INT64_MIN);
+    ck_assert(!pcsv_parse_i64("9223372036854775808", &i));
+    ck_assert(!pcsv_parse_i64("-9223372036854775809", &i));
+    ck_assert(pcsv_parse_i64("007", &i) && i == 7);
     ck_assert(pcsv_parse_f64("2.5e-3", &d) && d == 2.5e-3);
     ck_assert(pcsv_parse_f64("-inf", &d) && isinf(d));
     ck_assert(!pcsv_parse_f64("0x10", &d));
