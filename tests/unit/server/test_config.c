@@ -217,6 +217,54 @@ START_TEST(proxies)
 }
 END_TEST
 
+/* The example file documents every setting with its default: applying each
+ * "#key = value" line must leave the built-in defaults unchanged, and every
+ * setting the parser knows must be there. */
+START_TEST(example_file_matches_defaults)
+{
+    const char *src = getenv("ADX_SRC");
+    ck_assert_msg(src != NULL, "ADX_SRC is not set");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config/anndata-exportd.conf", src);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    srv_config def, c;
+    srv_config_defaults(&def, fake_env);
+    srv_config_defaults(&c, fake_env);
+    char line[1024];
+    int keys = 0;
+    static const char *known[] = {
+        "listen",         "workers",        "spool_dir",        "data_dir",
+        "max_body_bytes", "max_elements",   "max_dim",          "max_total_bytes",
+        "max_ndim",       "max_depth",      "max_string_bytes", "max_keys",
+        "csv_max_cells",  "queue_max",      "max_connections",  "connection_timeout",
+        "result_ttl",     "shutdown_grace", "wait_max",         "cors_max_age",
+        "tokens_file",    "cors_origins",   "trusted_proxies",  "log_format",
+        "log_file"};
+    int seen[sizeof known / sizeof known[0]] = {0};
+    while (fgets(line, sizeof line, f)) {
+        char key[64], val[512] = "";
+        if (sscanf(line, "#%63[a-z_] = %511[^\n]", key, val) < 1 || !strchr(line, '=')) continue;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            if (!strcmp(known[i], key)) seen[i]++;
+        keys++;
+        if (!val[0]) continue; /* computed defaults (paths) stay as they are */
+        adx_err e;
+        adx_err_init(&e);
+        ck_assert_msg(srv_config_set(&c, key, val, "example", &e) == 0, "%s", e.detail);
+    }
+    fclose(f);
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        ck_assert_msg(seen[i] == 1, "%s documented %d times", known[i], seen[i]);
+    ck_assert_int_eq(keys, (int)(sizeof known / sizeof known[0]));
+    ck_assert(memcmp(&def, &c, sizeof c) == 0);
+    /* and the parser knows no setting the file does not document */
+    adx_err e;
+    adx_err_init(&e);
+    ck_assert_int_eq(srv_config_set(&c, "undocumented", "1", "x", &e), -1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("srv_config");
@@ -228,6 +276,7 @@ int main(void)
     tcase_add_test(tc, args_errors_and_help);
     tcase_add_test(tc, origins);
     tcase_add_test(tc, proxies);
+    tcase_add_test(tc, example_file_matches_defaults);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
