@@ -725,6 +725,37 @@ START_TEST(bad_key_names_the_element)
 }
 END_TEST
 
+/* A frame built by hand with a repeated column name: HDF5 refuses the second
+ * dataset, which must surface as ADX_E_IO naming that column, with HDF5's
+ * reason and no error stack printed (stderr is not checked here, but the
+ * message must come from the HDF5 stack). */
+START_TEST(hdf5_failure_names_the_element)
+{
+    ad_anndata *a = ad_anndata_new();
+    ck_assert_int_eq(ad_frame_default_index(&a->var, 2), 0);
+    a->var.n_rows = 2;
+    static const double v[] = {1, 2};
+    uint64_t s2[1] = {2};
+    ck_assert_int_eq(ad_frame_add(&a->var, "dup", sample_num(AD_F64, 1, s2, v, 2)), 0);
+    ck_assert_int_eq(ad_frame_add(&a->var, "other", sample_num(AD_F64, 1, s2, v, 2)), 0);
+    free(a->var.names[1]);
+    a->var.names[1] = strdup("dup");
+    adx_report rep = {0};
+    adx_err err;
+    long before[6], after[6];
+    count_ids(before);
+    ck_assert_int_eq(write_model(a, cases[0], &rep, &err), -1);
+    count_ids(after);
+    ck_assert_int_eq(err.type, ADX_E_IO);
+    ck_assert_str_eq(err.items[0].pointer, "/var/dup");
+    ck_assert_ptr_nonnull(strstr(err.detail, "creating a dataset"));
+    ck_assert_ptr_nonnull(strstr(err.detail, "exist"));
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(before[i], after[i]);
+    ad_anndata_free(a);
+}
+END_TEST
+
 START_TEST(x_must_be_a_matrix)
 {
     ad_anndata *a = ad_anndata_new();
@@ -942,6 +973,7 @@ int main(void)
     tcase_add_test(tc, bad_key_names_the_element);
     tcase_add_test(tc, io_error_and_bad_options);
     tcase_add_test(tc, x_must_be_a_matrix);
+    tcase_add_test(tc, hdf5_failure_names_the_element);
     tcase_add_test(tc, progress_reaches_one_and_cancel_stops);
     tcase_add_test(tc, lzf_strings_go_through_pipeline);
     tcase_add_test(tc, concurrent_writers);
