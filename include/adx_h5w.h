@@ -2,14 +2,37 @@
  * on-disk format) with gzip (levels 0–9), lzf (filter 32000, byte-compatible
  * with h5py's, so h5py/anndata read it without a plugin) or no compression.
  *
+ * Layout: what anndata 0.8 writes, attribute by attribute: encoding-type /
+ * encoding-version on every element, bools as h5py's enum(int8){FALSE, TRUE},
+ * obsm/varm/layers/obsp/varp/uns always present, sparse parts resizable
+ * (unlimited max shape, hence chunked even without compression). Dict groups
+ * track link creation order, so h5py/anndata list keys in insertion order.
+ * Chunk shapes follow h5py's guess_chunk; scalars and zero-size datasets are
+ * never chunked or compressed (except zero-size sparse parts, chunked but
+ * unfiltered).
+ *
  * Numeric chunks are compressed by this module outside HDF5 (libdeflate /
- * liblzf) and stored with H5Dwrite_chunk, so the HDF5 global lock is held
- * only for the I/O; string datasets go through HDF5's filter pipeline.
+ * liblzf, on up to `threads` threads) and stored with H5Dwrite_chunk, so the
+ * HDF5 global lock is held only for the I/O; a chunk that does not shrink is
+ * stored raw with filter_mask bit 0 (both filters are optional). String
+ * datasets go through HDF5's filter pipeline.
  *
  * h5w_write() writes exactly `path` (the caller chooses a temp name and
  * renames; see pipeline). On failure the file may be partial and the caller
- * unlinks it. The model must be sanitized (no OBJECT/NULL elements).
- * Thread-safe: several workers may write different files at once.
+ * unlinks it. The model must be sanitized: OBJECT/NULL elements, buffers that
+ * disagree with their shapes, or an X that is not a 2-d matrix are
+ * ADX_E_INTERNAL naming the element. Keys HDF5 cannot hold ("", ".", or
+ * containing '/') are ADX_E_SCHEMA; HDF5 failures ADX_E_IO ("HDF5 failed
+ * creating a dataset: name already exists" at "/var/dup"); a canceled ctl
+ * ADX_E_CANCELED; bad options ADX_E_BAD_OPTION. Progress is the fraction of
+ * ad_anndata_bytes() written, reported per chunk / slab of about 1 MiB.
+ *
+ * Report: a frame whose index name is also a column name (or not a usable
+ * HDF5 name) gets its index stored as "_index" ("_index_1", … if that is a
+ * column too) and an entry {path: frame, action: "index_renamed"}.
+ *
+ * Thread-safe: several workers may write different files at once. HDF5's
+ * automatic error printing is switched off for each calling thread.
  */
 #ifndef ADX_H5W_H
 #define ADX_H5W_H
