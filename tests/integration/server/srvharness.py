@@ -139,7 +139,7 @@ def small_request(i=0, fmt="h5ad"):
             "format": fmt}
 
 
-def large_request(path, rows=3000, cols=2000, seed=1):
+def large_request(path, rows=4000, cols=2500, seed=1):
     """A request whose export takes seconds: random float64 (incompressible)."""
     if os.path.exists(path):
         return path

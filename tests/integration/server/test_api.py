@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -45,7 +46,7 @@ class Base(unittest.TestCase):
         self.assertIn(rc, (0, None))
 
     def assertProblem(self, status, h, body, want):
-        self.assertEqual(status, want, body)
+        self.assertEqual(status, want, body[:300])
         self.assertTrue(h["content-type"].startswith(PROBLEM), h)
         p = json.loads(body)
         self.assertEqual(p["status"], want)
@@ -266,7 +267,26 @@ class FlowTest(Base):
 
 
 class BodyLimitTest(Base):
-    config = {"max_body_bytes": "64K"}
+    config = {"max_body_bytes": "64K", "connection_timeout": "2"}
+
+    def test_slow_client_is_cut_off(self):
+        import socket
+        s = socket.create_connection(("127.0.0.1", self.d.port))
+        s.sendall(b"POST /v1/exports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 1000\r\n\r\n{\"adata\"")
+        s.settimeout(15)
+        t0 = time.time()
+        data = s.recv(4096)
+        while data:
+            data = s.recv(4096)
+        s.close()
+        self.assertLess(time.time() - t0, 10)  # closed by the server after ~2 s idle
+        # the loop was never held: other clients were served meanwhile
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+        deadline = time.time() + 5
+        while os.listdir(os.path.join(self.d.spool, "tmp")) and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(os.listdir(os.path.join(self.d.spool, "tmp")), [])
 
     def test_413_content_length_and_chunked(self):
         body = b'{"adata": {"X": [' + b"1," * 40000 + b"1]}}"
@@ -344,6 +364,44 @@ class QueueTest(Base):
         self.assertProblem(st, h, b, 410)
         self.assertFalse([n for n in os.listdir(os.path.join(self.d.spool, "jobs", ids[1]))
                           if n.startswith("result")])
+
+    def test_canceled_wait_is_a_problem_and_wait_runs_out_to_202(self):
+        st, h, b = post_file(self.d, big_path())
+        self.assertEqual(st, 202)
+        first = json.loads(b)["id"]
+        # a waiting client whose queued job is canceled gets the job's problem
+        out = {}
+
+        def waiter():
+            out["r"] = self.d.request("POST", "/v1/exports?wait=60", small_request(5))
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        deadline = time.time() + 10
+        victim = None
+        while victim is None and time.time() < deadline:
+            st, _, lst = self.d.json("GET", "/v1/exports?state=queued")
+            victim = next((x["id"] for x in lst["items"]), None)
+            time.sleep(0.005)
+        self.assertIsNotNone(victim)
+        self.assertEqual(self.d.request("DELETE", "/v1/exports/" + victim)[0], 204)
+        t.join(30)
+        st, h, b = out["r"]
+        p = self.assertProblem(st, h, b, 409)
+        self.assertEqual(p["job_id"], victim)
+        self.assertIn("canceled", p["type"])
+        st, h, j = self.d.json("POST", "/v1/exports?wait=0", small_request())
+        self.assertEqual(st, 202, j)
+        # the wait runs out before a large job can end: 202 and the job
+        t0 = time.time()
+        st, h, b = post_file(self.d, big_path(), "?wait=1")
+        self.assertEqual(st, 202, b[:300])
+        self.assertGreaterEqual(time.time() - t0, 0.9)
+        j = json.loads(b)
+        self.assertEqual(h["location"], "/v1/exports/" + j["id"])
+        self.assertIn(j["state"], ("queued", "running"))
+        self.d.request("DELETE", "/v1/exports/" + first)
+        self.d.request("DELETE", "/v1/exports/" + j["id"])
 
 
 class AuthCorsTest(Base):
@@ -431,6 +489,46 @@ class UntrustedProxyTest(Base):
                                         "X-Forwarded-Proto": "https"})
         self.assertEqual(st, 202)
         self.assertEqual(h["location"], "/v1/exports/" + j["id"])
+
+
+class PlainStartTest(unittest.TestCase):
+    """No arguments but `serve`: settings from ANNDATA_EXPORTD_* and the
+    spool under $XDG_STATE_HOME."""
+
+    def test_env_only(self):
+        import subprocess
+        from srvharness import BIN, free_port
+        with tempfile.TemporaryDirectory() as tmp:
+            port = free_port()
+            env = dict(os.environ, XDG_STATE_HOME=tmp,
+                       ANNDATA_EXPORTD_LISTEN="127.0.0.1:%d" % port,
+                       ANNDATA_EXPORTD_LOG_FORMAT="logfmt")
+            env.pop("STATE_DIRECTORY", None)
+            p = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT)
+            try:
+                d = Daemon(tmp)
+                d.port = port
+                deadline = time.time() + 15
+                st = None
+                while time.time() < deadline:
+                    try:
+                        st = d.request("GET", "/healthz", timeout=1)[0]
+                        break
+                    except OSError:
+                        time.sleep(0.05)
+                self.assertEqual(st, 200)
+                st, h, b = d.request("POST", "/v1/exports?wait=30", small_request())
+                self.assertEqual(st, 200)
+                self.assertTrue(os.path.isdir(os.path.join(tmp, "anndata-exportd", "jobs")))
+            finally:
+                p.send_signal(signal.SIGTERM)
+                out = p.communicate(timeout=60)[0].decode()
+            self.assertEqual(p.returncode, 0, out)
+            self.assertIn("level=info msg=listening", out)
+            self.assertRegex(out, r"msg=request request_id=\w+ method=POST path=/v1/exports "
+                                  r"status=200 duration_ms=[0-9.]+ bytes_in=\d+ bytes_out=\d+ "
+                                  r"job_id=\w{26}")
 
 
 class ShutdownTest(Base):
