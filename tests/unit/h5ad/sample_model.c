@@ -238,6 +238,11 @@ ad_anndata *sample_model(void)
     rc |= put(&a->uns, "empty", sample_num(AD_F64, 1, s0, one, 1));
     rc |= put(&a->uns, "nested", nested);
     rc |= put(&a->uns, "frame", fr);
+    /* several compressible chunks (value = i % 7), so readers must really
+     * decompress what this writer compressed */
+    static const double sev[] = {0, 1, 2, 3, 4, 5, 6};
+    uint64_t bs[2] = {SAMPLE_BIG_ROWS, SAMPLE_BIG_COLS};
+    rc |= put(&a->uns, "big", sample_num(AD_I32, 2, bs, sev, 7));
     /* a frame in obsm, sharing the obs index */
     ad_elem *ofr = ad_elem_new(AD_K_FRAME);
     if (!ofr || ad_frame_clone(&ofr->u.df, &a->obs) < 0) {

@@ -7,6 +7,8 @@
 
 #define SAMPLE_N_OBS 5
 #define SAMPLE_N_VARS 4
+#define SAMPLE_BIG_ROWS 3000
+#define SAMPLE_BIG_COLS 200
 
 /* Numeric array of `dtype` with the given shape; element i gets vals[i % nv]. */
 ad_elem *sample_num(ad_dtype t, int ndim, const uint64_t *shape, const double *vals, int nv);

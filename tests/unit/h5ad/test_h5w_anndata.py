@@ -101,7 +101,10 @@ def check_anndata(path, tag):
 
     u = a.uns
     check(list(u.keys()) == ["s_str", "s_f64", "s_i64", "s_bool", "cube", "grid", "empty",
-                             "nested", "frame"], f"{tag}: uns insertion order {list(u.keys())}")
+                             "nested", "frame", "big"],
+          f"{tag}: uns insertion order {list(u.keys())}")
+    big = np.arange(3000 * 200, dtype=np.int64).reshape(3000, 200) % 7
+    check(u["big"].dtype == np.int32 and np.array_equal(u["big"], big), f"{tag}: uns big")
     check(u["s_str"] == "héllo", f"{tag}: uns string")
     check(u["s_f64"] == 1.5 and u["s_i64"] == 42, f"{tag}: uns numbers")
     check(isinstance(u["s_bool"], (bool, np.bool_)) and bool(u["s_bool"]), f"{tag}: uns bool")
@@ -146,6 +149,16 @@ def check_h5py(path, comp, level, tag):
                 if comp == "gzip":
                     check(d.compression_opts == level,
                           f"{tag}: {name} level {d.compression_opts} != {level}")
+        if comp != "none":
+            # h5py's own decompressor must see compressed chunks (mask 0) and
+            # raw ones only where compression did not help
+            big = f["uns/big"]
+            masks = [big.id.read_direct_chunk((r, c))[0]
+                     for r in range(0, 3000, big.chunks[0]) for c in range(0, 200, big.chunks[1])]
+            if comp == "gzip" and level == 0:
+                check(all(m == 1 for m in masks), f"{tag}: gzip 0 stores chunks raw")
+            else:
+                check(all(m == 0 for m in masks), f"{tag}: compressed chunks {masks[:5]}")
         for name in ["uns/s_f64", "uns/s_str", "uns/empty"]:
             check(f[name].compression is None and f[name].chunks is None,
                   f"{tag}: {name} never compressed")
