@@ -32,7 +32,12 @@ void csvb_buf_free(csvb_buf *b)
     b->len = b->cap = 0;
 }
 
-void csvb_fmt_f32(float x, char buf[32])
+/* numpy's str() of a float: the shortest digits that round-trip in the
+ * value's own precision (dragon4 "unique" mode), positional when
+ * 1e-4 <= |x| < 1e16 (compared in long double, as numpy does: 0.0001f is
+ * 9.99999997e-05 and prints "1e-04"), else scientific with two or more
+ * exponent digits. */
+static void fmt_shortest(double x, bool f32, char buf[32])
 {
     if (isnan(x)) {
         strcpy(buf, "nan");
@@ -42,17 +47,26 @@ void csvb_fmt_f32(float x, char buf[32])
         strcpy(buf, x < 0 ? "-inf" : "inf");
         return;
     }
-    /* The nearest %.*e at the shortest precision that round-trips through
-     * float is the digit string numpy's dragon4 picks for float32. */
-    char e[40];
-    int prec;
-    for (prec = 0; prec < 9; prec++) {
-        snprintf(e, sizeof e, "%.*e", prec, (double)x);
-        if (strtof(e, NULL) == x) break;
+    /* The correctly rounded %.*e at the shortest round-tripping precision
+     * is that digit string; round-tripping is monotonic in the precision,
+     * so a binary search needs ~4 conversions instead of up to 17. */
+    char e[40], best[40];
+    int lo = 0, hi = f32 ? 8 : 16;
+    snprintf(best, sizeof best, "%.*e", hi, x);
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(e, sizeof e, "%.*e", mid, x);
+        bool ok = f32 ? strtof(e, NULL) == (float)x : strtod(e, NULL) == x;
+        if (ok) {
+            memcpy(best, e, sizeof e);
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
     }
     char digits[24];
     int nd = 0;
-    const char *p = e;
+    const char *p = best;
     bool neg = false;
     if (*p == '-') {
         neg = true;
@@ -65,8 +79,6 @@ void csvb_fmt_f32(float x, char buf[32])
         nd--;
     char *o = buf;
     if (neg) *o++ = '-';
-    /* numpy chooses the notation by the value itself, compared in long
-     * double: 0.0001f (9.99999997e-05) prints as "1e-04", unlike Python. */
     long double ax = fabsl((long double)x);
     if (ax == 0 || (ax >= 1e-4L && ax < 1e16L)) {
         if (exp < 0) {
@@ -96,9 +108,19 @@ void csvb_fmt_f32(float x, char buf[32])
         memcpy(o, digits + 1, (size_t)(nd - 1));
         o += nd - 1;
     }
-    /* float32 exponents stay within two digits (1e-45 … 3.4e38). */
-    unsigned ae = (unsigned)(exp < 0 ? -exp : exp) % 100u;
+    /* double exponents reach 3 digits (1e-308); %02u pads to numpy's 2. */
+    unsigned ae = (unsigned)(exp < 0 ? -exp : exp) % 1000u;
     snprintf(o, (size_t)(buf + 32 - o), "e%c%02u", exp < 0 ? '-' : '+', ae);
+}
+
+void csvb_fmt_f32(float x, char buf[32])
+{
+    fmt_shortest((double)x, true, buf);
+}
+
+void csvb_fmt_f64(double x, char buf[32])
+{
+    fmt_shortest(x, false, buf);
 }
 
 size_t csvb_fmt_num(const ad_array *a, uint64_t i, char buf[32])
@@ -120,7 +142,7 @@ size_t csvb_fmt_num(const ad_array *a, uint64_t i, char buf[32])
         if (isnan(v))
             buf[0] = '\0';
         else
-            ad_fmt_pyfloat(v, buf);
+            csvb_fmt_f64(v, buf);
         break;
     }
     case AD_U8:

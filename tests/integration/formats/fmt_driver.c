@@ -3,7 +3,7 @@
  *
  *   fmt_driver <x-kind> <format> <out>   x-kind: csr | csc | dense | none
  *                                        format: npz-gzip | npz-store | csv | txt
- *   fmt_driver big <out.npz> <level>     4000x1000 float64, 40% NaN
+ *   fmt_driver big <out> <level|csv>     4000x1000 float64, 40% NaN, npz or csv
  *
  * The report is printed to stdout as JSON. test_formats.py builds the very
  * same object with anndata and compares. Keep both in step. */
@@ -343,11 +343,15 @@ int main(int argc, char **argv)
         ad_anndata *a = build_big();
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        int level = atoi(argv[3]);
-        int rc =
-            npz_write(a, argv[2], level ? ADX_COMP_GZIP : ADX_COMP_NONE, level, NULL, &rep, &err);
+        bool csv = !strcmp(argv[3], "csv");
+        int level = atoi(argv[3]), rc;
+        if (csv)
+            rc = csvb_write(a, argv[2], ',', NULL, NULL, &rep, &err);
+        else
+            rc = npz_write(a, argv[2], level ? ADX_COMP_GZIP : ADX_COMP_NONE, level, NULL, &rep,
+                           &err);
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        fprintf(stderr, "npz_write seconds %.3f\n",
+        fprintf(stderr, "%s seconds %.3f\n", csv ? "csvb_write" : "npz_write",
                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
         ad_anndata_free(a);
         return finish(rc, &rep, &err);

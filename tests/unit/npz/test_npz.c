@@ -428,6 +428,7 @@ int main(void)
 {
     Suite *s = suite_create("npz");
     TCase *tc = tcase_create("npz");
+    tcase_set_timeout(tc, 60); /* sanitizer builds on a busy machine */
     tcase_add_test(tc, header_matches_numpy);
     tcase_add_test(tc, header_shapes_and_dtypes);
     tcase_add_test(tc, header_version_2_when_long);
