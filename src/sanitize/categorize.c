@@ -9,29 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A distinct value and its group number in code-point order. */
+/* A distinct value and its group number (order of first appearance). */
 typedef struct sview {
     const char *s;
     size_t len;
     uint64_t g;
 } sview;
-
-static int bytes_cmp(const char *a, size_t al, const char *b, size_t bl)
-{
-    size_t m = al < bl ? al : bl;
-    int c = m ? memcmp(a, b, m) : 0;
-    if (c) return c;
-    return al < bl ? -1 : al > bl;
-}
-
-static int idx_bytes_cmp(const void *x, const void *y, void *ctx)
-{
-    const ad_array *a = ctx;
-    uint64_t i = *(const uint64_t *)x, j = *(const uint64_t *)y;
-    int c = bytes_cmp(ad_str_at(a, i), ad_str_len(a, i), ad_str_at(a, j), ad_str_len(a, j));
-    if (c) return c;
-    return i < j ? -1 : i > j; /* total order keeps qsort deterministic */
-}
 
 static int view_nat_cmp(const void *x, const void *y)
 {
@@ -66,6 +49,68 @@ static void set_code(ad_array *codes, uint64_t i, int64_t v)
     }
 }
 
+/* Distinct values by open addressing over row numbers: one pass over the
+ * column, memory proportional to the number of distinct values. */
+typedef struct distinct {
+    const ad_array *a;
+    uint64_t *slot; /* row + 1 of the group's first row; 0 = empty */
+    uint64_t *gid;  /* group of the row in the same slot */
+    size_t cap, n;
+} distinct;
+
+static uint64_t hash_bytes(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return h ^ (h >> 29);
+}
+
+static int distinct_grow(distinct *d)
+{
+    size_t cap = d->cap ? d->cap * 2 : 1024;
+    if (cap > SIZE_MAX / (2 * sizeof(uint64_t))) return -1;
+    uint64_t *slot = calloc(cap, sizeof *slot), *gid = malloc(cap * sizeof *gid);
+    if (!slot || !gid) {
+        free(slot);
+        free(gid);
+        return -1;
+    }
+    for (size_t k = 0; k < d->cap; k++) {
+        if (!d->slot[k]) continue;
+        uint64_t r = d->slot[k] - 1;
+        size_t j = (size_t)hash_bytes(ad_str_at(d->a, r), ad_str_len(d->a, r)) & (cap - 1);
+        while (slot[j])
+            j = (j + 1) & (cap - 1);
+        slot[j] = d->slot[k];
+        gid[j] = d->gid[k];
+    }
+    free(d->slot);
+    free(d->gid);
+    d->slot = slot;
+    d->gid = gid;
+    d->cap = cap;
+    return 0;
+}
+
+/* Group of row i, adding a new group when its value is new; -1 on ENOMEM. */
+static int64_t distinct_add(distinct *d, uint64_t i)
+{
+    if ((d->n + 1) * 2 > d->cap && distinct_grow(d) < 0) return -1;
+    const char *s = ad_str_at(d->a, i);
+    size_t len = ad_str_len(d->a, i);
+    size_t j = (size_t)hash_bytes(s, len) & (d->cap - 1);
+    while (d->slot[j]) {
+        uint64_t r = d->slot[j] - 1;
+        if (ad_str_len(d->a, r) == len && memcmp(ad_str_at(d->a, r), s, len) == 0)
+            return (int64_t)d->gid[j];
+        j = (j + 1) & (d->cap - 1);
+    }
+    d->slot[j] = i + 1;
+    d->gid[j] = d->n;
+    return (int64_t)d->n++;
+}
+
 /* Returns 1 when converted, 0 when left as is, -1 on ENOMEM. */
 static int column_to_categorical(ad_elem *col)
 {
@@ -74,39 +119,37 @@ static int column_to_categorical(ad_elem *col)
     if (n < 2) return 0; /* one row cannot have fewer categories than rows */
     size_t nb;
     if (ad_bytes(AD_U64, n, &nb) < 0) return -1;
-    uint64_t *order = malloc(nb);
     uint64_t *group = malloc(nb);
+    distinct d = {.a = a};
     sview *cats = NULL;
     uint64_t *rank = NULL;
     ad_array categories = {0}, codes = {0};
     int ret = -1;
-    if (!order || !group) goto out;
-    for (uint64_t i = 0; i < n; i++)
-        order[i] = i;
-    qsort_r(order, (size_t)n, sizeof *order, idx_bytes_cmp, (void *)a);
-    uint64_t ncat = 0;
-    for (uint64_t k = 0; k < n; k++) {
-        uint64_t i = order[k], p = k ? order[k - 1] : 0;
-        if (k == 0 ||
-            bytes_cmp(ad_str_at(a, i), ad_str_len(a, i), ad_str_at(a, p), ad_str_len(a, p)) != 0)
-            ncat++;
-        group[i] = ncat - 1;
+    if (!group) goto out;
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t g = distinct_add(&d, i);
+        if (g < 0) goto out;
+        group[i] = (uint64_t)g;
     }
+    uint64_t ncat = d.n;
     if (ncat >= n) {
         ret = 0;
         goto out;
     }
-    /* ncat < n, so these sizes cannot overflow where n * 8 did not. */
-    cats = malloc((size_t)ncat * sizeof *cats);
-    rank = malloc((size_t)ncat * sizeof *rank);
+    size_t cb, rb;
+    if (__builtin_mul_overflow((size_t)ncat, sizeof *cats, &cb) ||
+        __builtin_mul_overflow((size_t)ncat, sizeof *rank, &rb))
+        goto out;
+    cats = malloc(cb);
+    rank = malloc(rb);
     if (!cats || !rank) goto out;
-    for (uint64_t k = 0, g = 0; k < n; k++) {
-        uint64_t i = order[k];
-        if (group[i] == g) {
-            cats[g] = (sview){ad_str_at(a, i), ad_str_len(a, i), g};
-            g++;
+    for (size_t k = 0; k < d.cap; k++)
+        if (d.slot[k]) {
+            uint64_t r = d.slot[k] - 1;
+            cats[d.gid[k]] = (sview){ad_str_at(a, r), ad_str_len(a, r), d.gid[k]};
         }
-    }
+    /* Values are distinct, so san_natural_cmp is a total order and the
+     * unstable qsort gives natsorted's result. */
     qsort(cats, (size_t)ncat, sizeof *cats, view_nat_cmp);
     ad_strbuild sb = {0};
     for (uint64_t r = 0; r < ncat; r++) {
@@ -130,8 +173,9 @@ static int column_to_categorical(ad_elem *col)
 out:
     ad_array_free(&categories);
     ad_array_free(&codes);
-    free(order);
     free(group);
+    free(d.slot);
+    free(d.gid);
     free(cats);
     free(rank);
     return ret;

@@ -56,8 +56,18 @@ typedef struct nfd_iter {
 static void nfd_fill(nfd_iter *it)
 {
     if (it->ipend < it->npend || it->s >= it->end) return;
-    uint32_t c = utf8_next(&it->s, it->end);
     it->ipend = 0;
+    if (*it->s < 0x80) { /* ASCII never decomposes: skip the tables */
+        it->pend[0] = *it->s++;
+        it->npend = 1;
+        return;
+    }
+    uint32_t c = utf8_next(&it->s, it->end);
+    if (c < 0xC0) { /* nor does anything below the first decomposable, U+00C0 */
+        it->pend[0] = c;
+        it->npend = 1;
+        return;
+    }
     if (c >= H_SBASE && c < H_SBASE + H_SCOUNT) {
         uint32_t si = c - H_SBASE;
         it->pend[0] = H_LBASE + si / H_NCOUNT;
@@ -204,29 +214,93 @@ static int cmp_num(nfd_iter *a, nfd_iter *b)
     }
 }
 
+static int ascii_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* The same walk for pure ASCII, where there is nothing to decompose and only
+ * 0-9 are digits: most columns, and the bulk of sorting time otherwise. */
+static int ascii_cmp(const unsigned char *a, const unsigned char *ae, const unsigned char *b,
+                     const unsigned char *be)
+{
+    for (int text = 1;; text = !text) {
+        if (a == ae || b == be) return a == ae && b == be ? 0 : a == ae ? -1 : 1;
+        if (text) {
+            for (;;) {
+                int ha = a < ae && !ascii_digit(*a), hb = b < be && !ascii_digit(*b);
+                if (!ha || !hb) {
+                    if (ha != hb) return ha - hb;
+                    break;
+                }
+                if (*a != *b) return *a < *b ? -1 : 1;
+                a++;
+                b++;
+            }
+        } else {
+            while (a < ae && *a == '0')
+                a++;
+            while (b < be && *b == '0')
+                b++;
+            const unsigned char *sa = a, *sb = b;
+            while (a < ae && ascii_digit(*a))
+                a++;
+            while (b < be && ascii_digit(*b))
+                b++;
+            if (a - sa != b - sb) return a - sa < b - sb ? -1 : 1;
+            int c = memcmp(sa, sb, (size_t)(a - sa));
+            if (c) return c;
+        }
+    }
+}
+
+static int is_ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80) return 0;
+    return 1;
+}
+
 static int at_end(nfd_iter *it)
 {
     uint32_t c;
     return !nfd_peek(it, &c);
 }
 
-int san_natural_cmp(const char *a, size_t al, const char *b, size_t bl)
+/* The general walk over NFD code points; 0 when the keys are equal. */
+static int unicode_cmp(const unsigned char *a, const unsigned char *ae, const unsigned char *b,
+                       const unsigned char *be)
 {
-    nfd_iter ia = {(const unsigned char *)a, (const unsigned char *)a + al, {0}, 0, 0};
-    nfd_iter ib = {(const unsigned char *)b, (const unsigned char *)b + bl, {0}, 0, 0};
+    nfd_iter ia = {a, ae, {0}, 0, 0}, ib = {b, be, {0}, 0, 0};
     for (int text = 1;; text = !text) {
         int ea = at_end(&ia), eb = at_end(&ib);
-        if (ea || eb) {
-            if (ea && eb) break;
-            return ea ? -1 : 1; /* the shorter key sorts first */
-        }
+        if (ea || eb) return ea && eb ? 0 : ea ? -1 : 1; /* the shorter key sorts first */
         int c = text ? cmp_text(&ia, &ib) : cmp_num(&ia, &ib);
         if (c) return c;
     }
+}
+
+int san_natural_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    /* Sorting compares neighbours that share long prefixes ("group_10…").
+     * Up to the last ASCII non-digit of the common prefix both keys are the
+     * same tokens and decompose the same way (ASCII is a code-point
+     * boundary and NFD works per code point here), so resume there, inside
+     * a text token. */
+    size_t m = 0, skip = 0;
+    while (m < al && m < bl && a[m] == b[m]) {
+        unsigned char ch = (unsigned char)a[m++];
+        if (ch < 0x80 && !ascii_digit(ch)) skip = m;
+    }
+    const unsigned char *ua = (const unsigned char *)a, *ub = (const unsigned char *)b;
+    int c = is_ascii(a + skip, al - skip) && is_ascii(b + skip, bl - skip)
+                ? ascii_cmp(ua + skip, ua + al, ub + skip, ub + bl)
+                : unicode_cmp(ua + skip, ua + al, ub + skip, ub + bl);
+    if (c) return c;
     /* Equal keys ("a01", "a1"): Python's stable sort keeps pandas' order,
      * which is by code point — the order of the UTF-8 bytes. */
-    size_t m = al < bl ? al : bl;
-    int c = m ? memcmp(a, b, m) : 0;
+    size_t n = al < bl ? al : bl;
+    c = n ? memcmp(a, b, n) : 0;
     if (c) return c;
     return al < bl ? -1 : al > bl;
 }

@@ -179,7 +179,7 @@ static int enter(walk *w)
     /* The decoder enforces max_depth; this only bounds our own recursion in
      * case a model was built some other way, with headroom for the frames
      * and dicts a level of uns may add. */
-    if (++w->depth > w->lim->max_depth + 8)
+    if (++w->depth > (uint64_t)w->lim->max_depth + 8)
         return adx_err_set(w->err, ADX_E_LIMIT, adx_ptr_str(&w->ptr),
                            "nesting deeper than the limit of %" PRIu32 " levels",
                            w->lim->max_depth);
