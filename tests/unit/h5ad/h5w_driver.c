@@ -1,16 +1,48 @@
 /* Writes the sample model (sample_model.c) to an h5ad file so the Python
  * integration test can read it with anndata and h5py:
  *   h5w_driver OUT.h5ad gzip|lzf|none [LEVEL]
- * Prints the job report as JSON on stdout. */
+ * Prints the job report as JSON on stdout.
+ *   h5w_driver --read-sum FILE DATASET
+ * prints the sum of an integer dataset read with our lzf filter. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <hdf5.h>
+
 #include "adx_h5w.h"
 #include "sample_model.h"
 
+/* Reads an int64 dataset through HDF5 with our lzf filter registered and
+ * prints the sum of its values: lets the Python test check that chunks
+ * compressed by h5py's lzf decode here. */
+static int read_sum(const char *path, const char *dset)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (h5lzf_register() < 0) return 1;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = f >= 0 ? H5Dopen2(f, dset, H5P_DEFAULT) : H5I_INVALID_HID;
+    hid_t s = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
+    hssize_t n = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
+    int64_t *v = n > 0 ? malloc((size_t)n * sizeof *v) : NULL;
+    int rc = 1;
+    if (v && H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0) {
+        long long sum = 0;
+        for (hssize_t i = 0; i < n; i++)
+            sum += v[i];
+        printf("%lld\n", sum);
+        rc = 0;
+    }
+    free(v);
+    if (s >= 0) H5Sclose(s);
+    if (d >= 0) H5Dclose(d);
+    if (f >= 0) H5Fclose(f);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "--read-sum") == 0) return read_sum(argv[2], argv[3]);
     if (argc < 3) {
         fprintf(stderr, "usage: %s OUT.h5ad gzip|lzf|none [level]\n", argv[0]);
         return 2;
