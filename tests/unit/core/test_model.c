@@ -598,6 +598,41 @@ START_TEST(pyfloat_matches_python_repr)
 }
 END_TEST
 
+START_TEST(empty_things_clone_and_free)
+{
+    /* zeroed structs are valid empty values: clone and free them */
+    ad_anndata *a = ad_anndata_new();
+    ck_assert_ptr_nonnull(a);
+    ad_anndata *c = ad_anndata_clone(a);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_null(c->X);
+    ck_assert_ptr_null(c->raw);
+    ck_assert_uint_eq(ad_anndata_bytes(c), 0);
+    ad_anndata_free(c);
+    ad_anndata_free(a);
+    ad_elem *n = ad_elem_new(AD_K_NULL);
+    ad_elem *nc = ad_elem_clone(n);
+    ck_assert_ptr_nonnull(nc);
+    ck_assert_int_eq(nc->kind, AD_K_NULL);
+    ad_elem_free(n);
+    ad_elem_free(nc);
+    ad_elem *o = ad_elem_new(AD_K_OBJECT); /* 0 cells, no buffers */
+    ad_elem *oc = ad_elem_clone(o);
+    ck_assert_ptr_nonnull(oc);
+    ck_assert_uint_eq(oc->u.obj.n, 0);
+    ad_elem_free(o);
+    ad_elem_free(oc);
+    ad_frame f = {0}, fc;
+    ck_assert_int_eq(ad_frame_clone(&fc, &f), 0);
+    ck_assert_uint_eq(fc.ncols, 0);
+    ad_frame_free(&fc);
+    ad_frame_free(&f);
+    ad_strbuild b = {0};
+    ck_assert_int_eq(ad_sb_push(&b, "x", SIZE_MAX / 2), -1); /* absurd length refused */
+    ad_sb_free(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model");
@@ -620,6 +655,7 @@ int main(void)
     tcase_add_test(e, frame_add_replace_remove);
     tcase_add_test(e, default_index);
     tcase_add_test(e, pyfloat_matches_python_repr);
+    tcase_add_test(e, empty_things_clone_and_free);
     suite_add_tcase(s, e);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
