@@ -8,7 +8,9 @@
  * Output: {"ok": true, "adata": {...}, "report": [...]} or {"ok": false,
  * "error": {"type", "detail", "pointer"}}; exit status 0 / 1. Every element
  * is spelled out with its encoding so nothing is inferred on the Python side.
- * With a third argument the model is also written back with h5w_write.
+ * With a third argument the model is also written back with h5w_write
+ * (Polis models are sanitized first, as the pipeline does: their text
+ * columns with empty cells are object columns).
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include "adx_h5r.h"
 #include "adx_h5w.h"
 #include "adx_polis.h"
+#include "adx_sanitize.h"
 
 static json_t *num_json(const ad_array *a, uint64_t i)
 {
@@ -215,7 +218,9 @@ int main(int argc, char **argv)
     if (a && argc > 3) {
         h5w_opts wo;
         h5w_opts_default(&wo);
-        if (h5w_write(a, argv[3], &wo, NULL, &rep, &err) < 0) {
+        bool polis = strcmp(argv[1], "polis") == 0;
+        if ((polis && san_anndata(a, &lim, &rep, &err) < 0) ||
+            h5w_write(a, argv[3], &wo, NULL, &rep, &err) < 0) {
             ad_anndata_free(a);
             a = NULL;
         }

@@ -216,11 +216,42 @@ def test_bad(base):
     print("ok polis malformed inputs")
 
 
+def test_rewrite(base):
+    """Model -> sanitize -> h5w_write -> anndata.read_h5ad, as an export of a
+    stored Polis dataset would go."""
+    import anndata
+    _, m = pandas_reference(FIX)
+    out = os.path.join(base, "polis.h5ad")
+    j = run_dump(BIN, "polis", FIX, out)
+    assert j["ok"], j
+    ad = anndata.read_h5ad(out)
+    check(same_values(ad.X, m.to_numpy(dtype=float)), "rewritten X differs from pandas")
+    check(list(ad.obs_names) == [str(x) for x in m.index], "rewritten obs names")
+    check(list(ad.var_names) == [str(x) for x in m.columns], "rewritten var names")
+    check(ad.obs.index.name == "voter-id" and ad.var.index.name == "comment-id",
+          "rewritten index names")
+    check(len(ad.uns["votes"]) == len(json_array(j["adata"]["X"])[~np.isnan(json_array(j["adata"]["X"]))]),
+          "uns votes rows = seen cells")
+    out2 = os.path.join(base, "tricky.h5ad")
+    j = run_dump(BIN, "polis", os.path.join(base, "tricky"), out2)
+    assert j["ok"], j
+    ad = anndata.read_h5ad(out2)
+    check(list(ad.var["content"]) == ['He said "hi", then\nleft', "", ""],
+          f"sanitized content {list(ad.var['content'])}")
+    check(any(e["path"] == "/var/content" and e["action"] == "null_to_empty_string" and
+              e["count"] == 2 for e in j["report"]), f"sanitize report {j['report']}")
+    seed = [None if pd.isna(x) else bool(x) for x in ad.var["is_seed"]]
+    check(seed == [True, False, None] and str(ad.var["is_seed"].dtype) == "boolean",
+          f"nullable is_seed {seed} {ad.var['is_seed'].dtype}")
+    print("ok polis rewritten through sanitize + h5w_write")
+
+
 def main():
     test_fixture()
     with tempfile.TemporaryDirectory() as base:
         test_tricky(base)
         test_bad(base)
+        test_rewrite(base)
     if failures:
         print("\n".join(failures))
         sys.exit(1)
