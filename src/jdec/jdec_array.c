@@ -595,7 +595,7 @@ ad_elem *jd_typed_dense(jd *d, const json_t *v)
     size_t m;
     if (jsh) {
         m = adx_ptr_key(&d->p, "shape");
-        int r = jd_get_shape(d, jsh, &ndim, shape, &n);
+        int r = jd_get_shape(d, jsh, &ndim, shape, &n, true);
         adx_ptr_pop(&d->p, m);
         if (r) return NULL;
     }
@@ -766,7 +766,7 @@ ad_elem *jd_sparse(jd *d, const json_t *v, bool csc)
     int ndim;
     uint64_t shape[AD_MAX_NDIM], n;
     size_t m = adx_ptr_key(&d->p, "shape");
-    int r = jd_get_shape(d, jsh, &ndim, shape, &n);
+    int r = jd_get_shape(d, jsh, &ndim, shape, &n, false);
     if (!r && ndim != 2) r = jd_fail(d, ADX_E_SHAPE, "a sparse matrix is 2-d, got %d sizes", ndim);
     adx_ptr_pop(&d->p, m);
     if (r) return NULL;
@@ -796,7 +796,7 @@ ad_elem *jd_sparse(jd *d, const json_t *v, bool csc)
     uint64_t major = shape[csc ? 1 : 0], minor = shape[csc ? 0 : 1];
     uint64_t nnz = sp->data.n;
     char pbuf[ADX_ERR_PTR_MAX];
-    if (sp->indptr.n != major + 1) {
+    if (sp->indptr.n == 0 || sp->indptr.n - 1 != major) {
         m = adx_ptr_key(&d->p, "indptr");
         jd_fail(
             d, ADX_E_SHAPE, "indptr has %" PRIu64 " entries, expected %" PRIu64 " (%s + 1 for %s)",

@@ -78,8 +78,9 @@ bool jd_nanstr(const char *s, double *out);
  * huge declared shape fails as a limit rather than a type error). */
 int jd_get_size(jd *d, const json_t *v, uint64_t *out);
 /* Parse "shape": array of sizes, each checked against max_dim, rank against
- * max_ndim, product against max_elements. d->p must point at the shape. */
-int jd_get_shape(jd *d, const json_t *v, int *ndim, uint64_t *shape, uint64_t *n);
+ * max_ndim, and for dense arrays the product against max_elements (*n; 0
+ * when !dense). d->p must point at the shape. */
+int jd_get_shape(jd *d, const json_t *v, int *ndim, uint64_t *shape, uint64_t *n, bool dense);
 /* Push a string into a builder after the string-length and total checks. */
 int jd_sb_push(jd *d, ad_strbuild *b, const char *s, size_t len);
 /* "(2, 3)" as numpy prints a shape. */

@@ -154,7 +154,7 @@ int jd_get_size(jd *d, const json_t *v, uint64_t *out)
                    jd_type_name(v));
 }
 
-int jd_get_shape(jd *d, const json_t *v, int *ndim, uint64_t *shape, uint64_t *n)
+int jd_get_shape(jd *d, const json_t *v, int *ndim, uint64_t *shape, uint64_t *n, bool dense)
 {
     if (!json_is_array(v))
         return jd_fail(d, ADX_E_SCHEMA, "expected \"shape\" to be an array of sizes, got %s",
@@ -170,11 +170,12 @@ int jd_get_shape(jd *d, const json_t *v, int *ndim, uint64_t *shape, uint64_t *n
         adx_ptr_pop(&d->p, m);
         if (r) return -1;
     }
-    uint64_t prod;
-    if (ad_shape_product((int)k, shape, &prod) < 0)
+    uint64_t prod = 0;
+    /* A sparse shape allocates nothing; only its parts count as elements. */
+    if (dense && ad_shape_product((int)k, shape, &prod) < 0)
         return jd_fail(d, ADX_E_LIMIT, "shape product overflows; max_elements = %" PRIu64,
                        d->lim->max_elements);
-    if (jd_check_elements(d, prod)) return -1;
+    if (dense && jd_check_elements(d, prod)) return -1;
     *ndim = (int)k;
     *n = prod;
     return 0;

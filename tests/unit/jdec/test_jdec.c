@@ -1395,6 +1395,153 @@ START_TEST(uns_deep_lists_and_keys)
 }
 END_TEST
 
+/* ============================================================ batch 3 */
+
+START_TEST(matrix_bools_with_numbers_numpy_rule)
+{
+    ad_anndata *a = dec("{'X': [[true, 2], [false, 3]], 'layers': {'l': [[true, null], [1.5, "
+                        "false]]}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->X->u.arr.dtype, AD_I64);
+    ck_assert_int_eq(i64(&a->X->u.arr, 0), 1);
+    ck_assert_int_eq(i64(&a->X->u.arr, 2), 0);
+    const ad_array *l = &ad_dict_get(&a->layers, "l")->u.arr;
+    ck_assert_int_eq(l->dtype, AD_F64);
+    ck_assert(f64(l, 0) == 1.0 && isnan(f64(l, 1)) && f64(l, 3) == 0.0);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(uns_numbers_with_nan_strings)
+{
+    ad_anndata *a = dec("{'uns': {'v': [1, 'NaN', null], 'm': [[1, 'Infinity'], [2, 3]], 'w': "
+                        "[1, 'x']}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(uns(a, "v")->u.arr.dtype, AD_F64);
+    ck_assert(isnan(f64(&uns(a, "v")->u.arr, 1)));
+    ck_assert(isinf(f64(&uns(a, "m")->u.arr, 1)));
+    ck_assert_int_eq(uns(a, "m")->u.arr.ndim, 2);
+    ad_elem *w = uns(a, "w");
+    ck_assert_int_eq(w->kind, AD_K_OBJECT);
+    ck_assert_int_eq(w->u.obj.kind[0], AD_CELL_INT);
+    ck_assert_int_eq(w->u.obj.kind[1], AD_CELL_STR);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(records_index_and_duplicates)
+{
+    ad_anndata *a = dec("{'obs': [{'_index': 'a', 'x': 1}, {'_index': 'a', 'x': 2}, "
+                        "{'_index': 'b', 'x': 3}]}");
+    ck_assert_ptr_nonnull(a);
+    const rep_entry *r = find_rep("/obs/index", REP_DUPLICATE_INDEX);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->count, 1);
+    ck_assert_int_eq(a->obs.ncols, 1);
+    ad_anndata_free(a);
+    /* not every record has _index: it is an ordinary column */
+    a = dec("{'obs': [{'_index': 'a', 'x': 1}, {'x': 2}]}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->obs.ncols, 2);
+    ck_assert_str_eq(a->obs.names[0], "_index");
+    ck_assert_str_eq(ad_str_at(&a->obs.index, 0), "0");
+    ad_anndata_free(a);
+    /* an explicit index next to records wins */
+    a = dec("{'uns': {'t': {'encoding-type': 'dataframe', 'index': ['p', 'q'], 'data': "
+            "[{'v': 1}, {'v': 2}]}}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_str_eq(ad_str_at(&uns(a, "t")->u.df.index, 1), "q");
+    ad_anndata_free(a);
+    fails("{'uns': {'t': {'encoding-type': 'dataframe', 'index': ['p'], 'data': [{'v': 1}, "
+          "{'v': 2}]}}}",
+          ADX_E_SHAPE, "/adata/uns/t/data", "length 2, expected 1");
+}
+END_TEST
+
+START_TEST(varm_frame_and_typed_x_rank)
+{
+    ad_anndata *a = dec("{'X': [[1, 2]], 'varm': {'f': {'columns': {'c': ['a', 'b']}}}}");
+    ck_assert_ptr_nonnull(a);
+    ad_elem *f = ad_dict_get(&a->varm, "f");
+    ck_assert_int_eq(f->kind, AD_K_FRAME);
+    ck_assert_int_eq(f->u.df.n_rows, 2);
+    ck_assert_str_eq(ad_str_at(&f->u.df.index, 1), "1");
+    ad_anndata_free(a);
+    fails("{'X': [[1, 2]], 'varm': {'f': {'columns': {'c': ['a']}}}}", ADX_E_SHAPE,
+          "/adata/varm/f/columns/c", "length 1, expected n_vars = 2");
+    fails("{'X': {'encoding-type': 'array', 'dtype': 'int8', 'shape': [3], 'data': [1, 2, 3]}}",
+          ADX_E_SHAPE, "/adata/X", "expected a 2-d matrix, got shape (3,)");
+    lim.max_ndim = 3;
+    fails("{'uns': {'a': {'encoding-type': 'array', 'dtype': 'int8', 'shape': [1, 1, 1, 1], "
+          "'data': [1]}}}",
+          ADX_E_LIMIT, "/adata/uns/a/shape", "4 dimensions exceed max_ndim = 3");
+}
+END_TEST
+
+START_TEST(string_limits_on_keys_and_cells)
+{
+    lim.max_string_bytes = 8;
+    fails("{'uns': {'averyveryverylongkey': 1}}", ADX_E_LIMIT, "/adata/uns/averyveryverylongkey",
+          "max_string_bytes = 8");
+    fails("{'obs': {'columns': {'averyverylongname': [1]}}}", ADX_E_LIMIT,
+          "/adata/obs/columns/averyverylongname", "max_string_bytes");
+    /* a nested cell becomes JSON text, which is a string too */
+    fails("{'obs': {'columns': {'c': [[1, 2, 3, 4, 5], 'a']}}}", ADX_E_LIMIT,
+          "/adata/obs/columns/c", "max_string_bytes");
+    fails("{'obs': {'index_name': 'waytoolongname'}}", ADX_E_LIMIT, "/adata/obs/index_name",
+          "max_string_bytes");
+}
+END_TEST
+
+START_TEST(depth_counts_dicts_not_frames)
+{
+    lim.max_depth = 2;
+    ad_anndata *a = dec("{'uns': {'a': {'df': {'encoding-type': 'dataframe', 'columns': {'x': "
+                        "[{'deep': {'deeper': 1}}]}}}}}");
+    ck_assert_ptr_nonnull(a);
+    ad_elem *df = ad_dict_get(&uns(a, "a")->u.dict, "df");
+    ck_assert_int_eq(df->kind, AD_K_FRAME);
+    ck_assert_str_eq(ad_object_text(&df->u.df.cols[0]->u.obj, 0), "{\"deep\":{\"deeper\":1}}");
+    ad_anndata_free(a);
+    fails("{'uns': {'a': {'b': {}}}}", ADX_E_LIMIT, "/adata/uns/a/b", "max_depth = 2");
+}
+END_TEST
+
+START_TEST(sparse_large_shape_keeps_int64)
+{
+    /* a dimension beyond int32 keeps plain index arrays as int64 (scipy) */
+    lim.max_dim = UINT64_MAX;
+    ad_anndata *a = dec("{'uns': {'s': {'encoding-type': 'csr_matrix', 'shape': [1, "
+                        "3000000000], 'data': [1], 'indices': [2999999999], 'indptr': [0, 1]}}}");
+    ck_assert_msg(a != NULL, "%s at %s", err.detail, err.items[0].pointer);
+    ad_elem *s = uns(a, "s");
+    ck_assert_int_eq(s->u.sp.indices.dtype, AD_I64);
+    ck_assert_int_eq(s->u.sp.indptr.dtype, AD_I64);
+    ck_assert_int_eq(i64(&s->u.sp.indices, 0), 2999999999LL);
+    ad_anndata_free(a);
+}
+END_TEST
+
+START_TEST(empty_rows_sparse_and_frames)
+{
+    ad_anndata *a = dec("{'X': {'encoding-type': 'csr_matrix', 'shape': [3, 2], 'data': [7], "
+                        "'indices': [1], 'indptr': [0, 0, 1, 1]}, 'obs': {'columns': ['a'], "
+                        "'data': [[1], [2], [3]]}}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->n_obs, 3);
+    ck_assert_int_eq(i64(&a->X->u.sp.indptr, 3), 1);
+    ck_assert_str_eq(ad_str_at(&a->obs.index, 2), "2");
+    ad_anndata_free(a);
+    a = dec("{'X': [[], []]}");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->n_obs, 2);
+    ck_assert_int_eq(a->n_vars, 0);
+    ck_assert_int_eq(a->X->u.arr.dtype, AD_F64);
+    ad_anndata_free(a);
+    fails("{'X': [[], [1]]}", ADX_E_SHAPE, "/adata/X/1", "row 1 has length 1, expected 0");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("jdec");
@@ -1453,6 +1600,14 @@ static Suite *suite(void)
     tcase_add_test(t, load_file_roundtrip_and_limit);
     tcase_add_test(t, nested_duplicate_key_rejected);
     tcase_add_test(t, uns_deep_lists_and_keys);
+    tcase_add_test(t, matrix_bools_with_numbers_numpy_rule);
+    tcase_add_test(t, uns_numbers_with_nan_strings);
+    tcase_add_test(t, records_index_and_duplicates);
+    tcase_add_test(t, varm_frame_and_typed_x_rank);
+    tcase_add_test(t, string_limits_on_keys_and_cells);
+    tcase_add_test(t, depth_counts_dicts_not_frames);
+    tcase_add_test(t, sparse_large_shape_keeps_int64);
+    tcase_add_test(t, empty_rows_sparse_and_frames);
     suite_add_tcase(s, t);
     return s;
 }
