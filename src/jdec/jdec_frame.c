@@ -127,7 +127,7 @@ static int index_from(jd *d, const colsrc *c, ad_array *out)
 static int frame_index(jd *d, const colsrc *c, ad_frame *f)
 {
     if (jd_check_elements(d, c->n) || jd_check_dim(d, c->n)) return -1;
-    ad_array idx;
+    ad_array idx = {0};
     if (index_from(d, c, &idx)) return -1;
     uint64_t dups;
     if (count_dups(d, &idx, &dups)) {
