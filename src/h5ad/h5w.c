@@ -32,6 +32,10 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "h5ad writer assumes l
 
 #define REP_INDEX_RENAMED "index_renamed"
 
+/* Columns whose names fit a compact column-order attribute (16 bytes each,
+ * well under the 64 KiB object header message limit). */
+#define COLUMN_ORDER_COMPACT_MAX 2048
+
 /* Compression threads per write: `threads` = 0 picks the online CPUs up to
  * H5W_AUTO_THREADS; explicit values are capped at H5W_MAX_THREADS. */
 #define H5W_AUTO_THREADS 4
@@ -48,6 +52,8 @@ typedef struct w_ctx {
     int nthreads; /* compression threads */
     struct libdeflate_compressor *gz[H5W_MAX_THREADS]; /* one per thread */
     uint64_t total, done;
+    hid_t file;
+    bool v18; /* file switched to the 1.8 object format */
 } w_ctx;
 
 /* ------------------------------------------------------------ errors */
@@ -719,6 +725,16 @@ static int write_frame(w_ctx *w, hid_t loc, const char *name, const ad_frame *f)
     const char *iname = index_name(w, f, ibuf);
     if (!iname) return -1;
 
+    /* column-order is one attribute of 16-byte vlen references; beyond 64 KiB
+     * it does not fit the original object header (anndata fails there). The
+     * 1.8 format stores large attributes densely, so wide frames switch the
+     * file to it before their group is created. Every HDF5 >= 1.8 reads it. */
+    if (f->ncols > COLUMN_ORDER_COMPACT_MAX && !w->v18) {
+        if (H5Fset_libver_bounds(w->file, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0)
+            return fail_h5(w, "switching to the HDF5 1.8 format for a wide frame");
+        w->v18 = true;
+    }
+
     hid_t g = group_create(w, loc, name, false);
     if (g < 0) return -1;
     int rc = -1;
@@ -902,6 +918,7 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
                     e ? strerror(e) : "HDF5 refused to create it");
         goto out;
     }
+    w.file = file;
     if (write_top(&w, file, a) < 0) goto out;
     rc = 0;
 out:

@@ -756,6 +756,48 @@ START_TEST(hdf5_failure_names_the_element)
 }
 END_TEST
 
+/* More columns than fit a compact column-order attribute (anndata itself
+ * fails there): the file switches to the 1.8 format and stays readable. */
+START_TEST(wide_frame_column_order)
+{
+    enum { NC = 4100 };
+    ad_anndata *a = ad_anndata_new();
+    ck_assert_int_eq(ad_frame_default_index(&a->obs, 1), 0);
+    a->obs.n_rows = 1;
+    static const double v[] = {7};
+    uint64_t s1[1] = {1};
+    char name[64];
+    for (int i = 0; i < NC; i++) {
+        snprintf(name, sizeof name, "a_rather_long_column_name_%05d", i);
+        ck_assert_int_eq(ad_frame_add(&a->obs, name, sample_num(AD_I8, 1, s1, v, 1)), 0);
+    }
+    adx_report rep = {0};
+    adx_err err;
+    ck_assert_msg(write_model(a, cases[4], &rep, &err) == 0, "%s", err.detail);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t g = H5Gopen2(f, "obs", H5P_DEFAULT);
+    hid_t at = H5Aopen(g, "column-order", H5P_DEFAULT);
+    hid_t sp = H5Aget_space(at);
+    ck_assert_int_eq(H5Sget_simple_extent_npoints(sp), NC);
+    char **names = calloc(NC, sizeof *names);
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, H5T_VARIABLE);
+    H5Tset_cset(mt, H5T_CSET_UTF8);
+    ck_assert(H5Aread(at, mt, names) >= 0);
+    ck_assert_str_eq(names[NC - 1], "a_rather_long_column_name_04099");
+    H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, names);
+    free(names);
+    H5Tclose(mt);
+    H5Sclose(sp);
+    H5Aclose(at);
+    H5Gclose(g);
+    hsize_t d1[1] = {1};
+    check_f64(f, "obs/a_rather_long_column_name_04099", 1, d1, v, 1);
+    H5Fclose(f);
+    ad_anndata_free(a);
+}
+END_TEST
+
 START_TEST(x_must_be_a_matrix)
 {
     ad_anndata *a = ad_anndata_new();
@@ -973,6 +1015,7 @@ int main(void)
     tcase_add_test(tc, bad_key_names_the_element);
     tcase_add_test(tc, io_error_and_bad_options);
     tcase_add_test(tc, x_must_be_a_matrix);
+    tcase_add_test(tc, wide_frame_column_order);
     tcase_add_test(tc, hdf5_failure_names_the_element);
     tcase_add_test(tc, progress_reaches_one_and_cancel_stops);
     tcase_add_test(tc, lzf_strings_go_through_pipeline);
