@@ -19,11 +19,13 @@
  * them), nested uns dicts (write_csvs would write their Python repr), every
  * entry of layers, obsp and varp, and raw. Departures from write_csvs: uns
  * entries always go under uns/ (write_csvs lets an uns key "obs" replace
- * obs.csv), uns keys are escaped as in adx_npz.h, DataFrames in obsm/varm
+ * obs.csv), uns keys are escaped as in adx_npz.h
+ * except that a leading '_' is kept (csv bundles reserve no names), DataFrames in obsm/varm
  * are written column by column as <key>1, <key>2, … (to_df would write
  * garbage), and 1-d obsm arrays as a single column <key>1.
  *
- * `lim` NULL means adx_limits_default. Cancel and progress as in adx_npz.h.
+ * `lim` NULL means adx_limits_default; `rep` NULL drops the entries (tests).
+ * Cancel and progress as in adx_npz.h.
  * Writes exactly `path` as npz_write does (temporary file renamed on
  * success). Thread-safe.
  */

@@ -386,7 +386,7 @@ static int not_written(csv_ctx *c, const char *ns, const char *key, const char *
     ptr_of(ptr, sizeof ptr, ns, key);
     /* A lost report entry is not worth failing the export for, but it must
      * not pass silently either: an entry that cannot be stored is OOM. */
-    if (rep_add(c->rep, ptr, REP_NOT_WRITTEN, 1, why) < 0)
+    if (c->rep && rep_add(c->rep, ptr, REP_NOT_WRITTEN, 1, why) < 0)
         return adx_err_set(c->err, ADX_E_NOMEM, ptr, "out of memory recording the report");
     return 0;
 }
@@ -644,7 +644,7 @@ static int write_uns(csv_ctx *c, const ad_dict *uns)
         }
         zw_path_pop(&name, 0);
         if (zw_path_lit(&name, "uns/") == SIZE_MAX ||
-            zw_path_esc(&name, uns->keys[i]) == SIZE_MAX ||
+            zw_path_esc_file(&name, uns->keys[i]) == SIZE_MAX ||
             zw_path_lit(&name, ".csv") == SIZE_MAX) {
             table_free(t);
             zw_path_free(&name);

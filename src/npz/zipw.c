@@ -200,7 +200,7 @@ size_t zw_path_lit(zw_path *p, const char *text)
     return mark;
 }
 
-size_t zw_path_esc(zw_path *p, const char *key)
+static size_t path_esc(zw_path *p, const char *key, bool underscore)
 {
     size_t mark = p->len, n = strlen(key);
     /* Worst case every byte doubles. */
@@ -221,7 +221,7 @@ size_t zw_path_esc(zw_path *p, const char *key)
         } else if (i == 0 && c == '.') {
             *o++ = '~';
             *o++ = '3';
-        } else if (i == 0 && c == '_') {
+        } else if (i == 0 && c == '_' && underscore) {
             *o++ = '~';
             *o++ = '4';
         } else {
@@ -231,6 +231,16 @@ size_t zw_path_esc(zw_path *p, const char *key)
     *o = '\0';
     p->len = (size_t)(o - p->s);
     return mark;
+}
+
+size_t zw_path_esc(zw_path *p, const char *key)
+{
+    return path_esc(p, key, true);
+}
+
+size_t zw_path_esc_file(zw_path *p, const char *key)
+{
+    return path_esc(p, key, false);
 }
 
 size_t zw_path_push(zw_path *p, const char *key)

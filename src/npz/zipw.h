@@ -8,7 +8,7 @@
  * on every chunk; a failure inside a generator is carried out through the
  * writer's own adx_err so the caller sees the precise cause, not "read error".
  *
- * Key escaping (npz member names and csv uns file names), chosen so every
+ * Key escaping (npz member names; csv uns file names minus the '_' rule), chosen so every
  * key maps to exactly one path segment that no unzip tool treats as a
  * directory step: '~' → "~0", '/' → "~1", '\' → "~2", a leading '.' → "~3",
  * a leading '_' → "~4" (names beginning with '_' are reserved for the
@@ -68,5 +68,8 @@ static inline void zw_path_pop(zw_path *p, size_t mark)
 void zw_path_free(zw_path *p);
 /* Escaped form of `key` appended to p without a separator. */
 size_t zw_path_esc(zw_path *p, const char *key);
+/* The same without the leading-'_' rule: for csv bundles, which reserve no
+ * names, so uns/_x.csv stays what write_csvs calls it. */
+size_t zw_path_esc_file(zw_path *p, const char *key);
 
 #endif

@@ -290,6 +290,34 @@ START_TEST(cell_limit_reported)
 }
 END_TEST
 
+START_TEST(uns_names_escaped)
+{
+    mk_tmp();
+    ad_anndata *a = model(false);
+    const char *keys[] = {"a/b", "_x", "..", "t~"};
+    for (size_t i = 0; i < 4; i++) {
+        int64_t v = (int64_t)i;
+        ad_array s;
+        ck_assert_int_eq(ad_array_init(&s, AD_I64, 0, NULL), 0);
+        memcpy(s.data, &v, 8);
+        ck_assert_int_eq(ad_dict_put(&a->uns, keys[i], ad_elem_from_array(&s)), 0);
+    }
+    adx_err err;
+    adx_err_init(&err);
+    ck_assert_int_eq(csvb_write(a, path, ',', NULL, NULL, NULL, &err), 0);
+    const char *names[] = {"uns/a~1b.csv", "uns/_x.csv", "uns/~3..csv", "uns/t~0.csv"};
+    const char *want[] = {"0\n", "1\n", "2\n", "3\n"};
+    for (size_t i = 0; i < 4; i++) {
+        char *m = member(names[i]);
+        ck_assert_ptr_nonnull(m);
+        ck_assert_str_eq(m, want[i]);
+        free(m);
+    }
+    ad_anndata_free(a);
+    rm_tmp();
+}
+END_TEST
+
 START_TEST(cancel_and_errors)
 {
     mk_tmp();
@@ -330,6 +358,7 @@ int main(void)
     tcase_add_test(tc, quoting_rfc4180);
     tcase_add_test(tc, sparse_densified);
     tcase_add_test(tc, cell_limit_reported);
+    tcase_add_test(tc, uns_names_escaped);
     tcase_add_test(tc, cancel_and_errors);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
