@@ -72,16 +72,23 @@
 #include "adx_report.h"
 
 typedef struct jdec_opts {
-    const adx_limits *limits;     /* required */
-    const char *const *cat_globs; /* categorical_columns; NULL → {"kmeans_*"} */
-    size_t n_cat_globs;           /* ignored when cat_globs is NULL */
-    const char *base_ptr;         /* pointer prefix for errors, e.g. "/adata" */
+    const adx_limits *limits;     /* NULL → adx_limits_default() */
+    const char *const *cat_globs; /* categorical_columns (obs/var only); NULL → {"kmeans_*"} */
+    size_t n_cat_globs;           /* ignored when cat_globs is NULL; 0 = no column matches */
+    const char *base_ptr;         /* pointer prefix for errors, e.g. "/adata"; NULL = "" */
 } jdec_opts;
 
+/* Errors: ADX_E_SCHEMA (wrong type, unknown key or dtype, bad value),
+ * ADX_E_SHAPE (dimensions disagree, ragged rows), ADX_E_LIMIT (adx_limits),
+ * ADX_E_NOMEM. `rep` may be NULL. `adata` is only read. */
 ad_anndata *jdec_anndata(const json_t *adata, const jdec_opts *o, adx_report *rep, adx_err *err);
 
-/* Parse a whole document from memory / a file, with limits on size and
- * depth; malformed JSON becomes ADX_E_INVALID_JSON with line and column. */
+/* Parse a whole document from memory / a file. The size is checked against
+ * lim->max_body_bytes (ADX_E_LIMIT) before parsing; nesting is capped by
+ * jansson (2048 levels); duplicate object keys are refused. Malformed JSON
+ * becomes ADX_E_INVALID_JSON "malformed JSON at line L, column C: <jansson's
+ * text>" with the pointer "". A file that cannot be read is ADX_E_IO.
+ * `lim` NULL → defaults. Returns a new reference. */
 json_t *jdec_load_buffer(const char *buf, size_t len, const adx_limits *lim, adx_err *err);
 json_t *jdec_load_file(const char *path, const adx_limits *lim, adx_err *err);
 
