@@ -285,6 +285,7 @@ static int write_slabs(w_ctx *w, hid_t d, hid_t type, const ad_array *a, uint64_
 {
     uint64_t row_elems = a->shape[0] ? a->n / a->shape[0] : 0;
     if (a->n == 0) return 0;
+    if (rows_per > a->shape[0]) rows_per = a->shape[0];
     const char **ptrs = NULL;
     if (a->dtype == AD_STR) {
         size_t b;
