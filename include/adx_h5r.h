@@ -19,19 +19,31 @@
  *   without column-order (every member but the index and __categories, in
  *   name order); categorical columns stored as an integer code dataset whose
  *   `categories` attribute is an object reference to __categories/<col>
- *   (`ordered` attribute honoured when present); sparse groups marked with
- *   h5sparse_format / h5sparse_shape; anndata ≤ 0.6 obs/var stored as one
- *   compound dataset (field "index" → the index, numeric and string fields →
- *   columns).
+ *   (`ordered` read from the categories dataset, as 0.7 stored it); sparse
+ *   groups marked with h5sparse_format / h5sparse_shape; anndata ≤ 0.6
+ *   obs/var stored as one
+ *   compound dataset (field "index" → the index, named "index" as pandas'
+ *   set_index leaves it, numeric and string fields → columns); raw stored as
+ *   root members raw.X / raw.var / raw.varm; categories kept in
+ *   uns["<col>_categories"] are folded into the obs/var integer column <col>
+ *   when every code fits (exactly what anndata.read_h5ad does for any file;
+ *   the uns entry is removed and a "legacy_categories_folded" report entry
+ *   added).
  * Not read (error, naming the element): any other encoding-type
  *   (awkward-array, nullable-string-array, …), other enums, compound /
  *   opaque / reference / array datatypes outside the compound-frame case,
  *   soft and external links, datasets with external or virtual storage
  *   (they would make the reader open other files), data needing an HDF5
- *   filter this process lacks (the error names the filter; lzf is available
- *   once h5lzf_register works). Anndata ≤ 0.6 categoricals kept in
- *   uns["<col>_categories"] stay plain code columns, and compound obsm
- *   datasets are not read.
+ *   filter this process lacks (the error names the filter; lzf comes from
+ *   h5lzf_register), compound (structured) obsm/varm datasets of anndata
+ *   ≤ 0.6. anndata's other read-time rewrite (moving uns["neighbors"]
+ *   matrices to obsp) is not applied.
+ *
+ * Known limit: HDF5 1.10.8 itself is not hardened against corrupted
+ * metadata. Byte-flip fuzzing found crashes only inside libhdf5 (global-heap
+ * reads of variable-length strings in H5Dread/H5Aread); such files can take
+ * down the process, so untrusted uploads are best validated in a child
+ * process before being read in the daemon.
  * Skipped with a report entry ("skipped_unknown_element"): root members
  *   that are not AnnData elements.
  *

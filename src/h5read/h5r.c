@@ -964,7 +964,8 @@ static ad_elem *legacy_categorical(rd *r, hid_t ds, ad_array *codes, bool *is_le
         return NULL;
     }
     int rc = read_dataset(r, cd, &el->u.cat.categories);
-    if (rc == 0) rc = attr_bool(r, ds, "ordered", &el->u.cat.ordered) < 0 ? -1 : 0;
+    /* anndata 0.7 put `ordered` on the categories dataset */
+    if (rc == 0) rc = attr_bool(r, cd, "ordered", &el->u.cat.ordered) < 0 ? -1 : 0;
     H5Dclose(cd);
     el->u.cat.codes = *codes;
     memset(codes, 0, sizeof *codes);
@@ -1221,7 +1222,10 @@ static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
         H5Tclose(mt_file);
         if (frc == 0) {
             if (strcmp(fname, "index") == 0 && !have_index) {
-                if (index_to_strings(r, &col) < 0) frc = -1;
+                /* pandas' set_index names the index after the field, as
+                 * anndata.read_h5ad shows it */
+                if (index_to_strings(r, &col) < 0 || !(f->index_name = strdup("index")))
+                    frc = adx_err_failed(r->err) ? -1 : fail(r, ADX_E_NOMEM, "out of memory");
                 ad_array_free(&f->index);
                 f->index = col;
                 memset(&col, 0, sizeof col);
@@ -1504,14 +1508,49 @@ static void x_shape(const ad_elem *x, uint64_t *rows, uint64_t *cols)
     }
 }
 
+/* raw's X, var and varm under `loc` with the given member names: "X", "var",
+ * "varm" inside a raw group, or "raw.X", "raw.var", "raw.varm" at the root
+ * of files older than the raw group. */
+static int raw_parts(rd *r, hid_t loc, const char *const nm[3], ad_anndata *a)
+{
+    ad_raw *raw = calloc(1, sizeof *raw);
+    if (!raw) return fail(r, ADX_E_NOMEM, "out of memory");
+    a->raw = raw;
+    if (read_x(r, loc, nm[0], &raw->X) < 0) return -1;
+    bool have_var;
+    if (read_frame_at(r, loc, nm[1], &raw->var, &have_var) < 0) return -1;
+    uint64_t rr = a->n_obs, rcols = 0;
+    if (raw->X) {
+        x_shape(raw->X, &rr, &rcols);
+        if (rr != a->n_obs) {
+            adx_ptr_key(&r->p, nm[0]);
+            return fail(r, ADX_E_SHAPE, "raw.X has %llu rows but n_obs is %llu",
+                        (unsigned long long)rr, (unsigned long long)a->n_obs);
+        }
+    }
+    if (!have_var) {
+        if (ad_frame_default_index(&raw->var, rcols) < 0)
+            return fail(r, ADX_E_NOMEM, "out of memory");
+    } else if (raw->X && raw->var.n_rows != rcols) {
+        adx_ptr_key(&r->p, nm[1]);
+        return fail(r, ADX_E_SHAPE, "raw.var has %llu rows but raw.X has %llu columns",
+                    (unsigned long long)raw->var.n_rows, (unsigned long long)rcols);
+    }
+    return read_mapping(r, loc, nm[2], &raw->varm, raw->var.n_rows, 0, 0);
+}
+
 static int read_raw(rd *r, hid_t root, ad_anndata *a)
 {
-    size_t m = adx_ptr_key(&r->p, "raw");
+    static const char *const group_names[3] = {"X", "var", "varm"};
+    static const char *const legacy_names[3] = {"raw.X", "raw.var", "raw.varm"};
     int h = has_member(r, root, "raw");
-    if (h <= 0) {
-        adx_ptr_pop(&r->p, m);
-        return h;
+    if (h < 0) return -1;
+    if (h == 0) {
+        int l = has_member(r, root, "raw.X");
+        if (l <= 0) return l;
+        return raw_parts(r, root, legacy_names, a);
     }
+    size_t m = adx_ptr_key(&r->p, "raw");
     if (check_link(r, root, "raw") < 0) return -1;
     H5O_info_t oi;
     if (H5Oget_info_by_name(root, "raw", &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_GROUP)
@@ -1525,38 +1564,7 @@ static int read_raw(rd *r, hid_t root, ad_anndata *a)
         fail(r, ADX_E_SCHEMA, "unsupported encoding-type \"%s\" for raw", enc);
         goto out;
     }
-    ad_raw *raw = calloc(1, sizeof *raw);
-    if (!raw) {
-        fail(r, ADX_E_NOMEM, "out of memory");
-        goto out;
-    }
-    a->raw = raw;
-    if (read_x(r, g, "X", &raw->X) < 0) goto out;
-    bool have_var;
-    if (read_frame_at(r, g, "var", &raw->var, &have_var) < 0) goto out;
-    uint64_t rr = a->n_obs, rc_ = 0;
-    if (raw->X) {
-        x_shape(raw->X, &rr, &rc_);
-        if (rr != a->n_obs) {
-            adx_ptr_key(&r->p, "X");
-            fail(r, ADX_E_SHAPE, "raw.X has %llu rows but n_obs is %llu", (unsigned long long)rr,
-                 (unsigned long long)a->n_obs);
-            goto out;
-        }
-    }
-    if (!have_var) {
-        if (ad_frame_default_index(&raw->var, rc_) < 0) {
-            fail(r, ADX_E_NOMEM, "out of memory");
-            goto out;
-        }
-    } else if (raw->X && raw->var.n_rows != rc_) {
-        adx_ptr_key(&r->p, "var");
-        fail(r, ADX_E_SHAPE, "raw.var has %llu rows but raw.X has %llu columns",
-             (unsigned long long)raw->var.n_rows, (unsigned long long)rc_);
-        goto out;
-    }
-    if (read_mapping(r, g, "varm", &raw->varm, raw->var.n_rows, 0, 0) < 0) goto out;
-    rc = 0;
+    rc = raw_parts(r, g, group_names, a);
 out:
     free(enc);
     H5Gclose(g);
@@ -1564,10 +1572,72 @@ out:
     return rc;
 }
 
+/* anndata < 0.7 kept a categorical column's categories in uns as
+ * "<col>_categories" next to an integer code column. anndata.read_h5ad still
+ * folds them back (compat._clean_uns) for obs and var, when every code is
+ * below the number of categories; do the same so both readers agree. */
+static int fold_uns_categories(rd *r, ad_anndata *a)
+{
+    static const char suffix[] = "_categories";
+    const size_t sl = sizeof suffix - 1;
+    for (size_t i = 0; i < a->uns.n;) {
+        const char *key = a->uns.keys[i];
+        size_t kl = strlen(key);
+        ad_elem *cats = a->uns.vals[i];
+        bool folded = false;
+        if (kl > sl && strcmp(key + kl - sl, suffix) == 0 && cats->kind == AD_K_ARRAY &&
+            cats->u.arr.ndim <= 1) {
+            char name[ADX_ERR_PTR_MAX];
+            snprintf(name, sizeof name, "%.*s", (int)(kl - sl), key);
+            ad_frame *fr[2] = {&a->obs, &a->var};
+            for (int k = 0; k < 2; k++) {
+                ad_frame *f = fr[k];
+                for (size_t c = 0; c < f->ncols; c++) {
+                    ad_elem *col = f->cols[c];
+                    if (strcmp(f->names[c], name) != 0 || col->kind != AD_K_ARRAY ||
+                        !ad_dtype_is_int(col->u.arr.dtype))
+                        continue;
+                    bool fits = true;
+                    uint64_t ncat = cats->u.arr.n;
+                    for (uint64_t j = 0; j < col->u.arr.n && fits; j++) {
+                        int64_t v = get_idx(&col->u.arr, j);
+                        fits = v >= -1 && (v < 0 || (uint64_t)v < ncat);
+                    }
+                    if (!fits) continue;
+                    ad_elem *ce = ad_elem_new(AD_K_CATEGORICAL);
+                    if (!ce || ad_array_clone(&ce->u.cat.categories, &cats->u.arr) < 0) {
+                        ad_elem_free(ce);
+                        return fail(r, ADX_E_NOMEM, "out of memory");
+                    }
+                    ce->u.cat.categories.ndim = 1; /* a single category may be a scalar */
+                    ce->u.cat.categories.shape[0] = ncat;
+                    ce->u.cat.codes = col->u.arr;
+                    memset(&col->u.arr, 0, sizeof col->u.arr);
+                    ad_elem_free(col);
+                    f->cols[c] = ce;
+                    if (signed_codes(r, &ce->u.cat.codes) < 0) return -1;
+                    folded = true;
+                    char ptr[ADX_ERR_PTR_MAX];
+                    snprintf(ptr, sizeof ptr, "/%s", k ? "var" : "obs");
+                    adx_ptr_append_key(ptr, sizeof ptr, name);
+                    if (r->rep)
+                        rep_add(r->rep, ptr, "legacy_categories_folded", 1,
+                                "codes joined with their categories from uns (pre-0.7 layout)");
+                }
+            }
+        }
+        if (folded)
+            ad_dict_remove_at(&a->uns, i);
+        else
+            i++;
+    }
+    return 0;
+}
+
 static int report_unknown(rd *r, hid_t root)
 {
-    static const char *known[] = {"X",      "obs",  "var",  "obsm", "varm",
-                                  "layers", "obsp", "varp", "uns",  "raw"};
+    static const char *known[] = {"X",    "obs", "var", "obsm",  "varm",    "layers",  "obsp",
+                                  "varp", "uns", "raw", "raw.X", "raw.var", "raw.varm"};
     names ns;
     if (list_members(r, root, &ns) < 0) return -1;
     for (size_t i = 0; i < ns.n; i++) {
@@ -1647,7 +1717,7 @@ static ad_anndata *read_root(rd *r)
         }
         adx_ptr_pop(&r->p, m);
     }
-    if (read_raw(r, root, a) < 0) goto out;
+    if (read_raw(r, root, a) < 0 || fold_uns_categories(r, a) < 0) goto out;
     if (report_unknown(r, root) < 0) goto out;
     rc = 0;
 out:
