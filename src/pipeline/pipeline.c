@@ -211,7 +211,9 @@ int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *e
     }
     /* Hidden and in the same directory, so the final rename is atomic and a
      * crash leaves nothing that looks like a result. */
-    snprintf(tmp, n, "%.*s.%s.XXXXXX", (int)(base - out_path), out_path, base);
+    /* The base is cut so that a name at the 255-byte limit still leaves
+     * room for the prefix and suffix; uniqueness comes from the XXXXXX. */
+    snprintf(tmp, n, "%.*s.%.64s.XXXXXX", (int)(base - out_path), out_path, base);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         int e = errno;

@@ -60,6 +60,13 @@ class Output(CliCase):
                          ["a.h5ad", "b.h5ad", "c.h5ad", "request.json"])
         self.assertEqual(os.stat(os.path.join(self.dir, "a.h5ad")).st_mode & 0o777, 0o644)
 
+    def test_longest_filename(self):
+        name = "n" * 250 + ".h5ad"  # exactly the 255-byte limit
+        res = self.export(dict(SMALL, filename=name), out=None)
+        job = self.assert_ok(res)
+        self.assertEqual(job["output"], name)
+        self.assertEqual(res.leftovers(), [name])
+
     def test_request_from_stdin(self):
         res = self.run_cli(["export", "-", "-o", "in.h5ad"], stdin=json.dumps(SMALL).encode())
         self.assertEqual(res.returncode, 0, res.stderr)
@@ -91,8 +98,8 @@ class Output(CliCase):
 
     def test_missing_request_file(self):
         res = self.run_cli(["export", os.path.join(self.dir, "nope.json"), "-o", "x.h5ad"])
-        self.assertNotEqual(res.returncode, 0)
-        self.assertIn("status", json.loads(res.stderr))
+        self.assertEqual(res.returncode, 1)  # an I/O error, not bad input
+        self.assertEqual(json.loads(res.stderr)["status"], 500)
         self.assertEqual(os.listdir(self.dir), [])
 
 
