@@ -38,7 +38,7 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 # A fresh machine may have empty package lists.
-if ! apt-cache policy "${missing[0]}" 2>/dev/null | grep -q Candidate; then
+if ! apt-cache policy "${missing[0]}" 2>/dev/null | grep -q 'Candidate: [^(]'; then
   "${sudo[@]}" apt-get update
 fi
 "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
