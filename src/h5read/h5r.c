@@ -1018,6 +1018,15 @@ static ad_elem *read_column(rd *r, hid_t g, const char *name, int depth)
     return read_elem(r, g, name, depth);
 }
 
+/* Names taken from attributes are used as HDF5 paths: "/X" or "a/b" would
+ * reach elements outside the frame, so only plain member names pass. */
+static int bad_member_name(rd *r, const char *name, const char *attr)
+{
+    if (!*name || strchr(name, '/') || strcmp(name, ".") == 0)
+        return fail(r, ADX_E_SCHEMA, "%s names \"%s\", which is not a member name", attr, name);
+    return 0;
+}
+
 static int read_frame_group(rd *r, hid_t g, ad_frame *f, int depth)
 {
     memset(f, 0, sizeof *f);
@@ -1035,6 +1044,7 @@ static int read_frame_group(rd *r, hid_t g, ad_frame *f, int depth)
     int rc = -1;
     ad_array order = {0};
     names ns = {0};
+    if (bad_member_name(r, idx_name, "_index") < 0) goto out;
     if (read_member_array(r, g, idx_name, &f->index) < 0) goto out;
     if (need_1d(r, &f->index, "the index") < 0 || index_to_strings(r, &f->index) < 0) goto out;
     f->n_rows = f->index.n;
@@ -1072,6 +1082,7 @@ static int read_frame_group(rd *r, hid_t g, ad_frame *f, int depth)
             const char *skip_idx = f->index_name ? f->index_name : "_index";
             if (strcmp(cn, skip_idx) == 0 || strcmp(cn, "__categories") == 0) continue;
         }
+        if (bad_member_name(r, cn, "column-order") < 0) goto out;
         for (size_t k = 0; k < f->ncols; k++)
             if (strcmp(f->names[k], cn) == 0) {
                 fail(r, ADX_E_SCHEMA, "column-order names %s twice", cn);
