@@ -1,7 +1,7 @@
 /* Builds, by hand, a model that exercises every element kind and dtype the
  * npz and csv writers accept, and writes it:
  *
- *   fmt_driver <x-kind> <format> <out>   x-kind: csr | csc | dense | none
+ *   fmt_driver <x-kind> <format> <out>   x-kind: csr | csc | dense | none | empty
  *                                        format: npz-gzip | npz-store | csv | txt
  *   fmt_driver big <out> <level|csv>     4000x1000 float64, 40% NaN, npz or csv
  *
@@ -134,6 +134,7 @@ static ad_anndata *build(const char *xkind)
 {
     ad_anndata *a = ad_anndata_new();
     if (!a) die("alloc");
+    if (!strcmp(xkind, "empty")) return a; /* AnnData() */
     a->n_obs = N_OBS;
     a->n_vars = N_VARS;
     uint64_t xs[2] = {N_OBS, N_VARS};

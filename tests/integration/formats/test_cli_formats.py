@@ -74,9 +74,9 @@ class TestCliNpz(unittest.TestCase):
             self.assertFalse([r for r in job["report"] if r["action"] == "not_written"])
             with zipfile.ZipFile(out) as zf:
                 self.assertTrue(all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist()))
-            z = np.load(out, allow_pickle=False)
-            for name in z.files:  # every member loads without pickle
-                self.assertNotEqual(z[name].dtype.kind, "O", name)
+            with np.load(out, allow_pickle=False) as z:
+                for name in z.files:  # every member loads without pickle
+                    self.assertNotEqual(z[name].dtype.kind, "O", name)
             g, e = read_npz_anndata(out), expected()
         self.assertEqual(g.shape, e.shape)
         # X arrives as JSON numbers (float64); anndata 0.8 cast its copy to float32

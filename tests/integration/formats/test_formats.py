@@ -182,6 +182,30 @@ class Cmp(unittest.TestCase):
                 self.assert_array(g.to_numpy(), e.to_numpy(), f"{what}/{c}")
 
 
+class TestEmpty(Cmp):
+    """AnnData() — no rows, no columns, no X — in both formats."""
+
+    def test_npz(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "e.npz")
+            self.assertEqual(run_driver("empty", "npz-gzip", out), [])
+            with np.load(out, allow_pickle=False) as z:
+                self.assertEqual(z["obs/_index"].dtype, np.dtype("<U1"))
+                self.assertEqual(z["obs/_index"].shape, (0,))
+            got = load_readme_reader()(out)
+        self.assertEqual(got.shape, (0, 0))
+        self.assertIsNone(got.X)
+        self.assertEqual(dict(got.uns), {})
+
+    def test_csv(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "e.zip")
+            self.assertEqual(run_driver("empty", "csv", out), [])
+            with zipfile.ZipFile(out) as zf:
+                ours = {i.filename: zf.read(i).decode() for i in zf.infolist() if not i.is_dir()}
+        self.assertEqual(ours, {k: v.decode() for k, v in anndata_csvs(ad.AnnData(), ",").items()})
+
+
 class TestNpz(Cmp):
     def check(self, xkind, fmt):
         with tempfile.TemporaryDirectory() as d:
@@ -220,6 +244,7 @@ class TestNpz(Cmp):
             self.assertEqual(z["obs/kmeans/codes"].tolist(), [0, 2, -1, 1])
             self.assertEqual(z["obs/kmeans/categories"].tolist(), [0, 1, -1])
             self.assertEqual(z["obs/ni/mask"].tolist(), [False, True, False, False])
+            z.close()
 
             got = load_readme_reader()(out)
             exp = expected(xkind)

@@ -333,6 +333,38 @@ START_TEST(cancel_and_errors)
 }
 END_TEST
 
+/* A short column next to one long value expands to n x width x 4 bytes as
+ * '<U': refused before anything is written, not streamed for hours. */
+START_TEST(string_expansion_limited)
+{
+    mk_tmp();
+    char path[300];
+    snprintf(path, sizeof path, "%s/l.npz", tmpdir);
+    ad_anndata *a = small_model();
+    size_t len = 1u << 20;
+    char *big = malloc(len + 1);
+    memset(big, 'a', len);
+    big[len] = '\0';
+    enum { N = 4000 };
+    const char **vals = malloc(N * sizeof *vals);
+    for (int i = 0; i < N; i++)
+        vals[i] = i ? "b" : big;
+    ad_array s;
+    ck_assert_int_eq(ad_array_from_cstrs(&s, vals, N), 0);
+    ck_assert_int_eq(ad_dict_put(&a->uns, "wide", ad_elem_from_array(&s)), 0);
+    adx_err err;
+    adx_err_init(&err);
+    ck_assert_int_eq(npz_write(a, path, ADX_COMP_GZIP, 1, NULL, NULL, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_LIMIT);
+    ck_assert_str_eq(err.items[0].pointer, "/uns/wide");
+    ck_assert_int_eq(access(path, F_OK), -1);
+    free(vals);
+    free(big);
+    ad_anndata_free(a);
+    rm_tmp(path);
+}
+END_TEST
+
 typedef struct prog {
     double last;
     int calls;
@@ -436,6 +468,7 @@ int main(void)
     tcase_add_test(tc, strings_are_utf32_fixed_width);
     tcase_add_test(tc, stored_and_escaped);
     tcase_add_test(tc, cancel_and_errors);
+    tcase_add_test(tc, string_expansion_limited);
     tcase_add_test(tc, progress_reaches_one);
     tcase_add_test(tc, cancel_mid_write);
     tcase_add_test(tc, error_pointer_is_json_pointer);
