@@ -21,9 +21,9 @@
  * "/uns/t/index", "/obs/kmeans_x"), not into the request.
  *
  * Decisions where payload.md is silent (what numpy/pandas/anndata do):
- * - Matrices follow numpy: booleans mixed with numbers count as 0/1 (int64,
- *   or float64 with any real/null). Plain columns follow pandas: booleans
- *   mixed with numbers are an object column (left for sanitize).
+ * - Matrices and uns lists follow numpy: booleans mixed with numbers count
+ *   as 0/1 (int64, or float64 with any real/null). Plain columns follow
+ *   pandas: booleans mixed with numbers are an object column (sanitize).
  * - Numbers mixed with "NaN"/"inf" spellings (and nulls) are float64 in
  *   matrices, uns lists and plain columns; strings alone stay strings.
  * - Typed integer arrays accept integral reals (2.0) and booleans; a

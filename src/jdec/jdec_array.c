@@ -379,14 +379,14 @@ ad_elem *jd_nested(jd *d, const json_t *v, enum jd_mode mode)
         return e;
     }
 
-    /* uns: typed when homogeneous, otherwise an object array for sanitize. */
+    /* uns: typed when numpy would give a numeric array (booleans among
+     * numbers are 0/1, as np.array does), otherwise an object array for
+     * sanitize. */
     ad_dtype t = AD_DTYPE__COUNT;
     if (s.n == 0)
         t = AD_F64;
-    else if (c[L_INT] == s.n)
-        t = AD_I64;
-    else if (nums && nums + c[L_NULL] + c[L_NANSTR] == s.n)
-        t = AD_F64;
+    else if (nums && nums + c[L_BOOL] + c[L_NULL] + c[L_NANSTR] == s.n)
+        t = (c[L_REAL] || c[L_NULL] || c[L_NANSTR]) ? AD_F64 : AD_I64;
     else if (c[L_BOOL] == s.n)
         t = AD_BOOL;
     else if (c[L_STR] + c[L_NANSTR] == s.n)

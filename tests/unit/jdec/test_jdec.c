@@ -1415,8 +1415,15 @@ END_TEST
 START_TEST(uns_numbers_with_nan_strings)
 {
     ad_anndata *a = dec("{'uns': {'v': [1, 'NaN', null], 'm': [[1, 'Infinity'], [2, 3]], 'w': "
-                        "[1, 'x']}}");
+                        "[1, 'x'], 'bi': [true, 2], 'br': [[false, 2.5]], 'bn': [true, null]}}");
     ck_assert_ptr_nonnull(a);
+    /* numpy: np.array([True, 2]) is int64 */
+    ck_assert_int_eq(uns(a, "bi")->u.arr.dtype, AD_I64);
+    ck_assert_int_eq(i64(&uns(a, "bi")->u.arr, 0), 1);
+    ck_assert_int_eq(uns(a, "br")->u.arr.dtype, AD_F64);
+    ck_assert(f64(&uns(a, "br")->u.arr, 0) == 0.0);
+    /* no number: a nullable boolean list is left to sanitize */
+    ck_assert_int_eq(uns(a, "bn")->kind, AD_K_OBJECT);
     ck_assert_int_eq(uns(a, "v")->u.arr.dtype, AD_F64);
     ck_assert(isnan(f64(&uns(a, "v")->u.arr, 1)));
     ck_assert(isinf(f64(&uns(a, "m")->u.arr, 1)));
