@@ -693,12 +693,13 @@ static void validated(srv_validate *v)
         return;
     }
     srv_job *j = v->job;
-    free(v);
     srv_job_link(j);
     srv_job_enqueue(j);
     srv_log("info", "job accepted",
-            json_pack("{s:s, s:s, s:s, s:s?}", "job_id", j->id, "request_id", r->rid, "format",
-                      adx_format_name(j->format), "filename", j->filename));
+            json_pack("{s:s, s:s, s:s, s:s?, s:f, s:f}", "job_id", j->id, "request_id", r->rid,
+                      "format", adx_format_name(j->format), "filename", j->filename, "load_s",
+                      v->load_s, "store_s", v->store_s));
+    free(v);
     srv_jobs_dispatch();
     if (r->wait_s > 0 && !srv_job_terminal(j->state)) {
         r->wait_job = j;

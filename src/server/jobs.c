@@ -493,13 +493,18 @@ json_t *srv_job_json(const srv_job *j, const char *base)
 static void validate_run(uv_work_t *w)
 {
     srv_validate *v = w->data;
+    uint64_t t0 = srv_mono_ns();
     /* The body must be durable before the 202 promises it is. */
     int ufd = open(v->upload, O_RDONLY | O_CLOEXEC);
     if (ufd >= 0) {
         fsync(ufd);
         close(ufd);
     }
+    uint64_t t1 = srv_mono_ns();
     pipe_job *pj = pipe_load_file(v->upload, &v->lim, &v->err);
+    uint64_t t2 = srv_mono_ns();
+    v->load_s = (double)(t2 - t1) / 1e9;
+    v->store_s = (double)(t1 - t0) / 1e9;
     if (!pj) {
         if (!adx_err_failed(&v->err))
             adx_err_set(&v->err, ADX_E_INTERNAL, "", "the request could not be loaded");
@@ -555,12 +560,14 @@ static void validate_run(uv_work_t *w)
         j->pj = NULL;
     }
     v->job = j;
+    v->store_s += (double)(srv_mono_ns() - t2) / 1e9;
 }
 
 static void validate_done(uv_work_t *w, int status)
 {
     srv_validate *v = w->data;
     srv_g->n_validating--;
+    srv_g->worker_busy_s += v->load_s + v->store_s;
     v->done(v);
 }
 

@@ -145,7 +145,8 @@ typedef struct srv_validate {
     adx_limits lim;
     bool keep_model; /* hold the decoded model for a worker about to be free */
     adx_err err;
-    srv_job *job; /* built by the worker on success */
+    srv_job *job;           /* built by the worker on success */
+    double load_s, store_s; /* time spent decoding and making it durable */
     void (*done)(struct srv_validate *v);
     void *ud;
 } srv_validate;

@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""Load benchmark of `anndata-exportd serve`.
+
+1. Small synchronous exports (POST /v1/exports?wait=…) from N concurrent
+   keep-alive clients: requests/s, p50/p99 latency, errors.
+2. Two large jobs at the same time versus one after the other.
+
+Each scenario runs REPEAT times and the medians are printed. The daemon is
+started here on a free 127.0.0.1 port with a temp spool (or point --url at a
+running one for scenario 1 only).
+
+usage: /usr/bin/python3 bench/bench_load.py [--bin build/anndata-exportd]
+       [--clients 32] [--seconds 10] [--repeat 3] [--workers 2]
+Run it with Debian's python3 (numpy is needed for the large request).
+"""
+import argparse
+import base64
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def start_daemon(binary, tmp, workers, queue_max=1024):
+    port = free_port()
+    conf = os.path.join(tmp, "bench.conf")
+    with open(conf, "w") as f:
+        f.write("listen = 127.0.0.1:%d\nspool_dir = %s/spool\nworkers = %d\n"
+                "queue_max = %d\nmax_connections = 1024\nresult_ttl = 600\n"
+                "log_file = %s/daemon.log\n" % (port, tmp, workers, queue_max, tmp))
+    p = subprocess.Popen([binary, "serve", "--config", conf])
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/healthz")
+            if c.getresponse().status == 200:
+                return p, port
+        except OSError:
+            time.sleep(0.05)
+    p.kill()
+    raise SystemExit("daemon did not start")
+
+
+def small_body(i):
+    return json.dumps({"adata": {"X": [[i, 1.5, 2], [3, 4, 5]],
+                                 "obs": {"index": ["a", "b"], "columns": {"k": [i, 1]}},
+                                 "uns": {"n": i}}}).encode()
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = min(len(xs) - 1, max(0, int(round(q / 100.0 * (len(xs) - 1)))))
+    return xs[k]
+
+
+def run_small(port, clients, seconds):
+    lat, errors = [], [0]
+    lock = threading.Lock()
+    stop = time.time() + seconds
+
+    def client(ci):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        i = 0
+        mine = []
+        while time.time() < stop:
+            body = small_body(ci * 100000 + i)
+            i += 1
+            t0 = time.perf_counter()
+            try:
+                c.request("POST", "/v1/exports?wait=60", body=body,
+                          headers={"Content-Type": "application/json"})
+                r = c.getresponse()
+                data = r.read()
+                ok = r.status == 200 and data[:4] == b"\x89HDF"
+            except (OSError, http.client.HTTPException):
+                ok = False
+                c.close()
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            dt = time.perf_counter() - t0
+            if ok:
+                mine.append(dt)
+            else:
+                with lock:
+                    errors[0] += 1
+        c.close()
+        with lock:
+            lat.extend(mine)
+
+    t0 = time.time()
+    ts = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    wall = time.time() - t0
+    return {"rps": len(lat) / wall, "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3,
+            "ok": len(lat), "errors": errors[0]}
+
+
+def large_body(path, rows, cols):
+    if not os.path.exists(path):
+        import numpy as np
+        x = np.random.default_rng(1).random((rows, cols))
+        with open(path, "w") as f:
+            json.dump({"adata": {"X": {"encoding-type": "array", "dtype": "float64",
+                                       "shape": [rows, cols],
+                                       "base64": base64.b64encode(x.tobytes()).decode()}}}, f)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def run_large(port, body, n, concurrent):
+    def one():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        c.request("POST", "/v1/exports?wait=600", body=body,
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        if r.status != 200:
+            raise SystemExit("large job failed: %d" % r.status)
+
+    t0 = time.time()
+    if concurrent:
+        ts = [threading.Thread(target=one) for _ in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    else:
+        for _ in range(n):
+            one()
+    return time.time() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", default=os.environ.get("ADX_BIN", "build/anndata-exportd"))
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rows", type=int, default=4000)
+    ap.add_argument("--cols", type=int, default=2500)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, port = start_daemon(a.bin, tmp, a.workers)
+        try:
+            runs = [run_small(port, a.clients, a.seconds) for _ in range(a.repeat)]
+            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            print("small sync exports, %d clients, %d workers, %.0f s x %d runs (medians):"
+                  % (a.clients, a.workers, a.seconds, a.repeat))
+            print("  %.1f requests/s  p50 %.1f ms  p99 %.1f ms  ok %d  errors %d"
+                  % (med["rps"], med["p50_ms"], med["p99_ms"], med["ok"], med["errors"]))
+            body = large_body(os.path.join(tmp, "large.json"), a.rows, a.cols)
+            seq = statistics.median(run_large(port, body, 2, False) for _ in range(a.repeat))
+            par = statistics.median(run_large(port, body, 2, True) for _ in range(a.repeat))
+            print("two large jobs (%dx%d float64, %.0f MB body), medians of %d:"
+                  % (a.rows, a.cols, len(body) / 1e6, a.repeat))
+            print("  sequential %.2f s  concurrent %.2f s  speed-up %.2fx"
+                  % (seq, par, seq / par if par else float("nan")))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                rc = proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rc = proc.wait()
+            if rc != 0:
+                print("daemon exited with %d" % rc, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
