@@ -531,6 +531,33 @@ class PlainStartTest(unittest.TestCase):
                                   r"job_id=\w{26}")
 
 
+class LogReopenTest(Base):
+    def setUp(self):
+        self.tmpd = tempfile.TemporaryDirectory()
+        self.tmp = self.tmpd.name
+        self.logf = os.path.join(self.tmp, "adx.log")
+        self.d = Daemon(self.tmp, {"log_file": self.logf, "log_format": "logfmt"})
+        self.d.start()
+
+    def test_sighup_reopens_the_log_file(self):
+        self.d.request("GET", "/v1/version", headers={"X-Request-ID": "before-hup"})
+        os.rename(self.logf, self.logf + ".1")
+        self.d.signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while not os.path.exists(self.logf) and time.time() < deadline:
+            time.sleep(0.02)
+        self.d.request("GET", "/v1/version", headers={"X-Request-ID": "after-hup"})
+        time.sleep(0.1)
+        with open(self.logf + ".1") as f:
+            old = f.read()
+        with open(self.logf) as f:
+            new = f.read()
+        self.assertIn("request_id=before-hup", old)
+        self.assertNotIn("after-hup", old)
+        self.assertIn("request_id=after-hup", new)
+        self.assertRegex(new, r"level=info msg=\"SIGHUP: reopened log, reloaded tokens\"")
+
+
 class ShutdownTest(Base):
     config = {"workers": "1"}
 
