@@ -1002,7 +1002,7 @@ int main(void)
 {
     Suite *s = suite_create("h5ad");
     TCase *tc = tcase_create("h5w");
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 240);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, guess_chunk_matches_h5py);
     tcase_add_test(tc, gather_pads_edge_chunks);
