@@ -1,0 +1,50 @@
+/* Test driver: decode a request file and print, for each uns entry, how the
+ * decoder typed it ("key kind dtype d0,d1,..."), so a Python test can compare
+ * the inference with numpy's. Exit 2 with the error on stderr on failure. */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "adx_jdec.h"
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s request.json\n", argv[0]);
+        return 1;
+    }
+    adx_limits lim;
+    adx_limits_default(&lim);
+    adx_err err;
+    adx_err_init(&err);
+    adx_report rep = {0};
+    json_t *doc = jdec_load_file(argv[1], &lim, &err);
+    jdec_opts o = {.limits = &lim, .base_ptr = "/adata"};
+    ad_anndata *a = doc ? jdec_anndata(json_object_get(doc, "adata"), &o, &rep, &err) : NULL;
+    json_decref(doc);
+    if (!a) {
+        fprintf(stderr, "%s: %s\n", err.n_items ? err.items[0].pointer : "", err.detail);
+        rep_free(&rep);
+        return 2;
+    }
+    for (size_t i = 0; i < a->uns.n; i++) {
+        const ad_elem *e = a->uns.vals[i];
+        const char *dt = "-";
+        int nd = 0;
+        const uint64_t *sh = NULL;
+        if (e->kind == AD_K_ARRAY) {
+            dt = ad_dtype_name(e->u.arr.dtype);
+            nd = e->u.arr.ndim;
+            sh = e->u.arr.shape;
+        } else if (e->kind == AD_K_OBJECT) {
+            nd = e->u.obj.ndim;
+            sh = e->u.obj.shape;
+        }
+        printf("%s %s %s ", a->uns.keys[i], ad_elem_encoding(e), dt);
+        for (int k = 0; k < nd; k++)
+            printf("%s%" PRIu64, k ? "," : "", sh[k]);
+        printf("\n");
+    }
+    ad_anndata_free(a);
+    rep_free(&rep);
+    return 0;
+}
