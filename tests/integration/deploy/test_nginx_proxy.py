@@ -6,7 +6,10 @@ import hashlib
 import json
 import os
 import random
+import re
+import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -188,6 +191,78 @@ class NginxProxy(unittest.TestCase):
         self.assertEqual(st, 202, body)
         self.assertNotIn("/evil", h["location"])
         self.assertIn("/anndata/v1/exports/", h["location"])
+
+
+class NginxDocs(unittest.TestCase):
+    """docs/deploy.md's nginx section: its install lines run into a temp root
+    and the installed, unmodified site file passes `nginx -t` inside a
+    Debian-style nginx.conf; its snippet says what the shipped file does."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="adx-deploy-nginxdoc-")
+        with open(os.path.join(dh.SRC, "docs", "deploy.md")) as f:
+            m = re.search(r"(?ms)^### nginx\n(.*?)(?=^### |\Z)", f.read())
+        self.assertIsNotNone(m, "docs/deploy.md has no '### nginx' section")
+        self.section = m.group(1)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_install_steps_give_a_valid_config(self):
+        nginx = dh.require_tool("nginx")
+        root = os.path.join(self.tmp, "root")
+        for d in ("etc/nginx/sites-available", "etc/nginx/sites-enabled"):
+            os.makedirs(os.path.join(root, d))
+        ran = []
+        for line in self.section.splitlines():
+            s = line.strip()
+            if not s.startswith("sudo "):
+                continue
+            for cmd in s[5:].split("&&"):
+                argv = shlex.split(cmd.replace("sudo ", ""))
+                ran.append(argv[0])
+                if argv[0] == "install":
+                    *opts, src, dst = argv[1:]
+                    r = subprocess.run(["install"] + opts + [os.path.join(dh.SRC, src),
+                                                             root + dst])
+                    self.assertEqual(r.returncode, 0)
+                elif argv[0] == "ln":
+                    # Relative target, as in the docs: resolve it in the root.
+                    r = subprocess.run(argv[:-1] + [root + argv[-1]])
+                    self.assertEqual(r.returncode, 0)
+                elif argv[0] == "nginx":
+                    self.assertEqual(argv[1:], ["-t"])
+                    main = os.path.join(root, "etc/nginx/nginx.conf")
+                    d = os.path.join(self.tmp, "run")
+                    os.makedirs(d)
+                    with open(main, "w") as f:
+                        f.write("pid %s/nginx.pid;\nerror_log %s/error.log;\n"
+                                "events {}\nhttp {\n  access_log off;\n"
+                                "  client_body_temp_path %s;\n  proxy_temp_path %s;\n"
+                                "  include %s/etc/nginx/sites-enabled/*;\n}\n"
+                                % (d, d, d, d, root))
+                    r = subprocess.run([nginx, "-t", "-p", d, "-c", main],
+                                       capture_output=True, text=True)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    self.assertIn("syntax is ok", r.stderr)
+                elif argv[0] == "systemctl":
+                    self.assertEqual(argv[1:], ["reload", "nginx"])
+        self.assertEqual(ran, ["install", "ln", "nginx", "systemctl"])
+        enabled = os.path.join(root, "etc/nginx/sites-enabled/anndata-exportd")
+        with open(enabled) as f, \
+                open(os.path.join(dh.SRC, "config", "nginx-anndata-exportd.conf")) as g:
+            self.assertEqual(f.read(), g.read())
+
+    def test_snippet_matches_the_shipped_file(self):
+        m = re.search(r"```nginx\n(.*?)```", self.section, re.S)
+        self.assertIsNotNone(m)
+        with open(os.path.join(dh.SRC, "config", "nginx-anndata-exportd.conf")) as f:
+            shipped = {re.sub(r"\s+", " ", ln.split("#")[0].strip()) for ln in f}
+        for ln in m.group(1).splitlines():
+            d = re.sub(r"\s+", " ", ln.split("#")[0].strip())
+            if not d.endswith(";") or d.startswith("proxy_pass "):
+                continue  # the file proxies to an upstream block instead
+            self.assertIn(d, shipped)
 
 
 if __name__ == "__main__":
