@@ -150,11 +150,6 @@ def spawn(cmd, ok_codes=(0,)):
     return wall, rss, p.stderr
 
 
-def run_child(cmd):
-    wall, rss, _ = spawn(cmd)
-    return wall, rss
-
-
 JSON_CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -200,14 +195,19 @@ def main():
             p = os.path.join(work, "req-%s.json" % comp)
             with open(p, "w") as f:
                 json.dump(r, f, allow_nan=False, separators=(",", ":"))
-            walls, rss = [], []
+            walls, rss, stages = [], [], []
             out = os.path.join(work, "out.h5ad")
+            job = os.path.join(work, "job.json")
             for _ in range(args.runs):
-                w, m = run_child([args.bin, "export", p, "-o", out])
+                w, m, _ = spawn(["/bin/sh", "-c", 'exec "$0" export "$1" -o "$2" --timings > "$3"',
+                                 args.bin, p, out, job])
                 walls.append(w)
                 rss.append(m)
+                with open(job) as f:
+                    stages.append(json.load(f)["timings"])
             ours[comp] = (statistics.median(walls), statistics.median(rss),
-                          os.path.getsize(out) / 1e6)
+                          os.path.getsize(out) / 1e6,
+                          {k: statistics.median(s[k] for s in stages) for k in stages[0]})
             os.unlink(p)
 
         import anndata  # noqa: F401  (import cost excluded from the timings)
@@ -239,12 +239,14 @@ def main():
 
         for comp in ("gzip", "lzf", None):
             name = comp or "none"
-            w, m, mb = ours[comp]
+            w, m, mb, st = ours[comp]
             bw, bmb = base[comp]
             total = bw + json_load[0]
             print("%-22s %10.2f %10.0f %10.1f %9.2fx" % ("anndata-exportd " + name, w, m, mb,
                                                           total / w))
             print("%-22s %10.2f %10s %10.1f" % ("  anndata write " + name, bw, "", bmb))
+            print("  stages: load %.2f s (parse + decode), prepare %.2f s, write %.2f s" %
+                  (st["load_s"], st["prepare_s"], st["write_s"]))
         print("%-22s %10.2f %10.0f" % ("python json.load", json_load[0], json_load[1]))
         print("%-22s %10.2f %10.0f" % ("exportd parse only", jansson[0], jansson[1]))
         g = ours["gzip"]

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -26,13 +27,14 @@ static const char usage_text[] =
     "Turn JSON-encoded AnnData objects into h5ad, npz or csv/txt bundles.\n"
     "\n"
     "commands:\n"
-    "  export REQUEST.json [-o OUT]\n"
+    "  export REQUEST.json [-o OUT] [--timings]\n"
     "      Run one export request (the body of POST /v1/exports) and write\n"
     "      the file. REQUEST.json may be '-' to read the request from stdin.\n"
     "      -o, --output OUT  where to write; '-' writes the file to stdout\n"
     "                        (the job JSON then goes to stderr). Default:\n"
     "                        the request's \"filename\", else export.<ext>,\n"
     "                        in the current directory.\n"
+    "      --timings         add \"timings\" (seconds per stage) to the job JSON\n"
     "      On success prints the job JSON (format, filename, size_bytes,\n"
     "      sha256, summary, report, output). On bad input prints an RFC 9457\n"
     "      problem+json on stderr and exits 2; I/O or internal errors exit 1.\n"
@@ -158,9 +160,17 @@ static int copy_to_stdout(const char *path)
     return rc;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static int cmd_export(int argc, char **argv)
 {
     const char *req_path = NULL, *out = NULL;
+    bool timings = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -171,6 +181,8 @@ static int cmd_export(int argc, char **argv)
             out = argv[++i];
         } else if (!strncmp(a, "--output=", 9)) {
             out = a + 9;
+        } else if (!strcmp(a, "--timings")) {
+            timings = true;
         } else if (a[0] == '-' && a[1] != '\0') {
             return bad_usage("unknown option for export: %s", a);
         } else if (!req_path) {
@@ -186,13 +198,16 @@ static int cmd_export(int argc, char **argv)
     adx_limits_default(&lim);
     adx_err err;
     adx_err_init(&err);
+    double t0 = now_s();
     pipe_job *j =
         !strcmp(req_path, "-") ? load_stdin(&lim, &err) : pipe_load_file(req_path, &lim, &err);
     if (!j) return report_error(&err);
+    double t1 = now_s();
     if (pipe_prepare(j, &err)) {
         pipe_free(j);
         return report_error(&err);
     }
+    double t2 = now_s();
 
     bool to_stdout = out && !strcmp(out, "-");
     char *path = NULL;
@@ -220,7 +235,9 @@ static int cmd_export(int argc, char **argv)
         return report_error(&err);
     }
 
+    double t3 = now_s();
     int rc = pipe_write(j, path, NULL, &err);
+    double t4 = now_s();
     if (rc == 0 && to_stdout && copy_to_stdout(path) != 0)
         rc =
             adx_err_set(&err, ADX_E_IO, "", "cannot write the file to stdout: %s", strerror(errno));
@@ -236,6 +253,10 @@ static int cmd_export(int argc, char **argv)
 
     json_t *res = pipe_result_json(j, "export");
     if (res) json_object_set_new(res, "output", json_string(to_stdout ? "-" : path));
+    if (res && timings)
+        json_object_set_new(res, "timings",
+                            json_pack("{s:f, s:f, s:f}", "load_s", t1 - t0, "prepare_s", t2 - t1,
+                                      "write_s", t4 - t3));
     char *s = res ? json_dumps(res, JSON_INDENT(2)) : NULL;
     json_decref(res);
     free(path);

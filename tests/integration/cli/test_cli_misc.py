@@ -67,6 +67,13 @@ class Output(CliCase):
         self.assertEqual(job["output"], name)
         self.assertEqual(res.leftovers(), [name])
 
+    def test_timings(self):
+        job = self.assert_ok(self.export(SMALL, extra=["--timings"]))
+        t = job["timings"]
+        self.assertEqual(sorted(t), ["load_s", "prepare_s", "write_s"])
+        self.assertTrue(all(v >= 0 for v in t.values()))
+        self.assertNotIn("timings", self.assert_ok(self.export(SMALL)))
+
     def test_request_from_stdin(self):
         res = self.run_cli(["export", "-", "-o", "in.h5ad"], stdin=json.dumps(SMALL).encode())
         self.assertEqual(res.returncode, 0, res.stderr)
