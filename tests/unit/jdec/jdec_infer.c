@@ -1,6 +1,7 @@
 /* Test driver: decode a request file and print, for each uns entry, how the
- * decoder typed it ("key kind dtype d0,d1,..."), so a Python test can compare
- * the inference with numpy's. Exit 2 with the error on stderr on failure. */
+ * decoder typed it ("key kind dtype d0,d1,..."; a DataFrame entry reports its
+ * first column), so a Python test can compare the inference with numpy's and
+ * pandas'. Exit 2 with the error on stderr on failure. */
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -28,6 +29,8 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < a->uns.n; i++) {
         const ad_elem *e = a->uns.vals[i];
+        /* a DataFrame stands for its first column (column inference) */
+        if (e->kind == AD_K_FRAME && e->u.df.ncols) e = e->u.df.cols[0];
         const char *dt = "-";
         int nd = 0;
         const uint64_t *sh = NULL;

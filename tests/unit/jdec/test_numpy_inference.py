@@ -1,5 +1,8 @@
 """Compare the decoder's typing of uns lists with numpy's np.array on the
-same values (null given to numpy as NaN, as payload.md's Matrix rules say).
+same values (null given to numpy as NaN, as payload.md's Matrix rules say),
+and of plain DataFrame columns with pandas' Series (payload.md "Column":
+booleans with null are nullable-boolean, strings alone a string array, every
+other object column is left to sanitize).
 
 Random rectangular nested lists of ints, reals, booleans, nulls and strings;
 ragged lists must become one JSON cell (numpy refuses them). Deterministic
@@ -15,6 +18,7 @@ import tempfile
 import warnings
 
 import numpy as np
+import pandas as pd
 
 
 def leaf(rng, kinds):
@@ -68,6 +72,24 @@ def expected(value):
     return ("array", name, shape)
 
 
+def expected_column(values):
+    if not values:
+        return ("array", "float64", "0")
+    n = str(len(values))
+    kinds = {type(v) for v in values}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dt = pd.Series(values).dtype
+    if dt.kind in "ifb":
+        return ("array", {"i": "int64", "f": "float64", "b": "bool"}[dt.kind], n)
+    assert dt == object
+    if kinds == {str}:
+        return ("string-array", "str", n)
+    if kinds == {bool, type(None)}:
+        return ("nullable-boolean", "-", "")
+    return ("object", "-", n)
+
+
 def main():
     driver = sys.argv[1]
     rng = random.Random(20261123)
@@ -79,8 +101,14 @@ def main():
         nd = rng.randint(1, 3)
         shape = [rng.randint(0 if rng.random() < 0.1 else 1, 4) for _ in range(nd)]
         cases["c%d" % i] = nested(rng, shape, rng.choice(kinds_pool))
+    columns = {}
+    for i in range(300):
+        n = rng.randint(0 if rng.random() < 0.05 else 1, 6)
+        columns["f%d" % i] = [leaf(rng, rng.choice(kinds_pool)) for _ in range(n)] \
+            if rng.random() < 0.3 else nested(rng, [n], rng.choice(kinds_pool))
+    frames = {k: {"encoding-type": "dataframe", "columns": {"v": v}} for k, v in columns.items()}
     ragged = {"r0": [[1, 2], [3]], "r1": [1, [2]], "r2": [[1], [{"a": 1}]], "r3": [{"k": None}]}
-    doc = {"adata": {"uns": dict(cases, **ragged)}}
+    doc = {"adata": {"uns": dict(cases, **ragged, **frames)}}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(doc, f)
         path = f.name
@@ -101,11 +129,16 @@ def main():
         if got.get(k) != want:
             bad += 1
             print("MISMATCH", k, json.dumps(v), "want", want, "got", got.get(k))
+    for k, v in columns.items():
+        want = expected_column(v)
+        if got.get(k) != want:
+            bad += 1
+            print("MISMATCH column", k, json.dumps(v), "want", want, "got", got.get(k))
     for k in ragged:
         if got.get(k) != ("object", "-", ""):
             bad += 1
             print("MISMATCH ragged", k, "got", got.get(k))
-    print("%d cases, %d mismatches" % (len(cases) + len(ragged), bad))
+    print("%d cases, %d mismatches" % (len(cases) + len(ragged) + len(columns), bad))
     return 1 if bad else 0
 
 
