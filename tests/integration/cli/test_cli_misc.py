@@ -110,6 +110,46 @@ class Output(CliCase):
         self.assertEqual(os.listdir(self.dir), [])
 
 
+class FormatDispatch(CliCase):
+    """The pipeline picks the writer from format / filename."""
+
+    def test_npz_from_extension(self):
+        import numpy as np
+        res = self.export(dict(SMALL, filename="v.npz"), out=None)
+        job = self.assert_ok(res)
+        self.assertEqual((job["format"], job["content_type"]), ("npz", "application/zip"))
+        z = np.load(os.path.join(self.dir, "v.npz"), allow_pickle=False)
+        np.testing.assert_array_equal(z["X"], [[1.0, 2.0], [3.0, np.nan]])
+        self.assertEqual(z["obs/_index"].tolist(), ["a", "b"])
+
+    def test_csv_and_txt_bundles(self):
+        import zipfile
+        for fmt, sep in (("csv", ","), ("txt", "\t")):
+            with self.subTest(fmt=fmt):
+                res = self.export(dict(SMALL, format=fmt), out="b.zip")
+                job = self.assert_ok(res)
+                self.assertEqual(job["format"], fmt)
+                self.assertEqual(job["compression"], "gzip")
+                with zipfile.ZipFile(res.path) as z:
+                    names = z.namelist()
+                    self.assertIn("X.csv", names)
+                    self.assertIn("obs.csv", names)
+                    x = z.read("X.csv").decode().splitlines()
+                    self.assertEqual(x[0].split(sep)[:2], ["1.0", "2.0"])
+                    self.assertEqual(z.getinfo("X.csv").compress_type, zipfile.ZIP_DEFLATED)
+
+    # csvb_write (adx_csvb.h) takes no compression argument yet and always
+    # deflates, so `compression: null` cannot reach it. Remove the marker
+    # once it does: an unexpected success fails this run.
+    @unittest.expectedFailure
+    def test_csv_null_compression_stores_members(self):
+        import zipfile
+        res = self.export(dict(SMALL, format="csv", compression=None), out="b.zip")
+        self.assertEqual(self.assert_ok(res)["compression"], "none")
+        with zipfile.ZipFile(res.path) as z:
+            self.assertEqual(z.getinfo("X.csv").compress_type, zipfile.ZIP_STORED)
+
+
 class Usage(CliCase):
     def test_help(self):
         for args in (["--help"], ["-h"], ["export", "--help"]):
