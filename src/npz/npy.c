@@ -170,3 +170,121 @@ uint64_t npz_str_width(const ad_array *a)
     }
     return w;
 }
+
+/* ---- one .npy member: header + body served on demand ---- */
+
+struct npy_src {
+    uint8_t *hdr;
+    size_t hlen;
+    const uint8_t *data; /* numeric body, borrowed from the model */
+    uint64_t dlen;
+    const ad_array *sa; /* string body: encoded to UTF-32 while read */
+    uint64_t width;
+    uint64_t pos; /* bytes served */
+    uint64_t si;  /* string element */
+    size_t sbyte; /* byte offset inside element si */
+    uint64_t scp; /* code points emitted for element si */
+    uint8_t part[4];
+    unsigned npart, part_off; /* a code point split across reads */
+};
+
+void npz_src_free(void *p)
+{
+    npy_src *s = p;
+    if (!s) return;
+    free(s->hdr);
+    free(s);
+}
+
+static void put_cp(uint8_t *o, uint32_t cp)
+{
+    o[0] = (uint8_t)(cp & 0xff);
+    o[1] = (uint8_t)((cp >> 8) & 0xff);
+    o[2] = (uint8_t)((cp >> 16) & 0xff);
+    o[3] = (uint8_t)((cp >> 24) & 0xff);
+}
+
+int64_t npz_src_read(void *p, uint8_t *buf, uint64_t cap, adx_err *err)
+{
+    (void)err;
+    npy_src *s = p;
+    uint64_t o = 0;
+    while (o < cap && s->pos < s->hlen) {
+        uint64_t n = s->hlen - s->pos;
+        if (n > cap - o) n = cap - o;
+        memcpy(buf + o, s->hdr + s->pos, n);
+        o += n;
+        s->pos += n;
+    }
+    uint64_t body_start = o;
+    if (!s->sa) {
+        uint64_t dpos = s->pos - s->hlen;
+        uint64_t n = s->dlen - dpos;
+        if (n > cap - o) n = cap - o;
+        if (n) memcpy(buf + o, s->data + dpos, n);
+        o += n;
+        s->pos += n;
+        return (int64_t)o;
+    }
+    while (o < cap) {
+        if (s->npart) {
+            while (s->part_off < 4 && o < cap)
+                buf[o++] = s->part[s->part_off++];
+            if (s->part_off == 4) s->npart = 0;
+            continue;
+        }
+        if (s->si >= s->sa->n) break;
+        uint32_t cp = 0;
+        if (s->scp >= s->width) {
+            s->si++;
+            s->sbyte = 0;
+            s->scp = 0;
+            continue;
+        }
+        size_t bl = ad_str_len(s->sa, s->si);
+        if (s->sbyte >= bl && cap - o >= 4) {
+            /* The padding of a short value in a wide column: zeros in bulk. */
+            uint64_t n = s->width - s->scp, room = (cap - o) / 4;
+            if (n > room) n = room;
+            memset(buf + o, 0, n * 4);
+            o += n * 4;
+            s->scp += n;
+            continue;
+        }
+        if (s->sbyte < bl) {
+            const unsigned char *str = (const unsigned char *)ad_str_at(s->sa, s->si);
+            if (str[s->sbyte] < 0x80)
+                cp = str[s->sbyte++];
+            else
+                s->sbyte += npz_utf8_next(str + s->sbyte, bl - s->sbyte, &cp);
+        }
+        s->scp++;
+        if (cap - o >= 4) {
+            put_cp(buf + o, cp);
+            o += 4;
+        } else {
+            put_cp(s->part, cp);
+            s->npart = 1;
+            s->part_off = 0;
+        }
+    }
+    s->pos += o - body_start;
+    return (int64_t)o;
+}
+
+npy_src *npz_src_new(uint8_t *hdr, size_t hlen, const void *data, uint64_t dlen, const ad_array *sa,
+                     uint64_t width)
+{
+    npy_src *s = calloc(1, sizeof *s);
+    if (!s) {
+        free(hdr);
+        return NULL;
+    }
+    s->hdr = hdr;
+    s->hlen = hlen;
+    s->data = data;
+    s->dlen = dlen;
+    s->sa = sa;
+    s->width = width;
+    return s;
+}

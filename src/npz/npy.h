@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "adx_err.h"
 #include "adx_model.h"
 
 /* numpy descr of a numeric dtype ("|b1", "<i4", "<f8", …); NULL for AD_STR. */
@@ -30,5 +31,16 @@ uint64_t npz_utf8_count(const char *s, size_t len);
 /* numpy's '<U n' width of a string array: the max code-point count, at least
  * 1 (numpy's minimum). */
 uint64_t npz_str_width(const ad_array *a);
+
+/* One .npy member served on demand: the header, then either `dlen` bytes of
+ * `data` (borrowed) or, when `sa` is set, its strings as UTF-32 padded to
+ * `width` code points. Reads of any size work, a code point may straddle two
+ * reads. Takes ownership of `hdr` (freed on failure too). */
+typedef struct npy_src npy_src;
+npy_src *npz_src_new(uint8_t *hdr, size_t hlen, const void *data, uint64_t dlen, const ad_array *sa,
+                     uint64_t width);
+/* zw_read_fn: bytes produced, 0 at the end. */
+int64_t npz_src_read(void *src, uint8_t *buf, uint64_t cap, adx_err *err);
+void npz_src_free(void *src);
 
 #endif

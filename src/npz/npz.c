@@ -15,97 +15,6 @@
 #include "npy.h"
 #include "zipw.h"
 
-/* ---- one .npy member: header + body served on demand ---- */
-
-typedef struct npy_src {
-    uint8_t *hdr;
-    size_t hlen;
-    const uint8_t *data; /* numeric body, borrowed from the model or `owned` */
-    uint8_t *owned;
-    uint64_t dlen;
-    const ad_array *sa; /* string body: encoded to UTF-32 while read */
-    uint64_t width;
-    uint64_t pos; /* bytes served */
-    uint64_t si;  /* string element */
-    size_t sbyte; /* byte offset inside element si */
-    uint64_t scp; /* code points emitted for element si */
-    uint8_t part[4];
-    unsigned npart, part_off; /* a code point split across reads */
-} npy_src;
-
-static void npy_src_free(void *p)
-{
-    npy_src *s = p;
-    if (!s) return;
-    free(s->hdr);
-    free(s->owned);
-    free(s);
-}
-
-static void put_cp(uint8_t *o, uint32_t cp)
-{
-    o[0] = (uint8_t)(cp & 0xff);
-    o[1] = (uint8_t)((cp >> 8) & 0xff);
-    o[2] = (uint8_t)((cp >> 16) & 0xff);
-    o[3] = (uint8_t)((cp >> 24) & 0xff);
-}
-
-static int64_t npy_src_read(void *p, uint8_t *buf, uint64_t cap, adx_err *err)
-{
-    (void)err;
-    npy_src *s = p;
-    uint64_t o = 0;
-    while (o < cap && s->pos < s->hlen) {
-        uint64_t n = s->hlen - s->pos;
-        if (n > cap - o) n = cap - o;
-        memcpy(buf + o, s->hdr + s->pos, n);
-        o += n;
-        s->pos += n;
-    }
-    uint64_t body_start = o;
-    if (!s->sa) {
-        uint64_t dpos = s->pos - s->hlen;
-        uint64_t n = s->dlen - dpos;
-        if (n > cap - o) n = cap - o;
-        if (n) memcpy(buf + o, s->data + dpos, n);
-        o += n;
-        s->pos += n;
-        return (int64_t)o;
-    }
-    while (o < cap) {
-        if (s->npart) {
-            while (s->part_off < 4 && o < cap)
-                buf[o++] = s->part[s->part_off++];
-            if (s->part_off == 4) s->npart = 0;
-            continue;
-        }
-        if (s->si >= s->sa->n) break;
-        uint32_t cp = 0;
-        if (s->scp >= s->width) {
-            s->si++;
-            s->sbyte = 0;
-            s->scp = 0;
-            continue;
-        }
-        size_t bl = ad_str_len(s->sa, s->si);
-        if (s->sbyte < bl) {
-            const unsigned char *str = (const unsigned char *)ad_str_at(s->sa, s->si);
-            s->sbyte += npz_utf8_next(str + s->sbyte, bl - s->sbyte, &cp);
-        }
-        s->scp++;
-        if (cap - o >= 4) {
-            put_cp(buf + o, cp);
-            o += 4;
-        } else {
-            put_cp(s->part, cp);
-            s->npart = 1;
-            s->part_off = 0;
-        }
-    }
-    s->pos += o - body_start;
-    return (int64_t)o;
-}
-
 /* ---- writer state ---- */
 
 typedef struct npz_ctx {
@@ -145,10 +54,10 @@ static int add_member(npz_ctx *c, npy_src *s, int64_t size)
 {
     size_t ext = zw_path_lit(&c->path, ".npy");
     if (ext == SIZE_MAX) {
-        npy_src_free(s);
+        npz_src_free(s);
         return nomem(c);
     }
-    int rc = zw_add(&c->z, c->path.s, npy_src_read, npy_src_free, s, size, c->err);
+    int rc = zw_add(&c->z, c->path.s, npz_src_read, npz_src_free, s, size, c->err);
     zw_path_pop(&c->path, ext);
     return rc;
 }
@@ -156,49 +65,44 @@ static int add_member(npz_ctx *c, npy_src *s, int64_t size)
 /* Write array `a` as the member at the current path. */
 static int put_array(npz_ctx *c, const ad_array *a)
 {
-    npy_src *s = calloc(1, sizeof *s);
-    if (!s) return nomem(c);
     char descr[32];
-    uint64_t body;
+    uint64_t body, width = 0;
+    const void *data = NULL;
     if (a->dtype == AD_STR) {
-        s->sa = a;
-        s->width = npz_str_width(a);
-        if (__builtin_mul_overflow(s->width, 4, &body) ||
-            __builtin_mul_overflow(body, a->n, &body) || body > c->max_member) {
+        width = npz_str_width(a);
+        if (__builtin_mul_overflow(width, 4, &body) || __builtin_mul_overflow(body, a->n, &body) ||
+            body > c->max_member) {
             char ptr[ADX_ERR_PTR_MAX];
             cur_pointer(c, ptr, sizeof ptr);
-            unsigned long long w = (unsigned long long)s->width;
-            free(s);
             return adx_err_set(c->err, ADX_E_LIMIT, ptr,
                                "string array of %llu values, longest %llu code points, would "
                                "take more than %llu bytes as fixed-width unicode",
-                               (unsigned long long)a->n, w, (unsigned long long)c->max_member);
+                               (unsigned long long)a->n, (unsigned long long)width,
+                               (unsigned long long)c->max_member);
         }
-        snprintf(descr, sizeof descr, "<U%llu", (unsigned long long)s->width);
+        snprintf(descr, sizeof descr, "<U%llu", (unsigned long long)width);
     } else {
         const char *d = npz_npy_descr(a->dtype);
         size_t nb;
         if (!d || ad_bytes(a->dtype, a->n, &nb) < 0) {
             char ptr[ADX_ERR_PTR_MAX];
             cur_pointer(c, ptr, sizeof ptr);
-            free(s);
             return adx_err_set(c->err, ADX_E_INTERNAL, ptr, "array has an unknown dtype or size");
         }
         snprintf(descr, sizeof descr, "%s", d);
-        s->data = a->data;
-        s->dlen = nb;
+        data = a->data;
         body = nb;
     }
-    s->hdr = npz_npy_header(descr, a->ndim, a->shape, &s->hlen);
-    if (!s->hdr) {
-        free(s);
-        return nomem(c);
-    }
+    size_t hlen;
+    uint8_t *hdr = npz_npy_header(descr, a->ndim, a->shape, &hlen);
+    if (!hdr) return nomem(c);
     uint64_t size;
-    if (__builtin_add_overflow(body, (uint64_t)s->hlen, &size) || size > INT64_MAX) {
-        npy_src_free(s);
+    if (__builtin_add_overflow(body, (uint64_t)hlen, &size) || size > INT64_MAX) {
+        free(hdr);
         return adx_err_set(c->err, ADX_E_LIMIT, NULL, "npz member too large");
     }
+    npy_src *s = npz_src_new(hdr, hlen, data, data ? body : 0, data ? NULL : a, width);
+    if (!s) return nomem(c);
     return add_member(c, s, (int64_t)size);
 }
 

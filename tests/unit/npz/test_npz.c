@@ -159,6 +159,62 @@ START_TEST(utf8_width)
 }
 END_TEST
 
+/* Everything a source yields when read `cap` bytes at a time. */
+static uint8_t *drain(const ad_array *a, uint64_t width, uint64_t cap, size_t *len)
+{
+    size_t hlen;
+    uint8_t *hdr = npz_npy_header("<U9", a->ndim, a->shape, &hlen);
+    npy_src *s = npz_src_new(hdr, hlen, NULL, 0, a, width);
+    ck_assert_ptr_nonnull(s);
+    size_t total = hlen + a->n * width * 4, o = 0;
+    uint8_t *out = malloc(total + 16), *tmp = malloc(cap);
+    adx_err err;
+    adx_err_init(&err);
+    for (;;) {
+        int64_t n = npz_src_read(s, tmp, cap, &err);
+        ck_assert_int_ge(n, 0);
+        if (n == 0) break;
+        ck_assert_uint_le(o + (size_t)n, total);
+        memcpy(out + o, tmp, (size_t)n);
+        o += (size_t)n;
+    }
+    ck_assert_uint_eq(o, total);
+    npz_src_free(s);
+    free(tmp);
+    *len = o;
+    return out;
+}
+
+/* Reads of any size give the same bytes, including a code point split
+ * between two reads. */
+START_TEST(string_source_any_read_size)
+{
+    const char *vals[] = {"", "h\xc3\xa9", "\xf0\x9f\x98\x80x\xe6\x97\xa5", "abcdefghi", "\xff"};
+    ad_array a;
+    ck_assert_int_eq(ad_array_from_cstrs(&a, vals, 5), 0);
+    uint64_t w = npz_str_width(&a);
+    ck_assert_uint_eq(w, 9);
+    size_t ref_len;
+    uint8_t *ref = drain(&a, w, 1 << 20, &ref_len);
+    /* spot checks against hand-encoded UTF-32LE */
+    const uint8_t *body = ref + ref_len - 5 * 9 * 4;
+    ck_assert(memcmp(body, "\0\0\0\0", 4) == 0);
+    ck_assert(memcmp(body + 36, "h\0\0\0\xe9\0\0\0\0\0\0\0", 12) == 0);
+    ck_assert(memcmp(body + 72, "\x00\xf6\x01\x00x\0\0\0\xe5\x65\0\0", 12) == 0);
+    ck_assert(memcmp(body + 144, "\xfd\xff\0\0", 4) == 0);
+    uint64_t caps[] = {1, 2, 3, 5, 7, 13, 64, 129};
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        size_t len;
+        uint8_t *got = drain(&a, w, caps[i], &len);
+        ck_assert_uint_eq(len, ref_len);
+        ck_assert(memcmp(got, ref, len) == 0);
+        free(got);
+    }
+    free(ref);
+    ad_array_free(&a);
+}
+END_TEST
+
 /* ---- whole archives ---- */
 
 static char tmpdir[256];
@@ -465,6 +521,7 @@ int main(void)
     tcase_add_test(tc, header_shapes_and_dtypes);
     tcase_add_test(tc, header_version_2_when_long);
     tcase_add_test(tc, utf8_width);
+    tcase_add_test(tc, string_source_any_read_size);
     tcase_add_test(tc, strings_are_utf32_fixed_width);
     tcase_add_test(tc, stored_and_escaped);
     tcase_add_test(tc, cancel_and_errors);
