@@ -613,11 +613,9 @@ static int check_distinct(jd *d, const ad_array *a)
         if (dups) return jd_fail(d, ADX_E_SCHEMA, "categories must be distinct");
         return 0;
     }
-    size_t esz = ad_dtype_size(a->dtype);
     bool f = ad_dtype_is_float(a->dtype);
     void *c = malloc(n * (f ? sizeof(double) : sizeof(int64_t)));
     if (!c) return jd_nomem(d);
-    (void)esz;
     for (uint64_t i = 0; i < n; i++) {
         if (f)
             ((double *)c)[i] = ad_array_get_f64(a, i);
