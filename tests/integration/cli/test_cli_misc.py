@@ -122,6 +122,15 @@ class FormatDispatch(CliCase):
         np.testing.assert_array_equal(z["X"], [[1.0, 2.0], [3.0, np.nan]])
         self.assertEqual(z["obs/_index"].tolist(), ["a", "b"])
 
+    def test_npz_compression(self):
+        import zipfile
+        for comp, want in (("gzip", zipfile.ZIP_DEFLATED), (None, zipfile.ZIP_STORED)):
+            with self.subTest(compression=comp):
+                res = self.export(dict(SMALL, format="npz", compression=comp), out="c.npz")
+                self.assert_ok(res)
+                with zipfile.ZipFile(res.path) as z:
+                    self.assertEqual(z.getinfo("X.npy").compress_type, want)
+
     def test_csv_and_txt_bundles(self):
         import zipfile
         for fmt, sep in (("csv", ","), ("txt", "\t")):
