@@ -4,7 +4,8 @@
  * X_pca2, …) and no index, X.csv (empty when there is no X, as write_csvs
  * writes it), an uns/ folder and one uns/<key>.csv per array-like uns entry
  * (no header, no index). Separator ',' (csv) or '\t' (txt); member names end
- * in .csv either way, as write_csvs names them. Members are deflated.
+ * in .csv either way, as write_csvs names them. Members are deflated
+ * (csvb_write) or compressed as the request says (csvb_write_ex).
  *
  * Cell text is pandas.to_csv's: floats as numpy's str (float32 with float32
  * digits), NaN as an empty field, inf as "inf", bools True/False,
@@ -39,5 +40,11 @@
 
 int csvb_write(const ad_anndata *a, const char *path, char sep, const adx_limits *lim,
                const adx_ctl *ctl, adx_report *rep, adx_err *err);
+/* csvb_write with the request's compression: GZIP deflates members at
+ * `level` 1-9 (0 stores), NONE stores them, LZF is ADX_E_BAD_OPTION.
+ * csvb_write is this with GZIP at level 6. */
+int csvb_write_ex(const ad_anndata *a, const char *path, char sep, adx_compression compression,
+                  int level, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
+                  adx_err *err);
 
 #endif

@@ -689,6 +689,16 @@ static int write_all(csv_ctx *c, const ad_anndata *a)
 int csvb_write(const ad_anndata *a, const char *path, char sep, const adx_limits *lim,
                const adx_ctl *ctl, adx_report *rep, adx_err *err)
 {
+    return csvb_write_ex(a, path, sep, ADX_COMP_GZIP, 6, lim, ctl, rep, err);
+}
+
+int csvb_write_ex(const ad_anndata *a, const char *path, char sep, adx_compression compression,
+                  int level, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
+                  adx_err *err)
+{
+    if (compression == ADX_COMP_LZF)
+        return adx_err_set(err, ADX_E_BAD_OPTION, "/compression",
+                           "lzf compression is not available for csv/txt bundles");
     if (sep != ',' && sep != '\t')
         return adx_err_set(err, ADX_E_BAD_OPTION, "/format", "csv separator must be ',' or tab");
     if (adx_ctl_canceled(ctl)) return adx_err_set(err, ADX_E_CANCELED, NULL, "export canceled");
@@ -698,9 +708,9 @@ int csvb_write(const ad_anndata *a, const char *path, char sep, const adx_limits
         lim = &deflim;
     }
     csv_ctx c = {.sep = sep, .lim = lim, .rep = rep, .err = err};
-    /* Text deflates well and write_csvs output is meant to be read, not
-     * mmapped: always deflate, at zlib's default trade-off. */
-    if (zw_open(&c.z, path, true, 6, ctl, err) < 0) return -1;
+    /* As for npz: gzip level 0 means stored. */
+    bool deflate = compression == ADX_COMP_GZIP && level != 0;
+    if (zw_open(&c.z, path, deflate, level, ctl, err) < 0) return -1;
     if (write_all(&c, a) < 0) {
         zw_discard(&c.z);
         return -1;

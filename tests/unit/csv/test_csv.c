@@ -170,6 +170,8 @@ static void rm_tmp(void)
     rmdir(tmpdir);
 }
 
+static int last_method; /* compression of the member read last */
+
 /* Member text, NULL when absent. */
 static char *member(const char *name)
 {
@@ -181,7 +183,7 @@ static char *member(const char *name)
         zip_close(z);
         return NULL;
     }
-    ck_assert_int_eq(st.comp_method, ZIP_CM_DEFLATE);
+    last_method = st.comp_method;
     char *b = malloc(st.size + 1);
     zip_file_t *f = zip_fopen(z, name, 0);
     ck_assert_int_eq(zip_fread(f, b, st.size), (zip_int64_t)st.size);
@@ -236,6 +238,7 @@ START_TEST(sparse_densified)
         ck_assert_uint_eq(rep.n, 0);
         char *x = member("X.csv");
         ck_assert_str_eq(x, "0.0,2.0,0.0,2.0\n0.0,0.0,0.0,0.0\n3.0,0.0,4.0,0.0\n");
+        ck_assert_int_eq(last_method, ZIP_CM_DEFLATE);
         free(x);
         char *obs = member("obs.csv");
         ck_assert_str_eq(obs, "\"\"\n0\n1\n2\n");
@@ -318,6 +321,33 @@ START_TEST(uns_names_escaped)
 }
 END_TEST
 
+START_TEST(compression_follows_request)
+{
+    mk_tmp();
+    ad_anndata *a = model(false);
+    adx_err err;
+    adx_err_init(&err);
+    ck_assert_int_eq(csvb_write(a, path, ',', NULL, NULL, NULL, &err), 0);
+    free(member("X.csv"));
+    ck_assert_int_eq(last_method, ZIP_CM_DEFLATE);
+    ck_assert_int_eq(csvb_write_ex(a, path, ',', ADX_COMP_NONE, 0, NULL, NULL, NULL, &err), 0);
+    free(member("X.csv"));
+    ck_assert_int_eq(last_method, ZIP_CM_STORE);
+    ck_assert_int_eq(csvb_write_ex(a, path, ',', ADX_COMP_GZIP, 0, NULL, NULL, NULL, &err), 0);
+    free(member("obs.csv"));
+    ck_assert_int_eq(last_method, ZIP_CM_STORE);
+    ck_assert_int_eq(csvb_write_ex(a, path, '\t', ADX_COMP_GZIP, 9, NULL, NULL, NULL, &err), 0);
+    char *x = member("X.csv");
+    ck_assert_int_eq(last_method, ZIP_CM_DEFLATE);
+    ck_assert_str_eq(x, "0.0\t2.0\t0.0\t2.0\n0.0\t0.0\t0.0\t0.0\n3.0\t0.0\t4.0\t0.0\n");
+    free(x);
+    ck_assert_int_eq(csvb_write_ex(a, path, ',', ADX_COMP_LZF, 4, NULL, NULL, NULL, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_BAD_OPTION);
+    ad_anndata_free(a);
+    rm_tmp();
+}
+END_TEST
+
 START_TEST(cancel_and_errors)
 {
     mk_tmp();
@@ -359,6 +389,7 @@ int main(void)
     tcase_add_test(tc, sparse_densified);
     tcase_add_test(tc, cell_limit_reported);
     tcase_add_test(tc, uns_names_escaped);
+    tcase_add_test(tc, compression_follows_request);
     tcase_add_test(tc, cancel_and_errors);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
