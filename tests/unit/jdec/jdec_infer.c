@@ -1,9 +1,11 @@
 /* Test driver: decode a request file and print, for each uns entry, how the
  * decoder typed it ("key kind dtype d0,d1,..."; a DataFrame entry reports its
- * first column), so a Python test can compare the inference with numpy's and
- * pandas'. Exit 2 with the error on stderr on failure. */
+ * first column; one named "df_*" reports its rows, index and every column),
+ * so a Python test can compare the inference with numpy's and pandas'. Exit 2 with the error on
+ * stderr on failure. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "adx_jdec.h"
 
@@ -29,7 +31,20 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < a->uns.n; i++) {
         const ad_elem *e = a->uns.vals[i];
-        /* a DataFrame stands for its first column (column inference) */
+        if (e->kind == AD_K_FRAME && !strncmp(a->uns.keys[i], "df_", 3)) {
+            /* whole frames: rows, index, then "key/column kind dtype" lines */
+            const ad_frame *f = &e->u.df;
+            printf("%s rows %" PRIu64 " index", a->uns.keys[i], f->n_rows);
+            for (uint64_t r = 0; r < f->n_rows; r++)
+                printf(" %s", ad_str_at(&f->index, r));
+            printf("\n");
+            for (size_t c = 0; c < f->ncols; c++)
+                printf("%s/%s %s %s\n", a->uns.keys[i], f->names[c], ad_elem_encoding(f->cols[c]),
+                       f->cols[c]->kind == AD_K_ARRAY ? ad_dtype_name(f->cols[c]->u.arr.dtype)
+                                                      : "-");
+            continue;
+        }
+        /* other DataFrames stand for their first column (column inference) */
         if (e->kind == AD_K_FRAME && e->u.df.ncols) e = e->u.df.cols[0];
         const char *dt = "-";
         int nd = 0;

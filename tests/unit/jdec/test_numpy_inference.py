@@ -108,6 +108,14 @@ def main():
             if rng.random() < 0.3 else nested(rng, [n], rng.choice(kinds_pool))
     frames = {k: {"encoding-type": "dataframe", "columns": {"v": v}} for k, v in columns.items()}
     ragged = {"r0": [[1, 2], [3]], "r1": [1, [2]], "r2": [[1], [{"a": 1}]], "r3": [{"k": None}]}
+    # what pandas itself writes with to_json, split and records
+    df = pd.DataFrame({"i": [1, 2, 3], "f": [0.5, np.nan, 2.0], "s": ["a", "b", "c"],
+                       "b": [True, False, True], "o": ["x", None, "z"], "m": [1, "a", 2.5]},
+                      index=[10, 20, 30])
+    frames["df_split"] = dict(json.loads(df.to_json(orient="split")), **{"encoding-type": "dataframe"})
+    frames["df_records"] = {"encoding-type": "dataframe", "data": json.loads(df.to_json(orient="records"))}
+    want_cols = {"i": ("array", "int64"), "f": ("array", "float64"), "s": ("string-array", "str"),
+                 "b": ("array", "bool"), "o": ("object", "-"), "m": ("object", "-")}
     doc = {"adata": {"uns": dict(cases, **ragged, **frames)}}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(doc, f)
@@ -120,10 +128,21 @@ def main():
         print("driver failed:", out.stderr)
         return 1
     got = {}
+    bad = 0
     for line in out.stdout.splitlines():
         parts = line.split(" ")
+        if parts[0].startswith("df_") and parts[1] == "rows":
+            want_index = ["10", "20", "30"] if parts[0] == "df_split" else ["0", "1", "2"]
+            if parts[2] != "3" or parts[4:] != want_index:
+                bad += 1
+                print("MISMATCH frame rows/index", line)
+            continue
         got[parts[0]] = (parts[1], parts[2], parts[3] if len(parts) > 3 else "")
-    bad = 0
+    for form in ("df_split", "df_records"):
+        for c, w in want_cols.items():
+            if got.get(form + "/" + c) != w + ("",):
+                bad += 1
+                print("MISMATCH", form, c, "want", w, "got", got.get(form + "/" + c))
     for k, v in cases.items():
         want = expected(v)
         if got.get(k) != want:
