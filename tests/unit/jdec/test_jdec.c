@@ -955,6 +955,14 @@ START_TEST(polis_fixture)
     ck_assert_int_eq(i64(&km->u.cat.codes, 1), -1);
     ck_assert_int_eq(i64(&km->u.cat.codes, 2), 4);
     ck_assert_int_eq(km->u.cat.codes.dtype, AD_I8);
+    /* as anndata reads the expected file: 51 never clustered (NaN), 6 noise (-1) */
+    int never = 0, noise = 0;
+    for (uint64_t i = 0; i < km->u.cat.codes.n; i++) {
+        never += i64(&km->u.cat.codes, i) == -1;
+        noise += i64(&km->u.cat.codes, i) == 0;
+    }
+    ck_assert_int_eq(never, 51);
+    ck_assert_int_eq(noise, 6);
     ck_assert_int_eq(fcol(&a->var, "content")->u.arr.dtype, AD_STR);
     ck_assert_int_eq(fcol(&a->var, "created_date")->u.arr.dtype, AD_I64);
     ck_assert_int_eq(fcol(&a->var, "is_translated")->u.arr.dtype, AD_BOOL);
