@@ -50,7 +50,9 @@
  * Checks (input is untrusted): ranks, every dimension, element counts,
  * string lengths and the running model size against `lim` before each
  * allocation; sparse indptr starts at 0, never decreases, ends at nnz, has
- * major+1 entries, indices in [0, minor); codes in [-1, n_categories); bool
+ * major+1 entries, indices in [0, minor); codes in [-1, n_categories);
+ * categories distinct and not NaN (pandas refuses both); _index and
+ * column-order name plain members (no "/" paths out of the frame); bool
  * values 0/1; valid UTF-8; dict depth ≤ max_depth (hard-link cycles end
  * there); shapes as the JSON decoder demands: X is n_obs × n_vars (n_obs /
  * n_vars from the obs / var index, else from X), obsm/varm values have
