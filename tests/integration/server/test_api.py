@@ -404,6 +404,45 @@ class QueueTest(Base):
         self.d.request("DELETE", "/v1/exports/" + j["id"])
 
 
+    def test_failed_job_500_without_paths(self):
+        # A job that fails on the server side: its result name is taken by
+        # a non-empty directory, so the writer's final rename fails.
+        st, h, b = post_file(self.d, big_path())
+        self.assertEqual(st, 202)
+        first = json.loads(b)["id"]
+        out = {}
+
+        def waiter():
+            out["r"] = self.d.request("POST", "/v1/exports?wait=60", small_request(5))
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        deadline = time.time() + 10
+        victim = None
+        while victim is None and time.time() < deadline:
+            st, _, lst = self.d.json("GET", "/v1/exports?state=queued")
+            victim = next((x["id"] for x in lst["items"]), None)
+            time.sleep(0.005)
+        self.assertIsNotNone(victim)
+        blocker = os.path.join(self.d.spool, "jobs", victim, "result.h5ad")
+        os.makedirs(blocker)
+        open(os.path.join(blocker, "x"), "w").close()
+        t.join(60)
+        st, h, b = out["r"]
+        p = self.assertProblem(st, h, b, 500)
+        self.assertNotIn(self.d.spool, b.decode())
+        self.assertNotIn("/jobs/", b.decode())
+        self.assertIn(victim, p["detail"])  # points to the log entry
+        st, h, j = self.d.json("GET", "/v1/exports/" + victim)
+        self.assertEqual(j["state"], "failed")
+        self.assertEqual(j["error"]["status"], 500)
+        self.assertIsNone(j["sha256"])
+        st, h, b = self.d.request("GET", "/v1/exports/%s/file" % victim)
+        self.assertEqual(self.assertProblem(st, h, b, 409)["state"], "failed")
+        self.assertIn("cannot move the result into place", self.d.logs())
+        self.d.request("DELETE", "/v1/exports/" + first)
+
+
 class AuthCorsTest(Base):
     def setUp(self):
         self.tmpd = tempfile.TemporaryDirectory()
