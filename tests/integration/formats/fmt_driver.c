@@ -207,6 +207,18 @@ static ad_anndata *build(const char *xkind)
     float umap[] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f};
     put(&a->obsm, "X_pca", arr(AD_F64, 2, s42, pca));
     put(&a->obsm, "X_umap", arr(AD_F32, 2, s42, umap));
+    ad_elem *meta = ad_elem_new(AD_K_FRAME);
+    if (!meta) die("alloc");
+    frame_index(&meta->u.df, obs_names, N_OBS, NULL);
+    double score[] = {0.5, -1, NAN, 2};
+    col(&meta->u.df, "score", arr1(AD_F64, 4, score));
+    const char *grp[] = {"g/1", "g2"};
+    int8_t gcodes[] = {0, 1, 1, -1};
+    col(&meta->u.df, "grp", categorical(AD_I8, gcodes, 4, str_elem(grp, 2, 1), false));
+    put(&a->obsm, "meta", meta);
+    float emb[] = {0.25f, -1, 3};
+    int64_t ei[] = {2, 0, 3}, ep[] = {0, 1, 3};
+    put(&a->obsm, "sp_emb", sparse(true, 4, 2, AD_F32, 3, emb, AD_I64, ei, ep));
     double pcs[] = {-1, 1, 0.25, 0.5, 2, 3};
     put(&a->varm, "PCs", arr(AD_F64, 2, s32, pcs));
 

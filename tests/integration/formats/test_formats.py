@@ -102,6 +102,11 @@ def expected(xkind):
                            index=pd.Index(["r1", "r2", "r3", "r4", "r5"], dtype=object))
     raw = {"X": np.arange(20.0).reshape(4, 5) * 0.5, "var": raw_var,
            "varm": {"loadings": np.arange(1.0, 6.0).reshape(5, 1)}}
+    meta = pd.DataFrame(
+        {"score": np.array([0.5, -1, NAN, 2]),
+         "grp": pd.Categorical.from_codes(np.array([0, 1, 1, -1], "i1"),
+                                          pd.Index(["g/1", "g2"], dtype=object))},
+        index=pd.Index(["c1", "c2", "ç3", "c,4"], dtype=object))
     dist = sp.csr_matrix((np.array([0.5, 0.5, 1]), np.array([1, 0, 3], "i4"),
                           np.array([0, 1, 2, 2, 3], "i4")), shape=(4, 4))
     with warnings.catch_warnings():
@@ -109,7 +114,10 @@ def expected(xkind):
         a = ad.AnnData(
             X=X, dtype=None if X is None else X.dtype, obs=obs, var=var,
             obsm={"X_pca": np.array([[1.0, 2], [3, 4], [5, 6], [7, 8.5]]),
-                  "X_umap": np.arange(1, 9, dtype="f4").reshape(4, 2) / np.float32(10)},
+                  "X_umap": np.arange(1, 9, dtype="f4").reshape(4, 2) / np.float32(10),
+                  "meta": meta,
+                  "sp_emb": sp.csc_matrix((np.array([0.25, -1, 3], "f4"), np.array([2, 0, 3], "i8"),
+                                           np.array([0, 1, 3], "i8")), shape=(4, 2))},
             varm={"PCs": np.array([[-1.0, 1], [0.25, 0.5], [2, 3]])},
             layers={"counts": np.array([[1, 0, 0], [0, 0, 2], [0, 3, 4], [0, 0, 0]], "i4")},
             obsp={"dist": dist}, uns=uns, raw=raw)
@@ -276,9 +284,36 @@ class TestNpz(Cmp):
 
 
 def anndata_csvs(adata, sep):
+    """write_csvs' files, except that DataFrames in obsm/varm (which
+    AxisArrays.to_df turns into columns of repeated obs names) are written
+    as the bundle documents it: column j of frame `key` as `key<j+1>`, and
+    sparse ones (which to_df cannot take) densified."""
+    adata = adata.copy()
+    axis_dfs = {}
+    for ns in ("obsm", "varm"):
+        m = getattr(adata, ns)
+        frames = [k for k in m if isinstance(m[k], pd.DataFrame) or sp.issparse(m[k])]
+        order = list(m)
+        parts = {k: m[k] for k in order}
+        for k in frames:
+            del m[k]
+        cols = {}
+        for k in order:
+            v = parts[k]
+            if isinstance(v, pd.DataFrame):
+                for j, c in enumerate(v.columns):
+                    cols[f"{k}{j + 1}"] = v[c].values
+            else:
+                v = v.toarray() if sp.issparse(v) else v
+                for j in range(v.shape[1]):
+                    cols[f"{k}{j + 1}"] = v[:, j]
+        if frames:
+            axis_dfs[ns] = pd.DataFrame(cols, index=m.dim_names)
     with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ad._io.write.write_csvs(d, adata, skip_data=False, sep=sep)
+        for ns, df in axis_dfs.items():
+            df.to_csv(os.path.join(d, f"{ns}.csv"), sep=sep, header=True, index=False)
         files = {}
         for root, _, names in os.walk(d):
             for n in names:
