@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <hdf5.h>
 
@@ -1814,13 +1815,16 @@ ad_anndata *h5r_read(const char *path, const adx_limits *lim, const adx_ctl *ctl
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     (void)h5lzf_register(); /* while it fails, lzf files fail at read time with ADX_E_IO */
     ad_anndata *a = NULL;
-    FILE *probe = fopen(path, "rb");
-    if (!probe) {
+    struct stat st;
+    if (stat(path, &st) < 0) {
         adx_err_set(err, errno == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, "", "cannot open %s: %s",
                     path, strerror(errno));
         goto out;
     }
-    fclose(probe);
+    if (!S_ISREG(st.st_mode)) {
+        adx_err_set(err, ADX_E_SCHEMA, "", "%s is not a regular file", path);
+        goto out;
+    }
     if (H5Fis_hdf5(path) <= 0) {
         adx_err_set(err, ADX_E_SCHEMA, "", "not an HDF5 file");
         goto out;
@@ -1838,6 +1842,9 @@ ad_anndata *h5r_read(const char *path, const adx_limits *lim, const adx_ctl *ctl
     H5Fclose(r.file);
     if (a) adx_ctl_progress(ctl, 1.0);
 out:
+    /* Leave no entries on this thread's error stack: HDF5 does not free them
+     * when a thread exits, so worker threads would leak them. */
+    H5Eclear2(H5E_DEFAULT);
     H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
     return a;
 }

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <hdf5.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 static char dir[256];
 static char path[512];
+static char bad[512]; /* a truncated copy of path, for failing reads */
 static adx_limits lim;
 static adx_err err;
 static adx_report rep;
@@ -23,6 +25,7 @@ static void setup(void)
     snprintf(dir, sizeof dir, "%s/h5r_unit_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/t.h5ad", dir);
+    snprintf(bad, sizeof bad, "%s/bad.h5ad", dir);
     adx_limits_default(&lim);
     adx_err_init(&err);
     memset(&rep, 0, sizeof rep);
@@ -32,6 +35,7 @@ static void setup(void)
 static void teardown(void)
 {
     unlink(path);
+    unlink(bad);
     rmdir(dir);
     rep_free(&rep);
 }
@@ -93,6 +97,14 @@ static void assert_no_open_objects(void)
 {
     ck_assert_int_eq(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
 }
+
+START_TEST(directory_is_not_a_file)
+{
+    ck_assert_ptr_null(h5r_read(dir, &lim, NULL, &rep, &err));
+    ck_assert_int_eq(err.type, ADX_E_SCHEMA);
+    ck_assert_ptr_nonnull(strstr(err.detail, "regular file"));
+}
+END_TEST
 
 START_TEST(missing_file)
 {
@@ -322,12 +334,54 @@ START_TEST(huge_chunk_refused)
 }
 END_TEST
 
+static void *reader(void *arg)
+{
+    atomic_int *failures = arg;
+    adx_limits l;
+    adx_limits_default(&l);
+    for (int i = 0; i < 25; i++) {
+        adx_err e;
+        adx_err_init(&e);
+        ad_anndata *a = h5r_read(path, &l, NULL, NULL, &e);
+        if (!a || a->n_obs != 2 || a->n_vars != 3 || ((double *)a->X->u.arr.data)[4] != 5.0)
+            atomic_fetch_add(failures, 1);
+        ad_anndata_free(a);
+        /* a failing read in between must not disturb the others (and must
+         * not leave HDF5 error-stack entries behind when the thread ends) */
+        adx_err_init(&e);
+        if (h5r_read(bad, &l, NULL, NULL, &e) != NULL || e.type != ADX_E_SCHEMA)
+            atomic_fetch_add(failures, 1);
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_reads)
+{
+    write_minimal();
+    FILE *in = fopen(path, "rb"), *out = fopen(bad, "wb");
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf, in);
+    fwrite(buf, 1, n / 2, out);
+    fclose(in);
+    fclose(out);
+    atomic_int failures = 0;
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, reader, &failures), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(atomic_load(&failures), 0);
+    assert_no_open_objects();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("h5r");
     TCase *tc = tcase_create("read");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, directory_is_not_a_file);
     tcase_add_test(tc, not_hdf5);
     tcase_add_test(tc, minimal_defaults);
     tcase_add_test(tc, limits_checked_before_reading);
@@ -337,6 +391,7 @@ int main(void)
     tcase_add_test(tc, unknown_top_level_reported);
     tcase_add_test(tc, scalars_and_nd);
     tcase_add_test(tc, huge_chunk_refused);
+    tcase_add_test(tc, concurrent_reads);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
