@@ -310,6 +310,37 @@ class Dockerfile(unittest.TestCase):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def test_docs_docker_lines_match_the_image(self):
+        with open(os.path.join(dh.SRC, "docs", "deploy.md")) as f:
+            m = re.search(r"(?ms)^### Docker\n(.*?)(?=^### |\Z)", f.read())
+        self.assertIsNotNone(m, "docs/deploy.md has no '### Docker' section")
+        text = m.group(1).replace("\\\n", " ")
+        run = [shlex.split(ln.strip()) for ln in text.splitlines()
+               if ln.strip().startswith("docker run ")]
+        self.assertEqual(len(run), 1, run)
+        argv = run[0]
+        vols = exec_form([a for i, a in self.runtime if i == "VOLUME"][-1])
+        with open(os.path.join(dh.SRC, "config", "anndata-exportd.conf")) as f:
+            keys = set(re.findall(r"(?m)^#?([a-z_]+) =", f.read()))
+        expose = [a for i, a in self.runtime if i == "EXPOSE"][-1].split()
+        for i, a in enumerate(argv):
+            if a == "-v":
+                self.assertIn(argv[i + 1].split(":")[1], vols, argv[i + 1])
+            elif a == "-e":
+                k = argv[i + 1].split("=")[0]
+                self.assertTrue(k.startswith("ANNDATA_EXPORTD_"), k)
+                self.assertIn(k[len("ANNDATA_EXPORTD_"):].lower(), keys, k)
+            elif a == "-p":
+                self.assertIn(argv[i + 1].rsplit(":", 1)[1], expose)
+            elif a == "--stop-timeout":
+                # Above shutdown_grace, or docker kills running exports.
+                with open(os.path.join(dh.SRC, "config", "anndata-exportd.conf")) as f:
+                    grace = int(re.search(r"(?m)^#\s*shutdown_grace\s*=\s*(\d+)",
+                                          f.read()).group(1))
+                self.assertGreater(int(argv[i + 1]), grace)
+        self.assertIn("--stop-timeout", argv)
+        self.assertIn("docker build -t anndata-exportd .", text)
+
     def test_container_command_serves_and_passes_healthcheck(self):
         """ENTRYPOINT + CMD with the image's ENV, paths moved to a temp dir
         and the wildcard listen address to a free loopback port; then the

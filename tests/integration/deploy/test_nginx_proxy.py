@@ -193,6 +193,32 @@ class NginxProxy(unittest.TestCase):
         self.assertIn("/anndata/v1/exports/", h["location"])
 
 
+class UntrustedProxy(unittest.TestCase):
+    """Why the docs insist on trusted_proxies: without it the daemon ignores
+    nginx's X-Forwarded-* headers and its links lose the prefix."""
+
+    def test_links_without_trust_miss_the_prefix(self):
+        tmp = tempfile.mkdtemp(prefix="adx-deploy-untrusted-")
+        daemon = dh.Daemon(tmp).start()
+        nginx = None
+        try:
+            port = dh.free_port()
+            nginx = dh.Nginx(tmp, dh.nginx_site(daemon.port, port)).start(ports_to_wait=[port])
+            st, h, body = dh.http_request(port, "POST", "/anndata/v1/exports",
+                                          b'{"adata": {"X": [[1]]}}',
+                                          {"Content-Type": "application/json"})
+            self.assertEqual(st, 202, body)
+            jid = json.loads(body)["id"]
+            base = "http://127.0.0.1:%d/anndata/" % port
+            self.assertEqual(dh.resolve(base, h["location"]),
+                             "http://127.0.0.1:%d/v1/exports/%s" % (port, jid))
+        finally:
+            if nginx:
+                nginx.stop()
+            daemon.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class NginxDocs(unittest.TestCase):
     """docs/deploy.md's nginx section: its install lines run into a temp root
     and the installed, unmodified site file passes `nginx -t` inside a
