@@ -6,6 +6,7 @@
  * quoted, and obsm DataFrames are written column by column. */
 #include "adx_csvb.h"
 
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -692,9 +693,9 @@ int csvb_write(const ad_anndata *a, const char *path, char sep, const adx_limits
     return csvb_write_ex(a, path, sep, ADX_COMP_GZIP, 6, lim, ctl, rep, err);
 }
 
-int csvb_write_ex(const ad_anndata *a, const char *path, char sep, adx_compression compression,
-                  int level, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
-                  adx_err *err)
+static int write_bundle(const ad_anndata *a, const char *path, char sep,
+                        adx_compression compression, int level, const adx_limits *lim,
+                        const adx_ctl *ctl, adx_report *rep, adx_err *err)
 {
     if (compression == ADX_COMP_LZF)
         return adx_err_set(err, ADX_E_BAD_OPTION, "/compression",
@@ -718,4 +719,20 @@ int csvb_write_ex(const ad_anndata *a, const char *path, char sep, adx_compressi
     if (zw_close(&c.z, err) < 0) return -1;
     adx_ctl_progress(ctl, 1.0);
     return 0;
+}
+
+int csvb_write_ex(const ad_anndata *a, const char *path, char sep, adx_compression compression,
+                  int level, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
+                  adx_err *err)
+{
+    /* Number text must not follow a process locale with a decimal comma
+     * (snprintf/strtod read it): pin "C" for this thread while writing. */
+    locale_t cloc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    locale_t prev = cloc ? uselocale(cloc) : (locale_t)0;
+    int rc = write_bundle(a, path, sep, compression, level, lim, ctl, rep, err);
+    if (cloc) {
+        uselocale(prev);
+        freelocale(cloc);
+    }
+    return rc;
 }
