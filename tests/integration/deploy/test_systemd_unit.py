@@ -195,7 +195,9 @@ class SystemdUnit(unittest.TestCase):
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANNDATA_EXPORTD_")}
         # The unit's config keeps the default 127.0.0.1:8080; a drop-in's
         # Environment= is how an admin moves it, and how the test does.
+        watchdog_s = int(one(installed, "Service", "WatchdogSec"))
         env.update({"NOTIFY_SOCKET": sock.path, "STATE_DIRECTORY": state,
+                    "WATCHDOG_USEC": str(watchdog_s * 1000000),
                     "ANNDATA_EXPORTD_LISTEN": "127.0.0.1:%d" % port})
         log = open(os.path.join(self.tmp, "unit.log"), "wb")
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -210,6 +212,9 @@ class SystemdUnit(unittest.TestCase):
                                     "fail the start); log:\n" + logs())
             st, _, _ = dh.http_request(port, "GET", "/healthz", timeout=5)
             self.assertEqual(st, 200)
+            # Keep-alives well within WatchdogSec, or systemd restarts it.
+            m, _ = sock.wait_for("WATCHDOG", "1", watchdog_s / 2)
+            self.assertIsNotNone(m, "no WATCHDOG=1 within WatchdogSec/2")
             # The spool is the StateDirectory: an accepted job lands there.
             st, _, body = dh.http_request(port, "POST", "/v1/exports",
                                           b'{"adata": {"X": [[1, 2]]}}',
