@@ -185,6 +185,10 @@ static void shutdown_step(int64_t now)
 static void on_tick(uv_timer_t *t)
 {
     int64_t now = srv_now_ms();
+    /* libmicrohttpd frees closed connections (and so re-arms a listen socket
+     * paused at max_connections) on the run after the one that closed them,
+     * which no fd event may ever trigger: a periodic run bounds that. */
+    srv_http_kick();
     srv_jobs_tick(now);
     srv_http_tick(now);
     if (srv_g->shutting_down) shutdown_step(now);

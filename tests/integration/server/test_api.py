@@ -570,6 +570,32 @@ class PlainStartTest(unittest.TestCase):
                                   r"job_id=\w{26}")
 
 
+class ConnectionLimitTest(Base):
+    config = {"max_connections": "4", "connection_timeout": "2"}
+
+    def test_connections_beyond_the_limit_are_not_served(self):
+        import socket
+        idle = [socket.create_connection(("127.0.0.1", self.d.port)) for _ in range(4)]
+        time.sleep(0.2)
+        served_at_limit = True
+        try:
+            st, _, _ = self.d.request("GET", "/healthz", timeout=1)
+        except OSError:  # refused, reset or timed out: not served
+            served_at_limit = False
+        for s in idle:
+            s.close()
+        self.assertFalse(served_at_limit)
+        deadline = time.time() + 10
+        st = None
+        while time.time() < deadline:
+            try:
+                st = self.d.request("GET", "/healthz", timeout=1)[0]
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.assertEqual(st, 200)
+
+
 class LogReopenTest(Base):
     def setUp(self):
         self.tmpd = tempfile.TemporaryDirectory()
