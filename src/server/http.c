@@ -693,6 +693,7 @@ static void validated(srv_validate *v)
         return;
     }
     srv_job *j = v->job;
+    snprintf(j->rid, sizeof j->rid, "%s", r->rid);
     srv_job_link(j);
     srv_job_enqueue(j);
     srv_log("info", "job accepted",

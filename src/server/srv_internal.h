@@ -23,6 +23,7 @@ typedef struct srv_job srv_job;
 
 struct srv_job {
     char id[SRV_ID_LEN + 1];
+    char rid[72]; /* X-Request-ID of the POST that created it ("" after a restart) */
     srv_job_state state;
     int64_t created_ms, started_ms, finished_ms; /* 0 = not yet */
     adx_format format;
