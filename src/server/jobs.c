@@ -322,8 +322,8 @@ static void export_done(uv_work_t *w, int status)
             atomic_store(&j->progress_ppm, 1000000u);
         }
         json_t *f =
-            json_pack("{s:s, s:s, s:f}", "job_id", j->id, "state", srv_job_state_name(j->state),
-                      "duration_s", (double)(ew->t1 - ew->t0) / 1e9);
+            json_pack("{s:s, s:s, s:s, s:f}", "job_id", j->id, "request_id", j->rid, "state",
+                      srv_job_state_name(j->state), "duration_s", (double)(ew->t1 - ew->t0) / 1e9);
         if (j->state == SRV_JOB_SUCCEEDED)
             json_object_set_new(f, "size_bytes", json_integer((json_int_t)j->size_bytes));
         if (j->state == SRV_JOB_FAILED) {
@@ -418,7 +418,8 @@ void srv_jobs_tick(int64_t now)
         int64_t age = now - j->finished_ms;
         if (j->state == SRV_JOB_SUCCEEDED && age >= ttl) {
             j->state = (srv_job_state)srv_job_next(j->state, SRV_EV_EXPIRE);
-            srv_log("info", "job expired", json_pack("{s:s}", "job_id", j->id));
+            srv_log("info", "job expired",
+                    json_pack("{s:s, s:s}", "job_id", j->id, "request_id", j->rid));
             if (j->io_busy) {
                 j->io_persist_again = true;
                 /* the file goes with the next record write's successor */
