@@ -4,7 +4,8 @@
 Generates a Polis-shaped export request (participants x statements votes with
 ~40% unseen, a float32 layer as typed base64, obs/var columns including
 kmeans_* labels, uns frames), runs `anndata-exportd export` several times per
-compression and prints the median wall time and peak RSS of the child. The
+compression and prints the median wall time, CPU time (user + sys, steadier
+than wall time on a shared machine) and peak RSS of the child. The
 baseline is anndata 0.8 writing the same object from Python (write_h5ad only,
 the object already in memory) plus json.load of the request, which is what a
 Python service would do. The jansson row is the raw parse of the request with
@@ -127,42 +128,36 @@ TIME = "/usr/bin/time"  # Debian package "time"
 
 
 def spawn(cmd, ok_codes=(0,)):
-    """Run cmd; return (wall seconds, peak RSS MiB, stderr bytes).
+    """Run cmd; return (wall s, cpu s = user + sys, peak RSS MiB, stderr).
 
-    The RSS comes from /usr/bin/time, not from wait4() here: Linux carries a
-    child's RSS high-water mark over from the parent at fork, so a child of
+    RSS and CPU come from /usr/bin/time, not from wait4() here: Linux carries
+    a child's RSS high-water mark over from the parent at fork, so a child of
     this (large) Python process would report at least our own size."""
-    rss_file = tempfile.NamedTemporaryFile(prefix="adx-rss-", delete=False)
-    rss_file.close()
-    full = [TIME, "-f", "%M", "-o", rss_file.name] + cmd if os.path.exists(TIME) else cmd
+    stat_file = tempfile.NamedTemporaryFile(prefix="adx-rss-", delete=False)
+    stat_file.close()
     t0 = time.perf_counter()
-    p = subprocess.run(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.run([TIME, "-f", "%M %U %S", "-o", stat_file.name] + cmd,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - t0
-    rss = float("nan")
-    try:
-        with open(rss_file.name) as f:
-            rss = int(f.read().split()[-1]) / 1024.0
-    except (OSError, ValueError, IndexError):
-        pass
-    os.unlink(rss_file.name)
+    with open(stat_file.name) as f:
+        rss_kib, user, sys_ = f.read().split()[-3:]
+    os.unlink(stat_file.name)
     if p.returncode not in ok_codes:
         raise SystemExit("failed: %s\n%s" % (" ".join(cmd), p.stderr.decode(errors="replace")[:2000]))
-    return wall, rss, p.stderr
+    return wall, float(user) + float(sys_), int(rss_kib) / 1024.0, p.stderr
 
 
 JSON_CHILD = r"""
 import json, sys, time
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 with open(sys.argv[1]) as f:
     json.load(f)
-sys.stderr.write("%.6f\n" % (time.perf_counter() - t0))
+sys.stderr.write("%.6f %.6f\n" % (time.perf_counter() - t0, time.process_time() - c0))
 """
 
 
-def timed_python(code, path):
-    """In-process time (the child prints it) and peak RSS of a python child."""
-    _, rss, err = spawn([sys.executable, "-c", code, path])
-    return float(err.decode().strip().splitlines()[-1]), rss
+def med(xs):
+    return statistics.median(xs)
 
 
 def main():
@@ -173,6 +168,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
+    if not os.path.exists(TIME):
+        raise SystemExit("needs %s (apt-get install time)" % TIME)
 
     work = tempfile.mkdtemp(prefix="adx-bench-")
     try:
@@ -182,12 +179,10 @@ def main():
         with open(req_path, "w") as f:
             json.dump(req, f, allow_nan=False, separators=(",", ":"))
         size_mb = os.path.getsize(req_path) / 1e6
-        print("request: %d x %d, %.1f MB JSON (generated in %.1f s)" %
-              (args.obs, args.vars, size_mb, time.perf_counter() - t0))
-        _, rss_empty = timed_python("import sys; sys.stderr.write('0\\n')", req_path)
+        print("request: %d x %d, %.1f MB JSON (generated in %.1f s); load average %s" %
+              (args.obs, args.vars, size_mb, time.perf_counter() - t0,
+               " ".join("%.1f" % x for x in os.getloadavg())))
 
-        print("\n%-22s %10s %10s %10s %10s" % ("run", "wall s", "peak MiB", "file MB",
-                                                "vs anndata"))
         ours = {}
         for comp in ("gzip", "lzf", None):
             r = dict(req)
@@ -195,36 +190,21 @@ def main():
             p = os.path.join(work, "req-%s.json" % comp)
             with open(p, "w") as f:
                 json.dump(r, f, allow_nan=False, separators=(",", ":"))
-            walls, rss, stages = [], [], []
+            runs, stages = [], []
             out = os.path.join(work, "out.h5ad")
             job = os.path.join(work, "job.json")
             for _ in range(args.runs):
-                w, m, _ = spawn(["/bin/sh", "-c", 'exec "$0" export "$1" -o "$2" --timings > "$3"',
-                                 args.bin, p, out, job])
-                walls.append(w)
-                rss.append(m)
+                w, c, m, _ = spawn(["/bin/sh", "-c",
+                                    'exec "$0" export "$1" -o "$2" --timings > "$3"',
+                                    args.bin, p, out, job])
+                runs.append((w, c, m))
                 with open(job) as f:
                     stages.append(json.load(f)["timings"])
-            ours[comp] = (statistics.median(walls), statistics.median(rss),
-                          os.path.getsize(out) / 1e6,
-                          {k: statistics.median(s[k] for s in stages) for k in stages[0]})
+            ours[comp] = (med(r[0] for r in runs), med(r[1] for r in runs),
+                          med(r[2] for r in runs), os.path.getsize(out) / 1e6,
+                          {k: med(s[k] for s in stages) for k in stages[0]})
             os.unlink(p)
 
-        import anndata  # noqa: F401  (import cost excluded from the timings)
-        ad = build_anndata(arr, args.obs, args.vars)
-        base = {}
-        for comp in ("gzip", "lzf", None):
-            walls = []
-            out = os.path.join(work, "ref.h5ad")
-            for _ in range(args.runs):
-                t = time.perf_counter()
-                ad.write_h5ad(out, compression=comp)
-                walls.append(time.perf_counter() - t)
-            base[comp] = (statistics.median(walls), os.path.getsize(out) / 1e6)
-
-        jl = [timed_python(JSON_CHILD, req_path) for _ in range(args.runs)]
-        json_load = (statistics.median(t for t, _ in jl),
-                     statistics.median(m for _, m in jl) - rss_empty)
         # The binary itself, stopped right after parsing: an unknown member
         # makes req_parse fail before anything is decoded, so this is the
         # file read + jansson tree exactly as the export job pays it.
@@ -234,26 +214,53 @@ def main():
         with open(p, "w") as f:
             json.dump(r, f, allow_nan=False, separators=(",", ":"))
         jn = [spawn([args.bin, "export", p, "-o", os.path.join(work, "never.h5ad")],
-                    ok_codes=(2,))[:2] for _ in range(args.runs)]
-        jansson = (statistics.median(t for t, _ in jn), statistics.median(m for _, m in jn))
+                    ok_codes=(2,)) for _ in range(args.runs)]
+        parse = (med(x[0] for x in jn), med(x[1] for x in jn), med(x[2] for x in jn))
 
+        jl = []
+        for _ in range(args.runs):
+            _, _, rss, err = spawn([sys.executable, "-c", JSON_CHILD, req_path])
+            w, c = (float(x) for x in err.decode().split()[-2:])
+            jl.append((w, c, rss))
+        _, _, rss_empty, _ = spawn([sys.executable, "-c", "pass"])
+        json_load = (med(x[0] for x in jl), med(x[1] for x in jl),
+                     med(x[2] for x in jl) - rss_empty)
+
+        import anndata  # noqa: F401  (import cost excluded from the timings)
+        ad = build_anndata(arr, args.obs, args.vars)
+        base = {}
+        for comp in ("gzip", "lzf", None):
+            runs = []
+            out = os.path.join(work, "ref.h5ad")
+            for _ in range(args.runs):
+                t, c = time.perf_counter(), time.process_time()
+                ad.write_h5ad(out, compression=comp)
+                runs.append((time.perf_counter() - t, time.process_time() - c))
+            base[comp] = (med(r[0] for r in runs), med(r[1] for r in runs),
+                          os.path.getsize(out) / 1e6)
+
+        print("\nmedians of %d runs; ratio = (anndata write_h5ad + json.load) / "
+              "anndata-exportd, > 1 means faster" % args.runs)
+        hdr = "%-24s %8s %8s %9s %8s %11s %11s"
+        print(hdr % ("", "wall s", "cpu s", "peak MiB", "file MB", "ratio wall", "ratio cpu"))
+        row = "%-24s %8.2f %8.2f %9s %8.1f %11s %11s"
         for comp in ("gzip", "lzf", None):
             name = comp or "none"
-            w, m, mb, st = ours[comp]
-            bw, bmb = base[comp]
-            total = bw + json_load[0]
-            print("%-22s %10.2f %10.0f %10.1f %9.2fx" % ("anndata-exportd " + name, w, m, mb,
-                                                          total / w))
-            print("%-22s %10.2f %10s %10.1f" % ("  anndata write " + name, bw, "", bmb))
-            print("  stages: load %.2f s (parse + decode), prepare %.2f s, write %.2f s" %
+            w, c, m, mb, st = ours[comp]
+            bw, bc, bmb = base[comp]
+            print(row % ("anndata-exportd " + name, w, c, "%.0f" % m, mb,
+                         "%.2fx" % ((bw + json_load[0]) / w), "%.2fx" % ((bc + json_load[1]) / c)))
+            print(row % ("  anndata write " + name, bw, bc, "", bmb, "", ""))
+            print("    stages (wall): load %.2f s (parse + decode), prepare %.2f s, write %.2f s" %
                   (st["load_s"], st["prepare_s"], st["write_s"]))
-        print("%-22s %10.2f %10.0f" % ("python json.load", json_load[0], json_load[1]))
-        print("%-22s %10.2f %10.0f" % ("exportd parse only", jansson[0], jansson[1]))
+        print(row.replace("%8.1f", "%8s") % ("python json.load", json_load[0], json_load[1],
+                                              "%.0f" % json_load[2], "", "", ""))
+        print(row.replace("%8.1f", "%8s") % ("exportd parse only", parse[0], parse[1],
+                                              "%.0f" % parse[2], "", "", ""))
         g = ours["gzip"]
-        print("\nvs anndata = (anndata write + json.load) / anndata-exportd wall time")
-        print("jansson (read + parse, process included) = %.0f%% of the gzip job's wall time; "
-              "peak RSS %.0f MiB = %.0f%% of the job's" % (100 * jansson[0] / g[0], jansson[1],
-                                                            100 * jansson[1] / g[1]))
+        print("\njansson (file read + parse, whole process) = %.0f%% of the gzip job's cpu time "
+              "and %.0f%% of its wall time; its peak RSS %.0f MiB = %.0f%% of the job's %.0f MiB" %
+              (100 * parse[1] / g[1], 100 * parse[0] / g[0], parse[2], 100 * parse[2] / g[2], g[2]))
     finally:
         if args.keep:
             print("work directory:", work)
