@@ -42,8 +42,8 @@
  * Known limit: HDF5 1.10.8 itself is not hardened against corrupted
  * metadata. Byte-flip fuzzing found crashes only inside libhdf5 (global-heap
  * reads of variable-length strings in H5Dread/H5Aread); such files can take
- * down the process, so untrusted uploads are best validated in a child
- * process before being read in the daemon.
+ * down the process, so untrusted uploads should pass h5r_check_isolated()
+ * before the daemon reads them in-process.
  * Skipped with a report entry ("skipped_unknown_element"): root members
  *   that are not AnnData elements.
  *
@@ -82,5 +82,17 @@
 
 ad_anndata *h5r_read(const char *path, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
                      adx_err *err);
+
+/* Read `path` with h5r_read in a child process (posix_spawn of `helper`, the
+ * adx-h5check executable this module builds and installs in libexecdir) and
+ * report whether it reads: 0, or -1 with `err` set to the child's error
+ * (same type, pointer and detail as h5r_read would give), or ADX_E_SCHEMA
+ * when the child was killed by a signal (the file crashes libhdf5), ran
+ * longer than `timeout_ms` (<= 0 → 60 s; it is then killed) or died
+ * otherwise. For untrusted uploads: check first, then h5r_read in-process.
+ * Safe to call from any thread (no fork; the child's stderr goes to
+ * /dev/null). Costs one extra read of the file. */
+int h5r_check_isolated(const char *helper, const char *path, const adx_limits *lim, int timeout_ms,
+                       adx_err *err);
 
 #endif

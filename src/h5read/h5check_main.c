@@ -1,0 +1,65 @@
+/* adx-h5check: read one h5ad file with h5r_read in its own process, for
+ * h5r_check_isolated(). A corrupt file that crashes libhdf5 then takes down
+ * only this helper.
+ *
+ *   adx-h5check <file> <max_elements> <max_dim> <max_total_bytes> <max_ndim>
+ *               <max_depth> <max_string_bytes> <max_keys>
+ *
+ * Exit 0: the file reads. Exit 1: it does not; stdout holds one JSON object
+ * {"type": slug, "pointer": "...", "detail": "..."}. Exit 2: bad usage.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#include "adx_h5r.h"
+
+static int arg_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 9) {
+        fprintf(stderr,
+                "usage: %s FILE MAX_ELEMENTS MAX_DIM MAX_TOTAL_BYTES MAX_NDIM MAX_DEPTH "
+                "MAX_STRING_BYTES MAX_KEYS\n",
+                argv[0]);
+        return 2;
+    }
+    adx_limits lim;
+    adx_limits_default(&lim);
+    uint64_t v[7];
+    for (int i = 0; i < 7; i++)
+        if (arg_u64(argv[i + 2], &v[i]) < 0) {
+            fprintf(stderr, "%s: not a number: %s\n", argv[0], argv[i + 2]);
+            return 2;
+        }
+    lim.max_elements = v[0];
+    lim.max_dim = v[1];
+    lim.max_total_bytes = v[2];
+    lim.max_ndim = (uint32_t)(v[3] > UINT32_MAX ? UINT32_MAX : v[3]);
+    lim.max_depth = (uint32_t)(v[4] > UINT32_MAX ? UINT32_MAX : v[4]);
+    lim.max_string_bytes = v[5];
+    lim.max_keys = v[6];
+    adx_err err;
+    adx_err_init(&err);
+    ad_anndata *a = h5r_read(argv[1], &lim, NULL, NULL, &err);
+    if (a) {
+        ad_anndata_free(a);
+        return 0;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:s}", "type", adx_errtype_slug(err.type), "pointer",
+                          err.n_items ? err.items[0].pointer : "", "detail", err.detail);
+    if (o) {
+        json_dumpf(o, stdout, JSON_COMPACT);
+        json_decref(o);
+    }
+    return 1;
+}

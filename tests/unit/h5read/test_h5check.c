@@ -1,0 +1,133 @@
+/* Unit tests for h5r_check_isolated: the helper path is argv[1]. The
+ * crashing file is a real one: a variable-length string whose global-heap
+ * object claims 512 GiB, which makes libhdf5 1.10 read far out of bounds. */
+#include <check.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "adx_h5r.h"
+
+static const char *helper;
+static char dir[256], path[512];
+static adx_err err;
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "%s/h5check_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/t.h5ad", dir);
+    adx_err_init(&err);
+}
+
+static void teardown(void)
+{
+    unlink(path);
+    rmdir(dir);
+}
+
+static void write_file(void)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t uns = H5Gcreate2(f, "uns", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hsize_t n = 2;
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(uns, "s", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    const char *v[2] = {"hello", "world"};
+    ck_assert_int_ge(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Gclose(uns);
+    H5Fclose(f);
+}
+
+/* Global heap collection: "GCOL", version, 3 reserved, 8-byte size, then
+ * objects of 2-byte index, 2-byte refcount, 4 reserved, 8-byte size. */
+static void corrupt_heap_object(void)
+{
+    FILE *fp = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(fp);
+    static unsigned char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, fp);
+    size_t at = 0;
+    for (size_t i = 0; i + 4 <= n && !at; i++)
+        if (memcmp(buf + i, "GCOL", 4) == 0) at = i;
+    ck_assert_uint_gt(at, 0);
+    uint64_t huge = 1ull << 39;
+    fseek(fp, (long)(at + 16 + 8), SEEK_SET);
+    fwrite(&huge, 8, 1, fp); /* little-endian host, as the file */
+    fclose(fp);
+}
+
+START_TEST(good_file)
+{
+    write_file();
+    ck_assert_int_eq(h5r_check_isolated(helper, path, NULL, 0, &err), 0);
+    ck_assert_int_eq(err.type, ADX_E_NONE);
+}
+END_TEST
+
+START_TEST(error_travels_back)
+{
+    write_file();
+    adx_limits lim;
+    adx_limits_default(&lim);
+    lim.max_string_bytes = 3;
+    ck_assert_int_eq(h5r_check_isolated(helper, path, &lim, 0, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_LIMIT);
+    ck_assert_str_eq(err.items[0].pointer, "/uns/s");
+    ck_assert_ptr_nonnull(strstr(err.detail, "max_string_bytes"));
+    adx_err_init(&err);
+    unlink(path);
+    ck_assert_int_eq(h5r_check_isolated(helper, path, NULL, 0, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(crash_is_contained)
+{
+    write_file();
+    corrupt_heap_object();
+    ck_assert_int_eq(h5r_check_isolated(helper, path, NULL, 0, &err), -1);
+    /* signal in a normal build; a sanitizer's exit status in an ASan build */
+    ck_assert_int_eq(err.type, ADX_E_SCHEMA);
+    ck_assert_msg(strstr(err.detail, "crashed") || strstr(err.detail, "safely"), "%s", err.detail);
+}
+END_TEST
+
+START_TEST(missing_helper)
+{
+    write_file();
+    ck_assert_int_eq(h5r_check_isolated("/nonexistent/adx-h5check", path, NULL, 0, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_INTERNAL);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s <adx-h5check>\n", argv[0]);
+        return 2;
+    }
+    helper = argv[1];
+    Suite *s = suite_create("h5check");
+    TCase *tc = tcase_create("isolated");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, good_file);
+    tcase_add_test(tc, error_travels_back);
+    tcase_add_test(tc, crash_is_contained);
+    tcase_add_test(tc, missing_helper);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+}
