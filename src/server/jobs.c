@@ -14,8 +14,72 @@
 
 /* ---- table ---------------------------------------------------------- */
 
+/* Id index: a job table can hold a TTL's worth of jobs (hundreds of
+ * thousands), so lookups must not walk the list. If the index cannot be
+ * allocated at all, lookups fall back to the list for good. */
+static srv_job **hbuckets;
+static size_t hcap, hcount;
+static bool hbroken;
+
+static size_t hash_id(const char *id)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 1099511628211ull;
+    return (size_t)h;
+}
+
+static void hash_insert(srv_job *j)
+{
+    if (hbroken) return;
+    if (hcount + 1 > hcap) {
+        size_t ncap = hcap ? hcap * 2 : 1024;
+        srv_job **nb = calloc(ncap, sizeof *nb);
+        if (!nb && !hcap) {
+            hbroken = true;
+            return;
+        }
+        if (nb) { /* else keep the old buckets: longer chains, still correct */
+            for (size_t i = 0; i < hcap; i++) {
+                srv_job *e = hbuckets[i], *next;
+                for (; e; e = next) {
+                    next = e->hnext;
+                    size_t b = hash_id(e->id) & (ncap - 1);
+                    e->hnext = nb[b];
+                    nb[b] = e;
+                }
+            }
+            free(hbuckets);
+            hbuckets = nb;
+            hcap = ncap;
+        }
+    }
+    size_t b = hash_id(j->id) & (hcap - 1);
+    j->hnext = hbuckets[b];
+    hbuckets[b] = j;
+    hcount++;
+}
+
+static void hash_remove(srv_job *j)
+{
+    if (hbroken || !hcap) return;
+    for (srv_job **pp = &hbuckets[hash_id(j->id) & (hcap - 1)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == j) {
+            *pp = j->hnext;
+            j->hnext = NULL;
+            hcount--;
+            return;
+        }
+}
+
 srv_job *srv_job_find(const char *id)
 {
+    if (!hbroken) {
+        if (!hcap) return NULL;
+        for (srv_job *j = hbuckets[hash_id(id) & (hcap - 1)]; j; j = j->hnext)
+            if (strcmp(j->id, id) == 0) return j;
+        return NULL;
+    }
     for (srv_job *j = srv_g->jobs_head; j; j = j->next)
         if (strcmp(j->id, id) == 0) return j;
     return NULL;
@@ -23,6 +87,7 @@ srv_job *srv_job_find(const char *id)
 
 void srv_job_link(srv_job *j)
 {
+    hash_insert(j);
     srv_job **pp = &srv_g->jobs_head, *prev = NULL;
     /* Ids sort by creation time, so a new job goes to the head at once. */
     while (*pp && strcmp((*pp)->id, j->id) > 0) {
@@ -37,6 +102,7 @@ void srv_job_link(srv_job *j)
 
 static void job_unlink(srv_job *j)
 {
+    hash_remove(j);
     if (j->prev)
         j->prev->next = j->next;
     else
@@ -447,6 +513,9 @@ void srv_jobs_free_all(void)
     }
     srv_g->jobs_head = NULL;
     srv_g->q_head = srv_g->q_tail = NULL;
+    free(hbuckets);
+    hbuckets = NULL;
+    hcap = hcount = 0;
 }
 
 json_t *srv_job_json(const srv_job *j, const char *base)

@@ -42,6 +42,7 @@ struct srv_job {
     bool removed;             /* out of the table; freed when no work refers to it */
     srv_job *prev, *next;     /* table, newest first */
     srv_job *qnext;           /* FIFO of queued jobs */
+    srv_job *hnext;           /* id hash chain */
     srv_req *waiters;         /* ?wait requests suspended on this job */
 };
 
