@@ -104,7 +104,9 @@ static int wait_fd(int fd, short events, int64_t deadline)
 
 static int connect_any(const url_parts *u, int64_t deadline, char *msg, size_t cap)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+    /* No AI_ADDRCONFIG: in a container with only a loopback interface it
+     * would hide 127.0.0.1 itself. */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int gr = getaddrinfo(u->host, u->port, &hints, &res);
     if (gr != 0) return fail(msg, cap, "cannot resolve %s: %s", u->host, gai_strerror(gr));
