@@ -189,7 +189,12 @@ static void on_tick(uv_timer_t *t)
      * paused at max_connections) on the run after the one that closed them,
      * which no fd event may ever trigger: a periodic run bounds that. */
     srv_http_kick();
-    srv_jobs_tick(now);
+    /* Expiry walks the whole table; seconds are its unit anyway. */
+    static int64_t last_sweep_ms;
+    if (now - last_sweep_ms >= 1000 || now < last_sweep_ms) {
+        last_sweep_ms = now;
+        srv_jobs_tick(now);
+    }
     srv_http_tick(now);
     if (srv_g->shutting_down) shutdown_step(now);
 }
