@@ -15,6 +15,20 @@
 #include <unistd.h>
 
 #include "adx_config_build.h"
+#if ADX_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+/* Type=notify units learn when the daemon listens and when it drains; a
+ * no-op outside systemd (NOTIFY_SOCKET unset) and without libsystemd. */
+static void notify(const char *state)
+{
+#if ADX_HAVE_SYSTEMD
+    sd_notify(0, state);
+#else
+    (void)state;
+#endif
+}
 
 extern char **environ;
 
@@ -209,6 +223,7 @@ static void begin_shutdown(int signum)
         return;
     }
     srv_g->shutting_down = true;
+    notify("STOPPING=1");
     srv_g->shutdown_deadline_ms = srv_now_ms() + (int64_t)srv_g->cfg.shutdown_grace * 1000;
     srv_http_quiesce();
     srv_log("info", "shutting down",
@@ -305,6 +320,7 @@ int srv_main(int argc, char **argv)
     uv_signal_start(&st.sig_int, on_signal, SIGINT);
     uv_signal_start(&st.sig_hup, on_signal, SIGHUP);
     srv_jobs_dispatch();
+    notify("READY=1");
     uv_run(&loop, UV_RUN_DEFAULT);
     srv_jobs_free_all();
     /* Close anything a late completion left open, then the loop itself. */

@@ -537,11 +537,18 @@ class PlainStartTest(unittest.TestCase):
     def test_env_only(self):
         import subprocess
         from srvharness import BIN, free_port
+        import socket
         with tempfile.TemporaryDirectory() as tmp:
             port = free_port()
+            # systemd's readiness protocol, as a Type=notify unit would see it
+            nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            nsock.bind(os.path.join(tmp, "notify"))
+            nsock.settimeout(10)
+            self.addCleanup(nsock.close)
             env = dict(os.environ, XDG_STATE_HOME=tmp,
                        ANNDATA_EXPORTD_LISTEN="127.0.0.1:%d" % port,
-                       ANNDATA_EXPORTD_LOG_FORMAT="logfmt")
+                       ANNDATA_EXPORTD_LOG_FORMAT="logfmt",
+                       NOTIFY_SOCKET=os.path.join(tmp, "notify"))
             env.pop("STATE_DIRECTORY", None)
             p = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT)
@@ -557,6 +564,7 @@ class PlainStartTest(unittest.TestCase):
                     except OSError:
                         time.sleep(0.05)
                 self.assertEqual(st, 200)
+                self.assertEqual(nsock.recv(256), b"READY=1")
                 st, h, b = d.request("POST", "/v1/exports?wait=30", small_request())
                 self.assertEqual(st, 200)
                 self.assertTrue(os.path.isdir(os.path.join(tmp, "anndata-exportd", "jobs")))
@@ -564,6 +572,7 @@ class PlainStartTest(unittest.TestCase):
                 p.send_signal(signal.SIGTERM)
                 out = p.communicate(timeout=60)[0].decode()
             self.assertEqual(p.returncode, 0, out)
+            self.assertEqual(nsock.recv(256), b"STOPPING=1")
             self.assertIn("level=info msg=listening", out)
             self.assertRegex(out, r"msg=request request_id=\w+ method=POST path=/v1/exports "
                                   r"status=200 duration_ms=[0-9.]+ bytes_in=\d+ bytes_out=\d+ "
