@@ -564,7 +564,9 @@ class PlainStartTest(unittest.TestCase):
                     except OSError:
                         time.sleep(0.05)
                 self.assertEqual(st, 200)
-                self.assertEqual(nsock.recv(256), b"READY=1")
+                has_sd = d.json("GET", "/v1/version")[2]["build"]["systemd"]
+                if has_sd:  # built without libsystemd there is nothing to send
+                    self.assertEqual(nsock.recv(256), b"READY=1")
                 st, h, b = d.request("POST", "/v1/exports?wait=30", small_request())
                 self.assertEqual(st, 200)
                 self.assertTrue(os.path.isdir(os.path.join(tmp, "anndata-exportd", "jobs")))
@@ -572,7 +574,8 @@ class PlainStartTest(unittest.TestCase):
                 p.send_signal(signal.SIGTERM)
                 out = p.communicate(timeout=60)[0].decode()
             self.assertEqual(p.returncode, 0, out)
-            self.assertEqual(nsock.recv(256), b"STOPPING=1")
+            if has_sd:
+                self.assertEqual(nsock.recv(256), b"STOPPING=1")
             self.assertIn("level=info msg=listening", out)
             self.assertRegex(out, r"msg=request request_id=\w+ method=POST path=/v1/exports "
                                   r"status=200 duration_ms=[0-9.]+ bytes_in=\d+ bytes_out=\d+ "
