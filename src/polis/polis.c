@@ -290,15 +290,22 @@ ad_anndata *polis_read_dir(const char *dir, const adx_limits *lim, adx_report *r
     for (uint64_t i = 0; i < n; i++)
         ord[i] = i;
     msort(ord, tmp, n, cmp_ts, ts);
-    last = malloc((cells ? cells : 1) * sizeof *last);
+    /* Walking the time order backwards, the first vote met per cell is the
+     * last one cast: one bit per cell instead of a position per cell. */
+    last = calloc(cells / 64 + 1, sizeof *last);
     if (!last) goto nomem;
-    for (uint64_t i = 0; i < cells; i++)
-        last[i] = UINT64_MAX;
-    for (uint64_t i = 0; i < n; i++)
-        last[vkey[ord[i]] * nc + ckey[ord[i]]] = i;
     uint64_t nkept = 0;
-    for (uint64_t i = 0; i < n; i++)
-        if (last[vkey[ord[i]] * nc + ckey[ord[i]]] == i) kept[nkept++] = ord[i];
+    for (uint64_t i = n; i-- > 0;) {
+        uint64_t cell = vkey[ord[i]] * nc + ckey[ord[i]];
+        if (last[cell / 64] & (1ull << (cell % 64))) continue;
+        last[cell / 64] |= 1ull << (cell % 64);
+        kept[nkept++] = ord[i];
+    }
+    for (uint64_t i = 0; i < nkept / 2; i++) { /* back to time order */
+        uint64_t t = kept[i];
+        kept[i] = kept[nkept - 1 - i];
+        kept[nkept - 1 - i] = t;
+    }
 
     a = ad_anndata_new();
     if (!a) goto nomem;
