@@ -236,7 +236,7 @@ class Nginx:
             self.log = None
 
 
-def chromium_dump_dom(url, tmp, budget_ms=60000, timeout=120):
+def chromium_dump_dom(url, tmp, budget_ms=120000, timeout=180):
     """Load `url` in headless chromium and return the DOM once the page's
     virtual-time budget is spent (virtual time stands still while requests
     are in flight, so a page that fetches and polls finishes first)."""
