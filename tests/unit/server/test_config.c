@@ -109,7 +109,9 @@ END_TEST
 
 START_TEST(precedence_file_env_flags)
 {
-    char path[] = "/tmp/adx-conf-XXXXXX";
+    char path[256];
+    const char *td = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/adx-conf-XXXXXX", td && *td ? td : P_tmpdir);
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
     const char *text = "workers = 3\nqueue_max = 10\nresult_ttl = 100\n";
