@@ -123,7 +123,7 @@ START_TEST(precedence_file_env_flags)
     adx_err_init(&e);
     char *env[] = {"ANNDATA_EXPORTD_QUEUE_MAX=20", "ANNDATA_EXPORTD_RESULT_TTL=200", "OTHER=1",
                    NULL};
-    char cfgflag[64];
+    char cfgflag[300];
     snprintf(cfgflag, sizeof cfgflag, "--config=%s", path);
     char *argv[] = {"serve", "--result-ttl", "300", cfgflag, "--data-dir=/d", NULL};
     const char *what = NULL;
