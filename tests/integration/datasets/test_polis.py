@@ -216,6 +216,28 @@ def test_bad(base):
     print("ok polis malformed inputs")
 
 
+def test_random_ties(base):
+    """Many re-votes and equal timestamps: X and the kept votes must be what
+    pandas' stable sort + drop_duplicates(keep='last') + pivot give."""
+    d = os.path.join(base, "random")
+    os.mkdir(d)
+    rng = np.random.default_rng(3)
+    n = 20000
+    v = pd.DataFrame({"timestamp": rng.integers(0, 300, n), "comment-id": rng.integers(0, 60, n),
+                      "voter-id": rng.integers(0, 200, n), "vote": rng.integers(-1, 2, n)})
+    v.to_csv(os.path.join(d, "votes.csv"), index=False)
+    pd.DataFrame({"comment-id": range(60), "comment-body": ["x"] * 60}).to_csv(
+        os.path.join(d, "comments.csv"), index=False)
+    s, m = pandas_reference(d)
+    j = run_dump(BIN, "polis", d)
+    assert j["ok"], j
+    check(same_values(json_array(j["adata"]["X"]), m.to_numpy(dtype=float)), "random X vs pandas")
+    cols = j["adata"]["uns"]["votes"]["columns"]
+    for c in v.columns:
+        check(json_array(cols[c]).tolist() == s[c].tolist(), f"random kept votes column {c}")
+    print("ok polis random re-votes and ties")
+
+
 def test_rewrite(base):
     """Model -> sanitize -> h5w_write -> anndata.read_h5ad, as an export of a
     stored Polis dataset would go."""
@@ -251,6 +273,7 @@ def main():
     with tempfile.TemporaryDirectory() as base:
         test_tricky(base)
         test_bad(base)
+        test_random_ties(base)
         test_rewrite(base)
     if failures:
         print("\n".join(failures))
