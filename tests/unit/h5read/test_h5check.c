@@ -16,7 +16,7 @@ static adx_err err;
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "%s/h5check_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof dir, "%s/h5check_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : P_tmpdir);
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/t.h5ad", dir);
     adx_err_init(&err);

@@ -22,7 +22,7 @@ static adx_report rep;
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "%s/h5r_unit_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof dir, "%s/h5r_unit_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : P_tmpdir);
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/t.h5ad", dir);
     snprintf(bad, sizeof bad, "%s/bad.h5ad", dir);

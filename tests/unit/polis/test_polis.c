@@ -25,7 +25,8 @@ static void put(const char *name, const char *text)
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "%s/polis_unit_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof dir, "%s/polis_unit_XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : P_tmpdir);
     ck_assert_ptr_nonnull(mkdtemp(dir));
     adx_limits_default(&lim);
     adx_err_init(&err);
