@@ -17,6 +17,8 @@
 #include "adx_h5w.h"
 #include "h5w_internal.h"
 
+#define REPEATS 5
+
 static double clock_s(clockid_t id)
 {
     struct timespec t;
@@ -122,8 +124,9 @@ int main(int argc, char **argv)
     };
     uint64_t ch[2];
     h5w_guess_chunk(2, shape, 8, ch);
-    printf("%s %d, 4000x1000 float64, chunks %llux%llu: wall s (cpu s)\n", lzf ? "lzf" : "gzip",
-           lzf ? 0 : level, (unsigned long long)ch[0], (unsigned long long)ch[1]);
+    printf("%s %d, 4000x1000 float64, chunks %llux%llu: best of %d, wall s (cpu s)\n",
+           lzf ? "lzf" : "gzip", lzf ? 0 : level, (unsigned long long)ch[0],
+           (unsigned long long)ch[1], REPEATS);
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
         job jobs[2];
         for (int i = 0; i < runs[r].writers; i++) {
@@ -134,8 +137,14 @@ int main(int argc, char **argv)
                             .threads = runs[r].threads};
             snprintf(jobs[i].path, sizeof jobs[i].path, "%s/bench%d.h5", argv[1], i);
         }
-        double cpu, wall = timed(jobs, runs[r].writers, &cpu);
-        printf("  %s %.3f (%.3f)\n", runs[r].what, wall, cpu);
+        /* Best of several: the minimum is what the code costs, the rest is
+         * other load on the machine. */
+        double best = 1e30, best_cpu = 0;
+        for (int rep = 0; rep < REPEATS; rep++) {
+            double cpu, wall = timed(jobs, runs[r].writers, &cpu);
+            if (wall < best) best = wall, best_cpu = cpu;
+        }
+        printf("  %s %.3f (%.3f)\n", runs[r].what, best, best_cpu);
     }
     ad_anndata_free(a);
     return 0;
