@@ -159,6 +159,19 @@ static json_t *attrs_for(npz_ctx *c, const char *enc, const char *ver)
     return o;
 }
 
+/* jansson refuses invalid UTF-8. Keys read from an h5ad may hold any bytes
+ * and would also become zip member names: refuse them, by name. */
+static json_t *jstr(npz_ctx *c, const char *s, const char *what)
+{
+    json_t *j = json_string(s);
+    if (!j) {
+        char ptr[ADX_ERR_PTR_MAX];
+        cur_pointer(c, ptr, sizeof ptr);
+        adx_err_set(c->err, ADX_E_SCHEMA, ptr, "%s is not valid UTF-8", what);
+    }
+    return j;
+}
+
 static int put_elem(npz_ctx *c, const ad_elem *e);
 
 static int put_array_child(npz_ctx *c, const char *name, const ad_array *a)
@@ -174,12 +187,17 @@ static int put_array_child(npz_ctx *c, const char *name, const ad_array *a)
  * escaped key, and the [key, member] pair recorded in `keys`. */
 static int put_keyed(npz_ctx *c, json_t *keys, const char *key, const ad_elem *v)
 {
+    json_t *k = jstr(c, key, "key");
+    if (!k) return -1;
     mk mark;
     mark.path = zw_path_push(&c->path, key);
-    if (mark.path == SIZE_MAX) return nomem(c);
+    if (mark.path == SIZE_MAX) {
+        json_decref(k);
+        return nomem(c);
+    }
     mark.ptr = adx_ptr_key(&c->ptr, key);
     const char *member = c->path.s + mark.path + (mark.path ? 1 : 0);
-    if (json_array_append_new(keys, json_pack("[s,s]", key, member)) < 0) {
+    if (json_array_append_new(keys, json_pack("[o,s]", k, member)) < 0) {
         pop(c, mark);
         return nomem(c);
     }
@@ -227,11 +245,18 @@ static int put_frame(npz_ctx *c, const ad_frame *f)
         json_decref(keys);
         return nomem(c);
     }
-    json_object_set_new(at, "index-name", f->index_name ? json_string(f->index_name) : json_null());
-    json_object_set_new(at, "column-order", order);
-    json_object_set_new(at, "keys", keys);
-    for (size_t i = 0; i < f->ncols; i++)
-        if (json_array_append_new(order, json_string(f->names[i])) < 0) return nomem(c);
+    /* set_new takes the references even when it fails */
+    if (json_object_set_new(at, "column-order", order) < 0 ||
+        json_object_set_new(at, "keys", keys) < 0)
+        return nomem(c);
+    json_t *iname = f->index_name ? jstr(c, f->index_name, "index name") : json_null();
+    if (!iname) return -1;
+    if (json_object_set_new(at, "index-name", iname) < 0) return nomem(c);
+    for (size_t i = 0; i < f->ncols; i++) {
+        json_t *name = jstr(c, f->names[i], "column name");
+        if (!name) return -1;
+        if (json_array_append_new(order, name) < 0) return nomem(c);
+    }
     ad_array empty_index = {0};
     const ad_array *idx = &f->index;
     if (!f->index.soff) {
@@ -257,8 +282,8 @@ static int put_frame(npz_ctx *c, const ad_frame *f)
 static int put_dict(npz_ctx *c, const ad_dict *d)
 {
     json_t *at = attrs_for(c, "dict", "0.1.0");
-    json_t *keys = json_array();
-    if (!at || !keys || json_object_set_new(at, "keys", keys) < 0) return nomem(c);
+    json_t *keys = at ? json_array() : NULL;
+    if (!keys || json_object_set_new(at, "keys", keys) < 0) return nomem(c);
     for (size_t i = 0; i < d->n; i++)
         if (put_keyed(c, keys, d->keys[i], d->vals[i]) < 0) return -1;
     return 0;

@@ -508,6 +508,19 @@ START_TEST(error_pointer_is_json_pointer)
     ck_assert_int_eq(npz_write(a, path, ADX_COMP_GZIP, 4, NULL, NULL, &err), -1);
     ck_assert_int_eq(err.type, ADX_E_INTERNAL);
     ck_assert_str_eq(err.items[0].pointer, "/uns/a~0b/_x~1y");
+
+    /* a column name that is not UTF-8 cannot name a member: refused by path */
+    ad_dict_remove_at(&a->uns, a->uns.n - 1);
+    ad_array v;
+    uint64_t two = 2;
+    ck_assert_int_eq(ad_array_init(&v, AD_F64, 1, &two), 0);
+    ck_assert_int_eq(ad_frame_add(&a->obs, "bad\xff", ad_elem_from_array(&v)), 0);
+    adx_err_init(&err);
+    ck_assert_int_eq(npz_write(a, path, ADX_COMP_GZIP, 4, NULL, NULL, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_SCHEMA);
+    ck_assert_str_eq(err.items[0].pointer, "/obs");
+    ck_assert_ptr_nonnull(strstr(err.detail, "UTF-8"));
+    ck_assert_int_eq(access(path, F_OK), -1);
     ad_anndata_free(a);
     rm_tmp(path);
 }
