@@ -80,9 +80,9 @@ static size_t lzf_filter(unsigned flags, size_t cd_nelmts, const unsigned cd_val
             errno = 0;
             got = h5lzf_decompress(*buf, nbytes, out, out_cap);
             if (got != 0 || errno != E2BIG || out_cap >= LZF_MAX_OUT) break;
-            /* The stored size guess was wrong (e.g. a vlen chunk); grow. */
-            size_t grow = *buf_size > nbytes ? *buf_size : nbytes;
-            out_cap = out_cap > LZF_MAX_OUT - grow ? LZF_MAX_OUT : out_cap + grow;
+            /* No usable size guess (vlen chunks get no cd_values): double,
+             * so a highly compressed chunk costs a few retries, not many. */
+            out_cap = out_cap > LZF_MAX_OUT / 2 ? LZF_MAX_OUT : out_cap * 2;
         }
     }
     if (got == 0) {
