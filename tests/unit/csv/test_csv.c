@@ -349,6 +349,38 @@ START_TEST(compression_follows_request)
 }
 END_TEST
 
+static void cancel_on_progress(void *ud, double f)
+{
+    (void)f;
+    atomic_store((atomic_int *)ud, 1);
+}
+
+/* Cancel raised while members are being generated stops the bundle. */
+START_TEST(cancel_mid_write)
+{
+    mk_tmp();
+    ad_anndata *a = model(false);
+    for (int i = 0; i < 20; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "u%d", i);
+        uint64_t n = 20000;
+        ad_array v;
+        ck_assert_int_eq(ad_array_init(&v, AD_F64, 1, &n), 0);
+        ck_assert_int_eq(ad_dict_put(&a->uns, k, ad_elem_from_array(&v)), 0);
+    }
+    atomic_int cancel = 0;
+    adx_ctl ctl = {.cancel = &cancel, .progress = cancel_on_progress, .ud = &cancel};
+    adx_err err;
+    adx_err_init(&err);
+    ck_assert_int_eq(csvb_write(a, path, ',', NULL, &ctl, NULL, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_CANCELED);
+    ck_assert_int_eq(atomic_load(&cancel), 1);
+    ck_assert_int_eq(access(path, F_OK), -1);
+    ad_anndata_free(a);
+    rm_tmp();
+}
+END_TEST
+
 START_TEST(cancel_and_errors)
 {
     mk_tmp();
@@ -391,6 +423,7 @@ int main(void)
     tcase_add_test(tc, cell_limit_reported);
     tcase_add_test(tc, uns_names_escaped);
     tcase_add_test(tc, compression_follows_request);
+    tcase_add_test(tc, cancel_mid_write);
     tcase_add_test(tc, cancel_and_errors);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
