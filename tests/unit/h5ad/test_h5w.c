@@ -659,6 +659,16 @@ START_TEST(index_name_collision_is_reported)
     ck_assert_ptr_nonnull(strstr(rep.e[0].detail, "cell"));
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     check_attr_str(f, "obs", "_index", "_index_1");
+    /* no X in the model: no X in the file, but every mapping is there */
+    ck_assert_int_eq(H5Lexists(f, "X", H5P_DEFAULT), 0);
+    ck_assert_int_eq(H5Lexists(f, "raw", H5P_DEFAULT), 0);
+    static const char *const maps[] = {"obsm", "varm", "layers", "obsp", "varp", "uns"};
+    for (int i = 0; i < 6; i++)
+        check_enc(f, maps[i], "dict", "0.1.0");
+    check_enc(f, "var", "dataframe", "0.2.0");
+    hsize_t d0[1] = {0};
+    hid_t vi = open_ds(f, "var/_index", 1, d0);
+    H5Dclose(vi);
     static const char *const ix[] = {"0", "1", "2"};
     check_strs(f, "obs/_index_1", ix, 3);
     hsize_t d3[1] = {3};
