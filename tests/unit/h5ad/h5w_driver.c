@@ -1,9 +1,10 @@
 /* Writes the sample model (sample_model.c) to an h5ad file so the Python
  * integration test can read it with anndata and h5py:
- *   h5w_driver OUT.h5ad gzip|lzf|none [LEVEL]
+ *   h5w_driver OUT.h5ad gzip|lzf|none [LEVEL [--empty]]
  * Prints the job report as JSON on stdout.
  *   h5w_driver --read-sum FILE DATASET
  * prints the sum of an integer dataset read with our lzf filter. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,17 @@ int main(int argc, char **argv)
     }
     if (argc > 3) o.level = atoi(argv[3]);
 
-    ad_anndata *a = sample_model();
+    /* "--empty" after the level: no X, 3 observations, no variables */
+    bool empty = argc > 4 && strcmp(argv[4], "--empty") == 0;
+    ad_anndata *a = empty ? ad_anndata_new() : sample_model();
+    if (a && empty) {
+        a->n_obs = 3;
+        a->obs.n_rows = 3;
+        if (ad_frame_default_index(&a->obs, 3) < 0) {
+            ad_anndata_free(a);
+            a = NULL;
+        }
+    }
     if (!a) {
         fprintf(stderr, "out of memory\n");
         return 1;

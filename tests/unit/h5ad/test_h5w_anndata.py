@@ -176,9 +176,21 @@ def check_reads_h5py_lzf(tmp):
           f"our lzf decoder on h5py data: {out.stdout} {out.stderr}")
 
 
+def check_empty(tmp):
+    """No X, three observations, no variables: anndata reads X as None."""
+    path = os.path.join(tmp, "empty.h5ad")
+    out = subprocess.run([DRIVER, path, "gzip", "4", "--empty"], capture_output=True, text=True)
+    check(out.returncode == 0, f"driver --empty: {out.stderr}")
+    a = anndata.read_h5ad(path)
+    check(a.X is None and a.shape == (3, 0), f"empty: X {a.X} shape {a.shape}")
+    check(list(a.obs.index) == ["0", "1", "2"], f"empty: obs index {list(a.obs.index)}")
+    check(len(a.uns) == 0 and len(a.obsm) == 0, "empty: mappings empty")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         check_reads_h5py_lzf(tmp)
+        check_empty(tmp)
         for comp, level in [("gzip", 4), ("gzip", 9), ("gzip", 0), ("lzf", None), ("none", None)]:
             tag = f"{comp}{level if level is not None else ''}"
             path = write(tmp, comp, level)
