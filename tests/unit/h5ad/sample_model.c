@@ -159,12 +159,12 @@ ad_anndata *sample_model(void)
     fill_array(&a->obs.index, ix);
     uint64_t s5[1] = {5};
     static const double iv[] = {1, -2, 3, 4, 5}, fv[] = {0.5, -1.5, NAN, 2, 3},
-                        bv[] = {1, 0, 1, 1, 0}, codes[] = {0, 1, -1, 0, 1},
-                        scodes[] = {1, 0, 0, -1, 1}, intcats[] = {10, 20},
+                        bv[] = {1, 0, 1, 1, 0}, codes[] = {1, 2, -1, 0, 2},
+                        scodes[] = {1, 0, 0, -1, 1}, intcats[] = {-1, 10, 20},
                         nmask[] = {0, 1, 0, 0, 1}, nbv[] = {1, 0, 0, 1, 0};
     static const char *const s_obs[] = {"a", "b\xc3\xbc", "", "d", "\xf0\x9f\x98\x80"};
     static const char *const cat_s[] = {"x", "y\xc3\xa9"};
-    uint64_t s2[1] = {2};
+    uint64_t s2[1] = {2}, s3c[1] = {3};
     if (add(&a->obs, "n_i8", sample_num(AD_I8, 1, s5, iv, 5)) < 0 ||
         add(&a->obs, "n_i16", sample_num(AD_I16, 1, s5, iv, 5)) < 0 ||
         add(&a->obs, "n_i32", sample_num(AD_I32, 1, s5, iv, 5)) < 0 ||
@@ -178,7 +178,7 @@ ad_anndata *sample_model(void)
         add(&a->obs, "flag", sample_num(AD_BOOL, 1, s5, bv, 5)) < 0 ||
         add(&a->obs, "label", sample_strs(s_obs, 5, 1, NULL)) < 0 ||
         add(&a->obs, "kmeans",
-            categorical(AD_I8, codes, 5, sample_num(AD_I64, 1, s2, intcats, 2), false)) < 0 ||
+            categorical(AD_I8, codes, 5, sample_num(AD_I64, 1, s3c, intcats, 3), false)) < 0 ||
         add(&a->obs, "group",
             categorical(AD_I16, scodes, 5, sample_strs(cat_s, 2, 1, NULL), true)) < 0 ||
         add(&a->obs, "nint", nullable(false, iv, nmask, 5)) < 0 ||

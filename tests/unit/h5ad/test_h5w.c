@@ -407,11 +407,11 @@ START_TEST(sample_model_every_compression)
         H5Aclose(at);
         H5Gclose(g);
     }
-    static const double codes[] = {0, 1, -1, 0, 1}, cats[] = {10, 20};
+    static const double codes[] = {1, 2, -1, 0, 2}, cats[] = {-1, 10, 20};
     check_f64(f, "obs/kmeans/codes", 1, d5, codes, 5);
-    hsize_t d2[1] = {2};
-    check_f64(f, "obs/kmeans/categories", 1, d2, cats, 2);
-    d = open_ds(f, "obs/kmeans/categories", 1, d2);
+    hsize_t d3c[1] = {3};
+    check_f64(f, "obs/kmeans/categories", 1, d3c, cats, 3);
+    d = open_ds(f, "obs/kmeans/categories", 1, d3c);
     check_type(d, H5T_STD_I64LE);
     H5Dclose(d);
     static const char *const cs[] = {"x", "y\xc3\xa9"};

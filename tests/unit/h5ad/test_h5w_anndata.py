@@ -63,9 +63,11 @@ def check_anndata(path, tag):
     check(isinstance(km.dtype, pd.CategoricalDtype), f"{tag}: kmeans categorical")
     check(km.cat.categories.dtype == np.int64, f"{tag}: int categories stay int "
           f"({km.cat.categories.dtype})")
-    check(list(km.cat.categories) == [10, 20], f"{tag}: kmeans categories")
+    check(list(km.cat.categories) == [-1, 10, 20], f"{tag}: kmeans categories")
+    # -1 as a category (Polis noise) differs from a missing code (never clustered)
     check(list(km.isna()) == [False, False, True, False, False], f"{tag}: kmeans isna")
-    check(list(km.cat.codes) == [0, 1, -1, 0, 1], f"{tag}: kmeans codes incl. -1")
+    check(list(km == -1) == [False, False, False, True, False], f"{tag}: kmeans == -1")
+    check(list(km.cat.codes) == [1, 2, -1, 0, 2], f"{tag}: kmeans codes incl. -1")
     check(not km.cat.ordered, f"{tag}: kmeans unordered")
     grp = obs["group"]
     check(grp.cat.ordered, f"{tag}: group ordered")
