@@ -48,7 +48,7 @@
 typedef struct h5w_opts {
     adx_compression compression; /* default gzip */
     int level;                   /* gzip 0–9 (default 4) */
-    int threads; /* threads compressing chunks of one dataset: 0 = online CPUs (at most 4),
+    int threads; /* threads compressing chunks of one dataset: 0 = CPUs we may run on (at most 4),
                   * 1 = only the calling thread; zero-initialised opts mean auto */
 } h5w_opts;
 

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -892,7 +893,10 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
     }
     w.nthreads = o->threads;
     if (w.nthreads <= 0) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        /* CPUs this process may run on (cpusets, taskset), not all online. */
+        cpu_set_t set;
+        long ncpu = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                                : sysconf(_SC_NPROCESSORS_ONLN);
         w.nthreads = ncpu < 1 ? 1 : ncpu > H5W_AUTO_THREADS ? H5W_AUTO_THREADS : (int)ncpu;
     }
     if (w.nthreads > H5W_MAX_THREADS) w.nthreads = H5W_MAX_THREADS;
