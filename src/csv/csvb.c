@@ -170,17 +170,24 @@ static int sp_rows_load(sp_rows *r, uint64_t i)
     return 0;
 }
 
-/* ---- tables: a stream of csv records ---- */
+/* ---- tables: a stream of csv records ----
+ *
+ * A table is a list of column groups (a 1-d column, or all columns of a
+ * matrix) and is emitted one field at a time, so neither a row nor a
+ * per-column structure of a wide matrix is ever held: memory stays
+ * proportional to the number of elements, not cells or columns. */
 
 enum { CC_ARR, CC_MAT, CC_SP, CC_CAT, CC_NL };
 
 typedef struct ccol {
     int kind;
     const ad_array *a; /* CC_ARR, CC_MAT */
-    uint64_t j, ncols; /* CC_MAT, CC_SP */
+    uint64_t width;    /* fields contributed: 1, or a matrix's columns */
     sp_rows *sr;       /* CC_SP (owned by the table's list) */
     const ad_categorical *cat;
     const ad_nullable *nl;
+    char *name;    /* header text */
+    bool numbered; /* header of field j is name + (j + 1), as AxisArrays.to_df */
 } ccol;
 
 typedef struct table {
@@ -190,17 +197,17 @@ typedef struct table {
     char *idx_name;
     uint64_t nrows;
     ccol *cols;
-    char **names;
     size_t ncols, cap;
     sp_rows **sps;
     size_t nsps;
-    /* streaming state */
-    int64_t row; /* -1 = header */
-    csvb_buf line;
-    size_t lpos;
-    const char **f;
-    size_t *fl;
-    char (*num)[32];
+    uint64_t nf; /* fields per record */
+    /* streaming state: record `row` (-1 = header), field k = field j of
+     * group g; `piece` holds the text not yet handed to libzip */
+    int64_t row;
+    size_t g;
+    uint64_t j, k;
+    csvb_buf piece, hname;
+    size_t ppos;
 } table;
 
 static void table_free(void *p)
@@ -208,17 +215,14 @@ static void table_free(void *p)
     table *t = p;
     if (!t) return;
     for (size_t i = 0; i < t->ncols; i++)
-        free(t->names[i]);
-    free(t->names);
+        free(t->cols[i].name);
     free(t->cols);
     for (size_t i = 0; i < t->nsps; i++)
         sp_rows_free(t->sps[i]);
     free(t->sps);
     free(t->idx_name);
-    csvb_buf_free(&t->line);
-    free(t->f);
-    free(t->fl);
-    free(t->num);
+    csvb_buf_free(&t->piece);
+    csvb_buf_free(&t->hname);
     free(t);
 }
 
@@ -234,22 +238,20 @@ static table *table_new(char sep, bool header, bool index, uint64_t nrows)
     return t;
 }
 
-static int table_add(table *t, ccol c, const char *name)
+/* Append a column group; `name` is copied. */
+static int table_add(table *t, ccol c, const char *name, bool numbered)
 {
     if (t->ncols == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 8;
         ccol *nc = realloc(t->cols, cap * sizeof *nc);
         if (!nc) return -1;
         t->cols = nc;
-        char **nn = realloc(t->names, cap * sizeof *nn);
-        if (!nn) return -1;
-        t->names = nn;
         t->cap = cap;
     }
-    char *dup = strdup(name ? name : "");
-    if (!dup) return -1;
-    t->cols[t->ncols] = c;
-    t->names[t->ncols++] = dup;
+    c.name = strdup(name ? name : "");
+    if (!c.name) return -1;
+    c.numbered = numbered;
+    t->cols[t->ncols++] = c;
     return 0;
 }
 
@@ -265,7 +267,7 @@ static int table_own_sp(table *t, sp_rows *r)
     return 0;
 }
 
-/* Text of element k of a (numeric or string) into slot `num`. */
+/* Text of element k of a (numeric or string), numbers formatted into num. */
 static void cell_of(const ad_array *a, uint64_t k, char *num, const char **f, size_t *fl)
 {
     if (a->dtype == AD_STR) {
@@ -277,9 +279,8 @@ static void cell_of(const ad_array *a, uint64_t k, char *num, const char **f, si
     }
 }
 
-static int table_cell(table *t, size_t c, uint64_t i, char *num, const char **f, size_t *fl)
+static int table_cell(const ccol *cc, uint64_t i, uint64_t j, char *num, const char **f, size_t *fl)
 {
-    const ccol *cc = &t->cols[c];
     *f = "";
     *fl = 0;
     switch (cc->kind) {
@@ -287,11 +288,11 @@ static int table_cell(table *t, size_t c, uint64_t i, char *num, const char **f,
         cell_of(cc->a, i, num, f, fl);
         break;
     case CC_MAT:
-        cell_of(cc->a, i * cc->ncols + cc->j, num, f, fl);
+        cell_of(cc->a, i * cc->width + j, num, f, fl);
         break;
     case CC_SP:
         if (sp_rows_load(cc->sr, i) < 0) return -1;
-        cell_of(&cc->sr->row, cc->j, num, f, fl);
+        cell_of(&cc->sr->row, j, num, f, fl);
         break;
     case CC_CAT: {
         int64_t code = ad_array_get_i64(&cc->cat->codes, i);
@@ -306,45 +307,64 @@ static int table_cell(table *t, size_t c, uint64_t i, char *num, const char **f,
     return 0;
 }
 
-static int table_next_line(table *t, adx_err *err)
+/* Put the next piece of text into t->piece: a field (with its leading
+ * separator) or a record's end. 1 when the table is complete. */
+static int next_piece(table *t, adx_err *err)
 {
-    size_t nf = t->ncols + (t->index ? 1 : 0);
-    if (!t->f) {
-        size_t n = nf ? nf : 1;
-        t->f = calloc(n, sizeof *t->f);
-        t->fl = calloc(n, sizeof *t->fl);
-        t->num = calloc(n, sizeof *t->num);
-        if (!t->f || !t->fl || !t->num)
-            return adx_err_set(err, ADX_E_NOMEM, NULL, "out of memory writing csv");
+    t->piece.len = 0;
+    t->ppos = 0;
+    if (t->row >= 0 && (uint64_t)t->row >= t->nrows) return 1;
+    if (t->k == t->nf) {
+        t->row++;
+        t->k = 0;
+        t->g = 0;
+        t->j = 0;
+        return csvb_buf_put(&t->piece, "\n", 1) < 0 ? -1 : 0;
     }
-    t->line.len = 0;
-    t->lpos = 0;
-    size_t k = 0;
-    if (t->row < 0) {
-        if (t->index) {
-            t->f[k] = t->idx_name ? t->idx_name : "";
-            t->fl[k] = strlen(t->f[k]);
-            k++;
-        }
-        for (size_t c = 0; c < t->ncols; c++, k++) {
-            t->f[k] = t->names[c];
-            t->fl[k] = strlen(t->names[c]);
+    if (t->k > 0 && csvb_buf_put(&t->piece, &t->sep, 1) < 0) goto oom;
+    char num[32];
+    const char *f = "";
+    size_t fl = 0;
+    if (t->index && t->k == 0) {
+        if (t->row < 0) {
+            f = t->idx_name ? t->idx_name : "";
+            fl = strlen(f);
+        } else {
+            f = ad_str_at(t->idx, (uint64_t)t->row);
+            fl = ad_str_len(t->idx, (uint64_t)t->row);
         }
     } else {
-        uint64_t i = (uint64_t)t->row;
-        if (t->index) {
-            t->f[k] = ad_str_at(t->idx, i);
-            t->fl[k] = ad_str_len(t->idx, i);
-            k++;
+        while (t->cols[t->g].width == 0)
+            t->g++; /* nf counts fields, so a field remains in a later group */
+        const ccol *cc = &t->cols[t->g];
+        if (t->row < 0) {
+            f = cc->name;
+            fl = strlen(f);
+            if (cc->numbered) {
+                char d[24];
+                int n = snprintf(d, sizeof d, "%llu", (unsigned long long)t->j + 1);
+                t->hname.len = 0;
+                if (csvb_buf_put(&t->hname, f, fl) < 0 || csvb_buf_put(&t->hname, d, (size_t)n) < 0)
+                    goto oom;
+                f = t->hname.s;
+                fl = t->hname.len;
+            }
+        } else if (table_cell(cc, (uint64_t)t->row, t->j, num, &f, &fl) < 0) {
+            return adx_err_set(err, ADX_E_INTERNAL, NULL, "sparse index out of range");
         }
-        for (size_t c = 0; c < t->ncols; c++, k++)
-            if (table_cell(t, c, i, t->num[k], &t->f[k], &t->fl[k]) < 0)
-                return adx_err_set(err, ADX_E_INTERNAL, NULL, "sparse index out of range");
+        if (++t->j >= cc->width) {
+            t->g++;
+            t->j = 0;
+        }
     }
-    t->row++;
-    if (csvb_put_record(&t->line, t->f, t->fl, nf, t->sep) < 0)
-        return adx_err_set(err, ADX_E_NOMEM, NULL, "out of memory writing csv");
-    return 0;
+    t->k++;
+    /* A record of one empty field is written "" (Python's csv module does,
+     * so the line is not read back as no record). */
+    int rc = t->nf == 1 && fl == 0 ? csvb_buf_put(&t->piece, "\"\"", 2)
+                                   : csvb_put_field(&t->piece, f, fl, t->sep);
+    if (rc == 0) return 0;
+oom:
+    return adx_err_set(err, ADX_E_NOMEM, NULL, "out of memory writing csv");
 }
 
 static int64_t table_read(void *p, uint8_t *buf, uint64_t cap, adx_err *err)
@@ -352,14 +372,15 @@ static int64_t table_read(void *p, uint8_t *buf, uint64_t cap, adx_err *err)
     table *t = p;
     uint64_t o = 0;
     while (o < cap) {
-        if (t->lpos == t->line.len) {
-            if (t->row >= 0 && (uint64_t)t->row >= t->nrows) break;
-            if (table_next_line(t, err) < 0) return -1;
+        if (t->ppos == t->piece.len) {
+            int rc = next_piece(t, err);
+            if (rc < 0) return -1;
+            if (rc > 0) break;
         }
-        size_t n = t->line.len - t->lpos;
+        size_t n = t->piece.len - t->ppos;
         if (n > cap - o) n = (size_t)(cap - o);
-        memcpy(buf + o, t->line.s + t->lpos, n);
-        t->lpos += n;
+        memcpy(buf + o, t->piece.s + t->ppos, n);
+        t->ppos += n;
         o += n;
     }
     return (int64_t)o;
@@ -415,6 +436,7 @@ static int sp_fits(csv_ctx *c, const ad_sparse *sp, const char *ns, const char *
 static int column_of(const ad_elem *col, ccol *cc)
 {
     memset(cc, 0, sizeof *cc);
+    cc->width = 1;
     if (col->kind == AD_K_ARRAY && col->u.arr.ndim == 1) {
         cc->kind = CC_ARR;
         cc->a = &col->u.arr;
@@ -436,25 +458,19 @@ static int column_of(const ad_elem *col, ccol *cc)
 static int add_matrix_cols(csv_ctx *c, table *t, const ad_elem *e, const char *prefix,
                            const char *ns, const char *key, bool as_uns)
 {
-    char name[ADX_ERR_PTR_MAX + 24];
     char ptr[ADX_ERR_PTR_MAX];
     ptr_of(ptr, sizeof ptr, ns, key);
-#define NAME(j)                                                                                    \
-    (prefix ? (snprintf(name, sizeof name, "%s%llu", prefix, (unsigned long long)(j) + 1), name)   \
-            : "")
+    bool numbered = prefix != NULL;
     switch (e->kind) {
     case AD_K_ARRAY: {
         const ad_array *a = &e->u.arr;
         if (a->ndim <= 1) {
-            ccol cc = {.kind = CC_ARR, .a = a};
-            return table_add(t, cc, NAME(0)) < 0 ? oom(c) : 1;
+            ccol cc = {.kind = CC_ARR, .a = a, .width = 1};
+            return table_add(t, cc, prefix, numbered) < 0 ? oom(c) : 1;
         }
         if (a->ndim == 2) {
-            for (uint64_t j = 0; j < a->shape[1]; j++) {
-                ccol cc = {.kind = CC_MAT, .a = a, .j = j, .ncols = a->shape[1]};
-                if (table_add(t, cc, NAME(j)) < 0) return oom(c);
-            }
-            return 1;
+            ccol cc = {.kind = CC_MAT, .a = a, .width = a->shape[1]};
+            return table_add(t, cc, prefix, numbered) < 0 ? oom(c) : 1;
         }
         int rc = not_written(c, ns, key, "arrays of more than 2 dimensions do not fit a csv table");
         return rc < 0 ? -1 : 0;
@@ -470,20 +486,17 @@ static int add_matrix_cols(csv_ctx *c, table *t, const ad_elem *e, const char *p
         sp_rows *r = sp_rows_new(&e->u.sp, c->err, ptr);
         if (!r) return -1;
         if (table_own_sp(t, r) < 0) return oom(c);
-        for (uint64_t j = 0; j < r->ncols; j++) {
-            ccol cc = {.kind = CC_SP, .sr = r, .j = j};
-            if (table_add(t, cc, NAME(j)) < 0) return oom(c);
-        }
-        return 1;
+        ccol cc = {.kind = CC_SP, .sr = r, .width = r->ncols};
+        return table_add(t, cc, prefix, numbered) < 0 ? oom(c) : 1;
     }
     case AD_K_CATEGORICAL: {
-        ccol cc = {.kind = CC_CAT, .cat = &e->u.cat};
-        return table_add(t, cc, NAME(0)) < 0 ? oom(c) : 1;
+        ccol cc = {.kind = CC_CAT, .cat = &e->u.cat, .width = 1};
+        return table_add(t, cc, prefix, numbered) < 0 ? oom(c) : 1;
     }
     case AD_K_NULLABLE_INT:
     case AD_K_NULLABLE_BOOL: {
-        ccol cc = {.kind = CC_NL, .nl = &e->u.nl};
-        return table_add(t, cc, NAME(0)) < 0 ? oom(c) : 1;
+        ccol cc = {.kind = CC_NL, .nl = &e->u.nl, .width = 1};
+        return table_add(t, cc, prefix, numbered) < 0 ? oom(c) : 1;
     }
     case AD_K_FRAME: {
         const ad_frame *f = &e->u.df;
@@ -492,7 +505,10 @@ static int add_matrix_cols(csv_ctx *c, table *t, const ad_elem *e, const char *p
             if (column_of(f->cols[j], &cc) < 0)
                 return adx_err_set(c->err, ADX_E_INTERNAL, ptr,
                                    "DataFrame column %s is not a 1-d column", f->names[j]);
-            if (table_add(t, cc, NAME(j)) < 0) return oom(c);
+            /* named by position: <key>1, <key>2, … like the matrix columns */
+            char name[ADX_ERR_PTR_MAX + 24];
+            snprintf(name, sizeof name, "%s%llu", prefix ? prefix : "", (unsigned long long)j + 1);
+            if (table_add(t, cc, prefix ? name : "", false) < 0) return oom(c);
         }
         return 1;
     }
@@ -506,7 +522,6 @@ static int add_matrix_cols(csv_ctx *c, table *t, const ad_elem *e, const char *p
                            "element of kind %s reached the csv writer unsanitized",
                            ad_elem_encoding(e));
     }
-#undef NAME
 }
 
 static uint64_t ccol_rows(const ccol *cc)
@@ -529,12 +544,14 @@ static uint64_t ccol_rows(const ccol *cc)
  * generator indexes them without further checks. */
 static int add_table(csv_ctx *c, const char *member, table *t)
 {
+    t->nf = t->index ? 1 : 0;
     for (size_t i = 0; i < t->ncols; i++) {
         if (ccol_rows(&t->cols[i]) < t->nrows) {
             table_free(t);
             return adx_err_set(c->err, ADX_E_INTERNAL, NULL,
-                               "%s: column %s is shorter than the table", member, t->names[i]);
+                               "%s: column %s is shorter than the table", member, t->cols[i].name);
         }
+        t->nf += t->cols[i].width; /* widths are dims, far below overflow */
     }
     if (t->index && t->nrows && (!t->idx->soff || t->idx->n < t->nrows)) {
         table_free(t);
@@ -571,7 +588,7 @@ static int write_frame(csv_ctx *c, const char *member, const char *ns, const ad_
             ptr_of(cp, sizeof cp, ns, f->names[j]);
             return adx_err_set(c->err, ADX_E_INTERNAL, cp, "is not a 1-d column");
         }
-        if (table_add(t, cc, f->names[j]) < 0) {
+        if (table_add(t, cc, f->names[j], false) < 0) {
             table_free(t);
             return oom(c);
         }

@@ -254,6 +254,42 @@ START_TEST(sparse_densified)
 }
 END_TEST
 
+/* One record far longer than any read: 1 x 200000 sparse row. */
+START_TEST(wide_row_streams)
+{
+    mk_tmp();
+    ad_anndata *a = ad_anndata_new();
+    enum { W = 200000 };
+    a->n_obs = 1;
+    a->n_vars = W;
+    ad_elem *e = ad_elem_new(AD_K_SPARSE);
+    e->u.sp.shape[0] = 1;
+    e->u.sp.shape[1] = W;
+    double d[] = {1.5, -2};
+    int64_t ix[] = {0, W - 1}, ip[] = {0, 2};
+    e->u.sp.data = arr1(AD_F64, 2, d);
+    e->u.sp.indices = arr1(AD_I64, 2, ix);
+    e->u.sp.indptr = arr1(AD_I64, 2, ip);
+    a->X = e;
+    ck_assert_int_eq(ad_frame_default_index(&a->obs, 1), 0);
+    ck_assert_int_eq(ad_frame_default_index(&a->var, W), 0);
+    adx_err err;
+    adx_err_init(&err);
+    ck_assert_int_eq(csvb_write(a, path, ',', NULL, NULL, NULL, &err), 0);
+    char *x = member("X.csv");
+    size_t len = strlen(x);
+    ck_assert_uint_eq(len, 4 + (W - 2) * 4 + 4 + 1); /* "1.5," "0.0," … "-2.0\n" */
+    ck_assert(strncmp(x, "1.5,0.0,0.0,", 12) == 0);
+    ck_assert_str_eq(x + len - 10, ",0.0,-2.0\n");
+    free(x);
+    char *var = member("var.csv");
+    ck_assert(strncmp(var, "\"\"\n0\n1\n", 7) == 0);
+    free(var);
+    ad_anndata_free(a);
+    rm_tmp();
+}
+END_TEST
+
 START_TEST(cell_limit_reported)
 {
     mk_tmp();
@@ -420,6 +456,7 @@ int main(void)
     tcase_add_test(tc, numbers_like_pandas);
     tcase_add_test(tc, quoting_rfc4180);
     tcase_add_test(tc, sparse_densified);
+    tcase_add_test(tc, wide_row_streams);
     tcase_add_test(tc, cell_limit_reported);
     tcase_add_test(tc, uns_names_escaped);
     tcase_add_test(tc, compression_follows_request);
