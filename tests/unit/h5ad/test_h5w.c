@@ -37,11 +37,12 @@ static void teardown(void)
 typedef struct comp_case {
     adx_compression c;
     int level;
+    int threads; /* explicit counts so the parallel path runs on any machine */
 } comp_case;
 
 static const comp_case cases[] = {
-    {ADX_COMP_GZIP, 0}, {ADX_COMP_GZIP, 4}, {ADX_COMP_GZIP, 9},
-    {ADX_COMP_LZF, 0},  {ADX_COMP_NONE, 0},
+    {ADX_COMP_GZIP, 0, 1}, {ADX_COMP_GZIP, 4, 3}, {ADX_COMP_GZIP, 9, 0},
+    {ADX_COMP_LZF, 0, 3},  {ADX_COMP_NONE, 0, 1},
 };
 
 static int write_model(const ad_anndata *a, comp_case cc, adx_report *rep, adx_err *err)
@@ -50,6 +51,7 @@ static int write_model(const ad_anndata *a, comp_case cc, adx_report *rep, adx_e
     h5w_opts_default(&o);
     o.compression = cc.c;
     o.level = cc.level;
+    o.threads = cc.threads;
     adx_err_init(err);
     return h5w_write(a, path, &o, NULL, rep, err);
 }
