@@ -126,8 +126,9 @@ static void clean_job_dir(const char *dir, const char *keep_result)
     closedir(d);
 }
 
-static srv_job *load_job(srv_state *s, const char *id, int64_t now)
+static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *changed)
 {
+    *changed = false;
     char dir[PATH_MAX + 64], path[PATH_MAX + 64];
     srv_job_dir(s, id, dir, sizeof dir);
     srv_job_file(s, id, "job.json", path, sizeof path);
@@ -182,6 +183,7 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now)
         if (stat(rp, &stt) != 0 || (uint64_t)stt.st_size != j->size_bytes) {
             /* The file is gone or damaged: the only honest state is expired. */
             j->state = SRV_JOB_EXPIRED;
+            *changed = true;
         }
     }
     if (j->state == SRV_JOB_QUEUED) {
@@ -195,6 +197,7 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now)
             j->state = SRV_JOB_FAILED;
             j->finished_ms = now;
             j->error = adx_err_problem(&e, NULL, NULL);
+            *changed = true;
         }
     }
     clean_job_dir(dir, j->state == SRV_JOB_SUCCEEDED ? result_name : NULL);
@@ -238,9 +241,12 @@ int srv_store_scan(srv_state *s, adx_err *err)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         if (!srv_id_valid(e->d_name)) continue; /* not ours: leave it alone */
-        srv_job *j = load_job(s, e->d_name, now);
+        bool changed;
+        srv_job *j = load_job(s, e->d_name, now, &changed);
         if (!j) continue;
         srv_job_link(j);
+        /* Queued before the loop runs: the record catches up on a worker. */
+        if (changed) srv_job_persist(j);
         n++;
         if (j->state == SRV_JOB_QUEUED) requeued++;
     }

@@ -95,6 +95,47 @@ class Robustness(unittest.TestCase):
         st, _, lst = self.d.json("GET", "/v1/exports?limit=1000")
         self.assertEqual(sorted(j["id"] for j in lst["items"]), sorted(ids))
 
+    def test_restart_keeps_finished_jobs_and_cleans_leftovers(self):
+        self.d = Daemon(self.tmp, {"workers": "1"}).start()
+        st, h, data = self.d.request("POST", "/v1/exports?wait=60", small_request(4))
+        self.assertEqual(st, 200)
+        kept = h["content-location"].rsplit("/", 1)[1]
+        etag = h["etag"]
+        st, h, data2 = self.d.request("POST", "/v1/exports?wait=60", small_request(5))
+        lost = h["content-location"].rsplit("/", 1)[1]
+        st, h, j = self.d.json("POST", "/v1/exports", small_request(6))
+        self.d.wait_job(j["id"])
+        self.assertEqual(self.d.stop(), 0)
+        spool = self.d.spool
+        # damage and debris a crash or an operator could leave behind
+        os.unlink(os.path.join(spool, "jobs", lost, "result.h5ad"))
+        open(os.path.join(spool, "jobs", kept, ".result.h5ad.Ab12Cd"), "w").close()
+        open(os.path.join(spool, "tmp", "01ZZZZZZZZZZZZZZZZZZZZZZZZ.upload"), "w").close()
+        orphan = os.path.join(spool, "jobs", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+        os.makedirs(orphan)
+        open(os.path.join(orphan, "request.json"), "w").close()
+        self.d.start()
+        st, h, again = self.d.request("GET", "/v1/exports/%s/file" % kept)
+        self.assertEqual(st, 200)
+        self.assertEqual(again, data)
+        self.assertEqual(h["etag"], etag)
+        st, h, j2 = self.d.json("GET", "/v1/exports/" + lost)
+        self.assertEqual(j2["state"], "expired")
+        self.assertEqual(self.d.request("GET", "/v1/exports/%s/file" % lost)[0], 410)
+        deadline = time.time() + 5  # the corrected record is written on a worker
+        while time.time() < deadline:
+            with open(os.path.join(spool, "jobs", lost, "job.json")) as f:
+                if json.load(f)["state"] == "expired":
+                    break
+            time.sleep(0.05)
+        with open(os.path.join(spool, "jobs", lost, "job.json")) as f:
+            self.assertEqual(json.load(f)["state"], "expired")
+        self.assertEqual(os.listdir(os.path.join(spool, "tmp")), [])
+        self.assertFalse(os.path.exists(orphan))
+        self.assertEqual(sorted(os.listdir(os.path.join(spool, "jobs", kept))),
+                         ["job.json", "request.json", "result.h5ad"])
+        self.assertEqual(self.d.json("GET", "/v1/exports/01ARZ3NDEKTSV4RRFFQ69G5FAV")[0], 404)
+
     def test_healthz_latency_while_two_large_jobs_run(self):
         self.d = Daemon(self.tmp, {"workers": "2"}).start()
         ids = []
