@@ -7,6 +7,9 @@
  *
  * Every hid is closed on every path: each function owns what it opens and
  * releases it at one `out:` label. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT (meson passes it too) */
+#endif
 #include "adx_h5w.h"
 #include "h5w_internal.h"
 
