@@ -714,6 +714,7 @@ static int write_bundle(const ad_anndata *a, const char *path, char sep,
                         adx_compression compression, int level, const adx_limits *lim,
                         const adx_ctl *ctl, adx_report *rep, adx_err *err)
 {
+    if (!a || !path) return adx_err_set(err, ADX_E_INTERNAL, NULL, "csvb_write without a model");
     if (compression == ADX_COMP_LZF)
         return adx_err_set(err, ADX_E_BAD_OPTION, "/compression",
                            "lzf compression is not available for csv/txt bundles");
