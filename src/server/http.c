@@ -500,7 +500,11 @@ static enum MHD_Result h_list(srv_req *r)
     long n = 0;
     const char *last = NULL;
     bool more = false;
-    for (srv_job *j = srv_g->jobs_head; j && items; j = j->next) {
+    /* Pages start right after the cursor's job when it still exists, so
+     * paging a large table does not rescan it from the top each time. */
+    srv_job *start = cur ? srv_job_find(cur) : NULL;
+    start = start ? start->next : srv_g->jobs_head;
+    for (srv_job *j = start; j && items; j = j->next) {
         if (cur && strcmp(j->id, cur) >= 0) continue;
         if (state >= 0 && (int)j->state != state) continue;
         if (n == limit) {
