@@ -175,20 +175,21 @@ static int check_name(w_ctx *w, const char *name)
 
 static hid_t group_create(w_ctx *w, hid_t loc, const char *name, bool track_order)
 {
-    hid_t gcpl = H5P_DEFAULT;
-    if (track_order) {
-        /* Dicts keep insertion order (adx_model.h); h5py iterates tracked
-         * groups in creation order, so uns/obsm read back in that order. */
-        gcpl = H5Pcreate(H5P_GROUP_CREATE);
-        if (gcpl < 0 ||
-            H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0) {
-            if (gcpl >= 0) H5Pclose(gcpl);
-            fail_h5(w, "creating a group property list");
-            return H5I_INVALID_HID;
-        }
+    /* No modification times in object headers (h5py leaves them out of
+     * datasets too): the same model gives the same bytes, so a file's
+     * sha256/ETag is reproducible. Dicts keep insertion order (adx_model.h);
+     * h5py iterates tracked groups in creation order, so uns/obsm read back
+     * in that order. */
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    if (gcpl < 0 || H5Pset_obj_track_times(gcpl, 0) < 0 ||
+        (track_order &&
+         H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0)) {
+        if (gcpl >= 0) H5Pclose(gcpl);
+        fail_h5(w, "creating a group property list");
+        return H5I_INVALID_HID;
     }
     hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
-    if (gcpl != H5P_DEFAULT) H5Pclose(gcpl);
+    H5Pclose(gcpl);
     if (g < 0) fail_h5(w, "creating a group");
     return g;
 }
@@ -508,7 +509,7 @@ static int write_array(w_ctx *w, hid_t loc, const char *name, const ad_array *a,
         space = H5Screate_simple(a->ndim, dims, maxdims);
     }
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    if (space < 0 || dcpl < 0) {
+    if (space < 0 || dcpl < 0 || H5Pset_obj_track_times(dcpl, 0) < 0) {
         fail_h5(w, "creating a dataspace");
         goto out;
     }

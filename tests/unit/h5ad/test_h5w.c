@@ -810,6 +810,51 @@ START_TEST(wide_frame_column_order)
 }
 END_TEST
 
+static unsigned char *slurp(const char *p, long *n)
+{
+    FILE *f = fopen(p, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    *n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)*n);
+    ck_assert_uint_eq(fread(b, 1, (size_t)*n, f), (size_t)*n);
+    fclose(f);
+    return b;
+}
+
+/* Same model, same bytes: no timestamps in object headers, and the parallel
+ * compressor's output does not depend on the thread count. */
+START_TEST(output_is_reproducible)
+{
+    ad_anndata *a = sample_model();
+    adx_report rep = {0};
+    adx_err err;
+    comp_case one = {ADX_COMP_GZIP, 6, 1}, three = {ADX_COMP_GZIP, 6, 3};
+    ck_assert_int_eq(write_model(a, one, &rep, &err), 0);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    static const char *const objs[] = {"/", "X", "obs", "uns/big", "obsm/sp"};
+    for (int i = 0; i < 5; i++) {
+        H5O_info_t info;
+        hid_t o = H5Oopen(f, objs[i], H5P_DEFAULT);
+        ck_assert(H5Oget_info2(o, &info, H5O_INFO_TIME) >= 0);
+        ck_assert_msg(info.mtime == 0 && info.ctime == 0, "%s carries a timestamp", objs[i]);
+        H5Oclose(o);
+    }
+    H5Fclose(f);
+    long n1, n2;
+    unsigned char *b1 = slurp(path, &n1);
+    ck_assert_int_eq(write_model(a, three, &rep, &err), 0);
+    unsigned char *b2 = slurp(path, &n2);
+    ck_assert_int_eq(n1, n2);
+    ck_assert(memcmp(b1, b2, (size_t)n1) == 0);
+    free(b1);
+    free(b2);
+    rep_free(&rep);
+    ad_anndata_free(a);
+}
+END_TEST
+
 START_TEST(x_must_be_a_matrix)
 {
     ad_anndata *a = ad_anndata_new();
@@ -1027,6 +1072,7 @@ int main(void)
     tcase_add_test(tc, bad_key_names_the_element);
     tcase_add_test(tc, io_error_and_bad_options);
     tcase_add_test(tc, x_must_be_a_matrix);
+    tcase_add_test(tc, output_is_reproducible);
     tcase_add_test(tc, wide_frame_column_order);
     tcase_add_test(tc, hdf5_failure_names_the_element);
     tcase_add_test(tc, progress_reaches_one_and_cancel_stops);
