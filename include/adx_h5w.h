@@ -31,6 +31,10 @@
  * HDF5 name) gets its index stored as "_index" ("_index_1", … if that is a
  * column too) and an entry {path: frame, action: "index_renamed"}.
  *
+ * Reproducible: object headers carry no timestamps and compression does not
+ * depend on the thread count, so the same model and options give the same
+ * bytes (and sha256).
+ *
  * Thread-safe: several workers may write different files at once. HDF5's
  * automatic error printing is switched off for each calling thread.
  */
