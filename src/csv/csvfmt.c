@@ -53,6 +53,15 @@ static void fmt_shortest(double x, bool f32, char buf[32])
     char e[40], best[40];
     int lo = 0, hi = f32 ? 8 : 16;
     snprintf(best, sizeof best, "%.*e", hi, x);
+    /* Measured data mostly needs all digits: probe one below the maximum
+     * first, so those values cost two conversions, not five. */
+    snprintf(e, sizeof e, "%.*e", hi - 1, x);
+    if (f32 ? strtof(e, NULL) == (float)x : strtod(e, NULL) == x) {
+        memcpy(best, e, sizeof e);
+        hi--;
+    } else {
+        lo = hi;
+    }
     while (lo < hi) {
         int mid = (lo + hi) / 2;
         snprintf(e, sizeof e, "%.*e", mid, x);
