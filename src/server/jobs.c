@@ -100,9 +100,59 @@ void srv_job_link(srv_job *j)
     *pp = j;
 }
 
+/* Expiry lists: terminal jobs in finished_ms order, so the sweep only looks
+ * at the jobs that are due. [1] succeeded/failed/canceled (due at +ttl),
+ * [2] expired (forgotten at +2 ttl). */
+static struct {
+    srv_job *head, *tail;
+} elists[3];
+
+static void elist_remove(srv_job *j)
+{
+    if (!j->elist) return;
+    int l = j->elist;
+    if (j->eprev)
+        j->eprev->enext = j->enext;
+    else
+        elists[l].head = j->enext;
+    if (j->enext)
+        j->enext->eprev = j->eprev;
+    else
+        elists[l].tail = j->eprev;
+    j->eprev = j->enext = NULL;
+    j->elist = 0;
+}
+
+static void elist_insert(srv_job *j, int l)
+{
+    elist_remove(j);
+    /* Jobs finish roughly in order: the place is almost always the tail. */
+    srv_job *after = elists[l].tail;
+    while (after && after->finished_ms > j->finished_ms)
+        after = after->eprev;
+    j->eprev = after;
+    j->enext = after ? after->enext : elists[l].head;
+    if (j->enext)
+        j->enext->eprev = j;
+    else
+        elists[l].tail = j;
+    if (after)
+        after->enext = j;
+    else
+        elists[l].head = j;
+    j->elist = l;
+}
+
+void srv_job_track(srv_job *j)
+{
+    if (!srv_job_terminal(j->state)) return;
+    elist_insert(j, j->state == SRV_JOB_EXPIRED ? 2 : 1);
+}
+
 static void job_unlink(srv_job *j)
 {
     hash_remove(j);
+    elist_remove(j);
     if (j->prev)
         j->prev->next = j->next;
     else
@@ -398,6 +448,7 @@ static void export_done(uv_work_t *w, int status)
                 json_object_set_new(f, "pointer", json_string(ew->err.items[0].pointer));
         }
         srv_log(j->state == SRV_JOB_FAILED ? "warn" : "info", "job finished", f);
+        srv_job_track(j);
     }
     json_decref(ew->result);
     json_decref(ew->error);
@@ -462,6 +513,7 @@ int srv_job_delete(srv_job *j)
         json_decref(j->error);
         j->error = adx_err_problem(&ce, NULL, NULL);
         srv_job_persist(j);
+        srv_job_track(j);
         srv_http_job_done(j);
         return 0;
     }
@@ -477,31 +529,30 @@ int srv_job_delete(srv_job *j)
 void srv_jobs_tick(int64_t now)
 {
     int64_t ttl = (int64_t)srv_g->cfg.result_ttl * 1000;
-    srv_job *next;
-    for (srv_job *j = srv_g->jobs_head; j; j = next) {
-        next = j->next;
-        if (!srv_job_terminal(j->state) || j->in_work) continue;
-        int64_t age = now - j->finished_ms;
-        if (j->state == SRV_JOB_SUCCEEDED && age >= ttl) {
+    srv_job *j;
+    while ((j = elists[1].head) && now - j->finished_ms >= ttl) {
+        elist_remove(j);
+        if (j->state == SRV_JOB_SUCCEEDED) {
             j->state = (srv_job_state)srv_job_next(j->state, SRV_EV_EXPIRE);
             srv_log("info", "job expired",
                     json_pack("{s:s, s:s}", "job_id", j->id, "request_id", j->rid));
             if (j->io_busy) {
                 j->io_persist_again = true;
-                /* the file goes with the next record write's successor */
+                /* a record write is in flight: drop the file now, the record after it */
                 char rp[PATH_MAX + 64];
                 srv_result_path(srv_g, j, rp, sizeof rp);
                 unlink(rp);
             } else {
                 io_start(j, false, true);
             }
-        } else if ((j->state == SRV_JOB_FAILED || j->state == SRV_JOB_CANCELED) && age >= ttl) {
-            job_remove(j);
-        } else if (j->state == SRV_JOB_EXPIRED && age >= 2 * ttl) {
-            /* Keep the "expired" answer for one more TTL, then forget. */
-            job_remove(j);
+            elist_insert(j, 2);
+        } else {
+            job_remove(j); /* failed or canceled */
         }
     }
+    /* Keep the "expired" answer for one more TTL, then forget. */
+    while ((j = elists[2].head) && now - j->finished_ms >= 2 * ttl)
+        job_remove(j);
 }
 
 void srv_jobs_free_all(void)
@@ -513,6 +564,7 @@ void srv_jobs_free_all(void)
     }
     srv_g->jobs_head = NULL;
     srv_g->q_head = srv_g->q_tail = NULL;
+    memset(elists, 0, sizeof elists);
     free(hbuckets);
     hbuckets = NULL;
     hcap = hcount = 0;

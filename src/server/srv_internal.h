@@ -43,6 +43,8 @@ struct srv_job {
     srv_job *prev, *next;     /* table, newest first */
     srv_job *qnext;           /* FIFO of queued jobs */
     srv_job *hnext;           /* id hash chain */
+    srv_job *eprev, *enext;   /* expiry list, ordered by finished_ms */
+    int elist;                /* which expiry list holds it: 0 none, 1 finished, 2 expired */
     srv_req *waiters;         /* ?wait requests suspended on this job */
 };
 
@@ -130,6 +132,9 @@ void srv_jobs_dispatch(void);
 /* Cancel or delete (DELETE route): 0 ok, -1 with err (404/409). */
 int srv_job_delete(srv_job *j);
 void srv_jobs_tick(int64_t now_ms);
+/* Put a terminal job on its expiry list (done for every terminal
+ * transition; the spool scan calls it for jobs loaded finished). */
+void srv_job_track(srv_job *j);
 /* Job JSON for the API; `base` prefixes links ("" or scheme://host/prefix). */
 json_t *srv_job_json(const srv_job *j, const char *base);
 /* Persist the current record through the per-job io chain. */

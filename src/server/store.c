@@ -255,8 +255,10 @@ int srv_store_scan(srv_state *s, adx_err *err)
     srv_job *last = s->jobs_head;
     while (last && last->next)
         last = last->next;
-    for (srv_job *j = last; j; j = j->prev)
+    for (srv_job *j = last; j; j = j->prev) {
         if (j->state == SRV_JOB_QUEUED) srv_job_enqueue(j);
+        srv_job_track(j);
+    }
     srv_log("info", "spool scanned",
             json_pack("{s:s, s:i, s:i}", "spool_dir", s->cfg.spool_dir, "jobs", n, "requeued",
                       requeued));

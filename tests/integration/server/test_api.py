@@ -364,6 +364,16 @@ class QueueTest(Base):
         self.assertProblem(st, h, b, 410)
         self.assertFalse([n for n in os.listdir(os.path.join(self.d.spool, "jobs", ids[1]))
                           if n.startswith("result")])
+        # canceled jobs are forgotten after one TTL, expired ones after two
+        for jid in (ids[0], running, ids[1]):
+            deadline = time.time() + 15
+            while self.d.request("GET", "/v1/exports/" + jid)[0] != 404:
+                self.assertLess(time.time(), deadline, jid)
+                time.sleep(0.1)
+            deadline = time.time() + 5
+            while os.path.exists(os.path.join(self.d.spool, "jobs", jid)):
+                self.assertLess(time.time(), deadline, jid)
+                time.sleep(0.05)
 
     def test_canceled_wait_is_a_problem_and_wait_runs_out_to_202(self):
         st, h, b = post_file(self.d, big_path())
