@@ -17,6 +17,7 @@
 #include "adx_common.h"
 #include "adx_config_build.h"
 #include "adx_err.h"
+#include "adx_notify.h"
 #include "adx_pipeline.h"
 #include "adx_request.h"
 #include "adx_server.h"
@@ -42,6 +43,11 @@ static const char usage_text[] =
     "  serve [options]\n"
     "      Run the HTTP daemon; `anndata-exportd serve --help` lists its\n"
     "      options.\n"
+    "\n"
+    "  healthcheck [--url URL] [--timeout SECONDS]\n"
+    "      Exit 0 when the daemon answers 200 (default: /healthz at\n"
+    "      $ANNDATA_EXPORTD_LISTEN, else 127.0.0.1:8080), 1 otherwise; for\n"
+    "      container HEALTHCHECKs.\n"
     "\n"
     "  --help, -h     this text\n"
     "  --version      version of anndata-exportd and of the libraries it uses\n";
@@ -286,6 +292,8 @@ int main(int argc, char **argv)
         rc = cmd_export(argc - 1, argv + 1);
     } else if (!strcmp(argv[1], "serve")) {
         rc = srv_main(argc - 1, argv + 1);
+    } else if (!strcmp(argv[1], "healthcheck")) {
+        rc = ntf_healthcheck_main(argc - 1, argv + 1);
     } else {
         rc = bad_usage(argv[1][0] == '-' ? "unknown option: %s" : "unknown command: %s", argv[1]);
     }

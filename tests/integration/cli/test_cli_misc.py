@@ -167,6 +167,7 @@ class Usage(CliCase):
             out = res.stdout.decode()
             self.assertIn("export REQUEST.json", out)
             self.assertIn("serve", out)
+            self.assertIn("healthcheck", out)
             self.assertIn("--version", out)
             self.assertEqual(res.stderr, b"")
 
