@@ -15,20 +15,7 @@
 #include <unistd.h>
 
 #include "adx_config_build.h"
-#if ADX_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
-/* Type=notify units learn when the daemon listens and when it drains; a
- * no-op outside systemd (NOTIFY_SOCKET unset) and without libsystemd. */
-static void notify(const char *state)
-{
-#if ADX_HAVE_SYSTEMD
-    sd_notify(0, state);
-#else
-    (void)state;
-#endif
-}
+#include "adx_notify.h"
 
 extern char **environ;
 
@@ -163,6 +150,8 @@ static void close_all(void)
     srv_http_stop();
     uv_timer_stop(&srv_g->tick);
     uv_close((uv_handle_t *)&srv_g->tick, NULL);
+    uv_timer_stop(&srv_g->watchdog);
+    uv_close((uv_handle_t *)&srv_g->watchdog, NULL);
     uv_close((uv_handle_t *)&srv_g->sig_term, NULL);
     uv_close((uv_handle_t *)&srv_g->sig_int, NULL);
     uv_close((uv_handle_t *)&srv_g->sig_hup, NULL);
@@ -196,6 +185,11 @@ static void shutdown_step(int64_t now)
     }
 }
 
+static void on_watchdog(uv_timer_t *t)
+{
+    ntf_watchdog_ping();
+}
+
 static void on_tick(uv_timer_t *t)
 {
     int64_t now = srv_now_ms();
@@ -223,7 +217,8 @@ static void begin_shutdown(int signum)
         return;
     }
     srv_g->shutting_down = true;
-    notify("STOPPING=1");
+    ntf_stopping();
+    ntf_status("draining: %u running, %u queued", srv_g->n_running, srv_g->n_queued);
     srv_g->shutdown_deadline_ms = srv_now_ms() + (int64_t)srv_g->cfg.shutdown_grace * 1000;
     srv_http_quiesce();
     srv_log("info", "shutting down",
@@ -238,8 +233,10 @@ static void on_signal(uv_signal_t *h, int signum)
     if (signum == SIGHUP) {
         adx_err err;
         adx_err_init(&err);
+        ntf_reloading();
         int lr = srv_log_reopen();
         int tr = srv_tokens_load(&err);
+        ntf_ready();
         srv_log(lr == 0 && tr == 0 ? "info" : "error", "SIGHUP: reopened log, reloaded tokens",
                 json_pack("{s:b, s:s?, s:i}", "log_ok", lr == 0, "tokens_error",
                           tr == 0 ? NULL : err.detail, "tokens", (int)srv_g->n_tokens));
@@ -320,7 +317,20 @@ int srv_main(int argc, char **argv)
     uv_signal_start(&st.sig_int, on_signal, SIGINT);
     uv_signal_start(&st.sig_hup, on_signal, SIGHUP);
     srv_jobs_dispatch();
-    notify("READY=1");
+    /* The watchdog is fed from the loop itself, so a stuck loop (not a busy
+     * worker) is what makes systemd restart the daemon. */
+    uint64_t wd_usec = 0;
+    uv_timer_init(&loop, &st.watchdog);
+    if (ntf_watchdog_usec(&wd_usec) == 1 && wd_usec >= 2000) {
+        uint64_t every = wd_usec / 2000;
+        ntf_watchdog_ping();
+        uv_timer_start(&st.watchdog, on_watchdog, every, every);
+    }
+    int nr = ntf_ready();
+    if (nr < 0)
+        srv_log("warn", "could not notify the service manager",
+                json_pack("{s:s}", "error", strerror(-nr)));
+    ntf_status("listening on %s:%u", st.cfg.listen_host, st.cfg.listen_port);
     uv_run(&loop, UV_RUN_DEFAULT);
     srv_jobs_free_all();
     /* Close anything a late completion left open, then the loop itself. */

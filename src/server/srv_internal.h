@@ -55,7 +55,8 @@ typedef struct srv_state {
     struct MHD_Daemon *mhd;
     uv_poll_t mhd_poll;
     uv_timer_t mhd_timer;
-    uv_timer_t tick; /* expiry, ?wait deadlines, shutdown progress */
+    uv_timer_t tick;     /* expiry, ?wait deadlines, shutdown progress */
+    uv_timer_t watchdog; /* systemd WATCHDOG=1 pings, when asked for */
     uv_signal_t sig_term, sig_int, sig_hup;
     bool shutting_down;
     int64_t shutdown_deadline_ms;
