@@ -757,9 +757,17 @@ static int write_frame(w_ctx *w, hid_t loc, const char *name, const ad_frame *f)
     for (size_t i = 0; i < f->ncols; i++) {
         size_t m = adx_ptr_key(&w->ptr, f->names[i] ? f->names[i] : "");
         if (check_name(w, f->names[i]) < 0) goto out;
-        if (!f->cols[i] || ad_elem_rows(f->cols[i]) != f->n_rows) {
+        const ad_elem *c = f->cols[i];
+        if (!c || ad_elem_rows(c) != f->n_rows) {
             fail_model(w, "column length differs from the frame's %llu rows",
                        (unsigned long long)f->n_rows);
+            goto out;
+        }
+        /* pandas columns are 1-d; anndata cannot read other kinds back. */
+        if (!(c->kind == AD_K_ARRAY && c->u.arr.ndim == 1) && c->kind != AD_K_CATEGORICAL &&
+            c->kind != AD_K_NULLABLE_INT && c->kind != AD_K_NULLABLE_BOOL &&
+            c->kind != AD_K_OBJECT && c->kind != AD_K_NULL) {
+            fail_model(w, "a frame column must be a 1-d array, categorical or nullable");
             goto out;
         }
         if (write_elem(w, g, f->names[i], f->cols[i]) < 0) goto out;

@@ -855,6 +855,23 @@ START_TEST(output_is_reproducible)
 }
 END_TEST
 
+START_TEST(frame_columns_must_be_1d)
+{
+    ad_anndata *a = ad_anndata_new();
+    ck_assert_int_eq(ad_frame_default_index(&a->obs, 2), 0);
+    a->obs.n_rows = 2;
+    static const double v[] = {1, 2, 3, 4};
+    uint64_t s22[2] = {2, 2};
+    ck_assert_int_eq(ad_frame_add(&a->obs, "m", sample_num(AD_F64, 2, s22, v, 4)), 0);
+    adx_report rep = {0};
+    adx_err err;
+    ck_assert_int_eq(write_model(a, cases[1], &rep, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_INTERNAL);
+    ck_assert_str_eq(err.items[0].pointer, "/obs/m");
+    ad_anndata_free(a);
+}
+END_TEST
+
 START_TEST(x_must_be_a_matrix)
 {
     ad_anndata *a = ad_anndata_new();
@@ -1072,6 +1089,7 @@ int main(void)
     tcase_add_test(tc, bad_key_names_the_element);
     tcase_add_test(tc, io_error_and_bad_options);
     tcase_add_test(tc, x_must_be_a_matrix);
+    tcase_add_test(tc, frame_columns_must_be_1d);
     tcase_add_test(tc, output_is_reproducible);
     tcase_add_test(tc, wide_frame_column_order);
     tcase_add_test(tc, hdf5_failure_names_the_element);
