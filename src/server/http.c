@@ -688,7 +688,8 @@ static void validated(srv_validate *v)
         if (v->err.status >= 500 || v->err.type == ADX_E_IO || v->err.type == ADX_E_INTERNAL) {
             srv_log("error", "request could not be stored",
                     json_pack("{s:s, s:s}", "request_id", r->rid, "error", v->err.detail));
-            problem(r, v->err.status >= 500 ? v->err.status : 500, v->err.type, NULL, NULL,
+            int st = v->err.status >= 500 ? v->err.status : 500;
+            problem(r, st, v->err.type, st == 503 ? "Retry-After" : NULL, RETRY_AFTER,
                     "the request could not be stored; see the daemon log (request %s)", r->rid);
         } else {
             send_problem_err(r, &v->err);
