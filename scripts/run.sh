@@ -7,9 +7,6 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 "$root/scripts/setup.sh"
-if [[ ! -f build/build.ninja ]]; then
-  meson setup build
-fi
-ninja -C build anndata-exportd
+"$root/scripts/build.sh" build
 # serve listens on 127.0.0.1:8080 by default.
 exec build/anndata-exportd serve "$@"

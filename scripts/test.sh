@@ -15,16 +15,6 @@ export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:print_stackt
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export LSAN_OPTIONS=${LSAN_OPTIONS:-}
 
-setup() { # dir [meson options...]
-  local dir=$1
-  shift
-  if [[ -f "$dir/build.ninja" ]]; then
-    meson setup --reconfigure "$dir" "$@" >/dev/null
-  else
-    meson setup "$dir" "$@" >/dev/null
-  fi
-}
-
 b=${ADX_BUILD:-build}
 status=0
 for cfg in "$b" "$b-asan -Db_sanitize=address,undefined -Db_lundef=false"; do
@@ -32,7 +22,7 @@ for cfg in "$b" "$b-asan -Db_sanitize=address,undefined -Db_lundef=false"; do
   dir=${args[0]}
   echo "== $dir"
   rm -f "$dir/meson-logs/testlog.json"
-  if ! setup "${args[@]}" || ! ninja -C "$dir"; then
+  if ! "$root/scripts/build.sh" "${args[@]}"; then
     echo "test.sh: build in $dir failed" >&2
     status=1
     continue
