@@ -45,9 +45,8 @@ class CliCase(unittest.TestCase):
         if not BIN or not os.path.exists(BIN):
             self.fail("ADX_BIN is not set to the built binary")
         self.dir = tempfile.mkdtemp(prefix="adx-cli-")
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+        # A cleanup, not tearDown: it also runs when a subclass's setUp fails.
+        self.addCleanup(shutil.rmtree, self.dir, True)
 
     def run_cli(self, args, stdin=None, cwd=None, timeout=300):
         return subprocess.run([BIN] + args, input=stdin, capture_output=True,
