@@ -264,6 +264,13 @@ ad_anndata *ad_anndata_clone(const ad_anndata *a);
 void ad_raw_free(ad_raw *r);
 /* Sum of all buffer sizes (approximate memory of the model). */
 uint64_t ad_anndata_bytes(const ad_anndata *a);
+/* {"n_obs","n_vars","X":{"encoding","dtype","shape"}|null,"obs":[columns],
+ *  "var":[...],"obsm","varm","layers","obsp","varp","uns":[keys],
+ *  "raw":{"n_vars","var":[...],"varm":[...]}|null}: the one summary the job
+ * JSON and stored datasets both print. A jansson json_t (declared as a
+ * struct so this header does not pull jansson into every codec). New
+ * reference; NULL on ENOMEM or a NULL model. */
+struct json_t *ad_summary_json(const ad_anndata *a);
 
 /* ---- Python-compatible text (sanitize, csv) ---- */
 

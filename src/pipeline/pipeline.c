@@ -265,50 +265,6 @@ int pipe_output(const pipe_job *j, uint64_t *size, const char **sha256_hex)
     return 0;
 }
 
-static json_t *dict_keys(const ad_dict *d)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < d->n; i++)
-        json_array_append_new(a, json_string(d->keys[i]));
-    return a;
-}
-
-static json_t *frame_cols(const ad_frame *f)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < f->ncols; i++)
-        json_array_append_new(a, json_string(f->names[i]));
-    return a;
-}
-
-static json_t *x_summary(const ad_elem *x)
-{
-    if (!x) return json_null();
-    json_t *shape = json_array();
-    const char *dtype = "?";
-    if (x->kind == AD_K_ARRAY) {
-        dtype = ad_dtype_name(x->u.arr.dtype);
-        for (int k = 0; shape && k < x->u.arr.ndim; k++)
-            json_array_append_new(shape, json_integer((json_int_t)x->u.arr.shape[k]));
-    } else if (x->kind == AD_K_SPARSE) {
-        dtype = ad_dtype_name(x->u.sp.data.dtype);
-        for (int k = 0; shape && k < 2; k++)
-            json_array_append_new(shape, json_integer((json_int_t)x->u.sp.shape[k]));
-    }
-    return json_pack("{s:s, s:s, s:o*}", "encoding", ad_elem_encoding(x), "dtype", dtype, "shape",
-                     shape);
-}
-
-static json_t *summary(const ad_anndata *a)
-{
-    return json_pack("{s:I, s:I, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*, s:b}",
-                     "n_obs", (json_int_t)a->n_obs, "n_vars", (json_int_t)a->n_vars, "X",
-                     x_summary(a->X), "obs", frame_cols(&a->obs), "var", frame_cols(&a->var),
-                     "obsm", dict_keys(&a->obsm), "varm", dict_keys(&a->varm), "layers",
-                     dict_keys(&a->layers), "obsp", dict_keys(&a->obsp), "varp",
-                     dict_keys(&a->varp), "uns", dict_keys(&a->uns), "raw", a->raw != NULL);
-}
-
 json_t *pipe_result_json(const pipe_job *j, const char *job_id)
 {
     if (!j) return NULL;
@@ -325,7 +281,7 @@ json_t *pipe_result_json(const pipe_job *j, const char *job_id)
         json_object_set_new(o, "size_bytes", json_integer((json_int_t)j->size));
         json_object_set_new(o, "sha256", json_string(j->sha256));
     }
-    json_t *s = j->a ? summary(j->a) : json_null();
+    json_t *s = j->a ? ad_summary_json(j->a) : json_null();
     json_t *r = rep_to_json(&j->rep);
     /* set_new consumes its value even when it fails, so no leak either way. */
     int bad = json_object_set_new(o, "summary", s);

@@ -1,0 +1,71 @@
+/* ad_summary_json: what a client needs to know about a model without its
+ * data — shared by the job JSON (pipeline) and stored datasets (datasets). */
+#include <jansson.h>
+
+#include "adx_model.h"
+
+static json_t *dict_keys(const ad_dict *d)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < d->n; i++)
+        if (json_array_append_new(a, json_string(d->keys[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+static json_t *frame_cols(const ad_frame *f)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < f->ncols; i++)
+        if (json_array_append_new(a, json_string(f->names[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+static json_t *x_summary(const ad_elem *x)
+{
+    if (!x) return json_null();
+    json_t *shape = json_array();
+    const char *dtype = "?";
+    if (x->kind == AD_K_ARRAY) {
+        dtype = ad_dtype_name(x->u.arr.dtype);
+        for (int k = 0; shape && k < x->u.arr.ndim; k++)
+            json_array_append_new(shape, json_integer((json_int_t)x->u.arr.shape[k]));
+    } else if (x->kind == AD_K_SPARSE) {
+        dtype = ad_dtype_name(x->u.sp.data.dtype);
+        for (int k = 0; shape && k < 2; k++)
+            json_array_append_new(shape, json_integer((json_int_t)x->u.sp.shape[k]));
+    }
+    /* "o*" consumes `shape` even when packing fails, and a NULL shape makes
+     * the whole pack fail: no half-built summary escapes. */
+    return json_pack("{s:s, s:s, s:o}", "encoding", ad_elem_encoding(x), "dtype", dtype, "shape",
+                     shape);
+}
+
+static json_t *raw_summary(const ad_raw *r)
+{
+    if (!r) return json_null();
+    /* raw.X decides raw's width when present; raw.var alone otherwise. */
+    uint64_t n_vars = r->var.n_rows;
+    if (r->X && r->X->kind == AD_K_ARRAY && r->X->u.arr.ndim == 2)
+        n_vars = r->X->u.arr.shape[1];
+    else if (r->X && r->X->kind == AD_K_SPARSE)
+        n_vars = r->X->u.sp.shape[1];
+    return json_pack("{s:I, s:o, s:o}", "n_vars", (json_int_t)n_vars, "var", frame_cols(&r->var),
+                     "varm", dict_keys(&r->varm));
+}
+
+struct json_t *ad_summary_json(const ad_anndata *a)
+{
+    if (!a) return NULL;
+    return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "n_obs",
+                     (json_int_t)a->n_obs, "n_vars", (json_int_t)a->n_vars, "X", x_summary(a->X),
+                     "obs", frame_cols(&a->obs), "var", frame_cols(&a->var), "obsm",
+                     dict_keys(&a->obsm), "varm", dict_keys(&a->varm), "layers",
+                     dict_keys(&a->layers), "obsp", dict_keys(&a->obsp), "varp",
+                     dict_keys(&a->varp), "uns", dict_keys(&a->uns), "raw", raw_summary(a->raw));
+}
