@@ -57,7 +57,10 @@ typedef enum pipe_input { PIPE_IN_H5AD = 1, PIPE_IN_POLIS } pipe_input;
  * error pointers into it are as for a request. `h5check` (the adx-h5check
  * helper, NULL to skip) reads an untrusted h5ad in a child process first.
  * Reader errors keep the reader's pointers ("/obsm/X_umap",
- * "/votes.csv/17/vote"). */
+ * "/votes.csv/17/vote"), with any path of this machine removed.
+ * "categorical_columns" (default kmeans_*) turns the file's plain 1-d
+ * obs/var columns it matches into categoricals as pandas'
+ * astype("category") would (sorted distinct values, NaN missing). */
 pipe_job *pipe_load_input(const char *path, pipe_input kind, const json_t *options,
                           const adx_limits *lim, const char *h5check, adx_err *err);
 

@@ -9,6 +9,8 @@
  * ADX_E_BAD_INCLUDE with the pointer of the offending member ("/format",
  * "/include/2", ...). It does not decode "adata".
  *
+ * "dataset" names follow ds_name_valid (adx_datasets.h), the one rule.
+ *
  * Decisions where payload.md is silent:
  * - A member whose value is JSON null counts as absent (its default applies),
  *   except "compression", where null means "no compression". "adata": null
@@ -58,6 +60,11 @@ typedef struct adx_request {
 } adx_request;
 
 int req_parse(const json_t *root, adx_request *r, adx_err *err);
+/* REQ_OPTIONS: the options of a file export (pipe_load_input), where the
+ * file is the input: "adata" or "dataset" present (even null) is
+ * ADX_E_BAD_OPTION on that member, and neither is required. */
+typedef enum req_mode { REQ_REQUEST = 0, REQ_OPTIONS } req_mode;
+int req_parse_mode(const json_t *root, req_mode mode, adx_request *r, adx_err *err);
 void req_free(adx_request *r);
 /* The download name: r->filename, or job_id + the format's extension
  * ("export" when job_id is NULL). Returns a malloc'd string (NULL on ENOMEM). */

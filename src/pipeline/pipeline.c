@@ -13,13 +13,17 @@
 #include <nettle/sha2.h>
 
 #include "adx_csvb.h"
+#include "adx_datasets.h"
 #include "adx_filter.h"
+#include "adx_h5r.h"
 #include "adx_h5w.h"
 #include "adx_jdec.h"
 #include "adx_model.h"
 #include "adx_npz.h"
+#include "adx_polis.h"
 #include "adx_report.h"
 #include "adx_sanitize.h"
+#include "catcols.h"
 
 enum { STAGE_LOADED = 1, STAGE_PREPARED, STAGE_WRITTEN };
 
@@ -42,21 +46,53 @@ void pipe_free(pipe_job *j)
     free(j);
 }
 
-/* Takes ownership of root (freed before returning, whatever happens). */
-static pipe_job *load_root(json_t *root, const adx_limits *lim, adx_err *err)
+static pipe_job *job_new(const adx_limits *lim, adx_err *err)
 {
     pipe_job *j = calloc(1, sizeof *j);
     if (!j) {
-        json_decref(root);
         adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
         return NULL;
     }
     j->lim = *lim;
+    return j;
+}
+
+/* Readers name a file they cannot open; a client must not see a path of
+ * this machine, so such a message is replaced as a whole. */
+static void scrub_path(adx_err *err, const char *path)
+{
+    if (!adx_err_failed(err) || !path || !*path) return;
+    if (strstr(err->detail, path))
+        snprintf(err->detail, sizeof err->detail, "cannot read the input");
+    for (int i = 0; i < err->n_items; i++)
+        if (strstr(err->items[i].message, path))
+            snprintf(err->items[i].message, sizeof err->items[i].message, "cannot read the input");
+}
+
+/* Takes ownership of root (freed before returning, whatever happens). */
+static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *env, adx_err *err)
+{
+    pipe_job *j = job_new(lim, err);
+    if (!j) {
+        json_decref(root);
+        return NULL;
+    }
     if (req_parse(root, &j->req, err)) goto fail;
     if (j->req.dataset) {
-        adx_err_set(err, ADX_E_BAD_OPTION, "/dataset",
-                    "stored datasets are not supported by this build yet");
-        goto fail;
+        /* Nothing in the document is needed any more: drop it before the
+         * (possibly large) dataset is read. */
+        json_decref(root);
+        root = NULL;
+        if (!env || !env->store) {
+            adx_err_set(err, ADX_E_BAD_OPTION, "/dataset",
+                        "stored datasets are not available here (no data directory is "
+                        "configured)");
+            goto fail;
+        }
+        j->a = ds_load(env->store, j->req.dataset, NULL, &j->rep, err);
+        if (!j->a) goto fail;
+        j->stage = STAGE_LOADED;
+        return j;
     }
     jdec_opts o = {
         .limits = &j->lim,
@@ -82,24 +118,74 @@ fail:
     return NULL;
 }
 
-pipe_job *pipe_load_file(const char *request_path, const adx_limits *lim, adx_err *err)
+pipe_job *pipe_load_file_env(const char *request_path, const adx_limits *lim, const pipe_env *env,
+                             adx_err *err)
 {
     json_t *root = jdec_load_file(request_path, lim, err);
     if (!root) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_IO, "", "cannot read the request");
+        scrub_path(err, request_path);
         return NULL;
     }
-    return load_root(root, lim, err);
+    return load_root(root, lim, env, err);
 }
 
-pipe_job *pipe_load_buffer(const char *buf, size_t len, const adx_limits *lim, adx_err *err)
+pipe_job *pipe_load_buffer_env(const char *buf, size_t len, const adx_limits *lim,
+                               const pipe_env *env, adx_err *err)
 {
     json_t *root = jdec_load_buffer(buf, len, lim, err);
     if (!root) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INVALID_JSON, "", "cannot parse request");
         return NULL;
     }
-    return load_root(root, lim, err);
+    return load_root(root, lim, env, err);
+}
+
+pipe_job *pipe_load_file(const char *request_path, const adx_limits *lim, adx_err *err)
+{
+    return pipe_load_file_env(request_path, lim, NULL, err);
+}
+
+pipe_job *pipe_load_buffer(const char *buf, size_t len, const adx_limits *lim, adx_err *err)
+{
+    return pipe_load_buffer_env(buf, len, lim, NULL, err);
+}
+
+pipe_job *pipe_load_input(const char *path, pipe_input kind, const json_t *options,
+                          const adx_limits *lim, const char *h5check, adx_err *err)
+{
+    if (!path || (kind != PIPE_IN_H5AD && kind != PIPE_IN_POLIS)) {
+        adx_err_set(err, ADX_E_INTERNAL, "", "pipe_load_input needs a path and a known kind");
+        return NULL;
+    }
+    pipe_job *j = job_new(lim, err);
+    if (!j) return NULL;
+    json_t *none = options ? NULL : json_object();
+    if (!options && !none) {
+        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+        goto fail;
+    }
+    int rc = req_parse_mode(options ? options : none, REQ_OPTIONS, &j->req, err);
+    json_decref(none);
+    if (rc) goto fail;
+    if (kind == PIPE_IN_H5AD) {
+        /* A crash of libhdf5 on a corrupt file then ends the helper, not
+         * the caller. */
+        if (h5check && h5r_check_isolated(h5check, path, &j->lim, 0, err)) goto fail;
+        j->a = h5r_read(path, &j->lim, NULL, &j->rep, err);
+    } else {
+        j->a = polis_read_dir(path, &j->lim, &j->rep, err);
+    }
+    if (!j->a) goto fail;
+    if (pipe_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
+        goto fail;
+    j->stage = STAGE_LOADED;
+    return j;
+fail:
+    if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "loading the input failed");
+    scrub_path(err, path);
+    pipe_free(j);
+    return NULL;
 }
 
 int pipe_prepare(pipe_job *j, adx_err *err)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "adx_datasets.h"
 #include "adx_filter.h"
 
 static const char *const known_members[] = {
@@ -147,20 +148,24 @@ static int parse_strv(const json_t *v, const char *base, adx_errtype type, char 
     return 0;
 }
 
-static int valid_dataset_name(const char *s, size_t len)
+static int parse_input(const json_t *root, req_mode mode, adx_request *r, adx_err *err)
 {
-    if (len == 0 || len > ADX_DATASET_NAME_MAX || s[0] == '.') return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
+    if (mode == REQ_OPTIONS) {
+        /* The input is a file given beside the options; a second input in
+         * the options would be ignored, so it is refused instead (even as
+         * null, which is clearly a leftover of a request). */
+        static const char *const inputs[] = {"adata", "dataset"};
+        for (int k = 0; k < 2; k++)
+            if (json_object_get(root, inputs[k])) {
+                char ptr[16] = "";
+                adx_ptr_append_key(ptr, sizeof ptr, inputs[k]);
+                return adx_err_set(err, ADX_E_BAD_OPTION, ptr,
+                                   "the options of a file export take no \"%s\": the file is "
+                                   "the input",
+                                   inputs[k]);
+            }
+        return 0;
     }
-    return 1;
-}
-
-static int parse_input(const json_t *root, adx_request *r, adx_err *err)
-{
     const json_t *adata = member(root, "adata");
     const json_t *ds = member(root, "dataset");
     if (adata && ds)
@@ -181,7 +186,9 @@ static int parse_input(const json_t *root, adx_request *r, adx_err *err)
     }
     if (!json_is_string(ds))
         return adx_err_set(err, ADX_E_SCHEMA, "/dataset", "dataset must be a string");
-    if (!valid_dataset_name(json_string_value(ds), json_string_length(ds)))
+    /* strlen catches an embedded NUL, which ds_name_valid cannot see. */
+    if (strlen(json_string_value(ds)) != json_string_length(ds) ||
+        !ds_name_valid(json_string_value(ds)))
         return adx_err_set(err, ADX_E_BAD_OPTION, "/dataset",
                            "dataset names are 1-%d characters of [A-Za-z0-9._-], not starting "
                            "with a dot",
@@ -240,7 +247,7 @@ static int parse_compression(const json_t *root, adx_request *r, adx_err *err)
     return 0;
 }
 
-static int parse_options(const json_t *root, adx_request *r, adx_err *err)
+static int parse_options(const json_t *root, req_mode mode, adx_request *r, adx_err *err)
 {
     const char *key;
     const json_t *val;
@@ -259,7 +266,7 @@ static int parse_options(const json_t *root, adx_request *r, adx_err *err)
                                key);
         }
     }
-    if (parse_input(root, r, err)) return -1;
+    if (parse_input(root, mode, r, err)) return -1;
 
     const json_t *fmt = member(root, "format");
     const json_t *fn = member(root, "filename");
@@ -322,6 +329,11 @@ static int parse_options(const json_t *root, adx_request *r, adx_err *err)
 
 int req_parse(const json_t *root, adx_request *r, adx_err *err)
 {
+    return req_parse_mode(root, REQ_REQUEST, r, err);
+}
+
+int req_parse_mode(const json_t *root, req_mode mode, adx_request *r, adx_err *err)
+{
     memset(r, 0, sizeof *r);
     r->format = ADX_FMT_H5AD;
     r->compression = ADX_COMP_GZIP;
@@ -329,7 +341,7 @@ int req_parse(const json_t *root, adx_request *r, adx_err *err)
     r->strings_to_categoricals = true;
     if (!json_is_object(root))
         return adx_err_set(err, ADX_E_SCHEMA, "", "the request must be a JSON object");
-    if (parse_options(root, r, err)) {
+    if (parse_options(root, mode, r, err)) {
         req_free(r);
         return -1;
     }
