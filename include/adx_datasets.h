@@ -72,7 +72,10 @@ const char *ds_kind_name(ds_kind k); /* "h5ad", "polis" */
  * `lim` is copied (NULL → defaults). `h5check` is the adx-h5check helper
  * (h5r_check_isolated): uploaded h5ad files are read in a child process
  * before the store reads them in-process; NULL skips that (CLI, tests).
- * Leftover ".put-*" / ".del-*" entries from a crash are removed. */
+ * Leftover ".put-*" / ".del-*" entries from a crash are removed — only
+ * when no other ds_store, in this process or another, has DIR open (each
+ * store holds a shared flock on DIR; cleaning needs it exclusively), so a
+ * CLI export never removes an upload the daemon is storing. */
 ds_store *ds_open(const char *dir, const adx_limits *lim, const char *h5check, adx_err *err);
 void ds_close(ds_store *s);
 const char *ds_dir(const ds_store *s);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +51,7 @@ typedef struct pin {
 
 struct ds_store {
     char *dir;
+    int lockfd; /* the directory, flock(LOCK_SH) held while the store is open */
     char *h5check;
     adx_limits lim;
     pthread_mutex_t mu;
@@ -956,7 +958,16 @@ ds_store *ds_open(const char *dir, const adx_limits *lim, const char *h5check, a
         nomem(err);
         return NULL;
     }
-    clean_leftovers(s->dir);
+    /* Another store (the daemon, a CLI export) may have a put or delete in
+     * flight: its temp entries are leftovers only when nobody else holds
+     * the directory. */
+    s->lockfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->lockfd >= 0 && flock(s->lockfd, LOCK_EX | LOCK_NB) == 0) {
+        clean_leftovers(s->dir);
+        flock(s->lockfd, LOCK_SH);
+    } else if (s->lockfd >= 0) {
+        flock(s->lockfd, LOCK_SH);
+    }
     return s;
 }
 
@@ -973,6 +984,7 @@ void ds_close(ds_store *s)
     }
     free(s->cache);
     pthread_mutex_destroy(&s->mu);
+    if (s->lockfd >= 0) close(s->lockfd);
     free(s->dir);
     free(s->h5check);
     free(s);

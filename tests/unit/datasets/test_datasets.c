@@ -542,6 +542,17 @@ START_TEST(leftovers_cleaned_on_open)
     ck_assert_ptr_nonnull(s);
     ck_assert_int_eq(count_prefix(".put-") + count_prefix(".del-"), 0);
     ck_assert(exists_in(dir, ".keep"));
+    /* While a store has the directory open, its temp entries may be a put
+     * in flight: a second store (another process, say) leaves them. */
+    snprintf(p, sizeof p, "%s/.put-inflight", dir);
+    write_text(p, "being written");
+    ds_store *s2 = ds_open(dir, &lim, NULL, &err);
+    ck_assert_ptr_nonnull(s2);
+    ck_assert(exists_in(dir, ".put-inflight"));
+    ds_close(s2);
+    ds_close(s);
+    s = ds_open(dir, &lim, NULL, &err);
+    ck_assert(!exists_in(dir, ".put-inflight"));
     ds_close(s);
 }
 END_TEST
