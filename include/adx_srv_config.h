@@ -27,7 +27,8 @@ typedef struct srv_config {
     uint16_t listen_port;
     unsigned workers;
     char spool_dir[PATH_MAX];
-    char data_dir[PATH_MAX];
+    char data_dir[PATH_MAX]; /* "" = <spool_dir>/datasets, seeded with the bundled example */
+    char h5check[PATH_MAX];  /* adx-h5check helper; "" = looked up at start */
     adx_limits limits;
     unsigned queue_max;          /* jobs waiting for a worker (429 beyond) */
     unsigned max_connections;    /* MHD_OPTION_CONNECTION_LIMIT */

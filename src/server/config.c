@@ -50,11 +50,9 @@ void srv_config_defaults(srv_config *c, const char *(*getenv_fn)(const char *))
         snprintf(c->spool_dir, sizeof c->spool_dir, "%s/anndata-exportd-%u",
                  tmp && *tmp ? tmp : P_tmpdir, (unsigned)getuid());
     }
-    /* Datasets (the /v1/datasets routes) are not served yet; the default
-     * will become the bundled example folder once they are. */
-    if (snprintf(c->data_dir, sizeof c->data_dir, "%s/datasets", c->spool_dir) >=
-        (int)sizeof c->data_dir)
-        c->data_dir[0] = '\0';
+    /* data_dir and h5check stay empty: both are resolved at start, the
+     * data directory from the final spool_dir (which a later file, variable
+     * or flag may still change). */
 }
 
 static int parse_u64(const char *v, uint64_t *out)
@@ -159,6 +157,7 @@ static const keydef keys[] = {
     {"workers", K_U32, OFF(workers), 4, 1, 256},
     {"spool_dir", K_STR, OFF(spool_dir), PATH_MAX, 0, 0},
     {"data_dir", K_STR, OFF(data_dir), PATH_MAX, 0, 0},
+    {"h5check", K_STR, OFF(h5check), PATH_MAX, 0, 0},
     {"max_body_bytes", K_SIZE, LIM(max_body_bytes), 8, 1, UINT64_MAX},
     {"max_elements", K_SIZE, LIM(max_elements), 8, 1, UINT64_MAX},
     {"max_dim", K_SIZE, LIM(max_dim), 8, 1, UINT64_MAX},

@@ -242,11 +242,11 @@ START_TEST(example_file_matches_defaults)
         "csv_max_cells",  "queue_max",      "max_connections",  "connection_timeout",
         "result_ttl",     "shutdown_grace", "wait_max",         "cors_max_age",
         "tokens_file",    "cors_origins",   "trusted_proxies",  "log_format",
-        "log_file"};
+        "log_file",       "h5check"};
     int seen[sizeof known / sizeof known[0]] = {0};
     while (fgets(line, sizeof line, f)) {
         char key[64], val[512] = "";
-        if (sscanf(line, "#%63[a-z_] = %511[^\n]", key, val) < 1 || !strchr(line, '=')) continue;
+        if (sscanf(line, "#%63[a-z0-9_] = %511[^\n]", key, val) < 1 || !strchr(line, '=')) continue;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             if (!strcmp(known[i], key)) seen[i]++;
         keys++;
