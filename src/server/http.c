@@ -34,6 +34,7 @@ struct srv_req {
     char origin[256];
     bool cors; /* Origin present and allowed */
     char job_id[SRV_ID_LEN + 1];
+    char ds_name[512]; /* /v1/datasets/{name} as sent (decoded), checked later */
     uint64_t t0;
     int status;
     uint64_t bytes_in, bytes_out;
@@ -42,9 +43,13 @@ struct srv_req {
     char upload[PATH_MAX + 32];
     bool too_big;
     bool body_done;
-    bool is_upload; /* POST /v1/exports past its first checks */
+    bool is_upload; /* POST /v1/exports or PUT /v1/datasets/{name} past its first checks */
     unsigned wait_s;
+    srv_input input;   /* POST: what the body is */
+    char *options;     /* POST of an h5ad: the options document built from the query */
+    ds_input ds_input; /* PUT: what the body is */
     srv_validate *val;
+    srv_ds_work *dw;
     /* a response prepared while suspended, queued on the next handler call */
     struct MHD_Response *pending;
     int pending_status;
@@ -334,9 +339,17 @@ static void set_base(srv_req *r)
 
 /* ---- routing ---------------------------------------------------------------- */
 
-static int route_of(const char *url, char id[SRV_ID_LEN + 1])
+static int route_of(const char *url, char id[SRV_ID_LEN + 1], char *name, size_t name_cap)
 {
     id[0] = '\0';
+    name[0] = '\0';
+    if (!strcmp(url, "/v1/datasets") || !strcmp(url, "/v1/datasets/")) return SRV_RT_DATASETS;
+    if (!strncmp(url, "/v1/datasets/", 13)) {
+        /* Everything after the prefix is the name, slashes (a decoded %2F)
+         * included, so that a bad name is a 400 for the name. */
+        snprintf(name, name_cap, "%s", url + 13);
+        return SRV_RT_DATASET;
+    }
     if (!strcmp(url, "/healthz")) return SRV_RT_HEALTHZ;
     if (!strcmp(url, "/readyz")) return SRV_RT_READYZ;
     if (!strcmp(url, "/metrics")) return SRV_RT_METRICS;
@@ -371,6 +384,8 @@ static const char *allowed_methods(int rt)
         return "GET, HEAD, POST, OPTIONS";
     case SRV_RT_EXPORT:
         return "GET, HEAD, DELETE, OPTIONS";
+    case SRV_RT_DATASET:
+        return "GET, HEAD, PUT, DELETE, OPTIONS";
     default:
         return "GET, HEAD, OPTIONS";
     }
@@ -381,6 +396,7 @@ static bool method_allowed(int rt, const char *m)
     if (!strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS")) return true;
     if (rt == SRV_RT_EXPORTS) return !strcmp(m, "POST");
     if (rt == SRV_RT_EXPORT) return !strcmp(m, "DELETE");
+    if (rt == SRV_RT_DATASET) return !strcmp(m, "PUT") || !strcmp(m, "DELETE");
     return false;
 }
 
@@ -680,10 +696,22 @@ void srv_http_tick(int64_t now)
     }
 }
 
+/* An uploaded h5ad that HDF5 cannot read is the file's fault, not the
+ * server's: reader errors carry an element pointer ("/", "/obsm/x"), the
+ * storage errors around them none. */
+static void upload_read_error(adx_err *e)
+{
+    if (e->type == ADX_E_IO && e->n_items > 0 && e->items[0].pointer[0]) {
+        e->type = ADX_E_SCHEMA;
+        e->status = 400;
+    }
+}
+
 static void validated(srv_validate *v)
 {
     srv_req *r = v->ud;
     r->val = NULL;
+    if (!v->job && v->input == SRV_IN_H5AD) upload_read_error(&v->err);
     if (!v->job) {
         if (v->err.status >= 500 || v->err.type == ADX_E_IO || v->err.type == ADX_E_INTERNAL) {
             srv_log("error", "request could not be stored",
@@ -694,6 +722,7 @@ static void validated(srv_validate *v)
         } else {
             send_problem_err(r, &v->err);
         }
+        free(v->options);
         free(v);
         return;
     }
@@ -702,9 +731,11 @@ static void validated(srv_validate *v)
     srv_job_link(j);
     srv_job_enqueue(j);
     srv_log("info", "job accepted",
-            json_pack("{s:s, s:s, s:s, s:s?, s:f, s:f}", "job_id", j->id, "request_id", r->rid,
-                      "format", adx_format_name(j->format), "filename", j->filename, "load_s",
-                      v->load_s, "store_s", v->store_s));
+            json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:f, s:f}", "job_id", j->id, "request_id",
+                      r->rid, "format", adx_format_name(j->format), "filename", j->filename,
+                      "dataset", j->dataset, "input", j->input == SRV_IN_H5AD ? "h5ad" : "request",
+                      "load_s", v->load_s, "store_s", v->store_s));
+    free(v->options);
     free(v);
     srv_jobs_dispatch();
     if (r->wait_s > 0 && !srv_job_terminal(j->state)) {
@@ -720,21 +751,26 @@ static void validated(srv_validate *v)
         send_job_accepted(r, j);
 }
 
-static bool json_content_type(const char *ct)
+/* The media type of a Content-Type value, parameters ignored. */
+static bool content_type_is(const char *ct, const char *type)
 {
-    if (!ct) return true; /* curl --data-binary @- without -H still means JSON here */
+    if (!ct) return false;
     while (*ct == ' ')
         ct++;
     size_t n = strcspn(ct, "; ");
-    return (n == 16 && !strncasecmp(ct, "application/json", 16));
+    return n == strlen(type) && !strncasecmp(ct, type, n);
 }
 
-static enum MHD_Result post_begin(srv_req *r)
+static bool json_content_type(const char *ct)
 {
-    const char *ct = header(r, "Content-Type");
-    if (!json_content_type(ct))
-        return problem(r, 415, ADX_E_UNSUPPORTED, "Accept-Post", "application/json",
-                       "POST /v1/exports takes application/json, not %.100s", ct);
+    /* curl --data-binary @- without -H still means JSON here */
+    return !ct || content_type_is(ct, "application/json");
+}
+
+/* 413 from Content-Length before any byte is read, then the temp file the
+ * body streams into. */
+static enum MHD_Result upload_open(srv_req *r)
+{
     const char *cl = header(r, "Content-Length");
     uint64_t max = srv_g->cfg.limits.max_body_bytes;
     if (cl) {
@@ -749,6 +785,177 @@ static enum MHD_Result post_begin(srv_req *r)
             return send_problem_err(r, &e);
         }
     }
+    /* A job's upload is named after the job; a dataset's gets a fresh id. */
+    char name[SRV_ID_LEN + 1];
+    if (r->job_id[0])
+        memcpy(name, r->job_id, sizeof name);
+    else
+        srv_new_id(name);
+    if (snprintf(r->upload, sizeof r->upload, "%s/%s.upload", srv_g->tmp_dir, name) >=
+        (int)sizeof r->upload)
+        r->fd = -1;
+    else
+        r->fd = open(r->upload, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (r->fd < 0) {
+        r->upload[0] = '\0';
+        srv_log("error", "cannot create upload file",
+                json_pack("{s:s, s:s}", "request_id", r->rid, "error", strerror(errno)));
+        return problem(r, 503, ADX_E_IO, "Retry-After", RETRY_AFTER,
+                       "the spool is not writable; see the daemon log (request %s)", r->rid);
+    }
+    return MHD_YES;
+}
+
+/* ---- query options of an h5ad POST ---------------------------------------- */
+
+typedef struct qopts {
+    json_t *o, *inc, *cat;
+    adx_err *err;
+} qopts;
+
+static int qfail(qopts *q, const char *key, const char *fmt, const char *v)
+{
+    char ptr[80];
+    snprintf(ptr, sizeof ptr, "/%s", key);
+    adx_err_set(q->err, ADX_E_BAD_OPTION, ptr, fmt, key, v);
+    return -1;
+}
+
+/* include=a,b: commas inside [...] belong to the glob. */
+static int split_include(qopts *q, const char *v)
+{
+    const char *p = v;
+    for (;;) {
+        const char *s = p;
+        int depth = 0;
+        while (*p && (*p != ',' || depth)) {
+            if (*p == '[') depth = 1;
+            if (*p == ']') depth = 0;
+            p++;
+        }
+        json_t *str = json_stringn(s, (size_t)(p - s));
+        if (!str || json_array_append_new(q->inc, str) < 0)
+            return adx_err_set(q->err, ADX_E_NOMEM, "", "out of memory");
+        if (!*p) return 0;
+        p++;
+    }
+}
+
+static enum MHD_Result q_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                              const char *value)
+{
+    qopts *q = cls;
+    if (adx_err_failed(q->err)) return MHD_NO;
+    const char *v = value ? value : "";
+    int rc = 0;
+    if (!strcmp(key, "wait")) {
+        return MHD_YES;
+    } else if (!strcmp(key, "include")) {
+        rc = split_include(q, v);
+    } else if (!strcmp(key, "categorical_columns")) {
+        json_t *str = json_string(v);
+        if (!str || json_array_append_new(q->cat, str) < 0)
+            rc = adx_err_set(q->err, ADX_E_NOMEM, "", "out of memory");
+    } else if (json_object_get(q->o, key)) {
+        rc = qfail(q, key, "query parameter %s is given more than once (%.100s)", v);
+    } else if (!strcmp(key, "format") || !strcmp(key, "filename") || !strcmp(key, "compression")) {
+        /* compression=null reads as JSON null: no compression */
+        json_t *x =
+            !strcmp(key, "compression") && !strcmp(v, "null") ? json_null() : json_string(v);
+        if (!x) rc = qfail(q, key, "query parameter %s is not valid UTF-8 (%.100s)", v);
+        if (x) json_object_set_new(q->o, key, x);
+    } else if (!strcmp(key, "compression_opts")) {
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (!*v || *end || errno)
+            rc = qfail(q, key, "query parameter %s must be an integer, not '%.100s'", v);
+        else
+            json_object_set_new(q->o, key, json_integer(n));
+    } else if (!strcmp(key, "strings_to_categoricals")) {
+        if (!strcmp(v, "true") || !strcmp(v, "1"))
+            json_object_set_new(q->o, key, json_true());
+        else if (!strcmp(v, "false") || !strcmp(v, "0"))
+            json_object_set_new(q->o, key, json_false());
+        else
+            rc = qfail(q, key, "query parameter %s must be true or false, not '%.100s'", v);
+    } else {
+        char ptr[80];
+        snprintf(ptr, sizeof ptr, "/%.60s", key);
+        rc = adx_err_set(q->err, ADX_E_BAD_OPTION, ptr,
+                         "unknown query parameter '%.60s' (the options of an h5ad body are "
+                         "format, filename, compression, compression_opts, include, "
+                         "categorical_columns, strings_to_categoricals; plus wait)",
+                         key);
+    }
+    return rc < 0 ? MHD_NO : MHD_YES;
+}
+
+/* The options document of an h5ad POST, from its query string, checked by
+ * req_parse now so that a bad option is a 400 before the body is read.
+ * Pointers are those of the document ("/include/1"); messages name the
+ * query parameter. Returns the compact text (malloc'd) or NULL with `err`. */
+static char *query_options(srv_req *r, adx_err *err)
+{
+    qopts q = {json_object(), json_array(), json_array(), err};
+    char *text = NULL;
+    if (!q.o || !q.inc || !q.cat) {
+        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+        goto out;
+    }
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, q_iter, &q);
+    if (adx_err_failed(err)) goto out;
+    if (json_array_size(q.inc)) json_object_set(q.o, "include", q.inc);
+    if (json_array_size(q.cat)) json_object_set(q.o, "categorical_columns", q.cat);
+    /* req_parse wants exactly one input; a placeholder name stands in for
+     * the body. */
+    json_t *chk = json_deep_copy(q.o);
+    if (!chk || json_object_set_new(chk, "dataset", json_string("body")) < 0) {
+        json_decref(chk);
+        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+        goto out;
+    }
+    adx_request rq;
+    memset(&rq, 0, sizeof rq);
+    int rc = req_parse(chk, &rq, err);
+    json_decref(chk);
+    if (rc < 0) {
+        char param[64] = "";
+        const char *ptr = err->n_items ? err->items[0].pointer : "";
+        snprintf(param, sizeof param, "%.*s", (int)strcspn(ptr + (*ptr == '/'), "/"),
+                 ptr + (*ptr == '/'));
+        if (param[0]) {
+            char d[ADX_ERR_MSG_MAX + 96];
+            snprintf(d, sizeof d, "query parameter %s: %s", param, err->detail);
+            snprintf(err->detail, sizeof err->detail, "%.*s", (int)sizeof err->detail - 1, d);
+        }
+        goto out;
+    }
+    req_free(&rq);
+    text = json_dumps(q.o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!text) adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+out:
+    json_decref(q.o);
+    json_decref(q.inc);
+    json_decref(q.cat);
+    return text;
+}
+
+static enum MHD_Result post_begin(srv_req *r)
+{
+    const char *ct = header(r, "Content-Type");
+    if (json_content_type(ct)) {
+        r->input = SRV_IN_REQUEST;
+    } else if (content_type_is(ct, "application/x-hdf5")) {
+        r->input = SRV_IN_H5AD;
+    } else {
+        return problem(r, 415, ADX_E_UNSUPPORTED, "Accept-Post",
+                       "application/json, application/x-hdf5",
+                       "POST /v1/exports takes application/json (a request document) or "
+                       "application/x-hdf5 (an h5ad file, options in the query string), not "
+                       "%.100s",
+                       ct);
+    }
     if (srv_queue_full())
         return problem(r, 429, ADX_E_LIMIT, "Retry-After", RETRY_AFTER,
                        "the queue holds %u jobs (queue_max); retry later", srv_g->cfg.queue_max);
@@ -762,19 +969,14 @@ static enum MHD_Result post_begin(srv_req *r)
                            "wait must be a whole number of seconds");
         r->wait_s = (unsigned)(s > srv_g->cfg.wait_max ? srv_g->cfg.wait_max : s);
     }
-    srv_new_id(r->job_id);
-    if (snprintf(r->upload, sizeof r->upload, "%s/%s.upload", srv_g->tmp_dir, r->job_id) >=
-        (int)sizeof r->upload)
-        r->fd = -1;
-    else
-        r->fd = open(r->upload, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (r->fd < 0) {
-        srv_log("error", "cannot create upload file",
-                json_pack("{s:s, s:s}", "request_id", r->rid, "error", strerror(errno)));
-        return problem(r, 503, ADX_E_IO, "Retry-After", RETRY_AFTER,
-                       "the spool is not writable; see the daemon log (request %s)", r->rid);
+    if (r->input == SRV_IN_H5AD) {
+        adx_err e;
+        adx_err_init(&e);
+        r->options = query_options(r, &e);
+        if (!r->options) return send_problem_err(r, &e);
     }
-    return MHD_YES;
+    srv_new_id(r->job_id);
+    return upload_open(r);
 }
 
 static void upload_discard(srv_req *r)
@@ -820,6 +1022,8 @@ static enum MHD_Result post_chunk(srv_req *r, const char *data, size_t *size)
     return MHD_YES;
 }
 
+static enum MHD_Result put_end(srv_req *r);
+
 static enum MHD_Result post_end(srv_req *r)
 {
     if (r->too_big) {
@@ -834,6 +1038,7 @@ static enum MHD_Result post_end(srv_req *r)
     }
     close(r->fd);
     r->fd = -1;
+    if (r->route == SRV_RT_DATASET) return put_end(r);
     srv_validate *v = calloc(1, sizeof *v);
     if (!v) {
         upload_discard(r);
@@ -845,10 +1050,14 @@ static enum MHD_Result post_end(srv_req *r)
     v->created_ms = srv_now_ms();
     v->lim = srv_g->cfg.limits;
     v->keep_model = srv_g->n_running + srv_g->n_queued + srv_g->n_validating < srv_g->cfg.workers;
+    v->input = r->input;
+    v->options = r->options; /* the loop does not touch it while the worker runs */
+    r->options = NULL;
     v->done = validated;
     v->ud = r;
     if (srv_validate_start(v) < 0) {
         unlink(v->upload);
+        free(v->options);
         free(v);
         return problem(r, 503, ADX_E_NOMEM, "Retry-After", RETRY_AFTER,
                        "cannot schedule the request");
@@ -856,6 +1065,150 @@ static enum MHD_Result post_end(srv_req *r)
     r->val = v;
     suspend(r);
     return MHD_YES;
+}
+
+/* ---- stored datasets ---------------------------------------------------------- */
+
+/* A dataset error as a problem: name errors point at the path segment
+ * ("/name"), a pinned dataset is a 409 to retry, and file-system failures
+ * keep their details in the log. */
+static enum MHD_Result ds_problem(srv_req *r, adx_err *e)
+{
+    for (int i = 0; i < e->n_items; i++)
+        if (!strcmp(e->items[i].pointer, "/dataset"))
+            snprintf(e->items[i].pointer, sizeof e->items[i].pointer, "/name");
+    if (e->type == ADX_E_CONFLICT)
+        return send_problem_obj(r, adx_err_problem(e, r->path, PROBLEM_BASE), 409, "Retry-After",
+                                RETRY_AFTER);
+    if (e->status >= 500 || e->type == ADX_E_IO || e->type == ADX_E_INTERNAL ||
+        e->type == ADX_E_NOMEM) {
+        srv_log("error", "dataset operation failed",
+                json_pack("{s:s, s:s, s:s}", "request_id", r->rid, "path", r->path, "error",
+                          e->detail));
+        int st = e->type == ADX_E_NOMEM ? 503 : 500;
+        return problem(r, st, e->type, st == 503 ? "Retry-After" : NULL, RETRY_AFTER,
+                       "the dataset operation failed on the server; see the daemon log "
+                       "(request %s)",
+                       r->rid);
+    }
+    return send_problem_err(r, e);
+}
+
+static void ds_done(srv_ds_work *dw)
+{
+    srv_req *r = dw->ud;
+    r->dw = NULL;
+    double secs = dw->seconds;
+    if (!dw->result) {
+        if (dw->op == SRV_DS_PUT && dw->input == DS_INPUT_H5AD) upload_read_error(&dw->err);
+        ds_problem(r, &dw->err);
+    } else if (dw->op == SRV_DS_DELETE) {
+        json_decref(dw->result);
+        srv_log("info", "dataset deleted",
+                json_pack("{s:s, s:s}", "dataset", dw->name, "request_id", r->rid));
+        respond(r, 204, MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT));
+    } else if (dw->op == SRV_DS_PUT) {
+        srv_log("info", dw->created ? "dataset created" : "dataset replaced",
+                json_pack("{s:s, s:s, s:f}", "dataset", dw->name, "request_id", r->rid,
+                          "duration_s", secs));
+        struct MHD_Response *resp = json_resp(r, dw->result, "application/json");
+        if (resp && dw->created) {
+            char loc[800];
+            snprintf(loc, sizeof loc, "%s/v1/datasets/%s", r->base, dw->name);
+            MHD_add_response_header(resp, "Location", loc);
+        }
+        respond(r, dw->created ? 201 : 200, resp);
+    } else {
+        send_json(r, 200, dw->result);
+    }
+    free(dw);
+}
+
+/* Every dataset route reads or writes files: on the pool, the connection
+ * suspended until the answer comes back. */
+static enum MHD_Result ds_begin(srv_req *r, srv_ds_op op)
+{
+    srv_ds_work *dw = calloc(1, sizeof *dw);
+    if (!dw) {
+        if (op == SRV_DS_PUT) upload_discard(r);
+        return problem(r, 503, ADX_E_NOMEM, "Retry-After", RETRY_AFTER, "out of memory");
+    }
+    dw->op = op;
+    /* only valid names (at most ADX_DATASET_NAME_MAX) get here */
+    snprintf(dw->name, sizeof dw->name, "%.*s", ADX_DATASET_NAME_MAX, r->ds_name);
+    if (op == SRV_DS_PUT) {
+        snprintf(dw->upload, sizeof dw->upload, "%s", r->upload);
+        r->upload[0] = '\0'; /* the worker owns the file now */
+        dw->input = r->ds_input;
+    }
+    dw->done = ds_done;
+    dw->ud = r;
+    if (srv_ds_start(dw) < 0) {
+        if (op == SRV_DS_PUT) unlink(dw->upload);
+        free(dw);
+        return problem(r, 503, ADX_E_NOMEM, "Retry-After", RETRY_AFTER,
+                       "cannot schedule the request");
+    }
+    r->dw = dw;
+    suspend(r);
+    return MHD_YES;
+}
+
+static enum MHD_Result ds_pinned_problem(srv_req *r)
+{
+    return problem(r, 409, ADX_E_CONFLICT, "Retry-After", RETRY_AFTER,
+                   "dataset %s is in use by a queued or running export; retry once it finished",
+                   r->ds_name);
+}
+
+static enum MHD_Result put_begin(srv_req *r)
+{
+    const char *ct = header(r, "Content-Type");
+    if (content_type_is(ct, "application/x-hdf5")) {
+        r->ds_input = DS_INPUT_H5AD;
+    } else if (content_type_is(ct, "application/json")) {
+        r->ds_input = DS_INPUT_JSON;
+    } else {
+        return problem(r, 415, ADX_E_UNSUPPORTED, "Accept-Put",
+                       "application/x-hdf5, application/json",
+                       "PUT /v1/datasets/{name} takes application/x-hdf5 (an h5ad file) or "
+                       "application/json (an AnnData object), not %.100s",
+                       ct ? ct : "a body without Content-Type");
+    }
+    /* Refused before the body is read; ds_put checks again at the end. */
+    if (ds_pinned(srv_g->ds, r->ds_name)) return ds_pinned_problem(r);
+    return upload_open(r);
+}
+
+static enum MHD_Result put_end(srv_req *r)
+{
+    return ds_begin(r, SRV_DS_PUT);
+}
+
+static enum MHD_Result h_dataset(srv_req *r, const char *method)
+{
+    if (!ds_name_valid(r->ds_name)) {
+        /* Only printable ASCII of the name is echoed: a problem body must
+         * stay valid UTF-8 whatever bytes the path decoded to. */
+        char shown[64];
+        size_t n = 0;
+        for (const char *c = r->ds_name; *c && n < 60; c++)
+            shown[n++] = *c >= 0x20 && *c < 0x7f ? *c : '?';
+        shown[n] = '\0';
+        adx_err e;
+        adx_err_init(&e);
+        adx_err_set(&e, ADX_E_BAD_OPTION, "/name",
+                    "dataset names are 1 to %d characters of A-Z a-z 0-9 . _ - and do not start "
+                    "with '.'; '%s%s' is not one",
+                    ADX_DATASET_NAME_MAX, shown, strlen(r->ds_name) > 60 ? "..." : "");
+        return send_problem_err(r, &e);
+    }
+    if (!strcmp(method, "PUT")) return put_begin(r);
+    if (!strcmp(method, "DELETE")) {
+        if (ds_pinned(srv_g->ds, r->ds_name)) return ds_pinned_problem(r);
+        return ds_begin(r, SRV_DS_DELETE);
+    }
+    return ds_begin(r, SRV_DS_SUMMARY);
 }
 
 static enum MHD_Result dispatch(srv_req *r, const char *method)
@@ -887,6 +1240,10 @@ static enum MHD_Result dispatch(srv_req *r, const char *method)
         return h_version(r);
     case SRV_RT_EXPORTS:
         return !strcmp(method, "POST") ? post_begin(r) : h_list(r);
+    case SRV_RT_DATASETS:
+        return ds_begin(r, SRV_DS_LIST);
+    case SRV_RT_DATASET:
+        return h_dataset(r, method);
     default:
         break;
     }
@@ -919,13 +1276,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->cors = true;
         }
         char id[SRV_ID_LEN + 1];
-        r->route = route_of(url, id);
+        r->route = route_of(url, id, r->ds_name, sizeof r->ds_name);
         memcpy(r->job_id, id, sizeof id);
-        /* Only an export POST is answered before its body (to refuse it
-         * early); others wait for the end of the request so that MHD can
-         * keep the connection alive. */
-        if (!strcmp(method, "POST")) {
-            r->is_upload = r->route == SRV_RT_EXPORTS;
+        /* Only uploads (an export POST, a dataset PUT) are answered before
+         * their body (to refuse them early); others wait for the end of the
+         * request so that MHD can keep the connection alive. */
+        if (!strcmp(method, "POST") || (!strcmp(method, "PUT") && r->route == SRV_RT_DATASET)) {
+            r->is_upload = r->route == SRV_RT_EXPORTS || r->route == SRV_RT_DATASET;
             return dispatch(r, method);
         }
         return MHD_YES;
@@ -959,6 +1316,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r) return;
     *con_cls = NULL;
     upload_discard(r);
+    free(r->options);
     if (r->pending) MHD_destroy_response(r->pending);
     double dur = (double)(srv_mono_ns() - r->t0) / 1e9;
     int status = r->status > 0 ? r->status : 499; /* client went away before an answer */

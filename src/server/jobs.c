@@ -166,9 +166,17 @@ static void job_free(srv_job *j)
     if (!j) return;
     pipe_free(j->pj);
     free(j->filename);
+    free(j->dataset);
     json_decref(j->result);
     json_decref(j->error);
     free(j);
+}
+
+void srv_job_unpin(srv_job *j)
+{
+    if (!j->pinned) return;
+    j->pinned = false;
+    if (srv_g->ds) ds_unpin(srv_g->ds, j->dataset);
 }
 
 unsigned srv_jobs_count_state(srv_job_state st)
@@ -325,7 +333,9 @@ typedef struct export_work {
     srv_job *j;
     pipe_job *pj;
     adx_limits lim;
+    srv_input input;
     char req_path[PATH_MAX + 64];
+    char in_path[PATH_MAX + 64];
     char out_path[PATH_MAX + 64];
     char dir[PATH_MAX + 64];
     int event; /* SRV_EV_SUCCEED / FAIL / CANCEL, or -1 when interrupted by shutdown */
@@ -343,6 +353,26 @@ static void on_progress(void *ud, double f)
     atomic_store_explicit(&j->progress_ppm, (unsigned)(f * 1e6), memory_order_relaxed);
 }
 
+/* Worker: the job's input as a pipeline job. request.json is the whole
+ * request, or for an uploaded h5ad only its options. */
+static pipe_job *load_input(srv_input input, const char *req_path, const char *in_path,
+                            const adx_limits *lim, adx_err *err)
+{
+    if (input == SRV_IN_H5AD) {
+        json_error_t je;
+        json_t *opts = json_load_file(req_path, 0, &je);
+        if (!opts) {
+            adx_err_set(err, ADX_E_IO, "", "the stored export options do not read: %s", je.text);
+            return NULL;
+        }
+        pipe_job *pj = pipe_load_input(in_path, PIPE_IN_H5AD, opts, lim, srv_g->h5check, err);
+        json_decref(opts);
+        return pj;
+    }
+    pipe_env env = {.store = srv_g->ds};
+    return pipe_load_file_env(req_path, lim, &env, err);
+}
+
 static void export_run(uv_work_t *w)
 {
     export_work *ew = w->data;
@@ -351,7 +381,8 @@ static void export_run(uv_work_t *w)
     adx_ctl ctl = {.cancel = &j->cancel, .progress = on_progress, .ud = j};
     pipe_job *pj = ew->pj;
     ew->pj = NULL;
-    if (!pj && !adx_ctl_canceled(&ctl)) pj = pipe_load_file(ew->req_path, &ew->lim, &ew->err);
+    if (!pj && !adx_ctl_canceled(&ctl))
+        pj = load_input(ew->input, ew->req_path, ew->in_path, &ew->lim, &ew->err);
     int rc = -1;
     if (pj && !adx_ctl_canceled(&ctl)) {
         rc = pipe_prepare(pj, &ew->err);
@@ -395,6 +426,8 @@ static void export_run(uv_work_t *w)
         copy.finished_ms = ew->finished_ms;
         copy.format = j->format;
         copy.filename = j->filename;
+        copy.input = j->input;
+        copy.dataset = j->dataset;
         copy.result = ew->result;
         copy.error = ew->error;
         char *rec = srv_job_record(&copy);
@@ -405,6 +438,9 @@ static void export_run(uv_work_t *w)
             if (!adx_err_failed(&perr)) adx_err_set(&perr, ADX_E_NOMEM, "", "record");
         }
         free(rec);
+        /* Once the terminal record is durable the input is never read
+         * again; before that, a restart still needs it to rerun the job. */
+        if (ew->input == SRV_IN_H5AD && !adx_err_failed(&perr)) unlink(ew->in_path);
     }
     ew->t1 = srv_mono_ns();
 }
@@ -449,6 +485,7 @@ static void export_done(uv_work_t *w, int status)
         }
         srv_log(j->state == SRV_JOB_FAILED ? "warn" : "info", "job finished", f);
         srv_job_track(j);
+        srv_job_unpin(j);
     }
     json_decref(ew->result);
     json_decref(ew->error);
@@ -465,6 +502,8 @@ static int export_start(srv_job *j)
     ew->w.data = ew;
     ew->j = j;
     ew->lim = srv_g->cfg.limits;
+    ew->input = j->input;
+    srv_job_file(srv_g, j->id, SRV_INPUT_H5AD_FILE, ew->in_path, sizeof ew->in_path);
     ew->pj = j->pj;
     j->pj = NULL;
     adx_err_init(&ew->err);
@@ -514,6 +553,7 @@ int srv_job_delete(srv_job *j)
         j->error = adx_err_problem(&ce, NULL, NULL);
         srv_job_persist(j);
         srv_job_track(j);
+        srv_job_unpin(j);
         srv_http_job_done(j);
         return 0;
     }
@@ -592,6 +632,7 @@ json_t *srv_job_json(const srv_job *j, const char *base)
     }
     json_object_set_new(o, "format", json_string(adx_format_name(j->format)));
     json_object_set_new(o, "filename", j->filename ? json_string(j->filename) : json_null());
+    if (j->dataset) json_object_set_new(o, "dataset", json_string(j->dataset));
     bool have = j->state == SRV_JOB_SUCCEEDED;
     json_object_set_new(o, "size_bytes",
                         have ? json_integer((json_int_t)j->size_bytes) : json_null());
@@ -623,7 +664,16 @@ static void validate_run(uv_work_t *w)
         close(ufd);
     }
     uint64_t t1 = srv_mono_ns();
-    pipe_job *pj = pipe_load_file(v->upload, &v->lim, &v->err);
+    pipe_job *pj;
+    if (v->input == SRV_IN_H5AD) {
+        json_t *opts = json_loads(v->options, 0, NULL);
+        pj = opts ? pipe_load_input(v->upload, PIPE_IN_H5AD, opts, &v->lim, srv_g->h5check, &v->err)
+                  : NULL;
+        json_decref(opts);
+    } else {
+        pipe_env env = {.store = srv_g->ds};
+        pj = pipe_load_file_env(v->upload, &v->lim, &env, &v->err);
+    }
     uint64_t t2 = srv_mono_ns();
     v->load_s = (double)(t2 - t1) / 1e9;
     v->store_s = (double)(t1 - t0) / 1e9;
@@ -650,18 +700,33 @@ static void validate_run(uv_work_t *w)
     j->created_ms = v->created_ms;
     j->format = rq->format;
     j->filename = req_filename(rq, j->id);
+    j->input = v->input;
     j->pj = pj;
+    bool dataset_ok = true;
+    if (rq->dataset) {
+        /* Pinned from acceptance on, so no PUT or DELETE can change the
+         * dataset under the queued job (released at its terminal state). */
+        j->dataset = strdup(rq->dataset);
+        dataset_ok = j->dataset != NULL;
+        if (j->dataset) {
+            ds_pin(srv_g->ds, j->dataset);
+            j->pinned = true;
+        }
+    }
     char dir[PATH_MAX + 64], req[PATH_MAX + 64];
     srv_job_dir(srv_g, j->id, dir, sizeof dir);
-    srv_job_file(srv_g, j->id, "request.json", req, sizeof req);
-    char *rec = j->filename ? srv_job_record(j) : NULL;
+    srv_job_file(srv_g, j->id, v->input == SRV_IN_H5AD ? SRV_INPUT_H5AD_FILE : "request.json", req,
+                 sizeof req);
+    char *rec = j->filename && dataset_ok ? srv_job_record(j) : NULL;
     if (!rec) {
         adx_err_set(&v->err, ADX_E_NOMEM, "", "out of memory creating the job");
     } else if (mkdir(dir, 0750) < 0) {
         adx_err_set(&v->err, ADX_E_IO, "", "cannot create the job directory: %s", strerror(errno));
     } else if (rename(v->upload, req) < 0) {
         adx_err_set(&v->err, ADX_E_IO, "", "cannot move the request: %s", strerror(errno));
-    } else if (srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0) {
+    } else if ((v->input != SRV_IN_H5AD || srv_write_durable(dir, "request.json", v->options,
+                                                             strlen(v->options), &v->err) == 0) &&
+               srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0) {
         /* The new directory entry must be durable too. */
         int dfd = open(srv_g->jobs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
@@ -673,6 +738,7 @@ static void validate_run(uv_work_t *w)
     if (adx_err_failed(&v->err)) {
         unlink(v->upload);
         srv_remove_tree(dir);
+        if (j->pinned) ds_unpin(srv_g->ds, j->dataset);
         job_free(j);
         return;
     }

@@ -6,9 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *route_names[SRV_RT__COUNT] = {
-    "/v1/exports", "/v1/exports/{id}", "/v1/exports/{id}/file", "/healthz", "/readyz",
-    "/metrics",    "/openapi.json",    "/v1/version",           "other"};
+static const char *route_names[SRV_RT__COUNT] = {"/v1/exports",
+                                                 "/v1/exports/{id}",
+                                                 "/v1/exports/{id}/file",
+                                                 "/healthz",
+                                                 "/readyz",
+                                                 "/metrics",
+                                                 "/openapi.json",
+                                                 "/v1/version",
+                                                 "/v1/datasets",
+                                                 "/v1/datasets/{name}",
+                                                 "other"};
 
 const char *srv_route_name(int rt)
 {

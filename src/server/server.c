@@ -173,7 +173,7 @@ static void shutdown_step(int64_t now)
         srv_log_close();
         _exit(0);
     }
-    if (srv_g->n_running || srv_g->n_validating) return;
+    if (srv_g->n_running || srv_g->n_validating || srv_g->n_ds_work) return;
     if (!drain_started_ms) drain_started_ms = now;
     const union MHD_DaemonInfo *ci =
         srv_g->mhd ? MHD_get_daemon_info(srv_g->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
@@ -249,9 +249,16 @@ static void usage(FILE *f)
 {
     fputs("usage: anndata-exportd serve [--listen HOST:PORT] [--config FILE]\n"
           "                             [--data-dir DIR] [--spool-dir DIR] [--workers N]\n"
-          "                             [--KEY VALUE ...]\n"
+          "                             [--h5check PATH] [--KEY VALUE ...]\n"
           "\n"
-          "Runs the HTTP export daemon. Every setting of the config file (see\n"
+          "Runs the HTTP export daemon.\n"
+          "  --data-dir DIR   stored datasets (/v1/datasets); default SPOOL/datasets,\n"
+          "                   seeded with the bundled example `polis-example` while it\n"
+          "                   holds no dataset (a configured directory is never seeded)\n"
+          "  --h5check PATH   the adx-h5check helper that reads every uploaded h5ad in a\n"
+          "                   child process; default: found next to the binary's build\n"
+          "                   tree or in " ADX_LIBEXECDIR "\n"
+          "Every setting of the config file (see\n"
           "config/anndata-exportd.conf) is also a flag (--queue-max 64) and an\n"
           "environment variable (ANNDATA_EXPORTD_QUEUE_MAX=64). Precedence: flags,\n"
           "then environment, then the config file, then defaults.\n"
@@ -299,10 +306,12 @@ int srv_main(int argc, char **argv)
         return 1;
     }
     st.loop = &loop;
-    if (srv_store_scan(&st, &err) < 0 || srv_http_start(&err) < 0) {
+    if (srv_store_scan(&st, &err) < 0 || srv_datasets_open(&st, &err) < 0 ||
+        srv_http_start(&err) < 0) {
         srv_log("error", "startup failed", json_pack("{s:s}", "error", err.detail));
         fprintf(stderr, "anndata-exportd serve: %s\n", err.detail);
         srv_jobs_free_all();
+        srv_datasets_close();
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         srv_log_close();
@@ -335,6 +344,7 @@ int srv_main(int argc, char **argv)
     srv_jobs_free_all();
     /* Close anything a late completion left open, then the loop itself. */
     uv_run(&loop, UV_RUN_DEFAULT);
+    srv_datasets_close();
     uv_loop_close(&loop);
     tokens_free(st.tokens, st.n_tokens);
     st.tokens = NULL;

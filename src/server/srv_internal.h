@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "adx_common.h"
+#include "adx_datasets.h"
 #include "adx_err.h"
 #include "adx_pipeline.h"
 #include "adx_srv_config.h"
@@ -21,6 +22,12 @@
 typedef struct srv_req srv_req;
 typedef struct srv_job srv_job;
 
+/* What a job exports: the request document (request.json, with "adata" or
+ * "dataset"), or an uploaded h5ad (input.h5ad) with request.json holding
+ * only the options. */
+typedef enum srv_input { SRV_IN_REQUEST = 0, SRV_IN_H5AD } srv_input;
+#define SRV_INPUT_H5AD_FILE "input.h5ad"
+
 struct srv_job {
     char id[SRV_ID_LEN + 1];
     char rid[72]; /* X-Request-ID of the POST that created it ("" after a restart) */
@@ -28,6 +35,9 @@ struct srv_job {
     int64_t created_ms, started_ms, finished_ms; /* 0 = not yet */
     adx_format format;
     char *filename;
+    srv_input input;
+    char *dataset;  /* stored dataset the request names, or NULL */
+    bool pinned;    /* holds a ds_pin on `dataset` (queued or running) */
     json_t *result; /* pipe_result_json once succeeded (size, sha256, summary, report) */
     json_t *error;  /* problem object once failed/canceled */
     uint64_t size_bytes;
@@ -66,6 +76,11 @@ typedef struct srv_state {
     srv_job *jobs_head; /* newest first */
     srv_job *q_head, *q_tail;
     unsigned n_queued, n_running, n_validating;
+    unsigned n_ds_work; /* dataset route work on the pool */
+    /* stored datasets (immutable after start, so workers may read them) */
+    ds_store *ds;
+    char data_dir[PATH_MAX];
+    char h5check[PATH_MAX];
     /* auth */
     char **tokens;
     size_t n_tokens;
@@ -101,6 +116,8 @@ enum {
     SRV_RT_METRICS,
     SRV_RT_OPENAPI,
     SRV_RT_VERSION,
+    SRV_RT_DATASETS,
+    SRV_RT_DATASET,
     SRV_RT_OTHER,
     SRV_RT__COUNT
 };
@@ -152,6 +169,8 @@ typedef struct srv_validate {
     int64_t created_ms;
     adx_limits lim;
     bool keep_model; /* hold the decoded model for a worker about to be free */
+    srv_input input;
+    char *options; /* SRV_IN_H5AD: the options document (owned, freed by the caller) */
     adx_err err;
     srv_job *job;           /* built by the worker on success */
     double load_s, store_s; /* time spent decoding and making it durable */
@@ -159,6 +178,29 @@ typedef struct srv_validate {
     void *ud;
 } srv_validate;
 int srv_validate_start(srv_validate *v);
+
+/* datasets.c */
+/* Resolve h5check and the data directory (seeding the default one), open
+ * the store, pin the datasets of re-queued jobs. Before the loop runs. */
+int srv_datasets_open(srv_state *s, adx_err *err);
+void srv_datasets_close(void);
+typedef enum srv_ds_op { SRV_DS_LIST = 0, SRV_DS_SUMMARY, SRV_DS_PUT, SRV_DS_DELETE } srv_ds_op;
+typedef struct srv_ds_work {
+    uv_work_t w;
+    srv_ds_op op;
+    char name[ADX_DATASET_NAME_MAX + 1];
+    char upload[PATH_MAX + 32]; /* PUT: the body, removed by the worker */
+    ds_input input;
+    bool created;
+    json_t *result; /* list object, summary, or json_true() for a delete */
+    adx_err err;
+    double seconds;
+    void (*done)(struct srv_ds_work *dw); /* on the loop */
+    void *ud;
+} srv_ds_work;
+int srv_ds_start(srv_ds_work *dw);
+/* Drop a job's pin (terminal state reached or job forgotten). */
+void srv_job_unpin(srv_job *j);
 
 /* http.c */
 int srv_http_start(adx_err *err);

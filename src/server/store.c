@@ -1,6 +1,7 @@
 /* The spool: one directory per job under <spool>/jobs/<id>/ holding
- * request.json (the body as received), job.json (the durable record) and
- * result.<ext>; <spool>/tmp/ holds uploads in progress. A job exists once
+ * request.json (the body as received; for an uploaded h5ad, the export
+ * options, with the body beside it as input.h5ad), job.json (the durable
+ * record) and result.<ext>; <spool>/tmp/ holds uploads in progress. A job exists once
  * its job.json has been renamed into place: that is what a 202 promises. */
 #include "srv_internal.h"
 
@@ -95,6 +96,9 @@ char *srv_job_record(const srv_job *j)
      * stored: an interrupted job simply stays queued on disk. */
     if (j->state == SRV_JOB_RUNNING)
         json_object_set_new(o, "state", json_string(srv_job_state_name(SRV_JOB_QUEUED)));
+    if (j->dataset) json_object_set_new(o, "dataset", json_string(j->dataset));
+    /* Absent means a request document, as in records of earlier versions. */
+    if (j->input == SRV_IN_H5AD) json_object_set_new(o, "input", json_string("h5ad"));
     if (j->result) json_object_set(o, "result", j->result);
     if (j->error) json_object_set(o, "error", j->error);
     char *s = json_dumps(o, JSON_COMPACT);
@@ -109,7 +113,7 @@ static int format_from_name(const char *n)
     return -1;
 }
 
-static void clean_job_dir(const char *dir, const char *keep_result)
+static void clean_job_dir(const char *dir, const char *keep_result, bool keep_input)
 {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -118,7 +122,7 @@ static void clean_job_dir(const char *dir, const char *keep_result)
     while ((e = readdir(d))) {
         const char *n = e->d_name;
         if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "job.json") ||
-            !strcmp(n, "request.json"))
+            !strcmp(n, "request.json") || (keep_input && !strcmp(n, SRV_INPUT_H5AD_FILE)))
             continue;
         if (keep_result && !strcmp(n, keep_result)) continue;
         if (snprintf(p, sizeof p, "%s/%s", dir, n) < (int)sizeof p) unlink(p);
@@ -134,13 +138,15 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     srv_job_file(s, id, "job.json", path, sizeof path);
     json_error_t je;
     json_t *rec = json_load_file(path, 0, &je);
-    const char *st_name = NULL, *fmt_name = NULL, *fname = NULL, *rid = NULL;
+    const char *st_name = NULL, *fmt_name = NULL, *fname = NULL, *rid = NULL, *dataset = NULL,
+               *input = NULL;
     json_int_t cms = 0, sms = 0, fms = 0;
     json_t *result = NULL, *error = NULL;
     if (!rec ||
-        json_unpack(rec, "{s:s, s:s, s:I, s?I, s?I, s:s, s?s, s?o, s?o}", "id", &rid, "state",
-                    &st_name, "created_ms", &cms, "started_ms", &sms, "finished_ms", &fms, "format",
-                    &fmt_name, "filename", &fname, "result", &result, "error", &error) != 0 ||
+        json_unpack(rec, "{s:s, s:s, s:I, s?I, s?I, s:s, s?s, s?o, s?o, s?s, s?s}", "id", &rid,
+                    "state", &st_name, "created_ms", &cms, "started_ms", &sms, "finished_ms", &fms,
+                    "format", &fmt_name, "filename", &fname, "result", &result, "error", &error,
+                    "dataset", &dataset, "input", &input) != 0 ||
         strcmp(rid, id) != 0) {
         /* No record means the 202 was never sent: the upload is garbage. */
         json_decref(rec);
@@ -151,8 +157,9 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     }
     int st = srv_job_state_parse(st_name);
     int fmt = format_from_name(fmt_name);
+    bool input_ok = !input || !strcmp(input, "h5ad");
     srv_job *j = calloc(1, sizeof *j);
-    if (!j || st < 0 || fmt < 0) {
+    if (!j || st < 0 || fmt < 0 || !input_ok) {
         free(j);
         json_decref(rec);
         srv_log("error", "spool: unreadable job record left in place",
@@ -163,6 +170,8 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     j->state = (srv_job_state)st;
     j->format = (adx_format)fmt;
     j->filename = fname ? strdup(fname) : NULL;
+    j->dataset = dataset ? strdup(dataset) : NULL;
+    j->input = input ? SRV_IN_H5AD : SRV_IN_REQUEST;
     j->created_ms = cms;
     j->started_ms = sms;
     j->finished_ms = fms;
@@ -188,7 +197,9 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     }
     if (j->state == SRV_JOB_QUEUED) {
         srv_job_file(s, id, "request.json", path, sizeof path);
-        if (access(path, R_OK) != 0) {
+        char inpath[PATH_MAX + 64];
+        srv_job_file(s, id, SRV_INPUT_H5AD_FILE, inpath, sizeof inpath);
+        if (access(path, R_OK) != 0 || (j->input == SRV_IN_H5AD && access(inpath, R_OK) != 0)) {
             srv_log("error", "spool: queued job lost its request body; marked failed",
                     json_pack("{s:s}", "job_id", id));
             adx_err e;
@@ -200,7 +211,9 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
             *changed = true;
         }
     }
-    clean_job_dir(dir, j->state == SRV_JOB_SUCCEEDED ? result_name : NULL);
+    /* An uploaded input is needed only until the job has run. */
+    clean_job_dir(dir, j->state == SRV_JOB_SUCCEEDED ? result_name : NULL,
+                  j->state == SRV_JOB_QUEUED);
     return j;
 }
 

@@ -1,0 +1,243 @@
+/* The data directory of the daemon: where adx-h5check is, which directory
+ * holds the datasets (and seeding the default one with the bundled example),
+ * and the dataset routes' work on the pool. The loop thread only starts work
+ * and reads its results; every ds_* call that touches files runs in
+ * ds_run on a worker. */
+#include "srv_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "adx_config_build.h"
+#include "srv_paths.h"
+
+extern const char srv_seed_votes_csv[];
+extern const unsigned long srv_seed_votes_csv_len;
+extern const char srv_seed_comments_csv[];
+extern const unsigned long srv_seed_comments_csv_len;
+
+#define SEED_NAME "polis-example"
+
+static bool executable(const char *p)
+{
+    struct stat st;
+    return p[0] && stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+}
+
+static int resolve_h5check(srv_state *s, adx_err *err)
+{
+    if (s->cfg.h5check[0]) {
+        if (!executable(s->cfg.h5check))
+            return adx_err_set(err, ADX_E_BAD_OPTION, "/h5check",
+                               "h5check %s is not an executable file", s->cfg.h5check);
+        snprintf(s->h5check, sizeof s->h5check, "%s", s->cfg.h5check);
+        return 0;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char cand[4][PATH_MAX + 64];
+    int nc = 0;
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        snprintf(cand[nc++], sizeof cand[0], "%s/src/h5read/adx-h5check", exe);
+    }
+    snprintf(cand[nc++], sizeof cand[0], "%s/adx-h5check", ADX_LIBEXECDIR);
+    /* An installed tree moved elsewhere keeps bin/ and libexec/ side by side. */
+    if (n > 0) snprintf(cand[nc++], sizeof cand[0], "%s/../libexec/adx-h5check", exe);
+    snprintf(cand[nc++], sizeof cand[0], "%s", SRV_H5CHECK_BUILT);
+    for (int i = 0; i < nc; i++)
+        if (executable(cand[i])) {
+            char real[PATH_MAX];
+            const char *use = realpath(cand[i], real) ? real : cand[i];
+            if (strlen(use) >= sizeof s->h5check) continue;
+            memcpy(s->h5check, use, strlen(use) + 1);
+            return 0;
+        }
+    return adx_err_set(err, ADX_E_IO, "/h5check",
+                       "the adx-h5check helper was not found (looked in %s, %s%s%s); install it "
+                       "(meson install puts it in %s) or set h5check / ANNDATA_EXPORTD_H5CHECK",
+                       cand[0], cand[1], nc > 2 ? ", " : "", nc > 2 ? cand[2] : "", ADX_LIBEXECDIR);
+}
+
+static int mkdir_p(const char *path, adx_err *err)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+            return adx_err_set(err, ADX_E_IO, "/data_dir", "cannot create %s: %s", tmp,
+                               strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+        return adx_err_set(err, ADX_E_IO, "/data_dir", "cannot create %s: %s", tmp,
+                           strerror(errno));
+    return 0;
+}
+
+/* The same test ds_list applies, without reading any dataset: startup must
+ * not pay for summaries of a large directory. */
+static bool holds_a_dataset(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return false;
+    bool any = false;
+    struct dirent *e;
+    char p[PATH_MAX + 300];
+    struct stat st;
+    while (!any && (e = readdir(d))) {
+        const char *n = e->d_name;
+        if (n[0] == '.') continue;
+        size_t l = strlen(n);
+        snprintf(p, sizeof p, "%s/%s", dir, n);
+        if (l > 5 && !strcmp(n + l - 5, ".h5ad") && stat(p, &st) == 0 && S_ISREG(st.st_mode))
+            any = true;
+        snprintf(p, sizeof p, "%s/%s/votes.csv", dir, n);
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) any = true;
+    }
+    closedir(d);
+    return any;
+}
+
+static int seed(const char *dir, adx_err *err)
+{
+    char tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
+    /* ".put-" so that ds_open removes it if this process dies half-way. */
+    snprintf(tmp, sizeof tmp, "%s/.put-seed-" SEED_NAME, dir);
+    snprintf(dst, sizeof dst, "%s/" SEED_NAME, dir);
+    srv_remove_tree(tmp);
+    if (mkdir(tmp, 0750) < 0)
+        return adx_err_set(err, ADX_E_IO, "/data_dir", "cannot create %s: %s", tmp,
+                           strerror(errno));
+    if (srv_write_durable(tmp, "votes.csv", srv_seed_votes_csv, srv_seed_votes_csv_len, err) < 0 ||
+        srv_write_durable(tmp, "comments.csv", srv_seed_comments_csv, srv_seed_comments_csv_len,
+                          err) < 0) {
+        srv_remove_tree(tmp);
+        return -1;
+    }
+    if (rename(tmp, dst) < 0) {
+        int e = errno;
+        srv_remove_tree(tmp);
+        return adx_err_set(err, ADX_E_IO, "/data_dir", "cannot seed %s: %s", dst, strerror(e));
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+int srv_datasets_open(srv_state *s, adx_err *err)
+{
+    if (resolve_h5check(s, err) < 0) return -1;
+    bool dflt = !s->cfg.data_dir[0];
+    if (dflt) {
+        if (snprintf(s->data_dir, sizeof s->data_dir, "%s/datasets", s->cfg.spool_dir) >=
+            (int)sizeof s->data_dir)
+            return adx_err_set(err, ADX_E_BAD_OPTION, "/spool_dir", "spool_dir is too long");
+    } else {
+        snprintf(s->data_dir, sizeof s->data_dir, "%s", s->cfg.data_dir);
+    }
+    bool seeded = false;
+    if (dflt) {
+        if (mkdir_p(s->data_dir, err) < 0) return -1;
+        if (!holds_a_dataset(s->data_dir)) {
+            if (seed(s->data_dir, err) < 0) return -1;
+            seeded = true;
+        }
+    }
+    s->ds = ds_open(s->data_dir, &s->cfg.limits, s->h5check, err);
+    if (!s->ds) return -1;
+    /* Jobs re-queued from the spool hold their dataset as before the restart. */
+    unsigned pinned = 0;
+    for (srv_job *j = s->jobs_head; j; j = j->next)
+        if (j->state == SRV_JOB_QUEUED && j->dataset && !j->pinned) {
+            ds_pin(s->ds, j->dataset);
+            j->pinned = true;
+            pinned++;
+        }
+    srv_log("info", "data directory open",
+            json_pack("{s:s, s:b, s:b, s:s, s:i}", "data_dir", s->data_dir, "default", dflt,
+                      "seeded", seeded, "h5check", s->h5check, "pinned", pinned));
+    return 0;
+}
+
+void srv_datasets_close(void)
+{
+    if (srv_g->ds) ds_close(srv_g->ds);
+    srv_g->ds = NULL;
+}
+
+/* ---- route work on the pool ------------------------------------------- */
+
+static void ds_run(uv_work_t *w)
+{
+    srv_ds_work *dw = w->data;
+    uint64_t t0 = srv_mono_ns();
+    ds_store *st = srv_g->ds;
+    switch (dw->op) {
+    case SRV_DS_LIST: {
+        json_t *a = ds_list(st, &dw->err);
+        if (a) dw->result = json_pack("{s:o}", "datasets", a);
+        break;
+    }
+    case SRV_DS_SUMMARY:
+        dw->result = ds_summary(st, dw->name, &dw->err);
+        break;
+    case SRV_DS_PUT: {
+        /* The body must be on disk before ds_put moves it in and says 201. */
+        int fd = open(dw->upload, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            fsync(fd);
+            close(fd);
+        }
+        if (ds_put(st, dw->name, dw->upload, dw->input, NULL, &dw->created, &dw->result, &dw->err) <
+            0) {
+            json_decref(dw->result);
+            dw->result = NULL;
+        }
+        /* ds_put removes it whatever happens; a failure before it ran must
+         * not leave the upload behind either. */
+        unlink(dw->upload);
+        break;
+    }
+    case SRV_DS_DELETE:
+        if (ds_delete(st, dw->name, &dw->err) == 0) dw->result = json_true();
+        break;
+    }
+    if (!dw->result && !adx_err_failed(&dw->err))
+        adx_err_set(&dw->err, ADX_E_NOMEM, "", "out of memory");
+    dw->seconds = (double)(srv_mono_ns() - t0) / 1e9;
+}
+
+static void ds_after(uv_work_t *w, int status)
+{
+    srv_ds_work *dw = w->data;
+    srv_g->n_ds_work--;
+    srv_g->worker_busy_s += dw->seconds;
+    dw->done(dw);
+}
+
+int srv_ds_start(srv_ds_work *dw)
+{
+    dw->w.data = dw;
+    adx_err_init(&dw->err);
+    dw->result = NULL;
+    srv_g->n_ds_work++;
+    if (uv_queue_work(srv_g->loop, &dw->w, ds_run, ds_after) != 0) {
+        srv_g->n_ds_work--;
+        return -1;
+    }
+    return 0;
+}
