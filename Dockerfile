@@ -43,8 +43,19 @@ RUN groupadd --system --gid 10001 anndata \
         --home-dir /var/lib/anndata-exportd --shell /usr/sbin/nologin anndata \
  && install -d -o anndata -g anndata -m 0750 /var/lib/anndata-exportd \
         /var/lib/anndata-exportd/spool /var/lib/anndata-exportd/data
+# The configured data directory is never seeded by the daemon; the image
+# ships the bundled example conversation in it instead, so a new volume
+# starts out serving `polis-example` (Docker copies it into an empty named
+# volume). Before VOLUME: later changes to a volume path are discarded.
+COPY data/polis-example/votes.csv data/polis-example/comments.csv \
+     /var/lib/anndata-exportd/data/polis-example/
+RUN chown -R anndata:anndata /var/lib/anndata-exportd/data
 
 COPY --from=build /src/build/anndata-exportd /usr/local/bin/anndata-exportd
+# The helper that reads every uploaded h5ad in a child process: the daemon
+# looks for it in the install's libexecdir (meson's default prefix
+# /usr/local) and does not start without it.
+COPY --from=build /src/build/src/h5read/adx-h5check /usr/local/libexec/adx-h5check
 COPY config/anndata-exportd.conf /etc/anndata-exportd/anndata-exportd.conf
 
 # Inside the container the daemon must listen on every interface for -p to
