@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 
 #include "adx_common.h"
 #include "adx_config_build.h"
+#include "adx_datasets.h"
 #include "adx_err.h"
 #include "adx_notify.h"
 #include "adx_pipeline.h"
@@ -25,17 +27,35 @@
 static const char usage_text[] =
     "usage: anndata-exportd <command> [options]\n"
     "\n"
-    "Turn JSON-encoded AnnData objects into h5ad, npz or csv/txt bundles.\n"
+    "Turn AnnData objects (JSON, h5ad, Polis CSV exports) into h5ad, npz or\n"
+    "csv/txt bundles.\n"
     "\n"
     "commands:\n"
-    "  export REQUEST.json [-o OUT] [--timings]\n"
-    "      Run one export request (the body of POST /v1/exports) and write\n"
-    "      the file. REQUEST.json may be '-' to read the request from stdin.\n"
+    "  export REQUEST.json|FILE.h5ad|FOLDER [-o OUT] [--timings]\n"
+    "         [--data-dir DIR] [file options]\n"
+    "      Export one input and write the file. The input is\n"
+    "        - a request JSON (the body of POST /v1/exports), or '-' to read\n"
+    "          it from stdin; its options travel inside it;\n"
+    "        - an h5ad file (recognised by its HDF5 signature, not its name);\n"
+    "        - a folder holding a Polis CSV export (votes.csv, comments.csv).\n"
     "      -o, --output OUT  where to write; '-' writes the file to stdout\n"
     "                        (the job JSON then goes to stderr). Default:\n"
-    "                        the request's \"filename\", else export.<ext>,\n"
+    "                        the \"filename\" option, else export.<ext>,\n"
     "                        in the current directory.\n"
     "      --timings         add \"timings\" (seconds per stage) to the job JSON\n"
+    "      --data-dir DIR    stored datasets, for a request that names a\n"
+    "                        \"dataset\" (default: $ANNDATA_EXPORTD_DATA_DIR)\n"
+    "      file options (h5ad or folder INPUT only; a request JSON carries its\n"
+    "      own, so giving them with one is an error):\n"
+    "      --format F                    h5ad, npz, csv or txt\n"
+    "      --filename NAME               its extension also selects the format\n"
+    "      --compression gzip|lzf|none   (default gzip)\n"
+    "      --compression-opts N          gzip level 0-9 (default 4)\n"
+    "      --include PATH                keep only what matches, e.g. obsm/X_*\n"
+    "                                    (repeatable; X and raw are always kept)\n"
+    "      --categorical-columns GLOB    obs/var columns to store as categoricals\n"
+    "                                    (repeatable; default kmeans_*)\n"
+    "      --no-strings-to-categoricals  keep string columns as strings\n"
     "      On success prints the job JSON (format, filename, size_bytes,\n"
     "      sha256, summary, report, output). On bad input prints an RFC 9457\n"
     "      problem+json on stderr and exits 2; I/O or internal errors exit 1.\n"
@@ -96,7 +116,7 @@ static int report_error(const adx_err *e)
 }
 
 /* The request from stdin, bounded by the body limit like an HTTP body. */
-static pipe_job *load_stdin(const adx_limits *lim, adx_err *err)
+static pipe_job *load_stdin(const adx_limits *lim, const pipe_env *env, adx_err *err)
 {
     size_t len = 0, cap = 1 << 16;
     char *buf = malloc(cap);
@@ -133,7 +153,7 @@ static pipe_job *load_stdin(const adx_limits *lim, adx_err *err)
                     (unsigned long long)lim->max_body_bytes);
         return NULL;
     }
-    pipe_job *j = pipe_load_buffer(buf, len, lim, err);
+    pipe_job *j = pipe_load_buffer_env(buf, len, lim, env, err);
     free(buf);
     return j;
 }
@@ -173,42 +193,214 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static int export_job(pipe_job *j, const char *out, bool timings, double t0, double t1);
+
+/* What INPUT is. The HDF5 signature, not the name, marks an h5ad file: a
+ * request saved as "x.h5ad" or an h5ad without extension still works. */
+typedef enum input_kind { IN_REQUEST, IN_H5AD, IN_FOLDER } input_kind;
+
+static int classify_input(const char *path, input_kind *kind)
+{
+    if (!strcmp(path, "-")) {
+        *kind = IN_REQUEST;
+        return 0;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    if (S_ISDIR(st.st_mode)) {
+        *kind = IN_FOLDER;
+        return 0;
+    }
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char head[8];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    *kind = n == (ssize_t)sizeof head && !memcmp(head, sig, sizeof sig) ? IN_H5AD : IN_REQUEST;
+    return 0;
+}
+
+/* Appends `v` to the array member `key` of `o`, creating it. */
+static int push_str(json_t *o, const char *key, const char *v)
+{
+    json_t *a = json_object_get(o, key);
+    if (!a) {
+        a = json_array();
+        if (json_object_set_new(o, key, a)) return -1;
+    }
+    return json_array_append_new(a, json_string(v));
+}
+
 static int cmd_export(int argc, char **argv)
 {
-    const char *req_path = NULL, *out = NULL;
+    const char *req_path = NULL, *out = NULL, *data_dir = NULL;
     bool timings = false;
+    /* The file options as a request document would carry them; the first
+     * one seen is remembered to name it when it is misplaced. */
+    json_t *opts = json_object();
+    const char *first_file_opt = NULL;
+    int rc = 2;
+    if (!opts) {
+        fprintf(stderr, "anndata-exportd: out of memory\n");
+        return 1;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        /* --name=value and --name value alike. */
+        const char *eq = !strncmp(a, "--", 2) ? strchr(a, '=') : NULL;
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
+        const char *val = eq ? eq + 1 : NULL;
+#define TAKE_VALUE()                                                                               \
+    do {                                                                                           \
+        if (!val) {                                                                                \
+            if (i + 1 >= argc) {                                                                   \
+                rc = bad_usage("%s needs a value", name);                                          \
+                goto done;                                                                         \
+            }                                                                                      \
+            val = argv[++i];                                                                       \
+        }                                                                                          \
+    } while (0)
+        if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
             usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (i + 1 >= argc) return bad_usage("%s needs a value", a);
-            out = argv[++i];
-        } else if (!strncmp(a, "--output=", 9)) {
-            out = a + 9;
-        } else if (!strcmp(a, "--timings")) {
+            rc = 0;
+            goto done;
+        } else if (!strcmp(name, "-o") || !strcmp(name, "--output")) {
+            TAKE_VALUE();
+            out = val;
+        } else if (!strcmp(name, "--timings") && !val) {
             timings = true;
+        } else if (!strcmp(name, "--data-dir")) {
+            TAKE_VALUE();
+            data_dir = val;
+        } else if (!strcmp(name, "--format") || !strcmp(name, "--filename") ||
+                   !strcmp(name, "--compression")) {
+            TAKE_VALUE();
+            if (!first_file_opt) first_file_opt = a;
+            /* "none" is what req_parse reads as no compression, too. */
+            json_object_set_new(opts, name + 2, json_string(val));
+        } else if (!strcmp(name, "--compression-opts")) {
+            TAKE_VALUE();
+            char *end;
+            errno = 0;
+            long lv = strtol(val, &end, 10);
+            if (!*val || *end || errno) {
+                rc = bad_usage("--compression-opts takes an integer, got '%s'", val);
+                goto done;
+            }
+            if (!first_file_opt) first_file_opt = a;
+            json_object_set_new(opts, "compression_opts", json_integer(lv));
+        } else if (!strcmp(name, "--include") || !strcmp(name, "--categorical-columns")) {
+            TAKE_VALUE();
+            bool inc = name[2] == 'i';
+            if (!first_file_opt) first_file_opt = a;
+            if (push_str(opts, inc ? "include" : "categorical_columns", val)) {
+                fprintf(stderr, "anndata-exportd: out of memory\n");
+                rc = 1;
+                goto done;
+            }
+        } else if (!strcmp(name, "--no-strings-to-categoricals") && !val) {
+            if (!first_file_opt) first_file_opt = a;
+            json_object_set_new(opts, "strings_to_categoricals", json_false());
         } else if (a[0] == '-' && a[1] != '\0') {
-            return bad_usage("unknown option for export: %s", a);
+            rc = bad_usage("unknown option for export: %s", a);
+            goto done;
         } else if (!req_path) {
             req_path = a;
         } else {
-            return bad_usage("export takes one request file, got another: %s", a);
+            rc = bad_usage("export takes one input, got another: %s", a);
+            goto done;
         }
+#undef TAKE_VALUE
     }
-    if (!req_path) return bad_usage("%s", "export needs a request file (or '-' for stdin)");
-    if (out && !*out) return bad_usage("%s", "the output path must not be empty");
+    if (!req_path) {
+        rc = bad_usage("%s", "export needs an input: a request JSON ('-' for stdin), an h5ad "
+                             "file or a Polis folder");
+        goto done;
+    }
+    if (out && !*out) {
+        rc = bad_usage("%s", "the output path must not be empty");
+        goto done;
+    }
+    input_kind kind;
+    if (classify_input(req_path, &kind) != 0) {
+        /* Unreadable input is an I/O error (exit 1), as for any request. */
+        adx_err ierr;
+        adx_err_init(&ierr);
+        adx_err_set(&ierr, ADX_E_IO, "", "cannot read the input: %s", strerror(errno));
+        rc = report_error(&ierr);
+        goto done;
+    }
+    if (kind == IN_REQUEST && first_file_opt) {
+        fprintf(stderr,
+                "anndata-exportd: %s applies to an h5ad file or a Polis folder; %s is a request "
+                "JSON, which carries its own options (put them in the request)\n",
+                first_file_opt, req_path);
+        rc = 2;
+        goto done;
+    }
+    if (!data_dir) {
+        const char *e = getenv("ANNDATA_EXPORTD_DATA_DIR");
+        if (e && *e) data_dir = e;
+    }
 
     adx_limits lim;
     adx_limits_default(&lim);
     adx_err err;
     adx_err_init(&err);
+    ds_store *store = NULL;
+    /* Only a request can name a dataset; a file input never opens the
+     * store. The directory must exist: ds_open would create it, which a
+     * typo in a command line should not do. */
+    if (kind == IN_REQUEST && data_dir) {
+        struct stat st;
+        if (stat(data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "anndata-exportd: the data directory %s does not exist\n", data_dir);
+            rc = 2;
+            goto done;
+        }
+        store = ds_open(data_dir, &lim, NULL, &err);
+        if (!store) {
+            rc = report_error(&err);
+            goto done;
+        }
+    }
+    pipe_env env = {.store = store};
     double t0 = now_s();
-    pipe_job *j =
-        !strcmp(req_path, "-") ? load_stdin(&lim, &err) : pipe_load_file(req_path, &lim, &err);
-    if (!j) return report_error(&err);
+    pipe_job *j = NULL;
+    if (kind == IN_REQUEST) {
+        j = !strcmp(req_path, "-") ? load_stdin(&lim, &env, &err)
+                                   : pipe_load_file_env(req_path, &lim, &env, &err);
+        if (!j && !store && err.type == ADX_E_BAD_OPTION && err.n_items > 0 &&
+            !strcmp(err.items[0].pointer, "/dataset"))
+            adx_err_add(&err, "/dataset",
+                        "the request names a stored dataset: give --data-dir DIR or set "
+                        "ANNDATA_EXPORTD_DATA_DIR");
+    } else {
+        /* No adx-h5check here: the file is the user's own and a crash of
+         * libhdf5 ends only this command, which is all the helper would
+         * prevent; finding the helper would mean guessing install layouts. */
+        j = pipe_load_input(req_path, kind == IN_H5AD ? PIPE_IN_H5AD : PIPE_IN_POLIS, opts, &lim,
+                            NULL, &err);
+    }
+    if (!j) {
+        ds_close(store);
+        rc = report_error(&err);
+        goto done;
+    }
     double t1 = now_s();
+    rc = export_job(j, out, timings, t0, t1);
+    ds_close(store);
+done:
+    json_decref(opts);
+    return rc;
+}
+
+static int export_job(pipe_job *j, const char *out, bool timings, double t0, double t1)
+{
+    adx_err err;
+    adx_err_init(&err);
     if (pipe_prepare(j, &err)) {
         pipe_free(j);
         return report_error(&err);
