@@ -39,6 +39,7 @@ typedef struct adx_report {
 #define REP_DUPLICATE_INDEX "duplicate_index"
 #define REP_INCLUDE_NO_MATCH "include_matched_nothing"
 #define REP_NOT_WRITTEN "not_written"
+#define REP_INDEX_RENAMED "index_renamed"
 
 int rep_add(adx_report *r, const char *path, const char *action, uint64_t count,
             const char *detail);

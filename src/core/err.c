@@ -117,7 +117,7 @@ void adx_ptr_append_key(char *dst, size_t cap, const char *key)
         size_t need = rep ? 2 : 1;
         if (len + need >= cap) {
             /* Leave a visible marker instead of silently cutting the key. */
-            if (cap >= 4 && len + 1 < cap) {
+            if (cap >= 4) {
                 size_t at = len < cap - 4 ? len : cap - 4;
                 memcpy(dst + at, "\xe2\x80\xa6", 3); /* U+2026 */
                 len = at + 3;

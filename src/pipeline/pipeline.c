@@ -192,10 +192,12 @@ int pipe_prepare(pipe_job *j, adx_err *err)
 {
     if (!j || j->stage != STAGE_LOADED)
         return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_prepare called out of order");
-    if (san_anndata(j->a, &j->lim, &j->rep, err)) goto fail;
+    /* Filter first: the report must not list fixes to elements the client
+     * excluded, and dropped elements need no sanitizing. */
     if (j->req.has_include && flt_apply(j->a, (const char *const *)j->req.include, j->req.n_include,
                                         "/include", &j->rep, err))
         goto fail;
+    if (san_anndata(j->a, &j->lim, &j->rep, err)) goto fail;
     if (j->req.format == ADX_FMT_H5AD && j->req.strings_to_categoricals &&
         san_strings_to_categoricals(j->a, err))
         goto fail;
@@ -230,8 +232,9 @@ static int run_writer(pipe_job *j, const char *tmp, const adx_ctl *ctl, adx_err 
                          &j->rep, err);
     case ADX_FMT_CSV:
     case ADX_FMT_TXT:
-        return csvb_write(j->a, tmp, j->req.format == ADX_FMT_TXT ? '\t' : ',', &j->lim, ctl,
-                          &j->rep, err);
+        return csvb_write_ex(j->a, tmp, j->req.format == ADX_FMT_TXT ? '\t' : ',',
+                             j->req.compression, j->req.level < 0 ? 0 : j->req.level, &j->lim, ctl,
+                             &j->rep, err);
     }
     return adx_err_set(err, ADX_E_INTERNAL, "", "unknown output format");
 }

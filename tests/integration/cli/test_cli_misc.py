@@ -147,10 +147,6 @@ class FormatDispatch(CliCase):
                     self.assertEqual(x[0].split(sep)[:2], ["1.0", "2.0"])
                     self.assertEqual(z.getinfo("X.csv").compress_type, zipfile.ZIP_DEFLATED)
 
-    # csvb_write (adx_csvb.h) takes no compression argument yet and always
-    # deflates, so `compression: null` cannot reach it. Remove the marker
-    # once it does: an unexpected success fails this run.
-    @unittest.expectedFailure
     def test_csv_null_compression_stores_members(self):
         import zipfile
         res = self.export(dict(SMALL, format="csv", compression=None), out="b.zip")
