@@ -25,7 +25,9 @@
  * ADX_E_CONFLICT (409) and change nothing: a dataset is never replaced or
  * removed under a job that names it.
  *
- * Summaries: {"name","kind","size_bytes","modified_at" (RFC 3339 UTC),
+ * Summaries: {"name","kind","size_bytes" (a Polis folder: votes.csv +
+ * comments.csv),"modified_at" (RFC 3339 UTC, seconds; a folder: the newest
+ * of the folder and those two files),
  * "n_obs","n_vars","X":{"encoding","dtype","shape"}|null,"obs":[columns],
  * "var":[...],"obsm","varm","layers","obsp","varp","uns":[keys],
  * "raw":{"n_vars","var":[...],"varm":[...]}|null} — the keys of every
@@ -97,7 +99,9 @@ ad_anndata *ds_load(ds_store *s, const char *name, const adx_ctl *ctl, adx_repor
  * when on the same file system, else copied). JSON: decoded with jdec,
  * written with h5w (gzip 4). `src_path` is removed whatever happens. On
  * success *created says whether the name was new and *summary (when not
- * NULL) is the new summary (new reference). */
+ * NULL) is the new summary (new reference); for a JSON upload whose values
+ * had to be sanitized it also holds "report": [...], the changes made, since
+ * later exports of the stored file cannot report them. */
 int ds_put(ds_store *s, const char *name, const char *src_path, ds_input input,
            const adx_ctl *ctl, bool *created, json_t **summary, adx_err *err);
 int ds_delete(ds_store *s, const char *name, adx_err *err);

@@ -246,20 +246,25 @@ static bool lasting(adx_errtype t)
     return t == ADX_E_SCHEMA || t == ADX_E_SHAPE || t == ADX_E_LIMIT;
 }
 
-/* Remembers `summary` (a reference is taken), or `e` when summary is NULL.
- * A failed insert only costs a later re-read. The copies are made before
- * the lock is taken. */
+/* Remembers a copy of `summary`, or `e` when summary is NULL. A failed
+ * insert only costs a later re-read. The copies are made before the lock
+ * is taken; a deep copy because callers go on to change their summary and
+ * jansson values shared between threads are not safe to change. */
 static void cache_put(ds_store *s, const char *name, const loc *l, json_t *summary,
                       const adx_err *e)
 {
     adx_err *ec = NULL;
+    json_t *copy = NULL, *old = NULL;
     if (!summary) {
         if (!e || !lasting(e->type) || !(ec = malloc(sizeof *ec))) return;
         *ec = *e;
+    } else if (!(copy = json_deep_copy(summary))) {
+        return;
     }
     char *nm = strdup(name);
     if (!nm) {
         free(ec);
+        json_decref(copy);
         return;
     }
     pthread_mutex_lock(&s->mu);
@@ -277,15 +282,18 @@ static void cache_put(ds_store *s, const char *name, const loc *l, json_t *summa
         c->name = nm;
         nm = NULL;
     }
-    json_decref(c->summary);
+    old = c->summary;
     free(c->error);
-    c->summary = json_incref(summary);
+    c->summary = copy;
     c->error = ec;
+    copy = NULL;
     ec = NULL;
     c->kind = l->kind;
     memcpy(c->key, l->key, sizeof c->key);
 out:
     pthread_mutex_unlock(&s->mu);
+    json_decref(old);
+    json_decref(copy);
     free(nm);
     free(ec);
 }

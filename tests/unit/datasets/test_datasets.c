@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -651,6 +652,62 @@ START_TEST(h5ad_wins_over_folder)
 }
 END_TEST
 
+typedef struct worker {
+    ds_store *s;
+    int failures;
+} worker;
+
+static void *reader(void *arg)
+{
+    worker *w = arg;
+    for (int i = 0; i < 40; i++) {
+        adx_err e;
+        adx_err_init(&e);
+        ds_pin(w->s, "shared");
+        json_t *sum = ds_summary(w->s, "shared", &e);
+        if (!sum || json_integer_value(json_object_get(sum, "n_obs")) != 2) w->failures++;
+        /* Changing the copy must not reach the cache other threads read. */
+        json_array_append_new(json_object_get(sum, "obs"), json_string("mine"));
+        json_decref(sum);
+        ds_unpin(w->s, "shared");
+        json_t *l = ds_list(w->s, &e);
+        if (!l) w->failures++;
+        json_decref(l);
+    }
+    return NULL;
+}
+
+START_TEST(threads_share_a_store)
+{
+    ds_store *s = ds_open(dir, &lim, NULL, &err);
+    ck_assert_int_eq(
+        ds_put(s, "shared", upload_json(small_json), DS_INPUT_JSON, NULL, NULL, NULL, &err), 0);
+    worker w[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (worker){s, 0};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, reader, &w[i]), 0);
+    }
+    /* Meanwhile other names come and go. */
+    for (int i = 0; i < 10; i++) {
+        adx_err e;
+        adx_err_init(&e);
+        ck_assert_int_eq(
+            ds_put(s, "other", upload_json(small_json), DS_INPUT_JSON, NULL, NULL, NULL, &e), 0);
+        ck_assert_int_eq(ds_delete(s, "other", &e), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(w[i].failures, 0);
+    }
+    ck_assert(!ds_pinned(s, "shared"));
+    json_t *sum = ds_summary(s, "shared", &err);
+    ck_assert_uint_eq(json_array_size(json_object_get(sum, "obs")), 1);
+    json_decref(sum);
+    ds_close(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("datasets");
@@ -669,6 +726,7 @@ int main(void)
     tcase_add_test(tc, open_creates_dir);
     tcase_add_test(tc, cache_follows_file);
     tcase_add_test(tc, h5ad_wins_over_folder);
+    tcase_add_test(tc, threads_share_a_store);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
