@@ -813,11 +813,23 @@ typedef struct qopts {
     adx_err *err;
 } qopts;
 
+/* Query bytes echoed in a problem: printable ASCII only, so the body stays
+ * valid UTF-8 (and a pointer stays one segment) whatever was sent. */
+static void printable(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *in && n + 1 < cap; in++)
+        out[n++] = *in >= 0x20 && *in < 0x7f && *in != '/' && *in != '~' ? *in : '?';
+    out[n] = '\0';
+}
+
 static int qfail(qopts *q, const char *key, const char *fmt, const char *v)
 {
-    char ptr[80];
-    snprintf(ptr, sizeof ptr, "/%s", key);
-    adx_err_set(q->err, ADX_E_BAD_OPTION, ptr, fmt, key, v);
+    char ptr[80], k[64], shown[104];
+    printable(key, k, sizeof k);
+    printable(v, shown, sizeof shown);
+    snprintf(ptr, sizeof ptr, "/%s", k);
+    adx_err_set(q->err, ADX_E_BAD_OPTION, ptr, fmt, k, shown);
     return -1;
 }
 
@@ -834,7 +846,8 @@ static int split_include(qopts *q, const char *v)
             p++;
         }
         json_t *str = json_stringn(s, (size_t)(p - s));
-        if (!str || json_array_append_new(q->inc, str) < 0)
+        if (!str) return qfail(q, "include", "query parameter %s is not valid UTF-8 (%s)", v);
+        if (json_array_append_new(q->inc, str) < 0)
             return adx_err_set(q->err, ADX_E_NOMEM, "", "out of memory");
         if (!*p) return 0;
         p++;
@@ -854,7 +867,9 @@ static enum MHD_Result q_iter(void *cls, enum MHD_ValueKind kind, const char *ke
         rc = split_include(q, v);
     } else if (!strcmp(key, "categorical_columns")) {
         json_t *str = json_string(v);
-        if (!str || json_array_append_new(q->cat, str) < 0)
+        if (!str)
+            rc = qfail(q, key, "query parameter %s is not valid UTF-8 (%s)", v);
+        else if (json_array_append_new(q->cat, str) < 0)
             rc = adx_err_set(q->err, ADX_E_NOMEM, "", "out of memory");
     } else if (json_object_get(q->o, key)) {
         rc = qfail(q, key, "query parameter %s is given more than once (%.100s)", v);
@@ -880,13 +895,11 @@ static enum MHD_Result q_iter(void *cls, enum MHD_ValueKind kind, const char *ke
         else
             rc = qfail(q, key, "query parameter %s must be true or false, not '%.100s'", v);
     } else {
-        char ptr[80];
-        snprintf(ptr, sizeof ptr, "/%.60s", key);
-        rc = adx_err_set(q->err, ADX_E_BAD_OPTION, ptr,
-                         "unknown query parameter '%.60s' (the options of an h5ad body are "
-                         "format, filename, compression, compression_opts, include, "
-                         "categorical_columns, strings_to_categoricals; plus wait)",
-                         key);
+        rc = qfail(q, key,
+                   "unknown query parameter '%s' (the options of an h5ad body are format, "
+                   "filename, compression, compression_opts, include, categorical_columns, "
+                   "strings_to_categoricals; plus wait)%s",
+                   "");
     }
     return rc < 0 ? MHD_NO : MHD_YES;
 }

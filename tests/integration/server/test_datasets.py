@@ -178,7 +178,7 @@ class DatasetRoutes(Base):
         self.assertEqual(self.spool_leftovers(), [])
 
     def test_names_unknown_methods_and_types(self):
-        for name in ("..", ".hidden", "a%2Fb", "x" * 129, "sp%20ace", "%C3%A9", "a/b"):
+        for name in ("..", ".hidden", "a%2Fb", "x" * 129, "sp%20ace", "%C3%A9", "%FF", "a/b"):
             for m in ("GET", "PUT", "DELETE"):
                 st, h, body = self.d.request(m, "/v1/datasets/" + name, b"{}" if m == "PUT"
                                              else None, {"Content-Type": "application/json"})
@@ -343,7 +343,11 @@ class ExportByReference(Base):
                  ("strings_to_categoricals=maybe", "/strings_to_categoricals",
                   "strings_to_categoricals"),
                  ("format=npz&format=h5ad", "/format", "format"),
-                 ("colour=red", "/colour", "colour")]
+                 ("colour=red", "/colour", "colour"),
+                 # bytes that are not UTF-8 still give a valid problem body
+                 ("include=%FF", "/include", "include"),
+                 ("filename=%C3", "/filename", "filename"),
+                 ("%FF=1", "/?", "?")]
         for q, ptr, param in cases:
             st, h, body = self.d.request("POST", "/v1/exports?" + q, data,
                                          {"Content-Type": "application/x-hdf5"})

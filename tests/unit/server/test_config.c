@@ -36,6 +36,13 @@ START_TEST(defaults)
     ck_assert_uint_eq(c.result_ttl, 3600);
     ck_assert_uint_eq(c.limits.max_body_bytes, 1ull << 30);
     ck_assert_uint_eq(c.limits.max_ndim, 32);
+    /* resolved at start: the data dir from the final spool_dir, h5check by lookup */
+    ck_assert_str_eq(c.data_dir, "");
+    ck_assert_str_eq(c.h5check, "");
+    adx_err e;
+    adx_err_init(&e);
+    ck_assert_int_eq(srv_config_set(&c, "H5CHECK", "/opt/x/adx-h5check", "--h5check", &e), 0);
+    ck_assert_str_eq(c.h5check, "/opt/x/adx-h5check");
     srv_config_defaults(&c, sd_env);
     ck_assert_str_eq(c.spool_dir, "/var/lib/adx");
     srv_config_defaults(&c, no_env);
