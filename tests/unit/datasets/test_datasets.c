@@ -652,6 +652,36 @@ START_TEST(h5ad_wins_over_folder)
 }
 END_TEST
 
+START_TEST(uploads_checked_in_a_child)
+{
+    const char *helper = getenv("ADX_H5CHECK");
+    ck_assert_msg(helper != NULL, "ADX_H5CHECK not set");
+    ds_store *s = ds_open(dir, &lim, helper, &err);
+    ck_assert_msg(ds_put(s, "ok", upload_h5ad(h5_json), DS_INPUT_H5AD, NULL, NULL, NULL, &err) == 0,
+                  "%s", err.detail);
+    const char *bad = upload_h5ad(h5_json);
+    struct stat st;
+    ck_assert_int_eq(stat(bad, &st), 0);
+    ck_assert_int_eq(truncate(bad, st.st_size / 2), 0);
+    adx_err_init(&err);
+    ck_assert_int_eq(ds_put(s, "bad", bad, DS_INPUT_H5AD, NULL, NULL, NULL, &err), -1);
+    ck_assert_int_eq(err.status, 400);
+    ck_assert_ptr_null(strstr(err.detail, spool));
+    ck_assert(access(bad, F_OK) != 0);
+    ck_assert(!exists_in(dir, "bad.h5ad"));
+    ck_assert_int_eq(count_prefix(".put-"), 0);
+    /* A helper that cannot run refuses the upload instead of skipping the
+     * check. */
+    ds_close(s);
+    s = ds_open(dir, &lim, "/nonexistent/adx-h5check", &err);
+    adx_err_init(&err);
+    ck_assert_int_eq(ds_put(s, "ok2", upload_h5ad(h5_json), DS_INPUT_H5AD, NULL, NULL, NULL, &err),
+                     -1);
+    ck_assert(!exists_in(dir, "ok2.h5ad"));
+    ds_close(s);
+}
+END_TEST
+
 typedef struct worker {
     ds_store *s;
     int failures;
@@ -727,6 +757,7 @@ int main(void)
     tcase_add_test(tc, cache_follows_file);
     tcase_add_test(tc, h5ad_wins_over_folder);
     tcase_add_test(tc, threads_share_a_store);
+    tcase_add_test(tc, uploads_checked_in_a_child);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
