@@ -60,7 +60,8 @@ typedef enum pipe_input { PIPE_IN_H5AD = 1, PIPE_IN_POLIS } pipe_input;
  * "/votes.csv/17/vote"), with any path of this machine removed.
  * "categorical_columns" (default kmeans_*) turns the file's plain 1-d
  * obs/var columns it matches into categoricals as pandas'
- * astype("category") would (sorted distinct values, NaN missing). */
+ * astype("category") would (sorted distinct values, NaN missing); the same
+ * applies to a stored dataset named by a request. */
 pipe_job *pipe_load_input(const char *path, pipe_input kind, const json_t *options,
                           const adx_limits *lim, const char *h5check, adx_err *err);
 

@@ -91,6 +91,10 @@ static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *
         }
         j->a = ds_load(env->store, j->req.dataset, NULL, &j->rep, err);
         if (!j->a) goto fail;
+        /* As for a file given directly: the stored columns are typed
+         * already, so the option acts on the model. */
+        if (pipe_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
+            goto fail;
         j->stage = STAGE_LOADED;
         return j;
     }

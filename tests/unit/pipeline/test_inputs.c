@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "adx_datasets.h"
+#include "adx_h5r.h"
 #include "adx_h5w.h"
 #include "adx_jdec.h"
 #include "adx_pipeline.h"
@@ -139,6 +140,24 @@ START_TEST(dataset_from_store)
     ck_assert_str_eq(json_string_value(json_object_get(r, "filename")), "job1.npz");
     json_decref(r);
     pipe_free(j);
+
+    /* categorical_columns acts on the stored columns too. */
+    j = load_req("{\"dataset\": \"cells\", \"categorical_columns\": [\"oth*\"]}", &env);
+    ck_assert_msg(j != NULL, "%s", err.detail);
+    ck_assert_int_eq(pipe_prepare(j, &err), 0);
+    snprintf(out, sizeof out, "%s/cat.h5ad", dir);
+    ck_assert_int_eq(pipe_write(j, out, NULL, &err), 0);
+    pipe_free(j);
+    adx_report rep = {0};
+    ad_anndata *a = h5r_read(out, &lim, NULL, &rep, &err);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ck_assert_str_eq(a->obs.names[0], "kmeans_k");
+    ck_assert_int_eq(a->obs.cols[0]->kind, AD_K_ARRAY);
+    ck_assert_str_eq(a->obs.names[1], "other");
+    ck_assert_int_eq(a->obs.cols[1]->kind, AD_K_CATEGORICAL);
+    ck_assert_uint_eq(a->obs.cols[1]->u.cat.categories.n, 3);
+    ad_anndata_free(a);
+    rep_free(&rep);
     ds_close(s);
 }
 END_TEST
