@@ -108,15 +108,38 @@ static int nomem(adx_err *err)
 }
 
 /* Readers name the file they could not open; a client must never see a
- * path of this machine, so such a message is replaced as a whole. */
+ * path of this machine, so each occurrence becomes `with`. A message cut
+ * short by the fixed buffer may hold only the start of the path, hence the
+ * search for a prefix. */
+static bool unpath(char *msg, size_t cap, const char *path, const char *with)
+{
+    size_t plen = strlen(path), nlen = plen < 48 ? plen : 48;
+    char *at = nlen ? strstr(msg, path) : NULL;
+    if (!at && nlen) {
+        for (char *p = msg; (p = strchr(p, path[0])); p++)
+            if (!strncmp(p, path, nlen)) {
+                at = p;
+                break;
+            }
+    }
+    if (!at) return false;
+    size_t before = (size_t)(at - msg), rest = strlen(at);
+    const char *after = at + (rest < plen ? rest : plen);
+    char out[ADX_ERR_MSG_MAX];
+    snprintf(out, sizeof out, "%.*s%s%s", (int)before, msg, with, after);
+    snprintf(msg, cap, "%s", out);
+    return true;
+}
+
 static void scrub(adx_err *err, const char *path, const char *what)
 {
     if (!adx_err_failed(err) || !path || !*path) return;
-    if (strstr(err->detail, path))
-        snprintf(err->detail, sizeof err->detail, "cannot read %s", what);
+    for (int k = 0; k < 4 && unpath(err->detail, sizeof err->detail, path, what); k++)
+        continue;
     for (int i = 0; i < err->n_items; i++)
-        if (strstr(err->items[i].message, path))
-            snprintf(err->items[i].message, sizeof err->items[i].message, "cannot read %s", what);
+        for (int k = 0;
+             k < 4 && unpath(err->items[i].message, sizeof err->items[i].message, path, what); k++)
+            continue;
 }
 
 static char *join(const char *dir, const char *name, const char *suffix)

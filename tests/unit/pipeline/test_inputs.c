@@ -272,6 +272,17 @@ START_TEST(input_errors_name_no_path)
     adx_err_init(&err);
     ck_assert_ptr_null(pipe_load_input(p, PIPE_IN_H5AD, NULL, &lim, NULL, &err));
     ck_assert_int_eq(err.type, ADX_E_SCHEMA);
+    /* A path longer than the message buffer is cut there; its start must
+     * go all the same. */
+    char longp[1024];
+    int n = snprintf(longp, sizeof longp, "%s", dir);
+    for (int k = 0; k < 6; k++)
+        n += snprintf(longp + n, sizeof longp - (size_t)n, "/%0100d", k);
+    snprintf(longp + n, sizeof longp - (size_t)n, "/x.h5ad");
+    adx_err_init(&err);
+    ck_assert_ptr_null(pipe_load_input(longp, PIPE_IN_H5AD, NULL, &lim, NULL, &err));
+    ck_assert_ptr_null(strstr(err.detail, dir));
+    ck_assert_ptr_null(strstr(err.items[0].message, dir));
     adx_err_init(&err);
     ck_assert_ptr_null(pipe_load_input(dir, PIPE_IN_POLIS, NULL, &lim, NULL, &err));
     ck_assert_int_eq(err.type, ADX_E_NOT_FOUND);
