@@ -23,7 +23,10 @@
  * dataset of every queued or running export; ds_load pins for the duration
  * of its read). ds_put and ds_delete on a pinned name fail with
  * ADX_E_CONFLICT (409) and change nothing: a dataset is never replaced or
- * removed under a job that names it.
+ * removed under a job that names it. The pin check and the rename are two
+ * steps (no file system call runs under the store's mutex): a pin taken in
+ * between by a job that has not read yet sees the new file whole, or, for
+ * a delete, a 404 when it loads.
  *
  * Summaries: {"name","kind","size_bytes" (a Polis folder: votes.csv +
  * comments.csv),"modified_at" (RFC 3339 UTC, seconds; a folder: the newest
