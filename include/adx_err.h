@@ -77,6 +77,12 @@ int adx_err_add(adx_err *e, const char *pointer, const char *fmt, ...)
 /* Override the HTTP status chosen from the type (e.g. 413 vs 400 for limits). */
 void adx_err_set_status(adx_err *e, int status);
 
+/* Replace each occurrence of `path` (also a prefix of it that a full
+ * message buffer cut short) in the detail and items with `what` ("the
+ * dataset"): readers name the files they fail on, and a client must never
+ * see a path of this machine. No-op when `err` holds no error. */
+void adx_err_scrub_path(adx_err *err, const char *path, const char *what);
+
 const char *adx_errtype_slug(adx_errtype t);
 const char *adx_errtype_title(adx_errtype t);
 int adx_errtype_status(adx_errtype t);

@@ -1,6 +1,8 @@
 /* adx_err implementation: fixed buffers so reporting never allocates. */
 #include "adx_err.h"
 
+#include <stdbool.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -156,4 +158,39 @@ size_t adx_ptr_idx(adx_ptr *p, uint64_t idx)
     adx_ptr_append_key(p->buf, sizeof p->buf, tmp);
     p->len = strlen(p->buf);
     return mark;
+}
+
+/* Readers name the file they could not open; a client must never see a
+ * path of this machine, so each occurrence becomes `with`. A message cut
+ * short by the fixed buffer may hold only the start of the path, hence the
+ * search for a prefix. */
+static bool unpath(char *msg, size_t cap, const char *path, const char *with)
+{
+    size_t plen = strlen(path), nlen = plen < 48 ? plen : 48;
+    char *at = nlen ? strstr(msg, path) : NULL;
+    if (!at && nlen) {
+        for (char *p = msg; (p = strchr(p, path[0])); p++)
+            if (!strncmp(p, path, nlen)) {
+                at = p;
+                break;
+            }
+    }
+    if (!at) return false;
+    size_t before = (size_t)(at - msg), rest = strlen(at);
+    const char *after = at + (rest < plen ? rest : plen);
+    char out[ADX_ERR_MSG_MAX];
+    snprintf(out, sizeof out, "%.*s%s%s", (int)before, msg, with, after);
+    snprintf(msg, cap, "%s", out);
+    return true;
+}
+
+void adx_err_scrub_path(adx_err *err, const char *path, const char *what)
+{
+    if (!adx_err_failed(err) || !path || !*path) return;
+    for (int k = 0; k < 4 && unpath(err->detail, sizeof err->detail, path, what); k++)
+        continue;
+    for (int i = 0; i < err->n_items; i++)
+        for (int k = 0;
+             k < 4 && unpath(err->items[i].message, sizeof err->items[i].message, path, what); k++)
+            continue;
 }

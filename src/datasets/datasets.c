@@ -107,41 +107,6 @@ static int nomem(adx_err *err)
     return adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
 }
 
-/* Readers name the file they could not open; a client must never see a
- * path of this machine, so each occurrence becomes `with`. A message cut
- * short by the fixed buffer may hold only the start of the path, hence the
- * search for a prefix. */
-static bool unpath(char *msg, size_t cap, const char *path, const char *with)
-{
-    size_t plen = strlen(path), nlen = plen < 48 ? plen : 48;
-    char *at = nlen ? strstr(msg, path) : NULL;
-    if (!at && nlen) {
-        for (char *p = msg; (p = strchr(p, path[0])); p++)
-            if (!strncmp(p, path, nlen)) {
-                at = p;
-                break;
-            }
-    }
-    if (!at) return false;
-    size_t before = (size_t)(at - msg), rest = strlen(at);
-    const char *after = at + (rest < plen ? rest : plen);
-    char out[ADX_ERR_MSG_MAX];
-    snprintf(out, sizeof out, "%.*s%s%s", (int)before, msg, with, after);
-    snprintf(msg, cap, "%s", out);
-    return true;
-}
-
-static void scrub(adx_err *err, const char *path, const char *what)
-{
-    if (!adx_err_failed(err) || !path || !*path) return;
-    for (int k = 0; k < 4 && unpath(err->detail, sizeof err->detail, path, what); k++)
-        continue;
-    for (int i = 0; i < err->n_items; i++)
-        for (int k = 0;
-             k < 4 && unpath(err->items[i].message, sizeof err->items[i].message, path, what); k++)
-            continue;
-}
-
 static char *join(const char *dir, const char *name, const char *suffix)
 {
     char *p = NULL;
@@ -486,7 +451,7 @@ static ad_anndata *read_model(ds_store *s, const loc *l, const adx_ctl *ctl, adx
                                             : polis_read_dir(l->path, &s->lim, rep, err);
     if (!a) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "reading failed");
-        scrub(err, l->path, "the dataset");
+        adx_err_scrub_path(err, l->path, "the dataset");
     }
     return a;
 }
@@ -748,13 +713,13 @@ static ad_anndata *check_h5ad(ds_store *s, const char *src, const adx_ctl *ctl, 
     /* libhdf5 is not hardened against corrupt metadata: a crash must take
      * down the helper, not the daemon. */
     if (s->h5check && h5r_check_isolated(s->h5check, src, &s->lim, 0, err)) {
-        scrub(err, src, "the uploaded file");
+        adx_err_scrub_path(err, src, "the uploaded file");
         return NULL;
     }
     ad_anndata *a = h5r_read(src, &s->lim, ctl, rep, err);
     if (!a) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "reading failed");
-        scrub(err, src, "the uploaded file");
+        adx_err_scrub_path(err, src, "the uploaded file");
     }
     return a;
 }
@@ -827,7 +792,7 @@ int ds_put(ds_store *s, const char *name, const char *src_path, ds_input input, 
         o.level = 4;
         if (h5w_write(a, tmp, &o, ctl, &rep, err)) {
             if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "writing failed");
-            scrub(err, tmp, "the dataset");
+            adx_err_scrub_path(err, tmp, "the dataset");
             goto out;
         }
     } else if (rename(src_path, tmp) != 0) {

@@ -57,42 +57,6 @@ static pipe_job *job_new(const adx_limits *lim, adx_err *err)
     return j;
 }
 
-/* Readers name the file they could not open; a client must never see a
- * path of this machine, so each occurrence becomes `with`. A message cut
- * short by the fixed buffer may hold only the start of the path, hence the
- * search for a prefix. */
-static bool unpath(char *msg, size_t cap, const char *path, const char *with)
-{
-    size_t plen = strlen(path), nlen = plen < 48 ? plen : 48;
-    char *at = nlen ? strstr(msg, path) : NULL;
-    if (!at && nlen) {
-        for (char *p = msg; (p = strchr(p, path[0])); p++)
-            if (!strncmp(p, path, nlen)) {
-                at = p;
-                break;
-            }
-    }
-    if (!at) return false;
-    size_t before = (size_t)(at - msg), rest = strlen(at);
-    const char *after = at + (rest < plen ? rest : plen);
-    char out[ADX_ERR_MSG_MAX];
-    snprintf(out, sizeof out, "%.*s%s%s", (int)before, msg, with, after);
-    snprintf(msg, cap, "%s", out);
-    return true;
-}
-
-static void scrub_path(adx_err *err, const char *path)
-{
-    if (!adx_err_failed(err) || !path || !*path) return;
-    for (int k = 0; k < 4 && unpath(err->detail, sizeof err->detail, path, "the input"); k++)
-        continue;
-    for (int i = 0; i < err->n_items; i++)
-        for (int k = 0; k < 4 && unpath(err->items[i].message, sizeof err->items[i].message, path,
-                                        "the input");
-             k++)
-            continue;
-}
-
 /* Takes ownership of root (freed before returning, whatever happens). */
 static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *env, adx_err *err)
 {
@@ -152,7 +116,7 @@ pipe_job *pipe_load_file_env(const char *request_path, const adx_limits *lim, co
     json_t *root = jdec_load_file(request_path, lim, err);
     if (!root) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_IO, "", "cannot read the request");
-        scrub_path(err, request_path);
+        adx_err_scrub_path(err, request_path, "the input");
         return NULL;
     }
     return load_root(root, lim, env, err);
@@ -211,7 +175,7 @@ pipe_job *pipe_load_input(const char *path, pipe_input kind, const json_t *optio
     return j;
 fail:
     if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "loading the input failed");
-    scrub_path(err, path);
+    adx_err_scrub_path(err, path, "the input");
     pipe_free(j);
     return NULL;
 }
