@@ -437,7 +437,10 @@ class Pins(Base):
                                    {"Content-Type": "application/x-hdf5"}, timeout=120)
         t = threading.Thread(target=post_v)
         t.start()
-        self.wait_until("V validating", lambda: self.readyz_queued() >= 1)
+        # (the stand-in claims the hold before it waits: counting V as
+        # validating is not enough, its check must be the one holding)
+        self.wait_until("V holding", lambda: os.path.isdir(os.path.join(self.g, "claimed")))
+        self.assertEqual(self.readyz_queued(), 1)
         # ... so A does not keep its model and reads its input again when it
         # runs: that check holds, and A keeps the only worker.
         st, _, a = self.d.json("POST", "/v1/exports", data, {"Content-Type": "application/x-hdf5"})
