@@ -767,24 +767,28 @@ static bool json_content_type(const char *ct)
     return !ct || content_type_is(ct, "application/json");
 }
 
-/* 413 from Content-Length before any byte is read, then the temp file the
- * body streams into. */
-static enum MHD_Result upload_open(srv_req *r)
+/* A Content-Length over max_body_bytes: the 413 goes out before any byte
+ * of the body is read. */
+static bool body_too_big(srv_req *r, enum MHD_Result *rc)
 {
     const char *cl = header(r, "Content-Length");
     uint64_t max = srv_g->cfg.limits.max_body_bytes;
-    if (cl) {
-        char *end;
-        errno = 0;
-        unsigned long long n = strtoull(cl, &end, 10);
-        if (!errno && *end == '\0' && n > max) {
-            adx_err e;
-            adx_err_init(&e);
-            adx_err_set(&e, ADX_E_LIMIT, "", "the body is %llu bytes; max_body_bytes is %llu", n,
-                        (unsigned long long)max);
-            return send_problem_err(r, &e);
-        }
-    }
+    if (!cl) return false;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    if (errno || *end != '\0' || n <= max) return false;
+    adx_err e;
+    adx_err_init(&e);
+    adx_err_set(&e, ADX_E_LIMIT, "", "the body is %llu bytes; max_body_bytes is %llu", n,
+                (unsigned long long)max);
+    *rc = send_problem_err(r, &e);
+    return true;
+}
+
+/* The temp file in the spool the body streams into. */
+static enum MHD_Result upload_open(srv_req *r)
+{
     /* A job's upload is named after the job; a dataset's gets a fresh id. */
     char name[SRV_ID_LEN + 1];
     if (r->job_id[0])
@@ -969,6 +973,8 @@ static enum MHD_Result post_begin(srv_req *r)
                        "%.100s",
                        ct);
     }
+    enum MHD_Result rc;
+    if (body_too_big(r, &rc)) return rc;
     if (srv_queue_full())
         return problem(r, 429, ADX_E_LIMIT, "Retry-After", RETRY_AFTER,
                        "the queue holds %u jobs (queue_max); retry later", srv_g->cfg.queue_max);
@@ -1188,6 +1194,8 @@ static enum MHD_Result put_begin(srv_req *r)
                        "application/json (an AnnData object), not %.100s",
                        ct ? ct : "a body without Content-Type");
     }
+    enum MHD_Result rc;
+    if (body_too_big(r, &rc)) return rc;
     /* Refused before the body is read; ds_put checks again at the end. */
     if (ds_pinned(srv_g->ds, r->ds_name)) return ds_pinned_problem(r);
     return upload_open(r);
