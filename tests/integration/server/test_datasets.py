@@ -364,6 +364,48 @@ class ExportByReference(Base):
         self.assertEqual(doc["items"], [])
 
 
+class AuthCorsProxy(Base):
+    def setUp(self):
+        self.tmpd = tempfile.TemporaryDirectory()
+        self.tmp = self.tmpd.name
+        tokens = os.path.join(self.tmp, "tokens")
+        with open(tokens, "w") as f:
+            f.write("tok\n")
+        self.d = Daemon(self.tmp, {"tokens_file": tokens, "cors_origins": "https://app.example",
+                                   "trusted_proxies": "127.0.0.0/8"})
+        self.d.start()
+
+    def test_tokens_cors_request_id_and_links(self):
+        for m, path in (("GET", "/v1/datasets"), ("GET", "/v1/datasets/polis-example"),
+                        ("DELETE", "/v1/datasets/polis-example"), ("PUT", "/v1/datasets/x")):
+            st, h, body = self.d.request(m, path, b"{}" if m == "PUT" else None,
+                                         {"Content-Type": "application/json"})
+            self.problem(st, h, body, 401)
+        # no token, no name check either: nothing about the data dir leaks
+        st, h, body = self.d.request("GET", "/v1/datasets/..")
+        self.problem(st, h, body, 401)
+        auth = {"Authorization": "Bearer tok", "Origin": "https://app.example",
+                "X-Request-ID": "ds-req-1"}
+        st, h, body = self.d.request("GET", "/v1/datasets", headers=auth)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(h["access-control-allow-origin"], "https://app.example")
+        self.assertEqual(h["x-request-id"], "ds-req-1")
+        pre = {"Origin": "https://app.example", "Access-Control-Request-Method": "PUT"}
+        st, h, _ = self.d.request("OPTIONS", "/v1/datasets/cells", headers=pre)
+        self.assertEqual(st, 204)
+        self.assertIn("PUT", h["access-control-allow-methods"])
+        self.assertIn("DELETE", h["access-control-allow-methods"])
+        hdrs = dict(auth, **{"Content-Type": "application/x-hdf5", "X-Forwarded-Proto": "https",
+                             "X-Forwarded-Host": "data.example.org",
+                             "X-Forwarded-Prefix": "/adx"})
+        st, h, body = self.d.request("PUT", "/v1/datasets/cells",
+                                     h5ad_bytes(small_adata(), self.tmp), hdrs)
+        self.assertEqual(st, 201, body)
+        self.assertEqual(h["location"], "https://data.example.org/adx/v1/datasets/cells")
+        self.assertIn("Location", h["access-control-expose-headers"])
+        self.assertIn("ds-req-1", self.d.logs())
+
+
 GATE = """#!/bin/sh
 # Test stand-in for adx-h5check: holds while a hold file exists (polling is
 # the helper's, not the test's), then runs the real helper.
