@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -530,6 +531,28 @@ class Pins(Base):
         self.assertEqual(z["X"].shape, (5, 3))
         st, _, _ = self.d.request("DELETE", "/v1/datasets/pinme")
         self.assertEqual(st, 204)
+
+
+    def test_sigterm_waits_for_a_put_in_progress(self):
+        data = h5ad_bytes(small_adata(), self.tmp)
+        self.hold("upload")
+        res = {}
+
+        def put():
+            res["put"] = self.put("late", data)
+        t = threading.Thread(target=put)
+        t.start()
+        self.wait_until("PUT holding", lambda: os.path.isdir(os.path.join(self.g, "claimed")))
+        self.d.signal(signal.SIGTERM)
+        # draining (the listener is closed) while the PUT is on the pool:
+        # the daemon waits for it instead of cutting it short
+        self.wait_until("draining", lambda: '"shutting down"' in self.d.logs())
+        self.assertIsNone(self.d.proc.poll())
+        self.hold("upload", False)
+        t.join(60)
+        self.assertEqual(res["put"][0], 201, res["put"])
+        self.assertEqual(self.d.wait_exit(60), 0)
+        self.assertTrue(os.path.exists(os.path.join(self.d.spool, "datasets", "late.h5ad")))
 
 
 class DataDirDefaults(unittest.TestCase):
