@@ -194,6 +194,9 @@ static inline size_t ad_str_len(const ad_array *a, uint64_t i)
 /* Numeric element i converted (bool → 0/1). Undefined for AD_STR. */
 double ad_array_get_f64(const ad_array *a, uint64_t i);
 int64_t ad_array_get_i64(const ad_array *a, uint64_t i);
+/* Store categorical code v at i of a signed code array (AD_I8..AD_I64, the
+ * width pandas picks for the number of categories; v must fit it). */
+void ad_codes_set(ad_array *codes, uint64_t i, int64_t v);
 /* Build a 1-d AD_STR array from C strings (copies). */
 int ad_array_from_cstrs(ad_array *a, const char *const *s, uint64_t n);
 

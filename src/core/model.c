@@ -178,6 +178,24 @@ double ad_array_get_f64(const ad_array *a, uint64_t i)
     }
 }
 
+void ad_codes_set(ad_array *codes, uint64_t i, int64_t v)
+{
+    switch (codes->dtype) {
+    case AD_I8:
+        ((int8_t *)codes->data)[i] = (int8_t)v;
+        break;
+    case AD_I16:
+        ((int16_t *)codes->data)[i] = (int16_t)v;
+        break;
+    case AD_I32:
+        ((int32_t *)codes->data)[i] = (int32_t)v;
+        break;
+    default:
+        ((int64_t *)codes->data)[i] = v;
+        break;
+    }
+}
+
 int64_t ad_array_get_i64(const ad_array *a, uint64_t i)
 {
     switch (a->dtype) {

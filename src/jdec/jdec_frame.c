@@ -156,24 +156,6 @@ static ad_dtype codes_dtype(uint64_t ncat)
     return AD_I64;
 }
 
-static void set_code(ad_array *a, uint64_t i, int64_t v)
-{
-    switch (a->dtype) {
-    case AD_I8:
-        ((int8_t *)a->data)[i] = (int8_t)v;
-        break;
-    case AD_I16:
-        ((int16_t *)a->data)[i] = (int16_t)v;
-        break;
-    case AD_I32:
-        ((int32_t *)a->data)[i] = (int32_t)v;
-        break;
-    default:
-        ((int64_t *)a->data)[i] = v;
-        break;
-    }
-}
-
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -308,7 +290,7 @@ static ad_elem *cat_from_values(jd *d, const colsrc *c, const uint64_t *cnt)
                 }
                 code = (int64_t)(((char *)hit - (char *)keys) / (ptrdiff_t)esz);
             }
-            set_code(&cat->codes, i, code);
+            ad_codes_set(&cat->codes, i, code);
         }
         free(keys);
         return e;
@@ -345,7 +327,7 @@ static ad_elem *cat_from_values(jd *d, const colsrc *c, const uint64_t *cnt)
             const char **hit = bsearch(&s, sp, ncat, sizeof *sp, cmp_cstr);
             code = hit - sp;
         }
-        set_code(&cat->codes, i, code);
+        ad_codes_set(&cat->codes, i, code);
     }
     if (ct == CT_MIXED) jd_report(d, adx_ptr_str(&d->s), REP_MIXED_TO_STRING, nonnull, NULL);
     free(sp);
@@ -752,7 +734,7 @@ static ad_elem *typed_categorical(jd *d, const json_t *v)
                     code, ncat, ncat);
             goto fail;
         }
-        set_code(&e->u.cat.codes, i, code);
+        ad_codes_set(&e->u.cat.codes, i, code);
     }
     adx_ptr_pop(&d->p, m);
     return e;

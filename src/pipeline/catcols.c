@@ -38,24 +38,6 @@ static bool missing(const ad_array *a, uint64_t i)
     return ad_dtype_is_float(a->dtype) && isnan(ad_array_get_f64(a, i));
 }
 
-static void put_code(ad_array *codes, uint64_t i, int64_t v)
-{
-    switch (codes->dtype) {
-    case AD_I8:
-        ((int8_t *)codes->data)[i] = (int8_t)v;
-        break;
-    case AD_I16:
-        ((int16_t *)codes->data)[i] = (int16_t)v;
-        break;
-    case AD_I32:
-        ((int32_t *)codes->data)[i] = (int32_t)v;
-        break;
-    default:
-        ((int64_t *)codes->data)[i] = v;
-        break;
-    }
-}
-
 /* Replaces *col with its categorical; *col untouched on failure. */
 static int to_categorical(ad_elem **col, adx_err *err, const char *ptr)
 {
@@ -100,7 +82,7 @@ static int to_categorical(ad_elem **col, adx_err *err, const char *ptr)
     }
     if (rc == 0) rc = ad_array_init(&cat->codes, san_codes_dtype(ncat), 1, shn);
     for (uint64_t i = 0; rc == 0 && i < n; i++)
-        put_code(&cat->codes, i, code_of[i]);
+        ad_codes_set(&cat->codes, i, code_of[i]);
     free(rows);
     free(code_of);
     if (rc != 0) {

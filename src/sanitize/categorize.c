@@ -31,24 +31,6 @@ ad_dtype san_codes_dtype(uint64_t n_categories)
     return AD_I64;
 }
 
-static void set_code(ad_array *codes, uint64_t i, int64_t v)
-{
-    switch (codes->dtype) {
-    case AD_I8:
-        ((int8_t *)codes->data)[i] = (int8_t)v;
-        break;
-    case AD_I16:
-        ((int16_t *)codes->data)[i] = (int16_t)v;
-        break;
-    case AD_I32:
-        ((int32_t *)codes->data)[i] = (int32_t)v;
-        break;
-    default:
-        ((int64_t *)codes->data)[i] = v;
-        break;
-    }
-}
-
 /* Distinct values by open addressing over row numbers: one pass over the
  * column, memory proportional to the number of distinct values. */
 typedef struct distinct {
@@ -163,7 +145,7 @@ static int column_to_categorical(ad_elem *col)
     uint64_t shape[1] = {n};
     if (ad_array_init(&codes, san_codes_dtype(ncat), 1, shape) < 0) goto out;
     for (uint64_t i = 0; i < n; i++)
-        set_code(&codes, i, (int64_t)rank[group[i]]);
+        ad_codes_set(&codes, i, (int64_t)rank[group[i]]);
     ad_array_free(&col->u.arr);
     col->kind = AD_K_CATEGORICAL;
     col->u.cat = (ad_categorical){.codes = codes, .categories = categories, .ordered = false};
