@@ -16,6 +16,7 @@
 #include "adx_datasets.h"
 #include "adx_h5w.h"
 #include "adx_jdec.h"
+#include "../unit_tmp.h"
 
 static char dir[512];   /* the data directory */
 static char spool[512]; /* where uploads wait, like the daemon's spool */
@@ -28,26 +29,6 @@ static const char small_json[] =
     " \"var\": {\"index\": [\"g1\", \"g2\", \"g3\"]},"
     " \"obsm\": {\"X_pca\": [[0.5], [1.5]]},"
     " \"uns\": {\"title\": \"small\"}}";
-
-static void rm_tree(const char *p)
-{
-    struct stat st;
-    if (lstat(p, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(p);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char q[1024];
-            snprintf(q, sizeof q, "%s/%s", p, de->d_name);
-            rm_tree(q);
-        }
-        if (d) closedir(d);
-        rmdir(p);
-    } else {
-        unlink(p);
-    }
-}
 
 static void setup(void)
 {

@@ -14,30 +14,11 @@
 #include "adx_h5w.h"
 #include "adx_jdec.h"
 #include "adx_pipeline.h"
+#include "../unit_tmp.h"
 
 static char dir[256];
 static adx_limits lim;
 static adx_err err;
-
-static void rm_tree(const char *p)
-{
-    struct stat st;
-    if (lstat(p, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(p);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char q[1024];
-            snprintf(q, sizeof q, "%s/%s", p, de->d_name);
-            rm_tree(q);
-        }
-        if (d) closedir(d);
-        rmdir(p);
-    } else {
-        unlink(p);
-    }
-}
 
 static void setup(void)
 {
