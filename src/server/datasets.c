@@ -67,24 +67,6 @@ static int resolve_h5check(srv_state *s, adx_err *err)
                        cand[0], cand[1], nc > 2 ? ", " : "", nc > 2 ? cand[2] : "", ADX_LIBEXECDIR);
 }
 
-static int mkdir_p(const char *path, adx_err *err)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
-            return adx_err_set(err, ADX_E_IO, "/data_dir", "cannot create %s: %s", tmp,
-                               strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
-        return adx_err_set(err, ADX_E_IO, "/data_dir", "cannot create %s: %s", tmp,
-                           strerror(errno));
-    return 0;
-}
-
 /* The same test ds_list applies, without reading any dataset: startup must
  * not pay for summaries of a large directory. */
 static bool holds_a_dataset(const char *dir)
@@ -151,7 +133,7 @@ int srv_datasets_open(srv_state *s, adx_err *err)
     }
     bool seeded = false;
     if (dflt) {
-        if (mkdir_p(s->data_dir, err) < 0) return -1;
+        if (srv_mkdir_p(s->data_dir, "/data_dir", err) < 0) return -1;
         if (!holds_a_dataset(s->data_dir)) {
             if (seed(s->data_dir, err) < 0) return -1;
             seeded = true;

@@ -137,6 +137,9 @@ int srv_write_durable(const char *dir, const char *name, const char *text, size_
                       adx_err *err);
 /* Remove a directory and the plain files in it. */
 int srv_remove_tree(const char *dir);
+/* mkdir -p with mode 0750; errors point at the config `setting` that named
+ * the directory ("/spool_dir"). */
+int srv_mkdir_p(const char *path, const char *setting, adx_err *err);
 /* The persisted record of a job (compact JSON text, malloc'd). */
 char *srv_job_record(const srv_job *j);
 /* Load every job of the spool, clean temp files; called before the loop. */

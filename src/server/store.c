@@ -69,6 +69,23 @@ int srv_write_durable(const char *dir, const char *name, const char *text, size_
     return 0;
 }
 
+int srv_mkdir_p(const char *path, const char *setting, adx_err *err)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+            return adx_err_set(err, ADX_E_IO, setting, "cannot create %s: %s", tmp,
+                               strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+        return adx_err_set(err, ADX_E_IO, setting, "cannot create %s: %s", tmp, strerror(errno));
+    return 0;
+}
+
 int srv_remove_tree(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -217,33 +234,17 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     return j;
 }
 
-static int mkdir_p(const char *path, adx_err *err)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
-            return adx_err_set(err, ADX_E_IO, "/spool_dir", "cannot create %s: %s", tmp,
-                               strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
-        return adx_err_set(err, ADX_E_IO, "/spool_dir", "cannot create %s: %s", tmp,
-                           strerror(errno));
-    return 0;
-}
-
 int srv_store_scan(srv_state *s, adx_err *err)
 {
     snprintf(s->jobs_dir, sizeof s->jobs_dir, "%s/jobs", s->cfg.spool_dir);
     snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/tmp", s->cfg.spool_dir);
-    if (mkdir_p(s->jobs_dir, err) < 0 || mkdir_p(s->tmp_dir, err) < 0) return -1;
+    if (srv_mkdir_p(s->jobs_dir, "/spool_dir", err) < 0 ||
+        srv_mkdir_p(s->tmp_dir, "/spool_dir", err) < 0)
+        return -1;
     /* Uploads that were in flight when the process died were never
      * acknowledged. */
     srv_remove_tree(s->tmp_dir);
-    if (mkdir_p(s->tmp_dir, err) < 0) return -1;
+    if (srv_mkdir_p(s->tmp_dir, "/spool_dir", err) < 0) return -1;
     DIR *d = opendir(s->jobs_dir);
     if (!d)
         return adx_err_set(err, ADX_E_IO, "/spool_dir", "cannot read %s: %s", s->jobs_dir,
