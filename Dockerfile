@@ -9,7 +9,7 @@
 #
 # Configuration: ANNDATA_EXPORTD_<KEY> environment variables (-e), or a
 # config file mounted over /etc/anndata-exportd/anndata-exportd.conf; every
-# key is documented in config/anndata-exportd.conf. See docs/deploy.md.
+# key is documented in config/anndata-exportd.conf. See README.md, Deploy.
 
 FROM debian:bookworm-slim AS build
 ARG DEBIAN_FRONTEND=noninteractive

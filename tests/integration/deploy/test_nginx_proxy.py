@@ -220,15 +220,15 @@ class UntrustedProxy(unittest.TestCase):
 
 
 class NginxDocs(unittest.TestCase):
-    """docs/deploy.md's nginx section: its install lines run into a temp root
+    """README.md's nginx section: its install lines run into a temp root
     and the installed, unmodified site file passes `nginx -t` inside a
     Debian-style nginx.conf; its snippet says what the shipped file does."""
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="adx-deploy-nginxdoc-")
-        with open(os.path.join(dh.SRC, "docs", "deploy.md")) as f:
-            m = re.search(r"(?ms)^### nginx\n(.*?)(?=^### |\Z)", f.read())
-        self.assertIsNotNone(m, "docs/deploy.md has no '### nginx' section")
+        with open(os.path.join(dh.SRC, "README.md")) as f:
+            m = re.search(r"(?ms)^### nginx\n(.*?)(?=^##|\Z)", f.read())
+        self.assertIsNotNone(m, "README.md has no '### nginx' section")
         self.section = m.group(1)
 
     def tearDown(self):

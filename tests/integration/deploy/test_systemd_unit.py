@@ -1,6 +1,6 @@
 """systemd/anndata-exportd.service: `systemd-analyze verify` finds nothing to
 say about it, `systemd-analyze security` rates it well, the install steps of
-docs/deploy.md run into a temporary root (systemctl --root enable), and the
+README.md run into a temporary root (systemctl --root enable), and the
 installed unit's own ExecStart, started the way systemd would (NOTIFY_SOCKET,
 STATE_DIRECTORY), becomes ready, reloads on ExecReload's SIGHUP and stops
 cleanly on KillSignal within TimeoutStopSec."""
@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import deployharness as dh  # noqa: E402
 
 UNIT = os.path.join(dh.SRC, "systemd", "anndata-exportd.service")
-DOC = os.path.join(dh.SRC, "docs", "deploy.md")
+DOC = os.path.join(dh.SRC, "README.md")
 # server.c: FORCED_EXIT_MS, how long after the grace the daemon exits anyway.
 FORCED_EXIT_S = 10
 
@@ -62,12 +62,12 @@ def default_shutdown_grace():
 
 
 def doc_install_steps():
-    """The shell lines of the systemd install block of docs/deploy.md."""
+    """The shell lines of the systemd install block of README.md."""
     with open(DOC) as f:
         text = f.read()
-    m = re.search(r"(?ms)^### systemd\n(.*?)(?=^### |\Z)", text)
+    m = re.search(r"(?ms)^### systemd\n(.*?)(?=^##|\Z)", text)
     if not m:
-        raise AssertionError("docs/deploy.md has no '### systemd' section")
+        raise AssertionError("README.md has no '### systemd' section")
     steps = []
     for line in m.group(1).splitlines():
         s = line.strip()
@@ -147,21 +147,23 @@ class SystemdUnit(unittest.TestCase):
         self.assertEqual(m.group(2), "OK")
 
     def test_doc_install_steps_and_start(self):
-        """docs/deploy.md's lines, with / moved to a temp root; then what
+        """README.md's lines, with / moved to a temp root; then what
         `enable --now` and `reload`/`stop` make systemd do."""
         root = os.path.join(self.tmp, "root")
         os.makedirs(root)
         steps = doc_install_steps()
         kinds = [s[0] + " " + (s[1] if s[0] == "systemctl" else "") for s in steps]
-        self.assertEqual(kinds, ["install ", "install ", "install ", "systemctl daemon-reload",
+        self.assertEqual(kinds, ["install ", "install ", "install ", "install ",
+                                 "systemctl daemon-reload",
                                  "systemctl enable"], steps)
         for argv in steps:
             if argv[0] == "install":
                 # Sources are repo paths (build/ is where the README builds).
                 *opts, src, dst = argv[1:]
                 self.assertTrue(dst.startswith("/"), argv)
-                src = dh.require_bin() if src == "build/anndata-exportd" else \
-                    os.path.join(dh.SRC, src)
+                built = os.path.dirname(dh.require_bin())
+                src = os.path.join(built, src[len("build/"):]) if src.startswith("build/") \
+                    else os.path.join(dh.SRC, src)
                 target = root + dst
                 if not os.path.basename(dst) or "-D" not in opts:
                     os.makedirs(os.path.dirname(target), exist_ok=True)

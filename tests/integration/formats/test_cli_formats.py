@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import unittest
 import warnings
@@ -20,6 +21,8 @@ BIN = os.environ.get("ADX_BIN", "")
 SHARED = os.environ.get("ADX_SHARED", "")
 FIX = os.path.join(SHARED, "fixtures")
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from test_formats import readme_npz_code  # noqa: E402  (one extractor for both tests)
 
 
 def expected():
@@ -50,10 +53,9 @@ def values(s):
 
 
 def read_npz_anndata(path):
-    with open(os.path.join(HERE, "README-npz.md"), encoding="utf-8") as f:
-        code = re.search(r"```python\n(.*?)```", f.read(), re.S).group(1)
+    code = readme_npz_code()
     ns = {}
-    exec(compile(code, "README-npz.md", "exec"), ns)
+    exec(compile(code, "README.md", "exec"), ns)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return ns["read_npz_anndata"](path)

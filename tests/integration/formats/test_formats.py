@@ -3,7 +3,7 @@
 fmt_driver (argv[1]) writes a hand-built model; expected() builds the same
 object with anndata. npz: every member read with allow_pickle=False, its
 bytes compared with what numpy itself writes for the loaded array, and the
-object rebuilt with the code in README-npz.md. csv/txt: every file compared
+object rebuilt with the code in README.md's npz section. csv/txt: every file compared
 byte for byte with anndata's own write_csvs(skip_data=False).
 """
 import csv
@@ -26,7 +26,17 @@ import anndata as ad
 
 DRIVER = None
 HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.environ.get("ADX_SRC") or os.path.join(HERE, "..", "..", "..")
 NAN = float("nan")
+
+
+def readme_npz_code():
+    """The Python block of README.md's "### npz" section: the tests run
+    exactly the lines a reader copies."""
+    with open(os.path.join(SRC, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    sec = re.search(r"(?ms)^### npz\n(.*?)(?=^##|\Z)", text).group(1)
+    return re.search(r"```python\n(.*?)```", sec, re.S).group(1)
 
 
 def expected(xkind):
@@ -132,11 +142,9 @@ def run_driver(xkind, fmt, out):
 
 
 def load_readme_reader():
-    with open(os.path.join(HERE, "README-npz.md"), encoding="utf-8") as f:
-        text = f.read()
-    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    code = readme_npz_code()
     ns = {}
-    exec(compile(code, "README-npz.md", "exec"), ns)
+    exec(compile(code, "README.md", "exec"), ns)
     return ns["read_npz_anndata"]
 
 

@@ -2,7 +2,7 @@
 of h5ad and JSON AnnData, DELETE, name rules, pins held by queued jobs (also
 across a restart), exports by reference and with an h5ad body, the default
 data directory seeded with the bundled Polis conversation, and the curl
-commands of the "Stored datasets" section of src/server/README-http.md run
+commands of the "Stored datasets" section of README.md run
 as written."""
 import io
 import json
@@ -638,11 +638,11 @@ class DataDirDefaults(unittest.TestCase):
 
 def readme_commands():
     """The shell lines of the code blocks of "### Stored datasets" in
-    src/server/README-http.md (continuations joined, comments dropped)."""
-    with open(os.path.join(SRC, "src", "server", "README-http.md")) as f:
+    README.md (continuations joined, comments dropped)."""
+    with open(os.path.join(SRC, "README.md")) as f:
         text = f.read()
-    m = re.search(r"(?ms)^### Stored datasets\n(.*?)(?=^### |\Z)", text)
-    assert m, "README-http.md has no '### Stored datasets' section"
+    m = re.search(r"(?ms)^### Stored datasets\n(.*?)(?=^##|\Z)", text)
+    assert m, "README.md has no '### Stored datasets' section"
     cmds, cur = [], ""
     for line in m.group(1).splitlines():
         if not line.startswith("    "):
