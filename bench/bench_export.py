@@ -4,11 +4,12 @@
 Generates a Polis-shaped export request (participants x statements votes with
 ~40% unseen, a float32 layer as typed base64, obs/var columns including
 kmeans_* labels, uns frames), runs `anndata-exportd export` several times per
-compression and prints the median wall time, CPU time (user + sys, steadier
+format and compression (h5ad gzip/lzf/none, npz deflated/stored) and prints the median wall time, CPU time (user + sys, steadier
 than wall time on a shared machine) and peak RSS of the child. The
 baseline is anndata 0.8 writing the same object from Python (write_h5ad only,
 the object already in memory) plus json.load of the request, which is what a
-Python service would do. The jansson row is the raw parse of the request with
+Python service would do; for npz it is numpy's savez_compressed / savez of
+the same arrays. The jansson row is the raw parse of the request with
 anndata-exportd itself stopped right after jansson has parsed the request,
 to show what the JSON tree costs compared with the whole job.
 
@@ -156,6 +157,47 @@ sys.stderr.write("%.6f %.6f\n" % (time.perf_counter() - t0, time.process_time() 
 """
 
 
+VARIANTS = (("h5ad", "gzip"), ("h5ad", "lzf"), ("h5ad", None), ("npz", "gzip"), ("npz", None))
+
+
+def npz_arrays(a):
+    """The arrays of AnnData `a` as numpy would save them without pickles."""
+    import pandas as pd
+
+    def plain(v):
+        v = np.asarray(v)
+        return v.astype(str) if v.dtype == object else v
+
+    out = {"X": plain(a.X)}
+
+    def frame(ns, f):
+        out[ns + "/_index"] = plain(f.index)
+        for col in f.columns:
+            v = f[col]
+            if isinstance(v.dtype, pd.CategoricalDtype):
+                out["%s/%s/codes" % (ns, col)] = v.cat.codes.to_numpy()
+                out["%s/%s/categories" % (ns, col)] = plain(v.cat.categories)
+            else:
+                out["%s/%s" % (ns, col)] = plain(v.to_numpy())
+
+    def uns(prefix, d):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                uns(prefix + k + "/", v)
+            elif isinstance(v, pd.DataFrame):
+                frame(prefix + k, v)
+            else:
+                out[prefix + k] = plain(v)
+
+    frame("obs", a.obs)
+    frame("var", a.var)
+    for ns in ("obsm", "varm", "layers"):
+        for k, v in getattr(a, ns).items():
+            out["%s/%s" % (ns, k)] = plain(v)
+    uns("uns/", a.uns)
+    return out
+
+
 def med(xs):
     return statistics.median(xs)
 
@@ -184,14 +226,16 @@ def main():
                " ".join("%.1f" % x for x in os.getloadavg())))
 
         ours = {}
-        for comp in ("gzip", "lzf", None):
+        for fmt, comp in VARIANTS:
             r = dict(req)
             r["compression"] = comp
-            p = os.path.join(work, "req-%s.json" % comp)
+            r["format"] = fmt
+            r["filename"] = "bench." + fmt
+            p = os.path.join(work, "req-%s-%s.json" % (fmt, comp))
             with open(p, "w") as f:
                 json.dump(r, f, allow_nan=False, separators=(",", ":"))
             runs, stages = [], []
-            out = os.path.join(work, "out.h5ad")
+            out = os.path.join(work, "out." + fmt)
             job = os.path.join(work, "job.json")
             for _ in range(args.runs):
                 w, c, m, _ = spawn(["/bin/sh", "-c",
@@ -200,7 +244,7 @@ def main():
                 runs.append((w, c, m))
                 with open(job) as f:
                     stages.append(json.load(f)["timings"])
-            ours[comp] = (med(r[0] for r in runs), med(r[1] for r in runs),
+            ours[fmt, comp] = (med(r[0] for r in runs), med(r[1] for r in runs),
                           med(r[2] for r in runs), os.path.getsize(out) / 1e6,
                           {k: med(s[k] for s in stages) for k in stages[0]})
             os.unlink(p)
@@ -236,28 +280,43 @@ def main():
                 t, c = time.perf_counter(), time.process_time()
                 ad.write_h5ad(out, compression=comp)
                 runs.append((time.perf_counter() - t, time.process_time() - c))
-            base[comp] = (med(r[0] for r in runs), med(r[1] for r in runs),
-                          os.path.getsize(out) / 1e6)
+            base["h5ad", comp] = (med(r[0] for r in runs), med(r[1] for r in runs),
+                                  os.path.getsize(out) / 1e6)
+        # npz baseline: numpy writing the same arrays (strings as fixed-width
+        # unicode, categoricals as codes + categories, as the npz output has
+        # them) with savez_compressed / savez.
+        arrays = npz_arrays(ad)
+        for comp, save in (("gzip", np.savez_compressed), (None, np.savez)):
+            runs = []
+            out = os.path.join(work, "ref.npz")
+            for _ in range(args.runs):
+                t, c = time.perf_counter(), time.process_time()
+                save(out, **arrays)
+                runs.append((time.perf_counter() - t, time.process_time() - c))
+            base["npz", comp] = (med(r[0] for r in runs), med(r[1] for r in runs),
+                                 os.path.getsize(out) / 1e6)
 
-        print("\nmedians of %d runs; ratio = (anndata write_h5ad + json.load) / "
+        print("\nmedians of %d runs; ratio = (anndata write_h5ad or numpy savez + json.load) / "
               "anndata-exportd, > 1 means faster" % args.runs)
         hdr = "%-24s %8s %8s %9s %8s %11s %11s"
         print(hdr % ("", "wall s", "cpu s", "peak MiB", "file MB", "ratio wall", "ratio cpu"))
         row = "%-24s %8.2f %8.2f %9s %8.1f %11s %11s"
-        for comp in ("gzip", "lzf", None):
-            name = comp or "none"
-            w, c, m, mb, st = ours[comp]
-            bw, bc, bmb = base[comp]
+        for fmt, comp in VARIANTS:
+            name = "%s %s" % (fmt, comp or "none")
+            w, c, m, mb, st = ours[fmt, comp]
+            bw, bc, bmb = base[fmt, comp]
             print(row % ("anndata-exportd " + name, w, c, "%.0f" % m, mb,
                          "%.2fx" % ((bw + json_load[0]) / w), "%.2fx" % ((bc + json_load[1]) / c)))
-            print(row % ("  anndata write " + name, bw, bc, "", bmb, "", ""))
+            ref = "  anndata write " if fmt == "h5ad" else \
+                ("  numpy savez_compressed" if comp else "  numpy savez")
+            print(row % (ref if fmt == "npz" else ref + (comp or "none"), bw, bc, "", bmb, "", ""))
             print("    stages (wall): load %.2f s (parse + decode), prepare %.2f s, write %.2f s" %
                   (st["load_s"], st["prepare_s"], st["write_s"]))
         print(row.replace("%8.1f", "%8s") % ("python json.load", json_load[0], json_load[1],
                                               "%.0f" % json_load[2], "", "", ""))
         print(row.replace("%8.1f", "%8s") % ("exportd parse only", parse[0], parse[1],
                                               "%.0f" % parse[2], "", "", ""))
-        g = ours["gzip"]
+        g = ours["h5ad", "gzip"]
         print("\njansson (file read + parse, whole process) = %.0f%% of the gzip job's cpu time "
               "and %.0f%% of its wall time; its peak RSS %.0f MiB = %.0f%% of the job's %.0f MiB" %
               (100 * parse[1] / g[1], 100 * parse[0] / g[0], parse[2], 100 * parse[2] / g[2], g[2]))
