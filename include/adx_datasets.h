@@ -44,8 +44,8 @@
  *
  * Errors: -1/NULL with `err` set; pointer "/dataset" for a bad or unknown
  * name (callers may rewrite it); ADX_E_BAD_OPTION (invalid name),
- * ADX_E_NOT_FOUND, ADX_E_CONFLICT, ADX_E_UNSUPPORTED (a PUT over a Polis
- * folder, which only an operator manages), readers' errors as they give
+ * ADX_E_NOT_FOUND, ADX_E_CONFLICT (pinned, or a PUT over a Polis folder,
+ * which only an operator manages), readers' errors as they give
  * them (h5r_read, polis_read_dir, jdec), ADX_E_IO for the file system.
  * Messages never contain a path of the machine.
  */

@@ -756,7 +756,9 @@ int ds_put(ds_store *s, const char *name, const char *src_path, ds_input input, 
     loc pl;
     bool is_file = stat(final, &st) == 0 && S_ISREG(st.st_mode);
     if (!is_file && polis_at(folder, &pl)) {
-        adx_err_set(err, ADX_E_UNSUPPORTED, "/dataset",
+        /* 409, not 415: the body may be fine, the name's current state is
+         * what forbids the PUT (and no retry will help, so no Retry-After). */
+        adx_err_set(err, ADX_E_CONFLICT, "/dataset",
                     "dataset \"%s\" is a Polis folder, which only the operator can replace", name);
         goto out;
     }

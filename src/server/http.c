@@ -1089,16 +1089,20 @@ static enum MHD_Result post_end(srv_req *r)
 /* ---- stored datasets ---------------------------------------------------------- */
 
 /* A dataset error as a problem: name errors point at the path segment
- * ("/name"), a pinned dataset is a 409 to retry, and file-system failures
+ * ("/name"), a pinned dataset is a 409 to retry (a Polis folder under a PUT
+ * is a 409 without Retry-After), and file-system failures
  * keep their details in the log. */
 static enum MHD_Result ds_problem(srv_req *r, adx_err *e)
 {
     for (int i = 0; i < e->n_items; i++)
         if (!strcmp(e->items[i].pointer, "/dataset"))
             snprintf(e->items[i].pointer, sizeof e->items[i].pointer, "/name");
-    if (e->type == ADX_E_CONFLICT)
-        return send_problem_obj(r, adx_err_problem(e, r->path, PROBLEM_BASE), 409, "Retry-After",
-                                RETRY_AFTER);
+    if (e->type == ADX_E_CONFLICT) {
+        /* Only a pin goes away by itself; a Polis folder stays in the way. */
+        bool retry = ds_pinned(srv_g->ds, r->ds_name);
+        return send_problem_obj(r, adx_err_problem(e, r->path, PROBLEM_BASE), 409,
+                                retry ? "Retry-After" : NULL, retry ? RETRY_AFTER : NULL);
+    }
     if (e->status >= 500 || e->type == ADX_E_IO || e->type == ADX_E_INTERNAL ||
         e->type == ADX_E_NOMEM) {
         srv_log("error", "dataset operation failed",

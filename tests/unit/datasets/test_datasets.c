@@ -430,7 +430,7 @@ START_TEST(polis_folder)
     /* Only the operator replaces a Polis folder. */
     const char *up = upload_json(small_json);
     ck_assert_int_eq(ds_put(s, "conv", up, DS_INPUT_JSON, NULL, NULL, NULL, &err), -1);
-    ck_assert_int_eq(err.type, ADX_E_UNSUPPORTED);
+    ck_assert_int_eq(err.type, ADX_E_CONFLICT);
     ck_assert(access(up, F_OK) != 0);
     ck_assert(!exists_in(dir, "conv.h5ad"));
 
