@@ -2,10 +2,12 @@
  * daemon. Exit codes: 0 success, 1 internal or I/O failure, 2 bad input or
  * bad usage (the problem+json on stderr says which). */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,7 +38,7 @@ static const char usage_text[] =
     "      Export one input and write the file. The input is\n"
     "        - a request JSON (the body of POST /v1/exports), or '-' to read\n"
     "          it from stdin; its options travel inside it;\n"
-    "        - an h5ad file (recognised by its HDF5 signature, not its name);\n"
+    "        - an h5ad file (recognised by its HDF5 signature, or named *.h5ad);\n"
     "        - a folder holding a Polis CSV export (votes.csv, comments.csv).\n"
     "      -o, --output OUT  where to write; '-' writes the file to stdout\n"
     "                        (the job JSON then goes to stderr). Default:\n"
@@ -195,9 +197,18 @@ static double now_s(void)
 
 static int export_job(pipe_job *j, const char *out, bool timings, double t0, double t1);
 
-/* What INPUT is. The HDF5 signature, not the name, marks an h5ad file: a
- * request saved as "x.h5ad" or an h5ad without extension still works. */
+/* What INPUT is. The HDF5 signature marks an h5ad file (at 0 or, after a
+ * user block, at 512, 1024, 2048, ... as the HDF5 format allows), so an
+ * h5ad without extension still works; a file named *.h5ad / *.h5 without
+ * one is an h5ad too, so that its error says "not an HDF5 file" rather
+ * than "malformed JSON". */
 typedef enum input_kind { IN_REQUEST, IN_H5AD, IN_FOLDER } input_kind;
+
+static bool h5_named(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    return dot && (!strcasecmp(dot, ".h5ad") || !strcasecmp(dot, ".h5"));
+}
 
 static int classify_input(const char *path, input_kind *kind)
 {
@@ -212,12 +223,22 @@ static int classify_input(const char *path, input_kind *kind)
         return 0;
     }
     static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    unsigned char head[8];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    ssize_t n = read(fd, head, sizeof head);
+    *kind = h5_named(path) ? IN_H5AD : IN_REQUEST;
+    for (off_t at = 0; at + 8 <= st.st_size; at = at ? at * 2 : 512) {
+        unsigned char head[8];
+        if (pread(fd, head, sizeof head, at) != (ssize_t)sizeof head) break;
+        if (!memcmp(head, sig, sizeof sig)) {
+            *kind = IN_H5AD;
+            break;
+        }
+        /* A request is JSON from its first byte; only HDF5 has user blocks. */
+        if (at == 0 && (head[0] == '{' || head[0] == ' ' || head[0] == '\n' || head[0] == '\t' ||
+                        head[0] == '\r' || head[0] == 0xEF))
+            break;
+    }
     close(fd);
-    *kind = n == (ssize_t)sizeof head && !memcmp(head, sig, sizeof sig) ? IN_H5AD : IN_REQUEST;
     return 0;
 }
 

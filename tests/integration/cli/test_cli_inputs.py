@@ -169,6 +169,34 @@ class H5adInput(CliCase):
         self.assertEqual(sorted(os.listdir(self.dir)), ["cells"])
 
 
+    def test_user_block_h5ad_without_extension(self):
+        # HDF5 allows a user block before the superblock (512, 1024, ...
+        # bytes); the signature is looked for there too.
+        import h5py
+        ub = os.path.join(self.dir, "with-user-block")
+        with h5py.File(self.input, "r") as src, h5py.File(ub, "w", userblock_size=1024) as dst:
+            for k in src:
+                src.copy(k, dst)
+            for k, v in src.attrs.items():
+                dst.attrs[k] = v
+        p = subprocess.run([BIN, "export", ub, "-o", os.path.join(self.dir, "ub.h5ad")],
+                           capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        import anndata as ad
+        np.testing.assert_array_equal(ad.read_h5ad(os.path.join(self.dir, "ub.h5ad")).X, self.X)
+
+    def test_named_h5ad_that_is_not_hdf5(self):
+        # Named like an h5ad: the error is about HDF5, not about JSON.
+        bad = os.path.join(self.dir, "notes.h5ad")
+        with open(bad, "w") as f:
+            f.write("just text")
+        p = subprocess.run([BIN, "export", bad, "-o", os.path.join(self.dir, "o.h5ad")],
+                           capture_output=True)
+        self.assertEqual(p.returncode, 2)
+        prob = json.loads(p.stderr)
+        self.assertIn("HDF5", prob["detail"])
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "o.h5ad")))
+
 class PolisInput(CliCase):
     def test_folder_matches_pandas(self):
         import anndata as ad
