@@ -62,9 +62,11 @@
  *
  * Errors: NULL with `err` set; the pointer is the element path
  * ("/obsm/X_umap", "/obs/grp/codes"); types: ADX_E_SCHEMA (structure,
- * unknown encodings, not an HDF5 file, truncated file), ADX_E_SHAPE,
- * ADX_E_LIMIT, ADX_E_IO (HDF5 read failures, missing filters),
- * ADX_E_NOT_FOUND (no such file), ADX_E_CANCELED, ADX_E_NOMEM. HDF5's
+ * unknown encodings, not an HDF5 file, truncated file, and any element
+ * HDF5 cannot read — corrupt data, a missing filter: the file's fault, so
+ * a 400 for an upload and exit 2 in the CLI), ADX_E_SHAPE, ADX_E_LIMIT,
+ * ADX_E_NOT_FOUND (no such file), ADX_E_IO (the file cannot be stat'ed),
+ * ADX_E_CANCELED, ADX_E_NOMEM. HDF5's
  * automatic error printing is off for the duration of the call (and the
  * caller's handler restored); no hid_t stays open on any path.
  *

@@ -27,6 +27,10 @@ typedef struct rd {
 } rd;
 
 static int fail(rd *r, adx_errtype t, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Every failure here is about an element of a file HDF5 has opened: when
+ * HDF5 cannot read it, the file is corrupt or needs what this build lacks
+ * (a filter), so it is reported as the input's fault (ADX_E_SCHEMA, 400),
+ * never as a storage error of the server. */
 static int fail(rd *r, adx_errtype t, const char *fmt, ...)
 {
     va_list ap;
@@ -138,16 +142,16 @@ static int read_failed(rd *r, hid_t ds);
 static int read_strings(rd *r, hid_t obj, bool is_attr, hid_t ftype, uint64_t n, ad_strbuild *b)
 {
     htri_t vl = H5Tis_variable_str(ftype);
-    if (vl < 0) return fail(r, ADX_E_IO, "cannot inspect a string type");
+    if (vl < 0) return fail(r, ADX_E_SCHEMA, "cannot inspect a string type");
     H5T_cset_t cset = H5Tget_cset(ftype);
     if (cset < 0) cset = H5T_CSET_ASCII;
     hid_t mt = H5Tcopy(H5T_C_S1);
-    if (mt < 0) return fail(r, ADX_E_IO, "cannot create a string type");
+    if (mt < 0) return fail(r, ADX_E_SCHEMA, "cannot create a string type");
     int rc = -1;
     size_t bytes;
     if (vl) {
         if (H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, cset) < 0) {
-            fail(r, ADX_E_IO, "cannot create a string type");
+            fail(r, ADX_E_SCHEMA, "cannot create a string type");
             goto out;
         }
         if (ad_bytes(AD_U64, n, &bytes) < 0 || charge(r, bytes) < 0) {
@@ -165,7 +169,7 @@ static int read_strings(rd *r, hid_t obj, bool is_attr, hid_t ftype, uint64_t n,
         if (st < 0) {
             free(v);
             if (is_attr)
-                fail(r, ADX_E_IO, "cannot read string values");
+                fail(r, ADX_E_SCHEMA, "cannot read string values");
             else
                 read_failed(r, obj);
             goto out;
@@ -194,7 +198,7 @@ static int read_strings(rd *r, hid_t obj, bool is_attr, hid_t ftype, uint64_t n,
     }
     H5T_str_t pad = H5Tget_strpad(ftype);
     if (H5Tset_size(mt, w) < 0 || H5Tset_cset(mt, cset) < 0 || H5Tset_strpad(mt, pad) < 0) {
-        fail(r, ADX_E_IO, "cannot create a string type");
+        fail(r, ADX_E_SCHEMA, "cannot create a string type");
         goto out;
     }
     if (__builtin_mul_overflow((uint64_t)w, n, &(uint64_t){0}) ||
@@ -214,7 +218,7 @@ static int read_strings(rd *r, hid_t obj, bool is_attr, hid_t ftype, uint64_t n,
     if (st < 0) {
         free(buf);
         if (is_attr)
-            fail(r, ADX_E_IO, "cannot read string values");
+            fail(r, ADX_E_SCHEMA, "cannot read string values");
         else
             read_failed(r, obj);
         goto out;
@@ -305,7 +309,7 @@ static int map_dtype(rd *r, hid_t ft, ad_dtype *dt, hid_t *mt)
     default:
         return fail(r, ADX_E_SCHEMA, "unsupported HDF5 datatype class %d", (int)c);
     }
-    if (*mt < 0) return fail(r, ADX_E_IO, "cannot build a memory type");
+    if (*mt < 0) return fail(r, ADX_E_SCHEMA, "cannot build a memory type");
     return 0;
 }
 
@@ -319,12 +323,12 @@ static int space_shape(rd *r, hid_t sp, int *ndim, uint64_t *shape, uint64_t *n)
     if (cls != H5S_SCALAR && cls != H5S_SIMPLE)
         return fail(r, ADX_E_SCHEMA, "unsupported dataspace");
     int nd = H5Sget_simple_extent_ndims(sp);
-    if (nd < 0) return fail(r, ADX_E_IO, "cannot read the dataspace");
+    if (nd < 0) return fail(r, ADX_E_SCHEMA, "cannot read the dataspace");
     if (nd > AD_MAX_NDIM || (uint32_t)nd > r->lim->max_ndim)
         return fail(r, ADX_E_LIMIT, "rank %d exceeds max_ndim (%u)", nd, r->lim->max_ndim);
     hsize_t d[AD_MAX_NDIM];
     if (nd && H5Sget_simple_extent_dims(sp, d, NULL) < 0)
-        return fail(r, ADX_E_IO, "cannot read the dataspace");
+        return fail(r, ADX_E_SCHEMA, "cannot read the dataspace");
     for (int i = 0; i < nd; i++) {
         if (d[i] > r->lim->max_dim)
             return fail(r, ADX_E_LIMIT, "dimension %d is %llu, above max_dim (%llu)", i,
@@ -344,7 +348,7 @@ static int space_shape(rd *r, hid_t sp, int *ndim, uint64_t *shape, uint64_t *n)
 static int check_storage(rd *r, hid_t ds)
 {
     hid_t dcpl = H5Dget_create_plist(ds);
-    if (dcpl < 0) return fail(r, ADX_E_IO, "cannot read dataset properties");
+    if (dcpl < 0) return fail(r, ADX_E_SCHEMA, "cannot read dataset properties");
     int next = H5Pget_external_count(dcpl);
     H5D_layout_t lay = H5Pget_layout(dcpl);
     hsize_t cd[H5S_MAX_RANK];
@@ -381,7 +385,7 @@ static int read_failed(rd *r, hid_t ds)
             H5Pclose(dcpl);
             nm[sizeof nm - 1] = '\0';
             return fail(
-                r, ADX_E_IO,
+                r, ADX_E_SCHEMA,
                 "cannot read the dataset: it uses HDF5 filter %d (%s), which is not available",
                 (int)id,
                 id == 32000 ? "lzf"
@@ -390,7 +394,7 @@ static int read_failed(rd *r, hid_t ds)
         }
     }
     if (dcpl >= 0) H5Pclose(dcpl);
-    return fail(r, ADX_E_IO, "cannot read the dataset (corrupt data or a failing filter)");
+    return fail(r, ADX_E_SCHEMA, "cannot read the dataset (corrupt data or a failing filter)");
 }
 
 /* Read a whole dataset (numeric, bool enum or strings) into `out`. */
@@ -401,7 +405,7 @@ static int read_dataset(rd *r, hid_t ds, ad_array *out)
     hid_t ft = H5Dget_type(ds), sp = H5Dget_space(ds), mt = -1;
     int rc = -1;
     if (ft < 0 || sp < 0) {
-        fail(r, ADX_E_IO, "cannot open the dataset's type or space");
+        fail(r, ADX_E_SCHEMA, "cannot open the dataset's type or space");
         goto out;
     }
     int nd;
@@ -459,7 +463,7 @@ out:
 static int attr_exists(rd *r, hid_t obj, const char *name)
 {
     htri_t e = H5Aexists(obj, name);
-    if (e < 0) return fail(r, ADX_E_IO, "cannot look up attribute %s", name);
+    if (e < 0) return fail(r, ADX_E_SCHEMA, "cannot look up attribute %s", name);
     return e > 0;
 }
 
@@ -473,7 +477,7 @@ static int attr_array(rd *r, hid_t obj, const char *name, ad_array *out)
     hid_t ft = a >= 0 ? H5Aget_type(a) : -1, sp = a >= 0 ? H5Aget_space(a) : -1, mt = -1;
     int rc = -1;
     if (a < 0 || ft < 0 || sp < 0) {
-        fail(r, ADX_E_IO, "cannot open attribute %s", name);
+        fail(r, ADX_E_SCHEMA, "cannot open attribute %s", name);
         goto out;
     }
     int nd;
@@ -505,7 +509,7 @@ static int attr_array(rd *r, hid_t obj, const char *name, ad_array *out)
     }
     if (n && H5Aread(a, mt, out->data) < 0) {
         ad_array_free(out);
-        fail(r, ADX_E_IO, "cannot read attribute %s", name);
+        fail(r, ADX_E_SCHEMA, "cannot read attribute %s", name);
         goto out;
     }
     rc = 1;
@@ -571,7 +575,7 @@ static int check_link(rd *r, hid_t loc, const char *name)
 static int has_member(rd *r, hid_t loc, const char *name)
 {
     htri_t e = H5Lexists(loc, name, H5P_DEFAULT);
-    if (e < 0) return fail(r, ADX_E_IO, "cannot look up %s", name);
+    if (e < 0) return fail(r, ADX_E_SCHEMA, "cannot look up %s", name);
     return e > 0;
 }
 
@@ -593,7 +597,7 @@ static int read_member_array(rd *r, hid_t g, const char *name, ad_array *out)
     }
     hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
     if (ds < 0) {
-        fail(r, ADX_E_IO, "cannot open the dataset");
+        fail(r, ADX_E_SCHEMA, "cannot open the dataset");
         goto out;
     }
     rc = read_dataset(r, ds, out);
@@ -919,7 +923,7 @@ static int list_members(rd *r, hid_t g, names *ns)
     }
     if (st < 0) {
         names_free(ns);
-        return fail(r, ADX_E_IO, "cannot list the group's members");
+        return fail(r, ADX_E_SCHEMA, "cannot list the group's members");
     }
     return 0;
 }
@@ -984,7 +988,7 @@ static ad_elem *legacy_categorical(rd *r, hid_t ds, ad_array *codes, bool *is_le
     if (e <= 0) return NULL;
     hid_t a = H5Aopen(ds, "categories", H5P_DEFAULT);
     if (a < 0) {
-        fail(r, ADX_E_IO, "cannot open the categories attribute");
+        fail(r, ADX_E_SCHEMA, "cannot open the categories attribute");
         return NULL;
     }
     hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
@@ -1000,7 +1004,7 @@ static ad_elem *legacy_categorical(rd *r, hid_t ds, ad_array *codes, bool *is_le
     hobj_ref_t ref;
     if (H5Aread(a, H5T_STD_REF_OBJ, &ref) < 0) {
         H5Aclose(a);
-        fail(r, ADX_E_IO, "cannot read the categories reference");
+        fail(r, ADX_E_SCHEMA, "cannot read the categories reference");
         return NULL;
     }
     H5Aclose(a);
@@ -1048,7 +1052,7 @@ static ad_elem *read_column(rd *r, hid_t g, const char *name, int depth)
     if (oi.type == H5O_TYPE_DATASET) {
         hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
         if (ds < 0) {
-            fail(r, ADX_E_IO, "cannot open the column");
+            fail(r, ADX_E_SCHEMA, "cannot open the column");
             return NULL;
         }
         int enc = attr_exists(r, ds, "encoding-type");
@@ -1186,7 +1190,7 @@ static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
     hid_t ft = H5Dget_type(ds), sp = H5Dget_space(ds);
     int rc = -1;
     if (ft < 0 || sp < 0) {
-        fail(r, ADX_E_IO, "cannot open the compound dataset");
+        fail(r, ADX_E_SCHEMA, "cannot open the compound dataset");
         goto out;
     }
     int nd;
@@ -1209,7 +1213,7 @@ static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
         if (!fname || mt_file < 0) {
             if (fname) H5free_memory(fname);
             hclose(mt_file);
-            fail(r, ADX_E_IO, "cannot read compound field %d", i);
+            fail(r, ADX_E_SCHEMA, "cannot read compound field %d", i);
             goto out;
         }
         size_t m = adx_ptr_key(&r->p, fname);
@@ -1233,7 +1237,7 @@ static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
             hid_t ct = fstr >= 0 ? H5Tcreate(H5T_COMPOUND, w) : -1;
             if (ct < 0 || H5Tinsert(ct, fname, 0, fstr) < 0) {
                 hclose(ct);
-                frc = fail(r, ADX_E_IO, "cannot build a compound read type");
+                frc = fail(r, ADX_E_SCHEMA, "cannot build a compound read type");
             } else {
                 size_t bytes;
                 char *buf = NULL;
@@ -1243,7 +1247,7 @@ static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
                     if (!adx_err_failed(r->err)) fail(r, ADX_E_LIMIT, "compound field too large");
                     frc = -1;
                 } else if (n && H5Dread(ds, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-                    frc = fail(r, ADX_E_IO, "cannot read compound field");
+                    frc = fail(r, ADX_E_SCHEMA, "cannot read compound field");
                 } else {
                     ad_strbuild b = {0};
                     bool vl = H5Tis_variable_str(mt_file) > 0;
@@ -1271,7 +1275,7 @@ static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
             hid_t ct = H5Tcreate(H5T_COMPOUND, es);
             if (ct < 0 || H5Tinsert(ct, fname, 0, mt) < 0) {
                 hclose(ct);
-                frc = fail(r, ADX_E_IO, "cannot build a compound read type");
+                frc = fail(r, ADX_E_SCHEMA, "cannot build a compound read type");
             } else if (ad_bytes(dt, n, &bytes) < 0 || charge(r, bytes) < 0 ||
                        ad_array_init(&col, dt, 1, (uint64_t[]){n}) < 0) {
                 H5Tclose(ct);
@@ -1279,7 +1283,7 @@ static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
                 frc = -1;
             } else {
                 if (n && H5Dread(ds, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, col.data) < 0)
-                    frc = fail(r, ADX_E_IO, "cannot read compound field");
+                    frc = fail(r, ADX_E_SCHEMA, "cannot read compound field");
                 H5Tclose(ct);
             }
         }
@@ -1386,7 +1390,7 @@ static ad_elem *read_dataset_elem(rd *r, hid_t ds, const char *enc)
     }
     hid_t ft = H5Dget_type(ds);
     if (ft < 0) {
-        fail(r, ADX_E_IO, "cannot read the dataset type");
+        fail(r, ADX_E_SCHEMA, "cannot read the dataset type");
         return NULL;
     }
     H5T_class_t cls = H5Tget_class(ft);
@@ -1430,7 +1434,7 @@ static ad_elem *read_elem(rd *r, hid_t loc, const char *name, int depth)
     if (check_link(r, loc, name) < 0) return NULL;
     H5O_info_t oi;
     if (H5Oget_info_by_name(loc, name, &oi, H5P_DEFAULT) < 0) {
-        fail(r, ADX_E_IO, "cannot inspect the element");
+        fail(r, ADX_E_SCHEMA, "cannot inspect the element");
         return NULL;
     }
     if (oi.type != H5O_TYPE_GROUP && oi.type != H5O_TYPE_DATASET) {
@@ -1439,7 +1443,7 @@ static ad_elem *read_elem(rd *r, hid_t loc, const char *name, int depth)
     }
     hid_t o = H5Oopen(loc, name, H5P_DEFAULT);
     if (o < 0) {
-        fail(r, ADX_E_IO, "cannot open the element");
+        fail(r, ADX_E_SCHEMA, "cannot open the element");
         return NULL;
     }
     char *enc = NULL;
@@ -1622,7 +1626,7 @@ static int read_raw(rd *r, hid_t root, ad_anndata *a)
     if (H5Oget_info_by_name(root, "raw", &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_GROUP)
         return fail(r, ADX_E_SCHEMA, "raw must be a group");
     hid_t g = H5Gopen2(root, "raw", H5P_DEFAULT);
-    if (g < 0) return fail(r, ADX_E_IO, "cannot open raw");
+    if (g < 0) return fail(r, ADX_E_SCHEMA, "cannot open raw");
     int rc = -1;
     char *enc = NULL;
     if (attr_string(r, g, "encoding-type", &enc) < 0) goto out;
@@ -1729,7 +1733,7 @@ static ad_anndata *read_root(rd *r)
     }
     hid_t root = H5Gopen2(r->file, "/", H5P_DEFAULT);
     if (root < 0) {
-        fail(r, ADX_E_IO, "cannot open the root group");
+        fail(r, ADX_E_SCHEMA, "cannot open the root group");
         ad_anndata_free(a);
         return NULL;
     }
@@ -1813,7 +1817,7 @@ ad_anndata *h5r_read(const char *path, const adx_limits *lim, const adx_ctl *ctl
     void *old_data = NULL;
     H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    (void)h5lzf_register(); /* while it fails, lzf files fail at read time with ADX_E_IO */
+    (void)h5lzf_register(); /* while it fails, lzf files fail at read time (missing filter) */
     ad_anndata *a = NULL;
     struct stat st;
     if (stat(path, &st) < 0) {
