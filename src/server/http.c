@@ -696,22 +696,10 @@ void srv_http_tick(int64_t now)
     }
 }
 
-/* An uploaded h5ad that HDF5 cannot read is the file's fault, not the
- * server's: reader errors carry an element pointer ("/", "/obsm/x"), the
- * storage errors around them none. */
-static void upload_read_error(adx_err *e)
-{
-    if (e->type == ADX_E_IO && e->n_items > 0 && e->items[0].pointer[0]) {
-        e->type = ADX_E_SCHEMA;
-        e->status = 400;
-    }
-}
-
 static void validated(srv_validate *v)
 {
     srv_req *r = v->ud;
     r->val = NULL;
-    if (!v->job && v->input == SRV_IN_H5AD) upload_read_error(&v->err);
     if (!v->job) {
         if (v->err.status >= 500 || v->err.type == ADX_E_IO || v->err.type == ADX_E_INTERNAL) {
             srv_log("error", "request could not be stored",
@@ -817,8 +805,9 @@ typedef struct qopts {
     adx_err *err;
 } qopts;
 
-/* Query bytes echoed in a problem: printable ASCII only, so the body stays
- * valid UTF-8 (and a pointer stays one segment) whatever was sent. */
+/* Request bytes (query values, a dataset name) echoed in a problem:
+ * printable ASCII only, so the body stays valid UTF-8 (and a pointer stays
+ * one segment) whatever was sent. */
 static void printable(const char *in, char *out, size_t cap)
 {
     size_t n = 0;
@@ -924,19 +913,10 @@ static char *query_options(srv_req *r, adx_err *err)
     if (adx_err_failed(err)) goto out;
     if (json_array_size(q.inc)) json_object_set(q.o, "include", q.inc);
     if (json_array_size(q.cat)) json_object_set(q.o, "categorical_columns", q.cat);
-    /* req_parse wants exactly one input; a placeholder name stands in for
-     * the body. */
-    json_t *chk = json_deep_copy(q.o);
-    if (!chk || json_object_set_new(chk, "dataset", json_string("body")) < 0) {
-        json_decref(chk);
-        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
-        goto out;
-    }
+    /* The same check the job makes on them (pipe_load_input), so that a bad
+     * option is a 400 before the body is read. */
     adx_request rq;
-    memset(&rq, 0, sizeof rq);
-    int rc = req_parse(chk, &rq, err);
-    json_decref(chk);
-    if (rc < 0) {
+    if (req_parse_mode(q.o, REQ_OPTIONS, &rq, err) < 0) {
         char param[64] = "";
         const char *ptr = err->n_items ? err->items[0].pointer : "";
         snprintf(param, sizeof param, "%.*s", (int)strcspn(ptr + (*ptr == '/'), "/"),
@@ -1123,7 +1103,6 @@ static void ds_done(srv_ds_work *dw)
     r->dw = NULL;
     double secs = dw->seconds;
     if (!dw->result) {
-        if (dw->op == SRV_DS_PUT && dw->input == DS_INPUT_H5AD) upload_read_error(&dw->err);
         ds_problem(r, &dw->err);
     } else if (dw->op == SRV_DS_DELETE) {
         json_decref(dw->result);
@@ -1213,13 +1192,8 @@ static enum MHD_Result put_end(srv_req *r)
 static enum MHD_Result h_dataset(srv_req *r, const char *method)
 {
     if (!ds_name_valid(r->ds_name)) {
-        /* Only printable ASCII of the name is echoed: a problem body must
-         * stay valid UTF-8 whatever bytes the path decoded to. */
-        char shown[64];
-        size_t n = 0;
-        for (const char *c = r->ds_name; *c && n < 60; c++)
-            shown[n++] = *c >= 0x20 && *c < 0x7f ? *c : '?';
-        shown[n] = '\0';
+        char shown[61];
+        printable(r->ds_name, shown, sizeof shown);
         adx_err e;
         adx_err_init(&e);
         adx_err_set(&e, ADX_E_BAD_OPTION, "/name",
