@@ -74,6 +74,14 @@ int san_object_to_strings(const ad_object *o, ad_array *out, const char **action
  * writer does. Returns 0 or -1 (ADX_E_NOMEM). */
 int san_strings_to_categoricals(ad_anndata *a, adx_err *err);
 
+/* categorical_columns for a model that did not come from JSON (an h5ad
+ * file, a Polis folder, a stored dataset): plain 1-d obs/var columns whose
+ * name matches one of `globs` become categoricals as pandas'
+ * astype("category") makes them (sorted distinct values, NaN → code -1).
+ * The JSON decoder applies the same option while typing values. Returns 0,
+ * or -1 with ADX_E_NOMEM. */
+int san_categorize_columns(ad_anndata *a, const char *const *globs, size_t n, adx_err *err);
+
 /* natsorted's order for two strings (negative/0/positive): NFD text by code
  * point, runs of decimal digits of any script and single non-decimal digits
  * ("²") as integers, a key that is a prefix of another first; equal keys

@@ -23,7 +23,6 @@
 #include "adx_polis.h"
 #include "adx_report.h"
 #include "adx_sanitize.h"
-#include "catcols.h"
 
 enum { STAGE_LOADED = 1, STAGE_PREPARED, STAGE_WRITTEN };
 
@@ -81,7 +80,7 @@ static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *
         if (!j->a) goto fail;
         /* As for a file given directly: the stored columns are typed
          * already, so the option acts on the model. */
-        if (pipe_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
+        if (san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
             goto fail;
         j->stage = STAGE_LOADED;
         return j;
@@ -169,7 +168,7 @@ pipe_job *pipe_load_input(const char *path, pipe_input kind, const json_t *optio
         j->a = polis_read_dir(path, &j->lim, &j->rep, err);
     }
     if (!j->a) goto fail;
-    if (pipe_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
+    if (san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
         goto fail;
     j->stage = STAGE_LOADED;
     return j;

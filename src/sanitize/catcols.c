@@ -3,14 +3,13 @@
  * categoricals as pandas' astype("category") makes them — categories the
  * sorted distinct values (numbers by value, strings by code point), NaN a
  * missing code -1. For JSON the decoder does this while typing values. */
-#include "catcols.h"
+#include "adx_sanitize.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adx_glob.h"
-#include "adx_sanitize.h"
 
 static int cmp_rows(const void *x, const void *y, void *ctx)
 {
@@ -110,7 +109,7 @@ static int frame(ad_frame *f, const char *name, const char *const *globs, size_t
     return 0;
 }
 
-int pipe_categorize_columns(ad_anndata *a, const char *const *globs, size_t n, adx_err *err)
+int san_categorize_columns(ad_anndata *a, const char *const *globs, size_t n, adx_err *err)
 {
     if (!globs || !n) return 0;
     if (frame(&a->obs, "obs", globs, n, err)) return -1;
