@@ -89,6 +89,9 @@ const char *ds_dir(const ds_store *s);
  * dataset that cannot be read is listed with "error": problem+json instead
  * of the counts, never failing the whole list. */
 json_t *ds_list(ds_store *s, adx_err *err);
+/* No dataset in the directory (stat calls only, nothing is read): the
+ * daemon seeds its default directory then. Safe on the loop at startup. */
+bool ds_empty(ds_store *s);
 json_t *ds_summary(ds_store *s, const char *name, adx_err *err);
 
 /* The dataset as a model the caller owns (pinned while reading). Report
@@ -105,8 +108,8 @@ ad_anndata *ds_load(ds_store *s, const char *name, const adx_ctl *ctl, adx_repor
  * NULL) is the new summary (new reference); for a JSON upload whose values
  * had to be sanitized it also holds "report": [...], the changes made, since
  * later exports of the stored file cannot report them. */
-int ds_put(ds_store *s, const char *name, const char *src_path, ds_input input,
-           const adx_ctl *ctl, bool *created, json_t **summary, adx_err *err);
+int ds_put(ds_store *s, const char *name, const char *src_path, ds_input input, const adx_ctl *ctl,
+           bool *created, json_t **summary, adx_err *err);
 int ds_delete(ds_store *s, const char *name, adx_err *err);
 
 /* Pins count per name; ds_unpin of an unpinned name is ignored. */

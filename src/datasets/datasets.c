@@ -555,6 +555,21 @@ static char *entry_name(ds_store *s, const char *d_name)
     return ok ? strdup(d_name) : NULL;
 }
 
+bool ds_empty(ds_store *s)
+{
+    DIR *d = s ? opendir(s->dir) : NULL;
+    if (!d) return true;
+    bool empty = true;
+    struct dirent *de;
+    while (empty && (de = readdir(d))) {
+        char *nm = entry_name(s, de->d_name);
+        empty = nm == NULL;
+        free(nm);
+    }
+    closedir(d);
+    return empty;
+}
+
 json_t *ds_list(ds_store *s, adx_err *err)
 {
     if (!s) return adx_err_set(err, ADX_E_INTERNAL, "", "no data directory"), NULL;
@@ -643,44 +658,10 @@ static int conflict(const char *name, adx_err *err)
  * "adata". Sanitized, because it is stored as h5ad. */
 static ad_anndata *decode_json(ds_store *s, const char *src, adx_report *rep, adx_err *err)
 {
-    int fd = open(src, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        if (fd >= 0) close(fd);
-        adx_err_set(err, ADX_E_IO, "", "cannot read the uploaded document");
-        return NULL;
-    }
-    if ((uint64_t)st.st_size > s->lim.max_body_bytes || (uint64_t)st.st_size >= SIZE_MAX) {
-        close(fd);
-        adx_err_set(err, ADX_E_LIMIT, "",
-                    "the document of %" PRIu64 " bytes exceeds max_body_bytes = %" PRIu64,
-                    (uint64_t)st.st_size, s->lim.max_body_bytes);
-        return NULL;
-    }
-    size_t len = (size_t)st.st_size;
-    char *buf = malloc(len ? len : 1);
-    if (!buf) {
-        close(fd);
-        nomem(err);
-        return NULL;
-    }
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = read(fd, buf + got, len - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (got != len) {
-        free(buf);
-        adx_err_set(err, ADX_E_IO, "", "cannot read the uploaded document");
-        return NULL;
-    }
-    json_t *doc = jdec_load_buffer(buf, len, &s->lim, err);
-    free(buf);
+    json_t *doc = jdec_load_file(src, &s->lim, err);
     if (!doc) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INVALID_JSON, "", "cannot parse");
+        adx_err_scrub_path(err, src, "the uploaded document");
         return NULL;
     }
     if (!json_is_object(doc)) {

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "adx_config_build.h"
-#include "srv_paths.h"
 
 extern const char srv_seed_votes_csv[];
 extern const unsigned long srv_seed_votes_csv_len;
@@ -41,7 +40,7 @@ static int resolve_h5check(srv_state *s, adx_err *err)
     }
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char cand[4][PATH_MAX + 64];
+    char cand[3][PATH_MAX + 64];
     int nc = 0;
     if (n > 0) {
         exe[n] = '\0';
@@ -52,7 +51,6 @@ static int resolve_h5check(srv_state *s, adx_err *err)
     snprintf(cand[nc++], sizeof cand[0], "%s/adx-h5check", ADX_LIBEXECDIR);
     /* An installed tree moved elsewhere keeps bin/ and libexec/ side by side. */
     if (n > 0) snprintf(cand[nc++], sizeof cand[0], "%s/../libexec/adx-h5check", exe);
-    snprintf(cand[nc++], sizeof cand[0], "%s", SRV_H5CHECK_BUILT);
     for (int i = 0; i < nc; i++)
         if (executable(cand[i])) {
             char real[PATH_MAX];
@@ -65,30 +63,6 @@ static int resolve_h5check(srv_state *s, adx_err *err)
                        "the adx-h5check helper was not found (looked in %s, %s%s%s); install it "
                        "(meson install puts it in %s) or set h5check / ANNDATA_EXPORTD_H5CHECK",
                        cand[0], cand[1], nc > 2 ? ", " : "", nc > 2 ? cand[2] : "", ADX_LIBEXECDIR);
-}
-
-/* The same test ds_list applies, without reading any dataset: startup must
- * not pay for summaries of a large directory. */
-static bool holds_a_dataset(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return false;
-    bool any = false;
-    struct dirent *e;
-    char p[PATH_MAX + 300];
-    struct stat st;
-    while (!any && (e = readdir(d))) {
-        const char *n = e->d_name;
-        if (n[0] == '.') continue;
-        size_t l = strlen(n);
-        snprintf(p, sizeof p, "%s/%s", dir, n);
-        if (l > 5 && !strcmp(n + l - 5, ".h5ad") && stat(p, &st) == 0 && S_ISREG(st.st_mode))
-            any = true;
-        snprintf(p, sizeof p, "%s/%s/votes.csv", dir, n);
-        if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) any = true;
-    }
-    closedir(d);
-    return any;
 }
 
 static int seed(const char *dir, adx_err *err)
@@ -131,16 +105,13 @@ int srv_datasets_open(srv_state *s, adx_err *err)
     } else {
         snprintf(s->data_dir, sizeof s->data_dir, "%s", s->cfg.data_dir);
     }
-    bool seeded = false;
-    if (dflt) {
-        if (srv_mkdir_p(s->data_dir, "/data_dir", err) < 0) return -1;
-        if (!holds_a_dataset(s->data_dir)) {
-            if (seed(s->data_dir, err) < 0) return -1;
-            seeded = true;
-        }
-    }
     s->ds = ds_open(s->data_dir, &s->cfg.limits, s->h5check, err);
     if (!s->ds) return -1;
+    bool seeded = false;
+    if (dflt && ds_empty(s->ds)) {
+        if (seed(s->data_dir, err) < 0) return -1;
+        seeded = true;
+    }
     /* Jobs re-queued from the spool hold their dataset as before the restart. */
     unsigned pinned = 0;
     for (srv_job *j = s->jobs_head; j; j = j->next)
@@ -177,23 +148,15 @@ static void ds_run(uv_work_t *w)
     case SRV_DS_SUMMARY:
         dw->result = ds_summary(st, dw->name, &dw->err);
         break;
-    case SRV_DS_PUT: {
-        /* The body must be on disk before ds_put moves it in and says 201. */
-        int fd = open(dw->upload, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            fsync(fd);
-            close(fd);
-        }
+    case SRV_DS_PUT:
+        /* ds_put fsyncs what it stores and removes the upload whatever
+         * happens. */
         if (ds_put(st, dw->name, dw->upload, dw->input, NULL, &dw->created, &dw->result, &dw->err) <
             0) {
             json_decref(dw->result);
             dw->result = NULL;
         }
-        /* ds_put removes it whatever happens; a failure before it ran must
-         * not leave the upload behind either. */
-        unlink(dw->upload);
         break;
-    }
     case SRV_DS_DELETE:
         if (ds_delete(st, dw->name, &dw->err) == 0) dw->result = json_true();
         break;

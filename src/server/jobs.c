@@ -359,12 +359,16 @@ static pipe_job *load_input(srv_input input, const char *req_path, const char *i
                             const adx_limits *lim, adx_err *err)
 {
     if (input == SRV_IN_H5AD) {
-        json_error_t je;
-        json_t *opts = json_load_file(req_path, 0, &je);
+        /* The spool's own file; jansson's message would name its path. */
+        json_t *opts = json_load_file(req_path, 0, NULL);
         if (!opts) {
-            adx_err_set(err, ADX_E_IO, "", "the stored export options do not read: %s", je.text);
+            adx_err_set(err, ADX_E_IO, "", "the stored export options do not read");
             return NULL;
         }
+        /* The input passed adx-h5check before the 202; checking it again
+         * costs one extra read of the file in a child (only when the model
+         * was not kept from validation) and keeps every in-process read of
+         * an uploaded h5ad behind a check. */
         pipe_job *pj = pipe_load_input(in_path, PIPE_IN_H5AD, opts, lim, srv_g->h5check, err);
         json_decref(opts);
         return pj;
