@@ -350,15 +350,6 @@ bool ds_pinned(ds_store *s, const char *name)
 
 /* ---- file system helpers ---- */
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* Remove `name` under `dirfd`, a folder with everything in it. Symlinks are
  * removed, never followed. */
 static int remove_at(int dirfd, const char *name, int depth)
@@ -802,7 +793,7 @@ int ds_put(ds_store *s, const char *name, const char *src_path, ds_input input, 
     }
     free(tmp);
     tmp = NULL;
-    if (fsync_dir(s->dir) != 0) {
+    if (adx_fsync_dir(s->dir) != 0) {
         /* The rename happened; only its durability is in doubt. */
         adx_err_set(err, ADX_E_IO, "", "cannot sync the data directory: %s", strerror(errno));
         cache_drop(s, name);
@@ -873,7 +864,7 @@ int ds_delete(ds_store *s, const char *name, adx_err *err)
                  : adx_err_set(err, ADX_E_IO, "", "cannot delete the dataset: %s", strerror(e));
     } else {
         cache_drop(s, name);
-        fsync_dir(s->dir);
+        adx_fsync_dir(s->dir);
         /* The name is gone already; a failure here leaves a .del- entry
          * that the next ds_open removes. */
         remove_path(s->dir, strrchr(grave, '/') + 1);

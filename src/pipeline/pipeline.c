@@ -320,11 +320,7 @@ int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *e
         return -1;
     }
     /* The rename is durable only once the directory entry is on disk. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    adx_fsync_dir(dir);
     free(dir);
     free(tmp);
     j->stage = STAGE_WRITTEN;

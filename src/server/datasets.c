@@ -86,11 +86,7 @@ static int seed(const char *dir, adx_err *err)
         srv_remove_tree(tmp);
         return adx_err_set(err, ADX_E_IO, "/data_dir", "cannot seed %s: %s", dst, strerror(e));
     }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    adx_fsync_dir(dir);
     return 0;
 }
 

@@ -732,11 +732,7 @@ static void validate_run(uv_work_t *w)
                                                              strlen(v->options), &v->err) == 0) &&
                srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0) {
         /* The new directory entry must be durable too. */
-        int dfd = open(srv_g->jobs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
+        adx_fsync_dir(srv_g->jobs_dir);
     }
     free(rec);
     if (adx_err_failed(&v->err)) {

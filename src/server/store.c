@@ -61,11 +61,7 @@ int srv_write_durable(const char *dir, const char *name, const char *text, size_
         return adx_err_set(err, ADX_E_IO, "", "rename %s: %s", name, strerror(e));
     }
     /* The rename itself is durable only once the directory is synced. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    adx_fsync_dir(dir);
     return 0;
 }
 
