@@ -55,7 +55,7 @@ COPY --from=build /src/build/anndata-exportd /usr/local/bin/anndata-exportd
 # The helper that reads every uploaded h5ad in a child process: the daemon
 # looks for it in the install's libexecdir (meson's default prefix
 # /usr/local) and does not start without it.
-COPY --from=build /src/build/src/h5read/adx-h5check /usr/local/libexec/adx-h5check
+COPY --from=build /src/build/src/h5r/adx-h5check /usr/local/libexec/adx-h5check
 COPY config/anndata-exportd.conf /etc/anndata-exportd/anndata-exportd.conf
 
 # Inside the container the daemon must listen on every interface for -p to

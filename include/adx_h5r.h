@@ -35,7 +35,7 @@
  *   soft and external links, datasets with external or virtual storage
  *   (they would make the reader open other files), data needing an HDF5
  *   filter this process lacks (the error names the filter; lzf comes from
- *   h5lzf_register), compound (structured) obsm/varm datasets of anndata
+ *   h5w_lzf_register), compound (structured) obsm/varm datasets of anndata
  *   ≤ 0.6. anndata's other read-time rewrite (moving uns["neighbors"]
  *   matrices to obsp) is not applied.
  *

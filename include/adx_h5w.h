@@ -64,12 +64,12 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
  * idempotent and thread-safe (pthread_once). h5w_write() calls it when lzf is
  * requested; the h5ad reader calls it once before opening a file so HDF5 can
  * decompress lzf datasets. Returns 0, or -1 when HDF5 refused it. */
-int h5lzf_register(void);
+int h5w_lzf_register(void);
 
 /* Decompress one raw LZF chunk (h5py framing: a bare liblzf stream) into
  * `out` of `out_cap` bytes, for readers that fetch chunks with H5Dread_chunk.
  * Returns the decompressed size, or 0 when the input is corrupt or does not
  * fit (errno E2BIG: retry with a larger buffer). */
-size_t h5lzf_decompress(const void *in, size_t n, void *out, size_t out_cap);
+size_t h5w_lzf_decompress(const void *in, size_t n, void *out, size_t out_cap);
 
 #endif

@@ -77,6 +77,7 @@ typedef enum ad_kind {
     AD_K_DICT,          /* ad_dict (mapping) */
     AD_K_OBJECT,        /* ad_object: unsanitized mixed values (decoder output only) */
     AD_K_NULL,          /* a JSON null in uns (decoder output only; sanitize drops it) */
+    AD_K_RECARRAY,      /* ad_recarray (numpy structured array; uns, obsm, varm) */
     AD_K__COUNT
 } ad_kind;
 
@@ -143,6 +144,18 @@ typedef struct ad_object {
     uint64_t *soff; /* n + 1 */
 } ad_object;
 
+/* A numpy record array (np.recarray, h5ad encoding "rec-array"): n records
+ * of named fields, field order kept. Each field is a 1-d array of n numeric
+ * values or strings (AD_STR; fixed-width "<U" in npz, variable-length UTF-8
+ * in h5ad, as anndata writes them). Sanitize and the include filter treat the
+ * whole record array as one element. */
+typedef struct ad_recarray {
+    uint64_t n;
+    size_t nfields, cap;
+    char **names;
+    ad_array *fields;
+} ad_recarray;
+
 struct ad_elem {
     ad_kind kind;
     union {
@@ -153,6 +166,7 @@ struct ad_elem {
         ad_nullable nl;
         ad_dict dict;
         ad_object obj;
+        ad_recarray rec;
     } u;
 };
 
@@ -226,8 +240,18 @@ ad_elem *ad_elem_from_array(ad_array *a);
 uint64_t ad_elem_rows(const ad_elem *e);
 /* Encoding type name as in h5ad: "array", "string-array", "csr_matrix",
  * "csc_matrix", "dataframe", "categorical", "nullable-integer",
- * "nullable-boolean", "dict", "numeric-scalar", "string", "object", "null". */
+ * "nullable-boolean", "dict", "numeric-scalar", "string", "object", "null",
+ * "rec-array". */
 const char *ad_elem_encoding(const ad_elem *e);
+
+/* ---- record arrays ---- */
+
+/* Append field `name` (moved: *a is zeroed; freed on failure). The first
+ * field fixes n; a later one must have n entries and a new name; a field must
+ * be 1-d. -1 on a duplicate name, a wrong length or rank, or ENOMEM. */
+int ad_recarray_add(ad_recarray *r, const char *name, ad_array *a);
+void ad_recarray_free(ad_recarray *r);
+int ad_recarray_clone(ad_recarray *dst, const ad_recarray *src);
 
 /* ---- dicts ---- */
 

@@ -379,6 +379,9 @@ static void elem_clear(ad_elem *e)
     case AD_K_OBJECT:
         ad_object_free(&e->u.obj);
         break;
+    case AD_K_RECARRAY:
+        ad_recarray_free(&e->u.rec);
+        break;
     default:
         break;
     }
@@ -440,6 +443,9 @@ ad_elem *ad_elem_clone(const ad_elem *s)
     case AD_K_OBJECT:
         r = ad_object_clone(&d->u.obj, &s->u.obj);
         break;
+    case AD_K_RECARRAY:
+        r = ad_recarray_clone(&d->u.rec, &s->u.rec);
+        break;
     default:
         break;
     }
@@ -466,6 +472,8 @@ uint64_t ad_elem_rows(const ad_elem *e)
         return e->u.nl.values.n;
     case AD_K_OBJECT:
         return e->u.obj.ndim ? e->u.obj.shape[0] : 0;
+    case AD_K_RECARRAY:
+        return e->u.rec.n;
     default:
         return 0;
     }
@@ -493,6 +501,8 @@ const char *ad_elem_encoding(const ad_elem *e)
         return "object";
     case AD_K_NULL:
         return "null";
+    case AD_K_RECARRAY:
+        return "rec-array";
     default:
         return "?";
     }
@@ -751,6 +761,12 @@ static uint64_t elem_bytes(const ad_elem *e)
         return dict_bytes(&e->u.dict);
     case AD_K_OBJECT:
         return e->u.obj.n * 17 + (e->u.obj.soff ? e->u.obj.soff[e->u.obj.n] : 0);
+    case AD_K_RECARRAY: {
+        uint64_t b = 0;
+        for (size_t i = 0; i < e->u.rec.nfields; i++)
+            b += array_bytes(&e->u.rec.fields[i]);
+        return b;
+    }
     default:
         return 0;
     }
@@ -779,6 +795,60 @@ uint64_t ad_anndata_bytes(const ad_anndata *a)
                  dict_bytes(&a->obsp) + dict_bytes(&a->varp) + dict_bytes(&a->uns);
     if (a->raw) s += elem_bytes(a->raw->X) + frame_bytes(&a->raw->var) + dict_bytes(&a->raw->varm);
     return s;
+}
+
+/* -------------------------------------------------------- record arrays */
+
+int ad_recarray_add(ad_recarray *r, const char *name, ad_array *a)
+{
+    if (a->ndim != 1 || (r->nfields && a->shape[0] != r->n)) goto fail;
+    for (size_t i = 0; i < r->nfields; i++)
+        if (!strcmp(r->names[i], name)) goto fail;
+    if (r->nfields == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 4;
+        char **nn = realloc(r->names, nc * sizeof *nn);
+        if (!nn) goto fail;
+        r->names = nn;
+        ad_array *nf = realloc(r->fields, nc * sizeof *nf);
+        if (!nf) goto fail;
+        r->fields = nf;
+        r->cap = nc;
+    }
+    char *k = strdup(name);
+    if (!k) goto fail;
+    r->names[r->nfields] = k;
+    r->fields[r->nfields] = *a;
+    memset(a, 0, sizeof *a);
+    if (r->nfields++ == 0) r->n = r->fields[0].shape[0];
+    return 0;
+fail:
+    ad_array_free(a);
+    return -1;
+}
+
+void ad_recarray_free(ad_recarray *r)
+{
+    for (size_t i = 0; i < r->nfields; i++) {
+        free(r->names[i]);
+        ad_array_free(&r->fields[i]);
+    }
+    free(r->names);
+    free(r->fields);
+    memset(r, 0, sizeof *r);
+}
+
+int ad_recarray_clone(ad_recarray *dst, const ad_recarray *src)
+{
+    memset(dst, 0, sizeof *dst);
+    for (size_t i = 0; i < src->nfields; i++) {
+        ad_array c;
+        if (ad_array_clone(&c, &src->fields[i]) || ad_recarray_add(dst, src->names[i], &c)) {
+            ad_recarray_free(dst);
+            return -1;
+        }
+    }
+    dst->n = src->n;
+    return 0;
 }
 
 /* ------------------------------------------------------------ pyfloat */

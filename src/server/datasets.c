@@ -46,7 +46,7 @@ static int resolve_h5check(srv_state *s, adx_err *err)
         exe[n] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash) *slash = '\0';
-        snprintf(cand[nc++], sizeof cand[0], "%s/src/h5read/adx-h5check", exe);
+        snprintf(cand[nc++], sizeof cand[0], "%s/src/h5r/adx-h5check", exe);
     }
     snprintf(cand[nc++], sizeof cand[0], "%s/adx-h5check", ADX_LIBEXECDIR);
     /* An installed tree moved elsewhere keeps bin/ and libexec/ side by side. */

@@ -277,7 +277,7 @@ def main():
                 failures.append(str(e))
         if SHARED:
             fx = os.path.join(SHARED, "fixtures", "polis_real.expected.h5ad")
-            try:  # lzf-compressed by anndata itself: needs h5lzf_register
+            try:  # lzf-compressed by anndata itself: needs h5w_lzf_register
                 check_anndata_file("polis_real.expected", fx)
                 print("ok polis_real.expected")
             except AssertionError as e:

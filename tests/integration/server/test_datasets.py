@@ -431,7 +431,7 @@ class Pins(Base):
     def setUp(self):
         self.tmpd = tempfile.TemporaryDirectory()
         self.tmp = self.tmpd.name
-        real = os.path.join(os.path.dirname(os.environ["ADX_BIN"]), "src", "h5read",
+        real = os.path.join(os.path.dirname(os.environ["ADX_BIN"]), "src", "h5r",
                             "adx-h5check")
         self.g = os.path.join(self.tmp, "gate")
         os.makedirs(self.g)

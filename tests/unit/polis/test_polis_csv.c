@@ -1,4 +1,4 @@
-/* Unit tests for the Polis CSV reader (src/polis/csv.c) and typing. */
+/* Unit tests for the Polis CSV reader (src/polis/polis_csv.c) and typing. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>

@@ -20,7 +20,7 @@
 static int read_sum(const char *path, const char *dset)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (h5lzf_register() < 0) return 1;
+    if (h5w_lzf_register() < 0) return 1;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t d = f >= 0 ? H5Dopen2(f, dset, H5P_DEFAULT) : H5I_INVALID_HID;
     hid_t s = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;

@@ -109,7 +109,7 @@ int main(int argc, char **argv)
         v[i] = s % 10 < 4 ? NAN : (double)((int)(s % 3) - 1);
     }
     a->X = ad_elem_from_array(&x);
-    if (lzf) h5lzf_register();
+    if (lzf) h5w_lzf_register();
 
     static const struct {
         const char *what;

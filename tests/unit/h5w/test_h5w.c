@@ -285,10 +285,10 @@ START_TEST(lzf_roundtrip_and_incompressible)
     size_t n = h5w_lzf_compress(in, sizeof in, out, sizeof in);
     ck_assert_uint_gt(n, 0);
     ck_assert_uint_lt(n, sizeof in / 4);
-    ck_assert_uint_eq(h5lzf_decompress(out, n, back, sizeof back), sizeof in);
+    ck_assert_uint_eq(h5w_lzf_decompress(out, n, back, sizeof back), sizeof in);
     ck_assert_mem_eq(in, back, sizeof in);
     /* Too small an output buffer is reported, not overrun. */
-    ck_assert_uint_eq(h5lzf_decompress(out, n, back, 100), 0);
+    ck_assert_uint_eq(h5w_lzf_decompress(out, n, back, 100), 0);
     /* Random bytes do not fit in a buffer the size of the input. */
     uint32_t x = 2463534242u;
     for (size_t i = 0; i < sizeof in; i++) {
@@ -296,8 +296,8 @@ START_TEST(lzf_roundtrip_and_incompressible)
         in[i] = (unsigned char)x;
     }
     ck_assert_uint_eq(h5w_lzf_compress(in, sizeof in, out, sizeof in), 0);
-    ck_assert_int_eq(h5lzf_register(), 0);
-    ck_assert_int_eq(h5lzf_register(), 0);
+    ck_assert_int_eq(h5w_lzf_register(), 0);
+    ck_assert_int_eq(h5w_lzf_register(), 0);
     ck_assert_int_gt(H5Zfilter_avail(H5W_LZF_FILTER_ID), 0);
 }
 END_TEST
@@ -701,7 +701,7 @@ START_TEST(object_element_is_internal_error_without_leaks)
     ck_assert_int_eq(ad_dict_put(&inner->u.dict, "bad", ad_elem_new(AD_K_OBJECT)), 0);
     adx_report rep = {0};
     adx_err err;
-    h5lzf_register();
+    h5w_lzf_register();
     count_ids(before);
     ck_assert_int_eq(write_model(a, cases[3], &rep, &err), -1);
     count_ids(after);

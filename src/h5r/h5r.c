@@ -371,7 +371,7 @@ static int check_storage(rd *r, hid_t ds)
 }
 
 /* A failed H5Dread is most often a filter this process lacks (lzf before
- * h5lzf_register works, blosc, bitshuffle …): name it when that is so. */
+ * h5w_lzf_register works, blosc, bitshuffle …): name it when that is so. */
 static int read_failed(rd *r, hid_t ds)
 {
     hid_t dcpl = H5Dget_create_plist(ds);
@@ -1817,7 +1817,7 @@ ad_anndata *h5r_read(const char *path, const adx_limits *lim, const adx_ctl *ctl
     void *old_data = NULL;
     H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    (void)h5lzf_register(); /* while it fails, lzf files fail at read time (missing filter) */
+    (void)h5w_lzf_register(); /* while it fails, lzf files fail at read time (missing filter) */
     ad_anndata *a = NULL;
     struct stat st;
     if (stat(path, &st) < 0) {

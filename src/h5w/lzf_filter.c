@@ -23,7 +23,7 @@ size_t h5w_lzf_compress(const void *in, size_t n, void *out, size_t out_cap)
     return lzf_compress(in, (unsigned)n, out, (unsigned)out_cap);
 }
 
-size_t h5lzf_decompress(const void *in, size_t n, void *out, size_t out_cap)
+size_t h5w_lzf_decompress(const void *in, size_t n, void *out, size_t out_cap)
 {
     if (n == 0 || n > UINT_MAX) return 0;
     if (out_cap > UINT_MAX) out_cap = UINT_MAX;
@@ -78,7 +78,7 @@ static size_t lzf_filter(unsigned flags, size_t cd_nelmts, const unsigned cd_val
             if (!p) break;
             out = p;
             errno = 0;
-            got = h5lzf_decompress(*buf, nbytes, out, out_cap);
+            got = h5w_lzf_decompress(*buf, nbytes, out, out_cap);
             if (got != 0 || errno != E2BIG || out_cap >= LZF_MAX_OUT) break;
             /* No usable size guess (vlen chunks get no cd_values): double,
              * so a highly compressed chunk costs a few retries, not many. */
@@ -114,7 +114,7 @@ static void lzf_register_once(void)
     lzf_rc = H5Zregister(&lzf_class) < 0 ? -1 : 0;
 }
 
-int h5lzf_register(void)
+int h5w_lzf_register(void)
 {
     pthread_once(&lzf_once, lzf_register_once);
     return lzf_rc;

@@ -898,7 +898,7 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
     hid_t file = H5I_INVALID_HID;
     int rc = -1;
 
-    if (o->compression == ADX_COMP_LZF && h5lzf_register() < 0) {
+    if (o->compression == ADX_COMP_LZF && h5w_lzf_register() < 0) {
         fail_h5(&w, "registering the lzf filter");
         goto out;
     }
