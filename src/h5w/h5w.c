@@ -34,7 +34,6 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "h5ad writer assumes l
  * bytes so cancel is polled and the HDF5 lock is released in between. */
 #define SLAB_BYTES (1u << 20)
 
-
 /* Columns whose names fit a compact column-order attribute (16 bytes each,
  * well under the 64 KiB object header message limit). */
 #define COLUMN_ORDER_COMPACT_MAX 2048
