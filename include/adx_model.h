@@ -253,6 +253,70 @@ int ad_recarray_add(ad_recarray *r, const char *name, ad_array *a);
 void ad_recarray_free(ad_recarray *r);
 int ad_recarray_clone(ad_recarray *dst, const ad_recarray *src);
 
+/* ---- categoricals: the one builder ----
+ *
+ * Every categorical a decoder or sanitize step makes comes from here, so the
+ * order of categories, the width of codes and what counts as missing are
+ * decided in one place. */
+
+/* Codes dtype pandas picks for n categories (coerce_indexer_dtype): int8
+ * below 127, int16 below 32767, int32 below 2^31-1, else int64. */
+ad_dtype ad_codes_dtype(uint64_t n_categories);
+
+typedef enum ad_cat_order {
+    /* pandas' astype("category") / pd.Categorical(values): numbers by value,
+     * strings by code point (bytes of UTF-8), booleans False < True. */
+    AD_CAT_SORTED = 0,
+    /* anndata's strings_to_categoricals: natsort.natsorted's default key
+     * (ad_natural_cmp) for strings; numbers by value. */
+    AD_CAT_NATURAL,
+} ad_cat_order;
+
+/* Categorical of a 1-d array of values (numeric, bool or AD_STR): the
+ * categories are the distinct values in `order`, with the values' dtype (of
+ * equal values the first row's is kept; 0.0 and -0.0 are one value); codes
+ * have ad_codes_dtype(number of categories). Row i is missing (code -1) when
+ * `missing` is non-NULL and missing[i] is non-zero, and when a float value is
+ * NaN. `out` is initialised here (ordered = false; zeroed on failure).
+ * O(n) hashing plus a sort of the distinct values only. Returns 0, or -1 on
+ * ENOMEM / overflow / values not 1-d. */
+int ad_cat_from_values(ad_categorical *out, const ad_array *values, const uint8_t *missing,
+                       ad_cat_order order);
+
+/* Why a categorical's parts do not make one (pandas would refuse it). */
+typedef enum ad_cat_fault {
+    AD_CAT_OK = 0,
+    AD_CAT_NOT_1D,     /* categories are not 1-d */
+    AD_CAT_NAN,        /* categories[at] is NaN (missing values are code -1) */
+    AD_CAT_DUPLICATE,  /* categories[at] repeats categories[first] */
+    AD_CAT_CODE_RANGE, /* codes[at] = code is outside [-1, number of categories) */
+} ad_cat_fault;
+
+typedef struct ad_cat_problem {
+    ad_cat_fault kind;
+    uint64_t at, first;
+    int64_t code;
+} ad_cat_problem;
+
+/* Check categories: 1-d, no NaN, distinct (O(n) hashing). Returns 0 when
+ * they are fine, 1 with *p describing the first problem, -1 on ENOMEM. */
+int ad_cat_check_categories(const ad_array *cats, ad_cat_problem *p);
+
+/* Categorical from categories (moved: *categories is zeroed; freed on
+ * failure) and n codes, stored with ad_codes_dtype. Checks the categories
+ * (ad_cat_check_categories) and every code. Returns 0, 1 with *p set (the
+ * caller words the error at its own pointer), or -1 on ENOMEM. */
+int ad_cat_from_codes(ad_categorical *out, ad_array *categories, const int64_t *codes, uint64_t n,
+                      bool ordered, ad_cat_problem *p);
+
+/* natsorted's order for two strings (negative/0/positive): NFD text by code
+ * point, runs of decimal digits of any script and single non-decimal digits
+ * ("²") as integers, a key that is a prefix of another first; equal keys
+ * ("a01", "a1") by code point, as Python's stable sort over pandas' sorted
+ * categories leaves them. 0 only when the bytes are equal. Not reproduced:
+ * NFD's reordering of stacked combining marks. */
+int ad_natural_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
 /* ---- dicts ---- */
 
 /* Insert or replace `key`; takes ownership of v (freed on failure). */
