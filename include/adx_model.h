@@ -363,6 +363,62 @@ uint64_t ad_anndata_bytes(const ad_anndata *a);
  * reference; NULL on ENOMEM or a NULL model. */
 struct json_t *ad_summary_json(const ad_anndata *a);
 
+/* ---- namespaces: the one table ----
+ *
+ * The AnnData namespaces besides X and raw, in anndata's write order, with
+ * what each element's dimensions must equal. The include filter, sanitize,
+ * the summary, ad_anndata_check and the writers iterate this table instead
+ * of naming the namespaces themselves. */
+typedef enum ad_ns {
+    AD_NS_OBS = 0,
+    AD_NS_VAR,
+    AD_NS_OBSM,
+    AD_NS_VARM,
+    AD_NS_LAYERS,
+    AD_NS_OBSP,
+    AD_NS_VARP,
+    AD_NS_UNS,
+    AD_NS__COUNT
+} ad_ns;
+
+typedef enum ad_axis { AD_AXIS_NONE = 0, AD_AXIS_OBS, AD_AXIS_VAR } ad_axis;
+
+typedef struct ad_ns_info {
+    const char *name; /* "obsm" */
+    bool frame;       /* obs, var: an ad_frame; the others an ad_dict */
+    /* Rows (frames: their length) and columns each element must have:
+     * obsm/varm fix rows only (cols NONE), uns neither. */
+    ad_axis rows, cols;
+} ad_ns_info;
+
+extern const ad_ns_info ad_ns_table[AD_NS__COUNT];
+/* The namespace named by the len bytes at name, or -1. */
+int ad_ns_find(const char *name, size_t len);
+ad_frame *ad_ns_frame(ad_anndata *a, ad_ns ns); /* NULL for a mapping */
+ad_dict *ad_ns_dict(ad_anndata *a, ad_ns ns);   /* NULL for obs, var */
+const ad_frame *ad_ns_cframe(const ad_anndata *a, ad_ns ns);
+const ad_dict *ad_ns_cdict(const ad_anndata *a, ad_ns ns);
+
+/* ---- shapes and alignment: the one check ---- */
+
+typedef struct adx_err adx_err; /* adx_err.h */
+
+/* The model's shape rules, which every reader checks what it built against
+ * and every writer asserts before writing: X (when present) is 2-d and
+ * n_obs x n_vars; obs has n_obs rows and var n_vars; every frame's index and
+ * columns have its rows; obsm/varm elements have n_obs/n_vars rows (and at
+ * least one dimension); layers are n_obs x n_vars, obsp n_obs x n_obs, varp
+ * n_vars x n_vars (2-d); raw.X has n_obs rows and raw.var one row per raw.X
+ * column; raw.varm elements have raw.var's rows. Kinds are the readers'
+ * business (a string X is not a shape problem). Returns 0, or -1 with
+ * ADX_E_SHAPE at the element's JSON pointer below `base` (NULL = "", e.g.
+ * "/obsm/X_pca") and a message with both numbers. */
+int ad_anndata_check(const ad_anndata *a, const char *base, adx_err *err);
+/* A writer's assertion of the same rules: a model that fails them is a bug
+ * in whoever built it, not in the client's input, so the error is
+ * ADX_E_INTERNAL (same pointer, the shape message in the detail). */
+int ad_anndata_assert(const ad_anndata *a, adx_err *err);
+
 /* ---- Python-compatible text (sanitize, csv) ---- */
 
 /* str(x) as Python prints a float: shortest repr that round-trips, "1.0",
