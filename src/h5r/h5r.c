@@ -13,6 +13,7 @@
 
 #include "adx_h5r.h"
 #include "adx_h5w.h"
+#include "adx_utf8.h"
 
 #define REP_SKIPPED "skipped_unknown_element"
 
@@ -86,49 +87,13 @@ static int check_canceled(rd *r)
 
 /* ------------------------------------------------------------- strings */
 
-static bool utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = u[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            k = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            k = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + k >= n) return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((u[i + j] & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (u[i + j] & 0x3F);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 /* Push one string value, checking length, NULs and encoding. */
 static int push_str(rd *r, ad_strbuild *b, const char *s, size_t len)
 {
     if (len > r->lim->max_string_bytes)
         return fail(r, ADX_E_LIMIT, "a string of %zu bytes exceeds max_string_bytes (%llu)", len,
                     (unsigned long long)r->lim->max_string_bytes);
-    if (!utf8_valid(s, len)) return fail(r, ADX_E_SCHEMA, "string value is not valid UTF-8");
+    if (!utf8_valid(s, len, NULL)) return fail(r, ADX_E_SCHEMA, "string value is not valid UTF-8");
     if (charge(r, (uint64_t)len + 9) < 0) return -1;
     if (ad_sb_push(b, s, len) < 0) return fail(r, ADX_E_NOMEM, "out of memory reading strings");
     return 0;
