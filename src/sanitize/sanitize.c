@@ -2,6 +2,7 @@
  * "Sanitization"). One pass over the whole model; every element that is
  * changed leaves report entries so nothing is altered silently. */
 #include "adx_sanitize.h"
+#include "sanitize_test.h"
 
 #include <inttypes.h>
 #include <stdio.h>
