@@ -1516,6 +1516,11 @@ static ad_elem *read_recarray(rd *r, hid_t ds)
         ad_elem_free(e);
         return NULL;
     }
+    if (e->u.rec.nfields == 0) {
+        ad_elem_free(e);
+        fail(r, ADX_E_SCHEMA, "a record array needs at least one field");
+        return NULL;
+    }
     e->u.rec.n = n;
     return e;
 }
