@@ -1,6 +1,7 @@
 /* adx_datasets implementation: the data directory, pins and the summary
  * cache. See include/adx_datasets.h for the layout and the guarantees. */
 #include "adx_datasets.h"
+#include "datasets_test.h"
 
 #include <dirent.h>
 #include <errno.h>
