@@ -357,7 +357,10 @@ void ad_raw_free(ad_raw *r);
 uint64_t ad_anndata_bytes(const ad_anndata *a);
 /* {"n_obs","n_vars","X":{"encoding","dtype","shape"}|null,"obs":[columns],
  *  "var":[...],"obsm","varm","layers","obsp","varp","uns":[keys],
- *  "raw":{"n_vars","var":[...],"varm":[...]}|null}: the one summary the job
+ *  "raw":{"n_vars","var":[...],"varm":[...]}|null,
+ *  "record_arrays":[{"path":"/uns/rank_genes_groups/names","n":20,
+ *  "fields":[{"name","dtype"}]}] (every record array in obsm, varm, uns at
+ *  any dict depth, raw.varm)}: the one summary the job
  * JSON and stored datasets both print. A jansson json_t (declared as a
  * struct so this header does not pull jansson into every codec). New
  * reference; NULL on ENOMEM or a NULL model. */
