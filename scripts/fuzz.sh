@@ -46,7 +46,8 @@ findings="$dir/fuzz-findings"
 mkdir -p "$findings/libhdf5"
 limits=(-timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024)
 
-# 0: libhdf5's own fault; 1: ours (or unclassifiable); 2: does not reproduce.
+# Replays one artifact alone. 0: the fault and (heap errors) the allocation
+# are in libhdf5; 1: ours, or unclassifiable; 2: does not reproduce.
 triage() {
   local bin=$1 input=$2 log
   log=$(timeout 120 "$bin" -runs=1 "${limits[@]}" "$input" 2>&1)
@@ -99,25 +100,27 @@ for t in "${targets[@]}"; do
   stats=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
   execs=$(grep -Eo '(stat::number_of_executed_units: |^#)[0-9]+' "$log" | grep -Eo '[0-9]+$' | sort -n | tail -1)
   bad=0
+  new=0
   for a in $(ls "$findings" | grep "^$t-" | tail -n +$((before + 1))); do
     [[ -f "$findings/$a" ]] || continue
-    if [[ $t == h5r ]]; then
-      out=$(triage "$bin" "$findings/$a")
-      case $? in
-      0) echo "  $a: inside libhdf5 (contained by adx-h5check in production)"
+    new=1
+    out=$(triage "$bin" "$findings/$a")
+    case $? in
+    0) if [[ $t == h5r ]]; then
+         echo "  $a: inside libhdf5 (contained by adx-h5check in production)"
          echo "$out"
-         mv "$findings/$a" "$findings/libhdf5/" ;;
-      2) echo "  $a: does not reproduce (a timeout under load?)" ;;
-      *) echo "  $a: FINDING"; echo "$out"; bad=1 ;;
-      esac
-    else
-      echo "  $a: FINDING"
-      bad=1
-    fi
+         mv "$findings/$a" "$findings/libhdf5/"
+       else
+         echo "  $a: FINDING"; echo "$out"; bad=1
+       fi ;;
+    2) echo "  $a: does not reproduce alone (a timeout on a loaded machine?)" ;;
+    *) echo "  $a: FINDING"; echo "$out"; bad=1 ;;
+    esac
   done
-  if [[ $t != h5r ]] && ((rc != 0)); then
+  # A run that stopped without leaving an input behind failed for another reason.
+  if ((rc != 0 && !new)); then
     bad=1
-    grep -E -A30 'ERROR|runtime error' "$log" | head -40
+    tail -30 "$log"
   fi
   ((bad)) && status=1
   summary+=("$(printf '%-8s %6s s  %10s execs  %s  %s' "$t" "$secs" "${execs:-?}" "${stats:-?}" \
