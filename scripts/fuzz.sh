@@ -94,9 +94,12 @@ for t in "${targets[@]}"; do
   before=$(ls "$findings" | grep -c "^$t-" || true)
   log="$dir/fuzz-$t.log"
   echo "== fuzz $t (${secs} s)"
-  nice -n 10 "$bin" "${opts[@]}" "$corpus" "tests/fuzz/corpus/$t" "tests/fuzz/regress/$t" \
-    >"$log" 2>&1
+  timing=()
+  [[ -x /usr/bin/time ]] && timing=(/usr/bin/time -f '%U %S' -o "$dir/fuzz-$t.cpu")
+  "${timing[@]}" nice -n 10 "$bin" "${opts[@]}" "$corpus" "tests/fuzz/corpus/$t" \
+    "tests/fuzz/regress/$t" >"$log" 2>&1
   rc=$?
+  cpu=$(awk '{printf "%.0f", $1 + $2}' "$dir/fuzz-$t.cpu" 2>/dev/null)
   stats=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
   execs=$(grep -Eo '(stat::number_of_executed_units: |^#)[0-9]+' "$log" | grep -Eo '[0-9]+$' | sort -n | tail -1)
   bad=0
@@ -123,7 +126,8 @@ for t in "${targets[@]}"; do
     tail -30 "$log"
   fi
   ((bad)) && status=1
-  summary+=("$(printf '%-8s %6s s  %10s execs  %s  %s' "$t" "$secs" "${execs:-?}" "${stats:-?}" \
+  summary+=("$(printf '%-8s %6s s  %6s s CPU  %10s execs  %s  %s' "$t" "$secs" "${cpu:-?}" \
+    "${execs:-?}" "${stats:-?}" \
     "$( ((bad)) && echo FINDING || echo ok)")")
 done
 printf '%s\n' "== fuzz summary" "${summary[@]}"
