@@ -140,5 +140,10 @@ struct json_t *ad_summary_json(const ad_anndata *a)
         json_decref(o);
         return NULL;
     }
+    json_t *rec = recarrays(a);
+    if (o && (!rec || json_object_set_new(o, "record_arrays", rec) < 0)) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
