@@ -6,10 +6,10 @@
  *   prepare sanitize, then the include filter (when "include" is given),
  *           then anndata's strings_to_categoricals (h5ad only, when the
  *           request asks for it, as anndata's writer does); report filled
- *   write   the chosen writer into a temp file (mkstemp) next to out_path,
- *           fsync, rename over out_path, fsync the directory; sha256 and
- *           size recorded. On any failure the temp file is removed and
- *           out_path is untouched.
+ *   write   the chosen writer into an afile (adx_afile.h: one temp file
+ *           next to out_path, fsync, rename over out_path, fsync the
+ *           directory); sha256 and size recorded. On any failure the temp
+ *           file is removed and out_path is untouched.
  *
  * Inputs: a request document with "adata" (pipe_load_file/_buffer), a
  * request naming a stored "dataset" (resolved through env->store; without a

@@ -20,6 +20,7 @@
 #include "adx_common.h"
 #include "adx_config_build.h"
 #include "adx_datasets.h"
+#include "adx_afile.h"
 #include "adx_err.h"
 #include "adx_notify.h"
 #include "adx_pipeline.h"
@@ -164,27 +165,10 @@ static int copy_to_stdout(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    char buf[1 << 16];
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            rc = n < 0 ? -1 : 0;
-            break;
-        }
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(1, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0) {
-                rc = -1;
-                break;
-            }
-            off += w;
-        }
-        if (rc) break;
-    }
+    int rc = afile_copy_fd(fd, 1, NULL);
+    int e = errno;
     close(fd);
+    errno = e;
     return rc;
 }
 

@@ -4,6 +4,8 @@
  * created_ms, started_ms, format, filename) while the job is in_work. */
 #include "srv_internal.h"
 
+#include "adx_afile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -662,10 +664,10 @@ static void validate_run(uv_work_t *w)
     srv_validate *v = w->data;
     uint64_t t0 = srv_mono_ns();
     /* The body must be durable before the 202 promises it is. */
-    int ufd = open(v->upload, O_RDONLY | O_CLOEXEC);
-    if (ufd >= 0) {
-        fsync(ufd);
-        close(ufd);
+    if (afile_sync_path(v->upload) != 0) {
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot store the request: %s", strerror(errno));
+        unlink(v->upload);
+        return;
     }
     uint64_t t1 = srv_mono_ns();
     pipe_job *pj;
@@ -726,13 +728,14 @@ static void validate_run(uv_work_t *w)
         adx_err_set(&v->err, ADX_E_NOMEM, "", "out of memory creating the job");
     } else if (mkdir(dir, 0750) < 0) {
         adx_err_set(&v->err, ADX_E_IO, "", "cannot create the job directory: %s", strerror(errno));
-    } else if (rename(v->upload, req) < 0) {
+    } else if (afile_rename(v->upload, req) != 0) {
         adx_err_set(&v->err, ADX_E_IO, "", "cannot move the request: %s", strerror(errno));
     } else if ((v->input != SRV_IN_H5AD || srv_write_durable(dir, "request.json", v->options,
                                                              strlen(v->options), &v->err) == 0) &&
-               srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0) {
+               srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0 &&
+               afile_sync_path(srv_g->jobs_dir) != 0) {
         /* The new directory entry must be durable too. */
-        adx_fsync_dir(srv_g->jobs_dir);
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot sync the jobs directory: %s", strerror(errno));
     }
     free(rec);
     if (adx_err_failed(&v->err)) {
