@@ -23,9 +23,11 @@ struct afile {
 
 enum { COPY_BUF = 1 << 16 };
 
-static int io_fail(adx_err *err, int e, const char *what)
+/* The client reads `what`; the path and errno text are for the log. */
+static int io_fail(adx_err *err, int e, const char *what, const char *path)
 {
-    return adx_err_set(err, ADX_E_IO, "", "%s: %s", what, strerror(e));
+    adx_err_set(err, ADX_E_IO, "", "%s", what);
+    return adx_err_cause(err, "%s: %s", path, strerror(e));
 }
 
 /* Directory part of `path` ("." when it has none), malloc'd. */
@@ -162,13 +164,13 @@ afile *afile_begin(const char *target, const afile_opts *o, adx_err *err)
     }
     f->fd = mkostemp(f->tmp, O_CLOEXEC);
     if (f->fd < 0) {
-        io_fail(err, errno, "cannot create a temporary file in the output directory");
+        io_fail(err, errno, "cannot create a temporary file in the output directory", f->tmp);
         afile_free(f);
         return NULL;
     }
     /* mkstemp makes it 0600; what the file is for decides who reads it. */
     if (fchmod(f->fd, f->mode) != 0) {
-        io_fail(err, errno, "cannot set the mode of a new file");
+        io_fail(err, errno, "cannot set the mode of a new file", f->tmp);
         afile_abort(f);
         return NULL;
     }
@@ -178,7 +180,8 @@ afile *afile_begin(const char *target, const afile_opts *o, adx_err *err)
 
 int afile_pwrite(afile *f, const void *buf, size_t n, uint64_t off, adx_err *err)
 {
-    if (pwrite_all(f->fd, buf, n, off) != 0) return io_fail(err, errno, "cannot write the file");
+    if (pwrite_all(f->fd, buf, n, off) != 0)
+        return io_fail(err, errno, "cannot write the file", f->tmp);
     if (f->want_sha && f->inorder) {
         if (off == f->hashed) {
             sha256_update(&f->h, n, buf);
@@ -211,7 +214,7 @@ int afile_copy_in(afile *f, int in, adx_err *err)
 {
     in_sink s = {f, err};
     if (copy_loop(in, afile_sink, &s, NULL) == 0) return 0;
-    if (!adx_err_failed(err)) io_fail(err, errno, "cannot read the file to copy");
+    if (!adx_err_failed(err)) io_fail(err, errno, "cannot read the file to copy", f->target);
     return -1;
 }
 
@@ -221,18 +224,18 @@ int afile_take(afile *f, const char *src, adx_err *err)
         /* The fd still names the temp file that the rename replaced. */
         close(f->fd);
         f->fd = open(f->tmp, O_RDWR | O_CLOEXEC);
-        if (f->fd < 0) return io_fail(err, errno, "cannot reopen the file");
-        if (fchmod(f->fd, f->mode) != 0) return io_fail(err, errno, "cannot set the mode");
+        if (f->fd < 0) return io_fail(err, errno, "cannot reopen the file", f->tmp);
+        if (fchmod(f->fd, f->mode) != 0) return io_fail(err, errno, "cannot set the mode", f->tmp);
         f->inorder = false;
         struct stat st;
-        if (fstat(f->fd, &st) != 0) return io_fail(err, errno, "cannot stat the file");
+        if (fstat(f->fd, &st) != 0) return io_fail(err, errno, "cannot stat the file", f->tmp);
         f->end = (uint64_t)st.st_size;
         return 0;
     }
-    if (errno != EXDEV) return io_fail(err, errno, "cannot move the file");
+    if (errno != EXDEV) return io_fail(err, errno, "cannot move the file", src);
     /* Another file system (a spool elsewhere): copy, then drop the source. */
     int in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0) return io_fail(err, errno, "cannot open the file to copy");
+    if (in < 0) return io_fail(err, errno, "cannot open the file to copy", src);
     int rc = afile_copy_in(f, in, err);
     close(in);
     if (rc == 0) unlink(src);
@@ -264,16 +267,16 @@ static int finish(afile *f, afile_result *out, adx_err *err)
         /* A library given the name may have replaced the file it found. */
         close(f->fd);
         f->fd = open(f->tmp, O_RDWR | O_CLOEXEC);
-        if (f->fd < 0) return io_fail(err, errno, "cannot reopen the written file");
-        if (fchmod(f->fd, f->mode) != 0) return io_fail(err, errno, "cannot set the mode");
+        if (f->fd < 0) return io_fail(err, errno, "cannot reopen the written file", f->tmp);
+        if (fchmod(f->fd, f->mode) != 0) return io_fail(err, errno, "cannot set the mode", f->tmp);
     }
     if (f->want_sha && !f->inorder) {
         sha256_init(&f->h);
         if (lseek(f->fd, 0, SEEK_SET) != 0 || copy_loop(f->fd, sha_sink, &f->h, NULL) != 0)
-            return io_fail(err, errno, "cannot read the written file back");
+            return io_fail(err, errno, "cannot read the written file back", f->tmp);
     }
     struct stat st;
-    if (fstat(f->fd, &st) != 0) return io_fail(err, errno, "cannot stat the written file");
+    if (fstat(f->fd, &st) != 0) return io_fail(err, errno, "cannot stat the written file", f->tmp);
     if (out) {
         out->size = (uint64_t)st.st_size;
         out->sha256[0] = '\0';
@@ -284,11 +287,11 @@ static int finish(afile *f, afile_result *out, adx_err *err)
                 snprintf(out->sha256 + 2 * i, 3, "%02x", d[i]);
         }
     }
-    if (fsync(f->fd) != 0) return io_fail(err, errno, "cannot sync the file to disk");
+    if (fsync(f->fd) != 0) return io_fail(err, errno, "cannot sync the file to disk", f->tmp);
     int fd = f->fd;
     f->fd = -1;
     /* NFS and some FUSE file systems report write-back failures here. */
-    if (close(fd) != 0) return io_fail(err, errno, "cannot close the written file");
+    if (close(fd) != 0) return io_fail(err, errno, "cannot close the written file", f->tmp);
     return 0;
 }
 
@@ -300,13 +303,13 @@ int afile_commit(afile *f, afile_result *out, adx_err *err)
         return -1;
     }
     if (rename(f->tmp, f->target) != 0) {
-        io_fail(err, errno, "cannot move the file into place");
+        io_fail(err, errno, "cannot move the file into place", f->target);
         afile_abort(f);
         return -1;
     }
     /* The rename is durable only once the directory entry is on disk. */
     if (afile_sync_path(f->dir) != 0) {
-        io_fail(err, errno, "cannot sync the output directory");
+        io_fail(err, errno, "cannot sync the output directory", f->dir);
         unlink(f->target);
         afile_free(f);
         return -1;

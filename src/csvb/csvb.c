@@ -693,9 +693,10 @@ static int write_all(csv_ctx *c, const ad_anndata *a)
     if (write_axis_df(c, "varm.csv", "varm", &a->varm, a->n_vars) < 0) return -1;
     if (write_X(c, a->X) < 0) return -1;
     /* write_csvs makes the uns folder even when it stays empty. */
-    if (zip_dir_add(c->z.za, "uns", ZIP_FL_ENC_UTF_8) < 0)
-        return adx_err_set(c->err, ADX_E_IO, NULL, "cannot add uns/ to the zip: %s",
-                           zip_strerror(c->z.za));
+    if (zip_dir_add(c->z.za, "uns", ZIP_FL_ENC_UTF_8) < 0) {
+        adx_err_set(c->err, ADX_E_IO, NULL, "cannot add uns/ to the zip");
+        return adx_err_cause(c->err, "libzip: %s", zip_strerror(c->z.za));
+    }
     if (write_uns(c, &a->uns) < 0) return -1;
     if (report_dict(c, "layers", &a->layers) < 0 || report_dict(c, "obsp", &a->obsp) < 0 ||
         report_dict(c, "varp", &a->varp) < 0)

@@ -358,7 +358,6 @@ static ad_anndata *read_model(ds_store *s, const loc *l, const adx_ctl *ctl, adx
                                             : polis_read_dir(l->path, &s->lim, rep, err);
     if (!a) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "reading failed");
-        adx_err_scrub_path(err, l->path, "the dataset");
     }
     return a;
 }
@@ -481,10 +480,12 @@ json_t *ds_list(ds_store *s, adx_err *err)
 {
     if (!s) return adx_err_set(err, ADX_E_INTERNAL, "", "no data directory"), NULL;
     DIR *d = opendir(s->dir);
-    if (!d)
-        return adx_err_set(err, ADX_E_IO, "", "cannot list the data directory: %s",
-                           strerror(errno)),
-               NULL;
+    if (!d) {
+        int e = errno;
+        adx_err_set(err, ADX_E_IO, "", "cannot list the data directory");
+        adx_err_cause(err, "%s: %s", s->dir, strerror(e));
+        return NULL;
+    }
     char **names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *de;
@@ -568,7 +569,6 @@ static ad_anndata *decode_json(ds_store *s, const char *src, adx_report *rep, ad
     json_t *doc = jdec_load_file(src, &s->lim, err);
     if (!doc) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INVALID_JSON, "", "cannot parse");
-        adx_err_scrub_path(err, src, "the uploaded document");
         return NULL;
     }
     if (!json_is_object(doc)) {
@@ -601,13 +601,11 @@ static ad_anndata *check_h5ad(ds_store *s, const char *src, const adx_ctl *ctl, 
     /* libhdf5 is not hardened against corrupt metadata: a crash must take
      * down the helper, not the daemon. */
     if (s->h5check && h5r_check_isolated(s->h5check, src, &s->lim, 0, err)) {
-        adx_err_scrub_path(err, src, "the uploaded file");
         return NULL;
     }
     ad_anndata *a = h5r_read(src, &s->lim, ctl, rep, err);
     if (!a) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "reading failed");
-        adx_err_scrub_path(err, src, "the uploaded file");
     }
     return a;
 }
@@ -679,7 +677,6 @@ int ds_put(ds_store *s, const char *name, const char *src_path, ds_input input, 
         o.level = 4;
         if (h5w_write(a, afile_temp_path(out), &o, ctl, &rep, err)) {
             if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "writing failed");
-            adx_err_scrub_path(err, afile_temp_path(out), "the dataset");
             goto out;
         }
     } else if (afile_take(out, src_path, err) != 0) {
@@ -754,17 +751,22 @@ int ds_delete(ds_store *s, const char *name, adx_err *err)
     }
     int rc = 0, mv;
     if (!ok) {
-        rc = adx_err_set(err, ADX_E_IO, "", "cannot delete the dataset: %s", strerror(errno));
+        int e = errno;
+        rc = adx_err_set(err, ADX_E_IO, "", "cannot delete the dataset");
+        adx_err_cause(err, "%s: %s", grave, strerror(e));
     } else if ((mv = afile_rename(l.path, grave)) < 0) {
         int e = errno;
         afile_remove_tree(grave);
         rc = e == ENOENT
                  ? adx_err_set(err, ADX_E_NOT_FOUND, "/dataset", "no dataset named \"%s\"", name)
-                 : adx_err_set(err, ADX_E_IO, "", "cannot delete the dataset: %s", strerror(e));
+                 : adx_err_set(err, ADX_E_IO, "", "cannot delete the dataset");
+        if (e != ENOENT) adx_err_cause(err, "%s: %s", l.path, strerror(e));
     } else {
-        if (mv > 0)
-            rc = adx_err_set(err, ADX_E_IO, "", "cannot sync the data directory: %s",
-                             strerror(errno));
+        if (mv > 0) {
+            int e = errno;
+            rc = adx_err_set(err, ADX_E_IO, "", "cannot sync the data directory");
+            adx_err_cause(err, "%s: %s", s->dir, strerror(e));
+        }
         /* The name is gone; a failure here leaves a .del- entry that the
          * next ds_open removes. */
         cache_drop(s, name);
@@ -799,7 +801,9 @@ ds_store *ds_open(const char *dir, const adx_limits *lim, const char *h5check, a
         return NULL;
     }
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        adx_err_set(err, ADX_E_IO, "", "cannot create the data directory: %s", strerror(errno));
+        int e = errno;
+        adx_err_set(err, ADX_E_IO, "", "cannot create the data directory");
+        adx_err_cause(err, "%s: %s", dir, strerror(e));
         return NULL;
     }
     struct stat st;

@@ -155,8 +155,8 @@ int zw_open(zw *w, afile *out, bool deflate, int level, const adx_ctl *ctl, adx_
         if (!w->za) zip_source_free(src);
     }
     if (!w->za) {
-        adx_err_set(err, ADX_E_IO, NULL, "cannot create the zip archive: %s",
-                    zip_error_strerror(&ze));
+        adx_err_set(err, ADX_E_IO, NULL, "cannot create the zip archive");
+        adx_err_cause(err, "libzip: %s", zip_error_strerror(&ze));
         zip_error_fini(&ze);
         zip_error_fini(&w->oerr);
         return -1;
@@ -186,8 +186,8 @@ int zw_add(zw *w, const char *name, zw_read_fn rd, zw_free_fn freefn, void *st, 
     zip_source_t *src = zip_source_function_create(member_cb, m, &ze);
     if (!src) {
         member_destroy(m);
-        adx_err_set(err, ADX_E_NOMEM, NULL, "cannot create zip source for %s: %s", name,
-                    zip_error_strerror(&ze));
+        adx_err_set(err, ADX_E_NOMEM, NULL, "cannot create zip source for %s", name);
+        adx_err_cause(err, "libzip: %s", zip_error_strerror(&ze));
         zip_error_fini(&ze);
         return -1;
     }
@@ -195,15 +195,16 @@ int zw_add(zw *w, const char *name, zw_read_fn rd, zw_free_fn freefn, void *st, 
     zip_int64_t idx = zip_file_add(w->za, name, src, ZIP_FL_ENC_UTF_8);
     if (idx < 0) {
         zip_source_free(src); /* frees m through ZIP_SOURCE_FREE */
-        return adx_err_set(err, ADX_E_IO, NULL, "cannot add zip member %s: %s", name,
-                           zip_strerror(w->za));
+        adx_err_set(err, ADX_E_IO, NULL, "cannot add zip member %s", name);
+        return adx_err_cause(err, "libzip: %s", zip_strerror(w->za));
     }
     int rc = w->deflate ? zip_set_file_compression(w->za, (zip_uint64_t)idx, ZIP_CM_DEFLATE,
                                                    (zip_uint32_t)w->level)
                         : zip_set_file_compression(w->za, (zip_uint64_t)idx, ZIP_CM_STORE, 0);
-    if (rc < 0)
-        return adx_err_set(err, ADX_E_IO, NULL, "cannot set compression of %s: %s", name,
-                           zip_strerror(w->za));
+    if (rc < 0) {
+        adx_err_set(err, ADX_E_IO, NULL, "cannot set compression of %s", name);
+        return adx_err_cause(err, "libzip: %s", zip_strerror(w->za));
+    }
     return 0;
 }
 
@@ -223,8 +224,10 @@ int zw_close(zw *w, adx_err *err)
     } else if (adx_err_failed(&w->inner)) {
         adx_err_set(err, w->inner.type, w->inner.n_items ? w->inner.items[0].pointer : NULL, "%s",
                     w->inner.detail);
+        if (w->inner.cause[0]) adx_err_cause(err, "%s", w->inner.cause);
     } else {
-        adx_err_set(err, ADX_E_IO, NULL, "writing the zip archive failed: %s", zip_strerror(w->za));
+        adx_err_set(err, ADX_E_IO, NULL, "writing the zip archive failed");
+        adx_err_cause(err, "libzip: %s", zip_strerror(w->za));
     }
     zw_discard(w);
     return -1;

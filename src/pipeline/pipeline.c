@@ -114,7 +114,6 @@ pipe_job *pipe_load_file_env(const char *request_path, const adx_limits *lim, co
     json_t *root = jdec_load_file(request_path, lim, err);
     if (!root) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_IO, "", "cannot read the request");
-        adx_err_scrub_path(err, request_path, "the input");
         return NULL;
     }
     return load_root(root, lim, env, err);
@@ -173,7 +172,6 @@ pipe_job *pipe_load_input(const char *path, pipe_input kind, const json_t *optio
     return j;
 fail:
     if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "loading the input failed");
-    adx_err_scrub_path(err, path, "the input");
     pipe_free(j);
     return NULL;
 }

@@ -4,12 +4,14 @@ fail with ENOSPC, on the output directory only. Every format must fail with
 a clear error and a non-zero exit, and leave neither the target nor a temp
 file behind."""
 
+import json
 import os
+import subprocess
 import sys
 import unittest
 
 sys.dont_write_bytecode = True
-from adxcli import CliCase, BIN
+from adxcli import CliCase, BIN, problem_doc
 
 SHIM = os.environ.get("ADX_FAULT_SHIM", "")
 
@@ -32,37 +34,40 @@ class Faults(CliCase):
     def run_faulty(self, fault, out):
         req = dict(REQ, format=FORMATS[out])
         path = os.path.join(self.dir, "request.json")
-        import json
         with open(path, "w") as f:
             json.dump(req, f)
         env = dict(os.environ, ADX_FAULT=fault, ADX_FAULT_PATH=self.out,
                    LD_PRELOAD=SHIM)
         # Under ASan the shim comes before the runtime; that is fine here.
         env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
-        import subprocess
         return subprocess.run([BIN, "export", path, "-o", os.path.join(self.out, out)],
                               capture_output=True, env=env, timeout=120)
 
-    def check_failed(self, proc, words):
+    def check_failed(self, proc, detail, cause):
         err = proc.stderr.decode(errors="replace")
         self.assertNotEqual(proc.returncode, 0, err)
         self.assertEqual(proc.returncode, 1, err)  # a server-side failure, not a bad request
-        self.assertIn('"status": 500', err)
-        for w in words:
-            self.assertIn(w, err)
+        p, c = problem_doc(proc.stderr)
+        self.assertEqual(p["status"], 500)
+        self.assertIn(detail, p["detail"])
+        # The system's reason and the path are in the cause line only.
+        self.assertIsNotNone(c, err)
+        self.assertIn(cause, c)
+        self.assertIn(self.out, c)
+        self.assertNotIn(self.dir, json.dumps(p))
         self.assertEqual(os.listdir(self.out), [], "left behind: %s" % os.listdir(self.out))
 
     def test_fsync_eio(self):
         for out in OUTS:
             with self.subTest(out=out):
                 proc = self.run_faulty("fsync", out)
-                self.check_failed(proc, ["cannot sync the file to disk", "Input/output error"])
+                self.check_failed(proc, "cannot sync the file to disk", "Input/output error")
 
     def test_write_enospc(self):
         for out in OUTS:
             with self.subTest(out=out):
                 proc = self.run_faulty("write", out)
-                self.check_failed(proc, ["No space left on device"])
+                self.check_failed(proc, "cannot", "No space left on device")
 
     def test_without_a_fault_the_same_export_works(self):
         # The shim itself changes nothing when the path does not match.
