@@ -2185,12 +2185,14 @@ ad_anndata *h5r_read_opts(const char *path, const h5r_opts *o, const adx_limits 
     ad_anndata *a = NULL;
     struct stat st;
     if (stat(path, &st) < 0) {
-        adx_err_set(err, errno == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, "", "cannot open %s: %s",
-                    path, strerror(errno));
+        int e = errno;
+        adx_err_set(err, e == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, "", "cannot open the file");
+        adx_err_cause(err, "%s: %s", path, strerror(e));
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        adx_err_set(err, ADX_E_SCHEMA, "", "%s is not a regular file", path);
+        adx_err_set(err, ADX_E_SCHEMA, "", "not a regular file");
+        adx_err_cause(err, "%s", path);
         goto out;
     }
     if (H5Fis_hdf5(path) <= 0) {

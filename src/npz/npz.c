@@ -537,11 +537,11 @@ static int put_model(npz_ctx *c, const ad_anndata *a)
     return rc;
 }
 
-int npz_write(const ad_anndata *a, const char *path, adx_compression compression, int level,
-              const adx_ctl *ctl, adx_report *rep, adx_err *err)
+int npz_write_to(const ad_anndata *a, afile *out, adx_compression compression, int level,
+                 const adx_ctl *ctl, adx_report *rep, adx_err *err)
 {
     (void)rep; /* npz holds every element kind: nothing is left out */
-    if (!a || !path) return adx_err_set(err, ADX_E_INTERNAL, NULL, "npz_write without a model");
+    if (!a || !out) return adx_err_set(err, ADX_E_INTERNAL, NULL, "npz_write without a model");
     if (ad_anndata_assert(a, err) < 0) return -1;
     if (compression == ADX_COMP_LZF)
         return adx_err_set(err, ADX_E_BAD_OPTION, "/compression",
@@ -557,7 +557,7 @@ int npz_write(const ad_anndata *a, const char *path, adx_compression compression
     if (!c.attrs) return nomem(&c);
     /* gzip level 0 means "no compression": store, as deflate level 0 would. */
     bool deflate = compression == ADX_COMP_GZIP && level != 0;
-    int rc = zw_open(&c.z, path, deflate, level, ctl, err);
+    int rc = zw_open(&c.z, out, deflate, level, ctl, err);
     if (rc == 0) rc = put_model(&c, a);
     if (rc == 0)
         rc = zw_close(&c.z, err);
@@ -572,4 +572,17 @@ int npz_write(const ad_anndata *a, const char *path, adx_compression compression
     free(c.owned);
     if (rc == 0) adx_ctl_progress(ctl, 1.0);
     return rc;
+}
+
+int npz_write(const ad_anndata *a, const char *path, adx_compression compression, int level,
+              const adx_ctl *ctl, adx_report *rep, adx_err *err)
+{
+    if (!path) return adx_err_set(err, ADX_E_INTERNAL, NULL, "npz_write without a path");
+    afile *f = afile_begin(path, NULL, err);
+    if (!f) return -1;
+    if (npz_write_to(a, f, compression, level, ctl, rep, err) != 0) {
+        afile_abort(f);
+        return -1;
+    }
+    return afile_commit(f, NULL, err);
 }
