@@ -23,7 +23,9 @@
  * obs.csv), uns keys are escaped as in adx_npz.h
  * except that a leading '_' is kept (csv bundles reserve no names), DataFrames in obsm/varm
  * are written column by column as <key>1, <key>2, … (to_df would write
- * garbage), and 1-d obsm arrays as a single column <key>1.
+ * garbage), and 1-d obsm arrays as a single column <key>1. A record array
+ * is a table of its fields in order: uns/<key>.csv without header or index
+ * (write_csvs' pd.DataFrame(recarray)), in obsm/varm columns <key>1, ….
  *
  * `lim` NULL means adx_limits_default; `rep` NULL drops the entries (tests).
  * Cancel and progress as in adx_npz.h.

@@ -98,6 +98,12 @@ json_t *ds_summary(ds_store *s, const char *name, adx_err *err);
  * entries from the readers go to `rep`. */
 ad_anndata *ds_load(ds_store *s, const char *name, const adx_ctl *ctl, adx_report *rep,
                     adx_err *err);
+/* ds_load reading an h5ad dataset with h5r_read_opts(`o`): an export's
+ * include filter then reads only the elements it keeps. `o` is ignored for
+ * Polis folders; NULL reads everything. */
+struct h5r_opts;
+ad_anndata *ds_load_opts(ds_store *s, const char *name, const struct h5r_opts *o,
+                         const adx_ctl *ctl, adx_report *rep, adx_err *err);
 
 /* Validate `src_path` (the caller's temp file, e.g. an upload in the
  * spool) and store it as <name>. h5ad: isolated check (when configured),

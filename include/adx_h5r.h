@@ -29,15 +29,27 @@
  *   when every code fits (exactly what anndata.read_h5ad does for any file;
  *   the uns entry is removed and a "legacy_categories_folded" report entry
  *   added).
+ * Read (after 0.8, anndata's current registry): rec-array (a 1-d compound
+ *   dataset, a field per member: numbers, bools, variable- or fixed-length
+ *   strings), null (AD_K_NULL: sanitize drops it from uns, reported
+ *   dropped_null), bytes (a string scalar), nullable-string-array (an
+ *   AD_K_OBJECT column, strings with nulls under the mask: sanitize stores
+ *   "" and reports null_to_empty_string), dataframe 0.1.0 (the 0.7 layout
+ *   above).
+ * Read (pre-0.8 moves anndata.read_h5ad makes): untagged compound datasets
+ *   are a DataFrame at obs/var/raw.var, a mapping of their fields at
+ *   obsm/varm/raw.varm (array-typed fields → (n, k…) matrices), a record
+ *   array anywhere else; a 1-element fixed-length string dataset without
+ *   encoding is a string scalar; a 2-d uns["neighbors"]["distances"] /
+ *   ["connectivities"] moves to obsp (reported "legacy_graph_moved").
  * Not read (error, naming the element): any other encoding-type
- *   (awkward-array, nullable-string-array, …), other enums, compound /
- *   opaque / reference / array datatypes outside the compound-frame case,
+ *   (awkward-array, a nested anndata, …: "cannot be represented in an
+ *   anndata 0.8 file"), other enums, opaque / reference / array datatypes
+ *   outside compound fields, record fields holding arrays,
  *   soft and external links, datasets with external or virtual storage
  *   (they would make the reader open other files), data needing an HDF5
  *   filter this process lacks (the error names the filter; lzf comes from
- *   h5w_lzf_register), compound (structured) obsm/varm datasets of anndata
- *   ≤ 0.6. anndata's other read-time rewrite (moving uns["neighbors"]
- *   matrices to obsp) is not applied.
+ *   h5w_lzf_register).
  *
  * Known limit: HDF5 1.10.8 itself is not hardened against corrupted
  * metadata. Byte-flip fuzzing found crashes only inside libhdf5 (global-heap
@@ -84,6 +96,26 @@
 
 ad_anndata *h5r_read(const char *path, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
                      adx_err *err);
+
+/* Read only what an include filter keeps (payload.md "The include filter"):
+ * with has_include, the obs/var columns and obsm/varm/layers/obsp/varp/uns
+ * keys flt_keeps() would drop are never opened, so a filtered export of a
+ * large file does not pay for them and an element that cannot be read
+ * (awkward-array) does not fail it. X, raw and the obs/var indexes are
+ * always read; so are the uns entries anndata's read-time moves need
+ * ("<col>_categories", and "neighbors" when obsp/distances or
+ * obsp/connectivities is kept). The result is a superset of what
+ * flt_apply() keeps: callers still apply the filter (it reports patterns
+ * that match nothing). `include` must have passed flt_validate(). */
+typedef struct h5r_opts {
+    const char *const *include;
+    size_t n_include;
+    bool has_include;
+} h5r_opts;
+
+/* h5r_read with options; `o` NULL reads everything. */
+ad_anndata *h5r_read_opts(const char *path, const h5r_opts *o, const adx_limits *lim,
+                          const adx_ctl *ctl, adx_report *rep, adx_err *err);
 
 /* Read `path` with h5r_read in a child process (posix_spawn of `helper`, the
  * adx-h5check executable this module builds and installs in libexecdir) and

@@ -512,6 +512,20 @@ static int add_matrix_cols(csv_ctx *c, table *t, const ad_elem *e, const char *p
         }
         return 1;
     }
+    case AD_K_RECARRAY: {
+        /* pd.DataFrame(recarray): a column per field, in field order */
+        const ad_recarray *r = &e->u.rec;
+        for (size_t j = 0; j < r->nfields; j++) {
+            if (r->fields[j].ndim != 1 || r->fields[j].n != r->n)
+                return adx_err_set(c->err, ADX_E_INTERNAL, ptr, "record field %s is not 1-d",
+                                   r->names[j]);
+            ccol cc = {.kind = CC_ARR, .a = &r->fields[j], .width = 1};
+            char name[ADX_ERR_PTR_MAX + 24];
+            snprintf(name, sizeof name, "%s%llu", prefix ? prefix : "", (unsigned long long)j + 1);
+            if (table_add(t, cc, prefix ? name : "", false) < 0) return oom(c);
+        }
+        return 1;
+    }
     case AD_K_DICT: {
         int rc = not_written(c, ns, key,
                              "nested dicts have no csv form (write_csvs would write their repr)");
@@ -716,6 +730,7 @@ static int write_bundle(const ad_anndata *a, afile *out, char sep, adx_compressi
                         adx_err *err)
 {
     if (!a || !out) return adx_err_set(err, ADX_E_INTERNAL, NULL, "csvb_write without a model");
+    if (ad_anndata_assert(a, err) < 0) return -1;
     if (compression == ADX_COMP_LZF)
         return adx_err_set(err, ADX_E_BAD_OPTION, "/compression",
                            "lzf compression is not available for csv/txt bundles");

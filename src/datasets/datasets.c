@@ -351,10 +351,10 @@ bool ds_pinned(ds_store *s, const char *name)
 
 /* ---- summaries ---- */
 
-static ad_anndata *read_model(ds_store *s, const loc *l, const adx_ctl *ctl, adx_report *rep,
-                              adx_err *err)
+static ad_anndata *read_model(ds_store *s, const loc *l, const h5r_opts *o, const adx_ctl *ctl,
+                              adx_report *rep, adx_err *err)
 {
-    ad_anndata *a = l->kind == DS_KIND_H5AD ? h5r_read(l->path, &s->lim, ctl, rep, err)
+    ad_anndata *a = l->kind == DS_KIND_H5AD ? h5r_read_opts(l->path, o, &s->lim, ctl, rep, err)
                                             : polis_read_dir(l->path, &s->lim, rep, err);
     if (!a) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "reading failed");
@@ -390,7 +390,7 @@ static json_t *summary_body(ds_store *s, const char *name, const loc *l, bool as
     json_t *body = cache_get(s, name, l, &e);
     if (!body && !adx_err_failed(&e)) {
         adx_report rep = {0};
-        ad_anndata *a = read_model(s, l, NULL, &rep, &e);
+        ad_anndata *a = read_model(s, l, NULL, NULL, &rep, &e);
         rep_free(&rep);
         if (a) {
             body = ad_summary_json(a);
@@ -540,13 +540,19 @@ json_t *ds_list(ds_store *s, adx_err *err)
 ad_anndata *ds_load(ds_store *s, const char *name, const adx_ctl *ctl, adx_report *rep,
                     adx_err *err)
 {
+    return ds_load_opts(s, name, NULL, ctl, rep, err);
+}
+
+ad_anndata *ds_load_opts(ds_store *s, const char *name, const h5r_opts *o, const adx_ctl *ctl,
+                         adx_report *rep, adx_err *err)
+{
     if (!s) return adx_err_set(err, ADX_E_INTERNAL, "", "no data directory"), NULL;
     if (!ds_name_valid(name)) return bad_name(err), NULL;
     ds_pin(s, name);
     loc l;
     ad_anndata *a = NULL;
     if (locate(s, name, &l, err) == 0) {
-        a = read_model(s, &l, ctl, rep, err);
+        a = read_model(s, &l, o, ctl, rep, err);
         loc_free(&l);
     }
     ds_unpin(s, name);

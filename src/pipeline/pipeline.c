@@ -56,6 +56,15 @@ static pipe_job *job_new(const adx_limits *lim, adx_err *err)
 }
 
 /* Takes ownership of root (freed before returning, whatever happens). */
+/* The request's include, so the h5ad reader skips what pipe_prepare's
+ * filter would drop (req_parse validated the paths). */
+static h5r_opts include_opts(const adx_request *r)
+{
+    return (h5r_opts){.include = (const char *const *)r->include,
+                      .n_include = r->n_include,
+                      .has_include = r->has_include};
+}
+
 static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *env, adx_err *err)
 {
     pipe_job *j = job_new(lim, err);
@@ -75,7 +84,8 @@ static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *
                         "configured)");
             goto fail;
         }
-        j->a = ds_load(env->store, j->req.dataset, NULL, &j->rep, err);
+        h5r_opts ro = include_opts(&j->req);
+        j->a = ds_load_opts(env->store, j->req.dataset, &ro, NULL, &j->rep, err);
         if (!j->a) goto fail;
         /* As for a file given directly: the stored columns are typed
          * already, so the option acts on the model. */
@@ -161,7 +171,8 @@ pipe_job *pipe_load_input(const char *path, pipe_input kind, const json_t *optio
         /* A crash of libhdf5 on a corrupt file then ends the helper, not
          * the caller. */
         if (h5check && h5r_check_isolated(h5check, path, &j->lim, 0, err)) goto fail;
-        j->a = h5r_read(path, &j->lim, NULL, &j->rep, err);
+        h5r_opts ro = include_opts(&j->req);
+        j->a = h5r_read_opts(path, &ro, &j->lim, NULL, &j->rep, err);
     } else {
         j->a = polis_read_dir(path, &j->lim, &j->rep, err);
     }

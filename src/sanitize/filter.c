@@ -111,6 +111,18 @@ static void filter_dict(ad_dict *d, filt *f, size_t n, int ns)
     }
 }
 
+bool flt_keeps(const char *const *paths, size_t n, const char *ns, const char *key)
+{
+    size_t nsl = strlen(ns);
+    for (size_t i = 0; i < n; i++) {
+        const char *slash = paths[i] ? strchr(paths[i], '/') : NULL;
+        if (slash && (size_t)(slash - paths[i]) == nsl && memcmp(paths[i], ns, nsl) == 0 &&
+            slash[1] && glob_match(slash + 1, key))
+            return true;
+    }
+    return false;
+}
+
 int flt_apply(ad_anndata *a, const char *const *paths, size_t n, const char *ptr_base,
               adx_report *rep, adx_err *err)
 {
