@@ -97,8 +97,11 @@ int h5r_check_isolated(const char *helper, const char *path, const adx_limits *l
     char *argv[] = {(char *)helper, (char *)path, nums[0], nums[1], nums[2], nums[3],
                     nums[4],        nums[5],      nums[6], nums[7], nums[8], NULL};
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0)
-        return adx_err_set(err, ADX_E_IO, "", "cannot create a pipe: %s", strerror(errno));
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        int e = errno;
+        adx_err_set(err, ADX_E_IO, "", "cannot create a pipe");
+        return adx_err_cause(err, "pipe2: %s", strerror(e));
+    }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
@@ -110,7 +113,8 @@ int h5r_check_isolated(const char *helper, const char *path, const adx_limits *l
     close(fds[1]);
     if (rc != 0) {
         close(fds[0]);
-        return adx_err_set(err, ADX_E_INTERNAL, "", "cannot start %s: %s", helper, strerror(rc));
+        adx_err_set(err, ADX_E_INTERNAL, "", "cannot start the h5ad checker");
+        return adx_err_cause(err, "%s: %s", helper, strerror(rc));
     }
     char out[8192];
     size_t len = 0;
@@ -137,9 +141,11 @@ int h5r_check_isolated(const char *helper, const char *path, const adx_limits *l
     if (timed_out) kill(pid, SIGKILL);
     int st;
     while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return adx_err_set(err, ADX_E_INTERNAL, "", "lost the checker process: %s",
-                               strerror(errno));
+        if (errno != EINTR) {
+            int e = errno;
+            adx_err_set(err, ADX_E_INTERNAL, "", "lost the checker process");
+            return adx_err_cause(err, "waitpid: %s", strerror(e));
+        }
     if (timed_out)
         return adx_err_set(err, ADX_E_SCHEMA, "",
                            "reading the file took longer than %d ms; refused as damaged",
@@ -161,16 +167,18 @@ int h5r_check_isolated(const char *helper, const char *path, const adx_limits *l
     if (WEXITSTATUS(st) == 0) return 0;
     if (WEXITSTATUS(st) == 1) {
         json_t *o = json_loads(out, 0, NULL);
-        const char *slug = NULL, *ptr = NULL, *detail = NULL;
-        if (o && json_unpack(o, "{s:s, s:s, s:s}", "type", &slug, "pointer", &ptr, "detail",
-                             &detail) == 0) {
-            if (type_from_slug(slug) == ADX_E_NOMEM)
+        const char *slug = NULL, *ptr = NULL, *detail = NULL, *cause = NULL;
+        if (o && json_unpack(o, "{s:s, s:s, s:s, s?s}", "type", &slug, "pointer", &ptr, "detail",
+                             &detail, "cause", &cause) == 0) {
+            if (type_from_slug(slug) == ADX_E_NOMEM) {
                 adx_err_set(err, ADX_E_SCHEMA, ptr,
                             "the file needs more than %llu MiB of memory to read (max_total_bytes "
                             "%llu and the reader's own); refused as damaged",
                             mib, (unsigned long long)lim->max_total_bytes);
-            else
+            } else {
                 adx_err_set(err, type_from_slug(slug), ptr, "%s", detail);
+                if (cause && *cause) adx_err_cause(err, "%s", cause);
+            }
             json_decref(o);
             return -1;
         }

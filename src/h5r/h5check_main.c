@@ -78,6 +78,7 @@ int main(int argc, char **argv)
     }
     json_t *o = json_pack("{s:s, s:s, s:s}", "type", adx_errtype_slug(err.type), "pointer",
                           err.n_items ? err.items[0].pointer : "", "detail", err.detail);
+    if (o && err.cause[0]) json_object_set_new(o, "cause", json_string(err.cause));
     if (o) {
         json_dumpf(o, stdout, JSON_COMPACT);
         json_decref(o);

@@ -15,6 +15,7 @@
 #include "adx_filter.h"
 #include "adx_h5r.h"
 #include "adx_h5w.h"
+#include "adx_utf8.h"
 
 #define REP_SKIPPED "skipped_unknown_element"
 #define REP_GRAPH_MOVED "legacy_graph_moved"
@@ -136,49 +137,13 @@ static int check_canceled(rd *r)
 
 /* ------------------------------------------------------------- strings */
 
-static bool utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = u[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            k = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            k = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + k >= n) return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((u[i + j] & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (u[i + j] & 0x3F);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 /* Push one string value, checking length, NULs and encoding. */
 static int push_str(rd *r, ad_strbuild *b, const char *s, size_t len)
 {
     if (len > r->lim->max_string_bytes)
         return fail(r, ADX_E_LIMIT, "a string of %zu bytes exceeds max_string_bytes (%llu)", len,
                     (unsigned long long)r->lim->max_string_bytes);
-    if (!utf8_valid(s, len)) return fail(r, ADX_E_SCHEMA, "string value is not valid UTF-8");
+    if (!utf8_valid(s, len, NULL)) return fail(r, ADX_E_SCHEMA, "string value is not valid UTF-8");
     if (charge(r, (uint64_t)len + STR_OVERHEAD) < 0) return -1;
     if (ad_sb_push(b, s, len) < 0) return fail(r, ADX_E_NOMEM, "out of memory reading strings");
     return 0;
@@ -909,67 +874,19 @@ static int signed_codes(rd *r, ad_array *codes)
     return 0;
 }
 
-static int cat_cmp(const void *a, const void *b, void *ud)
-{
-    const ad_array *c = ud;
-    uint64_t i = *(const uint64_t *)a, j = *(const uint64_t *)b;
-    if (c->dtype == AD_STR) return strcmp(ad_str_at(c, i), ad_str_at(c, j));
-    if (ad_dtype_is_float(c->dtype)) {
-        double x = ad_array_get_f64(c, i), y = ad_array_get_f64(c, j);
-        return x < y ? -1 : x > y;
-    }
-    if (c->dtype == AD_U64) {
-        uint64_t x = ((const uint64_t *)c->data)[i], y = ((const uint64_t *)c->data)[j];
-        return x < y ? -1 : x > y;
-    }
-    int64_t x = ad_array_get_i64(c, i), y = ad_array_get_i64(c, j);
-    return x < y ? -1 : x > y;
-}
-
 /* pandas refuses duplicate or NaN categories, so a file holding them could
- * not be exported back into anything anndata reads. Returns 0, 1 (duplicate
- * at *at), 2 (NaN at *at) or -1 (ENOMEM). */
-static int categories_problem(const ad_array *cats, uint64_t *at)
-{
-    if (ad_dtype_is_float(cats->dtype))
-        for (uint64_t i = 0; i < cats->n; i++)
-            if (isnan(ad_array_get_f64(cats, i))) {
-                *at = i;
-                return 2;
-            }
-    if (cats->n < 2) return 0;
-    size_t bytes;
-    if (ad_bytes(AD_U64, cats->n, &bytes) < 0) return -1;
-    uint64_t *ord = malloc(bytes);
-    if (!ord) return -1;
-    for (uint64_t i = 0; i < cats->n; i++)
-        ord[i] = i;
-    qsort_r(ord, (size_t)cats->n, sizeof *ord, cat_cmp, (void *)cats);
-    int rc = 0;
-    for (uint64_t i = 1; i < cats->n && !rc; i++)
-        if (cat_cmp(&ord[i - 1], &ord[i], (void *)cats) == 0) {
-            *at = ord[i];
-            rc = 1;
-        }
-    free(ord);
-    return rc;
-}
-
+ * not be exported back into anything anndata reads. */
 static int check_categories(rd *r, const ad_array *cats)
 {
     if (cats->ndim != 1) return fail(r, ADX_E_SCHEMA, "categories must be 1-d");
-    uint64_t at = 0;
-    switch (categories_problem(cats, &at)) {
-    case 0:
-        return 0;
-    case 1:
-        return fail(r, ADX_E_SCHEMA, "categories are not distinct (entry %llu repeats one)",
-                    (unsigned long long)at);
-    case 2:
-        return fail(r, ADX_E_SCHEMA, "categories hold NaN (at %llu)", (unsigned long long)at);
-    default:
-        return fail(r, ADX_E_NOMEM, "out of memory");
-    }
+    ad_cat_problem p;
+    int rc = ad_cat_check_categories(cats, &p);
+    if (rc < 0) return fail(r, ADX_E_NOMEM, "out of memory");
+    if (rc == 0) return 0;
+    if (p.kind == AD_CAT_NAN)
+        return fail(r, ADX_E_SCHEMA, "categories hold NaN (at %llu)", (unsigned long long)p.at);
+    return fail(r, ADX_E_SCHEMA, "categories are not distinct (entry %llu repeats entry %llu)",
+                (unsigned long long)p.at, (unsigned long long)p.first);
 }
 
 static ad_elem *read_categorical(rd *r, hid_t g)
@@ -2059,9 +1976,15 @@ static int fold_uns_categories(rd *r, ad_anndata *a)
         size_t kl = strlen(key);
         ad_elem *cats = a->uns.vals[i];
         bool folded = false;
-        uint64_t at;
+        ad_cat_problem p;
+        ad_array view = {0}; /* a single category may be a scalar: check it as 1-d */
+        if (cats->kind == AD_K_ARRAY) {
+            view = cats->u.arr;
+            view.ndim = 1;
+            view.shape[0] = view.n;
+        }
         if (kl > sl && strcmp(key + kl - sl, suffix) == 0 && cats->kind == AD_K_ARRAY &&
-            cats->u.arr.ndim <= 1 && categories_problem(&cats->u.arr, &at) == 0) {
+            cats->u.arr.ndim <= 1 && ad_cat_check_categories(&view, &p) == 0) {
             char name[ADX_ERR_PTR_MAX];
             snprintf(name, sizeof name, "%.*s", (int)(kl - sl), key);
             ad_frame *fr[2] = {&a->obs, &a->var};
@@ -2260,12 +2183,14 @@ ad_anndata *h5r_read_opts(const char *path, const h5r_opts *o, const adx_limits 
     ad_anndata *a = NULL;
     struct stat st;
     if (stat(path, &st) < 0) {
-        adx_err_set(err, errno == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, "", "cannot open %s: %s",
-                    path, strerror(errno));
+        int e = errno;
+        adx_err_set(err, e == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, "", "cannot open the file");
+        adx_err_cause(err, "%s: %s", path, strerror(e));
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        adx_err_set(err, ADX_E_SCHEMA, "", "%s is not a regular file", path);
+        adx_err_set(err, ADX_E_SCHEMA, "", "not a regular file");
+        adx_err_cause(err, "%s", path);
         goto out;
     }
     if (H5Fis_hdf5(path) <= 0) {
