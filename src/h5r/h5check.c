@@ -82,9 +82,16 @@ int h5r_check_isolated(const char *helper, const char *path, const adx_limits *l
     h5r_check_budget(lim, stat(path, &fst) == 0 ? (uint64_t)fst.st_size : 0, timeout_ms, &as_bytes,
                      &cpu_s);
     char nums[9][24];
-    uint64_t v[9] = {lim->max_elements, lim->max_dim,   lim->max_total_bytes,
-                     lim->max_ndim,     lim->max_depth, lim->max_string_bytes,
-                     lim->max_keys,     as_bytes,       cpu_s};
+    /* 0: no address-space limit (ASan's shadow memory needs terabytes). */
+    uint64_t v[9] = {lim->max_elements,
+                     lim->max_dim,
+                     lim->max_total_bytes,
+                     lim->max_ndim,
+                     lim->max_depth,
+                     lim->max_string_bytes,
+                     lim->max_keys,
+                     ADX_SANITIZED ? 0 : as_bytes,
+                     cpu_s};
     for (int i = 0; i < 9; i++)
         snprintf(nums[i], sizeof nums[i], "%llu", (unsigned long long)v[i]);
     char *argv[] = {(char *)helper, (char *)path, nums[0], nums[1], nums[2], nums[3],

@@ -171,9 +171,8 @@ static int vlen_precheck(rd *r, hid_t ds, uint64_t n, uint64_t *charged)
     if (n == 0 || off == HADDR_UNDEF) return 0; /* not contiguous, or only fill values */
     hid_t fcpl = H5Fget_create_plist(r->file), fapl = H5Fget_access_plist(r->file);
     size_t sa = 0, ss = 0;
-    hsize_t ub = 0;
     bool sec2 = fapl >= 0 && H5Pget_driver(fapl) == H5FD_SEC2;
-    bool ok = fcpl >= 0 && H5Pget_sizes(fcpl, &sa, &ss) >= 0 && H5Pget_userblock(fcpl, &ub) >= 0;
+    bool ok = fcpl >= 0 && H5Pget_sizes(fcpl, &sa, &ss) >= 0;
     hclose(fcpl);
     hclose(fapl);
     int *fdp = NULL;
@@ -192,8 +191,8 @@ static int vlen_precheck(rd *r, hid_t ds, uint64_t n, uint64_t *charged)
     for (uint64_t i = 0; i < n && rc == 0; i += SLICE) {
         size_t k = n - i < SLICE ? (size_t)(n - i) : SLICE, want = k * dsz;
         uint64_t at;
-        if (__builtin_add_overflow((uint64_t)off, (uint64_t)ub, &at) ||
-            __builtin_add_overflow(at, i * dsz, &at) || at > (uint64_t)INT64_MAX ||
+        /* H5Dget_offset is absolute (a user block before the superblock included) */
+        if (__builtin_add_overflow((uint64_t)off, i * dsz, &at) || at > (uint64_t)INT64_MAX ||
             pread(*fdp, buf, want, (off_t)at) != (ssize_t)want) {
             rc = fail(r, ADX_E_SCHEMA,
                       "the dataset's strings lie past the end of the file (truncated or corrupt)");
