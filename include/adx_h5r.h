@@ -128,5 +128,9 @@ ad_anndata *h5r_read_opts(const char *path, const h5r_opts *o, const adx_limits 
  * /dev/null). Costs one extra read of the file. */
 int h5r_check_isolated(const char *helper, const char *path, const adx_limits *lim, int timeout_ms,
                        adx_err *err);
+/* The same check of what h5r_read_opts(path, o, …) reads (the helper gets
+ * the include paths as arguments); `o` NULL checks everything. */
+int h5r_check_isolated_opts(const char *helper, const char *path, const h5r_opts *o,
+                            const adx_limits *lim, int timeout_ms, adx_err *err);
 
 #endif

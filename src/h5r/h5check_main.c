@@ -4,12 +4,18 @@
  *
  *   adx-h5check <file> <max_elements> <max_dim> <max_total_bytes> <max_ndim>
  *               <max_depth> <max_string_bytes> <max_keys>
+ *               [--only [--include PATH]...]
+ *
+ * --only reads what h5r_read_opts reads with that include filter (none
+ * given: an empty filter), so the check covers what the caller will read.
  *
  * Exit 0: the file reads. Exit 1: it does not; stdout holds one JSON object
  * {"type": slug, "pointer": "...", "detail": "..."}. Exit 2: bad usage.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -26,13 +32,23 @@ static int arg_u64(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-    if (argc != 9) {
+    bool only = argc > 9 && strcmp(argv[9], "--only") == 0;
+    int ninc = only ? (argc - 10) / 2 : 0;
+    bool pairs_ok = true;
+    for (int i = 0; only && i < ninc; i++)
+        pairs_ok &= strcmp(argv[10 + 2 * i], "--include") == 0;
+    if (argc < 9 || (argc > 9 && (!only || (argc - 10) % 2 || !pairs_ok))) {
         fprintf(stderr,
                 "usage: %s FILE MAX_ELEMENTS MAX_DIM MAX_TOTAL_BYTES MAX_NDIM MAX_DEPTH "
-                "MAX_STRING_BYTES MAX_KEYS\n",
+                "MAX_STRING_BYTES MAX_KEYS [--only [--include PATH]...]\n",
                 argv[0]);
         return 2;
     }
+    const char **inc = calloc((size_t)ninc + 1, sizeof *inc);
+    if (!inc) return 2;
+    for (int i = 0; i < ninc; i++)
+        inc[i] = argv[11 + 2 * i];
+    h5r_opts ro = {.include = inc, .n_include = (size_t)ninc, .has_include = only};
     adx_limits lim;
     adx_limits_default(&lim);
     uint64_t v[7];
@@ -50,7 +66,8 @@ int main(int argc, char **argv)
     lim.max_keys = v[6];
     adx_err err;
     adx_err_init(&err);
-    ad_anndata *a = h5r_read(argv[1], &lim, NULL, NULL, &err);
+    ad_anndata *a = h5r_read_opts(argv[1], &ro, &lim, NULL, NULL, &err);
+    free(inc);
     if (a) {
         ad_anndata_free(a);
         return 0;
