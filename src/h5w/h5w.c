@@ -978,6 +978,7 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
     }
     if (!a || !path || !rep)
         return adx_err_set(err, ADX_E_INTERNAL, "", "h5w_write: NULL argument");
+    if (ad_anndata_assert(a, err) < 0) return -1;
     if (o->compression != ADX_COMP_GZIP && o->compression != ADX_COMP_LZF &&
         o->compression != ADX_COMP_NONE)
         return adx_err_set(err, ADX_E_BAD_OPTION, "/compression", "unknown compression %d",
