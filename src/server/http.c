@@ -513,8 +513,7 @@ int srv_http_start(srv_state *s, adx_err *err)
         flags, s->cfg.listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_logger, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout, MHD_OPTION_END);
     if (!s->http.mhd)
         return adx_err_set(err, ADX_E_IO, "/listen", "cannot listen on %s:%u (in use?)",
                            s->cfg.listen_host, s->cfg.listen_port);

@@ -273,6 +273,7 @@ int srv_main(int argc, char **argv)
     /* Static: the state outlives nothing but is too large for the stack. */
     static srv_state st;
     memset(&st, 0, sizeof st);
+    st.spool.lock_fd = -1;
     srv_config_defaults(&st.cfg, NULL);
     adx_err err;
     adx_err_init(&err);
@@ -310,12 +311,13 @@ int srv_main(int argc, char **argv)
     srv_jobs_hooks hooks = srv_spool_hooks(&st);
     hooks.unpin = srv_datadir_unpin;
     srv_jobs_init(&st.jobs, st.cfg.queue_max, st.cfg.result_ttl, &hooks);
-    if (srv_spool_scan(&st, &err) < 0 || srv_datadir_open(&st, &err) < 0 ||
-        srv_http_start(&st, &err) < 0) {
+    if (srv_spool_lock(&st, &err) < 0 || srv_spool_scan(&st, &err) < 0 ||
+        srv_datadir_open(&st, &err) < 0 || srv_http_start(&st, &err) < 0) {
         srv_log("error", "startup failed", json_pack("{s:s}", "error", err.detail));
         fprintf(stderr, "anndata-exportd serve: %s\n", err.detail);
         srv_jobs_free_all(&st.jobs);
         srv_datadir_close(&st);
+        srv_spool_unlock(&st);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         srv_log_close();
@@ -351,6 +353,7 @@ int srv_main(int argc, char **argv)
     /* Close anything a late completion left open, then the loop itself. */
     uv_run(&loop, UV_RUN_DEFAULT);
     srv_datadir_close(&st);
+    srv_spool_unlock(&st);
     uv_loop_close(&loop);
     tokens_free(st.tokens, st.n_tokens);
     st.tokens = NULL;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -336,6 +337,46 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     clean_job_dir(dir, j->state == SRV_JOB_SUCCEEDED ? result_name : NULL,
                   j->state == SRV_JOB_QUEUED);
     return j;
+}
+
+int srv_spool_lock(srv_state *s, adx_err *err)
+{
+    char path[PATH_MAX + 8];
+    s->spool.lock_fd = -1;
+    if (srv_mkdir_p(s->cfg.spool_dir, "/spool_dir", err) < 0) return -1;
+    snprintf(path, sizeof path, "%s/lock", s->cfg.spool_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return adx_err_set(err, ADX_E_IO, "/spool_dir", "cannot open %s: %s", path,
+                           strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return adx_err_set(err, ADX_E_CONFLICT, "/spool_dir",
+                               "spool_dir %s is in use by another anndata-exportd (pid %s, "
+                               "holding %s); one instance per spool",
+                               s->cfg.spool_dir, pid[0] ? pid : "unknown", path);
+        return adx_err_set(err, ADX_E_IO, "/spool_dir", "cannot lock %s: %s", path, strerror(e));
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        /* the lock holds without the pid; only the message loses it */
+    }
+    s->spool.lock_fd = fd;
+    return 0;
+}
+
+void srv_spool_unlock(srv_state *s)
+{
+    /* The file stays: removing it would race with an instance starting. */
+    if (s->spool.lock_fd >= 0) close(s->spool.lock_fd);
+    s->spool.lock_fd = -1;
 }
 
 int srv_spool_scan(srv_state *s, adx_err *err)

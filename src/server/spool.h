@@ -26,6 +26,12 @@ int srv_remove_tree(const char *dir);
  * the directory ("/spool_dir"). */
 int srv_mkdir_p(const char *path, const char *setting, adx_err *err);
 
+/* Take the spool's lock (<spool>/lock, flock, holding our pid), creating
+ * the directory if needed. Another live instance holding it is an error
+ * naming its pid: nothing of the spool is touched. Before anything else. */
+int srv_spool_lock(srv_state *s, adx_err *err);
+void srv_spool_unlock(srv_state *s);
+
 /* The job table's hooks that write records and delete files on the pool. */
 srv_jobs_hooks srv_spool_hooks(srv_state *s);
 /* Load every job of the spool, clean temp files; called before the loop. */

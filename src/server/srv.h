@@ -37,6 +37,7 @@ typedef struct srv_metrics {
 
 /* The spool (spool.c): <spool>/jobs/<id>/ and <spool>/tmp/. */
 typedef struct srv_spool {
+    int lock_fd; /* <spool>/lock, flock(LOCK_EX) while we run; -1 none */
     char jobs_dir[PATH_MAX + 8];
     char tmp_dir[PATH_MAX + 8];
 } srv_spool;
