@@ -28,9 +28,10 @@ static enum MHD_Result ds_problem(srv_req *r, adx_err *e)
         e->type == ADX_E_NOMEM) {
         char path[sizeof r->path * 4 + 1];
         srv_log_text(r->path, path, sizeof path);
-        srv_log(
-            "error", "dataset operation failed",
-            json_pack("{s:s, s:s, s:s}", "request_id", r->rid, "path", path, "error", e->detail));
+        srv_log("error", "dataset operation failed",
+                srv_log_cause(json_pack("{s:s, s:s, s:s}", "request_id", r->rid, "path", path,
+                                        "error", e->detail),
+                              e));
         bool retry = e->type == ADX_E_NOMEM;
         adx_err pub;
         adx_err_init(&pub);

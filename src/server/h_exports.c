@@ -226,8 +226,10 @@ static void validated(srv_validate *v)
     if (!v->job) srv_spool_release(s, v->spool_bytes); /* the worker deleted the upload */
     if (!v->job) {
         if (v->err.status >= 500 || v->err.type == ADX_E_IO || v->err.type == ADX_E_INTERNAL) {
-            srv_log("error", "request could not be stored",
-                    json_pack("{s:s, s:s}", "request_id", r->rid, "error", v->err.detail));
+            srv_log(
+                "error", "request could not be stored",
+                srv_log_cause(json_pack("{s:s, s:s}", "request_id", r->rid, "error", v->err.detail),
+                              &v->err));
             int st = v->err.status >= 500 ? v->err.status : 500;
             adx_err e;
             adx_err_init(&e);

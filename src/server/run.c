@@ -16,12 +16,15 @@
 #include "adx_pipeline.h"
 #include "spool.h"
 
+#include "adx_afile.h"
+
 /* Writers report a full disk through their library's message; the errno
  * text is what they have in common. */
 static bool no_space(const adx_err *e)
 {
     return e->type == ADX_E_IO &&
-           (strstr(e->detail, strerror(ENOSPC)) || strstr(e->detail, strerror(EDQUOT)));
+           (strstr(e->cause, strerror(ENOSPC)) || strstr(e->cause, strerror(EDQUOT)) ||
+            strstr(e->detail, strerror(ENOSPC)) || strstr(e->detail, strerror(EDQUOT)));
 }
 
 static json_t *problem_for_job(const adx_err *e, const char *id)
@@ -241,6 +244,7 @@ static void export_done(uv_work_t *w, int status)
             json_object_set_new(f, "size_bytes", json_integer((json_int_t)j->size_bytes));
         if (ew->event == SRV_EV_FAIL) {
             json_object_set_new(f, "error", json_string(ew->err.detail));
+            srv_log_cause(f, &ew->err);
             if (ew->err.n_items)
                 json_object_set_new(f, "pointer", json_string(ew->err.items[0].pointer));
         }
@@ -311,10 +315,11 @@ static void validate_run(uv_work_t *w)
     srv_validate *v = w->data;
     uint64_t t0 = srv_mono_ns();
     /* The body must be durable before the 202 promises it is. */
-    int ufd = open(v->upload, O_RDONLY | O_CLOEXEC);
-    if (ufd >= 0) {
-        fsync(ufd);
-        close(ufd);
+    if (afile_sync_path(v->upload) != 0) {
+        adx_err_cause(&v->err, "%s: %s", v->upload, strerror(errno));
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot store the request");
+        unlink(v->upload);
+        return;
     }
     uint64_t t1 = srv_mono_ns();
     pipe_job *pj;
@@ -374,14 +379,18 @@ static void validate_run(uv_work_t *w)
     if (!rec) {
         adx_err_set(&v->err, ADX_E_NOMEM, "", "out of memory creating the job");
     } else if (mkdir(dir, 0750) < 0) {
-        adx_err_set(&v->err, ADX_E_IO, "", "cannot create the job directory: %s", strerror(errno));
-    } else if (rename(v->upload, req) < 0) {
-        adx_err_set(&v->err, ADX_E_IO, "", "cannot move the request: %s", strerror(errno));
+        adx_err_cause(&v->err, "%s: %s", dir, strerror(errno));
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot create the job directory");
+    } else if (afile_rename(v->upload, req) != 0) {
+        adx_err_cause(&v->err, "%s: %s", req, strerror(errno));
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot move the request");
     } else if ((v->input != SRV_IN_H5AD || srv_write_durable(dir, "request.json", v->options,
                                                              strlen(v->options), &v->err) == 0) &&
-               srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0) {
+               srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0 &&
+               afile_sync_path(s->spool.jobs_dir) != 0) {
         /* The new directory entry must be durable too. */
-        adx_fsync_dir(s->spool.jobs_dir);
+        adx_err_cause(&v->err, "%s: %s", s->spool.jobs_dir, strerror(errno));
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot sync the jobs directory");
     }
     free(rec);
     if (adx_err_failed(&v->err)) {

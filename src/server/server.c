@@ -340,8 +340,10 @@ int srv_main(int argc, char **argv)
     srv_jobs_init(&st.jobs, st.cfg.queue_max, st.cfg.result_ttl, &hooks);
     if (srv_spool_lock(&st, &err) < 0 || srv_spool_scan(&st, &err) < 0 ||
         srv_datadir_open(&st, &err) < 0 || srv_http_start(&st, &err) < 0) {
-        srv_log("error", "startup failed", json_pack("{s:s}", "error", err.detail));
-        fprintf(stderr, "anndata-exportd serve: %s\n", err.detail);
+        srv_log("error", "startup failed",
+                srv_log_cause(json_pack("{s:s}", "error", err.detail), &err));
+        fprintf(stderr, "anndata-exportd serve: %s%s%s\n", err.detail, err.cause[0] ? ": " : "",
+                err.cause);
         srv_jobs_free_all(&st.jobs);
         srv_datadir_close(&st);
         srv_spool_unlock(&st);

@@ -7,6 +7,8 @@
  * operation per job at a time (the io chain below). */
 #include "spool.h"
 
+#include "adx_afile.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,40 +36,11 @@ void srv_spool_result_path(const srv_spool *sp, const srv_job *j, char *out, siz
     snprintf(out, cap, "%s/%s/result%s", sp->jobs_dir, j->id, adx_format_ext(j->format));
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int srv_write_durable(const char *dir, const char *name, const char *text, size_t len, adx_err *err)
 {
-    char tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    char dst[PATH_MAX + 64];
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) return adx_err_set(err, ADX_E_IO, "", "create %s: %s", name, strerror(errno));
-    if (write_all(fd, text, len) < 0 || fsync(fd) < 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return adx_err_set(err, ADX_E_IO, "", "write %s: %s", name, strerror(e));
-    }
-    close(fd);
-    if (rename(tmp, dst) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return adx_err_set(err, ADX_E_IO, "", "rename %s: %s", name, strerror(e));
-    }
-    /* The rename itself is durable only once the directory is synced. */
-    adx_fsync_dir(dir);
-    return 0;
+    return afile_write_file(dst, text, len, 0640, err);
 }
 
 int srv_mkdir_p(const char *path, const char *setting, adx_err *err)
@@ -89,17 +62,7 @@ int srv_mkdir_p(const char *path, const char *setting, adx_err *err)
 
 int srv_remove_tree(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (!d) return errno == ENOENT ? 0 : -1;
-    struct dirent *e;
-    char p[PATH_MAX + 300];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    return rmdir(dir);
+    return afile_remove_tree(dir);
 }
 
 char *srv_spool_record(const srv_job *j)
@@ -219,7 +182,8 @@ static void io_done(uv_work_t *w, int status)
     srv_state *s = iw->s;
     if (adx_err_failed(&iw->err))
         srv_log("error", "spool write failed",
-                json_pack("{s:s, s:s}", "job_id", j->id, "error", iw->err.detail));
+                srv_log_cause(json_pack("{s:s, s:s}", "job_id", j->id, "error", iw->err.detail),
+                              &iw->err));
     free(iw->record);
     free(iw);
     j->io_busy--;
@@ -349,9 +313,8 @@ static void quarantine(srv_state *s, const char *id, const char *why)
     adx_err e;
     adx_err_init(&e);
     int rc = srv_mkdir_p(qdir, "/spool_dir", &e);
-    if (rc == 0 && rename(from, to) != 0)
+    if (rc == 0 && afile_rename(from, to) < 0)
         rc = adx_err_set(&e, ADX_E_IO, "", "rename: %s", strerror(errno));
-    if (rc == 0) adx_fsync_dir(s->spool.jobs_dir);
     srv_log("error",
             rc == 0 ? "spool: unreadable job record moved to quarantine"
                     : "spool: unreadable job record left in place (cannot quarantine it)",
