@@ -56,6 +56,7 @@ typedef enum adx_errtype {
     ADX_E_RANGE,        /* 416 */
     ADX_E_QUEUE_FULL,   /* 429 */
     ADX_E_UNAVAILABLE,  /* 503 */
+    ADX_E_NO_SPACE,     /* 507 no room: ENOSPC or EDQUOT while writing */
     ADX_E__COUNT
 } adx_errtype;
 

@@ -33,6 +33,7 @@ static const struct {
     [ADX_E_RANGE] = {"range-not-satisfiable", "Range not satisfiable", 416, true},
     [ADX_E_QUEUE_FULL] = {"queue-full", "Too many jobs", 429, true},
     [ADX_E_UNAVAILABLE] = {"unavailable", "Service unavailable", 503, true},
+    [ADX_E_NO_SPACE] = {"insufficient-storage", "Insufficient storage", 507},
 };
 
 adx_errtype adx_errtype_for_status(int status, adx_errtype fallback)
@@ -113,6 +114,9 @@ int adx_err_cause(adx_err *e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->cause + len, sizeof e->cause - len, fmt, ap);
     va_end(ap);
+    /* One line in any log: libhdf5's messages carry ctime()'s newline. */
+    for (char *c = e->cause + len; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = ' ';
     return -1;
 }
 

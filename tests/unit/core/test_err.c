@@ -111,6 +111,10 @@ START_TEST(cause_is_log_only)
     for (int i = 0; i < 4; i++)
         adx_err_cause(&e, "%s", big);
     ck_assert_uint_eq(strlen(e.cause), ADX_ERR_MSG_MAX - 1);
+    /* Control characters become spaces: a cause is one log line. */
+    adx_err_init(&e);
+    adx_err_cause(&e, "time = Wed\n, errno = 28\r\t.");
+    ck_assert_str_eq(e.cause, "time = Wed , errno = 28  .");
     /* A cause alone does not make an error. */
     adx_err_init(&e);
     adx_err_cause(&e, "early");
