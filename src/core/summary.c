@@ -66,13 +66,21 @@ static int recarrays_in(json_t *out, const ad_dict *d, char *path, size_t len, s
 static json_t *recarrays(const ad_anndata *a)
 {
     json_t *out = json_array();
-    static const char *const ns[] = {"/obsm", "/varm", "/uns", "/raw/varm"};
-    const ad_dict *d[] = {&a->obsm, &a->varm, &a->uns, a->raw ? &a->raw->varm : NULL};
     char path[ADX_ERR_PTR_MAX];
-    for (int k = 0; out && k < 4; k++) {
-        if (!d[k]) continue;
-        snprintf(path, sizeof path, "%s", ns[k]);
-        if (recarrays_in(out, d[k], path, strlen(path), sizeof path, 0)) {
+    /* Record arrays live in the mappings that are not 2-d matrices (obsm,
+     * varm, uns) and in raw.varm. */
+    for (int k = 0; out && k <= AD_NS__COUNT; k++) {
+        const ad_dict *d;
+        if (k == AD_NS__COUNT) {
+            if (!a->raw) break;
+            d = &a->raw->varm;
+            snprintf(path, sizeof path, "/raw/varm");
+        } else {
+            if (ad_ns_table[k].frame || ad_ns_table[k].cols != AD_AXIS_NONE) continue;
+            d = ad_ns_cdict(a, (ad_ns)k);
+            snprintf(path, sizeof path, "/%s", ad_ns_table[k].name);
+        }
+        if (recarrays_in(out, d, path, strlen(path), sizeof path, 0)) {
             json_decref(out);
             out = NULL;
         }
@@ -116,11 +124,26 @@ static json_t *raw_summary(const ad_raw *r)
 struct json_t *ad_summary_json(const ad_anndata *a)
 {
     if (!a) return NULL;
-    return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "n_obs",
-                     (json_int_t)a->n_obs, "n_vars", (json_int_t)a->n_vars, "X", x_summary(a->X),
-                     "obs", frame_cols(&a->obs), "var", frame_cols(&a->var), "obsm",
-                     dict_keys(&a->obsm), "varm", dict_keys(&a->varm), "layers",
-                     dict_keys(&a->layers), "obsp", dict_keys(&a->obsp), "varp",
-                     dict_keys(&a->varp), "uns", dict_keys(&a->uns), "raw", raw_summary(a->raw),
-                     "record_arrays", recarrays(a));
+    json_t *o = json_pack("{s:I, s:I, s:o}", "n_obs", (json_int_t)a->n_obs, "n_vars",
+                          (json_int_t)a->n_vars, "X", x_summary(a->X));
+    for (int ns = 0; o && ns < AD_NS__COUNT; ns++) {
+        json_t *keys = ad_ns_table[ns].frame ? frame_cols(ad_ns_cframe(a, (ad_ns)ns))
+                                             : dict_keys(ad_ns_cdict(a, (ad_ns)ns));
+        if (!keys || json_object_set_new(o, ad_ns_table[ns].name, keys) < 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    /* set_new takes the value even when it fails, and fails on NULL. */
+    if (o && (json_object_set_new(o, "raw", raw_summary(a->raw)) < 0 ||
+              json_object_set_new(o, "record_arrays", recarrays(a)) < 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    json_t *rec = recarrays(a);
+    if (o && (!rec || json_object_set_new(o, "record_arrays", rec) < 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }

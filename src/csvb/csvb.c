@@ -712,9 +712,11 @@ static int write_all(csv_ctx *c, const ad_anndata *a)
         return adx_err_cause(c->err, "libzip: %s", zip_strerror(c->z.za));
     }
     if (write_uns(c, &a->uns) < 0) return -1;
-    if (report_dict(c, "layers", &a->layers) < 0 || report_dict(c, "obsp", &a->obsp) < 0 ||
-        report_dict(c, "varp", &a->varp) < 0)
-        return -1;
+    /* The matrices over both axes (layers, obsp, varp) have no csv form. */
+    for (int ns = 0; ns < AD_NS__COUNT; ns++)
+        if (ad_ns_table[ns].cols != AD_AXIS_NONE &&
+            report_dict(c, ad_ns_table[ns].name, ad_ns_cdict(a, (ad_ns)ns)) < 0)
+            return -1;
     if (a->raw && not_written(c, "raw", NULL, "write_csvs does not write raw") < 0) return -1;
     return 0;
 }

@@ -906,14 +906,11 @@ static int write_top(w_ctx *w, hid_t file, const ad_anndata *a)
         adx_ptr_pop(&w->ptr, m0);                                                                  \
     } while (0)
     if (a->X) STEP("X", check_x(w, a->X) < 0 ? -1 : write_elem(w, file, "X", a->X));
-    STEP("obs", write_frame(w, file, "obs", &a->obs));
-    STEP("var", write_frame(w, file, "var", &a->var));
-    STEP("obsm", write_dict(w, file, "obsm", &a->obsm));
-    STEP("varm", write_dict(w, file, "varm", &a->varm));
-    STEP("layers", write_dict(w, file, "layers", &a->layers));
-    STEP("obsp", write_dict(w, file, "obsp", &a->obsp));
-    STEP("varp", write_dict(w, file, "varp", &a->varp));
-    STEP("uns", write_dict(w, file, "uns", &a->uns));
+    for (int ns = 0; ns < AD_NS__COUNT; ns++) {
+        const char *name = ad_ns_table[ns].name;
+        STEP(name, ad_ns_table[ns].frame ? write_frame(w, file, name, ad_ns_cframe(a, (ad_ns)ns))
+                                         : write_dict(w, file, name, ad_ns_cdict(a, (ad_ns)ns)));
+    }
     if (a->raw) {
         adx_ptr_key(&w->ptr, "raw");
         hid_t g = group_create(w, file, "raw", false);

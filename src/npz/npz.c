@@ -502,11 +502,12 @@ static int put_model(npz_ctx *c, const ad_anndata *a)
                              "0.1.0", "shape", (json_int_t)a->n_obs, (json_int_t)a->n_vars);
     if (!root || json_object_set_new(c->attrs, "", root) < 0) return nomem(c);
     if (a->X && put_top_elem(c, "X", a->X) < 0) return -1;
-    if (put_top_frame(c, "obs", &a->obs) < 0 || put_top_frame(c, "var", &a->var) < 0) return -1;
-    static const char *names[] = {"obsm", "varm", "layers", "obsp", "varp", "uns"};
-    const ad_dict *dicts[] = {&a->obsm, &a->varm, &a->layers, &a->obsp, &a->varp, &a->uns};
-    for (size_t i = 0; i < 6; i++)
-        if (put_top_dict(c, names[i], dicts[i]) < 0) return -1;
+    for (int ns = 0; ns < AD_NS__COUNT; ns++) {
+        const char *name = ad_ns_table[ns].name;
+        if (ad_ns_table[ns].frame ? put_top_frame(c, name, ad_ns_cframe(a, (ad_ns)ns)) < 0
+                                  : put_top_dict(c, name, ad_ns_cdict(a, (ad_ns)ns)) < 0)
+            return -1;
+    }
     if (a->raw) {
         mk mark;
         if (child_lit(c, "raw", &mark) < 0) return -1;
