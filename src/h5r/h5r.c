@@ -2068,12 +2068,12 @@ static int move_neighbor_graphs(rd *r, ad_anndata *a)
 
 static int report_unknown(rd *r, hid_t root)
 {
-    static const char *known[] = {"X",    "obs", "var", "obsm",  "varm",    "layers",  "obsp",
-                                  "varp", "uns", "raw", "raw.X", "raw.var", "raw.varm"};
+    /* Besides the namespaces: X, raw and the pre-0.7 raw members. */
+    static const char *known[] = {"X", "raw", "raw.X", "raw.var", "raw.varm"};
     names ns;
     if (list_members(r, root, &ns) < 0) return -1;
     for (size_t i = 0; i < ns.n; i++) {
-        bool k = false;
+        bool k = ad_ns_find(ns.v[i], strlen(ns.v[i])) >= 0;
         for (size_t j = 0; j < sizeof known / sizeof *known; j++)
             k |= strcmp(ns.v[i], known[j]) == 0;
         if (k) continue;
@@ -2118,12 +2118,13 @@ static ad_anndata *read_root(rd *r)
     if ((!have_obs && default_index(r, &a->obs, a->n_obs, "obs") < 0) ||
         (!have_var && default_index(r, &a->var, a->n_vars, "var") < 0))
         goto out;
-    if (read_mapping(r, root, "obsm", &a->obsm, true) < 0 ||
-        read_mapping(r, root, "varm", &a->varm, true) < 0 ||
-        read_mapping(r, root, "layers", &a->layers, false) < 0 ||
-        read_mapping(r, root, "obsp", &a->obsp, false) < 0 ||
-        read_mapping(r, root, "varp", &a->varp, false) < 0)
-        goto out;
+    /* The aligned mappings (uns is read below, as a plain dict). */
+    for (int ns = 0; ns < AD_NS__COUNT; ns++) {
+        const ad_ns_info *in = &ad_ns_table[ns];
+        if (in->frame || in->rows == AD_AXIS_NONE) continue;
+        if (read_mapping(r, root, in->name, ad_ns_dict(a, (ad_ns)ns), in->cols == AD_AXIS_NONE) < 0)
+            goto out;
+    }
     {
         size_t m = adx_ptr_key(&r->p, "uns");
         int h = has_member(r, root, "uns");
