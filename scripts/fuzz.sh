@@ -24,9 +24,11 @@ secs=${1:-30}
 dir=${ADX_FUZZ_BUILD:-build-fuzz}
 
 if [[ ! -f "$dir/build.ninja" ]]; then
-  CC=clang meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
-    >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; exit 1; }
-  rm -f "$dir.setup.log"
+  if ! out=$(CC=clang meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined \
+    -Db_lundef=false 2>&1); then
+    echo "$out"
+    exit 1
+  fi
 fi
 all=()
 for src in tests/fuzz/fuzz_*.c; do
