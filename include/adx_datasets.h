@@ -71,7 +71,6 @@ typedef enum ds_kind { DS_KIND_H5AD = 1, DS_KIND_POLIS } ds_kind;
 typedef enum ds_input { DS_INPUT_H5AD = 1, DS_INPUT_JSON } ds_input;
 
 bool ds_name_valid(const char *name);
-const char *ds_kind_name(ds_kind k); /* "h5ad", "polis" */
 
 /* Opens (and creates, mode 0750, when missing) the data directory.
  * `lim` is copied (NULL → defaults). `h5check` is the adx-h5check helper
@@ -83,7 +82,6 @@ const char *ds_kind_name(ds_kind k); /* "h5ad", "polis" */
  * CLI export never removes an upload the daemon is storing. */
 ds_store *ds_open(const char *dir, const adx_limits *lim, const char *h5check, adx_err *err);
 void ds_close(ds_store *s);
-const char *ds_dir(const ds_store *s);
 
 /* Every dataset's summary, sorted by name (JSON array, new reference). A
  * dataset that cannot be read is listed with "error": problem+json instead

@@ -120,10 +120,11 @@ ad_anndata *h5r_read_opts(const char *path, const h5r_opts *o, const adx_limits 
 /* Read `path` with h5r_read in a child process (posix_spawn of `helper`, the
  * adx-h5check executable this module builds and installs in libexecdir) and
  * report whether it reads: 0, or -1 with `err` set to the child's error
- * (same type, pointer and detail as h5r_read would give), or ADX_E_SCHEMA
- * when the child was killed by a signal (the file crashes libhdf5), ran
- * longer than `timeout_ms` (<= 0 → 60 s; it is then killed) or died
- * otherwise. For untrusted uploads: check first, then h5r_read in-process.
+ * (same type, pointer and detail as h5r_read would give; out of memory in
+ * the child becomes ADX_E_SCHEMA, see h5r_check_budget), or ADX_E_SCHEMA
+ * when the child was killed by a signal (the file crashes libhdf5 or ran
+ * into a resource limit), ran longer than `timeout_ms` (<= 0 → 60 s; it is
+ * then killed) or died otherwise. For untrusted uploads: check first, then h5r_read in-process.
  * Safe to call from any thread (no fork; the child's stderr goes to
  * /dev/null). Costs one extra read of the file. */
 int h5r_check_isolated(const char *helper, const char *path, const adx_limits *lim, int timeout_ms,
@@ -132,5 +133,16 @@ int h5r_check_isolated(const char *helper, const char *path, const adx_limits *l
  * the include paths as arguments); `o` NULL checks everything. */
 int h5r_check_isolated_opts(const char *helper, const char *path, const h5r_opts *o,
                             const adx_limits *lim, int timeout_ms, adx_err *err);
+/* The child runs under RLIMIT_AS = `*as_bytes` (max_total_bytes plus
+ * H5R_CHECK_BASE_BYTES for the process and libhdf5; not applied in
+ * AddressSanitizer builds, whose shadow memory needs terabytes of address
+ * space) and RLIMIT_CPU = `*cpu_seconds` (2 s plus one second per 32 MiB of
+ * the file and of what it may decompress into, bounded by max_total_bytes;
+ * x4 under ASan; at most timeout_ms). A file that runs into either is
+ * ADX_E_SCHEMA ("the file needs more than ... to read"): a 400, never a
+ * 500, within seconds for a small hostile file. */
+#define H5R_CHECK_BASE_BYTES (256ull << 20)
+void h5r_check_budget(const adx_limits *lim, uint64_t file_bytes, int timeout_ms,
+                      uint64_t *as_bytes, unsigned *cpu_seconds);
 
 #endif

@@ -427,6 +427,11 @@ int ad_anndata_assert(const ad_anndata *a, adx_err *err);
 /* str(x) as Python prints a float: shortest repr that round-trips, "1.0",
  * "1e+20", "1e-05", "nan", "inf", "-inf". buf must hold 32 bytes. */
 void ad_fmt_pyfloat(double x, char buf[32]);
+/* str() of a numpy float32: the shortest digits that round-trip *as
+ * float32*, in the same layout (0.1f → "0.1", 1e20f → "1e+20"); notation
+ * decided on the value, as numpy does (0.0001f is 9.99999997e-05: "1e-04").
+ * buf must hold 32 bytes. */
+void ad_fmt_npfloat32(float x, char buf[32]);
 /* "True"/"False" */
 static inline const char *ad_fmt_pybool(bool b)
 {

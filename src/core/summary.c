@@ -116,11 +116,25 @@ static json_t *raw_summary(const ad_raw *r)
 struct json_t *ad_summary_json(const ad_anndata *a)
 {
     if (!a) return NULL;
-    return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "n_obs",
-                     (json_int_t)a->n_obs, "n_vars", (json_int_t)a->n_vars, "X", x_summary(a->X),
-                     "obs", frame_cols(&a->obs), "var", frame_cols(&a->var), "obsm",
-                     dict_keys(&a->obsm), "varm", dict_keys(&a->varm), "layers",
-                     dict_keys(&a->layers), "obsp", dict_keys(&a->obsp), "varp",
-                     dict_keys(&a->varp), "uns", dict_keys(&a->uns), "raw", raw_summary(a->raw),
-                     "record_arrays", recarrays(a));
+    json_t *o = json_pack("{s:I, s:I, s:o}", "n_obs", (json_int_t)a->n_obs, "n_vars",
+                          (json_int_t)a->n_vars, "X", x_summary(a->X));
+    for (int ns = 0; o && ns < AD_NS__COUNT; ns++) {
+        json_t *keys = ad_ns_table[ns].frame ? frame_cols(ad_ns_cframe(a, (ad_ns)ns))
+                                             : dict_keys(ad_ns_cdict(a, (ad_ns)ns));
+        if (!keys || json_object_set_new(o, ad_ns_table[ns].name, keys) < 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    json_t *raw = raw_summary(a->raw);
+    if (o && (!raw || json_object_set_new(o, "raw", raw) < 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    json_t *rec = recarrays(a);
+    if (o && (!rec || json_object_set_new(o, "record_arrays", rec) < 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }

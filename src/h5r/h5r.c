@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <hdf5.h>
 
 #include "adx_filter.h"
 #include "adx_h5r.h"
 #include "adx_h5w.h"
+#include "adx_utf8.h"
 
 #define REP_SKIPPED "skipped_unknown_element"
 #define REP_GRAPH_MOVED "legacy_graph_moved"
@@ -91,6 +93,42 @@ static int charge(rd *r, uint64_t bytes)
     return 0;
 }
 
+/* Give back what a transient buffer (a chunk being decompressed, strings
+ * libhdf5 converts before they are copied into the model) was charged. */
+static void uncharge(rd *r, uint64_t bytes)
+{
+    r->total_bytes = bytes < r->total_bytes ? r->total_bytes - bytes : 0;
+}
+
+/* What the model's string arrays cost per value: the bytes, a NUL and an
+ * offset (ad_strbuild), as push_str charges them. */
+#define STR_OVERHEAD 9
+
+/* The "0".."n-1" index anndata gives a frame without one, charged before it
+ * is built: n comes from a shape in the file (up to max_dim, 2^31 by
+ * default), and the index costs ~20 bytes a row. */
+static int default_index(rd *r, ad_frame *f, uint64_t n, const char *name)
+{
+    uint64_t bytes = 0, lo = 0, hi = 10;
+    for (unsigned digits = 1; lo < n; digits++) {
+        uint64_t k = (n < hi ? n : hi) - lo;
+        bytes += k * (digits + STR_OVERHEAD);
+        lo = hi;
+        hi = hi > UINT64_MAX / 10 ? UINT64_MAX : hi * 10;
+    }
+    if (bytes > r->lim->max_total_bytes || r->total_bytes > r->lim->max_total_bytes - bytes) {
+        if (name) adx_ptr_key(&r->p, name);
+        return fail(r, ADX_E_LIMIT,
+                    "a default index of %llu rows needs %llu bytes, more than max_total_bytes "
+                    "(%llu) leaves",
+                    (unsigned long long)n, (unsigned long long)bytes,
+                    (unsigned long long)r->lim->max_total_bytes);
+    }
+    r->total_bytes += bytes;
+    if (ad_frame_default_index(f, n) < 0) return fail(r, ADX_E_NOMEM, "out of memory");
+    return 0;
+}
+
 static int check_canceled(rd *r)
 {
     if (adx_ctl_canceled(r->ctl)) return fail(r, ADX_E_CANCELED, "read canceled");
@@ -99,55 +137,99 @@ static int check_canceled(rd *r)
 
 /* ------------------------------------------------------------- strings */
 
-static bool utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = u[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            k = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            k = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + k >= n) return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((u[i + j] & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (u[i + j] & 0x3F);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 /* Push one string value, checking length, NULs and encoding. */
 static int push_str(rd *r, ad_strbuild *b, const char *s, size_t len)
 {
     if (len > r->lim->max_string_bytes)
         return fail(r, ADX_E_LIMIT, "a string of %zu bytes exceeds max_string_bytes (%llu)", len,
                     (unsigned long long)r->lim->max_string_bytes);
-    if (!utf8_valid(s, len)) return fail(r, ADX_E_SCHEMA, "string value is not valid UTF-8");
-    if (charge(r, (uint64_t)len + 9) < 0) return -1;
+    if (!utf8_valid(s, len, NULL)) return fail(r, ADX_E_SCHEMA, "string value is not valid UTF-8");
+    if (charge(r, (uint64_t)len + STR_OVERHEAD) < 0) return -1;
     if (ad_sb_push(b, s, len) < 0) return fail(r, ADX_E_NOMEM, "out of memory reading strings");
     return 0;
 }
 
 static int read_failed(rd *r, hid_t ds);
+
+/* libhdf5 sizes its conversion buffer, and then each string, from the
+ * length in the element's on-disk descriptor (a 4-byte length, then the
+ * global heap id) before it reads the heap: one corrupted length is a 4 GiB
+ * allocation made before any check of ours. For contiguous storage (what
+ * h5py writes without compression) the descriptors are read here first,
+ * each length checked against max_string_bytes and their sum charged to the
+ * model budget for the duration of the read (*charged; the caller
+ * uncharges). Chunked, compact and attribute data have no such offset:
+ * there the child check's address-space limit (h5r_check_isolated) bounds
+ * what libhdf5 can allocate. */
+static int vlen_precheck(rd *r, hid_t ds, uint64_t n, uint64_t *charged)
+{
+    *charged = 0;
+    hid_t dcpl = H5Dget_create_plist(ds);
+    H5D_layout_t lay = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    hclose(dcpl);
+    haddr_t off = lay == H5D_CONTIGUOUS ? H5Dget_offset(ds) : HADDR_UNDEF;
+    if (n == 0 || off == HADDR_UNDEF) return 0; /* not contiguous, or only fill values */
+    hid_t fcpl = H5Fget_create_plist(r->file), fapl = H5Fget_access_plist(r->file);
+    size_t sa = 0, ss = 0;
+    hsize_t ub = 0;
+    bool sec2 = fapl >= 0 && H5Pget_driver(fapl) == H5FD_SEC2;
+    bool ok = fcpl >= 0 && H5Pget_sizes(fcpl, &sa, &ss) >= 0 && H5Pget_userblock(fcpl, &ub) >= 0;
+    hclose(fcpl);
+    hclose(fapl);
+    int *fdp = NULL;
+    if (!ok || !sec2 || sa == 0 || sa > 16 ||
+        H5Fget_vfd_handle(r->file, H5P_DEFAULT, (void **)&fdp) < 0 || !fdp)
+        return fail(r, ADX_E_SCHEMA, "cannot locate the dataset's strings");
+    struct stat st;
+    if (fstat(*fdp, &st) < 0) return fail(r, ADX_E_SCHEMA, "cannot locate the dataset's strings");
+    uint64_t fsize = (uint64_t)st.st_size;
+    size_t dsz = 4 + sa + 4;
+    enum { SLICE = 4096 };
+    unsigned char *buf = malloc(SLICE * dsz);
+    if (!buf) return fail(r, ADX_E_NOMEM, "out of memory");
+    uint64_t total = 0, left = r->lim->max_total_bytes - r->total_bytes;
+    int rc = 0;
+    for (uint64_t i = 0; i < n && rc == 0; i += SLICE) {
+        size_t k = n - i < SLICE ? (size_t)(n - i) : SLICE, want = k * dsz;
+        uint64_t at;
+        if (__builtin_add_overflow((uint64_t)off, (uint64_t)ub, &at) ||
+            __builtin_add_overflow(at, i * dsz, &at) || at > (uint64_t)INT64_MAX ||
+            pread(*fdp, buf, want, (off_t)at) != (ssize_t)want) {
+            rc = fail(r, ADX_E_SCHEMA,
+                      "the dataset's strings lie past the end of the file (truncated or corrupt)");
+            break;
+        }
+        for (size_t j = 0; j < k; j++) {
+            const unsigned char *d = buf + j * dsz;
+            uint64_t len =
+                (uint64_t)d[0] | (uint64_t)d[1] << 8 | (uint64_t)d[2] << 16 | (uint64_t)d[3] << 24;
+            if (len > fsize) {
+                rc = fail(r, ADX_E_SCHEMA,
+                          "string %llu claims %llu bytes, more than the whole file holds (the "
+                          "file is corrupt)",
+                          (unsigned long long)(i + j), (unsigned long long)len);
+                break;
+            }
+            if (len > r->lim->max_string_bytes) {
+                rc = fail(r, ADX_E_LIMIT,
+                          "string %llu claims %llu bytes, more than max_string_bytes (%llu)",
+                          (unsigned long long)(i + j), (unsigned long long)len,
+                          (unsigned long long)r->lim->max_string_bytes);
+                break;
+            }
+            total += len + 1; /* libhdf5 NUL-terminates each string it allocates */
+            if (total > left) {
+                rc = fail(r, ADX_E_LIMIT,
+                          "the strings need more than what is left of max_total_bytes (%llu)",
+                          (unsigned long long)r->lim->max_total_bytes);
+                break;
+            }
+        }
+    }
+    free(buf);
+    if (rc == 0 && charge(r, total) == 0) *charged = total;
+    return rc < 0 || *charged != total ? -1 : 0;
+}
 
 /* Read `n` string elements of an attribute or dataset whose file type is
  * `ftype` (vlen or fixed, ASCII or UTF-8) into `b`. `is_attr` selects
@@ -172,14 +254,18 @@ static int read_strings(rd *r, hid_t obj, bool is_attr, hid_t ftype, uint64_t n,
                 fail(r, ADX_E_LIMIT, "too many strings (%llu)", (unsigned long long)n);
             goto out;
         }
+        uint64_t transient = 0;
+        if (!is_attr && vlen_precheck(r, obj, n, &transient) < 0) goto out;
         char **v = calloc(n ? n : 1, sizeof *v);
         if (!v) {
+            uncharge(r, transient);
             fail(r, ADX_E_NOMEM, "out of memory reading strings");
             goto out;
         }
         herr_t st =
             is_attr ? H5Aread(obj, mt, v) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
         if (st < 0) {
+            uncharge(r, transient);
             free(v);
             if (is_attr)
                 fail(r, ADX_E_SCHEMA, "cannot read string values");
@@ -197,6 +283,7 @@ static int read_strings(rd *r, hid_t obj, bool is_attr, hid_t ftype, uint64_t n,
         }
         if (sp >= 0) H5Sclose(sp);
         free(v);
+        uncharge(r, transient);
         goto out;
     }
     size_t w = H5Tget_size(ftype);
@@ -355,9 +442,19 @@ static int space_shape(rd *r, hid_t sp, int *ndim, uint64_t *shape, uint64_t *n)
     return 0;
 }
 
-/* Refuse storage that would make the reader open other files, and chunks
- * larger than the remaining model budget: HDF5 allocates a whole chunk to
- * decompress it, whatever the dataset's (possibly tiny) extent. */
+/* Every dataset is opened with this raw-data chunk cache (set on the file
+ * access list), charged once per open file; libhdf5's default is the same
+ * size, but stated here so the charge is what is allocated. */
+#define CHUNK_CACHE_BYTES (1u << 20)
+#define CHUNK_CACHE_SLOTS 521
+
+/* Refuse storage that would make the reader open other files, layouts that
+ * disagree with their dataspace (libhdf5 1.10 does not check them: a chunked
+ * layout on a scalar dataspace sends H5Dread into a loop that allocates on
+ * every turn, a chunk rank other than the dataspace's reads out of bounds),
+ * and chunks larger than the remaining model budget: HDF5 allocates a whole
+ * chunk to decompress it, whatever the dataset's (possibly tiny) extent.
+ * Called before any read of `ds`. */
 static int check_storage(rd *r, hid_t ds)
 {
     hid_t dcpl = H5Dget_create_plist(ds);
@@ -369,17 +466,32 @@ static int check_storage(rd *r, hid_t ds)
     H5Pclose(dcpl);
     if (next != 0) return fail(r, ADX_E_SCHEMA, "datasets with external storage are not read");
     if (lay == H5D_VIRTUAL) return fail(r, ADX_E_SCHEMA, "virtual datasets are not read");
-    if (cnd > 0) {
-        hid_t t = H5Dget_type(ds);
-        uint64_t bytes = t >= 0 ? H5Tget_size(t) : 1;
-        if (t >= 0) H5Tclose(t);
-        for (int i = 0; i < cnd; i++)
-            if (__builtin_mul_overflow(bytes, (uint64_t)cd[i], &bytes)) bytes = UINT64_MAX;
-        if (bytes > r->lim->max_total_bytes - r->total_bytes)
-            return fail(r, ADX_E_LIMIT,
-                        "a chunk of %llu bytes exceeds what is left of max_total_bytes (%llu)",
-                        (unsigned long long)bytes, (unsigned long long)r->lim->max_total_bytes);
+    if (lay < 0 || cnd < 0) return fail(r, ADX_E_SCHEMA, "cannot read the dataset's layout");
+    if (lay != H5D_CHUNKED) return 0;
+    hid_t sp = H5Dget_space(ds);
+    int snd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    H5S_class_t cls = sp >= 0 ? H5Sget_simple_extent_type(sp) : H5S_NO_CLASS;
+    hclose(sp);
+    if (snd < 0) return fail(r, ADX_E_SCHEMA, "cannot read the dataspace");
+    if (cls != H5S_SIMPLE)
+        return fail(r, ADX_E_SCHEMA, "a chunked layout on a %s dataspace (the file is corrupt)",
+                    cls == H5S_SCALAR ? "scalar" : "null");
+    if (cnd != snd)
+        return fail(r, ADX_E_SCHEMA,
+                    "chunks of rank %d for a dataspace of rank %d (the file is corrupt)", cnd, snd);
+    hid_t t = H5Dget_type(ds);
+    uint64_t bytes = t >= 0 ? H5Tget_size(t) : 0;
+    if (t >= 0) H5Tclose(t);
+    if (bytes == 0) return fail(r, ADX_E_SCHEMA, "cannot read the dataset's type");
+    for (int i = 0; i < cnd; i++) {
+        if (cd[i] == 0)
+            return fail(r, ADX_E_SCHEMA, "chunk dimension %d is 0 (the file is corrupt)", i);
+        if (__builtin_mul_overflow(bytes, (uint64_t)cd[i], &bytes)) bytes = UINT64_MAX;
     }
+    if (bytes > r->lim->max_total_bytes - r->total_bytes)
+        return fail(r, ADX_E_LIMIT,
+                    "a chunk of %llu bytes exceeds what is left of max_total_bytes (%llu)",
+                    (unsigned long long)bytes, (unsigned long long)r->lim->max_total_bytes);
     return 0;
 }
 
@@ -763,67 +875,19 @@ static int signed_codes(rd *r, ad_array *codes)
     return 0;
 }
 
-static int cat_cmp(const void *a, const void *b, void *ud)
-{
-    const ad_array *c = ud;
-    uint64_t i = *(const uint64_t *)a, j = *(const uint64_t *)b;
-    if (c->dtype == AD_STR) return strcmp(ad_str_at(c, i), ad_str_at(c, j));
-    if (ad_dtype_is_float(c->dtype)) {
-        double x = ad_array_get_f64(c, i), y = ad_array_get_f64(c, j);
-        return x < y ? -1 : x > y;
-    }
-    if (c->dtype == AD_U64) {
-        uint64_t x = ((const uint64_t *)c->data)[i], y = ((const uint64_t *)c->data)[j];
-        return x < y ? -1 : x > y;
-    }
-    int64_t x = ad_array_get_i64(c, i), y = ad_array_get_i64(c, j);
-    return x < y ? -1 : x > y;
-}
-
 /* pandas refuses duplicate or NaN categories, so a file holding them could
- * not be exported back into anything anndata reads. Returns 0, 1 (duplicate
- * at *at), 2 (NaN at *at) or -1 (ENOMEM). */
-static int categories_problem(const ad_array *cats, uint64_t *at)
-{
-    if (ad_dtype_is_float(cats->dtype))
-        for (uint64_t i = 0; i < cats->n; i++)
-            if (isnan(ad_array_get_f64(cats, i))) {
-                *at = i;
-                return 2;
-            }
-    if (cats->n < 2) return 0;
-    size_t bytes;
-    if (ad_bytes(AD_U64, cats->n, &bytes) < 0) return -1;
-    uint64_t *ord = malloc(bytes);
-    if (!ord) return -1;
-    for (uint64_t i = 0; i < cats->n; i++)
-        ord[i] = i;
-    qsort_r(ord, (size_t)cats->n, sizeof *ord, cat_cmp, (void *)cats);
-    int rc = 0;
-    for (uint64_t i = 1; i < cats->n && !rc; i++)
-        if (cat_cmp(&ord[i - 1], &ord[i], (void *)cats) == 0) {
-            *at = ord[i];
-            rc = 1;
-        }
-    free(ord);
-    return rc;
-}
-
+ * not be exported back into anything anndata reads. */
 static int check_categories(rd *r, const ad_array *cats)
 {
     if (cats->ndim != 1) return fail(r, ADX_E_SCHEMA, "categories must be 1-d");
-    uint64_t at = 0;
-    switch (categories_problem(cats, &at)) {
-    case 0:
-        return 0;
-    case 1:
-        return fail(r, ADX_E_SCHEMA, "categories are not distinct (entry %llu repeats one)",
-                    (unsigned long long)at);
-    case 2:
-        return fail(r, ADX_E_SCHEMA, "categories hold NaN (at %llu)", (unsigned long long)at);
-    default:
-        return fail(r, ADX_E_NOMEM, "out of memory");
-    }
+    ad_cat_problem p;
+    int rc = ad_cat_check_categories(cats, &p);
+    if (rc < 0) return fail(r, ADX_E_NOMEM, "out of memory");
+    if (rc == 0) return 0;
+    if (p.kind == AD_CAT_NAN)
+        return fail(r, ADX_E_SCHEMA, "categories hold NaN (at %llu)", (unsigned long long)p.at);
+    return fail(r, ADX_E_SCHEMA, "categories are not distinct (entry %llu repeats entry %llu)",
+                (unsigned long long)p.at, (unsigned long long)p.first);
 }
 
 static ad_elem *read_categorical(rd *r, hid_t g)
@@ -1566,8 +1630,7 @@ static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
     uint64_t n = 0;
     int rc = compound_fields(r, ds, false, &n, frame_field, &c);
     if (rc == 0) f->n_rows = n;
-    if (rc == 0 && !c.have_index && ad_frame_default_index(f, n) < 0)
-        rc = fail(r, ADX_E_NOMEM, "out of memory");
+    if (rc == 0 && !c.have_index && default_index(r, f, n, NULL) < 0) rc = -1;
     if (rc < 0) ad_frame_free(f);
     return rc;
 }
@@ -1941,8 +2004,7 @@ static int raw_parts(rd *r, hid_t loc, const char *const nm[3], ad_anndata *a)
     if (read_frame_at(r, loc, nm[1], &raw->var, &have_var) < 0) return -1;
     uint64_t rr = a->n_obs, rcols = 0;
     if (raw->X) x_shape(raw->X, &rr, &rcols);
-    if (!have_var && ad_frame_default_index(&raw->var, rcols) < 0)
-        return fail(r, ADX_E_NOMEM, "out of memory");
+    if (!have_var && default_index(r, &raw->var, rcols, "var") < 0) return -1;
     return read_mapping(r, loc, nm[2], &raw->varm, true);
 }
 
@@ -1992,9 +2054,15 @@ static int fold_uns_categories(rd *r, ad_anndata *a)
         size_t kl = strlen(key);
         ad_elem *cats = a->uns.vals[i];
         bool folded = false;
-        uint64_t at;
+        ad_cat_problem p;
+        ad_array view = {0}; /* a single category may be a scalar: check it as 1-d */
+        if (cats->kind == AD_K_ARRAY) {
+            view = cats->u.arr;
+            view.ndim = 1;
+            view.shape[0] = view.n;
+        }
         if (kl > sl && strcmp(key + kl - sl, suffix) == 0 && cats->kind == AD_K_ARRAY &&
-            cats->u.arr.ndim <= 1 && categories_problem(&cats->u.arr, &at) == 0) {
+            cats->u.arr.ndim <= 1 && ad_cat_check_categories(&view, &p) == 0) {
             char name[ADX_ERR_PTR_MAX];
             snprintf(name, sizeof name, "%.*s", (int)(kl - sl), key);
             ad_frame *fr[2] = {&a->obs, &a->var};
@@ -2125,11 +2193,9 @@ static ad_anndata *read_root(rd *r)
     if (a->X) x_shape(a->X, &xr, &xc);
     a->n_obs = have_obs ? a->obs.n_rows : xr;
     a->n_vars = have_var ? a->var.n_rows : xc;
-    if ((!have_obs && ad_frame_default_index(&a->obs, a->n_obs) < 0) ||
-        (!have_var && ad_frame_default_index(&a->var, a->n_vars) < 0)) {
-        fail(r, ADX_E_NOMEM, "out of memory");
+    if ((!have_obs && default_index(r, &a->obs, a->n_obs, "obs") < 0) ||
+        (!have_var && default_index(r, &a->var, a->n_vars, "var") < 0))
         goto out;
-    }
     if (read_mapping(r, root, "obsm", &a->obsm, true) < 0 ||
         read_mapping(r, root, "varm", &a->varm, true) < 0 ||
         read_mapping(r, root, "layers", &a->layers, false) < 0 ||
@@ -2195,12 +2261,14 @@ ad_anndata *h5r_read_opts(const char *path, const h5r_opts *o, const adx_limits 
     ad_anndata *a = NULL;
     struct stat st;
     if (stat(path, &st) < 0) {
-        adx_err_set(err, errno == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, "", "cannot open %s: %s",
-                    path, strerror(errno));
+        int e = errno;
+        adx_err_set(err, e == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, "", "cannot open the file");
+        adx_err_cause(err, "%s: %s", path, strerror(e));
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        adx_err_set(err, ADX_E_SCHEMA, "", "%s is not a regular file", path);
+        adx_err_set(err, ADX_E_SCHEMA, "", "not a regular file");
+        adx_err_cause(err, "%s", path);
         goto out;
     }
     if (H5Fis_hdf5(path) <= 0) {
@@ -2210,6 +2278,11 @@ ad_anndata *h5r_read_opts(const char *path, const h5r_opts *o, const adx_limits 
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     /* Close every object with the file even if a path forgot one. */
     if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    if (fapl >= 0) H5Pset_cache(fapl, 0, CHUNK_CACHE_SLOTS, CHUNK_CACHE_BYTES, 0.75);
+    if (charge(&r, CHUNK_CACHE_BYTES) < 0) {
+        if (fapl >= 0) H5Pclose(fapl);
+        goto out;
+    }
     r.file = H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
     if (fapl >= 0) H5Pclose(fapl);
     if (r.file < 0) {

@@ -78,10 +78,10 @@ static int fail_h5(w_ctx *w, const char *what)
     h5_msg m = {.buf = "", .n = 0};
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk, &m);
     H5Eclear2(H5E_DEFAULT);
-    if (m.buf[0])
-        return adx_err_set(w->err, ADX_E_IO, adx_ptr_str(&w->ptr), "HDF5 failed %s: %s", what,
-                           m.buf);
-    return adx_err_set(w->err, ADX_E_IO, adx_ptr_str(&w->ptr), "HDF5 failed %s", what);
+    adx_err_set(w->err, ADX_E_IO, adx_ptr_str(&w->ptr), "HDF5 failed %s", what);
+    /* libhdf5's text names its internals (and file names): for the log. */
+    if (m.buf[0]) adx_err_cause(w->err, "HDF5: %s", m.buf);
+    return -1;
 }
 
 static int fail_model(w_ctx *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -903,14 +903,11 @@ static int write_top(w_ctx *w, hid_t file, const ad_anndata *a)
         adx_ptr_pop(&w->ptr, m0);                                                                  \
     } while (0)
     if (a->X) STEP("X", check_x(w, a->X) < 0 ? -1 : write_elem(w, file, "X", a->X));
-    STEP("obs", write_frame(w, file, "obs", &a->obs));
-    STEP("var", write_frame(w, file, "var", &a->var));
-    STEP("obsm", write_dict(w, file, "obsm", &a->obsm));
-    STEP("varm", write_dict(w, file, "varm", &a->varm));
-    STEP("layers", write_dict(w, file, "layers", &a->layers));
-    STEP("obsp", write_dict(w, file, "obsp", &a->obsp));
-    STEP("varp", write_dict(w, file, "varp", &a->varp));
-    STEP("uns", write_dict(w, file, "uns", &a->uns));
+    for (int ns = 0; ns < AD_NS__COUNT; ns++) {
+        const char *name = ad_ns_table[ns].name;
+        STEP(name, ad_ns_table[ns].frame ? write_frame(w, file, name, ad_ns_cframe(a, (ad_ns)ns))
+                                         : write_dict(w, file, name, ad_ns_cdict(a, (ad_ns)ns)));
+    }
     if (a->raw) {
         adx_ptr_key(&w->ptr, "raw");
         hid_t g = group_create(w, file, "raw", false);
@@ -1033,8 +1030,8 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
     if (file < 0) {
         int e = errno;
         H5Eclear2(H5E_DEFAULT);
-        adx_err_set(err, ADX_E_IO, "", "cannot create the h5ad file: %s",
-                    e ? strerror(e) : "HDF5 refused to create it");
+        adx_err_set(err, ADX_E_IO, "", "cannot create the h5ad file");
+        adx_err_cause(err, "%s: %s", path, e ? strerror(e) : "HDF5 refused to create it");
         goto out;
     }
     w.file = file;

@@ -43,12 +43,15 @@ json_t *jdec_load_file(const char *path, const adx_limits *lim, adx_err *err)
     }
     FILE *f = fopen(path, "rb");
     if (!f) {
-        adx_err_set(err, ADX_E_IO, "", "cannot open %s: %s", path, strerror(errno));
+        int e = errno;
+        adx_err_set(err, ADX_E_IO, "", "cannot open the request file");
+        adx_err_cause(err, "%s: %s", path, strerror(e));
         return NULL;
     }
     struct stat st;
     if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-        adx_err_set(err, ADX_E_IO, "", "cannot read %s: not a regular file", path);
+        adx_err_set(err, ADX_E_IO, "", "the request is not a regular file");
+        adx_err_cause(err, "%s", path);
         fclose(f);
         return NULL;
     }
@@ -62,7 +65,7 @@ json_t *jdec_load_file(const char *path, const adx_limits *lim, adx_err *err)
     size_t len = (size_t)st.st_size;
     char *buf = malloc(len ? len : 1);
     if (!buf) {
-        adx_err_set(err, ADX_E_NOMEM, "", "out of memory reading %s", path);
+        adx_err_set(err, ADX_E_NOMEM, "", "out of memory reading the request");
         fclose(f);
         return NULL;
     }
@@ -70,7 +73,8 @@ json_t *jdec_load_file(const char *path, const adx_limits *lim, adx_err *err)
     int rerr = ferror(f);
     fclose(f);
     if (got != len || rerr) {
-        adx_err_set(err, ADX_E_IO, "", "short read on %s", path);
+        adx_err_set(err, ADX_E_IO, "", "short read on the request file");
+        adx_err_cause(err, "%s", path);
         free(buf);
         return NULL;
     }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adx_utf8.h"
+
 const char *npz_npy_descr(ad_dtype t)
 {
     switch (t) {
@@ -111,47 +113,10 @@ uint8_t *npz_npy_header_repr(const char *descr, int ndim, const uint64_t *shape,
 
 size_t npz_utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
 {
-    unsigned c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t need;
-    uint32_t v, min;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2;
-        v = c & 0x1f;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3;
-        v = c & 0x0f;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4;
-        v = c & 0x07;
-        min = 0x10000;
-    } else {
-        *cp = 0xfffd;
-        return 1;
-    }
-    if (len < need) {
-        *cp = 0xfffd;
-        return 1;
-    }
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            *cp = 0xfffd;
-            return 1;
-        }
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    /* Overlong forms and surrogates are not valid code points for numpy. */
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) {
-        *cp = 0xfffd;
-        return 1;
-    }
-    *cp = v;
-    return need;
+    size_t k = utf8_decode(s, len, cp);
+    if (k) return k;
+    *cp = 0xfffd;
+    return 1;
 }
 
 uint64_t npz_utf8_count(const char *s, size_t len)

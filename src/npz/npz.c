@@ -502,11 +502,12 @@ static int put_model(npz_ctx *c, const ad_anndata *a)
                              "0.1.0", "shape", (json_int_t)a->n_obs, (json_int_t)a->n_vars);
     if (!root || json_object_set_new(c->attrs, "", root) < 0) return nomem(c);
     if (a->X && put_top_elem(c, "X", a->X) < 0) return -1;
-    if (put_top_frame(c, "obs", &a->obs) < 0 || put_top_frame(c, "var", &a->var) < 0) return -1;
-    static const char *names[] = {"obsm", "varm", "layers", "obsp", "varp", "uns"};
-    const ad_dict *dicts[] = {&a->obsm, &a->varm, &a->layers, &a->obsp, &a->varp, &a->uns};
-    for (size_t i = 0; i < 6; i++)
-        if (put_top_dict(c, names[i], dicts[i]) < 0) return -1;
+    for (int ns = 0; ns < AD_NS__COUNT; ns++) {
+        const char *name = ad_ns_table[ns].name;
+        if (ad_ns_table[ns].frame ? put_top_frame(c, name, ad_ns_cframe(a, (ad_ns)ns)) < 0
+                                  : put_top_dict(c, name, ad_ns_cdict(a, (ad_ns)ns)) < 0)
+            return -1;
+    }
     if (a->raw) {
         mk mark;
         if (child_lit(c, "raw", &mark) < 0) return -1;
@@ -536,11 +537,11 @@ static int put_model(npz_ctx *c, const ad_anndata *a)
     return rc;
 }
 
-int npz_write(const ad_anndata *a, const char *path, adx_compression compression, int level,
-              const adx_ctl *ctl, adx_report *rep, adx_err *err)
+int npz_write_to(const ad_anndata *a, afile *out, adx_compression compression, int level,
+                 const adx_ctl *ctl, adx_report *rep, adx_err *err)
 {
     (void)rep; /* npz holds every element kind: nothing is left out */
-    if (!a || !path) return adx_err_set(err, ADX_E_INTERNAL, NULL, "npz_write without a model");
+    if (!a || !out) return adx_err_set(err, ADX_E_INTERNAL, NULL, "npz_write without a model");
     if (ad_anndata_assert(a, err) < 0) return -1;
     if (compression == ADX_COMP_LZF)
         return adx_err_set(err, ADX_E_BAD_OPTION, "/compression",
@@ -556,7 +557,7 @@ int npz_write(const ad_anndata *a, const char *path, adx_compression compression
     if (!c.attrs) return nomem(&c);
     /* gzip level 0 means "no compression": store, as deflate level 0 would. */
     bool deflate = compression == ADX_COMP_GZIP && level != 0;
-    int rc = zw_open(&c.z, path, deflate, level, ctl, err);
+    int rc = zw_open(&c.z, out, deflate, level, ctl, err);
     if (rc == 0) rc = put_model(&c, a);
     if (rc == 0)
         rc = zw_close(&c.z, err);
@@ -571,4 +572,17 @@ int npz_write(const ad_anndata *a, const char *path, adx_compression compression
     free(c.owned);
     if (rc == 0) adx_ctl_progress(ctl, 1.0);
     return rc;
+}
+
+int npz_write(const ad_anndata *a, const char *path, adx_compression compression, int level,
+              const adx_ctl *ctl, adx_report *rep, adx_err *err)
+{
+    if (!path) return adx_err_set(err, ADX_E_INTERNAL, NULL, "npz_write without a path");
+    afile *f = afile_begin(path, NULL, err);
+    if (!f) return -1;
+    if (npz_write_to(a, f, compression, level, ctl, rep, err) != 0) {
+        afile_abort(f);
+        return -1;
+    }
+    return afile_commit(f, NULL, err);
 }

@@ -36,9 +36,11 @@ static int load_table(pctx *c, const char *dir, const char *file, pcsv_table *t)
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path)
         return adx_err_set(c->err, ADX_E_IO, ptr, "path too long");
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return adx_err_set(c->err, errno == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, ptr,
-                           "cannot open %s: %s", file, strerror(errno));
+    if (!f) {
+        int e = errno;
+        adx_err_set(c->err, e == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, ptr, "cannot open %s", file);
+        return adx_err_cause(c->err, "%s: %s", path, strerror(e));
+    }
     struct stat st;
     if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
