@@ -129,10 +129,6 @@ ad_anndata *h5r_read_opts(const char *path, const h5r_opts *o, const adx_limits 
  * /dev/null). Costs one extra read of the file. */
 int h5r_check_isolated(const char *helper, const char *path, const adx_limits *lim, int timeout_ms,
                        adx_err *err);
-/* The same check of what h5r_read_opts(path, o, …) reads (the helper gets
- * the include paths as arguments); `o` NULL checks everything. */
-int h5r_check_isolated_opts(const char *helper, const char *path, const h5r_opts *o,
-                            const adx_limits *lim, int timeout_ms, adx_err *err);
 /* The child runs under RLIMIT_AS = `*as_bytes` (max_total_bytes plus
  * H5R_CHECK_BASE_BYTES for the process and libhdf5; not applied in
  * AddressSanitizer builds, whose shadow memory needs terabytes of address
@@ -144,5 +140,9 @@ int h5r_check_isolated_opts(const char *helper, const char *path, const h5r_opts
 #define H5R_CHECK_BASE_BYTES (256ull << 20)
 void h5r_check_budget(const adx_limits *lim, uint64_t file_bytes, int timeout_ms,
                       uint64_t *as_bytes, unsigned *cpu_seconds);
+/* The same check of what h5r_read_opts(path, o, …) reads (the helper gets
+ * the include paths as arguments); `o` NULL checks everything. */
+int h5r_check_isolated_opts(const char *helper, const char *path, const h5r_opts *o,
+                            const adx_limits *lim, int timeout_ms, adx_err *err);
 
 #endif

@@ -88,19 +88,26 @@ int h5r_check_isolated_opts(const char *helper, const char *path, const h5r_opts
     h5r_check_budget(lim, stat(path, &fst) == 0 ? (uint64_t)fst.st_size : 0, timeout_ms, &as_bytes,
                      &cpu_s);
     char nums[9][24];
-    uint64_t v[9] = {lim->max_elements, lim->max_dim,   lim->max_total_bytes,
-                     lim->max_ndim,     lim->max_depth, lim->max_string_bytes,
-                     lim->max_keys,     as_bytes,       cpu_s};
+    /* 0: no address-space limit (ASan's shadow memory needs terabytes). */
+    uint64_t v[9] = {lim->max_elements,
+                     lim->max_dim,
+                     lim->max_total_bytes,
+                     lim->max_ndim,
+                     lim->max_depth,
+                     lim->max_string_bytes,
+                     lim->max_keys,
+                     ADX_SANITIZED ? 0 : as_bytes,
+                     cpu_s};
     for (int i = 0; i < 9; i++)
         snprintf(nums[i], sizeof nums[i], "%llu", (unsigned long long)v[i]);
-    /* the helper reads what the caller will read: "--only --include PATH…" */
+    /* the helper reads what the caller will read: "--include PATH" pairs */
     size_t ninc = ro && ro->has_include ? ro->n_include : 0;
     char **argv = calloc(12 + 2 * ninc + 1, sizeof *argv);
     if (!argv) return adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
     char *fixed[] = {(char *)helper, (char *)path, nums[0], nums[1], nums[2], nums[3],
                      nums[4],        nums[5],      nums[6], nums[7], nums[8]};
     memcpy(argv, fixed, sizeof fixed);
-    size_t na = sizeof fixed / sizeof *fixed;
+    size_t na = 11;
     if (ro && ro->has_include) {
         argv[na++] = (char *)"--only";
         for (size_t i = 0; i < ninc; i++) {

@@ -171,9 +171,8 @@ static int vlen_precheck(rd *r, hid_t ds, uint64_t n, uint64_t *charged)
     if (n == 0 || off == HADDR_UNDEF) return 0; /* not contiguous, or only fill values */
     hid_t fcpl = H5Fget_create_plist(r->file), fapl = H5Fget_access_plist(r->file);
     size_t sa = 0, ss = 0;
-    hsize_t ub = 0;
     bool sec2 = fapl >= 0 && H5Pget_driver(fapl) == H5FD_SEC2;
-    bool ok = fcpl >= 0 && H5Pget_sizes(fcpl, &sa, &ss) >= 0 && H5Pget_userblock(fcpl, &ub) >= 0;
+    bool ok = fcpl >= 0 && H5Pget_sizes(fcpl, &sa, &ss) >= 0;
     hclose(fcpl);
     hclose(fapl);
     int *fdp = NULL;
@@ -192,8 +191,8 @@ static int vlen_precheck(rd *r, hid_t ds, uint64_t n, uint64_t *charged)
     for (uint64_t i = 0; i < n && rc == 0; i += SLICE) {
         size_t k = n - i < SLICE ? (size_t)(n - i) : SLICE, want = k * dsz;
         uint64_t at;
-        if (__builtin_add_overflow((uint64_t)off, (uint64_t)ub, &at) ||
-            __builtin_add_overflow(at, i * dsz, &at) || at > (uint64_t)INT64_MAX ||
+        /* H5Dget_offset is absolute (a user block before the superblock included) */
+        if (__builtin_add_overflow((uint64_t)off, i * dsz, &at) || at > (uint64_t)INT64_MAX ||
             pread(*fdp, buf, want, (off_t)at) != (ssize_t)want) {
             rc = fail(r, ADX_E_SCHEMA,
                       "the dataset's strings lie past the end of the file (truncated or corrupt)");
@@ -2146,12 +2145,12 @@ static int move_neighbor_graphs(rd *r, ad_anndata *a)
 
 static int report_unknown(rd *r, hid_t root)
 {
-    static const char *known[] = {"X",    "obs", "var", "obsm",  "varm",    "layers",  "obsp",
-                                  "varp", "uns", "raw", "raw.X", "raw.var", "raw.varm"};
+    /* Besides the namespaces: X, raw and the pre-0.7 raw members. */
+    static const char *known[] = {"X", "raw", "raw.X", "raw.var", "raw.varm"};
     names ns;
     if (list_members(r, root, &ns) < 0) return -1;
     for (size_t i = 0; i < ns.n; i++) {
-        bool k = false;
+        bool k = ad_ns_find(ns.v[i], strlen(ns.v[i])) >= 0;
         for (size_t j = 0; j < sizeof known / sizeof *known; j++)
             k |= strcmp(ns.v[i], known[j]) == 0;
         if (k) continue;
@@ -2196,12 +2195,13 @@ static ad_anndata *read_root(rd *r)
     if ((!have_obs && default_index(r, &a->obs, a->n_obs, "obs") < 0) ||
         (!have_var && default_index(r, &a->var, a->n_vars, "var") < 0))
         goto out;
-    if (read_mapping(r, root, "obsm", &a->obsm, true) < 0 ||
-        read_mapping(r, root, "varm", &a->varm, true) < 0 ||
-        read_mapping(r, root, "layers", &a->layers, false) < 0 ||
-        read_mapping(r, root, "obsp", &a->obsp, false) < 0 ||
-        read_mapping(r, root, "varp", &a->varp, false) < 0)
-        goto out;
+    /* The aligned mappings (uns is read below, as a plain dict). */
+    for (int ns = 0; ns < AD_NS__COUNT; ns++) {
+        const ad_ns_info *in = &ad_ns_table[ns];
+        if (in->frame || in->rows == AD_AXIS_NONE) continue;
+        if (read_mapping(r, root, in->name, ad_ns_dict(a, (ad_ns)ns), in->cols == AD_AXIS_NONE) < 0)
+            goto out;
+    }
     {
         size_t m = adx_ptr_key(&r->p, "uns");
         int h = has_member(r, root, "uns");
