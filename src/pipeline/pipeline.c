@@ -31,6 +31,8 @@ struct pipe_job {
     adx_request req;
     ad_anndata *a;
     adx_report rep;
+    adx_budget budget;      /* memory of this request while it is decoded */
+    bool decoded_from_body; /* progress already went to DECODE_SHARE while reading */
     int stage;
     uint64_t size;
     char sha256[2 * SHA256_DIGEST_SIZE + 1];
@@ -53,23 +55,23 @@ static pipe_job *job_new(const adx_limits *lim, adx_err *err)
         return NULL;
     }
     j->lim = *lim;
+    adx_budget_init(&j->budget, lim->max_request_memory);
     return j;
 }
 
-/* Takes ownership of root (freed before returning, whatever happens). */
-static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *env, adx_err *err)
+/* Takes ownership of doc (freed before returning, whatever happens). */
+static pipe_job *load_doc(pipe_job *j, jdec_doc *doc, const pipe_env *env, adx_err *err)
 {
-    pipe_job *j = job_new(lim, err);
-    if (!j) {
-        json_decref(root);
-        return NULL;
-    }
-    if (req_parse(root, &j->req, err)) goto fail;
+    json_t *root = jdec_doc_envelope(doc, "adata", err);
+    if (!root) goto fail;
+    int rc = req_parse(root, &j->req, err);
+    json_decref(root);
+    if (rc) goto fail;
     if (j->req.dataset) {
         /* Nothing in the document is needed any more: drop it before the
          * (possibly large) dataset is read. */
-        json_decref(root);
-        root = NULL;
+        jdec_doc_free(doc);
+        doc = NULL;
         if (!env || !env->store) {
             adx_err_set(err, ADX_E_BAD_OPTION, "/dataset",
                         "stored datasets are not available here (no data directory is "
@@ -87,6 +89,7 @@ static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *
     }
     jdec_opts o = {
         .limits = &j->lim,
+        .budget = &j->budget,
         .cat_globs = (const char *const *)j->req.cat_globs,
         .n_cat_globs = j->req.n_cat,
         .base_ptr = "/adata",
@@ -95,41 +98,65 @@ static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *
      * default, which it would do for a NULL list. */
     static const char *const none[] = {""};
     if (!o.cat_globs) o.cat_globs = none;
-    j->a = jdec_anndata(json_object_get(root, "adata"), &o, &j->rep, err);
+    if (!jdec_doc_has(doc, "adata")) {
+        /* req_parse has already refused a request with neither. */
+        adx_err_set(err, ADX_E_SCHEMA, "/adata", "the request needs \"adata\" or \"dataset\"");
+        goto fail;
+    }
+    j->a = jdec_doc_anndata(doc, "adata", &o, &j->rep, err);
     if (!j->a) goto fail;
-    /* The model does not reference the tree; the JSON (often several times
-     * the model's size) goes before the heavier stages run. */
-    json_decref(root);
+    /* The model does not reference the document; it goes before the
+     * heavier stages run. */
+    jdec_doc_free(doc);
     j->stage = STAGE_LOADED;
     return j;
 fail:
     if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "loading the request failed");
-    json_decref(root);
+    jdec_doc_free(doc);
     pipe_free(j);
     return NULL;
 }
 
+/* Decoding is the first half of a job's progress; the writer the second. */
+static const double DECODE_SHARE = 0.5;
+
 pipe_job *pipe_load_file_env(const char *request_path, const adx_limits *lim, const pipe_env *env,
                              adx_err *err)
 {
-    json_t *root = jdec_load_file(request_path, lim, err);
-    if (!root) {
+    pipe_job *j = job_new(lim, err);
+    if (!j) return NULL;
+    jdec_opts o = {.limits = &j->lim,
+                   .budget = &j->budget,
+                   .ctl = env ? env->ctl : NULL,
+                   .progress_to = DECODE_SHARE};
+    jdec_doc *doc = jdec_read_file(request_path, &o, err);
+    if (!doc) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_IO, "", "cannot read the request");
         adx_err_scrub_path(err, request_path, "the input");
+        pipe_free(j);
         return NULL;
     }
-    return load_root(root, lim, env, err);
+    j->decoded_from_body = env && env->ctl;
+    return load_doc(j, doc, env, err);
 }
 
 pipe_job *pipe_load_buffer_env(const char *buf, size_t len, const adx_limits *lim,
                                const pipe_env *env, adx_err *err)
 {
-    json_t *root = jdec_load_buffer(buf, len, lim, err);
-    if (!root) {
+    pipe_job *j = job_new(lim, err);
+    if (!j) return NULL;
+    jdec_opts o = {.limits = &j->lim,
+                   .budget = &j->budget,
+                   .ctl = env ? env->ctl : NULL,
+                   .progress_to = DECODE_SHARE};
+    jdec_doc *doc = jdec_read_buffer(buf, len, &o, err);
+    if (!doc) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INVALID_JSON, "", "cannot parse request");
+        pipe_free(j);
         return NULL;
     }
-    return load_root(root, lim, env, err);
+    j->decoded_from_body = env && env->ctl;
+    return load_doc(j, doc, env, err);
 }
 
 pipe_job *pipe_load_file(const char *request_path, const adx_limits *lim, adx_err *err)
@@ -274,8 +301,27 @@ io:;
     return adx_err_set(err, ADX_E_IO, "", "cannot finish the written file: %s", strerror(e));
 }
 
+typedef struct scaled_ctl {
+    const adx_ctl *in;
+    double lo;
+} scaled_ctl;
+
+static void scaled_progress(void *ud, double f)
+{
+    const scaled_ctl *s = ud;
+    adx_ctl_progress(s->in, s->lo + (1 - s->lo) * f);
+}
+
 int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *err)
 {
+    /* After a decode that reported its half, the writer's 0..1 is the rest. */
+    scaled_ctl sd = {ctl, DECODE_SHARE};
+    adx_ctl sc;
+    if (ctl && j->decoded_from_body) {
+        sc = (adx_ctl){
+            .cancel = ctl->cancel, .progress = ctl->progress ? scaled_progress : NULL, .ud = &sd};
+        ctl = &sc;
+    }
     if (!j || j->stage != STAGE_PREPARED)
         return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_write called out of order");
     if (adx_ctl_canceled(ctl)) return adx_err_set(err, ADX_E_CANCELED, "", "the job was canceled");
