@@ -312,7 +312,7 @@ static int decode_ns(jd *d, jv v, enum ns_kind k, ad_dict *out, dims *dm)
             }
             }
         }
-        if (!r && ad_dict_put(out, key, e) < 0) {
+        if (!r && ad_dict_append(out, key, e) < 0) { /* JSON keys are unique */
             e = NULL;
             r = jd_nomem(d);
         } else if (r) {

@@ -250,6 +250,14 @@ static int ns_walk(jd *d, jv v, int depth, nscan *s, bool soft)
         return -1;
     }
     if (depth == s->ndim - 1) {
+        uint32_t kinds = jv_array_kinds(v);
+        if (!(kinds & ~(JV_K(0) | JV_K(JVT_NULL) | JV_K(JVT_INT)))) {
+            /* numbers and nulls only: presence is all the inference needs */
+            s->cnt[L_REAL] += (kinds & JV_K(0)) != 0;
+            s->cnt[L_NULL] += (kinds & JV_K(JVT_NULL)) != 0;
+            s->cnt[L_INT] += (kinds & JV_K(JVT_INT)) != 0;
+            return 0;
+        }
         for (size_t i = 0; i < k; i++) {
             int l = jd_leaf(jv_array_get(v, i));
             s->cnt[l]++;
@@ -307,7 +315,20 @@ static int ns_fill(jd *d, jv v, int depth, nscan *s, nsink *k)
         return 0;
     }
     switch (k->kind) {
-    case SINK_NUM:
+    case SINK_NUM: {
+        uint32_t kinds = jv_array_kinds(v);
+        if (k->t == AD_F64 && !(kinds & ~(JV_K(0) | JV_K(JVT_NULL)))) {
+            /* A NaN-boxed double is the double: copy the row, nulls → NaN. */
+            double *o = (double *)k->out + k->pos;
+            const jv *it = jv_array_items(v);
+            if (n && !(kinds & JV_K(JVT_NULL)))
+                memcpy(o, it, n * sizeof *o);
+            else
+                for (size_t i = 0; i < n; i++)
+                    o[i] = jv_is_null(it[i]) ? NAN : jv_real_value(it[i]);
+            k->pos += n;
+            break;
+        }
         for (size_t i = 0; i < n; i++) {
             jv e = jv_array_get(v, i);
             int c = put_leaf_code(e, k->t, k->out, k->pos);
@@ -322,6 +343,7 @@ static int ns_fill(jd *d, jv v, int depth, nscan *s, nsink *k)
             k->pos++;
         }
         break;
+    }
     case SINK_STR:
         for (size_t i = 0; i < n; i++) {
             jv e = jv_array_get(v, i);
@@ -342,6 +364,7 @@ static int fill_num(jd *d, jv v, nscan *s, ad_dtype t, ad_array *a)
     if (jd_reserve(d, t, s->n)) return -1;
     if (ad_array_init(a, t, s->ndim, s->shape) < 0) return jd_nomem(d);
     if (s->n == 0) return 0;
+    jv_prefault(a->data, s->n * ad_dtype_size(t));
     nsink k = {.kind = SINK_NUM, .t = t, .out = a->data};
     if (ns_fill(d, v, 0, s, &k) < 0) {
         ad_array_free(a);
@@ -372,8 +395,10 @@ ad_elem *jd_nested(jd *d, jv v, enum jd_mode mode)
     if (ns_walk(d, v, 0, &s, mode == JD_UNS) < 0) return NULL;
     if (mode == JD_UNS && (s.ragged || s.cnt[L_ARR] || s.cnt[L_OBJ])) return json_cell(d, v);
 
+    /* s.cnt holds presence (rows of plain numbers are not counted one by
+     * one), so every rule below asks which kinds occur. */
     const uint64_t *c = s.cnt;
-    uint64_t nums = c[L_INT] + c[L_REAL];
+    bool nums = c[L_INT] || c[L_REAL], other = c[L_STR] || c[L_ARR] || c[L_OBJ];
     ad_array a;
     if (mode == JD_MATRIX) {
         if (s.have_bad) {
@@ -406,11 +431,12 @@ ad_elem *jd_nested(jd *d, jv v, enum jd_mode mode)
     ad_dtype t = AD_DTYPE__COUNT;
     if (s.n == 0)
         t = AD_F64;
-    else if (nums && nums + c[L_BOOL] + c[L_NULL] + c[L_NANSTR] == s.n)
+    else if (nums && !other)
         t = (c[L_REAL] || c[L_NULL] || c[L_NANSTR]) ? AD_F64 : AD_I64;
-    else if (c[L_BOOL] == s.n)
+    else if (c[L_BOOL] && !nums && !other && !c[L_NULL] && !c[L_NANSTR])
         t = AD_BOOL;
-    else if (c[L_STR] + c[L_NANSTR] == s.n)
+    else if ((c[L_STR] || c[L_NANSTR]) && !nums && !c[L_BOOL] && !c[L_NULL] && !c[L_ARR] &&
+             !c[L_OBJ])
         t = AD_STR;
     if (t == AD_STR) {
         ad_strbuild sb = {0};
