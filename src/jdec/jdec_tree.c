@@ -94,7 +94,10 @@ static void *arena_alloc(jv_doc *d, size_t n, adx_err *err)
     n = (n + 7) & ~(size_t)7;
     arena_chunk *c = d->arena;
     if (!c || c->cap - c->used < n) {
-        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        /* Chunks grow with the document (64 KiB up to ARENA_CHUNK), so a
+         * small request costs little and a big one few allocations. */
+        size_t cap = c ? (c->cap * 2 < ARENA_CHUNK ? c->cap * 2 : ARENA_CHUNK) : 64 * 1024;
+        if (cap < n) cap = n;
         if (doc_charge(d, cap + sizeof *c, err)) return NULL;
         c = malloc(sizeof *c + cap);
         if (!c) {
