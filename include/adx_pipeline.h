@@ -6,10 +6,10 @@
  *   prepare sanitize, then the include filter (when "include" is given),
  *           then anndata's strings_to_categoricals (h5ad only, when the
  *           request asks for it, as anndata's writer does); report filled
- *   write   the chosen writer into a temp file (mkstemp) next to out_path,
- *           fsync, rename over out_path, fsync the directory; sha256 and
- *           size recorded. On any failure the temp file is removed and
- *           out_path is untouched.
+ *   write   the chosen writer into an afile (adx_afile.h: one temp file
+ *           next to out_path, fsync, rename over out_path, fsync the
+ *           directory); sha256 and size recorded. On any failure the temp
+ *           file is removed and out_path is untouched.
  *
  * Inputs: a request document with "adata" (pipe_load_file/_buffer), a
  * request naming a stored "dataset" (resolved through env->store; without a
@@ -20,8 +20,8 @@
  * A pipe_job is opaque and owned by the caller (pipe_free). Stages must be
  * called in order, from one thread at a time (any thread). Errors fill
  * `err` (pointers rooted at the request document: "/adata/obs/..."); I/O
- * errors never name a path of this machine, so they are safe to show a
- * client.
+ * errors never name a path of this machine in the client detail (paths and
+ * errno text are in err->cause), so they are safe to show a client.
  */
 #ifndef ADX_PIPELINE_H
 #define ADX_PIPELINE_H
@@ -60,7 +60,7 @@ typedef enum pipe_input { PIPE_IN_H5AD = 1, PIPE_IN_POLIS } pipe_input;
  * error pointers into it are as for a request. `h5check` (the adx-h5check
  * helper, NULL to skip) reads an untrusted h5ad in a child process first.
  * Reader errors keep the reader's pointers ("/obsm/X_umap",
- * "/votes.csv/17/vote"), with any path of this machine removed.
+ * "/votes.csv/17/vote"); paths of this machine are only in err->cause.
  * "categorical_columns" (default kmeans_*) turns the file's plain 1-d
  * obs/var columns it matches into categoricals as pandas'
  * astype("category") would (sorted distinct values, NaN missing); the same

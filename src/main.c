@@ -20,6 +20,7 @@
 #include "adx_common.h"
 #include "adx_config_build.h"
 #include "adx_datasets.h"
+#include "adx_afile.h"
 #include "adx_err.h"
 #include "adx_notify.h"
 #include "adx_pipeline.h"
@@ -113,6 +114,9 @@ static int report_error(const adx_err *e)
         fprintf(stderr, "%s\n", s);
     else
         fprintf(stderr, "anndata-exportd: %s\n", e->detail);
+    /* The cause names this machine's paths and the system's words: the
+     * user's own, so the CLI shows them after the problem document. */
+    if (e->cause[0]) fprintf(stderr, "anndata-exportd: cause: %s\n", e->cause);
     free(s);
     json_decref(p);
     return exit_code_for(e);
@@ -123,27 +127,10 @@ static int copy_to_stdout(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    char buf[1 << 16];
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            rc = n < 0 ? -1 : 0;
-            break;
-        }
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(1, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0) {
-                rc = -1;
-                break;
-            }
-            off += w;
-        }
-        if (rc) break;
-    }
+    int rc = afile_copy_fd(fd, 1, NULL);
+    int e = errno;
     close(fd);
+    errno = e;
     return rc;
 }
 
@@ -309,7 +296,8 @@ static int cmd_export(int argc, char **argv)
         /* Unreadable input is an I/O error (exit 1), as for any request. */
         adx_err ierr;
         adx_err_init(&ierr);
-        adx_err_set(&ierr, ADX_E_IO, "", "cannot read the input: %s", strerror(errno));
+        adx_err_cause(&ierr, "%s: %s", req_path, strerror(errno));
+        adx_err_set(&ierr, ADX_E_IO, "", "cannot read the input");
         rc = report_error(&ierr);
         goto done;
     }
@@ -396,8 +384,8 @@ static int export_job(pipe_job *j, const char *out, bool timings, double t0, dou
         const char *t = getenv("TMPDIR");
         snprintf(tmpdir, sizeof tmpdir, "%s/anndata-exportd.XXXXXX", t && *t ? t : "/tmp");
         if (!mkdtemp(tmpdir)) {
-            adx_err_set(&err, ADX_E_IO, "", "cannot create a temporary directory: %s",
-                        strerror(errno));
+            adx_err_cause(&err, "%s: %s", tmpdir, strerror(errno));
+            adx_err_set(&err, ADX_E_IO, "", "cannot create a temporary directory");
             pipe_free(j);
             return report_error(&err);
         }
@@ -417,9 +405,10 @@ static int export_job(pipe_job *j, const char *out, bool timings, double t0, dou
     double t3 = now_s();
     int rc = pipe_write(j, path, NULL, &err);
     double t4 = now_s();
-    if (rc == 0 && to_stdout && copy_to_stdout(path) != 0)
-        rc =
-            adx_err_set(&err, ADX_E_IO, "", "cannot write the file to stdout: %s", strerror(errno));
+    if (rc == 0 && to_stdout && copy_to_stdout(path) != 0) {
+        adx_err_cause(&err, "stdout: %s", strerror(errno));
+        rc = adx_err_set(&err, ADX_E_IO, "", "cannot write the file to stdout");
+    }
     if (to_stdout) {
         unlink(path);
         rmdir(tmpdir);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "adx_utf8.h"
 #include "jdec_num.h"
 
 enum {
@@ -743,43 +744,26 @@ static int escape(parser *ps)
     return 0;
 }
 
-/* One UTF-8 sequence whose lead byte is at ps->p (>= 0x80), validated
- * strictly: no overlong forms, no surrogates, nothing above U+10FFFF. */
+/* One UTF-8 sequence whose lead byte is at ps->p (>= 0x80): the lead and
+ * its continuation bytes (which may straddle a chunk), judged by the core
+ * decoder (no overlong forms, no surrogates, nothing above U+10FFFF). */
 static int utf8_seq(parser *ps)
 {
-    unsigned char c0 = *ps->p;
-    int n;
-    uint32_t min, cp;
-    if (c0 >= 0xC2 && c0 <= 0xDF) {
-        n = 1;
-        cp = c0 & 0x1F;
-        min = 0x80;
-    } else if (c0 >= 0xE0 && c0 <= 0xEF) {
-        n = 2;
-        cp = c0 & 0x0F;
-        min = 0x800;
-    } else if (c0 >= 0xF0 && c0 <= 0xF4) {
-        n = 3;
-        cp = c0 & 0x07;
-        min = 0x10000;
-    } else {
-        return p_syntax(ps, "invalid UTF-8 in a string");
-    }
-    if (sb_reserve(ps, 4)) return -1;
-    ps->p++;
-    char *o = ps->sb + ps->sblen;
-    *o++ = (char)c0;
-    for (int i = 0; i < n; i++) {
+    unsigned char seq[4];
+    size_t k = 0;
+    seq[k++] = *ps->p++;
+    while (k < 4) {
         int c = peekc(ps);
         if (c == -2) return -1;
-        if (c < 0 || (c & 0xC0) != 0x80) return p_syntax(ps, "invalid UTF-8 in a string");
-        cp = cp << 6 | (uint32_t)(c & 0x3F);
-        *o++ = (char)c;
+        if (c < 0 || (c & 0xC0) != 0x80) break;
+        seq[k++] = (unsigned char)c;
         ps->p++;
     }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return p_syntax(ps, "invalid UTF-8 in a string");
-    ps->sblen += (size_t)n + 1;
+    uint32_t cp;
+    if (utf8_decode(seq, k, &cp) != k) return p_syntax(ps, "invalid UTF-8 in a string");
+    if (sb_reserve(ps, 4)) return -1;
+    memcpy(ps->sb + ps->sblen, seq, k);
+    ps->sblen += k;
     return 0;
 }
 

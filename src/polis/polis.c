@@ -36,9 +36,11 @@ static int load_table(pctx *c, const char *dir, const char *file, pcsv_table *t)
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path)
         return adx_err_set(c->err, ADX_E_IO, ptr, "path too long");
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return adx_err_set(c->err, errno == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, ptr,
-                           "cannot open %s: %s", file, strerror(errno));
+    if (!f) {
+        int e = errno;
+        adx_err_set(c->err, e == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, ptr, "cannot open %s", file);
+        return adx_err_cause(c->err, "%s: %s", path, strerror(e));
+    }
     struct stat st;
     if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
@@ -402,6 +404,7 @@ ad_anndata *polis_read_dir(const char *dir, const adx_limits *lim, adx_report *r
         put_int(&meta->u.dict, "n_votes", (int64_t)nkept) < 0 ||
         put_int(&meta->u.dict, "n_votes_raw", (int64_t)n) < 0)
         goto nomem;
+    if (ad_anndata_check(a, NULL, err) < 0) goto fail;
     goto done;
 nomem_sb:
     ad_sb_free(&sb);

@@ -212,41 +212,11 @@ problem(srv_req *r, int status, adx_errtype t, const char *h1, const char *v1, c
     adx_err_init(&e);
     va_list ap;
     va_start(ap, fmt);
-    adx_err_vset(&e, t, "", fmt, ap);
+    /* A bare status of this layer (401, 405, 503, ...) has its own kind. */
+    adx_err_vset(&e, adx_errtype_for_status(status, t), "", fmt, ap);
     va_end(ap);
     adx_err_set_status(&e, status);
     json_t *p = adx_err_problem(&e, r->path, PROBLEM_BASE);
-    /* Statuses without an adx_errtype of their own get their own slug. */
-    const char *slug = NULL, *title = NULL;
-    switch (status) {
-    case 401:
-        slug = "unauthorized", title = "Unauthorized";
-        break;
-    case 403:
-        slug = "forbidden", title = "Forbidden";
-        break;
-    case 405:
-        slug = "method-not-allowed", title = "Method not allowed";
-        break;
-    case 410:
-        slug = "gone", title = "Result expired";
-        break;
-    case 416:
-        slug = "range-not-satisfiable", title = "Range not satisfiable";
-        break;
-    case 429:
-        slug = "queue-full", title = "Too many jobs";
-        break;
-    case 503:
-        slug = "unavailable", title = "Service unavailable";
-        break;
-    }
-    if (p && slug) {
-        char type[128];
-        snprintf(type, sizeof type, PROBLEM_BASE "%s", slug);
-        json_object_set_new(p, "type", json_string(type));
-        json_object_set_new(p, "title", json_string(title));
-    }
     return send_problem_obj(r, p, status, h1, v1);
 }
 
@@ -702,8 +672,10 @@ static void validated(srv_validate *v)
     r->val = NULL;
     if (!v->job) {
         if (v->err.status >= 500 || v->err.type == ADX_E_IO || v->err.type == ADX_E_INTERNAL) {
-            srv_log("error", "request could not be stored",
-                    json_pack("{s:s, s:s}", "request_id", r->rid, "error", v->err.detail));
+            srv_log(
+                "error", "request could not be stored",
+                srv_log_cause(json_pack("{s:s, s:s}", "request_id", r->rid, "error", v->err.detail),
+                              &v->err));
             int st = v->err.status >= 500 ? v->err.status : 500;
             problem(r, st, v->err.type, st == 503 ? "Retry-After" : NULL, RETRY_AFTER,
                     "the request could not be stored; see the daemon log (request %s)", r->rid);
@@ -1086,8 +1058,9 @@ static enum MHD_Result ds_problem(srv_req *r, adx_err *e)
     if (e->status >= 500 || e->type == ADX_E_IO || e->type == ADX_E_INTERNAL ||
         e->type == ADX_E_NOMEM) {
         srv_log("error", "dataset operation failed",
-                json_pack("{s:s, s:s, s:s}", "request_id", r->rid, "path", r->path, "error",
-                          e->detail));
+                srv_log_cause(json_pack("{s:s, s:s, s:s}", "request_id", r->rid, "path", r->path,
+                                        "error", e->detail),
+                              e));
         int st = e->type == ADX_E_NOMEM ? 503 : 500;
         return problem(r, st, e->type, st == 503 ? "Retry-After" : NULL, RETRY_AFTER,
                        "the dataset operation failed on the server; see the daemon log "

@@ -4,6 +4,8 @@
  * created_ms, started_ms, format, filename) while the job is in_work. */
 #include "srv_internal.h"
 
+#include "adx_afile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -267,7 +269,8 @@ static void io_done(uv_work_t *w, int status)
     srv_job *j = iw->j;
     if (adx_err_failed(&iw->err))
         srv_log("error", "spool write failed",
-                json_pack("{s:s, s:s}", "job_id", j->id, "error", iw->err.detail));
+                srv_log_cause(json_pack("{s:s, s:s}", "job_id", j->id, "error", iw->err.detail),
+                              &iw->err));
     free(iw->record);
     free(iw);
     j->io_busy--;
@@ -484,6 +487,7 @@ static void export_done(uv_work_t *w, int status)
             json_object_set_new(f, "size_bytes", json_integer((json_int_t)j->size_bytes));
         if (j->state == SRV_JOB_FAILED) {
             json_object_set_new(f, "error", json_string(ew->err.detail));
+            srv_log_cause(f, &ew->err);
             if (ew->err.n_items)
                 json_object_set_new(f, "pointer", json_string(ew->err.items[0].pointer));
         }
@@ -662,10 +666,11 @@ static void validate_run(uv_work_t *w)
     srv_validate *v = w->data;
     uint64_t t0 = srv_mono_ns();
     /* The body must be durable before the 202 promises it is. */
-    int ufd = open(v->upload, O_RDONLY | O_CLOEXEC);
-    if (ufd >= 0) {
-        fsync(ufd);
-        close(ufd);
+    if (afile_sync_path(v->upload) != 0) {
+        adx_err_cause(&v->err, "%s: %s", v->upload, strerror(errno));
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot store the request");
+        unlink(v->upload);
+        return;
     }
     uint64_t t1 = srv_mono_ns();
     pipe_job *pj;
@@ -725,14 +730,18 @@ static void validate_run(uv_work_t *w)
     if (!rec) {
         adx_err_set(&v->err, ADX_E_NOMEM, "", "out of memory creating the job");
     } else if (mkdir(dir, 0750) < 0) {
-        adx_err_set(&v->err, ADX_E_IO, "", "cannot create the job directory: %s", strerror(errno));
-    } else if (rename(v->upload, req) < 0) {
-        adx_err_set(&v->err, ADX_E_IO, "", "cannot move the request: %s", strerror(errno));
+        adx_err_cause(&v->err, "%s: %s", dir, strerror(errno));
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot create the job directory");
+    } else if (afile_rename(v->upload, req) != 0) {
+        adx_err_cause(&v->err, "%s: %s", req, strerror(errno));
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot move the request");
     } else if ((v->input != SRV_IN_H5AD || srv_write_durable(dir, "request.json", v->options,
                                                              strlen(v->options), &v->err) == 0) &&
-               srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0) {
+               srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0 &&
+               afile_sync_path(srv_g->jobs_dir) != 0) {
         /* The new directory entry must be durable too. */
-        adx_fsync_dir(srv_g->jobs_dir);
+        adx_err_cause(&v->err, "%s: %s", srv_g->jobs_dir, strerror(errno));
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot sync the jobs directory");
     }
     free(rec);
     if (adx_err_failed(&v->err)) {

@@ -74,6 +74,12 @@ static void logfmt_value(FILE *f, const char *s)
     fputc('"', f);
 }
 
+json_t *srv_log_cause(json_t *fields, const adx_err *e)
+{
+    if (fields && e->cause[0]) json_object_set_new(fields, "cause", json_string(e->cause));
+    return fields;
+}
+
 void srv_log(const char *level, const char *msg, json_t *fields)
 {
     FILE *f = log_fp ? log_fp : stderr;

@@ -309,8 +309,10 @@ int srv_main(int argc, char **argv)
     st.loop = &loop;
     if (srv_store_scan(&st, &err) < 0 || srv_datasets_open(&st, &err) < 0 ||
         srv_http_start(&err) < 0) {
-        srv_log("error", "startup failed", json_pack("{s:s}", "error", err.detail));
-        fprintf(stderr, "anndata-exportd serve: %s\n", err.detail);
+        srv_log("error", "startup failed",
+                srv_log_cause(json_pack("{s:s}", "error", err.detail), &err));
+        fprintf(stderr, "anndata-exportd serve: %s%s%s\n", err.detail, err.cause[0] ? ": " : "",
+                err.cause);
         srv_jobs_free_all();
         srv_datasets_close();
         uv_run(&loop, UV_RUN_DEFAULT);

@@ -105,6 +105,9 @@ int srv_log_reopen(void);
 void srv_log_close(void);
 /* Steals `fields`; adds time, level and msg first. */
 void srv_log(const char *level, const char *msg, json_t *fields);
+/* Adds e's log-only cause to `fields` as "cause" (when there is one and it
+ * is valid UTF-8; the line is kept either way). Returns `fields`. */
+json_t *srv_log_cause(json_t *fields, const adx_err *e);
 
 /* metrics.c */
 enum {

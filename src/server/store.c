@@ -5,6 +5,8 @@
  * its job.json has been renamed into place: that is what a 202 promises. */
 #include "srv_internal.h"
 
+#include "adx_afile.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,40 +31,11 @@ void srv_result_path(const srv_state *s, const srv_job *j, char *out, size_t cap
     snprintf(out, cap, "%s/%s/result%s", s->jobs_dir, j->id, adx_format_ext(j->format));
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int srv_write_durable(const char *dir, const char *name, const char *text, size_t len, adx_err *err)
 {
-    char tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    char dst[PATH_MAX + 64];
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) return adx_err_set(err, ADX_E_IO, "", "create %s: %s", name, strerror(errno));
-    if (write_all(fd, text, len) < 0 || fsync(fd) < 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return adx_err_set(err, ADX_E_IO, "", "write %s: %s", name, strerror(e));
-    }
-    close(fd);
-    if (rename(tmp, dst) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return adx_err_set(err, ADX_E_IO, "", "rename %s: %s", name, strerror(e));
-    }
-    /* The rename itself is durable only once the directory is synced. */
-    adx_fsync_dir(dir);
-    return 0;
+    return afile_write_file(dst, text, len, 0640, err);
 }
 
 int srv_mkdir_p(const char *path, const char *setting, adx_err *err)
@@ -84,17 +57,7 @@ int srv_mkdir_p(const char *path, const char *setting, adx_err *err)
 
 int srv_remove_tree(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (!d) return errno == ENOENT ? 0 : -1;
-    struct dirent *e;
-    char p[PATH_MAX + 300];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    return rmdir(dir);
+    return afile_remove_tree(dir);
 }
 
 char *srv_job_record(const srv_job *j)
