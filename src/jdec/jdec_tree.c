@@ -1056,12 +1056,19 @@ static int lex_number(parser *ps, jv *out)
 {
     char tmp[128];
     char *tok = tmp;
+    const char *in = NULL; /* the token in the read buffer, when it lies there whole */
     size_t len = 0, cap = sizeof tmp;
     const unsigned char *s = ps->p, *e = ps->end;
     /* fast path: the token ends inside the buffer */
     while (s < e && jn_is_numchar(*s))
         s++;
-    if (s < e || ps->eof) {
+    if (s < e) {
+        /* Parsed where it lies: a non-number byte follows it in the
+         * buffer, so even strtod stops at its end. */
+        in = (const char *)ps->p;
+        len = (size_t)(s - ps->p);
+        ps->p = s;
+    } else if (ps->eof) {
         len = (size_t)(s - ps->p);
         if (len >= cap) {
             tok = malloc(len + 1);
@@ -1069,6 +1076,7 @@ static int lex_number(parser *ps, jv *out)
         }
         memcpy(tok, ps->p, len);
         ps->p = s;
+        tok[len] = '\0';
     } else {
         for (;;) {
             int c = peekc(ps);
@@ -1096,9 +1104,9 @@ static int lex_number(parser *ps, jv *out)
             ps->p++;
         }
     }
-    tok[len] = '\0';
+    if (!in) tok[len] = '\0';
     jn_num num;
-    int r = jn_parse(tok, len, ps->cloc, &num);
+    int r = jn_parse(in ? in : tok, len, ps->cloc, &num);
     if (tok != tmp) free(tok);
     switch (r) {
     case JN_BAD:
