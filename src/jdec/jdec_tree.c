@@ -187,6 +187,8 @@ static void release_walk(jv_doc *d, jv v)
             doc_release(d, b->n);
             b->bytes = NULL;
         }
+        free(b->text);
+        b->text = NULL;
     }
     if (node_size(v) >= JV_BIG_NODE) big_free(d, jv_ptr(v));
 }
@@ -228,8 +230,10 @@ jv jv_doc_root(const jv_doc *d)
 void jv_doc_free(jv_doc *d)
 {
     if (!d) return;
-    for (size_t i = 0; i < d->nb64; i++)
+    for (size_t i = 0; i < d->nb64; i++) {
         free(d->b64[i]->bytes);
+        free(d->b64[i]->text);
+    }
     free(d->b64);
     for (size_t i = 0; i < d->nbig; i++)
         free(d->big[i]);
