@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,33 @@ static h5r_opts include_opts(const adx_request *r)
                       .has_include = r->has_include};
 }
 
+/* Globs cost their length for every key they are matched against: their
+ * number and length are limits of their own (413 naming them). */
+static int check_patterns(const adx_request *r, const adx_limits *lim, adx_err *err)
+{
+    const struct {
+        const char *name;
+        char **v;
+        size_t n;
+    } lists[] = {{"include", r->include, r->n_include},
+                 {"categorical_columns", r->cat_globs, r->n_cat}};
+    for (size_t l = 0; l < 2; l++) {
+        char ptr[64];
+        snprintf(ptr, sizeof ptr, "/%s", lists[l].name);
+        if (lists[l].n > lim->max_patterns)
+            return adx_err_set(err, ADX_E_LIMIT, ptr, "%zu patterns exceed max_patterns = %" PRIu64,
+                               lists[l].n, lim->max_patterns);
+        for (size_t i = 0; i < lists[l].n; i++)
+            if (strlen(lists[l].v[i]) > lim->max_pattern_bytes) {
+                snprintf(ptr, sizeof ptr, "/%s/%zu", lists[l].name, i);
+                return adx_err_set(err, ADX_E_LIMIT, ptr,
+                                   "a pattern of %zu bytes exceeds max_pattern_bytes = %" PRIu64,
+                                   strlen(lists[l].v[i]), lim->max_pattern_bytes);
+            }
+    }
+    return 0;
+}
+
 /* Takes ownership of doc (freed before returning, whatever happens). */
 static pipe_job *load_doc(pipe_job *j, jdec_doc *doc, const pipe_env *env, adx_err *err)
 {
@@ -74,7 +102,7 @@ static pipe_job *load_doc(pipe_job *j, jdec_doc *doc, const pipe_env *env, adx_e
     if (!root) goto fail;
     int rc = req_parse(root, &j->req, err);
     json_decref(root);
-    if (rc) goto fail;
+    if (rc || check_patterns(&j->req, &j->lim, err)) goto fail;
     if (j->req.dataset) {
         /* Nothing in the document is needed any more: drop it before the
          * (possibly large) dataset is read. */
@@ -193,7 +221,7 @@ pipe_job *pipe_load_input(const char *path, pipe_input kind, const json_t *optio
     }
     int rc = req_parse_mode(options ? options : none, REQ_OPTIONS, &j->req, err);
     json_decref(none);
-    if (rc) goto fail;
+    if (rc || check_patterns(&j->req, &j->lim, err)) goto fail;
     if (kind == PIPE_IN_H5AD) {
         /* A crash of libhdf5 on a corrupt file then ends the helper, not
          * the caller. */
