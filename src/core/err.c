@@ -33,6 +33,7 @@ static const struct {
     [ADX_E_RANGE] = {"range-not-satisfiable", "Range not satisfiable", 416, true},
     [ADX_E_QUEUE_FULL] = {"queue-full", "Too many jobs", 429, true},
     [ADX_E_UNAVAILABLE] = {"unavailable", "Service unavailable", 503, true},
+    [ADX_E_NO_SPACE] = {"insufficient-storage", "Insufficient storage", 507, true},
 };
 
 adx_errtype adx_errtype_for_status(int status, adx_errtype fallback)
