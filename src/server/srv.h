@@ -90,11 +90,11 @@ void srv_log_close(void);
 /* `in` as valid UTF-8 for a log line or a JSON string: bytes that start
  * no valid sequence become the text \xNN. Truncates to `cap`. */
 void srv_log_text(const char *in, char *out, size_t cap);
+/* Adds e's log-only cause to `fields` as "cause" (when there is one and it
+ * is valid UTF-8; the line is kept either way). Returns `fields`. */
+json_t *srv_log_cause(json_t *fields, const adx_err *e);
 /* Steals `fields`; adds time, level and msg first. */
 void srv_log(const char *level, const char *msg, json_t *fields);
-/* Adds e's log-only cause to `fields` as "cause" (when there is one).
- * Returns `fields`. */
-json_t *srv_log_cause(json_t *fields, const adx_err *e);
 
 /* metrics.c */
 void srv_metrics_request(srv_metrics *m, int route, int status, double seconds, uint64_t in,
