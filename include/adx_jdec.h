@@ -71,8 +71,31 @@
 #include "adx_model.h"
 #include "adx_report.h"
 
+/* A binary part a typed block names (payload.md "Binary parts"): {"part":
+ * "NAME"} in place of "data"/"base64", with the block's "dtype" and "shape"
+ * when given; `recarray` for {"encoding-type": "rec-array", "part": ...}. */
+typedef struct jdec_part_req {
+    const char *name;
+    bool has_dtype;
+    ad_dtype dtype;
+    int ndim; /* -1 = no shape given */
+    uint64_t shape[AD_MAX_NDIM];
+    bool recarray;
+} jdec_part_req;
+
+/* Resolves a part: *out = a new AD_K_ARRAY (or AD_K_RECARRAY when
+ * req->recarray) element that agrees with the dtype/shape given. 0, or -1
+ * with err set (at `pointer`, the block's pointer). The decoder checks the
+ * returned element's kind. */
+typedef int (*jdec_part_fn)(void *ud, const jdec_part_req *req, ad_elem **out, const char *pointer,
+                            adx_err *err);
+
 typedef struct jdec_opts {
-    const adx_limits *limits;     /* NULL → adx_limits_default() */
+    const adx_limits *limits; /* NULL → adx_limits_default() */
+    jdec_part_fn part;        /* NULL: a "part" is a 400 "binary parts need a multipart request" */
+    void *part_ud;
+    adx_budget *budget;           /* per-request memory; NULL = not counted */
+    const adx_ctl *ctl;           /* progress (bytes read) and cancel while reading; may be NULL */
     const char *const *cat_globs; /* categorical_columns (obs/var only); NULL → {"kmeans_*"} */
     size_t n_cat_globs;           /* ignored when cat_globs is NULL; 0 = no column matches */
     const char *base_ptr;         /* pointer prefix for errors, e.g. "/adata"; NULL = "" */

@@ -118,10 +118,12 @@ static ad_elem *matrix(jd *d, const json_t *v)
 
 static int ndim_of(const ad_elem *e)
 {
+    if (e->kind == AD_K_RECARRAY) return 1;
     return e->kind == AD_K_SPARSE ? 2 : e->u.arr.ndim;
 }
 static uint64_t dim_of(const ad_elem *e, int k)
 {
+    if (e->kind == AD_K_RECARRAY) return e->u.rec.n;
     return e->kind == AD_K_SPARSE ? e->u.sp.shape[k] : e->u.arr.shape[k];
 }
 
@@ -169,6 +171,11 @@ static int decode_ns(jd *d, const json_t *v, enum ns_kind k, ad_dict *out, dims 
                 r = jd_nomem(d);
             else
                 r = jd_frame(d, val, &e->u.df, false, &fi);
+        } else if ((k == NS_OBSM || k == NS_VARM) && json_is_object(val) &&
+                   json_is_string(json_object_get(val, "encoding-type")) &&
+                   !strcmp(json_string_value(json_object_get(val, "encoding-type")), "rec-array")) {
+            e = jd_recarray(d, val);
+            r = e ? 0 : -1;
         } else if (k == NS_OBSM || k == NS_VARM) {
             e = matrix(d, val);
             if (e && ndim_of(e) < 1)
@@ -355,6 +362,8 @@ ad_anndata *jdec_anndata(const json_t *adata, const jdec_opts *o, adx_report *re
     d.nglobs = o && o->cat_globs ? o->n_cat_globs : 1;
     d.rep = rep;
     d.err = err;
+    d.part = o ? o->part : NULL;
+    d.part_ud = o ? o->part_ud : NULL;
     adx_ptr_init(&d.p, o ? o->base_ptr : NULL);
     adx_ptr_init(&d.s, NULL);
 

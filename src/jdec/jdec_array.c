@@ -586,7 +586,7 @@ static int check_keys(jd *d, const json_t *v, const char *const *allowed, const 
 ad_elem *jd_typed_dense(jd *d, const json_t *v)
 {
     static const char *const keys[] = {"encoding-type", "encoding-version", "dtype", "shape",
-                                       "data",          "base64",           NULL};
+                                       "data",          "base64",           "part",  NULL};
     if (check_keys(d, v, keys, "an array")) return NULL;
     const json_t *jdt = json_object_get(v, "dtype"), *jsh = json_object_get(v, "shape");
     const json_t *jdata = json_object_get(v, "data"), *jb = json_object_get(v, "base64");
@@ -598,6 +598,14 @@ ad_elem *jd_typed_dense(jd *d, const json_t *v)
         int r = jd_get_shape(d, jsh, &ndim, shape, &n, true);
         adx_ptr_pop(&d->p, m);
         if (r) return NULL;
+    }
+    if (json_object_get(v, "part")) {
+        if (jdata || jb) {
+            jd_fail(d, ADX_E_SCHEMA,
+                    "an array needs exactly one of \"data\", \"base64\" and \"part\"");
+            return NULL;
+        }
+        return jd_part(d, v, false);
     }
     if ((jdata != NULL) == (jb != NULL)) {
         jd_fail(d, ADX_E_SCHEMA, "an array needs exactly one of \"data\" and \"base64\"");
@@ -663,11 +671,9 @@ ad_elem *jd_typed_dense(jd *d, const json_t *v)
 
 /* ------------------------------------------------------------- sparse */
 
-enum part_role { PART_DATA, PART_INDEX };
-
 /* One sparse part: plain array or typed block. *plain tells whether the
  * dtype was chosen by us (then index arrays may be narrowed to int32). */
-static int sparse_part(jd *d, const json_t *v, enum part_role role, ad_array *a, bool *plain)
+int jd_block_1d(jd *d, const json_t *v, enum jd_part_role role, ad_array *a, bool *plain)
 {
     memset(a, 0, sizeof *a);
     *plain = false;
@@ -708,8 +714,25 @@ static int sparse_part(jd *d, const json_t *v, enum part_role role, ad_array *a,
                        "expected an array or a typed block {\"dtype\", \"base64\"|\"data\"}, got "
                        "%s",
                        jd_type_name(v));
-    static const char *const keys[] = {"encoding-type", "dtype", "data", "base64", "shape", NULL};
+    static const char *const keys[] = {"encoding-type", "dtype", "data", "base64",
+                                       "shape",         "part",  NULL};
     if (check_keys(d, v, keys, "a typed block")) return -1;
+    if (json_object_get(v, "part") && !json_object_get(v, "data") &&
+        !json_object_get(v, "base64")) {
+        ad_elem *e = jd_part(d, v, false);
+        if (!e) return -1;
+        *a = e->u.arr;
+        memset(&e->u.arr, 0, sizeof e->u.arr);
+        ad_elem_free(e);
+        if (a->ndim != 1 || a->dtype == AD_STR ||
+            (role == PART_INDEX && !ad_dtype_is_int(a->dtype))) {
+            ad_array_free(a);
+            return jd_fail(d, ADX_E_SHAPE,
+                           role == PART_INDEX ? "expected a flat array of integers"
+                                              : "expected a flat array of numbers");
+        }
+        return 0;
+    }
     const json_t *jdt = json_object_get(v, "dtype"), *jdata = json_object_get(v, "data"),
                  *jb = json_object_get(v, "base64");
     if (!jdt) return jd_fail(d, ADX_E_SCHEMA, "a typed block needs \"dtype\"");
@@ -784,7 +807,7 @@ ad_elem *jd_sparse(jd *d, const json_t *v, bool csc)
     bool plain[3];
     for (int i = 0; i < 3; i++) {
         m = adx_ptr_key(&d->p, names[i]);
-        r = sparse_part(d, json_object_get(v, names[i]), i ? PART_INDEX : PART_DATA, parts[i],
+        r = jd_block_1d(d, json_object_get(v, names[i]), i ? PART_INDEX : PART_DATA, parts[i],
                         &plain[i]);
         adx_ptr_pop(&d->p, m);
         if (r) goto fail;
@@ -866,4 +889,54 @@ ad_elem *jd_sparse(jd *d, const json_t *v, bool csc)
 fail:
     ad_elem_free(e);
     return NULL;
+}
+
+ad_elem *jd_part(jd *d, const json_t *v, bool recarray)
+{
+    const json_t *jp = json_object_get(v, "part");
+    size_t m = adx_ptr_key(&d->p, "part");
+    if (!json_is_string(jp)) {
+        jd_fail(d, ADX_E_SCHEMA, "expected \"part\" to be the name of a part, got %s",
+                jd_type_name(jp));
+        adx_ptr_pop(&d->p, m);
+        return NULL;
+    }
+    adx_ptr_pop(&d->p, m);
+    if (!d->part) {
+        jd_fail(d, ADX_E_SCHEMA, "binary parts need a multipart request (part \"%.60s\")",
+                json_string_value(jp));
+        return NULL;
+    }
+    jdec_part_req req = {.name = json_string_value(jp), .ndim = -1, .recarray = recarray};
+    const json_t *jdt = json_object_get(v, "dtype"), *jsh = json_object_get(v, "shape");
+    if (jdt && !recarray) {
+        m = adx_ptr_key(&d->p, "dtype");
+        int r = jd_dtype(d, jdt, &req.dtype);
+        adx_ptr_pop(&d->p, m);
+        if (r) return NULL;
+        req.has_dtype = true;
+    }
+    if (jsh) {
+        uint64_t n;
+        m = adx_ptr_key(&d->p, "shape");
+        int r = jd_get_shape(d, jsh, &req.ndim, req.shape, &n, true);
+        adx_ptr_pop(&d->p, m);
+        if (r) return NULL;
+    }
+    ad_elem *e = NULL;
+    if (d->part(d->part_ud, &req, &e, adx_ptr_str(&d->p), d->err) < 0 || !e) {
+        ad_elem_free(e);
+        if (!adx_err_failed(d->err))
+            jd_fail(d, ADX_E_SCHEMA, "part \"%.60s\" cannot be used here", req.name);
+        return NULL;
+    }
+    ad_kind want = recarray ? AD_K_RECARRAY : AD_K_ARRAY;
+    if (e->kind != want) {
+        ad_elem_free(e);
+        jd_fail(d, ADX_E_SCHEMA, "part \"%.60s\" is %s, expected %s", req.name,
+                recarray ? "not a structured array" : "a structured array",
+                recarray ? "a rec-array" : "an array");
+        return NULL;
+    }
+    return e;
 }

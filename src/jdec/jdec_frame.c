@@ -1127,3 +1127,73 @@ int jd_frame_finish(jd *d, ad_frame *f, jd_frame_info *fi, uint64_t n_rows)
     fi->rows_known = true;
     return 0;
 }
+
+ad_elem *jd_recarray(jd *d, const json_t *v)
+{
+    static const char *const keys[] = {"encoding-type", "encoding-version", "fields", "part", NULL};
+    if (only_keys(d, v, keys, "a rec-array")) return NULL;
+    const json_t *jf = json_object_get(v, "fields");
+    if (json_object_get(v, "part")) {
+        if (jf) {
+            jd_fail(d, ADX_E_SCHEMA, "a rec-array needs exactly one of \"fields\" and \"part\"");
+            return NULL;
+        }
+        return jd_part(d, v, true);
+    }
+    size_t m = adx_ptr_key(&d->p, "fields");
+    if (!json_is_object(jf)) {
+        jd_fail(d, ADX_E_SCHEMA, "expected \"fields\" to be an object of named arrays, got %s",
+                jd_type_name(jf));
+        adx_ptr_pop(&d->p, m);
+        return NULL;
+    }
+    ad_elem *e = NULL;
+    if (jd_check_keys(d, json_object_size(jf)) || !(e = ad_elem_new(AD_K_RECARRAY))) {
+        if (!adx_err_failed(d->err)) jd_nomem(d);
+        adx_ptr_pop(&d->p, m);
+        return NULL;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)jf, key, val)
+    {
+        size_t mk = adx_ptr_key(&d->p, key);
+        ad_array a = {0};
+        int r = jd_check_str(d, strlen(key));
+        if (!r && json_is_array(val)) {
+            /* The Column rules, without categoricals; a field must end up
+             * a plain typed array. */
+            colsrc c = {.form = CS_PLAIN,
+                        .arr = val,
+                        .n = json_array_size(val),
+                        .base = adx_ptr_str(&d->p)};
+            ad_elem *col = col_plain(d, &c, false);
+            if (!col)
+                r = -1;
+            else if (col->kind != AD_K_ARRAY)
+                r = jd_fail(d, ADX_E_SCHEMA,
+                            "a rec-array field holds numbers, booleans or strings without null");
+            else {
+                a = col->u.arr;
+                memset(&col->u.arr, 0, sizeof col->u.arr);
+            }
+            ad_elem_free(col);
+        } else if (!r) {
+            bool plain;
+            r = jd_block_1d(d, val, PART_DATA, &a, &plain);
+        }
+        if (!r && e->u.rec.nfields && a.n != e->u.rec.n)
+            r = jd_fail(d, ADX_E_SHAPE, "field has %" PRIu64 " values, the first field %" PRIu64,
+                        a.n, e->u.rec.n);
+        if (!r && ad_recarray_add(&e->u.rec, key, &a) < 0) r = jd_nomem(d);
+        ad_array_free(&a);
+        adx_ptr_pop(&d->p, mk);
+        if (r) {
+            adx_ptr_pop(&d->p, m);
+            ad_elem_free(e);
+            return NULL;
+        }
+    }
+    adx_ptr_pop(&d->p, m);
+    return e;
+}

@@ -24,6 +24,8 @@ typedef struct jd {
     adx_ptr p;
     adx_ptr s;
     uint64_t total; /* decoded bytes so far, against lim->max_total_bytes */
+    jdec_part_fn part;
+    void *part_ud;
 } jd;
 
 /* Classification of one JSON leaf. NANSTR is a string spelling a float
@@ -114,6 +116,13 @@ int jd_base64(jd *d, const json_t *s, ad_dtype t, int ndim, const uint64_t *shap
 /* Store a converted leaf; 0 or -1 (error at d->p, which names the leaf). */
 int jd_put_leaf(jd *d, const json_t *v, ad_dtype t, void *out, uint64_t i);
 int jd_dtype(jd *d, const json_t *v, ad_dtype *t); /* "dtype" value, error lists allowed */
+/* One 1-d Array of a sparse matrix or a rec-array field: a plain array or a
+ * typed block {"dtype", "data"|"base64"|"part"}. *plain tells whether the
+ * dtype was chosen by the decoder (then index arrays may be narrowed). */
+enum jd_part_role { PART_DATA, PART_INDEX };
+int jd_block_1d(jd *d, const json_t *v, enum jd_part_role role, ad_array *a, bool *plain);
+/* {"part": NAME, "dtype"?, "shape"?} through the caller's part callback. */
+ad_elem *jd_part(jd *d, const json_t *v, bool recarray);
 
 /* ---- frames and columns (jdec_frame.c) ---- */
 typedef struct jd_frame_info {
@@ -127,6 +136,8 @@ int jd_frame_finish(jd *d, ad_frame *f, jd_frame_info *fi, uint64_t n_rows);
  * string-array; `enc` already read. */
 ad_elem *jd_typed_1d(jd *d, const json_t *v, const char *enc);
 bool jd_is_frame_object(const json_t *v);
+/* {"encoding-type": "rec-array", "fields": {name: Array}} or with "part". */
+ad_elem *jd_recarray(jd *d, const json_t *v);
 
 /* ---- uns (jdec_uns.c) ---- */
 ad_elem *jd_uns_value(jd *d, const json_t *v, uint32_t depth);

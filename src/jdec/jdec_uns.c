@@ -44,6 +44,7 @@ static ad_elem *typed(jd *d, const json_t *v, const json_t *jenc)
         if (!strcmp(enc, "categorical") || !strcmp(enc, "nullable-integer") ||
             !strcmp(enc, "nullable-boolean") || !strcmp(enc, "string-array"))
             return jd_typed_1d(d, v, enc);
+        if (!strcmp(enc, "rec-array")) return jd_recarray(d, v);
         if (!strcmp(enc, "dataframe")) {
             ad_elem *e = ad_elem_new(AD_K_FRAME);
             jd_frame_info fi;
@@ -63,7 +64,8 @@ static ad_elem *typed(jd *d, const json_t *v, const json_t *jenc)
     jd_fail(d, ADX_E_SCHEMA,
             "unknown encoding-type %s%.60s%s; expected one of \"array\", \"csr_matrix\", "
             "\"csc_matrix\", \"dataframe\", \"categorical\", \"nullable-integer\", "
-            "\"nullable-boolean\", \"string-array\" (or an object without encoding-type for a "
+            "\"nullable-boolean\", \"string-array\", \"rec-array\" (or an object without "
+            "encoding-type for a "
             "dict)",
             enc ? "\"" : "", enc ? enc : jd_type_name(jenc), enc ? "\"" : "");
     adx_ptr_pop(&d->p, m);

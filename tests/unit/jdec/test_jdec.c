@@ -12,9 +12,11 @@
 static adx_limits lim;
 static adx_report rep;
 static adx_err err;
+static jdec_part_fn part_fn; /* the binary-part callback dec() passes, NULL = none */
 
 static void setup(void)
 {
+    part_fn = NULL;
     adx_limits_default(&lim);
     memset(&rep, 0, sizeof rep);
     adx_err_init(&err);
@@ -35,7 +37,11 @@ static ad_anndata *dec_opts(const char *text, const char *const *globs, size_t n
     json_t *doc = jdec_load_buffer(t, strlen(t), &lim, &err);
     free(t);
     ck_assert_msg(doc != NULL, "test JSON did not parse: %s", err.detail);
-    jdec_opts o = {.limits = &lim, .cat_globs = globs, .n_cat_globs = nglobs, .base_ptr = "/adata"};
+    jdec_opts o = {.limits = &lim,
+                   .cat_globs = globs,
+                   .n_cat_globs = nglobs,
+                   .base_ptr = "/adata",
+                   .part = part_fn};
     ad_anndata *a = jdec_anndata(doc, &o, &rep, &err);
     json_decref(doc);
     return a;
@@ -1557,6 +1563,120 @@ START_TEST(empty_rows_sparse_and_frames)
 }
 END_TEST
 
+/* ====================================================== binary parts */
+
+static jdec_part_req seen[8];
+static char seen_ptr[8][ADX_ERR_PTR_MAX], seen_name[8][16];
+static int nseen;
+
+/* A stand-in for the multipart module: part "X" is 2 x 3 float32 counting
+ * up, "idx" int32 [0, 1], "rec" a rec-array of one int field, "bad" fails. */
+static int fake_part(void *ud, const jdec_part_req *req, ad_elem **out, const char *ptr, adx_err *e)
+{
+    (void)ud;
+    if (nseen < 8) {
+        seen[nseen] = *req;
+        snprintf(seen_ptr[nseen], ADX_ERR_PTR_MAX, "%s", ptr);
+        snprintf(seen_name[nseen], sizeof seen_name[0], "%s", req->name);
+        nseen++;
+    }
+    ad_array a;
+    if (!strcmp(req->name, "X")) {
+        uint64_t sh[2] = {2, 3};
+        ad_array_init(&a, AD_F32, 2, sh);
+        for (int i = 0; i < 6; i++)
+            ((float *)a.data)[i] = (float)i;
+    } else if (!strcmp(req->name, "idx") || !strcmp(req->name, "rec")) {
+        uint64_t sh[1] = {2};
+        ad_array_init(&a, AD_I32, 1, sh);
+        ((int32_t *)a.data)[1] = 1;
+        if (!strcmp(req->name, "rec")) {
+            *out = ad_elem_new(AD_K_RECARRAY);
+            ad_recarray_add(&(*out)->u.rec, "k", &a);
+            return 0;
+        }
+    } else {
+        return adx_err_set(e, ADX_E_SCHEMA, ptr, "no part named %s", req->name);
+    }
+    *out = ad_elem_from_array(&a);
+    return 0;
+}
+
+START_TEST(binary_parts_call_the_callback)
+{
+    /* without a callback: a 400 at the block */
+    fails("{'X': {'encoding-type': 'array', 'part': 'X'}}", ADX_E_SCHEMA, "/adata/X",
+          "binary parts need a multipart request");
+    part_fn = fake_part;
+    nseen = 0;
+    ad_anndata *a = dec("{'X': {'encoding-type': 'array', 'part': 'X'}, "
+                        "'layers': {'l': {'encoding-type': 'array', 'dtype': 'float32', "
+                        "'shape': [2, 3], 'part': 'X'}}, "
+                        "'obsp': {'g': {'encoding-type': 'csr_matrix', 'shape': [2, 2], "
+                        "'data': [1.0, 2.0], 'indices': {'dtype': 'int32', 'part': 'idx'}, "
+                        "'indptr': [0, 1, 2]}}, "
+                        "'uns': {'r': {'encoding-type': 'rec-array', 'part': 'rec'}}}");
+    ck_assert_msg(a != NULL, "%s at %s", err.detail, err.items[0].pointer);
+    ck_assert_int_eq(nseen, 4);
+    ck_assert_str_eq(seen_name[0], "X");
+    ck_assert(!seen[0].has_dtype);
+    ck_assert_int_eq(seen[0].ndim, -1);
+    ck_assert_str_eq(seen_ptr[0], "/adata/X");
+    ck_assert(seen[1].has_dtype);
+    ck_assert_int_eq(seen[1].dtype, AD_F32);
+    ck_assert_int_eq(seen[1].ndim, 2);
+    ck_assert_uint_eq(seen[1].shape[1], 3);
+    ck_assert_str_eq(seen_ptr[2], "/adata/obsp/g/indices");
+    ck_assert(seen[3].recarray);
+    ck_assert_int_eq(a->X->u.arr.dtype, AD_F32);
+    ck_assert_float_eq(((float *)a->X->u.arr.data)[5], 5.0f);
+    ck_assert_int_eq(uns(a, "r")->kind, AD_K_RECARRAY);
+    ad_anndata_free(a);
+    /* the callback's own error and pointer come through */
+    fails("{'uns': {'m': {'encoding-type': 'array', 'part': 'bad'}}}", ADX_E_SCHEMA, "/adata/uns/m",
+          "no part named bad");
+    /* a rec-array part where an array belongs */
+    fails("{'uns': {'m': {'encoding-type': 'array', 'part': 'rec'}}}", ADX_E_SCHEMA, "/adata/uns/m",
+          "structured");
+    fails("{'uns': {'m': {'encoding-type': 'array', 'part': 'X', 'data': [1]}}}", ADX_E_SCHEMA,
+          "/adata/uns/m", "exactly one");
+    fails("{'uns': {'m': {'encoding-type': 'array', 'part': 3}}}", ADX_E_SCHEMA,
+          "/adata/uns/m/part", "name of a part");
+}
+END_TEST
+
+/* ======================================================= record arrays */
+
+START_TEST(rec_arrays_from_json)
+{
+    ad_anndata *a = dec("{'X': [[1], [2]], 'uns': {'r': {'encoding-type': 'rec-array', 'fields': "
+                        "{'names': ['a', 'b'], 'score': [1.5, null], 'n': {'dtype': 'int16', "
+                        "'data': [3, 4]}}}}, "
+                        "'obsm': {'o': {'encoding-type': 'rec-array', 'fields': {'x': [1, 2]}}}}");
+    ck_assert_msg(a != NULL, "%s at %s", err.detail, err.items[0].pointer);
+    const ad_recarray *r = &uns(a, "r")->u.rec;
+    ck_assert_int_eq(uns(a, "r")->kind, AD_K_RECARRAY);
+    ck_assert_uint_eq(r->n, 2);
+    ck_assert_uint_eq(r->nfields, 3);
+    ck_assert_str_eq(r->names[0], "names");
+    ck_assert_int_eq(r->fields[0].dtype, AD_STR);
+    ck_assert_str_eq(ad_str_at(&r->fields[0], 1), "b");
+    ck_assert_int_eq(r->fields[1].dtype, AD_F64);
+    ck_assert(isnan(((double *)r->fields[1].data)[1]));
+    ck_assert_int_eq(r->fields[2].dtype, AD_I16);
+    ck_assert_int_eq(ad_dict_get(&a->obsm, "o")->kind, AD_K_RECARRAY);
+    ad_anndata_free(a);
+    fails("{'uns': {'r': {'encoding-type': 'rec-array', 'fields': {'a': [1, 2], 'b': [1]}}}}",
+          ADX_E_SHAPE, "/adata/uns/r/fields/b", "first field 2");
+    fails("{'uns': {'r': {'encoding-type': 'rec-array', 'fields': {'a': ['x', null]}}}}",
+          ADX_E_SCHEMA, "/adata/uns/r/fields/a", "without null");
+    fails("{'uns': {'r': {'encoding-type': 'rec-array', 'fields': [1]}}}", ADX_E_SCHEMA,
+          "/adata/uns/r/fields", "named arrays");
+    fails("{'X': [[1], [2]], 'obsm': {'o': {'encoding-type': 'rec-array', 'fields': {'x': [1]}}}}",
+          ADX_E_SHAPE, "/adata/obsm/o", "n_obs");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("jdec");
@@ -1623,6 +1743,8 @@ static Suite *suite(void)
     tcase_add_test(t, depth_counts_dicts_not_frames);
     tcase_add_test(t, sparse_large_shape_keeps_int64);
     tcase_add_test(t, empty_rows_sparse_and_frames);
+    tcase_add_test(t, binary_parts_call_the_callback);
+    tcase_add_test(t, rec_arrays_from_json);
     suite_add_tcase(s, t);
     return s;
 }
