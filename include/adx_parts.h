@@ -48,6 +48,7 @@
 
 #include "adx_common.h"
 #include "adx_err.h"
+#include "adx_jdec.h"
 #include "adx_model.h"
 
 /* Name of the part that holds the JSON request. */
@@ -75,6 +76,7 @@ typedef struct parts_set {
     int *own_fds; /* descriptors opened by parts_set_add_file */
     size_t n_own;
     const adx_limits *lim; /* NULL → adx_limits_default() when reading */
+    adx_budget *budget;    /* NULL = not counted */
 } parts_set;
 
 void parts_set_free(parts_set *s);
@@ -151,20 +153,13 @@ void parts_npy_free(parts_npy *h);
 
 /* ---- reading a part into the model ---- */
 
-/* What the request says about a part (the decoder's jdec_part_req). */
-typedef struct parts_req {
-    const char *name;
-    bool has_dtype;
-    ad_dtype dtype;
-    int ndim; /* -1 = no shape given */
-    uint64_t shape[AD_MAX_NDIM];
-    bool recarray; /* a rec-array is expected (structured .npy) */
-} parts_req;
-
 /* Read part req->name into a new AD_K_ARRAY (or AD_K_RECARRAY) element.
  * `pointer` is where the request referenced it (".../part"). Counts the
- * reference. */
-int parts_read(parts_set *s, const parts_req *req, ad_elem **out, const char *pointer,
+ * reference; the element's buffers are charged to s->budget. */
+int parts_read(parts_set *s, const jdec_part_req *req, ad_elem **out, const char *pointer,
                adx_err *err);
+/* parts_read as the decoder's jdec_part_fn (ud = the parts_set). */
+int parts_jdec_part(void *ud, const jdec_part_req *req, ad_elem **out, const char *pointer,
+                    adx_err *err);
 
 #endif

@@ -15,6 +15,8 @@
 typedef struct rctx {
     const char *name, *pointer;
     const adx_limits *lim;
+    adx_budget *budget;
+    uint64_t charged; /* released again if the read fails */
     adx_err *err;
 } rctx;
 
@@ -26,6 +28,36 @@ __attribute__((format(printf, 3, 4))) static int fail(rctx *c, adx_errtype t, co
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return adx_err_set(c->err, t, c->pointer, "part \"%.100s\": %s", c->name, msg);
+}
+
+static int charge(rctx *c, uint64_t bytes)
+{
+    if (adx_budget_charge(c->budget, bytes, c->pointer, c->err)) return -1;
+    c->charged += bytes;
+    return 0;
+}
+
+static void refund(rctx *c, uint64_t bytes)
+{
+    adx_budget_release(c->budget, bytes);
+    c->charged -= bytes;
+}
+
+/* What the decoded values of one field or array will take: exact for
+ * numbers; for strings the most UTF-8 their code units can need (refunded
+ * down to the real size once known). */
+static uint64_t cost(const parts_npy_field *f, uint64_t n)
+{
+    if (f->dtype != AD_STR) return n * f->size;
+    return (n + 1) * 8 + n * ((uint64_t)f->size + 1);
+}
+
+static void refund_strings(rctx *c, const parts_npy_field *f, const ad_array *a)
+{
+    if (f->dtype != AD_STR) return;
+    uint64_t real = (a->n + 1) * 8 + a->soff[a->n];
+    uint64_t est = cost(f, a->n);
+    if (real < est) refund(c, est - real);
 }
 
 static int pread_all(rctx *c, int fd, void *buf, uint64_t n, uint64_t off)
@@ -268,6 +300,7 @@ static int read_plain(rctx *c, const parts_part *p, const parts_npy *h, ad_array
 {
     uint64_t data_off = p->off + h->data_off, bytes = h->n * h->itemsize;
     const parts_npy_field *f = &h->elem;
+    if (charge(c, cost(f, h->n))) return -1;
     if (f->dtype != AD_STR && !h->fortran) {
         if (ad_array_init(out, f->dtype, h->ndim, h->shape))
             return adx_err_set(c->err, ADX_E_NOMEM, "", "out of memory");
@@ -283,6 +316,7 @@ static int read_plain(rctx *c, const parts_part *p, const parts_npy *h, ad_array
     if (map_range(c, p->fd, data_off, bytes, &m)) return -1;
     int r = gather(c, m.p, h->itemsize, f, h->fortran, h->ndim, h->shape, h->n, out);
     unmap(&m);
+    if (!r) refund_strings(c, f, out);
     return r;
 }
 
@@ -294,7 +328,9 @@ static int read_records(rctx *c, const parts_part *p, const parts_npy *h, ad_ele
     int r = 0;
     for (size_t i = 0; i < h->nfields && !r; i++) {
         ad_array a;
-        r = gather(c, m.p, h->itemsize, &h->fields[i], false, 1, &n, n, &a);
+        r = charge(c, cost(&h->fields[i], n));
+        if (!r) r = gather(c, m.p, h->itemsize, &h->fields[i], false, 1, &n, n, &a);
+        if (!r) refund_strings(c, &h->fields[i], &a);
         if (!r && ad_recarray_add(&e->u.rec, h->fields[i].name, &a))
             r = adx_err_set(c->err, ADX_E_NOMEM, "", "out of memory");
     }
@@ -303,7 +339,8 @@ static int read_records(rctx *c, const parts_part *p, const parts_npy *h, ad_ele
     return r;
 }
 
-int parts_read(parts_set *s, const parts_req *req, ad_elem **out, const char *pointer, adx_err *err)
+int parts_read(parts_set *s, const jdec_part_req *req, ad_elem **out, const char *pointer,
+               adx_err *err)
 {
     *out = NULL;
     adx_limits dl;
@@ -312,7 +349,11 @@ int parts_read(parts_set *s, const parts_req *req, ad_elem **out, const char *po
         adx_limits_default(&dl);
         lim = &dl;
     }
-    rctx c = {.name = req->name, .pointer = pointer ? pointer : "", .lim = lim, .err = err};
+    rctx c = {.name = req->name,
+              .pointer = pointer ? pointer : "",
+              .lim = lim,
+              .budget = s->budget,
+              .err = err};
     parts_part *p = (parts_part *)parts_find(s, req->name);
     if (!p || !strcmp(req->name, PARTS_REQUEST))
         return fail(&c, ADX_E_SCHEMA,
@@ -390,6 +431,13 @@ int parts_read(parts_set *s, const parts_req *req, ad_elem **out, const char *po
     *out = e;
     rc = 0;
 done:
+    if (rc) adx_budget_release(c.budget, c.charged);
     parts_npy_free(&h);
     return rc;
+}
+
+int parts_jdec_part(void *ud, const jdec_part_req *req, ad_elem **out, const char *pointer,
+                    adx_err *err)
+{
+    return parts_read(ud, req, out, pointer, err);
 }

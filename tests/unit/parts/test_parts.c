@@ -58,14 +58,14 @@ static void one_part(parts_set *s, const void *data, size_t len)
     s->n_own = 1;
 }
 
-static parts_req req_any(void)
+static jdec_part_req req_any(void)
 {
-    parts_req r = {.name = "p", .ndim = -1};
+    jdec_part_req r = {.name = "p", .ndim = -1};
     return r;
 }
 
 /* Read `file` as part "p" with request r; returns the element or NULL. */
-static ad_elem *read_part(const void *file, size_t len, const parts_req *r, adx_err *e)
+static ad_elem *read_part(const void *file, size_t len, const jdec_part_req *r, adx_err *e)
 {
     parts_set s;
     one_part(&s, file, len);
@@ -81,7 +81,7 @@ static ad_elem *read_npy(const char *dict, const void *data, size_t dlen, adx_er
 {
     size_t len;
     uint8_t *f = npy(1, dict, data, dlen, &len);
-    parts_req r = req_any();
+    jdec_part_req r = req_any();
     ad_elem *out = read_part(f, len, &r, e);
     free(f);
     return out;
@@ -357,7 +357,7 @@ START_TEST(npy_values_and_versions)
         size_t len;
         uint8_t *f = npy(major, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }", v,
                          sizeof v, &len);
-        parts_req r = req_any();
+        jdec_part_req r = req_any();
         adx_err e;
         ad_elem *el = read_part(f, len, &r, &e);
         ck_assert_msg(el, "v%d: %s", major, e.detail);
@@ -474,7 +474,7 @@ START_TEST(npy_records)
                      "{'descr': [('name', '<U2'), ('', '|V4'), ('score', '<f8'), ('ok', '|b1')], "
                      "'fortran_order': False, 'shape': (3,), }",
                      r, sizeof r, &len);
-    parts_req q = req_any();
+    jdec_part_req q = req_any();
     adx_err e;
     ad_elem *el = read_part(f, len, &q, &e);
     ck_assert_ptr_null(el);
@@ -560,7 +560,7 @@ START_TEST(npy_refusals)
     size_t len;
     uint8_t *f =
         npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", "12345678", 8, &len);
-    parts_req r = req_any();
+    jdec_part_req r = req_any();
     f[6] = 4;
     ck_assert_ptr_null(read_part(f, len, &r, &e));
     assert_err(&e, 400, "format version 4.0");
@@ -603,7 +603,7 @@ END_TEST
 START_TEST(raw_parts)
 {
     float v[6] = {1, 2, 3, 4, 5, 6};
-    parts_req r = {.name = "p", .has_dtype = true, .dtype = AD_F32, .ndim = 2, .shape = {2, 3}};
+    jdec_part_req r = {.name = "p", .has_dtype = true, .dtype = AD_F32, .ndim = 2, .shape = {2, 3}};
     adx_err e;
     ad_elem *el = read_part(v, sizeof v, &r, &e);
     ck_assert_msg(el, "%s", e.detail);
@@ -638,11 +638,12 @@ START_TEST(json_must_agree_with_npy)
     uint8_t *f =
         npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", v, sizeof v, &len);
     adx_err e;
-    parts_req r = {.name = "p", .has_dtype = true, .dtype = AD_F32, .ndim = -1};
+    jdec_part_req r = {.name = "p", .has_dtype = true, .dtype = AD_F32, .ndim = -1};
     ck_assert_ptr_null(read_part(f, len, &r, &e));
     assert_err(&e, 400, "\"dtype\" is float32 but the .npy header says float64");
     ck_assert_int_eq(e.type, ADX_E_SHAPE);
-    r = (parts_req){.name = "p", .has_dtype = true, .dtype = AD_F64, .ndim = 2, .shape = {3, 2}};
+    r = (jdec_part_req){
+        .name = "p", .has_dtype = true, .dtype = AD_F64, .ndim = 2, .shape = {3, 2}};
     ck_assert_ptr_null(read_part(f, len, &r, &e));
     assert_err(&e, 400, "\"shape\" is [3, 2] but the .npy header says [2, 3]");
     r.shape[0] = 2;
@@ -659,7 +660,7 @@ START_TEST(missing_twice_unreferenced)
     int32_t v[2] = {1, 2};
     parts_set s;
     one_part(&s, v, sizeof v);
-    parts_req r = {.name = "p", .has_dtype = true, .dtype = AD_I32, .ndim = 1, .shape = {2}};
+    jdec_part_req r = {.name = "p", .has_dtype = true, .dtype = AD_I32, .ndim = 1, .shape = {2}};
     adx_err e;
     adx_err_init(&e);
     ck_assert_int_eq(parts_check_unreferenced(&s, &e), -1);
@@ -698,13 +699,52 @@ START_TEST(add_file)
     ck_assert_int_eq(parts_set_add_file(&s, "Y", "/nonexistent/x", &e), -1);
     assert_err(&e, 500, "part \"Y\"");
     adx_err_init(&e);
-    parts_req r = {.name = "X", .has_dtype = true, .dtype = AD_U16, .ndim = 1, .shape = {2}};
+    jdec_part_req r = {.name = "X", .has_dtype = true, .dtype = AD_U16, .ndim = 1, .shape = {2}};
     ad_elem *el = NULL;
     ck_assert_int_eq(parts_read(&s, &r, &el, "", &e), 0);
     ck_assert_int_eq(ad_array_get_i64(&el->u.arr, 1), 2);
     ad_elem_free(el);
     parts_set_free(&s);
     unlink(path);
+}
+END_TEST
+
+START_TEST(budget_charged)
+{
+    double v[100] = {0};
+    parts_set s;
+    one_part(&s, v, sizeof v);
+    adx_budget b;
+    adx_budget_init(&b, 700);
+    s.budget = &b;
+    jdec_part_req r = {.name = "p", .has_dtype = true, .dtype = AD_F64, .ndim = 1, .shape = {100}};
+    adx_err e;
+    adx_err_init(&e);
+    ad_elem *el = NULL;
+    ck_assert_int_eq(parts_read(&s, &r, &el, "/adata/X/part", &e), -1);
+    assert_err(&e, 413, "max_request_memory");
+    ck_assert_uint_eq(adx_budget_used(&b), 0);
+    adx_budget_init(&b, 800);
+    adx_err_init(&e);
+    ck_assert_int_eq(parts_read(&s, &r, &el, "/adata/X/part", &e), 0);
+    ck_assert_uint_eq(adx_budget_used(&b), 800);
+    ad_elem_free(el);
+    /* Strings: charged at the worst case, kept at their real size. */
+    uint32_t u[2][4] = {{'a', 'b', 0, 0}, {0x20AC, 0, 0, 0}};
+    size_t len;
+    uint8_t *f =
+        npy(3, "{'descr': '<U4', 'fortran_order': False, 'shape': (2,), }", u, sizeof u, &len);
+    parts_set t;
+    one_part(&t, f, len);
+    adx_budget_init(&b, 0);
+    t.budget = &b;
+    jdec_part_req q = {.name = "p", .ndim = -1};
+    ck_assert_int_eq(parts_read(&t, &q, &el, "", &e), 0);
+    ck_assert_uint_eq(adx_budget_used(&b), 3 * 8 + 3 + 4); /* "ab\0" "€\0" */
+    ad_elem_free(el);
+    free(f);
+    parts_set_free(&t);
+    parts_set_free(&s);
 }
 END_TEST
 
@@ -731,6 +771,7 @@ int main(void)
     tcase_add_test(t, json_must_agree_with_npy);
     tcase_add_test(t, missing_twice_unreferenced);
     tcase_add_test(t, add_file);
+    tcase_add_test(t, budget_charged);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
