@@ -402,7 +402,7 @@ static int cmd_export(int argc, char **argv)
         /* No adx-h5check here: the file is the user's own and a crash of
          * libhdf5 ends only this command, which is all the helper would
          * prevent; finding the helper would mean guessing install layouts. */
-        j = pipe_load_input(req_path, kind == IN_H5AD ? PIPE_IN_H5AD : PIPE_IN_POLIS, opts, &lim,
+        j = pipe_load_input(req_path, kind == IN_H5AD ? PIPE_SRC_H5AD : PIPE_SRC_POLIS, opts, &lim,
                             NULL, &err);
     }
     if (!j) {

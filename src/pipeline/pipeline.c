@@ -20,9 +20,11 @@
 #include "adx_jdec.h"
 #include "adx_model.h"
 #include "adx_npz.h"
+#include "adx_parts.h"
 #include "adx_polis.h"
 #include "adx_report.h"
 #include "adx_sanitize.h"
+#include "adx_src.h"
 
 enum { STAGE_LOADED = 1, STAGE_PREPARED, STAGE_WRITTEN };
 
@@ -31,6 +33,8 @@ struct pipe_job {
     adx_request req;
     ad_anndata *a;
     adx_report rep;
+    adx_budget budget; /* what decoding this request may allocate */
+    ds_store *store;   /* a deferred dataset is read from here by pipe_prepare */
     int stage;
     uint64_t size;
     char sha256[2 * SHA256_DIGEST_SIZE + 1];
@@ -53,11 +57,23 @@ static pipe_job *job_new(const adx_limits *lim, adx_err *err)
         return NULL;
     }
     j->lim = *lim;
+    adx_budget_init(&j->budget, lim->max_request_memory);
     return j;
 }
 
-/* Takes ownership of root (freed before returning, whatever happens). */
-static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *env, adx_err *err)
+/* A stored dataset as the model: the stored columns are typed already, so
+ * categorical_columns acts on the model, as for a file given directly. */
+static int load_dataset(pipe_job *j, adx_err *err)
+{
+    j->a = ds_load(j->store, j->req.dataset, NULL, &j->rep, err);
+    if (!j->a) return -1;
+    return san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err);
+}
+
+/* Takes ownership of root (freed before returning, whatever happens).
+ * `parts` (NULL = none) are the binary parts the request may reference. */
+static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *env,
+                           parts_set *parts, bool defer, adx_err *err)
 {
     pipe_job *j = job_new(lim, err);
     if (!j) {
@@ -76,17 +92,26 @@ static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *
                         "configured)");
             goto fail;
         }
-        j->a = ds_load(env->store, j->req.dataset, NULL, &j->rep, err);
-        if (!j->a) goto fail;
-        /* As for a file given directly: the stored columns are typed
-         * already, so the option acts on the model. */
-        if (san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
+        j->store = env->store;
+        if (parts && parts_check_unreferenced(parts, err)) goto fail;
+        if (defer) {
+            /* The summary is cached by file identity: after the first
+             * request it costs a stat(), and it is a 404 when missing. */
+            json_t *sum = ds_summary(j->store, j->req.dataset, err);
+            if (!sum) goto fail;
+            json_decref(sum);
+        } else if (load_dataset(j, err)) {
             goto fail;
+        }
         j->stage = STAGE_LOADED;
         return j;
     }
+    if (parts) parts->budget = &j->budget, parts->lim = &j->lim;
     jdec_opts o = {
         .limits = &j->lim,
+        .part = parts ? parts_jdec_part : NULL,
+        .part_ud = parts,
+        .budget = &j->budget,
         .cat_globs = (const char *const *)j->req.cat_globs,
         .n_cat_globs = j->req.n_cat,
         .base_ptr = "/adata",
@@ -97,6 +122,7 @@ static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *
     if (!o.cat_globs) o.cat_globs = none;
     j->a = jdec_anndata(json_object_get(root, "adata"), &o, &j->rep, err);
     if (!j->a) goto fail;
+    if (parts && parts_check_unreferenced(parts, err)) goto fail;
     /* The model does not reference the tree; the JSON (often several times
      * the model's size) goes before the heavier stages run. */
     json_decref(root);
@@ -109,27 +135,269 @@ fail:
     return NULL;
 }
 
+/* All of `s` in memory (closed here): the source counts the bytes against
+ * max_body_bytes, so this never grows past the limit. */
+static char *slurp(adx_src *s, size_t *len, adx_err *err)
+{
+    size_t n = 0, cap = 1 << 16;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+            break;
+        }
+        if (n == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                continue;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = adx_src_read(s, buf + n, cap - n, err);
+        if (r < 0) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    adx_src_close(s);
+    *len = n;
+    return buf;
+}
+
+static json_t *load_doc(adx_src *s, const adx_limits *lim, adx_err *err)
+{
+    if (!s) return NULL;
+    size_t len;
+    char *buf = slurp(s, &len, err);
+    if (!buf) return NULL;
+    json_t *root = jdec_load_buffer(buf, len, lim, err);
+    free(buf);
+    if (!root && !adx_err_failed(err)) adx_err_set(err, ADX_E_INVALID_JSON, "", "cannot parse");
+    return root;
+}
+
+/* The decompressed bytes of a gzip file at `path` in a new temporary file
+ * next to it (random access for HDF5 and multipart parts); the limit is
+ * on the decompressed size. Returns its fd; *tmp is its path, or "" when
+ * `unlinked` asked for it to be gone at once. */
+static int gunzip_beside(const char *path, const adx_limits *lim, bool unlinked, char *tmp,
+                         size_t cap, adx_err *err)
+{
+    adx_src *s = adx_src_open_path(path, 0, err);
+    if (s) s = adx_src_gzip(s, lim->max_body_bytes, err);
+    if (!s) return -1;
+    snprintf(tmp, cap, "%s.gunzip-XXXXXX", path);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        adx_src_close(s);
+        tmp[0] = '\0';
+        return adx_err_set(err, ADX_E_IO, "", "cannot create a file to decompress into: %s",
+                           strerror(errno));
+    }
+    if (unlinked) {
+        unlink(tmp);
+        tmp[0] = '\0';
+    }
+    enum { BUF = 1 << 20 };
+    char *buf = malloc(BUF);
+    int rc = buf ? 0 : adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+    while (!rc) {
+        ssize_t r = adx_src_read(s, buf, BUF, err);
+        if (r <= 0) {
+            rc = r < 0 ? -1 : 0;
+            break;
+        }
+        for (ssize_t o = 0; o < r && !rc;) {
+            ssize_t w = write(fd, buf + o, (size_t)(r - o));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0)
+                rc = adx_err_set(err, ADX_E_IO, "", "cannot write the decompressed body: %s",
+                                 strerror(errno));
+            else
+                o += w;
+        }
+    }
+    free(buf);
+    adx_src_close(s);
+    if (rc) {
+        close(fd);
+        if (tmp[0]) unlink(tmp);
+        tmp[0] = '\0';
+        return -1;
+    }
+    return fd;
+}
+
+static pipe_job *open_request(const pipe_source *src, const adx_limits *lim, const pipe_env *env,
+                              adx_err *err)
+{
+    adx_src *s;
+    if (src->path && !strcmp(src->path, "-"))
+        s = adx_src_open_fd(0, 0, lim->max_body_bytes, err);
+    else if (src->path)
+        s = adx_src_open_path(src->path, lim->max_body_bytes, err);
+    else
+        s = adx_src_open_mem(src->buf, src->len, lim->max_body_bytes, err);
+    if (s)
+        s = src->gzip ? adx_src_gzip(s, lim->max_body_bytes, err)
+                      : adx_src_auto(s, lim->max_body_bytes, err);
+    json_t *root = load_doc(s, lim, err);
+    if (!root) return NULL;
+    if (src->n_parts == 0) return load_root(root, lim, env, NULL, src->defer_dataset, err);
+    parts_set ps = {0};
+    for (size_t i = 0; i < src->n_parts; i++) {
+        if (parts_set_add_file(&ps, src->parts[i].name, src->parts[i].path, err)) {
+            json_decref(root);
+            parts_set_free(&ps);
+            return NULL;
+        }
+    }
+    pipe_job *j = load_root(root, lim, env, &ps, src->defer_dataset, err);
+    parts_set_free(&ps);
+    return j;
+}
+
+static pipe_job *open_multipart(const pipe_source *src, const adx_limits *lim, const pipe_env *env,
+                                adx_err *err)
+{
+    char tmp[4096];
+    int fd = src->gzip ? gunzip_beside(src->path, lim, true, tmp, sizeof tmp, err)
+                       : open(src->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (!adx_err_failed(err))
+            adx_err_set(err, ADX_E_IO, "", "cannot read the body: %s", strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    pipe_job *j = NULL;
+    parts_set ps = {0};
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > lim->max_body_bytes) {
+        adx_err_set(err, ADX_E_LIMIT, "", "the body is larger than max_body_bytes = %llu",
+                    (unsigned long long)lim->max_body_bytes);
+        goto done;
+    }
+    if (parts_set_scan_fd(&ps, fd, src->content_type, NULL, err)) goto done;
+    const parts_part *rp = parts_find(&ps, PARTS_REQUEST);
+    char *doc = malloc(rp->len ? rp->len : 1);
+    if (!doc) {
+        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+        goto done;
+    }
+    uint64_t got = 0;
+    while (got < rp->len) {
+        ssize_t r = pread(fd, doc + got, rp->len - got, (off_t)(rp->off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (uint64_t)r;
+    }
+    json_t *root = got == rp->len ? jdec_load_buffer(doc, rp->len, lim, err) : NULL;
+    free(doc);
+    if (!root) {
+        if (!adx_err_failed(err)) adx_err_set(err, ADX_E_IO, "", "cannot read the request part");
+        /* The message is about the request part, not the whole body. */
+        goto done;
+    }
+    j = load_root(root, lim, env, &ps, src->defer_dataset, err);
+done:
+    parts_set_free(&ps);
+    close(fd);
+    return j;
+}
+
+static pipe_job *open_file(const pipe_source *src, const adx_limits *lim, adx_err *err)
+{
+    pipe_job *j = job_new(lim, err);
+    if (!j) return NULL;
+    char tmp[4096] = "";
+    const char *path = src->path;
+    json_t *none = src->options ? NULL : json_object();
+    if (!src->options && !none) {
+        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+        goto fail;
+    }
+    int rc = req_parse_mode(src->options ? src->options : none, REQ_OPTIONS, &j->req, err);
+    json_decref(none);
+    if (rc) goto fail;
+    if (src->gzip && src->kind == PIPE_SRC_H5AD) {
+        int fd = gunzip_beside(src->path, lim, false, tmp, sizeof tmp, err);
+        if (fd < 0) goto fail;
+        close(fd);
+        path = tmp;
+    }
+    if (src->kind == PIPE_SRC_H5AD) {
+        /* A crash of libhdf5 on a corrupt file then ends the helper, not
+         * the caller. */
+        if (src->h5check && h5r_check_isolated(src->h5check, path, &j->lim, 0, err)) goto fail;
+        j->a = h5r_read(path, &j->lim, NULL, &j->rep, err);
+    } else {
+        j->a = polis_read_dir(path, &j->lim, &j->rep, err);
+    }
+    if (!j->a) goto fail;
+    if (san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
+        goto fail;
+    if (tmp[0]) unlink(tmp);
+    j->stage = STAGE_LOADED;
+    return j;
+fail:
+    if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "loading the input failed");
+    if (tmp[0]) {
+        adx_err_scrub_path(err, tmp, "the input");
+        unlink(tmp);
+    }
+    adx_err_scrub_path(err, src->path, "the input");
+    pipe_free(j);
+    return NULL;
+}
+
+pipe_job *pipe_open(const pipe_source *src, const adx_limits *lim, const pipe_env *env,
+                    adx_err *err)
+{
+    adx_limits dl;
+    if (!lim) {
+        adx_limits_default(&dl);
+        lim = &dl;
+    }
+    pipe_job *j = NULL;
+    switch (src ? src->kind : 0) {
+    case PIPE_SRC_REQUEST:
+        if (!src->path && !src->buf && src->len) break;
+        j = open_request(src, lim, env, err);
+        break;
+    case PIPE_SRC_MULTIPART:
+        if (!src->path || src->n_parts) break;
+        j = open_multipart(src, lim, env, err);
+        break;
+    case PIPE_SRC_H5AD:
+    case PIPE_SRC_POLIS:
+        if (!src->path) break;
+        return open_file(src, lim, err);
+    default:
+        break;
+    }
+    if (!j && !adx_err_failed(err))
+        adx_err_set(err, ADX_E_INTERNAL, "", "pipe_open: an incomplete source");
+    if (!j && src && src->path) adx_err_scrub_path(err, src->path, "the input");
+    return j;
+}
+
 pipe_job *pipe_load_file_env(const char *request_path, const adx_limits *lim, const pipe_env *env,
                              adx_err *err)
 {
-    json_t *root = jdec_load_file(request_path, lim, err);
-    if (!root) {
-        if (!adx_err_failed(err)) adx_err_set(err, ADX_E_IO, "", "cannot read the request");
-        adx_err_scrub_path(err, request_path, "the input");
-        return NULL;
-    }
-    return load_root(root, lim, env, err);
+    pipe_source src = {.kind = PIPE_SRC_REQUEST, .path = request_path};
+    return pipe_open(&src, lim, env, err);
 }
 
 pipe_job *pipe_load_buffer_env(const char *buf, size_t len, const adx_limits *lim,
                                const pipe_env *env, adx_err *err)
 {
-    json_t *root = jdec_load_buffer(buf, len, lim, err);
-    if (!root) {
-        if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INVALID_JSON, "", "cannot parse request");
-        return NULL;
-    }
-    return load_root(root, lim, env, err);
+    pipe_source src = {.kind = PIPE_SRC_REQUEST, .buf = buf ? buf : "", .len = len};
+    return pipe_open(&src, lim, env, err);
 }
 
 pipe_job *pipe_load_file(const char *request_path, const adx_limits *lim, adx_err *err)
@@ -142,47 +410,22 @@ pipe_job *pipe_load_buffer(const char *buf, size_t len, const adx_limits *lim, a
     return pipe_load_buffer_env(buf, len, lim, NULL, err);
 }
 
-pipe_job *pipe_load_input(const char *path, pipe_input kind, const json_t *options,
+pipe_job *pipe_load_input(const char *path, pipe_src_kind kind, const json_t *options,
                           const adx_limits *lim, const char *h5check, adx_err *err)
 {
-    if (!path || (kind != PIPE_IN_H5AD && kind != PIPE_IN_POLIS)) {
-        adx_err_set(err, ADX_E_INTERNAL, "", "pipe_load_input needs a path and a known kind");
+    if (kind != PIPE_SRC_H5AD && kind != PIPE_SRC_POLIS) {
+        adx_err_set(err, ADX_E_INTERNAL, "", "pipe_load_input needs an h5ad file or a folder");
         return NULL;
     }
-    pipe_job *j = job_new(lim, err);
-    if (!j) return NULL;
-    json_t *none = options ? NULL : json_object();
-    if (!options && !none) {
-        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
-        goto fail;
-    }
-    int rc = req_parse_mode(options ? options : none, REQ_OPTIONS, &j->req, err);
-    json_decref(none);
-    if (rc) goto fail;
-    if (kind == PIPE_IN_H5AD) {
-        /* A crash of libhdf5 on a corrupt file then ends the helper, not
-         * the caller. */
-        if (h5check && h5r_check_isolated(h5check, path, &j->lim, 0, err)) goto fail;
-        j->a = h5r_read(path, &j->lim, NULL, &j->rep, err);
-    } else {
-        j->a = polis_read_dir(path, &j->lim, &j->rep, err);
-    }
-    if (!j->a) goto fail;
-    if (san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
-        goto fail;
-    j->stage = STAGE_LOADED;
-    return j;
-fail:
-    if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "loading the input failed");
-    adx_err_scrub_path(err, path, "the input");
-    pipe_free(j);
-    return NULL;
+    pipe_source src = {.kind = kind, .path = path, .options = options, .h5check = h5check};
+    return pipe_open(&src, lim, NULL, err);
 }
 
 int pipe_prepare(pipe_job *j, adx_err *err)
 {
     if (!j || j->stage != STAGE_LOADED)
         return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_prepare called out of order");
+    if (!j->a && j->req.dataset && load_dataset(j, err)) goto fail;
     /* Filter first: the report must not list fixes to elements the client
      * excluded, and dropped elements need no sanitizing. */
     if (j->req.has_include && flt_apply(j->a, (const char *const *)j->req.include, j->req.n_include,

@@ -369,7 +369,7 @@ static pipe_job *load_input(srv_input input, const char *req_path, const char *i
          * costs one extra read of the file in a child (only when the model
          * was not kept from validation) and keeps every in-process read of
          * an uploaded h5ad behind a check. */
-        pipe_job *pj = pipe_load_input(in_path, PIPE_IN_H5AD, opts, lim, srv_g->h5check, err);
+        pipe_job *pj = pipe_load_input(in_path, PIPE_SRC_H5AD, opts, lim, srv_g->h5check, err);
         json_decref(opts);
         return pj;
     }
@@ -671,8 +671,9 @@ static void validate_run(uv_work_t *w)
     pipe_job *pj;
     if (v->input == SRV_IN_H5AD) {
         json_t *opts = json_loads(v->options, 0, NULL);
-        pj = opts ? pipe_load_input(v->upload, PIPE_IN_H5AD, opts, &v->lim, srv_g->h5check, &v->err)
-                  : NULL;
+        pj = opts
+                 ? pipe_load_input(v->upload, PIPE_SRC_H5AD, opts, &v->lim, srv_g->h5check, &v->err)
+                 : NULL;
         json_decref(opts);
     } else {
         pipe_env env = {.store = srv_g->ds};
