@@ -20,7 +20,7 @@
  * ADX_E_LIMIT (413) for more parts or header bytes than parts_limits allow
  * and for arrays over adx_limits; ADX_E_IO and ADX_E_NOMEM (500). Every
  * message names the part ("part \"X\": ..."); errors found while reading a
- * referenced part carry the pointer of its "part" member.
+ * referenced part carry the pointer of the block that references it.
  *
  * Decisions where payload.md is silent:
  * - Big-endian parts ('>' in the descr) are accepted and byte-swapped as
@@ -154,7 +154,7 @@ void parts_npy_free(parts_npy *h);
 /* ---- reading a part into the model ---- */
 
 /* Read part req->name into a new AD_K_ARRAY (or AD_K_RECARRAY) element.
- * `pointer` is where the request referenced it (".../part"). Counts the
+ * `pointer` is the block that referenced it ("/adata/X"). Counts the
  * reference; the element's buffers are charged to s->budget. */
 int parts_read(parts_set *s, const jdec_part_req *req, ad_elem **out, const char *pointer,
                adx_err *err);

@@ -82,7 +82,8 @@ typedef struct pipe_source {
      * (h5ad) or unlinked at once (multipart). */
     bool gzip;
     const char *content_type;    /* PIPE_SRC_MULTIPART: the body's Content-Type (boundary) */
-    const pipe_part_file *parts; /* PIPE_SRC_REQUEST: parts from files */
+    const pipe_part_file *parts; /* PIPE_SRC_REQUEST: parts from files; NULL = a request
+                                    that references one is told to use multipart */
     size_t n_parts;
     const json_t *options; /* H5AD / POLIS: a request document without "adata" and
                               "dataset" (NULL → every default); error pointers into it

@@ -34,10 +34,11 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  export REQUEST.json|FILE.h5ad|FOLDER [-o OUT] [--timings]\n"
-    "         [--data-dir DIR] [file options]\n"
+    "         [--data-dir DIR] [--part NAME=FILE ...] [file options]\n"
     "      Export one input and write the file. The input is\n"
     "        - a request JSON (the body of POST /v1/exports), or '-' to read\n"
-    "          it from stdin; its options travel inside it;\n"
+    "          it from stdin, gzip-compressed or not; its options travel\n"
+    "          inside it;\n"
     "        - an h5ad file (recognised by its HDF5 signature, or named *.h5ad);\n"
     "        - a folder holding a Polis CSV export (votes.csv, comments.csv).\n"
     "      -o, --output OUT  where to write; '-' writes the file to stdout\n"
@@ -45,6 +46,9 @@ static const char usage_text[] =
     "                        the \"filename\" option, else export.<ext>,\n"
     "                        in the current directory.\n"
     "      --timings         add \"timings\" (seconds per stage) to the job JSON\n"
+    "      --part NAME=FILE  a binary part the request references with\n"
+    "                        {\"part\": \"NAME\"}: an .npy file, or raw\n"
+    "                        little-endian bytes (repeatable)\n"
     "      --data-dir DIR    stored datasets, for a request that names a\n"
     "                        \"dataset\" (default: $ANNDATA_EXPORTD_DATA_DIR)\n"
     "      file options (h5ad or folder INPUT only; a request JSON carries its\n"
@@ -115,49 +119,6 @@ static int report_error(const adx_err *e)
     free(s);
     json_decref(p);
     return exit_code_for(e);
-}
-
-/* The request from stdin, bounded by the body limit like an HTTP body. */
-static pipe_job *load_stdin(const adx_limits *lim, const pipe_env *env, adx_err *err)
-{
-    size_t len = 0, cap = 1 << 16;
-    char *buf = malloc(cap);
-    if (!buf) {
-        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
-        return NULL;
-    }
-    for (;;) {
-        if (len == cap) {
-            if (cap > lim->max_body_bytes) break;
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
-                return NULL;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t n = read(0, buf + len, cap - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            free(buf);
-            adx_err_set(err, ADX_E_IO, "", "cannot read the request from stdin: %s",
-                        strerror(errno));
-            return NULL;
-        }
-        if (n == 0) break;
-        len += (size_t)n;
-    }
-    if (len > lim->max_body_bytes) {
-        free(buf);
-        adx_err_set(err, ADX_E_LIMIT, "", "the request is larger than max_body_bytes = %llu",
-                    (unsigned long long)lim->max_body_bytes);
-        return NULL;
-    }
-    pipe_job *j = pipe_load_buffer_env(buf, len, lim, env, err);
-    free(buf);
-    return j;
 }
 
 static int copy_to_stdout(const char *path)
@@ -257,13 +218,18 @@ static int cmd_export(int argc, char **argv)
 {
     const char *req_path = NULL, *out = NULL, *data_dir = NULL;
     bool timings = false;
+    /* --part NAME=FILE: NAME is cut out of argv in place. */
+    pipe_part_file *parts = calloc((size_t)argc, sizeof *parts);
+    size_t n_parts = 0;
     /* The file options as a request document would carry them; the first
      * one seen is remembered to name it when it is misplaced. */
     json_t *opts = json_object();
     const char *first_file_opt = NULL;
     int rc = 2;
-    if (!opts) {
+    if (!opts || !parts) {
         fprintf(stderr, "anndata-exportd: out of memory\n");
+        json_decref(opts);
+        free(parts);
         return 1;
     }
     for (int i = 1; i < argc; i++) {
@@ -292,6 +258,15 @@ static int cmd_export(int argc, char **argv)
             out = val;
         } else if (!strcmp(name, "--timings") && !val) {
             timings = true;
+        } else if (!strcmp(name, "--part")) {
+            TAKE_VALUE();
+            char *peq = strchr(val, '=');
+            if (!peq || peq == val || !peq[1]) {
+                rc = bad_usage("--part takes NAME=FILE, got '%s'", val);
+                goto done;
+            }
+            *peq = '\0';
+            parts[n_parts++] = (pipe_part_file){.name = val, .path = peq + 1};
         } else if (!strcmp(name, "--data-dir")) {
             TAKE_VALUE();
             data_dir = val;
@@ -353,6 +328,14 @@ static int cmd_export(int argc, char **argv)
         rc = report_error(&ierr);
         goto done;
     }
+    if (kind != IN_REQUEST && n_parts) {
+        fprintf(stderr,
+                "anndata-exportd: --part applies to a request JSON that references parts; %s is "
+                "an h5ad file or a folder\n",
+                req_path);
+        rc = 2;
+        goto done;
+    }
     if (kind == IN_REQUEST && first_file_opt) {
         fprintf(stderr,
                 "anndata-exportd: %s applies to an h5ad file or a Polis folder; %s is a request "
@@ -391,8 +374,9 @@ static int cmd_export(int argc, char **argv)
     double t0 = now_s();
     pipe_job *j = NULL;
     if (kind == IN_REQUEST) {
-        j = !strcmp(req_path, "-") ? load_stdin(&lim, &env, &err)
-                                   : pipe_load_file_env(req_path, &lim, &env, &err);
+        pipe_source src = {
+            .kind = PIPE_SRC_REQUEST, .path = req_path, .parts = parts, .n_parts = n_parts};
+        j = pipe_open(&src, &lim, &env, &err);
         if (!j && !store && err.type == ADX_E_BAD_OPTION && err.n_items > 0 &&
             !strcmp(err.items[0].pointer, "/dataset"))
             adx_err_add(&err, "/dataset",
@@ -415,6 +399,7 @@ static int cmd_export(int argc, char **argv)
     ds_close(store);
 done:
     json_decref(opts);
+    free(parts);
     return rc;
 }
 

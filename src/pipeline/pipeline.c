@@ -249,7 +249,9 @@ static pipe_job *open_request(const pipe_source *src, const adx_limits *lim, con
                       : adx_src_auto(s, lim->max_body_bytes, err);
     json_t *root = load_doc(s, lim, err);
     if (!root) return NULL;
-    if (src->n_parts == 0) return load_root(root, lim, env, NULL, src->defer_dataset, err);
+    /* No parts array: "part" in the request is a 400 that asks for a
+     * multipart body; an empty one (the CLI) names the missing part. */
+    if (!src->parts) return load_root(root, lim, env, NULL, src->defer_dataset, err);
     parts_set ps = {0};
     for (size_t i = 0; i < src->n_parts; i++) {
         if (parts_set_add_file(&ps, src->parts[i].name, src->parts[i].path, err)) {
