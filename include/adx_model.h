@@ -253,6 +253,70 @@ int ad_recarray_add(ad_recarray *r, const char *name, ad_array *a);
 void ad_recarray_free(ad_recarray *r);
 int ad_recarray_clone(ad_recarray *dst, const ad_recarray *src);
 
+/* ---- categoricals: the one builder ----
+ *
+ * Every categorical a decoder or sanitize step makes comes from here, so the
+ * order of categories, the width of codes and what counts as missing are
+ * decided in one place. */
+
+/* Codes dtype pandas picks for n categories (coerce_indexer_dtype): int8
+ * below 127, int16 below 32767, int32 below 2^31-1, else int64. */
+ad_dtype ad_codes_dtype(uint64_t n_categories);
+
+typedef enum ad_cat_order {
+    /* pandas' astype("category") / pd.Categorical(values): numbers by value,
+     * strings by code point (bytes of UTF-8), booleans False < True. */
+    AD_CAT_SORTED = 0,
+    /* anndata's strings_to_categoricals: natsort.natsorted's default key
+     * (ad_natural_cmp) for strings; numbers by value. */
+    AD_CAT_NATURAL,
+} ad_cat_order;
+
+/* Categorical of a 1-d array of values (numeric, bool or AD_STR): the
+ * categories are the distinct values in `order`, with the values' dtype (of
+ * equal values the first row's is kept; 0.0 and -0.0 are one value); codes
+ * have ad_codes_dtype(number of categories). Row i is missing (code -1) when
+ * `missing` is non-NULL and missing[i] is non-zero, and when a float value is
+ * NaN. `out` is initialised here (ordered = false; zeroed on failure).
+ * O(n) hashing plus a sort of the distinct values only. Returns 0, or -1 on
+ * ENOMEM / overflow / values not 1-d. */
+int ad_cat_from_values(ad_categorical *out, const ad_array *values, const uint8_t *missing,
+                       ad_cat_order order);
+
+/* Why a categorical's parts do not make one (pandas would refuse it). */
+typedef enum ad_cat_fault {
+    AD_CAT_OK = 0,
+    AD_CAT_NOT_1D,     /* categories are not 1-d */
+    AD_CAT_NAN,        /* categories[at] is NaN (missing values are code -1) */
+    AD_CAT_DUPLICATE,  /* categories[at] repeats categories[first] */
+    AD_CAT_CODE_RANGE, /* codes[at] = code is outside [-1, number of categories) */
+} ad_cat_fault;
+
+typedef struct ad_cat_problem {
+    ad_cat_fault kind;
+    uint64_t at, first;
+    int64_t code;
+} ad_cat_problem;
+
+/* Check categories: 1-d, no NaN, distinct (O(n) hashing). Returns 0 when
+ * they are fine, 1 with *p describing the first problem, -1 on ENOMEM. */
+int ad_cat_check_categories(const ad_array *cats, ad_cat_problem *p);
+
+/* Categorical from categories (moved: *categories is zeroed; freed on
+ * failure) and n codes, stored with ad_codes_dtype. Checks the categories
+ * (ad_cat_check_categories) and every code. Returns 0, 1 with *p set (the
+ * caller words the error at its own pointer), or -1 on ENOMEM. */
+int ad_cat_from_codes(ad_categorical *out, ad_array *categories, const int64_t *codes, uint64_t n,
+                      bool ordered, ad_cat_problem *p);
+
+/* natsorted's order for two strings (negative/0/positive): NFD text by code
+ * point, runs of decimal digits of any script and single non-decimal digits
+ * ("²") as integers, a key that is a prefix of another first; equal keys
+ * ("a01", "a1") by code point, as Python's stable sort over pandas' sorted
+ * categories leaves them. 0 only when the bytes are equal. Not reproduced:
+ * NFD's reordering of stacked combining marks. */
+int ad_natural_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
 /* ---- dicts ---- */
 
 /* Insert or replace `key`; takes ownership of v (freed on failure). */
@@ -298,6 +362,62 @@ uint64_t ad_anndata_bytes(const ad_anndata *a);
  * struct so this header does not pull jansson into every codec). New
  * reference; NULL on ENOMEM or a NULL model. */
 struct json_t *ad_summary_json(const ad_anndata *a);
+
+/* ---- namespaces: the one table ----
+ *
+ * The AnnData namespaces besides X and raw, in anndata's write order, with
+ * what each element's dimensions must equal. The include filter, sanitize,
+ * the summary, ad_anndata_check and the writers iterate this table instead
+ * of naming the namespaces themselves. */
+typedef enum ad_ns {
+    AD_NS_OBS = 0,
+    AD_NS_VAR,
+    AD_NS_OBSM,
+    AD_NS_VARM,
+    AD_NS_LAYERS,
+    AD_NS_OBSP,
+    AD_NS_VARP,
+    AD_NS_UNS,
+    AD_NS__COUNT
+} ad_ns;
+
+typedef enum ad_axis { AD_AXIS_NONE = 0, AD_AXIS_OBS, AD_AXIS_VAR } ad_axis;
+
+typedef struct ad_ns_info {
+    const char *name; /* "obsm" */
+    bool frame;       /* obs, var: an ad_frame; the others an ad_dict */
+    /* Rows (frames: their length) and columns each element must have:
+     * obsm/varm fix rows only (cols NONE), uns neither. */
+    ad_axis rows, cols;
+} ad_ns_info;
+
+extern const ad_ns_info ad_ns_table[AD_NS__COUNT];
+/* The namespace named by the len bytes at name, or -1. */
+int ad_ns_find(const char *name, size_t len);
+ad_frame *ad_ns_frame(ad_anndata *a, ad_ns ns); /* NULL for a mapping */
+ad_dict *ad_ns_dict(ad_anndata *a, ad_ns ns);   /* NULL for obs, var */
+const ad_frame *ad_ns_cframe(const ad_anndata *a, ad_ns ns);
+const ad_dict *ad_ns_cdict(const ad_anndata *a, ad_ns ns);
+
+/* ---- shapes and alignment: the one check ---- */
+
+typedef struct adx_err adx_err; /* adx_err.h */
+
+/* The model's shape rules, which every reader checks what it built against
+ * and every writer asserts before writing: X (when present) is 2-d and
+ * n_obs x n_vars; obs has n_obs rows and var n_vars; every frame's index and
+ * columns have its rows; obsm/varm elements have n_obs/n_vars rows (and at
+ * least one dimension); layers are n_obs x n_vars, obsp n_obs x n_obs, varp
+ * n_vars x n_vars (2-d); raw.X has n_obs rows and raw.var one row per raw.X
+ * column; raw.varm elements have raw.var's rows. Kinds are the readers'
+ * business (a string X is not a shape problem). Returns 0, or -1 with
+ * ADX_E_SHAPE at the element's JSON pointer below `base` (NULL = "", e.g.
+ * "/obsm/X_pca") and a message with both numbers. */
+int ad_anndata_check(const ad_anndata *a, const char *base, adx_err *err);
+/* A writer's assertion of the same rules: a model that fails them is a bug
+ * in whoever built it, not in the client's input, so the error is
+ * ADX_E_INTERNAL (same pointer, the shape message in the detail). */
+int ad_anndata_assert(const ad_anndata *a, adx_err *err);
 
 /* ---- Python-compatible text (sanitize, csv) ---- */
 

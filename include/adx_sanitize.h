@@ -69,29 +69,17 @@ int san_object_to_strings(const ad_object *o, ad_array *out, const char **action
  * by anndata 0.8's write_h5ad for obs, var and raw.var only): every AD_STR
  * column (never the index) with fewer distinct values than rows becomes an
  * unordered categorical. Categories are ordered by natsort.natsorted's
- * default key, as anndata does (san_natural_cmp), codes get pandas' dtype
- * (san_codes_dtype). Applied by the pipeline for h5ad only, as anndata's
- * writer does. Returns 0 or -1 (ADX_E_NOMEM). */
+ * default key, as anndata does (AD_CAT_NATURAL of ad_cat_from_values). Applied by the pipeline for
+ * h5ad only, as anndata's writer does. Returns 0 or -1 (ADX_E_NOMEM). */
 int san_strings_to_categoricals(ad_anndata *a, adx_err *err);
 
 /* categorical_columns for a model that did not come from JSON (an h5ad
  * file, a Polis folder, a stored dataset): plain 1-d obs/var columns whose
  * name matches one of `globs` become categoricals as pandas'
- * astype("category") makes them (sorted distinct values, NaN → code -1).
+ * astype("category") makes them (ad_cat_from_values with AD_CAT_SORTED:
+ * sorted distinct values, NaN → code -1).
  * The JSON decoder applies the same option while typing values. Returns 0,
  * or -1 with ADX_E_NOMEM. */
 int san_categorize_columns(ad_anndata *a, const char *const *globs, size_t n, adx_err *err);
-
-/* natsorted's order for two strings (negative/0/positive): NFD text by code
- * point, runs of decimal digits of any script and single non-decimal digits
- * ("²") as integers, a key that is a prefix of another first; equal keys
- * ("a01", "a1") by code point, as Python's stable sort over pandas' sorted
- * categories leaves them. 0 only when the bytes are equal. Not reproduced:
- * NFD's reordering of stacked combining marks. */
-int san_natural_cmp(const char *a, size_t alen, const char *b, size_t blen);
-
-/* Codes dtype pandas picks for n categories: int8 below 127, int16 below
- * 32767, int32 below 2^31-1, else int64. */
-ad_dtype san_codes_dtype(uint64_t n_categories);
 
 #endif

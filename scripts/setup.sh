@@ -11,6 +11,8 @@ packages=(
   liblzf-dev zlib1g-dev libzip-dev nettle-dev libsystemd-dev
   # unit tests
   check
+  # lint: scripts/test.sh fails on clang-format differences
+  clang-format
   # integration tests read the outputs back with Debian's python3 stack
   python3 python3-anndata python3-h5py python3-numpy python3-scipy python3-pandas
   hdf5-tools curl

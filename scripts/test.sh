@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Build and run every test twice: a normal build (build/) and an
-# AddressSanitizer + UBSan build (build-asan/) where any finding fails the
-# test. Prints "N passed, N failed" over both runs; exits non-zero on any
-# failure. ADX_BUILD names the build directory (default build; the ASan one
-# gets "-asan" appended).
+# Check the formatting, then build and run every test twice: a normal build
+# (build/) and an AddressSanitizer + UBSan build (build-asan/) where any
+# finding fails the test. Both builds use -Werror. Prints "N passed, N
+# failed" over both runs (a formatting difference counts as one failure);
+# exits non-zero on any failure. ADX_BUILD names the build directory
+# (default build; the ASan one gets "-asan" appended).
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,7 +18,22 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-}
 
 b=${ADX_BUILD:-build}
 status=0
-for cfg in "$b" "$b-asan -Db_sanitize=address,undefined -Db_lundef=false"; do
+
+# The committed .clang-format is the style; a file that differs from it fails
+# CI here rather than showing up as noise in someone else's merge.
+lint_failed=0
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  mapfile -t sources < <(git ls-files -- 'src/*.[ch]' 'include/*.h' 'tests/*.[ch]')
+else
+  mapfile -t sources < <(find src include tests -name '*.[ch]' | sort)
+fi
+if ! clang-format --dry-run -Werror "${sources[@]}"; then
+  echo "test.sh: clang-format differences (run clang-format -i on the files above)" >&2
+  lint_failed=1
+  status=1
+fi
+
+for cfg in "$b -Dwerror=true" "$b-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false"; do
   read -r -a args <<<"$cfg"
   dir=${args[0]}
   echo "== $dir"
@@ -53,5 +69,6 @@ print(passed, failed)
 PY
 )
 read -r passed failed <<<"$counts"
+failed=$((failed + lint_failed))
 echo "$passed passed, $failed failed"
 if ((failed > 0 || status != 0)); then exit 1; fi

@@ -715,6 +715,7 @@ static int write_bundle(const ad_anndata *a, const char *path, char sep,
                         const adx_ctl *ctl, adx_report *rep, adx_err *err)
 {
     if (!a || !path) return adx_err_set(err, ADX_E_INTERNAL, NULL, "csvb_write without a model");
+    if (ad_anndata_assert(a, err) < 0) return -1;
     if (compression == ADX_COMP_LZF)
         return adx_err_set(err, ADX_E_BAD_OPTION, "/compression",
                            "lzf compression is not available for csv/txt bundles");

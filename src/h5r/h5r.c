@@ -1486,37 +1486,21 @@ out:
     return rc;
 }
 
-static int check_matrix(rd *r, const ad_elem *e, uint64_t rows, uint64_t cols, bool rows_only)
+/* The kinds anndata reads in a mapping; shapes are ad_anndata_check's. */
+static int check_kind(rd *r, const ad_elem *e, bool rows_only)
 {
-    uint64_t got_r, got_c = 0;
-    if (e->kind == AD_K_SPARSE) {
-        got_r = e->u.sp.shape[0];
-        got_c = e->u.sp.shape[1];
-    } else if (e->kind == AD_K_FRAME && rows_only) {
-        got_r = e->u.df.n_rows;
-    } else if (e->kind == AD_K_ARRAY && e->u.arr.ndim >= 1 &&
-               (rows_only || (e->u.arr.ndim == 2 && e->u.arr.dtype != AD_STR))) {
-        got_r = e->u.arr.shape[0];
-        got_c = e->u.arr.ndim > 1 ? e->u.arr.shape[1] : 0;
-    } else {
-        return fail(r, ADX_E_SCHEMA, "expected %s",
-                    rows_only ? "an array, a sparse matrix or a dataframe"
-                              : "a 2-d numeric array or a sparse matrix");
-    }
-    if (rows_only && got_r != rows)
-        return fail(r, ADX_E_SHAPE, "has %llu rows, expected %llu rows", (unsigned long long)got_r,
-                    (unsigned long long)rows);
-    if (!rows_only && (got_r != rows || got_c != cols))
-        return fail(r, ADX_E_SHAPE, "shape is %llu x %llu, expected %llu x %llu",
-                    (unsigned long long)got_r, (unsigned long long)got_c, (unsigned long long)rows,
-                    (unsigned long long)cols);
-    return 0;
+    if (e->kind == AD_K_SPARSE || (e->kind == AD_K_FRAME && rows_only) ||
+        (e->kind == AD_K_ARRAY && e->u.arr.ndim >= 1 &&
+         (rows_only || (e->u.arr.ndim == 2 && e->u.arr.dtype != AD_STR))))
+        return 0;
+    return fail(r, ADX_E_SCHEMA, "expected %s",
+                rows_only ? "an array, a sparse matrix or a dataframe"
+                          : "a 2-d numeric array or a sparse matrix");
 }
 
-/* Read a mapping (obsm, layers, …) and check each value's shape. mode:
- * 0 = rows only (obsm/varm), 1 = rows x cols exactly (layers, obsp, varp). */
-static int read_mapping(rd *r, hid_t loc, const char *name, ad_dict *d, uint64_t rows,
-                        uint64_t cols, int mode)
+/* Read a mapping (obsm, layers, …) and check each value's kind: rows_only
+ * for obsm/varm, 2-d matrices for layers, obsp, varp. */
+static int read_mapping(rd *r, hid_t loc, const char *name, ad_dict *d, bool rows_only)
 {
     size_t m = adx_ptr_key(&r->p, name);
     int rc = -1;
@@ -1537,7 +1521,7 @@ static int read_mapping(rd *r, hid_t loc, const char *name, ad_dict *d, uint64_t
     ad_elem_free(e);
     for (size_t i = 0; i < d->n; i++) {
         size_t k = adx_ptr_key(&r->p, d->keys[i]);
-        if (check_matrix(r, d->vals[i], rows, cols, mode == 0) < 0) goto out;
+        if (check_kind(r, d->vals[i], rows_only) < 0) goto out;
         adx_ptr_pop(&r->p, k);
     }
     rc = 0;
@@ -1590,23 +1574,10 @@ static int raw_parts(rd *r, hid_t loc, const char *const nm[3], ad_anndata *a)
     bool have_var;
     if (read_frame_at(r, loc, nm[1], &raw->var, &have_var) < 0) return -1;
     uint64_t rr = a->n_obs, rcols = 0;
-    if (raw->X) {
-        x_shape(raw->X, &rr, &rcols);
-        if (rr != a->n_obs) {
-            adx_ptr_key(&r->p, nm[0]);
-            return fail(r, ADX_E_SHAPE, "raw.X has %llu rows but n_obs is %llu",
-                        (unsigned long long)rr, (unsigned long long)a->n_obs);
-        }
-    }
-    if (!have_var) {
-        if (ad_frame_default_index(&raw->var, rcols) < 0)
-            return fail(r, ADX_E_NOMEM, "out of memory");
-    } else if (raw->X && raw->var.n_rows != rcols) {
-        adx_ptr_key(&r->p, nm[1]);
-        return fail(r, ADX_E_SHAPE, "raw.var has %llu rows but raw.X has %llu columns",
-                    (unsigned long long)raw->var.n_rows, (unsigned long long)rcols);
-    }
-    return read_mapping(r, loc, nm[2], &raw->varm, raw->var.n_rows, 0, 0);
+    if (raw->X) x_shape(raw->X, &rr, &rcols);
+    if (!have_var && ad_frame_default_index(&raw->var, rcols) < 0)
+        return fail(r, ADX_E_NOMEM, "out of memory");
+    return read_mapping(r, loc, nm[2], &raw->varm, true);
 }
 
 static int read_raw(rd *r, hid_t root, ad_anndata *a)
@@ -1753,23 +1724,16 @@ static ad_anndata *read_root(rd *r)
     if (a->X) x_shape(a->X, &xr, &xc);
     a->n_obs = have_obs ? a->obs.n_rows : xr;
     a->n_vars = have_var ? a->var.n_rows : xc;
-    if (a->X && (xr != a->n_obs || xc != a->n_vars)) {
-        adx_ptr_key(&r->p, "X");
-        fail(r, ADX_E_SHAPE, "X is %llu x %llu but obs has %llu rows and var %llu",
-             (unsigned long long)xr, (unsigned long long)xc, (unsigned long long)a->n_obs,
-             (unsigned long long)a->n_vars);
-        goto out;
-    }
     if ((!have_obs && ad_frame_default_index(&a->obs, a->n_obs) < 0) ||
         (!have_var && ad_frame_default_index(&a->var, a->n_vars) < 0)) {
         fail(r, ADX_E_NOMEM, "out of memory");
         goto out;
     }
-    if (read_mapping(r, root, "obsm", &a->obsm, a->n_obs, 0, 0) < 0 ||
-        read_mapping(r, root, "varm", &a->varm, a->n_vars, 0, 0) < 0 ||
-        read_mapping(r, root, "layers", &a->layers, a->n_obs, a->n_vars, 1) < 0 ||
-        read_mapping(r, root, "obsp", &a->obsp, a->n_obs, a->n_obs, 1) < 0 ||
-        read_mapping(r, root, "varp", &a->varp, a->n_vars, a->n_vars, 1) < 0)
+    if (read_mapping(r, root, "obsm", &a->obsm, true) < 0 ||
+        read_mapping(r, root, "varm", &a->varm, true) < 0 ||
+        read_mapping(r, root, "layers", &a->layers, false) < 0 ||
+        read_mapping(r, root, "obsp", &a->obsp, false) < 0 ||
+        read_mapping(r, root, "varp", &a->varp, false) < 0)
         goto out;
     {
         size_t m = adx_ptr_key(&r->p, "uns");
@@ -1789,6 +1753,7 @@ static ad_anndata *read_root(rd *r)
         adx_ptr_pop(&r->p, m);
     }
     if (read_raw(r, root, a) < 0 || fold_uns_categories(r, a) < 0) goto out;
+    if (ad_anndata_check(a, NULL, r->err) < 0) goto out;
     if (report_unknown(r, root) < 0) goto out;
     rc = 0;
 out:

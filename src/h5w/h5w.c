@@ -34,7 +34,6 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "h5ad writer assumes l
  * bytes so cancel is polled and the HDF5 lock is released in between. */
 #define SLAB_BYTES (1u << 20)
 
-
 /* Columns whose names fit a compact column-order attribute (16 bytes each,
  * well under the 64 KiB object header message limit). */
 #define COLUMN_ORDER_COMPACT_MAX 2048
@@ -876,6 +875,7 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
     }
     if (!a || !path || !rep)
         return adx_err_set(err, ADX_E_INTERNAL, "", "h5w_write: NULL argument");
+    if (ad_anndata_assert(a, err) < 0) return -1;
     if (o->compression != ADX_COMP_GZIP && o->compression != ADX_COMP_LZF &&
         o->compression != ADX_COMP_NONE)
         return adx_err_set(err, ADX_E_BAD_OPTION, "/compression", "unknown compression %d",

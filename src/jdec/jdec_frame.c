@@ -147,15 +147,6 @@ static int frame_index(jd *d, const colsrc *c, ad_frame *f)
 
 /* --------------------------------------------------------- categorical */
 
-static ad_dtype codes_dtype(uint64_t ncat)
-{
-    /* pandas' coerce_indexer_dtype */
-    if (ncat < INT8_MAX) return AD_I8;
-    if (ncat < INT16_MAX) return AD_I16;
-    if (ncat < INT32_MAX) return AD_I32;
-    return AD_I64;
-}
-
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -169,7 +160,7 @@ static int cmp_f64(const void *a, const void *b)
 
 static int alloc_codes(jd *d, ad_array *codes, uint64_t n, uint64_t ncat)
 {
-    ad_dtype t = codes_dtype(ncat);
+    ad_dtype t = ad_codes_dtype(ncat);
     uint64_t sh[1] = {n};
     if (jd_reserve(d, t, n)) return -1;
     if (ad_array_init(codes, t, 1, sh) < 0) return jd_nomem(d);

@@ -398,6 +398,7 @@ int npz_write(const ad_anndata *a, const char *path, adx_compression compression
 {
     (void)rep; /* npz holds every element kind: nothing is left out */
     if (!a || !path) return adx_err_set(err, ADX_E_INTERNAL, NULL, "npz_write without a model");
+    if (ad_anndata_assert(a, err) < 0) return -1;
     if (compression == ADX_COMP_LZF)
         return adx_err_set(err, ADX_E_BAD_OPTION, "/compression",
                            "lzf compression is not available for npz");

@@ -402,6 +402,7 @@ ad_anndata *polis_read_dir(const char *dir, const adx_limits *lim, adx_report *r
         put_int(&meta->u.dict, "n_votes", (int64_t)nkept) < 0 ||
         put_int(&meta->u.dict, "n_votes_raw", (int64_t)n) < 0)
         goto nomem;
+    if (ad_anndata_check(a, NULL, err) < 0) goto fail;
     goto done;
 nomem_sb:
     ad_sb_free(&sb);

@@ -264,3 +264,26 @@ fail:
     ad_anndata_free(a);
     return NULL;
 }
+
+static void fit_frame(ad_frame *f, uint64_t n)
+{
+    if (f->ncols == 0 && f->n_rows != n && ad_frame_default_index(f, n) < 0) abort();
+}
+
+void sample_fit_axes(ad_anndata *a)
+{
+    uint64_t r = a->obs.n_rows, c = a->var.n_rows;
+    if (a->X && a->X->kind == AD_K_SPARSE) {
+        r = a->X->u.sp.shape[0];
+        c = a->X->u.sp.shape[1];
+    } else if (a->X && a->X->u.arr.ndim == 2) {
+        r = a->X->u.arr.shape[0];
+        c = a->X->u.arr.shape[1];
+    }
+    a->n_obs = r;
+    a->n_vars = c;
+    fit_frame(&a->obs, r);
+    fit_frame(&a->var, c);
+    if (a->raw && a->raw->X && a->raw->X->kind == AD_K_ARRAY && a->raw->X->u.arr.ndim == 2)
+        fit_frame(&a->raw->var, a->raw->X->u.arr.shape[1]);
+}

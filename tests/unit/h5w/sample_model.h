@@ -14,6 +14,10 @@
 ad_elem *sample_num(ad_dtype t, int ndim, const uint64_t *shape, const double *vals, int nv);
 /* 1-d (or N-d when shape != NULL) string array. */
 ad_elem *sample_strs(const char *const *s, uint64_t n, int ndim, const uint64_t *shape);
+/* What a reader does for a model built by hand from X or from obs/var rows:
+ * n_obs and n_vars set, and obs, var and raw.var without columns given a
+ * default index of that length, so the writer's shape assertion holds. */
+void sample_fit_axes(ad_anndata *a);
 /* The comprehensive model; NULL on ENOMEM. */
 ad_anndata *sample_model(void);
 

@@ -554,10 +554,10 @@ START_TEST(natural_cmp_table)
         {"1.5", "1.10", -1},
     };
     for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
-        int c = san_natural_cmp(t[k].a, strlen(t[k].a), t[k].b, strlen(t[k].b));
+        int c = ad_natural_cmp(t[k].a, strlen(t[k].a), t[k].b, strlen(t[k].b));
         int s = (c > 0) - (c < 0);
         ck_assert_msg(s == t[k].sign, "cmp(%s, %s) = %d, want %d", t[k].a, t[k].b, s, t[k].sign);
-        int r = san_natural_cmp(t[k].b, strlen(t[k].b), t[k].a, strlen(t[k].a));
+        int r = ad_natural_cmp(t[k].b, strlen(t[k].b), t[k].a, strlen(t[k].a));
         ck_assert_int_eq((r > 0) - (r < 0), -t[k].sign);
     }
 }
@@ -614,13 +614,13 @@ END_TEST
 START_TEST(codes_dtype_thresholds_match_pandas)
 {
     /* pd.Categorical(...).codes.dtype for 126/127/32766/32767 categories */
-    ck_assert_int_eq(san_codes_dtype(1), AD_I8);
-    ck_assert_int_eq(san_codes_dtype(126), AD_I8);
-    ck_assert_int_eq(san_codes_dtype(127), AD_I16);
-    ck_assert_int_eq(san_codes_dtype(32766), AD_I16);
-    ck_assert_int_eq(san_codes_dtype(32767), AD_I32);
-    ck_assert_int_eq(san_codes_dtype(2147483646), AD_I32);
-    ck_assert_int_eq(san_codes_dtype(2147483647), AD_I64);
+    ck_assert_int_eq(ad_codes_dtype(1), AD_I8);
+    ck_assert_int_eq(ad_codes_dtype(126), AD_I8);
+    ck_assert_int_eq(ad_codes_dtype(127), AD_I16);
+    ck_assert_int_eq(ad_codes_dtype(32766), AD_I16);
+    ck_assert_int_eq(ad_codes_dtype(32767), AD_I32);
+    ck_assert_int_eq(ad_codes_dtype(2147483646), AD_I32);
+    ck_assert_int_eq(ad_codes_dtype(2147483647), AD_I64);
 }
 END_TEST
 

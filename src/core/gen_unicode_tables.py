@@ -10,7 +10,7 @@ Python that runs anndata (Debian 12: Python 3.11, Unicode 14.0.0):
   - digits that are not decimal (unicodedata.digit, e.g. superscripts).
 
 Run by hand with Debian's python3 and commit the output:
-    /usr/bin/python3 src/sanitize/gen_unicode_tables.py > src/sanitize/unicode_tables.h
+    /usr/bin/python3 src/core/gen_unicode_tables.py > src/core/unicode_tables.h
 """
 import sys
 import unicodedata

@@ -1,4 +1,4 @@
-"""Compare san_natural_cmp (through natsort_driver) with what anndata 0.8
+"""Compare ad_natural_cmp (through natsort_driver) with what anndata 0.8
 does to order categories: natsort.natsorted over pandas' sorted categories.
 
 Usage: natsort_vs_python.py <natsort_driver> [n_lists]

@@ -1,11 +1,11 @@
 /* Reads lists of hex-encoded strings (one per line, a blank line ends a
- * list) and prints each list sorted with san_natural_cmp in the same
+ * list) and prints each list sorted with ad_natural_cmp in the same
  * format, for natsort_vs_python.py. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "adx_sanitize.h"
+#include "adx_model.h"
 
 typedef struct item {
     char *s;
@@ -15,7 +15,7 @@ typedef struct item {
 static int cmp(const void *x, const void *y)
 {
     const item *a = x, *b = y;
-    return san_natural_cmp(a->s, a->len, b->s, b->len);
+    return ad_natural_cmp(a->s, a->len, b->s, b->len);
 }
 
 static void flush(item *v, size_t n)

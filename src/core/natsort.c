@@ -1,4 +1,4 @@
-/* san_natural_cmp: the order of natsort.natsorted's default key, which
+/* ad_natural_cmp: the order of natsort.natsorted's default key, which
  * anndata 0.8 uses to order categories (strings_to_categoricals).
  *
  * natsort's key for a str: NFD-normalise, split with (\d+|[digits]) — a
@@ -12,7 +12,7 @@
  * an allocation-free NFD iterator, which keeps sorting a large column cheap.
  * Not reproduced: NFD's canonical reordering of several combining marks in
  * a row (only strings with stacked, non-canonically ordered marks differ). */
-#include "adx_sanitize.h"
+#include "adx_model.h"
 
 #include <string.h>
 
@@ -280,7 +280,7 @@ static int unicode_cmp(const unsigned char *a, const unsigned char *ae, const un
     }
 }
 
-int san_natural_cmp(const char *a, size_t al, const char *b, size_t bl)
+int ad_natural_cmp(const char *a, size_t al, const char *b, size_t bl)
 {
     /* Sorting compares neighbours that share long prefixes ("group_10…").
      * Up to the last ASCII non-digit of the common prefix both keys are the
