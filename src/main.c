@@ -158,40 +158,38 @@ static double now_s(void)
 
 static int export_job(pipe_job *j, const char *out, bool timings, double t0, double t1);
 
-/* What INPUT is. The HDF5 signature marks an h5ad file (at 0 or, after a
- * user block, at 512, 1024, 2048, ... as the HDF5 format allows), so an
- * h5ad without extension still works; a file named *.h5ad / *.h5 without
- * one is an h5ad too, so that its error says "not an HDF5 file" rather
- * than "malformed JSON". */
-typedef enum input_kind { IN_REQUEST, IN_H5AD, IN_FOLDER } input_kind;
-
 static bool h5_named(const char *path)
 {
     const char *dot = strrchr(path, '.');
     return dot && (!strcasecmp(dot, ".h5ad") || !strcasecmp(dot, ".h5"));
 }
 
-static int classify_input(const char *path, input_kind *kind)
+/* What INPUT is. The HDF5 signature marks an h5ad file (at 0 or, after a
+ * user block, at 512, 1024, 2048, ... as the HDF5 format allows), so an
+ * h5ad without extension still works; a file named *.h5ad / *.h5 without
+ * one is an h5ad too, so that its error says "not an HDF5 file" rather
+ * than "malformed JSON". */
+static int classify_input(const char *path, pipe_src_kind *kind)
 {
     if (!strcmp(path, "-")) {
-        *kind = IN_REQUEST;
+        *kind = PIPE_SRC_REQUEST;
         return 0;
     }
     struct stat st;
     if (stat(path, &st) != 0) return -1;
     if (S_ISDIR(st.st_mode)) {
-        *kind = IN_FOLDER;
+        *kind = PIPE_SRC_POLIS;
         return 0;
     }
     static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    *kind = h5_named(path) ? IN_H5AD : IN_REQUEST;
+    *kind = h5_named(path) ? PIPE_SRC_H5AD : PIPE_SRC_REQUEST;
     for (off_t at = 0; at + 8 <= st.st_size; at = at ? at * 2 : 512) {
         unsigned char head[8];
         if (pread(fd, head, sizeof head, at) != (ssize_t)sizeof head) break;
         if (!memcmp(head, sig, sizeof sig)) {
-            *kind = IN_H5AD;
+            *kind = PIPE_SRC_H5AD;
             break;
         }
         /* A request is JSON from its first byte; only HDF5 has user blocks. */
@@ -319,7 +317,7 @@ static int cmd_export(int argc, char **argv)
         rc = bad_usage("%s", "the output path must not be empty");
         goto done;
     }
-    input_kind kind;
+    pipe_src_kind kind;
     if (classify_input(req_path, &kind) != 0) {
         /* Unreadable input is an I/O error (exit 1), as for any request. */
         adx_err ierr;
@@ -328,7 +326,7 @@ static int cmd_export(int argc, char **argv)
         rc = report_error(&ierr);
         goto done;
     }
-    if (kind != IN_REQUEST && n_parts) {
+    if (kind != PIPE_SRC_REQUEST && n_parts) {
         fprintf(stderr,
                 "anndata-exportd: --part applies to a request JSON that references parts; %s is "
                 "an h5ad file or a folder\n",
@@ -336,7 +334,7 @@ static int cmd_export(int argc, char **argv)
         rc = 2;
         goto done;
     }
-    if (kind == IN_REQUEST && first_file_opt) {
+    if (kind == PIPE_SRC_REQUEST && first_file_opt) {
         fprintf(stderr,
                 "anndata-exportd: %s applies to an h5ad file or a Polis folder; %s is a request "
                 "JSON, which carries its own options (put them in the request)\n",
@@ -357,7 +355,7 @@ static int cmd_export(int argc, char **argv)
     /* Only a request can name a dataset; a file input never opens the
      * store. The directory must exist: ds_open would create it, which a
      * typo in a command line should not do. */
-    if (kind == IN_REQUEST && data_dir) {
+    if (kind == PIPE_SRC_REQUEST && data_dir) {
         struct stat st;
         if (stat(data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
             fprintf(stderr, "anndata-exportd: the data directory %s does not exist\n", data_dir);
@@ -373,22 +371,17 @@ static int cmd_export(int argc, char **argv)
     pipe_env env = {.store = store};
     double t0 = now_s();
     pipe_job *j = NULL;
-    if (kind == IN_REQUEST) {
-        pipe_source src = {
-            .kind = PIPE_SRC_REQUEST, .path = req_path, .parts = parts, .n_parts = n_parts};
-        j = pipe_open(&src, &lim, &env, &err);
-        if (!j && !store && err.type == ADX_E_BAD_OPTION && err.n_items > 0 &&
-            !strcmp(err.items[0].pointer, "/dataset"))
-            adx_err_add(&err, "/dataset",
-                        "the request names a stored dataset: give --data-dir DIR or set "
-                        "ANNDATA_EXPORTD_DATA_DIR");
-    } else {
-        /* No adx-h5check here: the file is the user's own and a crash of
-         * libhdf5 ends only this command, which is all the helper would
-         * prevent; finding the helper would mean guessing install layouts. */
-        j = pipe_load_input(req_path, kind == IN_H5AD ? PIPE_SRC_H5AD : PIPE_SRC_POLIS, opts, &lim,
-                            NULL, &err);
-    }
+    /* No adx-h5check for an h5ad: the file is the user's own and a crash of
+     * libhdf5 ends only this command, which is all the helper would
+     * prevent; finding the helper would mean guessing install layouts. */
+    pipe_source src = {.kind = kind, .path = req_path, .parts = parts, .n_parts = n_parts};
+    if (kind != PIPE_SRC_REQUEST) src.options = opts;
+    j = pipe_open(&src, &lim, &env, &err);
+    if (!j && !store && err.type == ADX_E_BAD_OPTION && err.n_items > 0 &&
+        !strcmp(err.items[0].pointer, "/dataset"))
+        adx_err_add(&err, "/dataset",
+                    "the request names a stored dataset: give --data-dir DIR or set "
+                    "ANNDATA_EXPORTD_DATA_DIR");
     if (!j) {
         ds_close(store);
         rc = report_error(&err);
