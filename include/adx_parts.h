@@ -50,6 +50,7 @@
 #include "adx_err.h"
 #include "adx_jdec.h"
 #include "adx_model.h"
+#include "adx_src.h"
 
 /* Name of the part that holds the JSON request. */
 #define PARTS_REQUEST "request"
@@ -107,6 +108,9 @@ int parts_set_scan_fd(parts_set *s, int fd, const char *content_type, const part
 /* Add the whole file at `path` as part `name` (the CLI's --part). A second
  * part of the same name is an error. */
 int parts_set_add_file(parts_set *s, const char *name, const char *path, adx_err *err);
+/* A byte source over part `name` (read with pread; the set's descriptor
+ * must outlive it). ADX_E_SCHEMA when there is no such part. */
+adx_src *parts_open_src(const parts_set *s, const char *name, uint64_t max_bytes, adx_err *err);
 /* After decoding: a part other than PARTS_REQUEST that nothing referenced
  * is a 400 naming it. */
 int parts_check_unreferenced(const parts_set *s, adx_err *err);

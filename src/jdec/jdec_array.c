@@ -17,34 +17,34 @@
 
 enum { PL_OK = 0, PL_NULL_INT, PL_NULL_BOOL, PL_RANGE, PL_FRAC, PL_TYPE };
 
-static int put_leaf_code(const json_t *v, ad_dtype t, void *out, uint64_t i)
+static int put_leaf_code(jv v, ad_dtype t, void *out, uint64_t i)
 {
     int64_t iv = 0;
     double x = 0;
     enum { K_INT, K_REAL, K_BOOL, K_NULL } k;
-    if (!v) v = json_null(); /* a key missing from a record */
-    switch (json_typeof(v)) {
-    case JSON_INTEGER:
+    if (jv_none(v)) v = JV_NULL; /* a key missing from a record */
+    switch (jv_typeof(v)) {
+    case JV_INTEGER:
         k = K_INT;
-        iv = (int64_t)json_integer_value(v);
+        iv = (int64_t)jv_integer_value(v);
         break;
-    case JSON_REAL:
+    case JV_REAL:
         k = K_REAL;
-        x = json_real_value(v);
+        x = jv_real_value(v);
         break;
-    case JSON_TRUE:
+    case JV_TRUE_T:
         k = K_BOOL;
         iv = 1;
         break;
-    case JSON_FALSE:
+    case JV_FALSE_T:
         k = K_BOOL;
         iv = 0;
         break;
-    case JSON_NULL:
+    case JV_NULL_T:
         k = K_NULL;
         break;
-    case JSON_STRING:
-        if (json_string_length(v) > 9 || !jd_nanstr(json_string_value(v), &x)) return PL_TYPE;
+    case JV_STRING:
+        if (jv_string_length(v) > 9 || !jd_nanstr(jv_string_value(v), &x)) return PL_TYPE;
         k = K_REAL;
         break;
     default:
@@ -118,14 +118,14 @@ static int put_leaf_code(const json_t *v, ad_dtype t, void *out, uint64_t i)
     return PL_OK;
 }
 
-static int leaf_error(jd *d, int code, const json_t *v, ad_dtype t)
+static int leaf_error(jd *d, int code, jv v, ad_dtype t)
 {
     const char *tn = ad_dtype_name(t);
     char val[64] = "";
-    if (json_is_integer(v))
-        snprintf(val, sizeof val, "%" PRId64, (int64_t)json_integer_value(v));
-    else if (json_is_real(v))
-        ad_fmt_pyfloat(json_real_value(v), val);
+    if (jv_is_integer(v))
+        snprintf(val, sizeof val, "%" PRId64, (int64_t)jv_integer_value(v));
+    else if (jv_is_real(v))
+        ad_fmt_pyfloat(jv_real_value(v), val);
     switch (code) {
     case PL_NULL_INT:
         return jd_fail(d, ADX_E_SCHEMA,
@@ -141,25 +141,25 @@ static int leaf_error(jd *d, int code, const json_t *v, ad_dtype t)
     case PL_FRAC:
         return jd_fail(d, ADX_E_SCHEMA, "value %s is not an integer, expected %s", val, tn);
     default:
-        if (json_is_string(v))
+        if (jv_is_string(v))
             return jd_fail(d, ADX_E_SCHEMA, "expected a number (%s), got string \"%.40s\"", tn,
-                           json_string_value(v));
+                           jv_string_value(v));
         return jd_fail(d, ADX_E_SCHEMA, "expected a number (%s), got %s", tn, jd_type_name(v));
     }
 }
 
-int jd_put_leaf(jd *d, const json_t *v, ad_dtype t, void *out, uint64_t i)
+int jd_put_leaf(jd *d, jv v, ad_dtype t, void *out, uint64_t i)
 {
     int c = put_leaf_code(v, t, out, i);
     return c ? leaf_error(d, c, v, t) : 0;
 }
 
-int jd_dtype(jd *d, const json_t *v, ad_dtype *t)
+int jd_dtype(jd *d, jv v, ad_dtype *t)
 {
-    if (!json_is_string(v) || ad_dtype_from_name(json_string_value(v), t) < 0) {
+    if (!jv_is_string(v) || ad_dtype_from_name(jv_string_value(v), t) < 0) {
         char got[64];
-        if (json_is_string(v))
-            snprintf(got, sizeof got, "\"%.40s\"", json_string_value(v));
+        if (jv_is_string(v))
+            snprintf(got, sizeof got, "\"%.40s\"", jv_string_value(v));
         else
             snprintf(got, sizeof got, "%s", jd_type_name(v));
         return jd_fail(d, ADX_E_SCHEMA,
@@ -189,19 +189,19 @@ static void ptr_push_idx(jd *d, const uint64_t *idx, int depth)
         adx_ptr_idx(&d->p, idx[i]);
 }
 
-static int ns_shape(jd *d, const json_t *v, nscan *s)
+static int ns_shape(jd *d, jv v, nscan *s)
 {
     memset(s, 0, sizeof *s);
     uint32_t maxnd = d->lim->max_ndim < AD_MAX_NDIM ? d->lim->max_ndim : AD_MAX_NDIM;
-    const json_t *cur = v;
-    while (json_is_array(cur)) {
+    jv cur = v;
+    while (jv_is_array(cur)) {
         if ((uint32_t)s->ndim >= maxnd)
             return jd_fail(d, ADX_E_LIMIT, "arrays nested deeper than max_ndim = %u", maxnd);
-        size_t k = json_array_size(cur);
+        size_t k = jv_array_size(cur);
         if (jd_check_dim(d, k)) return -1;
         s->shape[s->ndim++] = k;
         if (k == 0) break;
-        cur = json_array_get(cur, 0);
+        cur = jv_array_get(cur, 0);
     }
     if (ad_shape_product(s->ndim, s->shape, &s->n) < 0)
         return jd_fail(d, ADX_E_LIMIT, "array size overflows; max_elements = %" PRIu64,
@@ -211,9 +211,9 @@ static int ns_shape(jd *d, const json_t *v, nscan *s)
 
 /* Check rectangularity and count leaf kinds. In `soft` mode a ragged array
  * only sets s->ragged (uns keeps it as JSON text). */
-static int ns_walk(jd *d, const json_t *v, int depth, nscan *s, bool soft)
+static int ns_walk(jd *d, jv v, int depth, nscan *s, bool soft)
 {
-    size_t k = json_array_size(v);
+    size_t k = jv_array_size(v);
     if (k != s->shape[depth]) {
         if (soft) {
             s->ragged = true;
@@ -230,7 +230,7 @@ static int ns_walk(jd *d, const json_t *v, int depth, nscan *s, bool soft)
     }
     if (depth == s->ndim - 1) {
         for (size_t i = 0; i < k; i++) {
-            int l = jd_leaf(json_array_get(v, i));
+            int l = jd_leaf(jv_array_get(v, i));
             s->cnt[l]++;
             if (l >= L_STR && !s->have_bad) {
                 s->have_bad = true;
@@ -245,9 +245,9 @@ static int ns_walk(jd *d, const json_t *v, int depth, nscan *s, bool soft)
         return 0;
     }
     for (size_t i = 0; i < k; i++) {
-        const json_t *c = json_array_get(v, i);
+        jv c = jv_array_get(v, i);
         s->idx[depth] = i;
-        if (!json_is_array(c)) {
+        if (!jv_is_array(c)) {
             if (soft) {
                 s->ragged = true;
                 return 0;
@@ -275,20 +275,20 @@ typedef struct nsink {
     uint64_t pos;
 } nsink;
 
-static int ns_fill(jd *d, const json_t *v, int depth, nscan *s, nsink *k)
+static int ns_fill(jd *d, jv v, int depth, nscan *s, nsink *k)
 {
-    size_t n = json_array_size(v);
+    size_t n = jv_array_size(v);
     if (depth < s->ndim - 1) {
         for (size_t i = 0; i < n; i++) {
             s->idx[depth] = i;
-            if (ns_fill(d, json_array_get(v, i), depth + 1, s, k) < 0) return -1;
+            if (ns_fill(d, jv_array_get(v, i), depth + 1, s, k) < 0) return -1;
         }
         return 0;
     }
     switch (k->kind) {
     case SINK_NUM:
         for (size_t i = 0; i < n; i++) {
-            const json_t *e = json_array_get(v, i);
+            jv e = jv_array_get(v, i);
             int c = put_leaf_code(e, k->t, k->out, k->pos);
             if (c) {
                 size_t m = d->p.len;
@@ -303,20 +303,20 @@ static int ns_fill(jd *d, const json_t *v, int depth, nscan *s, nsink *k)
         break;
     case SINK_STR:
         for (size_t i = 0; i < n; i++) {
-            const json_t *e = json_array_get(v, i);
-            if (jd_sb_push(d, k->sb, json_string_value(e), json_string_length(e))) return -1;
+            jv e = jv_array_get(v, i);
+            if (jd_sb_push(d, k->sb, jv_string_value(e), jv_string_length(e))) return -1;
         }
         break;
     case SINK_OBJ:
         for (size_t i = 0; i < n; i++)
-            if (jd_objb_put(d, k->ob, json_array_get(v, i))) return -1;
+            if (jd_objb_put(d, k->ob, jv_array_get(v, i))) return -1;
         break;
     }
     return 0;
 }
 
 /* Numeric array of a known dtype from a nested array whose shape was scanned. */
-static int fill_num(jd *d, const json_t *v, nscan *s, ad_dtype t, ad_array *a)
+static int fill_num(jd *d, jv v, nscan *s, ad_dtype t, ad_array *a)
 {
     if (jd_reserve(d, t, s->n)) return -1;
     if (ad_array_init(a, t, s->ndim, s->shape) < 0) return jd_nomem(d);
@@ -329,7 +329,7 @@ static int fill_num(jd *d, const json_t *v, nscan *s, ad_dtype t, ad_array *a)
     return 0;
 }
 
-static ad_elem *json_cell(jd *d, const json_t *v)
+static ad_elem *json_cell(jd *d, jv v)
 {
     jd_objb b;
     if (jd_objb_init(d, &b, 0, NULL)) return NULL;
@@ -340,10 +340,10 @@ static ad_elem *json_cell(jd *d, const json_t *v)
     return jd_objb_finish(d, &b);
 }
 
-ad_elem *jd_nested(jd *d, const json_t *v, enum jd_mode mode)
+ad_elem *jd_nested(jd *d, jv v, enum jd_mode mode)
 {
     nscan s;
-    if (!json_is_array(v)) {
+    if (!jv_is_array(v)) {
         jd_fail(d, ADX_E_SCHEMA, "expected an array, got %s", jd_type_name(v));
         return NULL;
     }
@@ -358,12 +358,12 @@ ad_elem *jd_nested(jd *d, const json_t *v, enum jd_mode mode)
         if (s.have_bad) {
             size_t m = d->p.len;
             ptr_push_idx(d, s.bad, s.ndim);
-            const json_t *e = v;
+            jv e = v;
             for (int i = 0; i < s.ndim; i++)
-                e = json_array_get(e, s.bad[i]);
-            if (json_is_string(e))
+                e = jv_array_get(e, s.bad[i]);
+            if (jv_is_string(e))
                 jd_fail(d, ADX_E_SCHEMA, "expected a number, got string \"%.40s\"",
-                        json_string_value(e));
+                        jv_string_value(e));
             else
                 jd_fail(d, ADX_E_SCHEMA, "expected a number, got %s", jd_type_name(e));
             adx_ptr_pop(&d->p, m);
@@ -421,12 +421,11 @@ ad_elem *jd_nested(jd *d, const json_t *v, enum jd_mode mode)
 
 /* ------------------------------------------------------- typed dense */
 
-int jd_fill_typed(jd *d, const json_t *data, ad_dtype t, int ndim, const uint64_t *shape,
-                  ad_array *a)
+int jd_fill_typed(jd *d, jv data, ad_dtype t, int ndim, const uint64_t *shape, ad_array *a)
 {
     char want[160], got[160];
     memset(a, 0, sizeof *a);
-    if (!json_is_array(data)) {
+    if (!jv_is_array(data)) {
         if (ndim == 0) {
             /* A 0-d array may be given as the bare scalar. */
             if (jd_reserve(d, t, 1)) return -1;
@@ -479,14 +478,14 @@ static int b64v(unsigned char c)
     return -1;
 }
 
-int jd_base64(jd *d, const json_t *js, ad_dtype t, int ndim, const uint64_t *shape, ad_array *a)
+int jd_base64(jd *d, jv js, ad_dtype t, int ndim, const uint64_t *shape, ad_array *a)
 {
     memset(a, 0, sizeof *a);
-    if (!json_is_string(js))
+    if (!jv_is_string(js))
         return jd_fail(d, ADX_E_SCHEMA, "expected \"base64\" to be a string, got %s",
                        jd_type_name(js));
-    const char *s = json_string_value(js);
-    size_t len = json_string_length(js);
+    const char *s = jv_string_value(js);
+    size_t len = jv_string_length(js);
     size_t pad = 0;
     if (len && s[len - 1] == '=') pad = (len > 1 && s[len - 2] == '=') ? 2 : 1;
     size_t body = len - pad;
@@ -560,12 +559,13 @@ int jd_base64(jd *d, const json_t *js, ad_dtype t, int ndim, const uint64_t *sha
     return 0;
 }
 
-static int check_keys(jd *d, const json_t *v, const char *const *allowed, const char *what)
+static int check_keys(jd *d, jv v, const char *const *allowed, const char *what)
 {
     const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)v, key, val)
+    jv val;
+    jv_object_foreach(v, key, val)
     {
+        (void)val;
         bool ok = false;
         for (const char *const *a = allowed; *a; a++)
             if (!strcmp(*a, key)) ok = true;
@@ -583,53 +583,53 @@ static int check_keys(jd *d, const json_t *v, const char *const *allowed, const 
     return 0;
 }
 
-ad_elem *jd_typed_dense(jd *d, const json_t *v)
+ad_elem *jd_typed_dense(jd *d, jv v)
 {
     static const char *const keys[] = {"encoding-type", "encoding-version", "dtype", "shape",
                                        "data",          "base64",           "part",  NULL};
     if (check_keys(d, v, keys, "an array")) return NULL;
-    const json_t *jdt = json_object_get(v, "dtype"), *jsh = json_object_get(v, "shape");
-    const json_t *jdata = json_object_get(v, "data"), *jb = json_object_get(v, "base64");
+    jv jdt = jv_object_get(v, "dtype"), jsh = jv_object_get(v, "shape");
+    jv jdata = jv_object_get(v, "data"), jb = jv_object_get(v, "base64");
     int ndim = -1;
     uint64_t shape[AD_MAX_NDIM], n;
     size_t m;
-    if (jsh) {
+    if (!jv_none(jsh)) {
         m = adx_ptr_key(&d->p, "shape");
         int r = jd_get_shape(d, jsh, &ndim, shape, &n, true);
         adx_ptr_pop(&d->p, m);
         if (r) return NULL;
     }
-    if (json_object_get(v, "part")) {
-        if (jdata || jb) {
+    if (jv_has(v, "part")) {
+        if (!jv_none(jdata) || !jv_none(jb)) {
             jd_fail(d, ADX_E_SCHEMA,
                     "an array needs exactly one of \"data\", \"base64\" and \"part\"");
             return NULL;
         }
         return jd_part(d, v, false);
     }
-    if ((jdata != NULL) == (jb != NULL)) {
+    if ((!jv_none(jdata)) == (!jv_none(jb))) {
         jd_fail(d, ADX_E_SCHEMA, "an array needs exactly one of \"data\" and \"base64\"");
         return NULL;
     }
     ad_dtype t = AD_F64;
-    if (jdt) {
+    if (!jv_none(jdt)) {
         m = adx_ptr_key(&d->p, "dtype");
         int r = jd_dtype(d, jdt, &t);
         adx_ptr_pop(&d->p, m);
         if (r) return NULL;
-    } else if (jb) {
+    } else if (!jv_none(jb)) {
         jd_fail(d, ADX_E_SCHEMA, "\"base64\" needs a \"dtype\"");
         return NULL;
     }
     ad_array a;
     int r;
-    if (jb) {
+    if (!jv_none(jb)) {
         m = adx_ptr_key(&d->p, "base64");
         r = jd_base64(d, jb, t, ndim, shape, &a);
-    } else if (!jdt) {
+    } else if (jv_none(jdt)) {
         /* No dtype: infer like a plain nested array, then check the shape. */
         m = adx_ptr_key(&d->p, "data");
-        ad_elem *e = json_is_array(jdata) ? jd_nested(d, jdata, JD_MATRIX) : NULL;
+        ad_elem *e = jv_is_array(jdata) ? jd_nested(d, jdata, JD_MATRIX) : NULL;
         if (!e) {
             if (!adx_err_failed(d->err))
                 jd_fail(d, ADX_E_SCHEMA, "expected an array, got %s", jd_type_name(jdata));
@@ -673,21 +673,21 @@ ad_elem *jd_typed_dense(jd *d, const json_t *v)
 
 /* One sparse part: plain array or typed block. *plain tells whether the
  * dtype was chosen by us (then index arrays may be narrowed to int32). */
-int jd_block_1d(jd *d, const json_t *v, enum jd_part_role role, ad_array *a, bool *plain)
+int jd_block_1d(jd *d, jv v, enum jd_part_role role, ad_array *a, bool *plain)
 {
     memset(a, 0, sizeof *a);
     *plain = false;
-    if (json_is_array(v)) {
+    if (jv_is_array(v)) {
         *plain = true;
         if (role == PART_INDEX) {
-            size_t n = json_array_size(v);
+            size_t n = jv_array_size(v);
             if (jd_check_elements(d, n)) return -1;
             uint64_t sh[1] = {n};
             for (size_t i = 0; i < n; i++)
-                if (!json_is_integer(json_array_get(v, i))) {
+                if (!jv_is_integer(jv_array_get(v, i))) {
                     size_t m = adx_ptr_idx(&d->p, i);
                     jd_fail(d, ADX_E_SCHEMA, "expected an integer index, got %s",
-                            jd_type_name(json_array_get(v, i)));
+                            jd_type_name(jv_array_get(v, i)));
                     adx_ptr_pop(&d->p, m);
                     return -1;
                 }
@@ -695,7 +695,7 @@ int jd_block_1d(jd *d, const json_t *v, enum jd_part_role role, ad_array *a, boo
             if (ad_array_init(a, AD_I64, 1, sh) < 0) return jd_nomem(d);
             int64_t *o = a->data;
             for (size_t i = 0; i < n; i++)
-                o[i] = (int64_t)json_integer_value(json_array_get(v, i));
+                o[i] = (int64_t)jv_integer_value(jv_array_get(v, i));
             return 0;
         }
         ad_elem *e = jd_nested(d, v, JD_MATRIX);
@@ -709,7 +709,7 @@ int jd_block_1d(jd *d, const json_t *v, enum jd_part_role role, ad_array *a, boo
         ad_elem_free(e);
         return 0;
     }
-    if (!json_is_object(v))
+    if (!jv_is_object(v))
         return jd_fail(d, ADX_E_SCHEMA,
                        "expected an array or a typed block {\"dtype\", \"base64\"|\"data\"}, got "
                        "%s",
@@ -717,8 +717,7 @@ int jd_block_1d(jd *d, const json_t *v, enum jd_part_role role, ad_array *a, boo
     static const char *const keys[] = {"encoding-type", "dtype", "data", "base64",
                                        "shape",         "part",  NULL};
     if (check_keys(d, v, keys, "a typed block")) return -1;
-    if (json_object_get(v, "part") && !json_object_get(v, "data") &&
-        !json_object_get(v, "base64")) {
+    if (jv_has(v, "part") && !jv_has(v, "data") && !jv_has(v, "base64")) {
         ad_elem *e = jd_part(d, v, false);
         if (!e) return -1;
         *a = e->u.arr;
@@ -733,10 +732,10 @@ int jd_block_1d(jd *d, const json_t *v, enum jd_part_role role, ad_array *a, boo
         }
         return 0;
     }
-    const json_t *jdt = json_object_get(v, "dtype"), *jdata = json_object_get(v, "data"),
-                 *jb = json_object_get(v, "base64");
-    if (!jdt) return jd_fail(d, ADX_E_SCHEMA, "a typed block needs \"dtype\"");
-    if ((jdata != NULL) == (jb != NULL))
+    jv jdt = jv_object_get(v, "dtype"), jdata = jv_object_get(v, "data"),
+       jb = jv_object_get(v, "base64");
+    if (jv_none(jdt)) return jd_fail(d, ADX_E_SCHEMA, "a typed block needs \"dtype\"");
+    if ((!jv_none(jdata)) == (!jv_none(jb)))
         return jd_fail(d, ADX_E_SCHEMA,
                        "a typed block needs exactly one of \"data\" and \"base64\"");
     ad_dtype t;
@@ -747,8 +746,8 @@ int jd_block_1d(jd *d, const json_t *v, enum jd_part_role role, ad_array *a, boo
                     ad_dtype_name(t));
     adx_ptr_pop(&d->p, m);
     if (r) return -1;
-    m = adx_ptr_key(&d->p, jb ? "base64" : "data");
-    r = jb ? jd_base64(d, jb, t, -1, NULL, a) : jd_fill_typed(d, jdata, t, -1, NULL, a);
+    m = adx_ptr_key(&d->p, !jv_none(jb) ? "base64" : "data");
+    r = !jv_none(jb) ? jd_base64(d, jb, t, -1, NULL, a) : jd_fill_typed(d, jdata, t, -1, NULL, a);
     if (!r && a->ndim != 1) {
         ad_array_free(a);
         r = jd_fail(d, ADX_E_SHAPE, "expected a flat array of values");
@@ -770,19 +769,19 @@ static void narrow_i32(ad_array *a)
     a->dtype = AD_I32;
 }
 
-ad_elem *jd_sparse(jd *d, const json_t *v, bool csc)
+ad_elem *jd_sparse(jd *d, jv v, bool csc)
 {
     static const char *const keys[] = {"encoding-type", "encoding-version", "shape", "data",
                                        "indices",       "indptr",           NULL};
     if (check_keys(d, v, keys, csc ? "a csc_matrix" : "a csr_matrix")) return NULL;
     const char *names[3] = {"data", "indices", "indptr"};
-    const json_t *jsh = json_object_get(v, "shape");
-    if (!jsh) {
+    jv jsh = jv_object_get(v, "shape");
+    if (jv_none(jsh)) {
         jd_fail(d, ADX_E_SCHEMA, "a sparse matrix needs \"shape\": [n_rows, n_cols]");
         return NULL;
     }
     for (int i = 0; i < 3; i++)
-        if (!json_object_get(v, names[i])) {
+        if (!jv_has(v, names[i])) {
             jd_fail(d, ADX_E_SCHEMA, "a sparse matrix needs \"%s\"", names[i]);
             return NULL;
         }
@@ -807,7 +806,7 @@ ad_elem *jd_sparse(jd *d, const json_t *v, bool csc)
     bool plain[3];
     for (int i = 0; i < 3; i++) {
         m = adx_ptr_key(&d->p, names[i]);
-        r = jd_block_1d(d, json_object_get(v, names[i]), i ? PART_INDEX : PART_DATA, parts[i],
+        r = jd_block_1d(d, jv_object_get(v, names[i]), i ? PART_INDEX : PART_DATA, parts[i],
                         &plain[i]);
         adx_ptr_pop(&d->p, m);
         if (r) goto fail;
@@ -891,11 +890,11 @@ fail:
     return NULL;
 }
 
-ad_elem *jd_part(jd *d, const json_t *v, bool recarray)
+ad_elem *jd_part(jd *d, jv v, bool recarray)
 {
-    const json_t *jp = json_object_get(v, "part");
+    jv jp = jv_object_get(v, "part");
     size_t m = adx_ptr_key(&d->p, "part");
-    if (!json_is_string(jp)) {
+    if (!jv_is_string(jp)) {
         jd_fail(d, ADX_E_SCHEMA, "expected \"part\" to be the name of a part, got %s",
                 jd_type_name(jp));
         adx_ptr_pop(&d->p, m);
@@ -904,19 +903,19 @@ ad_elem *jd_part(jd *d, const json_t *v, bool recarray)
     adx_ptr_pop(&d->p, m);
     if (!d->part) {
         jd_fail(d, ADX_E_SCHEMA, "binary parts need a multipart request (part \"%.60s\")",
-                json_string_value(jp));
+                jv_string_value(jp));
         return NULL;
     }
-    jdec_part_req req = {.name = json_string_value(jp), .ndim = -1, .recarray = recarray};
-    const json_t *jdt = json_object_get(v, "dtype"), *jsh = json_object_get(v, "shape");
-    if (jdt && !recarray) {
+    jdec_part_req req = {.name = jv_string_value(jp), .ndim = -1, .recarray = recarray};
+    jv jdt = jv_object_get(v, "dtype"), jsh = jv_object_get(v, "shape");
+    if (!jv_none(jdt) && !recarray) {
         m = adx_ptr_key(&d->p, "dtype");
         int r = jd_dtype(d, jdt, &req.dtype);
         adx_ptr_pop(&d->p, m);
         if (r) return NULL;
         req.has_dtype = true;
     }
-    if (jsh) {
+    if (!jv_none(jsh)) {
         uint64_t n;
         m = adx_ptr_key(&d->p, "shape");
         int r = jd_get_shape(d, jsh, &req.ndim, req.shape, &n, true);

@@ -566,3 +566,42 @@ int parts_check_unreferenced(const parts_set *s, adx_err *err)
                                s->v[i].name, s->v[i].name);
     return 0;
 }
+
+typedef struct range_src {
+    int fd;
+    uint64_t off, left;
+} range_src;
+
+static ssize_t range_read(void *ud, void *buf, size_t n, adx_err *err)
+{
+    range_src *r = ud;
+    if (n > r->left) n = (size_t)r->left;
+    for (;;) {
+        ssize_t k = n ? pread(r->fd, buf, n, (off_t)r->off) : 0;
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0)
+            return adx_err_set(err, ADX_E_IO, "", "cannot read the body: %s", strerror(errno));
+        if (k == 0 && n)
+            return adx_err_set(err, ADX_E_IO, "", "the body ended early (changed while read?)");
+        r->off += (uint64_t)k;
+        r->left -= (uint64_t)k;
+        return k;
+    }
+}
+
+adx_src *parts_open_src(const parts_set *s, const char *name, uint64_t max_bytes, adx_err *err)
+{
+    const parts_part *p = parts_find(s, name);
+    if (!p) {
+        adx_err_set(err, ADX_E_SCHEMA, "", "the body has no part named \"%.100s\"", name);
+        return NULL;
+    }
+    range_src *r = malloc(sizeof *r);
+    if (!r) {
+        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+        return NULL;
+    }
+    *r = (range_src){.fd = p->fd, .off = p->off, .left = p->len};
+    static const adx_src_ops ops = {.read = range_read, .close = free};
+    return adx_src_new(&ops, r, p->len, max_bytes, err);
+}

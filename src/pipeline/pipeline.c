@@ -33,12 +33,16 @@ struct pipe_job {
     adx_request req;
     ad_anndata *a;
     adx_report rep;
-    adx_budget budget; /* what decoding this request may allocate */
-    ds_store *store;   /* a deferred dataset is read from here by pipe_prepare */
+    adx_budget budget;      /* memory of this request while it is decoded */
+    bool decoded_from_body; /* progress already went to DECODE_SHARE while reading */
+    ds_store *store;        /* a deferred dataset is read from here by pipe_prepare */
     int stage;
     uint64_t size;
     char sha256[2 * SHA256_DIGEST_SIZE + 1];
 };
+
+/* Decoding is the first half of a job's progress; the writer the second. */
+static const double DECODE_SHARE = 0.5;
 
 void pipe_free(pipe_job *j)
 {
@@ -70,22 +74,29 @@ static int load_dataset(pipe_job *j, adx_err *err)
     return san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err);
 }
 
-/* Takes ownership of root (freed before returning, whatever happens).
- * `parts` (NULL = none) are the binary parts the request may reference. */
-static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *env,
-                           parts_set *parts, bool defer, adx_err *err)
+/* The request document read from `s` (closed here) into job j (freed on
+ * failure). `parts` (NULL = none) are the binary parts it may reference. */
+static pipe_job *load_doc(pipe_job *j, adx_src *s, const pipe_env *env, parts_set *parts,
+                          bool defer, adx_err *err)
 {
-    pipe_job *j = job_new(lim, err);
-    if (!j) {
-        json_decref(root);
-        return NULL;
-    }
-    if (req_parse(root, &j->req, err)) goto fail;
+    jdec_opts ro = {.limits = &j->lim,
+                    .budget = &j->budget,
+                    .ctl = env ? env->ctl : NULL,
+                    .progress_to = DECODE_SHARE};
+    jdec_doc *doc = s ? jdec_read(s, &ro, err) : NULL;
+    adx_src_close(s);
+    if (!doc) goto fail;
+    j->decoded_from_body = env && env->ctl;
+    json_t *root = jdec_doc_envelope(doc, "adata", err);
+    if (!root) goto fail;
+    int rc = req_parse(root, &j->req, err);
+    json_decref(root);
+    if (rc) goto fail;
     if (j->req.dataset) {
         /* Nothing in the document is needed any more: drop it before the
          * (possibly large) dataset is read. */
-        json_decref(root);
-        root = NULL;
+        jdec_doc_free(doc);
+        doc = NULL;
         if (!env || !env->store) {
             adx_err_set(err, ADX_E_BAD_OPTION, "/dataset",
                         "stored datasets are not available here (no data directory is "
@@ -120,66 +131,24 @@ static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *
      * default, which it would do for a NULL list. */
     static const char *const none[] = {""};
     if (!o.cat_globs) o.cat_globs = none;
-    j->a = jdec_anndata(json_object_get(root, "adata"), &o, &j->rep, err);
+    if (!jdec_doc_has(doc, "adata")) {
+        /* req_parse has already refused a request with neither. */
+        adx_err_set(err, ADX_E_SCHEMA, "/adata", "the request needs \"adata\" or \"dataset\"");
+        goto fail;
+    }
+    j->a = jdec_doc_anndata(doc, "adata", &o, &j->rep, err);
     if (!j->a) goto fail;
     if (parts && parts_check_unreferenced(parts, err)) goto fail;
-    /* The model does not reference the tree; the JSON (often several times
-     * the model's size) goes before the heavier stages run. */
-    json_decref(root);
+    /* The model does not reference the document; it goes before the
+     * heavier stages run. */
+    jdec_doc_free(doc);
     j->stage = STAGE_LOADED;
     return j;
 fail:
     if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "loading the request failed");
-    json_decref(root);
+    jdec_doc_free(doc);
     pipe_free(j);
     return NULL;
-}
-
-/* All of `s` in memory (closed here): the source counts the bytes against
- * max_body_bytes, so this never grows past the limit. */
-static char *slurp(adx_src *s, size_t *len, adx_err *err)
-{
-    size_t n = 0, cap = 1 << 16;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
-            break;
-        }
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                continue;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = adx_src_read(s, buf + n, cap - n, err);
-        if (r < 0) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        if (r == 0) break;
-        n += (size_t)r;
-    }
-    adx_src_close(s);
-    *len = n;
-    return buf;
-}
-
-static json_t *load_doc(adx_src *s, const adx_limits *lim, adx_err *err)
-{
-    if (!s) return NULL;
-    size_t len;
-    char *buf = slurp(s, &len, err);
-    if (!buf) return NULL;
-    json_t *root = jdec_load_buffer(buf, len, lim, err);
-    free(buf);
-    if (!root && !adx_err_failed(err)) adx_err_set(err, ADX_E_INVALID_JSON, "", "cannot parse");
-    return root;
 }
 
 /* The decompressed bytes of a gzip file at `path` in a new temporary file
@@ -189,6 +158,7 @@ static json_t *load_doc(adx_src *s, const adx_limits *lim, adx_err *err)
 static int gunzip_beside(const char *path, const adx_limits *lim, bool unlinked, char *tmp,
                          size_t cap, adx_err *err)
 {
+    tmp[0] = '\0';
     adx_src *s = adx_src_open_path(path, 0, err);
     if (s) s = adx_src_gzip(s, lim->max_body_bytes, err);
     if (!s) return -1;
@@ -237,6 +207,8 @@ static int gunzip_beside(const char *path, const adx_limits *lim, bool unlinked,
 static pipe_job *open_request(const pipe_source *src, const adx_limits *lim, const pipe_env *env,
                               adx_err *err)
 {
+    pipe_job *j = job_new(lim, err);
+    if (!j) return NULL;
     adx_src *s;
     if (src->path && !strcmp(src->path, "-"))
         s = adx_src_open_fd(0, 0, lim->max_body_bytes, err);
@@ -247,20 +219,19 @@ static pipe_job *open_request(const pipe_source *src, const adx_limits *lim, con
     if (s)
         s = src->gzip ? adx_src_gzip(s, lim->max_body_bytes, err)
                       : adx_src_auto(s, lim->max_body_bytes, err);
-    json_t *root = load_doc(s, lim, err);
-    if (!root) return NULL;
     /* No parts array: "part" in the request is a 400 that asks for a
      * multipart body; an empty one (the CLI) names the missing part. */
-    if (!src->parts) return load_root(root, lim, env, NULL, src->defer_dataset, err);
+    if (!src->parts) return load_doc(j, s, env, NULL, src->defer_dataset, err);
     parts_set ps = {0};
     for (size_t i = 0; i < src->n_parts; i++) {
         if (parts_set_add_file(&ps, src->parts[i].name, src->parts[i].path, err)) {
-            json_decref(root);
+            adx_src_close(s);
             parts_set_free(&ps);
+            pipe_free(j);
             return NULL;
         }
     }
-    pipe_job *j = load_root(root, lim, env, &ps, src->defer_dataset, err);
+    j = load_doc(j, s, env, &ps, src->defer_dataset, err);
     parts_set_free(&ps);
     return j;
 }
@@ -285,27 +256,10 @@ static pipe_job *open_multipart(const pipe_source *src, const adx_limits *lim, c
         goto done;
     }
     if (parts_set_scan_fd(&ps, fd, src->content_type, NULL, err)) goto done;
-    const parts_part *rp = parts_find(&ps, PARTS_REQUEST);
-    char *doc = malloc(rp->len ? rp->len : 1);
-    if (!doc) {
-        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
-        goto done;
-    }
-    uint64_t got = 0;
-    while (got < rp->len) {
-        ssize_t r = pread(fd, doc + got, rp->len - got, (off_t)(rp->off + got));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (uint64_t)r;
-    }
-    json_t *root = got == rp->len ? jdec_load_buffer(doc, rp->len, lim, err) : NULL;
-    free(doc);
-    if (!root) {
-        if (!adx_err_failed(err)) adx_err_set(err, ADX_E_IO, "", "cannot read the request part");
-        /* The message is about the request part, not the whole body. */
-        goto done;
-    }
-    j = load_root(root, lim, env, &ps, src->defer_dataset, err);
+    j = job_new(lim, err);
+    if (!j) goto done;
+    j = load_doc(j, parts_open_src(&ps, PARTS_REQUEST, lim->max_body_bytes, err), env, &ps,
+                 src->defer_dataset, err);
 done:
     parts_set_free(&ps);
     close(fd);
@@ -519,8 +473,27 @@ io:;
     return adx_err_set(err, ADX_E_IO, "", "cannot finish the written file: %s", strerror(e));
 }
 
+typedef struct scaled_ctl {
+    const adx_ctl *in;
+    double lo;
+} scaled_ctl;
+
+static void scaled_progress(void *ud, double f)
+{
+    const scaled_ctl *s = ud;
+    adx_ctl_progress(s->in, s->lo + (1 - s->lo) * f);
+}
+
 int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *err)
 {
+    /* After a decode that reported its half, the writer's 0..1 is the rest. */
+    scaled_ctl sd = {ctl, DECODE_SHARE};
+    adx_ctl sc;
+    if (ctl && j->decoded_from_body) {
+        sc = (adx_ctl){
+            .cancel = ctl->cancel, .progress = ctl->progress ? scaled_progress : NULL, .ud = &sd};
+        ctl = &sc;
+    }
     if (!j || j->stage != STAGE_PREPARED)
         return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_write called out of order");
     if (adx_ctl_canceled(ctl)) return adx_err_set(err, ADX_E_CANCELED, "", "the job was canceled");

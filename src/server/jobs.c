@@ -356,7 +356,7 @@ static void on_progress(void *ud, double f)
 /* Worker: the job's input as a pipeline job. request.json is the whole
  * request, or for an uploaded h5ad only its options. */
 static pipe_job *load_input(srv_input input, const char *req_path, const char *in_path,
-                            const adx_limits *lim, adx_err *err)
+                            const adx_limits *lim, const adx_ctl *ctl, adx_err *err)
 {
     if (input == SRV_IN_H5AD) {
         /* The spool's own file; jansson's message would name its path. */
@@ -373,7 +373,7 @@ static pipe_job *load_input(srv_input input, const char *req_path, const char *i
         json_decref(opts);
         return pj;
     }
-    pipe_env env = {.store = srv_g->ds};
+    pipe_env env = {.store = srv_g->ds, .ctl = ctl};
     return pipe_load_file_env(req_path, lim, &env, err);
 }
 
@@ -386,7 +386,7 @@ static void export_run(uv_work_t *w)
     pipe_job *pj = ew->pj;
     ew->pj = NULL;
     if (!pj && !adx_ctl_canceled(&ctl))
-        pj = load_input(ew->input, ew->req_path, ew->in_path, &ew->lim, &ew->err);
+        pj = load_input(ew->input, ew->req_path, ew->in_path, &ew->lim, &ctl, &ew->err);
     int rc = -1;
     if (pj && !adx_ctl_canceled(&ctl)) {
         rc = pipe_prepare(pj, &ew->err);

@@ -28,15 +28,15 @@ int main(int argc, char **argv)
         adx_err_init(&err);
         adx_report rep = {0};
         double t0 = now();
-        json_t *doc = jdec_load_file(argv[1], &lim, &err);
+        jdec_doc *doc = jdec_read_file(argv[1], &(jdec_opts){.limits = &lim}, &err);
         double t1 = now();
         if (!doc) {
             fprintf(stderr, "load: %s\n", err.detail);
             return 1;
         }
-        json_t *adata = json_object_get(doc, "adata");
-        jdec_opts o = {.limits = &lim, .base_ptr = "/adata"};
-        ad_anndata *a = jdec_anndata(adata ? adata : doc, &o, &rep, &err);
+        bool req = jdec_doc_has(doc, "adata");
+        jdec_opts o = {.limits = &lim, .base_ptr = req ? "/adata" : ""};
+        ad_anndata *a = jdec_doc_anndata(doc, req ? "adata" : NULL, &o, &rep, &err);
         double t2 = now();
         if (!a) {
             fprintf(stderr, "decode: %s at %s\n", err.detail, err.items[0].pointer);
@@ -47,7 +47,7 @@ int main(int argc, char **argv)
                (unsigned long long)a->n_obs, (unsigned long long)a->n_vars);
         ad_anndata_free(a);
         rep_free(&rep);
-        json_decref(doc);
+        jdec_doc_free(doc);
     }
     return 0;
 }

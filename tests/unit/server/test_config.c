@@ -242,14 +242,36 @@ START_TEST(example_file_matches_defaults)
     srv_config_defaults(&c, fake_env);
     char line[1024];
     int keys = 0;
-    static const char *known[] = {
-        "listen",         "workers",        "spool_dir",        "data_dir",
-        "max_body_bytes", "max_elements",   "max_dim",          "max_total_bytes",
-        "max_ndim",       "max_depth",      "max_string_bytes", "max_keys",
-        "csv_max_cells",  "queue_max",      "max_connections",  "connection_timeout",
-        "result_ttl",     "shutdown_grace", "wait_max",         "cors_max_age",
-        "tokens_file",    "cors_origins",   "trusted_proxies",  "log_format",
-        "log_file",       "h5check"};
+    static const char *known[] = {"listen",
+                                  "workers",
+                                  "spool_dir",
+                                  "data_dir",
+                                  "max_body_bytes",
+                                  "max_elements",
+                                  "max_dim",
+                                  "max_total_bytes",
+                                  "max_ndim",
+                                  "max_depth",
+                                  "max_string_bytes",
+                                  "max_keys",
+                                  "csv_max_cells",
+                                  "queue_max",
+                                  "max_connections",
+                                  "connection_timeout",
+                                  "result_ttl",
+                                  "shutdown_grace",
+                                  "wait_max",
+                                  "cors_max_age",
+                                  "tokens_file",
+                                  "cors_origins",
+                                  "trusted_proxies",
+                                  "log_format",
+                                  "log_file",
+                                  "h5check",
+                                  "max_request_memory",
+                                  "max_key_bytes",
+                                  "max_patterns",
+                                  "max_pattern_bytes"};
     int seen[sizeof known / sizeof known[0]] = {0};
     while (fgets(line, sizeof line, f)) {
         char key[64], val[512] = "";
