@@ -673,7 +673,9 @@ START_TEST(missing_twice_unreferenced)
     ck_assert_ptr_ne(a->u.arr.data, b->u.arr.data);
     ck_assert_int_eq(parts_check_unreferenced(&s, &e), 0);
     r.name = "nope";
-    ck_assert_int_eq(parts_read(&s, &r, &b, "/adata/obsm/u/part", &e), -1);
+    ad_elem *c = a;
+    ck_assert_int_eq(parts_read(&s, &r, &c, "/adata/obsm/u/part", &e), -1);
+    ck_assert_ptr_null(c);
     assert_err(&e, 400, "part \"nope\": referenced here but the request has no such part");
     ck_assert_str_eq(e.items[0].pointer, "/adata/obsm/u/part");
     ad_elem_free(a);
