@@ -121,6 +121,9 @@ int pipe_prepare(pipe_job *j, adx_err *err);
 int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *err);
 
 const adx_request *pipe_request(const pipe_job *j);
+/* Bytes the decoded model holds (0 before it is read, e.g. a deferred
+ * dataset): what keeping a validated job for its worker costs. */
+uint64_t pipe_model_bytes(const pipe_job *j);
 /* {"format","filename","content_type","compression","size_bytes","sha256",
  *  "summary":{n_obs,n_vars,X,obs,var,obsm,varm,layers,obsp,varp,uns,raw},
  *  "report":[...]} — size/sha256 only after a successful write. `job_id`

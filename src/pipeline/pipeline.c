@@ -551,6 +551,11 @@ const adx_request *pipe_request(const pipe_job *j)
     return j ? &j->req : NULL;
 }
 
+uint64_t pipe_model_bytes(const pipe_job *j)
+{
+    return j && j->a ? ad_anndata_bytes(j->a) : 0;
+}
+
 int pipe_output(const pipe_job *j, uint64_t *size, const char **sha256_hex)
 {
     if (!j || j->stage != STAGE_WRITTEN) return -1;
