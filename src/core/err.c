@@ -25,6 +25,14 @@ static const struct {
     [ADX_E_IO] = {"io-error", "Storage error", 500},
     [ADX_E_NOMEM] = {"out-of-memory", "Out of memory", 503},
     [ADX_E_INTERNAL] = {"internal", "Internal error", 500},
+    [ADX_E_UNAUTHORIZED] = {"unauthorized", "Unauthorized", 401},
+    [ADX_E_FORBIDDEN] = {"forbidden", "Forbidden", 403},
+    [ADX_E_METHOD] = {"method-not-allowed", "Method not allowed", 405},
+    [ADX_E_GONE] = {"gone", "Result expired", 410},
+    [ADX_E_RANGE] = {"range-not-satisfiable", "Range not satisfiable", 416},
+    [ADX_E_QUEUE_FULL] = {"queue-full", "Too many jobs", 429},
+    [ADX_E_UNAVAILABLE] = {"unavailable", "Service unavailable", 503},
+    [ADX_E_NO_SPACE] = {"insufficient-storage", "Insufficient storage", 507},
 };
 
 const char *adx_errtype_slug(adx_errtype t)

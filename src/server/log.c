@@ -1,6 +1,6 @@
 /* Structured logs: one JSON object or one logfmt line per event. Only the
  * loop thread logs, so the file handle needs no lock. */
-#include "srv_internal.h"
+#include "srv.h"
 
 #include <errno.h>
 #include <stdio.h>

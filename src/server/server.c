@@ -1,7 +1,10 @@
 /* `anndata-exportd serve`: process setup, signals, shutdown and the small
  * service documents (version, tokens). */
 #include "adx_server.h"
-#include "srv_internal.h"
+#include "datadir.h"
+#include "http.h"
+#include "run.h"
+#include "spool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,8 +21,6 @@
 #include "adx_notify.h"
 
 extern char **environ;
-
-srv_state *srv_g;
 
 #define TICK_MS 200
 #define FORCED_EXIT_MS 10000
@@ -56,14 +57,14 @@ void srv_random(void *buf, size_t n)
     }
 }
 
-void srv_new_id(char out[SRV_ID_LEN + 1])
+void srv_new_id(srv_state *s, char out[SRV_ID_LEN + 1])
 {
     uint8_t rnd[10];
     srv_random(rnd, sizeof rnd);
-    if (srv_id_next(&srv_g->idgen, (uint64_t)srv_now_ms(), rnd, out) < 0) {
+    if (srv_id_next(&s->idgen, (uint64_t)srv_now_ms(), rnd, out) < 0) {
         /* 2^80 ids in one millisecond cannot happen; reseed all the same. */
-        srv_g->idgen.last_ms++;
-        srv_id_next(&srv_g->idgen, srv_g->idgen.last_ms + 1, rnd, out);
+        s->idgen.last_ms++;
+        srv_id_next(&s->idgen, s->idgen.last_ms + 1, rnd, out);
     }
 }
 
@@ -77,9 +78,9 @@ static void tokens_free(char **t, size_t n)
     free(t);
 }
 
-int srv_tokens_load(adx_err *err)
+int srv_tokens_load(srv_state *s, adx_err *err)
 {
-    const char *path = srv_g->cfg.tokens_file;
+    const char *path = s->cfg.tokens_file;
     if (!path[0]) return 0;
     FILE *f = fopen(path, "re");
     if (!f)
@@ -89,16 +90,16 @@ int srv_tokens_load(adx_err *err)
     size_t n = 0;
     char line[4096];
     while (fgets(line, sizeof line, f)) {
-        char *s = line;
-        while (*s == ' ' || *s == '\t')
-            s++;
-        size_t l = strcspn(s, "\r\n");
-        while (l && (s[l - 1] == ' ' || s[l - 1] == '\t'))
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t l = strcspn(p, "\r\n");
+        while (l && (p[l - 1] == ' ' || p[l - 1] == '\t'))
             l--;
-        s[l] = '\0';
-        if (!l || *s == '#') continue;
+        p[l] = '\0';
+        if (!l || *p == '#') continue;
         char **nt = realloc(t, (n + 1) * sizeof *t);
-        char *dup = strdup(s);
+        char *dup = strdup(p);
         if (!nt || !dup) {
             free(dup);
             if (nt) t = nt;
@@ -117,9 +118,9 @@ int srv_tokens_load(adx_err *err)
         return adx_err_set(err, ADX_E_BAD_OPTION, "/tokens_file", "tokens file %s holds no token",
                            path);
     }
-    tokens_free(srv_g->tokens, srv_g->n_tokens);
-    srv_g->tokens = t;
-    srv_g->n_tokens = n;
+    tokens_free(s->tokens, s->n_tokens);
+    s->tokens = t;
+    s->n_tokens = n;
     return 0;
 }
 
@@ -143,45 +144,43 @@ json_t *srv_version_json(void)
 
 /* ---- shutdown ------------------------------------------------------------- */
 
-static int64_t drain_started_ms;
-
-static void close_all(void)
+static void close_all(srv_state *s)
 {
-    srv_http_stop();
-    uv_timer_stop(&srv_g->tick);
-    uv_close((uv_handle_t *)&srv_g->tick, NULL);
-    uv_timer_stop(&srv_g->watchdog);
-    uv_close((uv_handle_t *)&srv_g->watchdog, NULL);
-    uv_close((uv_handle_t *)&srv_g->sig_term, NULL);
-    uv_close((uv_handle_t *)&srv_g->sig_int, NULL);
-    uv_close((uv_handle_t *)&srv_g->sig_hup, NULL);
+    srv_http_stop(s);
+    uv_timer_stop(&s->tick);
+    uv_close((uv_handle_t *)&s->tick, NULL);
+    uv_timer_stop(&s->watchdog);
+    uv_close((uv_handle_t *)&s->watchdog, NULL);
+    uv_close((uv_handle_t *)&s->sig_term, NULL);
+    uv_close((uv_handle_t *)&s->sig_int, NULL);
+    uv_close((uv_handle_t *)&s->sig_hup, NULL);
 }
 
-static void shutdown_step(int64_t now)
+static void shutdown_step(srv_state *s, int64_t now)
 {
-    if (now >= srv_g->shutdown_deadline_ms && !srv_g->shutdown_canceled && srv_g->n_running) {
-        srv_g->shutdown_canceled = true;
+    if (now >= s->shutdown_deadline_ms && !s->shutdown_canceled && s->jobs.n_running) {
+        s->shutdown_canceled = true;
         srv_log("warn", "shutdown grace period over; stopping running jobs (they rerun on start)",
-                json_pack("{s:i}", "running", srv_g->n_running));
-        for (srv_job *j = srv_g->jobs_head; j; j = j->next)
+                json_pack("{s:i}", "running", s->jobs.n_running));
+        for (srv_job *j = s->jobs.head; j; j = j->next)
             if (j->state == SRV_JOB_RUNNING) atomic_store(&j->cancel, 2);
     }
-    if (now >= srv_g->shutdown_deadline_ms + FORCED_EXIT_MS) {
+    if (now >= s->shutdown_deadline_ms + FORCED_EXIT_MS) {
         /* A stage that never polls the cancel flag must not keep the
          * process alive forever; everything accepted is on disk already. */
         srv_log("error", "workers did not stop; exiting anyway", json_pack("{}"));
         srv_log_close();
         _exit(0);
     }
-    if (srv_g->n_running || srv_g->n_validating || srv_g->n_ds_work) return;
-    if (!drain_started_ms) drain_started_ms = now;
+    if (s->jobs.n_running || s->jobs.n_validating || s->n_ds_work) return;
+    if (!s->drain_started_ms) s->drain_started_ms = now;
     const union MHD_DaemonInfo *ci =
-        srv_g->mhd ? MHD_get_daemon_info(srv_g->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
+        s->http.mhd ? MHD_get_daemon_info(s->http.mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
     bool idle = !ci || ci->num_connections == 0;
     /* Give answered clients a moment to read their responses. */
-    if (srv_http_suspended() == 0 && (idle || now - drain_started_ms >= 1000)) {
-        srv_log("info", "shutdown complete", json_pack("{s:i}", "queued", srv_g->n_queued));
-        close_all();
+    if (srv_http_suspended(s) == 0 && (idle || now - s->drain_started_ms >= 1000)) {
+        srv_log("info", "shutdown complete", json_pack("{s:i}", "queued", s->jobs.n_queued));
+        close_all(s);
     }
 }
 
@@ -192,57 +191,58 @@ static void on_watchdog(uv_timer_t *t)
 
 static void on_tick(uv_timer_t *t)
 {
+    srv_state *s = t->data;
     int64_t now = srv_now_ms();
     /* libmicrohttpd frees closed connections (and so re-arms a listen socket
      * paused at max_connections) on the run after the one that closed them,
      * which no fd event may ever trigger: a periodic run bounds that. */
-    srv_http_kick();
+    srv_http_kick(s);
     /* Expiry walks the whole table; seconds are its unit anyway. */
-    static int64_t last_sweep_ms;
-    if (now - last_sweep_ms >= 1000 || now < last_sweep_ms) {
-        last_sweep_ms = now;
-        srv_jobs_tick(now);
+    if (now - s->last_sweep_ms >= 1000 || now < s->last_sweep_ms) {
+        s->last_sweep_ms = now;
+        srv_jobs_tick(&s->jobs, now);
     }
-    srv_http_tick(now);
-    if (srv_g->shutting_down) shutdown_step(now);
+    srv_http_tick(s, now);
+    if (s->shutting_down) shutdown_step(s, now);
 }
 
-static void begin_shutdown(int signum)
+static void begin_shutdown(srv_state *s, int signum)
 {
-    if (srv_g->shutting_down) {
-        if (signum == SIGINT && !srv_g->shutdown_canceled) {
+    if (s->shutting_down) {
+        if (signum == SIGINT && !s->shutdown_canceled) {
             /* A second Ctrl-C means now. */
-            srv_g->shutdown_deadline_ms = srv_now_ms();
+            s->shutdown_deadline_ms = srv_now_ms();
         }
         return;
     }
-    srv_g->shutting_down = true;
+    s->shutting_down = true;
     ntf_stopping();
-    ntf_status("draining: %u running, %u queued", srv_g->n_running, srv_g->n_queued);
-    srv_g->shutdown_deadline_ms = srv_now_ms() + (int64_t)srv_g->cfg.shutdown_grace * 1000;
-    srv_http_quiesce();
+    ntf_status("draining: %u running, %u queued", s->jobs.n_running, s->jobs.n_queued);
+    s->shutdown_deadline_ms = srv_now_ms() + (int64_t)s->cfg.shutdown_grace * 1000;
+    srv_http_quiesce(s);
     srv_log("info", "shutting down",
             json_pack("{s:s, s:i, s:i, s:I}", "signal", strsignal(signum), "running",
-                      srv_g->n_running, "queued", srv_g->n_queued, "grace_s",
-                      (json_int_t)srv_g->cfg.shutdown_grace));
-    on_tick(&srv_g->tick);
+                      s->jobs.n_running, "queued", s->jobs.n_queued, "grace_s",
+                      (json_int_t)s->cfg.shutdown_grace));
+    on_tick(&s->tick);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
+    srv_state *s = h->data;
     if (signum == SIGHUP) {
         adx_err err;
         adx_err_init(&err);
         ntf_reloading();
         int lr = srv_log_reopen();
-        int tr = srv_tokens_load(&err);
+        int tr = srv_tokens_load(s, &err);
         ntf_ready();
         srv_log(lr == 0 && tr == 0 ? "info" : "error", "SIGHUP: reopened log, reloaded tokens",
                 json_pack("{s:b, s:s?, s:i}", "log_ok", lr == 0, "tokens_error",
-                          tr == 0 ? NULL : err.detail, "tokens", (int)srv_g->n_tokens));
+                          tr == 0 ? NULL : err.detail, "tokens", (int)s->n_tokens));
         return;
     }
-    begin_shutdown(signum);
+    begin_shutdown(s, signum);
 }
 
 static void usage(FILE *f)
@@ -270,9 +270,10 @@ static void usage(FILE *f)
 
 int srv_main(int argc, char **argv)
 {
+    /* Static: the state outlives nothing but is too large for the stack. */
     static srv_state st;
     memset(&st, 0, sizeof st);
-    srv_g = &st;
+    st.spool.lock_fd = -1;
     srv_config_defaults(&st.cfg, NULL);
     adx_err err;
     adx_err_init(&err);
@@ -297,7 +298,7 @@ int srv_main(int argc, char **argv)
     snprintf(tp, sizeof tp, "%u", st.cfg.workers + 2);
     setenv("UV_THREADPOOL_SIZE", tp, 1);
     signal(SIGPIPE, SIG_IGN);
-    if (srv_log_open(&st.cfg, &err) < 0 || srv_tokens_load(&err) < 0) {
+    if (srv_log_open(&st.cfg, &err) < 0 || srv_tokens_load(&st, &err) < 0) {
         fprintf(stderr, "anndata-exportd serve: %s\n", err.detail);
         return 2;
     }
@@ -307,26 +308,32 @@ int srv_main(int argc, char **argv)
         return 1;
     }
     st.loop = &loop;
-    if (srv_store_scan(&st, &err) < 0 || srv_datasets_open(&st, &err) < 0 ||
-        srv_http_start(&err) < 0) {
+    srv_jobs_hooks hooks = srv_spool_hooks(&st);
+    hooks.unpin = srv_datadir_unpin;
+    srv_jobs_init(&st.jobs, st.cfg.queue_max, st.cfg.result_ttl, &hooks);
+    if (srv_spool_lock(&st, &err) < 0 || srv_spool_scan(&st, &err) < 0 ||
+        srv_datadir_open(&st, &err) < 0 || srv_http_start(&st, &err) < 0) {
         srv_log("error", "startup failed", json_pack("{s:s}", "error", err.detail));
         fprintf(stderr, "anndata-exportd serve: %s\n", err.detail);
-        srv_jobs_free_all();
-        srv_datasets_close();
+        srv_jobs_free_all(&st.jobs);
+        srv_datadir_close(&st);
+        srv_spool_unlock(&st);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         srv_log_close();
         return 1;
     }
     uv_timer_init(&loop, &st.tick);
+    st.tick.data = &st;
     uv_timer_start(&st.tick, on_tick, TICK_MS, TICK_MS);
     uv_signal_init(&loop, &st.sig_term);
     uv_signal_init(&loop, &st.sig_int);
     uv_signal_init(&loop, &st.sig_hup);
+    st.sig_term.data = st.sig_int.data = st.sig_hup.data = &st;
     uv_signal_start(&st.sig_term, on_signal, SIGTERM);
     uv_signal_start(&st.sig_int, on_signal, SIGINT);
     uv_signal_start(&st.sig_hup, on_signal, SIGHUP);
-    srv_jobs_dispatch();
+    srv_run_dispatch(&st);
     /* The watchdog is fed from the loop itself, so a stuck loop (not a busy
      * worker) is what makes systemd restart the daemon. */
     uint64_t wd_usec = 0;
@@ -342,10 +349,11 @@ int srv_main(int argc, char **argv)
                 json_pack("{s:s}", "error", strerror(-nr)));
     ntf_status("listening on %s:%u", st.cfg.listen_host, st.cfg.listen_port);
     uv_run(&loop, UV_RUN_DEFAULT);
-    srv_jobs_free_all();
+    srv_jobs_free_all(&st.jobs);
     /* Close anything a late completion left open, then the loop itself. */
     uv_run(&loop, UV_RUN_DEFAULT);
-    srv_datasets_close();
+    srv_datadir_close(&st);
+    srv_spool_unlock(&st);
     uv_loop_close(&loop);
     tokens_free(st.tokens, st.n_tokens);
     st.tokens = NULL;

@@ -1,9 +1,10 @@
-/* The data directory of the daemon: where adx-h5check is, which directory
+/* The data directory of the daemon (not the spool): where adx-h5check is, which directory
  * holds the datasets (and seeding the default one with the bundled example),
  * and the dataset routes' work on the pool. The loop thread only starts work
  * and reads its results; every ds_* call that touches files runs in
  * ds_run on a worker. */
-#include "srv_internal.h"
+#include "datadir.h"
+#include "spool.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -90,7 +91,7 @@ static int seed(const char *dir, adx_err *err)
     return 0;
 }
 
-int srv_datasets_open(srv_state *s, adx_err *err)
+int srv_datadir_open(srv_state *s, adx_err *err)
 {
     if (resolve_h5check(s, err) < 0) return -1;
     bool dflt = !s->cfg.data_dir[0];
@@ -110,7 +111,7 @@ int srv_datasets_open(srv_state *s, adx_err *err)
     }
     /* Jobs re-queued from the spool hold their dataset as before the restart. */
     unsigned pinned = 0;
-    for (srv_job *j = s->jobs_head; j; j = j->next)
+    for (srv_job *j = s->jobs.head; j; j = j->next)
         if (j->state == SRV_JOB_QUEUED && j->dataset && !j->pinned) {
             ds_pin(s->ds, j->dataset);
             j->pinned = true;
@@ -122,10 +123,16 @@ int srv_datasets_open(srv_state *s, adx_err *err)
     return 0;
 }
 
-void srv_datasets_close(void)
+void srv_datadir_close(srv_state *s)
 {
-    if (srv_g->ds) ds_close(srv_g->ds);
-    srv_g->ds = NULL;
+    if (s->ds) ds_close(s->ds);
+    s->ds = NULL;
+}
+
+void srv_datadir_unpin(void *ud, srv_job *j)
+{
+    srv_state *s = ud;
+    if (s->ds) ds_unpin(s->ds, j->dataset);
 }
 
 /* ---- route work on the pool ------------------------------------------- */
@@ -134,7 +141,7 @@ static void ds_run(uv_work_t *w)
 {
     srv_ds_work *dw = w->data;
     uint64_t t0 = srv_mono_ns();
-    ds_store *st = srv_g->ds;
+    ds_store *st = dw->s->ds;
     switch (dw->op) {
     case SRV_DS_LIST: {
         json_t *a = ds_list(st, &dw->err);
@@ -165,19 +172,20 @@ static void ds_run(uv_work_t *w)
 static void ds_after(uv_work_t *w, int status)
 {
     srv_ds_work *dw = w->data;
-    srv_g->n_ds_work--;
-    srv_g->worker_busy_s += dw->seconds;
+    dw->s->n_ds_work--;
+    dw->s->metrics.worker_busy_s += dw->seconds;
     dw->done(dw);
 }
 
-int srv_ds_start(srv_ds_work *dw)
+int srv_ds_start(srv_state *s, srv_ds_work *dw)
 {
     dw->w.data = dw;
+    dw->s = s;
     adx_err_init(&dw->err);
     dw->result = NULL;
-    srv_g->n_ds_work++;
-    if (uv_queue_work(srv_g->loop, &dw->w, ds_run, ds_after) != 0) {
-        srv_g->n_ds_work--;
+    s->n_ds_work++;
+    if (uv_queue_work(s->loop, &dw->w, ds_run, ds_after) != 0) {
+        s->n_ds_work--;
         return -1;
     }
     return 0;

@@ -1,9 +1,11 @@
 /* The spool: one directory per job under <spool>/jobs/<id>/ holding
  * request.json (the body as received; for an uploaded h5ad, the export
  * options, with the body beside it as input.h5ad), job.json (the durable
- * record) and result.<ext>; <spool>/tmp/ holds uploads in progress. A job exists once
- * its job.json has been renamed into place: that is what a 202 promises. */
-#include "srv_internal.h"
+ * record) and result.<ext>; <spool>/tmp/ holds uploads in progress. A job
+ * exists once its job.json has been renamed into place: that is what a 202
+ * promises. Records are written and directories removed on the pool, one
+ * operation per job at a time (the io chain below). */
+#include "spool.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,22 +13,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-void srv_job_dir(const srv_state *s, const char *id, char *out, size_t cap)
+void srv_spool_job_dir(const srv_spool *sp, const char *id, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/%s", s->jobs_dir, id);
+    snprintf(out, cap, "%s/%s", sp->jobs_dir, id);
 }
 
-void srv_job_file(const srv_state *s, const char *id, const char *name, char *out, size_t cap)
+void srv_spool_job_file(const srv_spool *sp, const char *id, const char *name, char *out,
+                        size_t cap)
 {
-    snprintf(out, cap, "%s/%s/%s", s->jobs_dir, id, name);
+    snprintf(out, cap, "%s/%s/%s", sp->jobs_dir, id, name);
 }
 
-void srv_result_path(const srv_state *s, const srv_job *j, char *out, size_t cap)
+void srv_spool_result_path(const srv_spool *sp, const srv_job *j, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/%s/result%s", s->jobs_dir, j->id, adx_format_ext(j->format));
+    snprintf(out, cap, "%s/%s/result%s", sp->jobs_dir, j->id, adx_format_ext(j->format));
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -97,7 +101,7 @@ int srv_remove_tree(const char *dir)
     return rmdir(dir);
 }
 
-char *srv_job_record(const srv_job *j)
+char *srv_spool_record(const srv_job *j)
 {
     json_t *o = json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:s, s:s?}", "v", 1, "id", j->id, "state",
                           srv_job_state_name(j->state), "created_ms", (json_int_t)j->created_ms,
@@ -117,6 +121,114 @@ char *srv_job_record(const srv_job *j)
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
+}
+
+/* ---- per-job io chain (records, removal) ------------------------------- */
+
+typedef struct io_work {
+    uv_work_t w;
+    srv_state *s;
+    srv_job *j;
+    char *record;     /* write job.json when set */
+    bool drop_result; /* unlink result.<ext> */
+    bool remove_dir;
+    char dir[PATH_MAX + 64];
+    char result[PATH_MAX + 64];
+    adx_err err;
+} io_work;
+
+static void io_run(uv_work_t *w)
+{
+    io_work *iw = w->data;
+    if (iw->drop_result) unlink(iw->result);
+    if (iw->record)
+        srv_write_durable(iw->dir, "job.json", iw->record, strlen(iw->record), &iw->err);
+    if (iw->remove_dir) srv_remove_tree(iw->dir);
+}
+
+static void io_start(srv_state *s, srv_job *j, bool remove, bool drop_result);
+
+static void io_done(uv_work_t *w, int status)
+{
+    io_work *iw = w->data;
+    srv_job *j = iw->j;
+    srv_state *s = iw->s;
+    if (adx_err_failed(&iw->err))
+        srv_log("error", "spool write failed",
+                json_pack("{s:s, s:s}", "job_id", j->id, "error", iw->err.detail));
+    free(iw->record);
+    free(iw);
+    j->io_busy--;
+    if (j->io_busy == 0) {
+        if (j->io_remove_pending) {
+            j->io_remove_pending = false;
+            io_start(s, j, true, false);
+        } else if ((j->io_persist_again || j->io_drop_result) && !j->removed) {
+            bool drop = j->io_drop_result;
+            j->io_persist_again = j->io_drop_result = false;
+            io_start(s, j, false, drop);
+        }
+    }
+    srv_job_unref(j);
+}
+
+static void io_start(srv_state *s, srv_job *j, bool remove, bool drop_result)
+{
+    io_work *iw = calloc(1, sizeof *iw);
+    if (!iw) {
+        srv_log("error", "out of memory persisting a job", json_pack("{s:s}", "job_id", j->id));
+        return;
+    }
+    iw->w.data = iw;
+    iw->s = s;
+    iw->j = j;
+    adx_err_init(&iw->err);
+    srv_spool_job_dir(&s->spool, j->id, iw->dir, sizeof iw->dir);
+    srv_spool_result_path(&s->spool, j, iw->result, sizeof iw->result);
+    iw->remove_dir = remove;
+    iw->drop_result = drop_result;
+    if (!remove) iw->record = srv_spool_record(j);
+    srv_job_ref(j);
+    j->io_busy++;
+    if (uv_queue_work(s->loop, &iw->w, io_run, io_done) != 0) {
+        j->io_busy--;
+        free(iw->record);
+        free(iw);
+        srv_job_unref(j);
+    }
+}
+
+static void spool_persist(void *ud, srv_job *j)
+{
+    if (j->io_busy) {
+        j->io_persist_again = true;
+        return;
+    }
+    io_start(ud, j, false, false);
+}
+
+static void spool_expire(void *ud, srv_job *j)
+{
+    srv_log("info", "job expired", json_pack("{s:s, s:s}", "job_id", j->id, "request_id", j->rid));
+    if (j->io_busy) {
+        j->io_drop_result = true;
+        return;
+    }
+    io_start(ud, j, false, true);
+}
+
+static void spool_remove(void *ud, srv_job *j)
+{
+    if (j->io_busy)
+        j->io_remove_pending = true;
+    else
+        io_start(ud, j, true, false);
+}
+
+srv_jobs_hooks srv_spool_hooks(srv_state *s)
+{
+    return (srv_jobs_hooks){
+        .ud = s, .persist = spool_persist, .expire = spool_expire, .remove = spool_remove};
 }
 
 static int format_from_name(const char *n)
@@ -147,8 +259,8 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
 {
     *changed = false;
     char dir[PATH_MAX + 64], path[PATH_MAX + 64];
-    srv_job_dir(s, id, dir, sizeof dir);
-    srv_job_file(s, id, "job.json", path, sizeof path);
+    srv_spool_job_dir(&s->spool, id, dir, sizeof dir);
+    srv_spool_job_file(&s->spool, id, "job.json", path, sizeof path);
     json_error_t je;
     json_t *rec = json_load_file(path, 0, &je);
     const char *st_name = NULL, *fmt_name = NULL, *fname = NULL, *rid = NULL, *dataset = NULL,
@@ -171,16 +283,13 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     int st = srv_job_state_parse(st_name);
     int fmt = format_from_name(fmt_name);
     bool input_ok = !input || !strcmp(input, "h5ad");
-    srv_job *j = calloc(1, sizeof *j);
-    if (!j || st < 0 || fmt < 0 || !input_ok) {
-        free(j);
+    srv_job *j = st >= 0 && fmt >= 0 && input_ok ? srv_job_new(id, (srv_job_state)st) : NULL;
+    if (!j) {
         json_decref(rec);
         srv_log("error", "spool: unreadable job record left in place",
                 json_pack("{s:s}", "job_id", id));
         return NULL;
     }
-    memcpy(j->id, id, SRV_ID_LEN + 1);
-    j->state = (srv_job_state)st;
     j->format = (adx_format)fmt;
     j->filename = fname ? strdup(fname) : NULL;
     j->dataset = dataset ? strdup(dataset) : NULL;
@@ -200,7 +309,7 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
         if (json_is_integer(sz)) j->size_bytes = (uint64_t)json_integer_value(sz);
         if (json_is_string(sh)) snprintf(j->sha256, sizeof j->sha256, "%s", json_string_value(sh));
         char rp[PATH_MAX + 64];
-        srv_result_path(s, j, rp, sizeof rp);
+        srv_spool_result_path(&s->spool, j, rp, sizeof rp);
         struct stat stt;
         if (stat(rp, &stt) != 0 || (uint64_t)stt.st_size != j->size_bytes) {
             /* The file is gone or damaged: the only honest state is expired. */
@@ -209,9 +318,9 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
         }
     }
     if (j->state == SRV_JOB_QUEUED) {
-        srv_job_file(s, id, "request.json", path, sizeof path);
+        srv_spool_job_file(&s->spool, id, "request.json", path, sizeof path);
         char inpath[PATH_MAX + 64];
-        srv_job_file(s, id, SRV_INPUT_H5AD_FILE, inpath, sizeof inpath);
+        srv_spool_job_file(&s->spool, id, SRV_INPUT_H5AD_FILE, inpath, sizeof inpath);
         if (access(path, R_OK) != 0 || (j->input == SRV_IN_H5AD && access(inpath, R_OK) != 0)) {
             srv_log("error", "spool: queued job lost its request body; marked failed",
                     json_pack("{s:s}", "job_id", id));
@@ -230,20 +339,60 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     return j;
 }
 
-int srv_store_scan(srv_state *s, adx_err *err)
+int srv_spool_lock(srv_state *s, adx_err *err)
 {
-    snprintf(s->jobs_dir, sizeof s->jobs_dir, "%s/jobs", s->cfg.spool_dir);
-    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/tmp", s->cfg.spool_dir);
-    if (srv_mkdir_p(s->jobs_dir, "/spool_dir", err) < 0 ||
-        srv_mkdir_p(s->tmp_dir, "/spool_dir", err) < 0)
+    char path[PATH_MAX + 8];
+    s->spool.lock_fd = -1;
+    if (srv_mkdir_p(s->cfg.spool_dir, "/spool_dir", err) < 0) return -1;
+    snprintf(path, sizeof path, "%s/lock", s->cfg.spool_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return adx_err_set(err, ADX_E_IO, "/spool_dir", "cannot open %s: %s", path,
+                           strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return adx_err_set(err, ADX_E_CONFLICT, "/spool_dir",
+                               "spool_dir %s is in use by another anndata-exportd (pid %s, "
+                               "holding %s); one instance per spool",
+                               s->cfg.spool_dir, pid[0] ? pid : "unknown", path);
+        return adx_err_set(err, ADX_E_IO, "/spool_dir", "cannot lock %s: %s", path, strerror(e));
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        /* the lock holds without the pid; only the message loses it */
+    }
+    s->spool.lock_fd = fd;
+    return 0;
+}
+
+void srv_spool_unlock(srv_state *s)
+{
+    /* The file stays: removing it would race with an instance starting. */
+    if (s->spool.lock_fd >= 0) close(s->spool.lock_fd);
+    s->spool.lock_fd = -1;
+}
+
+int srv_spool_scan(srv_state *s, adx_err *err)
+{
+    snprintf(s->spool.jobs_dir, sizeof s->spool.jobs_dir, "%s/jobs", s->cfg.spool_dir);
+    snprintf(s->spool.tmp_dir, sizeof s->spool.tmp_dir, "%s/tmp", s->cfg.spool_dir);
+    if (srv_mkdir_p(s->spool.jobs_dir, "/spool_dir", err) < 0 ||
+        srv_mkdir_p(s->spool.tmp_dir, "/spool_dir", err) < 0)
         return -1;
     /* Uploads that were in flight when the process died were never
      * acknowledged. */
-    srv_remove_tree(s->tmp_dir);
-    if (srv_mkdir_p(s->tmp_dir, "/spool_dir", err) < 0) return -1;
-    DIR *d = opendir(s->jobs_dir);
+    srv_remove_tree(s->spool.tmp_dir);
+    if (srv_mkdir_p(s->spool.tmp_dir, "/spool_dir", err) < 0) return -1;
+    DIR *d = opendir(s->spool.jobs_dir);
     if (!d)
-        return adx_err_set(err, ADX_E_IO, "/spool_dir", "cannot read %s: %s", s->jobs_dir,
+        return adx_err_set(err, ADX_E_IO, "/spool_dir", "cannot read %s: %s", s->spool.jobs_dir,
                            strerror(errno));
     int64_t now = srv_now_ms();
     unsigned n = 0, requeued = 0;
@@ -254,20 +403,20 @@ int srv_store_scan(srv_state *s, adx_err *err)
         bool changed;
         srv_job *j = load_job(s, e->d_name, now, &changed);
         if (!j) continue;
-        srv_job_link(j);
+        srv_jobs_link(&s->jobs, j);
         /* Queued before the loop runs: the record catches up on a worker. */
-        if (changed) srv_job_persist(j);
+        if (changed) spool_persist(s, j);
         n++;
         if (j->state == SRV_JOB_QUEUED) requeued++;
     }
     closedir(d);
     /* Enqueue in id (= creation) order so the FIFO survives a restart. */
-    srv_job *last = s->jobs_head;
+    srv_job *last = s->jobs.head;
     while (last && last->next)
         last = last->next;
     for (srv_job *j = last; j; j = j->prev) {
-        if (j->state == SRV_JOB_QUEUED) srv_job_enqueue(j);
-        srv_job_track(j);
+        if (j->state == SRV_JOB_QUEUED) srv_jobs_enqueue(&s->jobs, j);
+        srv_jobs_track(&s->jobs, j);
     }
     srv_log("info", "spool scanned",
             json_pack("{s:s, s:i, s:i}", "spool_dir", s->cfg.spool_dir, "jobs", n, "requeued",

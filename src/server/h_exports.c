@@ -1,0 +1,325 @@
+/* /v1/exports: new jobs (POST, with ?wait), the listing, one job, DELETE,
+ * and the file of a succeeded job with Range/ETag. */
+#include "http.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "spool.h"
+
+static srv_job *job_of(srv_req *r)
+{
+    return srv_id_valid(r->rm.id) ? srv_jobs_find(&r->s->jobs, r->rm.id) : NULL;
+}
+
+static enum MHD_Result no_job(srv_req *r)
+{
+    return srv_problem(r, ADX_E_NOT_FOUND, NULL, NULL, "no job %.40s", r->rm.id);
+}
+
+enum MHD_Result srv_h_exports_list(srv_req *r)
+{
+    const char *st = srv_req_query(r, "state"), *lim = srv_req_query(r, "limit"),
+               *cur = srv_req_query(r, "cursor");
+    int state = -1;
+    if (st && (state = srv_job_state_parse(st)) < 0)
+        return srv_problem(r, ADX_E_BAD_OPTION, NULL, NULL,
+                           "state must be one of queued, running, succeeded, failed, canceled, "
+                           "expired");
+    long limit = 50;
+    if (lim) {
+        char *end;
+        errno = 0;
+        limit = strtol(lim, &end, 10);
+        if (errno || *end || end == lim || limit < 1 || limit > 1000)
+            return srv_problem(r, ADX_E_BAD_OPTION, NULL, NULL,
+                               "limit must be an integer from 1 to 1000");
+    }
+    if (cur && !srv_id_valid(cur))
+        return srv_problem(r, ADX_E_BAD_OPTION, NULL, NULL,
+                           "cursor is not one this server handed out");
+    srv_job *page[1000];
+    bool more;
+    size_t n = srv_jobs_page(&r->s->jobs, state, cur, (size_t)limit, page, &more);
+    json_t *items = json_array();
+    for (size_t i = 0; i < n && items; i++)
+        json_array_append_new(items, srv_job_json(page[i], r->base));
+    json_t *o =
+        json_pack("{s:o, s:s?}", "items", items, "next_cursor", more && n ? page[n - 1]->id : NULL);
+    if (o && !more) json_object_set_new(o, "next_cursor", json_null());
+    return srv_send_json(r, 200, o);
+}
+
+enum MHD_Result srv_h_export_get(srv_req *r)
+{
+    srv_job *j = job_of(r);
+    if (!j) return no_job(r);
+    return srv_send_json(r, 200, srv_job_json(j, r->base));
+}
+
+enum MHD_Result srv_h_export_delete(srv_req *r)
+{
+    srv_job *j = job_of(r);
+    if (!j) return no_job(r);
+    srv_job_state before = j->state;
+    srv_jobs_delete(&r->s->jobs, j, srv_now_ms());
+    srv_log("info", "job deleted",
+            json_pack("{s:s, s:s, s:s}", "job_id", r->rm.id, "request_id", r->rid, "was",
+                      srv_job_state_name(before)));
+    return srv_send_empty(r, 204);
+}
+
+/* The file of a succeeded job, honouring Range, If-Range and If-None-Match.
+ * `full_only` is set for ?wait answers, which never see those headers. */
+static enum MHD_Result serve_file(srv_req *r, srv_job *j, bool full_only)
+{
+    if (j->state == SRV_JOB_EXPIRED)
+        return srv_problem(r, ADX_E_GONE, NULL, NULL,
+                           "the result of job %s expired and was deleted", j->id);
+    if (j->state != SRV_JOB_SUCCEEDED) {
+        adx_err e;
+        adx_err_init(&e);
+        adx_err_set(&e, ADX_E_CONFLICT, "", "job %s is %s; the file exists once it succeeded",
+                    j->id, srv_job_state_name(j->state));
+        json_t *p = adx_err_problem(&e, r->path, NULL);
+        if (p) json_object_set_new(p, "state", json_string(srv_job_state_name(j->state)));
+        return srv_send_problem(r, p, 409, NULL, NULL);
+    }
+    char path[PATH_MAX + 64];
+    srv_spool_result_path(&r->s->spool, j, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0) close(fd);
+        srv_log("error", "result file missing",
+                json_pack("{s:s, s:s}", "job_id", j->id, "request_id", r->rid));
+        return srv_problem(r, ADX_E_GONE, NULL, NULL, "the result of job %s is no longer available",
+                           j->id);
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    char etag[80], disp[2048], crange[96];
+    snprintf(etag, sizeof etag, "\"%s\"", j->sha256);
+    const char *fname = j->filename ? j->filename : "export";
+    if (srv_content_disposition(fname, disp, sizeof disp) < 0)
+        snprintf(disp, sizeof disp, "attachment; filename=\"export%s\"", adx_format_ext(j->format));
+    const char *inm = full_only ? NULL : srv_req_header(r, "If-None-Match");
+    if (inm && srv_etag_match(inm, etag)) {
+        close(fd);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        if (resp) MHD_add_response_header(resp, "ETag", etag);
+        return srv_respond(r, 304, resp);
+    }
+    const char *rh = full_only ? NULL : srv_req_header(r, "Range");
+    const char *ifr = full_only ? NULL : srv_req_header(r, "If-Range");
+    if (rh && ifr && strcmp(ifr, etag) != 0) rh = NULL; /* stale validator: send it all */
+    uint64_t first = 0, last = size ? size - 1 : 0;
+    srv_range_result rr = srv_range_parse(rh, size, &first, &last);
+    if (rr == SRV_RANGE_UNSAT) {
+        close(fd);
+        snprintf(crange, sizeof crange, "bytes */%llu", (unsigned long long)size);
+        return srv_problem(r, ADX_E_RANGE, "Content-Range", crange,
+                           "the range is outside the %llu-byte file", (unsigned long long)size);
+    }
+    uint64_t len = rr == SRV_RANGE_OK ? last - first + 1 : size;
+    struct MHD_Response *resp =
+        MHD_create_response_from_fd_at_offset64(len, fd, rr == SRV_RANGE_OK ? first : 0);
+    if (!resp) {
+        close(fd);
+        adx_err e;
+        adx_err_init(&e);
+        adx_err_set(&e, ADX_E_NOMEM, "", "out of memory");
+        adx_err_set_status(&e, 500);
+        return srv_send_err(r, &e, NULL, NULL);
+    }
+    MHD_add_response_header(resp, "Content-Type", adx_format_content_type(j->format));
+    MHD_add_response_header(resp, "Content-Disposition", disp);
+    MHD_add_response_header(resp, "ETag", etag);
+    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    MHD_add_response_header(resp, "Cache-Control", "private, no-cache");
+    char loc[700];
+    snprintf(loc, sizeof loc, "%s/v1/exports/%s", r->base, j->id);
+    MHD_add_response_header(resp, "Content-Location", loc);
+    if (r->m != SRV_M_HEAD) r->bytes_out += len;
+    if (rr == SRV_RANGE_OK) {
+        snprintf(crange, sizeof crange, "bytes %llu-%llu/%llu", (unsigned long long)first,
+                 (unsigned long long)last, (unsigned long long)size);
+        MHD_add_response_header(resp, "Content-Range", crange);
+        return srv_respond(r, 206, resp);
+    }
+    return srv_respond(r, 200, resp);
+}
+
+enum MHD_Result srv_h_export_file(srv_req *r)
+{
+    srv_job *j = job_of(r);
+    if (!j) return no_job(r);
+    return serve_file(r, j, false);
+}
+
+static enum MHD_Result send_job_accepted(srv_req *r, srv_job *j)
+{
+    json_t *o = srv_job_json(j, r->base);
+    struct MHD_Response *resp = srv_resp_json(r, o, "application/json");
+    if (resp) {
+        char loc[700];
+        snprintf(loc, sizeof loc, "%s/v1/exports/%s", r->base, j->id);
+        MHD_add_response_header(resp, "Location", loc);
+    }
+    return srv_respond(r, 202, resp);
+}
+
+/* ---- ?wait ----------------------------------------------------------------- */
+
+/* The answer of a ?wait request whose job ended (or whose wait ran out). */
+static void answer_wait(srv_req *r, srv_job *j)
+{
+    if (j->state == SRV_JOB_SUCCEEDED) {
+        serve_file(r, j, true);
+    } else if (j->state == SRV_JOB_FAILED || j->state == SRV_JOB_CANCELED) {
+        json_t *p = j->error ? json_deep_copy(j->error) : NULL;
+        json_t *st = p ? json_object_get(p, "status") : NULL;
+        int status = json_is_integer(st) ? (int)json_integer_value(st) : 500;
+        if (status < 400 || status > 599) status = 500;
+        if (p) json_object_set_new(p, "job_id", json_string(j->id));
+        srv_send_problem(r, p, status, NULL, NULL);
+    } else {
+        send_job_accepted(r, j);
+    }
+}
+
+static void wait_done(srv_job_watch *w, srv_job *j)
+{
+    answer_wait(srv_req_of_watch(w), j);
+}
+
+static void wait_tick(srv_req *r, int64_t now)
+{
+    srv_job *j = r->watch.job;
+    if (!j) return;
+    /* Shutdown ends waits on jobs that will not run before exit. */
+    bool stop = r->s->shutting_down && j->state == SRV_JOB_QUEUED;
+    if (now >= r->wait_deadline || stop) {
+        srv_job_watch_remove(&r->watch);
+        answer_wait(r, j);
+    }
+}
+
+static void wait_detach(srv_req *r)
+{
+    srv_job_watch_remove(&r->watch);
+}
+
+/* ---- POST ------------------------------------------------------------------ */
+
+static void validated(srv_validate *v)
+{
+    srv_req *r = v->ud;
+    srv_state *s = r->s;
+    r->val = NULL;
+    if (!v->job) {
+        if (v->err.status >= 500 || v->err.type == ADX_E_IO || v->err.type == ADX_E_INTERNAL) {
+            srv_log("error", "request could not be stored",
+                    json_pack("{s:s, s:s}", "request_id", r->rid, "error", v->err.detail));
+            int st = v->err.status >= 500 ? v->err.status : 500;
+            adx_err e;
+            adx_err_init(&e);
+            adx_err_set(&e, st == 503 ? ADX_E_UNAVAILABLE : v->err.type, "",
+                        "the request could not be stored; see the daemon log (request %s)", r->rid);
+            adx_err_set_status(&e, st);
+            srv_send_err(r, &e, st == 503 ? "Retry-After" : NULL, SRV_RETRY_AFTER);
+        } else {
+            srv_send_err(r, &v->err, NULL, NULL);
+        }
+        free(v->options);
+        free(v);
+        return;
+    }
+    srv_job *j = v->job;
+    snprintf(j->rid, sizeof j->rid, "%s", r->rid);
+    srv_jobs_link(&s->jobs, j);
+    srv_jobs_enqueue(&s->jobs, j);
+    srv_log("info", "job accepted",
+            json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:f, s:f}", "job_id", j->id, "request_id",
+                      r->rid, "format", adx_format_name(j->format), "filename", j->filename,
+                      "dataset", j->dataset, "input", j->input == SRV_IN_H5AD ? "h5ad" : "request",
+                      "load_s", v->load_s, "store_s", v->store_s));
+    free(v->options);
+    free(v);
+    srv_run_dispatch(s);
+    if (r->wait_s > 0 && !srv_job_terminal(j->state)) {
+        r->wait_deadline = srv_now_ms() + (int64_t)r->wait_s * 1000;
+        r->watch.fn = wait_done;
+        srv_job_watch_add(j, &r->watch);
+        r->on_tick = wait_tick;
+        r->detach = wait_detach;
+        return; /* stays suspended */
+    }
+    if (r->wait_s > 0)
+        answer_wait(r, j);
+    else
+        send_job_accepted(r, j);
+}
+
+static enum MHD_Result post_end(srv_req *r)
+{
+    srv_state *s = r->s;
+    srv_validate *v = calloc(1, sizeof *v);
+    if (!v) {
+        srv_upload_discard(r);
+        return srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER, "out of memory");
+    }
+    snprintf(v->upload, sizeof v->upload, "%s", r->upload);
+    r->upload[0] = '\0'; /* the worker owns the file now */
+    memcpy(v->id, r->rm.id, sizeof v->id);
+    v->created_ms = srv_now_ms();
+    v->lim = s->cfg.limits;
+    v->keep_model = s->jobs.n_running + s->jobs.n_queued + s->jobs.n_validating < s->cfg.workers;
+    v->input = r->input;
+    v->options = r->options; /* the loop does not touch it while the worker runs */
+    r->options = NULL;
+    v->done = validated;
+    v->ud = r;
+    if (srv_validate_start(s, v) < 0) {
+        unlink(v->upload);
+        free(v->options);
+        free(v);
+        return srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER,
+                           "cannot schedule the request");
+    }
+    r->val = v;
+    srv_req_suspend(r);
+    return MHD_YES;
+}
+
+enum MHD_Result srv_h_exports_post(srv_req *r)
+{
+    srv_state *s = r->s;
+    enum MHD_Result rc;
+    if (!srv_upload_export_type(r, &rc) || srv_upload_too_big(r, &rc)) return rc;
+    if (srv_jobs_queue_full(&s->jobs))
+        return srv_problem(r, ADX_E_QUEUE_FULL, "Retry-After", SRV_RETRY_AFTER,
+                           "the queue holds %u jobs (queue_max); retry later", s->cfg.queue_max);
+    const char *w = srv_req_query(r, "wait");
+    if (w) {
+        char *end;
+        errno = 0;
+        unsigned long long sec = strtoull(w, &end, 10);
+        if (errno || *end || end == w || *w == '-')
+            return srv_problem(r, ADX_E_BAD_OPTION, NULL, NULL,
+                               "wait must be a whole number of seconds");
+        r->wait_s = (unsigned)(sec > s->cfg.wait_max ? s->cfg.wait_max : sec);
+    }
+    if (r->input == SRV_IN_H5AD) {
+        adx_err e;
+        adx_err_init(&e);
+        r->options = srv_query_options(r, &e);
+        if (!r->options) return srv_send_err(r, &e, NULL, NULL);
+    }
+    srv_new_id(s, r->rm.id);
+    return srv_upload_open(r, post_end);
+}

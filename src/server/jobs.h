@@ -1,0 +1,148 @@
+/* The job table of the daemon: every job by id, the FIFO of queued jobs,
+ * expiry, paging and cancel. It knows no HTTP, no event loop and no disk:
+ * whatever must reach the spool goes through the hooks the owner
+ * registers, and whoever waits for a job (a suspended ?wait request)
+ * registers a srv_job_watch on it and is called once the job reaches a
+ * terminal state. Loop thread only, except the fields a comment marks as
+ * the worker's. */
+#ifndef SRV_JOBS_H
+#define SRV_JOBS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "adx_common.h"
+#include "adx_srv_job.h"
+#include "adx_srv_util.h"
+
+struct pipe_job;
+typedef struct srv_job srv_job;
+
+/* What a job exports: the request document (request.json, with "adata" or
+ * "dataset"), or an uploaded h5ad (input.h5ad) with request.json holding
+ * only the options. */
+typedef enum srv_input { SRV_IN_REQUEST = 0, SRV_IN_H5AD } srv_input;
+
+/* A party waiting for a job: `fn` runs once, on the loop, when the job
+ * reaches a terminal state (the watch is detached before the call). */
+typedef struct srv_job_watch {
+    void (*fn)(struct srv_job_watch *w, srv_job *j);
+    srv_job *job; /* set while attached */
+    struct srv_job_watch *next;
+} srv_job_watch;
+
+struct srv_job {
+    char id[SRV_ID_LEN + 1];
+    char rid[72]; /* X-Request-ID of the POST that created it ("" after a restart) */
+    srv_job_state state;
+    int64_t created_ms, started_ms, finished_ms; /* 0 = not yet */
+    adx_format format;
+    char *filename;
+    srv_input input;
+    char *dataset;  /* stored dataset the request names, or NULL */
+    bool pinned;    /* holds a ds_pin on `dataset` (queued or running) */
+    json_t *result; /* pipe_result_json once succeeded (size, sha256, summary, report) */
+    json_t *error;  /* problem object once failed/canceled */
+    uint64_t size_bytes;
+    char sha256[65];
+    atomic_int cancel;        /* worker reads: 1 = client canceled, 2 = shutting down */
+    atomic_uint progress_ppm; /* worker writes: progress in millionths */
+    struct pipe_job *pj;      /* model kept from validation while queued, or NULL */
+    unsigned refs;            /* work and io in flight that point at the job */
+    bool removed;             /* out of the table; freed once refs drops to 0 */
+    /* the spool's io chain (spool.c) */
+    unsigned io_busy; /* record/remove operations in flight */
+    bool io_persist_again, io_remove_pending, io_drop_result;
+    srv_job *prev, *next;   /* table, newest first */
+    srv_job *qnext;         /* FIFO of queued jobs */
+    srv_job *hnext;         /* id hash chain */
+    srv_job *eprev, *enext; /* expiry list, ordered by finished_ms */
+    int elist;              /* which expiry list holds it: 0 none, 1 finished, 2 expired */
+    srv_job_watch *watchers;
+};
+
+/* What the table asks of its owner; every hook may be NULL (unit tests). */
+typedef struct srv_jobs_hooks {
+    void *ud;
+    /* The job's record changed: write it (asynchronously). */
+    void (*persist)(void *ud, srv_job *j);
+    /* A succeeded job expired: delete its result, then write the record. */
+    void (*expire)(void *ud, srv_job *j);
+    /* The job left the table: delete its files. The hook holds a reference
+     * (srv_job_ref) for as long as it needs the job. */
+    void (*remove)(void *ud, srv_job *j);
+    /* The job no longer needs its stored dataset. */
+    void (*unpin)(void *ud, srv_job *j);
+} srv_jobs_hooks;
+
+typedef struct srv_jobs {
+    srv_job *head; /* newest first */
+    srv_job *q_head, *q_tail;
+    unsigned n_queued, n_running, n_validating;
+    unsigned queue_max;
+    int64_t ttl_ms;
+    srv_job **hb; /* id index */
+    size_t hcap, hcount;
+    bool hbroken;
+    struct {
+        srv_job *head, *tail;
+    } el[3];
+    srv_jobs_hooks hooks;
+} srv_jobs;
+
+void srv_jobs_init(srv_jobs *t, unsigned queue_max, uint64_t ttl_s, const srv_jobs_hooks *h);
+/* Frees every job (shutdown): no work may be in flight. */
+void srv_jobs_free_all(srv_jobs *t);
+
+/* A new job in state `st` (NULL on ENOMEM); not in the table yet. */
+srv_job *srv_job_new(const char *id, srv_job_state st);
+/* Free a job that never entered the table. */
+void srv_job_free(srv_job *j);
+void srv_job_ref(srv_job *j);
+/* Drop a reference; frees the job when it is out of the table and unused. */
+void srv_job_unref(srv_job *j);
+
+srv_job *srv_jobs_find(const srv_jobs *t, const char *id);
+/* Insert into the table in id order (a new job goes to the head). */
+void srv_jobs_link(srv_jobs *t, srv_job *j);
+void srv_jobs_enqueue(srv_jobs *t, srv_job *j);
+/* The oldest queued job, taken off the queue; NULL when none. */
+srv_job *srv_jobs_dequeue(srv_jobs *t);
+/* Queued plus being validated, against queue_max. */
+bool srv_jobs_queue_full(const srv_jobs *t);
+unsigned srv_jobs_count_state(const srv_jobs *t, srv_job_state st);
+
+/* Apply `ev` (SRV_EV_*); false when the state machine refuses it. A
+ * terminal state puts the job on its expiry list, drops its pin and calls
+ * its watchers. */
+bool srv_jobs_event(srv_jobs *t, srv_job *j, srv_job_event ev, int64_t now_ms);
+/* Put a terminal job on its expiry list (the spool scan calls it for jobs
+ * loaded finished). */
+void srv_jobs_track(srv_jobs *t, srv_job *j);
+/* DELETE: a queued job is canceled at once, a running one is told to stop
+ * (its worker ends it), a finished one leaves the table. */
+void srv_jobs_delete(srv_jobs *t, srv_job *j, int64_t now_ms);
+/* Expiry: succeeded jobs older than the TTL become expired; failed and
+ * canceled ones, and expired ones after a second TTL, leave the table. */
+void srv_jobs_tick(srv_jobs *t, int64_t now_ms);
+
+void srv_job_watch_add(srv_job *j, srv_job_watch *w);
+void srv_job_watch_remove(srv_job_watch *w);
+
+/* One page of the listing, newest first: jobs strictly older than
+ * `cursor` (NULL = from the newest) in `state` (-1 = any), at most
+ * `limit` of them into `out`. *more tells whether another page follows.
+ * Returns the number stored. */
+size_t srv_jobs_page(const srv_jobs *t, int state, const char *cursor, size_t limit, srv_job **out,
+                     bool *more);
+
+/* Job JSON for the API; `base` prefixes links ("" or scheme://host/prefix). */
+json_t *srv_job_json(const srv_job *j, const char *base);
+/* The problem object of a canceled job. */
+json_t *srv_job_canceled_problem(void);
+
+#endif

@@ -1,0 +1,359 @@
+/* Export jobs on libuv's pool: validating a new body into a job (before
+ * the 202), and running queued jobs. Workers see only the job fields
+ * jobs.h marks as theirs (cancel, progress_ppm) plus the immutable ones
+ * (id, created_ms, started_ms, format, filename) while they hold a
+ * reference. */
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "adx_pipeline.h"
+#include "spool.h"
+
+static json_t *problem_for_job(const adx_err *e, const char *id)
+{
+    if (e->status >= 500 || e->type == ADX_E_IO || e->type == ADX_E_INTERNAL) {
+        /* Library messages may name files of this machine: the client gets
+         * a pointer to the log, the log gets the details. */
+        adx_err pub;
+        adx_err_init(&pub);
+        adx_err_set(&pub, e->type, "",
+                    "the export failed on the server; see the daemon log for job %s", id);
+        adx_err_set_status(&pub, e->status ? e->status : 500);
+        return adx_err_problem(&pub, NULL, NULL);
+    }
+    return adx_err_problem(e, NULL, NULL);
+}
+
+/* ---- exports on the pool --------------------------------------------- */
+
+typedef struct export_work {
+    uv_work_t w;
+    srv_state *s;
+    srv_job *j;
+    pipe_job *pj;
+    adx_limits lim;
+    srv_input input;
+    char req_path[PATH_MAX + 64];
+    char in_path[PATH_MAX + 64];
+    char out_path[PATH_MAX + 64];
+    char dir[PATH_MAX + 64];
+    int event; /* SRV_EV_SUCCEED / FAIL / CANCEL, or -1 when interrupted by shutdown */
+    adx_err err;
+    json_t *result, *error;
+    int64_t finished_ms;
+    uint64_t t0, t1;
+} export_work;
+
+static void on_progress(void *ud, double f)
+{
+    srv_job *j = ud;
+    if (f < 0) f = 0;
+    if (f > 1) f = 1;
+    atomic_store_explicit(&j->progress_ppm, (unsigned)(f * 1e6), memory_order_relaxed);
+}
+
+/* Worker: the job's input as a pipeline job. request.json is the whole
+ * request, or for an uploaded h5ad only its options. */
+static pipe_job *load_input(const srv_state *s, srv_input input, const char *req_path,
+                            const char *in_path, const adx_limits *lim, adx_err *err)
+{
+    if (input == SRV_IN_H5AD) {
+        /* The spool's own file; jansson's message would name its path. */
+        json_t *opts = json_load_file(req_path, 0, NULL);
+        if (!opts) {
+            adx_err_set(err, ADX_E_IO, "", "the stored export options do not read");
+            return NULL;
+        }
+        /* The input passed adx-h5check before the 202; checking it again
+         * costs one extra read of the file in a child (only when the model
+         * was not kept from validation) and keeps every in-process read of
+         * an uploaded h5ad behind a check. */
+        pipe_job *pj = pipe_load_input(in_path, PIPE_SRC_H5AD, opts, lim, s->h5check, err);
+        json_decref(opts);
+        return pj;
+    }
+    pipe_env env = {.store = s->ds};
+    return pipe_load_file_env(req_path, lim, &env, err);
+}
+
+static void export_run(uv_work_t *w)
+{
+    export_work *ew = w->data;
+    srv_job *j = ew->j;
+    ew->t0 = srv_mono_ns();
+    adx_ctl ctl = {.cancel = &j->cancel, .progress = on_progress, .ud = j};
+    pipe_job *pj = ew->pj;
+    ew->pj = NULL;
+    if (!pj && !adx_ctl_canceled(&ctl))
+        pj = load_input(ew->s, ew->input, ew->req_path, ew->in_path, &ew->lim, &ew->err);
+    int rc = -1;
+    if (pj && !adx_ctl_canceled(&ctl)) {
+        rc = pipe_prepare(pj, &ew->err);
+        if (rc == 0) rc = pipe_write(pj, ew->out_path, &ctl, &ew->err);
+        if (rc == 0) ew->result = pipe_result_json(pj, j->id);
+        if (rc == 0 && !ew->result) {
+            adx_err_set(&ew->err, ADX_E_NOMEM, "", "out of memory building the result");
+            rc = -1;
+        }
+    }
+    pipe_free(pj);
+    int c = atomic_load(&j->cancel);
+    ew->finished_ms = srv_now_ms();
+    if (c == 2) {
+        /* Shutdown stopped it: leave the record queued so it runs again. */
+        ew->event = -1;
+        unlink(ew->out_path);
+    } else if (c == 1) {
+        ew->event = SRV_EV_CANCEL;
+        unlink(ew->out_path);
+        ew->error = srv_job_canceled_problem();
+    } else if (rc == 0) {
+        ew->event = SRV_EV_SUCCEED;
+    } else {
+        ew->event = SRV_EV_FAIL;
+        if (!adx_err_failed(&ew->err))
+            adx_err_set(&ew->err, ADX_E_INTERNAL, "", "the pipeline failed without a reason");
+        ew->error = problem_for_job(&ew->err, j->id);
+    }
+    if (ew->event >= 0) {
+        /* A shallow copy carries the terminal state into the record without
+         * touching the job the loop may be reading. */
+        srv_job copy;
+        memset(&copy, 0, sizeof copy);
+        memcpy(copy.id, j->id, sizeof copy.id);
+        copy.state = (srv_job_state)srv_job_next(SRV_JOB_RUNNING, (srv_job_event)ew->event);
+        copy.created_ms = j->created_ms;
+        copy.started_ms = j->started_ms;
+        copy.finished_ms = ew->finished_ms;
+        copy.format = j->format;
+        copy.filename = j->filename;
+        copy.input = j->input;
+        copy.dataset = j->dataset;
+        copy.result = ew->result;
+        copy.error = ew->error;
+        char *rec = srv_spool_record(&copy);
+        adx_err perr;
+        adx_err_init(&perr);
+        if (!rec || srv_write_durable(ew->dir, "job.json", rec, strlen(rec), &perr) < 0) {
+            /* Not durable: the job reruns after a restart, which is safe. */
+            if (!adx_err_failed(&perr)) adx_err_set(&perr, ADX_E_NOMEM, "", "record");
+        }
+        free(rec);
+        /* Once the terminal record is durable the input is never read
+         * again; before that, a restart still needs it to rerun the job. */
+        if (ew->input == SRV_IN_H5AD && !adx_err_failed(&perr)) unlink(ew->in_path);
+    }
+    ew->t1 = srv_mono_ns();
+}
+
+static void export_done(uv_work_t *w, int status)
+{
+    export_work *ew = w->data;
+    srv_job *j = ew->j;
+    srv_state *s = ew->s;
+    s->metrics.worker_busy_s += (double)(ew->t1 - ew->t0) / 1e9;
+    if (ew->event < 0) {
+        srv_jobs_event(&s->jobs, j, SRV_EV_INTERRUPT, ew->finished_ms);
+        srv_log("info", "job interrupted by shutdown; it runs again after a restart",
+                json_pack("{s:s}", "job_id", j->id));
+    } else {
+        /* Result first: the watchers called by the transition read it. */
+        j->finished_ms = ew->finished_ms;
+        json_decref(j->error);
+        j->error = ew->error;
+        ew->error = NULL;
+        if (ew->event == SRV_EV_SUCCEED) {
+            j->result = ew->result;
+            ew->result = NULL;
+            json_t *sz = json_object_get(j->result, "size_bytes");
+            json_t *sh = json_object_get(j->result, "sha256");
+            if (json_is_integer(sz)) j->size_bytes = (uint64_t)json_integer_value(sz);
+            if (json_is_string(sh))
+                snprintf(j->sha256, sizeof j->sha256, "%s", json_string_value(sh));
+            atomic_store(&j->progress_ppm, 1000000u);
+        }
+        json_t *f = json_pack(
+            "{s:s, s:s, s:s, s:f}", "job_id", j->id, "request_id", j->rid, "state",
+            srv_job_state_name((srv_job_state)srv_job_next(j->state, (srv_job_event)ew->event)),
+            "duration_s", (double)(ew->t1 - ew->t0) / 1e9);
+        if (ew->event == SRV_EV_SUCCEED)
+            json_object_set_new(f, "size_bytes", json_integer((json_int_t)j->size_bytes));
+        if (ew->event == SRV_EV_FAIL) {
+            json_object_set_new(f, "error", json_string(ew->err.detail));
+            if (ew->err.n_items)
+                json_object_set_new(f, "pointer", json_string(ew->err.items[0].pointer));
+        }
+        srv_log(ew->event == SRV_EV_FAIL ? "warn" : "info", "job finished", f);
+        srv_jobs_event(&s->jobs, j, (srv_job_event)ew->event, ew->finished_ms);
+    }
+    json_decref(ew->result);
+    json_decref(ew->error);
+    free(ew);
+    srv_job_unref(j);
+    srv_run_dispatch(s);
+}
+
+static int export_start(srv_state *s, srv_job *j)
+{
+    export_work *ew = calloc(1, sizeof *ew);
+    if (!ew) return -1;
+    ew->w.data = ew;
+    ew->s = s;
+    ew->j = j;
+    ew->lim = s->cfg.limits;
+    ew->input = j->input;
+    srv_spool_job_file(&s->spool, j->id, SRV_INPUT_H5AD_FILE, ew->in_path, sizeof ew->in_path);
+    ew->pj = j->pj;
+    j->pj = NULL;
+    adx_err_init(&ew->err);
+    srv_spool_job_file(&s->spool, j->id, "request.json", ew->req_path, sizeof ew->req_path);
+    srv_spool_result_path(&s->spool, j, ew->out_path, sizeof ew->out_path);
+    srv_spool_job_dir(&s->spool, j->id, ew->dir, sizeof ew->dir);
+    srv_jobs_event(&s->jobs, j, SRV_EV_START, 0);
+    j->started_ms = srv_now_ms();
+    srv_job_ref(j);
+    if (uv_queue_work(s->loop, &ew->w, export_run, export_done) != 0) {
+        srv_jobs_event(&s->jobs, j, SRV_EV_INTERRUPT, 0);
+        srv_job_unref(j);
+        j->pj = ew->pj;
+        free(ew);
+        return -1;
+    }
+    return 0;
+}
+
+void srv_run_dispatch(srv_state *s)
+{
+    while (!s->shutting_down && s->jobs.n_running < s->cfg.workers && s->jobs.q_head) {
+        srv_job *j = srv_jobs_dequeue(&s->jobs);
+        if (export_start(s, j) < 0) {
+            srv_jobs_enqueue(&s->jobs, j);
+            break;
+        }
+    }
+}
+
+/* ---- validation of new bodies ---------------------------------------- */
+
+static void validate_run(uv_work_t *w)
+{
+    srv_validate *v = w->data;
+    uint64_t t0 = srv_mono_ns();
+    /* The body must be durable before the 202 promises it is. */
+    int ufd = open(v->upload, O_RDONLY | O_CLOEXEC);
+    if (ufd >= 0) {
+        fsync(ufd);
+        close(ufd);
+    }
+    uint64_t t1 = srv_mono_ns();
+    pipe_job *pj;
+    if (v->input == SRV_IN_H5AD) {
+        json_t *opts = json_loads(v->options, 0, NULL);
+        pj = opts ? pipe_load_input(v->upload, PIPE_SRC_H5AD, opts, &v->lim, v->s->h5check, &v->err)
+                  : NULL;
+        json_decref(opts);
+    } else {
+        pipe_env env = {.store = v->s->ds};
+        pj = pipe_load_file_env(v->upload, &v->lim, &env, &v->err);
+    }
+    uint64_t t2 = srv_mono_ns();
+    v->load_s = (double)(t2 - t1) / 1e9;
+    v->store_s = (double)(t1 - t0) / 1e9;
+    if (!pj) {
+        if (!adx_err_failed(&v->err))
+            adx_err_set(&v->err, ADX_E_INTERNAL, "", "the request could not be loaded");
+        unlink(v->upload);
+        return;
+    }
+    srv_state *s = v->s;
+    srv_job *j = srv_job_new(v->id, SRV_JOB_QUEUED);
+    const adx_request *rq = pipe_request(pj);
+    if (!j || !rq) {
+        free(j);
+        pipe_free(pj);
+        unlink(v->upload);
+        if (!rq)
+            adx_err_set(&v->err, ADX_E_INTERNAL, "", "the pipeline returned no request options");
+        else
+            adx_err_set(&v->err, ADX_E_NOMEM, "", "out of memory creating the job");
+        return;
+    }
+    j->created_ms = v->created_ms;
+    j->format = rq->format;
+    j->filename = req_filename(rq, j->id);
+    j->input = v->input;
+    j->pj = pj;
+    bool dataset_ok = true;
+    if (rq->dataset) {
+        /* Pinned from acceptance on, so no PUT or DELETE can change the
+         * dataset under the queued job (released at its terminal state). */
+        j->dataset = strdup(rq->dataset);
+        dataset_ok = j->dataset != NULL;
+        if (j->dataset) {
+            ds_pin(s->ds, j->dataset);
+            j->pinned = true;
+        }
+    }
+    char dir[PATH_MAX + 64], req[PATH_MAX + 64];
+    srv_spool_job_dir(&s->spool, j->id, dir, sizeof dir);
+    srv_spool_job_file(&s->spool, j->id,
+                       v->input == SRV_IN_H5AD ? SRV_INPUT_H5AD_FILE : "request.json", req,
+                       sizeof req);
+    char *rec = j->filename && dataset_ok ? srv_spool_record(j) : NULL;
+    if (!rec) {
+        adx_err_set(&v->err, ADX_E_NOMEM, "", "out of memory creating the job");
+    } else if (mkdir(dir, 0750) < 0) {
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot create the job directory: %s", strerror(errno));
+    } else if (rename(v->upload, req) < 0) {
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot move the request: %s", strerror(errno));
+    } else if ((v->input != SRV_IN_H5AD || srv_write_durable(dir, "request.json", v->options,
+                                                             strlen(v->options), &v->err) == 0) &&
+               srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0) {
+        /* The new directory entry must be durable too. */
+        adx_fsync_dir(s->spool.jobs_dir);
+    }
+    free(rec);
+    if (adx_err_failed(&v->err)) {
+        unlink(v->upload);
+        srv_remove_tree(dir);
+        if (j->pinned) ds_unpin(s->ds, j->dataset);
+        srv_job_free(j);
+        return;
+    }
+    if (!v->keep_model) {
+        /* Queued behind others: reload later rather than hold the model. */
+        pipe_free(j->pj);
+        j->pj = NULL;
+    }
+    v->job = j;
+    v->store_s += (double)(srv_mono_ns() - t2) / 1e9;
+}
+
+static void validate_done(uv_work_t *w, int status)
+{
+    srv_validate *v = w->data;
+    v->s->jobs.n_validating--;
+    v->s->metrics.worker_busy_s += v->load_s + v->store_s;
+    v->done(v);
+}
+
+int srv_validate_start(srv_state *s, srv_validate *v)
+{
+    v->w.data = v;
+    v->s = s;
+    adx_err_init(&v->err);
+    v->job = NULL;
+    s->jobs.n_validating++;
+    if (uv_queue_work(s->loop, &v->w, validate_run, validate_done) != 0) {
+        s->jobs.n_validating--;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,40 @@
+/* The spool (spool.c): one directory per job under <spool>/jobs/<id>/
+ * holding request.json, job.json (the durable record) and result.<ext>;
+ * <spool>/tmp/ holds uploads in progress. Not to be confused with the data
+ * directory of stored datasets (ds_store, datadir.c). Path helpers and
+ * srv_write_durable are safe on workers; the rest runs on the loop. */
+#ifndef SRV_SPOOL_H
+#define SRV_SPOOL_H
+
+#include "srv.h"
+
+void srv_spool_job_dir(const srv_spool *sp, const char *id, char *out, size_t cap);
+void srv_spool_job_file(const srv_spool *sp, const char *id, const char *name, char *out,
+                        size_t cap);
+/* "result" + the format's extension */
+void srv_spool_result_path(const srv_spool *sp, const srv_job *j, char *out, size_t cap);
+/* The persisted record of a job (compact JSON text, malloc'd). */
+char *srv_spool_record(const srv_job *j);
+
+/* Write `text` to dir/name atomically and durably (temp, fsync, rename,
+ * fsync dir). Worker or startup. */
+int srv_write_durable(const char *dir, const char *name, const char *text, size_t len,
+                      adx_err *err);
+/* Remove a directory and the plain files in it. */
+int srv_remove_tree(const char *dir);
+/* mkdir -p with mode 0750; errors point at the config `setting` that named
+ * the directory ("/spool_dir"). */
+int srv_mkdir_p(const char *path, const char *setting, adx_err *err);
+
+/* Take the spool's lock (<spool>/lock, flock, holding our pid), creating
+ * the directory if needed. Another live instance holding it is an error
+ * naming its pid: nothing of the spool is touched. Before anything else. */
+int srv_spool_lock(srv_state *s, adx_err *err);
+void srv_spool_unlock(srv_state *s);
+
+/* The job table's hooks that write records and delete files on the pool. */
+srv_jobs_hooks srv_spool_hooks(srv_state *s);
+/* Load every job of the spool, clean temp files; called before the loop. */
+int srv_spool_scan(srv_state *s, adx_err *err);
+
+#endif
