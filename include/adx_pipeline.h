@@ -62,10 +62,15 @@ pipe_job *pipe_load_buffer_env(const char *buf, size_t len, const adx_limits *li
  * resolves it the same way for every source kind. */
 typedef enum pipe_src_kind {
     PIPE_SRC_REQUEST = 1, /* a request document (JSON) at `path` ("-" = stdin) or in buf/len */
-    PIPE_SRC_MULTIPART,   /* a multipart/form-data body at `path`: a "request" part + binary parts */
-    PIPE_SRC_H5AD,        /* an h5ad file at `path`; export options in `options` */
-    PIPE_SRC_POLIS,       /* a Polis CSV folder at `path`; export options in `options` */
+    PIPE_SRC_MULTIPART, /* a multipart/form-data body at `path`: a "request" part + binary parts */
+    PIPE_SRC_H5AD,      /* an h5ad file at `path`; export options in `options` */
+    PIPE_SRC_POLIS,     /* a Polis CSV folder at `path`; export options in `options` */
 } pipe_src_kind;
+
+/* "request", "multipart", "h5ad", "polis" (job records, logs); the parse
+ * gives 0 for an unknown name. */
+const char *pipe_src_name(pipe_src_kind k);
+pipe_src_kind pipe_src_parse(const char *name);
 
 /* A binary part given as a file (the CLI's --part NAME=FILE). */
 typedef struct pipe_part_file {

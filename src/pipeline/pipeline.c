@@ -311,6 +311,20 @@ fail:
     return NULL;
 }
 
+static const char *const src_names[] = {NULL, "request", "multipart", "h5ad", "polis"};
+
+const char *pipe_src_name(pipe_src_kind k)
+{
+    return k >= PIPE_SRC_REQUEST && k <= PIPE_SRC_POLIS ? src_names[k] : "unknown";
+}
+
+pipe_src_kind pipe_src_parse(const char *name)
+{
+    for (int k = PIPE_SRC_REQUEST; name && k <= PIPE_SRC_POLIS; k++)
+        if (!strcmp(name, src_names[k])) return (pipe_src_kind)k;
+    return (pipe_src_kind)0;
+}
+
 pipe_job *pipe_open(const pipe_source *src, const adx_limits *lim, const pipe_env *env,
                     adx_err *err)
 {

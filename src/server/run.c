@@ -39,7 +39,7 @@ typedef struct export_work {
     srv_job *j;
     pipe_job *pj;
     adx_limits lim;
-    srv_input input;
+    srv_body input;
     char req_path[PATH_MAX + 64];
     char in_path[PATH_MAX + 64];
     char out_path[PATH_MAX + 64];
@@ -59,28 +59,47 @@ static void on_progress(void *ud, double f)
     atomic_store_explicit(&j->progress_ppm, (unsigned)(f * 1e6), memory_order_relaxed);
 }
 
-/* Worker: the job's input as a pipeline job. request.json is the whole
- * request, or for an uploaded h5ad only its options. */
-static pipe_job *load_input(const srv_state *s, srv_input input, const char *req_path,
-                            const char *in_path, const adx_limits *lim, adx_err *err)
+/* A job's spooled body as one pipeline source, the same for validation
+ * (path = the upload) and the worker (path = request.json or input.h5ad).
+ * `opts` is an h5ad body's options document. A stored dataset is only
+ * looked up when `defer` (validation): the worker reads it. */
+static pipe_job *open_body(const srv_state *s, const srv_body *b, const char *path,
+                           const json_t *opts, const adx_limits *lim, const adx_ctl *ctl,
+                           bool defer, adx_err *err)
 {
-    if (input == SRV_IN_H5AD) {
-        /* The spool's own file; jansson's message would name its path. */
-        json_t *opts = json_load_file(req_path, 0, NULL);
-        if (!opts) {
-            adx_err_set(err, ADX_E_IO, "", "the stored export options do not read");
-            return NULL;
-        }
-        /* The input passed adx-h5check before the 202; checking it again
-         * costs one extra read of the file in a child (only when the model
-         * was not kept from validation) and keeps every in-process read of
-         * an uploaded h5ad behind a check. */
-        pipe_job *pj = pipe_load_input(in_path, PIPE_SRC_H5AD, opts, lim, s->h5check, err);
-        json_decref(opts);
-        return pj;
+    char ct[128];
+    snprintf(ct, sizeof ct, "multipart/form-data; boundary=\"%s\"", b->boundary);
+    pipe_source src = {.kind = b->kind,
+                       .path = path,
+                       .gzip = b->gzip,
+                       .content_type = b->kind == PIPE_SRC_MULTIPART ? ct : NULL,
+                       .options = opts,
+                       /* The input passed adx-h5check before the 202; checking it
+                        * again costs one extra read of the file in a child (only
+                        * when the model was not kept from validation) and keeps
+                        * every in-process read of an uploaded h5ad behind a check. */
+                       .h5check = s->h5check,
+                       .defer_dataset = defer};
+    pipe_env env = {.store = s->ds, .ctl = ctl};
+    return pipe_open(&src, lim, &env, err);
+}
+
+/* Worker: the job's input as a pipeline job. request.json is the body as
+ * received, or for an uploaded h5ad only its options. */
+static pipe_job *load_input(const srv_state *s, const srv_body *b, const char *req_path,
+                            const char *in_path, const adx_limits *lim, const adx_ctl *ctl,
+                            adx_err *err)
+{
+    if (b->kind != PIPE_SRC_H5AD) return open_body(s, b, req_path, NULL, lim, ctl, false, err);
+    /* The spool's own file; jansson's message would name its path. */
+    json_t *opts = json_load_file(req_path, 0, NULL);
+    if (!opts) {
+        adx_err_set(err, ADX_E_IO, "", "the stored export options do not read");
+        return NULL;
     }
-    pipe_env env = {.store = s->ds};
-    return pipe_load_file_env(req_path, lim, &env, err);
+    pipe_job *pj = open_body(s, b, in_path, opts, lim, ctl, false, err);
+    json_decref(opts);
+    return pj;
 }
 
 static void export_run(uv_work_t *w)
@@ -92,7 +111,7 @@ static void export_run(uv_work_t *w)
     pipe_job *pj = ew->pj;
     ew->pj = NULL;
     if (!pj && !adx_ctl_canceled(&ctl))
-        pj = load_input(ew->s, ew->input, ew->req_path, ew->in_path, &ew->lim, &ew->err);
+        pj = load_input(ew->s, &ew->input, ew->req_path, ew->in_path, &ew->lim, &ctl, &ew->err);
     int rc = -1;
     if (pj && !adx_ctl_canceled(&ctl)) {
         rc = pipe_prepare(pj, &ew->err);
@@ -148,7 +167,7 @@ static void export_run(uv_work_t *w)
         free(rec);
         /* Once the terminal record is durable the input is never read
          * again; before that, a restart still needs it to rerun the job. */
-        if (ew->input == SRV_IN_H5AD && !adx_err_failed(&perr)) unlink(ew->in_path);
+        if (ew->input.kind == PIPE_SRC_H5AD && !adx_err_failed(&perr)) unlink(ew->in_path);
     }
     ew->t1 = srv_mono_ns();
 }
@@ -253,16 +272,11 @@ static void validate_run(uv_work_t *w)
         close(ufd);
     }
     uint64_t t1 = srv_mono_ns();
-    pipe_job *pj;
-    if (v->input == SRV_IN_H5AD) {
-        json_t *opts = json_loads(v->options, 0, NULL);
-        pj = opts ? pipe_load_input(v->upload, PIPE_SRC_H5AD, opts, &v->lim, v->s->h5check, &v->err)
-                  : NULL;
-        json_decref(opts);
-    } else {
-        pipe_env env = {.store = v->s->ds};
-        pj = pipe_load_file_env(v->upload, &v->lim, &env, &v->err);
-    }
+    json_t *opts = v->input.kind == PIPE_SRC_H5AD ? json_loads(v->options, 0, NULL) : NULL;
+    pipe_job *pj = v->input.kind != PIPE_SRC_H5AD || opts
+                       ? open_body(v->s, &v->input, v->upload, opts, &v->lim, NULL, true, &v->err)
+                       : NULL;
+    json_decref(opts);
     uint64_t t2 = srv_mono_ns();
     v->load_s = (double)(t2 - t1) / 1e9;
     v->store_s = (double)(t1 - t0) / 1e9;
@@ -304,7 +318,7 @@ static void validate_run(uv_work_t *w)
     char dir[PATH_MAX + 64], req[PATH_MAX + 64];
     srv_spool_job_dir(&s->spool, j->id, dir, sizeof dir);
     srv_spool_job_file(&s->spool, j->id,
-                       v->input == SRV_IN_H5AD ? SRV_INPUT_H5AD_FILE : "request.json", req,
+                       v->input.kind == PIPE_SRC_H5AD ? SRV_INPUT_H5AD_FILE : "request.json", req,
                        sizeof req);
     char *rec = j->filename && dataset_ok ? srv_spool_record(j) : NULL;
     if (!rec) {
@@ -313,8 +327,9 @@ static void validate_run(uv_work_t *w)
         adx_err_set(&v->err, ADX_E_IO, "", "cannot create the job directory: %s", strerror(errno));
     } else if (rename(v->upload, req) < 0) {
         adx_err_set(&v->err, ADX_E_IO, "", "cannot move the request: %s", strerror(errno));
-    } else if ((v->input != SRV_IN_H5AD || srv_write_durable(dir, "request.json", v->options,
-                                                             strlen(v->options), &v->err) == 0) &&
+    } else if ((v->input.kind != PIPE_SRC_H5AD ||
+                srv_write_durable(dir, "request.json", v->options, strlen(v->options), &v->err) ==
+                    0) &&
                srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0) {
         /* The new directory entry must be durable too. */
         adx_fsync_dir(s->spool.jobs_dir);
@@ -327,8 +342,9 @@ static void validate_run(uv_work_t *w)
         srv_job_free(j);
         return;
     }
-    if (!v->keep_model) {
-        /* Queued behind others: reload later rather than hold the model. */
+    if (!v->keep_model || pipe_model_bytes(j->pj) > v->lim.max_request_memory) {
+        /* Queued behind others, or more than one request may hold: reload
+         * later rather than hold the model. */
         pipe_free(j->pj);
         j->pj = NULL;
     }

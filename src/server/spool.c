@@ -115,7 +115,11 @@ char *srv_spool_record(const srv_job *j)
         json_object_set_new(o, "state", json_string(srv_job_state_name(SRV_JOB_QUEUED)));
     if (j->dataset) json_object_set_new(o, "dataset", json_string(j->dataset));
     /* Absent means a request document, as in records of earlier versions. */
-    if (j->input == SRV_IN_H5AD) json_object_set_new(o, "input", json_string("h5ad"));
+    if (j->input.kind != PIPE_SRC_REQUEST)
+        json_object_set_new(o, "input", json_string(pipe_src_name(j->input.kind)));
+    if (j->input.gzip) json_object_set_new(o, "content_encoding", json_string("gzip"));
+    if (j->input.kind == PIPE_SRC_MULTIPART)
+        json_object_set_new(o, "boundary", json_string(j->input.boundary));
     if (j->result) json_object_set(o, "result", j->result);
     if (j->error) json_object_set(o, "error", j->error);
     char *s = json_dumps(o, JSON_COMPACT);
@@ -264,14 +268,15 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     json_error_t je;
     json_t *rec = json_load_file(path, 0, &je);
     const char *st_name = NULL, *fmt_name = NULL, *fname = NULL, *rid = NULL, *dataset = NULL,
-               *input = NULL;
+               *input = NULL, *encoding = NULL, *boundary = NULL;
     json_int_t cms = 0, sms = 0, fms = 0;
     json_t *result = NULL, *error = NULL;
     if (!rec ||
-        json_unpack(rec, "{s:s, s:s, s:I, s?I, s?I, s:s, s?s, s?o, s?o, s?s, s?s}", "id", &rid,
-                    "state", &st_name, "created_ms", &cms, "started_ms", &sms, "finished_ms", &fms,
-                    "format", &fmt_name, "filename", &fname, "result", &result, "error", &error,
-                    "dataset", &dataset, "input", &input) != 0 ||
+        json_unpack(rec, "{s:s, s:s, s:I, s?I, s?I, s:s, s?s, s?o, s?o, s?s, s?s, s?s, s?s}", "id",
+                    &rid, "state", &st_name, "created_ms", &cms, "started_ms", &sms, "finished_ms",
+                    &fms, "format", &fmt_name, "filename", &fname, "result", &result, "error",
+                    &error, "dataset", &dataset, "input", &input, "content_encoding", &encoding,
+                    "boundary", &boundary) != 0 ||
         strcmp(rid, id) != 0) {
         /* No record means the 202 was never sent: the upload is garbage. */
         json_decref(rec);
@@ -282,7 +287,10 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     }
     int st = srv_job_state_parse(st_name);
     int fmt = format_from_name(fmt_name);
-    bool input_ok = !input || !strcmp(input, "h5ad");
+    pipe_src_kind kind = input ? pipe_src_parse(input) : PIPE_SRC_REQUEST;
+    bool input_ok = (kind == PIPE_SRC_REQUEST || kind == PIPE_SRC_H5AD ||
+                     (kind == PIPE_SRC_MULTIPART && boundary && strlen(boundary) <= 70)) &&
+                    (!encoding || !strcmp(encoding, "gzip"));
     srv_job *j = st >= 0 && fmt >= 0 && input_ok ? srv_job_new(id, (srv_job_state)st) : NULL;
     if (!j) {
         json_decref(rec);
@@ -293,7 +301,9 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     j->format = (adx_format)fmt;
     j->filename = fname ? strdup(fname) : NULL;
     j->dataset = dataset ? strdup(dataset) : NULL;
-    j->input = input ? SRV_IN_H5AD : SRV_IN_REQUEST;
+    j->input.kind = kind;
+    j->input.gzip = encoding != NULL;
+    if (boundary) snprintf(j->input.boundary, sizeof j->input.boundary, "%s", boundary);
     j->created_ms = cms;
     j->started_ms = sms;
     j->finished_ms = fms;
@@ -321,7 +331,8 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
         srv_spool_job_file(&s->spool, id, "request.json", path, sizeof path);
         char inpath[PATH_MAX + 64];
         srv_spool_job_file(&s->spool, id, SRV_INPUT_H5AD_FILE, inpath, sizeof inpath);
-        if (access(path, R_OK) != 0 || (j->input == SRV_IN_H5AD && access(inpath, R_OK) != 0)) {
+        if (access(path, R_OK) != 0 ||
+            (j->input.kind == PIPE_SRC_H5AD && access(inpath, R_OK) != 0)) {
             srv_log("error", "spool: queued job lost its request body; marked failed",
                     json_pack("{s:s}", "job_id", id));
             adx_err e;
