@@ -58,10 +58,6 @@ const char *adx_format_ext(adx_format f);            /* ".h5ad", ".npz", ".zip",
 const char *adx_format_content_type(adx_format f);   /* application/x-hdf5 or application/zip */
 const char *adx_compression_name(adx_compression c); /* "gzip", "lzf", "none" */
 
-/* fsync a directory, so that a rename or a new entry in it survives a
- * crash. 0, or -1 with errno. */
-int adx_fsync_dir(const char *dir);
-
 /* Handed to long-running stages (writers, readers). All fields may be
  * zero/NULL. `cancel` is polled between chunks: when it reads non-zero the
  * stage stops and fails with ADX_E_CANCELED. `progress` is called with a

@@ -23,7 +23,9 @@
  * obs.csv), uns keys are escaped as in adx_npz.h
  * except that a leading '_' is kept (csv bundles reserve no names), DataFrames in obsm/varm
  * are written column by column as <key>1, <key>2, … (to_df would write
- * garbage), and 1-d obsm arrays as a single column <key>1.
+ * garbage), and 1-d obsm arrays as a single column <key>1. A record array
+ * is a table of its fields in order: uns/<key>.csv without header or index
+ * (write_csvs' pd.DataFrame(recarray)), in obsm/varm columns <key>1, ….
  *
  * `lim` NULL means adx_limits_default; `rep` NULL drops the entries (tests).
  * Cancel and progress as in adx_npz.h.
@@ -33,6 +35,7 @@
 #ifndef ADX_CSVB_H
 #define ADX_CSVB_H
 
+#include "adx_afile.h"
 #include "adx_common.h"
 #include "adx_err.h"
 #include "adx_model.h"
@@ -42,9 +45,14 @@ int csvb_write(const ad_anndata *a, const char *path, char sep, const adx_limits
                const adx_ctl *ctl, adx_report *rep, adx_err *err);
 /* csvb_write with the request's compression: GZIP deflates members at
  * `level` 1-9 (0 stores), NONE stores them, LZF is ADX_E_BAD_OPTION.
- * csvb_write is this with GZIP at level 6. */
+ * csvb_write is this with GZIP at level 6. Both write exactly `path`
+ * through an afile: a failure leaves `path` as it was. */
 int csvb_write_ex(const ad_anndata *a, const char *path, char sep, adx_compression compression,
                   int level, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
                   adx_err *err);
+/* The same into the caller's afile, which the caller commits (or aborts
+ * after a failure); libzip makes no temp file of its own. */
+int csvb_write_to(const ad_anndata *a, afile *out, char sep, adx_compression compression, int level,
+                  const adx_limits *lim, const adx_ctl *ctl, adx_report *rep, adx_err *err);
 
 #endif

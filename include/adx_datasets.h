@@ -71,7 +71,6 @@ typedef enum ds_kind { DS_KIND_H5AD = 1, DS_KIND_POLIS } ds_kind;
 typedef enum ds_input { DS_INPUT_H5AD = 1, DS_INPUT_JSON } ds_input;
 
 bool ds_name_valid(const char *name);
-const char *ds_kind_name(ds_kind k); /* "h5ad", "polis" */
 
 /* Opens (and creates, mode 0750, when missing) the data directory.
  * `lim` is copied (NULL → defaults). `h5check` is the adx-h5check helper
@@ -83,7 +82,6 @@ const char *ds_kind_name(ds_kind k); /* "h5ad", "polis" */
  * CLI export never removes an upload the daemon is storing. */
 ds_store *ds_open(const char *dir, const adx_limits *lim, const char *h5check, adx_err *err);
 void ds_close(ds_store *s);
-const char *ds_dir(const ds_store *s);
 
 /* Every dataset's summary, sorted by name (JSON array, new reference). A
  * dataset that cannot be read is listed with "error": problem+json instead
@@ -98,6 +96,12 @@ json_t *ds_summary(ds_store *s, const char *name, adx_err *err);
  * entries from the readers go to `rep`. */
 ad_anndata *ds_load(ds_store *s, const char *name, const adx_ctl *ctl, adx_report *rep,
                     adx_err *err);
+/* ds_load reading an h5ad dataset with h5r_read_opts(`o`): an export's
+ * include filter then reads only the elements it keeps. `o` is ignored for
+ * Polis folders; NULL reads everything. */
+struct h5r_opts;
+ad_anndata *ds_load_opts(ds_store *s, const char *name, const struct h5r_opts *o,
+                         const adx_ctl *ctl, adx_report *rep, adx_err *err);
 
 /* Validate `src_path` (the caller's temp file, e.g. an upload in the
  * spool) and store it as <name>. h5ad: isolated check (when configured),

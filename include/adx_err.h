@@ -1,10 +1,16 @@
-/* adx_err — errors that carry a JSON pointer and a human message.
+/* adx_err — errors that carry a JSON pointer, a client-facing message and,
+ * apart from it, a log-only cause.
  *
  * Every module reports failure by filling an adx_err the caller owns (usually
  * on the stack) and returning -1 (or NULL). The first adx_err_set() wins: a
  * later set on an already failed adx_err only appends an item, so the most
  * precise (innermost) error is the one a client sees. At the HTTP edge and in
  * the CLI an adx_err becomes RFC 9457 problem+json (adx_err_problem()).
+ *
+ * Two audiences: `detail` and the items are the client's and never hold a
+ * path of this machine, errno text or a library's message; those go into
+ * `cause` (adx_err_cause), which the daemon logs and the CLI prints, and
+ * which adx_err_problem() never includes. Nothing is scrubbed afterwards.
  *
  * No allocation: messages are truncated to the fixed buffers, so an error can
  * always be reported, even when the failure was running out of memory.
@@ -42,14 +48,14 @@ typedef enum adx_errtype {
     ADX_E_IO,           /* 500 file system or library failure */
     ADX_E_NOMEM,        /* 500/503 allocation failed */
     ADX_E_INTERNAL,     /* 500 a bug */
-    /* kinds only the daemon's HTTP edge produces */
-    ADX_E_UNAUTHORIZED, /* 401 no or a wrong bearer token */
-    ADX_E_FORBIDDEN,    /* 403 origin not allowed */
-    ADX_E_METHOD,       /* 405 method not allowed on the route */
-    ADX_E_GONE,         /* 410 the result expired */
-    ADX_E_RANGE,        /* 416 range not satisfiable */
-    ADX_E_QUEUE_FULL,   /* 429 a queue or connection limit is full; retry */
-    ADX_E_UNAVAILABLE,  /* 503 shutting down, or a resource is short for now */
+    /* Statuses of the HTTP layer that carry no request error of their own. */
+    ADX_E_UNAUTHORIZED, /* 401 */
+    ADX_E_FORBIDDEN,    /* 403 */
+    ADX_E_METHOD,       /* 405 */
+    ADX_E_GONE,         /* 410 a result that expired */
+    ADX_E_RANGE,        /* 416 */
+    ADX_E_QUEUE_FULL,   /* 429 */
+    ADX_E_UNAVAILABLE,  /* 503 */
     ADX_E_NO_SPACE,     /* 507 the spool has no room (quota or disk full) */
     ADX_E__COUNT
 } adx_errtype;
@@ -63,6 +69,7 @@ typedef struct adx_err {
     adx_errtype type; /* ADX_E_NONE while no error */
     int status;       /* HTTP status for this error */
     char detail[ADX_ERR_MSG_MAX];
+    char cause[ADX_ERR_MSG_MAX]; /* log-only: paths, errno and library text; "" if none */
     int n_items;
     adx_err_item items[ADX_ERR_MAX_ITEMS];
 } adx_err;
@@ -86,17 +93,20 @@ int adx_err_add(adx_err *e, const char *pointer, const char *fmt, ...)
 /* Override the HTTP status chosen from the type (e.g. 413 vs 400 for limits). */
 void adx_err_set_status(adx_err *e, int status);
 
-/* Replace each occurrence of `path` (also a prefix of it that a full
- * message buffer cut short) in the detail and items with `what` ("the
- * dataset"): readers name the files they fail on, and a client must never
- * see a path of this machine. No-op when `err` holds no error. */
-void adx_err_scrub_path(adx_err *err, const char *path, const char *what);
+/* Append to the log-only cause (joined with "; " when one is there, so an
+ * outer layer can add what it was doing). Returns -1. */
+int adx_err_cause(adx_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The one table of error kinds: problem type slug, title, HTTP status. */
 const char *adx_errtype_slug(adx_errtype t);
 const char *adx_errtype_title(adx_errtype t);
 int adx_errtype_status(adx_errtype t);
+/* The kind that stands for a bare HTTP status (401, 403, 405, 410, 416,
+ * 429, 503), or `fallback` for any other status. */
+adx_errtype adx_errtype_for_status(int status, adx_errtype fallback);
 
-/* RFC 9457 body: {"type","title","status","detail","instance","errors":[...]}.
+/* RFC 9457 body: {"type","title","status","detail","instance","errors":[...]}
+ * (never the cause).
  * `type_base` is a URI prefix such as "https://anndata-exportd.invalid/errors/"
  * (NULL → that default). Returns a new reference; NULL only on OOM. */
 json_t *adx_err_problem(const adx_err *e, const char *instance, const char *type_base);

@@ -26,6 +26,7 @@
 #ifndef ADX_FILTER_H
 #define ADX_FILTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "adx_err.h"
@@ -37,5 +38,10 @@
 int flt_validate(const char *const *paths, size_t n, const char *ptr_base, adx_err *err);
 int flt_apply(ad_anndata *a, const char *const *paths, size_t n, const char *ptr_base,
               adx_report *rep, adx_err *err);
+
+/* Whether flt_apply with these (validated) paths keeps `key` of namespace
+ * `ns` ("obs", "obsm", "uns", …): the same match, for readers that skip
+ * what the filter would drop (h5r). Invalid entries match nothing. */
+bool flt_keeps(const char *const *paths, size_t n, const char *ns, const char *key);
 
 #endif

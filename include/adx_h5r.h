@@ -29,15 +29,27 @@
  *   when every code fits (exactly what anndata.read_h5ad does for any file;
  *   the uns entry is removed and a "legacy_categories_folded" report entry
  *   added).
+ * Read (after 0.8, anndata's current registry): rec-array (a 1-d compound
+ *   dataset, a field per member: numbers, bools, variable- or fixed-length
+ *   strings), null (AD_K_NULL: sanitize drops it from uns, reported
+ *   dropped_null), bytes (a string scalar), nullable-string-array (an
+ *   AD_K_OBJECT column, strings with nulls under the mask: sanitize stores
+ *   "" and reports null_to_empty_string), dataframe 0.1.0 (the 0.7 layout
+ *   above).
+ * Read (pre-0.8 moves anndata.read_h5ad makes): untagged compound datasets
+ *   are a DataFrame at obs/var/raw.var, a mapping of their fields at
+ *   obsm/varm/raw.varm (array-typed fields → (n, k…) matrices), a record
+ *   array anywhere else; a 1-element fixed-length string dataset without
+ *   encoding is a string scalar; a 2-d uns["neighbors"]["distances"] /
+ *   ["connectivities"] moves to obsp (reported "legacy_graph_moved").
  * Not read (error, naming the element): any other encoding-type
- *   (awkward-array, nullable-string-array, …), other enums, compound /
- *   opaque / reference / array datatypes outside the compound-frame case,
+ *   (awkward-array, a nested anndata, …: "cannot be represented in an
+ *   anndata 0.8 file"), other enums, opaque / reference / array datatypes
+ *   outside compound fields, record fields holding arrays,
  *   soft and external links, datasets with external or virtual storage
  *   (they would make the reader open other files), data needing an HDF5
  *   filter this process lacks (the error names the filter; lzf comes from
- *   h5w_lzf_register), compound (structured) obsm/varm datasets of anndata
- *   ≤ 0.6. anndata's other read-time rewrite (moving uns["neighbors"]
- *   matrices to obsp) is not applied.
+ *   h5w_lzf_register).
  *
  * Known limit: HDF5 1.10.8 itself is not hardened against corrupted
  * metadata. Byte-flip fuzzing found crashes only inside libhdf5 (global-heap
@@ -85,16 +97,52 @@
 ad_anndata *h5r_read(const char *path, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
                      adx_err *err);
 
+/* Read only what an include filter keeps (payload.md "The include filter"):
+ * with has_include, the obs/var columns and obsm/varm/layers/obsp/varp/uns
+ * keys flt_keeps() would drop are never opened, so a filtered export of a
+ * large file does not pay for them and an element that cannot be read
+ * (awkward-array) does not fail it. X, raw and the obs/var indexes are
+ * always read; so are the uns entries anndata's read-time moves need
+ * ("<col>_categories", and "neighbors" when obsp/distances or
+ * obsp/connectivities is kept). The result is a superset of what
+ * flt_apply() keeps: callers still apply the filter (it reports patterns
+ * that match nothing). `include` must have passed flt_validate(). */
+typedef struct h5r_opts {
+    const char *const *include;
+    size_t n_include;
+    bool has_include;
+} h5r_opts;
+
+/* h5r_read with options; `o` NULL reads everything. */
+ad_anndata *h5r_read_opts(const char *path, const h5r_opts *o, const adx_limits *lim,
+                          const adx_ctl *ctl, adx_report *rep, adx_err *err);
+
 /* Read `path` with h5r_read in a child process (posix_spawn of `helper`, the
  * adx-h5check executable this module builds and installs in libexecdir) and
  * report whether it reads: 0, or -1 with `err` set to the child's error
- * (same type, pointer and detail as h5r_read would give), or ADX_E_SCHEMA
- * when the child was killed by a signal (the file crashes libhdf5), ran
- * longer than `timeout_ms` (<= 0 → 60 s; it is then killed) or died
- * otherwise. For untrusted uploads: check first, then h5r_read in-process.
+ * (same type, pointer and detail as h5r_read would give; out of memory in
+ * the child becomes ADX_E_SCHEMA, see h5r_check_budget), or ADX_E_SCHEMA
+ * when the child was killed by a signal (the file crashes libhdf5 or ran
+ * into a resource limit), ran longer than `timeout_ms` (<= 0 → 60 s; it is
+ * then killed) or died otherwise. For untrusted uploads: check first, then h5r_read in-process.
  * Safe to call from any thread (no fork; the child's stderr goes to
  * /dev/null). Costs one extra read of the file. */
 int h5r_check_isolated(const char *helper, const char *path, const adx_limits *lim, int timeout_ms,
                        adx_err *err);
+/* The child runs under RLIMIT_AS = `*as_bytes` (max_total_bytes plus
+ * H5R_CHECK_BASE_BYTES for the process and libhdf5; not applied in
+ * AddressSanitizer builds, whose shadow memory needs terabytes of address
+ * space) and RLIMIT_CPU = `*cpu_seconds` (2 s plus one second per 32 MiB of
+ * the file and of what it may decompress into, bounded by max_total_bytes;
+ * x4 under ASan; at most timeout_ms). A file that runs into either is
+ * ADX_E_SCHEMA ("the file needs more than ... to read"): a 400, never a
+ * 500, within seconds for a small hostile file. */
+#define H5R_CHECK_BASE_BYTES (256ull << 20)
+void h5r_check_budget(const adx_limits *lim, uint64_t file_bytes, int timeout_ms,
+                      uint64_t *as_bytes, unsigned *cpu_seconds);
+/* The same check of what h5r_read_opts(path, o, …) reads (the helper gets
+ * the include paths as arguments); `o` NULL checks everything. */
+int h5r_check_isolated_opts(const char *helper, const char *path, const h5r_opts *o,
+                            const adx_limits *lim, int timeout_ms, adx_err *err);
 
 #endif

@@ -362,7 +362,10 @@ void ad_raw_free(ad_raw *r);
 uint64_t ad_anndata_bytes(const ad_anndata *a);
 /* {"n_obs","n_vars","X":{"encoding","dtype","shape"}|null,"obs":[columns],
  *  "var":[...],"obsm","varm","layers","obsp","varp","uns":[keys],
- *  "raw":{"n_vars","var":[...],"varm":[...]}|null}: the one summary the job
+ *  "raw":{"n_vars","var":[...],"varm":[...]}|null,
+ *  "record_arrays":[{"path":"/uns/rank_genes_groups/names","n":20,
+ *  "fields":[{"name","dtype"}]}] (every record array in obsm, varm, uns at
+ *  any dict depth, raw.varm)}: the one summary the job
  * JSON and stored datasets both print. A jansson json_t (declared as a
  * struct so this header does not pull jansson into every codec). New
  * reference; NULL on ENOMEM or a NULL model. */
@@ -429,6 +432,11 @@ int ad_anndata_assert(const ad_anndata *a, adx_err *err);
 /* str(x) as Python prints a float: shortest repr that round-trips, "1.0",
  * "1e+20", "1e-05", "nan", "inf", "-inf". buf must hold 32 bytes. */
 void ad_fmt_pyfloat(double x, char buf[32]);
+/* str() of a numpy float32: the shortest digits that round-trip *as
+ * float32*, in the same layout (0.1f → "0.1", 1e20f → "1e+20"); notation
+ * decided on the value, as numpy does (0.0001f is 9.99999997e-05: "1e-04").
+ * buf must hold 32 bytes. */
+void ad_fmt_npfloat32(float x, char buf[32]);
 /* "True"/"False" */
 static inline const char *ad_fmt_pybool(bool b)
 {

@@ -43,11 +43,6 @@ int ntf_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * malformed. *usec is 0 unless 1 is returned. */
 int ntf_watchdog_usec(uint64_t *usec);
 
-/* The same datagram sender the library uses without libsystemd, exposed so
- * that it is tested even on builds that have libsystemd. `state` is sent as
- * is (no trailing newline needed). */
-int ntf_send_raw(const char *state);
-
 /* One HTTP/1.0 GET of `url` ("http://HOST[:PORT][/PATH]", HOST may be a
  * name, an IPv4 address or a bracketed IPv6 address; PORT defaults to 80,
  * PATH to "/"), over a plain TCP connection, everything within

@@ -22,14 +22,16 @@
  * - ctl: cancel is polled when each member opens and on every chunk
  *   (ADX_E_CANCELED); progress comes from libzip. `rep` may be NULL: npz
  *   holds every element kind, so nothing is reported.
- * - Writes exactly `path`, through a temporary file in the same directory
- *   that libzip renames over `path` on success: a failure leaves `path` as
- *   it was (absent, or its previous content). Unsanitized elements
+ * - npz_write writes exactly `path` through an afile (adx_afile.h): a
+ *   failure leaves `path` as it was (absent, or its previous content).
+ *   npz_write_to writes into the caller's afile, which the caller commits
+ *   (or aborts, after a failure); libzip makes no temp file of its own. Unsanitized elements
  *   (AD_K_OBJECT/NULL) are ADX_E_INTERNAL naming their path. Thread-safe.
  */
 #ifndef ADX_NPZ_H
 #define ADX_NPZ_H
 
+#include "adx_afile.h"
 #include "adx_common.h"
 #include "adx_err.h"
 #include "adx_model.h"
@@ -37,5 +39,7 @@
 
 int npz_write(const ad_anndata *a, const char *path, adx_compression compression, int level,
               const adx_ctl *ctl, adx_report *rep, adx_err *err);
+int npz_write_to(const ad_anndata *a, afile *out, adx_compression compression, int level,
+                 const adx_ctl *ctl, adx_report *rep, adx_err *err);
 
 #endif

@@ -4,13 +4,14 @@
  *   load    pipe_open: read + parse the request document, req_parse, jdec
  *           (JSON tree freed as soon as the model is built; binary parts
  *           read into place), or read the h5ad / Polis input
- *   prepare sanitize, then the include filter (when "include" is given),
- *           then anndata's strings_to_categoricals (h5ad only, when the
- *           request asks for it, as anndata's writer does); report filled
- *   write   the chosen writer into a temp file (mkstemp) next to out_path,
- *           fsync, rename over out_path, fsync the directory; sha256 and
- *           size recorded. On any failure the temp file is removed and
- *           out_path is untouched.
+ *   prepare the include filter first (when "include" is given: the report
+ *           lists no fixes to excluded elements), then sanitize, then
+ *           anndata's strings_to_categoricals (h5ad only, when the request
+ *           asks for it, as anndata's writer does); report filled
+ *   write   the chosen writer into an afile (adx_afile.h: one temp file
+ *           next to out_path, fsync, rename over out_path, fsync the
+ *           directory); sha256 and size recorded. On any failure the temp
+ *           file is removed and out_path is untouched.
  *
  * Inputs (pipe_source, one pipe_open for all): a request document with
  * "adata", a multipart body whose "request" part references binary parts, a
@@ -22,8 +23,8 @@
  * A pipe_job is opaque and owned by the caller (pipe_free). Stages must be
  * called in order, from one thread at a time (any thread). Errors fill
  * `err` (pointers rooted at the request document: "/adata/obs/..."); I/O
- * errors never name a path of this machine, so they are safe to show a
- * client.
+ * errors never name a path of this machine in the client detail (paths and
+ * errno text are in err->cause), so they are safe to show a client.
  */
 #ifndef ADX_PIPELINE_H
 #define ADX_PIPELINE_H
@@ -108,7 +109,7 @@ typedef struct pipe_source {
  * for a deferred dataset only check that it exists. Memory the decoders
  * allocate is charged to a budget of lim->max_request_memory. `env` NULL =
  * no store. Reader errors keep the reader's pointers ("/obsm/X_umap",
- * "/votes.csv/17/vote"), with any path of this machine removed.
+ * "/votes.csv/17/vote"), paths of this machine are only in err->cause.
  * "categorical_columns" (default kmeans_*) turns a file's (or a stored
  * dataset's) plain 1-d obs/var columns it matches into categoricals as
  * pandas' astype("category") would (sorted distinct values, NaN missing). */

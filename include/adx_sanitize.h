@@ -48,23 +48,6 @@
 
 int san_anndata(ad_anndata *a, const adx_limits *lim, adx_report *rep, adx_err *err);
 
-/* Cells of one object array, by rule (see above). */
-typedef struct san_counts {
-    uint64_t nulls, mixed, nested;
-} san_counts;
-
-/* Convert one object array into an AD_STR array of the same shape; `out` is
- * initialised here (zeroed on failure). Default limits apply. */
-int san_object_convert(const ad_object *o, ad_array *out, san_counts *counts, adx_err *err);
-
-/* Same conversion, reporting only the dominant action: REP_NESTED_TO_JSON if
- * any cell was nested, else REP_MIXED_TO_STRING if any non-string scalar,
- * else REP_NULL_TO_EMPTY if any null, else NULL (plain strings); `count` is
- * that action's count. Exposed for unit tests and for codecs that meet mixed
- * data; san_anndata reports all three counts. */
-int san_object_to_strings(const ad_object *o, ad_array *out, const char **action, uint64_t *count,
-                          adx_err *err);
-
 /* anndata's write-time conversion (AnnData.strings_to_categoricals, called
  * by anndata 0.8's write_h5ad for obs, var and raw.var only): every AD_STR
  * column (never the index) with fewer distinct values than rows becomes an

@@ -30,16 +30,22 @@ typedef struct srv_config {
     char data_dir[PATH_MAX]; /* "" = <spool_dir>/datasets, seeded with the bundled example */
     char h5check[PATH_MAX];  /* adx-h5check helper; "" = looked up at start */
     adx_limits limits;
-    unsigned queue_max;          /* jobs waiting for a worker (429 beyond) */
-    unsigned max_connections;    /* MHD_OPTION_CONNECTION_LIMIT */
-    unsigned connection_timeout; /* seconds of inactivity before a close */
-    uint64_t result_ttl;         /* seconds a finished job and its file live */
-    uint64_t shutdown_grace;     /* seconds running jobs get on SIGTERM */
-    uint64_t wait_max;           /* cap of ?wait=SECONDS */
-    unsigned cors_max_age;       /* seconds a preflight may be cached */
-    char tokens_file[PATH_MAX];  /* "" = no authentication */
-    char cors_origins[4096];     /* comma-separated origins, "*" for any; "" none */
-    char trusted_proxies[4096];  /* comma-separated addresses or CIDRs */
+    unsigned queue_max;              /* jobs waiting for a worker (429 beyond) */
+    unsigned max_connections;        /* MHD_OPTION_CONNECTION_LIMIT */
+    unsigned connection_timeout;     /* seconds of inactivity before a close */
+    unsigned max_connections_per_ip; /* MHD_OPTION_PER_IP_CONNECTION_LIMIT */
+    uint64_t header_timeout;         /* seconds to receive a request's headers */
+    uint64_t body_timeout;           /* seconds to receive an upload body */
+    unsigned max_waiting;            /* ?wait requests in progress at once (429 beyond) */
+    uint64_t max_spool_bytes;        /* spool quota: uploads, kept requests, results; 0 none */
+    uint64_t job_timeout;            /* seconds a job may run; 0 none */
+    uint64_t result_ttl;             /* seconds a finished job and its file live */
+    uint64_t shutdown_grace;         /* seconds running jobs get on SIGTERM */
+    uint64_t wait_max;               /* cap of ?wait=SECONDS */
+    unsigned cors_max_age;           /* seconds a preflight may be cached */
+    char tokens_file[PATH_MAX];      /* "" = no authentication */
+    char cors_origins[4096];         /* comma-separated origins, "*" for any; "" none */
+    char trusted_proxies[4096];      /* comma-separated addresses or CIDRs */
     srv_log_format log_format;
     char log_file[PATH_MAX]; /* "" = standard error */
 } srv_config;

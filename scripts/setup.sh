@@ -13,8 +13,10 @@ packages=(
   check
   # lint: scripts/test.sh fails on clang-format differences
   clang-format
+  # fuzzing (scripts/fuzz.sh, run by scripts/test.sh): libFuzzer comes with clang
+  clang
   # integration tests read the outputs back with Debian's python3 stack
-  python3 python3-anndata python3-h5py python3-numpy python3-scipy python3-pandas
+  python3 python3-anndata python3-pytest python3-h5py python3-numpy python3-scipy python3-pandas
   hdf5-tools curl
   # deploy tests: the daemon behind a real nginx, a page in headless
   # chromium, the systemd unit checked by systemd-analyze

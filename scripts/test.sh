@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Check the formatting, then build and run every test twice: a normal build
 # (build/) and an AddressSanitizer + UBSan build (build-asan/) where any
-# finding fails the test. Both builds use -Werror. Prints "N passed, N
-# failed" over both runs (a formatting difference counts as one failure);
+# finding fails the test. Both builds use -Werror. Then every fuzz target
+# runs ADX_FUZZ_SECONDS (default 20) in build-fuzz/ (scripts/fuzz.sh).
+# Prints "N passed, N failed" over both runs (a formatting difference and a
+# fuzzing finding count as one failure each);
 # exits non-zero on any failure. ADX_BUILD names the build directory
 # (default build; the ASan one gets "-asan" appended).
 set -uo pipefail
@@ -46,6 +48,11 @@ for cfg in "$b -Dwerror=true" "$b-asan -Dwerror=true -Db_sanitize=address,undefi
   meson test -C "$dir" --print-errorlogs || status=1
 done
 
+# Every fuzz target for a short time (README "Fuzzing"); a finding fails.
+echo "== fuzz"
+fuzz_failed=0
+ADX_FUZZ_BUILD="$b-fuzz" "$root/scripts/fuzz.sh" "${ADX_FUZZ_SECONDS:-20}" || fuzz_failed=1
+
 # Count results from meson's machine-readable logs of both runs.
 counts=$(/usr/bin/python3 - "$b/meson-logs/testlog.json" "$b-asan/meson-logs/testlog.json" <<'PY'
 import json, sys
@@ -69,6 +76,6 @@ print(passed, failed)
 PY
 )
 read -r passed failed <<<"$counts"
-failed=$((failed + lint_failed))
+failed=$((failed + lint_failed + fuzz_failed))
 echo "$passed passed, $failed failed"
 if ((failed > 0 || status != 0)); then exit 1; fi

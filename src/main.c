@@ -20,6 +20,7 @@
 #include "adx_common.h"
 #include "adx_config_build.h"
 #include "adx_datasets.h"
+#include "adx_afile.h"
 #include "adx_err.h"
 #include "adx_notify.h"
 #include "adx_pipeline.h"
@@ -116,6 +117,9 @@ static int report_error(const adx_err *e)
         fprintf(stderr, "%s\n", s);
     else
         fprintf(stderr, "anndata-exportd: %s\n", e->detail);
+    /* The cause names this machine's paths and the system's words: the
+     * user's own, so the CLI shows them after the problem document. */
+    if (e->cause[0]) fprintf(stderr, "anndata-exportd: cause: %s\n", e->cause);
     free(s);
     json_decref(p);
     return exit_code_for(e);
@@ -125,27 +129,10 @@ static int copy_to_stdout(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    char buf[1 << 16];
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            rc = n < 0 ? -1 : 0;
-            break;
-        }
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(1, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0) {
-                rc = -1;
-                break;
-            }
-            off += w;
-        }
-        if (rc) break;
-    }
+    int rc = afile_copy_fd(fd, 1, NULL);
+    int e = errno;
     close(fd);
+    errno = e;
     return rc;
 }
 
@@ -212,24 +199,22 @@ static int push_str(json_t *o, const char *key, const char *v)
     return json_array_append_new(a, json_string(v));
 }
 
-static int cmd_export(int argc, char **argv)
-{
-    const char *req_path = NULL, *out = NULL, *data_dir = NULL;
-    bool timings = false;
-    /* --part NAME=FILE: NAME is cut out of argv in place. */
-    pipe_part_file *parts = calloc((size_t)argc, sizeof *parts);
-    size_t n_parts = 0;
+/* `export`'s command line. */
+typedef struct export_args {
+    const char *input, *out, *data_dir;
+    bool timings;
     /* The file options as a request document would carry them; the first
      * one seen is remembered to name it when it is misplaced. */
-    json_t *opts = json_object();
-    const char *first_file_opt = NULL;
-    int rc = 2;
-    if (!opts || !parts) {
-        fprintf(stderr, "anndata-exportd: out of memory\n");
-        json_decref(opts);
-        free(parts);
-        return 1;
-    }
+    json_t *opts;
+    const char *first_file_opt;
+    pipe_part_file *parts; /* --part NAME=FILE (NAME cut out of argv in place) */
+    size_t n_parts;
+} export_args;
+
+/* Returns -1 when the export goes on, else the exit status (help, a usage
+ * error, no memory). */
+static int export_parse_args(int argc, char **argv, export_args *ea)
+{
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         /* --name=value and --name value alike. */
@@ -240,159 +225,161 @@ static int cmd_export(int argc, char **argv)
 #define TAKE_VALUE()                                                                               \
     do {                                                                                           \
         if (!val) {                                                                                \
-            if (i + 1 >= argc) {                                                                   \
-                rc = bad_usage("%s needs a value", name);                                          \
-                goto done;                                                                         \
-            }                                                                                      \
+            if (i + 1 >= argc) return bad_usage("%s needs a value", name);                         \
             val = argv[++i];                                                                       \
         }                                                                                          \
     } while (0)
         if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
             usage(stdout);
-            rc = 0;
-            goto done;
+            return 0;
         } else if (!strcmp(name, "-o") || !strcmp(name, "--output")) {
             TAKE_VALUE();
-            out = val;
+            ea->out = val;
         } else if (!strcmp(name, "--timings") && !val) {
-            timings = true;
+            ea->timings = true;
         } else if (!strcmp(name, "--part")) {
             TAKE_VALUE();
             char *peq = strchr(val, '=');
-            if (!peq || peq == val || !peq[1]) {
-                rc = bad_usage("--part takes NAME=FILE, got '%s'", val);
-                goto done;
-            }
+            if (!peq || peq == val || !peq[1])
+                return bad_usage("--part takes NAME=FILE, got '%s'", val);
             *peq = '\0';
-            parts[n_parts++] = (pipe_part_file){.name = val, .path = peq + 1};
+            ea->parts[ea->n_parts++] = (pipe_part_file){.name = val, .path = peq + 1};
         } else if (!strcmp(name, "--data-dir")) {
             TAKE_VALUE();
-            data_dir = val;
+            ea->data_dir = val;
         } else if (!strcmp(name, "--format") || !strcmp(name, "--filename") ||
                    !strcmp(name, "--compression")) {
             TAKE_VALUE();
-            if (!first_file_opt) first_file_opt = a;
+            if (!ea->first_file_opt) ea->first_file_opt = a;
             /* "none" is what req_parse reads as no compression, too. */
-            json_object_set_new(opts, name + 2, json_string(val));
+            json_object_set_new(ea->opts, name + 2, json_string(val));
         } else if (!strcmp(name, "--compression-opts")) {
             TAKE_VALUE();
             char *end;
             errno = 0;
             long lv = strtol(val, &end, 10);
-            if (!*val || *end || errno) {
-                rc = bad_usage("--compression-opts takes an integer, got '%s'", val);
-                goto done;
-            }
-            if (!first_file_opt) first_file_opt = a;
-            json_object_set_new(opts, "compression_opts", json_integer(lv));
+            if (!*val || *end || errno)
+                return bad_usage("--compression-opts takes an integer, got '%s'", val);
+            if (!ea->first_file_opt) ea->first_file_opt = a;
+            json_object_set_new(ea->opts, "compression_opts", json_integer(lv));
         } else if (!strcmp(name, "--include") || !strcmp(name, "--categorical-columns")) {
             TAKE_VALUE();
             bool inc = name[2] == 'i';
-            if (!first_file_opt) first_file_opt = a;
-            if (push_str(opts, inc ? "include" : "categorical_columns", val)) {
+            if (!ea->first_file_opt) ea->first_file_opt = a;
+            if (push_str(ea->opts, inc ? "include" : "categorical_columns", val)) {
                 fprintf(stderr, "anndata-exportd: out of memory\n");
-                rc = 1;
-                goto done;
+                return 1;
             }
         } else if (!strcmp(name, "--no-strings-to-categoricals") && !val) {
-            if (!first_file_opt) first_file_opt = a;
-            json_object_set_new(opts, "strings_to_categoricals", json_false());
+            if (!ea->first_file_opt) ea->first_file_opt = a;
+            json_object_set_new(ea->opts, "strings_to_categoricals", json_false());
         } else if (a[0] == '-' && a[1] != '\0') {
-            rc = bad_usage("unknown option for export: %s", a);
-            goto done;
-        } else if (!req_path) {
-            req_path = a;
+            return bad_usage("unknown option for export: %s", a);
+        } else if (!ea->input) {
+            ea->input = a;
         } else {
-            rc = bad_usage("export takes one input, got another: %s", a);
-            goto done;
+            return bad_usage("export takes one input, got another: %s", a);
         }
 #undef TAKE_VALUE
     }
-    if (!req_path) {
-        rc = bad_usage("%s", "export needs an input: a request JSON ('-' for stdin), an h5ad "
-                             "file or a Polis folder");
-        goto done;
+    if (!ea->input)
+        return bad_usage("%s", "export needs an input: a request JSON ('-' for stdin), an h5ad "
+                               "file or a Polis folder");
+    if (ea->out && !*ea->out) return bad_usage("%s", "the output path must not be empty");
+    return -1;
+}
+
+/* The data directory a request may name a dataset in. Only a request can;
+ * a file input never opens the store. The directory must exist: ds_open
+ * would create it, which a typo in a command line should not do. Returns
+ * -1 when the export goes on (*store may stay NULL), else the exit status. */
+static int export_open_store(const export_args *ea, const adx_limits *lim, ds_store **store)
+{
+    *store = NULL;
+    const char *dir = ea->data_dir;
+    if (!dir) {
+        const char *e = getenv("ANNDATA_EXPORTD_DATA_DIR");
+        if (e && *e) dir = e;
     }
-    if (out && !*out) {
-        rc = bad_usage("%s", "the output path must not be empty");
-        goto done;
+    if (!dir) return -1;
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "anndata-exportd: the data directory %s does not exist\n", dir);
+        return 2;
     }
+    adx_err err;
+    adx_err_init(&err);
+    *store = ds_open(dir, lim, NULL, &err);
+    return *store ? -1 : report_error(&err);
+}
+
+static int export_run(const export_args *ea)
+{
     pipe_src_kind kind;
-    if (classify_input(req_path, &kind) != 0) {
+    if (classify_input(ea->input, &kind) != 0) {
         /* Unreadable input is an I/O error (exit 1), as for any request. */
         adx_err ierr;
         adx_err_init(&ierr);
-        adx_err_set(&ierr, ADX_E_IO, "", "cannot read the input: %s", strerror(errno));
-        rc = report_error(&ierr);
-        goto done;
+        adx_err_cause(&ierr, "%s: %s", ea->input, strerror(errno));
+        adx_err_set(&ierr, ADX_E_IO, "", "cannot read the input");
+        return report_error(&ierr);
     }
-    if (kind != PIPE_SRC_REQUEST && n_parts) {
+    if (kind != PIPE_SRC_REQUEST && ea->n_parts) {
         fprintf(stderr,
                 "anndata-exportd: --part applies to a request JSON that references parts; %s is "
                 "an h5ad file or a folder\n",
-                req_path);
-        rc = 2;
-        goto done;
+                ea->input);
+        return 2;
     }
-    if (kind == PIPE_SRC_REQUEST && first_file_opt) {
+    if (kind == PIPE_SRC_REQUEST && ea->first_file_opt) {
         fprintf(stderr,
                 "anndata-exportd: %s applies to an h5ad file or a Polis folder; %s is a request "
                 "JSON, which carries its own options (put them in the request)\n",
-                first_file_opt, req_path);
-        rc = 2;
-        goto done;
+                ea->first_file_opt, ea->input);
+        return 2;
     }
-    if (!data_dir) {
-        const char *e = getenv("ANNDATA_EXPORTD_DATA_DIR");
-        if (e && *e) data_dir = e;
-    }
-
     adx_limits lim;
     adx_limits_default(&lim);
+    ds_store *store = NULL;
+    int rc = kind == PIPE_SRC_REQUEST ? export_open_store(ea, &lim, &store) : -1;
+    if (rc >= 0) return rc;
     adx_err err;
     adx_err_init(&err);
-    ds_store *store = NULL;
-    /* Only a request can name a dataset; a file input never opens the
-     * store. The directory must exist: ds_open would create it, which a
-     * typo in a command line should not do. */
-    if (kind == PIPE_SRC_REQUEST && data_dir) {
-        struct stat st;
-        if (stat(data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            fprintf(stderr, "anndata-exportd: the data directory %s does not exist\n", data_dir);
-            rc = 2;
-            goto done;
-        }
-        store = ds_open(data_dir, &lim, NULL, &err);
-        if (!store) {
-            rc = report_error(&err);
-            goto done;
-        }
-    }
     pipe_env env = {.store = store};
     double t0 = now_s();
     pipe_job *j = NULL;
     /* No adx-h5check for an h5ad: the file is the user's own and a crash of
      * libhdf5 ends only this command, which is all the helper would
      * prevent; finding the helper would mean guessing install layouts. */
-    pipe_source src = {.kind = kind, .path = req_path, .parts = parts, .n_parts = n_parts};
-    if (kind != PIPE_SRC_REQUEST) src.options = opts;
+    pipe_source src = {.kind = kind, .path = ea->input, .parts = ea->parts, .n_parts = ea->n_parts};
+    if (kind != PIPE_SRC_REQUEST) src.options = ea->opts;
     j = pipe_open(&src, &lim, &env, &err);
     if (!j && !store && err.type == ADX_E_BAD_OPTION && err.n_items > 0 &&
         !strcmp(err.items[0].pointer, "/dataset"))
         adx_err_add(&err, "/dataset",
                     "the request names a stored dataset: give --data-dir DIR or set "
                     "ANNDATA_EXPORTD_DATA_DIR");
-    if (!j) {
-        ds_close(store);
+    if (!j)
         rc = report_error(&err);
-        goto done;
-    }
-    double t1 = now_s();
-    rc = export_job(j, out, timings, t0, t1);
+    else
+        rc = export_job(j, ea->out, ea->timings, t0, now_s());
     ds_close(store);
-done:
-    json_decref(opts);
-    free(parts);
+    return rc;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+    export_args ea = {.opts = json_object(), .parts = calloc((size_t)argc, sizeof(pipe_part_file))};
+    if (!ea.opts || !ea.parts) {
+        fprintf(stderr, "anndata-exportd: out of memory\n");
+        json_decref(ea.opts);
+        free(ea.parts);
+        return 1;
+    }
+    int rc = export_parse_args(argc, argv, &ea);
+    if (rc < 0) rc = export_run(&ea);
+    json_decref(ea.opts);
+    free(ea.parts);
     return rc;
 }
 
@@ -414,8 +401,8 @@ static int export_job(pipe_job *j, const char *out, bool timings, double t0, dou
         const char *t = getenv("TMPDIR");
         snprintf(tmpdir, sizeof tmpdir, "%s/anndata-exportd.XXXXXX", t && *t ? t : "/tmp");
         if (!mkdtemp(tmpdir)) {
-            adx_err_set(&err, ADX_E_IO, "", "cannot create a temporary directory: %s",
-                        strerror(errno));
+            adx_err_cause(&err, "%s: %s", tmpdir, strerror(errno));
+            adx_err_set(&err, ADX_E_IO, "", "cannot create a temporary directory");
             pipe_free(j);
             return report_error(&err);
         }
@@ -435,9 +422,10 @@ static int export_job(pipe_job *j, const char *out, bool timings, double t0, dou
     double t3 = now_s();
     int rc = pipe_write(j, path, NULL, &err);
     double t4 = now_s();
-    if (rc == 0 && to_stdout && copy_to_stdout(path) != 0)
-        rc =
-            adx_err_set(&err, ADX_E_IO, "", "cannot write the file to stdout: %s", strerror(errno));
+    if (rc == 0 && to_stdout && copy_to_stdout(path) != 0) {
+        adx_err_cause(&err, "stdout: %s", strerror(errno));
+        rc = adx_err_set(&err, ADX_E_IO, "", "cannot write the file to stdout");
+    }
     if (to_stdout) {
         unlink(path);
         rmdir(tmpdir);

@@ -1,9 +1,6 @@
 /* adx_common implementation: defaults and names. */
 #include "adx_common.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 void adx_limits_default(adx_limits *l)
 {
     l->max_body_bytes = 4ull << 30;   /* 4 GiB of JSON */
@@ -42,13 +39,4 @@ const char *adx_compression_name(adx_compression c)
 {
     static const char *n[] = {"none", "gzip", "lzf"};
     return c <= ADX_COMP_LZF ? n[c] : "none";
-}
-
-int adx_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }

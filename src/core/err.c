@@ -10,6 +10,7 @@
 static const struct {
     const char *slug, *title;
     int status;
+    bool of_status; /* the kind a bare status of the HTTP layer maps to */
 } kinds[ADX_E__COUNT] = {
     [ADX_E_NONE] = {"none", "No error", 200},
     [ADX_E_INVALID_JSON] = {"invalid-json", "Malformed JSON", 400},
@@ -25,15 +26,22 @@ static const struct {
     [ADX_E_IO] = {"io-error", "Storage error", 500},
     [ADX_E_NOMEM] = {"out-of-memory", "Out of memory", 503},
     [ADX_E_INTERNAL] = {"internal", "Internal error", 500},
-    [ADX_E_UNAUTHORIZED] = {"unauthorized", "Unauthorized", 401},
-    [ADX_E_FORBIDDEN] = {"forbidden", "Forbidden", 403},
-    [ADX_E_METHOD] = {"method-not-allowed", "Method not allowed", 405},
-    [ADX_E_GONE] = {"gone", "Result expired", 410},
-    [ADX_E_RANGE] = {"range-not-satisfiable", "Range not satisfiable", 416},
-    [ADX_E_QUEUE_FULL] = {"queue-full", "Too many jobs", 429},
-    [ADX_E_UNAVAILABLE] = {"unavailable", "Service unavailable", 503},
-    [ADX_E_NO_SPACE] = {"insufficient-storage", "Insufficient storage", 507},
+    [ADX_E_UNAUTHORIZED] = {"unauthorized", "Unauthorized", 401, true},
+    [ADX_E_FORBIDDEN] = {"forbidden", "Forbidden", 403, true},
+    [ADX_E_METHOD] = {"method-not-allowed", "Method not allowed", 405, true},
+    [ADX_E_GONE] = {"gone", "Result expired", 410, true},
+    [ADX_E_RANGE] = {"range-not-satisfiable", "Range not satisfiable", 416, true},
+    [ADX_E_QUEUE_FULL] = {"queue-full", "Too many jobs", 429, true},
+    [ADX_E_UNAVAILABLE] = {"unavailable", "Service unavailable", 503, true},
+    [ADX_E_NO_SPACE] = {"insufficient-storage", "Insufficient storage", 507, true},
 };
+
+adx_errtype adx_errtype_for_status(int status, adx_errtype fallback)
+{
+    for (int t = 0; t < ADX_E__COUNT; t++)
+        if (kinds[t].of_status && kinds[t].status == status) return (adx_errtype)t;
+    return fallback;
+}
 
 const char *adx_errtype_slug(adx_errtype t)
 {
@@ -91,6 +99,21 @@ int adx_err_add(adx_err *e, const char *pointer, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     add_item(e, pointer, msg);
+    return -1;
+}
+
+int adx_err_cause(adx_err *e, const char *fmt, ...)
+{
+    size_t len = strnlen(e->cause, sizeof e->cause);
+    if (len && len + 2 < sizeof e->cause) {
+        memcpy(e->cause + len, "; ", 3);
+        len += 2;
+    }
+    if (len + 1 >= sizeof e->cause) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->cause + len, sizeof e->cause - len, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -166,39 +189,4 @@ size_t adx_ptr_idx(adx_ptr *p, uint64_t idx)
     adx_ptr_append_key(p->buf, sizeof p->buf, tmp);
     p->len = strlen(p->buf);
     return mark;
-}
-
-/* Readers name the file they could not open; a client must never see a
- * path of this machine, so each occurrence becomes `with`. A message cut
- * short by the fixed buffer may hold only the start of the path, hence the
- * search for a prefix. */
-static bool unpath(char *msg, size_t cap, const char *path, const char *with)
-{
-    size_t plen = strlen(path), nlen = plen < 48 ? plen : 48;
-    char *at = nlen ? strstr(msg, path) : NULL;
-    if (!at && nlen) {
-        for (char *p = msg; (p = strchr(p, path[0])); p++)
-            if (!strncmp(p, path, nlen)) {
-                at = p;
-                break;
-            }
-    }
-    if (!at) return false;
-    size_t before = (size_t)(at - msg), rest = strlen(at);
-    const char *after = at + (rest < plen ? rest : plen);
-    char out[ADX_ERR_MSG_MAX];
-    snprintf(out, sizeof out, "%.*s%s%s", (int)before, msg, with, after);
-    snprintf(msg, cap, "%s", out);
-    return true;
-}
-
-void adx_err_scrub_path(adx_err *err, const char *path, const char *what)
-{
-    if (!adx_err_failed(err) || !path || !*path) return;
-    for (int k = 0; k < 4 && unpath(err->detail, sizeof err->detail, path, what); k++)
-        continue;
-    for (int i = 0; i < err->n_items; i++)
-        for (int k = 0;
-             k < 4 && unpath(err->items[i].message, sizeof err->items[i].message, path, what); k++)
-            continue;
 }

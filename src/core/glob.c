@@ -7,27 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t utf8_decode(const char *s, uint32_t *out)
+#include "adx_utf8.h"
+
+/* Code points of s (len bytes); an invalid byte counts as its own. */
+static size_t decode_all(const char *s, size_t len, uint32_t *out)
 {
-    size_t n = 0;
     const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        uint32_t c = *p;
-        int extra = c >= 0xF0 && c < 0xF8 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
-        if (c >= 0xF8 || (c >= 0x80 && c < 0xC0)) extra = 0;
-        uint32_t cp = extra == 0 ? c : (c & (0x3F >> extra));
-        int k = 1;
-        for (; k <= extra; k++) {
-            if ((p[k] & 0xC0) != 0x80) break;
-            cp = (cp << 6) | (p[k] & 0x3F);
-        }
-        if (k <= extra) { /* truncated sequence: one code point per byte */
-            cp = c;
-            k = 1;
-        }
-        out[n++] = cp;
-        p += k;
-    }
+    size_t n = 0, i = 0;
+    while (i < len)
+        i += utf8_next_lenient(p + i, len - i, &out[n++]);
     return n;
 }
 
@@ -217,7 +205,7 @@ bool glob_match(const char *pattern, const char *name)
     uint32_t *s = malloc((nl + 1) * sizeof *s);
     bool ok = false;
     if (!p || !s) goto out;
-    size_t pn = utf8_decode(pattern, p), sn = utf8_decode(name, s);
+    size_t pn = decode_all(pattern, pl, p), sn = decode_all(name, nl, s);
     size_t pi = 0, si = 0, star_p = SIZE_MAX, star_s = 0;
     while (si < sn) {
         if (pi < pn && p[pi] == '*') {

@@ -863,7 +863,12 @@ int ad_recarray_clone(ad_recarray *dst, const ad_recarray *src)
 
 /* ------------------------------------------------------------ pyfloat */
 
-void ad_fmt_pyfloat(double x, char buf[32])
+/* numpy's str() of a float: the shortest digits that round-trip in the
+ * value's own precision (dragon4 "unique" mode), positional when
+ * 1e-4 <= |x| < 1e16 (compared in long double, as numpy does: 0.0001f is
+ * 9.99999997e-05 and prints "1e-04"), else scientific with two or more
+ * exponent digits. */
+static void fmt_shortest(double x, bool f32, char buf[32])
 {
     if (isnan(x)) {
         strcpy(buf, "nan");
@@ -873,33 +878,49 @@ void ad_fmt_pyfloat(double x, char buf[32])
         strcpy(buf, x < 0 ? "-inf" : "inf");
         return;
     }
-    /* Shortest %.*e that round-trips gives Python's repr digits. */
-    char e[40];
-    int prec;
-    for (prec = 0; prec < 17; prec++) {
-        snprintf(e, sizeof e, "%.*e", prec, x);
-        if (strtod(e, NULL) == x) break;
+    /* The correctly rounded %.*e at the shortest round-tripping precision
+     * is that digit string; round-tripping is monotonic in the precision,
+     * so a binary search needs ~4 conversions instead of up to 17. */
+    char e[40], best[40];
+    int lo = 0, hi = f32 ? 8 : 16;
+    snprintf(best, sizeof best, "%.*e", hi, x);
+    /* Measured data mostly needs all digits: probe one below the maximum
+     * first, so those values cost two conversions, not five. */
+    snprintf(e, sizeof e, "%.*e", hi - 1, x);
+    if (f32 ? strtof(e, NULL) == (float)x : strtod(e, NULL) == x) {
+        memcpy(best, e, sizeof e);
+        hi--;
+    } else {
+        lo = hi;
     }
-    /* e = "[-]d[.ddd]e[+-]XX" */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(e, sizeof e, "%.*e", mid, x);
+        bool ok = f32 ? strtof(e, NULL) == (float)x : strtod(e, NULL) == x;
+        if (ok) {
+            memcpy(best, e, sizeof e);
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
     char digits[24];
     int nd = 0;
-    const char *p = e;
+    const char *p = best;
     bool neg = false;
     if (*p == '-') {
         neg = true;
         p++;
     }
     for (; *p && *p != 'e'; p++)
-        if (*p >= '0' && *p <= '9') digits[nd++] = *p;
+        if (*p >= '0' && *p <= '9' && nd < 23) digits[nd++] = *p;
     int exp = atoi(p + 1);
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
-    digits[nd] = '\0';
     char *o = buf;
     if (neg) *o++ = '-';
-    if (exp >= -5 && exp < 16) {
-        /* Python's repr switches to exponent notation below 1e-4 (exp < -4). */
-        if (exp < -4) goto sci;
+    long double ax = fabsl((long double)x);
+    if (ax == 0 || (ax >= 1e-4L && ax < 1e16L)) {
         if (exp < 0) {
             *o++ = '0';
             *o++ = '.';
@@ -921,12 +942,26 @@ void ad_fmt_pyfloat(double x, char buf[32])
         *o = '\0';
         return;
     }
-sci:
     *o++ = digits[0];
     if (nd > 1) {
         *o++ = '.';
         memcpy(o, digits + 1, (size_t)(nd - 1));
         o += nd - 1;
     }
-    snprintf(o, (size_t)(buf + 32 - o), "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    /* double exponents reach 3 digits (1e-308); %02u pads to numpy's 2. */
+    unsigned ae = (unsigned)(exp < 0 ? -exp : exp) % 1000u;
+    snprintf(o, (size_t)(buf + 32 - o), "e%c%02u", exp < 0 ? '-' : '+', ae);
+}
+
+void ad_fmt_pyfloat(double x, char buf[32])
+{
+    /* For a double, numpy's value test picks the same notation as Python's
+     * repr, which decides on the shortest digits' exponent (< -4 or >= 16):
+     * a double below 1e-4 never has "0.0001" as its shortest form. */
+    fmt_shortest(x, false, buf);
+}
+
+void ad_fmt_npfloat32(float x, char buf[32])
+{
+    fmt_shortest((double)x, true, buf);
 }

@@ -16,32 +16,8 @@
 
 #include <string.h>
 
+#include "adx_utf8.h"
 #include "unicode_tables.h"
-
-/* UTF-8 decoder that never fails: an invalid byte is its own code point. */
-static uint32_t utf8_next(const unsigned char **ps, const unsigned char *end)
-{
-    const unsigned char *s = *ps;
-    uint32_t c = *s;
-    int extra = c >= 0xF0 && c < 0xF8   ? 3
-                : c >= 0xE0 && c < 0xF0 ? 2
-                : c >= 0xC0 && c < 0xE0 ? 1
-                                        : 0;
-    if (extra) {
-        uint32_t cp = c & (0x3Fu >> extra);
-        int k = 1;
-        for (; k <= extra; k++) {
-            if (s + k >= end || (s[k] & 0xC0) != 0x80) break;
-            cp = (cp << 6) | (s[k] & 0x3F);
-        }
-        if (k > extra) {
-            *ps = s + extra + 1;
-            return cp;
-        }
-    }
-    *ps = s + 1;
-    return c;
-}
 
 /* Hangul syllables decompose algorithmically (Unicode 3.12). */
 enum { H_SBASE = 0xAC00, H_LBASE = 0x1100, H_VBASE = 0x1161, H_TBASE = 0x11A7 };
@@ -62,7 +38,9 @@ static void nfd_fill(nfd_iter *it)
         it->npend = 1;
         return;
     }
-    uint32_t c = utf8_next(&it->s, it->end);
+    /* Lenient: an invalid byte is its own code point, so any bytes order. */
+    uint32_t c;
+    it->s += utf8_next_lenient(it->s, (size_t)(it->end - it->s), &c);
     if (c < 0xC0) { /* nor does anything below the first decomposable, U+00C0 */
         it->pend[0] = c;
         it->npend = 1;

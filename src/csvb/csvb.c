@@ -512,6 +512,20 @@ static int add_matrix_cols(csv_ctx *c, table *t, const ad_elem *e, const char *p
         }
         return 1;
     }
+    case AD_K_RECARRAY: {
+        /* pd.DataFrame(recarray): a column per field, in field order */
+        const ad_recarray *r = &e->u.rec;
+        for (size_t j = 0; j < r->nfields; j++) {
+            if (r->fields[j].ndim != 1 || r->fields[j].n != r->n)
+                return adx_err_set(c->err, ADX_E_INTERNAL, ptr, "record field %s is not 1-d",
+                                   r->names[j]);
+            ccol cc = {.kind = CC_ARR, .a = &r->fields[j], .width = 1};
+            char name[ADX_ERR_PTR_MAX + 24];
+            snprintf(name, sizeof name, "%s%llu", prefix ? prefix : "", (unsigned long long)j + 1);
+            if (table_add(t, cc, prefix ? name : "", false) < 0) return oom(c);
+        }
+        return 1;
+    }
     case AD_K_DICT: {
         int rc = not_written(c, ns, key,
                              "nested dicts have no csv form (write_csvs would write their repr)");
@@ -693,13 +707,16 @@ static int write_all(csv_ctx *c, const ad_anndata *a)
     if (write_axis_df(c, "varm.csv", "varm", &a->varm, a->n_vars) < 0) return -1;
     if (write_X(c, a->X) < 0) return -1;
     /* write_csvs makes the uns folder even when it stays empty. */
-    if (zip_dir_add(c->z.za, "uns", ZIP_FL_ENC_UTF_8) < 0)
-        return adx_err_set(c->err, ADX_E_IO, NULL, "cannot add uns/ to the zip: %s",
-                           zip_strerror(c->z.za));
+    if (zip_dir_add(c->z.za, "uns", ZIP_FL_ENC_UTF_8) < 0) {
+        adx_err_set(c->err, ADX_E_IO, NULL, "cannot add uns/ to the zip");
+        return adx_err_cause(c->err, "libzip: %s", zip_strerror(c->z.za));
+    }
     if (write_uns(c, &a->uns) < 0) return -1;
-    if (report_dict(c, "layers", &a->layers) < 0 || report_dict(c, "obsp", &a->obsp) < 0 ||
-        report_dict(c, "varp", &a->varp) < 0)
-        return -1;
+    /* The matrices over both axes (layers, obsp, varp) have no csv form. */
+    for (int ns = 0; ns < AD_NS__COUNT; ns++)
+        if (ad_ns_table[ns].cols != AD_AXIS_NONE &&
+            report_dict(c, ad_ns_table[ns].name, ad_ns_cdict(a, (ad_ns)ns)) < 0)
+            return -1;
     if (a->raw && not_written(c, "raw", NULL, "write_csvs does not write raw") < 0) return -1;
     return 0;
 }
@@ -710,11 +727,11 @@ int csvb_write(const ad_anndata *a, const char *path, char sep, const adx_limits
     return csvb_write_ex(a, path, sep, ADX_COMP_GZIP, 6, lim, ctl, rep, err);
 }
 
-static int write_bundle(const ad_anndata *a, const char *path, char sep,
-                        adx_compression compression, int level, const adx_limits *lim,
-                        const adx_ctl *ctl, adx_report *rep, adx_err *err)
+static int write_bundle(const ad_anndata *a, afile *out, char sep, adx_compression compression,
+                        int level, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
+                        adx_err *err)
 {
-    if (!a || !path) return adx_err_set(err, ADX_E_INTERNAL, NULL, "csvb_write without a model");
+    if (!a || !out) return adx_err_set(err, ADX_E_INTERNAL, NULL, "csvb_write without a model");
     if (ad_anndata_assert(a, err) < 0) return -1;
     if (compression == ADX_COMP_LZF)
         return adx_err_set(err, ADX_E_BAD_OPTION, "/compression",
@@ -730,7 +747,7 @@ static int write_bundle(const ad_anndata *a, const char *path, char sep,
     csv_ctx c = {.sep = sep, .lim = lim, .rep = rep, .err = err};
     /* As for npz: gzip level 0 means stored. */
     bool deflate = compression == ADX_COMP_GZIP && level != 0;
-    if (zw_open(&c.z, path, deflate, level, ctl, err) < 0) return -1;
+    if (zw_open(&c.z, out, deflate, level, ctl, err) < 0) return -1;
     if (write_all(&c, a) < 0) {
         zw_discard(&c.z);
         return -1;
@@ -740,18 +757,31 @@ static int write_bundle(const ad_anndata *a, const char *path, char sep,
     return 0;
 }
 
-int csvb_write_ex(const ad_anndata *a, const char *path, char sep, adx_compression compression,
-                  int level, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
-                  adx_err *err)
+int csvb_write_to(const ad_anndata *a, afile *out, char sep, adx_compression compression, int level,
+                  const adx_limits *lim, const adx_ctl *ctl, adx_report *rep, adx_err *err)
 {
     /* Number text must not follow a process locale with a decimal comma
      * (snprintf/strtod read it): pin "C" for this thread while writing. */
     locale_t cloc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     locale_t prev = cloc ? uselocale(cloc) : (locale_t)0;
-    int rc = write_bundle(a, path, sep, compression, level, lim, ctl, rep, err);
+    int rc = write_bundle(a, out, sep, compression, level, lim, ctl, rep, err);
     if (cloc) {
         uselocale(prev);
         freelocale(cloc);
     }
     return rc;
+}
+
+int csvb_write_ex(const ad_anndata *a, const char *path, char sep, adx_compression compression,
+                  int level, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
+                  adx_err *err)
+{
+    if (!path) return adx_err_set(err, ADX_E_INTERNAL, NULL, "csvb_write without a path");
+    afile *f = afile_begin(path, NULL, err);
+    if (!f) return -1;
+    if (csvb_write_to(a, f, sep, compression, level, lim, ctl, rep, err) != 0) {
+        afile_abort(f);
+        return -1;
+    }
+    return afile_commit(f, NULL, err);
 }

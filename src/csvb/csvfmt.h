@@ -17,13 +17,8 @@ typedef struct csvb_buf {
 int csvb_buf_put(csvb_buf *b, const char *s, size_t n); /* -1 on ENOMEM */
 void csvb_buf_free(csvb_buf *b);
 
-/* str() of a numpy float32 (shortest digits that round-trip *as float32*,
- * Python's repr layout): 0.1f → "0.1", 1e20f → "1e+20". */
-void csvb_fmt_f32(float x, char buf[32]);
-/* The same for float64; equals ad_fmt_pyfloat (Python's repr) but needs a
- * third of the conversions, which dominates writing a large X.csv. */
-void csvb_fmt_f64(double x, char buf[32]);
-/* Text of numeric element i as pandas writes it: floats by repr with NaN as
+/* Text of numeric element i as pandas writes it: floats by repr
+ * (ad_fmt_pyfloat, ad_fmt_npfloat32) with NaN as
  * "" (pandas' na_rep), ±inf as "inf"/"-inf", bools True/False, integers in
  * decimal. Returns the length. Not for AD_STR. */
 size_t csvb_fmt_num(const ad_array *a, uint64_t i, char buf[32]);

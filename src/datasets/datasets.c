@@ -1,6 +1,7 @@
 /* adx_datasets implementation: the data directory, pins and the summary
  * cache. See include/adx_datasets.h for the layout and the guarantees. */
 #include "adx_datasets.h"
+#include "datasets_test.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adx_afile.h"
 #include "adx_h5r.h"
 #include "adx_h5w.h"
 #include "adx_jdec.h"
@@ -348,101 +350,15 @@ bool ds_pinned(ds_store *s, const char *name)
     return r;
 }
 
-/* ---- file system helpers ---- */
-
-/* Remove `name` under `dirfd`, a folder with everything in it. Symlinks are
- * removed, never followed. */
-static int remove_at(int dirfd, const char *name, int depth)
-{
-    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return 0;
-    if (errno != EISDIR && errno != EPERM) return -1;
-    /* Polis folders are flat; the bound only stops a hostile tree. */
-    if (depth > 16) return -1;
-    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return -1;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return -1;
-    }
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        if (remove_at(fd, de->d_name, depth + 1) != 0) rc = -1;
-    }
-    closedir(d);
-    if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) rc = -1;
-    return rc;
-}
-
-static int remove_path(const char *dir, const char *name)
-{
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return -1;
-    int rc = remove_at(dfd, name, 0);
-    close(dfd);
-    return rc;
-}
-
-static int fsync_path(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    /* Stored datasets are the operator's data: readable by the group that
-     * runs exports, not by everyone. */
-    int rc = fchmod(fd, 0640) == 0 && fsync(fd) == 0 ? 0 : -1;
-    close(fd);
-    return rc;
-}
-
-/* Copy src into the already created dst, for a spool on another file
- * system. */
-static int copy_file(const char *src, const char *dst)
-{
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0) return -1;
-    int out = open(dst, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    if (out < 0) {
-        close(in);
-        return -1;
-    }
-    static const size_t bufsz = 1u << 16;
-    char *buf = malloc(bufsz);
-    int rc = buf ? 0 : -1;
-    while (rc == 0) {
-        ssize_t n = read(in, buf, bufsz);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            rc = n < 0 ? -1 : 0;
-            break;
-        }
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0) {
-                rc = -1;
-                break;
-            }
-            off += w;
-        }
-    }
-    free(buf);
-    close(in);
-    if (close(out) != 0) rc = -1;
-    return rc;
-}
-
 /* ---- summaries ---- */
 
-static ad_anndata *read_model(ds_store *s, const loc *l, const adx_ctl *ctl, adx_report *rep,
-                              adx_err *err)
+static ad_anndata *read_model(ds_store *s, const loc *l, const h5r_opts *o, const adx_ctl *ctl,
+                              adx_report *rep, adx_err *err)
 {
-    ad_anndata *a = l->kind == DS_KIND_H5AD ? h5r_read(l->path, &s->lim, ctl, rep, err)
+    ad_anndata *a = l->kind == DS_KIND_H5AD ? h5r_read_opts(l->path, o, &s->lim, ctl, rep, err)
                                             : polis_read_dir(l->path, &s->lim, rep, err);
     if (!a) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "reading failed");
-        adx_err_scrub_path(err, l->path, "the dataset");
     }
     return a;
 }
@@ -475,7 +391,7 @@ static json_t *summary_body(ds_store *s, const char *name, const loc *l, bool as
     json_t *body = cache_get(s, name, l, &e);
     if (!body && !adx_err_failed(&e)) {
         adx_report rep = {0};
-        ad_anndata *a = read_model(s, l, NULL, &rep, &e);
+        ad_anndata *a = read_model(s, l, NULL, NULL, &rep, &e);
         rep_free(&rep);
         if (a) {
             body = ad_summary_json(a);
@@ -565,10 +481,12 @@ json_t *ds_list(ds_store *s, adx_err *err)
 {
     if (!s) return adx_err_set(err, ADX_E_INTERNAL, "", "no data directory"), NULL;
     DIR *d = opendir(s->dir);
-    if (!d)
-        return adx_err_set(err, ADX_E_IO, "", "cannot list the data directory: %s",
-                           strerror(errno)),
-               NULL;
+    if (!d) {
+        int e = errno;
+        adx_err_set(err, ADX_E_IO, "", "cannot list the data directory");
+        adx_err_cause(err, "%s: %s", s->dir, strerror(e));
+        return NULL;
+    }
     char **names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *de;
@@ -623,13 +541,19 @@ json_t *ds_list(ds_store *s, adx_err *err)
 ad_anndata *ds_load(ds_store *s, const char *name, const adx_ctl *ctl, adx_report *rep,
                     adx_err *err)
 {
+    return ds_load_opts(s, name, NULL, ctl, rep, err);
+}
+
+ad_anndata *ds_load_opts(ds_store *s, const char *name, const h5r_opts *o, const adx_ctl *ctl,
+                         adx_report *rep, adx_err *err)
+{
     if (!s) return adx_err_set(err, ADX_E_INTERNAL, "", "no data directory"), NULL;
     if (!ds_name_valid(name)) return bad_name(err), NULL;
     ds_pin(s, name);
     loc l;
     ad_anndata *a = NULL;
     if (locate(s, name, &l, err) == 0) {
-        a = read_model(s, &l, ctl, rep, err);
+        a = read_model(s, &l, o, ctl, rep, err);
         loc_free(&l);
     }
     ds_unpin(s, name);
@@ -653,7 +577,6 @@ static ad_anndata *decode_json(ds_store *s, const char *src, adx_report *rep, ad
     jdec_doc *doc = jdec_read_file(src, &o, err);
     if (!doc) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INVALID_JSON, "", "cannot parse");
-        adx_err_scrub_path(err, src, "the uploaded document");
         return NULL;
     }
     /* An AnnData object has no "adata" member (jdec refuses unknown keys),
@@ -681,59 +604,81 @@ static ad_anndata *check_h5ad(ds_store *s, const char *src, const adx_ctl *ctl, 
     /* libhdf5 is not hardened against corrupt metadata: a crash must take
      * down the helper, not the daemon. */
     if (s->h5check && h5r_check_isolated(s->h5check, src, &s->lim, 0, err)) {
-        adx_err_scrub_path(err, src, "the uploaded file");
         return NULL;
     }
     ad_anndata *a = h5r_read(src, &s->lim, ctl, rep, err);
     if (!a) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "reading failed");
-        adx_err_scrub_path(err, src, "the uploaded file");
     }
     return a;
+}
+
+/* Whether a PUT of `name` may go ahead, before the (possibly long)
+ * validation of the upload: a valid name and kind, not a Polis folder, not
+ * pinned (checked again before the rename). */
+static int put_admissible(ds_store *s, const char *name, const char *src_path, ds_input input,
+                          adx_err *err)
+{
+    if (!s || !src_path)
+        return adx_err_set(err, ADX_E_INTERNAL, "", "ds_put without a store or a file");
+    if (!ds_name_valid(name)) return bad_name(err);
+    if (input != DS_INPUT_H5AD && input != DS_INPUT_JSON)
+        return adx_err_set(err, ADX_E_INTERNAL, "", "unknown upload kind");
+    char *folder = join(s->dir, name, NULL), *final = join(s->dir, name, ".h5ad");
+    int rc = 0;
+    struct stat st;
+    loc pl;
+    if (!folder || !final) {
+        rc = nomem(err);
+    } else if (!(stat(final, &st) == 0 && S_ISREG(st.st_mode)) && polis_at(folder, &pl)) {
+        /* 409, not 415: the body may be fine, the name's current state is
+         * what forbids the PUT (and no retry will help, so no Retry-After). */
+        rc = adx_err_set(err, ADX_E_CONFLICT, "/dataset",
+                         "dataset \"%s\" is a Polis folder, which only the operator can replace",
+                         name);
+    } else if (ds_pinned(s, name)) {
+        rc = conflict(name, err);
+    }
+    free(folder);
+    free(final);
+    return rc;
+}
+
+/* After the rename: the summary cache and the uploader's summary (with the
+ * report, since exports of the stored file cannot see what sanitize did). */
+static void put_publish(ds_store *s, const char *name, json_t *body, const adx_report *rep,
+                        json_t **summary)
+{
+    loc l;
+    adx_err e2;
+    adx_err_init(&e2);
+    if (locate(s, name, &l, &e2) != 0) {
+        cache_drop(s, name);
+        return;
+    }
+    if (l.kind == DS_KIND_H5AD) cache_put(s, name, &l, body, NULL);
+    if (summary) {
+        json_t *copy = json_deep_copy(body);
+        *summary = copy ? decorate(name, &l, copy) : NULL;
+        if (*summary && rep->n) json_object_set_new(*summary, "report", rep_to_json(rep));
+    }
+    loc_free(&l);
 }
 
 int ds_put(ds_store *s, const char *name, const char *src_path, ds_input input, const adx_ctl *ctl,
            bool *created, json_t **summary, adx_err *err)
 {
     if (summary) *summary = NULL;
-    char *tmp = NULL, *final = NULL, *folder = NULL;
+    char *final = NULL;
+    afile *out = NULL;
     ad_anndata *a = NULL;
     adx_report rep = {0};
     json_t *body = NULL;
     int rc = -1;
-    if (!s || !src_path) {
-        adx_err_set(err, ADX_E_INTERNAL, "", "ds_put without a store or a file");
-        goto out;
-    }
-    if (!ds_name_valid(name)) {
-        bad_name(err);
-        goto out;
-    }
-    if (input != DS_INPUT_H5AD && input != DS_INPUT_JSON) {
-        adx_err_set(err, ADX_E_INTERNAL, "", "unknown upload kind");
-        goto out;
-    }
-    folder = join(s->dir, name, NULL);
+    if (put_admissible(s, name, src_path, input, err) < 0) goto out;
     final = join(s->dir, name, ".h5ad");
-    if (asprintf(&tmp, "%s/" PUT_PREFIX "XXXXXX", s->dir) < 0) tmp = NULL;
-    if (!folder || !final || !tmp) {
+    if (!final) {
         nomem(err);
-        goto out;
-    }
-    struct stat st;
-    loc pl;
-    bool is_file = stat(final, &st) == 0 && S_ISREG(st.st_mode);
-    if (!is_file && polis_at(folder, &pl)) {
-        /* 409, not 415: the body may be fine, the name's current state is
-         * what forbids the PUT (and no retry will help, so no Retry-After). */
-        adx_err_set(err, ADX_E_CONFLICT, "/dataset",
-                    "dataset \"%s\" is a Polis folder, which only the operator can replace", name);
-        goto out;
-    }
-    /* Fail before the (possibly long) validation; checked again before the
-     * rename. */
-    if (ds_pinned(s, name)) {
-        conflict(name, err);
         goto out;
     }
 
@@ -746,34 +691,22 @@ int ds_put(ds_store *s, const char *name, const char *src_path, ds_input input, 
         goto out;
     }
 
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        free(tmp);
-        tmp = NULL;
-        adx_err_set(err, ADX_E_IO, "", "cannot create a file in the data directory: %s",
-                    strerror(errno));
-        goto out;
-    }
-    close(fd);
+    /* Stored datasets are the operator's data: readable by the group that
+     * runs exports, not by everyone. ".put-" so that ds_open removes a temp
+     * file this process leaves behind. */
+    afile_opts ao = {.mode = 0640, .tmp_prefix = PUT_PREFIX};
+    out = afile_begin(final, &ao, err);
+    if (!out) goto out;
     if (input == DS_INPUT_JSON) {
         h5w_opts o;
         h5w_opts_default(&o);
         o.compression = ADX_COMP_GZIP;
         o.level = 4;
-        if (h5w_write(a, tmp, &o, ctl, &rep, err)) {
+        if (h5w_write(a, afile_temp_path(out), &o, ctl, &rep, err)) {
             if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "writing failed");
-            adx_err_scrub_path(err, tmp, "the dataset");
             goto out;
         }
-    } else if (rename(src_path, tmp) != 0) {
-        if (errno != EXDEV || copy_file(src_path, tmp) != 0) {
-            adx_err_set(err, ADX_E_IO, "", "cannot move the upload into the data directory: %s",
-                        strerror(errno));
-            goto out;
-        }
-    }
-    if (fsync_path(tmp) != 0) {
-        adx_err_set(err, ADX_E_IO, "", "cannot store the dataset: %s", strerror(errno));
+    } else if (afile_take(out, src_path, err) != 0) {
         goto out;
     }
     /* A pin taken after this check sees the new file whole, never a mix;
@@ -782,46 +715,25 @@ int ds_put(ds_store *s, const char *name, const char *src_path, ds_input input, 
         conflict(name, err);
         goto out;
     }
+    struct stat st;
     bool existed = stat(final, &st) == 0;
-    if (rename(tmp, final) != 0) {
-        adx_err_set(err, ADX_E_IO, "", "cannot store the dataset: %s", strerror(errno));
-        goto out;
-    }
-    free(tmp);
-    tmp = NULL;
-    if (adx_fsync_dir(s->dir) != 0) {
-        /* The rename happened; only its durability is in doubt. */
-        adx_err_set(err, ADX_E_IO, "", "cannot sync the data directory: %s", strerror(errno));
+    afile *f = out;
+    out = NULL;
+    if (afile_commit(f, NULL, err) != 0) {
+        /* The old file may be gone already. */
         cache_drop(s, name);
         goto out;
     }
     if (created) *created = !existed;
-    loc l;
-    adx_err e2;
-    adx_err_init(&e2);
-    if (locate(s, name, &l, &e2) == 0) {
-        if (l.kind == DS_KIND_H5AD) cache_put(s, name, &l, body, NULL);
-        if (summary) {
-            json_t *copy = json_deep_copy(body);
-            *summary = copy ? decorate(name, &l, copy) : NULL;
-            /* Sanitizing a JSON upload changes values; the uploader is told
-             * here, since exports of the stored file cannot see it. */
-            if (*summary && rep.n) json_object_set_new(*summary, "report", rep_to_json(&rep));
-        }
-        loc_free(&l);
-    } else {
-        cache_drop(s, name);
-    }
+    put_publish(s, name, body, &rep, summary);
     rc = 0;
 out:
-    if (tmp) unlink(tmp);
+    afile_abort(out);
     if (src_path) unlink(src_path);
     ad_anndata_free(a);
     json_decref(body);
     rep_free(&rep);
-    free(tmp);
     free(final);
-    free(folder);
     return rc;
 }
 
@@ -849,21 +761,28 @@ int ds_delete(ds_store *s, const char *name, adx_err *err)
     } else {
         ok = mkdtemp(grave) != NULL;
     }
-    int rc = 0;
+    int rc = 0, mv;
     if (!ok) {
-        rc = adx_err_set(err, ADX_E_IO, "", "cannot delete the dataset: %s", strerror(errno));
-    } else if (rename(l.path, grave) != 0) {
         int e = errno;
-        remove_path(s->dir, strrchr(grave, '/') + 1);
+        rc = adx_err_set(err, ADX_E_IO, "", "cannot delete the dataset");
+        adx_err_cause(err, "%s: %s", grave, strerror(e));
+    } else if ((mv = afile_rename(l.path, grave)) < 0) {
+        int e = errno;
+        afile_remove_tree(grave);
         rc = e == ENOENT
                  ? adx_err_set(err, ADX_E_NOT_FOUND, "/dataset", "no dataset named \"%s\"", name)
-                 : adx_err_set(err, ADX_E_IO, "", "cannot delete the dataset: %s", strerror(e));
+                 : adx_err_set(err, ADX_E_IO, "", "cannot delete the dataset");
+        if (e != ENOENT) adx_err_cause(err, "%s: %s", l.path, strerror(e));
     } else {
+        if (mv > 0) {
+            int e = errno;
+            rc = adx_err_set(err, ADX_E_IO, "", "cannot sync the data directory");
+            adx_err_cause(err, "%s: %s", s->dir, strerror(e));
+        }
+        /* The name is gone; a failure here leaves a .del- entry that the
+         * next ds_open removes. */
         cache_drop(s, name);
-        adx_fsync_dir(s->dir);
-        /* The name is gone already; a failure here leaves a .del- entry
-         * that the next ds_open removes. */
-        remove_path(s->dir, strrchr(grave, '/') + 1);
+        afile_remove_tree(grave);
     }
     free(grave);
     loc_free(&l);
@@ -882,7 +801,7 @@ static void clean_leftovers(const char *dir)
         if (strncmp(de->d_name, PUT_PREFIX, strlen(PUT_PREFIX)) &&
             strncmp(de->d_name, DEL_PREFIX, strlen(DEL_PREFIX)))
             continue;
-        remove_at(dfd, de->d_name, 0);
+        afile_remove_at(dfd, de->d_name);
     }
     closedir(d);
 }
@@ -894,7 +813,9 @@ ds_store *ds_open(const char *dir, const adx_limits *lim, const char *h5check, a
         return NULL;
     }
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        adx_err_set(err, ADX_E_IO, "", "cannot create the data directory: %s", strerror(errno));
+        int e = errno;
+        adx_err_set(err, ADX_E_IO, "", "cannot create the data directory");
+        adx_err_cause(err, "%s: %s", dir, strerror(e));
         return NULL;
     }
     struct stat st;

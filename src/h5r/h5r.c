@@ -8,22 +8,37 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <hdf5.h>
 
+#include "adx_filter.h"
 #include "adx_h5r.h"
 #include "adx_h5w.h"
+#include "adx_utf8.h"
 
 #define REP_SKIPPED "skipped_unknown_element"
+#define REP_GRAPH_MOVED "legacy_graph_moved"
+
+/* An untagged compound dataset means what anndata.read_h5ad makes of it
+ * where it stands: obs/var a DataFrame, obsm/varm a mapping of its fields,
+ * anywhere else a record array. */
+enum { CMP_REC = 0, CMP_FRAME, CMP_DICT };
 
 typedef struct rd {
     const adx_limits *lim;
     const adx_ctl *ctl;
     adx_report *rep;
     adx_err *err;
-    adx_ptr p; /* element path of what is being read, "/obsm/X_umap" */
+    adx_ptr p;       /* element path of what is being read, "/obsm/X_umap" */
+    int compound_as; /* CMP_*: what the next untagged compound dataset read becomes */
+    const h5r_opts *o;
+    /* Namespace whose keys (dict members, frame columns) the next dict or
+     * frame read is filtering; taken (and cleared) by that read. */
+    const char *keys_ns;
     uint64_t total_bytes;
     hid_t file;
+    hid_t root;
 } rd;
 
 static int fail(rd *r, adx_errtype t, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -78,6 +93,42 @@ static int charge(rd *r, uint64_t bytes)
     return 0;
 }
 
+/* Give back what a transient buffer (a chunk being decompressed, strings
+ * libhdf5 converts before they are copied into the model) was charged. */
+static void uncharge(rd *r, uint64_t bytes)
+{
+    r->total_bytes = bytes < r->total_bytes ? r->total_bytes - bytes : 0;
+}
+
+/* What the model's string arrays cost per value: the bytes, a NUL and an
+ * offset (ad_strbuild), as push_str charges them. */
+#define STR_OVERHEAD 9
+
+/* The "0".."n-1" index anndata gives a frame without one, charged before it
+ * is built: n comes from a shape in the file (up to max_dim, 2^31 by
+ * default), and the index costs ~20 bytes a row. */
+static int default_index(rd *r, ad_frame *f, uint64_t n, const char *name)
+{
+    uint64_t bytes = 0, lo = 0, hi = 10;
+    for (unsigned digits = 1; lo < n; digits++) {
+        uint64_t k = (n < hi ? n : hi) - lo;
+        bytes += k * (digits + STR_OVERHEAD);
+        lo = hi;
+        hi = hi > UINT64_MAX / 10 ? UINT64_MAX : hi * 10;
+    }
+    if (bytes > r->lim->max_total_bytes || r->total_bytes > r->lim->max_total_bytes - bytes) {
+        if (name) adx_ptr_key(&r->p, name);
+        return fail(r, ADX_E_LIMIT,
+                    "a default index of %llu rows needs %llu bytes, more than max_total_bytes "
+                    "(%llu) leaves",
+                    (unsigned long long)n, (unsigned long long)bytes,
+                    (unsigned long long)r->lim->max_total_bytes);
+    }
+    r->total_bytes += bytes;
+    if (ad_frame_default_index(f, n) < 0) return fail(r, ADX_E_NOMEM, "out of memory");
+    return 0;
+}
+
 static int check_canceled(rd *r)
 {
     if (adx_ctl_canceled(r->ctl)) return fail(r, ADX_E_CANCELED, "read canceled");
@@ -86,55 +137,98 @@ static int check_canceled(rd *r)
 
 /* ------------------------------------------------------------- strings */
 
-static bool utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = u[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            k = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            k = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + k >= n) return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((u[i + j] & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (u[i + j] & 0x3F);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 /* Push one string value, checking length, NULs and encoding. */
 static int push_str(rd *r, ad_strbuild *b, const char *s, size_t len)
 {
     if (len > r->lim->max_string_bytes)
         return fail(r, ADX_E_LIMIT, "a string of %zu bytes exceeds max_string_bytes (%llu)", len,
                     (unsigned long long)r->lim->max_string_bytes);
-    if (!utf8_valid(s, len)) return fail(r, ADX_E_SCHEMA, "string value is not valid UTF-8");
-    if (charge(r, (uint64_t)len + 9) < 0) return -1;
+    if (!utf8_valid(s, len, NULL)) return fail(r, ADX_E_SCHEMA, "string value is not valid UTF-8");
+    if (charge(r, (uint64_t)len + STR_OVERHEAD) < 0) return -1;
     if (ad_sb_push(b, s, len) < 0) return fail(r, ADX_E_NOMEM, "out of memory reading strings");
     return 0;
 }
 
 static int read_failed(rd *r, hid_t ds);
+
+/* libhdf5 sizes its conversion buffer, and then each string, from the
+ * length in the element's on-disk descriptor (a 4-byte length, then the
+ * global heap id) before it reads the heap: one corrupted length is a 4 GiB
+ * allocation made before any check of ours. For contiguous storage (what
+ * h5py writes without compression) the descriptors are read here first,
+ * each length checked against max_string_bytes and their sum charged to the
+ * model budget for the duration of the read (*charged; the caller
+ * uncharges). Chunked, compact and attribute data have no such offset:
+ * there the child check's address-space limit (h5r_check_isolated) bounds
+ * what libhdf5 can allocate. */
+static int vlen_precheck(rd *r, hid_t ds, uint64_t n, uint64_t *charged)
+{
+    *charged = 0;
+    hid_t dcpl = H5Dget_create_plist(ds);
+    H5D_layout_t lay = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    hclose(dcpl);
+    haddr_t off = lay == H5D_CONTIGUOUS ? H5Dget_offset(ds) : HADDR_UNDEF;
+    if (n == 0 || off == HADDR_UNDEF) return 0; /* not contiguous, or only fill values */
+    hid_t fcpl = H5Fget_create_plist(r->file), fapl = H5Fget_access_plist(r->file);
+    size_t sa = 0, ss = 0;
+    bool sec2 = fapl >= 0 && H5Pget_driver(fapl) == H5FD_SEC2;
+    bool ok = fcpl >= 0 && H5Pget_sizes(fcpl, &sa, &ss) >= 0;
+    hclose(fcpl);
+    hclose(fapl);
+    int *fdp = NULL;
+    if (!ok || !sec2 || sa == 0 || sa > 16 ||
+        H5Fget_vfd_handle(r->file, H5P_DEFAULT, (void **)&fdp) < 0 || !fdp)
+        return fail(r, ADX_E_SCHEMA, "cannot locate the dataset's strings");
+    struct stat st;
+    if (fstat(*fdp, &st) < 0) return fail(r, ADX_E_SCHEMA, "cannot locate the dataset's strings");
+    uint64_t fsize = (uint64_t)st.st_size;
+    size_t dsz = 4 + sa + 4;
+    enum { SLICE = 4096 };
+    unsigned char *buf = malloc(SLICE * dsz);
+    if (!buf) return fail(r, ADX_E_NOMEM, "out of memory");
+    uint64_t total = 0, left = r->lim->max_total_bytes - r->total_bytes;
+    int rc = 0;
+    for (uint64_t i = 0; i < n && rc == 0; i += SLICE) {
+        size_t k = n - i < SLICE ? (size_t)(n - i) : SLICE, want = k * dsz;
+        uint64_t at;
+        /* H5Dget_offset is absolute (a user block before the superblock included) */
+        if (__builtin_add_overflow((uint64_t)off, i * dsz, &at) || at > (uint64_t)INT64_MAX ||
+            pread(*fdp, buf, want, (off_t)at) != (ssize_t)want) {
+            rc = fail(r, ADX_E_SCHEMA,
+                      "the dataset's strings lie past the end of the file (truncated or corrupt)");
+            break;
+        }
+        for (size_t j = 0; j < k; j++) {
+            const unsigned char *d = buf + j * dsz;
+            uint64_t len =
+                (uint64_t)d[0] | (uint64_t)d[1] << 8 | (uint64_t)d[2] << 16 | (uint64_t)d[3] << 24;
+            if (len > fsize) {
+                rc = fail(r, ADX_E_SCHEMA,
+                          "string %llu claims %llu bytes, more than the whole file holds (the "
+                          "file is corrupt)",
+                          (unsigned long long)(i + j), (unsigned long long)len);
+                break;
+            }
+            if (len > r->lim->max_string_bytes) {
+                rc = fail(r, ADX_E_LIMIT,
+                          "string %llu claims %llu bytes, more than max_string_bytes (%llu)",
+                          (unsigned long long)(i + j), (unsigned long long)len,
+                          (unsigned long long)r->lim->max_string_bytes);
+                break;
+            }
+            total += len + 1; /* libhdf5 NUL-terminates each string it allocates */
+            if (total > left) {
+                rc = fail(r, ADX_E_LIMIT,
+                          "the strings need more than what is left of max_total_bytes (%llu)",
+                          (unsigned long long)r->lim->max_total_bytes);
+                break;
+            }
+        }
+    }
+    free(buf);
+    if (rc == 0 && charge(r, total) == 0) *charged = total;
+    return rc < 0 || *charged != total ? -1 : 0;
+}
 
 /* Read `n` string elements of an attribute or dataset whose file type is
  * `ftype` (vlen or fixed, ASCII or UTF-8) into `b`. `is_attr` selects
@@ -159,14 +253,18 @@ static int read_strings(rd *r, hid_t obj, bool is_attr, hid_t ftype, uint64_t n,
                 fail(r, ADX_E_LIMIT, "too many strings (%llu)", (unsigned long long)n);
             goto out;
         }
+        uint64_t transient = 0;
+        if (!is_attr && vlen_precheck(r, obj, n, &transient) < 0) goto out;
         char **v = calloc(n ? n : 1, sizeof *v);
         if (!v) {
+            uncharge(r, transient);
             fail(r, ADX_E_NOMEM, "out of memory reading strings");
             goto out;
         }
         herr_t st =
             is_attr ? H5Aread(obj, mt, v) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
         if (st < 0) {
+            uncharge(r, transient);
             free(v);
             if (is_attr)
                 fail(r, ADX_E_SCHEMA, "cannot read string values");
@@ -184,6 +282,7 @@ static int read_strings(rd *r, hid_t obj, bool is_attr, hid_t ftype, uint64_t n,
         }
         if (sp >= 0) H5Sclose(sp);
         free(v);
+        uncharge(r, transient);
         goto out;
     }
     size_t w = H5Tget_size(ftype);
@@ -342,9 +441,19 @@ static int space_shape(rd *r, hid_t sp, int *ndim, uint64_t *shape, uint64_t *n)
     return 0;
 }
 
-/* Refuse storage that would make the reader open other files, and chunks
- * larger than the remaining model budget: HDF5 allocates a whole chunk to
- * decompress it, whatever the dataset's (possibly tiny) extent. */
+/* Every dataset is opened with this raw-data chunk cache (set on the file
+ * access list), charged once per open file; libhdf5's default is the same
+ * size, but stated here so the charge is what is allocated. */
+#define CHUNK_CACHE_BYTES (1u << 20)
+#define CHUNK_CACHE_SLOTS 521
+
+/* Refuse storage that would make the reader open other files, layouts that
+ * disagree with their dataspace (libhdf5 1.10 does not check them: a chunked
+ * layout on a scalar dataspace sends H5Dread into a loop that allocates on
+ * every turn, a chunk rank other than the dataspace's reads out of bounds),
+ * and chunks larger than the remaining model budget: HDF5 allocates a whole
+ * chunk to decompress it, whatever the dataset's (possibly tiny) extent.
+ * Called before any read of `ds`. */
 static int check_storage(rd *r, hid_t ds)
 {
     hid_t dcpl = H5Dget_create_plist(ds);
@@ -356,17 +465,32 @@ static int check_storage(rd *r, hid_t ds)
     H5Pclose(dcpl);
     if (next != 0) return fail(r, ADX_E_SCHEMA, "datasets with external storage are not read");
     if (lay == H5D_VIRTUAL) return fail(r, ADX_E_SCHEMA, "virtual datasets are not read");
-    if (cnd > 0) {
-        hid_t t = H5Dget_type(ds);
-        uint64_t bytes = t >= 0 ? H5Tget_size(t) : 1;
-        if (t >= 0) H5Tclose(t);
-        for (int i = 0; i < cnd; i++)
-            if (__builtin_mul_overflow(bytes, (uint64_t)cd[i], &bytes)) bytes = UINT64_MAX;
-        if (bytes > r->lim->max_total_bytes - r->total_bytes)
-            return fail(r, ADX_E_LIMIT,
-                        "a chunk of %llu bytes exceeds what is left of max_total_bytes (%llu)",
-                        (unsigned long long)bytes, (unsigned long long)r->lim->max_total_bytes);
+    if (lay < 0 || cnd < 0) return fail(r, ADX_E_SCHEMA, "cannot read the dataset's layout");
+    if (lay != H5D_CHUNKED) return 0;
+    hid_t sp = H5Dget_space(ds);
+    int snd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    H5S_class_t cls = sp >= 0 ? H5Sget_simple_extent_type(sp) : H5S_NO_CLASS;
+    hclose(sp);
+    if (snd < 0) return fail(r, ADX_E_SCHEMA, "cannot read the dataspace");
+    if (cls != H5S_SIMPLE)
+        return fail(r, ADX_E_SCHEMA, "a chunked layout on a %s dataspace (the file is corrupt)",
+                    cls == H5S_SCALAR ? "scalar" : "null");
+    if (cnd != snd)
+        return fail(r, ADX_E_SCHEMA,
+                    "chunks of rank %d for a dataspace of rank %d (the file is corrupt)", cnd, snd);
+    hid_t t = H5Dget_type(ds);
+    uint64_t bytes = t >= 0 ? H5Tget_size(t) : 0;
+    if (t >= 0) H5Tclose(t);
+    if (bytes == 0) return fail(r, ADX_E_SCHEMA, "cannot read the dataset's type");
+    for (int i = 0; i < cnd; i++) {
+        if (cd[i] == 0)
+            return fail(r, ADX_E_SCHEMA, "chunk dimension %d is 0 (the file is corrupt)", i);
+        if (__builtin_mul_overflow(bytes, (uint64_t)cd[i], &bytes)) bytes = UINT64_MAX;
     }
+    if (bytes > r->lim->max_total_bytes - r->total_bytes)
+        return fail(r, ADX_E_LIMIT,
+                    "a chunk of %llu bytes exceeds what is left of max_total_bytes (%llu)",
+                    (unsigned long long)bytes, (unsigned long long)r->lim->max_total_bytes);
     return 0;
 }
 
@@ -750,67 +874,19 @@ static int signed_codes(rd *r, ad_array *codes)
     return 0;
 }
 
-static int cat_cmp(const void *a, const void *b, void *ud)
-{
-    const ad_array *c = ud;
-    uint64_t i = *(const uint64_t *)a, j = *(const uint64_t *)b;
-    if (c->dtype == AD_STR) return strcmp(ad_str_at(c, i), ad_str_at(c, j));
-    if (ad_dtype_is_float(c->dtype)) {
-        double x = ad_array_get_f64(c, i), y = ad_array_get_f64(c, j);
-        return x < y ? -1 : x > y;
-    }
-    if (c->dtype == AD_U64) {
-        uint64_t x = ((const uint64_t *)c->data)[i], y = ((const uint64_t *)c->data)[j];
-        return x < y ? -1 : x > y;
-    }
-    int64_t x = ad_array_get_i64(c, i), y = ad_array_get_i64(c, j);
-    return x < y ? -1 : x > y;
-}
-
 /* pandas refuses duplicate or NaN categories, so a file holding them could
- * not be exported back into anything anndata reads. Returns 0, 1 (duplicate
- * at *at), 2 (NaN at *at) or -1 (ENOMEM). */
-static int categories_problem(const ad_array *cats, uint64_t *at)
-{
-    if (ad_dtype_is_float(cats->dtype))
-        for (uint64_t i = 0; i < cats->n; i++)
-            if (isnan(ad_array_get_f64(cats, i))) {
-                *at = i;
-                return 2;
-            }
-    if (cats->n < 2) return 0;
-    size_t bytes;
-    if (ad_bytes(AD_U64, cats->n, &bytes) < 0) return -1;
-    uint64_t *ord = malloc(bytes);
-    if (!ord) return -1;
-    for (uint64_t i = 0; i < cats->n; i++)
-        ord[i] = i;
-    qsort_r(ord, (size_t)cats->n, sizeof *ord, cat_cmp, (void *)cats);
-    int rc = 0;
-    for (uint64_t i = 1; i < cats->n && !rc; i++)
-        if (cat_cmp(&ord[i - 1], &ord[i], (void *)cats) == 0) {
-            *at = ord[i];
-            rc = 1;
-        }
-    free(ord);
-    return rc;
-}
-
+ * not be exported back into anything anndata reads. */
 static int check_categories(rd *r, const ad_array *cats)
 {
     if (cats->ndim != 1) return fail(r, ADX_E_SCHEMA, "categories must be 1-d");
-    uint64_t at = 0;
-    switch (categories_problem(cats, &at)) {
-    case 0:
-        return 0;
-    case 1:
-        return fail(r, ADX_E_SCHEMA, "categories are not distinct (entry %llu repeats one)",
-                    (unsigned long long)at);
-    case 2:
-        return fail(r, ADX_E_SCHEMA, "categories hold NaN (at %llu)", (unsigned long long)at);
-    default:
-        return fail(r, ADX_E_NOMEM, "out of memory");
-    }
+    ad_cat_problem p;
+    int rc = ad_cat_check_categories(cats, &p);
+    if (rc < 0) return fail(r, ADX_E_NOMEM, "out of memory");
+    if (rc == 0) return 0;
+    if (p.kind == AD_CAT_NAN)
+        return fail(r, ADX_E_SCHEMA, "categories hold NaN (at %llu)", (unsigned long long)p.at);
+    return fail(r, ADX_E_SCHEMA, "categories are not distinct (entry %llu repeats entry %llu)",
+                (unsigned long long)p.at, (unsigned long long)p.first);
 }
 
 static ad_elem *read_categorical(rd *r, hid_t g)
@@ -874,6 +950,67 @@ bad:
     return NULL;
 }
 
+/* nullable-string-array (anndata ≥ 0.11, pandas' StringDtype): anndata 0.8
+ * has no element for it, so it becomes the model's unsanitized object
+ * column, strings with nulls where the mask is set; sanitize stores it as
+ * strings with missing as "" and reports null_to_empty_string. */
+static ad_elem *read_nullable_strings(rd *r, hid_t g)
+{
+    ad_array values = {0}, mask = {0};
+    ad_elem *e = NULL;
+    if (read_member_array(r, g, "values", &values) < 0 ||
+        read_member_array(r, g, "mask", &mask) < 0)
+        goto out;
+    if (need_1d(r, &values, "values") < 0 || need_1d(r, &mask, "mask") < 0) goto out;
+    if (values.dtype != AD_STR) {
+        fail(r, ADX_E_SCHEMA, "nullable-string-array values must be strings, got %s",
+             ad_dtype_name(values.dtype));
+        goto out;
+    }
+    if (mask.dtype != AD_BOOL && mask.dtype != AD_U8 && mask.dtype != AD_I8) {
+        fail(r, ADX_E_SCHEMA, "mask must be bool, got %s", ad_dtype_name(mask.dtype));
+        goto out;
+    }
+    if (mask.n != values.n) {
+        fail(r, ADX_E_SHAPE, "mask has %llu entries but values has %llu",
+             (unsigned long long)mask.n, (unsigned long long)values.n);
+        goto out;
+    }
+    uint64_t n = values.n;
+    size_t nb;
+    if (ad_bytes(AD_F64, n, &nb) < 0 || charge(r, nb + n) < 0) goto out;
+    e = ad_elem_new(AD_K_OBJECT);
+    if (!e) {
+        fail(r, ADX_E_NOMEM, "out of memory");
+        goto out;
+    }
+    ad_object *o = &e->u.obj;
+    o->ndim = 1;
+    o->shape[0] = n;
+    o->n = n;
+    o->kind = malloc(n ? n : 1);
+    o->num = calloc(n ? n : 1, sizeof *o->num);
+    if (!o->kind || !o->num) {
+        ad_elem_free(e);
+        e = NULL;
+        fail(r, ADX_E_NOMEM, "out of memory");
+        goto out;
+    }
+    const uint8_t *m = mask.data;
+    for (uint64_t i = 0; i < n; i++)
+        o->kind[i] = m[i] ? AD_CELL_NULL : AD_CELL_STR;
+    /* The text blob and offsets move over; a masked cell keeps the "" that
+     * anndata writes under the mask. */
+    o->str = values.str;
+    o->soff = values.soff;
+    values.str = NULL;
+    values.soff = NULL;
+out:
+    ad_array_free(&values);
+    ad_array_free(&mask);
+    return e;
+}
+
 /* Collect the member names of a group in name order (what h5py lists). */
 typedef struct names {
     char **v;
@@ -928,12 +1065,31 @@ static int list_members(rd *r, hid_t g, names *ns)
     return 0;
 }
 
+/* Whether the include filter (if any) keeps `key` of namespace `ns`, plus
+ * what anndata's read-time moves need (see h5r_opts). */
+static bool keep_key(const rd *r, const char *ns, const char *key)
+{
+    if (!ns || !r->o || !r->o->has_include) return true;
+    const char *const *inc = r->o->include;
+    size_t n = r->o->n_include;
+    if (flt_keeps(inc, n, ns, key)) return true;
+    if (strcmp(ns, "uns") != 0) return false;
+    static const char suffix[] = "_categories";
+    size_t kl = strlen(key), sl = sizeof suffix - 1;
+    if (kl > sl && strcmp(key + kl - sl, suffix) == 0) return true;
+    return strcmp(key, "neighbors") == 0 &&
+           (flt_keeps(inc, n, "obsp", "distances") || flt_keeps(inc, n, "obsp", "connectivities"));
+}
+
 static int read_dict_into(rd *r, hid_t g, ad_dict *d, int depth)
 {
+    const char *keys_ns = r->keys_ns;
+    r->keys_ns = NULL;
     names ns;
     if (list_members(r, g, &ns) < 0) return -1;
     int rc = 0;
     for (size_t i = 0; i < ns.n && rc == 0; i++) {
+        if (!keep_key(r, keys_ns, ns.v[i])) continue;
         size_t m = adx_ptr_key(&r->p, ns.v[i]);
         ad_elem *v = read_elem(r, g, ns.v[i], depth + 1);
         if (!v) {
@@ -1091,6 +1247,8 @@ static int bad_member_name(rd *r, const char *name, const char *attr)
 static int read_frame_group(rd *r, hid_t g, ad_frame *f, int depth)
 {
     memset(f, 0, sizeof *f);
+    const char *keys_ns = r->keys_ns;
+    r->keys_ns = NULL;
     char *idx_name = NULL;
     int e = attr_string(r, g, "_index", &idx_name);
     if (e < 0) return -1;
@@ -1142,6 +1300,7 @@ static int read_frame_group(rd *r, hid_t g, ad_frame *f, int depth)
             if (strcmp(cn, skip_idx) == 0 || strcmp(cn, "__categories") == 0) continue;
         }
         if (bad_member_name(r, cn, "column-order") < 0) goto out;
+        if (!keep_key(r, keys_ns, cn)) continue;
         for (size_t k = 0; k < f->ncols; k++)
             if (strcmp(f->names[k], cn) == 0) {
                 fail(r, ADX_E_SCHEMA, "column-order names %s twice", cn);
@@ -1152,6 +1311,7 @@ static int read_frame_group(rd *r, hid_t g, ad_frame *f, int depth)
         if (!col) goto out;
         bool ok1d = col->kind == AD_K_CATEGORICAL || col->kind == AD_K_NULLABLE_INT ||
                     col->kind == AD_K_NULLABLE_BOOL ||
+                    (col->kind == AD_K_OBJECT && col->u.obj.ndim == 1) ||
                     (col->kind == AD_K_ARRAY && col->u.arr.ndim == 1);
         if (!ok1d) {
             ad_elem_free(col);
@@ -1181,14 +1341,163 @@ out:
     return rc;
 }
 
-/* anndata ≤ 0.6 stored obs/var as one compound dataset: a field "index"
- * plus one field per column (numeric or fixed-length strings). */
-static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
+/* A compound dataset is read in one H5Dread into a memory compound of every
+ * member (reading member by member would decompress the whole dataset once
+ * per field: quadratic in the number of fields). Members: strings (variable
+ * or fixed length) become AD_STR, numbers and bools their dtype, and an HDF5
+ * array member (anndata ≤ 0.6 kept obsm matrices as fields of shape (k,) or
+ * (k, l)) an (n, k[, l]) array when `subarrays` allows it. */
+typedef struct cfield {
+    char *name;
+    ad_dtype dt;
+    int ndim;
+    uint64_t shape[AD_MAX_NDIM], total;
+    hid_t mt; /* memory type of the member */
+    size_t off, size;
+    bool vl; /* variable-length string: a char * at off */
+    H5T_str_t pad;
+} cfield;
+
+/* Classify member i of file type ft into f (name, dtype, shape, memory type). */
+static int cfield_plan(rd *r, hid_t ft, unsigned i, uint64_t n, bool subarrays, cfield *f)
 {
-    memset(f, 0, sizeof *f);
-    if (check_storage(r, ds) < 0) return -1;
-    hid_t ft = H5Dget_type(ds), sp = H5Dget_space(ds);
+    hid_t mft = H5Tget_member_type(ft, i), base = -1, mt0 = -1;
+    if (mft < 0) return fail(r, ADX_E_SCHEMA, "cannot read compound field %u", i);
     int rc = -1;
+    f->ndim = 1;
+    f->shape[0] = n;
+    if (H5Tget_class(mft) == H5T_ARRAY) {
+        if (!subarrays) {
+            fail(r, ADX_E_SCHEMA, "a record field must hold one value per record");
+            goto out;
+        }
+        int rk = H5Tget_array_ndims(mft);
+        hsize_t ad[H5S_MAX_RANK];
+        if (rk < 1 || rk >= AD_MAX_NDIM || (uint32_t)rk + 1 > r->lim->max_ndim ||
+            H5Tget_array_dims2(mft, ad) < 0) {
+            fail(r, ADX_E_SCHEMA, "unsupported array field of rank %d", rk);
+            goto out;
+        }
+        for (int k = 0; k < rk; k++) {
+            if (ad[k] > r->lim->max_dim) {
+                fail(r, ADX_E_LIMIT, "array field dimension %llu is above max_dim (%llu)",
+                     (unsigned long long)ad[k], (unsigned long long)r->lim->max_dim);
+                goto out;
+            }
+            f->shape[1 + k] = ad[k];
+        }
+        f->ndim = 1 + rk;
+        base = H5Tget_super(mft);
+        if (base < 0) {
+            fail(r, ADX_E_SCHEMA, "cannot read an array field's type");
+            goto out;
+        }
+    }
+    hid_t ftype = base >= 0 ? base : mft;
+    if (map_dtype(r, ftype, &f->dt, &mt0) < 0) goto out;
+    if (ad_shape_product(f->ndim, f->shape, &f->total) < 0 || f->total > r->lim->max_elements) {
+        fail(r, ADX_E_LIMIT, "field has more than max_elements (%llu) elements",
+             (unsigned long long)r->lim->max_elements);
+        goto out;
+    }
+    if (f->dt == AD_STR) {
+        if (f->ndim != 1) {
+            fail(r, ADX_E_SCHEMA, "array fields of strings are not read");
+            goto out;
+        }
+        f->vl = H5Tis_variable_str(ftype) > 0;
+        f->mt = H5Tcopy(f->vl ? H5T_C_S1 : ftype);
+        if (f->mt >= 0 && f->vl &&
+            (H5Tset_size(f->mt, H5T_VARIABLE) < 0 || H5Tset_cset(f->mt, H5Tget_cset(ftype)) < 0))
+            hclose(f->mt), f->mt = -1;
+        f->pad = f->vl ? H5T_STR_NULLTERM : H5Tget_strpad(ftype);
+    } else if (f->ndim > 1) {
+        hsize_t ad[AD_MAX_NDIM];
+        for (int k = 1; k < f->ndim; k++)
+            ad[k - 1] = f->shape[k];
+        f->mt = H5Tarray_create2(mt0, (unsigned)(f->ndim - 1), ad);
+    } else {
+        f->mt = mt0;
+        mt0 = -1;
+    }
+    f->size = f->mt >= 0 ? H5Tget_size(f->mt) : 0;
+    if (f->mt < 0 || f->size == 0) {
+        fail(r, ADX_E_SCHEMA, "cannot build a memory type for the field");
+        goto out;
+    }
+    if (!f->vl && f->dt == AD_STR && f->size > r->lim->max_string_bytes) {
+        fail(r, ADX_E_LIMIT, "fixed-length strings of %zu bytes exceed max_string_bytes (%llu)",
+             f->size, (unsigned long long)r->lim->max_string_bytes);
+        goto out;
+    }
+    rc = 0;
+out:
+    hclose(mt0);
+    hclose(base);
+    hclose(mft);
+    return rc;
+}
+
+/* Field f of the n records in buf (record size rs) as an array. */
+static int cfield_take(rd *r, const cfield *f, const char *buf, size_t rs, uint64_t n,
+                       ad_array *col)
+{
+    memset(col, 0, sizeof *col);
+    if (f->dt == AD_STR) {
+        ad_strbuild b = {0};
+        int rc = 0;
+        for (uint64_t k = 0; k < n && rc == 0; k++) {
+            const char *p = buf + k * rs + f->off;
+            const char *s;
+            size_t len;
+            if (f->vl) {
+                memcpy(&s, p, sizeof s);
+                if (!s) s = "";
+                len = strlen(s);
+            } else {
+                s = p;
+                len = strnlen(s, f->size);
+                if (f->pad == H5T_STR_SPACEPAD)
+                    while (len && s[len - 1] == ' ')
+                        len--;
+            }
+            rc = push_str(r, &b, s, len);
+        }
+        if (rc == 0 && ad_sb_finish(&b, col, 1, NULL) < 0)
+            rc = fail(r, ADX_E_NOMEM, "out of memory");
+        ad_sb_free(&b);
+        return rc;
+    }
+    size_t bytes;
+    if (ad_bytes(f->dt, f->total, &bytes) < 0 || charge(r, bytes) < 0 ||
+        ad_array_init(col, f->dt, f->ndim, f->shape) < 0) {
+        if (!adx_err_failed(r->err)) fail(r, ADX_E_NOMEM, "out of memory");
+        return -1;
+    }
+    for (uint64_t k = 0; k < n; k++)
+        memcpy((char *)col->data + k * f->size, buf + k * rs + f->off, f->size);
+    if (f->dt == AD_BOOL)
+        for (uint64_t k = 0; k < f->total; k++)
+            if (((const uint8_t *)col->data)[k] > 1) {
+                ad_array_free(col);
+                return fail(r, ADX_E_SCHEMA, "bool value at %llu is neither FALSE nor TRUE",
+                            (unsigned long long)k);
+            }
+    return 0;
+}
+
+/* Calls `each` with every field of a 1-d compound dataset, in member order,
+ * under the field's path segment; `each` moves what it keeps out of col. */
+typedef int (*field_fn)(rd *r, const char *name, ad_array *col, void *ud);
+
+static int compound_fields(rd *r, hid_t ds, bool subarrays, uint64_t *nrec, field_fn each, void *ud)
+{
+    if (check_storage(r, ds) < 0) return -1;
+    hid_t ft = H5Dget_type(ds), sp = H5Dget_space(ds), mct = -1;
+    cfield *fs = NULL;
+    char *buf = NULL;
+    int nm = 0, rc = -1;
+    bool any_vl = false;
     if (ft < 0 || sp < 0) {
         fail(r, ADX_E_SCHEMA, "cannot open the compound dataset");
         goto out;
@@ -1197,130 +1506,187 @@ static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
     uint64_t shape[AD_MAX_NDIM], n;
     if (space_shape(r, sp, &nd, shape, &n) < 0) goto out;
     if (nd != 1) {
-        fail(r, ADX_E_SCHEMA, "a compound dataframe must be 1-d");
+        fail(r, ADX_E_SCHEMA, "a compound dataset must be 1-d, got rank %d", nd);
         goto out;
     }
-    int nm = H5Tget_nmembers(ft);
+    *nrec = n;
+    nm = H5Tget_nmembers(ft);
     if (nm < 0 || (uint64_t)nm > r->lim->max_keys) {
-        fail(r, ADX_E_LIMIT, "compound type with too many fields");
+        fail(r, ADX_E_LIMIT, "compound type with more than max_keys (%llu) fields",
+             (unsigned long long)r->lim->max_keys);
+        nm = 0;
         goto out;
     }
-    bool have_index = false;
-    f->n_rows = n;
-    for (int i = 0; i < nm; i++) {
-        char *fname = H5Tget_member_name(ft, (unsigned)i);
-        hid_t mt_file = H5Tget_member_type(ft, (unsigned)i);
-        if (!fname || mt_file < 0) {
-            if (fname) H5free_memory(fname);
-            hclose(mt_file);
-            fail(r, ADX_E_SCHEMA, "cannot read compound field %d", i);
-            goto out;
-        }
-        size_t m = adx_ptr_key(&r->p, fname);
-        ad_dtype dt;
-        hid_t mt = -1;
-        ad_array col = {0};
-        int frc = map_dtype(r, mt_file, &dt, &mt);
-        hid_t fstr = -1;
-        if (frc == 0 && dt == AD_STR) {
-            /* Read the field through a one-member compound of the string type. */
-            if (H5Tis_variable_str(mt_file) > 0) {
-                fstr = H5Tcopy(H5T_C_S1);
-                if (fstr >= 0) {
-                    H5Tset_size(fstr, H5T_VARIABLE);
-                    H5Tset_cset(fstr, H5Tget_cset(mt_file));
-                }
-            } else {
-                fstr = H5Tcopy(mt_file);
-            }
-            size_t w = fstr >= 0 ? H5Tget_size(fstr) : 0;
-            hid_t ct = fstr >= 0 ? H5Tcreate(H5T_COMPOUND, w) : -1;
-            if (ct < 0 || H5Tinsert(ct, fname, 0, fstr) < 0) {
-                hclose(ct);
-                frc = fail(r, ADX_E_SCHEMA, "cannot build a compound read type");
-            } else {
-                size_t bytes;
-                char *buf = NULL;
-                if (__builtin_mul_overflow((uint64_t)w, n, &(uint64_t){0}) ||
-                    ad_bytes(AD_U8, n * w, &bytes) < 0 || charge(r, bytes) < 0 ||
-                    !(buf = malloc(bytes ? bytes : 1))) {
-                    if (!adx_err_failed(r->err)) fail(r, ADX_E_LIMIT, "compound field too large");
-                    frc = -1;
-                } else if (n && H5Dread(ds, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-                    frc = fail(r, ADX_E_SCHEMA, "cannot read compound field");
-                } else {
-                    ad_strbuild b = {0};
-                    bool vl = H5Tis_variable_str(mt_file) > 0;
-                    for (uint64_t k = 0; k < n && frc == 0; k++) {
-                        const char *s = vl ? ((char **)buf)[k] : buf + k * w;
-                        if (!s) s = "";
-                        frc = push_str(r, &b, s, vl ? strlen(s) : strnlen(s, w));
-                    }
-                    if (vl && n) {
-                        hid_t vsp = H5Screate_simple(1, (hsize_t[]){n}, NULL);
-                        if (vsp >= 0) {
-                            H5Dvlen_reclaim(ct, vsp, H5P_DEFAULT, buf);
-                            H5Sclose(vsp);
-                        }
-                    }
-                    if (frc == 0 && ad_sb_finish(&b, &col, 1, NULL) < 0)
-                        frc = fail(r, ADX_E_NOMEM, "out of memory");
-                    ad_sb_free(&b);
-                }
-                free(buf);
-                H5Tclose(ct);
-            }
-        } else if (frc == 0) {
-            size_t es = ad_dtype_size(dt), bytes;
-            hid_t ct = H5Tcreate(H5T_COMPOUND, es);
-            if (ct < 0 || H5Tinsert(ct, fname, 0, mt) < 0) {
-                hclose(ct);
-                frc = fail(r, ADX_E_SCHEMA, "cannot build a compound read type");
-            } else if (ad_bytes(dt, n, &bytes) < 0 || charge(r, bytes) < 0 ||
-                       ad_array_init(&col, dt, 1, (uint64_t[]){n}) < 0) {
-                H5Tclose(ct);
-                if (!adx_err_failed(r->err)) fail(r, ADX_E_NOMEM, "out of memory");
-                frc = -1;
-            } else {
-                if (n && H5Dread(ds, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, col.data) < 0)
-                    frc = fail(r, ADX_E_SCHEMA, "cannot read compound field");
-                H5Tclose(ct);
-            }
-        }
-        hclose(fstr);
-        hclose(mt);
-        H5Tclose(mt_file);
-        if (frc == 0) {
-            if (strcmp(fname, "index") == 0 && !have_index) {
-                /* pandas' set_index names the index after the field, as
-                 * anndata.read_h5ad shows it */
-                if (index_to_strings(r, &col) < 0 || !(f->index_name = strdup("index")))
-                    frc = adx_err_failed(r->err) ? -1 : fail(r, ADX_E_NOMEM, "out of memory");
-                ad_array_free(&f->index);
-                f->index = col;
-                memset(&col, 0, sizeof col);
-                have_index = true;
-            } else {
-                ad_elem *el = ad_elem_from_array(&col);
-                if (!el || ad_frame_add(f, fname, el) < 0)
-                    frc = fail(r, ADX_E_NOMEM, "out of memory");
-            }
-        }
-        ad_array_free(&col);
-        H5free_memory(fname);
-        if (frc < 0) goto out;
-        adx_ptr_pop(&r->p, m);
+    if (charge(r, (uint64_t)nm * sizeof *fs) < 0) {
+        nm = 0;
+        goto out;
     }
-    if (!have_index && ad_frame_default_index(f, n) < 0) {
+    fs = calloc(nm ? (size_t)nm : 1, sizeof *fs);
+    if (!fs) {
+        nm = 0;
         fail(r, ADX_E_NOMEM, "out of memory");
         goto out;
     }
+    for (int i = 0; i < nm; i++)
+        fs[i].mt = -1;
+    size_t rs = 0;
+    for (int i = 0; i < nm; i++) {
+        fs[i].name = H5Tget_member_name(ft, (unsigned)i);
+        if (!fs[i].name) {
+            fail(r, ADX_E_SCHEMA, "cannot read compound field %d", i);
+            goto out;
+        }
+        size_t m = adx_ptr_key(&r->p, fs[i].name);
+        if (cfield_plan(r, ft, (unsigned)i, n, subarrays, &fs[i]) < 0) goto out;
+        adx_ptr_pop(&r->p, m);
+        fs[i].off = rs;
+        if (__builtin_add_overflow(rs, fs[i].size, &rs)) {
+            fail(r, ADX_E_LIMIT, "compound record too large");
+            goto out;
+        }
+        any_vl |= fs[i].vl;
+    }
+    if (nm == 0) {
+        rc = 0;
+        goto out;
+    }
+    mct = H5Tcreate(H5T_COMPOUND, rs);
+    for (int i = 0; mct >= 0 && i < nm; i++)
+        if (H5Tinsert(mct, fs[i].name, fs[i].off, fs[i].mt) < 0) hclose(mct), mct = -1;
+    if (mct < 0) {
+        fail(r, ADX_E_SCHEMA, "cannot build a compound read type");
+        goto out;
+    }
+    uint64_t bytes;
+    if (__builtin_mul_overflow((uint64_t)rs, n, &bytes) || bytes > SIZE_MAX ||
+        charge(r, bytes) < 0 || !(buf = malloc(bytes ? (size_t)bytes : 1))) {
+        if (!adx_err_failed(r->err)) fail(r, ADX_E_LIMIT, "compound dataset too large");
+        goto out;
+    }
+    if (n && H5Dread(ds, mct, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        free(buf);
+        buf = NULL;
+        read_failed(r, ds);
+        goto out;
+    }
+    for (int i = 0; i < nm; i++) {
+        size_t m = adx_ptr_key(&r->p, fs[i].name);
+        ad_array col;
+        int frc = cfield_take(r, &fs[i], buf, rs, n, &col);
+        if (frc == 0) frc = each(r, fs[i].name, &col, ud);
+        ad_array_free(&col);
+        if (frc < 0) goto out;
+        adx_ptr_pop(&r->p, m);
+    }
     rc = 0;
 out:
+    if (buf && any_vl && n) {
+        /* The strings were allocated by HDF5; give them back the way it wants. */
+        H5Dvlen_reclaim(mct, sp, H5P_DEFAULT, buf);
+    }
+    free(buf);
+    for (int i = 0; fs && i < nm; i++) {
+        if (fs[i].name) H5free_memory(fs[i].name);
+        hclose(fs[i].mt);
+    }
+    free(fs);
+    hclose(mct);
     hclose(sp);
     hclose(ft);
+    return rc;
+}
+
+typedef struct cframe {
+    ad_frame *f;
+    bool have_index;
+} cframe;
+
+static int frame_field(rd *r, const char *fname, ad_array *col, void *ud)
+{
+    cframe *c = ud;
+    if (strcmp(fname, "index") == 0 && !c->have_index) {
+        /* pandas' set_index names the index after the field, as
+         * anndata.read_h5ad shows it */
+        if (index_to_strings(r, col) < 0) return -1;
+        if (!(c->f->index_name = strdup("index"))) return fail(r, ADX_E_NOMEM, "out of memory");
+        ad_array_free(&c->f->index);
+        c->f->index = *col;
+        memset(col, 0, sizeof *col);
+        c->have_index = true;
+        return 0;
+    }
+    ad_elem *el = ad_elem_from_array(col);
+    if (!el || ad_frame_add(c->f, fname, el) < 0) return fail(r, ADX_E_NOMEM, "out of memory");
+    return 0;
+}
+
+/* anndata ≤ 0.6 stored obs/var as one compound dataset: a field "index"
+ * plus one field per column (numeric or fixed-length strings). */
+static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
+{
+    memset(f, 0, sizeof *f);
+    cframe c = {.f = f};
+    uint64_t n = 0;
+    int rc = compound_fields(r, ds, false, &n, frame_field, &c);
+    if (rc == 0) f->n_rows = n;
+    if (rc == 0 && !c.have_index && default_index(r, f, n, NULL) < 0) rc = -1;
     if (rc < 0) ad_frame_free(f);
     return rc;
+}
+
+static int rec_field(rd *r, const char *fname, ad_array *col, void *ud)
+{
+    if (ad_recarray_add(ud, fname, col) < 0)
+        return fail(r, ADX_E_SCHEMA, "record field repeats a name or has the wrong length");
+    return 0;
+}
+
+/* A record array (encoding rec-array, or an untagged compound dataset in uns
+ * as anndata < 0.8 wrote np.recarray): one 1-d field per member. */
+static ad_elem *read_recarray(rd *r, hid_t ds)
+{
+    ad_elem *e = ad_elem_new(AD_K_RECARRAY);
+    if (!e) {
+        fail(r, ADX_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    uint64_t n = 0;
+    if (compound_fields(r, ds, false, &n, rec_field, &e->u.rec) < 0) {
+        ad_elem_free(e);
+        return NULL;
+    }
+    if (e->u.rec.nfields == 0) {
+        ad_elem_free(e);
+        fail(r, ADX_E_SCHEMA, "a record array needs at least one field");
+        return NULL;
+    }
+    e->u.rec.n = n;
+    return e;
+}
+
+static int dict_field(rd *r, const char *fname, ad_array *col, void *ud)
+{
+    ad_elem *el = ad_elem_from_array(col);
+    if (!el || ad_dict_put(ud, fname, el) < 0) return fail(r, ADX_E_NOMEM, "out of memory");
+    return 0;
+}
+
+/* anndata ≤ 0.6 stored obsm / varm as one compound dataset, a field per key
+ * (matrices as array-typed fields); anndata.read_h5ad turns it into a
+ * mapping of the fields (utils.convert_to_dict). */
+static ad_elem *read_compound_dict(rd *r, hid_t ds)
+{
+    ad_elem *e = ad_elem_new(AD_K_DICT);
+    if (!e) {
+        fail(r, ADX_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    uint64_t n = 0;
+    if (compound_fields(r, ds, true, &n, dict_field, &e->u.dict) < 0) {
+        ad_elem_free(e);
+        return NULL;
+    }
+    return e;
 }
 
 static ad_elem *frame_elem(rd *r, hid_t g, int depth)
@@ -1358,7 +1724,11 @@ static ad_elem *read_group_elem(rd *r, hid_t g, const char *enc, int depth)
         if (strcmp(enc, "categorical") == 0) return read_categorical(r, g);
         if (strcmp(enc, "nullable-integer") == 0) return read_nullable(r, g, false);
         if (strcmp(enc, "nullable-boolean") == 0) return read_nullable(r, g, true);
-        fail(r, ADX_E_SCHEMA, "unsupported encoding-type \"%s\" for a group", enc);
+        if (strcmp(enc, "nullable-string-array") == 0) return read_nullable_strings(r, g);
+        fail(r, ADX_E_SCHEMA,
+             "encoding-type \"%s\" cannot be represented in an anndata 0.8 file; leave this "
+             "element out with include",
+             enc);
         return NULL;
     }
     /* No encoding-type: the pre-0.8 layouts. */
@@ -1381,11 +1751,43 @@ static ad_elem *read_group_elem(rd *r, hid_t g, const char *enc, int depth)
     return read_group_elem(r, g, "dict", depth);
 }
 
-static ad_elem *read_dataset_elem(rd *r, hid_t ds, const char *enc)
+/* encoding-type "null" (anndata ≥ 0.11 writes None as an empty dataset):
+ * the model's null, which sanitize drops from uns and reports. */
+static ad_elem *read_null(rd *r, hid_t ds)
 {
+    hid_t sp = H5Dget_space(ds);
+    H5S_class_t cls = sp >= 0 ? H5Sget_simple_extent_type(sp) : H5S_NO_CLASS;
+    hclose(sp);
+    if (cls != H5S_NULL) {
+        fail(r, ADX_E_SCHEMA, "encoding-type \"null\" needs an empty (null dataspace) dataset");
+        return NULL;
+    }
+    ad_elem *e = ad_elem_new(AD_K_NULL);
+    if (!e) fail(r, ADX_E_NOMEM, "out of memory");
+    return e;
+}
+
+/* anndata < 0.7 stored a string scalar as a 1-element fixed-length string
+ * dataset; anndata.read_h5ad (h5ad.read_dataset) returns the string. */
+static bool legacy_string_scalar(hid_t ds, const ad_array *a)
+{
+    if (a->dtype != AD_STR || a->ndim != 1 || a->n != 1) return false;
+    hid_t ft = H5Dget_type(ds);
+    bool fixed = ft >= 0 && H5Tis_variable_str(ft) == 0;
+    hclose(ft);
+    return fixed;
+}
+
+static ad_elem *read_dataset_elem(rd *r, hid_t ds, const char *enc, int compound_as)
+{
+    if (enc && strcmp(enc, "null") == 0) return read_null(r, ds);
     if (enc && strcmp(enc, "array") != 0 && strcmp(enc, "string-array") != 0 &&
-        strcmp(enc, "numeric-scalar") != 0 && strcmp(enc, "string") != 0) {
-        fail(r, ADX_E_SCHEMA, "unsupported encoding-type \"%s\" for a dataset", enc);
+        strcmp(enc, "numeric-scalar") != 0 && strcmp(enc, "string") != 0 &&
+        strcmp(enc, "bytes") != 0 && strcmp(enc, "rec-array") != 0) {
+        fail(r, ADX_E_SCHEMA,
+             "encoding-type \"%s\" cannot be represented in an anndata 0.8 file; leave this "
+             "element out with include",
+             enc);
         return NULL;
     }
     hid_t ft = H5Dget_type(ds);
@@ -1395,7 +1797,16 @@ static ad_elem *read_dataset_elem(rd *r, hid_t ds, const char *enc)
     }
     H5T_class_t cls = H5Tget_class(ft);
     H5Tclose(ft);
+    if (enc && strcmp(enc, "rec-array") == 0) {
+        if (cls != H5T_COMPOUND) {
+            fail(r, ADX_E_SCHEMA, "encoding-type \"rec-array\" needs a compound dataset");
+            return NULL;
+        }
+        return read_recarray(r, ds);
+    }
     if (cls == H5T_COMPOUND && !enc) {
+        if (compound_as == CMP_DICT) return read_compound_dict(r, ds);
+        if (compound_as == CMP_REC) return read_recarray(r, ds);
         ad_elem *e = ad_elem_new(AD_K_FRAME);
         if (!e) {
             fail(r, ADX_E_NOMEM, "out of memory");
@@ -1410,14 +1821,18 @@ static ad_elem *read_dataset_elem(rd *r, hid_t ds, const char *enc)
     ad_array a;
     if (read_dataset(r, ds, &a) < 0) return NULL;
     if (enc) {
-        bool want_str = strcmp(enc, "string-array") == 0 || strcmp(enc, "string") == 0;
-        bool want_scalar = strcmp(enc, "numeric-scalar") == 0 || strcmp(enc, "string") == 0;
+        bool want_str = strcmp(enc, "string-array") == 0 || strcmp(enc, "string") == 0 ||
+                        strcmp(enc, "bytes") == 0;
+        bool want_scalar = strcmp(enc, "numeric-scalar") == 0 || strcmp(enc, "string") == 0 ||
+                           strcmp(enc, "bytes") == 0;
         if (want_str != (a.dtype == AD_STR) || (want_scalar && a.ndim != 0)) {
             fail(r, ADX_E_SCHEMA, "encoding-type \"%s\" does not match a %d-d %s dataset", enc,
                  a.ndim, ad_dtype_name(a.dtype));
             ad_array_free(&a);
             return NULL;
         }
+    } else if (legacy_string_scalar(ds, &a)) {
+        a.ndim = 0;
     }
     ad_elem *e = ad_elem_from_array(&a);
     if (!e) fail(r, ADX_E_NOMEM, "out of memory");
@@ -1426,6 +1841,8 @@ static ad_elem *read_dataset_elem(rd *r, hid_t ds, const char *enc)
 
 static ad_elem *read_elem(rd *r, hid_t loc, const char *name, int depth)
 {
+    int compound_as = r->compound_as;
+    r->compound_as = CMP_REC; /* the hint is for this element, not its members */
     if (check_canceled(r) < 0) return NULL;
     if (depth > (int)r->lim->max_depth) {
         fail(r, ADX_E_LIMIT, "nesting deeper than max_depth (%u)", r->lim->max_depth);
@@ -1450,7 +1867,7 @@ static ad_elem *read_elem(rd *r, hid_t loc, const char *name, int depth)
     ad_elem *e = NULL;
     if (attr_string(r, o, "encoding-type", &enc) >= 0)
         e = oi.type == H5O_TYPE_GROUP ? read_group_elem(r, o, enc, depth)
-                                      : read_dataset_elem(r, o, enc);
+                                      : read_dataset_elem(r, o, enc, compound_as);
     free(enc);
     H5Oclose(o);
     return e;
@@ -1460,6 +1877,8 @@ static ad_elem *read_elem(rd *r, hid_t loc, const char *name, int depth)
 
 static int read_frame_at(rd *r, hid_t root, const char *name, ad_frame *f, bool *present)
 {
+    /* obs / var columns are filtered; raw.var is raw, always kept whole */
+    const char *root_ns = strcmp(name, "obs") == 0 || strcmp(name, "var") == 0 ? name : NULL;
     *present = false;
     size_t m = adx_ptr_key(&r->p, name);
     int h = has_member(r, root, name);
@@ -1469,7 +1888,10 @@ static int read_frame_at(rd *r, hid_t root, const char *name, ad_frame *f, bool 
         rc = 0;
         goto out;
     }
+    r->compound_as = CMP_FRAME;
+    r->keys_ns = root_ns;
     ad_elem *e = read_elem(r, root, name, 1);
+    r->keys_ns = NULL;
     if (!e) goto out;
     if (e->kind != AD_K_FRAME) {
         ad_elem_free(e);
@@ -1489,7 +1911,8 @@ out:
 /* The kinds anndata reads in a mapping; shapes are ad_anndata_check's. */
 static int check_kind(rd *r, const ad_elem *e, bool rows_only)
 {
-    if (e->kind == AD_K_SPARSE || (e->kind == AD_K_FRAME && rows_only) ||
+    if (e->kind == AD_K_SPARSE ||
+        ((e->kind == AD_K_FRAME || e->kind == AD_K_RECARRAY) && rows_only) ||
         (e->kind == AD_K_ARRAY && e->u.arr.ndim >= 1 &&
          (rows_only || (e->u.arr.ndim == 2 && e->u.arr.dtype != AD_STR))))
         return 0;
@@ -1502,6 +1925,8 @@ static int check_kind(rd *r, const ad_elem *e, bool rows_only)
  * for obsm/varm, 2-d matrices for layers, obsp, varp. */
 static int read_mapping(rd *r, hid_t loc, const char *name, ad_dict *d, bool rows_only)
 {
+    /* Root mappings are filtered by their own name; raw's varm is raw. */
+    const char *loc_ns = loc == r->root && strncmp(name, "raw", 3) != 0 ? name : NULL;
     size_t m = adx_ptr_key(&r->p, name);
     int rc = -1;
     int h = has_member(r, loc, name);
@@ -1509,7 +1934,10 @@ static int read_mapping(rd *r, hid_t loc, const char *name, ad_dict *d, bool row
         rc = h;
         goto out;
     }
+    r->compound_as = rows_only ? CMP_DICT : CMP_REC;
+    r->keys_ns = loc_ns;
     ad_elem *e = read_elem(r, loc, name, 1);
+    r->keys_ns = NULL;
     if (!e) goto out;
     if (e->kind != AD_K_DICT) {
         ad_elem_free(e);
@@ -1575,8 +2003,7 @@ static int raw_parts(rd *r, hid_t loc, const char *const nm[3], ad_anndata *a)
     if (read_frame_at(r, loc, nm[1], &raw->var, &have_var) < 0) return -1;
     uint64_t rr = a->n_obs, rcols = 0;
     if (raw->X) x_shape(raw->X, &rr, &rcols);
-    if (!have_var && ad_frame_default_index(&raw->var, rcols) < 0)
-        return fail(r, ADX_E_NOMEM, "out of memory");
+    if (!have_var && default_index(r, &raw->var, rcols, "var") < 0) return -1;
     return read_mapping(r, loc, nm[2], &raw->varm, true);
 }
 
@@ -1626,9 +2053,15 @@ static int fold_uns_categories(rd *r, ad_anndata *a)
         size_t kl = strlen(key);
         ad_elem *cats = a->uns.vals[i];
         bool folded = false;
-        uint64_t at;
+        ad_cat_problem p;
+        ad_array view = {0}; /* a single category may be a scalar: check it as 1-d */
+        if (cats->kind == AD_K_ARRAY) {
+            view = cats->u.arr;
+            view.ndim = 1;
+            view.shape[0] = view.n;
+        }
         if (kl > sl && strcmp(key + kl - sl, suffix) == 0 && cats->kind == AD_K_ARRAY &&
-            cats->u.arr.ndim <= 1 && categories_problem(&cats->u.arr, &at) == 0) {
+            cats->u.arr.ndim <= 1 && ad_cat_check_categories(&view, &p) == 0) {
             char name[ADX_ERR_PTR_MAX];
             snprintf(name, sizeof name, "%.*s", (int)(kl - sl), key);
             ad_frame *fr[2] = {&a->obs, &a->var};
@@ -1676,14 +2109,48 @@ static int fold_uns_categories(rd *r, ad_anndata *a)
     return 0;
 }
 
+/* anndata < 0.7 (scanpy's neighbors) kept the graphs in uns["neighbors"];
+ * anndata.read_h5ad moves a 2-d "distances" / "connectivities" there to obsp
+ * (compat._move_adj_mtx), replacing an obsp entry of the same name. */
+static int move_neighbor_graphs(rd *r, ad_anndata *a)
+{
+    static const char *const keys[2] = {"distances", "connectivities"};
+    ad_elem *nb = ad_dict_get(&a->uns, "neighbors");
+    if (!nb || nb->kind != AD_K_DICT) return 0;
+    for (int k = 0; k < 2; k++) {
+        ad_dict *d = &nb->u.dict;
+        for (size_t i = 0; i < d->n; i++) {
+            ad_elem *g = d->vals[i];
+            if (strcmp(d->keys[i], keys[k]) != 0 ||
+                !(g->kind == AD_K_SPARSE || (g->kind == AD_K_ARRAY && g->u.arr.ndim == 2)))
+                continue;
+            adx_ptr_init(&r->p, NULL);
+            adx_ptr_key(&r->p, "obsp");
+            adx_ptr_key(&r->p, keys[k]);
+            if (check_kind(r, g, false) < 0) return -1;
+            d->vals[i] = NULL;
+            ad_dict_remove_at(d, i);
+            if (ad_dict_put(&a->obsp, keys[k], g) < 0) return fail(r, ADX_E_NOMEM, "out of memory");
+            char ptr[ADX_ERR_PTR_MAX];
+            snprintf(ptr, sizeof ptr, "/uns/neighbors/%s", keys[k]);
+            if (r->rep && rep_add(r->rep, ptr, REP_GRAPH_MOVED, 1,
+                                  "moved to obsp, as anndata.read_h5ad does (pre-0.7 layout)") < 0)
+                return fail(r, ADX_E_NOMEM, "out of memory");
+            break;
+        }
+    }
+    adx_ptr_init(&r->p, NULL);
+    return 0;
+}
+
 static int report_unknown(rd *r, hid_t root)
 {
-    static const char *known[] = {"X",    "obs", "var", "obsm",  "varm",    "layers",  "obsp",
-                                  "varp", "uns", "raw", "raw.X", "raw.var", "raw.varm"};
+    /* Besides the namespaces: X, raw and the pre-0.7 raw members. */
+    static const char *known[] = {"X", "raw", "raw.X", "raw.var", "raw.varm"};
     names ns;
     if (list_members(r, root, &ns) < 0) return -1;
     for (size_t i = 0; i < ns.n; i++) {
-        bool k = false;
+        bool k = ad_ns_find(ns.v[i], strlen(ns.v[i])) >= 0;
         for (size_t j = 0; j < sizeof known / sizeof *known; j++)
             k |= strcmp(ns.v[i], known[j]) == 0;
         if (k) continue;
@@ -1703,6 +2170,7 @@ static ad_anndata *read_root(rd *r)
         return NULL;
     }
     hid_t root = H5Gopen2(r->file, "/", H5P_DEFAULT);
+    r->root = root;
     if (root < 0) {
         fail(r, ADX_E_SCHEMA, "cannot open the root group");
         ad_anndata_free(a);
@@ -1724,17 +2192,16 @@ static ad_anndata *read_root(rd *r)
     if (a->X) x_shape(a->X, &xr, &xc);
     a->n_obs = have_obs ? a->obs.n_rows : xr;
     a->n_vars = have_var ? a->var.n_rows : xc;
-    if ((!have_obs && ad_frame_default_index(&a->obs, a->n_obs) < 0) ||
-        (!have_var && ad_frame_default_index(&a->var, a->n_vars) < 0)) {
-        fail(r, ADX_E_NOMEM, "out of memory");
+    if ((!have_obs && default_index(r, &a->obs, a->n_obs, "obs") < 0) ||
+        (!have_var && default_index(r, &a->var, a->n_vars, "var") < 0))
         goto out;
+    /* The aligned mappings (uns is read below, as a plain dict). */
+    for (int ns = 0; ns < AD_NS__COUNT; ns++) {
+        const ad_ns_info *in = &ad_ns_table[ns];
+        if (in->frame || in->rows == AD_AXIS_NONE) continue;
+        if (read_mapping(r, root, in->name, ad_ns_dict(a, (ad_ns)ns), in->cols == AD_AXIS_NONE) < 0)
+            goto out;
     }
-    if (read_mapping(r, root, "obsm", &a->obsm, true) < 0 ||
-        read_mapping(r, root, "varm", &a->varm, true) < 0 ||
-        read_mapping(r, root, "layers", &a->layers, false) < 0 ||
-        read_mapping(r, root, "obsp", &a->obsp, false) < 0 ||
-        read_mapping(r, root, "varp", &a->varp, false) < 0)
-        goto out;
     {
         size_t m = adx_ptr_key(&r->p, "uns");
         int h = has_member(r, root, "uns");
@@ -1746,13 +2213,15 @@ static ad_anndata *read_root(rd *r)
                 fail(r, ADX_E_SCHEMA, "uns must be a group");
                 goto out;
             }
+            r->keys_ns = "uns";
             int u = read_dict_into(r, g, &a->uns, 1);
             H5Gclose(g);
             if (u < 0) goto out;
         }
         adx_ptr_pop(&r->p, m);
     }
-    if (read_raw(r, root, a) < 0 || fold_uns_categories(r, a) < 0) goto out;
+    if (read_raw(r, root, a) < 0 || fold_uns_categories(r, a) < 0 || move_neighbor_graphs(r, a) < 0)
+        goto out;
     if (ad_anndata_check(a, NULL, r->err) < 0) goto out;
     if (report_unknown(r, root) < 0) goto out;
     rc = 0;
@@ -1769,12 +2238,18 @@ out:
 ad_anndata *h5r_read(const char *path, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
                      adx_err *err)
 {
+    return h5r_read_opts(path, NULL, lim, ctl, rep, err);
+}
+
+ad_anndata *h5r_read_opts(const char *path, const h5r_opts *o, const adx_limits *lim,
+                          const adx_ctl *ctl, adx_report *rep, adx_err *err)
+{
     adx_limits deflim;
     if (!lim) {
         adx_limits_default(&deflim);
         lim = &deflim;
     }
-    rd r = {.lim = lim, .ctl = ctl, .rep = rep, .err = err, .file = -1};
+    rd r = {.lim = lim, .ctl = ctl, .rep = rep, .err = err, .file = -1, .root = -1, .o = o};
     adx_ptr_init(&r.p, NULL);
     /* HDF5 error printing is per thread in the thread-safe build: silence it
      * for this call and put the caller's handler back afterwards. */
@@ -1786,12 +2261,14 @@ ad_anndata *h5r_read(const char *path, const adx_limits *lim, const adx_ctl *ctl
     ad_anndata *a = NULL;
     struct stat st;
     if (stat(path, &st) < 0) {
-        adx_err_set(err, errno == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, "", "cannot open %s: %s",
-                    path, strerror(errno));
+        int e = errno;
+        adx_err_set(err, e == ENOENT ? ADX_E_NOT_FOUND : ADX_E_IO, "", "cannot open the file");
+        adx_err_cause(err, "%s: %s", path, strerror(e));
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        adx_err_set(err, ADX_E_SCHEMA, "", "%s is not a regular file", path);
+        adx_err_set(err, ADX_E_SCHEMA, "", "not a regular file");
+        adx_err_cause(err, "%s", path);
         goto out;
     }
     if (H5Fis_hdf5(path) <= 0) {
@@ -1801,6 +2278,11 @@ ad_anndata *h5r_read(const char *path, const adx_limits *lim, const adx_ctl *ctl
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     /* Close every object with the file even if a path forgot one. */
     if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    if (fapl >= 0) H5Pset_cache(fapl, 0, CHUNK_CACHE_SLOTS, CHUNK_CACHE_BYTES, 0.75);
+    if (charge(&r, CHUNK_CACHE_BYTES) < 0) {
+        if (fapl >= 0) H5Pclose(fapl);
+        goto out;
+    }
     r.file = H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
     if (fapl >= 0) H5Pclose(fapl);
     if (r.file < 0) {

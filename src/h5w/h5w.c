@@ -78,10 +78,10 @@ static int fail_h5(w_ctx *w, const char *what)
     h5_msg m = {.buf = "", .n = 0};
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk, &m);
     H5Eclear2(H5E_DEFAULT);
-    if (m.buf[0])
-        return adx_err_set(w->err, ADX_E_IO, adx_ptr_str(&w->ptr), "HDF5 failed %s: %s", what,
-                           m.buf);
-    return adx_err_set(w->err, ADX_E_IO, adx_ptr_str(&w->ptr), "HDF5 failed %s", what);
+    adx_err_set(w->err, ADX_E_IO, adx_ptr_str(&w->ptr), "HDF5 failed %s", what);
+    /* libhdf5's text names its internals (and file names): for the log. */
+    if (m.buf[0]) adx_err_cause(w->err, "HDF5: %s", m.buf);
+    return -1;
 }
 
 static int fail_model(w_ctx *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -643,6 +643,107 @@ out:
     return rc;
 }
 
+/* A record array as anndata writes a np.recarray (write_recarray and
+ * _to_hdf5_vlen_strings): one 1-d dataset of a compound type, members in
+ * field order at packed offsets as numpy lays them out, string fields as
+ * variable-length UTF-8, compressed like any other array dataset. */
+static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarray *rec)
+{
+    if (check_cancel(w) < 0) return -1;
+    if (rec->nfields == 0) return fail_model(w, "record array without fields");
+    size_t recsize = 0;
+    for (size_t f = 0; f < rec->nfields; f++) {
+        const ad_array *a = &rec->fields[f];
+        size_t m = adx_ptr_key(&w->ptr, rec->names[f] ? rec->names[f] : "");
+        if (check_array(w, a) < 0) return -1;
+        if (a->ndim != 1 || a->n != rec->n || !rec->names[f] || !*rec->names[f])
+            return fail_model(w, "record field must be named and hold %llu values",
+                              (unsigned long long)rec->n);
+        adx_ptr_pop(&w->ptr, m);
+        recsize += a->dtype == AD_STR ? sizeof(char *) : ad_dtype_size(a->dtype);
+    }
+    size_t bytes;
+    if (__builtin_mul_overflow(recsize, (size_t)rec->n, &bytes))
+        return fail_model(w, "record array too large");
+    hid_t ct = H5Tcreate(H5T_COMPOUND, recsize);
+    hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    char *buf = NULL;
+    int rc = -1;
+    if (ct < 0) {
+        fail_h5(w, "creating a compound type");
+        goto out;
+    }
+    size_t off = 0;
+    for (size_t f = 0; f < rec->nfields; f++) {
+        const ad_array *a = &rec->fields[f];
+        if (H5Tinsert(ct, rec->names[f], off, file_type(w, a->dtype)) < 0) {
+            fail_h5(w, "adding a record field");
+            goto out;
+        }
+        off += a->dtype == AD_STR ? sizeof(char *) : ad_dtype_size(a->dtype);
+    }
+    buf = malloc(bytes ? bytes : 1);
+    if (!buf) {
+        adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
+        goto out;
+    }
+    off = 0;
+    for (size_t f = 0; f < rec->nfields; f++) {
+        const ad_array *a = &rec->fields[f];
+        size_t es = a->dtype == AD_STR ? sizeof(char *) : ad_dtype_size(a->dtype);
+        for (uint64_t i = 0; i < rec->n; i++) {
+            char *dst = buf + i * recsize + off;
+            if (a->dtype == AD_STR) {
+                const char *s = ad_str_at(a, i);
+                memcpy(dst, &s, sizeof s);
+            } else {
+                memcpy(dst, (const char *)a->data + i * es, es);
+            }
+        }
+        off += es;
+    }
+    hsize_t dims[1] = {rec->n};
+    space = H5Screate_simple(1, dims, NULL);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (space < 0 || dcpl < 0 || H5Pset_obj_track_times(dcpl, 0) < 0) {
+        fail_h5(w, "creating a dataspace");
+        goto out;
+    }
+    if (rec->n > 0 && w->o->compression != ADX_COMP_NONE) {
+        uint64_t chunk[1];
+        h5w_guess_chunk(1, (const uint64_t[]){rec->n}, recsize, chunk);
+        herr_t e = H5Pset_chunk(dcpl, 1, (hsize_t[]){chunk[0]});
+        if (e >= 0 && w->o->compression == ADX_COMP_GZIP)
+            e = H5Pset_deflate(dcpl, (unsigned)w->o->level);
+        else if (e >= 0)
+            e = H5Pset_filter(dcpl, H5W_LZF_FILTER_ID, H5Z_FLAG_OPTIONAL, 0, NULL);
+        if (e < 0) {
+            fail_h5(w, "setting up chunks and compression");
+            goto out;
+        }
+    }
+    d = H5Dcreate2(loc, name, ct, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (d < 0) {
+        fail_h5(w, "creating a dataset");
+        goto out;
+    }
+    if (set_encoding(w, d, "rec-array", "0.2.0") < 0) goto out;
+    if (rec->n && H5Dwrite(d, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        fail_h5(w, "writing a record array");
+        goto out;
+    }
+    for (size_t f = 0; f < rec->nfields; f++)
+        advance(w, arr_bytes(&rec->fields[f]));
+    rc = 0;
+out:
+    free(buf);
+    close_id(&d, H5Dclose);
+    close_id(&dcpl, H5Pclose);
+    close_id(&space, H5Sclose);
+    close_id(&ct, H5Tclose);
+    return rc;
+}
+
 static int write_elem(w_ctx *w, hid_t loc, const char *name, const ad_elem *e)
 {
     if (!e) return fail_model(w, "missing element");
@@ -661,6 +762,8 @@ static int write_elem(w_ctx *w, hid_t loc, const char *name, const ad_elem *e)
         return write_nullable(w, loc, name, &e->u.nl, true);
     case AD_K_DICT:
         return write_dict(w, loc, name, &e->u.dict);
+    case AD_K_RECARRAY:
+        return write_recarray(w, loc, name, &e->u.rec);
     case AD_K_OBJECT:
     case AD_K_NULL:
         return fail_model(w, "unsanitized %s element reached the h5ad writer",
@@ -800,14 +903,11 @@ static int write_top(w_ctx *w, hid_t file, const ad_anndata *a)
         adx_ptr_pop(&w->ptr, m0);                                                                  \
     } while (0)
     if (a->X) STEP("X", check_x(w, a->X) < 0 ? -1 : write_elem(w, file, "X", a->X));
-    STEP("obs", write_frame(w, file, "obs", &a->obs));
-    STEP("var", write_frame(w, file, "var", &a->var));
-    STEP("obsm", write_dict(w, file, "obsm", &a->obsm));
-    STEP("varm", write_dict(w, file, "varm", &a->varm));
-    STEP("layers", write_dict(w, file, "layers", &a->layers));
-    STEP("obsp", write_dict(w, file, "obsp", &a->obsp));
-    STEP("varp", write_dict(w, file, "varp", &a->varp));
-    STEP("uns", write_dict(w, file, "uns", &a->uns));
+    for (int ns = 0; ns < AD_NS__COUNT; ns++) {
+        const char *name = ad_ns_table[ns].name;
+        STEP(name, ad_ns_table[ns].frame ? write_frame(w, file, name, ad_ns_cframe(a, (ad_ns)ns))
+                                         : write_dict(w, file, name, ad_ns_cdict(a, (ad_ns)ns)));
+    }
     if (a->raw) {
         adx_ptr_key(&w->ptr, "raw");
         hid_t g = group_create(w, file, "raw", false);
@@ -930,8 +1030,8 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
     if (file < 0) {
         int e = errno;
         H5Eclear2(H5E_DEFAULT);
-        adx_err_set(err, ADX_E_IO, "", "cannot create the h5ad file: %s",
-                    e ? strerror(e) : "HDF5 refused to create it");
+        adx_err_set(err, ADX_E_IO, "", "cannot create the h5ad file");
+        adx_err_cause(err, "%s: %s", path, e ? strerror(e) : "HDF5 refused to create it");
         goto out;
     }
     w.file = file;

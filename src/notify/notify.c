@@ -1,5 +1,6 @@
 /* Service-manager notifications (see adx_notify.h). */
 #include "adx_notify.h"
+#include "notify_test.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adx_utf8.h"
+
 const char *npz_npy_descr(ad_dtype t)
 {
     switch (t) {
@@ -71,75 +73,50 @@ uint8_t *npz_npy_wrap(const char *dict, size_t dict_len, size_t *len)
 
 uint8_t *npz_npy_header(const char *descr, int ndim, const uint64_t *shape, size_t *len)
 {
+    char q[64];
+    int n = snprintf(q, sizeof q, "'%s'", descr);
+    if (n < 0 || (size_t)n >= sizeof q) return NULL;
+    return npz_npy_header_repr(q, ndim, shape, len);
+}
+
+uint8_t *npz_npy_header_repr(const char *descr, int ndim, const uint64_t *shape, size_t *len)
+{
     if (ndim < 0 || ndim > AD_MAX_NDIM) return NULL;
     /* 32 dims × (20 digits + ", ") plus the fixed text fits easily. */
-    char d[1200];
-    int n = snprintf(d, sizeof d, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
-    if (n < 0 || (size_t)n >= sizeof d) return NULL;
+    size_t dl = strlen(descr), cap = dl + 1200;
+    char *d = malloc(cap);
+    if (!d) return NULL;
+    int n = snprintf(d, cap, "{'descr': %s, 'fortran_order': False, 'shape': (", descr);
+    if (n < 0 || (size_t)n >= cap) return free(d), NULL;
     size_t o = (size_t)n;
     for (int i = 0; i < ndim; i++) {
-        n = snprintf(d + o, sizeof d - o, i ? ", %llu" : "%llu", (unsigned long long)shape[i]);
-        if (n < 0 || (size_t)n >= sizeof d - o) return NULL;
+        n = snprintf(d + o, cap - o, i ? ", %llu" : "%llu", (unsigned long long)shape[i]);
+        if (n < 0 || (size_t)n >= cap - o) return free(d), NULL;
         o += (size_t)n;
     }
-    n = snprintf(d + o, sizeof d - o, "%s), }", ndim == 1 ? "," : "");
-    if (n < 0 || (size_t)n >= sizeof d - o) return NULL;
+    n = snprintf(d + o, cap - o, "%s), }", ndim == 1 ? "," : "");
+    if (n < 0 || (size_t)n >= cap - o) return free(d), NULL;
     o += (size_t)n;
     if (ndim > 0) {
         /* numpy leaves room to grow axis 0 in place: 21 - len(repr(shape[0])). */
         char tmp[24];
-        int dl = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)shape[0]);
-        for (int i = dl; i < 21; i++) {
-            if (o + 1 >= sizeof d) return NULL;
+        int sl = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)shape[0]);
+        for (int i = sl; i < 21; i++) {
+            if (o + 1 >= cap) return free(d), NULL;
             d[o++] = ' ';
         }
     }
-    return npz_npy_wrap(d, o, len);
+    uint8_t *h = npz_npy_wrap(d, o, len);
+    free(d);
+    return h;
 }
 
 size_t npz_utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
 {
-    unsigned c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t need;
-    uint32_t v, min;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2;
-        v = c & 0x1f;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3;
-        v = c & 0x0f;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4;
-        v = c & 0x07;
-        min = 0x10000;
-    } else {
-        *cp = 0xfffd;
-        return 1;
-    }
-    if (len < need) {
-        *cp = 0xfffd;
-        return 1;
-    }
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            *cp = 0xfffd;
-            return 1;
-        }
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    /* Overlong forms and surrogates are not valid code points for numpy. */
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) {
-        *cp = 0xfffd;
-        return 1;
-    }
-    *cp = v;
-    return need;
+    size_t k = utf8_decode(s, len, cp);
+    if (k) return k;
+    *cp = 0xfffd;
+    return 1;
 }
 
 uint64_t npz_utf8_count(const char *s, size_t len)

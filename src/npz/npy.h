@@ -18,6 +18,9 @@ const char *npz_npy_descr(ad_dtype t);
  * 2.0 when the header does not fit a 16-bit length. Returns a malloc'd buffer
  * (NULL on ENOMEM) and its length. */
 uint8_t *npz_npy_header(const char *descr, int ndim, const uint64_t *shape, size_t *len);
+/* Same with `descr` already as Python source (a structured dtype's
+ * "[('a', '<U4'), ('b', '<f8')]"), placed in the dict as it is. */
+uint8_t *npz_npy_header_repr(const char *descr, int ndim, const uint64_t *shape, size_t *len);
 /* Wrap an arbitrary dict text (the part between magic and padding); the
  * version choice is made here, so tests can reach format 2.0. */
 uint8_t *npz_npy_wrap(const char *dict, size_t dict_len, size_t *len);

@@ -108,7 +108,18 @@ static int put_array(npz_ctx *c, const ad_array *a)
 
 /* A small array built here (shape.npy, format.npy, _attrs.npy): kept in
  * the context until the archive is closed. Takes ownership of *a. */
+static int put_owned_blob(npz_ctx *c, ad_array *a, ad_array **kept);
+
 static int put_owned(npz_ctx *c, ad_array *a)
+{
+    ad_array *keep;
+    if (put_owned_blob(c, a, &keep) < 0) return -1;
+    return put_array(c, keep);
+}
+
+/* Keep a buffer built here until the archive is closed, without writing
+ * it as a member of its own (*kept points at the stored copy). */
+static int put_owned_blob(npz_ctx *c, ad_array *a, ad_array **kept)
 {
     if (c->nowned == c->owncap) {
         size_t cap = c->owncap ? c->owncap * 2 : 16;
@@ -128,7 +139,8 @@ static int put_owned(npz_ctx *c, ad_array *a)
     *keep = *a;
     memset(a, 0, sizeof *a);
     c->owned[c->nowned++] = keep;
-    return put_array(c, keep);
+    *kept = keep;
+    return 0;
 }
 
 static int put_str_scalar(npz_ctx *c, const char *text)
@@ -289,6 +301,135 @@ static int put_dict(npz_ctx *c, const ad_dict *d)
     return 0;
 }
 
+/* Python's repr of a field name, for the structured descr. Printable ASCII
+ * only: numpy's format 1.0 header is latin-1 text, and names beyond ASCII
+ * would need escapes numpy's parser and this writer would have to agree on. */
+static int name_repr(npz_ctx *c, const char *name, zw_path *out)
+{
+    bool sq = strchr(name, '\'') != NULL, dq = strchr(name, '"') != NULL;
+    char quote = sq && !dq ? '"' : '\'';
+    char buf[4] = {quote, 0};
+    if (zw_path_lit(out, buf) == SIZE_MAX) return nomem(c);
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (*p < 0x20 || *p > 0x7e) {
+            char ptr[ADX_ERR_PTR_MAX];
+            cur_pointer(c, ptr, sizeof ptr);
+            return adx_err_set(c->err, ADX_E_SCHEMA, ptr,
+                               "record field name \"%s\" is not printable ASCII, which an npz "
+                               "structured dtype cannot name",
+                               name);
+        }
+        size_t n = 0;
+        if (*p == '\\' || *p == (unsigned char)quote) buf[n++] = '\\';
+        buf[n++] = (char)*p;
+        buf[n] = '\0';
+        if (zw_path_lit(out, buf) == SIZE_MAX) return nomem(c);
+    }
+    buf[0] = quote;
+    buf[1] = '\0';
+    if (zw_path_lit(out, buf) == SIZE_MAX) return nomem(c);
+    return 0;
+}
+
+/* A record array is one member of a structured dtype, as np.save writes a
+ * np.recarray's array: fields in order, packed, strings as '<U n' (n = the
+ * field's longest value in code points), so numpy.load needs no pickle. */
+static int put_recarray(npz_ctx *c, const ad_recarray *r)
+{
+    if (!attrs_for(c, "rec-array", "0.2.0")) return nomem(c);
+    char ptr[ADX_ERR_PTR_MAX];
+    zw_path d = {0};
+    uint64_t *width = calloc(r->nfields ? r->nfields : 1, sizeof *width);
+    int rc = -1;
+    if (!width || zw_path_lit(&d, "[") == SIZE_MAX) {
+        rc = nomem(c);
+        goto out;
+    }
+    uint64_t recsize = 0;
+    for (size_t f = 0; f < r->nfields; f++) {
+        const ad_array *a = &r->fields[f];
+        char td[48];
+        uint64_t es;
+        if (a->dtype == AD_STR) {
+            width[f] = npz_str_width(a);
+            if (__builtin_mul_overflow(width[f], 4, &es)) es = UINT64_MAX;
+            snprintf(td, sizeof td, "'<U%llu')", (unsigned long long)width[f]);
+        } else {
+            const char *nd = npz_npy_descr(a->dtype);
+            if (!nd) {
+                cur_pointer(c, ptr, sizeof ptr);
+                rc = adx_err_set(c->err, ADX_E_INTERNAL, ptr, "record field of unknown dtype");
+                goto out;
+            }
+            es = ad_dtype_size(a->dtype);
+            snprintf(td, sizeof td, "'%s')", nd);
+        }
+        if (zw_path_lit(&d, f ? ", (" : "(") == SIZE_MAX || name_repr(c, r->names[f], &d) < 0 ||
+            zw_path_lit(&d, ", ") == SIZE_MAX || zw_path_lit(&d, td) == SIZE_MAX) {
+            if (!adx_err_failed(c->err)) nomem(c);
+            goto out;
+        }
+        if (__builtin_add_overflow(recsize, es, &recsize)) recsize = UINT64_MAX;
+    }
+    uint64_t body;
+    if (__builtin_mul_overflow(recsize, r->n, &body) || body > c->max_member) {
+        cur_pointer(c, ptr, sizeof ptr);
+        rc = adx_err_set(c->err, ADX_E_LIMIT, ptr,
+                         "record array of %llu records would take more than %llu bytes in npz",
+                         (unsigned long long)r->n, (unsigned long long)c->max_member);
+        goto out;
+    }
+    if (zw_path_lit(&d, "]") == SIZE_MAX) {
+        rc = nomem(c);
+        goto out;
+    }
+    ad_array blob;
+    if (ad_array_init(&blob, AD_U8, 1, &body) < 0) {
+        rc = nomem(c);
+        goto out;
+    }
+    uint8_t *o = blob.data;
+    for (uint64_t i = 0; i < r->n; i++)
+        for (size_t f = 0; f < r->nfields; f++) {
+            const ad_array *a = &r->fields[f];
+            if (a->dtype != AD_STR) {
+                size_t es = ad_dtype_size(a->dtype);
+                memcpy(o, (const uint8_t *)a->data + i * es, es);
+                o += es;
+                continue;
+            }
+            const unsigned char *s = (const unsigned char *)ad_str_at(a, i);
+            size_t bl = ad_str_len(a, i), at = 0;
+            for (uint64_t k = 0; k < width[f]; k++, o += 4) {
+                uint32_t cp = 0;
+                if (at < bl) at += npz_utf8_next(s + at, bl - at, &cp);
+                o[0] = (uint8_t)cp;
+                o[1] = (uint8_t)(cp >> 8);
+                o[2] = (uint8_t)(cp >> 16);
+                o[3] = (uint8_t)(cp >> 24);
+            }
+        }
+    ad_array *kept = NULL;
+    if (put_owned_blob(c, &blob, &kept) < 0) goto out;
+    size_t hlen;
+    uint64_t shape = r->n;
+    uint8_t *hdr = npz_npy_header_repr(d.s, 1, &shape, &hlen);
+    if (!hdr) {
+        rc = nomem(c);
+        goto out;
+    }
+    npy_src *s = npz_src_new(hdr, hlen, kept->data, body, NULL, 0);
+    if (!s) {
+        rc = nomem(c);
+        goto out;
+    }
+    rc = add_member(c, s, (int64_t)(body + hlen));
+out:
+    zw_path_free(&d);
+    free(width);
+    return rc;
+}
+
 static int put_elem(npz_ctx *c, const ad_elem *e)
 {
     if (adx_ctl_canceled(c->z.ctl))
@@ -316,6 +457,8 @@ static int put_elem(npz_ctx *c, const ad_elem *e)
         return put_array_child(c, "mask", &e->u.nl.mask);
     case AD_K_DICT:
         return put_dict(c, &e->u.dict);
+    case AD_K_RECARRAY:
+        return put_recarray(c, &e->u.rec);
     default: {
         char ptr[ADX_ERR_PTR_MAX];
         cur_pointer(c, ptr, sizeof ptr);
@@ -359,11 +502,12 @@ static int put_model(npz_ctx *c, const ad_anndata *a)
                              "0.1.0", "shape", (json_int_t)a->n_obs, (json_int_t)a->n_vars);
     if (!root || json_object_set_new(c->attrs, "", root) < 0) return nomem(c);
     if (a->X && put_top_elem(c, "X", a->X) < 0) return -1;
-    if (put_top_frame(c, "obs", &a->obs) < 0 || put_top_frame(c, "var", &a->var) < 0) return -1;
-    static const char *names[] = {"obsm", "varm", "layers", "obsp", "varp", "uns"};
-    const ad_dict *dicts[] = {&a->obsm, &a->varm, &a->layers, &a->obsp, &a->varp, &a->uns};
-    for (size_t i = 0; i < 6; i++)
-        if (put_top_dict(c, names[i], dicts[i]) < 0) return -1;
+    for (int ns = 0; ns < AD_NS__COUNT; ns++) {
+        const char *name = ad_ns_table[ns].name;
+        if (ad_ns_table[ns].frame ? put_top_frame(c, name, ad_ns_cframe(a, (ad_ns)ns)) < 0
+                                  : put_top_dict(c, name, ad_ns_cdict(a, (ad_ns)ns)) < 0)
+            return -1;
+    }
     if (a->raw) {
         mk mark;
         if (child_lit(c, "raw", &mark) < 0) return -1;
@@ -393,11 +537,11 @@ static int put_model(npz_ctx *c, const ad_anndata *a)
     return rc;
 }
 
-int npz_write(const ad_anndata *a, const char *path, adx_compression compression, int level,
-              const adx_ctl *ctl, adx_report *rep, adx_err *err)
+int npz_write_to(const ad_anndata *a, afile *out, adx_compression compression, int level,
+                 const adx_ctl *ctl, adx_report *rep, adx_err *err)
 {
     (void)rep; /* npz holds every element kind: nothing is left out */
-    if (!a || !path) return adx_err_set(err, ADX_E_INTERNAL, NULL, "npz_write without a model");
+    if (!a || !out) return adx_err_set(err, ADX_E_INTERNAL, NULL, "npz_write without a model");
     if (ad_anndata_assert(a, err) < 0) return -1;
     if (compression == ADX_COMP_LZF)
         return adx_err_set(err, ADX_E_BAD_OPTION, "/compression",
@@ -413,7 +557,7 @@ int npz_write(const ad_anndata *a, const char *path, adx_compression compression
     if (!c.attrs) return nomem(&c);
     /* gzip level 0 means "no compression": store, as deflate level 0 would. */
     bool deflate = compression == ADX_COMP_GZIP && level != 0;
-    int rc = zw_open(&c.z, path, deflate, level, ctl, err);
+    int rc = zw_open(&c.z, out, deflate, level, ctl, err);
     if (rc == 0) rc = put_model(&c, a);
     if (rc == 0)
         rc = zw_close(&c.z, err);
@@ -428,4 +572,17 @@ int npz_write(const ad_anndata *a, const char *path, adx_compression compression
     free(c.owned);
     if (rc == 0) adx_ctl_progress(ctl, 1.0);
     return rc;
+}
+
+int npz_write(const ad_anndata *a, const char *path, adx_compression compression, int level,
+              const adx_ctl *ctl, adx_report *rep, adx_err *err)
+{
+    if (!path) return adx_err_set(err, ADX_E_INTERNAL, NULL, "npz_write without a path");
+    afile *f = afile_begin(path, NULL, err);
+    if (!f) return -1;
+    if (npz_write_to(a, f, compression, level, ctl, rep, err) != 0) {
+        afile_abort(f);
+        return -1;
+    }
+    return afile_commit(f, NULL, err);
 }

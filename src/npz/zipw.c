@@ -86,24 +86,82 @@ static int cancel_cb(zip_t *za, void *ud)
     return w->canceled ? 1 : 0;
 }
 
-int zw_open(zw *w, const char *path, bool deflate, int level, const adx_ctl *ctl, adx_err *err)
+/* The archive's output as a libzip source: a file that does not exist yet
+ * (so libzip starts a new archive) and that writes into the afile. */
+static zip_int64_t out_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd)
+{
+    zw *w = ud;
+    switch (cmd) {
+    case ZIP_SOURCE_STAT:
+        zip_error_set(&w->oerr, ZIP_ER_READ, ENOENT);
+        return -1;
+    case ZIP_SOURCE_BEGIN_WRITE:
+        w->pos = 0;
+        return 0;
+    case ZIP_SOURCE_WRITE:
+        if (afile_pwrite(w->out, data, len, w->pos, &w->inner) != 0) {
+            zip_error_set(&w->oerr, ZIP_ER_WRITE, EIO);
+            return -1;
+        }
+        w->pos += len;
+        return (zip_int64_t)len;
+    case ZIP_SOURCE_SEEK_WRITE: {
+        zip_source_args_seek_t *a =
+            ZIP_SOURCE_GET_ARGS(zip_source_args_seek_t, data, len, &w->oerr);
+        if (!a) return -1;
+        /* libzip seeks back to patch a local header and forward again. */
+        int64_t base = a->whence == SEEK_SET ? 0 : (int64_t)w->pos;
+        if (a->whence == SEEK_END || base + a->offset < 0) {
+            zip_error_set(&w->oerr, ZIP_ER_SEEK, EINVAL);
+            return -1;
+        }
+        w->pos = (uint64_t)(base + a->offset);
+        return 0;
+    }
+    case ZIP_SOURCE_TELL_WRITE:
+        return (zip_int64_t)w->pos;
+    case ZIP_SOURCE_REMOVE:
+        w->emptied = true;
+        return 0;
+    case ZIP_SOURCE_COMMIT_WRITE:
+    case ZIP_SOURCE_ROLLBACK_WRITE:
+    case ZIP_SOURCE_FREE:
+        return 0;
+    case ZIP_SOURCE_ERROR:
+        return zip_error_to_data(&w->oerr, data, len);
+    case ZIP_SOURCE_SUPPORTS:
+        return ZIP_SOURCE_SUPPORTS_WRITABLE;
+    default:
+        zip_error_set(&w->oerr, ZIP_ER_OPNOTSUPP, 0);
+        return -1;
+    }
+}
+
+int zw_open(zw *w, afile *out, bool deflate, int level, const adx_ctl *ctl, adx_err *err)
 {
     memset(w, 0, sizeof *w);
     adx_err_init(&w->inner);
+    zip_error_init(&w->oerr);
+    w->out = out;
     w->ctl = ctl;
     w->deflate = deflate;
     w->level = level < 1 ? 1 : level > 9 ? 9 : level;
     w->mtime = time(NULL);
-    int ze = 0;
-    w->za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &ze);
+    zip_error_t ze;
+    zip_error_init(&ze);
+    zip_source_t *src = zip_source_function_create(out_cb, w, &ze);
+    if (src) {
+        w->za = zip_open_from_source(src, ZIP_CREATE | ZIP_TRUNCATE, &ze);
+        if (!w->za) zip_source_free(src);
+    }
     if (!w->za) {
-        zip_error_t e;
-        zip_error_init_with_code(&e, ze);
-        adx_err_set(err, ADX_E_IO, NULL, "cannot create the zip archive: %s",
-                    zip_error_strerror(&e));
-        zip_error_fini(&e);
+        adx_err_set(err, ADX_E_IO, NULL, "cannot create the zip archive");
+        adx_err_cause(err, "libzip: %s", zip_error_strerror(&ze));
+        zip_error_fini(&ze);
+        zip_error_fini(&w->oerr);
         return -1;
     }
+    zip_error_fini(&ze);
     zip_register_progress_callback_with_state(w->za, 0.01, progress_cb, NULL, w);
     zip_register_cancel_callback_with_state(w->za, cancel_cb, NULL, w);
     return 0;
@@ -128,8 +186,8 @@ int zw_add(zw *w, const char *name, zw_read_fn rd, zw_free_fn freefn, void *st, 
     zip_source_t *src = zip_source_function_create(member_cb, m, &ze);
     if (!src) {
         member_destroy(m);
-        adx_err_set(err, ADX_E_NOMEM, NULL, "cannot create zip source for %s: %s", name,
-                    zip_error_strerror(&ze));
+        adx_err_set(err, ADX_E_NOMEM, NULL, "cannot create zip source for %s", name);
+        adx_err_cause(err, "libzip: %s", zip_error_strerror(&ze));
         zip_error_fini(&ze);
         return -1;
     }
@@ -137,15 +195,16 @@ int zw_add(zw *w, const char *name, zw_read_fn rd, zw_free_fn freefn, void *st, 
     zip_int64_t idx = zip_file_add(w->za, name, src, ZIP_FL_ENC_UTF_8);
     if (idx < 0) {
         zip_source_free(src); /* frees m through ZIP_SOURCE_FREE */
-        return adx_err_set(err, ADX_E_IO, NULL, "cannot add zip member %s: %s", name,
-                           zip_strerror(w->za));
+        adx_err_set(err, ADX_E_IO, NULL, "cannot add zip member %s", name);
+        return adx_err_cause(err, "libzip: %s", zip_strerror(w->za));
     }
     int rc = w->deflate ? zip_set_file_compression(w->za, (zip_uint64_t)idx, ZIP_CM_DEFLATE,
                                                    (zip_uint32_t)w->level)
                         : zip_set_file_compression(w->za, (zip_uint64_t)idx, ZIP_CM_STORE, 0);
-    if (rc < 0)
-        return adx_err_set(err, ADX_E_IO, NULL, "cannot set compression of %s: %s", name,
-                           zip_strerror(w->za));
+    if (rc < 0) {
+        adx_err_set(err, ADX_E_IO, NULL, "cannot set compression of %s", name);
+        return adx_err_cause(err, "libzip: %s", zip_strerror(w->za));
+    }
     return 0;
 }
 
@@ -153,6 +212,11 @@ int zw_close(zw *w, adx_err *err)
 {
     if (zip_close(w->za) == 0) {
         w->za = NULL;
+        zip_error_fini(&w->oerr);
+        /* libzip writes no file for an archive without members; an empty
+         * archive is still one (its end record alone), which readers open. */
+        static const uint8_t eocd[22] = {'P', 'K', 5, 6};
+        if (w->emptied && afile_pwrite(w->out, eocd, sizeof eocd, 0, err) != 0) return -1;
         return 0;
     }
     if (w->canceled || adx_ctl_canceled(w->ctl)) {
@@ -160,8 +224,10 @@ int zw_close(zw *w, adx_err *err)
     } else if (adx_err_failed(&w->inner)) {
         adx_err_set(err, w->inner.type, w->inner.n_items ? w->inner.items[0].pointer : NULL, "%s",
                     w->inner.detail);
+        if (w->inner.cause[0]) adx_err_cause(err, "%s", w->inner.cause);
     } else {
-        adx_err_set(err, ADX_E_IO, NULL, "writing the zip archive failed: %s", zip_strerror(w->za));
+        adx_err_set(err, ADX_E_IO, NULL, "writing the zip archive failed");
+        adx_err_cause(err, "libzip: %s", zip_strerror(w->za));
     }
     zw_discard(w);
     return -1;
@@ -169,7 +235,10 @@ int zw_close(zw *w, adx_err *err)
 
 void zw_discard(zw *w)
 {
-    if (w->za) zip_discard(w->za);
+    if (w->za) {
+        zip_discard(w->za);
+        zip_error_fini(&w->oerr);
+    }
     w->za = NULL;
 }
 

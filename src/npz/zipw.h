@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <zip.h>
 
+#include "adx_afile.h"
 #include "adx_common.h"
 #include "adx_err.h"
 
@@ -31,6 +32,10 @@ typedef void (*zw_free_fn)(void *st);
 
 typedef struct zw {
     zip_t *za;
+    afile *out;       /* the archive's bytes go here, not to a file of libzip's */
+    uint64_t pos;     /* libzip's write position in `out` */
+    bool emptied;     /* libzip asked to remove the archive: it has no members */
+    zip_error_t oerr; /* the output source's error, for libzip */
     const adx_ctl *ctl;
     bool deflate;
     int level;
@@ -39,13 +44,15 @@ typedef struct zw {
     time_t mtime;
 } zw;
 
-/* Create (truncate) `path`. deflate=false stores members. level 1-9. */
-int zw_open(zw *w, const char *path, bool deflate, int level, const adx_ctl *ctl, adx_err *err);
+/* Write a new archive into `out` (which the caller commits or aborts after
+ * zw_close; libzip makes no temp file of its own). deflate=false stores
+ * members. level 1-9. */
+int zw_open(zw *w, afile *out, bool deflate, int level, const adx_ctl *ctl, adx_err *err);
 /* Add a member. `size` is the exact byte count or -1 when unknown. Takes
  * ownership of `st` (freed with freefn, also on failure). */
 int zw_add(zw *w, const char *name, zw_read_fn rd, zw_free_fn freefn, void *st, int64_t size,
            adx_err *err);
-/* Write the archive. On failure the partial output is removed by libzip. */
+/* Write the archive into `out`. On failure `out` holds garbage: abort it. */
 int zw_close(zw *w, adx_err *err);
 /* Abandon without writing (safe after a failed zw_close or with w->za NULL). */
 void zw_discard(zw *w);

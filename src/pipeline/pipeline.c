@@ -10,8 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <nettle/sha2.h>
-
+#include "adx_afile.h"
 #include "adx_csvb.h"
 #include "adx_datasets.h"
 #include "adx_filter.h"
@@ -38,7 +37,7 @@ struct pipe_job {
     ds_store *store;        /* a deferred dataset is read from here by pipe_prepare */
     int stage;
     uint64_t size;
-    char sha256[2 * SHA256_DIGEST_SIZE + 1];
+    char sha256[65];
 };
 
 /* Decoding is the first half of a job's progress; the writer the second. */
@@ -65,11 +64,21 @@ static pipe_job *job_new(const adx_limits *lim, adx_err *err)
     return j;
 }
 
+/* The request's include, so the h5ad reader skips what pipe_prepare's
+ * filter would drop (req_parse validated the paths). */
+static h5r_opts include_opts(const adx_request *r)
+{
+    return (h5r_opts){.include = (const char *const *)r->include,
+                      .n_include = r->n_include,
+                      .has_include = r->has_include};
+}
+
 /* A stored dataset as the model: the stored columns are typed already, so
  * categorical_columns acts on the model, as for a file given directly. */
 static int load_dataset(pipe_job *j, adx_err *err)
 {
-    j->a = ds_load(j->store, j->req.dataset, NULL, &j->rep, err);
+    h5r_opts ro = include_opts(&j->req);
+    j->a = ds_load_opts(j->store, j->req.dataset, &ro, NULL, &j->rep, err);
     if (!j->a) return -1;
     return san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err);
 }
@@ -289,8 +298,10 @@ static pipe_job *open_file(const pipe_source *src, const adx_limits *lim, adx_er
     if (src->kind == PIPE_SRC_H5AD) {
         /* A crash of libhdf5 on a corrupt file then ends the helper, not
          * the caller. */
-        if (src->h5check && h5r_check_isolated(src->h5check, path, &j->lim, 0, err)) goto fail;
-        j->a = h5r_read(path, &j->lim, NULL, &j->rep, err);
+        h5r_opts ro = include_opts(&j->req);
+        if (src->h5check && h5r_check_isolated_opts(src->h5check, path, &ro, &j->lim, 0, err))
+            goto fail;
+        j->a = h5r_read_opts(path, &ro, &j->lim, NULL, &j->rep, err);
     } else {
         j->a = polis_read_dir(path, &j->lim, &j->rep, err);
     }
@@ -302,11 +313,7 @@ static pipe_job *open_file(const pipe_source *src, const adx_limits *lim, adx_er
     return j;
 fail:
     if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "loading the input failed");
-    if (tmp[0]) {
-        adx_err_scrub_path(err, tmp, "the input");
-        unlink(tmp);
-    }
-    adx_err_scrub_path(err, src->path, "the input");
+    if (tmp[0]) unlink(tmp);
     pipe_free(j);
     return NULL;
 }
@@ -352,7 +359,6 @@ pipe_job *pipe_open(const pipe_source *src, const adx_limits *lim, const pipe_en
     }
     if (!j && !adx_err_failed(err))
         adx_err_set(err, ADX_E_INTERNAL, "", "pipe_open: an incomplete source");
-    if (!j && src && src->path) adx_err_scrub_path(err, src->path, "the input");
     return j;
 }
 
@@ -412,79 +418,26 @@ fail:
     return -1;
 }
 
-/* Directory part of `path` ("." when it has none), malloc'd. */
-static char *dir_of(const char *path)
+static int run_writer(pipe_job *j, afile *out, const adx_ctl *ctl, adx_err *err)
 {
-    const char *slash = strrchr(path, '/');
-    if (!slash) return strdup(".");
-    if (slash == path) return strdup("/");
-    return strndup(path, (size_t)(slash - path));
-}
-
-static int run_writer(pipe_job *j, const char *tmp, const adx_ctl *ctl, adx_err *err)
-{
+    int level = j->req.level < 0 ? 0 : j->req.level;
     switch (j->req.format) {
     case ADX_FMT_H5AD: {
         h5w_opts o;
         h5w_opts_default(&o);
         o.compression = j->req.compression;
         if (j->req.compression == ADX_COMP_GZIP) o.level = j->req.level;
-        return h5w_write(j->a, tmp, &o, ctl, &j->rep, err);
+        /* libhdf5 opens files by name; it has closed it when this returns. */
+        return h5w_write(j->a, afile_temp_path(out), &o, ctl, &j->rep, err);
     }
     case ADX_FMT_NPZ:
-        return npz_write(j->a, tmp, j->req.compression, j->req.level < 0 ? 0 : j->req.level, ctl,
-                         &j->rep, err);
+        return npz_write_to(j->a, out, j->req.compression, level, ctl, &j->rep, err);
     case ADX_FMT_CSV:
     case ADX_FMT_TXT:
-        return csvb_write_ex(j->a, tmp, j->req.format == ADX_FMT_TXT ? '\t' : ',',
-                             j->req.compression, j->req.level < 0 ? 0 : j->req.level, &j->lim, ctl,
-                             &j->rep, err);
+        return csvb_write_to(j->a, out, j->req.format == ADX_FMT_TXT ? '\t' : ',',
+                             j->req.compression, level, &j->lim, ctl, &j->rep, err);
     }
     return adx_err_set(err, ADX_E_INTERNAL, "", "unknown output format");
-}
-
-/* Make the written bytes durable and hash them in the same pass. */
-static int finish_file(pipe_job *j, const char *tmp, adx_err *err)
-{
-    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return adx_err_set(err, ADX_E_IO, "", "cannot reopen the written file: %s",
-                           strerror(errno));
-    /* mkstemp made it 0600; a result is meant to be read by others. */
-    if (fchmod(fd, 0644) != 0) goto io;
-    struct sha256_ctx h;
-    sha256_init(&h);
-    uint64_t total = 0;
-    static const size_t bufsz = 1u << 16;
-    uint8_t *buf = malloc(bufsz);
-    if (!buf) {
-        close(fd);
-        return adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
-    }
-    for (;;) {
-        ssize_t n = read(fd, buf, bufsz);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            free(buf);
-            goto io;
-        }
-        if (n == 0) break;
-        sha256_update(&h, (size_t)n, buf);
-        total += (uint64_t)n;
-    }
-    free(buf);
-    if (fsync(fd) != 0) goto io;
-    close(fd);
-    uint8_t d[SHA256_DIGEST_SIZE];
-    sha256_digest(&h, sizeof d, d);
-    for (size_t i = 0; i < sizeof d; i++)
-        snprintf(j->sha256 + 2 * i, 3, "%02x", d[i]);
-    j->size = total;
-    return 0;
-io:;
-    int e = errno;
-    close(fd);
-    return adx_err_set(err, ADX_E_IO, "", "cannot finish the written file: %s", strerror(e));
 }
 
 typedef struct scaled_ctl {
@@ -503,7 +456,7 @@ int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *e
     /* After a decode that reported its half, the writer's 0..1 is the rest. */
     scaled_ctl sd = {ctl, DECODE_SHARE};
     adx_ctl sc;
-    if (ctl && j->decoded_from_body) {
+    if (ctl && j && j->decoded_from_body) {
         sc = (adx_ctl){
             .cancel = ctl->cancel, .progress = ctl->progress ? scaled_progress : NULL, .ud = &sd};
         ctl = &sc;
@@ -511,50 +464,22 @@ int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *e
     if (!j || j->stage != STAGE_PREPARED)
         return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_write called out of order");
     if (adx_ctl_canceled(ctl)) return adx_err_set(err, ADX_E_CANCELED, "", "the job was canceled");
-    char *dir = dir_of(out_path);
-    const char *base = strrchr(out_path, '/');
-    base = base ? base + 1 : out_path;
-    size_t n = strlen(out_path) + 16;
-    char *tmp = malloc(n);
-    if (!dir || !tmp) {
-        free(dir);
-        free(tmp);
-        return adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
-    }
-    /* Hidden and in the same directory, so the final rename is atomic and a
-     * crash leaves nothing that looks like a result. */
-    /* The base is cut so that a name at the 255-byte limit still leaves
-     * room for the prefix and suffix; uniqueness comes from the XXXXXX. */
-    snprintf(tmp, n, "%.*s.%.64s.XXXXXX", (int)(base - out_path), out_path, base);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        free(dir);
-        free(tmp);
-        return adx_err_set(err, ADX_E_IO, "",
-                           "cannot create a temporary file in the output directory: %s",
-                           strerror(e));
-    }
-    close(fd);
-
-    int rc = run_writer(j, tmp, ctl, err);
+    /* A result is meant to be read by others. */
+    afile_opts o = {.mode = 0644, .sha256 = true};
+    afile *f = afile_begin(out_path, &o, err);
+    if (!f) return -1;
+    int rc = run_writer(j, f, ctl, err);
     if (rc == 0 && adx_ctl_canceled(ctl))
         rc = adx_err_set(err, ADX_E_CANCELED, "", "the job was canceled");
-    if (rc == 0) rc = finish_file(j, tmp, err);
-    if (rc == 0 && rename(tmp, out_path) != 0)
-        rc = adx_err_set(err, ADX_E_IO, "", "cannot move the result into place: %s",
-                         strerror(errno));
     if (rc != 0) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "writing the file failed");
-        unlink(tmp);
-        free(dir);
-        free(tmp);
+        afile_abort(f);
         return -1;
     }
-    /* The rename is durable only once the directory entry is on disk. */
-    adx_fsync_dir(dir);
-    free(dir);
-    free(tmp);
+    afile_result res;
+    if (afile_commit(f, &res, err) != 0) return -1;
+    j->size = res.size;
+    memcpy(j->sha256, res.sha256, sizeof j->sha256);
     j->stage = STAGE_WRITTEN;
     adx_ctl_progress(ctl, 1.0);
     return 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "adx_utf8.h"
 #include "polis_csv.h"
 
 typedef struct cbuf {
@@ -45,42 +46,6 @@ static int ub_put(ubuf *b, uint64_t v)
     return 0;
 }
 
-static bool utf8_ok(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xE0) == 0xC0) {
-            k = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            k = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + k >= n) return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 void pcsv_free(pcsv_table *t)
 {
     if (!t) return;
@@ -115,7 +80,7 @@ int pcsv_parse(const char *buf, size_t len, const char *fname, const adx_limits 
     memset(t, 0, sizeof *t);
     size_t i = 0;
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) i = 3;
-    if (!utf8_ok((const unsigned char *)buf + i, len - i))
+    if (!utf8_valid(buf + i, len - i, NULL))
         return perr(err, fname, 1, "%s is not valid UTF-8", fname);
     cbuf blob = {0};
     ubuf cells = {0}, recs = {0};

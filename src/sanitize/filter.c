@@ -11,12 +11,15 @@
 
 #include "adx_glob.h"
 
-enum { NS_OBS, NS_VAR, NS_OBSM, NS_VARM, NS_LAYERS, NS_UNS, NS_OBSP, NS_VARP, NS__COUNT };
-
-static const char *const ns_names[NS__COUNT] = {"obs",    "var", "obsm", "varm",
-                                                "layers", "uns", "obsp", "varp"};
-
-#define NS_LIST "obs, var, obsm, varm, layers, uns, obsp, varp"
+/* "obs, var, ...": the namespaces a client may name, from the one table. */
+static const char *ns_list(char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < AD_NS__COUNT && len < cap; k++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", k ? ", " : "", ad_ns_table[k].name);
+    return buf;
+}
 
 static void entry_ptr(char *buf, size_t cap, const char *base, size_t i)
 {
@@ -35,26 +38,27 @@ static int parse_one(const char *path, const char *ptr, const char **pattern, ad
     const char *slash = strchr(path, '/');
     size_t nl = slash ? (size_t)(slash - path) : strlen(path);
     bool always_kept = (nl == 1 && path[0] == 'X') || (nl == 3 && memcmp(path, "raw", 3) == 0);
+    char list[128];
     if (always_kept)
         return adx_err_set(err, ADX_E_BAD_INCLUDE, ptr,
                            "\"%s\": X and raw are always kept and cannot be filtered; remove this "
-                           "entry (namespaces: " NS_LIST ")",
-                           path);
+                           "entry (namespaces: %s)",
+                           path, ns_list(list, sizeof list));
     if (!slash)
         return adx_err_set(err, ADX_E_BAD_INCLUDE, ptr,
-                           "\"%s\" is not of the form \"namespace/pattern\" (namespaces: " NS_LIST
-                           "; e.g. \"obsm/X_*\")",
-                           path);
-    int ns = -1;
-    for (int k = 0; k < NS__COUNT; k++)
-        if (strlen(ns_names[k]) == nl && memcmp(path, ns_names[k], nl) == 0) ns = k;
+                           "\"%s\" is not of the form \"namespace/pattern\" (namespaces: %s; e.g. "
+                           "\"obsm/X_*\")",
+                           path, ns_list(list, sizeof list));
+    int ns = ad_ns_find(path, nl);
     if (ns < 0)
         return adx_err_set(err, ADX_E_BAD_INCLUDE, ptr,
-                           "\"%.*s\" is not a namespace; use one of " NS_LIST, (int)nl, path);
+                           "\"%.*s\" is not a namespace; use one of %s", (int)nl, path,
+                           ns_list(list, sizeof list));
+    const char *name = ad_ns_table[ns].name;
     if (slash[1] == '\0')
         return adx_err_set(err, ADX_E_BAD_INCLUDE, ptr,
                            "\"%s\" has an empty pattern; use \"%s/*\" to keep everything in %s",
-                           path, ns_names[ns], ns_names[ns]);
+                           path, name, name);
     *pattern = slash + 1;
     return ns;
 }
@@ -111,6 +115,18 @@ static void filter_dict(ad_dict *d, filt *f, size_t n, int ns)
     }
 }
 
+bool flt_keeps(const char *const *paths, size_t n, const char *ns, const char *key)
+{
+    size_t nsl = strlen(ns);
+    for (size_t i = 0; i < n; i++) {
+        const char *slash = paths[i] ? strchr(paths[i], '/') : NULL;
+        if (slash && (size_t)(slash - paths[i]) == nsl && memcmp(paths[i], ns, nsl) == 0 &&
+            slash[1] && glob_match(slash + 1, key))
+            return true;
+    }
+    return false;
+}
+
 int flt_apply(ad_anndata *a, const char *const *paths, size_t n, const char *ptr_base,
               adx_report *rep, adx_err *err)
 {
@@ -127,14 +143,12 @@ int flt_apply(ad_anndata *a, const char *const *paths, size_t n, const char *ptr
     }
     /* A namespace no path names has no pattern to match, so every key goes:
      * the same loop empties it. */
-    filter_frame(&a->obs, f, n, NS_OBS);
-    filter_frame(&a->var, f, n, NS_VAR);
-    filter_dict(&a->obsm, f, n, NS_OBSM);
-    filter_dict(&a->varm, f, n, NS_VARM);
-    filter_dict(&a->layers, f, n, NS_LAYERS);
-    filter_dict(&a->uns, f, n, NS_UNS);
-    filter_dict(&a->obsp, f, n, NS_OBSP);
-    filter_dict(&a->varp, f, n, NS_VARP);
+    for (int ns = 0; ns < AD_NS__COUNT; ns++) {
+        if (ad_ns_table[ns].frame)
+            filter_frame(ad_ns_frame(a, (ad_ns)ns), f, n, ns);
+        else
+            filter_dict(ad_ns_dict(a, (ad_ns)ns), f, n, ns);
+    }
     int ret = 0;
     for (size_t i = 0; i < n; i++) {
         if (f[i].matched) continue;

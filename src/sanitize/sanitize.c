@@ -2,6 +2,7 @@
  * "Sanitization"). One pass over the whole model; every element that is
  * changed leaves report entries so nothing is altered silently. */
 #include "adx_sanitize.h"
+#include "sanitize_test.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -283,12 +284,13 @@ int san_anndata(ad_anndata *a, const adx_limits *lim, adx_report *rep, adx_err *
     adx_limits tmp;
     walk w = {.lim = limits_or_default(lim, &tmp), .rep = rep, .err = err};
     adx_ptr_init(&w.ptr, NULL);
-    if (san_matrix(&w, &a->X, "X") < 0 || san_named_frame(&w, &a->obs, "obs") < 0 ||
-        san_named_frame(&w, &a->var, "var") < 0 || san_named_dict(&w, &a->obsm, "obsm") < 0 ||
-        san_named_dict(&w, &a->varm, "varm") < 0 || san_named_dict(&w, &a->layers, "layers") < 0 ||
-        san_named_dict(&w, &a->obsp, "obsp") < 0 || san_named_dict(&w, &a->varp, "varp") < 0 ||
-        san_named_dict(&w, &a->uns, "uns") < 0)
-        return -1;
+    if (san_matrix(&w, &a->X, "X") < 0) return -1;
+    for (int ns = 0; ns < AD_NS__COUNT; ns++) {
+        const char *name = ad_ns_table[ns].name;
+        if (ad_ns_table[ns].frame ? san_named_frame(&w, ad_ns_frame(a, (ad_ns)ns), name) < 0
+                                  : san_named_dict(&w, ad_ns_dict(a, (ad_ns)ns), name) < 0)
+            return -1;
+    }
     if (a->raw) {
         size_t mark = adx_ptr_key(&w.ptr, "raw");
         int r = san_matrix(&w, &a->raw->X, "X");

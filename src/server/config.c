@@ -32,6 +32,12 @@ void srv_config_defaults(srv_config *c, const char *(*getenv_fn)(const char *))
     c->queue_max = 64;
     c->max_connections = 256;
     c->connection_timeout = 60;
+    c->max_connections_per_ip = 64;
+    c->header_timeout = 10;
+    c->body_timeout = 3600;
+    c->max_waiting = 128;
+    c->max_spool_bytes = 8ull << 30;
+    c->job_timeout = 3600;
     c->result_ttl = 3600;
     c->shutdown_grace = 30;
     c->wait_max = 300;
@@ -174,6 +180,12 @@ static const keydef keys[] = {
     {"queue_max", K_U32, OFF(queue_max), 4, 1, 1000000},
     {"max_connections", K_U32, OFF(max_connections), 4, 4, 1000000},
     {"connection_timeout", K_U32, OFF(connection_timeout), 4, 1, 86400},
+    {"max_connections_per_ip", K_U32, OFF(max_connections_per_ip), 4, 1, 1000000},
+    {"header_timeout", K_DUR, OFF(header_timeout), 8, 1, 86400},
+    {"body_timeout", K_DUR, OFF(body_timeout), 8, 1, 7 * 86400},
+    {"max_waiting", K_U32, OFF(max_waiting), 4, 1, 1000000},
+    {"max_spool_bytes", K_SIZE, OFF(max_spool_bytes), 8, 0, UINT64_MAX},
+    {"job_timeout", K_DUR, OFF(job_timeout), 8, 0, 365ull * 86400},
     {"result_ttl", K_DUR, OFF(result_ttl), 8, 1, 365ull * 86400},
     {"shutdown_grace", K_DUR, OFF(shutdown_grace), 8, 0, 86400},
     {"wait_max", K_DUR, OFF(wait_max), 8, 0, 86400},

@@ -6,6 +6,8 @@
 #include "datadir.h"
 #include "spool.h"
 
+#include "adx_afile.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -82,12 +84,11 @@ static int seed(const char *dir, adx_err *err)
         srv_remove_tree(tmp);
         return -1;
     }
-    if (rename(tmp, dst) < 0) {
+    if (afile_rename(tmp, dst) != 0) {
         int e = errno;
         srv_remove_tree(tmp);
         return adx_err_set(err, ADX_E_IO, "/data_dir", "cannot seed %s: %s", dst, strerror(e));
     }
-    adx_fsync_dir(dir);
     return 0;
 }
 

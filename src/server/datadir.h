@@ -21,6 +21,7 @@ typedef struct srv_ds_work {
     srv_ds_op op;
     char name[ADX_DATASET_NAME_MAX + 1];
     char upload[PATH_MAX + 32]; /* PUT: the body, removed by the worker */
+    uint64_t spool_bytes;       /* PUT: reserved for the body in the spool */
     ds_input input;
     bool created;
     json_t *result; /* list object, summary, or json_true() for a delete */

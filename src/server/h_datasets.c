@@ -2,6 +2,7 @@
  * files, so each runs on the pool (datadir.c) with the connection
  * suspended until the answer comes back. */
 #include "http.h"
+#include "spool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,12 @@ static enum MHD_Result ds_problem(srv_req *r, adx_err *e)
     }
     if (e->status >= 500 || e->type == ADX_E_IO || e->type == ADX_E_INTERNAL ||
         e->type == ADX_E_NOMEM) {
+        char path[sizeof r->path * 4 + 1];
+        srv_log_text(r->path, path, sizeof path);
         srv_log("error", "dataset operation failed",
-                json_pack("{s:s, s:s, s:s}", "request_id", r->rid, "path", r->path, "error",
-                          e->detail));
+                srv_log_cause(json_pack("{s:s, s:s, s:s}", "request_id", r->rid, "path", path,
+                                        "error", e->detail),
+                              e));
         bool retry = e->type == ADX_E_NOMEM;
         adx_err pub;
         adx_err_init(&pub);
@@ -45,6 +49,8 @@ static void ds_done(srv_ds_work *dw)
 {
     srv_req *r = dw->ud;
     r->dw = NULL;
+    /* the upload left the spool (into the data directory, or deleted) */
+    srv_spool_release(r->s, dw->spool_bytes);
     double secs = dw->seconds;
     if (!dw->result) {
         ds_problem(r, &dw->err);
@@ -83,12 +89,15 @@ static enum MHD_Result ds_begin(srv_req *r, srv_ds_op op)
     if (op == SRV_DS_PUT) {
         snprintf(dw->upload, sizeof dw->upload, "%s", r->upload);
         r->upload[0] = '\0'; /* the worker owns the file now */
+        dw->spool_bytes = r->reserved;
+        r->reserved = 0;
         dw->input = r->ds_input;
     }
     dw->done = ds_done;
     dw->ud = r;
     if (srv_ds_start(r->s, dw) < 0) {
         if (op == SRV_DS_PUT) unlink(dw->upload);
+        srv_spool_release(r->s, dw->spool_bytes);
         free(dw);
         return srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER,
                            "cannot schedule the request");

@@ -19,7 +19,9 @@ static srv_job *job_of(srv_req *r)
 
 static enum MHD_Result no_job(srv_req *r)
 {
-    return srv_problem(r, ADX_E_NOT_FOUND, NULL, NULL, "no job %.40s", r->rm.id);
+    char shown[SRV_ID_LEN * 4 + 1];
+    srv_log_text(r->rm.id, shown, sizeof shown); /* any bytes, valid UTF-8 out */
+    return srv_problem(r, ADX_E_NOT_FOUND, NULL, NULL, "no job %s", shown);
 }
 
 enum MHD_Result srv_h_exports_list(srv_req *r)
@@ -221,10 +223,13 @@ static void validated(srv_validate *v)
     srv_req *r = v->ud;
     srv_state *s = r->s;
     r->val = NULL;
+    if (!v->job) srv_spool_release(s, v->spool_bytes); /* the worker deleted the upload */
     if (!v->job) {
         if (v->err.status >= 500 || v->err.type == ADX_E_IO || v->err.type == ADX_E_INTERNAL) {
-            srv_log("error", "request could not be stored",
-                    json_pack("{s:s, s:s}", "request_id", r->rid, "error", v->err.detail));
+            srv_log(
+                "error", "request could not be stored",
+                srv_log_cause(json_pack("{s:s, s:s}", "request_id", r->rid, "error", v->err.detail),
+                              &v->err));
             int st = v->err.status >= 500 ? v->err.status : 500;
             adx_err e;
             adx_err_init(&e);
@@ -240,6 +245,7 @@ static void validated(srv_validate *v)
         return;
     }
     srv_job *j = v->job;
+    j->req_bytes = v->spool_bytes;
     snprintf(j->rid, sizeof j->rid, "%s", r->rid);
     srv_jobs_link(&s->jobs, j);
     srv_jobs_enqueue(&s->jobs, j);
@@ -274,7 +280,9 @@ static enum MHD_Result post_end(srv_req *r)
         return srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER, "out of memory");
     }
     snprintf(v->upload, sizeof v->upload, "%s", r->upload);
-    r->upload[0] = '\0'; /* the worker owns the file now */
+    r->upload[0] = '\0'; /* the worker owns the file now, and its bytes */
+    v->spool_bytes = r->reserved;
+    r->reserved = 0;
     memcpy(v->id, r->rm.id, sizeof v->id);
     v->created_ms = srv_now_ms();
     v->lim = s->cfg.limits;
@@ -286,6 +294,7 @@ static enum MHD_Result post_end(srv_req *r)
     v->ud = r;
     if (srv_validate_start(s, v) < 0) {
         unlink(v->upload);
+        srv_spool_release(s, v->spool_bytes);
         free(v->options);
         free(v);
         return srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER,
@@ -313,6 +322,15 @@ enum MHD_Result srv_h_exports_post(srv_req *r)
             return srv_problem(r, ADX_E_BAD_OPTION, NULL, NULL,
                                "wait must be a whole number of seconds");
         r->wait_s = (unsigned)(sec > s->cfg.wait_max ? s->cfg.wait_max : sec);
+        if (r->wait_s > 0 && s->http.n_waiting >= s->cfg.max_waiting)
+            return srv_problem(r, ADX_E_QUEUE_FULL, "Retry-After", SRV_RETRY_AFTER,
+                               "%u requests with ?wait are in progress (max_waiting); retry "
+                               "later or POST without wait",
+                               s->cfg.max_waiting);
+        if (r->wait_s > 0) {
+            r->waiting = true;
+            s->http.n_waiting++;
+        }
     }
     if (r->input.kind == PIPE_SRC_H5AD) {
         adx_err e;

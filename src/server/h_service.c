@@ -1,5 +1,6 @@
 /* Service documents: probes, metrics, the OpenAPI document, version. */
 #include "http.h"
+#include "spool.h"
 
 #include <unistd.h>
 
@@ -18,6 +19,8 @@ enum MHD_Result srv_h_readyz(srv_req *r)
         why = "queue full";
     else if (access(s->spool.tmp_dir, W_OK) != 0 || access(s->spool.jobs_dir, W_OK) != 0)
         why = "spool not writable";
+    else
+        why = srv_spool_no_room(s);
     if (why) {
         json_t *o = json_pack("{s:s, s:s}", "status", "unavailable", "reason", why);
         struct MHD_Response *resp = srv_resp_json(r, o, "application/json");

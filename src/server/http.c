@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "adx_config_build.h"
@@ -121,6 +122,17 @@ void srv_req_suspend(srv_req *r)
     r->snext = r->s->http.suspended;
     if (r->snext) r->snext->sprev = r;
     r->s->http.suspended = r;
+}
+
+static void unsuspend_list(srv_req *r);
+
+void srv_req_resume(srv_req *r)
+{
+    if (!r->suspended) return;
+    unsuspend_list(r);
+    r->suspended = false;
+    MHD_resume_connection(r->conn);
+    srv_http_kick(r->s);
 }
 
 static void unsuspend_list(srv_req *r)
@@ -284,7 +296,9 @@ enum MHD_Result srv_send_json(srv_req *r, int status, json_t *o)
 enum MHD_Result srv_send_problem(srv_req *r, json_t *p, int status, const char *h1, const char *v1)
 {
     if (p) {
-        json_object_set_new(p, "instance", json_string(r->path));
+        char path[sizeof r->path * 4 + 1];
+        srv_log_text(r->path, path, sizeof path);
+        json_object_set_new(p, "instance", json_string(path));
         json_object_set_new(p, "request_id", json_string(r->rid));
         json_object_set_new(p, "status", json_integer(status));
     }
@@ -359,11 +373,16 @@ static bool authorized(srv_req *r, bool *had_token)
 static enum MHD_Result dispatch(srv_req *r)
 {
     srv_route rt = r->route;
-    if (rt == SRV_RT_OTHER)
-        return srv_problem(r, ADX_E_NOT_FOUND, NULL, NULL, "no route %.200s", r->path);
-    if (!srv_route_allows(rt, r->m))
+    char shown[sizeof r->path * 4 + 1];
+    if (rt == SRV_RT_OTHER) {
+        srv_log_text(r->path, shown, sizeof shown);
+        return srv_problem(r, ADX_E_NOT_FOUND, NULL, NULL, "no route %.200s", shown);
+    }
+    if (!srv_route_allows(rt, r->m)) {
+        srv_log_text(r->method, shown, sizeof shown);
         return srv_problem(r, ADX_E_METHOD, "Allow", srv_route_allow(rt), "%s is not allowed on %s",
-                           r->method, srv_route_name(rt));
+                           shown, srv_route_name(rt));
+    }
     if (r->m == SRV_M_OPTIONS) return preflight(r);
     /* Probes answer without a token, and even while shutting down. */
     if (rt != SRV_RT_HEALTHZ && rt != SRV_RT_READYZ) {
@@ -383,6 +402,76 @@ static enum MHD_Result dispatch(srv_req *r)
     return h(r);
 }
 
+/* ---- connections and their deadlines ---------------------------------------- */
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    srv_state *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        srv_conn *c = calloc(1, sizeof *c);
+        *socket_context = c;
+        if (!c) return; /* untracked: only MHD's inactivity timeout applies */
+        c->conn = conn;
+        c->since_ms = srv_now_ms();
+        c->next = s->http.conns;
+        if (c->next) c->next->prev = c;
+        s->http.conns = c;
+        return;
+    }
+    srv_conn *c = *socket_context;
+    *socket_context = NULL;
+    if (!c) return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->http.conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    free(c);
+}
+
+void srv_conn_phase_set(srv_req *r, srv_conn_phase p)
+{
+    if (!r->c) return;
+    r->c->phase = p;
+    r->c->since_ms = srv_now_ms();
+}
+
+/* Connections past their deadline are shut down: libmicrohttpd then sees
+ * the end of the stream and closes them on its next run. Before a request
+ * line is complete no HTTP answer is possible, so closing is the refusal. */
+static void deadlines(srv_state *s, int64_t now)
+{
+    int64_t hdr = (int64_t)s->cfg.header_timeout * 1000, body = (int64_t)s->cfg.body_timeout * 1000;
+    bool any = false;
+    for (srv_conn *c = s->http.conns; c; c = c->next) {
+        if (c->closing || c->phase == SRV_CONN_BUSY) continue;
+        int64_t limit = c->phase == SRV_CONN_HEADERS ? hdr : body;
+        if (now - c->since_ms < limit) continue;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci) continue;
+        const union MHD_ConnectionInfo *ai =
+            MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        char addr[INET6_ADDRSTRLEN] = "";
+        if (ai && ai->client_addr->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)ai->client_addr)->sin_addr, addr,
+                      sizeof addr);
+        else if (ai && ai->client_addr->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ai->client_addr)->sin6_addr, addr,
+                      sizeof addr);
+        srv_log("warn", "connection closed at its deadline",
+                json_pack("{s:s, s:s}", "limit",
+                          c->phase == SRV_CONN_HEADERS ? "header_timeout" : "body_timeout",
+                          "client", addr));
+        /* logged first, so the line is there when the client sees the close */
+        c->closing = true;
+        shutdown(ci->connect_fd, SHUT_RDWR);
+        any = true;
+    }
+    if (any) srv_http_kick(s);
+}
+
 static srv_req *req_new(srv_state *s, struct MHD_Connection *conn, const char *url,
                         const char *method)
 {
@@ -390,6 +479,10 @@ static srv_req *req_new(srv_state *s, struct MHD_Connection *conn, const char *u
     if (!r) return NULL;
     r->s = s;
     r->conn = conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->c = ci ? ci->socket_context : NULL;
+    srv_conn_phase_set(r, SRV_CONN_BUSY);
     r->fd = -1;
     r->t0 = srv_mono_ns();
     snprintf(r->method, sizeof r->method, "%s", method);
@@ -451,9 +544,13 @@ static void access_log(srv_req *r, int status, double dur, enum MHD_RequestTermi
     bool quiet =
         r->route == SRV_RT_HEALTHZ || r->route == SRV_RT_READYZ || r->route == SRV_RT_METRICS;
     if (quiet && status < 400) return;
+    /* Whatever bytes the client sent, the line is written. */
+    char path[sizeof r->path * 4 + 1], method[sizeof r->method * 4 + 1];
+    srv_log_text(r->path, path, sizeof path);
+    srv_log_text(r->method, method, sizeof method);
     json_t *f =
-        json_pack("{s:s, s:s, s:s, s:i, s:f, s:I, s:I}", "request_id", r->rid, "method", r->method,
-                  "path", r->path, "status", status, "duration_ms", dur * 1000.0, "bytes_in",
+        json_pack("{s:s, s:s, s:s, s:i, s:f, s:I, s:I}", "request_id", r->rid, "method", method,
+                  "path", path, "status", status, "duration_ms", dur * 1000.0, "bytes_in",
                   (json_int_t)r->bytes_in, "bytes_out", (json_int_t)r->bytes_out);
     if (f && r->rm.id[0] && srv_id_valid(r->rm.id))
         json_object_set_new(f, "job_id", json_string(r->rm.id));
@@ -469,13 +566,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     srv_req *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
-    srv_upload_discard(r);
+    /* keep-alive: the next request's headers are under header_timeout */
+    srv_conn_phase_set(r, SRV_CONN_HEADERS);
+    if (r->waiting) s->http.n_waiting--;
     free(r->options);
+    r->options = NULL;
     if (r->pending) MHD_destroy_response(r->pending);
     double dur = (double)(srv_mono_ns() - r->t0) / 1e9;
     int status = r->status > 0 ? r->status : 499; /* client went away before an answer */
     srv_metrics_request(&s->metrics, r->route, status, dur, r->bytes_in, r->bytes_out);
     access_log(r, status, dur, toe);
+    if (srv_upload_release(r)) srv_req_free(r);
+}
+
+void srv_req_free(srv_req *r)
+{
     free(r);
 }
 
@@ -512,7 +617,9 @@ int srv_http_start(srv_state *s, adx_err *err)
     s->http.mhd = MHD_start_daemon(
         flags, s->cfg.listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_logger, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
+        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout, MHD_OPTION_END);
     if (!s->http.mhd)
         return adx_err_set(err, ADX_E_IO, "/listen", "cannot listen on %s:%u (in use?)",
@@ -539,6 +646,7 @@ int srv_http_start(srv_state *s, adx_err *err)
 
 void srv_http_tick(srv_state *s, int64_t now)
 {
+    deadlines(s, now);
     srv_req *next;
     for (srv_req *r = s->http.suspended; r; r = next) {
         next = r->snext;

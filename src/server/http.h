@@ -16,9 +16,23 @@
 typedef struct srv_req srv_req;
 typedef enum MHD_Result (*srv_handler)(srv_req *r);
 
+/* An open connection and the deadline it is under: its next request's
+ * headers (header_timeout, counted from the accept or the end of the
+ * previous request) or an upload body (body_timeout). */
+typedef enum srv_conn_phase { SRV_CONN_HEADERS = 0, SRV_CONN_BODY, SRV_CONN_BUSY } srv_conn_phase;
+typedef struct srv_conn {
+    struct MHD_Connection *conn;
+    srv_conn_phase phase;
+    int64_t since_ms;
+    bool closing;
+    struct srv_conn *prev, *next;
+} srv_conn;
+
 struct srv_req {
     srv_state *s;
     struct MHD_Connection *conn;
+    srv_conn *c;  /* NULL only when libmicrohttpd gave no socket context */
+    bool waiting; /* counted in n_waiting */
     srv_route route;
     srv_method m;
     char method[12];
@@ -31,10 +45,22 @@ struct srv_req {
     uint64_t t0;
     int status;
     uint64_t bytes_in, bytes_out;
-    /* upload bodies (upload.c) */
+    /* upload bodies (upload.c): written by uv_fs_write, one write in
+     * flight, what arrives meanwhile buffered up to a cap (then the
+     * connection is suspended until the write is done) */
     int fd;
     char upload[PATH_MAX + 32];
+    uint64_t reserved; /* spool bytes reserved for the body (max_spool_bytes) */
+    uint64_t woff;     /* file offset of the next write */
+    uv_fs_t wreq;
+    char *wbuf, *pbuf; /* being written; arrived meanwhile */
+    size_t wlen, wdone, wcap, plen, pcap;
+    bool writing;       /* wreq in flight */
+    bool write_wait;    /* suspended until the write is done */
+    bool discard_after; /* close and unlink once the write in flight is done */
+    bool orphan;        /* the request is over: free it once the write is done */
     bool too_big;
+    bool no_space; /* max_spool_bytes, ENOSPC or EDQUOT: 507 */
     bool write_failed;
     bool body_done;
     srv_handler upload_end; /* called once the whole body is spooled */
@@ -72,9 +98,15 @@ void srv_http_tick(srv_state *s, int64_t now_ms);
 unsigned srv_http_suspended(const srv_state *s);
 
 /* Request context. */
+void srv_conn_phase_set(srv_req *r, srv_conn_phase p);
 const char *srv_req_header(srv_req *r, const char *name);
 const char *srv_req_query(srv_req *r, const char *name);
 void srv_req_suspend(srv_req *r);
+/* Resume a suspended request that has no answer yet (its handler is
+ * called again). */
+void srv_req_resume(srv_req *r);
+/* Free a request whose connection is gone (http.c). */
+void srv_req_free(srv_req *r);
 /* Request bytes (query values, a dataset name) echoed in a problem:
  * printable ASCII only, so the body stays valid UTF-8 (and a pointer stays
  * one segment) whatever was sent. */
@@ -108,6 +140,9 @@ bool srv_upload_too_big(srv_req *r, enum MHD_Result *rc);
 /* Open the temp file the body streams into; `end` runs once it is all in
  * (the fd closed). On failure answers the problem itself. */
 enum MHD_Result srv_upload_open(srv_req *r, srv_handler end);
+/* The request is over (its connection closed): false when a write still
+ * holds it, and the write's completion frees it. */
+bool srv_upload_release(srv_req *r);
 enum MHD_Result srv_upload_chunk(srv_req *r, const char *data, size_t *size);
 enum MHD_Result srv_upload_end(srv_req *r);
 void srv_upload_discard(srv_req *r);

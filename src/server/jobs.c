@@ -268,8 +268,22 @@ bool srv_jobs_event(srv_jobs *t, srv_job *j, srv_job_event ev, int64_t now_ms)
 {
     int next = srv_job_next(j->state, ev);
     if (next < 0) return false;
-    if (j->state == SRV_JOB_RUNNING) t->n_running--;
-    if (next == SRV_JOB_RUNNING) t->n_running++;
+    if (j->state == SRV_JOB_RUNNING) {
+        t->n_running--;
+        if (j->rprev)
+            j->rprev->rnext = j->rnext;
+        else
+            t->r_head = j->rnext;
+        if (j->rnext) j->rnext->rprev = j->rprev;
+        j->rprev = j->rnext = NULL;
+    }
+    if (next == SRV_JOB_RUNNING) {
+        t->n_running++;
+        j->rprev = NULL;
+        j->rnext = t->r_head;
+        if (j->rnext) j->rnext->rprev = j;
+        t->r_head = j;
+    }
     j->state = (srv_job_state)next;
     if (!srv_job_terminal(j->state)) return true;
     if (!j->finished_ms) j->finished_ms = now_ms;
@@ -308,7 +322,7 @@ void srv_jobs_delete(srv_jobs *t, srv_job *j, int64_t now_ms)
         if (t->hooks.persist) t->hooks.persist(t->hooks.ud, j);
         break;
     case SRV_JOB_RUNNING:
-        atomic_store(&j->cancel, 1);
+        atomic_store(&j->cancel, SRV_CANCEL_CLIENT);
         break;
     default:
         job_remove(t, j);
@@ -332,6 +346,16 @@ void srv_jobs_tick(srv_jobs *t, int64_t now)
     /* Keep the "expired" answer for one more TTL, then forget. */
     while ((j = t->el[2].head) && now - j->finished_ms >= 2 * t->ttl_ms)
         job_remove(t, j);
+}
+
+void srv_jobs_deadline(srv_jobs *t, int64_t now_ms, int64_t limit_ms,
+                       void (*fn)(void *ud, srv_job *j), void *ud)
+{
+    for (srv_job *j = t->r_head; j; j = j->rnext)
+        if (limit_ms > 0 && now_ms - j->started_ms >= limit_ms && !atomic_load(&j->cancel)) {
+            atomic_store(&j->cancel, SRV_CANCEL_TIMEOUT);
+            if (fn) fn(ud, j);
+        }
 }
 
 void srv_jobs_free_all(srv_jobs *t)
@@ -399,7 +423,7 @@ json_t *srv_job_json(const srv_job *j, const char *base)
     json_object_set_new(o, "summary", summary ? json_incref(summary) : json_null());
     json_object_set_new(o, "report", report ? json_incref(report) : json_array());
     json_object_set_new(o, "error", j->error ? json_incref(j->error) : json_null());
-    if (j->state == SRV_JOB_RUNNING && atomic_load(&j->cancel))
+    if (j->state == SRV_JOB_RUNNING && atomic_load(&j->cancel) == SRV_CANCEL_CLIENT)
         json_object_set_new(o, "cancel_requested", json_true());
     char self[1024], file[1024];
     snprintf(self, sizeof self, "%s/v1/exports/%s", base, j->id);

@@ -42,6 +42,9 @@ typedef struct srv_job_watch {
     struct srv_job_watch *next;
 } srv_job_watch;
 
+/* Why a running job was told to stop (its `cancel` flag). */
+enum { SRV_CANCEL_CLIENT = 1, SRV_CANCEL_SHUTDOWN = 2, SRV_CANCEL_TIMEOUT = 3 };
+
 struct srv_job {
     char id[SRV_ID_LEN + 1];
     char rid[72]; /* X-Request-ID of the POST that created it ("" after a restart) */
@@ -55,17 +58,21 @@ struct srv_job {
     json_t *result; /* pipe_result_json once succeeded (size, sha256, summary, report) */
     json_t *error;  /* problem object once failed/canceled */
     uint64_t size_bytes;
+    uint64_t req_bytes; /* spool bytes of its request body (0 once deleted) */
+    uint64_t res_bytes; /* spool bytes of its result (0 once deleted) */
     char sha256[65];
-    atomic_int cancel;        /* worker reads: 1 = client canceled, 2 = shutting down */
+    atomic_int cancel;        /* worker reads: SRV_CANCEL_* */
     atomic_uint progress_ppm; /* worker writes: progress in millionths */
     struct pipe_job *pj;      /* model kept from validation while queued, or NULL */
     unsigned refs;            /* work and io in flight that point at the job */
+    unsigned attempts;        /* runs started and not ended (a crash leaves them counted) */
     bool removed;             /* out of the table; freed once refs drops to 0 */
     /* the spool's io chain (spool.c) */
     unsigned io_busy; /* record/remove operations in flight */
     bool io_persist_again, io_remove_pending, io_drop_result;
     srv_job *prev, *next;   /* table, newest first */
     srv_job *qnext;         /* FIFO of queued jobs */
+    srv_job *rprev, *rnext; /* running jobs */
     srv_job *hnext;         /* id hash chain */
     srv_job *eprev, *enext; /* expiry list, ordered by finished_ms */
     int elist;              /* which expiry list holds it: 0 none, 1 finished, 2 expired */
@@ -89,6 +96,7 @@ typedef struct srv_jobs_hooks {
 typedef struct srv_jobs {
     srv_job *head; /* newest first */
     srv_job *q_head, *q_tail;
+    srv_job *r_head; /* running jobs */
     unsigned n_queued, n_running, n_validating;
     unsigned queue_max;
     int64_t ttl_ms;
@@ -136,6 +144,12 @@ void srv_jobs_delete(srv_jobs *t, srv_job *j, int64_t now_ms);
 /* Expiry: succeeded jobs older than the TTL become expired; failed and
  * canceled ones, and expired ones after a second TTL, leave the table. */
 void srv_jobs_tick(srv_jobs *t, int64_t now_ms);
+
+/* job_timeout: running jobs started `limit_ms` or more before `now_ms`
+ * are told to stop (SRV_CANCEL_TIMEOUT; their worker fails them); `fn` is
+ * called for each. The running list is short (at most `workers`). */
+void srv_jobs_deadline(srv_jobs *t, int64_t now_ms, int64_t limit_ms,
+                       void (*fn)(void *ud, srv_job *j), void *ud);
 
 void srv_job_watch_add(srv_job *j, srv_job_watch *w);
 void srv_job_watch_remove(srv_job_watch *w);

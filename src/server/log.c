@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static FILE *log_fp;
@@ -55,23 +56,82 @@ void srv_log_close(void)
     log_fp = NULL;
 }
 
+/* Length of the valid UTF-8 sequence at `s` (RFC 3629: no overlongs, no
+ * surrogates, at most U+10FFFF), 0 when the byte starts none. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n;
+    unsigned min;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, min = 0x10000;
+    else
+        return 0;
+    unsigned cp = c & (0x3f >> (n - 1));
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return n;
+}
+
+void srv_log_text(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    const unsigned char *s = (const unsigned char *)in;
+    while (*s && o + 5 < cap) {
+        size_t n = utf8_len(s);
+        if (n == 0) {
+            /* shown, not dropped: the line keeps what the client sent */
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", *s);
+            s++;
+            continue;
+        }
+        if (o + n >= cap) break;
+        memcpy(out + o, s, n);
+        o += n;
+        s += n;
+    }
+    out[o] = '\0';
+}
+
 static void logfmt_value(FILE *f, const char *s)
 {
-    bool quote = !*s || strpbrk(s, " =\"\t\n\\") != NULL;
+    bool quote = !*s;
+    for (const unsigned char *p = (const unsigned char *)s; *p && !quote; p++)
+        quote = *p <= ' ' || *p == '=' || *p == '"' || *p == '\\' || *p == 0x7f;
     if (!quote) {
         fputs(s, f);
         return;
     }
     fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fprintf(f, "\\%c", *s);
-        else if (*s == '\n')
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
             fputs("\\n", f);
+        else if (*p == '\r')
+            fputs("\\r", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p); /* a control byte never reaches the terminal or the line */
         else
-            fputc(*s, f);
+            fputc(*p, f);
     }
     fputc('"', f);
+}
+
+json_t *srv_log_cause(json_t *fields, const adx_err *e)
+{
+    if (fields && e->cause[0]) json_object_set_new(fields, "cause", json_string(e->cause));
+    return fields;
 }
 
 void srv_log(const char *level, const char *msg, json_t *fields)

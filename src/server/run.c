@@ -16,8 +16,28 @@
 #include "adx_pipeline.h"
 #include "spool.h"
 
+#include "adx_afile.h"
+
+/* Writers report a full disk through their library's message; the errno
+ * text is what they have in common. */
+static bool no_space(const adx_err *e)
+{
+    return e->type == ADX_E_IO &&
+           (strstr(e->cause, strerror(ENOSPC)) || strstr(e->cause, strerror(EDQUOT)) ||
+            strstr(e->detail, strerror(ENOSPC)) || strstr(e->detail, strerror(EDQUOT)));
+}
+
 static json_t *problem_for_job(const adx_err *e, const char *id)
 {
+    if (no_space(e)) {
+        adx_err pub;
+        adx_err_init(&pub);
+        adx_err_set(&pub, ADX_E_NO_SPACE, "",
+                    "the result of job %s did not fit on the spool's disk; retry once jobs "
+                    "expired or were deleted",
+                    id);
+        return adx_err_problem(&pub, NULL, NULL);
+    }
     if (e->status >= 500 || e->type == ADX_E_IO || e->type == ADX_E_INTERNAL) {
         /* Library messages may name files of this machine: the client gets
          * a pointer to the log, the log gets the details. */
@@ -44,7 +64,10 @@ typedef struct export_work {
     char in_path[PATH_MAX + 64];
     char out_path[PATH_MAX + 64];
     char dir[PATH_MAX + 64];
-    int event; /* SRV_EV_SUCCEED / FAIL / CANCEL, or -1 when interrupted by shutdown */
+    int event;            /* SRV_EV_SUCCEED / FAIL / CANCEL, or -1 when interrupted by shutdown */
+    bool request_dropped; /* the terminal record is durable and the request deleted */
+    bool no_space;        /* the result did not fit on the disk */
+    uint64_t job_timeout;
     adx_err err;
     json_t *result, *error;
     int64_t finished_ms;
@@ -102,11 +125,43 @@ static pipe_job *load_input(const srv_state *s, const srv_body *b, const char *r
     return pj;
 }
 
+/* Worker: the job's record as `st` with `attempts`, written durably
+ * through a shallow copy (the loop may be reading the job). */
+static int write_record(export_work *ew, srv_job_state st, unsigned attempts, adx_err *err)
+{
+    srv_job *j = ew->j;
+    srv_job copy;
+    memset(&copy, 0, sizeof copy);
+    memcpy(copy.id, j->id, sizeof copy.id);
+    copy.state = st;
+    copy.attempts = attempts;
+    copy.created_ms = j->created_ms;
+    copy.started_ms = j->started_ms;
+    copy.finished_ms = srv_job_terminal(st) ? ew->finished_ms : 0;
+    copy.format = j->format;
+    copy.filename = j->filename;
+    copy.input = j->input;
+    copy.dataset = j->dataset;
+    copy.result = ew->result;
+    copy.error = ew->error;
+    char *rec = srv_spool_record(&copy);
+    int rc = rec ? srv_write_durable(ew->dir, "job.json", rec, strlen(rec), err)
+                 : adx_err_set(err, ADX_E_NOMEM, "", "record");
+    free(rec);
+    return rc;
+}
+
 static void export_run(uv_work_t *w)
 {
     export_work *ew = w->data;
     srv_job *j = ew->j;
     ew->t0 = srv_mono_ns();
+    /* Counted before the run: a run that crashes the process stays
+     * counted, so a job that keeps crashing it is failed at the next start
+     * instead of being rerun forever (spool.c). */
+    adx_err aerr;
+    adx_err_init(&aerr);
+    write_record(ew, SRV_JOB_QUEUED, j->attempts, &aerr);
     adx_ctl ctl = {.cancel = &j->cancel, .progress = on_progress, .ud = j};
     pipe_job *pj = ew->pj;
     ew->pj = NULL;
@@ -125,11 +180,25 @@ static void export_run(uv_work_t *w)
     pipe_free(pj);
     int c = atomic_load(&j->cancel);
     ew->finished_ms = srv_now_ms();
-    if (c == 2) {
-        /* Shutdown stopped it: leave the record queued so it runs again. */
+    if (c == SRV_CANCEL_SHUTDOWN) {
+        /* Shutdown stopped it: leave the record queued so it runs again,
+         * and this run was no crash. */
         ew->event = -1;
         unlink(ew->out_path);
-    } else if (c == 1) {
+        adx_err_init(&aerr);
+        write_record(ew, SRV_JOB_QUEUED, j->attempts ? j->attempts - 1 : 0, &aerr);
+    } else if (c == SRV_CANCEL_TIMEOUT) {
+        ew->event = SRV_EV_FAIL;
+        unlink(ew->out_path);
+        adx_err te;
+        adx_err_init(&te);
+        adx_err_set(&te, ADX_E_LIMIT, "",
+                    "the job ran longer than job_timeout (%llu s) and was stopped",
+                    (unsigned long long)ew->job_timeout);
+        adx_err_set_status(&te, 413);
+        adx_err_set(&ew->err, ADX_E_LIMIT, "", "%s", te.detail);
+        ew->error = adx_err_problem(&te, NULL, NULL);
+    } else if (c == SRV_CANCEL_CLIENT) {
         ew->event = SRV_EV_CANCEL;
         unlink(ew->out_path);
         ew->error = srv_job_canceled_problem();
@@ -140,34 +209,21 @@ static void export_run(uv_work_t *w)
         if (!adx_err_failed(&ew->err))
             adx_err_set(&ew->err, ADX_E_INTERNAL, "", "the pipeline failed without a reason");
         ew->error = problem_for_job(&ew->err, j->id);
+        ew->no_space = no_space(&ew->err);
     }
     if (ew->event >= 0) {
-        /* A shallow copy carries the terminal state into the record without
-         * touching the job the loop may be reading. */
-        srv_job copy;
-        memset(&copy, 0, sizeof copy);
-        memcpy(copy.id, j->id, sizeof copy.id);
-        copy.state = (srv_job_state)srv_job_next(SRV_JOB_RUNNING, (srv_job_event)ew->event);
-        copy.created_ms = j->created_ms;
-        copy.started_ms = j->started_ms;
-        copy.finished_ms = ew->finished_ms;
-        copy.format = j->format;
-        copy.filename = j->filename;
-        copy.input = j->input;
-        copy.dataset = j->dataset;
-        copy.result = ew->result;
-        copy.error = ew->error;
-        char *rec = srv_spool_record(&copy);
         adx_err perr;
         adx_err_init(&perr);
-        if (!rec || srv_write_durable(ew->dir, "job.json", rec, strlen(rec), &perr) < 0) {
-            /* Not durable: the job reruns after a restart, which is safe. */
-            if (!adx_err_failed(&perr)) adx_err_set(&perr, ADX_E_NOMEM, "", "record");
-        }
-        free(rec);
-        /* Once the terminal record is durable the input is never read
+        /* Not durable: the job reruns after a restart, which is safe. */
+        write_record(ew, (srv_job_state)srv_job_next(SRV_JOB_RUNNING, (srv_job_event)ew->event), 0,
+                     &perr);
+        /* Once the terminal record is durable the request is never read
          * again; before that, a restart still needs it to rerun the job. */
-        if (ew->input.kind == PIPE_SRC_H5AD && !adx_err_failed(&perr)) unlink(ew->in_path);
+        if (!adx_err_failed(&perr)) {
+            /* the body: input.h5ad, or request.json (an h5ad's options stay) */
+            unlink(ew->input.kind == PIPE_SRC_H5AD ? ew->in_path : ew->req_path);
+            ew->request_dropped = true;
+        }
     }
     ew->t1 = srv_mono_ns();
 }
@@ -180,6 +236,7 @@ static void export_done(uv_work_t *w, int status)
     s->metrics.worker_busy_s += (double)(ew->t1 - ew->t0) / 1e9;
     if (ew->event < 0) {
         srv_jobs_event(&s->jobs, j, SRV_EV_INTERRUPT, ew->finished_ms);
+        j->attempts--;
         srv_log("info", "job interrupted by shutdown; it runs again after a restart",
                 json_pack("{s:s}", "job_id", j->id));
     } else {
@@ -206,11 +263,19 @@ static void export_done(uv_work_t *w, int status)
             json_object_set_new(f, "size_bytes", json_integer((json_int_t)j->size_bytes));
         if (ew->event == SRV_EV_FAIL) {
             json_object_set_new(f, "error", json_string(ew->err.detail));
+            srv_log_cause(f, &ew->err);
             if (ew->err.n_items)
                 json_object_set_new(f, "pointer", json_string(ew->err.items[0].pointer));
         }
         srv_log(ew->event == SRV_EV_FAIL ? "warn" : "info", "job finished", f);
         srv_jobs_event(&s->jobs, j, (srv_job_event)ew->event, ew->finished_ms);
+        if (ew->request_dropped) srv_spool_request_done(s, j);
+        if (j->state == SRV_JOB_SUCCEEDED) {
+            /* counted once written: a result in progress is not */
+            j->res_bytes = j->size_bytes;
+            s->spool.used += j->res_bytes;
+        }
+        if (ew->no_space) srv_spool_note_full(s);
     }
     json_decref(ew->result);
     json_decref(ew->error);
@@ -227,6 +292,7 @@ static int export_start(srv_state *s, srv_job *j)
     ew->s = s;
     ew->j = j;
     ew->lim = s->cfg.limits;
+    ew->job_timeout = s->cfg.job_timeout;
     ew->input = j->input;
     srv_spool_job_file(&s->spool, j->id, SRV_INPUT_H5AD_FILE, ew->in_path, sizeof ew->in_path);
     ew->pj = j->pj;
@@ -237,9 +303,11 @@ static int export_start(srv_state *s, srv_job *j)
     srv_spool_job_dir(&s->spool, j->id, ew->dir, sizeof ew->dir);
     srv_jobs_event(&s->jobs, j, SRV_EV_START, 0);
     j->started_ms = srv_now_ms();
+    j->attempts++;
     srv_job_ref(j);
     if (uv_queue_work(s->loop, &ew->w, export_run, export_done) != 0) {
         srv_jobs_event(&s->jobs, j, SRV_EV_INTERRUPT, 0);
+        j->attempts--;
         srv_job_unref(j);
         j->pj = ew->pj;
         free(ew);
@@ -266,10 +334,11 @@ static void validate_run(uv_work_t *w)
     srv_validate *v = w->data;
     uint64_t t0 = srv_mono_ns();
     /* The body must be durable before the 202 promises it is. */
-    int ufd = open(v->upload, O_RDONLY | O_CLOEXEC);
-    if (ufd >= 0) {
-        fsync(ufd);
-        close(ufd);
+    if (afile_sync_path(v->upload) != 0) {
+        adx_err_cause(&v->err, "%s: %s", v->upload, strerror(errno));
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot store the request");
+        unlink(v->upload);
+        return;
     }
     uint64_t t1 = srv_mono_ns();
     json_t *opts = v->input.kind == PIPE_SRC_H5AD ? json_loads(v->options, 0, NULL) : NULL;
@@ -324,15 +393,19 @@ static void validate_run(uv_work_t *w)
     if (!rec) {
         adx_err_set(&v->err, ADX_E_NOMEM, "", "out of memory creating the job");
     } else if (mkdir(dir, 0750) < 0) {
-        adx_err_set(&v->err, ADX_E_IO, "", "cannot create the job directory: %s", strerror(errno));
-    } else if (rename(v->upload, req) < 0) {
-        adx_err_set(&v->err, ADX_E_IO, "", "cannot move the request: %s", strerror(errno));
+        adx_err_cause(&v->err, "%s: %s", dir, strerror(errno));
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot create the job directory");
+    } else if (afile_rename(v->upload, req) != 0) {
+        adx_err_cause(&v->err, "%s: %s", req, strerror(errno));
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot move the request");
     } else if ((v->input.kind != PIPE_SRC_H5AD ||
                 srv_write_durable(dir, "request.json", v->options, strlen(v->options), &v->err) ==
                     0) &&
-               srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0) {
+               srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0 &&
+               afile_sync_path(s->spool.jobs_dir) != 0) {
         /* The new directory entry must be durable too. */
-        adx_fsync_dir(s->spool.jobs_dir);
+        adx_err_cause(&v->err, "%s: %s", s->spool.jobs_dir, strerror(errno));
+        adx_err_set(&v->err, ADX_E_IO, "", "cannot sync the jobs directory");
     }
     free(rec);
     if (adx_err_failed(&v->err)) {

@@ -13,6 +13,7 @@ typedef struct srv_validate {
     uv_work_t w;
     srv_state *s;
     char upload[PATH_MAX + 32];
+    uint64_t spool_bytes; /* reserved for the upload, the job's once created */
     char id[SRV_ID_LEN + 1];
     int64_t created_ms;
     adx_limits lim;

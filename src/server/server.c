@@ -163,7 +163,7 @@ static void shutdown_step(srv_state *s, int64_t now)
         srv_log("warn", "shutdown grace period over; stopping running jobs (they rerun on start)",
                 json_pack("{s:i}", "running", s->jobs.n_running));
         for (srv_job *j = s->jobs.head; j; j = j->next)
-            if (j->state == SRV_JOB_RUNNING) atomic_store(&j->cancel, 2);
+            if (j->state == SRV_JOB_RUNNING) atomic_store(&j->cancel, SRV_CANCEL_SHUTDOWN);
     }
     if (now >= s->shutdown_deadline_ms + FORCED_EXIT_MS) {
         /* A stage that never polls the cancel flag must not keep the
@@ -189,6 +189,14 @@ static void on_watchdog(uv_timer_t *t)
     ntf_watchdog_ping();
 }
 
+static void on_job_timeout(void *ud, srv_job *j)
+{
+    srv_state *s = ud;
+    srv_log(
+        "warn", "job over job_timeout; stopping it",
+        json_pack("{s:s, s:I}", "job_id", j->id, "job_timeout_s", (json_int_t)s->cfg.job_timeout));
+}
+
 static void on_tick(uv_timer_t *t)
 {
     srv_state *s = t->data;
@@ -201,6 +209,7 @@ static void on_tick(uv_timer_t *t)
     if (now - s->last_sweep_ms >= 1000 || now < s->last_sweep_ms) {
         s->last_sweep_ms = now;
         srv_jobs_tick(&s->jobs, now);
+        srv_jobs_deadline(&s->jobs, now, (int64_t)s->cfg.job_timeout * 1000, on_job_timeout, s);
     }
     srv_http_tick(s, now);
     if (s->shutting_down) shutdown_step(s, now);
@@ -259,6 +268,14 @@ static void usage(FILE *f)
           "                  a child process. Default: looked up next to the binary's\n"
           "                  build tree, then in " ADX_LIBEXECDIR ".\n"
           "\n"
+          "Limits and deadlines (defaults; each refusal is a problem+json naming it):\n"
+          "  --max-connections-per-ip N  connections from one address (64)\n"
+          "  --header-timeout DUR    to send a request's headers (10s)\n"
+          "  --body-timeout DUR      to send an upload body (1h)\n"
+          "  --max-waiting N         ?wait requests in progress (128; then 429)\n"
+          "  --max-spool-bytes SIZE  uploads, queued requests and results (8G; 507)\n"
+          "  --job-timeout DUR       a job's run; then it fails (1h; 0 = none)\n"
+          "\n"
           "Every setting of the config file (see config/anndata-exportd.conf) is also\n"
           "a flag (--queue-max 64) and an environment variable\n"
           "(ANNDATA_EXPORTD_QUEUE_MAX=64). Precedence: flags, then environment, then\n"
@@ -291,6 +308,16 @@ int srv_main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* Exports, validation and dataset work call libhdf5 from several pool
+     * threads at once: without its global lock that corrupts its state. */
+    hbool_t h5ts = 0;
+    if (H5is_library_threadsafe(&h5ts) < 0 || !h5ts) {
+        fprintf(stderr, "anndata-exportd serve: the libhdf5 this binary uses was built without "
+                        "thread safety (--enable-threadsafe); the daemon runs HDF5 reads and "
+                        "writes on several worker threads at once and refuses to start on it. "
+                        "Install a thread-safe libhdf5 (Debian's libhdf5-103 is one).\n");
+        return 1;
+    }
     /* Exports take `workers` threads; two more keep validation of new
      * bodies and job records from waiting behind long exports. Must be set
      * before libuv's pool starts. */
@@ -313,8 +340,10 @@ int srv_main(int argc, char **argv)
     srv_jobs_init(&st.jobs, st.cfg.queue_max, st.cfg.result_ttl, &hooks);
     if (srv_spool_lock(&st, &err) < 0 || srv_spool_scan(&st, &err) < 0 ||
         srv_datadir_open(&st, &err) < 0 || srv_http_start(&st, &err) < 0) {
-        srv_log("error", "startup failed", json_pack("{s:s}", "error", err.detail));
-        fprintf(stderr, "anndata-exportd serve: %s\n", err.detail);
+        srv_log("error", "startup failed",
+                srv_log_cause(json_pack("{s:s}", "error", err.detail), &err));
+        fprintf(stderr, "anndata-exportd serve: %s%s%s\n", err.detail, err.cause[0] ? ": " : "",
+                err.cause);
         srv_jobs_free_all(&st.jobs);
         srv_datadir_close(&st);
         srv_spool_unlock(&st);

@@ -7,6 +7,8 @@
  * operation per job at a time (the io chain below). */
 #include "spool.h"
 
+#include "adx_afile.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 void srv_spool_job_dir(const srv_spool *sp, const char *id, char *out, size_t cap)
@@ -33,40 +36,11 @@ void srv_spool_result_path(const srv_spool *sp, const srv_job *j, char *out, siz
     snprintf(out, cap, "%s/%s/result%s", sp->jobs_dir, j->id, adx_format_ext(j->format));
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int srv_write_durable(const char *dir, const char *name, const char *text, size_t len, adx_err *err)
 {
-    char tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    char dst[PATH_MAX + 64];
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) return adx_err_set(err, ADX_E_IO, "", "create %s: %s", name, strerror(errno));
-    if (write_all(fd, text, len) < 0 || fsync(fd) < 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return adx_err_set(err, ADX_E_IO, "", "write %s: %s", name, strerror(e));
-    }
-    close(fd);
-    if (rename(tmp, dst) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return adx_err_set(err, ADX_E_IO, "", "rename %s: %s", name, strerror(e));
-    }
-    /* The rename itself is durable only once the directory is synced. */
-    adx_fsync_dir(dir);
-    return 0;
+    return afile_write_file(dst, text, len, 0640, err);
 }
 
 int srv_mkdir_p(const char *path, const char *setting, adx_err *err)
@@ -88,17 +62,7 @@ int srv_mkdir_p(const char *path, const char *setting, adx_err *err)
 
 int srv_remove_tree(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (!d) return errno == ENOENT ? 0 : -1;
-    struct dirent *e;
-    char p[PATH_MAX + 300];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    return rmdir(dir);
+    return afile_remove_tree(dir);
 }
 
 char *srv_spool_record(const srv_job *j)
@@ -114,6 +78,8 @@ char *srv_spool_record(const srv_job *j)
     if (j->state == SRV_JOB_RUNNING)
         json_object_set_new(o, "state", json_string(srv_job_state_name(SRV_JOB_QUEUED)));
     if (j->dataset) json_object_set_new(o, "dataset", json_string(j->dataset));
+    if (j->attempts && !srv_job_terminal(j->state))
+        json_object_set_new(o, "attempts", json_integer(j->attempts));
     /* Absent means a request document, as in records of earlier versions. */
     if (j->input.kind != PIPE_SRC_REQUEST)
         json_object_set_new(o, "input", json_string(pipe_src_name(j->input.kind)));
@@ -127,14 +93,68 @@ char *srv_spool_record(const srv_job *j)
     return s;
 }
 
+/* ---- quota --------------------------------------------------------------- */
+
+/* Below this much free disk the spool counts as full for /readyz. */
+#define SPOOL_MIN_FREE (1u << 20)
+/* A full disk seen this recently still counts (the Retry-After we send). */
+#define SPOOL_FULL_MS 5000
+
+bool srv_spool_reserve(srv_state *s, uint64_t n)
+{
+    uint64_t max = s->cfg.max_spool_bytes;
+    if (max && (s->spool.used > max || n > max - s->spool.used)) return false;
+    s->spool.used += n;
+    return true;
+}
+
+void srv_spool_release(srv_state *s, uint64_t n)
+{
+    s->spool.used = n > s->spool.used ? 0 : s->spool.used - n;
+}
+
+int srv_spool_disk_free(const srv_state *s, uint64_t *avail)
+{
+    struct statvfs v;
+    if (statvfs(s->spool.tmp_dir, &v) != 0) return -1;
+    *avail = (uint64_t)v.f_bavail * v.f_frsize;
+    return 0;
+}
+
+void srv_spool_note_full(srv_state *s)
+{
+    s->spool.full_ms = srv_now_ms();
+}
+
+const char *srv_spool_no_room(const srv_state *s)
+{
+    uint64_t max = s->cfg.max_spool_bytes, avail;
+    /* room means room for a small request, not for one more byte */
+    uint64_t slack = max / 16 < SPOOL_MIN_FREE ? max / 16 : SPOOL_MIN_FREE;
+    if (max && (s->spool.used >= max || max - s->spool.used < slack))
+        return "spool full (max_spool_bytes)";
+    if (srv_spool_disk_free(s, &avail) == 0 && avail < SPOOL_MIN_FREE) return "spool disk full";
+    if (s->spool.full_ms && srv_now_ms() - s->spool.full_ms < SPOOL_FULL_MS)
+        return "spool disk full";
+    return NULL;
+}
+
+void srv_spool_request_done(srv_state *s, srv_job *j)
+{
+    srv_spool_release(s, j->req_bytes);
+    j->req_bytes = 0;
+}
+
 /* ---- per-job io chain (records, removal) ------------------------------- */
 
 typedef struct io_work {
     uv_work_t w;
     srv_state *s;
     srv_job *j;
-    char *record;     /* write job.json when set */
-    bool drop_result; /* unlink result.<ext> */
+    char *record;      /* write job.json when set */
+    bool drop_result;  /* unlink result.<ext> */
+    bool drop_request; /* unlink the request body once the record is durable */
+    srv_body input;
     bool remove_dir;
     char dir[PATH_MAX + 64];
     char result[PATH_MAX + 64];
@@ -145,8 +165,15 @@ static void io_run(uv_work_t *w)
 {
     io_work *iw = w->data;
     if (iw->drop_result) unlink(iw->result);
-    if (iw->record)
-        srv_write_durable(iw->dir, "job.json", iw->record, strlen(iw->record), &iw->err);
+    if (iw->record &&
+        srv_write_durable(iw->dir, "job.json", iw->record, strlen(iw->record), &iw->err) == 0 &&
+        iw->drop_request) {
+        /* the body: input.h5ad, or request.json (an h5ad's options stay) */
+        char p[PATH_MAX + 96];
+        snprintf(p, sizeof p, "%s/%s", iw->dir,
+                 iw->input.kind == PIPE_SRC_H5AD ? SRV_INPUT_H5AD_FILE : "request.json");
+        unlink(p);
+    }
     if (iw->remove_dir) srv_remove_tree(iw->dir);
 }
 
@@ -159,7 +186,8 @@ static void io_done(uv_work_t *w, int status)
     srv_state *s = iw->s;
     if (adx_err_failed(&iw->err))
         srv_log("error", "spool write failed",
-                json_pack("{s:s, s:s}", "job_id", j->id, "error", iw->err.detail));
+                srv_log_cause(json_pack("{s:s, s:s}", "job_id", j->id, "error", iw->err.detail),
+                              &iw->err));
     free(iw->record);
     free(iw);
     j->io_busy--;
@@ -192,6 +220,10 @@ static void io_start(srv_state *s, srv_job *j, bool remove, bool drop_result)
     iw->remove_dir = remove;
     iw->drop_result = drop_result;
     if (!remove) iw->record = srv_spool_record(j);
+    /* A finished job keeps its record and its result only. */
+    iw->drop_request = !remove && srv_job_terminal(j->state);
+    iw->input = j->input;
+    if (iw->drop_request) srv_spool_request_done(s, j);
     srv_job_ref(j);
     j->io_busy++;
     if (uv_queue_work(s->loop, &iw->w, io_run, io_done) != 0) {
@@ -214,6 +246,8 @@ static void spool_persist(void *ud, srv_job *j)
 static void spool_expire(void *ud, srv_job *j)
 {
     srv_log("info", "job expired", json_pack("{s:s, s:s}", "job_id", j->id, "request_id", j->rid));
+    srv_spool_release(ud, j->res_bytes);
+    j->res_bytes = 0;
     if (j->io_busy) {
         j->io_drop_result = true;
         return;
@@ -223,6 +257,8 @@ static void spool_expire(void *ud, srv_job *j)
 
 static void spool_remove(void *ud, srv_job *j)
 {
+    srv_spool_release(ud, j->req_bytes + j->res_bytes);
+    j->req_bytes = j->res_bytes = 0;
     if (j->io_busy)
         j->io_remove_pending = true;
     else
@@ -242,7 +278,16 @@ static int format_from_name(const char *n)
     return -1;
 }
 
-static void clean_job_dir(const char *dir, const char *keep_result, bool keep_input)
+static uint64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* A queued job keeps its request (and input); a finished one its result
+ * (and an h5ad's options). */
+static void clean_job_dir(const char *dir, const char *keep_result, bool keep_request,
+                          bool keep_input)
 {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -251,12 +296,34 @@ static void clean_job_dir(const char *dir, const char *keep_result, bool keep_in
     while ((e = readdir(d))) {
         const char *n = e->d_name;
         if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "job.json") ||
-            !strcmp(n, "request.json") || (keep_input && !strcmp(n, SRV_INPUT_H5AD_FILE)))
+            (keep_request && !strcmp(n, "request.json")) ||
+            (keep_input && !strcmp(n, SRV_INPUT_H5AD_FILE)))
             continue;
         if (keep_result && !strcmp(n, keep_result)) continue;
         if (snprintf(p, sizeof p, "%s/%s", dir, n) < (int)sizeof p) unlink(p);
     }
     closedir(d);
+}
+
+/* A job whose record exists but cannot be read (EACCES, EIO, EMFILE, a
+ * damaged file) is moved aside to <spool>/quarantine/<id>, never deleted:
+ * an operator decides. */
+static void quarantine(srv_state *s, const char *id, const char *why)
+{
+    char qdir[PATH_MAX + 16], from[PATH_MAX + 64], to[PATH_MAX + 64];
+    snprintf(qdir, sizeof qdir, "%s/quarantine", s->cfg.spool_dir);
+    srv_spool_job_dir(&s->spool, id, from, sizeof from);
+    snprintf(to, sizeof to, "%s/%s", qdir, id);
+    adx_err e;
+    adx_err_init(&e);
+    int rc = srv_mkdir_p(qdir, "/spool_dir", &e);
+    if (rc == 0 && afile_rename(from, to) < 0)
+        rc = adx_err_set(&e, ADX_E_IO, "", "rename: %s", strerror(errno));
+    srv_log("error",
+            rc == 0 ? "spool: unreadable job record moved to quarantine"
+                    : "spool: unreadable job record left in place (cannot quarantine it)",
+            json_pack("{s:s, s:s, s:s, s:s?}", "job_id", id, "reason", why ? why : "", "moved_to",
+                      rc == 0 ? to : "", "error", rc == 0 ? NULL : e.detail));
 }
 
 static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *changed)
@@ -266,22 +333,29 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     srv_spool_job_dir(&s->spool, id, dir, sizeof dir);
     srv_spool_job_file(&s->spool, id, "job.json", path, sizeof path);
     json_error_t je;
+    /* Only a record that is not there at all means "never acknowledged". */
+    struct stat rst;
+    bool have_record = stat(path, &rst) == 0 || errno != ENOENT;
     json_t *rec = json_load_file(path, 0, &je);
     const char *st_name = NULL, *fmt_name = NULL, *fname = NULL, *rid = NULL, *dataset = NULL,
                *input = NULL, *encoding = NULL, *boundary = NULL;
-    json_int_t cms = 0, sms = 0, fms = 0;
+    json_int_t cms = 0, sms = 0, fms = 0, attempts = 0;
     json_t *result = NULL, *error = NULL;
     if (!rec ||
-        json_unpack(rec, "{s:s, s:s, s:I, s?I, s?I, s:s, s?s, s?o, s?o, s?s, s?s, s?s, s?s}", "id",
-                    &rid, "state", &st_name, "created_ms", &cms, "started_ms", &sms, "finished_ms",
-                    &fms, "format", &fmt_name, "filename", &fname, "result", &result, "error",
-                    &error, "dataset", &dataset, "input", &input, "content_encoding", &encoding,
-                    "boundary", &boundary) != 0 ||
+        json_unpack(rec, "{s:s, s:s, s:I, s?I, s?I, s:s, s?s, s?o, s?o, s?s, s?s, s?I, s?s, s?s}",
+                    "id", &rid, "state", &st_name, "created_ms", &cms, "started_ms", &sms,
+                    "finished_ms", &fms, "format", &fmt_name, "filename", &fname, "result", &result,
+                    "error", &error, "dataset", &dataset, "input", &input, "attempts", &attempts,
+                    "content_encoding", &encoding, "boundary", &boundary) != 0 ||
         strcmp(rid, id) != 0) {
-        /* No record means the 202 was never sent: the upload is garbage. */
         json_decref(rec);
+        if (have_record) {
+            quarantine(s, id, je.text);
+            return NULL;
+        }
+        /* No record means the 202 was never sent: the upload is garbage. */
         srv_remove_tree(dir);
-        srv_log("warn", "spool: removed a job directory without a valid record",
+        srv_log("warn", "spool: removed a job directory without a record",
                 json_pack("{s:s}", "job_id", id));
         return NULL;
     }
@@ -294,8 +368,7 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     srv_job *j = st >= 0 && fmt >= 0 && input_ok ? srv_job_new(id, (srv_job_state)st) : NULL;
     if (!j) {
         json_decref(rec);
-        srv_log("error", "spool: unreadable job record left in place",
-                json_pack("{s:s}", "job_id", id));
+        quarantine(s, id, "unknown state, format or input");
         return NULL;
     }
     j->format = (adx_format)fmt;
@@ -327,6 +400,21 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
             *changed = true;
         }
     }
+    j->attempts = attempts > 0 && attempts < 1000 ? (unsigned)attempts : 0;
+    if (j->state == SRV_JOB_QUEUED && j->attempts >= SRV_MAX_ATTEMPTS) {
+        srv_log("error", "spool: job interrupted by crashes too often; marked failed",
+                json_pack("{s:s, s:i}", "job_id", id, "attempts", (int)j->attempts));
+        adx_err e;
+        adx_err_init(&e);
+        adx_err_set(&e, ADX_E_INTERNAL, "",
+                    "the job was interrupted %u times by crashes of the daemon while it ran; it "
+                    "is not run again",
+                    j->attempts);
+        j->state = SRV_JOB_FAILED;
+        j->finished_ms = now;
+        j->error = adx_err_problem(&e, NULL, NULL);
+        *changed = true;
+    }
     if (j->state == SRV_JOB_QUEUED) {
         srv_spool_job_file(&s->spool, id, "request.json", path, sizeof path);
         char inpath[PATH_MAX + 64];
@@ -344,9 +432,19 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
             *changed = true;
         }
     }
-    /* An uploaded input is needed only until the job has run. */
+    /* A request is needed only until the job has run. */
     clean_job_dir(dir, j->state == SRV_JOB_SUCCEEDED ? result_name : NULL,
+                  j->state == SRV_JOB_QUEUED || j->input.kind == PIPE_SRC_H5AD,
                   j->state == SRV_JOB_QUEUED);
+    if (j->state == SRV_JOB_QUEUED) {
+        char p[PATH_MAX + 64];
+        srv_spool_job_file(&s->spool, id, "request.json", p, sizeof p);
+        j->req_bytes = file_size(p);
+        srv_spool_job_file(&s->spool, id, SRV_INPUT_H5AD_FILE, p, sizeof p);
+        j->req_bytes += file_size(p);
+    }
+    if (j->state == SRV_JOB_SUCCEEDED) j->res_bytes = j->size_bytes;
+    s->spool.used += j->req_bytes + j->res_bytes;
     return j;
 }
 
@@ -430,7 +528,7 @@ int srv_spool_scan(srv_state *s, adx_err *err)
         srv_jobs_track(&s->jobs, j);
     }
     srv_log("info", "spool scanned",
-            json_pack("{s:s, s:i, s:i}", "spool_dir", s->cfg.spool_dir, "jobs", n, "requeued",
-                      requeued));
+            json_pack("{s:s, s:i, s:i, s:I}", "spool_dir", s->cfg.spool_dir, "jobs", n, "requeued",
+                      requeued, "spool_bytes", (json_int_t)s->spool.used));
     return 0;
 }

@@ -8,6 +8,9 @@
 
 #include "srv.h"
 
+/* Runs a job may start and not end (crashes) before it is failed. */
+#define SRV_MAX_ATTEMPTS 3
+
 void srv_spool_job_dir(const srv_spool *sp, const char *id, char *out, size_t cap);
 void srv_spool_job_file(const srv_spool *sp, const char *id, const char *name, char *out,
                         size_t cap);
@@ -31,6 +34,20 @@ int srv_mkdir_p(const char *path, const char *setting, adx_err *err);
  * naming its pid: nothing of the spool is touched. Before anything else. */
 int srv_spool_lock(srv_state *s, adx_err *err);
 void srv_spool_unlock(srv_state *s);
+
+/* The quota (max_spool_bytes, 0 = none): reserve `n` bytes (false, and
+ * nothing reserved, when they do not fit), give bytes back. */
+bool srv_spool_reserve(srv_state *s, uint64_t n);
+void srv_spool_release(srv_state *s, uint64_t n);
+/* Bytes free for us on the spool's file system; -1 when unknown. */
+int srv_spool_disk_free(const srv_state *s, uint64_t *avail);
+/* A write found the disk full (ENOSPC, EDQUOT). */
+void srv_spool_note_full(srv_state *s);
+/* NULL while there is room for new work, else why not (for /readyz). */
+const char *srv_spool_no_room(const srv_state *s);
+/* A terminal job no longer needs its request body: give its bytes back
+ * (the files go with its terminal record). */
+void srv_spool_request_done(srv_state *s, srv_job *j);
 
 /* The job table's hooks that write records and delete files on the pool. */
 srv_jobs_hooks srv_spool_hooks(srv_state *s);

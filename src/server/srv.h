@@ -37,7 +37,9 @@ typedef struct srv_metrics {
 
 /* The spool (spool.c): <spool>/jobs/<id>/ and <spool>/tmp/. */
 typedef struct srv_spool {
-    int lock_fd; /* <spool>/lock, flock(LOCK_EX) while we run; -1 none */
+    int lock_fd;     /* <spool>/lock, flock(LOCK_EX) while we run; -1 none */
+    uint64_t used;   /* bytes of uploads, kept requests and results (max_spool_bytes) */
+    int64_t full_ms; /* when a write last found the disk full */
     char jobs_dir[PATH_MAX + 8];
     char tmp_dir[PATH_MAX + 8];
 } srv_spool;
@@ -48,6 +50,8 @@ typedef struct srv_http {
     uv_poll_t poll;
     uv_timer_t timer;
     struct srv_req *suspended; /* requests waiting for the pool or a job */
+    struct srv_conn *conns;    /* every open connection, for the deadlines */
+    unsigned n_waiting;        /* ?wait POSTs in progress (max_waiting) */
 } srv_http;
 
 typedef struct srv_state {
@@ -83,6 +87,12 @@ void srv_new_id(srv_state *s, char out[SRV_ID_LEN + 1]);
 int srv_log_open(const srv_config *c, adx_err *err);
 int srv_log_reopen(void);
 void srv_log_close(void);
+/* `in` as valid UTF-8 for a log line or a JSON string: bytes that start
+ * no valid sequence become the text \xNN. Truncates to `cap`. */
+void srv_log_text(const char *in, char *out, size_t cap);
+/* Adds e's log-only cause to `fields` as "cause" (when there is one and it
+ * is valid UTF-8; the line is kept either way). Returns `fields`. */
+json_t *srv_log_cause(json_t *fields, const adx_err *e);
 /* Steals `fields`; adds time, level and msg first. */
 void srv_log(const char *level, const char *msg, json_t *fields);
 

@@ -3,6 +3,7 @@
  * file of the spool's tmp/. This is the one place a body is read; a
  * decoder of another body encoding (multipart, gzip) hooks in here. */
 #include "http.h"
+#include "spool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,9 @@
 /* Body bytes swallowed after a refusal so that the answer can still be
  * read by a client that sends its whole body first. */
 #define DISCARD_MAX (16u << 20)
+/* Body bytes held in memory per upload while a write is in flight. */
+#define UPLOAD_BUF_MAX (256u << 10)
+#define UPLOAD_CHUNK_MAX (64u << 10)
 
 bool srv_content_type_is(const char *ct, const char *type)
 {
@@ -114,8 +118,45 @@ bool srv_upload_too_big(srv_req *r, enum MHD_Result *rc)
     return true;
 }
 
+/* Room for `need` more bytes: within max_spool_bytes and on the disk
+ * (statvfs of tmp/). Reserves them on success. */
+static bool reserve(srv_req *r, uint64_t need, char *why, size_t cap)
+{
+    srv_state *s = r->s;
+    if (!srv_spool_reserve(s, need)) {
+        snprintf(why, cap, "the spool holds %llu bytes and max_spool_bytes is %llu",
+                 (unsigned long long)s->spool.used, (unsigned long long)s->cfg.max_spool_bytes);
+        return false;
+    }
+    uint64_t avail;
+    if (srv_spool_disk_free(s, &avail) == 0 && avail < need) {
+        srv_spool_release(s, need);
+        srv_spool_note_full(s);
+        snprintf(why, cap, "the spool's disk has %llu bytes free", (unsigned long long)avail);
+        return false;
+    }
+    r->reserved += need;
+    return true;
+}
+
+static enum MHD_Result no_room(srv_req *r, const char *why)
+{
+    return srv_problem(r, ADX_E_NO_SPACE, "Retry-After", SRV_RETRY_AFTER,
+                       "no room for the body: %s; retry once jobs expired or were deleted", why);
+}
+
 enum MHD_Result srv_upload_open(srv_req *r, srv_handler end)
 {
+    /* With a Content-Length the whole body is reserved now, so that no
+     * room is a 507 before any byte of it is read. */
+    const char *full = srv_spool_no_room(r->s);
+    if (full) return no_room(r, full); /* as /readyz says */
+    const char *cl = srv_req_header(r, "Content-Length");
+    if (cl) {
+        char why[160];
+        uint64_t n = strtoull(cl, NULL, 10);
+        if (n && !reserve(r, n, why, sizeof why)) return no_room(r, why);
+    }
     /* A job's upload is named after the job; a dataset's gets a fresh id. */
     char name[SRV_ID_LEN + 1];
     if (r->rm.id[0])
@@ -128,22 +169,117 @@ enum MHD_Result srv_upload_open(srv_req *r, srv_handler end)
     else
         r->fd = open(r->upload, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (r->fd < 0) {
+        int e = errno;
         r->upload[0] = '\0';
+        srv_spool_release(r->s, r->reserved);
+        r->reserved = 0;
         srv_log("error", "cannot create upload file",
-                json_pack("{s:s, s:s}", "request_id", r->rid, "error", strerror(errno)));
+                json_pack("{s:s, s:s}", "request_id", r->rid, "error", strerror(e)));
+        if (e == ENOSPC || e == EDQUOT) {
+            srv_spool_note_full(r->s);
+            return no_room(r, "the spool's disk is full");
+        }
         return srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER,
                            "the spool is not writable; see the daemon log (request %s)", r->rid);
     }
     r->upload_end = end;
+    srv_conn_phase_set(r, SRV_CONN_BODY);
     return MHD_YES;
 }
 
-void srv_upload_discard(srv_req *r)
+static void close_and_unlink(srv_req *r)
 {
     if (r->fd >= 0) close(r->fd);
     r->fd = -1;
     if (r->upload[0]) unlink(r->upload);
     r->upload[0] = '\0';
+    free(r->wbuf);
+    free(r->pbuf);
+    r->wbuf = r->pbuf = NULL;
+    r->wlen = r->wdone = r->plen = r->pcap = r->wcap = 0;
+}
+
+void srv_upload_discard(srv_req *r)
+{
+    srv_spool_release(r->s, r->reserved);
+    r->reserved = 0;
+    if (r->writing)
+        r->discard_after = true;
+    else
+        close_and_unlink(r);
+}
+
+bool srv_upload_release(srv_req *r)
+{
+    srv_upload_discard(r);
+    if (!r->writing) return true;
+    r->orphan = true;
+    return false;
+}
+
+static void start_write(srv_req *r);
+
+static void on_write(uv_fs_t *req)
+{
+    srv_req *r = req->data;
+    ssize_t res = req->result;
+    uv_fs_req_cleanup(req);
+    r->writing = false;
+    if (r->orphan) {
+        close_and_unlink(r);
+        srv_req_free(r);
+        return;
+    }
+    if (r->discard_after) {
+        r->discard_after = false;
+        close_and_unlink(r);
+    } else if (res < 0) {
+        int e = (int)-res;
+        srv_log("error", "spool write failed",
+                json_pack("{s:s, s:s}", "request_id", r->rid, "error", strerror(e)));
+        /* swallow the rest of the body; its end answers */
+        if (e == ENOSPC || e == EDQUOT) {
+            r->no_space = true;
+            srv_spool_note_full(r->s);
+        } else {
+            r->write_failed = true;
+        }
+        srv_upload_discard(r);
+    } else {
+        r->wdone += (size_t)res;
+        r->woff += (uint64_t)res;
+        if (r->wdone >= r->wlen) r->wlen = r->wdone = 0;
+        /* the rest of a short write, or what arrived meanwhile */
+        if (r->wlen || r->plen) start_write(r);
+    }
+    if (r->write_wait && !r->writing) {
+        r->write_wait = false;
+        srv_req_resume(r);
+    }
+}
+
+static void start_write(srv_req *r)
+{
+    if (r->wlen == 0) {
+        /* what arrived meanwhile becomes the next write */
+        char *t = r->wbuf;
+        size_t tc = r->wcap;
+        r->wbuf = r->pbuf;
+        r->wcap = r->pcap;
+        r->wlen = r->plen;
+        r->wdone = 0;
+        r->pbuf = t;
+        r->pcap = tc;
+        r->plen = 0;
+    }
+    uv_buf_t b = uv_buf_init(r->wbuf + r->wdone, (unsigned)(r->wlen - r->wdone));
+    r->wreq.data = r;
+    if (uv_fs_write(r->s->loop, &r->wreq, r->fd, &b, 1, (int64_t)r->woff, on_write) < 0) {
+        r->write_failed = true;
+        srv_upload_discard(r);
+        return;
+    }
+    r->writing = true;
 }
 
 enum MHD_Result srv_upload_chunk(srv_req *r, const char *data, size_t *size)
@@ -165,28 +301,62 @@ enum MHD_Result srv_upload_chunk(srv_req *r, const char *data, size_t *size)
         srv_upload_discard(r);
         return MHD_YES;
     }
-    if (r->write_failed) return MHD_YES;
-    while (n) {
-        ssize_t wr = write(r->fd, data, n);
-        if (wr < 0 && errno == EINTR) continue;
-        if (wr < 0) {
-            srv_log("error", "spool write failed",
-                    json_pack("{s:s, s:s}", "request_id", r->rid, "error", strerror(errno)));
+    if (r->write_failed || r->no_space) return MHD_YES; /* swallowed; the end answers */
+    if (r->bytes_in > r->reserved) {
+        char why[160];
+        if (!reserve(r, r->bytes_in - r->reserved, why, sizeof why)) {
+            r->no_space = true;
             srv_upload_discard(r);
-            r->write_failed = true; /* swallow the rest; the end answers 503 */
             return MHD_YES;
         }
-        data += wr;
-        n -= (size_t)wr;
+    }
+    if (r->plen + n > r->pcap) {
+        size_t ncap =
+            r->plen + n < UPLOAD_BUF_MAX ? UPLOAD_BUF_MAX + UPLOAD_CHUNK_MAX : r->plen + n;
+        char *nb = realloc(r->pbuf, ncap);
+        if (!nb) {
+            r->write_failed = true;
+            srv_upload_discard(r);
+            return MHD_YES;
+        }
+        r->pbuf = nb;
+        r->pcap = ncap;
+    }
+    memcpy(r->pbuf + r->plen, data, n);
+    r->plen += n;
+    if (!r->writing) start_write(r);
+    /* The disk is slower than the network: hold the connection until the
+     * write in flight is done, so a body never piles up in memory. */
+    if (r->writing && r->plen >= UPLOAD_BUF_MAX) {
+        r->write_wait = true;
+        srv_req_suspend(r);
     }
     return MHD_YES;
 }
 
 enum MHD_Result srv_upload_end(srv_req *r)
 {
+    bool failed = r->no_space || r->write_failed || r->too_big;
+    if (r->writing || (r->plen && !failed)) {
+        if (!r->writing) start_write(r);
+        if (r->writing) {
+            r->write_wait = true;
+            srv_req_suspend(r);
+            return MHD_YES;
+        }
+    }
     srv_handler end = r->upload_end;
     r->upload_end = NULL;
     r->body_done = true;
+    srv_conn_phase_set(r, SRV_CONN_BUSY);
+    if (r->no_space) {
+        char why[200];
+        snprintf(why, sizeof why,
+                 "the spool filled up while the body arrived (max_spool_bytes "
+                 "%llu, or the disk)",
+                 (unsigned long long)r->s->cfg.max_spool_bytes);
+        return no_room(r, why);
+    }
     if (r->write_failed)
         return srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER,
                            "the spool is not writable; see the daemon log (request %s)", r->rid);
@@ -199,5 +369,9 @@ enum MHD_Result srv_upload_end(srv_req *r)
     }
     close(r->fd);
     r->fd = -1;
+    free(r->wbuf);
+    free(r->pbuf);
+    r->wbuf = r->pbuf = NULL;
+    r->pcap = r->wcap = 0;
     return end(r);
 }

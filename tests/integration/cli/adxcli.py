@@ -18,6 +18,20 @@ SHARED = os.environ.get("ADX_SHARED", "")
 warnings.simplefilter("ignore")
 
 
+def problem_doc(stderr):
+    """The problem document on the CLI's stderr and the log-only cause line
+    that may follow it ("anndata-exportd: cause: ..."; None when absent)."""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    doc, end = json.JSONDecoder().raw_decode(text)
+    rest = text[end:].strip()
+    cause = None
+    if rest:
+        prefix = "anndata-exportd: cause: "
+        assert rest.startswith(prefix) and "\n" not in rest, "unexpected stderr: %r" % rest
+        cause = rest[len(prefix):]
+    return doc, cause
+
+
 class Result:
     def __init__(self, proc, out_dir, out_path):
         self.rc = proc.returncode
@@ -30,7 +44,10 @@ class Result:
         return json.loads(self.stdout)
 
     def problem(self):
-        return json.loads(self.stderr)
+        return problem_doc(self.stderr)[0]
+
+    def cause(self):
+        return problem_doc(self.stderr)[1]
 
     def leftovers(self):
         """Files in the output directory other than the request itself."""

@@ -14,7 +14,7 @@ import unittest
 import numpy as np
 import pandas as pd
 
-from adxcli import BIN, CliCase
+from adxcli import BIN, CliCase, problem_doc
 
 SRC = os.environ.get("ADX_SRC", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 POLIS = os.path.join(SRC, "data", "polis-example")
@@ -152,7 +152,7 @@ class H5adInput(CliCase):
             with self.subTest(args=args):
                 p = self.run_export("-o", "bad.h5ad", *args)
                 self.assertEqual(p.returncode, 2, p.stderr.decode())
-                self.assertEqual(json.loads(p.stderr)["errors"][0]["pointer"], ptr)
+                self.assertEqual(problem_doc(p.stderr)[0]["errors"][0]["pointer"], ptr)
                 self.assertEqual(sorted(os.listdir(self.dir)), ["cells"])
         for args in (["--compression-opts", "x"], ["--include"], ["--bogus"]):
             with self.subTest(args=args):
@@ -165,7 +165,7 @@ class H5adInput(CliCase):
             f.truncate(800)
         p = self.run_export("-o", "bad.h5ad")
         self.assertEqual(p.returncode, 2, p.stderr.decode())
-        self.assertNotIn(self.dir, p.stderr.decode())
+        self.assertNotIn(self.dir, json.dumps(problem_doc(p.stderr)[0]))
         self.assertEqual(sorted(os.listdir(self.dir)), ["cells"])
 
 
@@ -193,7 +193,7 @@ class H5adInput(CliCase):
         p = subprocess.run([BIN, "export", bad, "-o", os.path.join(self.dir, "o.h5ad")],
                            capture_output=True)
         self.assertEqual(p.returncode, 2)
-        prob = json.loads(p.stderr)
+        prob = problem_doc(p.stderr)[0]
         self.assertIn("HDF5", prob["detail"])
         self.assertFalse(os.path.exists(os.path.join(self.dir, "o.h5ad")))
 
@@ -231,7 +231,7 @@ class PolisInput(CliCase):
         os.mkdir(empty)
         p = self.run_cli(["export", empty, "-o", "x.h5ad"])
         self.assertEqual(p.returncode, 2, p.stderr.decode())
-        self.assertNotIn(self.dir, p.stderr.decode())
+        self.assertNotIn(self.dir, json.dumps(problem_doc(p.stderr)[0]))
         self.assertEqual(sorted(os.listdir(self.dir)), ["empty"])
 
 
@@ -276,14 +276,14 @@ class DatasetRequest(CliCase):
         p = subprocess.run([BIN, "export", req, "-o", "x.h5ad"], capture_output=True,
                            cwd=self.dir, env=env)
         self.assertEqual(p.returncode, 2)
-        prob = json.loads(p.stderr)
+        prob = problem_doc(p.stderr)[0]
         self.assertEqual(prob["errors"][0]["pointer"], "/dataset")
         self.assertIn("--data-dir", p.stderr.decode())
         # Unknown name: 404 problem, exit 2.
         req2 = self.write_request({"dataset": "nope"})
         p = self.run_cli(["export", req2, "--data-dir", self.data, "-o", "x.h5ad"])
         self.assertEqual(p.returncode, 2)
-        self.assertEqual(json.loads(p.stderr)["status"], 404)
+        self.assertEqual(problem_doc(p.stderr)[0]["status"], 404)
         self.assertNotIn(self.data, p.stderr.decode())
         # A data directory that does not exist is not created.
         missing = os.path.join(self.dir, "missing")

@@ -14,7 +14,7 @@ import h5py
 
 import sys
 sys.dont_write_bytecode = True
-from adxcli import CliCase
+from adxcli import CliCase, problem_doc
 
 SMALL = {"adata": {"X": [[1.0, 2.0], [3.0, None]],
                    "obs": {"index": ["a", "b"], "columns": {"kmeans_k": [0, -1]}}}}
@@ -95,7 +95,9 @@ class Output(CliCase):
         self.assertEqual(res.rc, 1, res.stderr)
         p = res.problem()
         self.assertEqual(p["status"], 500)
-        self.assertNotIn(self.dir, res.stderr.decode())  # no machine paths
+        self.assertNotIn(self.dir, json.dumps(p))  # no machine paths in the problem
+        # The cause names the path as given and the system's reason.
+        self.assertIn("taken: Is a directory", res.cause())
         self.assertEqual(res.leftovers(), ["taken"])
         self.assertEqual(os.listdir(os.path.join(self.dir, "taken")), [])
         # A directory that does not exist.
@@ -106,7 +108,7 @@ class Output(CliCase):
     def test_missing_request_file(self):
         res = self.run_cli(["export", os.path.join(self.dir, "nope.json"), "-o", "x.h5ad"])
         self.assertEqual(res.returncode, 1)  # an I/O error, not bad input
-        self.assertEqual(json.loads(res.stderr)["status"], 500)
+        self.assertEqual(problem_doc(res.stderr)[0]["status"], 500)
         self.assertEqual(os.listdir(self.dir), [])
 
 

@@ -6,8 +6,10 @@ usage: test_h5read_corrupt.py <model_dump>
 """
 import os
 import shutil
+import struct
 import sys
 import tempfile
+import time
 import warnings
 
 import anndata
@@ -97,6 +99,92 @@ def corrupt_chunk(path):
         fh.write(b"\xff" * min(64, size - 8))
 
 
+# Byte patches of HDF5 metadata, as the fuzzer makes them. h5py writes
+# version-1 object headers: a 16-byte prefix, then messages of type (2
+# bytes), size (2), flags and 3 reserved bytes, then the message body.
+def header_messages(path, name):
+    with h5py.File(path, "r") as fh:
+        addr = h5py.h5o.get_info(fh[name].id).addr
+    with open(path, "rb") as fh:
+        b = fh.read()
+    size = struct.unpack_from("<I", b, addr + 8)[0]
+    i, end, out = addr + 16, addr + 16 + size, {}
+    while i < end:
+        t, sz = struct.unpack_from("<HH", b, i)
+        out.setdefault(t, i + 8)
+        i += 8 + sz
+    return out
+
+
+def patch(path, off, data):
+    with open(path, "r+b") as fh:
+        fh.seek(off)
+        fh.write(data)
+
+
+def chunked_indptr(path):
+    with h5py.File(path, "r+") as fh:
+        d = fh["X/indptr"][:]
+        del fh["X/indptr"]
+        fh["X"].create_dataset("indptr", data=d, chunks=(len(d),))
+
+
+def scalar_chunked_indptr(path):
+    # The issue's case: the dataspace says scalar (rank byte 0), the layout
+    # stays chunked; libhdf5 1.10's H5Dread then loops allocating forever.
+    chunked_indptr(path)
+    patch(path, header_messages(path, "X/indptr")[1] + 1, b"\0")
+
+
+def chunk_rank_0(path):
+    # Layout message v3: version, class (2 = chunked), dimensionality (chunk
+    # rank + 1, the last "dimension" is the element size).
+    chunked_indptr(path)
+    lay = header_messages(path, "X/indptr")[8]
+    with open(path, "rb") as fh:
+        fh.seek(lay)
+        assert fh.read(3) == b"\x03\x02\x02"
+    patch(path, lay + 2, b"\x01")
+
+
+def huge_vlen_length(path):
+    # The first string of the obs index claims 2 GiB: libhdf5 would allocate
+    # that before reading the (tiny) heap object.
+    with h5py.File(path, "r") as fh:
+        off = fh["obs/_index"].id.get_offset()
+    patch(path, off, struct.pack("<I", 0x7FFFFFF0))
+
+
+def huge_vlen_length_after_user_block(path):
+    # The same in a file with a 512-byte user block before the superblock:
+    # HDF5's raw-data offsets already count it.
+    tmp = path + ".ub"
+    with h5py.File(path, "r") as src, h5py.File(tmp, "w", userblock_size=512) as dst:
+        for k, v in src.attrs.items():
+            dst.attrs[k] = v
+        for k in src:
+            src.copy(src[k], dst, k)
+    os.replace(tmp, path)
+    huge_vlen_length(path)
+
+
+def huge_default_index(path):
+    # No obs: the default index of 2^31 - 1 rows (X's shape) would be built
+    # uncharged (~40 GB).
+    with h5py.File(path, "r+") as fh:
+        del fh["obs"]
+        del fh["obsm"]
+        del fh["layers"]
+        del fh["X"]
+        g = fh.create_group("X")
+        g.attrs["encoding-type"] = "csc_matrix"
+        g.attrs["encoding-version"] = "0.1.0"
+        g.attrs["shape"] = np.array([2**31 - 1, 4])
+        g["data"] = np.zeros(0, "f4")
+        g["indices"] = np.zeros(0, "i4")
+        g["indptr"] = np.zeros(5, "i8")
+
+
 # (name, mutation, expected error type, expected pointer, word in the detail)
 CASES = [
     ("truncated half", mut_truncate(0.5), "schema", "", "truncated"),
@@ -171,6 +259,16 @@ CASES = [
     ("non-bool enum", h5(lambda f: f["uns"].create_dataset(
         "e", data=np.array([0, 1, 2], dtype="i1"), dtype=h5py.enum_dtype({"A": 0, "B": 1, "C": 2}, basetype="i1"))),
      "schema", "/uns/e", "enum"),
+    ("scalar dataspace, chunked layout", scalar_chunked_indptr, "schema", "/X/indptr",
+     "scalar dataspace"),
+    ("chunk rank differs from the dataspace's", chunk_rank_0, "schema", "/X/indptr",
+     "rank 0 for a dataspace of rank 1"),
+    ("string length past the file", huge_vlen_length, "schema", "/obs/_index",
+     "more than the whole file"),
+    ("string length past the file, user block", huge_vlen_length_after_user_block, "schema",
+     "/obs/_index", "more than the whole file"),
+    ("default index of 2^31 rows", huge_default_index, "limit-exceeded", "/obs",
+     "default index"),
     ("bool mask as float", h5(lambda f: replace_ds(f["obs/n"], "mask", np.zeros(6))), "schema",
      "/obs/n", "mask must be bool"),
 ]
@@ -189,6 +287,7 @@ def main():
             p = os.path.join(d, f"case{i}.h5ad")
             shutil.copy(base, p)
             mut(p)
+            t0 = time.monotonic()
             try:
                 j = run_dump(BIN, "h5ad", p)
             except AssertionError as e:  # crash or sanitizer output
@@ -207,6 +306,9 @@ def main():
                 bad.append(f"detail {e['detail']!r} lacks {word!r}")
             if not e["detail"]:
                 bad.append("empty detail")
+            took = time.monotonic() - t0
+            if took > 10:  # hostile files must be refused before the work, not after
+                bad.append(f"took {took:.1f} s")
             if bad:
                 failures.append(f"{name}: " + "; ".join(bad))
             else:

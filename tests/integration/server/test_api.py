@@ -449,7 +449,10 @@ class QueueTest(Base):
         self.assertIsNone(j["sha256"])
         st, h, b = self.d.request("GET", "/v1/exports/%s/file" % victim)
         self.assertEqual(self.assertProblem(st, h, b, 409)["state"], "failed")
-        self.assertIn("cannot move the result into place", self.d.logs())
+        self.assertIn("cannot move the file into place", self.d.logs())
+        # The reason and the path are in the log line's cause, never in the body.
+        self.assertIn("Is a directory", self.d.logs())
+        self.assertNotIn("Is a directory", b.decode())
         self.d.request("DELETE", "/v1/exports/" + first)
 
 

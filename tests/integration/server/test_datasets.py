@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from srvharness import Daemon  # noqa: E402
 
 import anndata  # noqa: E402
+import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -111,6 +113,52 @@ class Base(unittest.TestCase):
 
     def spool_leftovers(self):
         return os.listdir(os.path.join(self.d.spool, "tmp"))
+
+
+class HostileUploads(Base):
+    """Files that make libhdf5 itself loop or allocate: adx-h5check reads them
+    under RLIMIT_CPU / RLIMIT_AS derived from the configuration, so each is a
+    400 within seconds (not a worker held for the 60 s timeout, not GBs)."""
+    config = {"max_total_bytes": str(64 << 20)}
+
+    def assert_quick_400(self, name, data, words):
+        t0 = time.monotonic()
+        st, h, body = self.put(name, data)
+        took = time.monotonic() - t0
+        p = self.problem(st, h, body, 400)
+        self.assertTrue(any(w in p["detail"] for w in words), p["detail"])
+        self.assertLess(took, 40, p["detail"])  # ~3 CPU seconds; the machine may be busy
+        self.assertEqual(sorted(os.listdir(self.data_dir())), ["polis-example"])
+        self.assertEqual(self.spool_leftovers(), [])
+
+    def test_libhdf5_spin_is_cut_by_the_cpu_limit(self):
+        # A fuzzer finding (tests/unit/h5r/data): libhdf5 1.10 spins in
+        # H5HG_read reading its root attribute.
+        with open(os.path.join(SRC, "tests", "unit", "h5r", "data", "hg_spin.h5ad"), "rb") as f:
+            self.assert_quick_400("spin", f.read(), ["CPU time"])
+
+    @unittest.skipIf(b"libasan" in subprocess.run(["ldd", os.environ.get("ADX_BIN", "/bin/true")],
+                                                   capture_output=True).stdout,
+                     "ASan builds run adx-h5check without RLIMIT_AS (shadow memory): libhdf5 "
+                     "would really allocate and copy the 2 GiB")
+    def test_libhdf5_allocation_is_cut_by_the_memory_limit(self):
+        # A chunked string dataset whose first element claims 2 GiB: libhdf5
+        # allocates (and copies) that before any check of the reader's.
+        p = os.path.join(self.tmp, "vl.h5ad")
+        a = anndata.AnnData(X=np.ones((2, 2), dtype="f4"))
+        a.write_h5ad(p)
+        with h5py.File(p, "r+") as f:
+            d = f["uns"].create_dataset("s", data=np.array(["hello", "world"], dtype=object),
+                                        dtype=h5py.string_dtype(), chunks=(2,))
+            addr = d.id.get_chunk_info(0).byte_offset
+        with open(p, "r+b") as f:
+            f.seek(addr)
+            self.assertEqual(struct.unpack("<I", f.read(4))[0], 5)
+            f.seek(addr)
+            f.write(struct.pack("<I", 0x7FFFFFF0))
+        with open(p, "rb") as f:
+            data = f.read()
+        self.assert_quick_400("alloc", data, ["cannot read", "memory"])
 
 
 class DatasetRoutes(Base):

@@ -84,6 +84,77 @@ START_TEST(type_table)
 }
 END_TEST
 
+/* The cause is for the log: appended in order, bounded, and never part of
+ * the problem document a client receives. */
+START_TEST(cause_is_log_only)
+{
+    adx_err e;
+    adx_err_init(&e);
+    ck_assert_str_eq(e.cause, "");
+    ck_assert_int_eq(adx_err_set(&e, ADX_E_IO, "", "cannot open the file"), -1);
+    ck_assert_int_eq(adx_err_cause(&e, "%s: %s", "/srv/data/x.h5ad", "Permission denied"), -1);
+    adx_err_cause(&e, "while loading dataset %s", "x");
+    ck_assert_str_eq(e.cause, "/srv/data/x.h5ad: Permission denied; while loading dataset x");
+    ck_assert_str_eq(e.detail, "cannot open the file");
+    json_t *p = adx_err_problem(&e, "/v1/datasets/x", NULL);
+    char *text = json_dumps(p, JSON_COMPACT);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_ptr_null(strstr(text, "/srv/data"));
+    ck_assert_ptr_null(strstr(text, "Permission"));
+    ck_assert_ptr_null(json_object_get(p, "cause"));
+    free(text);
+    json_decref(p);
+    /* Bounded like every other field, and stays a C string. */
+    char big[2 * ADX_ERR_MSG_MAX];
+    memset(big, 'c', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (int i = 0; i < 4; i++)
+        adx_err_cause(&e, "%s", big);
+    ck_assert_uint_eq(strlen(e.cause), ADX_ERR_MSG_MAX - 1);
+    /* A cause alone does not make an error. */
+    adx_err_init(&e);
+    adx_err_cause(&e, "early");
+    ck_assert(!adx_err_failed(&e));
+}
+END_TEST
+
+/* One table: each kind has its slug, title and status; a bare HTTP status
+ * of the server maps to the kind made for it, any other keeps the caller's. */
+START_TEST(kinds_for_statuses)
+{
+    static const struct {
+        int status;
+        adx_errtype kind;
+        const char *slug;
+    } want[] = {
+        {401, ADX_E_UNAUTHORIZED, "unauthorized"},   {403, ADX_E_FORBIDDEN, "forbidden"},
+        {405, ADX_E_METHOD, "method-not-allowed"},   {410, ADX_E_GONE, "gone"},
+        {416, ADX_E_RANGE, "range-not-satisfiable"}, {429, ADX_E_QUEUE_FULL, "queue-full"},
+        {503, ADX_E_UNAVAILABLE, "unavailable"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        ck_assert_int_eq(adx_errtype_for_status(want[i].status, ADX_E_INTERNAL), want[i].kind);
+        ck_assert_int_eq(adx_errtype_status(want[i].kind), want[i].status);
+        ck_assert_str_eq(adx_errtype_slug(want[i].kind), want[i].slug);
+    }
+    ck_assert_int_eq(adx_errtype_for_status(400, ADX_E_SCHEMA), ADX_E_SCHEMA);
+    ck_assert_int_eq(adx_errtype_for_status(500, ADX_E_NOMEM), ADX_E_NOMEM);
+    ck_assert_int_eq(adx_errtype_for_status(404, ADX_E_NOT_FOUND), ADX_E_NOT_FOUND);
+    /* Slugs are unique: a problem type names exactly one kind. */
+    for (int a = 0; a < ADX_E__COUNT; a++)
+        for (int b = a + 1; b < ADX_E__COUNT; b++)
+            ck_assert_str_ne(adx_errtype_slug((adx_errtype)a), adx_errtype_slug((adx_errtype)b));
+    adx_err e;
+    adx_err_init(&e);
+    adx_err_set(&e, ADX_E_GONE, "", "expired");
+    json_t *p = adx_err_problem(&e, NULL, "https://x.invalid/e/");
+    ck_assert_str_eq(json_string_value(json_object_get(p, "type")), "https://x.invalid/e/gone");
+    ck_assert_str_eq(json_string_value(json_object_get(p, "title")), "Result expired");
+    ck_assert_int_eq(json_integer_value(json_object_get(p, "status")), 410);
+    json_decref(p);
+}
+END_TEST
+
 START_TEST(problem_json_fields)
 {
     adx_err e;
@@ -208,6 +279,8 @@ int main(void)
     tcase_add_test(t, long_messages_are_truncated);
     tcase_add_test(t, type_table);
     tcase_add_test(t, problem_json_fields);
+    tcase_add_test(t, cause_is_log_only);
+    tcase_add_test(t, kinds_for_statuses);
     tcase_add_test(t, pointer_escaping);
     tcase_add_test(t, pointer_truncation_is_bounded);
     tcase_add_test(t, report_entries_and_json);

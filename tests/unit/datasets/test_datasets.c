@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "adx_datasets.h"
+#include "datasets_test.h"
 #include "adx_h5w.h"
 #include "adx_jdec.h"
 #include "../unit_tmp.h"

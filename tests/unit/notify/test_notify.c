@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "adx_notify.h"
+#include "notify_test.h"
 
 /* ---- a notification receiver ------------------------------------------- */
 

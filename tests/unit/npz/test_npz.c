@@ -1,15 +1,18 @@
 /* npz writer: .npy headers byte for byte as numpy writes them, '<U' width
  * and UTF-32 encoding, member layout, compression, cancel and errors. */
 #include <check.h>
+#include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
 
 #include "adx_npz.h"
 #include "npy.h"
+#include "zipw.h"
 
 /* Parsed back from header bytes, independently of the writer. */
 typedef struct parsed {
@@ -353,6 +356,71 @@ START_TEST(stored_and_escaped)
 }
 END_TEST
 
+/* libzip writes into the afile's temp file: no file of its own appears, and
+ * until the commit the temp file is the only entry, holding the archive. */
+START_TEST(one_temp_file_only)
+{
+    mk_tmp();
+    char path[300];
+    snprintf(path, sizeof path, "%s/t.npz", tmpdir);
+    ad_anndata *a = small_model();
+    adx_err err;
+    adx_err_init(&err);
+    afile_opts o = {.sha256 = true};
+    afile *f = afile_begin(path, &o, &err);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(npz_write_to(a, f, ADX_COMP_GZIP, 4, NULL, NULL, &err), 0);
+    DIR *d = opendir(tmpdir);
+    struct dirent *de;
+    int n = 0;
+    char tmpname[600] = "";
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+            n++;
+            snprintf(tmpname, sizeof tmpname, "%s/%s", tmpdir, de->d_name);
+        }
+    closedir(d);
+    ck_assert_int_eq(n, 1);
+    ck_assert_str_eq(tmpname, afile_temp_path(f));
+    struct stat st;
+    ck_assert_int_eq(stat(tmpname, &st), 0);
+    ck_assert_int_gt(st.st_size, 22);
+    afile_result r;
+    ck_assert_int_eq(afile_commit(f, &r, &err), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(r.size, (uint64_t)st.st_size);
+    ck_assert_uint_eq(strlen(r.sha256), 64);
+    size_t len;
+    uint8_t *m = read_member(path, "X.npy", &len, NULL);
+    ck_assert_uint_gt(len, 0);
+    free(m);
+    ad_anndata_free(a);
+    rm_tmp(path);
+}
+END_TEST
+
+/* An AnnData with nothing to write is still an archive a reader opens. */
+START_TEST(empty_archive_is_valid)
+{
+    mk_tmp();
+    char path[300];
+    snprintf(path, sizeof path, "%s/e.zip", tmpdir);
+    adx_err err;
+    adx_err_init(&err);
+    afile *f = afile_begin(path, NULL, &err);
+    zw z;
+    ck_assert_int_eq(zw_open(&z, f, true, 4, NULL, &err), 0);
+    ck_assert_int_eq(zw_close(&z, &err), 0);
+    ck_assert_int_eq(afile_commit(f, NULL, &err), 0);
+    int ze;
+    zip_t *zz = zip_open(path, ZIP_RDONLY, &ze);
+    ck_assert_ptr_nonnull(zz);
+    ck_assert_int_eq(zip_get_num_entries(zz, 0), 0);
+    zip_close(zz);
+    rm_tmp(path);
+}
+END_TEST
+
 START_TEST(cancel_and_errors)
 {
     mk_tmp();
@@ -539,6 +607,8 @@ int main(void)
     tcase_add_test(tc, strings_are_utf32_fixed_width);
     tcase_add_test(tc, stored_and_escaped);
     tcase_add_test(tc, cancel_and_errors);
+    tcase_add_test(tc, one_temp_file_only);
+    tcase_add_test(tc, empty_archive_is_valid);
     tcase_add_test(tc, string_expansion_limited);
     tcase_add_test(tc, progress_reaches_one);
     tcase_add_test(tc, cancel_mid_write);

@@ -293,7 +293,7 @@ END_TEST
 
 START_TEST(unknown_namespace_lists_valid_ones)
 {
-    expect_error("obsn/X_pca", "obs, var, obsm, varm, layers, uns, obsp, varp");
+    expect_error("obsn/X_pca", "obs, var, obsm, varm, layers, obsp, varp, uns");
     expect_error("OBS/x", "\"OBS\" is not a namespace");
     expect_error("/x", "\"\" is not a namespace");
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "adx_sanitize.h"
+#include "sanitize_test.h"
 #include "helpers.h"
 
 /* Walks the model and fails on any AD_K_OBJECT / AD_K_NULL. */

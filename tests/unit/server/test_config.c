@@ -271,7 +271,13 @@ START_TEST(example_file_matches_defaults)
                                   "max_request_memory",
                                   "max_key_bytes",
                                   "max_patterns",
-                                  "max_pattern_bytes"};
+                                  "max_pattern_bytes",
+                                  "max_connections_per_ip",
+                                  "header_timeout",
+                                  "body_timeout",
+                                  "max_waiting",
+                                  "max_spool_bytes",
+                                  "job_timeout"};
     int seen[sizeof known / sizeof known[0]] = {0};
     while (fgets(line, sizeof line, f)) {
         char key[64], val[512] = "";

@@ -1,0 +1,87 @@
+/* adx_afile (prefix afile_) — files that appear whole or not at all, and the
+ * other file-system steps every store shares (durable rename, tree removal,
+ * fd copy). The only module that calls rename(2) and fsync(2).
+ *
+ *   afile_begin   creates a hidden temp file in the target's directory
+ *                 (<dir>/<prefix><base>.XXXXXX, O_CLOEXEC, `mode` set with
+ *                 fchmod so the umask does not decide)
+ *   afile_write   appends; afile_pwrite writes at an offset (libzip seeks
+ *                 back to patch headers); afile_fd / afile_temp_path hand
+ *                 the file to a writer that does its own I/O (HDF5 needs a
+ *                 name: it must have closed the file before the commit)
+ *   afile_commit  fsync the file, rename it over the target, fsync the
+ *                 directory; afile_abort unlinks the temp file.
+ *
+ * Ownership: an afile is owned by its caller until afile_commit or
+ * afile_abort, which both free it (commit also on failure, after removing
+ * the temp file). One thread at a time per afile; no global state.
+ *
+ * sha256 (opts.sha256): hashed while the bytes arrive as long as they arrive
+ * in order. Once a writer seeks back (libzip patches each local header) or
+ * has the fd or the name, the hash is taken at commit by reading the file
+ * once, in the same pass as the fsync.
+ *
+ * Errors: every failing open, write, fsync, close and rename is an error
+ * (ADX_E_IO); its client detail names no path. After a failed commit the temp file is gone and the
+ * target holds its previous content or, when only the directory fsync
+ * failed, nothing (the new file is unlinked again: the caller was told it
+ * failed, so it must not find it).
+ */
+#ifndef ADX_AFILE_H
+#define ADX_AFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "adx_err.h"
+
+typedef struct afile afile;
+
+typedef struct afile_opts {
+    mode_t mode;            /* 0 → 0644 */
+    bool sha256;            /* compute afile_result.sha256 */
+    const char *tmp_prefix; /* NULL → "." (a store may clean its own prefix at start) */
+} afile_opts;
+
+typedef struct afile_result {
+    uint64_t size;
+    char sha256[65]; /* lowercase hex; "" unless opts.sha256 */
+} afile_result;
+
+/* `o` may be NULL (defaults). NULL on failure, with `err` set. */
+afile *afile_begin(const char *target, const afile_opts *o, adx_err *err);
+int afile_write(afile *f, const void *buf, size_t n, adx_err *err);
+int afile_pwrite(afile *f, const void *buf, size_t n, uint64_t off, adx_err *err);
+/* Append everything readable from `in` (from its current offset). */
+int afile_copy_in(afile *f, int in, adx_err *err);
+/* Replace the temp file by the file `src` (same file system: a rename,
+ * otherwise a copy, hashing either way); `src` is gone after success. */
+int afile_take(afile *f, const char *src, adx_err *err);
+int afile_fd(afile *f);
+const char *afile_temp_path(afile *f);
+/* `out` may be NULL. Frees f. */
+int afile_commit(afile *f, afile_result *out, adx_err *err);
+void afile_abort(afile *f); /* NULL is fine */
+
+/* `len` bytes of `text` as `path`: begin, write, commit. */
+int afile_write_file(const char *path, const void *text, size_t len, mode_t mode, adx_err *err);
+
+/* rename(2) a file or folder, then fsync the directory of `to` (and of
+ * `from` when it differs). 0; -1 with errno when nothing moved; 1 with
+ * errno when it moved but a directory fsync failed. The caller words the
+ * error (a missing `from` is often a 404, not an I/O error). */
+int afile_rename(const char *from, const char *to);
+/* fsync a file or a directory by name. 0, or -1 with errno. */
+int afile_sync_path(const char *path);
+/* Remove `name` under `dirfd` (or `path`), a folder with everything in it;
+ * symlinks are removed, never followed; folders deeper than 16 levels are
+ * refused. A missing entry is success. 0, or -1 with errno. */
+int afile_remove_at(int dirfd, const char *name);
+int afile_remove_tree(const char *path);
+/* Copy from `in` (its current offset) to `out` until EOF, retrying EINTR
+ * and short writes. 0, or -1 with errno. `copied` may be NULL. */
+int afile_copy_fd(int in, int out, uint64_t *copied);
+
+#endif
