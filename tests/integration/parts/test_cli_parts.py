@@ -124,7 +124,6 @@ class Parts(CliCase):
         np.testing.assert_array_equal(a.X.toarray(), m.toarray())
         self.assertEqual(list(a.uns["names"]), list(names))
 
-    @unittest.skip("rec-arrays are not written by the h5ad writer yet (issue 13, h5enc)")
     def test_recarray_part(self):
         rec = np.rec.fromarrays([np.array(["g1", "g22", "g333"]),
                                  np.array([0.5, -1.0, 2.25], dtype=np.float32),
