@@ -49,8 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         if (!el) abort();
         if (parts_is_npy(data, size) && (pr != 0 || !whole)) abort(); /* a lie was accepted */
-        if (el->kind == AD_K_ARRAY && el->u.arr.dtype != AD_STR && el->u.arr.n &&
-            !el->u.arr.data)
+        if (el->kind == AD_K_ARRAY && el->u.arr.dtype != AD_STR && el->u.arr.n && !el->u.arr.data)
             abort();
         ad_elem_free(el);
     } else if (!adx_err_failed(&e) || el) {
