@@ -38,8 +38,8 @@ static const char usage_text[] =
     "         [--data-dir DIR] [--part NAME=FILE ...] [file options]\n"
     "      Export one input and write the file. The input is\n"
     "        - a request JSON (the body of POST /v1/exports), or '-' to read\n"
-    "          it from stdin, gzip-compressed or not; its options travel\n"
-    "          inside it;\n"
+    "          it from stdin; its options travel inside it; gzip-compressed\n"
+    "          (REQ.json.gz) is recognised by its magic bytes;\n"
     "        - an h5ad file (recognised by its HDF5 signature, or named *.h5ad);\n"
     "        - a folder holding a Polis CSV export (votes.csv, comments.csv).\n"
     "      -o, --output OUT  where to write; '-' writes the file to stdout\n"
@@ -179,9 +179,10 @@ static int classify_input(const char *path, pipe_src_kind *kind)
             *kind = PIPE_SRC_H5AD;
             break;
         }
-        /* A request is JSON from its first byte; only HDF5 has user blocks. */
+        /* A request is JSON (or gzip, 1f 8b) from its first byte; only
+         * HDF5 has user blocks. */
         if (at == 0 && (head[0] == '{' || head[0] == ' ' || head[0] == '\n' || head[0] == '\t' ||
-                        head[0] == '\r' || head[0] == 0xEF))
+                        head[0] == '\r' || head[0] == 0xEF || (head[0] == 0x1f && head[1] == 0x8b)))
             break;
     }
     close(fd);

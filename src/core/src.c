@@ -150,13 +150,16 @@ adx_src *adx_src_open_path(const char *path, uint64_t max_bytes, adx_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        adx_err_set(err, ADX_E_IO, "", "cannot open the input: %s", strerror(errno));
+        int e = errno;
+        adx_err_set(err, ADX_E_IO, "", "cannot open the input: %s", strerror(e));
+        adx_err_cause(err, "%s: %s", path, strerror(e));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
         close(fd);
         adx_err_set(err, ADX_E_IO, "", "cannot read the input: not a regular file");
+        adx_err_cause(err, "%s", path);
         return NULL;
     }
     return adx_src_open_fd(fd, 1, max_bytes, err);

@@ -312,7 +312,7 @@ static int decode_ns(jd *d, jv v, enum ns_kind k, ad_dict *out, dims *dm)
             }
             }
         }
-        if (!r && ad_dict_put(out, key, e) < 0) {
+        if (!r && ad_dict_append(out, key, e) < 0) { /* JSON keys are unique */
             e = NULL;
             r = jd_nomem(d);
         } else if (r) {
@@ -504,6 +504,8 @@ ad_anndata *jdec_doc_anndata(jdec_doc *doc, const char *member, const jdec_opts 
         ENTER("X");
         a->X = matrix_2d(&d, v);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, "X"));
         if (!a->X) goto fail;
         dm.n_obs = dim_of(a->X, 0);
         dm.n_vars = dim_of(a->X, 1);
@@ -513,18 +515,24 @@ ad_anndata *jdec_doc_anndata(jdec_doc *doc, const char *member, const jdec_opts 
         ENTER("obs");
         r = decode_df(&d, v, &a->obs, true, &dm.n_obs, &dm.obs_known, "n_obs", &fobs);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, "obs"));
         if (r) goto fail;
     }
     if (!jv_none(v = jv_object_get(adata, "var"))) {
         ENTER("var");
         r = decode_df(&d, v, &a->var, true, &dm.n_vars, &dm.vars_known, "n_vars", &fvar);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, "var"));
         if (r) goto fail;
     }
     if (!jv_none(v = jv_object_get(adata, "shape"))) {
         ENTER("shape");
         r = decode_shape(&d, v, &dm);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, "shape"));
         if (r) goto fail;
     }
     static const struct {
@@ -543,18 +551,24 @@ ad_anndata *jdec_doc_anndata(jdec_doc *doc, const char *member, const jdec_opts 
         ENTER(nss[i].name);
         r = decode_ns(&d, v, nss[i].k, (ad_dict *)((char *)a + nss[i].off), &dm);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, nss[i].name));
         if (r) goto fail;
     }
     if (!jv_none(v = jv_object_get(adata, "raw"))) {
         ENTER("raw");
         r = decode_raw(&d, v, a, &dm);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, "raw"));
         if (r) goto fail;
     }
     if (!jv_none(v = jv_object_get(adata, "uns")) && !jv_is_null(v)) {
         ENTER("uns");
         r = jd_uns_dict(&d, v, &a->uns, 1);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, "uns"));
         if (r) goto fail;
     }
     a->n_obs = dm.n_obs;

@@ -22,9 +22,27 @@ static int put_leaf_code(jv v, ad_dtype t, void *out, uint64_t i)
     int64_t iv = 0;
     double x = 0;
     enum { K_INT, K_REAL, K_BOOL, K_NULL } k;
+    if (t == AD_F64 && jv_is_real(v)) {
+        /* the bulk of every float matrix */
+        ((double *)out)[i] = jv_real_value(v);
+        return PL_OK;
+    }
     if (jv_none(v)) v = JV_NULL; /* a key missing from a record */
+    uint64_t big;
     switch (jv_typeof(v)) {
     case JV_INTEGER:
+        if (jv_big_unsigned(v, &big)) {
+            /* above INT64_MAX: only uint64 and the floats hold it */
+            if (t == AD_U64)
+                ((uint64_t *)out)[i] = big;
+            else if (t == AD_F64)
+                ((double *)out)[i] = (double)big;
+            else if (t == AD_F32)
+                ((float *)out)[i] = (float)big;
+            else
+                return PL_RANGE;
+            return PL_OK;
+        }
         k = K_INT;
         iv = (int64_t)jv_integer_value(v);
         break;
@@ -122,7 +140,10 @@ static int leaf_error(jd *d, int code, jv v, ad_dtype t)
 {
     const char *tn = ad_dtype_name(t);
     char val[64] = "";
-    if (jv_is_integer(v))
+    uint64_t big;
+    if (jv_big_unsigned(v, &big))
+        snprintf(val, sizeof val, "%" PRIu64, big);
+    else if (jv_is_integer(v))
         snprintf(val, sizeof val, "%" PRId64, (int64_t)jv_integer_value(v));
     else if (jv_is_real(v))
         ad_fmt_pyfloat(jv_real_value(v), val);
@@ -229,6 +250,14 @@ static int ns_walk(jd *d, jv v, int depth, nscan *s, bool soft)
         return -1;
     }
     if (depth == s->ndim - 1) {
+        uint32_t kinds = jv_array_kinds(v);
+        if (!(kinds & ~(JV_K(0) | JV_K(JVT_NULL) | JV_K(JVT_INT)))) {
+            /* numbers and nulls only: presence is all the inference needs */
+            s->cnt[L_REAL] += (kinds & JV_K(0)) != 0;
+            s->cnt[L_NULL] += (kinds & JV_K(JVT_NULL)) != 0;
+            s->cnt[L_INT] += (kinds & JV_K(JVT_INT)) != 0;
+            return 0;
+        }
         for (size_t i = 0; i < k; i++) {
             int l = jd_leaf(jv_array_get(v, i));
             s->cnt[l]++;
@@ -286,7 +315,20 @@ static int ns_fill(jd *d, jv v, int depth, nscan *s, nsink *k)
         return 0;
     }
     switch (k->kind) {
-    case SINK_NUM:
+    case SINK_NUM: {
+        uint32_t kinds = jv_array_kinds(v);
+        if (k->t == AD_F64 && !(kinds & ~(JV_K(0) | JV_K(JVT_NULL)))) {
+            /* A NaN-boxed double is the double: copy the row, nulls → NaN. */
+            double *o = (double *)k->out + k->pos;
+            const jv *it = jv_array_items(v);
+            if (n && !(kinds & JV_K(JVT_NULL)))
+                memcpy(o, it, n * sizeof *o);
+            else
+                for (size_t i = 0; i < n; i++)
+                    o[i] = jv_is_null(it[i]) ? NAN : jv_real_value(it[i]);
+            k->pos += n;
+            break;
+        }
         for (size_t i = 0; i < n; i++) {
             jv e = jv_array_get(v, i);
             int c = put_leaf_code(e, k->t, k->out, k->pos);
@@ -301,6 +343,7 @@ static int ns_fill(jd *d, jv v, int depth, nscan *s, nsink *k)
             k->pos++;
         }
         break;
+    }
     case SINK_STR:
         for (size_t i = 0; i < n; i++) {
             jv e = jv_array_get(v, i);
@@ -321,6 +364,7 @@ static int fill_num(jd *d, jv v, nscan *s, ad_dtype t, ad_array *a)
     if (jd_reserve(d, t, s->n)) return -1;
     if (ad_array_init(a, t, s->ndim, s->shape) < 0) return jd_nomem(d);
     if (s->n == 0) return 0;
+    jv_prefault(a->data, s->n * ad_dtype_size(t));
     nsink k = {.kind = SINK_NUM, .t = t, .out = a->data};
     if (ns_fill(d, v, 0, s, &k) < 0) {
         ad_array_free(a);
@@ -351,8 +395,10 @@ ad_elem *jd_nested(jd *d, jv v, enum jd_mode mode)
     if (ns_walk(d, v, 0, &s, mode == JD_UNS) < 0) return NULL;
     if (mode == JD_UNS && (s.ragged || s.cnt[L_ARR] || s.cnt[L_OBJ])) return json_cell(d, v);
 
+    /* s.cnt holds presence (rows of plain numbers are not counted one by
+     * one), so every rule below asks which kinds occur. */
     const uint64_t *c = s.cnt;
-    uint64_t nums = c[L_INT] + c[L_REAL];
+    bool nums = c[L_INT] || c[L_REAL], other = c[L_STR] || c[L_ARR] || c[L_OBJ];
     ad_array a;
     if (mode == JD_MATRIX) {
         if (s.have_bad) {
@@ -385,11 +431,12 @@ ad_elem *jd_nested(jd *d, jv v, enum jd_mode mode)
     ad_dtype t = AD_DTYPE__COUNT;
     if (s.n == 0)
         t = AD_F64;
-    else if (nums && nums + c[L_BOOL] + c[L_NULL] + c[L_NANSTR] == s.n)
+    else if (nums && !other)
         t = (c[L_REAL] || c[L_NULL] || c[L_NANSTR]) ? AD_F64 : AD_I64;
-    else if (c[L_BOOL] == s.n)
+    else if (c[L_BOOL] && !nums && !other && !c[L_NULL] && !c[L_NANSTR])
         t = AD_BOOL;
-    else if (c[L_STR] + c[L_NANSTR] == s.n)
+    else if ((c[L_STR] || c[L_NANSTR]) && !nums && !c[L_BOOL] && !c[L_NULL] && !c[L_ARR] &&
+             !c[L_OBJ])
         t = AD_STR;
     if (t == AD_STR) {
         ad_strbuild sb = {0};
@@ -484,27 +531,37 @@ int jd_base64(jd *d, jv js, ad_dtype t, int ndim, const uint64_t *shape, ad_arra
     if (!jv_is_string(js))
         return jd_fail(d, ADX_E_SCHEMA, "expected \"base64\" to be a string, got %s",
                        jd_type_name(js));
-    const char *s = jv_string_value(js);
-    size_t len = jv_string_length(js);
-    size_t pad = 0;
-    if (len && s[len - 1] == '=') pad = (len > 1 && s[len - 2] == '=') ? 2 : 1;
-    size_t body = len - pad;
-    for (size_t i = 0; i < body; i++)
-        if (b64v((unsigned char)s[i]) < 0) {
-            unsigned char c = (unsigned char)s[i];
-            if (c >= 0x20 && c < 0x7f)
+    /* The parser decoded canonical base64 as it read it; only other text
+     * (an error to report, or unused bits set) is decoded here. */
+    bool pre = jv_tag(js) == JVT_B64;
+    const char *s = NULL;
+    size_t body = 0;
+    uint64_t nbytes;
+    if (pre) {
+        nbytes = ((const jv_b64 *)jv_ptr(js))->n;
+    } else {
+        s = jv_string_value(js);
+        size_t len = jv_string_length(js);
+        size_t pad = 0;
+        if (len && s[len - 1] == '=') pad = (len > 1 && s[len - 2] == '=') ? 2 : 1;
+        body = len - pad;
+        for (size_t i = 0; i < body; i++)
+            if (b64v((unsigned char)s[i]) < 0) {
+                unsigned char c = (unsigned char)s[i];
+                if (c >= 0x20 && c < 0x7f)
+                    return jd_fail(d, ADX_E_SCHEMA,
+                                   "invalid base64 character '%c' at offset %zu (standard alphabet "
+                                   "A-Z a-z 0-9 + / expected)",
+                                   c, i);
                 return jd_fail(d, ADX_E_SCHEMA,
-                               "invalid base64 character '%c' at offset %zu (standard alphabet "
+                               "invalid base64 byte 0x%02x at offset %zu (standard alphabet "
                                "A-Z a-z 0-9 + / expected)",
                                c, i);
-            return jd_fail(d, ADX_E_SCHEMA,
-                           "invalid base64 byte 0x%02x at offset %zu (standard alphabet "
-                           "A-Z a-z 0-9 + / expected)",
-                           c, i);
-        }
-    if (body % 4 == 1 || (pad && (len % 4 != 0)))
-        return jd_fail(d, ADX_E_SCHEMA, "base64 text of %zu characters is truncated", len);
-    uint64_t nbytes = (uint64_t)(body / 4) * 3 + (body % 4 == 2 ? 1 : body % 4 == 3 ? 2 : 0);
+            }
+        if (body % 4 == 1 || (pad && (len % 4 != 0)))
+            return jd_fail(d, ADX_E_SCHEMA, "base64 text of %zu characters is truncated", len);
+        nbytes = (uint64_t)(body / 4) * 3 + (body % 4 == 2 ? 1 : body % 4 == 3 ? 2 : 0);
+    }
     size_t isz = ad_dtype_size(t);
     uint64_t n;
     char sh[160];
@@ -531,12 +588,28 @@ int jd_base64(jd *d, jv js, ad_dtype t, int ndim, const uint64_t *shape, ad_arra
     }
     uint64_t one[1] = {n};
     if (jd_reserve(d, t, n)) return -1;
-    if (ad_array_init(a, t, ndim >= 0 ? ndim : 1, ndim >= 0 ? shape : one) < 0) return jd_nomem(d);
+    uint64_t got = 0;
+    uint8_t *bytes = pre && n ? jv_b64_take(d->doc, js, &got) : NULL;
+    if (bytes) {
+        /* Adopted as the array's buffer: no copy; jd_reserve charged it. */
+        adx_budget_release(d->budget, got);
+        a->dtype = t;
+        a->ndim = ndim >= 0 ? ndim : 1;
+        memcpy(a->shape, ndim >= 0 ? shape : one, (size_t)a->ndim * sizeof *shape);
+        a->n = n;
+        a->data = bytes;
+    } else if (ad_array_init(a, t, ndim >= 0 ? ndim : 1, ndim >= 0 ? shape : one) < 0) {
+        return jd_nomem(d);
+    } else if (pre && n) {
+        /* a block whose bytes were taken already (referenced twice) */
+        ad_array_free(a);
+        return jd_fail(d, ADX_E_INTERNAL, "base64 bytes used twice");
+    }
     uint8_t *o = a->data;
     size_t w = 0;
     uint32_t acc = 0;
     int bits = 0;
-    for (size_t i = 0; i < body; i++) {
+    for (size_t i = 0; !pre && i < body; i++) {
         acc = (acc << 6) | (uint32_t)b64v((unsigned char)s[i]);
         bits += 6;
         if (bits >= 8) {

@@ -24,10 +24,11 @@ static inline bool jn_is_numchar(unsigned char c)
     return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
 }
 
-/* Parse tok[0..len) (NUL-terminated) by the RFC 8259 grammar: JN_INT (fits
+/* Parse tok[0..len) by the RFC 8259 grammar: JN_INT (fits
  * int64), JN_UINT (above INT64_MAX, fits uint64), JN_REAL (overflow gives
  * ±inf and underflow ±0, as Python), JN_RANGE (an integer beyond both),
- * JN_BAD (not a JSON number: leading zeros, "1.", "+1", ".5", ...). */
+ * JN_BAD (not a JSON number: leading zeros, "1.", "+1", ".5", ...). tok
+ * need not be NUL-terminated when the byte after it is no number character. */
 int jn_parse(const char *tok, size_t len, locale_t c_locale, jn_num *out);
 
 #endif

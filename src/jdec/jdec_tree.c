@@ -15,12 +15,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
+#include "adx_utf8.h"
 #include "jdec_num.h"
 
 enum {
     CHUNK = 256 * 1024,
-    ARENA_CHUNK = 256 * 1024,
+    ARENA_CHUNK = 2 * 1024 * 1024,
     JV_BIG_NODE = 32 * 1024,
     SMALL_OBJ = 16, /* objects up to this many keys find duplicates by scanning */
 };
@@ -57,7 +59,22 @@ struct jv_doc {
 static void cur_ptr(parser *ps, char *out, size_t depth);
 static size_t parser_depth(const parser *ps);
 
-/* Over the budget, the error names the element being read. */
+/* Large buffers are about to be filled front to back: fault their pages in
+ * with one call rather than one trap per page (much cheaper on virtual
+ * machines). A kernel without MADV_POPULATE_WRITE just says no. */
+void jv_prefault(void *p, size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+    const uintptr_t pg = 4096;
+    if (n < (1u << 20)) return;
+    uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), e = ((uintptr_t)p + n) & ~(pg - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 static int doc_charge(jv_doc *d, uint64_t n, adx_err *err)
 {
     char ptr[ADX_ERR_PTR_MAX] = "";
@@ -78,7 +95,10 @@ static void *arena_alloc(jv_doc *d, size_t n, adx_err *err)
     n = (n + 7) & ~(size_t)7;
     arena_chunk *c = d->arena;
     if (!c || c->cap - c->used < n) {
-        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        /* Chunks grow with the document (64 KiB up to ARENA_CHUNK), so a
+         * small request costs little and a big one few allocations. */
+        size_t cap = c ? (c->cap * 2 < ARENA_CHUNK ? c->cap * 2 : ARENA_CHUNK) : 64 * 1024;
+        if (cap < n) cap = n;
         if (doc_charge(d, cap + sizeof *c, err)) return NULL;
         c = malloc(sizeof *c + cap);
         if (!c) {
@@ -86,6 +106,7 @@ static void *arena_alloc(jv_doc *d, size_t n, adx_err *err)
             adx_err_set(err, ADX_E_NOMEM, "", "out of memory while reading the request");
             return NULL;
         }
+        jv_prefault(c, sizeof *c + cap);
         c->next = d->arena;
         c->used = 0;
         c->cap = cap;
@@ -111,6 +132,7 @@ static void *big_alloc(jv_doc *d, size_t n, adx_err *err)
         doc_release(d, n + sizeof(big_hdr));
         goto nomem;
     }
+    jv_prefault(h, n + sizeof *h);
     h->idx = d->nbig;
     h->size = n + sizeof *h;
     d->big[d->nbig++] = h;
@@ -165,6 +187,8 @@ static void release_walk(jv_doc *d, jv v)
             doc_release(d, b->n);
             b->bytes = NULL;
         }
+        free(b->text);
+        b->text = NULL;
     }
     if (node_size(v) >= JV_BIG_NODE) big_free(d, jv_ptr(v));
 }
@@ -206,8 +230,10 @@ jv jv_doc_root(const jv_doc *d)
 void jv_doc_free(jv_doc *d)
 {
     if (!d) return;
-    for (size_t i = 0; i < d->nb64; i++)
+    for (size_t i = 0; i < d->nb64; i++) {
         free(d->b64[i]->bytes);
+        free(d->b64[i]->text);
+    }
     free(d->b64);
     for (size_t i = 0; i < d->nbig; i++)
         free(d->big[i]);
@@ -596,6 +622,7 @@ static int vpush(parser *ps, jv v)
         jv *n = realloc(ps->vs, nc * sizeof *n);
         if (!n) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
         ps->vs = n;
+        jv_prefault(n + ps->vcap, (nc - ps->vcap) * sizeof *n);
         ps->vcap = nc;
     }
     ps->vs[ps->vn++] = v;
@@ -721,43 +748,26 @@ static int escape(parser *ps)
     return 0;
 }
 
-/* One UTF-8 sequence whose lead byte is at ps->p (>= 0x80), validated
- * strictly: no overlong forms, no surrogates, nothing above U+10FFFF. */
+/* One UTF-8 sequence whose lead byte is at ps->p (>= 0x80): the lead and
+ * its continuation bytes (which may straddle a chunk), judged by the core
+ * decoder (no overlong forms, no surrogates, nothing above U+10FFFF). */
 static int utf8_seq(parser *ps)
 {
-    unsigned char c0 = *ps->p;
-    int n;
-    uint32_t min, cp;
-    if (c0 >= 0xC2 && c0 <= 0xDF) {
-        n = 1;
-        cp = c0 & 0x1F;
-        min = 0x80;
-    } else if (c0 >= 0xE0 && c0 <= 0xEF) {
-        n = 2;
-        cp = c0 & 0x0F;
-        min = 0x800;
-    } else if (c0 >= 0xF0 && c0 <= 0xF4) {
-        n = 3;
-        cp = c0 & 0x07;
-        min = 0x10000;
-    } else {
-        return p_syntax(ps, "invalid UTF-8 in a string");
-    }
-    if (sb_reserve(ps, 4)) return -1;
-    ps->p++;
-    char *o = ps->sb + ps->sblen;
-    *o++ = (char)c0;
-    for (int i = 0; i < n; i++) {
+    unsigned char seq[4];
+    size_t k = 0;
+    seq[k++] = *ps->p++;
+    while (k < 4) {
         int c = peekc(ps);
         if (c == -2) return -1;
-        if (c < 0 || (c & 0xC0) != 0x80) return p_syntax(ps, "invalid UTF-8 in a string");
-        cp = cp << 6 | (uint32_t)(c & 0x3F);
-        *o++ = (char)c;
+        if (c < 0 || (c & 0xC0) != 0x80) break;
+        seq[k++] = (unsigned char)c;
         ps->p++;
     }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return p_syntax(ps, "invalid UTF-8 in a string");
-    ps->sblen += (size_t)n + 1;
+    uint32_t cp;
+    if (utf8_decode(seq, k, &cp) != k) return p_syntax(ps, "invalid UTF-8 in a string");
+    if (sb_reserve(ps, 4)) return -1;
+    memcpy(ps->sb + ps->sblen, seq, k);
+    ps->sblen += k;
     return 0;
 }
 
@@ -838,21 +848,40 @@ static void b64_init(void)
 }
 
 /* Decode as many whole quads of [s, e) as are valid into o; returns the
- * characters consumed (a multiple of 4) and the bytes written in *w. */
+ * characters consumed (a multiple of 4) and the bytes written in *w. Each
+ * pair of quads is stored as one 8-byte write whose last two bytes the
+ * next overwrites, so o needs two bytes of slack. */
 static size_t b64_quads(const unsigned char *s, const unsigned char *e, uint8_t *o, size_t *w)
 {
     size_t i = 0, n = (size_t)(e - s), k = 0;
+    while (i + 16 <= n) {
+        const unsigned char *q = s + i;
+        uint32_t a = b64d0[q[0]] | b64d1[q[1]] | b64d2[q[2]] | b64d3[q[3]];
+        uint32_t b = b64d0[q[4]] | b64d1[q[5]] | b64d2[q[6]] | b64d3[q[7]];
+        uint32_t c = b64d0[q[8]] | b64d1[q[9]] | b64d2[q[10]] | b64d3[q[11]];
+        uint32_t d = b64d0[q[12]] | b64d1[q[13]] | b64d2[q[14]] | b64d3[q[15]];
+        if ((a | b | c | d) & 0x01000000u) break;
+        uint64_t lo = (uint64_t)a | (uint64_t)b << 24, hi = (uint64_t)c | (uint64_t)d << 24;
+        memcpy(o + k, &lo, 8);
+        memcpy(o + k + 6, &hi, 8);
+        i += 16;
+        k += 12;
+    }
     while (i + 4 <= n) {
         uint32_t x = b64d0[s[i]] | b64d1[s[i + 1]] | b64d2[s[i + 2]] | b64d3[s[i + 3]];
         if (x & 0x01000000u) break;
-        o[k] = (uint8_t)x;
-        o[k + 1] = (uint8_t)(x >> 8);
-        o[k + 2] = (uint8_t)(x >> 16);
+        memcpy(o + k, &x, 4);
         i += 4;
         k += 3;
     }
     *w = k;
     return i;
+}
+
+size_t jv_b64_decode(const char *s, size_t n, uint8_t *o, size_t *written)
+{
+    b64_init();
+    return b64_quads((const unsigned char *)s, (const unsigned char *)s + n, o, written);
 }
 
 /* A "base64" string: decoded as it streams into a byte buffer. If the
@@ -893,6 +922,7 @@ static int lex_b64(parser *ps, jv *out)
                 goto fail;
             }
             bytes = nb;
+            jv_prefault(bytes + cap, nc - cap);
             cap = nc;
         }
         if (ntail == 0 && !pad) {
@@ -1030,12 +1060,19 @@ static int lex_number(parser *ps, jv *out)
 {
     char tmp[128];
     char *tok = tmp;
+    const char *in = NULL; /* the token in the read buffer, when it lies there whole */
     size_t len = 0, cap = sizeof tmp;
     const unsigned char *s = ps->p, *e = ps->end;
     /* fast path: the token ends inside the buffer */
     while (s < e && jn_is_numchar(*s))
         s++;
-    if (s < e || ps->eof) {
+    if (s < e) {
+        /* Parsed where it lies: a non-number byte follows it in the
+         * buffer, so even strtod stops at its end. */
+        in = (const char *)ps->p;
+        len = (size_t)(s - ps->p);
+        ps->p = s;
+    } else if (ps->eof) {
         len = (size_t)(s - ps->p);
         if (len >= cap) {
             tok = malloc(len + 1);
@@ -1043,6 +1080,7 @@ static int lex_number(parser *ps, jv *out)
         }
         memcpy(tok, ps->p, len);
         ps->p = s;
+        tok[len] = '\0';
     } else {
         for (;;) {
             int c = peekc(ps);
@@ -1070,9 +1108,9 @@ static int lex_number(parser *ps, jv *out)
             ps->p++;
         }
     }
-    tok[len] = '\0';
+    if (!in) tok[len] = '\0';
     jn_num num;
-    int r = jn_parse(tok, len, ps->cloc, &num);
+    int r = jn_parse(in ? in : tok, len, ps->cloc, &num);
     if (tok != tmp) free(tok);
     switch (r) {
     case JN_BAD:
@@ -1222,7 +1260,13 @@ static int close_container(parser *ps, jv *out)
         jv_arr *a = node_alloc(ps->d, sizeof *a + cnt * sizeof(jv), ps->err);
         if (!a) return -1;
         a->n = cnt;
-        memcpy(a->v, ps->vs + f->base, cnt * sizeof(jv));
+        a->n_hi = 0;
+        uint32_t kinds = 0;
+        const jv *src = ps->vs + f->base;
+        for (size_t i = 0; i < cnt; i++)
+            kinds |= JV_K(jv_tag(src[i]));
+        a->kinds = kinds;
+        memcpy(a->v, src, cnt * sizeof(jv));
         *out = jv_box(JVT_ARR, a);
     }
     if (f->ht) {

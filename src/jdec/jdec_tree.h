@@ -58,6 +58,7 @@ typedef struct jv_str {
     char s[]; /* NUL-terminated, valid UTF-8 without NUL */
 } jv_str;
 typedef struct jv_arr {
+    uint32_t n_hi, kinds; /* kinds: OR of 1 << jv_tag() of the elements */
     uint64_t n;
     jv v[];
 } jv_arr;
@@ -214,6 +215,13 @@ static inline jv jv_array_get(jv v, size_t i)
     const jv_arr *a = jv_ptr(v);
     return i < a->n ? a->v[i] : JV_NONE;
 }
+/* Which tags occur among an array's elements (bit 1 << jv_tag): decoders
+ * skip classifying each element of a row that holds only numbers. */
+#define JV_K(tag) (1u << (tag))
+static inline uint32_t jv_array_kinds(jv v)
+{
+    return jv_tag(v) == JVT_ARR ? ((const jv_arr *)jv_ptr(v))->kinds : 0;
+}
 /* The elements of an array (NULL when empty or not an array). */
 static inline const jv *jv_array_items(jv v)
 {
@@ -275,5 +283,14 @@ jv *jv_object_slot(jv obj, const char *key);
 /* Take a base64 value's bytes (the caller frees them with free()); the
  * budget charge moves with them. NULL when already taken. */
 uint8_t *jv_b64_take(jv_doc *d, jv v, uint64_t *n);
+
+/* Fault in the pages of a large buffer about to be filled, with one call
+ * instead of a trap per page (page faults are dear on virtual machines);
+ * a no-op below 1 MiB or where the kernel lacks MADV_POPULATE_WRITE. */
+void jv_prefault(void *p, size_t n);
+
+/* The base64 loop alone (for its benchmark): whole valid quads of s[0..n)
+ * into o (n / 4 * 3 + 2 bytes of room); returns the characters used. */
+size_t jv_b64_decode(const char *s, size_t n, uint8_t *o, size_t *written);
 
 #endif

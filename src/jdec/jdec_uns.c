@@ -116,7 +116,7 @@ int jd_uns_dict(jd *d, jv v, ad_dict *out, uint32_t depth)
         size_t mp = adx_ptr_key(&d->p, key), ms = adx_ptr_key(&d->s, key);
         ad_elem *e = jd_check_str(d, strlen(key)) ? NULL : jd_uns_value(d, val, depth);
         int r = e ? 0 : -1;
-        if (e && ad_dict_put(out, key, e) < 0) r = jd_nomem(d);
+        if (e && ad_dict_append(out, key, e) < 0) r = jd_nomem(d); /* keys are unique */
         adx_ptr_pop(&d->p, mp);
         adx_ptr_pop(&d->s, ms);
         if (r) return -1;

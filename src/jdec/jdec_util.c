@@ -40,6 +40,9 @@ int jd_reserve_bytes(jd *d, uint64_t bytes)
         return jd_fail(d, ADX_E_LIMIT,
                        "decoded data would exceed max_total_bytes = %" PRIu64 " bytes",
                        d->lim->max_total_bytes);
+    /* The model's buffers count against the request's memory too (they
+     * are never released before the request ends). */
+    if (adx_budget_charge(d->budget, bytes, adx_ptr_str(&d->p), d->err)) return -1;
     d->total = t;
     return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,33 @@ static h5r_opts include_opts(const adx_request *r)
                       .has_include = r->has_include};
 }
 
+/* Globs cost their length for every key they are matched against: their
+ * number and length are limits of their own (413 naming them). */
+static int check_patterns(const adx_request *r, const adx_limits *lim, adx_err *err)
+{
+    const struct {
+        const char *name;
+        char **v;
+        size_t n;
+    } lists[] = {{"include", r->include, r->n_include},
+                 {"categorical_columns", r->cat_globs, r->n_cat}};
+    for (size_t l = 0; l < 2; l++) {
+        char ptr[64];
+        snprintf(ptr, sizeof ptr, "/%s", lists[l].name);
+        if (lists[l].n > lim->max_patterns)
+            return adx_err_set(err, ADX_E_LIMIT, ptr, "%zu patterns exceed max_patterns = %" PRIu64,
+                               lists[l].n, lim->max_patterns);
+        for (size_t i = 0; i < lists[l].n; i++)
+            if (strlen(lists[l].v[i]) > lim->max_pattern_bytes) {
+                snprintf(ptr, sizeof ptr, "/%s/%zu", lists[l].name, i);
+                return adx_err_set(err, ADX_E_LIMIT, ptr,
+                                   "a pattern of %zu bytes exceeds max_pattern_bytes = %" PRIu64,
+                                   strlen(lists[l].v[i]), lim->max_pattern_bytes);
+            }
+    }
+    return 0;
+}
+
 /* A stored dataset as the model: the stored columns are typed already, so
  * categorical_columns acts on the model, as for a file given directly. */
 static int load_dataset(pipe_job *j, adx_err *err)
@@ -100,7 +128,7 @@ static pipe_job *load_doc(pipe_job *j, adx_src *s, const pipe_env *env, parts_se
     if (!root) goto fail;
     int rc = req_parse(root, &j->req, err);
     json_decref(root);
-    if (rc) goto fail;
+    if (rc || check_patterns(&j->req, &j->lim, err)) goto fail;
     if (j->req.dataset) {
         /* Nothing in the document is needed any more: drop it before the
          * (possibly large) dataset is read. */
@@ -288,7 +316,7 @@ static pipe_job *open_file(const pipe_source *src, const adx_limits *lim, adx_er
     }
     int rc = req_parse_mode(src->options ? src->options : none, REQ_OPTIONS, &j->req, err);
     json_decref(none);
-    if (rc) goto fail;
+    if (rc || check_patterns(&j->req, &j->lim, err)) goto fail;
     if (src->gzip && src->kind == PIPE_SRC_H5AD) {
         int fd = gunzip_beside(src->path, lim, false, tmp, sizeof tmp, err);
         if (fd < 0) goto fail;
@@ -453,6 +481,8 @@ static void scaled_progress(void *ud, double f)
 
 int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *err)
 {
+    if (!j || j->stage != STAGE_PREPARED)
+        return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_write called out of order");
     /* After a decode that reported its half, the writer's 0..1 is the rest. */
     scaled_ctl sd = {ctl, DECODE_SHARE};
     adx_ctl sc;
@@ -461,8 +491,6 @@ int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *e
             .cancel = ctl->cancel, .progress = ctl->progress ? scaled_progress : NULL, .ud = &sd};
         ctl = &sc;
     }
-    if (!j || j->stage != STAGE_PREPARED)
-        return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_write called out of order");
     if (adx_ctl_canceled(ctl)) return adx_err_set(err, ADX_E_CANCELED, "", "the job was canceled");
     /* A result is meant to be read by others. */
     afile_opts o = {.mode = 0644, .sha256 = true};

@@ -18,13 +18,16 @@
 
 #include "adx_afile.h"
 
-/* Writers report a full disk through their library's message; the errno
- * text is what they have in common. */
+/* afile and the h5ad writer report a full disk as ADX_E_NO_SPACE; other
+ * writers only through their library's message, whose errno text is what
+ * they have in common. */
 static bool no_space(const adx_err *e)
 {
-    return e->type == ADX_E_IO &&
-           (strstr(e->cause, strerror(ENOSPC)) || strstr(e->cause, strerror(EDQUOT)) ||
-            strstr(e->detail, strerror(ENOSPC)) || strstr(e->detail, strerror(EDQUOT)));
+    if (e->type == ADX_E_NO_SPACE) return true;
+    if (e->type != ADX_E_IO) return false;
+    const char *full = strerror(ENOSPC), *quota = strerror(EDQUOT);
+    return strstr(e->cause, full) || strstr(e->cause, quota) || strstr(e->detail, full) ||
+           strstr(e->detail, quota);
 }
 
 static json_t *problem_for_job(const adx_err *e, const char *id)

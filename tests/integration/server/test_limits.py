@@ -404,7 +404,12 @@ class Faults(Base):
         self.d.start()
         self.d.wait_job(jid, states=("running",))
         self.assertEqual(wait_record(self.d.spool, jid, "attempts", 2).get("attempts"), 2)
+        # stopped while writing (the decode before it polls no cancel flag)
+        deadline = time.time() + 120
+        while time.time() < deadline and self.d.json("GET", "/v1/exports/" + jid)[2]["progress"] == 0:
+            time.sleep(0.02)
         self.assertEqual(self.d.stop(), 0)  # grace 0: the run is stopped, not crashed
+        self.assertNotIn("workers did not stop", self.d.logs())
         rec = job_record(self.d.spool, jid)
         self.assertEqual(rec["state"], "queued")
         self.assertEqual(rec.get("attempts"), 1)
