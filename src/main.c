@@ -35,7 +35,7 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  export REQUEST.json|FILE.h5ad|FOLDER [-o OUT] [--timings]\n"
-    "         [--data-dir DIR] [file options]\n"
+    "         [--data-dir DIR] [--part NAME=FILE ...] [file options]\n"
     "      Export one input and write the file. The input is\n"
     "        - a request JSON (the body of POST /v1/exports), or '-' to read\n"
     "          it from stdin; its options travel inside it; gzip-compressed\n"
@@ -47,6 +47,9 @@ static const char usage_text[] =
     "                        the \"filename\" option, else export.<ext>,\n"
     "                        in the current directory.\n"
     "      --timings         add \"timings\" (seconds per stage) to the job JSON\n"
+    "      --part NAME=FILE  a binary part the request references with\n"
+    "                        {\"part\": \"NAME\"}: an .npy file, or raw\n"
+    "                        little-endian bytes (repeatable)\n"
     "      --data-dir DIR    stored datasets, for a request that names a\n"
     "                        \"dataset\" (default: $ANNDATA_EXPORTD_DATA_DIR)\n"
     "      file options (h5ad or folder INPUT only; a request JSON carries its\n"
@@ -122,7 +125,6 @@ static int report_error(const adx_err *e)
     return exit_code_for(e);
 }
 
-/* The request from stdin, bounded by the body limit like an HTTP body. */
 static int copy_to_stdout(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -143,40 +145,38 @@ static double now_s(void)
 
 static int export_job(pipe_job *j, const char *out, bool timings, double t0, double t1);
 
-/* What INPUT is. The HDF5 signature marks an h5ad file (at 0 or, after a
- * user block, at 512, 1024, 2048, ... as the HDF5 format allows), so an
- * h5ad without extension still works; a file named *.h5ad / *.h5 without
- * one is an h5ad too, so that its error says "not an HDF5 file" rather
- * than "malformed JSON". */
-typedef enum input_kind { IN_REQUEST, IN_H5AD, IN_FOLDER } input_kind;
-
 static bool h5_named(const char *path)
 {
     const char *dot = strrchr(path, '.');
     return dot && (!strcasecmp(dot, ".h5ad") || !strcasecmp(dot, ".h5"));
 }
 
-static int classify_input(const char *path, input_kind *kind)
+/* What INPUT is. The HDF5 signature marks an h5ad file (at 0 or, after a
+ * user block, at 512, 1024, 2048, ... as the HDF5 format allows), so an
+ * h5ad without extension still works; a file named *.h5ad / *.h5 without
+ * one is an h5ad too, so that its error says "not an HDF5 file" rather
+ * than "malformed JSON". */
+static int classify_input(const char *path, pipe_src_kind *kind)
 {
     if (!strcmp(path, "-")) {
-        *kind = IN_REQUEST;
+        *kind = PIPE_SRC_REQUEST;
         return 0;
     }
     struct stat st;
     if (stat(path, &st) != 0) return -1;
     if (S_ISDIR(st.st_mode)) {
-        *kind = IN_FOLDER;
+        *kind = PIPE_SRC_POLIS;
         return 0;
     }
     static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    *kind = h5_named(path) ? IN_H5AD : IN_REQUEST;
+    *kind = h5_named(path) ? PIPE_SRC_H5AD : PIPE_SRC_REQUEST;
     for (off_t at = 0; at + 8 <= st.st_size; at = at ? at * 2 : 512) {
         unsigned char head[8];
         if (pread(fd, head, sizeof head, at) != (ssize_t)sizeof head) break;
         if (!memcmp(head, sig, sizeof sig)) {
-            *kind = IN_H5AD;
+            *kind = PIPE_SRC_H5AD;
             break;
         }
         /* A request is JSON (or gzip, 1f 8b) from its first byte; only
@@ -208,6 +208,8 @@ typedef struct export_args {
      * one seen is remembered to name it when it is misplaced. */
     json_t *opts;
     const char *first_file_opt;
+    pipe_part_file *parts; /* --part NAME=FILE (NAME cut out of argv in place) */
+    size_t n_parts;
 } export_args;
 
 /* Returns -1 when the export goes on, else the exit status (help, a usage
@@ -236,6 +238,13 @@ static int export_parse_args(int argc, char **argv, export_args *ea)
             ea->out = val;
         } else if (!strcmp(name, "--timings") && !val) {
             ea->timings = true;
+        } else if (!strcmp(name, "--part")) {
+            TAKE_VALUE();
+            char *peq = strchr(val, '=');
+            if (!peq || peq == val || !peq[1])
+                return bad_usage("--part takes NAME=FILE, got '%s'", val);
+            *peq = '\0';
+            ea->parts[ea->n_parts++] = (pipe_part_file){.name = val, .path = peq + 1};
         } else if (!strcmp(name, "--data-dir")) {
             TAKE_VALUE();
             ea->data_dir = val;
@@ -307,7 +316,7 @@ static int export_open_store(const export_args *ea, const adx_limits *lim, ds_st
 
 static int export_run(const export_args *ea)
 {
-    input_kind kind;
+    pipe_src_kind kind;
     if (classify_input(ea->input, &kind) != 0) {
         /* Unreadable input is an I/O error (exit 1), as for any request. */
         adx_err ierr;
@@ -316,7 +325,14 @@ static int export_run(const export_args *ea)
         adx_err_set(&ierr, ADX_E_IO, "", "cannot read the input");
         return report_error(&ierr);
     }
-    if (kind == IN_REQUEST && ea->first_file_opt) {
+    if (kind != PIPE_SRC_REQUEST && ea->n_parts) {
+        fprintf(stderr,
+                "anndata-exportd: --part applies to a request JSON that references parts; %s is "
+                "an h5ad file or a folder\n",
+                ea->input);
+        return 2;
+    }
+    if (kind == PIPE_SRC_REQUEST && ea->first_file_opt) {
         fprintf(stderr,
                 "anndata-exportd: %s applies to an h5ad file or a Polis folder; %s is a request "
                 "JSON, which carries its own options (put them in the request)\n",
@@ -326,28 +342,24 @@ static int export_run(const export_args *ea)
     adx_limits lim;
     adx_limits_default(&lim);
     ds_store *store = NULL;
-    int rc = kind == IN_REQUEST ? export_open_store(ea, &lim, &store) : -1;
+    int rc = kind == PIPE_SRC_REQUEST ? export_open_store(ea, &lim, &store) : -1;
     if (rc >= 0) return rc;
     adx_err err;
     adx_err_init(&err);
     pipe_env env = {.store = store};
     double t0 = now_s();
     pipe_job *j = NULL;
-    if (kind == IN_REQUEST) {
-        /* stdin streams like a file (never read whole into memory) */
-        j = pipe_load_file_env(strcmp(ea->input, "-") ? ea->input : "/dev/stdin", &lim, &env, &err);
-        if (!j && !store && err.type == ADX_E_BAD_OPTION && err.n_items > 0 &&
-            !strcmp(err.items[0].pointer, "/dataset"))
-            adx_err_add(&err, "/dataset",
-                        "the request names a stored dataset: give --data-dir DIR or set "
-                        "ANNDATA_EXPORTD_DATA_DIR");
-    } else {
-        /* No adx-h5check here: the file is the user's own and a crash of
-         * libhdf5 ends only this command, which is all the helper would
-         * prevent; finding the helper would mean guessing install layouts. */
-        j = pipe_load_input(ea->input, kind == IN_H5AD ? PIPE_IN_H5AD : PIPE_IN_POLIS, ea->opts,
-                            &lim, NULL, &err);
-    }
+    /* No adx-h5check for an h5ad: the file is the user's own and a crash of
+     * libhdf5 ends only this command, which is all the helper would
+     * prevent; finding the helper would mean guessing install layouts. */
+    pipe_source src = {.kind = kind, .path = ea->input, .parts = ea->parts, .n_parts = ea->n_parts};
+    if (kind != PIPE_SRC_REQUEST) src.options = ea->opts;
+    j = pipe_open(&src, &lim, &env, &err);
+    if (!j && !store && err.type == ADX_E_BAD_OPTION && err.n_items > 0 &&
+        !strcmp(err.items[0].pointer, "/dataset"))
+        adx_err_add(&err, "/dataset",
+                    "the request names a stored dataset: give --data-dir DIR or set "
+                    "ANNDATA_EXPORTD_DATA_DIR");
     if (!j)
         rc = report_error(&err);
     else
@@ -358,14 +370,17 @@ static int export_run(const export_args *ea)
 
 static int cmd_export(int argc, char **argv)
 {
-    export_args ea = {.opts = json_object()};
-    if (!ea.opts) {
+    export_args ea = {.opts = json_object(), .parts = calloc((size_t)argc, sizeof(pipe_part_file))};
+    if (!ea.opts || !ea.parts) {
         fprintf(stderr, "anndata-exportd: out of memory\n");
+        json_decref(ea.opts);
+        free(ea.parts);
         return 1;
     }
     int rc = export_parse_args(argc, argv, &ea);
     if (rc < 0) rc = export_run(&ea);
     json_decref(ea.opts);
+    free(ea.parts);
     return rc;
 }
 

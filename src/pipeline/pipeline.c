@@ -20,9 +20,11 @@
 #include "adx_jdec.h"
 #include "adx_model.h"
 #include "adx_npz.h"
+#include "adx_parts.h"
 #include "adx_polis.h"
 #include "adx_report.h"
 #include "adx_sanitize.h"
+#include "adx_src.h"
 
 enum { STAGE_LOADED = 1, STAGE_PREPARED, STAGE_WRITTEN };
 
@@ -33,10 +35,14 @@ struct pipe_job {
     adx_report rep;
     adx_budget budget;      /* memory of this request while it is decoded */
     bool decoded_from_body; /* progress already went to DECODE_SHARE while reading */
+    ds_store *store;        /* a deferred dataset is read from here by pipe_prepare */
     int stage;
     uint64_t size;
     char sha256[65];
 };
+
+/* Decoding is the first half of a job's progress; the writer the second. */
+static const double DECODE_SHARE = 0.5;
 
 void pipe_free(pipe_job *j)
 {
@@ -95,9 +101,29 @@ static int check_patterns(const adx_request *r, const adx_limits *lim, adx_err *
     return 0;
 }
 
-/* Takes ownership of doc (freed before returning, whatever happens). */
-static pipe_job *load_doc(pipe_job *j, jdec_doc *doc, const pipe_env *env, adx_err *err)
+/* A stored dataset as the model: the stored columns are typed already, so
+ * categorical_columns acts on the model, as for a file given directly. */
+static int load_dataset(pipe_job *j, adx_err *err)
 {
+    h5r_opts ro = include_opts(&j->req);
+    j->a = ds_load_opts(j->store, j->req.dataset, &ro, NULL, &j->rep, err);
+    if (!j->a) return -1;
+    return san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err);
+}
+
+/* The request document read from `s` (closed here) into job j (freed on
+ * failure). `parts` (NULL = none) are the binary parts it may reference. */
+static pipe_job *load_doc(pipe_job *j, adx_src *s, const pipe_env *env, parts_set *parts,
+                          bool defer, adx_err *err)
+{
+    jdec_opts ro = {.limits = &j->lim,
+                    .budget = &j->budget,
+                    .ctl = env ? env->ctl : NULL,
+                    .progress_to = DECODE_SHARE};
+    jdec_doc *doc = s ? jdec_read(s, &ro, err) : NULL;
+    adx_src_close(s);
+    if (!doc) goto fail;
+    j->decoded_from_body = env && env->ctl;
     json_t *root = jdec_doc_envelope(doc, "adata", err);
     if (!root) goto fail;
     int rc = req_parse(root, &j->req, err);
@@ -114,18 +140,25 @@ static pipe_job *load_doc(pipe_job *j, jdec_doc *doc, const pipe_env *env, adx_e
                         "configured)");
             goto fail;
         }
-        h5r_opts ro = include_opts(&j->req);
-        j->a = ds_load_opts(env->store, j->req.dataset, &ro, NULL, &j->rep, err);
-        if (!j->a) goto fail;
-        /* As for a file given directly: the stored columns are typed
-         * already, so the option acts on the model. */
-        if (san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
+        j->store = env->store;
+        if (parts && parts_check_unreferenced(parts, err)) goto fail;
+        if (defer) {
+            /* The summary is cached by file identity: after the first
+             * request it costs a stat(), and it is a 404 when missing. */
+            json_t *sum = ds_summary(j->store, j->req.dataset, err);
+            if (!sum) goto fail;
+            json_decref(sum);
+        } else if (load_dataset(j, err)) {
             goto fail;
+        }
         j->stage = STAGE_LOADED;
         return j;
     }
+    if (parts) parts->budget = &j->budget, parts->lim = &j->lim;
     jdec_opts o = {
         .limits = &j->lim,
+        .part = parts ? parts_jdec_part : NULL,
+        .part_ud = parts,
         .budget = &j->budget,
         .cat_globs = (const char *const *)j->req.cat_globs,
         .n_cat_globs = j->req.n_cat,
@@ -142,6 +175,7 @@ static pipe_job *load_doc(pipe_job *j, jdec_doc *doc, const pipe_env *env, adx_e
     }
     j->a = jdec_doc_anndata(doc, "adata", &o, &j->rep, err);
     if (!j->a) goto fail;
+    if (parts && parts_check_unreferenced(parts, err)) goto fail;
     /* The model does not reference the document; it goes before the
      * heavier stages run. */
     jdec_doc_free(doc);
@@ -154,45 +188,220 @@ fail:
     return NULL;
 }
 
-/* Decoding is the first half of a job's progress; the writer the second. */
-static const double DECODE_SHARE = 0.5;
+/* The decompressed bytes of a gzip file at `path` in a new temporary file
+ * next to it (random access for HDF5 and multipart parts); the limit is
+ * on the decompressed size. Returns its fd; *tmp is its path, or "" when
+ * `unlinked` asked for it to be gone at once. */
+static int gunzip_beside(const char *path, const adx_limits *lim, bool unlinked, char *tmp,
+                         size_t cap, adx_err *err)
+{
+    tmp[0] = '\0';
+    adx_src *s = adx_src_open_path(path, 0, err);
+    if (s) s = adx_src_gzip(s, lim->max_body_bytes, err);
+    if (!s) return -1;
+    snprintf(tmp, cap, "%s.gunzip-XXXXXX", path);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        adx_src_close(s);
+        tmp[0] = '\0';
+        return adx_err_set(err, ADX_E_IO, "", "cannot create a file to decompress into: %s",
+                           strerror(errno));
+    }
+    if (unlinked) {
+        unlink(tmp);
+        tmp[0] = '\0';
+    }
+    enum { BUF = 1 << 20 };
+    char *buf = malloc(BUF);
+    int rc = buf ? 0 : adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+    while (!rc) {
+        ssize_t r = adx_src_read(s, buf, BUF, err);
+        if (r <= 0) {
+            rc = r < 0 ? -1 : 0;
+            break;
+        }
+        for (ssize_t o = 0; o < r && !rc;) {
+            ssize_t w = write(fd, buf + o, (size_t)(r - o));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0)
+                rc = adx_err_set(err, ADX_E_IO, "", "cannot write the decompressed body: %s",
+                                 strerror(errno));
+            else
+                o += w;
+        }
+    }
+    free(buf);
+    adx_src_close(s);
+    if (rc) {
+        close(fd);
+        if (tmp[0]) unlink(tmp);
+        tmp[0] = '\0';
+        return -1;
+    }
+    return fd;
+}
+
+static pipe_job *open_request(const pipe_source *src, const adx_limits *lim, const pipe_env *env,
+                              adx_err *err)
+{
+    pipe_job *j = job_new(lim, err);
+    if (!j) return NULL;
+    adx_src *s;
+    if (src->path && !strcmp(src->path, "-"))
+        s = adx_src_open_fd(0, 0, lim->max_body_bytes, err);
+    else if (src->path)
+        s = adx_src_open_path(src->path, lim->max_body_bytes, err);
+    else
+        s = adx_src_open_mem(src->buf, src->len, lim->max_body_bytes, err);
+    if (s)
+        s = src->gzip ? adx_src_gzip(s, lim->max_body_bytes, err)
+                      : adx_src_auto(s, lim->max_body_bytes, err);
+    /* No parts array: "part" in the request is a 400 that asks for a
+     * multipart body; an empty one (the CLI) names the missing part. */
+    if (!src->parts) return load_doc(j, s, env, NULL, src->defer_dataset, err);
+    parts_set ps = {0};
+    for (size_t i = 0; i < src->n_parts; i++) {
+        if (parts_set_add_file(&ps, src->parts[i].name, src->parts[i].path, err)) {
+            adx_src_close(s);
+            parts_set_free(&ps);
+            pipe_free(j);
+            return NULL;
+        }
+    }
+    j = load_doc(j, s, env, &ps, src->defer_dataset, err);
+    parts_set_free(&ps);
+    return j;
+}
+
+static pipe_job *open_multipart(const pipe_source *src, const adx_limits *lim, const pipe_env *env,
+                                adx_err *err)
+{
+    char tmp[4096];
+    int fd = src->gzip ? gunzip_beside(src->path, lim, true, tmp, sizeof tmp, err)
+                       : open(src->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (!adx_err_failed(err))
+            adx_err_set(err, ADX_E_IO, "", "cannot read the body: %s", strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    pipe_job *j = NULL;
+    parts_set ps = {0};
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > lim->max_body_bytes) {
+        adx_err_set(err, ADX_E_LIMIT, "", "the body is larger than max_body_bytes = %llu",
+                    (unsigned long long)lim->max_body_bytes);
+        goto done;
+    }
+    if (parts_set_scan_fd(&ps, fd, src->content_type, NULL, err)) goto done;
+    j = job_new(lim, err);
+    if (!j) goto done;
+    j = load_doc(j, parts_open_src(&ps, PARTS_REQUEST, lim->max_body_bytes, err), env, &ps,
+                 src->defer_dataset, err);
+done:
+    parts_set_free(&ps);
+    close(fd);
+    return j;
+}
+
+static pipe_job *open_file(const pipe_source *src, const adx_limits *lim, adx_err *err)
+{
+    pipe_job *j = job_new(lim, err);
+    if (!j) return NULL;
+    char tmp[4096] = "";
+    const char *path = src->path;
+    json_t *none = src->options ? NULL : json_object();
+    if (!src->options && !none) {
+        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+        goto fail;
+    }
+    int rc = req_parse_mode(src->options ? src->options : none, REQ_OPTIONS, &j->req, err);
+    json_decref(none);
+    if (rc || check_patterns(&j->req, &j->lim, err)) goto fail;
+    if (src->gzip && src->kind == PIPE_SRC_H5AD) {
+        int fd = gunzip_beside(src->path, lim, false, tmp, sizeof tmp, err);
+        if (fd < 0) goto fail;
+        close(fd);
+        path = tmp;
+    }
+    if (src->kind == PIPE_SRC_H5AD) {
+        /* A crash of libhdf5 on a corrupt file then ends the helper, not
+         * the caller. */
+        h5r_opts ro = include_opts(&j->req);
+        if (src->h5check && h5r_check_isolated_opts(src->h5check, path, &ro, &j->lim, 0, err))
+            goto fail;
+        j->a = h5r_read_opts(path, &ro, &j->lim, NULL, &j->rep, err);
+    } else {
+        j->a = polis_read_dir(path, &j->lim, &j->rep, err);
+    }
+    if (!j->a) goto fail;
+    if (san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
+        goto fail;
+    if (tmp[0]) unlink(tmp);
+    j->stage = STAGE_LOADED;
+    return j;
+fail:
+    if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "loading the input failed");
+    if (tmp[0]) unlink(tmp);
+    pipe_free(j);
+    return NULL;
+}
+
+static const char *const src_names[] = {NULL, "request", "multipart", "h5ad", "polis"};
+
+const char *pipe_src_name(pipe_src_kind k)
+{
+    return k >= PIPE_SRC_REQUEST && k <= PIPE_SRC_POLIS ? src_names[k] : "unknown";
+}
+
+pipe_src_kind pipe_src_parse(const char *name)
+{
+    for (int k = PIPE_SRC_REQUEST; name && k <= PIPE_SRC_POLIS; k++)
+        if (!strcmp(name, src_names[k])) return (pipe_src_kind)k;
+    return (pipe_src_kind)0;
+}
+
+pipe_job *pipe_open(const pipe_source *src, const adx_limits *lim, const pipe_env *env,
+                    adx_err *err)
+{
+    adx_limits dl;
+    if (!lim) {
+        adx_limits_default(&dl);
+        lim = &dl;
+    }
+    pipe_job *j = NULL;
+    switch (src ? src->kind : 0) {
+    case PIPE_SRC_REQUEST:
+        if (!src->path && !src->buf && src->len) break;
+        j = open_request(src, lim, env, err);
+        break;
+    case PIPE_SRC_MULTIPART:
+        if (!src->path || src->n_parts) break;
+        j = open_multipart(src, lim, env, err);
+        break;
+    case PIPE_SRC_H5AD:
+    case PIPE_SRC_POLIS:
+        if (!src->path) break;
+        return open_file(src, lim, err);
+    default:
+        break;
+    }
+    if (!j && !adx_err_failed(err))
+        adx_err_set(err, ADX_E_INTERNAL, "", "pipe_open: an incomplete source");
+    return j;
+}
 
 pipe_job *pipe_load_file_env(const char *request_path, const adx_limits *lim, const pipe_env *env,
                              adx_err *err)
 {
-    pipe_job *j = job_new(lim, err);
-    if (!j) return NULL;
-    jdec_opts o = {.limits = &j->lim,
-                   .budget = &j->budget,
-                   .ctl = env ? env->ctl : NULL,
-                   .progress_to = DECODE_SHARE};
-    jdec_doc *doc = jdec_read_file(request_path, &o, err);
-    if (!doc) {
-        if (!adx_err_failed(err)) adx_err_set(err, ADX_E_IO, "", "cannot read the request");
-        pipe_free(j);
-        return NULL;
-    }
-    j->decoded_from_body = env && env->ctl;
-    return load_doc(j, doc, env, err);
+    pipe_source src = {.kind = PIPE_SRC_REQUEST, .path = request_path};
+    return pipe_open(&src, lim, env, err);
 }
 
 pipe_job *pipe_load_buffer_env(const char *buf, size_t len, const adx_limits *lim,
                                const pipe_env *env, adx_err *err)
 {
-    pipe_job *j = job_new(lim, err);
-    if (!j) return NULL;
-    jdec_opts o = {.limits = &j->lim,
-                   .budget = &j->budget,
-                   .ctl = env ? env->ctl : NULL,
-                   .progress_to = DECODE_SHARE};
-    jdec_doc *doc = jdec_read_buffer(buf, len, &o, err);
-    if (!doc) {
-        if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INVALID_JSON, "", "cannot parse request");
-        pipe_free(j);
-        return NULL;
-    }
-    j->decoded_from_body = env && env->ctl;
-    return load_doc(j, doc, env, err);
+    pipe_source src = {.kind = PIPE_SRC_REQUEST, .buf = buf ? buf : "", .len = len};
+    return pipe_open(&src, lim, env, err);
 }
 
 pipe_job *pipe_load_file(const char *request_path, const adx_limits *lim, adx_err *err)
@@ -205,47 +414,22 @@ pipe_job *pipe_load_buffer(const char *buf, size_t len, const adx_limits *lim, a
     return pipe_load_buffer_env(buf, len, lim, NULL, err);
 }
 
-pipe_job *pipe_load_input(const char *path, pipe_input kind, const json_t *options,
+pipe_job *pipe_load_input(const char *path, pipe_src_kind kind, const json_t *options,
                           const adx_limits *lim, const char *h5check, adx_err *err)
 {
-    if (!path || (kind != PIPE_IN_H5AD && kind != PIPE_IN_POLIS)) {
-        adx_err_set(err, ADX_E_INTERNAL, "", "pipe_load_input needs a path and a known kind");
+    if (kind != PIPE_SRC_H5AD && kind != PIPE_SRC_POLIS) {
+        adx_err_set(err, ADX_E_INTERNAL, "", "pipe_load_input needs an h5ad file or a folder");
         return NULL;
     }
-    pipe_job *j = job_new(lim, err);
-    if (!j) return NULL;
-    json_t *none = options ? NULL : json_object();
-    if (!options && !none) {
-        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
-        goto fail;
-    }
-    int rc = req_parse_mode(options ? options : none, REQ_OPTIONS, &j->req, err);
-    json_decref(none);
-    if (rc || check_patterns(&j->req, &j->lim, err)) goto fail;
-    if (kind == PIPE_IN_H5AD) {
-        /* A crash of libhdf5 on a corrupt file then ends the helper, not
-         * the caller. */
-        h5r_opts ro = include_opts(&j->req);
-        if (h5check && h5r_check_isolated_opts(h5check, path, &ro, &j->lim, 0, err)) goto fail;
-        j->a = h5r_read_opts(path, &ro, &j->lim, NULL, &j->rep, err);
-    } else {
-        j->a = polis_read_dir(path, &j->lim, &j->rep, err);
-    }
-    if (!j->a) goto fail;
-    if (san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
-        goto fail;
-    j->stage = STAGE_LOADED;
-    return j;
-fail:
-    if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "loading the input failed");
-    pipe_free(j);
-    return NULL;
+    pipe_source src = {.kind = kind, .path = path, .options = options, .h5check = h5check};
+    return pipe_open(&src, lim, NULL, err);
 }
 
 int pipe_prepare(pipe_job *j, adx_err *err)
 {
     if (!j || j->stage != STAGE_LOADED)
         return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_prepare called out of order");
+    if (!j->a && j->req.dataset && load_dataset(j, err)) goto fail;
     /* Filter first: the report must not list fixes to elements the client
      * excluded, and dropped elements need no sanitizing. */
     if (j->req.has_include && flt_apply(j->a, (const char *const *)j->req.include, j->req.n_include,
@@ -302,7 +486,7 @@ int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *e
     /* After a decode that reported its half, the writer's 0..1 is the rest. */
     scaled_ctl sd = {ctl, DECODE_SHARE};
     adx_ctl sc;
-    if (ctl && j->decoded_from_body) {
+    if (ctl && j && j->decoded_from_body) {
         sc = (adx_ctl){
             .cancel = ctl->cancel, .progress = ctl->progress ? scaled_progress : NULL, .ud = &sd};
         ctl = &sc;
@@ -332,6 +516,11 @@ int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *e
 const adx_request *pipe_request(const pipe_job *j)
 {
     return j ? &j->req : NULL;
+}
+
+uint64_t pipe_model_bytes(const pipe_job *j)
+{
+    return j && j->a ? ad_anndata_bytes(j->a) : 0;
 }
 
 int pipe_output(const pipe_job *j, uint64_t *size, const char **sha256_hex)

@@ -252,8 +252,8 @@ static void validated(srv_validate *v)
     srv_log("info", "job accepted",
             json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:f, s:f}", "job_id", j->id, "request_id",
                       r->rid, "format", adx_format_name(j->format), "filename", j->filename,
-                      "dataset", j->dataset, "input", j->input == SRV_IN_H5AD ? "h5ad" : "request",
-                      "load_s", v->load_s, "store_s", v->store_s));
+                      "dataset", j->dataset, "input", pipe_src_name(j->input.kind), "load_s",
+                      v->load_s, "store_s", v->store_s));
     free(v->options);
     free(v);
     srv_run_dispatch(s);
@@ -332,7 +332,7 @@ enum MHD_Result srv_h_exports_post(srv_req *r)
             s->http.n_waiting++;
         }
     }
-    if (r->input == SRV_IN_H5AD) {
+    if (r->input.kind == PIPE_SRC_H5AD) {
         adx_err e;
         adx_err_init(&e);
         r->options = srv_query_options(r, &e);

@@ -65,7 +65,7 @@ struct srv_req {
     bool body_done;
     srv_handler upload_end; /* called once the whole body is spooled */
     unsigned wait_s;
-    srv_input input;   /* POST: what the body is */
+    srv_body input;    /* POST: what the body is */
     char *options;     /* POST of an h5ad: the options document built from the query */
     ds_input ds_input; /* PUT: what the body is */
     srv_validate *val;

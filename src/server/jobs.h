@@ -17,15 +17,22 @@
 
 #include "adx_common.h"
 #include "adx_srv_job.h"
+#include "adx_pipeline.h"
 #include "adx_srv_util.h"
 
 struct pipe_job;
 typedef struct srv_job srv_job;
 
-/* What a job exports: the request document (request.json, with "adata" or
- * "dataset"), or an uploaded h5ad (input.h5ad) with request.json holding
- * only the options. */
-typedef enum srv_input { SRV_IN_REQUEST = 0, SRV_IN_H5AD } srv_input;
+/* What a job's spooled body is, as one pipeline source: the request
+ * document (request.json, with "adata" or "dataset"), a multipart body
+ * (request.json holds it as received: the "request" part and binary
+ * parts), or an uploaded h5ad (input.h5ad) with request.json holding only
+ * the options; any of them as sent with Content-Encoding: gzip. */
+typedef struct srv_body {
+    pipe_src_kind kind; /* PIPE_SRC_REQUEST, PIPE_SRC_MULTIPART or PIPE_SRC_H5AD */
+    bool gzip;          /* decompressed when read; the limits count decompressed bytes */
+    char boundary[71];  /* PIPE_SRC_MULTIPART */
+} srv_body;
 
 /* A party waiting for a job: `fn` runs once, on the loop, when the job
  * reaches a terminal state (the watch is detached before the call). */
@@ -45,7 +52,7 @@ struct srv_job {
     int64_t created_ms, started_ms, finished_ms; /* 0 = not yet */
     adx_format format;
     char *filename;
-    srv_input input;
+    srv_body input;
     char *dataset;  /* stored dataset the request names, or NULL */
     bool pinned;    /* holds a ds_pin on `dataset` (queued or running) */
     json_t *result; /* pipe_result_json once succeeded (size, sha256, summary, report) */

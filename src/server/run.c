@@ -62,7 +62,7 @@ typedef struct export_work {
     srv_job *j;
     pipe_job *pj;
     adx_limits lim;
-    srv_input input;
+    srv_body input;
     char req_path[PATH_MAX + 64];
     char in_path[PATH_MAX + 64];
     char out_path[PATH_MAX + 64];
@@ -85,30 +85,47 @@ static void on_progress(void *ud, double f)
     atomic_store_explicit(&j->progress_ppm, (unsigned)(f * 1e6), memory_order_relaxed);
 }
 
-/* Worker: the job's input as a pipeline job. request.json is the whole
- * request, or for an uploaded h5ad only its options. */
-static pipe_job *load_input(const srv_state *s, srv_input input, const char *req_path,
+/* A job's spooled body as one pipeline source, the same for validation
+ * (path = the upload) and the worker (path = request.json or input.h5ad).
+ * `opts` is an h5ad body's options document. A stored dataset is only
+ * looked up when `defer` (validation): the worker reads it. */
+static pipe_job *open_body(const srv_state *s, const srv_body *b, const char *path,
+                           const json_t *opts, const adx_limits *lim, const adx_ctl *ctl,
+                           bool defer, adx_err *err)
+{
+    char ct[128];
+    snprintf(ct, sizeof ct, "multipart/form-data; boundary=\"%s\"", b->boundary);
+    pipe_source src = {.kind = b->kind,
+                       .path = path,
+                       .gzip = b->gzip,
+                       .content_type = b->kind == PIPE_SRC_MULTIPART ? ct : NULL,
+                       .options = opts,
+                       /* The input passed adx-h5check before the 202; checking it
+                        * again costs one extra read of the file in a child (only
+                        * when the model was not kept from validation) and keeps
+                        * every in-process read of an uploaded h5ad behind a check. */
+                       .h5check = s->h5check,
+                       .defer_dataset = defer};
+    pipe_env env = {.store = s->ds, .ctl = ctl};
+    return pipe_open(&src, lim, &env, err);
+}
+
+/* Worker: the job's input as a pipeline job. request.json is the body as
+ * received, or for an uploaded h5ad only its options. */
+static pipe_job *load_input(const srv_state *s, const srv_body *b, const char *req_path,
                             const char *in_path, const adx_limits *lim, const adx_ctl *ctl,
                             adx_err *err)
 {
-    if (input == SRV_IN_H5AD) {
-        /* The spool's own file; jansson's message would name its path. */
-        json_t *opts = json_load_file(req_path, 0, NULL);
-        if (!opts) {
-            adx_err_set(err, ADX_E_IO, "", "the stored export options do not read");
-            return NULL;
-        }
-        /* The input passed adx-h5check before the 202; checking it again
-         * costs one extra read of the file in a child (only when the model
-         * was not kept from validation) and keeps every in-process read of
-         * an uploaded h5ad behind a check. */
-        pipe_job *pj = pipe_load_input(in_path, PIPE_IN_H5AD, opts, lim, s->h5check, err);
-        json_decref(opts);
-        return pj;
+    if (b->kind != PIPE_SRC_H5AD) return open_body(s, b, req_path, NULL, lim, ctl, false, err);
+    /* The spool's own file; jansson's message would name its path. */
+    json_t *opts = json_load_file(req_path, 0, NULL);
+    if (!opts) {
+        adx_err_set(err, ADX_E_IO, "", "the stored export options do not read");
+        return NULL;
     }
-    /* the decode reports the first half of the job's progress */
-    pipe_env env = {.store = s->ds, .ctl = ctl};
-    return pipe_load_file_env(req_path, lim, &env, err);
+    pipe_job *pj = open_body(s, b, in_path, opts, lim, ctl, false, err);
+    json_decref(opts);
+    return pj;
 }
 
 /* Worker: the job's record as `st` with `attempts`, written durably
@@ -152,7 +169,7 @@ static void export_run(uv_work_t *w)
     pipe_job *pj = ew->pj;
     ew->pj = NULL;
     if (!pj && !adx_ctl_canceled(&ctl))
-        pj = load_input(ew->s, ew->input, ew->req_path, ew->in_path, &ew->lim, &ctl, &ew->err);
+        pj = load_input(ew->s, &ew->input, ew->req_path, ew->in_path, &ew->lim, &ctl, &ew->err);
     int rc = -1;
     if (pj && !adx_ctl_canceled(&ctl)) {
         rc = pipe_prepare(pj, &ew->err);
@@ -207,7 +224,7 @@ static void export_run(uv_work_t *w)
          * again; before that, a restart still needs it to rerun the job. */
         if (!adx_err_failed(&perr)) {
             /* the body: input.h5ad, or request.json (an h5ad's options stay) */
-            unlink(ew->input == SRV_IN_H5AD ? ew->in_path : ew->req_path);
+            unlink(ew->input.kind == PIPE_SRC_H5AD ? ew->in_path : ew->req_path);
             ew->request_dropped = true;
         }
     }
@@ -327,16 +344,11 @@ static void validate_run(uv_work_t *w)
         return;
     }
     uint64_t t1 = srv_mono_ns();
-    pipe_job *pj;
-    if (v->input == SRV_IN_H5AD) {
-        json_t *opts = json_loads(v->options, 0, NULL);
-        pj = opts ? pipe_load_input(v->upload, PIPE_IN_H5AD, opts, &v->lim, v->s->h5check, &v->err)
-                  : NULL;
-        json_decref(opts);
-    } else {
-        pipe_env env = {.store = v->s->ds};
-        pj = pipe_load_file_env(v->upload, &v->lim, &env, &v->err);
-    }
+    json_t *opts = v->input.kind == PIPE_SRC_H5AD ? json_loads(v->options, 0, NULL) : NULL;
+    pipe_job *pj = v->input.kind != PIPE_SRC_H5AD || opts
+                       ? open_body(v->s, &v->input, v->upload, opts, &v->lim, NULL, true, &v->err)
+                       : NULL;
+    json_decref(opts);
     uint64_t t2 = srv_mono_ns();
     v->load_s = (double)(t2 - t1) / 1e9;
     v->store_s = (double)(t1 - t0) / 1e9;
@@ -378,7 +390,7 @@ static void validate_run(uv_work_t *w)
     char dir[PATH_MAX + 64], req[PATH_MAX + 64];
     srv_spool_job_dir(&s->spool, j->id, dir, sizeof dir);
     srv_spool_job_file(&s->spool, j->id,
-                       v->input == SRV_IN_H5AD ? SRV_INPUT_H5AD_FILE : "request.json", req,
+                       v->input.kind == PIPE_SRC_H5AD ? SRV_INPUT_H5AD_FILE : "request.json", req,
                        sizeof req);
     char *rec = j->filename && dataset_ok ? srv_spool_record(j) : NULL;
     if (!rec) {
@@ -389,8 +401,9 @@ static void validate_run(uv_work_t *w)
     } else if (afile_rename(v->upload, req) != 0) {
         adx_err_cause(&v->err, "%s: %s", req, strerror(errno));
         adx_err_set(&v->err, ADX_E_IO, "", "cannot move the request");
-    } else if ((v->input != SRV_IN_H5AD || srv_write_durable(dir, "request.json", v->options,
-                                                             strlen(v->options), &v->err) == 0) &&
+    } else if ((v->input.kind != PIPE_SRC_H5AD ||
+                srv_write_durable(dir, "request.json", v->options, strlen(v->options), &v->err) ==
+                    0) &&
                srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0 &&
                afile_sync_path(s->spool.jobs_dir) != 0) {
         /* The new directory entry must be durable too. */
@@ -405,8 +418,9 @@ static void validate_run(uv_work_t *w)
         srv_job_free(j);
         return;
     }
-    if (!v->keep_model) {
-        /* Queued behind others: reload later rather than hold the model. */
+    if (!v->keep_model || pipe_model_bytes(j->pj) > v->lim.max_request_memory) {
+        /* Queued behind others, or more than one request may hold: reload
+         * later rather than hold the model. */
         pipe_free(j->pj);
         j->pj = NULL;
     }

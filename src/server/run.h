@@ -18,8 +18,8 @@ typedef struct srv_validate {
     int64_t created_ms;
     adx_limits lim;
     bool keep_model; /* hold the decoded model for a worker about to be free */
-    srv_input input;
-    char *options; /* SRV_IN_H5AD: the options document (owned, freed by the caller) */
+    srv_body input;
+    char *options; /* PIPE_SRC_H5AD: the options document (owned, freed by the caller) */
     adx_err err;
     srv_job *job;           /* built by the worker on success */
     double load_s, store_s; /* time spent decoding and making it durable */

@@ -81,7 +81,11 @@ char *srv_spool_record(const srv_job *j)
     if (j->attempts && !srv_job_terminal(j->state))
         json_object_set_new(o, "attempts", json_integer(j->attempts));
     /* Absent means a request document, as in records of earlier versions. */
-    if (j->input == SRV_IN_H5AD) json_object_set_new(o, "input", json_string("h5ad"));
+    if (j->input.kind != PIPE_SRC_REQUEST)
+        json_object_set_new(o, "input", json_string(pipe_src_name(j->input.kind)));
+    if (j->input.gzip) json_object_set_new(o, "content_encoding", json_string("gzip"));
+    if (j->input.kind == PIPE_SRC_MULTIPART)
+        json_object_set_new(o, "boundary", json_string(j->input.boundary));
     if (j->result) json_object_set(o, "result", j->result);
     if (j->error) json_object_set(o, "error", j->error);
     char *s = json_dumps(o, JSON_COMPACT);
@@ -150,7 +154,7 @@ typedef struct io_work {
     char *record;      /* write job.json when set */
     bool drop_result;  /* unlink result.<ext> */
     bool drop_request; /* unlink the request body once the record is durable */
-    srv_input input;
+    srv_body input;
     bool remove_dir;
     char dir[PATH_MAX + 64];
     char result[PATH_MAX + 64];
@@ -167,7 +171,7 @@ static void io_run(uv_work_t *w)
         /* the body: input.h5ad, or request.json (an h5ad's options stay) */
         char p[PATH_MAX + 96];
         snprintf(p, sizeof p, "%s/%s", iw->dir,
-                 iw->input == SRV_IN_H5AD ? SRV_INPUT_H5AD_FILE : "request.json");
+                 iw->input.kind == PIPE_SRC_H5AD ? SRV_INPUT_H5AD_FILE : "request.json");
         unlink(p);
     }
     if (iw->remove_dir) srv_remove_tree(iw->dir);
@@ -334,14 +338,15 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     bool have_record = stat(path, &rst) == 0 || errno != ENOENT;
     json_t *rec = json_load_file(path, 0, &je);
     const char *st_name = NULL, *fmt_name = NULL, *fname = NULL, *rid = NULL, *dataset = NULL,
-               *input = NULL;
+               *input = NULL, *encoding = NULL, *boundary = NULL;
     json_int_t cms = 0, sms = 0, fms = 0, attempts = 0;
     json_t *result = NULL, *error = NULL;
     if (!rec ||
-        json_unpack(rec, "{s:s, s:s, s:I, s?I, s?I, s:s, s?s, s?o, s?o, s?s, s?s, s?I}", "id", &rid,
-                    "state", &st_name, "created_ms", &cms, "started_ms", &sms, "finished_ms", &fms,
-                    "format", &fmt_name, "filename", &fname, "result", &result, "error", &error,
-                    "dataset", &dataset, "input", &input, "attempts", &attempts) != 0 ||
+        json_unpack(rec, "{s:s, s:s, s:I, s?I, s?I, s:s, s?s, s?o, s?o, s?s, s?s, s?I, s?s, s?s}",
+                    "id", &rid, "state", &st_name, "created_ms", &cms, "started_ms", &sms,
+                    "finished_ms", &fms, "format", &fmt_name, "filename", &fname, "result", &result,
+                    "error", &error, "dataset", &dataset, "input", &input, "attempts", &attempts,
+                    "content_encoding", &encoding, "boundary", &boundary) != 0 ||
         strcmp(rid, id) != 0) {
         json_decref(rec);
         if (have_record) {
@@ -356,7 +361,10 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     }
     int st = srv_job_state_parse(st_name);
     int fmt = format_from_name(fmt_name);
-    bool input_ok = !input || !strcmp(input, "h5ad");
+    pipe_src_kind kind = input ? pipe_src_parse(input) : PIPE_SRC_REQUEST;
+    bool input_ok = (kind == PIPE_SRC_REQUEST || kind == PIPE_SRC_H5AD ||
+                     (kind == PIPE_SRC_MULTIPART && boundary && strlen(boundary) <= 70)) &&
+                    (!encoding || !strcmp(encoding, "gzip"));
     srv_job *j = st >= 0 && fmt >= 0 && input_ok ? srv_job_new(id, (srv_job_state)st) : NULL;
     if (!j) {
         json_decref(rec);
@@ -366,7 +374,9 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     j->format = (adx_format)fmt;
     j->filename = fname ? strdup(fname) : NULL;
     j->dataset = dataset ? strdup(dataset) : NULL;
-    j->input = input ? SRV_IN_H5AD : SRV_IN_REQUEST;
+    j->input.kind = kind;
+    j->input.gzip = encoding != NULL;
+    if (boundary) snprintf(j->input.boundary, sizeof j->input.boundary, "%s", boundary);
     j->created_ms = cms;
     j->started_ms = sms;
     j->finished_ms = fms;
@@ -409,7 +419,8 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
         srv_spool_job_file(&s->spool, id, "request.json", path, sizeof path);
         char inpath[PATH_MAX + 64];
         srv_spool_job_file(&s->spool, id, SRV_INPUT_H5AD_FILE, inpath, sizeof inpath);
-        if (access(path, R_OK) != 0 || (j->input == SRV_IN_H5AD && access(inpath, R_OK) != 0)) {
+        if (access(path, R_OK) != 0 ||
+            (j->input.kind == PIPE_SRC_H5AD && access(inpath, R_OK) != 0)) {
             srv_log("error", "spool: queued job lost its request body; marked failed",
                     json_pack("{s:s}", "job_id", id));
             adx_err e;
@@ -423,7 +434,7 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     }
     /* A request is needed only until the job has run. */
     clean_job_dir(dir, j->state == SRV_JOB_SUCCEEDED ? result_name : NULL,
-                  j->state == SRV_JOB_QUEUED || j->input == SRV_IN_H5AD,
+                  j->state == SRV_JOB_QUEUED || j->input.kind == PIPE_SRC_H5AD,
                   j->state == SRV_JOB_QUEUED);
     if (j->state == SRV_JOB_QUEUED) {
         char p[PATH_MAX + 64];

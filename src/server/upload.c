@@ -13,6 +13,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "adx_parts.h"
+
 /* Body bytes swallowed after a refusal so that the answer can still be
  * read by a client that sends its whole body first. */
 #define DISCARD_MAX (16u << 20)
@@ -29,22 +31,46 @@ bool srv_content_type_is(const char *ct, const char *type)
     return n == strlen(type) && !strncasecmp(ct, type, n);
 }
 
-/* What an export POST's body is, from its Content-Type. */
+/* Content-Encoding: identity or gzip (RFC 9110 §8.4; one coding). */
+static bool body_encoding(srv_req *r, bool *gzip, enum MHD_Result *rc)
+{
+    const char *ce = srv_req_header(r, "Content-Encoding");
+    *gzip = ce && (srv_content_type_is(ce, "gzip") || srv_content_type_is(ce, "x-gzip"));
+    if (!ce || *gzip || srv_content_type_is(ce, "identity")) return true;
+    *rc = srv_problem(r, ADX_E_UNSUPPORTED, "Accept-Encoding", "gzip",
+                      "Content-Encoding %.60s is not accepted (gzip or none)", ce);
+    return false;
+}
+
+/* What an export POST's body is, from its Content-Type and
+ * Content-Encoding. A multipart body's boundary is checked here, before
+ * any of it is read. */
 bool srv_upload_export_type(srv_req *r, enum MHD_Result *rc)
 {
     const char *ct = srv_req_header(r, "Content-Type");
+    memset(&r->input, 0, sizeof r->input);
+    if (!body_encoding(r, &r->input.gzip, rc)) return false;
     /* curl --data-binary @- without -H still means JSON here */
     if (!ct || srv_content_type_is(ct, "application/json")) {
-        r->input = SRV_IN_REQUEST;
+        r->input.kind = PIPE_SRC_REQUEST;
     } else if (srv_content_type_is(ct, "application/x-hdf5")) {
-        r->input = SRV_IN_H5AD;
+        r->input.kind = PIPE_SRC_H5AD;
+    } else if (srv_content_type_is(ct, "multipart/form-data")) {
+        r->input.kind = PIPE_SRC_MULTIPART;
+        adx_err e;
+        adx_err_init(&e);
+        if (parts_boundary(ct, r->input.boundary, &e) < 0) {
+            *rc = srv_send_err(r, &e, NULL, NULL);
+            return false;
+        }
     } else {
-        *rc =
-            srv_problem(r, ADX_E_UNSUPPORTED, "Accept-Post", "application/json, application/x-hdf5",
-                        "POST /v1/exports takes application/json (a request document) or "
-                        "application/x-hdf5 (an h5ad file, options in the query string), not "
-                        "%.100s",
-                        ct);
+        *rc = srv_problem(r, ADX_E_UNSUPPORTED, "Accept-Post",
+                          "application/json, multipart/form-data, application/x-hdf5",
+                          "POST /v1/exports takes application/json (a request document), "
+                          "multipart/form-data (a \"request\" part and binary parts) or "
+                          "application/x-hdf5 (an h5ad file, options in the query string), not "
+                          "%.100s",
+                          ct);
         return false;
     }
     return true;
@@ -54,6 +80,12 @@ bool srv_upload_export_type(srv_req *r, enum MHD_Result *rc)
 bool srv_upload_dataset_type(srv_req *r, enum MHD_Result *rc)
 {
     const char *ct = srv_req_header(r, "Content-Type");
+    if (srv_req_header(r, "Content-Encoding") &&
+        !srv_content_type_is(srv_req_header(r, "Content-Encoding"), "identity")) {
+        *rc = srv_problem(r, ADX_E_UNSUPPORTED, NULL, NULL,
+                          "PUT /v1/datasets/{name} takes its body without Content-Encoding");
+        return false;
+    }
     if (srv_content_type_is(ct, "application/x-hdf5")) {
         r->ds_input = DS_INPUT_H5AD;
     } else if (srv_content_type_is(ct, "application/json")) {

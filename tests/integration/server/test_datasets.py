@@ -408,7 +408,7 @@ class ExportByReference(Base):
             self.assertIn("query parameter", p["detail"], (q, p))
         st, h, body = self.d.request("POST", "/v1/exports", b"x", {"Content-Type": "text/csv"})
         self.problem(st, h, body, 415)
-        self.assertEqual(h["accept-post"], "application/json, application/x-hdf5")
+        self.assertEqual(h["accept-post"], "application/json, multipart/form-data, application/x-hdf5")
         self.assertEqual(self.spool_leftovers(), [])
         st, _, doc = self.d.json("GET", "/v1/exports")
         self.assertEqual(doc["items"], [])

@@ -153,7 +153,7 @@ START_TEST(options_take_no_input)
     for (int i = 0; i < 3; i++) {
         json_t *o = json_loads(docs[i], 0, NULL);
         adx_err_init(&err);
-        ck_assert_ptr_null(pipe_load_input(h5, PIPE_IN_H5AD, o, &lim, NULL, &err));
+        ck_assert_ptr_null(pipe_load_input(h5, PIPE_SRC_H5AD, o, &lim, NULL, &err));
         ck_assert_int_eq(err.type, ADX_E_BAD_OPTION);
         ck_assert_str_eq(err.items[0].pointer, ptrs[i]);
         json_decref(o);
@@ -161,12 +161,12 @@ START_TEST(options_take_no_input)
     /* Other option errors keep their request pointers. */
     json_t *o = json_loads("{\"format\": \"xls\"}", 0, NULL);
     adx_err_init(&err);
-    ck_assert_ptr_null(pipe_load_input(h5, PIPE_IN_H5AD, o, &lim, NULL, &err));
+    ck_assert_ptr_null(pipe_load_input(h5, PIPE_SRC_H5AD, o, &lim, NULL, &err));
     ck_assert_str_eq(err.items[0].pointer, "/format");
     json_decref(o);
     o = json_loads("{\"include\": [\"nonsense\"]}", 0, NULL);
     adx_err_init(&err);
-    ck_assert_ptr_null(pipe_load_input(h5, PIPE_IN_H5AD, o, &lim, NULL, &err));
+    ck_assert_ptr_null(pipe_load_input(h5, PIPE_SRC_H5AD, o, &lim, NULL, &err));
     ck_assert_int_eq(err.type, ADX_E_BAD_INCLUDE);
     json_decref(o);
 }
@@ -180,7 +180,7 @@ START_TEST(h5ad_input)
     json_t *o = json_loads("{\"include\": [\"obsm/X_umap\", \"uns/keep\", \"obs/kmeans_*\"], "
                            "\"filename\": \"f.h5ad\"}",
                            0, NULL);
-    pipe_job *j = pipe_load_input(h5, PIPE_IN_H5AD, o, &lim, NULL, &err);
+    pipe_job *j = pipe_load_input(h5, PIPE_SRC_H5AD, o, &lim, NULL, &err);
     json_decref(o);
     ck_assert_msg(j != NULL, "%s", err.detail);
     ck_assert_int_eq(pipe_prepare(j, &err), 0);
@@ -201,7 +201,7 @@ START_TEST(h5ad_input)
     for (int k = 0; k < 2; k++) {
         o = k ? json_loads("{\"categorical_columns\": []}", 0, NULL) : NULL;
         adx_err_init(&err);
-        j = pipe_load_input(h5, PIPE_IN_H5AD, o, &lim, NULL, &err);
+        j = pipe_load_input(h5, PIPE_SRC_H5AD, o, &lim, NULL, &err);
         json_decref(o);
         ck_assert_msg(j != NULL, "%s", err.detail);
         ck_assert_int_eq(pipe_prepare(j, &err), 0);
@@ -242,7 +242,7 @@ START_TEST(input_errors_name_no_path)
 {
     char p[512];
     snprintf(p, sizeof p, "%s/missing.h5ad", dir);
-    ck_assert_ptr_null(pipe_load_input(p, PIPE_IN_H5AD, NULL, &lim, NULL, &err));
+    ck_assert_ptr_null(pipe_load_input(p, PIPE_SRC_H5AD, NULL, &lim, NULL, &err));
     ck_assert_int_eq(err.type, ADX_E_NOT_FOUND);
     ck_assert_ptr_null(strstr(err.detail, dir));
     snprintf(p, sizeof p, "%s/junk.h5ad", dir);
@@ -250,7 +250,7 @@ START_TEST(input_errors_name_no_path)
     fputs("junk", f);
     fclose(f);
     adx_err_init(&err);
-    ck_assert_ptr_null(pipe_load_input(p, PIPE_IN_H5AD, NULL, &lim, NULL, &err));
+    ck_assert_ptr_null(pipe_load_input(p, PIPE_SRC_H5AD, NULL, &lim, NULL, &err));
     ck_assert_int_eq(err.type, ADX_E_SCHEMA);
     /* A path longer than the message buffer is cut there; its start must
      * go all the same. */
@@ -260,11 +260,11 @@ START_TEST(input_errors_name_no_path)
         n += snprintf(longp + n, sizeof longp - (size_t)n, "/%0100d", k);
     snprintf(longp + n, sizeof longp - (size_t)n, "/x.h5ad");
     adx_err_init(&err);
-    ck_assert_ptr_null(pipe_load_input(longp, PIPE_IN_H5AD, NULL, &lim, NULL, &err));
+    ck_assert_ptr_null(pipe_load_input(longp, PIPE_SRC_H5AD, NULL, &lim, NULL, &err));
     ck_assert_ptr_null(strstr(err.detail, dir));
     ck_assert_ptr_null(strstr(err.items[0].message, dir));
     adx_err_init(&err);
-    ck_assert_ptr_null(pipe_load_input(dir, PIPE_IN_POLIS, NULL, &lim, NULL, &err));
+    ck_assert_ptr_null(pipe_load_input(dir, PIPE_SRC_POLIS, NULL, &lim, NULL, &err));
     ck_assert_int_eq(err.type, ADX_E_NOT_FOUND);
     ck_assert_ptr_null(strstr(err.detail, dir));
 }
@@ -276,7 +276,7 @@ START_TEST(polis_input)
     ck_assert_ptr_nonnull(src);
     char p[1024], out[512];
     snprintf(p, sizeof p, "%s/data/polis-example", src);
-    pipe_job *j = pipe_load_input(p, PIPE_IN_POLIS, NULL, &lim, NULL, &err);
+    pipe_job *j = pipe_load_input(p, PIPE_SRC_POLIS, NULL, &lim, NULL, &err);
     ck_assert_msg(j != NULL, "%s", err.detail);
     ck_assert_int_eq(pipe_prepare(j, &err), 0);
     snprintf(out, sizeof out, "%s/p.h5ad", dir);
