@@ -140,5 +140,9 @@ int h5r_check_isolated(const char *helper, const char *path, const adx_limits *l
 #define H5R_CHECK_BASE_BYTES (256ull << 20)
 void h5r_check_budget(const adx_limits *lim, uint64_t file_bytes, int timeout_ms,
                       uint64_t *as_bytes, unsigned *cpu_seconds);
+/* The same check of what h5r_read_opts(path, o, …) reads (the helper gets
+ * the include paths as arguments); `o` NULL checks everything. */
+int h5r_check_isolated_opts(const char *helper, const char *path, const h5r_opts *o,
+                            const adx_limits *lim, int timeout_ms, adx_err *err);
 
 #endif

@@ -3,9 +3,10 @@
  *
  *   load    read + parse the request document, req_parse, jdec (JSON tree
  *           freed as soon as the model is built)
- *   prepare sanitize, then the include filter (when "include" is given),
- *           then anndata's strings_to_categoricals (h5ad only, when the
- *           request asks for it, as anndata's writer does); report filled
+ *   prepare the include filter first (when "include" is given: the report
+ *           lists no fixes to excluded elements), then sanitize, then
+ *           anndata's strings_to_categoricals (h5ad only, when the request
+ *           asks for it, as anndata's writer does); report filled
  *   write   the chosen writer into an afile (adx_afile.h: one temp file
  *           next to out_path, fsync, rename over out_path, fsync the
  *           directory); sha256 and size recorded. On any failure the temp

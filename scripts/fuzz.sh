@@ -57,7 +57,7 @@ log = sys.argv[1]
 if not re.search(r"ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer|UndefinedBehaviorSanitizer)|runtime error:|SUMMARY: ", log):
     sys.exit(2)
 RUNTIME = re.compile(r"__sanitizer|__asan|__interceptor|__lsan|fuzzer::|\(anonymous namespace\)|"
-                     r"libclang_rt|/libc\.so|libc-start|^\s*#\d+ 0x[0-9a-f]+\s+\(|AlarmCallback|"
+                     r"libclang_rt|/libc\.so|libc-start|AlarmCallback|"
                      r"\b(malloc|calloc|realloc|free|memcpy|memmove|memset|strlen)\b")
 def first_frame(lines):
     for l in lines:

@@ -240,19 +240,20 @@ static int push_str(json_t *o, const char *key, const char *v)
     return json_array_append_new(a, json_string(v));
 }
 
-static int cmd_export(int argc, char **argv)
-{
-    const char *req_path = NULL, *out = NULL, *data_dir = NULL;
-    bool timings = false;
+/* `export`'s command line. */
+typedef struct export_args {
+    const char *input, *out, *data_dir;
+    bool timings;
     /* The file options as a request document would carry them; the first
      * one seen is remembered to name it when it is misplaced. */
-    json_t *opts = json_object();
-    const char *first_file_opt = NULL;
-    int rc = 2;
-    if (!opts) {
-        fprintf(stderr, "anndata-exportd: out of memory\n");
-        return 1;
-    }
+    json_t *opts;
+    const char *first_file_opt;
+} export_args;
+
+/* Returns -1 when the export goes on, else the exit status (help, a usage
+ * error, no memory). */
+static int export_parse_args(int argc, char **argv, export_args *ea)
+{
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         /* --name=value and --name value alike. */
@@ -263,124 +264,118 @@ static int cmd_export(int argc, char **argv)
 #define TAKE_VALUE()                                                                               \
     do {                                                                                           \
         if (!val) {                                                                                \
-            if (i + 1 >= argc) {                                                                   \
-                rc = bad_usage("%s needs a value", name);                                          \
-                goto done;                                                                         \
-            }                                                                                      \
+            if (i + 1 >= argc) return bad_usage("%s needs a value", name);                         \
             val = argv[++i];                                                                       \
         }                                                                                          \
     } while (0)
         if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
             usage(stdout);
-            rc = 0;
-            goto done;
+            return 0;
         } else if (!strcmp(name, "-o") || !strcmp(name, "--output")) {
             TAKE_VALUE();
-            out = val;
+            ea->out = val;
         } else if (!strcmp(name, "--timings") && !val) {
-            timings = true;
+            ea->timings = true;
         } else if (!strcmp(name, "--data-dir")) {
             TAKE_VALUE();
-            data_dir = val;
+            ea->data_dir = val;
         } else if (!strcmp(name, "--format") || !strcmp(name, "--filename") ||
                    !strcmp(name, "--compression")) {
             TAKE_VALUE();
-            if (!first_file_opt) first_file_opt = a;
+            if (!ea->first_file_opt) ea->first_file_opt = a;
             /* "none" is what req_parse reads as no compression, too. */
-            json_object_set_new(opts, name + 2, json_string(val));
+            json_object_set_new(ea->opts, name + 2, json_string(val));
         } else if (!strcmp(name, "--compression-opts")) {
             TAKE_VALUE();
             char *end;
             errno = 0;
             long lv = strtol(val, &end, 10);
-            if (!*val || *end || errno) {
-                rc = bad_usage("--compression-opts takes an integer, got '%s'", val);
-                goto done;
-            }
-            if (!first_file_opt) first_file_opt = a;
-            json_object_set_new(opts, "compression_opts", json_integer(lv));
+            if (!*val || *end || errno)
+                return bad_usage("--compression-opts takes an integer, got '%s'", val);
+            if (!ea->first_file_opt) ea->first_file_opt = a;
+            json_object_set_new(ea->opts, "compression_opts", json_integer(lv));
         } else if (!strcmp(name, "--include") || !strcmp(name, "--categorical-columns")) {
             TAKE_VALUE();
             bool inc = name[2] == 'i';
-            if (!first_file_opt) first_file_opt = a;
-            if (push_str(opts, inc ? "include" : "categorical_columns", val)) {
+            if (!ea->first_file_opt) ea->first_file_opt = a;
+            if (push_str(ea->opts, inc ? "include" : "categorical_columns", val)) {
                 fprintf(stderr, "anndata-exportd: out of memory\n");
-                rc = 1;
-                goto done;
+                return 1;
             }
         } else if (!strcmp(name, "--no-strings-to-categoricals") && !val) {
-            if (!first_file_opt) first_file_opt = a;
-            json_object_set_new(opts, "strings_to_categoricals", json_false());
+            if (!ea->first_file_opt) ea->first_file_opt = a;
+            json_object_set_new(ea->opts, "strings_to_categoricals", json_false());
         } else if (a[0] == '-' && a[1] != '\0') {
-            rc = bad_usage("unknown option for export: %s", a);
-            goto done;
-        } else if (!req_path) {
-            req_path = a;
+            return bad_usage("unknown option for export: %s", a);
+        } else if (!ea->input) {
+            ea->input = a;
         } else {
-            rc = bad_usage("export takes one input, got another: %s", a);
-            goto done;
+            return bad_usage("export takes one input, got another: %s", a);
         }
 #undef TAKE_VALUE
     }
-    if (!req_path) {
-        rc = bad_usage("%s", "export needs an input: a request JSON ('-' for stdin), an h5ad "
-                             "file or a Polis folder");
-        goto done;
+    if (!ea->input)
+        return bad_usage("%s", "export needs an input: a request JSON ('-' for stdin), an h5ad "
+                               "file or a Polis folder");
+    if (ea->out && !*ea->out) return bad_usage("%s", "the output path must not be empty");
+    return -1;
+}
+
+/* The data directory a request may name a dataset in. Only a request can;
+ * a file input never opens the store. The directory must exist: ds_open
+ * would create it, which a typo in a command line should not do. Returns
+ * -1 when the export goes on (*store may stay NULL), else the exit status. */
+static int export_open_store(const export_args *ea, const adx_limits *lim, ds_store **store)
+{
+    *store = NULL;
+    const char *dir = ea->data_dir;
+    if (!dir) {
+        const char *e = getenv("ANNDATA_EXPORTD_DATA_DIR");
+        if (e && *e) dir = e;
     }
-    if (out && !*out) {
-        rc = bad_usage("%s", "the output path must not be empty");
-        goto done;
+    if (!dir) return -1;
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "anndata-exportd: the data directory %s does not exist\n", dir);
+        return 2;
     }
+    adx_err err;
+    adx_err_init(&err);
+    *store = ds_open(dir, lim, NULL, &err);
+    return *store ? -1 : report_error(&err);
+}
+
+static int export_run(const export_args *ea)
+{
     input_kind kind;
-    if (classify_input(req_path, &kind) != 0) {
+    if (classify_input(ea->input, &kind) != 0) {
         /* Unreadable input is an I/O error (exit 1), as for any request. */
         adx_err ierr;
         adx_err_init(&ierr);
-        adx_err_cause(&ierr, "%s: %s", req_path, strerror(errno));
+        adx_err_cause(&ierr, "%s: %s", ea->input, strerror(errno));
         adx_err_set(&ierr, ADX_E_IO, "", "cannot read the input");
-        rc = report_error(&ierr);
-        goto done;
+        return report_error(&ierr);
     }
-    if (kind == IN_REQUEST && first_file_opt) {
+    if (kind == IN_REQUEST && ea->first_file_opt) {
         fprintf(stderr,
                 "anndata-exportd: %s applies to an h5ad file or a Polis folder; %s is a request "
                 "JSON, which carries its own options (put them in the request)\n",
-                first_file_opt, req_path);
-        rc = 2;
-        goto done;
+                ea->first_file_opt, ea->input);
+        return 2;
     }
-    if (!data_dir) {
-        const char *e = getenv("ANNDATA_EXPORTD_DATA_DIR");
-        if (e && *e) data_dir = e;
-    }
-
     adx_limits lim;
     adx_limits_default(&lim);
+    ds_store *store = NULL;
+    int rc = kind == IN_REQUEST ? export_open_store(ea, &lim, &store) : -1;
+    if (rc >= 0) return rc;
     adx_err err;
     adx_err_init(&err);
-    ds_store *store = NULL;
-    /* Only a request can name a dataset; a file input never opens the
-     * store. The directory must exist: ds_open would create it, which a
-     * typo in a command line should not do. */
-    if (kind == IN_REQUEST && data_dir) {
-        struct stat st;
-        if (stat(data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            fprintf(stderr, "anndata-exportd: the data directory %s does not exist\n", data_dir);
-            rc = 2;
-            goto done;
-        }
-        store = ds_open(data_dir, &lim, NULL, &err);
-        if (!store) {
-            rc = report_error(&err);
-            goto done;
-        }
-    }
     pipe_env env = {.store = store};
     double t0 = now_s();
     pipe_job *j = NULL;
     if (kind == IN_REQUEST) {
-        j = !strcmp(req_path, "-") ? load_stdin(&lim, &env, &err)
-                                   : pipe_load_file_env(req_path, &lim, &env, &err);
+        j = !strcmp(ea->input, "-") ? load_stdin(&lim, &env, &err)
+                                    : pipe_load_file_env(ea->input, &lim, &env, &err);
         if (!j && !store && err.type == ADX_E_BAD_OPTION && err.n_items > 0 &&
             !strcmp(err.items[0].pointer, "/dataset"))
             adx_err_add(&err, "/dataset",
@@ -390,19 +385,27 @@ static int cmd_export(int argc, char **argv)
         /* No adx-h5check here: the file is the user's own and a crash of
          * libhdf5 ends only this command, which is all the helper would
          * prevent; finding the helper would mean guessing install layouts. */
-        j = pipe_load_input(req_path, kind == IN_H5AD ? PIPE_IN_H5AD : PIPE_IN_POLIS, opts, &lim,
-                            NULL, &err);
+        j = pipe_load_input(ea->input, kind == IN_H5AD ? PIPE_IN_H5AD : PIPE_IN_POLIS, ea->opts,
+                            &lim, NULL, &err);
     }
-    if (!j) {
-        ds_close(store);
+    if (!j)
         rc = report_error(&err);
-        goto done;
-    }
-    double t1 = now_s();
-    rc = export_job(j, out, timings, t0, t1);
+    else
+        rc = export_job(j, ea->out, ea->timings, t0, now_s());
     ds_close(store);
-done:
-    json_decref(opts);
+    return rc;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+    export_args ea = {.opts = json_object()};
+    if (!ea.opts) {
+        fprintf(stderr, "anndata-exportd: out of memory\n");
+        return 1;
+    }
+    int rc = export_parse_args(argc, argv, &ea);
+    if (rc < 0) rc = export_run(&ea);
+    json_decref(ea.opts);
     return rc;
 }
 

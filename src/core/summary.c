@@ -66,13 +66,21 @@ static int recarrays_in(json_t *out, const ad_dict *d, char *path, size_t len, s
 static json_t *recarrays(const ad_anndata *a)
 {
     json_t *out = json_array();
-    static const char *const ns[] = {"/obsm", "/varm", "/uns", "/raw/varm"};
-    const ad_dict *d[] = {&a->obsm, &a->varm, &a->uns, a->raw ? &a->raw->varm : NULL};
     char path[ADX_ERR_PTR_MAX];
-    for (int k = 0; out && k < 4; k++) {
-        if (!d[k]) continue;
-        snprintf(path, sizeof path, "%s", ns[k]);
-        if (recarrays_in(out, d[k], path, strlen(path), sizeof path, 0)) {
+    /* Record arrays live in the mappings that are not 2-d matrices (obsm,
+     * varm, uns) and in raw.varm. */
+    for (int k = 0; out && k <= AD_NS__COUNT; k++) {
+        const ad_dict *d;
+        if (k == AD_NS__COUNT) {
+            if (!a->raw) break;
+            d = &a->raw->varm;
+            snprintf(path, sizeof path, "/raw/varm");
+        } else {
+            if (ad_ns_table[k].frame || ad_ns_table[k].cols != AD_AXIS_NONE) continue;
+            d = ad_ns_cdict(a, (ad_ns)k);
+            snprintf(path, sizeof path, "/%s", ad_ns_table[k].name);
+        }
+        if (recarrays_in(out, d, path, strlen(path), sizeof path, 0)) {
             json_decref(out);
             out = NULL;
         }
@@ -126,8 +134,9 @@ struct json_t *ad_summary_json(const ad_anndata *a)
             return NULL;
         }
     }
-    json_t *raw = raw_summary(a->raw);
-    if (o && (!raw || json_object_set_new(o, "raw", raw) < 0)) {
+    /* set_new takes the value even when it fails, and fails on NULL. */
+    if (o && (json_object_set_new(o, "raw", raw_summary(a->raw)) < 0 ||
+              json_object_set_new(o, "record_arrays", recarrays(a)) < 0)) {
         json_decref(o);
         return NULL;
     }

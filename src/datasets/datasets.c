@@ -617,48 +617,72 @@ static ad_anndata *check_h5ad(ds_store *s, const char *src, const adx_ctl *ctl, 
     return a;
 }
 
+/* Whether a PUT of `name` may go ahead, before the (possibly long)
+ * validation of the upload: a valid name and kind, not a Polis folder, not
+ * pinned (checked again before the rename). */
+static int put_admissible(ds_store *s, const char *name, const char *src_path, ds_input input,
+                          adx_err *err)
+{
+    if (!s || !src_path)
+        return adx_err_set(err, ADX_E_INTERNAL, "", "ds_put without a store or a file");
+    if (!ds_name_valid(name)) return bad_name(err);
+    if (input != DS_INPUT_H5AD && input != DS_INPUT_JSON)
+        return adx_err_set(err, ADX_E_INTERNAL, "", "unknown upload kind");
+    char *folder = join(s->dir, name, NULL), *final = join(s->dir, name, ".h5ad");
+    int rc = 0;
+    struct stat st;
+    loc pl;
+    if (!folder || !final) {
+        rc = nomem(err);
+    } else if (!(stat(final, &st) == 0 && S_ISREG(st.st_mode)) && polis_at(folder, &pl)) {
+        /* 409, not 415: the body may be fine, the name's current state is
+         * what forbids the PUT (and no retry will help, so no Retry-After). */
+        rc = adx_err_set(err, ADX_E_CONFLICT, "/dataset",
+                         "dataset \"%s\" is a Polis folder, which only the operator can replace",
+                         name);
+    } else if (ds_pinned(s, name)) {
+        rc = conflict(name, err);
+    }
+    free(folder);
+    free(final);
+    return rc;
+}
+
+/* After the rename: the summary cache and the uploader's summary (with the
+ * report, since exports of the stored file cannot see what sanitize did). */
+static void put_publish(ds_store *s, const char *name, json_t *body, const adx_report *rep,
+                        json_t **summary)
+{
+    loc l;
+    adx_err e2;
+    adx_err_init(&e2);
+    if (locate(s, name, &l, &e2) != 0) {
+        cache_drop(s, name);
+        return;
+    }
+    if (l.kind == DS_KIND_H5AD) cache_put(s, name, &l, body, NULL);
+    if (summary) {
+        json_t *copy = json_deep_copy(body);
+        *summary = copy ? decorate(name, &l, copy) : NULL;
+        if (*summary && rep->n) json_object_set_new(*summary, "report", rep_to_json(rep));
+    }
+    loc_free(&l);
+}
+
 int ds_put(ds_store *s, const char *name, const char *src_path, ds_input input, const adx_ctl *ctl,
            bool *created, json_t **summary, adx_err *err)
 {
     if (summary) *summary = NULL;
-    char *final = NULL, *folder = NULL;
+    char *final = NULL;
     afile *out = NULL;
     ad_anndata *a = NULL;
     adx_report rep = {0};
     json_t *body = NULL;
     int rc = -1;
-    if (!s || !src_path) {
-        adx_err_set(err, ADX_E_INTERNAL, "", "ds_put without a store or a file");
-        goto out;
-    }
-    if (!ds_name_valid(name)) {
-        bad_name(err);
-        goto out;
-    }
-    if (input != DS_INPUT_H5AD && input != DS_INPUT_JSON) {
-        adx_err_set(err, ADX_E_INTERNAL, "", "unknown upload kind");
-        goto out;
-    }
-    folder = join(s->dir, name, NULL);
+    if (put_admissible(s, name, src_path, input, err) < 0) goto out;
     final = join(s->dir, name, ".h5ad");
-    if (!folder || !final) {
+    if (!final) {
         nomem(err);
-        goto out;
-    }
-    struct stat st;
-    loc pl;
-    bool is_file = stat(final, &st) == 0 && S_ISREG(st.st_mode);
-    if (!is_file && polis_at(folder, &pl)) {
-        /* 409, not 415: the body may be fine, the name's current state is
-         * what forbids the PUT (and no retry will help, so no Retry-After). */
-        adx_err_set(err, ADX_E_CONFLICT, "/dataset",
-                    "dataset \"%s\" is a Polis folder, which only the operator can replace", name);
-        goto out;
-    }
-    /* Fail before the (possibly long) validation; checked again before the
-     * rename. */
-    if (ds_pinned(s, name)) {
-        conflict(name, err);
         goto out;
     }
 
@@ -695,6 +719,7 @@ int ds_put(ds_store *s, const char *name, const char *src_path, ds_input input, 
         conflict(name, err);
         goto out;
     }
+    struct stat st;
     bool existed = stat(final, &st) == 0;
     afile *f = out;
     out = NULL;
@@ -704,22 +729,7 @@ int ds_put(ds_store *s, const char *name, const char *src_path, ds_input input, 
         goto out;
     }
     if (created) *created = !existed;
-    loc l;
-    adx_err e2;
-    adx_err_init(&e2);
-    if (locate(s, name, &l, &e2) == 0) {
-        if (l.kind == DS_KIND_H5AD) cache_put(s, name, &l, body, NULL);
-        if (summary) {
-            json_t *copy = json_deep_copy(body);
-            *summary = copy ? decorate(name, &l, copy) : NULL;
-            /* Sanitizing a JSON upload changes values; the uploader is told
-             * here, since exports of the stored file cannot see it. */
-            if (*summary && rep.n) json_object_set_new(*summary, "report", rep_to_json(&rep));
-        }
-        loc_free(&l);
-    } else {
-        cache_drop(s, name);
-    }
+    put_publish(s, name, body, &rep, summary);
     rc = 0;
 out:
     afile_abort(out);
@@ -728,7 +738,6 @@ out:
     json_decref(body);
     rep_free(&rep);
     free(final);
-    free(folder);
     return rc;
 }
 

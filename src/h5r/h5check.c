@@ -71,6 +71,12 @@ void h5r_check_budget(const adx_limits *lim, uint64_t file_bytes, int timeout_ms
 int h5r_check_isolated(const char *helper, const char *path, const adx_limits *lim, int timeout_ms,
                        adx_err *err)
 {
+    return h5r_check_isolated_opts(helper, path, NULL, lim, timeout_ms, err);
+}
+
+int h5r_check_isolated_opts(const char *helper, const char *path, const h5r_opts *ro,
+                            const adx_limits *lim, int timeout_ms, adx_err *err)
+{
     adx_limits deflim;
     if (!lim) {
         adx_limits_default(&deflim);
@@ -82,16 +88,37 @@ int h5r_check_isolated(const char *helper, const char *path, const adx_limits *l
     h5r_check_budget(lim, stat(path, &fst) == 0 ? (uint64_t)fst.st_size : 0, timeout_ms, &as_bytes,
                      &cpu_s);
     char nums[9][24];
-    uint64_t v[9] = {lim->max_elements, lim->max_dim,   lim->max_total_bytes,
-                     lim->max_ndim,     lim->max_depth, lim->max_string_bytes,
-                     lim->max_keys,     as_bytes,       cpu_s};
+    /* 0: no address-space limit (ASan's shadow memory needs terabytes). */
+    uint64_t v[9] = {lim->max_elements,
+                     lim->max_dim,
+                     lim->max_total_bytes,
+                     lim->max_ndim,
+                     lim->max_depth,
+                     lim->max_string_bytes,
+                     lim->max_keys,
+                     ADX_SANITIZED ? 0 : as_bytes,
+                     cpu_s};
     for (int i = 0; i < 9; i++)
         snprintf(nums[i], sizeof nums[i], "%llu", (unsigned long long)v[i]);
-    char *argv[] = {(char *)helper, (char *)path, nums[0], nums[1], nums[2], nums[3],
-                    nums[4],        nums[5],      nums[6], nums[7], nums[8], NULL};
+    /* the helper reads what the caller will read: "--include PATH" pairs */
+    size_t ninc = ro && ro->has_include ? ro->n_include : 0;
+    char **argv = calloc(12 + 2 * ninc + 1, sizeof *argv);
+    if (!argv) return adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+    char *fixed[] = {(char *)helper, (char *)path, nums[0], nums[1], nums[2], nums[3],
+                     nums[4],        nums[5],      nums[6], nums[7], nums[8]};
+    memcpy(argv, fixed, sizeof fixed);
+    size_t na = 11;
+    if (ro && ro->has_include) {
+        argv[na++] = (char *)"--only";
+        for (size_t i = 0; i < ninc; i++) {
+            argv[na++] = (char *)"--include";
+            argv[na++] = (char *)ro->include[i];
+        }
+    }
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) {
         int e = errno;
+        free(argv);
         adx_err_set(err, ADX_E_IO, "", "cannot create a pipe");
         return adx_err_cause(err, "pipe2: %s", strerror(e));
     }
@@ -102,6 +129,7 @@ int h5r_check_isolated(const char *helper, const char *path, const adx_limits *l
     posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
     pid_t pid;
     int rc = posix_spawn(&pid, helper, &fa, NULL, argv, environ);
+    free(argv);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     if (rc != 0) {

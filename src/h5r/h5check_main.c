@@ -4,7 +4,10 @@
  *
  *   adx-h5check <file> <max_elements> <max_dim> <max_total_bytes> <max_ndim>
  *               <max_depth> <max_string_bytes> <max_keys> <max_as_bytes>
- *               <max_cpu_seconds>
+ *               <max_cpu_seconds> [--only [--include PATH]...]
+ *
+ * --only reads what h5r_read_opts reads with that include filter (none
+ * given: an empty filter), so the check covers what the caller will read.
  *
  * The last two become RLIMIT_AS (0: none) and RLIMIT_CPU before anything is read (see
  * h5r_check_budget), so a file that makes libhdf5 allocate or loop without
@@ -13,8 +16,10 @@
  * Exit 0: the file reads. Exit 1: it does not; stdout holds one JSON object
  * {"type": slug, "pointer": "...", "detail": "..."}. Exit 2: bad usage.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #include <jansson.h>
@@ -32,13 +37,24 @@ static int arg_u64(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-    if (argc != 11) {
+    bool only = argc > 11 && strcmp(argv[11], "--only") == 0;
+    int ninc = only ? (argc - 12) / 2 : 0;
+    bool pairs_ok = true;
+    for (int i = 0; only && i < ninc; i++)
+        pairs_ok &= strcmp(argv[12 + 2 * i], "--include") == 0;
+    if (argc < 11 || (argc > 11 && (!only || (argc - 12) % 2 || !pairs_ok))) {
         fprintf(stderr,
                 "usage: %s FILE MAX_ELEMENTS MAX_DIM MAX_TOTAL_BYTES MAX_NDIM MAX_DEPTH "
-                "MAX_STRING_BYTES MAX_KEYS MAX_AS_BYTES MAX_CPU_SECONDS\n",
+                "MAX_STRING_BYTES MAX_KEYS MAX_AS_BYTES MAX_CPU_SECONDS "
+                "[--only [--include PATH]...]\n",
                 argv[0]);
         return 2;
     }
+    const char **inc = calloc((size_t)ninc + 1, sizeof *inc);
+    if (!inc) return 2;
+    for (int i = 0; i < ninc; i++)
+        inc[i] = argv[13 + 2 * i];
+    h5r_opts ro = {.include = inc, .n_include = (size_t)ninc, .has_include = only};
     adx_limits lim;
     adx_limits_default(&lim);
     uint64_t v[9];
@@ -71,7 +87,8 @@ int main(int argc, char **argv)
     }
     adx_err err;
     adx_err_init(&err);
-    ad_anndata *a = h5r_read(argv[1], &lim, NULL, NULL, &err);
+    ad_anndata *a = h5r_read_opts(argv[1], &ro, &lim, NULL, NULL, &err);
+    free(inc);
     if (a) {
         ad_anndata_free(a);
         return 0;

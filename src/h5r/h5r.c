@@ -171,9 +171,8 @@ static int vlen_precheck(rd *r, hid_t ds, uint64_t n, uint64_t *charged)
     if (n == 0 || off == HADDR_UNDEF) return 0; /* not contiguous, or only fill values */
     hid_t fcpl = H5Fget_create_plist(r->file), fapl = H5Fget_access_plist(r->file);
     size_t sa = 0, ss = 0;
-    hsize_t ub = 0;
     bool sec2 = fapl >= 0 && H5Pget_driver(fapl) == H5FD_SEC2;
-    bool ok = fcpl >= 0 && H5Pget_sizes(fcpl, &sa, &ss) >= 0 && H5Pget_userblock(fcpl, &ub) >= 0;
+    bool ok = fcpl >= 0 && H5Pget_sizes(fcpl, &sa, &ss) >= 0;
     hclose(fcpl);
     hclose(fapl);
     int *fdp = NULL;
@@ -192,8 +191,8 @@ static int vlen_precheck(rd *r, hid_t ds, uint64_t n, uint64_t *charged)
     for (uint64_t i = 0; i < n && rc == 0; i += SLICE) {
         size_t k = n - i < SLICE ? (size_t)(n - i) : SLICE, want = k * dsz;
         uint64_t at;
-        if (__builtin_add_overflow((uint64_t)off, (uint64_t)ub, &at) ||
-            __builtin_add_overflow(at, i * dsz, &at) || at > (uint64_t)INT64_MAX ||
+        /* H5Dget_offset is absolute (a user block before the superblock included) */
+        if (__builtin_add_overflow((uint64_t)off, i * dsz, &at) || at > (uint64_t)INT64_MAX ||
             pread(*fdp, buf, want, (off_t)at) != (ssize_t)want) {
             rc = fail(r, ADX_E_SCHEMA,
                       "the dataset's strings lie past the end of the file (truncated or corrupt)");
@@ -1342,130 +1341,149 @@ out:
     return rc;
 }
 
-/* One member of a compound dataset of n records, read through a one-member
- * compound memory type: strings (variable or fixed length) become AD_STR,
- * numbers and bools their dtype, and an HDF5 array member (anndata ≤ 0.6
- * kept obsm matrices as fields of shape (k,) or (k, l)) an (n, k[, l])
- * array when `subarrays` allows it. */
-static int compound_field(rd *r, hid_t ds, hid_t mt_file, const char *fname, uint64_t n,
-                          bool subarrays, ad_array *col)
+/* A compound dataset is read in one H5Dread into a memory compound of every
+ * member (reading member by member would decompress the whole dataset once
+ * per field: quadratic in the number of fields). Members: strings (variable
+ * or fixed length) become AD_STR, numbers and bools their dtype, and an HDF5
+ * array member (anndata ≤ 0.6 kept obsm matrices as fields of shape (k,) or
+ * (k, l)) an (n, k[, l]) array when `subarrays` allows it. */
+typedef struct cfield {
+    char *name;
+    ad_dtype dt;
+    int ndim;
+    uint64_t shape[AD_MAX_NDIM], total;
+    hid_t mt; /* memory type of the member */
+    size_t off, size;
+    bool vl; /* variable-length string: a char * at off */
+    H5T_str_t pad;
+} cfield;
+
+/* Classify member i of file type ft into f (name, dtype, shape, memory type). */
+static int cfield_plan(rd *r, hid_t ft, unsigned i, uint64_t n, bool subarrays, cfield *f)
 {
-    memset(col, 0, sizeof *col);
-    int ndim = 1;
-    uint64_t shape[AD_MAX_NDIM] = {n};
-    hid_t base = -1;
-    if (H5Tget_class(mt_file) == H5T_ARRAY) {
-        if (!subarrays)
-            return fail(r, ADX_E_SCHEMA, "a record field must hold one value per record");
-        int rk = H5Tget_array_ndims(mt_file);
+    hid_t mft = H5Tget_member_type(ft, i), base = -1, mt0 = -1;
+    if (mft < 0) return fail(r, ADX_E_SCHEMA, "cannot read compound field %u", i);
+    int rc = -1;
+    f->ndim = 1;
+    f->shape[0] = n;
+    if (H5Tget_class(mft) == H5T_ARRAY) {
+        if (!subarrays) {
+            fail(r, ADX_E_SCHEMA, "a record field must hold one value per record");
+            goto out;
+        }
+        int rk = H5Tget_array_ndims(mft);
         hsize_t ad[H5S_MAX_RANK];
         if (rk < 1 || rk >= AD_MAX_NDIM || (uint32_t)rk + 1 > r->lim->max_ndim ||
-            H5Tget_array_dims2(mt_file, ad) < 0)
-            return fail(r, ADX_E_SCHEMA, "unsupported array field of rank %d", rk);
+            H5Tget_array_dims2(mft, ad) < 0) {
+            fail(r, ADX_E_SCHEMA, "unsupported array field of rank %d", rk);
+            goto out;
+        }
         for (int k = 0; k < rk; k++) {
-            if (ad[k] > r->lim->max_dim)
-                return fail(r, ADX_E_LIMIT, "array field dimension %llu is above max_dim (%llu)",
-                            (unsigned long long)ad[k], (unsigned long long)r->lim->max_dim);
-            shape[1 + k] = ad[k];
-        }
-        ndim = 1 + rk;
-        base = H5Tget_super(mt_file);
-        if (base < 0) return fail(r, ADX_E_SCHEMA, "cannot read an array field's type");
-    }
-    hid_t ftype = base >= 0 ? base : mt_file;
-    ad_dtype dt;
-    hid_t mt = -1;
-    int frc = map_dtype(r, ftype, &dt, &mt);
-    uint64_t total = 0;
-    if (frc == 0 && (ad_shape_product(ndim, shape, &total) < 0 || total > r->lim->max_elements))
-        frc = fail(r, ADX_E_LIMIT, "field has more than max_elements (%llu) elements",
-                   (unsigned long long)r->lim->max_elements);
-    if (frc == 0 && dt == AD_STR && ndim != 1)
-        frc = fail(r, ADX_E_SCHEMA, "array fields of strings are not read");
-    hid_t fstr = -1;
-    if (frc == 0 && dt == AD_STR) {
-        if (H5Tis_variable_str(ftype) > 0) {
-            fstr = H5Tcopy(H5T_C_S1);
-            if (fstr >= 0) {
-                H5Tset_size(fstr, H5T_VARIABLE);
-                H5Tset_cset(fstr, H5Tget_cset(ftype));
+            if (ad[k] > r->lim->max_dim) {
+                fail(r, ADX_E_LIMIT, "array field dimension %llu is above max_dim (%llu)",
+                     (unsigned long long)ad[k], (unsigned long long)r->lim->max_dim);
+                goto out;
             }
-        } else {
-            fstr = H5Tcopy(ftype);
+            f->shape[1 + k] = ad[k];
         }
-        size_t w = fstr >= 0 ? H5Tget_size(fstr) : 0;
-        hid_t ct = fstr >= 0 && w ? H5Tcreate(H5T_COMPOUND, w) : -1;
-        if (ct < 0 || H5Tinsert(ct, fname, 0, fstr) < 0) {
-            hclose(ct);
-            frc = fail(r, ADX_E_SCHEMA, "cannot build a compound read type");
-        } else {
-            size_t bytes;
-            char *buf = NULL;
-            if (__builtin_mul_overflow((uint64_t)w, n, &(uint64_t){0}) ||
-                ad_bytes(AD_U8, n * w, &bytes) < 0 || charge(r, bytes) < 0 ||
-                !(buf = malloc(bytes ? bytes : 1))) {
-                if (!adx_err_failed(r->err)) fail(r, ADX_E_LIMIT, "compound field too large");
-                frc = -1;
-            } else if (n && H5Dread(ds, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-                frc = fail(r, ADX_E_SCHEMA, "cannot read compound field");
-            } else {
-                ad_strbuild b = {0};
-                bool vl = H5Tis_variable_str(ftype) > 0;
-                for (uint64_t k = 0; k < n && frc == 0; k++) {
-                    const char *s = vl ? ((char **)buf)[k] : buf + k * w;
-                    if (!s) s = "";
-                    frc = push_str(r, &b, s, vl ? strlen(s) : strnlen(s, w));
-                }
-                if (vl && n) {
-                    hid_t vsp = H5Screate_simple(1, (hsize_t[]){n}, NULL);
-                    if (vsp >= 0) {
-                        H5Dvlen_reclaim(ct, vsp, H5P_DEFAULT, buf);
-                        H5Sclose(vsp);
-                    }
-                }
-                if (frc == 0 && ad_sb_finish(&b, col, 1, NULL) < 0)
-                    frc = fail(r, ADX_E_NOMEM, "out of memory");
-                ad_sb_free(&b);
-            }
-            free(buf);
-            H5Tclose(ct);
+        f->ndim = 1 + rk;
+        base = H5Tget_super(mft);
+        if (base < 0) {
+            fail(r, ADX_E_SCHEMA, "cannot read an array field's type");
+            goto out;
         }
-    } else if (frc == 0) {
-        size_t es = ad_dtype_size(dt), bytes;
-        hid_t at = -1;
-        if (ndim > 1) {
-            hsize_t ad[AD_MAX_NDIM];
-            for (int k = 1; k < ndim; k++)
-                ad[k - 1] = shape[k];
-            at = H5Tarray_create2(mt, (unsigned)(ndim - 1), ad);
-            es = at >= 0 ? H5Tget_size(at) : 0;
-        }
-        hid_t ct = es ? H5Tcreate(H5T_COMPOUND, es) : -1;
-        if (ct < 0 || H5Tinsert(ct, fname, 0, at >= 0 ? at : mt) < 0) {
-            hclose(ct);
-            frc = fail(r, ADX_E_SCHEMA, "cannot build a compound read type");
-        } else if (ad_bytes(dt, total, &bytes) < 0 || charge(r, bytes) < 0 ||
-                   ad_array_init(col, dt, ndim, shape) < 0) {
-            H5Tclose(ct);
-            if (!adx_err_failed(r->err)) fail(r, ADX_E_NOMEM, "out of memory");
-            frc = -1;
-        } else {
-            if (total && H5Dread(ds, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, col->data) < 0)
-                frc = fail(r, ADX_E_SCHEMA, "cannot read compound field");
-            if (frc == 0 && dt == AD_BOOL)
-                for (uint64_t k = 0; k < total && frc == 0; k++)
-                    if (((const uint8_t *)col->data)[k] > 1)
-                        frc = fail(r, ADX_E_SCHEMA, "bool value at %llu is neither FALSE nor TRUE",
-                                   (unsigned long long)k);
-            H5Tclose(ct);
-        }
-        hclose(at);
     }
-    hclose(fstr);
-    hclose(mt);
+    hid_t ftype = base >= 0 ? base : mft;
+    if (map_dtype(r, ftype, &f->dt, &mt0) < 0) goto out;
+    if (ad_shape_product(f->ndim, f->shape, &f->total) < 0 || f->total > r->lim->max_elements) {
+        fail(r, ADX_E_LIMIT, "field has more than max_elements (%llu) elements",
+             (unsigned long long)r->lim->max_elements);
+        goto out;
+    }
+    if (f->dt == AD_STR) {
+        if (f->ndim != 1) {
+            fail(r, ADX_E_SCHEMA, "array fields of strings are not read");
+            goto out;
+        }
+        f->vl = H5Tis_variable_str(ftype) > 0;
+        f->mt = H5Tcopy(f->vl ? H5T_C_S1 : ftype);
+        if (f->mt >= 0 && f->vl &&
+            (H5Tset_size(f->mt, H5T_VARIABLE) < 0 || H5Tset_cset(f->mt, H5Tget_cset(ftype)) < 0))
+            hclose(f->mt), f->mt = -1;
+        f->pad = f->vl ? H5T_STR_NULLTERM : H5Tget_strpad(ftype);
+    } else if (f->ndim > 1) {
+        hsize_t ad[AD_MAX_NDIM];
+        for (int k = 1; k < f->ndim; k++)
+            ad[k - 1] = f->shape[k];
+        f->mt = H5Tarray_create2(mt0, (unsigned)(f->ndim - 1), ad);
+    } else {
+        f->mt = mt0;
+        mt0 = -1;
+    }
+    f->size = f->mt >= 0 ? H5Tget_size(f->mt) : 0;
+    if (f->mt < 0 || f->size == 0) {
+        fail(r, ADX_E_SCHEMA, "cannot build a memory type for the field");
+        goto out;
+    }
+    if (!f->vl && f->dt == AD_STR && f->size > r->lim->max_string_bytes) {
+        fail(r, ADX_E_LIMIT, "fixed-length strings of %zu bytes exceed max_string_bytes (%llu)",
+             f->size, (unsigned long long)r->lim->max_string_bytes);
+        goto out;
+    }
+    rc = 0;
+out:
+    hclose(mt0);
     hclose(base);
-    if (frc < 0) ad_array_free(col);
-    return frc;
+    hclose(mft);
+    return rc;
+}
+
+/* Field f of the n records in buf (record size rs) as an array. */
+static int cfield_take(rd *r, const cfield *f, const char *buf, size_t rs, uint64_t n,
+                       ad_array *col)
+{
+    memset(col, 0, sizeof *col);
+    if (f->dt == AD_STR) {
+        ad_strbuild b = {0};
+        int rc = 0;
+        for (uint64_t k = 0; k < n && rc == 0; k++) {
+            const char *p = buf + k * rs + f->off;
+            const char *s;
+            size_t len;
+            if (f->vl) {
+                memcpy(&s, p, sizeof s);
+                if (!s) s = "";
+                len = strlen(s);
+            } else {
+                s = p;
+                len = strnlen(s, f->size);
+                if (f->pad == H5T_STR_SPACEPAD)
+                    while (len && s[len - 1] == ' ')
+                        len--;
+            }
+            rc = push_str(r, &b, s, len);
+        }
+        if (rc == 0 && ad_sb_finish(&b, col, 1, NULL) < 0)
+            rc = fail(r, ADX_E_NOMEM, "out of memory");
+        ad_sb_free(&b);
+        return rc;
+    }
+    size_t bytes;
+    if (ad_bytes(f->dt, f->total, &bytes) < 0 || charge(r, bytes) < 0 ||
+        ad_array_init(col, f->dt, f->ndim, f->shape) < 0) {
+        if (!adx_err_failed(r->err)) fail(r, ADX_E_NOMEM, "out of memory");
+        return -1;
+    }
+    for (uint64_t k = 0; k < n; k++)
+        memcpy((char *)col->data + k * f->size, buf + k * rs + f->off, f->size);
+    if (f->dt == AD_BOOL)
+        for (uint64_t k = 0; k < f->total; k++)
+            if (((const uint8_t *)col->data)[k] > 1) {
+                ad_array_free(col);
+                return fail(r, ADX_E_SCHEMA, "bool value at %llu is neither FALSE nor TRUE",
+                            (unsigned long long)k);
+            }
+    return 0;
 }
 
 /* Calls `each` with every field of a 1-d compound dataset, in member order,
@@ -1475,8 +1493,11 @@ typedef int (*field_fn)(rd *r, const char *name, ad_array *col, void *ud);
 static int compound_fields(rd *r, hid_t ds, bool subarrays, uint64_t *nrec, field_fn each, void *ud)
 {
     if (check_storage(r, ds) < 0) return -1;
-    hid_t ft = H5Dget_type(ds), sp = H5Dget_space(ds);
-    int rc = -1;
+    hid_t ft = H5Dget_type(ds), sp = H5Dget_space(ds), mct = -1;
+    cfield *fs = NULL;
+    char *buf = NULL;
+    int nm = 0, rc = -1;
+    bool any_vl = false;
     if (ft < 0 || sp < 0) {
         fail(r, ADX_E_SCHEMA, "cannot open the compound dataset");
         goto out;
@@ -1489,32 +1510,87 @@ static int compound_fields(rd *r, hid_t ds, bool subarrays, uint64_t *nrec, fiel
         goto out;
     }
     *nrec = n;
-    int nm = H5Tget_nmembers(ft);
+    nm = H5Tget_nmembers(ft);
     if (nm < 0 || (uint64_t)nm > r->lim->max_keys) {
-        fail(r, ADX_E_LIMIT, "compound type with too many fields");
+        fail(r, ADX_E_LIMIT, "compound type with more than max_keys (%llu) fields",
+             (unsigned long long)r->lim->max_keys);
+        nm = 0;
         goto out;
     }
+    if (charge(r, (uint64_t)nm * sizeof *fs) < 0) {
+        nm = 0;
+        goto out;
+    }
+    fs = calloc(nm ? (size_t)nm : 1, sizeof *fs);
+    if (!fs) {
+        nm = 0;
+        fail(r, ADX_E_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < nm; i++)
+        fs[i].mt = -1;
+    size_t rs = 0;
     for (int i = 0; i < nm; i++) {
-        char *fname = H5Tget_member_name(ft, (unsigned)i);
-        hid_t mt_file = H5Tget_member_type(ft, (unsigned)i);
-        if (!fname || mt_file < 0) {
-            if (fname) H5free_memory(fname);
-            hclose(mt_file);
+        fs[i].name = H5Tget_member_name(ft, (unsigned)i);
+        if (!fs[i].name) {
             fail(r, ADX_E_SCHEMA, "cannot read compound field %d", i);
             goto out;
         }
-        size_t m = adx_ptr_key(&r->p, fname);
+        size_t m = adx_ptr_key(&r->p, fs[i].name);
+        if (cfield_plan(r, ft, (unsigned)i, n, subarrays, &fs[i]) < 0) goto out;
+        adx_ptr_pop(&r->p, m);
+        fs[i].off = rs;
+        if (__builtin_add_overflow(rs, fs[i].size, &rs)) {
+            fail(r, ADX_E_LIMIT, "compound record too large");
+            goto out;
+        }
+        any_vl |= fs[i].vl;
+    }
+    if (nm == 0) {
+        rc = 0;
+        goto out;
+    }
+    mct = H5Tcreate(H5T_COMPOUND, rs);
+    for (int i = 0; mct >= 0 && i < nm; i++)
+        if (H5Tinsert(mct, fs[i].name, fs[i].off, fs[i].mt) < 0) hclose(mct), mct = -1;
+    if (mct < 0) {
+        fail(r, ADX_E_SCHEMA, "cannot build a compound read type");
+        goto out;
+    }
+    uint64_t bytes;
+    if (__builtin_mul_overflow((uint64_t)rs, n, &bytes) || bytes > SIZE_MAX ||
+        charge(r, bytes) < 0 || !(buf = malloc(bytes ? (size_t)bytes : 1))) {
+        if (!adx_err_failed(r->err)) fail(r, ADX_E_LIMIT, "compound dataset too large");
+        goto out;
+    }
+    if (n && H5Dread(ds, mct, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        free(buf);
+        buf = NULL;
+        read_failed(r, ds);
+        goto out;
+    }
+    for (int i = 0; i < nm; i++) {
+        size_t m = adx_ptr_key(&r->p, fs[i].name);
         ad_array col;
-        int frc = compound_field(r, ds, mt_file, fname, n, subarrays, &col);
-        H5Tclose(mt_file);
-        if (frc == 0) frc = each(r, fname, &col, ud);
+        int frc = cfield_take(r, &fs[i], buf, rs, n, &col);
+        if (frc == 0) frc = each(r, fs[i].name, &col, ud);
         ad_array_free(&col);
-        H5free_memory(fname);
         if (frc < 0) goto out;
         adx_ptr_pop(&r->p, m);
     }
     rc = 0;
 out:
+    if (buf && any_vl && n) {
+        /* The strings were allocated by HDF5; give them back the way it wants. */
+        H5Dvlen_reclaim(mct, sp, H5P_DEFAULT, buf);
+    }
+    free(buf);
+    for (int i = 0; fs && i < nm; i++) {
+        if (fs[i].name) H5free_memory(fs[i].name);
+        hclose(fs[i].mt);
+    }
+    free(fs);
+    hclose(mct);
     hclose(sp);
     hclose(ft);
     return rc;
@@ -2069,12 +2145,12 @@ static int move_neighbor_graphs(rd *r, ad_anndata *a)
 
 static int report_unknown(rd *r, hid_t root)
 {
-    static const char *known[] = {"X",    "obs", "var", "obsm",  "varm",    "layers",  "obsp",
-                                  "varp", "uns", "raw", "raw.X", "raw.var", "raw.varm"};
+    /* Besides the namespaces: X, raw and the pre-0.7 raw members. */
+    static const char *known[] = {"X", "raw", "raw.X", "raw.var", "raw.varm"};
     names ns;
     if (list_members(r, root, &ns) < 0) return -1;
     for (size_t i = 0; i < ns.n; i++) {
-        bool k = false;
+        bool k = ad_ns_find(ns.v[i], strlen(ns.v[i])) >= 0;
         for (size_t j = 0; j < sizeof known / sizeof *known; j++)
             k |= strcmp(ns.v[i], known[j]) == 0;
         if (k) continue;
@@ -2119,12 +2195,13 @@ static ad_anndata *read_root(rd *r)
     if ((!have_obs && default_index(r, &a->obs, a->n_obs, "obs") < 0) ||
         (!have_var && default_index(r, &a->var, a->n_vars, "var") < 0))
         goto out;
-    if (read_mapping(r, root, "obsm", &a->obsm, true) < 0 ||
-        read_mapping(r, root, "varm", &a->varm, true) < 0 ||
-        read_mapping(r, root, "layers", &a->layers, false) < 0 ||
-        read_mapping(r, root, "obsp", &a->obsp, false) < 0 ||
-        read_mapping(r, root, "varp", &a->varp, false) < 0)
-        goto out;
+    /* The aligned mappings (uns is read below, as a plain dict). */
+    for (int ns = 0; ns < AD_NS__COUNT; ns++) {
+        const ad_ns_info *in = &ad_ns_table[ns];
+        if (in->frame || in->rows == AD_AXIS_NONE) continue;
+        if (read_mapping(r, root, in->name, ad_ns_dict(a, (ad_ns)ns), in->cols == AD_AXIS_NONE) < 0)
+            goto out;
+    }
     {
         size_t m = adx_ptr_key(&r->p, "uns");
         int h = has_member(r, root, "uns");

@@ -170,8 +170,8 @@ pipe_job *pipe_load_input(const char *path, pipe_input kind, const json_t *optio
     if (kind == PIPE_IN_H5AD) {
         /* A crash of libhdf5 on a corrupt file then ends the helper, not
          * the caller. */
-        if (h5check && h5r_check_isolated(h5check, path, &j->lim, 0, err)) goto fail;
         h5r_opts ro = include_opts(&j->req);
+        if (h5check && h5r_check_isolated_opts(h5check, path, &ro, &j->lim, 0, err)) goto fail;
         j->a = h5r_read_opts(path, &ro, &j->lim, NULL, &j->rep, err);
     } else {
         j->a = polis_read_dir(path, &j->lim, &j->rep, err);

@@ -230,6 +230,241 @@ static const char *const var_cols[][2] = {
     {"is_seed", "is-seed"},        {"is_meta", "is-meta"},
 };
 
+/* One import: the two tables and what is derived from them, freed in one
+ * place (pread_free). Each step below fills its part or fails with the
+ * error set. */
+typedef struct pread {
+    pctx c;
+    pcsv_table votes, comments;
+    idcol voter, com, ccom;
+    uint64_t n;                 /* rows of votes.csv */
+    double *ts, *vote;          /* per vote row */
+    uint64_t *vkey, *ckey;      /* per vote row: rank of its voter / comment id */
+    uint64_t *vfirst, *cfirst;  /* per distinct id: a row holding it */
+    uint64_t nv, nc, cells;     /* voters, comments, nv * nc */
+    uint64_t *kept, nkept;      /* the last vote per cell, in time order */
+    uint64_t *cord, *crow, ncm; /* comments.csv rows by id; per var: its row */
+} pread;
+
+static int pr_nomem(pread *p)
+{
+    return adx_err_set(p->c.err, ADX_E_NOMEM, "", "out of memory building the Polis model");
+}
+
+static void pread_free(pread *p)
+{
+    pcsv_free(&p->votes);
+    pcsv_free(&p->comments);
+    idcol_free(&p->voter);
+    idcol_free(&p->com);
+    idcol_free(&p->ccom);
+    free(p->ts);
+    free(p->vote);
+    free(p->vkey);
+    free(p->ckey);
+    free(p->vfirst);
+    free(p->cfirst);
+    free(p->kept);
+    free(p->cord);
+    free(p->crow);
+}
+
+/* Both tables, their id columns, and every timestamp and vote as a number. */
+static int read_votes(pread *p, const char *dir)
+{
+    pctx *c = &p->c;
+    if (load_table(c, dir, "votes.csv", &p->votes) < 0 ||
+        load_table(c, dir, "comments.csv", &p->comments) < 0)
+        return -1;
+    long k_ts = need_col(c, &p->votes, "votes.csv", "timestamp");
+    long k_vote = k_ts < 0 ? -1 : need_col(c, &p->votes, "votes.csv", "vote");
+    if (k_vote < 0) return -1;
+    if (load_ids(c, &p->votes, "votes.csv", "voter-id", &p->voter) < 0 ||
+        load_ids(c, &p->votes, "votes.csv", "comment-id", &p->com) < 0 ||
+        load_ids(c, &p->comments, "comments.csv", "comment-id", &p->ccom) < 0)
+        return -1;
+    uint64_t n = p->n = p->votes.nrows;
+    p->ts = malloc((n ? n : 1) * sizeof *p->ts);
+    p->vote = malloc((n ? n : 1) * sizeof *p->vote);
+    if (!p->ts || !p->vote) return pr_nomem(p);
+    for (uint64_t r = 0; r < n; r++) {
+        if (!pcsv_parse_f64(pcsv_cell(&p->votes, r, (size_t)k_ts), &p->ts[r]) || isnan(p->ts[r]))
+            return cell_err(c, "votes.csv", &p->votes, r, "timestamp", "timestamp is not a number");
+        const char *v = pcsv_cell(&p->votes, r, (size_t)k_vote);
+        p->vote[r] = NAN; /* an empty vote is a NaN cell, as pandas' pivot leaves it */
+        if (*v && !pcsv_parse_f64(v, &p->vote[r]))
+            return cell_err(c, "votes.csv", &p->votes, r, "vote", "vote is not a number");
+    }
+    return 0;
+}
+
+/* Rank the ids, check the matrix size against the limits, and keep the last
+ * vote per (voter, comment) in time order. */
+static int last_votes(pread *p)
+{
+    uint64_t n = p->n;
+    size_t nb = (n ? n : 1) * sizeof(uint64_t);
+    p->vkey = malloc(nb);
+    p->ckey = malloc(nb);
+    p->kept = malloc(nb);
+    if (!p->vkey || !p->ckey || !p->kept) return pr_nomem(p);
+    if (rank_ids(&p->c, &p->voter, n, p->vkey, &p->vfirst, &p->nv) < 0 ||
+        rank_ids(&p->c, &p->com, n, p->ckey, &p->cfirst, &p->nc) < 0)
+        return -1;
+    const adx_limits *lim = p->c.lim;
+    uint64_t shape[2] = {p->nv, p->nc};
+    if (p->nv > lim->max_dim || p->nc > lim->max_dim || ad_shape_product(2, shape, &p->cells) < 0 ||
+        p->cells > lim->max_elements || p->cells > lim->max_total_bytes / 16)
+        return adx_err_set(p->c.err, ADX_E_LIMIT, "/votes.csv",
+                           "the vote matrix would be %llu x %llu, above the configured limits",
+                           (unsigned long long)p->nv, (unsigned long long)p->nc);
+    uint64_t *ord = malloc(nb), *tmp = malloc(nb);
+    /* Walking the time order backwards, the first vote met per cell is the
+     * last one cast: one bit per cell instead of a position per cell. */
+    uint64_t *last = calloc(p->cells / 64 + 1, sizeof *last);
+    if (!ord || !tmp || !last) {
+        free(ord);
+        free(tmp);
+        free(last);
+        return pr_nomem(p);
+    }
+    for (uint64_t i = 0; i < n; i++) /* sort by timestamp (stable) */
+        ord[i] = i;
+    msort(ord, tmp, n, cmp_ts, p->ts);
+    uint64_t nkept = 0;
+    for (uint64_t i = n; i-- > 0;) {
+        uint64_t cell = p->vkey[ord[i]] * p->nc + p->ckey[ord[i]];
+        if (last[cell / 64] & (1ull << (cell % 64))) continue;
+        last[cell / 64] |= 1ull << (cell % 64);
+        p->kept[nkept++] = ord[i];
+    }
+    for (uint64_t i = 0; i < nkept / 2; i++) { /* back to time order */
+        uint64_t t = p->kept[i];
+        p->kept[i] = p->kept[nkept - 1 - i];
+        p->kept[nkept - 1 - i] = t;
+    }
+    p->nkept = nkept;
+    free(ord);
+    free(tmp);
+    free(last);
+    return 0;
+}
+
+/* X (NaN where nobody voted) and the obs / var indexes: the sorted distinct
+ * ids, named like pivot's axes. */
+static int vote_matrix(pread *p, ad_anndata *a)
+{
+    uint64_t nv = p->nv, nc = p->nc, shape[2] = {nv, nc};
+    a->n_obs = nv;
+    a->n_vars = nc;
+    ad_array X;
+    if (ad_array_init(&X, AD_F64, 2, shape) < 0) return pr_nomem(p);
+    double *xd = X.data;
+    for (uint64_t i = 0; i < p->cells; i++)
+        xd[i] = NAN;
+    for (uint64_t i = 0; i < p->nkept; i++) {
+        uint64_t r = p->kept[i];
+        xd[p->vkey[r] * nc + p->ckey[r]] = p->vote[r];
+    }
+    if (!(a->X = ad_elem_from_array(&X))) return pr_nomem(p);
+    ad_strbuild sb = {0};
+    for (uint64_t k = 0; k < nv; k++)
+        if (id_text(&p->voter, p->vfirst[k], &sb) < 0) goto nomem_sb;
+    if (ad_sb_finish(&sb, &a->obs.index, 1, NULL) < 0) return pr_nomem(p);
+    a->obs.n_rows = nv;
+    for (uint64_t k = 0; k < nc; k++)
+        if (id_text(&p->com, p->cfirst[k], &sb) < 0) goto nomem_sb;
+    if (ad_sb_finish(&sb, &a->var.index, 1, NULL) < 0) return pr_nomem(p);
+    a->var.n_rows = nc;
+    if (!(a->obs.index_name = strdup("voter-id")) || !(a->var.index_name = strdup("comment-id")))
+        return pr_nomem(p);
+    return 0;
+nomem_sb:
+    ad_sb_free(&sb);
+    return pr_nomem(p);
+}
+
+/* The comments.csv row of a var id: a binary search over the rows sorted by id.
+ * Ids match by their printed form, so 7 in votes.csv finds "7" in
+ * comments.csv. */
+static uint64_t comment_row(const pread *p, const char *want)
+{
+    const idcol *ccom = &p->ccom;
+    uint64_t lo = 0, hi = p->ncm;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2, row = p->cord[mid];
+        int cm;
+        if (ccom->numeric) {
+            int64_t w;
+            if (!pcsv_parse_i64(want, &w)) break;
+            cm = ccom->num[row] < w ? -1 : ccom->num[row] > w;
+        } else {
+            cm = strcmp(ccom->txt[row], want);
+        }
+        if (cm == 0) return row;
+        if (cm < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return UINT64_MAX;
+}
+
+/* var columns from comments.csv, matched by comment id; voted-on ids
+ * without a statement are reported. */
+static int var_columns(pread *p, ad_anndata *a)
+{
+    uint64_t ncm = p->ncm = p->comments.nrows, nc = p->nc;
+    p->cord = malloc((ncm ? ncm : 1) * sizeof *p->cord);
+    p->crow = malloc((nc ? nc : 1) * sizeof *p->crow);
+    uint64_t *ctmp = malloc((ncm ? ncm : 1) * sizeof *ctmp);
+    if (!p->cord || !p->crow || !ctmp) {
+        free(ctmp);
+        return pr_nomem(p);
+    }
+    for (uint64_t i = 0; i < ncm; i++)
+        p->cord[i] = i;
+    msort(p->cord, ctmp, ncm, cmp_ids, &p->ccom);
+    free(ctmp);
+    for (uint64_t i = 1; i < ncm; i++)
+        if (id_cmp(&p->ccom, p->cord[i - 1], p->cord[i]) == 0)
+            return cell_err(&p->c, "comments.csv", &p->comments, p->cord[i], "comment-id",
+                            "duplicate comment-id");
+    for (uint64_t k = 0; k < nc; k++)
+        p->crow[k] = comment_row(p, ad_str_at(&a->var.index, k));
+    for (size_t i = 0; i < sizeof var_cols / sizeof *var_cols; i++) {
+        long k = pcsv_col(&p->comments, var_cols[i][1]);
+        if (k < 0) continue; /* optional in the export: no column rather than an invented one */
+        ad_elem *col = pcsv_column(&p->comments, (size_t)k, p->crow, nc);
+        if (!col || ad_frame_add(&a->var, var_cols[i][0], col) < 0) return pr_nomem(p);
+    }
+    uint64_t unmatched = 0;
+    for (uint64_t k = 0; k < nc; k++)
+        unmatched += p->crow[k] == UINT64_MAX;
+    if (unmatched && p->c.rep)
+        rep_add(p->c.rep, "/var", "missing_statement", unmatched,
+                "voted-on comment ids absent from comments.csv; their var cells are missing");
+    return 0;
+}
+
+/* uns: the deduplicated votes in time order and the comments table. */
+static int uns_tables(pread *p, ad_anndata *a)
+{
+    ad_elem *uv = table_frame(&p->votes, p->kept, p->nkept);
+    if (!uv || ad_dict_put(&a->uns, "votes", uv) < 0) return pr_nomem(p);
+    for (uint64_t i = 0; i < p->ncm; i++)
+        p->cord[i] = i;
+    ad_elem *us = table_frame(&p->comments, p->cord, p->ncm);
+    if (!us || ad_dict_put(&a->uns, "statements", us) < 0) return pr_nomem(p);
+    ad_elem *meta = ad_elem_new(AD_K_DICT);
+    if (!meta || ad_dict_put(&a->uns, "votes_meta", meta) < 0 ||
+        put_str(&meta->u.dict, "via", "local_csv") < 0 ||
+        put_int(&meta->u.dict, "n_votes", (int64_t)p->nkept) < 0 ||
+        put_int(&meta->u.dict, "n_votes_raw", (int64_t)p->n) < 0)
+        return pr_nomem(p);
+    return 0;
+}
+
 ad_anndata *polis_read_dir(const char *dir, const adx_limits *lim, adx_report *rep, adx_err *err)
 {
     adx_limits deflim;
@@ -237,199 +472,20 @@ ad_anndata *polis_read_dir(const char *dir, const adx_limits *lim, adx_report *r
         adx_limits_default(&deflim);
         lim = &deflim;
     }
-    pctx c = {.lim = lim, .rep = rep, .err = err};
-    pcsv_table votes = {0}, comments = {0};
-    idcol voter = {0}, com = {0}, ccom = {0};
-    uint64_t *vkey = NULL, *ckey = NULL, *vfirst = NULL, *cfirst = NULL, *ord = NULL, *tmp = NULL,
-             *kept = NULL, *crow = NULL, *cord = NULL, *last = NULL;
-    double *ts = NULL, *vote = NULL;
+    pread p = {.c = {.lim = lim, .rep = rep, .err = err}};
     ad_anndata *a = NULL;
-    if (load_table(&c, dir, "votes.csv", &votes) < 0 ||
-        load_table(&c, dir, "comments.csv", &comments) < 0)
-        goto fail;
-    long k_ts = need_col(&c, &votes, "votes.csv", "timestamp");
-    long k_vote = k_ts < 0 ? -1 : need_col(&c, &votes, "votes.csv", "vote");
-    if (k_vote < 0) goto fail;
-    if (load_ids(&c, &votes, "votes.csv", "voter-id", &voter) < 0 ||
-        load_ids(&c, &votes, "votes.csv", "comment-id", &com) < 0 ||
-        load_ids(&c, &comments, "comments.csv", "comment-id", &ccom) < 0)
-        goto fail;
-    uint64_t n = votes.nrows;
-    size_t nb = (n ? n : 1) * sizeof(uint64_t);
-    ts = malloc((n ? n : 1) * sizeof *ts);
-    vote = malloc((n ? n : 1) * sizeof *vote);
-    vkey = malloc(nb);
-    ckey = malloc(nb);
-    ord = malloc(nb);
-    tmp = malloc(nb);
-    kept = malloc(nb);
-    if (!ts || !vote || !vkey || !ckey || !ord || !tmp || !kept) goto nomem;
-    for (uint64_t r = 0; r < n; r++) {
-        if (!pcsv_parse_f64(pcsv_cell(&votes, r, (size_t)k_ts), &ts[r]) || isnan(ts[r])) {
-            cell_err(&c, "votes.csv", &votes, r, "timestamp", "timestamp is not a number");
-            goto fail;
-        }
-        const char *v = pcsv_cell(&votes, r, (size_t)k_vote);
-        vote[r] = NAN; /* an empty vote is a NaN cell, as pandas' pivot leaves it */
-        if (*v && !pcsv_parse_f64(v, &vote[r])) {
-            cell_err(&c, "votes.csv", &votes, r, "vote", "vote is not a number");
-            goto fail;
-        }
-    }
-    uint64_t nv, nc;
-    if (rank_ids(&c, &voter, n, vkey, &vfirst, &nv) < 0 ||
-        rank_ids(&c, &com, n, ckey, &cfirst, &nc) < 0)
-        goto fail;
-    uint64_t shape[2] = {nv, nc}, cells;
-    if (nv > lim->max_dim || nc > lim->max_dim || ad_shape_product(2, shape, &cells) < 0 ||
-        cells > lim->max_elements || cells > lim->max_total_bytes / 16) {
-        adx_err_set(err, ADX_E_LIMIT, "/votes.csv",
-                    "the vote matrix would be %llu x %llu, above the configured limits",
-                    (unsigned long long)nv, (unsigned long long)nc);
+    if (read_votes(&p, dir) < 0 || last_votes(&p) < 0) goto fail;
+    if (!(a = ad_anndata_new())) {
+        pr_nomem(&p);
         goto fail;
     }
-    /* Sort by timestamp (stable), keep the last vote per (voter, comment). */
-    for (uint64_t i = 0; i < n; i++)
-        ord[i] = i;
-    msort(ord, tmp, n, cmp_ts, ts);
-    /* Walking the time order backwards, the first vote met per cell is the
-     * last one cast: one bit per cell instead of a position per cell. */
-    last = calloc(cells / 64 + 1, sizeof *last);
-    if (!last) goto nomem;
-    uint64_t nkept = 0;
-    for (uint64_t i = n; i-- > 0;) {
-        uint64_t cell = vkey[ord[i]] * nc + ckey[ord[i]];
-        if (last[cell / 64] & (1ull << (cell % 64))) continue;
-        last[cell / 64] |= 1ull << (cell % 64);
-        kept[nkept++] = ord[i];
-    }
-    for (uint64_t i = 0; i < nkept / 2; i++) { /* back to time order */
-        uint64_t t = kept[i];
-        kept[i] = kept[nkept - 1 - i];
-        kept[nkept - 1 - i] = t;
-    }
-
-    a = ad_anndata_new();
-    if (!a) goto nomem;
-    a->n_obs = nv;
-    a->n_vars = nc;
-    ad_array X;
-    if (ad_array_init(&X, AD_F64, 2, shape) < 0) goto nomem;
-    double *xd = X.data;
-    for (uint64_t i = 0; i < cells; i++)
-        xd[i] = NAN;
-    for (uint64_t i = 0; i < nkept; i++)
-        xd[vkey[kept[i]] * nc + ckey[kept[i]]] = vote[kept[i]];
-    if (!(a->X = ad_elem_from_array(&X))) goto nomem;
-
-    /* obs / var indexes: the sorted distinct ids, named like pivot's axes. */
-    ad_strbuild sb = {0};
-    for (uint64_t k = 0; k < nv; k++)
-        if (id_text(&voter, vfirst[k], &sb) < 0) goto nomem_sb;
-    if (ad_sb_finish(&sb, &a->obs.index, 1, NULL) < 0) goto nomem;
-    a->obs.n_rows = nv;
-    for (uint64_t k = 0; k < nc; k++)
-        if (id_text(&com, cfirst[k], &sb) < 0) goto nomem_sb;
-    if (ad_sb_finish(&sb, &a->var.index, 1, NULL) < 0) goto nomem;
-    a->var.n_rows = nc;
-    if (!(a->obs.index_name = strdup("voter-id")) || !(a->var.index_name = strdup("comment-id")))
-        goto nomem;
-
-    /* comments.csv rows by comment id: sort them and match each var id. */
-    uint64_t ncm = comments.nrows;
-    cord = malloc((ncm ? ncm : 1) * sizeof *cord);
-    crow = malloc((nc ? nc : 1) * sizeof *crow);
-    uint64_t *ctmp = malloc((ncm ? ncm : 1) * sizeof *ctmp);
-    if (!cord || !crow || !ctmp) {
-        free(ctmp);
-        goto nomem;
-    }
-    for (uint64_t i = 0; i < ncm; i++)
-        cord[i] = i;
-    msort(cord, ctmp, ncm, cmp_ids, &ccom);
-    free(ctmp);
-    for (uint64_t i = 1; i < ncm; i++)
-        if (id_cmp(&ccom, cord[i - 1], cord[i]) == 0) {
-            cell_err(&c, "comments.csv", &comments, cord[i], "comment-id", "duplicate comment-id");
-            goto fail;
-        }
-    /* Ids match by their printed form, so 7 in votes.csv finds "7" in comments.csv. */
-    for (uint64_t k = 0; k < nc; k++) {
-        const char *want = ad_str_at(&a->var.index, k);
-        crow[k] = UINT64_MAX;
-        uint64_t lo = 0, hi = ncm;
-        while (lo < hi) {
-            uint64_t mid = lo + (hi - lo) / 2, row = cord[mid];
-            int cm;
-            if (ccom.numeric) {
-                int64_t w;
-                if (!pcsv_parse_i64(want, &w)) break;
-                cm = ccom.num[row] < w ? -1 : ccom.num[row] > w;
-            } else {
-                cm = strcmp(ccom.txt[row], want);
-            }
-            if (cm == 0) {
-                crow[k] = row;
-                break;
-            }
-            if (cm < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-    }
-    for (size_t i = 0; i < sizeof var_cols / sizeof *var_cols; i++) {
-        long k = pcsv_col(&comments, var_cols[i][1]);
-        if (k < 0) continue; /* optional in the export: no column rather than an invented one */
-        ad_elem *col = pcsv_column(&comments, (size_t)k, crow, nc);
-        if (!col || ad_frame_add(&a->var, var_cols[i][0], col) < 0) goto nomem;
-    }
-    uint64_t unmatched = 0;
-    for (uint64_t k = 0; k < nc; k++)
-        unmatched += crow[k] == UINT64_MAX;
-    if (unmatched && rep)
-        rep_add(rep, "/var", "missing_statement", unmatched,
-                "voted-on comment ids absent from comments.csv; their var cells are missing");
-
-    /* uns: the deduplicated votes in time order and the comments table. */
-    ad_elem *uv = table_frame(&votes, kept, nkept);
-    if (!uv || ad_dict_put(&a->uns, "votes", uv) < 0) goto nomem;
-    for (uint64_t i = 0; i < ncm; i++)
-        cord[i] = i;
-    ad_elem *us = table_frame(&comments, cord, ncm);
-    if (!us || ad_dict_put(&a->uns, "statements", us) < 0) goto nomem;
-    ad_elem *meta = ad_elem_new(AD_K_DICT);
-    if (!meta || ad_dict_put(&a->uns, "votes_meta", meta) < 0 ||
-        put_str(&meta->u.dict, "via", "local_csv") < 0 ||
-        put_int(&meta->u.dict, "n_votes", (int64_t)nkept) < 0 ||
-        put_int(&meta->u.dict, "n_votes_raw", (int64_t)n) < 0)
-        goto nomem;
-    if (ad_anndata_check(a, NULL, err) < 0) goto fail;
-    goto done;
-nomem_sb:
-    ad_sb_free(&sb);
-nomem:
-    adx_err_set(err, ADX_E_NOMEM, "", "out of memory building the Polis model");
+    if (vote_matrix(&p, a) < 0 || var_columns(&p, a) < 0 || uns_tables(&p, a) < 0 ||
+        ad_anndata_check(a, NULL, err) < 0)
+        goto fail;
+    pread_free(&p);
+    return a;
 fail:
     ad_anndata_free(a);
-    a = NULL;
-done:
-    pcsv_free(&votes);
-    pcsv_free(&comments);
-    idcol_free(&voter);
-    idcol_free(&com);
-    idcol_free(&ccom);
-    free(vkey);
-    free(ckey);
-    free(vfirst);
-    free(cfirst);
-    free(ord);
-    free(tmp);
-    free(kept);
-    free(crow);
-    free(cord);
-    free(last);
-    free(ts);
-    free(vote);
-    return a;
+    pread_free(&p);
+    return NULL;
 }

@@ -3,6 +3,7 @@
  * jobs.h marks as theirs (cancel, progress_ppm) plus the immutable ones
  * (id, created_ms, started_ms, format, filename) while they hold a
  * reference. */
+#include "adx_afile.h"
 #include "run.h"
 
 #include <errno.h>
@@ -16,15 +17,14 @@
 #include "adx_pipeline.h"
 #include "spool.h"
 
-#include "adx_afile.h"
-
 /* Writers report a full disk through their library's message; the errno
  * text is what they have in common. */
 static bool no_space(const adx_err *e)
 {
-    return e->type == ADX_E_IO &&
-           (strstr(e->cause, strerror(ENOSPC)) || strstr(e->cause, strerror(EDQUOT)) ||
-            strstr(e->detail, strerror(ENOSPC)) || strstr(e->detail, strerror(EDQUOT)));
+    if (e->type != ADX_E_IO) return false;
+    const char *full = strerror(ENOSPC), *quota = strerror(EDQUOT);
+    return strstr(e->cause, full) || strstr(e->cause, quota) || strstr(e->detail, full) ||
+           strstr(e->detail, quota);
 }
 
 static json_t *problem_for_job(const adx_err *e, const char *id)

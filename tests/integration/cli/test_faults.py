@@ -14,6 +14,7 @@ sys.dont_write_bytecode = True
 from adxcli import CliCase, BIN, problem_doc
 
 SHIM = os.environ.get("ADX_FAULT_SHIM", "")
+SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fault", "lsan.supp")
 
 REQ = {"adata": {"X": [[1.0, 2.0], [3.0, None]],
                  "obs": {"index": ["a", "b"], "columns": {"kmeans_k": [0, 1]}},
@@ -40,6 +41,7 @@ class Faults(CliCase):
                    LD_PRELOAD=SHIM)
         # Under ASan the shim comes before the runtime; that is fine here.
         env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
+        env["LSAN_OPTIONS"] = (env.get("LSAN_OPTIONS", "") + ":print_suppressions=0:suppressions=" + SUPP).lstrip(":")
         return subprocess.run([BIN, "export", path, "-o", os.path.join(self.out, out)],
                               capture_output=True, env=env, timeout=120)
 

@@ -155,6 +155,19 @@ def huge_vlen_length(path):
     patch(path, off, struct.pack("<I", 0x7FFFFFF0))
 
 
+def huge_vlen_length_after_user_block(path):
+    # The same in a file with a 512-byte user block before the superblock:
+    # HDF5's raw-data offsets already count it.
+    tmp = path + ".ub"
+    with h5py.File(path, "r") as src, h5py.File(tmp, "w", userblock_size=512) as dst:
+        for k, v in src.attrs.items():
+            dst.attrs[k] = v
+        for k in src:
+            src.copy(src[k], dst, k)
+    os.replace(tmp, path)
+    huge_vlen_length(path)
+
+
 def huge_default_index(path):
     # No obs: the default index of 2^31 - 1 rows (X's shape) would be built
     # uncharged (~40 GB).
@@ -252,6 +265,8 @@ CASES = [
      "rank 0 for a dataspace of rank 1"),
     ("string length past the file", huge_vlen_length, "schema", "/obs/_index",
      "more than the whole file"),
+    ("string length past the file, user block", huge_vlen_length_after_user_block, "schema",
+     "/obs/_index", "more than the whole file"),
     ("default index of 2^31 rows", huge_default_index, "limit-exceeded", "/obs",
      "default index"),
     ("bool mask as float", h5(lambda f: replace_ds(f["obs/n"], "mask", np.zeros(6))), "schema",

@@ -163,6 +163,32 @@ class Layouts(unittest.TestCase):
                 else:
                     self.assertIn("/uns/awk", p.stderr)
 
+    def test_h5ad_body_reads_only_included(self):
+        # the daemon checks an uploaded body in the adx-h5check helper first:
+        # the helper must read only what include keeps, too
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+        from srvharness import Daemon
+        src = os.path.join(self.d, "body.h5ad")
+        hb.write_new_encodings(src, with_awkward=True)
+        with open(src, "rb") as f:
+            data = f.read()
+        d = Daemon(self.d)
+        d.start()
+        try:
+            hdr = {"Content-Type": "application/x-hdf5"}
+            st, _, body = d.request("POST", "/v1/exports?format=h5ad&wait=60", data, hdr)
+            self.assertEqual(st, 400, body[:300])
+            self.assertEqual(json.loads(body)["errors"][0]["pointer"], "/uns/awk")
+            st, _, body = d.request("POST", "/v1/exports?format=h5ad&include=uns/s&wait=60",
+                                    data, hdr)
+            self.assertEqual(st, 200, body[:300])
+            p = os.path.join(self.d, "body_out.h5ad")
+            with open(p, "wb") as f:
+                f.write(body)
+            self.assertEqual(dict(ad.read_h5ad(p).uns), {"s": "text"})
+        finally:
+            d.stop()
+
     def test_include_keeps_what_read_time_moves_need(self):
         o = hb.v06_objects(seed=5)
         src = os.path.join(self.d, "v06.h5ad")

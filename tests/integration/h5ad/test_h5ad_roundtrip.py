@@ -124,6 +124,38 @@ class RoundTrip(unittest.TestCase):
             self.assertEqual(len(pd.read_csv(ref + "/uns/O_recarray.csv", header=None)),
                              len(want.uns["O_recarray"]))
 
+    def test_recarray_in_obsm_varm(self):
+        # payload.md: a record array may also be an obsm/varm value
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "in.h5ad")
+            a = ad.AnnData(np.ones((3, 2), dtype=np.float32))
+            a.obsm["r"] = np.rec.fromarrays(
+                [np.array(["a", "bé", ""], dtype=object), np.arange(3.0), np.array([True, False, True])],
+                names=["s", "f", "b"])
+            a.varm["r"] = np.rec.fromarrays([np.array([1, -2], dtype=np.int8)], names=["k"])
+            a.write_h5ad(src)
+            want = ad.read_h5ad(src)
+            out = os.path.join(d, "out.h5ad")
+            export(src, out)
+            got = ad.read_h5ad(out)
+            assert_equal(got, want)
+            self.assertEqual(got.obsm["r"].dtype.names, ("s", "f", "b"))
+            self.assertEqual(got.varm["r"].dtype["k"], np.int8)
+            npz = os.path.join(d, "out.npz")
+            export(src, npz, "--format", "npz")
+            with np.load(npz, allow_pickle=False) as z:
+                r = z["obsm/r"]
+                self.assertEqual(r.dtype.descr, [("s", "<U2"), ("f", "<f8"), ("b", "|b1")])
+                self.assertEqual(r.tolist(), [("a", 0.0, True), ("bé", 1.0, False), ("", 2.0, True)])
+            rebuilt = self.read_npz(npz)
+            self.assertEqual(as_plain(rebuilt.varm["r"]), {"k": [1, -2]})
+            zp = os.path.join(d, "out.zip")
+            export(src, zp, "--format", "csv")
+            import zipfile
+            with zipfile.ZipFile(zp) as z:
+                self.assertEqual(z.read("obsm.csv").decode().splitlines(),
+                                 ["r1,r2,r3", "a,0.0,True", "bé,1.0,False", ",2.0,True"])
+
     def test_summary_lists_recarray(self):
         with tempfile.TemporaryDirectory() as d:
             src, out = os.path.join(d, "in.h5ad"), os.path.join(d, "out.h5ad")

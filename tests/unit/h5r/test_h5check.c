@@ -82,7 +82,7 @@ static void corrupt_heap_object(void)
 START_TEST(good_file)
 {
     write_file();
-    ck_assert_int_eq(h5r_check_isolated(helper, path, NULL, 0, &err), 0);
+    ck_assert_msg(h5r_check_isolated(helper, path, NULL, 0, &err) == 0, "%s", err.detail);
     ck_assert_int_eq(err.type, ADX_E_NONE);
 }
 END_TEST
@@ -155,10 +155,13 @@ START_TEST(budget)
 }
 END_TEST
 
+#if !ADX_TEST_SANITIZED
 /* A chunked variable-length string dataset (no contiguous storage, so the
  * reader cannot check the lengths first) whose first element claims 2 GiB:
  * libhdf5 allocates that before it reads the heap. Under RLIMIT_AS the
- * allocation fails and the file is refused at once. */
+ * allocation fails and the file is refused at once. ASan builds run the
+ * child without RLIMIT_AS; there libhdf5 would really allocate and copy the
+ * 2 GiB. */
 START_TEST(memory_limit)
 {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -203,6 +206,7 @@ START_TEST(memory_limit)
     ck_assert_msg(now_s() - t0 < 30, "took %.1f s", now_s() - t0);
 }
 END_TEST
+#endif
 
 START_TEST(missing_helper)
 {
@@ -231,8 +235,6 @@ int main(int argc, char **argv)
     tcase_add_test(tc, cpu_limit);
     tcase_add_test(tc, budget);
 #if !ADX_TEST_SANITIZED
-    /* ASan builds run the child without RLIMIT_AS; there libhdf5 would
-     * really allocate and copy the 2 GiB. */
     tcase_add_test(tc, memory_limit);
 #endif
     suite_add_tcase(s, tc);
