@@ -9,9 +9,9 @@ than wall time on a shared machine) and peak RSS of the child. The
 baseline is anndata 0.8 writing the same object from Python (write_h5ad only,
 the object already in memory) plus json.load of the request, which is what a
 Python service would do; for npz it is numpy's savez_compressed / savez of
-the same arrays. The jansson row is the raw parse of the request with
-anndata-exportd itself stopped right after jansson has parsed the request,
-to show what the JSON tree costs compared with the whole job.
+the same arrays. The "parse only" row is anndata-exportd itself stopped
+right after the request has been parsed (before the model is decoded), to
+show what parsing costs compared with the whole job.
 
 Run with Debian's python3 (it needs anndata, numpy, pandas):
     /usr/bin/python3 bench/bench_export.py --bin build/anndata-exportd
@@ -251,7 +251,7 @@ def main():
 
         # The binary itself, stopped right after parsing: an unknown member
         # makes req_parse fail before anything is decoded, so this is the
-        # file read + jansson tree exactly as the export job pays it.
+        # file read + parse exactly as the export job pays it.
         r = dict(req)
         r["x-stop-after-parse"] = True
         p = os.path.join(work, "req-parse.json")
@@ -317,7 +317,7 @@ def main():
         print(row.replace("%8.1f", "%8s") % ("exportd parse only", parse[0], parse[1],
                                               "%.0f" % parse[2], "", "", ""))
         g = ours["h5ad", "gzip"]
-        print("\njansson (file read + parse, whole process) = %.0f%% of the gzip job's cpu time "
+        print("\nparse (file read + parse, whole process) = %.0f%% of the gzip job's cpu time "
               "and %.0f%% of its wall time; its peak RSS %.0f MiB = %.0f%% of the job's %.0f MiB" %
               (100 * parse[1] / g[1], 100 * parse[0] / g[0], parse[2], 100 * parse[2] / g[2], g[2]))
     finally:

@@ -22,10 +22,10 @@
  * once, in the same pass as the fsync.
  *
  * Errors: every failing open, write, fsync, close and rename is an error
- * (ADX_E_IO); its client detail names no path. After a failed commit the temp file is gone and the
- * target holds its previous content or, when only the directory fsync
- * failed, nothing (the new file is unlinked again: the caller was told it
- * failed, so it must not find it).
+ * (ADX_E_IO; ADX_E_NO_SPACE for ENOSPC and EDQUOT); its client detail names
+ * no path (the path and errno text are the log-only cause). After a failed commit the temp file is
+ * gone and the target holds its previous content or, when only the directory fsync failed, nothing
+ * (the new file is unlinked again: the caller was told it failed, so it must not find it).
  */
 #ifndef ADX_AFILE_H
 #define ADX_AFILE_H

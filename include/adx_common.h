@@ -13,19 +13,42 @@
 #include <stdint.h>
 
 typedef struct adx_limits {
-    uint64_t max_body_bytes;   /* whole request body */
-    uint64_t max_elements;     /* elements of any one array (dense, sparse part, column) */
-    uint64_t max_dim;          /* any one dimension (n_obs, n_vars, shape[k]) */
-    uint64_t max_total_bytes;  /* decoded model size, all buffers together */
-    uint32_t max_ndim;         /* rank of an N-d array (numpy allows 32) */
-    uint32_t max_depth;        /* nesting depth of uns dicts */
-    uint64_t max_string_bytes; /* one string value */
-    uint64_t max_keys;         /* entries in one mapping / columns in one frame */
-    uint64_t csv_max_cells;    /* densify sparse matrices for csv bundles up to this */
+    uint64_t max_body_bytes;     /* whole request body */
+    uint64_t max_elements;       /* elements of any one array (dense, sparse part, column) */
+    uint64_t max_dim;            /* any one dimension (n_obs, n_vars, shape[k]) */
+    uint64_t max_total_bytes;    /* decoded model size, all buffers together */
+    uint32_t max_ndim;           /* rank of an N-d array (numpy allows 32) */
+    uint32_t max_depth;          /* nesting depth of uns dicts */
+    uint64_t max_string_bytes;   /* one string value */
+    uint64_t max_keys;           /* entries in one mapping / columns in one frame */
+    uint64_t csv_max_cells;      /* densify sparse matrices for csv bundles up to this */
+    uint64_t max_request_memory; /* memory one request's decoding may hold at once */
+    uint64_t max_key_bytes;      /* one mapping key / column name */
+    uint64_t max_patterns;       /* entries of include / categorical_columns */
+    uint64_t max_pattern_bytes;  /* one of those patterns */
 } adx_limits;
 
 /* Defaults sized for a 24 GiB machine with a few concurrent jobs. */
 void adx_limits_default(adx_limits *l);
+
+/* A per-request memory budget: decoders charge what they allocate before
+ * allocating it and release it when they free it, so one request can never
+ * hold more than `limit` bytes whatever the shape of its input. Charging is
+ * thread-safe (atomics), so the stages of one request may share a budget.
+ * Every function accepts NULL (= unlimited, nothing counted). */
+typedef struct adx_budget {
+    uint64_t limit; /* 0 = unlimited (only counted) */
+    _Atomic uint64_t used, peak;
+} adx_budget;
+
+void adx_budget_init(adx_budget *b, uint64_t limit);
+/* Count `bytes` more. Over the limit: nothing is counted and -1 is returned
+ * with ADX_E_LIMIT (413) at `pointer` naming max_request_memory. */
+struct adx_err;
+int adx_budget_charge(adx_budget *b, uint64_t bytes, const char *pointer, struct adx_err *err);
+void adx_budget_release(adx_budget *b, uint64_t bytes);
+uint64_t adx_budget_used(const adx_budget *b);
+uint64_t adx_budget_peak(const adx_budget *b);
 
 typedef enum adx_format { ADX_FMT_H5AD = 0, ADX_FMT_NPZ, ADX_FMT_CSV, ADX_FMT_TXT } adx_format;
 typedef enum adx_compression { ADX_COMP_NONE = 0, ADX_COMP_GZIP, ADX_COMP_LZF } adx_compression;

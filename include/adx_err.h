@@ -48,14 +48,14 @@ typedef enum adx_errtype {
     ADX_E_IO,           /* 500 file system or library failure */
     ADX_E_NOMEM,        /* 500/503 allocation failed */
     ADX_E_INTERNAL,     /* 500 a bug */
-    /* kinds only the daemon's HTTP edge produces */
-    ADX_E_UNAUTHORIZED, /* 401 no or a wrong bearer token */
-    ADX_E_FORBIDDEN,    /* 403 origin not allowed */
-    ADX_E_METHOD,       /* 405 method not allowed on the route */
-    ADX_E_GONE,         /* 410 the result expired */
-    ADX_E_RANGE,        /* 416 range not satisfiable */
-    ADX_E_QUEUE_FULL,   /* 429 a queue or connection limit is full; retry */
-    ADX_E_UNAVAILABLE,  /* 503 shutting down, or a resource is short for now */
+    /* Statuses of the HTTP layer that carry no request error of their own. */
+    ADX_E_UNAUTHORIZED, /* 401 */
+    ADX_E_FORBIDDEN,    /* 403 */
+    ADX_E_METHOD,       /* 405 */
+    ADX_E_GONE,         /* 410 a result that expired */
+    ADX_E_RANGE,        /* 416 */
+    ADX_E_QUEUE_FULL,   /* 429 */
+    ADX_E_UNAVAILABLE,  /* 503 */
     ADX_E_NO_SPACE,     /* 507 the spool has no room (quota or disk full) */
     ADX_E__COUNT
 } adx_errtype;

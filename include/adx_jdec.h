@@ -1,8 +1,16 @@
 /* adx_jdec (prefix jdec_) — JSON AnnData (shared/spec/payload.md) → model.
  *
- * Input is a jansson tree (the "adata" member of a request). Output is a new
- * ad_anndata that does not reference the tree, so the caller can json_decref
- * the document as soon as decoding returns.
+ * Two steps. jdec_read parses a request document from an adx_src in chunks
+ * (strict RFC 8259: UTF-8 validated, surrogate pairs, nesting bounded) into
+ * a compact tree private to this module: numbers are stored as 8-byte words
+ * (an array of n numbers costs what a float64 array of n costs, never a node
+ * per value), "base64" strings are decoded to bytes while they stream, and
+ * every allocation is charged to the request's adx_budget. jansson is only
+ * used for the small envelope (jdec_doc_envelope, for req_parse).
+ * jdec_doc_anndata then fills the model from that tree, releasing each
+ * converted matrix's part of the tree as it goes, and adopting decoded
+ * base64 bytes as array buffers without a copy. The model does not
+ * reference the document; free it with jdec_doc_free.
  *
  * Every form of payload.md is accepted: nested arrays with numpy-like
  * inference, typed dense arrays with data or base64, csr/csc with full
@@ -55,9 +63,15 @@
  * - uns: lists of booleans with nulls, strings with nulls, mixed scalars and
  *   all-null lists are N-d AD_K_OBJECT (nullable-boolean is for columns).
  *   The uns mapping is depth 1; a dict nested deeper than max_depth fails.
- * - Parsing: duplicate keys are rejected; jansson refuses integers outside
- *   int64 and reals outside double, so uint64 values above 2^63-1 must be
- *   sent as base64.
+ * - Parsing: duplicate keys are rejected (a hash set per large object).
+ *   Integers are int64, or uint64 above 2^63-1 (accepted by uint64 and
+ *   float dtypes only); beyond uint64 an integer is a 400 at its pointer.
+ *   Reals are correctly rounded (Python's float()); 1e400 is inf and
+ *   1e-400 is 0.0 as in Python. "\u0000" and lone surrogates are refused.
+ * - base64: the standard alphabet (A-Z a-z 0-9 + /), no whitespace, no
+ *   line breaks; padding "=" optional, but when present it must complete
+ *   the last group of four; the unused bits of the last character must be
+ *   zero (canonical encoding).
  */
 #ifndef ADX_JDEC_H
 #define ADX_JDEC_H
@@ -67,29 +81,74 @@
 #include <jansson.h>
 
 #include "adx_common.h"
+#include "adx_src.h"
 #include "adx_err.h"
 #include "adx_model.h"
 #include "adx_report.h"
 
+/* A binary part a typed block names (payload.md "Binary parts"): {"part":
+ * "NAME"} in place of "data"/"base64", with the block's "dtype" and "shape"
+ * when given; `recarray` for {"encoding-type": "rec-array", "part": ...}. */
+typedef struct jdec_part_req {
+    const char *name;
+    bool has_dtype;
+    ad_dtype dtype;
+    int ndim; /* -1 = no shape given */
+    uint64_t shape[AD_MAX_NDIM];
+    bool recarray;
+} jdec_part_req;
+
+/* Resolves a part: *out = a new AD_K_ARRAY (or AD_K_RECARRAY when
+ * req->recarray) element that agrees with the dtype/shape given. 0, or -1
+ * with err set (at `pointer`, the block's pointer). The decoder checks the
+ * returned element's kind. */
+typedef int (*jdec_part_fn)(void *ud, const jdec_part_req *req, ad_elem **out, const char *pointer,
+                            adx_err *err);
+
 typedef struct jdec_opts {
-    const adx_limits *limits;     /* NULL → adx_limits_default() */
+    const adx_limits *limits; /* NULL → adx_limits_default() */
+    jdec_part_fn part;        /* NULL: a "part" is a 400 "binary parts need a multipart request" */
+    void *part_ud;
+    adx_budget *budget;           /* per-request memory; NULL = not counted */
+    const adx_ctl *ctl;           /* progress (bytes read) and cancel while reading; may be NULL */
+    double progress_to;           /* progress reported when the input is read; 0 = 1.0 */
     const char *const *cat_globs; /* categorical_columns (obs/var only); NULL → {"kmeans_*"} */
     size_t n_cat_globs;           /* ignored when cat_globs is NULL; 0 = no column matches */
     const char *base_ptr;         /* pointer prefix for errors, e.g. "/adata"; NULL = "" */
 } jdec_opts;
 
-/* Errors: ADX_E_SCHEMA (wrong type, unknown key or dtype, bad value),
- * ADX_E_SHAPE (dimensions disagree, ragged rows), ADX_E_LIMIT (adx_limits),
- * ADX_E_NOMEM. `rep` may be NULL. `adata` is only read. */
-ad_anndata *jdec_anndata(const json_t *adata, const jdec_opts *o, adx_report *rep, adx_err *err);
+typedef struct jdec_doc jdec_doc;
 
-/* Parse a whole document from memory / a file. The size is checked against
- * lim->max_body_bytes (ADX_E_LIMIT) before parsing; nesting is capped by
- * jansson (2048 levels); duplicate object keys are refused. Malformed JSON
- * becomes ADX_E_INVALID_JSON "malformed JSON at line L, column C: <jansson's
- * text>" with the pointer "". A file that cannot be read is ADX_E_IO.
- * `lim` NULL → defaults. Returns a new reference. */
-json_t *jdec_load_buffer(const char *buf, size_t len, const adx_limits *lim, adx_err *err);
-json_t *jdec_load_file(const char *path, const adx_limits *lim, adx_err *err);
+/* Parse one document from `src` (read to its end; not closed). Uses
+ * o->limits, o->budget, o->ctl (progress = bytes consumed / input size x
+ * o->progress_to, cancel polled per chunk) and o->base_ptr as the prefix of
+ * error pointers. Errors: ADX_E_INVALID_JSON "malformed JSON at line L,
+ * column C: ..." with the pointer of the element being read; ADX_E_LIMIT
+ * (max_body_bytes through the source, max_keys, max_key_bytes, nesting
+ * deeper than max_depth + max_ndim + 16, max_request_memory);
+ * ADX_E_SCHEMA for an integer beyond uint64; ADX_E_CANCELED; ADX_E_IO;
+ * ADX_E_NOMEM. */
+jdec_doc *jdec_read(adx_src *src, const jdec_opts *o, adx_err *err);
+/* The same from memory (not copied), or from a file (gzip when it starts
+ * with the gzip magic bytes; the limit then counts decompressed bytes). */
+jdec_doc *jdec_read_buffer(const char *buf, size_t len, const jdec_opts *o, adx_err *err);
+jdec_doc *jdec_read_file(const char *path, const jdec_opts *o, adx_err *err);
+void jdec_doc_free(jdec_doc *doc);
+/* The root is an object with this member. */
+bool jdec_doc_has(const jdec_doc *doc, const char *member);
+/* The root's members as a jansson object, `skip` only as its type (an
+ * empty object or array, a scalar as itself) (a root that is not
+ * an object comes back as an empty array or null, so req_parse names the
+ * problem). A member of more than 65536 values is ADX_E_LIMIT at its
+ * pointer. New reference. */
+json_t *jdec_doc_envelope(const jdec_doc *doc, const char *skip, adx_err *err);
+
+/* Decode root[member] (member NULL: the root) as an AnnData object. Errors:
+ * ADX_E_SCHEMA (wrong type, unknown key or dtype, bad value), ADX_E_SHAPE
+ * (dimensions disagree, ragged rows), ADX_E_LIMIT (adx_limits,
+ * max_request_memory), ADX_E_NOMEM. `rep` may be NULL. The parts of the
+ * document that were converted are released (a document is decoded once). */
+ad_anndata *jdec_doc_anndata(jdec_doc *doc, const char *member, const jdec_opts *o, adx_report *rep,
+                             adx_err *err);
 
 #endif

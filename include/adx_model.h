@@ -321,6 +321,9 @@ int ad_natural_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
 /* Insert or replace `key`; takes ownership of v (freed on failure). */
 int ad_dict_put(ad_dict *d, const char *key, ad_elem *v);
+/* Append `key`, which the caller knows is not in d yet (no scan: decoders
+ * that check keys with a hash set stay linear in the number of keys). */
+int ad_dict_append(ad_dict *d, const char *key, ad_elem *v);
 ad_elem *ad_dict_get(const ad_dict *d, const char *key);
 /* Remove entry i (frees key and value). */
 void ad_dict_remove_at(ad_dict *d, size_t i);
@@ -332,6 +335,8 @@ int ad_dict_clone(ad_dict *dst, const ad_dict *src);
 /* Append a column; takes ownership of col (freed on failure). Replaces an
  * existing column of the same name in place. */
 int ad_frame_add(ad_frame *f, const char *name, ad_elem *col);
+/* As ad_frame_add for a name the caller knows is new (no scan). */
+int ad_frame_append(ad_frame *f, const char *name, ad_elem *col);
 void ad_frame_remove_at(ad_frame *f, size_t i);
 /* Index "0".."n_rows-1" as anndata makes for a missing index. */
 int ad_frame_default_index(ad_frame *f, uint64_t n_rows);

@@ -45,6 +45,9 @@ pipe_job *pipe_load_buffer(const char *buf, size_t len, const adx_limits *lim, a
 /* Where a request's "dataset" is looked up. */
 typedef struct pipe_env {
     struct ds_store *store; /* NULL: requests naming a dataset are refused */
+    const adx_ctl *ctl;     /* progress while the request is read (the first half of the
+                             * job's progress; pipe_write then reports the second) and
+                             * cancel; NULL = none */
 } pipe_env;
 /* As pipe_load_file/_buffer, with `env` (NULL = no store). */
 pipe_job *pipe_load_file_env(const char *request_path, const adx_limits *lim, const pipe_env *env,

@@ -38,7 +38,8 @@ static const char usage_text[] =
     "         [--data-dir DIR] [file options]\n"
     "      Export one input and write the file. The input is\n"
     "        - a request JSON (the body of POST /v1/exports), or '-' to read\n"
-    "          it from stdin; its options travel inside it;\n"
+    "          it from stdin; its options travel inside it; gzip-compressed\n"
+    "          (REQ.json.gz) is recognised by its magic bytes;\n"
     "        - an h5ad file (recognised by its HDF5 signature, or named *.h5ad);\n"
     "        - a folder holding a Polis CSV export (votes.csv, comments.csv).\n"
     "      -o, --output OUT  where to write; '-' writes the file to stdout\n"
@@ -122,48 +123,6 @@ static int report_error(const adx_err *e)
 }
 
 /* The request from stdin, bounded by the body limit like an HTTP body. */
-static pipe_job *load_stdin(const adx_limits *lim, const pipe_env *env, adx_err *err)
-{
-    size_t len = 0, cap = 1 << 16;
-    char *buf = malloc(cap);
-    if (!buf) {
-        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
-        return NULL;
-    }
-    for (;;) {
-        if (len == cap) {
-            if (cap > lim->max_body_bytes) break;
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
-                return NULL;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t n = read(0, buf + len, cap - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            free(buf);
-            adx_err_cause(err, "read: %s", strerror(errno));
-            adx_err_set(err, ADX_E_IO, "", "cannot read the request from stdin");
-            return NULL;
-        }
-        if (n == 0) break;
-        len += (size_t)n;
-    }
-    if (len > lim->max_body_bytes) {
-        free(buf);
-        adx_err_set(err, ADX_E_LIMIT, "", "the request is larger than max_body_bytes = %llu",
-                    (unsigned long long)lim->max_body_bytes);
-        return NULL;
-    }
-    pipe_job *j = pipe_load_buffer_env(buf, len, lim, env, err);
-    free(buf);
-    return j;
-}
-
 static int copy_to_stdout(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -220,9 +179,10 @@ static int classify_input(const char *path, input_kind *kind)
             *kind = IN_H5AD;
             break;
         }
-        /* A request is JSON from its first byte; only HDF5 has user blocks. */
+        /* A request is JSON (or gzip, 1f 8b) from its first byte; only
+         * HDF5 has user blocks. */
         if (at == 0 && (head[0] == '{' || head[0] == ' ' || head[0] == '\n' || head[0] == '\t' ||
-                        head[0] == '\r' || head[0] == 0xEF))
+                        head[0] == '\r' || head[0] == 0xEF || (head[0] == 0x1f && head[1] == 0x8b)))
             break;
     }
     close(fd);
@@ -374,8 +334,8 @@ static int export_run(const export_args *ea)
     double t0 = now_s();
     pipe_job *j = NULL;
     if (kind == IN_REQUEST) {
-        j = !strcmp(ea->input, "-") ? load_stdin(&lim, &env, &err)
-                                    : pipe_load_file_env(ea->input, &lim, &env, &err);
+        /* stdin streams like a file (never read whole into memory) */
+        j = pipe_load_file_env(strcmp(ea->input, "-") ? ea->input : "/dev/stdin", &lim, &env, &err);
         if (!j && !store && err.type == ADX_E_BAD_OPTION && err.n_items > 0 &&
             !strcmp(err.items[0].pointer, "/dataset"))
             adx_err_add(&err, "/dataset",

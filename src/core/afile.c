@@ -23,10 +23,11 @@ struct afile {
 
 enum { COPY_BUF = 1 << 16 };
 
-/* The client reads `what`; the path and errno text are for the log. */
+/* The client reads `what`; the path and errno text are for the log. A full
+ * disk or quota is a kind of its own: the daemon answers it with 507. */
 static int io_fail(adx_err *err, int e, const char *what, const char *path)
 {
-    adx_err_set(err, ADX_E_IO, "", "%s", what);
+    adx_err_set(err, e == ENOSPC || e == EDQUOT ? ADX_E_NO_SPACE : ADX_E_IO, "", "%s", what);
     return adx_err_cause(err, "%s: %s", path, strerror(e));
 }
 

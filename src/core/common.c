@@ -11,7 +11,11 @@ void adx_limits_default(adx_limits *l)
     l->max_depth = 64;
     l->max_string_bytes = 64ull << 20; /* one string value */
     l->max_keys = 1u << 20;
-    l->csv_max_cells = 100000000ull; /* 1e8 cells (~1-2 GB of text) */
+    l->csv_max_cells = 100000000ull;     /* 1e8 cells (~1-2 GB of text) */
+    l->max_request_memory = 16ull << 30; /* above max_total_bytes: decoding needs some slack */
+    l->max_key_bytes = 64u << 10;
+    l->max_patterns = 4096;
+    l->max_pattern_bytes = 4096;
 }
 
 const char *adx_format_name(adx_format f)

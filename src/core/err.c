@@ -114,6 +114,9 @@ int adx_err_cause(adx_err *e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->cause + len, sizeof e->cause - len, fmt, ap);
     va_end(ap);
+    /* One line in any log: libhdf5's messages carry ctime()'s newline. */
+    for (char *c = e->cause + len; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = ' ';
     return -1;
 }
 

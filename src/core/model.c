@@ -534,6 +534,11 @@ int ad_dict_put(ad_dict *d, const char *key, ad_elem *v)
             d->vals[i] = v;
             return 0;
         }
+    return ad_dict_append(d, key, v);
+}
+
+int ad_dict_append(ad_dict *d, const char *key, ad_elem *v)
+{
     char *k = strdup(key);
     if (!k || grow((void **)&d->keys, (void **)&d->vals, &d->cap, d->n + 1, sizeof(char *),
                    sizeof(ad_elem *)) < 0) {
@@ -581,7 +586,7 @@ int ad_dict_clone(ad_dict *dst, const ad_dict *src)
     memset(dst, 0, sizeof *dst);
     for (size_t i = 0; i < src->n; i++) {
         ad_elem *v = ad_elem_clone(src->vals[i]);
-        if (!v || ad_dict_put(dst, src->keys[i], v) < 0) {
+        if (!v || ad_dict_append(dst, src->keys[i], v) < 0) {
             ad_dict_free(dst);
             return -1;
         }
@@ -599,6 +604,11 @@ int ad_frame_add(ad_frame *f, const char *name, ad_elem *col)
             f->cols[i] = col;
             return 0;
         }
+    return ad_frame_append(f, name, col);
+}
+
+int ad_frame_append(ad_frame *f, const char *name, ad_elem *col)
+{
     char *k = strdup(name);
     if (!k || grow((void **)&f->names, (void **)&f->cols, &f->cap, f->ncols + 1, sizeof(char *),
                    sizeof(ad_elem *)) < 0) {
@@ -666,7 +676,7 @@ int ad_frame_clone(ad_frame *dst, const ad_frame *src)
     if (src->index_name && !(dst->index_name = strdup(src->index_name))) goto fail;
     for (size_t i = 0; i < src->ncols; i++) {
         ad_elem *c = ad_elem_clone(src->cols[i]);
-        if (!c || ad_frame_add(dst, src->names[i], c) < 0) goto fail;
+        if (!c || ad_frame_append(dst, src->names[i], c) < 0) goto fail;
     }
     return 0;
 fail:

@@ -573,22 +573,18 @@ static int conflict(const char *name, adx_err *err)
  * "adata". Sanitized, because it is stored as h5ad. */
 static ad_anndata *decode_json(ds_store *s, const char *src, adx_report *rep, adx_err *err)
 {
-    json_t *doc = jdec_load_file(src, &s->lim, err);
+    jdec_opts o = {.limits = &s->lim};
+    jdec_doc *doc = jdec_read_file(src, &o, err);
     if (!doc) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INVALID_JSON, "", "cannot parse");
         return NULL;
     }
-    if (!json_is_object(doc)) {
-        json_decref(doc);
-        adx_err_set(err, ADX_E_SCHEMA, "", "the document must be a JSON object");
-        return NULL;
-    }
     /* An AnnData object has no "adata" member (jdec refuses unknown keys),
      * so its presence means a whole request was sent. */
-    const json_t *adata = json_object_get(doc, "adata");
-    jdec_opts o = {.limits = &s->lim, .base_ptr = adata ? "/adata" : ""};
-    ad_anndata *a = jdec_anndata(adata ? adata : doc, &o, rep, err);
-    json_decref(doc);
+    bool request = jdec_doc_has(doc, "adata");
+    o.base_ptr = request ? "/adata" : "";
+    ad_anndata *a = jdec_doc_anndata(doc, request ? "adata" : NULL, &o, rep, err);
+    jdec_doc_free(doc);
     if (a && san_anndata(a, &s->lim, rep, err)) {
         ad_anndata_free(a);
         a = NULL;

@@ -50,11 +50,6 @@ int main(int argc, char **argv)
                 argv[0]);
         return 2;
     }
-    const char **inc = calloc((size_t)ninc + 1, sizeof *inc);
-    if (!inc) return 2;
-    for (int i = 0; i < ninc; i++)
-        inc[i] = argv[13 + 2 * i];
-    h5r_opts ro = {.include = inc, .n_include = (size_t)ninc, .has_include = only};
     adx_limits lim;
     adx_limits_default(&lim);
     uint64_t v[9];
@@ -85,6 +80,11 @@ int main(int argc, char **argv)
         perror("adx-h5check: setrlimit");
         return 2;
     }
+    const char **inc = calloc((size_t)ninc + 1, sizeof *inc);
+    if (!inc) return 2;
+    for (int i = 0; i < ninc; i++)
+        inc[i] = argv[13 + 2 * i];
+    h5r_opts ro = {.include = inc, .n_include = (size_t)ninc, .has_include = only};
     adx_err err;
     adx_err_init(&err);
     ad_anndata *a = h5r_read_opts(argv[1], &ro, &lim, NULL, NULL, &err);

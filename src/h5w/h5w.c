@@ -78,7 +78,10 @@ static int fail_h5(w_ctx *w, const char *what)
     h5_msg m = {.buf = "", .n = 0};
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk, &m);
     H5Eclear2(H5E_DEFAULT);
-    adx_err_set(w->err, ADX_E_IO, adx_ptr_str(&w->ptr), "HDF5 failed %s", what);
+    /* The file driver's message is the only place a full disk shows. */
+    bool full = m.buf[0] && (strstr(m.buf, strerror(ENOSPC)) || strstr(m.buf, strerror(EDQUOT)));
+    adx_err_set(w->err, full ? ADX_E_NO_SPACE : ADX_E_IO, adx_ptr_str(&w->ptr), "HDF5 failed %s",
+                what);
     /* libhdf5's text names its internals (and file names): for the log. */
     if (m.buf[0]) adx_err_cause(w->err, "HDF5: %s", m.buf);
     return -1;
@@ -1030,7 +1033,8 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
     if (file < 0) {
         int e = errno;
         H5Eclear2(H5E_DEFAULT);
-        adx_err_set(err, ADX_E_IO, "", "cannot create the h5ad file");
+        adx_err_set(err, e == ENOSPC || e == EDQUOT ? ADX_E_NO_SPACE : ADX_E_IO, "",
+                    "cannot create the h5ad file");
         adx_err_cause(err, "%s: %s", path, e ? strerror(e) : "HDF5 refused to create it");
         goto out;
     }

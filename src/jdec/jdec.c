@@ -2,85 +2,164 @@
  * agreement between its elements (payload.md "The AnnData object"). */
 #include "jdec_internal.h"
 
-#include <errno.h>
 #include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-/* ------------------------------------------------------------- loading */
+/* ------------------------------------------------------------- reading */
 
-json_t *jdec_load_buffer(const char *buf, size_t len, const adx_limits *lim, adx_err *err)
+struct jdec_doc {
+    jv_doc *t;
+};
+
+static const adx_limits *limits_or_default(const jdec_opts *o, adx_limits *def)
 {
-    adx_limits def;
-    if (!lim) {
-        adx_limits_default(&def);
-        lim = &def;
-    }
-    if ((uint64_t)len > lim->max_body_bytes) {
-        adx_err_set(err, ADX_E_LIMIT, "", "body of %zu bytes exceeds max_body_bytes = %" PRIu64,
-                    len, lim->max_body_bytes);
-        return NULL;
-    }
-    json_error_t je;
-    /* Duplicate keys would silently lose data (the last one wins in most
-     * parsers), so they are refused. */
-    json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-    if (!doc)
-        adx_err_set(err, ADX_E_INVALID_JSON, "", "malformed JSON at line %d, column %d: %s",
-                    je.line, je.column, je.text);
-    return doc;
+    if (o && o->limits) return o->limits;
+    adx_limits_default(def);
+    return def;
 }
 
-json_t *jdec_load_file(const char *path, const adx_limits *lim, adx_err *err)
+jdec_doc *jdec_read(adx_src *src, const jdec_opts *o, adx_err *err)
 {
     adx_limits def;
-    if (!lim) {
-        adx_limits_default(&def);
-        lim = &def;
-    }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        adx_err_set(err, ADX_E_IO, "", "cannot open the request file");
-        adx_err_cause(err, "%s: %s", path, strerror(e));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-        adx_err_set(err, ADX_E_IO, "", "the request is not a regular file");
-        adx_err_cause(err, "%s", path);
-        fclose(f);
-        return NULL;
-    }
-    if ((uint64_t)st.st_size > lim->max_body_bytes || (uint64_t)st.st_size > SIZE_MAX / 2) {
-        adx_err_set(err, ADX_E_LIMIT, "",
-                    "file of %" PRIu64 " bytes exceeds max_body_bytes = %" PRIu64,
-                    (uint64_t)st.st_size, lim->max_body_bytes);
-        fclose(f);
-        return NULL;
-    }
-    size_t len = (size_t)st.st_size;
-    char *buf = malloc(len ? len : 1);
-    if (!buf) {
+    jv_parse_opts po = {
+        .lim = limits_or_default(o, &def),
+        .budget = o ? o->budget : NULL,
+        .ctl = o ? o->ctl : NULL,
+        .progress_scale = o && o->progress_to > 0 ? o->progress_to : 1.0,
+        .base_ptr = o ? o->base_ptr : NULL,
+    };
+    jdec_doc *d = malloc(sizeof *d);
+    if (!d) {
         adx_err_set(err, ADX_E_NOMEM, "", "out of memory reading the request");
-        fclose(f);
         return NULL;
     }
-    size_t got = fread(buf, 1, len, f);
-    int rerr = ferror(f);
-    fclose(f);
-    if (got != len || rerr) {
-        adx_err_set(err, ADX_E_IO, "", "short read on the request file");
-        adx_err_cause(err, "%s", path);
-        free(buf);
+    if (!(d->t = jv_parse(src, &po, err))) {
+        free(d);
         return NULL;
     }
-    json_t *doc = jdec_load_buffer(buf, len, lim, err);
-    free(buf);
-    return doc;
+    return d;
+}
+
+jdec_doc *jdec_read_buffer(const char *buf, size_t len, const jdec_opts *o, adx_err *err)
+{
+    adx_limits def;
+    const adx_limits *lim = limits_or_default(o, &def);
+    adx_src *s = adx_src_open_mem(buf, len, lim->max_body_bytes, err);
+    if (!s) return NULL;
+    jdec_doc *d = jdec_read(s, o, err);
+    adx_src_close(s);
+    return d;
+}
+
+jdec_doc *jdec_read_file(const char *path, const jdec_opts *o, adx_err *err)
+{
+    adx_limits def;
+    const adx_limits *lim = limits_or_default(o, &def);
+    adx_src *s = adx_src_open_path(path, lim->max_body_bytes, err);
+    if (s) s = adx_src_auto(s, lim->max_body_bytes, err);
+    if (!s) return NULL;
+    jdec_doc *d = jdec_read(s, o, err);
+    adx_src_close(s);
+    return d;
+}
+
+void jdec_doc_free(jdec_doc *d)
+{
+    if (!d) return;
+    jv_doc_free(d->t);
+    free(d);
+}
+
+bool jdec_doc_has(const jdec_doc *d, const char *member)
+{
+    return !jv_none(jv_object_get(jv_doc_root(d->t), member));
+}
+
+/* A small value as jansson; *budget counts nodes down. */
+static json_t *to_json(jv v, uint64_t *budget)
+{
+    if (*budget == 0) return NULL;
+    (*budget)--;
+    switch (jv_typeof(v)) {
+    case JV_OBJECT: {
+        json_t *o = json_object();
+        const char *key;
+        jv val;
+        jv_object_foreach(v, key, val)
+        {
+            json_t *c = to_json(val, budget);
+            if (!o || !c || json_object_set_new(o, key, c)) {
+                json_decref(o);
+                return NULL;
+            }
+        }
+        return o;
+    }
+    case JV_ARRAY: {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < jv_array_size(v); i++) {
+            json_t *c = to_json(jv_array_get(v, i), budget);
+            if (!c || json_array_append_new(a, c)) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+        return a;
+    }
+    case JV_STRING:
+        return json_stringn(jv_string_value(v), jv_string_length(v));
+    case JV_INTEGER:
+        return json_integer((json_int_t)jv_integer_value(v));
+    case JV_REAL:
+        return json_real(jv_real_value(v));
+    case JV_TRUE_T:
+        return json_true();
+    case JV_FALSE_T:
+        return json_false();
+    default:
+        return json_null();
+    }
+}
+
+json_t *jdec_doc_envelope(const jdec_doc *d, const char *skip, adx_err *err)
+{
+    jv root = jv_doc_root(d->t);
+    if (!jv_is_object(root)) {
+        /* The request's own check names the problem ("expected an object"). */
+        if (jv_is_array(root)) return json_array();
+        return json_null();
+    }
+    json_t *o = json_object();
+    const char *key;
+    jv val;
+    jv_object_foreach(root, key, val)
+    {
+        /* Options are small; a big member is not an option anyone sends.
+         * The skipped member keeps only its type. */
+        uint64_t budget = 1u << 16;
+        bool shallow = skip && !strcmp(key, skip);
+        json_t *c = !shallow            ? to_json(val, &budget)
+                    : jv_is_object(val) ? json_object()
+                    : jv_is_array(val)  ? json_array()
+                                        : to_json(val, &budget);
+        if (!c || !o || json_object_set_new(o, key, c)) {
+            json_decref(o);
+            char ptr[ADX_ERR_PTR_MAX] = "";
+            adx_ptr_append_key(ptr, sizeof ptr, key);
+            if (budget == 0)
+                adx_err_set(err, ADX_E_LIMIT, ptr,
+                            "request member \"%.60s\" has more than 65536 values; options are "
+                            "small",
+                            key);
+            else
+                adx_err_set(err, ADX_E_NOMEM, "", "out of memory reading the request");
+            return NULL;
+        }
+    }
+    return o;
 }
 
 /* ------------------------------------------------------------- anndata */
@@ -105,11 +184,10 @@ static int agree(jd *d, const char *ptr, uint64_t got, uint64_t *n, bool *known,
     return 0;
 }
 
-static ad_elem *matrix(jd *d, const json_t *v)
+static ad_elem *matrix(jd *d, jv v)
 {
-    if (json_is_array(v)) return jd_nested(d, v, JD_MATRIX);
-    const char *enc =
-        json_is_object(v) ? json_string_value(json_object_get(v, "encoding-type")) : NULL;
+    if (jv_is_array(v)) return jd_nested(d, v, JD_MATRIX);
+    const char *enc = jv_is_object(v) ? jv_string_value(jv_object_get(v, "encoding-type")) : NULL;
     if (enc && !strcmp(enc, "array")) return jd_typed_dense(d, v);
     if (enc && !strcmp(enc, "csr_matrix")) return jd_sparse(d, v, false);
     if (enc && !strcmp(enc, "csc_matrix")) return jd_sparse(d, v, true);
@@ -122,14 +200,16 @@ static ad_elem *matrix(jd *d, const json_t *v)
 
 static int ndim_of(const ad_elem *e)
 {
+    if (e->kind == AD_K_RECARRAY) return 1;
     return e->kind == AD_K_SPARSE ? 2 : e->u.arr.ndim;
 }
 static uint64_t dim_of(const ad_elem *e, int k)
 {
+    if (e->kind == AD_K_RECARRAY) return e->u.rec.n;
     return e->kind == AD_K_SPARSE ? e->u.sp.shape[k] : e->u.arr.shape[k];
 }
 
-static ad_elem *matrix_2d(jd *d, const json_t *v)
+static ad_elem *matrix_2d(jd *d, jv v)
 {
     ad_elem *e = matrix(d, v);
     if (e && ndim_of(e) != 2) {
@@ -146,25 +226,25 @@ enum ns_kind { NS_OBSM, NS_VARM, NS_LAYERS, NS_OBSP, NS_VARP };
 
 /* d->p points at the namespace object. Frames with unknown rows are
  * finished later (see finish_frames). */
-static int decode_ns(jd *d, const json_t *v, enum ns_kind k, ad_dict *out, dims *dm)
+static int decode_ns(jd *d, jv v, enum ns_kind k, ad_dict *out, dims *dm)
 {
-    if (json_is_null(v)) return 0;
-    if (!json_is_object(v))
+    if (jv_is_null(v)) return 0;
+    if (!jv_is_object(v))
         return jd_fail(d, ADX_E_SCHEMA, "expected an object of named elements, got %s",
                        jd_type_name(v));
-    if (jd_check_keys(d, json_object_size(v))) return -1;
+    if (jd_check_keys(d, jv_object_size(v))) return -1;
     const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)v, key, val)
+    jv val;
+    jv_object_foreach(v, key, val)
     {
         size_t mp = adx_ptr_key(&d->p, key), ms = adx_ptr_key(&d->s, key);
         char ptr[ADX_ERR_PTR_MAX];
         snprintf(ptr, sizeof ptr, "%s", adx_ptr_str(&d->p));
         ad_elem *e = NULL;
         int r = jd_check_str(d, strlen(key));
-        bool m_frame = (k == NS_OBSM || k == NS_VARM) &&
-                       (jd_is_frame_object(val) ||
-                        (json_is_array(val) && json_is_object(json_array_get(val, 0))));
+        bool m_frame =
+            (k == NS_OBSM || k == NS_VARM) &&
+            (jd_is_frame_object(val) || (jv_is_array(val) && jv_is_object(jv_array_get(val, 0))));
         jd_frame_info fi = {0};
         if (r) {
         } else if (m_frame) {
@@ -173,6 +253,11 @@ static int decode_ns(jd *d, const json_t *v, enum ns_kind k, ad_dict *out, dims 
                 r = jd_nomem(d);
             else
                 r = jd_frame(d, val, &e->u.df, false, &fi);
+        } else if ((k == NS_OBSM || k == NS_VARM) && jv_is_object(val) &&
+                   jv_is_string(jv_object_get(val, "encoding-type")) &&
+                   !strcmp(jv_string_value(jv_object_get(val, "encoding-type")), "rec-array")) {
+            e = jd_recarray(d, val);
+            r = e ? 0 : -1;
         } else if (k == NS_OBSM || k == NS_VARM) {
             e = matrix(d, val);
             if (e && ndim_of(e) < 1)
@@ -227,7 +312,7 @@ static int decode_ns(jd *d, const json_t *v, enum ns_kind k, ad_dict *out, dims 
             }
             }
         }
-        if (!r && ad_dict_put(out, key, e) < 0) {
+        if (!r && ad_dict_append(out, key, e) < 0) { /* JSON keys are unique */
             e = NULL;
             r = jd_nomem(d);
         } else if (r) {
@@ -241,27 +326,28 @@ static int decode_ns(jd *d, const json_t *v, enum ns_kind k, ad_dict *out, dims 
 }
 
 /* d->p at a frame; decode and compare its rows to n. */
-static int decode_df(jd *d, const json_t *v, ad_frame *f, bool globs, uint64_t *n, bool *known,
+static int decode_df(jd *d, jv v, ad_frame *f, bool globs, uint64_t *n, bool *known,
                      const char *name, jd_frame_info *fi)
 {
     memset(fi, 0, sizeof *fi);
-    if (json_is_null(v)) return 0;
+    if (jv_is_null(v)) return 0;
     if (jd_frame(d, v, f, globs, fi)) return -1;
     if (fi->rows_known) return agree(d, fi->rows_ptr, f->n_rows, n, known, name, "length");
     return 0;
 }
 
-static int decode_raw(jd *d, const json_t *v, ad_anndata *a, dims *dm)
+static int decode_raw(jd *d, jv v, ad_anndata *a, dims *dm)
 {
-    if (json_is_null(v)) return 0;
-    if (!json_is_object(v))
+    if (jv_is_null(v)) return 0;
+    if (!jv_is_object(v))
         return jd_fail(d, ADX_E_SCHEMA,
                        "expected raw to be an object {\"X\", \"var\", \"varm\"}, got %s",
                        jd_type_name(v));
     const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)v, key, val)
+    jv val;
+    jv_object_foreach(v, key, val)
     {
+        (void)val;
         if (strcmp(key, "X") && strcmp(key, "var") && strcmp(key, "varm")) {
             size_t m = adx_ptr_key(&d->p, key);
             jd_fail(d, ADX_E_SCHEMA,
@@ -273,10 +359,10 @@ static int decode_raw(jd *d, const json_t *v, ad_anndata *a, dims *dm)
     if (!(a->raw = calloc(1, sizeof *a->raw))) return jd_nomem(d);
     ad_raw *raw = a->raw;
     dims rd = {.n_obs = dm->n_obs, .obs_known = dm->obs_known};
-    const json_t *jx = json_object_get(v, "X");
+    jv jx = jv_object_get(v, "X");
     size_t mp, ms;
     int r = 0;
-    if (jx && !json_is_null(jx)) {
+    if (!jv_none(jx) && !jv_is_null(jx)) {
         mp = adx_ptr_key(&d->p, "X");
         ms = adx_ptr_key(&d->s, "X");
         raw->X = matrix_2d(d, jx);
@@ -293,18 +379,18 @@ static int decode_raw(jd *d, const json_t *v, ad_anndata *a, dims *dm)
         if (r) return -1;
     }
     jd_frame_info fi = {0};
-    const json_t *jv = json_object_get(v, "var");
-    if (jv) {
+    jv jvar = jv_object_get(v, "var");
+    if (!jv_none(jvar)) {
         mp = adx_ptr_key(&d->p, "var");
         ms = adx_ptr_key(&d->s, "var");
-        r = decode_df(d, jv, &raw->var, false, &rd.n_vars, &rd.vars_known,
+        r = decode_df(d, jvar, &raw->var, false, &rd.n_vars, &rd.vars_known,
                       "raw n_vars (raw.X columns)", &fi);
         adx_ptr_pop(&d->p, mp);
         adx_ptr_pop(&d->s, ms);
         if (r) return -1;
     }
-    const json_t *jm = json_object_get(v, "varm");
-    if (jm) {
+    jv jm = jv_object_get(v, "varm");
+    if (!jv_none(jm)) {
         mp = adx_ptr_key(&d->p, "varm");
         ms = adx_ptr_key(&d->s, "varm");
         rd.obs_known = true; /* only n_vars matters for varm */
@@ -321,15 +407,15 @@ static int decode_raw(jd *d, const json_t *v, ad_anndata *a, dims *dm)
     return r;
 }
 
-static int decode_shape(jd *d, const json_t *v, dims *dm)
+static int decode_shape(jd *d, jv v, dims *dm)
 {
-    if (json_is_null(v)) return 0;
-    if (!json_is_array(v) || json_array_size(v) != 2)
+    if (jv_is_null(v)) return 0;
+    if (!jv_is_array(v) || jv_array_size(v) != 2)
         return jd_fail(d, ADX_E_SCHEMA, "expected \"shape\" to be [n_obs, n_vars]");
     uint64_t s[2];
     for (size_t i = 0; i < 2; i++) {
         size_t m = adx_ptr_idx(&d->p, i);
-        int r = jd_get_size(d, json_array_get(v, i), &s[i]);
+        int r = jd_get_size(d, jv_array_get(v, i), &s[i]);
         if (!r) r = jd_check_dim(d, s[i]);
         if (!r)
             r = agree(d, adx_ptr_str(&d->p), s[i], i ? &dm->n_vars : &dm->n_obs,
@@ -344,8 +430,12 @@ static int decode_shape(jd *d, const json_t *v, dims *dm)
 static const char *const top_keys[] = {"X",    "obs",  "var", "obsm", "varm",  "layers",
                                        "obsp", "varp", "uns", "raw",  "shape", NULL};
 
-ad_anndata *jdec_anndata(const json_t *adata, const jdec_opts *o, adx_report *rep, adx_err *err)
+ad_anndata *jdec_doc_anndata(jdec_doc *doc, const char *member, const jdec_opts *o, adx_report *rep,
+                             adx_err *err)
 {
+    jv root = jv_doc_root(doc->t);
+    jv *slot = member ? jv_object_slot(root, member) : &root;
+    jv adata = slot ? *slot : JV_NONE;
     static const char *const default_globs[] = {"kmeans_*"};
     adx_limits def;
     jd d = {0};
@@ -359,18 +449,23 @@ ad_anndata *jdec_anndata(const json_t *adata, const jdec_opts *o, adx_report *re
     d.nglobs = o && o->cat_globs ? o->n_cat_globs : 1;
     d.rep = rep;
     d.err = err;
+    d.part = o ? o->part : NULL;
+    d.part_ud = o ? o->part_ud : NULL;
+    d.doc = doc->t;
+    d.budget = o ? o->budget : NULL;
     adx_ptr_init(&d.p, o ? o->base_ptr : NULL);
     adx_ptr_init(&d.s, NULL);
 
-    if (!json_is_object(adata)) {
+    if (!jv_is_object(adata)) {
         jd_fail(&d, ADX_E_SCHEMA, "expected the AnnData object to be a JSON object, got %s",
                 jd_type_name(adata));
         return NULL;
     }
     const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)adata, key, val)
+    jv val;
+    jv_object_foreach(adata, key, val)
     {
+        (void)val;
         const char *const *k;
         for (k = top_keys; *k; k++)
             if (!strcmp(*k, key)) break;
@@ -404,32 +499,40 @@ ad_anndata *jdec_anndata(const json_t *adata, const jdec_opts *o, adx_report *re
         adx_ptr_pop(&d.s, ms);                                                                     \
     } while (0)
 
-    const json_t *v = json_object_get(adata, "X");
-    if (v && !json_is_null(v)) {
+    jv v = jv_object_get(adata, "X");
+    if (!jv_none(v) && !jv_is_null(v)) {
         ENTER("X");
         a->X = matrix_2d(&d, v);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, "X"));
         if (!a->X) goto fail;
         dm.n_obs = dim_of(a->X, 0);
         dm.n_vars = dim_of(a->X, 1);
         dm.obs_known = dm.vars_known = true;
     }
-    if ((v = json_object_get(adata, "obs"))) {
+    if (!jv_none(v = jv_object_get(adata, "obs"))) {
         ENTER("obs");
         r = decode_df(&d, v, &a->obs, true, &dm.n_obs, &dm.obs_known, "n_obs", &fobs);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, "obs"));
         if (r) goto fail;
     }
-    if ((v = json_object_get(adata, "var"))) {
+    if (!jv_none(v = jv_object_get(adata, "var"))) {
         ENTER("var");
         r = decode_df(&d, v, &a->var, true, &dm.n_vars, &dm.vars_known, "n_vars", &fvar);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, "var"));
         if (r) goto fail;
     }
-    if ((v = json_object_get(adata, "shape"))) {
+    if (!jv_none(v = jv_object_get(adata, "shape"))) {
         ENTER("shape");
         r = decode_shape(&d, v, &dm);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, "shape"));
         if (r) goto fail;
     }
     static const struct {
@@ -444,22 +547,28 @@ ad_anndata *jdec_anndata(const json_t *adata, const jdec_opts *o, adx_report *re
         {"varp", NS_VARP, offsetof(ad_anndata, varp)},
     };
     for (size_t i = 0; i < sizeof nss / sizeof *nss; i++) {
-        if (!(v = json_object_get(adata, nss[i].name))) continue;
+        if (jv_none(v = jv_object_get(adata, nss[i].name))) continue;
         ENTER(nss[i].name);
         r = decode_ns(&d, v, nss[i].k, (ad_dict *)((char *)a + nss[i].off), &dm);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, nss[i].name));
         if (r) goto fail;
     }
-    if ((v = json_object_get(adata, "raw"))) {
+    if (!jv_none(v = jv_object_get(adata, "raw"))) {
         ENTER("raw");
         r = decode_raw(&d, v, a, &dm);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, "raw"));
         if (r) goto fail;
     }
-    if ((v = json_object_get(adata, "uns")) && !json_is_null(v)) {
+    if (!jv_none(v = jv_object_get(adata, "uns")) && !jv_is_null(v)) {
         ENTER("uns");
         r = jd_uns_dict(&d, v, &a->uns, 1);
         LEAVE();
+        /* converted: its part of the document goes now */
+        jv_release(d.doc, jv_object_slot(adata, "uns"));
         if (r) goto fail;
     }
     a->n_obs = dm.n_obs;

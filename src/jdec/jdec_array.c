@@ -17,34 +17,52 @@
 
 enum { PL_OK = 0, PL_NULL_INT, PL_NULL_BOOL, PL_RANGE, PL_FRAC, PL_TYPE };
 
-static int put_leaf_code(const json_t *v, ad_dtype t, void *out, uint64_t i)
+static int put_leaf_code(jv v, ad_dtype t, void *out, uint64_t i)
 {
     int64_t iv = 0;
     double x = 0;
     enum { K_INT, K_REAL, K_BOOL, K_NULL } k;
-    if (!v) v = json_null(); /* a key missing from a record */
-    switch (json_typeof(v)) {
-    case JSON_INTEGER:
+    if (t == AD_F64 && jv_is_real(v)) {
+        /* the bulk of every float matrix */
+        ((double *)out)[i] = jv_real_value(v);
+        return PL_OK;
+    }
+    if (jv_none(v)) v = JV_NULL; /* a key missing from a record */
+    uint64_t big;
+    switch (jv_typeof(v)) {
+    case JV_INTEGER:
+        if (jv_big_unsigned(v, &big)) {
+            /* above INT64_MAX: only uint64 and the floats hold it */
+            if (t == AD_U64)
+                ((uint64_t *)out)[i] = big;
+            else if (t == AD_F64)
+                ((double *)out)[i] = (double)big;
+            else if (t == AD_F32)
+                ((float *)out)[i] = (float)big;
+            else
+                return PL_RANGE;
+            return PL_OK;
+        }
         k = K_INT;
-        iv = (int64_t)json_integer_value(v);
+        iv = (int64_t)jv_integer_value(v);
         break;
-    case JSON_REAL:
+    case JV_REAL:
         k = K_REAL;
-        x = json_real_value(v);
+        x = jv_real_value(v);
         break;
-    case JSON_TRUE:
+    case JV_TRUE_T:
         k = K_BOOL;
         iv = 1;
         break;
-    case JSON_FALSE:
+    case JV_FALSE_T:
         k = K_BOOL;
         iv = 0;
         break;
-    case JSON_NULL:
+    case JV_NULL_T:
         k = K_NULL;
         break;
-    case JSON_STRING:
-        if (json_string_length(v) > 9 || !jd_nanstr(json_string_value(v), &x)) return PL_TYPE;
+    case JV_STRING:
+        if (jv_string_length(v) > 9 || !jd_nanstr(jv_string_value(v), &x)) return PL_TYPE;
         k = K_REAL;
         break;
     default:
@@ -118,14 +136,17 @@ static int put_leaf_code(const json_t *v, ad_dtype t, void *out, uint64_t i)
     return PL_OK;
 }
 
-static int leaf_error(jd *d, int code, const json_t *v, ad_dtype t)
+static int leaf_error(jd *d, int code, jv v, ad_dtype t)
 {
     const char *tn = ad_dtype_name(t);
     char val[64] = "";
-    if (json_is_integer(v))
-        snprintf(val, sizeof val, "%" PRId64, (int64_t)json_integer_value(v));
-    else if (json_is_real(v))
-        ad_fmt_pyfloat(json_real_value(v), val);
+    uint64_t big;
+    if (jv_big_unsigned(v, &big))
+        snprintf(val, sizeof val, "%" PRIu64, big);
+    else if (jv_is_integer(v))
+        snprintf(val, sizeof val, "%" PRId64, (int64_t)jv_integer_value(v));
+    else if (jv_is_real(v))
+        ad_fmt_pyfloat(jv_real_value(v), val);
     switch (code) {
     case PL_NULL_INT:
         return jd_fail(d, ADX_E_SCHEMA,
@@ -141,25 +162,25 @@ static int leaf_error(jd *d, int code, const json_t *v, ad_dtype t)
     case PL_FRAC:
         return jd_fail(d, ADX_E_SCHEMA, "value %s is not an integer, expected %s", val, tn);
     default:
-        if (json_is_string(v))
+        if (jv_is_string(v))
             return jd_fail(d, ADX_E_SCHEMA, "expected a number (%s), got string \"%.40s\"", tn,
-                           json_string_value(v));
+                           jv_string_value(v));
         return jd_fail(d, ADX_E_SCHEMA, "expected a number (%s), got %s", tn, jd_type_name(v));
     }
 }
 
-int jd_put_leaf(jd *d, const json_t *v, ad_dtype t, void *out, uint64_t i)
+int jd_put_leaf(jd *d, jv v, ad_dtype t, void *out, uint64_t i)
 {
     int c = put_leaf_code(v, t, out, i);
     return c ? leaf_error(d, c, v, t) : 0;
 }
 
-int jd_dtype(jd *d, const json_t *v, ad_dtype *t)
+int jd_dtype(jd *d, jv v, ad_dtype *t)
 {
-    if (!json_is_string(v) || ad_dtype_from_name(json_string_value(v), t) < 0) {
+    if (!jv_is_string(v) || ad_dtype_from_name(jv_string_value(v), t) < 0) {
         char got[64];
-        if (json_is_string(v))
-            snprintf(got, sizeof got, "\"%.40s\"", json_string_value(v));
+        if (jv_is_string(v))
+            snprintf(got, sizeof got, "\"%.40s\"", jv_string_value(v));
         else
             snprintf(got, sizeof got, "%s", jd_type_name(v));
         return jd_fail(d, ADX_E_SCHEMA,
@@ -189,19 +210,19 @@ static void ptr_push_idx(jd *d, const uint64_t *idx, int depth)
         adx_ptr_idx(&d->p, idx[i]);
 }
 
-static int ns_shape(jd *d, const json_t *v, nscan *s)
+static int ns_shape(jd *d, jv v, nscan *s)
 {
     memset(s, 0, sizeof *s);
     uint32_t maxnd = d->lim->max_ndim < AD_MAX_NDIM ? d->lim->max_ndim : AD_MAX_NDIM;
-    const json_t *cur = v;
-    while (json_is_array(cur)) {
+    jv cur = v;
+    while (jv_is_array(cur)) {
         if ((uint32_t)s->ndim >= maxnd)
             return jd_fail(d, ADX_E_LIMIT, "arrays nested deeper than max_ndim = %u", maxnd);
-        size_t k = json_array_size(cur);
+        size_t k = jv_array_size(cur);
         if (jd_check_dim(d, k)) return -1;
         s->shape[s->ndim++] = k;
         if (k == 0) break;
-        cur = json_array_get(cur, 0);
+        cur = jv_array_get(cur, 0);
     }
     if (ad_shape_product(s->ndim, s->shape, &s->n) < 0)
         return jd_fail(d, ADX_E_LIMIT, "array size overflows; max_elements = %" PRIu64,
@@ -211,9 +232,9 @@ static int ns_shape(jd *d, const json_t *v, nscan *s)
 
 /* Check rectangularity and count leaf kinds. In `soft` mode a ragged array
  * only sets s->ragged (uns keeps it as JSON text). */
-static int ns_walk(jd *d, const json_t *v, int depth, nscan *s, bool soft)
+static int ns_walk(jd *d, jv v, int depth, nscan *s, bool soft)
 {
-    size_t k = json_array_size(v);
+    size_t k = jv_array_size(v);
     if (k != s->shape[depth]) {
         if (soft) {
             s->ragged = true;
@@ -229,8 +250,16 @@ static int ns_walk(jd *d, const json_t *v, int depth, nscan *s, bool soft)
         return -1;
     }
     if (depth == s->ndim - 1) {
+        uint32_t kinds = jv_array_kinds(v);
+        if (!(kinds & ~(JV_K(0) | JV_K(JVT_NULL) | JV_K(JVT_INT)))) {
+            /* numbers and nulls only: presence is all the inference needs */
+            s->cnt[L_REAL] += (kinds & JV_K(0)) != 0;
+            s->cnt[L_NULL] += (kinds & JV_K(JVT_NULL)) != 0;
+            s->cnt[L_INT] += (kinds & JV_K(JVT_INT)) != 0;
+            return 0;
+        }
         for (size_t i = 0; i < k; i++) {
-            int l = jd_leaf(json_array_get(v, i));
+            int l = jd_leaf(jv_array_get(v, i));
             s->cnt[l]++;
             if (l >= L_STR && !s->have_bad) {
                 s->have_bad = true;
@@ -245,9 +274,9 @@ static int ns_walk(jd *d, const json_t *v, int depth, nscan *s, bool soft)
         return 0;
     }
     for (size_t i = 0; i < k; i++) {
-        const json_t *c = json_array_get(v, i);
+        jv c = jv_array_get(v, i);
         s->idx[depth] = i;
-        if (!json_is_array(c)) {
+        if (!jv_is_array(c)) {
             if (soft) {
                 s->ragged = true;
                 return 0;
@@ -275,20 +304,33 @@ typedef struct nsink {
     uint64_t pos;
 } nsink;
 
-static int ns_fill(jd *d, const json_t *v, int depth, nscan *s, nsink *k)
+static int ns_fill(jd *d, jv v, int depth, nscan *s, nsink *k)
 {
-    size_t n = json_array_size(v);
+    size_t n = jv_array_size(v);
     if (depth < s->ndim - 1) {
         for (size_t i = 0; i < n; i++) {
             s->idx[depth] = i;
-            if (ns_fill(d, json_array_get(v, i), depth + 1, s, k) < 0) return -1;
+            if (ns_fill(d, jv_array_get(v, i), depth + 1, s, k) < 0) return -1;
         }
         return 0;
     }
     switch (k->kind) {
-    case SINK_NUM:
+    case SINK_NUM: {
+        uint32_t kinds = jv_array_kinds(v);
+        if (k->t == AD_F64 && !(kinds & ~(JV_K(0) | JV_K(JVT_NULL)))) {
+            /* A NaN-boxed double is the double: copy the row, nulls → NaN. */
+            double *o = (double *)k->out + k->pos;
+            const jv *it = jv_array_items(v);
+            if (n && !(kinds & JV_K(JVT_NULL)))
+                memcpy(o, it, n * sizeof *o);
+            else
+                for (size_t i = 0; i < n; i++)
+                    o[i] = jv_is_null(it[i]) ? NAN : jv_real_value(it[i]);
+            k->pos += n;
+            break;
+        }
         for (size_t i = 0; i < n; i++) {
-            const json_t *e = json_array_get(v, i);
+            jv e = jv_array_get(v, i);
             int c = put_leaf_code(e, k->t, k->out, k->pos);
             if (c) {
                 size_t m = d->p.len;
@@ -301,26 +343,28 @@ static int ns_fill(jd *d, const json_t *v, int depth, nscan *s, nsink *k)
             k->pos++;
         }
         break;
+    }
     case SINK_STR:
         for (size_t i = 0; i < n; i++) {
-            const json_t *e = json_array_get(v, i);
-            if (jd_sb_push(d, k->sb, json_string_value(e), json_string_length(e))) return -1;
+            jv e = jv_array_get(v, i);
+            if (jd_sb_push(d, k->sb, jv_string_value(e), jv_string_length(e))) return -1;
         }
         break;
     case SINK_OBJ:
         for (size_t i = 0; i < n; i++)
-            if (jd_objb_put(d, k->ob, json_array_get(v, i))) return -1;
+            if (jd_objb_put(d, k->ob, jv_array_get(v, i))) return -1;
         break;
     }
     return 0;
 }
 
 /* Numeric array of a known dtype from a nested array whose shape was scanned. */
-static int fill_num(jd *d, const json_t *v, nscan *s, ad_dtype t, ad_array *a)
+static int fill_num(jd *d, jv v, nscan *s, ad_dtype t, ad_array *a)
 {
     if (jd_reserve(d, t, s->n)) return -1;
     if (ad_array_init(a, t, s->ndim, s->shape) < 0) return jd_nomem(d);
     if (s->n == 0) return 0;
+    jv_prefault(a->data, s->n * ad_dtype_size(t));
     nsink k = {.kind = SINK_NUM, .t = t, .out = a->data};
     if (ns_fill(d, v, 0, s, &k) < 0) {
         ad_array_free(a);
@@ -329,7 +373,7 @@ static int fill_num(jd *d, const json_t *v, nscan *s, ad_dtype t, ad_array *a)
     return 0;
 }
 
-static ad_elem *json_cell(jd *d, const json_t *v)
+static ad_elem *json_cell(jd *d, jv v)
 {
     jd_objb b;
     if (jd_objb_init(d, &b, 0, NULL)) return NULL;
@@ -340,10 +384,10 @@ static ad_elem *json_cell(jd *d, const json_t *v)
     return jd_objb_finish(d, &b);
 }
 
-ad_elem *jd_nested(jd *d, const json_t *v, enum jd_mode mode)
+ad_elem *jd_nested(jd *d, jv v, enum jd_mode mode)
 {
     nscan s;
-    if (!json_is_array(v)) {
+    if (!jv_is_array(v)) {
         jd_fail(d, ADX_E_SCHEMA, "expected an array, got %s", jd_type_name(v));
         return NULL;
     }
@@ -351,19 +395,21 @@ ad_elem *jd_nested(jd *d, const json_t *v, enum jd_mode mode)
     if (ns_walk(d, v, 0, &s, mode == JD_UNS) < 0) return NULL;
     if (mode == JD_UNS && (s.ragged || s.cnt[L_ARR] || s.cnt[L_OBJ])) return json_cell(d, v);
 
+    /* s.cnt holds presence (rows of plain numbers are not counted one by
+     * one), so every rule below asks which kinds occur. */
     const uint64_t *c = s.cnt;
-    uint64_t nums = c[L_INT] + c[L_REAL];
+    bool nums = c[L_INT] || c[L_REAL], other = c[L_STR] || c[L_ARR] || c[L_OBJ];
     ad_array a;
     if (mode == JD_MATRIX) {
         if (s.have_bad) {
             size_t m = d->p.len;
             ptr_push_idx(d, s.bad, s.ndim);
-            const json_t *e = v;
+            jv e = v;
             for (int i = 0; i < s.ndim; i++)
-                e = json_array_get(e, s.bad[i]);
-            if (json_is_string(e))
+                e = jv_array_get(e, s.bad[i]);
+            if (jv_is_string(e))
                 jd_fail(d, ADX_E_SCHEMA, "expected a number, got string \"%.40s\"",
-                        json_string_value(e));
+                        jv_string_value(e));
             else
                 jd_fail(d, ADX_E_SCHEMA, "expected a number, got %s", jd_type_name(e));
             adx_ptr_pop(&d->p, m);
@@ -385,11 +431,12 @@ ad_elem *jd_nested(jd *d, const json_t *v, enum jd_mode mode)
     ad_dtype t = AD_DTYPE__COUNT;
     if (s.n == 0)
         t = AD_F64;
-    else if (nums && nums + c[L_BOOL] + c[L_NULL] + c[L_NANSTR] == s.n)
+    else if (nums && !other)
         t = (c[L_REAL] || c[L_NULL] || c[L_NANSTR]) ? AD_F64 : AD_I64;
-    else if (c[L_BOOL] == s.n)
+    else if (c[L_BOOL] && !nums && !other && !c[L_NULL] && !c[L_NANSTR])
         t = AD_BOOL;
-    else if (c[L_STR] + c[L_NANSTR] == s.n)
+    else if ((c[L_STR] || c[L_NANSTR]) && !nums && !c[L_BOOL] && !c[L_NULL] && !c[L_ARR] &&
+             !c[L_OBJ])
         t = AD_STR;
     if (t == AD_STR) {
         ad_strbuild sb = {0};
@@ -421,12 +468,11 @@ ad_elem *jd_nested(jd *d, const json_t *v, enum jd_mode mode)
 
 /* ------------------------------------------------------- typed dense */
 
-int jd_fill_typed(jd *d, const json_t *data, ad_dtype t, int ndim, const uint64_t *shape,
-                  ad_array *a)
+int jd_fill_typed(jd *d, jv data, ad_dtype t, int ndim, const uint64_t *shape, ad_array *a)
 {
     char want[160], got[160];
     memset(a, 0, sizeof *a);
-    if (!json_is_array(data)) {
+    if (!jv_is_array(data)) {
         if (ndim == 0) {
             /* A 0-d array may be given as the bare scalar. */
             if (jd_reserve(d, t, 1)) return -1;
@@ -479,33 +525,43 @@ static int b64v(unsigned char c)
     return -1;
 }
 
-int jd_base64(jd *d, const json_t *js, ad_dtype t, int ndim, const uint64_t *shape, ad_array *a)
+int jd_base64(jd *d, jv js, ad_dtype t, int ndim, const uint64_t *shape, ad_array *a)
 {
     memset(a, 0, sizeof *a);
-    if (!json_is_string(js))
+    if (!jv_is_string(js))
         return jd_fail(d, ADX_E_SCHEMA, "expected \"base64\" to be a string, got %s",
                        jd_type_name(js));
-    const char *s = json_string_value(js);
-    size_t len = json_string_length(js);
-    size_t pad = 0;
-    if (len && s[len - 1] == '=') pad = (len > 1 && s[len - 2] == '=') ? 2 : 1;
-    size_t body = len - pad;
-    for (size_t i = 0; i < body; i++)
-        if (b64v((unsigned char)s[i]) < 0) {
-            unsigned char c = (unsigned char)s[i];
-            if (c >= 0x20 && c < 0x7f)
+    /* The parser decoded canonical base64 as it read it; only other text
+     * (an error to report, or unused bits set) is decoded here. */
+    bool pre = jv_tag(js) == JVT_B64;
+    const char *s = NULL;
+    size_t body = 0;
+    uint64_t nbytes;
+    if (pre) {
+        nbytes = ((const jv_b64 *)jv_ptr(js))->n;
+    } else {
+        s = jv_string_value(js);
+        size_t len = jv_string_length(js);
+        size_t pad = 0;
+        if (len && s[len - 1] == '=') pad = (len > 1 && s[len - 2] == '=') ? 2 : 1;
+        body = len - pad;
+        for (size_t i = 0; i < body; i++)
+            if (b64v((unsigned char)s[i]) < 0) {
+                unsigned char c = (unsigned char)s[i];
+                if (c >= 0x20 && c < 0x7f)
+                    return jd_fail(d, ADX_E_SCHEMA,
+                                   "invalid base64 character '%c' at offset %zu (standard alphabet "
+                                   "A-Z a-z 0-9 + / expected)",
+                                   c, i);
                 return jd_fail(d, ADX_E_SCHEMA,
-                               "invalid base64 character '%c' at offset %zu (standard alphabet "
+                               "invalid base64 byte 0x%02x at offset %zu (standard alphabet "
                                "A-Z a-z 0-9 + / expected)",
                                c, i);
-            return jd_fail(d, ADX_E_SCHEMA,
-                           "invalid base64 byte 0x%02x at offset %zu (standard alphabet "
-                           "A-Z a-z 0-9 + / expected)",
-                           c, i);
-        }
-    if (body % 4 == 1 || (pad && (len % 4 != 0)))
-        return jd_fail(d, ADX_E_SCHEMA, "base64 text of %zu characters is truncated", len);
-    uint64_t nbytes = (uint64_t)(body / 4) * 3 + (body % 4 == 2 ? 1 : body % 4 == 3 ? 2 : 0);
+            }
+        if (body % 4 == 1 || (pad && (len % 4 != 0)))
+            return jd_fail(d, ADX_E_SCHEMA, "base64 text of %zu characters is truncated", len);
+        nbytes = (uint64_t)(body / 4) * 3 + (body % 4 == 2 ? 1 : body % 4 == 3 ? 2 : 0);
+    }
     size_t isz = ad_dtype_size(t);
     uint64_t n;
     char sh[160];
@@ -532,12 +588,28 @@ int jd_base64(jd *d, const json_t *js, ad_dtype t, int ndim, const uint64_t *sha
     }
     uint64_t one[1] = {n};
     if (jd_reserve(d, t, n)) return -1;
-    if (ad_array_init(a, t, ndim >= 0 ? ndim : 1, ndim >= 0 ? shape : one) < 0) return jd_nomem(d);
+    uint64_t got = 0;
+    uint8_t *bytes = pre && n ? jv_b64_take(d->doc, js, &got) : NULL;
+    if (bytes) {
+        /* Adopted as the array's buffer: no copy; jd_reserve charged it. */
+        adx_budget_release(d->budget, got);
+        a->dtype = t;
+        a->ndim = ndim >= 0 ? ndim : 1;
+        memcpy(a->shape, ndim >= 0 ? shape : one, (size_t)a->ndim * sizeof *shape);
+        a->n = n;
+        a->data = bytes;
+    } else if (ad_array_init(a, t, ndim >= 0 ? ndim : 1, ndim >= 0 ? shape : one) < 0) {
+        return jd_nomem(d);
+    } else if (pre && n) {
+        /* a block whose bytes were taken already (referenced twice) */
+        ad_array_free(a);
+        return jd_fail(d, ADX_E_INTERNAL, "base64 bytes used twice");
+    }
     uint8_t *o = a->data;
     size_t w = 0;
     uint32_t acc = 0;
     int bits = 0;
-    for (size_t i = 0; i < body; i++) {
+    for (size_t i = 0; !pre && i < body; i++) {
         acc = (acc << 6) | (uint32_t)b64v((unsigned char)s[i]);
         bits += 6;
         if (bits >= 8) {
@@ -560,12 +632,13 @@ int jd_base64(jd *d, const json_t *js, ad_dtype t, int ndim, const uint64_t *sha
     return 0;
 }
 
-static int check_keys(jd *d, const json_t *v, const char *const *allowed, const char *what)
+static int check_keys(jd *d, jv v, const char *const *allowed, const char *what)
 {
     const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)v, key, val)
+    jv val;
+    jv_object_foreach(v, key, val)
     {
+        (void)val;
         bool ok = false;
         for (const char *const *a = allowed; *a; a++)
             if (!strcmp(*a, key)) ok = true;
@@ -583,45 +656,53 @@ static int check_keys(jd *d, const json_t *v, const char *const *allowed, const 
     return 0;
 }
 
-ad_elem *jd_typed_dense(jd *d, const json_t *v)
+ad_elem *jd_typed_dense(jd *d, jv v)
 {
     static const char *const keys[] = {"encoding-type", "encoding-version", "dtype", "shape",
-                                       "data",          "base64",           NULL};
+                                       "data",          "base64",           "part",  NULL};
     if (check_keys(d, v, keys, "an array")) return NULL;
-    const json_t *jdt = json_object_get(v, "dtype"), *jsh = json_object_get(v, "shape");
-    const json_t *jdata = json_object_get(v, "data"), *jb = json_object_get(v, "base64");
+    jv jdt = jv_object_get(v, "dtype"), jsh = jv_object_get(v, "shape");
+    jv jdata = jv_object_get(v, "data"), jb = jv_object_get(v, "base64");
     int ndim = -1;
     uint64_t shape[AD_MAX_NDIM], n;
     size_t m;
-    if (jsh) {
+    if (!jv_none(jsh)) {
         m = adx_ptr_key(&d->p, "shape");
         int r = jd_get_shape(d, jsh, &ndim, shape, &n, true);
         adx_ptr_pop(&d->p, m);
         if (r) return NULL;
     }
-    if ((jdata != NULL) == (jb != NULL)) {
+    if (jv_has(v, "part")) {
+        if (!jv_none(jdata) || !jv_none(jb)) {
+            jd_fail(d, ADX_E_SCHEMA,
+                    "an array needs exactly one of \"data\", \"base64\" and \"part\"");
+            return NULL;
+        }
+        return jd_part(d, v, false);
+    }
+    if ((!jv_none(jdata)) == (!jv_none(jb))) {
         jd_fail(d, ADX_E_SCHEMA, "an array needs exactly one of \"data\" and \"base64\"");
         return NULL;
     }
     ad_dtype t = AD_F64;
-    if (jdt) {
+    if (!jv_none(jdt)) {
         m = adx_ptr_key(&d->p, "dtype");
         int r = jd_dtype(d, jdt, &t);
         adx_ptr_pop(&d->p, m);
         if (r) return NULL;
-    } else if (jb) {
+    } else if (!jv_none(jb)) {
         jd_fail(d, ADX_E_SCHEMA, "\"base64\" needs a \"dtype\"");
         return NULL;
     }
     ad_array a;
     int r;
-    if (jb) {
+    if (!jv_none(jb)) {
         m = adx_ptr_key(&d->p, "base64");
         r = jd_base64(d, jb, t, ndim, shape, &a);
-    } else if (!jdt) {
+    } else if (jv_none(jdt)) {
         /* No dtype: infer like a plain nested array, then check the shape. */
         m = adx_ptr_key(&d->p, "data");
-        ad_elem *e = json_is_array(jdata) ? jd_nested(d, jdata, JD_MATRIX) : NULL;
+        ad_elem *e = jv_is_array(jdata) ? jd_nested(d, jdata, JD_MATRIX) : NULL;
         if (!e) {
             if (!adx_err_failed(d->err))
                 jd_fail(d, ADX_E_SCHEMA, "expected an array, got %s", jd_type_name(jdata));
@@ -663,25 +744,23 @@ ad_elem *jd_typed_dense(jd *d, const json_t *v)
 
 /* ------------------------------------------------------------- sparse */
 
-enum part_role { PART_DATA, PART_INDEX };
-
 /* One sparse part: plain array or typed block. *plain tells whether the
  * dtype was chosen by us (then index arrays may be narrowed to int32). */
-static int sparse_part(jd *d, const json_t *v, enum part_role role, ad_array *a, bool *plain)
+int jd_block_1d(jd *d, jv v, enum jd_part_role role, ad_array *a, bool *plain)
 {
     memset(a, 0, sizeof *a);
     *plain = false;
-    if (json_is_array(v)) {
+    if (jv_is_array(v)) {
         *plain = true;
         if (role == PART_INDEX) {
-            size_t n = json_array_size(v);
+            size_t n = jv_array_size(v);
             if (jd_check_elements(d, n)) return -1;
             uint64_t sh[1] = {n};
             for (size_t i = 0; i < n; i++)
-                if (!json_is_integer(json_array_get(v, i))) {
+                if (!jv_is_integer(jv_array_get(v, i))) {
                     size_t m = adx_ptr_idx(&d->p, i);
                     jd_fail(d, ADX_E_SCHEMA, "expected an integer index, got %s",
-                            jd_type_name(json_array_get(v, i)));
+                            jd_type_name(jv_array_get(v, i)));
                     adx_ptr_pop(&d->p, m);
                     return -1;
                 }
@@ -689,7 +768,7 @@ static int sparse_part(jd *d, const json_t *v, enum part_role role, ad_array *a,
             if (ad_array_init(a, AD_I64, 1, sh) < 0) return jd_nomem(d);
             int64_t *o = a->data;
             for (size_t i = 0; i < n; i++)
-                o[i] = (int64_t)json_integer_value(json_array_get(v, i));
+                o[i] = (int64_t)jv_integer_value(jv_array_get(v, i));
             return 0;
         }
         ad_elem *e = jd_nested(d, v, JD_MATRIX);
@@ -703,17 +782,33 @@ static int sparse_part(jd *d, const json_t *v, enum part_role role, ad_array *a,
         ad_elem_free(e);
         return 0;
     }
-    if (!json_is_object(v))
+    if (!jv_is_object(v))
         return jd_fail(d, ADX_E_SCHEMA,
                        "expected an array or a typed block {\"dtype\", \"base64\"|\"data\"}, got "
                        "%s",
                        jd_type_name(v));
-    static const char *const keys[] = {"encoding-type", "dtype", "data", "base64", "shape", NULL};
+    static const char *const keys[] = {"encoding-type", "dtype", "data", "base64",
+                                       "shape",         "part",  NULL};
     if (check_keys(d, v, keys, "a typed block")) return -1;
-    const json_t *jdt = json_object_get(v, "dtype"), *jdata = json_object_get(v, "data"),
-                 *jb = json_object_get(v, "base64");
-    if (!jdt) return jd_fail(d, ADX_E_SCHEMA, "a typed block needs \"dtype\"");
-    if ((jdata != NULL) == (jb != NULL))
+    if (jv_has(v, "part") && !jv_has(v, "data") && !jv_has(v, "base64")) {
+        ad_elem *e = jd_part(d, v, false);
+        if (!e) return -1;
+        *a = e->u.arr;
+        memset(&e->u.arr, 0, sizeof e->u.arr);
+        ad_elem_free(e);
+        if (a->ndim != 1 || a->dtype == AD_STR ||
+            (role == PART_INDEX && !ad_dtype_is_int(a->dtype))) {
+            ad_array_free(a);
+            return jd_fail(d, ADX_E_SHAPE,
+                           role == PART_INDEX ? "expected a flat array of integers"
+                                              : "expected a flat array of numbers");
+        }
+        return 0;
+    }
+    jv jdt = jv_object_get(v, "dtype"), jdata = jv_object_get(v, "data"),
+       jb = jv_object_get(v, "base64");
+    if (jv_none(jdt)) return jd_fail(d, ADX_E_SCHEMA, "a typed block needs \"dtype\"");
+    if ((!jv_none(jdata)) == (!jv_none(jb)))
         return jd_fail(d, ADX_E_SCHEMA,
                        "a typed block needs exactly one of \"data\" and \"base64\"");
     ad_dtype t;
@@ -724,8 +819,8 @@ static int sparse_part(jd *d, const json_t *v, enum part_role role, ad_array *a,
                     ad_dtype_name(t));
     adx_ptr_pop(&d->p, m);
     if (r) return -1;
-    m = adx_ptr_key(&d->p, jb ? "base64" : "data");
-    r = jb ? jd_base64(d, jb, t, -1, NULL, a) : jd_fill_typed(d, jdata, t, -1, NULL, a);
+    m = adx_ptr_key(&d->p, !jv_none(jb) ? "base64" : "data");
+    r = !jv_none(jb) ? jd_base64(d, jb, t, -1, NULL, a) : jd_fill_typed(d, jdata, t, -1, NULL, a);
     if (!r && a->ndim != 1) {
         ad_array_free(a);
         r = jd_fail(d, ADX_E_SHAPE, "expected a flat array of values");
@@ -747,19 +842,19 @@ static void narrow_i32(ad_array *a)
     a->dtype = AD_I32;
 }
 
-ad_elem *jd_sparse(jd *d, const json_t *v, bool csc)
+ad_elem *jd_sparse(jd *d, jv v, bool csc)
 {
     static const char *const keys[] = {"encoding-type", "encoding-version", "shape", "data",
                                        "indices",       "indptr",           NULL};
     if (check_keys(d, v, keys, csc ? "a csc_matrix" : "a csr_matrix")) return NULL;
     const char *names[3] = {"data", "indices", "indptr"};
-    const json_t *jsh = json_object_get(v, "shape");
-    if (!jsh) {
+    jv jsh = jv_object_get(v, "shape");
+    if (jv_none(jsh)) {
         jd_fail(d, ADX_E_SCHEMA, "a sparse matrix needs \"shape\": [n_rows, n_cols]");
         return NULL;
     }
     for (int i = 0; i < 3; i++)
-        if (!json_object_get(v, names[i])) {
+        if (!jv_has(v, names[i])) {
             jd_fail(d, ADX_E_SCHEMA, "a sparse matrix needs \"%s\"", names[i]);
             return NULL;
         }
@@ -784,7 +879,7 @@ ad_elem *jd_sparse(jd *d, const json_t *v, bool csc)
     bool plain[3];
     for (int i = 0; i < 3; i++) {
         m = adx_ptr_key(&d->p, names[i]);
-        r = sparse_part(d, json_object_get(v, names[i]), i ? PART_INDEX : PART_DATA, parts[i],
+        r = jd_block_1d(d, jv_object_get(v, names[i]), i ? PART_INDEX : PART_DATA, parts[i],
                         &plain[i]);
         adx_ptr_pop(&d->p, m);
         if (r) goto fail;
@@ -866,4 +961,54 @@ ad_elem *jd_sparse(jd *d, const json_t *v, bool csc)
 fail:
     ad_elem_free(e);
     return NULL;
+}
+
+ad_elem *jd_part(jd *d, jv v, bool recarray)
+{
+    jv jp = jv_object_get(v, "part");
+    size_t m = adx_ptr_key(&d->p, "part");
+    if (!jv_is_string(jp)) {
+        jd_fail(d, ADX_E_SCHEMA, "expected \"part\" to be the name of a part, got %s",
+                jd_type_name(jp));
+        adx_ptr_pop(&d->p, m);
+        return NULL;
+    }
+    adx_ptr_pop(&d->p, m);
+    if (!d->part) {
+        jd_fail(d, ADX_E_SCHEMA, "binary parts need a multipart request (part \"%.60s\")",
+                jv_string_value(jp));
+        return NULL;
+    }
+    jdec_part_req req = {.name = jv_string_value(jp), .ndim = -1, .recarray = recarray};
+    jv jdt = jv_object_get(v, "dtype"), jsh = jv_object_get(v, "shape");
+    if (!jv_none(jdt) && !recarray) {
+        m = adx_ptr_key(&d->p, "dtype");
+        int r = jd_dtype(d, jdt, &req.dtype);
+        adx_ptr_pop(&d->p, m);
+        if (r) return NULL;
+        req.has_dtype = true;
+    }
+    if (!jv_none(jsh)) {
+        uint64_t n;
+        m = adx_ptr_key(&d->p, "shape");
+        int r = jd_get_shape(d, jsh, &req.ndim, req.shape, &n, true);
+        adx_ptr_pop(&d->p, m);
+        if (r) return NULL;
+    }
+    ad_elem *e = NULL;
+    if (d->part(d->part_ud, &req, &e, adx_ptr_str(&d->p), d->err) < 0 || !e) {
+        ad_elem_free(e);
+        if (!adx_err_failed(d->err))
+            jd_fail(d, ADX_E_SCHEMA, "part \"%.60s\" cannot be used here", req.name);
+        return NULL;
+    }
+    ad_kind want = recarray ? AD_K_RECARRAY : AD_K_ARRAY;
+    if (e->kind != want) {
+        ad_elem_free(e);
+        jd_fail(d, ADX_E_SCHEMA, "part \"%.60s\" is %s, expected %s", req.name,
+                recarray ? "not a structured array" : "a structured array",
+                recarray ? "a rec-array" : "an array");
+        return NULL;
+    }
+    return e;
 }

@@ -14,22 +14,23 @@
  * filling need no temporary JSON arrays. */
 typedef struct colsrc {
     enum { CS_PLAIN, CS_SPLIT, CS_RECORDS } form;
-    const json_t *arr; /* the column (plain) or the rows (split, records) */
+    jv arr;          /* the column (plain) or the rows (split) */
+    const jv *cells; /* records: this column's value per row (JV_NONE = missing) */
     size_t col;
     const char *key;
     uint64_t n;
     const char *base; /* input pointer of the column (plain) or of the rows */
 } colsrc;
 
-static const json_t *cs_get(const colsrc *c, uint64_t i)
+static jv cs_get(const colsrc *c, uint64_t i)
 {
     switch (c->form) {
     case CS_PLAIN:
-        return json_array_get(c->arr, i);
+        return jv_array_get(c->arr, i);
     case CS_SPLIT:
-        return json_array_get(json_array_get(c->arr, i), c->col);
+        return jv_array_get(jv_array_get(c->arr, i), c->col);
     default:
-        return json_object_get(json_array_get(c->arr, i), c->key);
+        return c->cells[i];
     }
 }
 
@@ -89,24 +90,24 @@ static int index_from(jd *d, const colsrc *c, ad_array *out)
     ad_strbuild sb = {0};
     char num[32];
     for (uint64_t i = 0; i < c->n; i++) {
-        const json_t *v = cs_get(c, i);
+        jv v = cs_get(c, i);
         const char *s;
         size_t len;
-        if (json_is_string(v)) {
-            s = json_string_value(v);
-            len = json_string_length(v);
-        } else if (json_is_integer(v)) {
-            jd_fmt_pyint((int64_t)json_integer_value(v), num);
+        if (jv_is_string(v)) {
+            s = jv_string_value(v);
+            len = jv_string_length(v);
+        } else if (jv_is_integer(v)) {
+            jd_fmt_pyint((int64_t)jv_integer_value(v), num);
             s = num;
             len = strlen(num);
-        } else if (json_is_real(v)) {
-            ad_fmt_pyfloat(json_real_value(v), num);
+        } else if (jv_is_real(v)) {
+            ad_fmt_pyfloat(jv_real_value(v), num);
             s = num;
             len = strlen(num);
         } else {
             char m[160];
             snprintf(m, sizeof m,
-                     json_is_null(v) || !v
+                     jv_is_null(v) || jv_none(v)
                          ? "null in an index; every row needs a name (string or number)"
                          : "index values must be strings or numbers, got %s",
                      jd_type_name(v));
@@ -168,21 +169,21 @@ static int alloc_codes(jd *d, ad_array *codes, uint64_t n, uint64_t ncat)
 }
 
 /* Python's str() of a JSON scalar, for categories of mixed type. */
-static const char *py_str(const json_t *v, char buf[32], size_t *len)
+static const char *py_str(jv v, char buf[32], size_t *len)
 {
     const char *s;
-    if (json_is_string(v)) {
-        *len = json_string_length(v);
-        return json_string_value(v);
+    if (jv_is_string(v)) {
+        *len = jv_string_length(v);
+        return jv_string_value(v);
     }
-    if (json_is_integer(v)) {
-        jd_fmt_pyint((int64_t)json_integer_value(v), buf);
+    if (jv_is_integer(v)) {
+        jd_fmt_pyint((int64_t)jv_integer_value(v), buf);
         s = buf;
-    } else if (json_is_real(v)) {
-        ad_fmt_pyfloat(json_real_value(v), buf);
+    } else if (jv_is_real(v)) {
+        ad_fmt_pyfloat(jv_real_value(v), buf);
         s = buf;
     } else {
-        s = ad_fmt_pybool(json_is_true(v));
+        s = ad_fmt_pybool(jv_is_true(v));
     }
     *len = strlen(s);
     return s;
@@ -234,14 +235,14 @@ static ad_elem *cat_from_values(jd *d, const colsrc *c, const uint64_t *cnt)
         if (!keys) goto nomem;
         uint64_t k = 0;
         for (uint64_t i = 0; i < n; i++) {
-            const json_t *v = cs_get(c, i);
-            if (json_is_null(v) || !v) continue;
+            jv v = cs_get(c, i);
+            if (jv_is_null(v) || jv_none(v)) continue;
             if (ct == CT_REAL)
-                ((double *)keys)[k++] = json_number_value(v);
+                ((double *)keys)[k++] = jv_number_value(v);
             else if (ct == CT_BOOL)
-                ((int64_t *)keys)[k++] = json_is_true(v);
+                ((int64_t *)keys)[k++] = jv_is_true(v);
             else
-                ((int64_t *)keys)[k++] = (int64_t)json_integer_value(v);
+                ((int64_t *)keys)[k++] = (int64_t)jv_integer_value(v);
         }
         qsort(keys, k, esz, ct == CT_REAL ? cmp_f64 : cmp_i64);
         for (uint64_t i = 0; i < k; i++) {
@@ -268,15 +269,15 @@ static ad_elem *cat_from_values(jd *d, const colsrc *c, const uint64_t *cnt)
         }
         if (alloc_codes(d, &cat->codes, n, ncat)) goto fail;
         for (uint64_t i = 0; i < n; i++) {
-            const json_t *v = cs_get(c, i);
+            jv v = cs_get(c, i);
             int64_t code = -1;
-            if (v && !json_is_null(v)) {
+            if (!jv_none(v) && !jv_is_null(v)) {
                 void *hit;
                 if (ct == CT_REAL) {
-                    double x = json_number_value(v);
+                    double x = jv_number_value(v);
                     hit = bsearch(&x, keys, ncat, esz, cmp_f64);
                 } else {
-                    int64_t x = ct == CT_BOOL ? json_is_true(v) : (int64_t)json_integer_value(v);
+                    int64_t x = ct == CT_BOOL ? jv_is_true(v) : (int64_t)jv_integer_value(v);
                     hit = bsearch(&x, keys, ncat, esz, cmp_i64);
                 }
                 code = (int64_t)(((char *)hit - (char *)keys) / (ptrdiff_t)esz);
@@ -291,8 +292,8 @@ static ad_elem *cat_from_values(jd *d, const colsrc *c, const uint64_t *cnt)
     rowkey = malloc((n ? n : 1) * sizeof *rowkey);
     if (!rowkey) goto nomem;
     for (uint64_t i = 0; i < n; i++) {
-        const json_t *v = cs_get(c, i);
-        if (!v || json_is_null(v)) {
+        jv v = cs_get(c, i);
+        if (jv_none(v) || jv_is_null(v)) {
             rowkey[i] = UINT64_MAX;
             continue;
         }
@@ -377,16 +378,16 @@ static ad_elem *col_plain(jd *d, const colsrc *c, bool cat)
         }
         uint8_t *val = e->u.nl.values.data, *mask = e->u.nl.mask.data;
         for (uint64_t i = 0; i < n; i++) {
-            const json_t *v = cs_get(c, i);
-            mask[i] = !v || json_is_null(v);
-            val[i] = json_is_true(v);
+            jv v = cs_get(c, i);
+            mask[i] = jv_none(v) || jv_is_null(v);
+            val[i] = jv_is_true(v);
         }
         return e;
     } else if (cnt[L_STR] + cnt[L_NANSTR] == n) {
         ad_strbuild sb = {0};
         for (uint64_t i = 0; i < n; i++) {
-            const json_t *v = cs_get(c, i);
-            if (jd_sb_push(d, &sb, json_string_value(v), json_string_length(v))) {
+            jv v = cs_get(c, i);
+            if (jd_sb_push(d, &sb, jv_string_value(v), jv_string_length(v))) {
                 ad_sb_free(&sb);
                 return NULL;
             }
@@ -413,12 +414,13 @@ static ad_elem *col_plain(jd *d, const colsrc *c, bool cat)
 
 /* ------------------------------------------------------ typed 1-d elems */
 
-static int only_keys(jd *d, const json_t *v, const char *const *allowed, const char *what)
+static int only_keys(jd *d, jv v, const char *const *allowed, const char *what)
 {
     const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)v, key, val)
+    jv val;
+    jv_object_foreach(v, key, val)
     {
+        (void)val;
         const char *const *a;
         for (a = allowed; *a; a++)
             if (!strcmp(*a, key)) break;
@@ -433,36 +435,36 @@ static int only_keys(jd *d, const json_t *v, const char *const *allowed, const c
 }
 
 /* "values" (or its alias "data") of a typed column; must be an array. */
-static const json_t *values_of(jd *d, const json_t *v, const char **which)
+static jv values_of(jd *d, jv v, const char **which)
 {
-    const json_t *a = json_object_get(v, "values"), *b = json_object_get(v, "data");
-    if (a && b) {
+    jv a = jv_object_get(v, "values"), b = jv_object_get(v, "data");
+    if (!jv_none(a) && !jv_none(b)) {
         jd_fail(d, ADX_E_SCHEMA, "give either \"values\" or \"data\", not both");
-        return NULL;
+        return JV_NONE;
     }
-    *which = a ? "values" : "data";
-    if (!a) a = b;
-    if (!a) {
+    *which = !jv_none(a) ? "values" : "data";
+    if (jv_none(a)) a = b;
+    if (jv_none(a)) {
         jd_fail(d, ADX_E_SCHEMA, "missing \"values\"");
-        return NULL;
+        return JV_NONE;
     }
-    if (!json_is_array(a)) {
+    if (!jv_is_array(a)) {
         size_t m = adx_ptr_key(&d->p, *which);
         jd_fail(d, ADX_E_SCHEMA, "expected an array, got %s", jd_type_name(a));
         adx_ptr_pop(&d->p, m);
-        return NULL;
+        return JV_NONE;
     }
     return a;
 }
 
-static ad_elem *typed_nullable(jd *d, const json_t *v, bool boolean)
+static ad_elem *typed_nullable(jd *d, jv v, bool boolean)
 {
     static const char *const keys[] = {
         "encoding-type", "encoding-version", "dtype", "values", "data", "mask", NULL};
     if (only_keys(d, v, keys, boolean ? "a nullable-boolean" : "a nullable-integer")) return NULL;
     ad_dtype t = boolean ? AD_BOOL : AD_I64;
-    const json_t *jdt = json_object_get(v, "dtype");
-    if (jdt) {
+    jv jdt = jv_object_get(v, "dtype");
+    if (!jv_none(jdt)) {
         size_t m = adx_ptr_key(&d->p, "dtype");
         int r = jd_dtype(d, jdt, &t);
         if (!r && boolean && t != AD_BOOL)
@@ -475,12 +477,12 @@ static ad_elem *typed_nullable(jd *d, const json_t *v, bool boolean)
         if (r) return NULL;
     }
     const char *which;
-    const json_t *vals = values_of(d, v, &which);
-    if (!vals) return NULL;
-    const json_t *jmask = json_object_get(v, "mask");
-    uint64_t n = json_array_size(vals), sh[1] = {n};
+    jv vals = values_of(d, v, &which);
+    if (jv_none(vals)) return NULL;
+    jv jmask = jv_object_get(v, "mask");
+    uint64_t n = jv_array_size(vals), sh[1] = {n};
     if (jd_check_elements(d, n) || jd_check_dim(d, n)) return NULL;
-    if (jmask && (!json_is_array(jmask) || json_array_size(jmask) != n)) {
+    if (!jv_none(jmask) && (!jv_is_array(jmask) || jv_array_size(jmask) != n)) {
         size_t m = adx_ptr_key(&d->p, "mask");
         jd_fail(d, ADX_E_SHAPE, "expected \"mask\" to be an array of %" PRIu64 " booleans", n);
         adx_ptr_pop(&d->p, m);
@@ -500,11 +502,11 @@ static ad_elem *typed_nullable(jd *d, const json_t *v, bool boolean)
     uint8_t *mask = e->u.nl.mask.data;
     size_t m = adx_ptr_key(&d->p, which);
     for (uint64_t i = 0; i < n; i++) {
-        const json_t *x = json_array_get(vals, i);
-        bool missing = json_is_null(x);
-        if (jmask) {
-            const json_t *mk = json_array_get(jmask, i);
-            if (!json_is_boolean(mk)) {
+        jv x = jv_array_get(vals, i);
+        bool missing = jv_is_null(x);
+        if (!jv_none(jmask)) {
+            jv mk = jv_array_get(jmask, i);
+            if (!jv_is_boolean(mk)) {
                 adx_ptr_pop(&d->p, m);
                 m = adx_ptr_key(&d->p, "mask");
                 adx_ptr_idx(&d->p, i);
@@ -512,10 +514,10 @@ static ad_elem *typed_nullable(jd *d, const json_t *v, bool boolean)
                 adx_ptr_pop(&d->p, m);
                 goto fail;
             }
-            missing = missing || json_is_true(mk);
+            missing = missing || jv_is_true(mk);
         }
         mask[i] = missing;
-        if (missing && json_is_null(x)) continue; /* value stays 0 */
+        if (missing && jv_is_null(x)) continue; /* value stays 0 */
         size_t mi = adx_ptr_idx(&d->p, i);
         int r = jd_put_leaf(d, x, t, e->u.nl.values.data, i);
         adx_ptr_pop(&d->p, mi);
@@ -531,33 +533,33 @@ fail:
     return NULL;
 }
 
-static ad_elem *typed_string_array(jd *d, const json_t *v)
+static ad_elem *typed_string_array(jd *d, jv v)
 {
     static const char *const keys[] = {"encoding-type", "encoding-version", "values", "data", NULL};
     if (only_keys(d, v, keys, "a string-array")) return NULL;
     const char *which;
-    const json_t *vals = values_of(d, v, &which);
-    if (!vals) return NULL;
+    jv vals = values_of(d, v, &which);
+    if (jv_none(vals)) return NULL;
     /* Strings of any rank; nested arrays give the shape. */
     size_t m = adx_ptr_key(&d->p, which);
     ad_elem *e = jd_nested(d, vals, JD_UNS);
     if (e && !(e->kind == AD_K_ARRAY && (e->u.arr.dtype == AD_STR || e->u.arr.n == 0))) {
         /* find the first offending element for the pointer */
-        const json_t *bad = NULL;
+        jv bad = JV_NONE;
         uint64_t at = 0;
-        for (size_t i = 0; i < json_array_size(vals) && !bad; i++)
-            if (!json_is_string(json_array_get(vals, i))) {
-                bad = json_array_get(vals, i);
+        for (size_t i = 0; i < jv_array_size(vals) && jv_none(bad); i++)
+            if (!jv_is_string(jv_array_get(vals, i))) {
+                bad = jv_array_get(vals, i);
                 at = i;
             }
-        if (bad) adx_ptr_idx(&d->p, at);
-        if (bad && json_is_null(bad))
+        if (!jv_none(bad)) adx_ptr_idx(&d->p, at);
+        if (!jv_none(bad) && jv_is_null(bad))
             jd_fail(d, ADX_E_SCHEMA,
                     "null in a string-array; send a plain array instead (nulls become \"\" "
                     "and are reported)");
         else
             jd_fail(d, ADX_E_SCHEMA, "a string-array holds only strings, got %s",
-                    bad ? jd_type_name(bad) : "nested values");
+                    !jv_none(bad) ? jd_type_name(bad) : "nested values");
         ad_elem_free(e);
         e = NULL;
     } else if (e && e->u.arr.dtype != AD_STR) {
@@ -611,39 +613,39 @@ static int check_distinct(jd *d, const ad_array *a)
     return r;
 }
 
-static ad_elem *typed_categorical(jd *d, const json_t *v)
+static ad_elem *typed_categorical(jd *d, jv v)
 {
     static const char *const keys[] = {"encoding-type", "encoding-version", "categories", "codes",
                                        "values",        "ordered",          NULL};
     if (only_keys(d, v, keys, "a categorical")) return NULL;
-    const json_t *jo = json_object_get(v, "ordered"), *jc = json_object_get(v, "categories"),
-                 *jk = json_object_get(v, "codes"), *jv = json_object_get(v, "values");
+    jv jo = jv_object_get(v, "ordered"), jc = jv_object_get(v, "categories"),
+       jk = jv_object_get(v, "codes"), jvals = jv_object_get(v, "values");
     bool ordered = false;
-    if (jo) {
-        if (!json_is_boolean(jo)) {
+    if (!jv_none(jo)) {
+        if (!jv_is_boolean(jo)) {
             size_t m = adx_ptr_key(&d->p, "ordered");
             jd_fail(d, ADX_E_SCHEMA, "expected a boolean, got %s", jd_type_name(jo));
             adx_ptr_pop(&d->p, m);
             return NULL;
         }
-        ordered = json_is_true(jo);
+        ordered = jv_is_true(jo);
     }
     char base[ADX_ERR_PTR_MAX];
     ad_elem *e = NULL;
-    if (jv) {
-        if (jc || jk) {
+    if (!jv_none(jvals)) {
+        if (!jv_none(jc) || !jv_none(jk)) {
             jd_fail(d, ADX_E_SCHEMA,
                     "a categorical has either \"values\" or \"categories\" with \"codes\"");
             return NULL;
         }
         size_t m = adx_ptr_key(&d->p, "values");
-        if (!json_is_array(jv)) {
-            jd_fail(d, ADX_E_SCHEMA, "expected an array, got %s", jd_type_name(jv));
+        if (!jv_is_array(jvals)) {
+            jd_fail(d, ADX_E_SCHEMA, "expected an array, got %s", jd_type_name(jvals));
             adx_ptr_pop(&d->p, m);
             return NULL;
         }
         snprintf(base, sizeof base, "%s", adx_ptr_str(&d->p));
-        colsrc c = {.form = CS_PLAIN, .arr = jv, .n = json_array_size(jv), .base = base};
+        colsrc c = {.form = CS_PLAIN, .arr = jvals, .n = jv_array_size(jvals), .base = base};
         adx_ptr_pop(&d->p, m);
         if (jd_check_elements(d, c.n) || jd_check_dim(d, c.n)) return NULL;
         uint64_t cnt[L__COUNT];
@@ -652,19 +654,19 @@ static ad_elem *typed_categorical(jd *d, const json_t *v)
         if (e) e->u.cat.ordered = ordered;
         return e;
     }
-    if (!jc || !jk) {
+    if (jv_none(jc) || jv_none(jk)) {
         jd_fail(d, ADX_E_SCHEMA,
                 "a categorical needs \"categories\" and \"codes\" (or \"values\")");
         return NULL;
     }
     size_t m = adx_ptr_key(&d->p, "categories");
-    if (!json_is_array(jc)) {
+    if (!jv_is_array(jc)) {
         jd_fail(d, ADX_E_SCHEMA, "expected an array, got %s", jd_type_name(jc));
         adx_ptr_pop(&d->p, m);
         return NULL;
     }
     snprintf(base, sizeof base, "%s", adx_ptr_str(&d->p));
-    colsrc c = {.form = CS_PLAIN, .arr = jc, .n = json_array_size(jc), .base = base};
+    colsrc c = {.form = CS_PLAIN, .arr = jc, .n = jv_array_size(jc), .base = base};
     ad_elem *ce = col_plain(d, &c, false);
     if (ce && ce->kind != AD_K_ARRAY) {
         jd_fail(d, ADX_E_SCHEMA,
@@ -701,19 +703,19 @@ static ad_elem *typed_categorical(jd *d, const json_t *v)
     e->u.cat.ordered = ordered;
 
     m = adx_ptr_key(&d->p, "codes");
-    uint64_t n = json_is_array(jk) ? json_array_size(jk) : 0;
-    if (!json_is_array(jk)) {
+    uint64_t n = jv_is_array(jk) ? jv_array_size(jk) : 0;
+    if (!jv_is_array(jk)) {
         jd_fail(d, ADX_E_SCHEMA, "expected an array of integer codes, got %s", jd_type_name(jk));
         goto fail;
     }
     if (jd_check_elements(d, n) || jd_check_dim(d, n)) goto fail;
     if (alloc_codes(d, &e->u.cat.codes, n, ncat)) goto fail;
     for (uint64_t i = 0; i < n; i++) {
-        const json_t *x = json_array_get(jk, i);
+        jv x = jv_array_get(jk, i);
         int64_t code = -1;
-        if (json_is_integer(x)) {
-            code = (int64_t)json_integer_value(x);
-        } else if (!json_is_null(x)) {
+        if (jv_is_integer(x)) {
+            code = (int64_t)jv_integer_value(x);
+        } else if (!jv_is_null(x)) {
             adx_ptr_idx(&d->p, i);
             jd_fail(d, ADX_E_SCHEMA, "expected an integer code (or null), got %s", jd_type_name(x));
             goto fail;
@@ -735,7 +737,7 @@ fail:
     return NULL;
 }
 
-ad_elem *jd_typed_1d(jd *d, const json_t *v, const char *enc)
+ad_elem *jd_typed_1d(jd *d, jv v, const char *enc)
 {
     if (!strcmp(enc, "categorical")) return typed_categorical(d, v);
     if (!strcmp(enc, "nullable-integer")) return typed_nullable(d, v, false);
@@ -746,10 +748,10 @@ ad_elem *jd_typed_1d(jd *d, const json_t *v, const char *enc)
 }
 
 /* A column given as an object: one of the typed forms. */
-static ad_elem *col_typed(jd *d, const json_t *v)
+static ad_elem *col_typed(jd *d, jv v)
 {
-    const json_t *je = json_object_get(v, "encoding-type");
-    const char *enc = json_string_value(je);
+    jv je = jv_object_get(v, "encoding-type");
+    const char *enc = jv_string_value(je);
     static const char *allowed = "\"categorical\", \"nullable-integer\", \"nullable-boolean\", "
                                  "\"string-array\", \"array\"";
     if (!enc) {
@@ -810,29 +812,31 @@ static int frame_rows(jd *d, ad_frame *f, jd_frame_info *fi, uint64_t rows, cons
     return 0;
 }
 
+/* Column names are unique by construction (JSON keys, checked split names,
+ * the records' union), so no scan for an existing one. */
 static int add_col(jd *d, ad_frame *f, const char *name, ad_elem *col)
 {
-    if (ad_frame_add(f, name, col) < 0) return jd_nomem(d);
+    if (ad_frame_append(f, name, col) < 0) return jd_nomem(d);
     return 0;
 }
 
-static int frame_columnar(jd *d, const json_t *cols, ad_frame *f, bool globs, jd_frame_info *fi)
+static int frame_columnar(jd *d, jv cols, ad_frame *f, bool globs, jd_frame_info *fi)
 {
     size_t mc = adx_ptr_key(&d->p, "columns");
-    if (jd_check_keys(d, json_object_size(cols))) goto fail;
+    if (jd_check_keys(d, jv_object_size(cols))) goto fail;
     const char *name;
-    json_t *v;
-    json_object_foreach((json_t *)cols, name, v)
+    jv v;
+    jv_object_foreach(cols, name, v)
     {
         size_t mp = adx_ptr_key(&d->p, name), ms = adx_ptr_key(&d->s, name);
         ad_elem *e = NULL;
         if (jd_check_str(d, strlen(name)))
             ;
-        else if (json_is_array(v)) {
+        else if (jv_is_array(v)) {
             colsrc c = {
-                .form = CS_PLAIN, .arr = v, .n = json_array_size(v), .base = adx_ptr_str(&d->p)};
+                .form = CS_PLAIN, .arr = v, .n = jv_array_size(v), .base = adx_ptr_str(&d->p)};
             e = col_plain(d, &c, want_cat(d, globs, name));
-        } else if (json_is_object(v)) {
+        } else if (jv_is_object(v)) {
             e = col_typed(d, v);
         } else {
             jd_fail(d, ADX_E_SCHEMA,
@@ -856,54 +860,59 @@ fail:
     return -1;
 }
 
-static int frame_split(jd *d, const json_t *names, const json_t *data, ad_frame *f, bool globs,
-                       jd_frame_info *fi)
+static int frame_split(jd *d, jv names, jv data, ad_frame *f, bool globs, jd_frame_info *fi)
 {
-    size_t ncols = json_array_size(names), m;
+    size_t ncols = jv_array_size(names), m;
     if (jd_check_keys(d, ncols)) return -1;
+    jd_strmap seen = {0};
     for (size_t j = 0; j < ncols; j++) {
-        const json_t *nm = json_array_get(names, j);
-        if (!json_is_string(nm)) {
+        jv nm = jv_array_get(names, j);
+        bool added = true;
+        size_t at;
+        int r = 0;
+        if (!jv_is_string(nm))
+            r = 1;
+        else if (jd_strmap_add(d, &seen, jv_string_value(nm), &at, &added))
+            r = -1;
+        if (r || !added) {
+            jd_strmap_free(&seen);
+            if (r < 0) return -1;
             m = adx_ptr_key(&d->p, "columns");
             adx_ptr_idx(&d->p, j);
-            jd_fail(d, ADX_E_SCHEMA, "column names must be strings, got %s", jd_type_name(nm));
+            if (r)
+                jd_fail(d, ADX_E_SCHEMA, "column names must be strings, got %s", jd_type_name(nm));
+            else
+                jd_fail(d, ADX_E_SCHEMA, "duplicate column name \"%.60s\"", jv_string_value(nm));
             adx_ptr_pop(&d->p, m);
             return -1;
         }
-        for (size_t k = 0; k < j; k++)
-            if (json_equal((json_t *)nm, json_array_get(names, k))) {
-                m = adx_ptr_key(&d->p, "columns");
-                adx_ptr_idx(&d->p, j);
-                jd_fail(d, ADX_E_SCHEMA, "duplicate column name \"%.60s\"", json_string_value(nm));
-                adx_ptr_pop(&d->p, m);
-                return -1;
-            }
     }
+    jd_strmap_free(&seen);
     m = adx_ptr_key(&d->p, "data");
-    if (!json_is_array(data)) {
+    if (!jv_is_array(data)) {
         jd_fail(d, ADX_E_SCHEMA, "expected \"data\" to be an array of rows, got %s",
                 jd_type_name(data));
         adx_ptr_pop(&d->p, m);
         return -1;
     }
-    size_t nrows = json_array_size(data);
+    size_t nrows = jv_array_size(data);
     for (size_t i = 0; i < nrows; i++) {
-        const json_t *row = json_array_get(data, i);
-        if (!json_is_array(row) || json_array_size(row) != ncols) {
+        jv row = jv_array_get(data, i);
+        if (!jv_is_array(row) || jv_array_size(row) != ncols) {
             adx_ptr_idx(&d->p, i);
-            if (!json_is_array(row))
+            if (!jv_is_array(row))
                 jd_fail(d, ADX_E_SCHEMA, "expected a row array of %zu values, got %s", ncols,
                         jd_type_name(row));
             else
                 jd_fail(d, ADX_E_SHAPE, "row %zu has %zu values, expected %zu (one per column)", i,
-                        json_array_size(row), ncols);
+                        jv_array_size(row), ncols);
             adx_ptr_pop(&d->p, m);
             return -1;
         }
     }
     int r = frame_rows(d, f, fi, nrows, adx_ptr_str(&d->p), "data");
     for (size_t j = 0; j < ncols && !r; j++) {
-        const char *name = json_string_value(json_array_get(names, j));
+        const char *name = jv_string_value(jv_array_get(names, j));
         size_t ms = adx_ptr_key(&d->s, name);
         colsrc c = {
             .form = CS_SPLIT, .arr = data, .col = j, .n = nrows, .base = adx_ptr_str(&d->p)};
@@ -917,34 +926,40 @@ static int frame_split(jd *d, const json_t *names, const json_t *data, ad_frame 
 }
 
 /* Records: d->p points at the array of records. */
-static int frame_records(jd *d, const json_t *recs, ad_frame *f, bool globs, jd_frame_info *fi)
+static int frame_records(jd *d, jv recs, ad_frame *f, bool globs, jd_frame_info *fi)
 {
-    size_t n = json_array_size(recs);
+    size_t n = jv_array_size(recs);
     if (jd_check_elements(d, n) || jd_check_dim(d, n)) return -1;
+    jd_strmap cols = {0};
     const char **names = NULL;
-    size_t nn = 0, cap = 0;
+    size_t nn = 0, cap = 0, idx_col = SIZE_MAX;
     bool all_index = n > 0;
+    jv *cells = NULL;
+    uint64_t ncells = 0;
     int r = 0;
+    /* The union of keys in first-seen order, then one pass that places
+     * every value in a column-major table: each cell is looked up once. */
     for (size_t i = 0; i < n && !r; i++) {
-        const json_t *rec = json_array_get(recs, i);
-        if (!json_is_object(rec)) {
+        jv rec = jv_array_get(recs, i);
+        if (!jv_is_object(rec)) {
             size_t m = adx_ptr_idx(&d->p, i);
             r = jd_fail(d, ADX_E_SCHEMA, "expected a record object, got %s", jd_type_name(rec));
             adx_ptr_pop(&d->p, m);
             break;
         }
-        if (!json_object_get(rec, "_index")) all_index = false;
+        if (!jv_has(rec, "_index")) all_index = false;
         const char *key;
-        json_t *val;
-        size_t pos = 0;
-        json_object_foreach((json_t *)rec, key, val)
+        jv val;
+        jv_object_foreach(rec, key, val)
         {
-            /* Records usually repeat one key order; check that slot first. */
-            bool seen = pos < nn && !strcmp(names[pos], key);
-            for (size_t k = 0; k < nn && !seen; k++)
-                if (!strcmp(names[k], key)) seen = true;
-            pos++;
-            if (seen) continue;
+            (void)val;
+            size_t at;
+            bool added;
+            if (jd_strmap_add(d, &cols, key, &at, &added)) {
+                r = -1;
+                break;
+            }
+            if (!added) continue;
             if (jd_check_keys(d, nn + 1)) {
                 r = -1;
                 break;
@@ -962,23 +977,54 @@ static int frame_records(jd *d, const json_t *recs, ad_frame *f, bool globs, jd_
             names[nn++] = key;
         }
     }
+    if (!r && (__builtin_mul_overflow((uint64_t)n, (uint64_t)nn, &ncells) ||
+               adx_budget_charge(d->budget, ncells * sizeof(jv), adx_ptr_str(&d->p), d->err)))
+        r = adx_err_failed(d->err) ? -1 : jd_fail(d, ADX_E_LIMIT, "records table overflows");
+    if (!r && !(cells = malloc((ncells ? ncells : 1) * sizeof *cells))) {
+        adx_budget_release(d->budget, ncells * sizeof(jv));
+        r = jd_nomem(d);
+    }
+    if (!r) {
+        for (uint64_t k = 0; k < ncells; k++)
+            cells[k] = JV_NONE;
+        for (size_t i = 0; i < n; i++) {
+            jv rec = jv_array_get(recs, i), val;
+            const char *key;
+            jv_object_foreach(rec, key, val)
+            {
+                cells[jd_strmap_get(&cols, key) * n + i] = val;
+            }
+        }
+        idx_col = jd_strmap_get(&cols, "_index");
+    }
     if (!r) r = frame_rows(d, f, fi, n, adx_ptr_str(&d->p), "records");
     if (!r && all_index) {
-        colsrc c = {
-            .form = CS_RECORDS, .arr = recs, .key = "_index", .n = n, .base = adx_ptr_str(&d->p)};
+        colsrc c = {.form = CS_RECORDS,
+                    .cells = cells + idx_col * n,
+                    .key = "_index",
+                    .n = n,
+                    .base = adx_ptr_str(&d->p)};
         r = frame_index(d, &c, f);
     }
     for (size_t j = 0; j < nn && !r; j++) {
-        if (all_index && !strcmp(names[j], "_index")) continue;
+        if (all_index && j == idx_col) continue;
         size_t ms = adx_ptr_key(&d->s, names[j]);
-        colsrc c = {
-            .form = CS_RECORDS, .arr = recs, .key = names[j], .n = n, .base = adx_ptr_str(&d->p)};
+        colsrc c = {.form = CS_RECORDS,
+                    .cells = cells + j * n,
+                    .key = names[j],
+                    .n = n,
+                    .base = adx_ptr_str(&d->p)};
         ad_elem *e = jd_check_str(d, strlen(names[j]))
                          ? NULL
                          : col_plain(d, &c, want_cat(d, globs, names[j]));
         r = e ? add_col(d, f, names[j], e) : -1;
         adx_ptr_pop(&d->s, ms);
     }
+    if (cells) {
+        free(cells);
+        adx_budget_release(d->budget, ncells * sizeof(jv));
+    }
+    jd_strmap_free(&cols);
     free(names);
     return r;
 }
@@ -998,22 +1044,22 @@ static int default_index(jd *d, ad_frame *f, uint64_t n_rows)
     return 0;
 }
 
-bool jd_is_frame_object(const json_t *v)
+bool jd_is_frame_object(jv v)
 {
-    if (!json_is_object(v)) return false;
-    const char *enc = json_string_value(json_object_get(v, "encoding-type"));
+    if (!jv_is_object(v)) return false;
+    const char *enc = jv_string_value(jv_object_get(v, "encoding-type"));
     if (enc) return !strcmp(enc, "dataframe");
-    return json_object_get(v, "columns") || json_object_get(v, "index");
+    return jv_has(v, "columns") || jv_has(v, "index");
 }
 
-int jd_frame(jd *d, const json_t *v, ad_frame *f, bool globs, jd_frame_info *fi)
+int jd_frame(jd *d, jv v, ad_frame *f, bool globs, jd_frame_info *fi)
 {
     memset(fi, 0, sizeof *fi);
-    if (json_is_array(v)) {
+    if (jv_is_array(v)) {
         if (frame_records(d, v, f, globs, fi)) return -1;
         return f->index.soff || !fi->rows_known ? 0 : default_index(d, f, f->n_rows);
     }
-    if (!json_is_object(v))
+    if (!jv_is_object(v))
         return jd_fail(d, ADX_E_SCHEMA,
                        "expected a DataFrame ({\"index\", \"columns\"}, pandas split, or an "
                        "array of records), got %s",
@@ -1021,36 +1067,35 @@ int jd_frame(jd *d, const json_t *v, ad_frame *f, bool globs, jd_frame_info *fi)
     static const char *const keys[] = {
         "encoding-type", "encoding-version", "index", "index_name", "columns", "data", NULL};
     if (only_keys(d, v, keys, "a DataFrame")) return -1;
-    const json_t *jenc = json_object_get(v, "encoding-type");
-    if (jenc && (!json_is_string(jenc) || strcmp(json_string_value(jenc), "dataframe"))) {
+    jv jenc = jv_object_get(v, "encoding-type");
+    if (!jv_none(jenc) && (!jv_is_string(jenc) || strcmp(jv_string_value(jenc), "dataframe"))) {
         size_t m = adx_ptr_key(&d->p, "encoding-type");
         jd_fail(d, ADX_E_SCHEMA, "expected encoding-type \"dataframe\"");
         adx_ptr_pop(&d->p, m);
         return -1;
     }
-    const json_t *jidx = json_object_get(v, "index"), *jname = json_object_get(v, "index_name"),
-                 *jcols = json_object_get(v, "columns"), *jdata = json_object_get(v, "data");
+    jv jidx = jv_object_get(v, "index"), jname = jv_object_get(v, "index_name"),
+       jcols = jv_object_get(v, "columns"), jdata = jv_object_get(v, "data");
     size_t m;
-    if (jname && !json_is_null(jname)) {
+    if (!jv_none(jname) && !jv_is_null(jname)) {
         m = adx_ptr_key(&d->p, "index_name");
-        int r = json_is_string(jname)
-                    ? jd_check_str(d, json_string_length(jname))
-                    : jd_fail(d, ADX_E_SCHEMA, "expected a string or null, got %s",
-                              jd_type_name(jname));
+        int r = jv_is_string(jname) ? jd_check_str(d, jv_string_length(jname))
+                                    : jd_fail(d, ADX_E_SCHEMA, "expected a string or null, got %s",
+                                              jd_type_name(jname));
         adx_ptr_pop(&d->p, m);
         if (r) return -1;
-        if (!(f->index_name = strdup(json_string_value(jname)))) return jd_nomem(d);
+        if (!(f->index_name = strdup(jv_string_value(jname)))) return jd_nomem(d);
     }
-    if (jidx && !json_is_null(jidx)) {
+    if (!jv_none(jidx) && !jv_is_null(jidx)) {
         m = adx_ptr_key(&d->p, "index");
         int r = 0;
-        if (!json_is_array(jidx)) {
+        if (!jv_is_array(jidx)) {
             r = jd_fail(d, ADX_E_SCHEMA, "expected the index to be an array, got %s",
                         jd_type_name(jidx));
         } else {
             colsrc c = {.form = CS_PLAIN,
                         .arr = jidx,
-                        .n = json_array_size(jidx),
+                        .n = jv_array_size(jidx),
                         .base = adx_ptr_str(&d->p)};
             r = frame_index(d, &c, f);
             if (!r) {
@@ -1062,16 +1107,16 @@ int jd_frame(jd *d, const json_t *v, ad_frame *f, bool globs, jd_frame_info *fi)
         if (r) return -1;
     }
     int r = 0;
-    if (json_is_array(jcols)) {
-        if (!jdata) {
+    if (jv_is_array(jcols)) {
+        if (jv_none(jdata)) {
             m = adx_ptr_key(&d->p, "data");
             r = jd_fail(d, ADX_E_SCHEMA, "pandas split form needs \"data\" (rows)");
             adx_ptr_pop(&d->p, m);
             return r;
         }
         r = frame_split(d, jcols, jdata, f, globs, fi);
-    } else if (json_is_object(jcols)) {
-        if (jdata) {
+    } else if (jv_is_object(jcols)) {
+        if (!jv_none(jdata)) {
             m = adx_ptr_key(&d->p, "data");
             jd_fail(d, ADX_E_SCHEMA,
                     "\"data\" goes with \"columns\" as a list of names (split) or without "
@@ -1080,15 +1125,15 @@ int jd_frame(jd *d, const json_t *v, ad_frame *f, bool globs, jd_frame_info *fi)
             return -1;
         }
         r = frame_columnar(d, jcols, f, globs, fi);
-    } else if (jcols && !json_is_null(jcols)) {
+    } else if (!jv_none(jcols) && !jv_is_null(jcols)) {
         m = adx_ptr_key(&d->p, "columns");
         r = jd_fail(d, ADX_E_SCHEMA,
                     "expected \"columns\" to be an object of columns or a list of names, got %s",
                     jd_type_name(jcols));
         adx_ptr_pop(&d->p, m);
-    } else if (jdata) {
+    } else if (!jv_none(jdata)) {
         m = adx_ptr_key(&d->p, "data");
-        if (!json_is_array(jdata))
+        if (!jv_is_array(jdata))
             r = jd_fail(d, ADX_E_SCHEMA, "expected \"data\" to be an array of records, got %s",
                         jd_type_name(jdata));
         else {
@@ -1097,7 +1142,7 @@ int jd_frame(jd *d, const json_t *v, ad_frame *f, bool globs, jd_frame_info *fi)
             uint64_t keep_rows = f->n_rows;
             memset(&f->index, 0, sizeof f->index);
             r = frame_records(d, jdata, f, globs, fi);
-            if (jidx && !json_is_null(jidx)) {
+            if (!jv_none(jidx) && !jv_is_null(jidx)) {
                 ad_array_free(&f->index);
                 f->index = keep;
                 f->n_rows = keep_rows;
@@ -1117,4 +1162,72 @@ int jd_frame_finish(jd *d, ad_frame *f, jd_frame_info *fi, uint64_t n_rows)
     if (default_index(d, f, n_rows)) return -1;
     fi->rows_known = true;
     return 0;
+}
+
+ad_elem *jd_recarray(jd *d, jv v)
+{
+    static const char *const keys[] = {"encoding-type", "encoding-version", "fields", "part", NULL};
+    if (only_keys(d, v, keys, "a rec-array")) return NULL;
+    jv jf = jv_object_get(v, "fields");
+    if (jv_has(v, "part")) {
+        if (!jv_none(jf)) {
+            jd_fail(d, ADX_E_SCHEMA, "a rec-array needs exactly one of \"fields\" and \"part\"");
+            return NULL;
+        }
+        return jd_part(d, v, true);
+    }
+    size_t m = adx_ptr_key(&d->p, "fields");
+    if (!jv_is_object(jf)) {
+        jd_fail(d, ADX_E_SCHEMA, "expected \"fields\" to be an object of named arrays, got %s",
+                jd_type_name(jf));
+        adx_ptr_pop(&d->p, m);
+        return NULL;
+    }
+    ad_elem *e = NULL;
+    if (jd_check_keys(d, jv_object_size(jf)) || !(e = ad_elem_new(AD_K_RECARRAY))) {
+        if (!adx_err_failed(d->err)) jd_nomem(d);
+        adx_ptr_pop(&d->p, m);
+        return NULL;
+    }
+    const char *key;
+    jv val;
+    jv_object_foreach(jf, key, val)
+    {
+        size_t mk = adx_ptr_key(&d->p, key);
+        ad_array a = {0};
+        int r = jd_check_str(d, strlen(key));
+        if (!r && jv_is_array(val)) {
+            /* The Column rules, without categoricals; a field must end up
+             * a plain typed array. */
+            colsrc c = {
+                .form = CS_PLAIN, .arr = val, .n = jv_array_size(val), .base = adx_ptr_str(&d->p)};
+            ad_elem *col = col_plain(d, &c, false);
+            if (!col)
+                r = -1;
+            else if (col->kind != AD_K_ARRAY)
+                r = jd_fail(d, ADX_E_SCHEMA,
+                            "a rec-array field holds numbers, booleans or strings without null");
+            else {
+                a = col->u.arr;
+                memset(&col->u.arr, 0, sizeof col->u.arr);
+            }
+            ad_elem_free(col);
+        } else if (!r) {
+            bool plain;
+            r = jd_block_1d(d, val, PART_DATA, &a, &plain);
+        }
+        if (!r && e->u.rec.nfields && a.n != e->u.rec.n)
+            r = jd_fail(d, ADX_E_SHAPE, "field has %" PRIu64 " values, the first field %" PRIu64,
+                        a.n, e->u.rec.n);
+        if (!r && ad_recarray_add(&e->u.rec, key, &a) < 0) r = jd_nomem(d);
+        ad_array_free(&a);
+        adx_ptr_pop(&d->p, mk);
+        if (r) {
+            adx_ptr_pop(&d->p, m);
+            ad_elem_free(e);
+            return NULL;
+        }
+    }
+    adx_ptr_pop(&d->p, m);
+    return e;
 }

@@ -11,9 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "adx_jdec.h"
+#include "jdec_tree.h"
 
 typedef struct jd {
     const adx_limits *lim;
@@ -24,6 +23,10 @@ typedef struct jd {
     adx_ptr p;
     adx_ptr s;
     uint64_t total; /* decoded bytes so far, against lim->max_total_bytes */
+    jdec_part_fn part;
+    void *part_ud;
+    jv_doc *doc;        /* for releasing converted parts of the tree */
+    adx_budget *budget; /* decoded arrays are charged here as well */
 } jd;
 
 /* Classification of one JSON leaf. NANSTR is a string spelling a float
@@ -48,25 +51,25 @@ int jd_check_elements(jd *d, uint64_t n);
 int jd_check_dim(jd *d, uint64_t n);
 int jd_check_keys(jd *d, uint64_t n);
 int jd_check_str(jd *d, size_t len);
-const char *jd_type_name(const json_t *v);
-int jd_leaf_str(const json_t *v);
+const char *jd_type_name(jv v);
+int jd_leaf_str(jv v);
 /* v may be NULL (missing record key) → L_NULL. Inline: it runs per element. */
-static inline int jd_leaf(const json_t *v)
+static inline int jd_leaf(jv v)
 {
-    if (!v) return L_NULL;
-    switch (json_typeof(v)) {
-    case JSON_INTEGER:
+    if (jv_none(v)) return L_NULL;
+    switch (jv_typeof(v)) {
+    case JV_INTEGER:
         return L_INT;
-    case JSON_REAL:
+    case JV_REAL:
         return L_REAL;
-    case JSON_NULL:
+    case JV_NULL_T:
         return L_NULL;
-    case JSON_TRUE:
-    case JSON_FALSE:
+    case JV_TRUE_T:
+    case JV_FALSE_T:
         return L_BOOL;
-    case JSON_STRING:
+    case JV_STRING:
         return jd_leaf_str(v);
-    case JSON_ARRAY:
+    case JV_ARRAY:
         return L_ARR;
     default:
         return L_OBJ;
@@ -76,17 +79,30 @@ static inline int jd_leaf(const json_t *v)
 bool jd_nanstr(const char *s, double *out);
 /* A non-negative integer size (integral reals such as 1e12 count too, so a
  * huge declared shape fails as a limit rather than a type error). */
-int jd_get_size(jd *d, const json_t *v, uint64_t *out);
+int jd_get_size(jd *d, jv v, uint64_t *out);
 /* Parse "shape": array of sizes, each checked against max_dim, rank against
  * max_ndim, and for dense arrays the product against max_elements (*n; 0
  * when !dense). d->p must point at the shape. */
-int jd_get_shape(jd *d, const json_t *v, int *ndim, uint64_t *shape, uint64_t *n, bool dense);
+int jd_get_shape(jd *d, jv v, int *ndim, uint64_t *shape, uint64_t *n, bool dense);
 /* Push a string into a builder after the string-length and total checks. */
 int jd_sb_push(jd *d, ad_strbuild *b, const char *s, size_t len);
 /* "(2, 3)" as numpy prints a shape. */
 void jd_fmt_shape(char *buf, size_t cap, int ndim, const uint64_t *shape);
 void jd_fmt_pyint(int64_t v, char buf[32]);
 int jd_report(jd *d, const char *path, const char *action, uint64_t count, const char *detail);
+
+/* Strings the caller keeps alive → their order of first insertion (open
+ * addressing): duplicate column names and the records' column union in
+ * linear time. */
+typedef struct jd_strmap {
+    const char **keys;
+    size_t *vals;
+    size_t n, cap;
+} jd_strmap;
+/* *val = k's number (new keys get n); *added tells whether k was new. */
+int jd_strmap_add(jd *d, jd_strmap *m, const char *k, size_t *val, bool *added);
+size_t jd_strmap_get(const jd_strmap *m, const char *k); /* SIZE_MAX when absent */
+void jd_strmap_free(jd_strmap *m);
 
 /* Object-array builder (AD_K_OBJECT). */
 typedef struct jd_objb {
@@ -95,41 +111,49 @@ typedef struct jd_objb {
     uint64_t i;
 } jd_objb;
 int jd_objb_init(jd *d, jd_objb *b, int ndim, const uint64_t *shape);
-int jd_objb_put(jd *d, jd_objb *b, const json_t *v); /* v may be NULL → null cell */
+int jd_objb_put(jd *d, jd_objb *b, jv v); /* v may be NULL → null cell */
 ad_elem *jd_objb_finish(jd *d, jd_objb *b);
 void jd_objb_free(jd_objb *b);
 
 /* ---- arrays (jdec_array.c) ---- */
 /* Plain nested JSON array → element (AD_K_ARRAY, or AD_K_OBJECT in JD_UNS). */
-ad_elem *jd_nested(jd *d, const json_t *v, enum jd_mode mode);
+ad_elem *jd_nested(jd *d, jv v, enum jd_mode mode);
 /* Typed dense {"encoding-type":"array", "dtype", "shape"?, "data"|"base64"}. */
-ad_elem *jd_typed_dense(jd *d, const json_t *v);
+ad_elem *jd_typed_dense(jd *d, jv v);
 /* csr_matrix / csc_matrix. */
-ad_elem *jd_sparse(jd *d, const json_t *v, bool csc);
+ad_elem *jd_sparse(jd *d, jv v, bool csc);
 /* Decode a typed value list into `a` with the given dtype; `data` is nested
  * or flat; when ndim >= 0 the shape is fixed, else taken from the data. */
-int jd_fill_typed(jd *d, const json_t *data, ad_dtype t, int ndim, const uint64_t *shape,
-                  ad_array *a);
-int jd_base64(jd *d, const json_t *s, ad_dtype t, int ndim, const uint64_t *shape, ad_array *a);
+int jd_fill_typed(jd *d, jv data, ad_dtype t, int ndim, const uint64_t *shape, ad_array *a);
+int jd_base64(jd *d, jv s, ad_dtype t, int ndim, const uint64_t *shape, ad_array *a);
 /* Store a converted leaf; 0 or -1 (error at d->p, which names the leaf). */
-int jd_put_leaf(jd *d, const json_t *v, ad_dtype t, void *out, uint64_t i);
-int jd_dtype(jd *d, const json_t *v, ad_dtype *t); /* "dtype" value, error lists allowed */
+int jd_put_leaf(jd *d, jv v, ad_dtype t, void *out, uint64_t i);
+int jd_dtype(jd *d, jv v, ad_dtype *t); /* "dtype" value, error lists allowed */
+/* One 1-d Array of a sparse matrix or a rec-array field: a plain array or a
+ * typed block {"dtype", "data"|"base64"|"part"}. *plain tells whether the
+ * dtype was chosen by the decoder (then index arrays may be narrowed). */
+enum jd_part_role { PART_DATA, PART_INDEX };
+int jd_block_1d(jd *d, jv v, enum jd_part_role role, ad_array *a, bool *plain);
+/* {"part": NAME, "dtype"?, "shape"?} through the caller's part callback. */
+ad_elem *jd_part(jd *d, jv v, bool recarray);
 
 /* ---- frames and columns (jdec_frame.c) ---- */
 typedef struct jd_frame_info {
     bool rows_known;
     char rows_ptr[ADX_ERR_PTR_MAX]; /* where the row count came from */
 } jd_frame_info;
-int jd_frame(jd *d, const json_t *v, ad_frame *f, bool globs, jd_frame_info *fi);
+int jd_frame(jd *d, jv v, ad_frame *f, bool globs, jd_frame_info *fi);
 /* Give a frame without index or columns its row count and default index. */
 int jd_frame_finish(jd *d, ad_frame *f, jd_frame_info *fi, uint64_t n_rows);
 /* Typed column / 1-d element: categorical, nullable-integer, nullable-boolean,
  * string-array; `enc` already read. */
-ad_elem *jd_typed_1d(jd *d, const json_t *v, const char *enc);
-bool jd_is_frame_object(const json_t *v);
+ad_elem *jd_typed_1d(jd *d, jv v, const char *enc);
+bool jd_is_frame_object(jv v);
+/* {"encoding-type": "rec-array", "fields": {name: Array}} or with "part". */
+ad_elem *jd_recarray(jd *d, jv v);
 
 /* ---- uns (jdec_uns.c) ---- */
-ad_elem *jd_uns_value(jd *d, const json_t *v, uint32_t depth);
-int jd_uns_dict(jd *d, const json_t *v, ad_dict *out, uint32_t depth);
+ad_elem *jd_uns_value(jd *d, jv v, uint32_t depth);
+int jd_uns_dict(jd *d, jv v, ad_dict *out, uint32_t depth);
 
 #endif

@@ -4,13 +4,13 @@
 
 #include <string.h>
 
-static ad_elem *scalar(jd *d, const json_t *v)
+static ad_elem *scalar(jd *d, jv v)
 {
     ad_array a;
-    ad_dtype t = json_is_integer(v) ? AD_I64 : json_is_real(v) ? AD_F64 : AD_BOOL;
-    if (json_is_string(v)) {
+    ad_dtype t = jv_is_integer(v) ? AD_I64 : jv_is_real(v) ? AD_F64 : AD_BOOL;
+    if (jv_is_string(v)) {
         ad_strbuild sb = {0};
-        if (jd_sb_push(d, &sb, json_string_value(v), json_string_length(v))) {
+        if (jd_sb_push(d, &sb, jv_string_value(v), jv_string_length(v))) {
             ad_sb_free(&sb);
             return NULL;
         }
@@ -34,9 +34,9 @@ static ad_elem *scalar(jd *d, const json_t *v)
     return e;
 }
 
-static ad_elem *typed(jd *d, const json_t *v, const json_t *jenc)
+static ad_elem *typed(jd *d, jv v, jv jenc)
 {
-    const char *enc = json_string_value(jenc);
+    const char *enc = jv_string_value(jenc);
     if (enc) {
         if (!strcmp(enc, "array")) return jd_typed_dense(d, v);
         if (!strcmp(enc, "csr_matrix")) return jd_sparse(d, v, false);
@@ -44,6 +44,7 @@ static ad_elem *typed(jd *d, const json_t *v, const json_t *jenc)
         if (!strcmp(enc, "categorical") || !strcmp(enc, "nullable-integer") ||
             !strcmp(enc, "nullable-boolean") || !strcmp(enc, "string-array"))
             return jd_typed_1d(d, v, enc);
+        if (!strcmp(enc, "rec-array")) return jd_recarray(d, v);
         if (!strcmp(enc, "dataframe")) {
             ad_elem *e = ad_elem_new(AD_K_FRAME);
             jd_frame_info fi;
@@ -63,19 +64,20 @@ static ad_elem *typed(jd *d, const json_t *v, const json_t *jenc)
     jd_fail(d, ADX_E_SCHEMA,
             "unknown encoding-type %s%.60s%s; expected one of \"array\", \"csr_matrix\", "
             "\"csc_matrix\", \"dataframe\", \"categorical\", \"nullable-integer\", "
-            "\"nullable-boolean\", \"string-array\" (or an object without encoding-type for a "
+            "\"nullable-boolean\", \"string-array\", \"rec-array\" (or an object without "
+            "encoding-type for a "
             "dict)",
             enc ? "\"" : "", enc ? enc : jd_type_name(jenc), enc ? "\"" : "");
     adx_ptr_pop(&d->p, m);
     return NULL;
 }
 
-ad_elem *jd_uns_value(jd *d, const json_t *v, uint32_t depth)
+ad_elem *jd_uns_value(jd *d, jv v, uint32_t depth)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        const json_t *jenc = json_object_get(v, "encoding-type");
-        if (jenc) return typed(d, v, jenc);
+    switch (jv_typeof(v)) {
+    case JV_OBJECT: {
+        jv jenc = jv_object_get(v, "encoding-type");
+        if (!jv_none(jenc)) return typed(d, v, jenc);
         ad_elem *e = ad_elem_new(AD_K_DICT);
         if (!e) {
             jd_nomem(d);
@@ -87,9 +89,9 @@ ad_elem *jd_uns_value(jd *d, const json_t *v, uint32_t depth)
         }
         return e;
     }
-    case JSON_ARRAY:
+    case JV_ARRAY:
         return jd_nested(d, v, JD_UNS);
-    case JSON_NULL: {
+    case JV_NULL_T: {
         ad_elem *e = ad_elem_new(AD_K_NULL);
         if (!e) jd_nomem(d);
         return e;
@@ -99,22 +101,22 @@ ad_elem *jd_uns_value(jd *d, const json_t *v, uint32_t depth)
     }
 }
 
-int jd_uns_dict(jd *d, const json_t *v, ad_dict *out, uint32_t depth)
+int jd_uns_dict(jd *d, jv v, ad_dict *out, uint32_t depth)
 {
     if (depth > d->lim->max_depth)
         return jd_fail(d, ADX_E_LIMIT, "uns dicts nested deeper than max_depth = %u",
                        d->lim->max_depth);
-    if (!json_is_object(v))
+    if (!jv_is_object(v))
         return jd_fail(d, ADX_E_SCHEMA, "expected an object (a dict), got %s", jd_type_name(v));
-    if (jd_check_keys(d, json_object_size(v))) return -1;
+    if (jd_check_keys(d, jv_object_size(v))) return -1;
     const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)v, key, val)
+    jv val;
+    jv_object_foreach(v, key, val)
     {
         size_t mp = adx_ptr_key(&d->p, key), ms = adx_ptr_key(&d->s, key);
         ad_elem *e = jd_check_str(d, strlen(key)) ? NULL : jd_uns_value(d, val, depth);
         int r = e ? 0 : -1;
-        if (e && ad_dict_put(out, key, e) < 0) r = jd_nomem(d);
+        if (e && ad_dict_append(out, key, e) < 0) r = jd_nomem(d); /* keys are unique */
         adx_ptr_pop(&d->p, mp);
         adx_ptr_pop(&d->s, ms);
         if (r) return -1;

@@ -40,6 +40,9 @@ int jd_reserve_bytes(jd *d, uint64_t bytes)
         return jd_fail(d, ADX_E_LIMIT,
                        "decoded data would exceed max_total_bytes = %" PRIu64 " bytes",
                        d->lim->max_total_bytes);
+    /* The model's buffers count against the request's memory too (they
+     * are never released before the request ends). */
+    if (adx_budget_charge(d->budget, bytes, adx_ptr_str(&d->p), d->err)) return -1;
     d->total = t;
     return 0;
 }
@@ -87,25 +90,27 @@ int jd_check_str(jd *d, size_t len)
     return 0;
 }
 
-const char *jd_type_name(const json_t *v)
+const char *jd_type_name(jv v)
 {
-    if (!v) return "nothing";
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
+    if (jv_none(v)) return "nothing";
+    switch (jv_typeof(v)) {
+    case JV_OBJECT:
         return "object";
-    case JSON_ARRAY:
+    case JV_ARRAY:
         return "array";
-    case JSON_STRING:
+    case JV_STRING:
         return "string";
-    case JSON_INTEGER:
+    case JV_INTEGER:
         return "integer";
-    case JSON_REAL:
+    case JV_REAL:
         return "real number";
-    case JSON_TRUE:
-    case JSON_FALSE:
+    case JV_TRUE_T:
+    case JV_FALSE_T:
         return "boolean";
-    case JSON_NULL:
+    case JV_NULL_T:
         return "null";
+    case JV_MISSING:
+        return "nothing";
     }
     return "?";
 }
@@ -125,25 +130,29 @@ bool jd_nanstr(const char *s, double *out)
     return true;
 }
 
-int jd_leaf_str(const json_t *v)
+int jd_leaf_str(jv v)
 {
     double x;
     /* Longest spelling is "-infinity"; skip the compare for long text. */
-    if (json_string_length(v) <= 9 && jd_nanstr(json_string_value(v), &x)) return L_NANSTR;
+    if (jv_string_length(v) <= 9 && jd_nanstr(jv_string_value(v), &x)) return L_NANSTR;
     return L_STR;
 }
 
-int jd_get_size(jd *d, const json_t *v, uint64_t *out)
+int jd_get_size(jd *d, jv v, uint64_t *out)
 {
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
-        if (i < 0)
-            return jd_fail(d, ADX_E_SCHEMA, "expected a size >= 0, got %" PRId64, (int64_t)i);
+    if (jv_is_integer(v)) {
+        uint64_t u;
+        if (jv_big_unsigned(v, &u)) {
+            *out = u;
+            return 0;
+        }
+        int64_t i = jv_integer_value(v);
+        if (i < 0) return jd_fail(d, ADX_E_SCHEMA, "expected a size >= 0, got %" PRId64, i);
         *out = (uint64_t)i;
         return 0;
     }
-    if (json_is_real(v)) {
-        double x = json_real_value(v);
+    if (jv_is_real(v)) {
+        double x = jv_real_value(v);
         if (!(x >= 0) || x != floor(x))
             return jd_fail(d, ADX_E_SCHEMA, "expected a non-negative integer size, got %g", x);
         /* Anything this large is over every limit; saturate instead of UB. */
@@ -154,18 +163,18 @@ int jd_get_size(jd *d, const json_t *v, uint64_t *out)
                    jd_type_name(v));
 }
 
-int jd_get_shape(jd *d, const json_t *v, int *ndim, uint64_t *shape, uint64_t *n, bool dense)
+int jd_get_shape(jd *d, jv v, int *ndim, uint64_t *shape, uint64_t *n, bool dense)
 {
-    if (!json_is_array(v))
+    if (!jv_is_array(v))
         return jd_fail(d, ADX_E_SCHEMA, "expected \"shape\" to be an array of sizes, got %s",
                        jd_type_name(v));
-    size_t k = json_array_size(v);
+    size_t k = jv_array_size(v);
     if (k > d->lim->max_ndim || k > AD_MAX_NDIM)
         return jd_fail(d, ADX_E_LIMIT, "%zu dimensions exceed max_ndim = %u", k,
                        d->lim->max_ndim < AD_MAX_NDIM ? d->lim->max_ndim : AD_MAX_NDIM);
     for (size_t i = 0; i < k; i++) {
         size_t m = adx_ptr_idx(&d->p, i);
-        int r = jd_get_size(d, json_array_get(v, i), &shape[i]);
+        int r = jd_get_size(d, jv_array_get(v, i), &shape[i]);
         if (!r) r = jd_check_dim(d, shape[i]);
         adx_ptr_pop(&d->p, m);
         if (r) return -1;
@@ -232,7 +241,7 @@ int jd_objb_init(jd *d, jd_objb *b, int ndim, const uint64_t *shape)
     return 0;
 }
 
-int jd_objb_put(jd *d, jd_objb *b, const json_t *v)
+int jd_objb_put(jd *d, jd_objb *b, jv v)
 {
     uint64_t i = b->i;
     const char *txt = "";
@@ -244,25 +253,25 @@ int jd_objb_put(jd *d, jd_objb *b, const json_t *v)
         break;
     case L_BOOL:
         b->o.kind[i] = AD_CELL_BOOL;
-        b->o.num[i].i = json_is_true(v);
+        b->o.num[i].i = jv_is_true(v);
         break;
     case L_INT:
         b->o.kind[i] = AD_CELL_INT;
-        b->o.num[i].i = (int64_t)json_integer_value(v);
+        b->o.num[i].i = (int64_t)jv_integer_value(v);
         break;
     case L_REAL:
         b->o.kind[i] = AD_CELL_REAL;
-        b->o.num[i].r = json_real_value(v);
+        b->o.num[i].r = jv_real_value(v);
         break;
     case L_STR:
     case L_NANSTR:
         b->o.kind[i] = AD_CELL_STR;
-        txt = json_string_value(v);
-        len = json_string_length(v);
+        txt = jv_string_value(v);
+        len = jv_string_length(v);
         break;
     default:
         b->o.kind[i] = AD_CELL_JSON;
-        dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        dump = jv_dumps(v);
         if (!dump) return jd_nomem(d);
         txt = dump;
         len = strlen(dump);
@@ -307,4 +316,68 @@ void jd_objb_free(jd_objb *b)
 {
     ad_object_free(&b->o);
     ad_sb_free(&b->sb);
+}
+
+/* ------------------------------------------------------------ string map */
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+/* The slot of k, or of the empty place where it would go. */
+static size_t map_slot(const jd_strmap *m, const char *k)
+{
+    size_t mask = m->cap - 1, h = (size_t)str_hash(k) & mask;
+    while (m->keys[h] && strcmp(m->keys[h], k))
+        h = (h + 1) & mask;
+    return h;
+}
+
+size_t jd_strmap_get(const jd_strmap *m, const char *k)
+{
+    if (!m->cap) return SIZE_MAX;
+    size_t h = map_slot(m, k);
+    return m->keys[h] ? m->vals[h] : SIZE_MAX;
+}
+
+int jd_strmap_add(jd *d, jd_strmap *m, const char *k, size_t *val, bool *added)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        jd_strmap g = {.cap = m->cap ? m->cap * 2 : 64};
+        g.keys = calloc(g.cap, sizeof *g.keys);
+        g.vals = malloc(g.cap * sizeof *g.vals);
+        if (!g.keys || !g.vals) {
+            free(g.keys);
+            free(g.vals);
+            return jd_nomem(d);
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->keys[i]) {
+                size_t h = map_slot(&g, m->keys[i]);
+                g.keys[h] = m->keys[i];
+                g.vals[h] = m->vals[i];
+            }
+        g.n = m->n;
+        jd_strmap_free(m);
+        *m = g;
+    }
+    size_t h = map_slot(m, k);
+    *added = !m->keys[h];
+    if (*added) {
+        m->keys[h] = k;
+        m->vals[h] = m->n++;
+    }
+    *val = m->vals[h];
+    return 0;
+}
+
+void jd_strmap_free(jd_strmap *m)
+{
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
 }

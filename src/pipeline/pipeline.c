@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ struct pipe_job {
     adx_request req;
     ad_anndata *a;
     adx_report rep;
+    adx_budget budget;      /* memory of this request while it is decoded */
+    bool decoded_from_body; /* progress already went to DECODE_SHARE while reading */
     int stage;
     uint64_t size;
     char sha256[65];
@@ -52,10 +55,10 @@ static pipe_job *job_new(const adx_limits *lim, adx_err *err)
         return NULL;
     }
     j->lim = *lim;
+    adx_budget_init(&j->budget, lim->max_request_memory);
     return j;
 }
 
-/* Takes ownership of root (freed before returning, whatever happens). */
 /* The request's include, so the h5ad reader skips what pipe_prepare's
  * filter would drop (req_parse validated the paths). */
 static h5r_opts include_opts(const adx_request *r)
@@ -65,19 +68,46 @@ static h5r_opts include_opts(const adx_request *r)
                       .has_include = r->has_include};
 }
 
-static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *env, adx_err *err)
+/* Globs cost their length for every key they are matched against: their
+ * number and length are limits of their own (413 naming them). */
+static int check_patterns(const adx_request *r, const adx_limits *lim, adx_err *err)
 {
-    pipe_job *j = job_new(lim, err);
-    if (!j) {
-        json_decref(root);
-        return NULL;
+    const struct {
+        const char *name;
+        char **v;
+        size_t n;
+    } lists[] = {{"include", r->include, r->n_include},
+                 {"categorical_columns", r->cat_globs, r->n_cat}};
+    for (size_t l = 0; l < 2; l++) {
+        char ptr[64];
+        snprintf(ptr, sizeof ptr, "/%s", lists[l].name);
+        if (lists[l].n > lim->max_patterns)
+            return adx_err_set(err, ADX_E_LIMIT, ptr, "%zu patterns exceed max_patterns = %" PRIu64,
+                               lists[l].n, lim->max_patterns);
+        for (size_t i = 0; i < lists[l].n; i++)
+            if (strlen(lists[l].v[i]) > lim->max_pattern_bytes) {
+                snprintf(ptr, sizeof ptr, "/%s/%zu", lists[l].name, i);
+                return adx_err_set(err, ADX_E_LIMIT, ptr,
+                                   "a pattern of %zu bytes exceeds max_pattern_bytes = %" PRIu64,
+                                   strlen(lists[l].v[i]), lim->max_pattern_bytes);
+            }
     }
-    if (req_parse(root, &j->req, err)) goto fail;
+    return 0;
+}
+
+/* Takes ownership of doc (freed before returning, whatever happens). */
+static pipe_job *load_doc(pipe_job *j, jdec_doc *doc, const pipe_env *env, adx_err *err)
+{
+    json_t *root = jdec_doc_envelope(doc, "adata", err);
+    if (!root) goto fail;
+    int rc = req_parse(root, &j->req, err);
+    json_decref(root);
+    if (rc || check_patterns(&j->req, &j->lim, err)) goto fail;
     if (j->req.dataset) {
         /* Nothing in the document is needed any more: drop it before the
          * (possibly large) dataset is read. */
-        json_decref(root);
-        root = NULL;
+        jdec_doc_free(doc);
+        doc = NULL;
         if (!env || !env->store) {
             adx_err_set(err, ADX_E_BAD_OPTION, "/dataset",
                         "stored datasets are not available here (no data directory is "
@@ -96,6 +126,7 @@ static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *
     }
     jdec_opts o = {
         .limits = &j->lim,
+        .budget = &j->budget,
         .cat_globs = (const char *const *)j->req.cat_globs,
         .n_cat_globs = j->req.n_cat,
         .base_ptr = "/adata",
@@ -104,40 +135,64 @@ static pipe_job *load_root(json_t *root, const adx_limits *lim, const pipe_env *
      * default, which it would do for a NULL list. */
     static const char *const none[] = {""};
     if (!o.cat_globs) o.cat_globs = none;
-    j->a = jdec_anndata(json_object_get(root, "adata"), &o, &j->rep, err);
+    if (!jdec_doc_has(doc, "adata")) {
+        /* req_parse has already refused a request with neither. */
+        adx_err_set(err, ADX_E_SCHEMA, "/adata", "the request needs \"adata\" or \"dataset\"");
+        goto fail;
+    }
+    j->a = jdec_doc_anndata(doc, "adata", &o, &j->rep, err);
     if (!j->a) goto fail;
-    /* The model does not reference the tree; the JSON (often several times
-     * the model's size) goes before the heavier stages run. */
-    json_decref(root);
+    /* The model does not reference the document; it goes before the
+     * heavier stages run. */
+    jdec_doc_free(doc);
     j->stage = STAGE_LOADED;
     return j;
 fail:
     if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "loading the request failed");
-    json_decref(root);
+    jdec_doc_free(doc);
     pipe_free(j);
     return NULL;
 }
 
+/* Decoding is the first half of a job's progress; the writer the second. */
+static const double DECODE_SHARE = 0.5;
+
 pipe_job *pipe_load_file_env(const char *request_path, const adx_limits *lim, const pipe_env *env,
                              adx_err *err)
 {
-    json_t *root = jdec_load_file(request_path, lim, err);
-    if (!root) {
+    pipe_job *j = job_new(lim, err);
+    if (!j) return NULL;
+    jdec_opts o = {.limits = &j->lim,
+                   .budget = &j->budget,
+                   .ctl = env ? env->ctl : NULL,
+                   .progress_to = DECODE_SHARE};
+    jdec_doc *doc = jdec_read_file(request_path, &o, err);
+    if (!doc) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_IO, "", "cannot read the request");
+        pipe_free(j);
         return NULL;
     }
-    return load_root(root, lim, env, err);
+    j->decoded_from_body = env && env->ctl;
+    return load_doc(j, doc, env, err);
 }
 
 pipe_job *pipe_load_buffer_env(const char *buf, size_t len, const adx_limits *lim,
                                const pipe_env *env, adx_err *err)
 {
-    json_t *root = jdec_load_buffer(buf, len, lim, err);
-    if (!root) {
+    pipe_job *j = job_new(lim, err);
+    if (!j) return NULL;
+    jdec_opts o = {.limits = &j->lim,
+                   .budget = &j->budget,
+                   .ctl = env ? env->ctl : NULL,
+                   .progress_to = DECODE_SHARE};
+    jdec_doc *doc = jdec_read_buffer(buf, len, &o, err);
+    if (!doc) {
         if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INVALID_JSON, "", "cannot parse request");
+        pipe_free(j);
         return NULL;
     }
-    return load_root(root, lim, env, err);
+    j->decoded_from_body = env && env->ctl;
+    return load_doc(j, doc, env, err);
 }
 
 pipe_job *pipe_load_file(const char *request_path, const adx_limits *lim, adx_err *err)
@@ -166,7 +221,7 @@ pipe_job *pipe_load_input(const char *path, pipe_input kind, const json_t *optio
     }
     int rc = req_parse_mode(options ? options : none, REQ_OPTIONS, &j->req, err);
     json_decref(none);
-    if (rc) goto fail;
+    if (rc || check_patterns(&j->req, &j->lim, err)) goto fail;
     if (kind == PIPE_IN_H5AD) {
         /* A crash of libhdf5 on a corrupt file then ends the helper, not
          * the caller. */
@@ -229,10 +284,29 @@ static int run_writer(pipe_job *j, afile *out, const adx_ctl *ctl, adx_err *err)
     return adx_err_set(err, ADX_E_INTERNAL, "", "unknown output format");
 }
 
+typedef struct scaled_ctl {
+    const adx_ctl *in;
+    double lo;
+} scaled_ctl;
+
+static void scaled_progress(void *ud, double f)
+{
+    const scaled_ctl *s = ud;
+    adx_ctl_progress(s->in, s->lo + (1 - s->lo) * f);
+}
+
 int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *err)
 {
     if (!j || j->stage != STAGE_PREPARED)
         return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_write called out of order");
+    /* After a decode that reported its half, the writer's 0..1 is the rest. */
+    scaled_ctl sd = {ctl, DECODE_SHARE};
+    adx_ctl sc;
+    if (ctl && j->decoded_from_body) {
+        sc = (adx_ctl){
+            .cancel = ctl->cancel, .progress = ctl->progress ? scaled_progress : NULL, .ud = &sd};
+        ctl = &sc;
+    }
     if (adx_ctl_canceled(ctl)) return adx_err_set(err, ADX_E_CANCELED, "", "the job was canceled");
     /* A result is meant to be read by others. */
     afile_opts o = {.mode = 0644, .sha256 = true};

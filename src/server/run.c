@@ -3,7 +3,6 @@
  * jobs.h marks as theirs (cancel, progress_ppm) plus the immutable ones
  * (id, created_ms, started_ms, format, filename) while they hold a
  * reference. */
-#include "adx_afile.h"
 #include "run.h"
 
 #include <errno.h>
@@ -17,10 +16,14 @@
 #include "adx_pipeline.h"
 #include "spool.h"
 
-/* Writers report a full disk through their library's message; the errno
- * text is what they have in common. */
+#include "adx_afile.h"
+
+/* afile and the h5ad writer report a full disk as ADX_E_NO_SPACE; other
+ * writers only through their library's message, whose errno text is what
+ * they have in common. */
 static bool no_space(const adx_err *e)
 {
+    if (e->type == ADX_E_NO_SPACE) return true;
     if (e->type != ADX_E_IO) return false;
     const char *full = strerror(ENOSPC), *quota = strerror(EDQUOT);
     return strstr(e->cause, full) || strstr(e->cause, quota) || strstr(e->detail, full) ||
@@ -85,7 +88,8 @@ static void on_progress(void *ud, double f)
 /* Worker: the job's input as a pipeline job. request.json is the whole
  * request, or for an uploaded h5ad only its options. */
 static pipe_job *load_input(const srv_state *s, srv_input input, const char *req_path,
-                            const char *in_path, const adx_limits *lim, adx_err *err)
+                            const char *in_path, const adx_limits *lim, const adx_ctl *ctl,
+                            adx_err *err)
 {
     if (input == SRV_IN_H5AD) {
         /* The spool's own file; jansson's message would name its path. */
@@ -102,7 +106,8 @@ static pipe_job *load_input(const srv_state *s, srv_input input, const char *req
         json_decref(opts);
         return pj;
     }
-    pipe_env env = {.store = s->ds};
+    /* the decode reports the first half of the job's progress */
+    pipe_env env = {.store = s->ds, .ctl = ctl};
     return pipe_load_file_env(req_path, lim, &env, err);
 }
 
@@ -147,7 +152,7 @@ static void export_run(uv_work_t *w)
     pipe_job *pj = ew->pj;
     ew->pj = NULL;
     if (!pj && !adx_ctl_canceled(&ctl))
-        pj = load_input(ew->s, ew->input, ew->req_path, ew->in_path, &ew->lim, &ew->err);
+        pj = load_input(ew->s, ew->input, ew->req_path, ew->in_path, &ew->lim, &ctl, &ew->err);
     int rc = -1;
     if (pj && !adx_ctl_canceled(&ctl)) {
         rc = pipe_prepare(pj, &ew->err);

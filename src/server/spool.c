@@ -313,8 +313,7 @@ static void quarantine(srv_state *s, const char *id, const char *why)
     adx_err e;
     adx_err_init(&e);
     int rc = srv_mkdir_p(qdir, "/spool_dir", &e);
-    /* afile_rename syncs both directories: the move is durable. */
-    if (rc == 0 && afile_rename(from, to) != 0)
+    if (rc == 0 && afile_rename(from, to) < 0)
         rc = adx_err_set(&e, ADX_E_IO, "", "rename: %s", strerror(errno));
     srv_log("error",
             rc == 0 ? "spool: unreadable job record moved to quarantine"

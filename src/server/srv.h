@@ -95,9 +95,6 @@ void srv_log_text(const char *in, char *out, size_t cap);
 json_t *srv_log_cause(json_t *fields, const adx_err *e);
 /* Steals `fields`; adds time, level and msg first. */
 void srv_log(const char *level, const char *msg, json_t *fields);
-/* Adds e's log-only cause to `fields` as "cause" (when there is one).
- * Returns `fields`. */
-json_t *srv_log_cause(json_t *fields, const adx_err *e);
 
 /* metrics.c */
 void srv_metrics_request(srv_metrics *m, int route, int status, double seconds, uint64_t in,

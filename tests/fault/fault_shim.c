@@ -5,6 +5,8 @@
  *   ADX_FAULT       "fsync" (EIO) or "write" (ENOSPC)
  *   ADX_FAULT_PATH  the fault hits an fd whose /proc/self/fd target
  *                   contains this text (usually the output directory)
+ *   ADX_FAULT_AFTER that many matching calls succeed first (default 0), so
+ *                   a fault can land in the middle of a file
  *
  * Without both variables every call goes straight to libc. The real
  * functions are found with dlsym(RTLD_NEXT), so under ASan the sanitizer's
@@ -28,7 +30,11 @@ static int hits(const char *op, int fd)
     ssize_t n = readlink(link, target, sizeof target - 1);
     if (n <= 0) return 0;
     target[n] = '\0';
-    return strstr(target, where) != NULL;
+    if (!strstr(target, where)) return 0;
+    /* Tests run single-threaded writers; a plain counter is enough. */
+    static long seen;
+    const char *after = getenv("ADX_FAULT_AFTER");
+    return seen++ >= (after ? atol(after) : 0);
 }
 
 #define REAL(name, type) ((type)dlsym(RTLD_NEXT, name))

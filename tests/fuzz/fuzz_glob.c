@@ -5,39 +5,22 @@
  * code point. So this checks the star/backtracking logic exactly and the
  * bracket code (Python's translate() quirks, see glob.c) for crashes. */
 #include "adx_glob.h"
+#include "adx_utf8.h"
 #include "fuzz_common.h"
 
-/* Structural UTF-8 decoding as adx_glob defines it: a lead byte and its
- * continuation bytes make one code point, any other byte is one code point
- * of its own value. */
+/* Code points as adx_glob counts them (adx_utf8's lenient decoding: an
+ * invalid byte is a code point of its own). */
 static size_t decode(const uint8_t *s, size_t len, uint32_t *out)
 {
-    size_t n = 0, i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        size_t extra = c >= 0xF0 && c < 0xF8   ? 3
-                       : c >= 0xE0 && c < 0xF0 ? 2
-                       : c >= 0xC0 && c < 0xE0 ? 1
-                                               : 0;
-        bool ok = extra > 0 && i + extra < len + 1;
-        for (size_t k = 1; ok && k <= extra; k++)
-            ok = i + k < len && (s[i + k] & 0xC0) == 0x80;
-        if (!ok) {
-            out[n++] = c;
-            i++;
-            continue;
-        }
-        uint32_t cp = c & (0x3Fu >> extra);
-        for (size_t k = 1; k <= extra; k++)
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        out[n++] = cp;
-        i += extra + 1;
-    }
+    size_t n = 0;
+    for (size_t i = 0; i < len;)
+        i += utf8_next_lenient(s + i, len - i, &out[n++]);
     return n;
 }
 
-/* Encode so that decode() gives `cp` back: overlong forms for NUL (a C
- * string cannot hold it) and the shortest form otherwise. */
+/* Encode so that decode() gives `cp` back: the shortest form (a code point
+ * of an invalid byte, 0x80-0xFF, comes back from its valid encoding); NUL,
+ * which no C string holds, as an overlong form. */
 static size_t encode(uint32_t cp, char *o)
 {
     if (cp && cp < 0x80) {

@@ -67,6 +67,26 @@ class Output(CliCase):
         self.assertEqual(job["output"], name)
         self.assertEqual(res.leftovers(), [name])
 
+    def test_gzip_request_and_options_after_adata(self):
+        # gzip by its magic bytes (whatever the name), and categorical_columns
+        # given after "adata" still applies to what adata held.
+        import gzip
+        text = ('{"adata": {"X": [[1.0], [2.0]], "obs": {"columns": {"grp": [1, 2]}}}, '
+                '"categorical_columns": ["grp"]}')
+        req = os.path.join(self.dir, "req.json.gz")
+        with gzip.open(req, "wt") as f:
+            f.write(text)
+        res = self.run_cli(["export", req, "-o", "g.h5ad"])
+        self.assertEqual(res.returncode, 0, res.stderr)
+        a = anndata.read_h5ad(os.path.join(self.dir, "g.h5ad"))
+        self.assertEqual(str(a.obs["grp"].dtype), "category")
+        self.assertEqual(list(a.obs["grp"].cat.categories), [1, 2])
+
+    def test_pattern_limits_are_413(self):
+        res = self.export(dict(SMALL, include=["obs/" + "x" * 5000]), out="p.h5ad")
+        self.assert_problem(res, "/include/0", status=413)
+        self.assertIn("max_pattern_bytes = 4096", res.problem()["detail"])
+
     def test_timings(self):
         job = self.assert_ok(self.export(SMALL, extra=["--timings"]))
         t = job["timings"]

@@ -32,25 +32,25 @@ class Faults(CliCase):
         self.out = os.path.join(self.dir, "out")
         os.mkdir(self.out)
 
-    def run_faulty(self, fault, out):
+    def run_faulty(self, fault, out, after=0):
         req = dict(REQ, format=FORMATS[out])
         path = os.path.join(self.dir, "request.json")
         with open(path, "w") as f:
             json.dump(req, f)
         env = dict(os.environ, ADX_FAULT=fault, ADX_FAULT_PATH=self.out,
-                   LD_PRELOAD=SHIM)
+                   ADX_FAULT_AFTER=str(after), LD_PRELOAD=SHIM)
         # Under ASan the shim comes before the runtime; that is fine here.
         env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
         env["LSAN_OPTIONS"] = (env.get("LSAN_OPTIONS", "") + ":print_suppressions=0:suppressions=" + SUPP).lstrip(":")
         return subprocess.run([BIN, "export", path, "-o", os.path.join(self.out, out)],
                               capture_output=True, env=env, timeout=120)
 
-    def check_failed(self, proc, detail, cause):
+    def check_failed(self, proc, detail, cause, status=500):
         err = proc.stderr.decode(errors="replace")
         self.assertNotEqual(proc.returncode, 0, err)
         self.assertEqual(proc.returncode, 1, err)  # a server-side failure, not a bad request
         p, c = problem_doc(proc.stderr)
-        self.assertEqual(p["status"], 500)
+        self.assertEqual(p["status"], status)
         self.assertIn(detail, p["detail"])
         # The system's reason and the path are in the cause line only.
         self.assertIsNotNone(c, err)
@@ -69,7 +69,27 @@ class Faults(CliCase):
         for out in OUTS:
             with self.subTest(out=out):
                 proc = self.run_faulty("write", out)
-                self.check_failed(proc, "cannot", "No space left on device")
+                self.check_failed(proc, "cannot", "No space left on device", status=507)
+                self.assertEqual(problem_doc(proc.stderr)[0]["type"].rsplit("/", 1)[1],
+                                 "insufficient-storage")
+
+    def test_write_enospc_in_the_middle_of_the_file(self):
+        # The disk fills after a few writes: libzip is in the middle of the
+        # archive when the error comes.
+        for out in ["out.npz", "out.zip"]:
+            with self.subTest(out=out):
+                proc = self.run_faulty("write", out, after=3)
+                self.check_failed(proc, "", "No space left on device", status=507)
+
+    @unittest.expectedFailure
+    def test_write_enospc_in_the_middle_of_an_h5ad(self):
+        # Known bug, not fixed: the error is reported (507, cause from the
+        # file driver) and the temp file removed, but libhdf5 1.10 keeps the
+        # file whose H5Fclose failed to flush and crashes on it in H5close()
+        # at exit (SIGSEGV in H5F__close_cb). The daemon would crash at
+        # shutdown the same way. This test passes once that is handled.
+        proc = self.run_faulty("write", "out.h5ad", after=3)
+        self.check_failed(proc, "HDF5 failed", "No space left on device", status=507)
 
     def test_without_a_fault_the_same_export_works(self):
         # The shim itself changes nothing when the path does not match.

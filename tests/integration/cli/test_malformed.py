@@ -42,12 +42,13 @@ def deep(n):
 # (name, request dict or raw text, expected pointer, expected status)
 CASES = [
     # JSON syntax
-    ("truncated", '{"adata": {"X": [[1, 2', "", 400),
+    # syntax errors point at the element being read
+    ("truncated", '{"adata": {"X": [[1, 2', "/adata/X/0/2", 400),
     ("empty document", "", "", 400),
     ("trailing garbage", '{"adata": {}} x', "", 400),
     ("single quotes", "{'adata': {}}", "", 400),
-    ("invalid utf-8", b'{"adata": {"uns": {"s": "\xff\xfe"}}}', "", 400),
-    ("bare NaN token", '{"adata": {"X": [[NaN]]}}', "", 400),
+    ("invalid utf-8", b'{"adata": {"uns": {"s": "\xff\xfe"}}}', "/adata/uns/s", 400),
+    ("bare NaN token", '{"adata": {"X": [[NaN]]}}', "/adata/X/0/0", 400),
     # request members
     ("not an object", "[1, 2]", "", 400),
     ("unknown member", {"adata": {}, "bogus": 1}, "/bogus", 400),

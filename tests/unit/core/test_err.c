@@ -111,6 +111,10 @@ START_TEST(cause_is_log_only)
     for (int i = 0; i < 4; i++)
         adx_err_cause(&e, "%s", big);
     ck_assert_uint_eq(strlen(e.cause), ADX_ERR_MSG_MAX - 1);
+    /* Control characters become spaces: a cause is one log line. */
+    adx_err_init(&e);
+    adx_err_cause(&e, "time = Wed\n, errno = 28\r\t.");
+    ck_assert_str_eq(e.cause, "time = Wed , errno = 28  .");
     /* A cause alone does not make an error. */
     adx_err_init(&e);
     adx_err_cause(&e, "early");
@@ -130,7 +134,7 @@ START_TEST(kinds_for_statuses)
         {401, ADX_E_UNAUTHORIZED, "unauthorized"},   {403, ADX_E_FORBIDDEN, "forbidden"},
         {405, ADX_E_METHOD, "method-not-allowed"},   {410, ADX_E_GONE, "gone"},
         {416, ADX_E_RANGE, "range-not-satisfiable"}, {429, ADX_E_QUEUE_FULL, "queue-full"},
-        {503, ADX_E_UNAVAILABLE, "unavailable"},
+        {503, ADX_E_UNAVAILABLE, "unavailable"},     {507, ADX_E_NO_SPACE, "insufficient-storage"},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         ck_assert_int_eq(adx_errtype_for_status(want[i].status, ADX_E_INTERNAL), want[i].kind);

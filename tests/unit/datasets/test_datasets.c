@@ -72,14 +72,13 @@ static const char *upload_h5ad(const char *json)
     static char p[600];
     static int n;
     snprintf(p, sizeof p, "%s/up%d.h5ad", spool, n++);
-    json_error_t je;
-    json_t *doc = json_loads(json, 0, &je);
-    ck_assert_ptr_nonnull(doc);
     jdec_opts o = {.limits = &lim};
     adx_err e;
     adx_err_init(&e);
-    ad_anndata *a = jdec_anndata(doc, &o, NULL, &e);
-    json_decref(doc);
+    jdec_doc *doc = jdec_read_buffer(json, strlen(json), &o, &e);
+    ck_assert_msg(doc != NULL, "%s", e.detail);
+    ad_anndata *a = jdec_doc_anndata(doc, NULL, &o, NULL, &e);
+    jdec_doc_free(doc);
     ck_assert_msg(a != NULL, "%s", e.detail);
     /* No nulls here: h5w wants a sanitized model. */
     h5w_opts wo;

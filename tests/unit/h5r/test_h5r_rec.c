@@ -15,6 +15,7 @@ static char path[512];
 static adx_limits lim;
 static adx_err err;
 static adx_report rep;
+static const char *helper; /* adx-h5check, from the command line */
 
 static void setup(void)
 {
@@ -250,8 +251,35 @@ START_TEST(include_skips_what_it_drops)
 }
 END_TEST
 
-int main(void)
+/* The isolated check reads in the helper what the caller will read. */
+START_TEST(isolated_check_follows_include)
 {
+    ck_assert_msg(helper != NULL, "usage: test_h5r_rec ADX_H5CHECK");
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    put_x(f, 2);
+    hid_t u = H5Gcreate2(f, "uns", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(u, "awk", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    put_str_attr(g, "encoding-type", "awkward-array");
+    put_rec(u, "keep", "rec-array");
+    H5Gclose(g);
+    H5Gclose(u);
+    H5Fclose(f);
+    ck_assert_int_eq(h5r_check_isolated(helper, path, &lim, 0, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_SCHEMA);
+    ck_assert_str_eq(err.items[0].pointer, "/uns/awk");
+    adx_err_init(&err);
+    const char *inc[] = {"uns/keep", "obsm/*"};
+    h5r_opts o = {.include = inc, .n_include = 2, .has_include = true};
+    ck_assert_msg(h5r_check_isolated_opts(helper, path, &o, &lim, 0, &err) == 0, "%s", err.detail);
+    /* an empty filter (include: []) reads X and the indexes only */
+    h5r_opts none = {.include = NULL, .n_include = 0, .has_include = true};
+    ck_assert_int_eq(h5r_check_isolated_opts(helper, path, &none, &lim, 0, &err), 0);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    helper = argc > 1 ? argv[1] : NULL;
     Suite *s = suite_create("h5r_rec");
     TCase *tc = tcase_create("rec");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -259,6 +287,7 @@ int main(void)
     tcase_add_test(tc, compound_obsm_is_a_mapping);
     tcase_add_test(tc, record_field_holding_an_array_refused);
     tcase_add_test(tc, include_skips_what_it_drops);
+    tcase_add_test(tc, isolated_check_follows_include);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

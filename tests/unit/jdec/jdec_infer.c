@@ -20,10 +20,10 @@ int main(int argc, char **argv)
     adx_err err;
     adx_err_init(&err);
     adx_report rep = {0};
-    json_t *doc = jdec_load_file(argv[1], &lim, &err);
     jdec_opts o = {.limits = &lim, .base_ptr = "/adata"};
-    ad_anndata *a = doc ? jdec_anndata(json_object_get(doc, "adata"), &o, &rep, &err) : NULL;
-    json_decref(doc);
+    jdec_doc *doc = jdec_read_file(argv[1], &(jdec_opts){.limits = &lim}, &err);
+    ad_anndata *a = doc ? jdec_doc_anndata(doc, "adata", &o, &rep, &err) : NULL;
+    jdec_doc_free(doc);
     if (!a) {
         fprintf(stderr, "%s: %s\n", err.n_items ? err.items[0].pointer : "", err.detail);
         rep_free(&rep);

@@ -129,7 +129,12 @@ START_TEST(mutations_fail_cleanly)
         adx_err_init(&err);
         adx_report rep = {0};
         jdec_opts o = {.limits = &lim, .base_ptr = "/adata"};
-        ad_anndata *a = jdec_anndata(doc, &o, &rep, &err);
+        char *text = json_dumps(doc, JSON_COMPACT);
+        ck_assert_ptr_nonnull(text);
+        jdec_doc *jd = jdec_read_buffer(text, strlen(text), &o, &err);
+        free(text);
+        ad_anndata *a = jd ? jdec_doc_anndata(jd, NULL, &o, &rep, &err) : NULL;
+        jdec_doc_free(jd);
         if (a) {
             ok++;
             ck_assert_int_eq(err.type, ADX_E_NONE);

@@ -46,15 +46,14 @@ static const char model_json[] =
  * because no categorical_columns apply when the file is made. */
 static void write_h5ad(const char *path)
 {
-    json_error_t je;
-    json_t *doc = json_loads(model_json, 0, &je);
-    ck_assert_ptr_nonnull(doc);
     static const char *const none[] = {""};
     jdec_opts o = {.limits = &lim, .cat_globs = none, .n_cat_globs = 1};
     adx_err e;
     adx_err_init(&e);
-    ad_anndata *a = jdec_anndata(doc, &o, NULL, &e);
-    json_decref(doc);
+    jdec_doc *doc = jdec_read_buffer(model_json, strlen(model_json), &o, &e);
+    ck_assert_msg(doc != NULL, "%s", e.detail);
+    ad_anndata *a = jdec_doc_anndata(doc, NULL, &o, NULL, &e);
+    jdec_doc_free(doc);
     ck_assert_msg(a != NULL, "%s", e.detail);
     h5w_opts wo;
     h5w_opts_default(&wo);

@@ -1,0 +1,107 @@
+/* Number tokens (jdec_num.h). */
+#include "jdec_num.h"
+
+#include <stdlib.h>
+
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+int jn_parse(const char *tok, size_t len, locale_t c_locale, jn_num *out)
+{
+    const char *p = tok, *end = tok + len;
+    bool neg = false;
+    if (p < end && *p == '-') {
+        neg = true;
+        p++;
+    }
+    if (p == end || *p < '0' || *p > '9') return JN_BAD;
+    const char *int_start = p;
+    if (*p == '0') {
+        p++;
+        if (p < end && *p >= '0' && *p <= '9') return JN_BAD; /* leading zero */
+    } else {
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    const char *int_end = p, *frac_start = NULL, *frac_end = NULL;
+    bool real = false;
+    if (p < end && *p == '.') {
+        real = true;
+        frac_start = ++p;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        if (p == frac_start) return JN_BAD;
+        frac_end = p;
+    }
+    int64_t exp = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        real = true;
+        p++;
+        bool eneg = false;
+        if (p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
+        const char *es = p;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (exp < 100000000) exp = exp * 10 + (*p - '0');
+            p++;
+        }
+        if (p == es) return JN_BAD;
+        if (eneg) exp = -exp;
+    }
+    if (p != end) return JN_BAD;
+
+    if (!real) {
+        uint64_t v = 0;
+        for (const char *q = int_start; q < int_end; q++) {
+            unsigned dg = (unsigned)(*q - '0');
+            if (v > (UINT64_MAX - dg) / 10) return JN_RANGE;
+            v = v * 10 + dg;
+        }
+        if (neg) {
+            if (v > (uint64_t)INT64_MAX + 1) return JN_RANGE;
+            out->i = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+            return JN_INT;
+        }
+        if (v > (uint64_t)INT64_MAX) {
+            out->u = v;
+            return JN_UINT;
+        }
+        out->i = (int64_t)v;
+        return JN_INT;
+    }
+
+    /* Significant digits and the decimal exponent of their integer value. */
+    uint64_t w = 0;
+    int nd = 0;
+    int64_t e10 = exp;
+    bool lead = true;
+    for (const char *q = int_start; q < int_end; q++) {
+        if (lead && *q == '0') continue;
+        lead = false;
+        if (++nd > 19) break;
+        w = w * 10 + (uint64_t)(*q - '0');
+    }
+    if (nd <= 19 && frac_start) {
+        for (const char *q = frac_start; q < frac_end; q++) {
+            e10--;
+            if (lead && *q == '0') continue;
+            lead = false;
+            if (++nd > 19) break;
+            w = w * 10 + (uint64_t)(*q - '0');
+        }
+    }
+    if (nd == 0) {
+        out->d = neg ? -0.0 : 0.0;
+        return JN_REAL;
+    }
+    if (nd <= 15 && e10 >= -22 && e10 <= 22) {
+        /* Clinger: w and 10^|e10| are exact doubles, so one IEEE operation
+         * rounds correctly. */
+        double d = (double)w;
+        d = e10 < 0 ? d / pow10_exact[-e10] : d * pow10_exact[e10];
+        out->d = neg ? -d : d;
+        return JN_REAL;
+    }
+    out->d = strtod_l(tok, NULL, c_locale);
+    return JN_REAL;
+}

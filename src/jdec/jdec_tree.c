@@ -1,0 +1,1428 @@
+/* The streaming JSON parser and the compact document tree (jdec_tree.h).
+ *
+ * One pass over the input in 256 KiB chunks with an explicit stack: values
+ * of an open array or object collect on one growing value stack and move
+ * into a node of exactly their size when it closes, so no container is ever
+ * grown element by element. Small nodes come from an arena; nodes of
+ * JV_BIG_NODE bytes or more are allocated alone so the decoder can release
+ * a converted matrix before it decodes the next one.
+ */
+#include "jdec_tree.h"
+
+#include <inttypes.h>
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "adx_utf8.h"
+#include "jdec_num.h"
+
+enum {
+    CHUNK = 256 * 1024,
+    ARENA_CHUNK = 2 * 1024 * 1024,
+    JV_BIG_NODE = 32 * 1024,
+    SMALL_OBJ = 16, /* objects up to this many keys find duplicates by scanning */
+};
+
+/* A big node: header + node, tracked in the document so it can be freed
+ * early (jv_release) or at the end. */
+typedef struct big_hdr {
+    uint64_t idx, size;
+    uint64_t pad[2]; /* keep the node 32-byte aligned */
+} big_hdr;
+
+typedef struct parser parser;
+
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    _Alignas(16) unsigned char mem[];
+} arena_chunk;
+
+struct jv_doc {
+    jv root;
+    adx_budget *budget;
+    uint64_t charged; /* what this document charged and still holds */
+    arena_chunk *arena;
+    big_hdr **big;
+    size_t nbig, capbig;
+    jv_b64 **b64;
+    size_t nb64, capb64;
+    parser *ps; /* while parsing, for the pointers of budget errors */
+};
+
+/* ------------------------------------------------------------ memory */
+
+static void cur_ptr(parser *ps, char *out, size_t depth);
+static size_t parser_depth(const parser *ps);
+
+/* Large buffers are about to be filled front to back: fault their pages in
+ * with one call rather than one trap per page (much cheaper on virtual
+ * machines). A kernel without MADV_POPULATE_WRITE just says no. */
+void jv_prefault(void *p, size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+    const uintptr_t pg = 4096;
+    if (n < (1u << 20)) return;
+    uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), e = ((uintptr_t)p + n) & ~(pg - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+static int doc_charge(jv_doc *d, uint64_t n, adx_err *err)
+{
+    char ptr[ADX_ERR_PTR_MAX] = "";
+    if (d->budget && d->budget->limit && d->ps) cur_ptr(d->ps, ptr, parser_depth(d->ps));
+    if (adx_budget_charge(d->budget, n, ptr, err)) return -1;
+    d->charged += n;
+    return 0;
+}
+
+static void doc_release(jv_doc *d, uint64_t n)
+{
+    adx_budget_release(d->budget, n);
+    d->charged -= n;
+}
+
+static void *arena_alloc(jv_doc *d, size_t n, adx_err *err)
+{
+    n = (n + 7) & ~(size_t)7;
+    arena_chunk *c = d->arena;
+    if (!c || c->cap - c->used < n) {
+        /* Chunks grow with the document (64 KiB up to ARENA_CHUNK), so a
+         * small request costs little and a big one few allocations. */
+        size_t cap = c ? (c->cap * 2 < ARENA_CHUNK ? c->cap * 2 : ARENA_CHUNK) : 64 * 1024;
+        if (cap < n) cap = n;
+        if (doc_charge(d, cap + sizeof *c, err)) return NULL;
+        c = malloc(sizeof *c + cap);
+        if (!c) {
+            doc_release(d, cap + sizeof *c);
+            adx_err_set(err, ADX_E_NOMEM, "", "out of memory while reading the request");
+            return NULL;
+        }
+        jv_prefault(c, sizeof *c + cap);
+        c->next = d->arena;
+        c->used = 0;
+        c->cap = cap;
+        d->arena = c;
+    }
+    void *p = c->mem + c->used;
+    c->used += n;
+    return p;
+}
+
+static void *big_alloc(jv_doc *d, size_t n, adx_err *err)
+{
+    if (d->nbig == d->capbig) {
+        size_t nc = d->capbig ? d->capbig * 2 : 64;
+        big_hdr **nb = realloc(d->big, nc * sizeof *nb);
+        if (!nb) goto nomem;
+        d->big = nb;
+        d->capbig = nc;
+    }
+    if (doc_charge(d, n + sizeof(big_hdr), err)) return NULL;
+    big_hdr *h = malloc(sizeof *h + n);
+    if (!h) {
+        doc_release(d, n + sizeof(big_hdr));
+        goto nomem;
+    }
+    jv_prefault(h, n + sizeof *h);
+    h->idx = d->nbig;
+    h->size = n + sizeof *h;
+    d->big[d->nbig++] = h;
+    return h + 1;
+nomem:
+    adx_err_set(err, ADX_E_NOMEM, "", "out of memory while reading the request");
+    return NULL;
+}
+
+static void *node_alloc(jv_doc *d, size_t n, adx_err *err)
+{
+    return n >= JV_BIG_NODE ? big_alloc(d, n, err) : arena_alloc(d, n, err);
+}
+
+static void big_free(jv_doc *d, void *node)
+{
+    big_hdr *h = (big_hdr *)node - 1;
+    d->big[h->idx] = NULL;
+    doc_release(d, h->size);
+    free(h);
+}
+
+static size_t node_size(jv v)
+{
+    switch (jv_tag(v)) {
+    case JVT_STR:
+        return sizeof(jv_str) + ((jv_str *)jv_ptr(v))->len + 1;
+    case JVT_ARR:
+        return sizeof(jv_arr) + ((jv_arr *)jv_ptr(v))->n * sizeof(jv);
+    case JVT_OBJ:
+        return sizeof(jv_obj) + ((jv_obj *)jv_ptr(v))->n * 2 * sizeof(jv);
+    default:
+        return 0;
+    }
+}
+
+static void release_walk(jv_doc *d, jv v)
+{
+    unsigned t = jv_tag(v);
+    if (t == JVT_ARR) {
+        const jv_arr *a = jv_ptr(v);
+        for (uint64_t i = 0; i < a->n; i++)
+            if (jv_tag(a->v[i]) >= JVT_BIG) release_walk(d, a->v[i]);
+    } else if (t == JVT_OBJ) {
+        const jv_obj *o = jv_ptr(v);
+        for (uint64_t i = 0; i < 2 * o->n; i++)
+            if (jv_tag(o->kv[i]) >= JVT_BIG) release_walk(d, o->kv[i]);
+    } else if (t == JVT_B64) {
+        jv_b64 *b = jv_ptr(v);
+        if (b->bytes) {
+            free(b->bytes);
+            doc_release(d, b->n);
+            b->bytes = NULL;
+        }
+        free(b->text);
+        b->text = NULL;
+    }
+    if (node_size(v) >= JV_BIG_NODE) big_free(d, jv_ptr(v));
+}
+
+void jv_release(jv_doc *d, jv *slot)
+{
+    if (!d || !slot) return;
+    release_walk(d, *slot);
+    *slot = JV_NONE;
+}
+
+jv *jv_object_slot(jv obj, const char *key)
+{
+    if (jv_tag(obj) != JVT_OBJ) return NULL;
+    jv_obj *o = jv_ptr(obj);
+    for (uint64_t i = 0; i < o->n; i++)
+        if (!strcmp(((jv_str *)jv_ptr(o->kv[2 * i]))->s, key)) return &o->kv[2 * i + 1];
+    return NULL;
+}
+
+uint8_t *jv_b64_take(jv_doc *d, jv v, uint64_t *n)
+{
+    (void)d;
+    if (jv_tag(v) != JVT_B64) return NULL;
+    jv_b64 *b = jv_ptr(v);
+    uint8_t *p = b->bytes;
+    *n = b->n;
+    b->bytes = NULL;
+    /* The charge stays with the request: the bytes are model data now. */
+    if (p) d->charged -= b->n;
+    return p;
+}
+
+jv jv_doc_root(const jv_doc *d)
+{
+    return d->root;
+}
+
+void jv_doc_free(jv_doc *d)
+{
+    if (!d) return;
+    for (size_t i = 0; i < d->nb64; i++) {
+        free(d->b64[i]->bytes);
+        free(d->b64[i]->text);
+    }
+    free(d->b64);
+    for (size_t i = 0; i < d->nbig; i++)
+        free(d->big[i]);
+    free(d->big);
+    for (arena_chunk *c = d->arena, *n; c; c = n) {
+        n = c->next;
+        free(c);
+    }
+    adx_budget_release(d->budget, d->charged);
+    free(d);
+}
+
+/* ---------------------------------------------------------- accessors */
+
+double jv_number_value(jv v)
+{
+    if (jv_tag(v) == 0) return jv_real_value(v);
+    uint64_t u;
+    if (jv_big_unsigned(v, &u)) return (double)u;
+    return (double)jv_integer_value(v);
+}
+
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* The text of a base64 value, rebuilt (the parser only keeps values whose
+ * text is the canonical encoding of their bytes). NULL on ENOMEM. */
+static jv_str *b64_text(jv_b64 *b)
+{
+    if (b->text) return b->text;
+    jv_str *s = malloc(sizeof *s + (b->n + 2) / 3 * 4 + 1);
+    if (!s) return NULL;
+    char *o = s->s;
+    uint64_t i = 0, n = b->n;
+    const uint8_t *p = b->bytes;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t x = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        *o++ = b64chars[x >> 18];
+        *o++ = b64chars[(x >> 12) & 63];
+        *o++ = b64chars[(x >> 6) & 63];
+        *o++ = b64chars[x & 63];
+    }
+    if (n - i == 1) {
+        uint32_t x = (uint32_t)p[i] << 16;
+        *o++ = b64chars[x >> 18];
+        *o++ = b64chars[(x >> 12) & 63];
+        if (b->padded) *o++ = '=', *o++ = '=';
+    } else if (n - i == 2) {
+        uint32_t x = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+        *o++ = b64chars[x >> 18];
+        *o++ = b64chars[(x >> 12) & 63];
+        *o++ = b64chars[(x >> 6) & 63];
+        if (b->padded) *o++ = '=';
+    }
+    *o = '\0';
+    s->len = (uint64_t)(o - s->s);
+    b->text = s;
+    return s;
+}
+
+const char *jv_string_value(jv v)
+{
+    if (jv_tag(v) == JVT_STR) return ((const jv_str *)jv_ptr(v))->s;
+    if (jv_tag(v) == JVT_B64) {
+        jv_b64 *b = jv_ptr(v);
+        if (!b->bytes && !b->text) return ""; /* adopted: the text is gone */
+        jv_str *s = b64_text(b);
+        return s ? s->s : "";
+    }
+    return NULL;
+}
+
+size_t jv_string_length(jv v)
+{
+    if (jv_tag(v) == JVT_STR) return ((const jv_str *)jv_ptr(v))->len;
+    if (jv_tag(v) == JVT_B64) return ((const jv_b64 *)jv_ptr(v))->text_len;
+    return 0;
+}
+
+jv jv_object_get(jv v, const char *key)
+{
+    jv *s = jv_object_slot(v, key);
+    return s ? *s : JV_NONE;
+}
+
+/* --------------------------------------------------------------- dump */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 64;
+        while (nc < b->len + n + 1)
+            nc *= 2;
+        char *np = realloc(b->p, nc);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void dump_str(sbuf *b, const char *s, size_t n)
+{
+    sb_add(b, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[8];
+        switch (c) {
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            if (c < 0x20) {
+                snprintf(u, sizeof u, "\\u%04X", c);
+                esc = u;
+            }
+        }
+        if (esc) {
+            sb_add(b, s + i - run, run);
+            run = 0;
+            sb_add(b, esc, strlen(esc));
+        } else {
+            run++;
+        }
+    }
+    sb_add(b, s + n - run, run);
+    sb_add(b, "\"", 1);
+}
+
+/* jansson's real format: %.17g, a ".0" when it would read back as an
+ * integer, no "+" or leading zeros in the exponent. */
+static void dump_real(sbuf *b, double x)
+{
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.17g", x);
+    if (!strchr(buf, '.') && !strchr(buf, 'e') && !strchr(buf, 'n') && !strchr(buf, 'i'))
+        strcat(buf, ".0");
+    char *e = strchr(buf, 'e');
+    if (e) {
+        char *q = e + 1, *w = e + 1;
+        if (*q == '+')
+            q++;
+        else if (*q == '-')
+            *w++ = *q++;
+        while (*q == '0' && q[1])
+            q++;
+        memmove(w, q, strlen(q) + 1);
+    }
+    sb_add(b, buf, strlen(buf));
+}
+
+static void dump(sbuf *b, jv v)
+{
+    char num[32];
+    switch (jv_typeof(v)) {
+    case JV_NULL_T:
+    case JV_MISSING:
+        sb_add(b, "null", 4);
+        break;
+    case JV_TRUE_T:
+        sb_add(b, "true", 4);
+        break;
+    case JV_FALSE_T:
+        sb_add(b, "false", 5);
+        break;
+    case JV_INTEGER: {
+        uint64_t u;
+        if (jv_big_unsigned(v, &u))
+            snprintf(num, sizeof num, "%" PRIu64, u);
+        else
+            snprintf(num, sizeof num, "%" PRId64, jv_integer_value(v));
+        sb_add(b, num, strlen(num));
+        break;
+    }
+    case JV_REAL:
+        dump_real(b, jv_real_value(v));
+        break;
+    case JV_STRING:
+        dump_str(b, jv_string_value(v), jv_string_length(v));
+        break;
+    case JV_ARRAY:
+        sb_add(b, "[", 1);
+        for (size_t i = 0; i < jv_array_size(v); i++) {
+            if (i) sb_add(b, ",", 1);
+            dump(b, jv_array_get(v, i));
+        }
+        sb_add(b, "]", 1);
+        break;
+    case JV_OBJECT:
+        sb_add(b, "{", 1);
+        for (size_t i = 0; i < jv_object_size(v); i++) {
+            if (i) sb_add(b, ",", 1);
+            const char *k = jv_object_key(v, i);
+            dump_str(b, k, strlen(k));
+            sb_add(b, ":", 1);
+            dump(b, jv_object_val(v, i));
+        }
+        sb_add(b, "}", 1);
+        break;
+    }
+}
+
+char *jv_dumps(jv v)
+{
+    sbuf b = {0};
+    dump(&b, v);
+    if (b.oom || !b.p) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* ------------------------------------------------------------- parser */
+
+typedef struct frame {
+    bool obj;
+    size_t base;    /* value-stack index of the first element / key */
+    uint64_t count; /* elements, or members so far */
+    uint32_t *ht;   /* duplicate-key set of a large object (indexes + 1) */
+    size_t htcap;
+} frame;
+
+struct parser {
+    const jv_parse_opts *o;
+    const adx_limits *lim;
+    adx_err *err;
+    jv_doc *d;
+    adx_src *src;
+    unsigned char *buf;
+    const unsigned char *p, *end;
+    bool eof;
+    uint64_t off;              /* stream offset of buf[0] */
+    uint64_t line, line_start; /* for messages: 1-based line, offset of its start */
+    jv *vs;                    /* value stack */
+    size_t vn, vcap;
+    frame *fs;
+    size_t fn, fcap;
+    uint32_t max_nest;
+    char *sb; /* string scratch */
+    size_t sblen, sbcap;
+    uint64_t scratch_charged;
+    bool next_is_b64; /* the value being read belongs to a "base64" key */
+    locale_t cloc;
+};
+
+/* The pointer of the value being read, from the open frames: an array's
+ * element is at index `count`, an object's member has its key on the value
+ * stack once it is being read. */
+static void cur_ptr(parser *ps, char *out, size_t depth)
+{
+    adx_ptr p;
+    adx_ptr_init(&p, ps->o->base_ptr);
+    for (size_t i = 0; i < depth && i < ps->fn; i++) {
+        const frame *f = &ps->fs[i];
+        if (f->obj) {
+            size_t kk = f->base + 2 * f->count;
+            if (kk < ps->vn && jv_tag(ps->vs[kk]) == JVT_STR)
+                adx_ptr_key(&p, ((jv_str *)jv_ptr(ps->vs[kk]))->s);
+        } else {
+            adx_ptr_idx(&p, f->count);
+        }
+    }
+    snprintf(out, ADX_ERR_PTR_MAX, "%s", adx_ptr_str(&p));
+}
+
+static int p_fail(parser *ps, adx_errtype t, bool at_container, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int p_fail(parser *ps, adx_errtype t, bool at_container, const char *fmt, ...)
+{
+    char ptr[ADX_ERR_PTR_MAX], msg[ADX_ERR_MSG_MAX];
+    cur_ptr(ps, ptr, at_container && ps->fn ? ps->fn - 1 : ps->fn);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (t == ADX_E_INVALID_JSON) {
+        uint64_t at = ps->off + (uint64_t)(ps->p - ps->buf);
+        return adx_err_set(ps->err, t, ptr,
+                           "malformed JSON at line %" PRIu64 ", column %" PRIu64 ": %s", ps->line,
+                           at - ps->line_start + 1, msg);
+    }
+    return adx_err_set(ps->err, t, ptr, "%s", msg);
+}
+
+static size_t parser_depth(const parser *ps)
+{
+    return ps->fn;
+}
+
+static int p_syntax(parser *ps, const char *what)
+{
+    return p_fail(ps, ADX_E_INVALID_JSON, false, "%s", what);
+}
+
+/* Charge the budget at the current pointer. */
+static int p_charge(parser *ps, uint64_t n)
+{
+    return doc_charge(ps->d, n, ps->err);
+}
+
+static int refill(parser *ps)
+{
+    if (ps->eof) return 0;
+    const adx_ctl *ctl = ps->o->ctl;
+    if (adx_ctl_canceled(ctl))
+        return adx_err_set(ps->err, ADX_E_CANCELED, "", "the job was canceled while reading");
+    ps->off += (uint64_t)(ps->end - ps->buf);
+    ssize_t r = adx_src_read(ps->src, ps->buf, CHUNK, ps->err);
+    if (r < 0) return -1;
+    ps->p = ps->buf;
+    ps->end = ps->buf + r;
+    if (r == 0) ps->eof = true;
+    uint64_t total = adx_src_total(ps->src);
+    if (ctl && ctl->progress && total)
+        adx_ctl_progress(ctl,
+                         ps->o->progress_scale * (double)adx_src_consumed(ps->src) / (double)total);
+    return 0;
+}
+
+/* Next byte without consuming it; -1 at the end, -2 on a read error. */
+static inline int peekc(parser *ps)
+{
+    if (ps->p == ps->end) {
+        if (refill(ps)) return -2;
+        if (ps->p == ps->end) return -1;
+    }
+    return *ps->p;
+}
+
+static int skip_ws(parser *ps)
+{
+    for (;;) {
+        while (ps->p < ps->end) {
+            unsigned char c = *ps->p;
+            if (c == ' ' || c == '\t' || c == '\r')
+                ps->p++;
+            else if (c == '\n') {
+                ps->p++;
+                ps->line++;
+                ps->line_start = ps->off + (uint64_t)(ps->p - ps->buf);
+            } else
+                return c;
+        }
+        if (refill(ps)) return -2;
+        if (ps->p == ps->end) return -1;
+    }
+}
+
+static int vpush(parser *ps, jv v)
+{
+    if (ps->vn == ps->vcap) {
+        size_t nc = ps->vcap ? ps->vcap * 2 : 1024;
+        if (p_charge(ps, (nc - ps->vcap) * sizeof(jv))) return -1;
+        jv *n = realloc(ps->vs, nc * sizeof *n);
+        if (!n) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+        ps->vs = n;
+        jv_prefault(n + ps->vcap, (nc - ps->vcap) * sizeof *n);
+        ps->vcap = nc;
+    }
+    ps->vs[ps->vn++] = v;
+    return 0;
+}
+
+/* ---- strings ---- */
+
+static int sb_reserve(parser *ps, size_t more)
+{
+    if (ps->sblen + more + 1 <= ps->sbcap) return 0;
+    size_t nc = ps->sbcap ? ps->sbcap : 256;
+    while (nc < ps->sblen + more + 1)
+        nc *= 2;
+    if (p_charge(ps, nc - ps->sbcap)) return -1;
+    char *n = realloc(ps->sb, nc);
+    if (!n) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+    ps->sb = n;
+    ps->sbcap = nc;
+    return 0;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static int get_hex4(parser *ps, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = peekc(ps);
+        if (c == -2) return -1;
+        int h = c < 0 ? -1 : hexval(c);
+        if (h < 0) return p_syntax(ps, "invalid \\u escape (four hex digits expected)");
+        ps->p++;
+        v = v << 4 | (uint32_t)h;
+    }
+    *out = v;
+    return 0;
+}
+
+static void put_utf8(parser *ps, uint32_t cp)
+{
+    char *o = ps->sb + ps->sblen;
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xC0 | cp >> 6);
+        *o++ = (char)(0x80 | (cp & 63));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xE0 | cp >> 12);
+        *o++ = (char)(0x80 | ((cp >> 6) & 63));
+        *o++ = (char)(0x80 | (cp & 63));
+    } else {
+        *o++ = (char)(0xF0 | cp >> 18);
+        *o++ = (char)(0x80 | ((cp >> 12) & 63));
+        *o++ = (char)(0x80 | ((cp >> 6) & 63));
+        *o++ = (char)(0x80 | (cp & 63));
+    }
+    ps->sblen = (size_t)(o - ps->sb);
+}
+
+static int escape(parser *ps)
+{
+    int c = peekc(ps);
+    if (c == -2) return -1;
+    if (c < 0) return p_syntax(ps, "the request ends inside a string");
+    ps->p++;
+    if (sb_reserve(ps, 4)) return -1;
+    char simple = 0;
+    switch (c) {
+    case '"':
+    case '\\':
+    case '/':
+        simple = (char)c;
+        break;
+    case 'b':
+        simple = '\b';
+        break;
+    case 'f':
+        simple = '\f';
+        break;
+    case 'n':
+        simple = '\n';
+        break;
+    case 'r':
+        simple = '\r';
+        break;
+    case 't':
+        simple = '\t';
+        break;
+    case 'u': {
+        uint32_t cp;
+        if (get_hex4(ps, &cp)) return -1;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return p_syntax(ps, "lone low surrogate in a \\u escape");
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            int a = peekc(ps);
+            if (a == -2) return -1;
+            if (a != '\\') return p_syntax(ps, "lone high surrogate in a \\u escape");
+            ps->p++;
+            a = peekc(ps);
+            if (a == -2) return -1;
+            if (a != 'u') return p_syntax(ps, "lone high surrogate in a \\u escape");
+            ps->p++;
+            uint32_t lo;
+            if (get_hex4(ps, &lo)) return -1;
+            if (lo < 0xDC00 || lo > 0xDFFF)
+                return p_syntax(ps, "lone high surrogate in a \\u escape");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        if (cp == 0) return p_syntax(ps, "\\u0000 is not allowed in strings");
+        put_utf8(ps, cp);
+        return 0;
+    }
+    default:
+        return p_syntax(ps, "invalid escape in a string");
+    }
+    ps->sb[ps->sblen++] = simple;
+    return 0;
+}
+
+/* One UTF-8 sequence whose lead byte is at ps->p (>= 0x80): the lead and
+ * its continuation bytes (which may straddle a chunk), judged by the core
+ * decoder (no overlong forms, no surrogates, nothing above U+10FFFF). */
+static int utf8_seq(parser *ps)
+{
+    unsigned char seq[4];
+    size_t k = 0;
+    seq[k++] = *ps->p++;
+    while (k < 4) {
+        int c = peekc(ps);
+        if (c == -2) return -1;
+        if (c < 0 || (c & 0xC0) != 0x80) break;
+        seq[k++] = (unsigned char)c;
+        ps->p++;
+    }
+    uint32_t cp;
+    if (utf8_decode(seq, k, &cp) != k) return p_syntax(ps, "invalid UTF-8 in a string");
+    if (sb_reserve(ps, 4)) return -1;
+    memcpy(ps->sb + ps->sblen, seq, k);
+    ps->sblen += k;
+    return 0;
+}
+
+/* Read a string body (after the opening quote) into the scratch buffer.
+ * `cap` bounds its length (0 = none) with `what` naming the limit. */
+static int lex_string(parser *ps, uint64_t cap, const char *what, bool key)
+{
+    ps->sblen = 0;
+    for (;;) {
+        const unsigned char *s = ps->p, *e = ps->end;
+        while (s < e && *s >= 0x20 && *s != '"' && *s != '\\' && *s < 0x80)
+            s++;
+        size_t run = (size_t)(s - ps->p);
+        if (run) {
+            if (sb_reserve(ps, run)) return -1;
+            memcpy(ps->sb + ps->sblen, ps->p, run);
+            ps->sblen += run;
+            ps->p = s;
+        }
+        if (cap && ps->sblen > cap)
+            return p_fail(ps, ADX_E_LIMIT, key,
+                          "%s longer than %" PRIu64 " bytes exceeds %s = %" PRIu64,
+                          key ? "a key" : "a string", cap, what, cap);
+        int c = peekc(ps);
+        if (c == -2) return -1;
+        if (c < 0) return p_syntax(ps, "the request ends inside a string");
+        if (c == '"') {
+            ps->p++;
+            ps->sb[ps->sblen] = '\0';
+            return 0;
+        }
+        if (c == '\\') {
+            ps->p++;
+            if (escape(ps)) return -1;
+        } else if (c < 0x20) {
+            return p_syntax(ps, "control character in a string (escape it)");
+        } else if (c >= 0x80) {
+            if (utf8_seq(ps)) return -1;
+        }
+    }
+}
+
+static int make_str(parser *ps, jv *out)
+{
+    jv_str *s = node_alloc(ps->d, sizeof *s + ps->sblen + 1, ps->err);
+    if (!s) return -1;
+    s->len = ps->sblen;
+    memcpy(s->s, ps->sb, ps->sblen + 1);
+    *out = jv_box(JVT_STR, s);
+    return 0;
+}
+
+/* ---- base64 ---- */
+
+/* Decoding table: the 6-bit value, 0x80 for any other byte. */
+static uint8_t b64dec[256];
+static uint32_t b64d0[256], b64d1[256], b64d2[256], b64d3[256];
+
+static void b64_init(void)
+{
+    static _Atomic int done;
+    if (atomic_load(&done)) return;
+    for (int i = 0; i < 256; i++) {
+        b64dec[i] = 0x80;
+        b64d0[i] = b64d1[i] = b64d2[i] = b64d3[i] = 0x01000000u;
+    }
+    for (int i = 0; i < 64; i++) {
+        unsigned char c = (unsigned char)b64chars[i];
+        b64dec[c] = (uint8_t)i;
+        /* pre-shifted so four lookups OR into three output bytes (little-
+         * endian byte order: b0 | b1 << 8 | b2 << 16); bit 24 flags junk */
+        b64d0[c] = (uint32_t)i << 2;
+        b64d1[c] = (uint32_t)(i >> 4) | (uint32_t)(i & 15) << 12;
+        b64d2[c] = (uint32_t)(i >> 2) << 8 | (uint32_t)(i & 3) << 22;
+        b64d3[c] = (uint32_t)i << 16;
+    }
+    atomic_store(&done, 1);
+}
+
+/* Decode as many whole quads of [s, e) as are valid into o; returns the
+ * characters consumed (a multiple of 4) and the bytes written in *w. Each
+ * pair of quads is stored as one 8-byte write whose last two bytes the
+ * next overwrites, so o needs two bytes of slack. */
+static size_t b64_quads(const unsigned char *s, const unsigned char *e, uint8_t *o, size_t *w)
+{
+    size_t i = 0, n = (size_t)(e - s), k = 0;
+    while (i + 16 <= n) {
+        const unsigned char *q = s + i;
+        uint32_t a = b64d0[q[0]] | b64d1[q[1]] | b64d2[q[2]] | b64d3[q[3]];
+        uint32_t b = b64d0[q[4]] | b64d1[q[5]] | b64d2[q[6]] | b64d3[q[7]];
+        uint32_t c = b64d0[q[8]] | b64d1[q[9]] | b64d2[q[10]] | b64d3[q[11]];
+        uint32_t d = b64d0[q[12]] | b64d1[q[13]] | b64d2[q[14]] | b64d3[q[15]];
+        if ((a | b | c | d) & 0x01000000u) break;
+        uint64_t lo = (uint64_t)a | (uint64_t)b << 24, hi = (uint64_t)c | (uint64_t)d << 24;
+        memcpy(o + k, &lo, 8);
+        memcpy(o + k + 6, &hi, 8);
+        i += 16;
+        k += 12;
+    }
+    while (i + 4 <= n) {
+        uint32_t x = b64d0[s[i]] | b64d1[s[i + 1]] | b64d2[s[i + 2]] | b64d3[s[i + 3]];
+        if (x & 0x01000000u) break;
+        memcpy(o + k, &x, 4);
+        i += 4;
+        k += 3;
+    }
+    *w = k;
+    return i;
+}
+
+size_t jv_b64_decode(const char *s, size_t n, uint8_t *o, size_t *written)
+{
+    b64_init();
+    return b64_quads((const unsigned char *)s, (const unsigned char *)s + n, o, written);
+}
+
+/* A "base64" string: decoded as it streams into a byte buffer. If the
+ * text is not canonical base64 (a stray character, bad padding, non-zero
+ * trailing bits, an escape) it is kept as an ordinary string instead, so
+ * the decoder reports the problem exactly as for any string. */
+static int lex_b64(parser *ps, jv *out)
+{
+    b64_init();
+    jv_doc *d = ps->d;
+    size_t cap = 0, n = 0;
+    uint8_t *bytes = NULL;
+    uint64_t chars = 0, charged = 0;
+    unsigned char tail[4];
+    size_t ntail = 0;
+    int pad = 0;
+    for (;;) {
+        if (ps->p == ps->end) {
+            if (refill(ps)) goto fail;
+            if (ps->p == ps->end) {
+                free(bytes);
+                doc_release(d, charged);
+                return p_syntax(ps, "the request ends inside a string");
+            }
+        }
+        /* room for this whole chunk decoded */
+        size_t avail = (size_t)(ps->end - ps->p);
+        size_t need = n + avail / 4 * 3 + 8;
+        if (need > cap) {
+            size_t nc = cap ? cap : 4096;
+            while (nc < need)
+                nc *= 2;
+            if (p_charge(ps, nc - cap)) goto fail;
+            charged += nc - cap;
+            uint8_t *nb = realloc(bytes, nc);
+            if (!nb) {
+                adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+                goto fail;
+            }
+            bytes = nb;
+            jv_prefault(bytes + cap, nc - cap);
+            cap = nc;
+        }
+        if (ntail == 0 && !pad) {
+            size_t w;
+            size_t used = b64_quads(ps->p, ps->end, bytes + n, &w);
+            ps->p += used;
+            n += w;
+            chars += used;
+        }
+        /* the slow path: a quad split by the chunk end, padding, the end */
+        while (ps->p < ps->end) {
+            unsigned char c = *ps->p;
+            if (c == '"') {
+                ps->p++;
+                goto done;
+            }
+            if (pad) {
+                if (c != '=' || pad == 2) goto text;
+                pad++;
+                ps->p++;
+                chars++;
+                continue;
+            }
+            if (c == '=') {
+                if (ntail < 2) goto text;
+                pad = 1;
+                ps->p++;
+                chars++;
+                continue;
+            }
+            if (b64dec[c] & 0x80) goto text;
+            tail[ntail++] = c;
+            ps->p++;
+            chars++;
+            if (ntail == 4) {
+                uint32_t x = b64d0[tail[0]] | b64d1[tail[1]] | b64d2[tail[2]] | b64d3[tail[3]];
+                bytes[n++] = (uint8_t)x;
+                bytes[n++] = (uint8_t)(x >> 8);
+                bytes[n++] = (uint8_t)(x >> 16);
+                ntail = 0;
+                break; /* back to the fast loop */
+            }
+        }
+    }
+done:
+    /* A partial quad: 2 or 3 characters with zero trailing bits; padding
+     * must complete the quad. */
+    if (ntail == 1) goto text_end;
+    if (ntail == 2) {
+        if (b64dec[tail[1]] & 15) goto text_end;
+        if (pad && pad != 2) goto text_end;
+        bytes[n++] = (uint8_t)(b64dec[tail[0]] << 2 | b64dec[tail[1]] >> 4);
+    } else if (ntail == 3) {
+        if (b64dec[tail[2]] & 3) goto text_end;
+        if (pad && pad != 1) goto text_end;
+        bytes[n++] = (uint8_t)(b64dec[tail[0]] << 2 | b64dec[tail[1]] >> 4);
+        bytes[n++] = (uint8_t)(b64dec[tail[1]] << 4 | b64dec[tail[2]] >> 2);
+    } else if (pad) {
+        goto text_end;
+    }
+    {
+        jv_b64 *b = arena_alloc(d, sizeof *b, ps->err);
+        if (!b) goto fail;
+        if (d->nb64 == d->capb64) {
+            size_t nc = d->capb64 ? d->capb64 * 2 : 16;
+            jv_b64 **nb = realloc(d->b64, nc * sizeof *nb);
+            if (!nb) {
+                adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+                goto fail;
+            }
+            d->b64 = nb;
+            d->capb64 = nc;
+        }
+        /* Trim to size; the charge follows. */
+        if (n) {
+            uint8_t *fit = realloc(bytes, n);
+            if (fit) bytes = fit;
+        } else {
+            free(bytes);
+            bytes = NULL;
+        }
+        doc_release(d, charged - n);
+        *b = (jv_b64){.n = n, .bytes = bytes, .text_len = chars, .padded = pad != 0};
+        d->b64[d->nb64++] = b;
+        *out = jv_box(JVT_B64, b);
+        return 0;
+    }
+text_end:
+    /* the closing quote was consumed: rebuild the whole text */
+    ps->p--;
+text : {
+    /* Rebuild the text read so far (the decoded quads re-encode to exactly
+     * the characters they came from), then read the rest as a string. */
+    jv_b64 tmp = {.n = n, .bytes = bytes};
+    jv_str *t = b64_text(&tmp);
+    if (!t) {
+        adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+        goto fail;
+    }
+    ps->sblen = 0;
+    int r = sb_reserve(ps, t->len + ntail + (size_t)pad);
+    if (!r) {
+        memcpy(ps->sb, t->s, t->len);
+        memcpy(ps->sb + t->len, tail, ntail);
+        memset(ps->sb + t->len + ntail, '=', (size_t)pad);
+        ps->sblen = t->len + ntail + (size_t)pad;
+    }
+    free(t);
+    free(bytes);
+    doc_release(d, charged);
+    if (r) return -1;
+    size_t keep = ps->sblen;
+    char *saved = malloc(keep + 1);
+    if (!saved) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+    memcpy(saved, ps->sb, keep);
+    r = lex_string(ps, 0, NULL, false);
+    if (!r) r = sb_reserve(ps, keep);
+    if (!r) {
+        memmove(ps->sb + keep, ps->sb, ps->sblen + 1);
+        memcpy(ps->sb, saved, keep);
+        ps->sblen += keep;
+    }
+    free(saved);
+    return r ? -1 : make_str(ps, out);
+}
+fail:
+    free(bytes);
+    doc_release(d, charged);
+    return -1;
+}
+
+/* ---- numbers ---- */
+
+static int lex_number(parser *ps, jv *out)
+{
+    char tmp[128];
+    char *tok = tmp;
+    const char *in = NULL; /* the token in the read buffer, when it lies there whole */
+    size_t len = 0, cap = sizeof tmp;
+    const unsigned char *s = ps->p, *e = ps->end;
+    /* fast path: the token ends inside the buffer */
+    while (s < e && jn_is_numchar(*s))
+        s++;
+    if (s < e) {
+        /* Parsed where it lies: a non-number byte follows it in the
+         * buffer, so even strtod stops at its end. */
+        in = (const char *)ps->p;
+        len = (size_t)(s - ps->p);
+        ps->p = s;
+    } else if (ps->eof) {
+        len = (size_t)(s - ps->p);
+        if (len >= cap) {
+            tok = malloc(len + 1);
+            if (!tok) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory");
+        }
+        memcpy(tok, ps->p, len);
+        ps->p = s;
+        tok[len] = '\0';
+    } else {
+        for (;;) {
+            int c = peekc(ps);
+            if (c == -2) {
+                if (tok != tmp) free(tok);
+                return -1;
+            }
+            if (c < 0 || !jn_is_numchar((unsigned char)c)) break;
+            if (len + 1 >= cap) {
+                if (cap >= (1u << 20)) {
+                    if (tok != tmp) free(tok);
+                    return p_fail(ps, ADX_E_LIMIT, false, "a number of more than 1 MiB");
+                }
+                char *nt = malloc(cap * 2);
+                if (!nt) {
+                    if (tok != tmp) free(tok);
+                    return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory");
+                }
+                memcpy(nt, tok, len);
+                if (tok != tmp) free(tok);
+                tok = nt;
+                cap *= 2;
+            }
+            tok[len++] = (char)c;
+            ps->p++;
+        }
+    }
+    if (!in) tok[len] = '\0';
+    jn_num num;
+    int r = jn_parse(in ? in : tok, len, ps->cloc, &num);
+    if (tok != tmp) free(tok);
+    switch (r) {
+    case JN_BAD:
+        return p_syntax(ps, "invalid number");
+    case JN_RANGE:
+        return p_fail(ps, ADX_E_SCHEMA, false,
+                      "integer out of range (numbers here fit int64 or uint64; send larger values "
+                      "as reals)");
+    case JN_INT:
+        if (num.i >= -(INT64_C(1) << 47) && num.i < (INT64_C(1) << 47)) {
+            *out = (jv){JV_TAGBITS(JVT_INT) | ((uint64_t)num.i & JV_PAYLOAD)};
+            return 0;
+        }
+        /* fallthrough */
+    case JN_UINT: {
+        jv_big *b = arena_alloc(ps->d, sizeof *b, ps->err);
+        if (!b) return -1;
+        b->is_unsigned = r == JN_UINT;
+        if (r == JN_UINT)
+            b->u = num.u;
+        else
+            b->i = num.i;
+        *out = jv_box(JVT_BIG, b);
+        return 0;
+    }
+    default:
+        *out = jv_real(num.d);
+        return 0;
+    }
+}
+
+static int lex_literal(parser *ps, const char *word, jv v, jv *out)
+{
+    for (const char *w = word; *w; w++) {
+        int c = peekc(ps);
+        if (c == -2) return -1;
+        if (c != *w) return p_syntax(ps, "invalid literal");
+        ps->p++;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ---- containers ---- */
+
+static int push_frame(parser *ps, bool obj)
+{
+    if (ps->fn >= ps->max_nest)
+        return p_fail(ps, ADX_E_LIMIT, false,
+                      "JSON nested deeper than %u levels (max_depth + max_ndim + 16)",
+                      ps->max_nest);
+    if (ps->fn == ps->fcap) {
+        size_t nc = ps->fcap ? ps->fcap * 2 : 32;
+        frame *n = realloc(ps->fs, nc * sizeof *n);
+        if (!n) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+        ps->fs = n;
+        ps->fcap = nc;
+    }
+    ps->fs[ps->fn++] = (frame){.obj = obj, .base = ps->vn};
+    return 0;
+}
+
+static uint64_t hash_str(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+static const jv_str *key_at(parser *ps, frame *f, uint64_t i)
+{
+    return jv_ptr(ps->vs[f->base + 2 * i]);
+}
+
+/* Insert member i's key into the frame's set; 1 if it was there. */
+static int ht_insert(parser *ps, frame *f, uint64_t i)
+{
+    const jv_str *k = key_at(ps, f, i);
+    size_t mask = f->htcap - 1, h = (size_t)hash_str(k->s, k->len) & mask;
+    while (f->ht[h]) {
+        const jv_str *o = key_at(ps, f, f->ht[h] - 1);
+        if (o->len == k->len && !memcmp(o->s, k->s, k->len)) return 1;
+        h = (h + 1) & mask;
+    }
+    f->ht[h] = (uint32_t)(i + 1);
+    return 0;
+}
+
+static int ht_grow(parser *ps, frame *f, uint64_t n)
+{
+    size_t nc = f->htcap ? f->htcap : 64;
+    while (nc < 2 * n)
+        nc *= 2;
+    if (nc == f->htcap) return 0;
+    if (p_charge(ps, (nc - f->htcap) * sizeof(uint32_t))) return -1;
+    uint32_t *t = calloc(nc, sizeof *t);
+    if (!t) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+    free(f->ht);
+    f->ht = t;
+    f->htcap = nc;
+    for (uint64_t i = 0; i < n; i++)
+        (void)ht_insert(ps, f, i);
+    return 0;
+}
+
+/* The key of member f->count was just pushed: refuse a duplicate. */
+static int check_dup(parser *ps, frame *f)
+{
+    uint64_t i = f->count;
+    if (i + 1 > ps->lim->max_keys)
+        return p_fail(ps, ADX_E_LIMIT, true,
+                      "more than %" PRIu64 " keys exceed max_keys = %" PRIu64, ps->lim->max_keys,
+                      ps->lim->max_keys);
+    const jv_str *k = key_at(ps, f, i);
+    bool dup = false;
+    if (i < SMALL_OBJ) {
+        for (uint64_t j = 0; j < i && !dup; j++) {
+            const jv_str *o = key_at(ps, f, j);
+            dup = o->len == k->len && !memcmp(o->s, k->s, k->len);
+        }
+    } else {
+        if ((i + 1) * 2 > f->htcap && ht_grow(ps, f, i)) return -1;
+        dup = ht_insert(ps, f, i);
+    }
+    if (dup) {
+        char key[80];
+        snprintf(key, sizeof key, "%.60s", k->s);
+        return p_fail(ps, ADX_E_INVALID_JSON, true, "duplicate object key \"%s\"", key);
+    }
+    return 0;
+}
+
+static int close_container(parser *ps, jv *out)
+{
+    frame *f = &ps->fs[ps->fn - 1];
+    size_t cnt = ps->vn - f->base;
+    if (cnt == 0) {
+        *out = jv_box(f->obj ? JVT_EOBJ : JVT_EARR, NULL);
+    } else if (f->obj) {
+        jv_obj *o = node_alloc(ps->d, sizeof *o + cnt * sizeof(jv), ps->err);
+        if (!o) return -1;
+        o->n = cnt / 2;
+        memcpy(o->kv, ps->vs + f->base, cnt * sizeof(jv));
+        *out = jv_box(JVT_OBJ, o);
+    } else {
+        jv_arr *a = node_alloc(ps->d, sizeof *a + cnt * sizeof(jv), ps->err);
+        if (!a) return -1;
+        a->n = cnt;
+        a->n_hi = 0;
+        uint32_t kinds = 0;
+        const jv *src = ps->vs + f->base;
+        for (size_t i = 0; i < cnt; i++)
+            kinds |= JV_K(jv_tag(src[i]));
+        a->kinds = kinds;
+        memcpy(a->v, src, cnt * sizeof(jv));
+        *out = jv_box(JVT_ARR, a);
+    }
+    if (f->ht) {
+        doc_release(ps->d, f->htcap * sizeof(uint32_t));
+        free(f->ht);
+    }
+    ps->vn = f->base;
+    ps->fn--;
+    return 0;
+}
+
+/* The main loop: values, commas and closers, iteratively. */
+static int parse(parser *ps)
+{
+    jv v;
+    int c;
+    for (;;) {
+        /* expect a value */
+        c = skip_ws(ps);
+        if (c == -2) return -1;
+        if (c < 0)
+            return p_syntax(ps, ps->fn || ps->vn ? "the request ends too early"
+                                                 : "the request is empty");
+        bool b64 = ps->next_is_b64;
+        ps->next_is_b64 = false;
+        switch (c) {
+        case '{':
+        case '[': {
+            bool obj = c == '{';
+            ps->p++;
+            if (push_frame(ps, obj)) return -1;
+            c = skip_ws(ps);
+            if (c == -2) return -1;
+            if (c == (obj ? '}' : ']')) {
+                ps->p++;
+                if (close_container(ps, &v)) return -1;
+                break;
+            }
+            if (obj) goto key;
+            continue;
+        }
+        case '"':
+            ps->p++;
+            if (b64) {
+                if (lex_b64(ps, &v)) return -1;
+            } else {
+                if (lex_string(ps, 0, NULL, false) || make_str(ps, &v)) return -1;
+            }
+            break;
+        case 't':
+            if (lex_literal(ps, "true", JV_TRUE, &v)) return -1;
+            break;
+        case 'f':
+            if (lex_literal(ps, "false", JV_FALSE, &v)) return -1;
+            break;
+        case 'n':
+            if (lex_literal(ps, "null", JV_NULL, &v)) return -1;
+            break;
+        default:
+            if (c == '-' || (c >= '0' && c <= '9')) {
+                if (lex_number(ps, &v)) return -1;
+                break;
+            }
+            return p_syntax(ps, "expected a value");
+        }
+        /* a value is complete: store it, then a comma or closers */
+        for (;;) {
+            if (ps->fn == 0) {
+                ps->d->root = v;
+                c = skip_ws(ps);
+                if (c == -2) return -1;
+                if (c >= 0) return p_syntax(ps, "text after the end of the document");
+                return 0;
+            }
+            if (vpush(ps, v)) return -1;
+            frame *f = &ps->fs[ps->fn - 1];
+            f->count++;
+            c = skip_ws(ps);
+            if (c == -2) return -1;
+            if (c == ',') {
+                ps->p++;
+                if (f->obj) goto key;
+                break; /* next element */
+            }
+            if (c == (f->obj ? '}' : ']')) {
+                ps->p++;
+                if (close_container(ps, &v)) return -1;
+                continue;
+            }
+            if (c < 0) return p_syntax(ps, "the request ends too early");
+            return p_syntax(ps, f->obj ? "expected ',' or '}'" : "expected ',' or ']'");
+        }
+        continue;
+    key:
+        c = skip_ws(ps);
+        if (c == -2) return -1;
+        if (c != '"') return p_syntax(ps, c < 0 ? "the request ends too early" : "expected a key");
+        ps->p++;
+        {
+            frame *f = &ps->fs[ps->fn - 1];
+            if (lex_string(ps, ps->lim->max_key_bytes, "max_key_bytes", true) || make_str(ps, &v) ||
+                vpush(ps, v) || check_dup(ps, f))
+                return -1;
+            ps->next_is_b64 = ps->sblen == 6 && !memcmp(ps->sb, "base64", 6);
+        }
+        c = skip_ws(ps);
+        if (c == -2) return -1;
+        if (c != ':') return p_syntax(ps, c < 0 ? "the request ends too early" : "expected ':'");
+        ps->p++;
+    }
+}
+
+jv_doc *jv_parse(adx_src *src, const jv_parse_opts *o, adx_err *err)
+{
+    jv_doc *d = calloc(1, sizeof *d);
+    unsigned char *buf = malloc(CHUNK);
+    locale_t cloc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (!d || !buf || !cloc) {
+        free(d);
+        free(buf);
+        if (cloc) freelocale(cloc);
+        adx_err_set(err, ADX_E_NOMEM, "", "out of memory reading the request");
+        return NULL;
+    }
+    d->budget = o->budget;
+    d->root = JV_NONE;
+    parser ps = {.o = o,
+                 .lim = o->lim,
+                 .err = err,
+                 .d = d,
+                 .src = src,
+                 .buf = buf,
+                 .p = buf,
+                 .end = buf,
+                 .line = 1,
+                 .cloc = cloc};
+    ps.max_nest = o->lim->max_depth + o->lim->max_ndim + 16;
+    d->ps = &ps;
+    int r = doc_charge(d, CHUNK, err);
+    bool charged_chunk = r == 0;
+    if (!r) r = parse(&ps);
+    d->ps = NULL;
+    for (size_t i = 0; i < ps.fn; i++)
+        if (ps.fs[i].ht) {
+            doc_release(d, ps.fs[i].htcap * sizeof(uint32_t));
+            free(ps.fs[i].ht);
+        }
+    free(ps.fs);
+    doc_release(d, ps.vcap * sizeof(jv) + ps.sbcap + (charged_chunk ? CHUNK : 0));
+    free(ps.vs);
+    free(ps.sb);
+    free(buf);
+    freelocale(cloc);
+    if (r) {
+        jv_doc_free(d);
+        return NULL;
+    }
+    return d;
+}
