@@ -217,122 +217,58 @@ static ad_elem *cat_from_values(jd *d, const colsrc *c, const uint64_t *cnt)
         ct = CT_MIXED;
     if (nonnull == 0) ct = CT_STR; /* pandas: empty object categories */
 
-    ad_elem *e = ad_elem_new(AD_K_CATEGORICAL);
-    if (!e) {
-        jd_nomem(d);
-        return NULL;
-    }
-    ad_categorical *cat = &e->u.cat;
-    uint64_t ncat = 0;
-    void *keys = NULL;
+    /* The values as one typed array (Python's str() of each for a mixed
+     * column) and a missing mask; the core builder picks and orders the
+     * categories as pandas does. */
+    ad_dtype t = ct == CT_INT ? AD_I64 : ct == CT_REAL ? AD_F64 : ct == CT_BOOL ? AD_BOOL : AD_STR;
+    ad_array vals = {0};
     ad_strbuild sb = {0};
-    const char **sp = NULL;
-    uint64_t *rowkey = NULL; /* strings: per row, index into the builder */
-
-    if (ct == CT_INT || ct == CT_REAL || ct == CT_BOOL) {
-        size_t esz = ct == CT_REAL ? sizeof(double) : sizeof(int64_t);
-        keys = malloc((nonnull ? nonnull : 1) * esz);
-        if (!keys) goto nomem;
-        uint64_t k = 0;
+    ad_elem *e = NULL;
+    uint8_t *miss = calloc(n ? n : 1, 1);
+    if (!miss) goto nomem;
+    if (t == AD_STR) {
         for (uint64_t i = 0; i < n; i++) {
             jv v = cs_get(c, i);
-            if (jv_is_null(v) || jv_none(v)) continue;
-            if (ct == CT_REAL)
-                ((double *)keys)[k++] = jv_number_value(v);
-            else if (ct == CT_BOOL)
-                ((int64_t *)keys)[k++] = jv_is_true(v);
+            char buf[32];
+            size_t len = 0;
+            const char *s = "";
+            if (jv_none(v) || jv_is_null(v))
+                miss[i] = 1;
             else
-                ((int64_t *)keys)[k++] = (int64_t)jv_integer_value(v);
+                s = py_str(v, buf, &len);
+            if (jd_sb_push(d, &sb, s, len)) goto fail;
         }
-        qsort(keys, k, esz, ct == CT_REAL ? cmp_f64 : cmp_i64);
-        for (uint64_t i = 0; i < k; i++) {
-            bool dup =
-                ncat && (ct == CT_REAL ? ((double *)keys)[i] == ((double *)keys)[ncat - 1]
-                                       : ((int64_t *)keys)[i] == ((int64_t *)keys)[ncat - 1]);
-            if (dup) continue;
-            if (ct == CT_REAL)
-                ((double *)keys)[ncat++] = ((double *)keys)[i];
-            else
-                ((int64_t *)keys)[ncat++] = ((int64_t *)keys)[i];
-        }
-        ad_dtype t = ct == CT_REAL ? AD_F64 : ct == CT_BOOL ? AD_BOOL : AD_I64;
-        uint64_t sh[1] = {ncat};
-        if (jd_reserve(d, t, ncat)) goto fail;
-        if (ad_array_init(&cat->categories, t, 1, sh) < 0) goto nomem;
-        for (uint64_t i = 0; i < ncat; i++) {
-            if (t == AD_F64)
-                ((double *)cat->categories.data)[i] = ((double *)keys)[i];
+        if (ad_sb_finish(&sb, &vals, 1, NULL) < 0) goto nomem;
+    } else {
+        uint64_t sh[1] = {n};
+        if (jd_reserve(d, t, n)) goto fail;
+        if (ad_array_init(&vals, t, 1, sh) < 0) goto nomem;
+        for (uint64_t i = 0; i < n; i++) {
+            jv v = cs_get(c, i);
+            if (jv_none(v) || jv_is_null(v))
+                miss[i] = 1;
+            else if (t == AD_F64)
+                ((double *)vals.data)[i] = jv_number_value(v);
             else if (t == AD_BOOL)
-                ((uint8_t *)cat->categories.data)[i] = (uint8_t)((int64_t *)keys)[i];
+                ((uint8_t *)vals.data)[i] = jv_is_true(v);
             else
-                ((int64_t *)cat->categories.data)[i] = ((int64_t *)keys)[i];
+                ((int64_t *)vals.data)[i] = (int64_t)jv_integer_value(v);
         }
-        if (alloc_codes(d, &cat->codes, n, ncat)) goto fail;
-        for (uint64_t i = 0; i < n; i++) {
-            jv v = cs_get(c, i);
-            int64_t code = -1;
-            if (!jv_none(v) && !jv_is_null(v)) {
-                void *hit;
-                if (ct == CT_REAL) {
-                    double x = jv_number_value(v);
-                    hit = bsearch(&x, keys, ncat, esz, cmp_f64);
-                } else {
-                    int64_t x = ct == CT_BOOL ? jv_is_true(v) : (int64_t)jv_integer_value(v);
-                    hit = bsearch(&x, keys, ncat, esz, cmp_i64);
-                }
-                code = (int64_t)(((char *)hit - (char *)keys) / (ptrdiff_t)esz);
-            }
-            ad_codes_set(&cat->codes, i, code);
-        }
-        free(keys);
-        return e;
     }
-
-    /* Strings (as given, or Python's str() of mixed values). */
-    rowkey = malloc((n ? n : 1) * sizeof *rowkey);
-    if (!rowkey) goto nomem;
-    for (uint64_t i = 0; i < n; i++) {
-        jv v = cs_get(c, i);
-        if (jv_none(v) || jv_is_null(v)) {
-            rowkey[i] = UINT64_MAX;
-            continue;
-        }
-        char buf[32];
-        size_t len;
-        const char *s = py_str(v, buf, &len);
-        rowkey[i] = sb.n;
-        if (jd_sb_push(d, &sb, s, len)) goto fail;
-    }
-    sp = malloc((sb.n ? sb.n : 1) * sizeof *sp);
-    if (!sp) goto nomem;
-    for (uint64_t i = 0; i < sb.n; i++)
-        sp[i] = sb.buf + sb.off[i];
-    qsort(sp, sb.n, sizeof *sp, cmp_cstr);
-    for (uint64_t i = 0; i < sb.n; i++)
-        if (!ncat || strcmp(sp[i], sp[ncat - 1])) sp[ncat++] = sp[i];
-    if (ad_array_from_cstrs(&cat->categories, sp, ncat) < 0) goto nomem;
-    if (alloc_codes(d, &cat->codes, n, ncat)) goto fail;
-    for (uint64_t i = 0; i < n; i++) {
-        int64_t code = -1;
-        if (rowkey[i] != UINT64_MAX) {
-            const char *s = sb.buf + sb.off[rowkey[i]];
-            const char **hit = bsearch(&s, sp, ncat, sizeof *sp, cmp_cstr);
-            code = hit - sp;
-        }
-        ad_codes_set(&cat->codes, i, code);
-    }
+    /* The codes take at most n int64s, the categories at most the values. */
+    if (jd_reserve(d, AD_I64, n)) goto fail;
+    e = ad_elem_new(AD_K_CATEGORICAL);
+    if (!e || ad_cat_from_values(&e->u.cat, &vals, miss, AD_CAT_SORTED) < 0) goto nomem;
     if (ct == CT_MIXED) jd_report(d, adx_ptr_str(&d->s), REP_MIXED_TO_STRING, nonnull, NULL);
-    free(sp);
-    free(rowkey);
-    ad_sb_free(&sb);
+    ad_array_free(&vals);
+    free(miss);
     return e;
 nomem:
     jd_nomem(d);
 fail:
-    free(keys);
-    free(sp);
-    free(rowkey);
+    ad_array_free(&vals);
     ad_sb_free(&sb);
+    free(miss);
     ad_elem_free(e);
     return NULL;
 }
