@@ -1,5 +1,6 @@
 /* Structured logs: one JSON object or one logfmt line per event. Only the
  * loop thread logs, so the file handle needs no lock. */
+#include "adx_utf8.h"
 #include "srv.h"
 
 #include <errno.h>
@@ -56,47 +57,26 @@ void srv_log_close(void)
     log_fp = NULL;
 }
 
-/* Length of the valid UTF-8 sequence at `s` (RFC 3629: no overlongs, no
- * surrogates, at most U+10FFFF), 0 when the byte starts none. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned min;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, min = 0x10000;
-    else
-        return 0;
-    unsigned cp = c & (0x3f >> (n - 1));
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return n;
-}
-
 void srv_log_text(const char *in, char *out, size_t cap)
 {
     size_t o = 0;
     const unsigned char *s = (const unsigned char *)in;
+    size_t left = strlen(in);
     while (*s && o + 5 < cap) {
-        size_t n = utf8_len(s);
+        uint32_t cp;
+        size_t n = utf8_decode(s, left, &cp);
         if (n == 0) {
             /* shown, not dropped: the line keeps what the client sent */
             o += (size_t)snprintf(out + o, cap - o, "\\x%02x", *s);
             s++;
+            left--;
             continue;
         }
         if (o + n >= cap) break;
         memcpy(out + o, s, n);
         o += n;
         s += n;
+        left -= n;
     }
     out[o] = '\0';
 }
