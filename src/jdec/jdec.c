@@ -580,6 +580,9 @@ ad_anndata *jdec_doc_anndata(jdec_doc *doc, const char *member, const jdec_opts 
     if (!r) r = jd_frame_finish(&d, &a->var, &fvar, a->n_vars);
     LEAVE();
     if (r) goto fail;
+    /* The decoder's own checks name the JSON form that disagrees; the
+     * model's one check is what every reader ends with. */
+    if (ad_anndata_check(a, o ? o->base_ptr : NULL, err) < 0) goto fail;
     return a;
 #undef ENTER
 #undef LEAVE
