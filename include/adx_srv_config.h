@@ -37,6 +37,7 @@ typedef struct srv_config {
     uint64_t header_timeout;         /* seconds to receive a request's headers */
     uint64_t body_timeout;           /* seconds to receive an upload body */
     unsigned max_waiting;            /* ?wait requests in progress at once (429 beyond) */
+    uint64_t max_memory;             /* estimated memory of running jobs together */
     uint64_t max_spool_bytes;        /* spool quota: uploads, kept requests, results; 0 none */
     uint64_t job_timeout;            /* seconds a job may run; 0 none */
     uint64_t result_ttl;             /* seconds a finished job and its file live */

@@ -37,6 +37,9 @@ void srv_config_defaults(srv_config *c, const char *(*getenv_fn)(const char *))
     c->body_timeout = 3600;
     c->max_waiting = 128;
     c->max_spool_bytes = 8ull << 30;
+    /* Fixed rather than derived from the machine's RAM, so the defaults
+     * (and the config file documenting them) hold everywhere. */
+    c->max_memory = 16ull << 30;
     c->job_timeout = 3600;
     c->result_ttl = 3600;
     c->shutdown_grace = 30;
@@ -184,6 +187,7 @@ static const keydef keys[] = {
     {"header_timeout", K_DUR, OFF(header_timeout), 8, 1, 86400},
     {"body_timeout", K_DUR, OFF(body_timeout), 8, 1, 7 * 86400},
     {"max_waiting", K_U32, OFF(max_waiting), 4, 1, 1000000},
+    {"max_memory", K_SIZE, OFF(max_memory), 8, 1, UINT64_MAX},
     {"max_spool_bytes", K_SIZE, OFF(max_spool_bytes), 8, 0, UINT64_MAX},
     {"job_timeout", K_DUR, OFF(job_timeout), 8, 0, 365ull * 86400},
     {"result_ttl", K_DUR, OFF(result_ttl), 8, 1, 365ull * 86400},

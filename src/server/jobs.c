@@ -13,6 +13,7 @@ void srv_jobs_init(srv_jobs *t, unsigned queue_max, uint64_t ttl_s, const srv_jo
 {
     memset(t, 0, sizeof *t);
     t->queue_max = queue_max;
+    t->max_memory = UINT64_MAX;
     t->ttl_ms = (int64_t)ttl_s * 1000;
     if (h) t->hooks = *h;
 }
@@ -242,6 +243,27 @@ srv_job *srv_jobs_dequeue(srv_jobs *t)
     return j;
 }
 
+srv_job *srv_jobs_dequeue_admitted(srv_jobs *t)
+{
+    srv_job *j = t->q_head;
+    if (!j) return NULL;
+    /* mem_running <= max_memory whenever something runs alone within
+     * budget; an over-budget job runs only with n_running == 0. */
+    bool fits = t->mem_running <= t->max_memory && j->mem_bytes <= t->max_memory - t->mem_running;
+    if (t->n_running > 0 && !fits) return NULL;
+    queue_remove(t, j);
+    return j;
+}
+
+uint64_t srv_job_mem_estimate(uint64_t model_bytes, uint64_t body_bytes)
+{
+    uint64_t e = model_bytes;
+    if (!e)
+        e = body_bytes > UINT64_MAX / SRV_MEM_BODY_FACTOR ? UINT64_MAX
+                                                          : body_bytes * SRV_MEM_BODY_FACTOR;
+    return e < SRV_MEM_MIN_BYTES ? SRV_MEM_MIN_BYTES : e;
+}
+
 /* ---- transitions ----------------------------------------------------------- */
 
 void srv_job_watch_add(srv_job *j, srv_job_watch *w)
@@ -270,6 +292,7 @@ bool srv_jobs_event(srv_jobs *t, srv_job *j, srv_job_event ev, int64_t now_ms)
     if (next < 0) return false;
     if (j->state == SRV_JOB_RUNNING) {
         t->n_running--;
+        t->mem_running -= j->mem_bytes < t->mem_running ? j->mem_bytes : t->mem_running;
         if (j->rprev)
             j->rprev->rnext = j->rnext;
         else
@@ -279,6 +302,8 @@ bool srv_jobs_event(srv_jobs *t, srv_job *j, srv_job_event ev, int64_t now_ms)
     }
     if (next == SRV_JOB_RUNNING) {
         t->n_running++;
+        t->mem_running =
+            j->mem_bytes > UINT64_MAX - t->mem_running ? UINT64_MAX : t->mem_running + j->mem_bytes;
         j->rprev = NULL;
         j->rnext = t->r_head;
         if (j->rnext) j->rnext->rprev = j;
@@ -367,7 +392,9 @@ void srv_jobs_free_all(srv_jobs *t)
     }
     free(t->hb);
     srv_jobs_hooks h = t->hooks;
+    uint64_t max_memory = t->max_memory;
     srv_jobs_init(t, t->queue_max, (uint64_t)(t->ttl_ms / 1000), &h);
+    t->max_memory = max_memory;
 }
 
 size_t srv_jobs_page(const srv_jobs *t, int state, const char *cursor, size_t limit, srv_job **out,

@@ -66,6 +66,7 @@ struct srv_job {
     struct pipe_job *pj;      /* model kept from validation while queued, or NULL */
     unsigned refs;            /* work and io in flight that point at the job */
     unsigned attempts;        /* runs started and not ended (a crash leaves them counted) */
+    uint64_t mem_bytes;       /* estimated memory of its run (max_memory; srv_job_mem_estimate) */
     bool removed;             /* out of the table; freed once refs drops to 0 */
     /* the spool's io chain (spool.c) */
     unsigned io_busy; /* record/remove operations in flight */
@@ -99,6 +100,8 @@ typedef struct srv_jobs {
     srv_job *r_head; /* running jobs */
     unsigned n_queued, n_running, n_validating;
     unsigned queue_max;
+    uint64_t max_memory;  /* total of running jobs' mem_bytes (UINT64_MAX after init: none) */
+    uint64_t mem_running; /* sum of mem_bytes of the running jobs */
     int64_t ttl_ms;
     srv_job **hb; /* id index */
     size_t hcap, hcount;
@@ -127,6 +130,13 @@ void srv_jobs_link(srv_jobs *t, srv_job *j);
 void srv_jobs_enqueue(srv_jobs *t, srv_job *j);
 /* The oldest queued job, taken off the queue; NULL when none. */
 srv_job *srv_jobs_dequeue(srv_jobs *t);
+/* max_memory admission: the oldest queued job, taken off the queue, if
+ * it may start now: its mem_bytes fits max_memory next to the running
+ * jobs', or nothing runs (a job over budget runs alone, so none starves).
+ * NULL when the queue is empty or its head must wait (FIFO: no job behind
+ * it is tried). The estimate is charged when the job turns running and
+ * released when it leaves that state (srv_jobs_event). */
+srv_job *srv_jobs_dequeue_admitted(srv_jobs *t);
 /* Queued plus being validated, against queue_max. */
 bool srv_jobs_queue_full(const srv_jobs *t);
 unsigned srv_jobs_count_state(const srv_jobs *t, srv_job_state st);
@@ -160,6 +170,14 @@ void srv_job_watch_remove(srv_job_watch *w);
  * Returns the number stored. */
 size_t srv_jobs_page(const srv_jobs *t, int state, const char *cursor, size_t limit, srv_job **out,
                      bool *more);
+
+/* The memory estimate of a job's run: the decoded model's bytes when
+ * validation decoded it (`model_bytes` > 0), else SRV_MEM_BODY_FACTOR
+ * times its spooled request body (`body_bytes`; a job reloaded after a
+ * restart), at least SRV_MEM_MIN_BYTES. */
+#define SRV_MEM_BODY_FACTOR 4u
+#define SRV_MEM_MIN_BYTES (1ull << 20)
+uint64_t srv_job_mem_estimate(uint64_t model_bytes, uint64_t body_bytes);
 
 /* Job JSON for the API; `base` prefixes links ("" or scheme://host/prefix). */
 json_t *srv_job_json(const srv_job *j, const char *base);

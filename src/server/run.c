@@ -145,6 +145,7 @@ static int write_record(export_work *ew, srv_job_state st, unsigned attempts, ad
     copy.filename = j->filename;
     copy.input = j->input;
     copy.dataset = j->dataset;
+    copy.mem_bytes = j->mem_bytes;
     copy.result = ew->result;
     copy.error = ew->error;
     char *rec = srv_spool_record(&copy);
@@ -321,8 +322,12 @@ static int export_start(srv_state *s, srv_job *j)
 
 void srv_run_dispatch(srv_state *s)
 {
-    while (!s->shutting_down && s->jobs.n_running < s->cfg.workers && s->jobs.q_head) {
-        srv_job *j = srv_jobs_dequeue(&s->jobs);
+    /* The queue's head starts when a worker is free and its memory
+     * estimate fits max_memory (srv_jobs_dequeue_admitted); else it waits
+     * for a running job to end, which dispatches again. */
+    srv_job *j;
+    while (!s->shutting_down && s->jobs.n_running < s->cfg.workers &&
+           (j = srv_jobs_dequeue_admitted(&s->jobs))) {
         if (export_start(s, j) < 0) {
             srv_jobs_enqueue(&s->jobs, j);
             break;
@@ -387,6 +392,18 @@ static void validate_run(uv_work_t *w)
             j->pinned = true;
         }
     }
+    /* max_memory: the decoded model when there is one; else the body and,
+     * for a stored dataset (decoded only when the job runs), its file. */
+    uint64_t est_bytes = v->spool_bytes;
+    if (j->dataset && !pipe_model_bytes(pj)) {
+        adx_err de;
+        adx_err_init(&de);
+        json_t *sum = ds_summary(s->ds, j->dataset, &de);
+        json_int_t dsz = json_integer_value(json_object_get(sum, "size_bytes"));
+        if (dsz > 0) est_bytes += (uint64_t)dsz;
+        json_decref(sum);
+    }
+    j->mem_bytes = srv_job_mem_estimate(pipe_model_bytes(pj), est_bytes);
     char dir[PATH_MAX + 64], req[PATH_MAX + 64];
     srv_spool_job_dir(&s->spool, j->id, dir, sizeof dir);
     srv_spool_job_file(&s->spool, j->id,

@@ -274,6 +274,8 @@ static void usage(FILE *f)
           "  --body-timeout DUR      to send an upload body (1h)\n"
           "  --max-waiting N         ?wait requests in progress (128; then 429)\n"
           "  --max-spool-bytes SIZE  uploads, queued requests and results (8G; 507)\n"
+          "  --max-memory SIZE       estimated memory of running jobs together (16G;\n"
+          "                          a job waits queued until it fits, one runs alone)\n"
           "  --job-timeout DUR       a job's run; then it fails (1h; 0 = none)\n"
           "\n"
           "Every setting of the config file (see config/anndata-exportd.conf) is also\n"
@@ -338,6 +340,7 @@ int srv_main(int argc, char **argv)
     srv_jobs_hooks hooks = srv_spool_hooks(&st);
     hooks.unpin = srv_datadir_unpin;
     srv_jobs_init(&st.jobs, st.cfg.queue_max, st.cfg.result_ttl, &hooks);
+    st.jobs.max_memory = st.cfg.max_memory;
     if (srv_spool_lock(&st, &err) < 0 || srv_spool_scan(&st, &err) < 0 ||
         srv_datadir_open(&st, &err) < 0 || srv_http_start(&st, &err) < 0) {
         srv_log("error", "startup failed",

@@ -80,6 +80,9 @@ char *srv_spool_record(const srv_job *j)
     if (j->dataset) json_object_set_new(o, "dataset", json_string(j->dataset));
     if (j->attempts && !srv_job_terminal(j->state))
         json_object_set_new(o, "attempts", json_integer(j->attempts));
+    /* The memory estimate of its run (max_memory), kept for a restart. */
+    if (j->mem_bytes && !srv_job_terminal(j->state))
+        json_object_set_new(o, "mem_bytes", json_integer((json_int_t)j->mem_bytes));
     /* Absent means a request document, as in records of earlier versions. */
     if (j->input.kind != PIPE_SRC_REQUEST)
         json_object_set_new(o, "input", json_string(pipe_src_name(j->input.kind)));
@@ -339,14 +342,15 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     json_t *rec = json_load_file(path, 0, &je);
     const char *st_name = NULL, *fmt_name = NULL, *fname = NULL, *rid = NULL, *dataset = NULL,
                *input = NULL, *encoding = NULL, *boundary = NULL;
-    json_int_t cms = 0, sms = 0, fms = 0, attempts = 0;
+    json_int_t cms = 0, sms = 0, fms = 0, attempts = 0, mem_bytes = 0;
     json_t *result = NULL, *error = NULL;
     if (!rec ||
-        json_unpack(rec, "{s:s, s:s, s:I, s?I, s?I, s:s, s?s, s?o, s?o, s?s, s?s, s?I, s?s, s?s}",
-                    "id", &rid, "state", &st_name, "created_ms", &cms, "started_ms", &sms,
-                    "finished_ms", &fms, "format", &fmt_name, "filename", &fname, "result", &result,
-                    "error", &error, "dataset", &dataset, "input", &input, "attempts", &attempts,
-                    "content_encoding", &encoding, "boundary", &boundary) != 0 ||
+        json_unpack(
+            rec, "{s:s, s:s, s:I, s?I, s?I, s:s, s?s, s?o, s?o, s?s, s?s, s?I, s?s, s?s, s?I}",
+            "id", &rid, "state", &st_name, "created_ms", &cms, "started_ms", &sms, "finished_ms",
+            &fms, "format", &fmt_name, "filename", &fname, "result", &result, "error", &error,
+            "dataset", &dataset, "input", &input, "attempts", &attempts, "content_encoding",
+            &encoding, "boundary", &boundary, "mem_bytes", &mem_bytes) != 0 ||
         strcmp(rid, id) != 0) {
         json_decref(rec);
         if (have_record) {
@@ -443,6 +447,10 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
         srv_spool_job_file(&s->spool, id, SRV_INPUT_H5AD_FILE, p, sizeof p);
         j->req_bytes += file_size(p);
     }
+    if (j->state == SRV_JOB_QUEUED)
+        /* Records from before max_memory have no estimate: the body's. */
+        j->mem_bytes = srv_job_mem_estimate(0, j->req_bytes);
+    if (j->state == SRV_JOB_QUEUED && mem_bytes > 0) j->mem_bytes = (uint64_t)mem_bytes;
     if (j->state == SRV_JOB_SUCCEEDED) j->res_bytes = j->size_bytes;
     s->spool.used += j->req_bytes + j->res_bytes;
     return j;

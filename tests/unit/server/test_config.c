@@ -277,6 +277,7 @@ START_TEST(example_file_matches_defaults)
                                   "body_timeout",
                                   "max_waiting",
                                   "max_spool_bytes",
+                                  "max_memory",
                                   "job_timeout"};
     int seen[sizeof known / sizeof known[0]] = {0};
     while (fgets(line, sizeof line, f)) {

@@ -91,6 +91,83 @@ START_TEST(fifo_and_counters)
 }
 END_TEST
 
+/* What srv_run_dispatch does, with `workers` workers: start queued jobs
+ * while a worker is free and the table admits the queue's head. */
+static unsigned dispatch(unsigned workers, int64_t now)
+{
+    unsigned started = 0;
+    srv_job *j;
+    while (T.n_running < workers && (j = srv_jobs_dequeue_admitted(&T))) {
+        ck_assert(srv_jobs_event(&T, j, SRV_EV_START, now));
+        started++;
+    }
+    return started;
+}
+
+START_TEST(memory_admission)
+{
+    const uint64_t G = 1ull << 30;
+    T.max_memory = 10 * G;
+    srv_job *a = add(1, SRV_JOB_QUEUED), *b = add(2, SRV_JOB_QUEUED), *c = add(3, SRV_JOB_QUEUED);
+    a->mem_bytes = 6 * G; /* a + b > max_memory: one at a time */
+    b->mem_bytes = 6 * G;
+    c->mem_bytes = 1 * G; /* would fit next to a, but FIFO: it waits behind b */
+    ck_assert_uint_eq(dispatch(2, 100), 1);
+    ck_assert_int_eq(a->state, SRV_JOB_RUNNING);
+    ck_assert_int_eq(b->state, SRV_JOB_QUEUED);
+    ck_assert_int_eq(c->state, SRV_JOB_QUEUED);
+    ck_assert_uint_eq(T.mem_running, 6 * G);
+    ck_assert_uint_eq(dispatch(2, 150), 0); /* a free worker changes nothing */
+    /* a ends: its estimate is released, b starts, then c fits next to b */
+    ck_assert(srv_jobs_event(&T, a, SRV_EV_SUCCEED, 200));
+    ck_assert_uint_eq(T.mem_running, 0);
+    ck_assert_uint_eq(dispatch(2, 200), 2);
+    ck_assert_int_eq(b->state, SRV_JOB_RUNNING);
+    ck_assert_int_eq(c->state, SRV_JOB_RUNNING);
+    ck_assert_uint_eq(T.mem_running, 7 * G);
+    ck_assert_uint_eq(T.n_queued, 0);
+    /* a failure and an interrupt release the estimate too */
+    ck_assert(srv_jobs_event(&T, b, SRV_EV_FAIL, 300));
+    ck_assert(srv_jobs_event(&T, c, SRV_EV_INTERRUPT, 300));
+    ck_assert_uint_eq(T.mem_running, 0);
+    ck_assert_uint_eq(T.n_running, 0);
+}
+END_TEST
+
+START_TEST(memory_admission_lone_job_runs)
+{
+    const uint64_t G = 1ull << 30;
+    T.max_memory = 4 * G;
+    srv_job *big = add(1, SRV_JOB_QUEUED), *small = add(2, SRV_JOB_QUEUED);
+    big->mem_bytes = 64 * G; /* over budget on its own */
+    small->mem_bytes = 1 * G;
+    /* nothing runs, so the over-budget job runs, alone */
+    ck_assert_uint_eq(dispatch(2, 100), 1);
+    ck_assert_int_eq(big->state, SRV_JOB_RUNNING);
+    ck_assert_int_eq(small->state, SRV_JOB_QUEUED);
+    ck_assert(srv_jobs_event(&T, big, SRV_EV_SUCCEED, 200));
+    ck_assert_uint_eq(dispatch(2, 200), 1);
+    ck_assert_int_eq(small->state, SRV_JOB_RUNNING);
+    /* and with a small job running, an over-budget one waits for it */
+    srv_job *big2 = add(3, SRV_JOB_QUEUED);
+    big2->mem_bytes = 64 * G;
+    ck_assert_uint_eq(dispatch(2, 300), 0);
+    ck_assert(srv_jobs_event(&T, small, SRV_EV_SUCCEED, 400));
+    ck_assert_uint_eq(dispatch(2, 400), 1);
+    ck_assert_int_eq(big2->state, SRV_JOB_RUNNING);
+    ck_assert_ptr_null(srv_jobs_dequeue_admitted(&T)); /* queue empty */
+}
+END_TEST
+
+START_TEST(memory_estimate)
+{
+    ck_assert_uint_eq(srv_job_mem_estimate(123ull << 20, 1), 123ull << 20); /* the model's */
+    ck_assert_uint_eq(srv_job_mem_estimate(0, 10ull << 20), SRV_MEM_BODY_FACTOR * (10ull << 20));
+    ck_assert_uint_eq(srv_job_mem_estimate(0, 10), SRV_MEM_MIN_BYTES);
+    ck_assert_uint_eq(srv_job_mem_estimate(0, UINT64_MAX / 2), UINT64_MAX); /* saturates */
+}
+END_TEST
+
 START_TEST(expiry)
 {
     srv_job *a = add(1, SRV_JOB_SUCCEEDED), *f = add(2, SRV_JOB_FAILED);
@@ -232,6 +309,9 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, fifo_and_counters);
+    tcase_add_test(tc, memory_admission);
+    tcase_add_test(tc, memory_admission_lone_job_runs);
+    tcase_add_test(tc, memory_estimate);
     tcase_add_test(tc, expiry);
     tcase_add_test(tc, paging);
     tcase_add_test(tc, cancel_queued_calls_watchers);
