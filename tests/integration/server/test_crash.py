@@ -187,6 +187,9 @@ class Crash(unittest.TestCase):
                           b"Content-Length: 50000000\r\n\r\n{\"adata\": {\"X\": [[1")
                 socks.append(s)
             time.sleep(0.5)  # let the daemon start the three uploads
+            tmpdir = os.path.join(self.d.spool, "tmp")
+            print("test_crash: spool tmp/ before SIGTERM: %s" % sorted(os.listdir(tmpdir)),
+                  flush=True)
             t = time.time()
             self.d.signal(signal.SIGTERM)
             try:
@@ -202,7 +205,6 @@ class Crash(unittest.TestCase):
         finally:
             for s in socks:
                 s.close()
-        tmpdir = os.path.join(self.d.spool, "tmp")
         self.assertEqual(os.listdir(tmpdir) if os.path.isdir(tmpdir) else [], [])
         jobs = os.path.join(self.d.spool, "jobs")
         self.assertEqual(os.listdir(jobs) if os.path.isdir(jobs) else [], [])
