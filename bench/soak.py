@@ -34,9 +34,12 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURE = os.path.join(HERE, "..", "..", "shared", "fixtures", "polis_real.json")
-if not os.path.exists(FIXTURE):
-    FIXTURE = "/work/shared/fixtures/polis_real.json"
+# shared/ sits beside the clone (as the tests expect); ADX_SHARED overrides.
+FIXTURE = os.path.join(
+    os.environ.get("ADX_SHARED", os.path.join(HERE, "..", "..", "shared")),
+    "fixtures",
+    "polis_real.json",
+)
 
 REQ_TIMEOUT = 90  # seconds, per HTTP request
 
