@@ -139,13 +139,18 @@ def small_request(i=0, fmt="h5ad"):
             "format": fmt}
 
 
-def large_request(path, rows=4000, cols=2500, seed=1):
-    """A request whose export takes seconds: random float64 (incompressible)."""
+def large_request(path, rows=4000, cols=2500, seed=1, slow_write=False):
+    """A request whose export takes seconds: random float64 (incompressible).
+    slow_write: values rounded to 2 decimals, which gzip level 9 compresses
+    slowly (about 10 s of CPU for the write alone), for tests that need a job
+    still running seconds after its decode, however fast the machine."""
     if os.path.exists(path):
         return path
     import numpy as np
     rng = np.random.default_rng(seed)
     x = rng.random((rows, cols))
+    if slow_write:
+        x = np.round(x, 2)
     body = {"adata": {"X": {"encoding-type": "array", "dtype": "float64",
                             "shape": [rows, cols],
                             "base64": base64.b64encode(x.tobytes()).decode()}},
