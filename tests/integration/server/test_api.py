@@ -23,7 +23,7 @@ def big_path():
     # One large request shared by the tests of this process.
     if "p" not in _big:
         _big["dir"] = tempfile.TemporaryDirectory()
-        _big["p"] = large_request(os.path.join(_big["dir"].name, "big.json"))
+        _big["p"] = large_request(os.path.join(_big["dir"].name, "big.json"), slow_write=True)
     return _big["p"]
 
 

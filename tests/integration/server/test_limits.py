@@ -392,7 +392,7 @@ class Faults(Base):
         self.assertNotIn("attempts", job_record(spool, two))
 
     def test_runs_are_counted_before_they_start_and_a_shutdown_is_no_crash(self):
-        big = large_request(os.path.join(self.tmp, "big.json"))
+        big = large_request(os.path.join(self.tmp, "big.json"), slow_write=True)
         self.d = Daemon(self.tmp, {"workers": "1", "shutdown_grace": "0"}).start()
         st, _, b = post_file(self.d, big)
         self.assertEqual(st, 202, b)

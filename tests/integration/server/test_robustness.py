@@ -19,7 +19,7 @@ class Robustness(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.bigd = tempfile.TemporaryDirectory()
-        cls.big = large_request(os.path.join(cls.bigd.name, "big.json"))
+        cls.big = large_request(os.path.join(cls.bigd.name, "big.json"), slow_write=True)
 
     @classmethod
     def tearDownClass(cls):
