@@ -33,7 +33,9 @@ fi
 all=()
 for src in tests/fuzz/fuzz_*.c; do
   n=${src#tests/fuzz/fuzz_}
-  all+=("${n%.c}")
+  n=${n%.c}
+  # fuzz_common.c is the targets' shared helper library, not a target.
+  [[ $n == common ]] || all+=("$n")
 done
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")

@@ -796,6 +796,8 @@ static int lex_string(parser *ps, uint64_t cap, const char *what, bool key)
         if (c < 0) return p_syntax(ps, "the request ends inside a string");
         if (c == '"') {
             ps->p++;
+            /* an empty first string has no buffer yet: reserve its NUL */
+            if (sb_reserve(ps, 0)) return -1;
             ps->sb[ps->sblen] = '\0';
             return 0;
         }
