@@ -51,7 +51,8 @@ done
 # Every fuzz target for a short time (README "Fuzzing"); a finding fails.
 echo "== fuzz"
 fuzz_failed=0
-ADX_FUZZ_BUILD="$b-fuzz" "$root/scripts/fuzz.sh" "${ADX_FUZZ_SECONDS:-20}" || fuzz_failed=1
+ADX_FUZZ_SEED=${ADX_FUZZ_SEED:-1} ADX_FUZZ_BUILD="$b-fuzz" \
+  "$root/scripts/fuzz.sh" "${ADX_FUZZ_SECONDS:-20}" || fuzz_failed=1
 
 # Count results from meson's machine-readable logs of both runs.
 counts=$(/usr/bin/python3 - "$b/meson-logs/testlog.json" "$b-asan/meson-logs/testlog.json" <<'PY'
