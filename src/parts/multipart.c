@@ -504,7 +504,8 @@ int parts_set_scan_fd(parts_set *s, int fd, const char *content_type, const part
         ssize_t r = pread(fd, buf, BUF, (off_t)off);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
-            rc = adx_err_set(err, ADX_E_IO, "", "cannot read the body: %s", strerror(errno));
+            rc = (adx_err_cause(err, "%s", strerror(errno)),
+                  adx_err_set(err, ADX_E_IO, "", "cannot read the body"));
             break;
         }
         if (r == 0) break;
@@ -580,7 +581,8 @@ static ssize_t range_read(void *ud, void *buf, size_t n, adx_err *err)
         ssize_t k = n ? pread(r->fd, buf, n, (off_t)r->off) : 0;
         if (k < 0 && errno == EINTR) continue;
         if (k < 0)
-            return adx_err_set(err, ADX_E_IO, "", "cannot read the body: %s", strerror(errno));
+            return (adx_err_cause(err, "%s", strerror(errno)),
+                    adx_err_set(err, ADX_E_IO, "", "cannot read the body"));
         if (k == 0 && n)
             return adx_err_set(err, ADX_E_IO, "", "the body ended early (changed while read?)");
         r->off += (uint64_t)k;

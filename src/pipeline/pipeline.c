@@ -204,8 +204,8 @@ static int gunzip_beside(const char *path, const adx_limits *lim, bool unlinked,
     if (fd < 0) {
         adx_src_close(s);
         tmp[0] = '\0';
-        return adx_err_set(err, ADX_E_IO, "", "cannot create a file to decompress into: %s",
-                           strerror(errno));
+        return (adx_err_cause(err, "%s", strerror(errno)),
+                adx_err_set(err, ADX_E_IO, "", "cannot create a file to decompress into"));
     }
     if (unlinked) {
         unlink(tmp);
@@ -224,8 +224,8 @@ static int gunzip_beside(const char *path, const adx_limits *lim, bool unlinked,
             ssize_t w = write(fd, buf + o, (size_t)(r - o));
             if (w < 0 && errno == EINTR) continue;
             if (w < 0)
-                rc = adx_err_set(err, ADX_E_IO, "", "cannot write the decompressed body: %s",
-                                 strerror(errno));
+                rc = (adx_err_cause(err, "%s", strerror(errno)),
+                      adx_err_set(err, ADX_E_IO, "", "cannot write the decompressed body"));
             else
                 o += w;
         }
@@ -281,7 +281,8 @@ static pipe_job *open_multipart(const pipe_source *src, const adx_limits *lim, c
                        : open(src->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (!adx_err_failed(err))
-            adx_err_set(err, ADX_E_IO, "", "cannot read the body: %s", strerror(errno));
+            (adx_err_cause(err, "%s", strerror(errno)),
+             adx_err_set(err, ADX_E_IO, "", "cannot read the body"));
         return NULL;
     }
     struct stat st;
