@@ -1315,7 +1315,10 @@ static int parse(parser *ps)
             if (b64) {
                 if (lex_b64(ps, &v)) return -1;
             } else {
-                if (lex_string(ps, 0, NULL, false) || make_str(ps, &v)) return -1;
+                /* refused as soon as it passes the limit, not once whole */
+                if (lex_string(ps, ps->lim->max_string_bytes, "max_string_bytes", false) ||
+                    make_str(ps, &v))
+                    return -1;
             }
             break;
         case 't':

@@ -270,8 +270,9 @@ typedef struct jv_parse_opts {
 
 /* Parse one JSON document (strict RFC 8259). Errors: ADX_E_INVALID_JSON
  * "malformed JSON at line L, column C: ..." (pointer: the element being
- * read), ADX_E_LIMIT (max_key_bytes, max_keys, nesting, max_request_memory,
- * max_body_bytes through the source), ADX_E_CANCELED, ADX_E_IO, ADX_E_NOMEM. */
+ * read), ADX_E_LIMIT (max_string_bytes and max_key_bytes as soon as a string
+ * passes them, max_keys, nesting, max_request_memory, max_body_bytes through
+ * the source), ADX_E_CANCELED, ADX_E_IO, ADX_E_NOMEM. */
 jv_doc *jv_parse(adx_src *src, const jv_parse_opts *o, adx_err *err);
 jv jv_doc_root(const jv_doc *d);
 void jv_doc_free(jv_doc *d);

@@ -886,7 +886,8 @@ START_TEST(limit_depth_ndim_string_total)
     lim.max_ndim = 2;
     fails("{'uns': {'t': [[[1]]]}}", ADX_E_LIMIT, "/adata/uns/t", "max_ndim = 2");
     lim.max_string_bytes = 4;
-    fails("{'obs': {'index': ['abcd', 'abcde']}}", ADX_E_LIMIT, "/adata/obs/index",
+    /* refused by the lexer: the pointer names the string itself */
+    fails("{'obs': {'index': ['abcd', 'abcde']}}", ADX_E_LIMIT, "/adata/obs/index/1",
           "max_string_bytes = 4");
     fails("{'uns': {'s': 'toolong'}}", ADX_E_LIMIT, "/adata/uns/s", "max_string_bytes");
     lim.max_string_bytes = 1 << 20;
@@ -1782,6 +1783,41 @@ START_TEST(parse_limits_name_themselves)
 }
 END_TEST
 
+/* A string is refused when it passes max_string_bytes, not once read
+ * whole: 48 MiB of text under a 1 MiB limit never holds more than the limit
+ * plus one read chunk. */
+START_TEST(huge_string_refused_while_lexing)
+{
+    lim.max_string_bytes = 1 << 20;
+    size_t n = (size_t)48 << 20;
+    const char *head = "{\"uns\": {\"ok\": \"short\", \"s\": \"";
+    char *text = malloc(n + 64);
+    size_t h = strlen(head);
+    memcpy(text, head, h);
+    memset(text + h, 'x', n);
+    memcpy(text + h + n, "\"}}", 4);
+    adx_budget b;
+    adx_budget_init(&b, 0);
+    jdec_opts o = {.limits = &lim, .budget = &b, .base_ptr = "/adata"};
+    adx_err_init(&err);
+    jdec_doc *doc = jdec_read_buffer(text, h + n + 3, &o, &err);
+    ck_assert_ptr_null(doc);
+    ck_assert_int_eq(err.type, ADX_E_LIMIT);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_str_eq(err.items[0].pointer, "/adata/uns/s");
+    ck_assert_msg(strstr(err.detail, "max_string_bytes = 1048576"), "%s", err.detail);
+    ck_assert_msg(adx_budget_peak(&b) < (4u << 20), "peak %llu",
+                  (unsigned long long)adx_budget_peak(&b));
+    ck_assert_uint_eq(adx_budget_used(&b), 0);
+    /* at the limit exactly it is a string like any other */
+    lim.max_string_bytes = 5;
+    ad_anndata *a = dec("{'uns': {'s': 'abcde'}}");
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ad_anndata_free(a);
+    free(text);
+}
+END_TEST
+
 START_TEST(numbers_in_typed_arrays)
 {
     ad_anndata *a = dec("{'X': [[1e99999, -1e99999, 1e-400]], 'uns': {'u': {'encoding-type': "
@@ -1995,6 +2031,7 @@ static Suite *suite(void)
     tcase_add_test(t, rec_arrays_from_json);
     tcase_add_test(t, strict_json_text);
     tcase_add_test(t, parse_limits_name_themselves);
+    tcase_add_test(t, huge_string_refused_while_lexing);
     tcase_add_test(t, numbers_in_typed_arrays);
     tcase_add_test(t, base64_read_while_streaming);
     tcase_add_test(t, memory_bounded_whatever_the_nesting);
