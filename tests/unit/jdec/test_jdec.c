@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "adx_jdec.h"
+#include "jdec_tree.h"
 
 static adx_limits lim;
 static adx_report rep;
@@ -1961,12 +1962,23 @@ START_TEST(gzip_files_and_bombs)
 }
 END_TEST
 
-static Suite *suite(void)
+/* The same tests once more with every nonempty rectangular numeric array
+ * packed (jdec_tree.h), however small: the converters' in-place path and
+ * the parser's packing see every form and every error. */
+static void setup_packed(void)
 {
-    Suite *s = suite_create("jdec");
-    TCase *t = tcase_create("all");
-    tcase_add_checked_fixture(t, setup, teardown);
-    tcase_set_timeout(t, 60);
+    setup();
+    jv_pack_min_set(0);
+}
+
+static void teardown_packed(void)
+{
+    teardown();
+    jv_pack_min_set(JV_PACK_MIN);
+}
+
+static void add_tests(TCase *t)
+{
     tcase_add_test(t, nested_float_with_null);
     tcase_add_test(t, nested_int_bool_real);
     tcase_add_test(t, nan_spellings);
@@ -2036,7 +2048,21 @@ static Suite *suite(void)
     tcase_add_test(t, base64_read_while_streaming);
     tcase_add_test(t, memory_bounded_whatever_the_nesting);
     tcase_add_test(t, gzip_files_and_bombs);
+}
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("jdec");
+    TCase *t = tcase_create("all");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 60);
+    add_tests(t);
     suite_add_tcase(s, t);
+    TCase *p = tcase_create("packed");
+    tcase_add_checked_fixture(p, setup_packed, teardown_packed);
+    tcase_set_timeout(p, 60);
+    add_tests(p);
+    suite_add_tcase(s, p);
     return s;
 }
 
