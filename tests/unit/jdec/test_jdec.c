@@ -1931,6 +1931,91 @@ START_TEST(memory_bounded_whatever_the_nesting)
 }
 END_TEST
 
+/* Issue 11 point 5: a request's peak is its decoded arrays plus a small
+ * constant. Two 1000 x 2000 matrices (an int one with nulls -> float64, a
+ * real one), 16 MB each decoded, go through under a max_request_memory of
+ * their decoded size plus 2 MiB; the tree and a typed copy of each (the
+ * path before packed arrays) needed their size twice. */
+static char *matrix_text(size_t rows, size_t cols, bool reals, size_t *len)
+{
+    char *t = malloc(rows * cols * 6 + 16), *o = t;
+    *o++ = '[';
+    for (size_t i = 0; i < rows; i++) {
+        *o++ = i ? ',' : ' ';
+        *o++ = '[';
+        for (size_t j = 0; j < cols; j++) {
+            if (j) *o++ = ',';
+            size_t k = (i * 7 + j * 3) % 10;
+            if (reals)
+                o += sprintf(o, "%zu.5", k);
+            else if (k < 4)
+                o += sprintf(o, "null");
+            else
+                o += sprintf(o, "%d", (int)k - 6);
+        }
+        *o++ = ']';
+    }
+    *o++ = ']';
+    *o = '\0';
+    *len = (size_t)(o - t);
+    return t;
+}
+
+START_TEST(peak_is_decoded_arrays_plus_a_constant)
+{
+    size_t rows = 1000, cols = 2000, lx, ll;
+    char *x = matrix_text(rows, cols, false, &lx), *l = matrix_text(rows, cols, true, &ll);
+    char *t = malloc(lx + ll + 64);
+    size_t o = (size_t)sprintf(t, "{\"X\": %s, \"layers\": {\"l\": %s}}", x, l);
+    free(x);
+    free(l);
+    uint64_t decoded = 2 * rows * cols * sizeof(double);
+    adx_budget bud;
+    adx_budget_init(&bud, decoded + (2u << 20));
+    jdec_opts opt = {.limits = &lim, .budget = &bud, .base_ptr = "/adata"};
+    jdec_doc *doc = jdec_read_buffer(t, o, &opt, &err);
+    ck_assert_msg(doc != NULL, "%s", err.detail);
+    ad_anndata *a = jdec_doc_anndata(doc, NULL, &opt, &rep, &err);
+    jdec_doc_free(doc);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ck_assert_msg(adx_budget_peak(&bud) <= decoded + (2u << 20), "peak %llu",
+                  (unsigned long long)adx_budget_peak(&bud));
+    /* the model holds its arrays (and the default indexes' text) once the
+     * document is gone */
+    ck_assert_uint_ge(adx_budget_used(&bud), decoded);
+    ck_assert_uint_lt(adx_budget_used(&bud), decoded + (64u << 10));
+    const ad_array *X = &a->X->u.arr, *L = &ad_dict_get(&a->layers, "l")->u.arr;
+    ck_assert_int_eq(X->dtype, AD_F64);
+    ck_assert_int_eq(L->dtype, AD_F64);
+    ck_assert_uint_eq(X->shape[0], rows);
+    ck_assert_uint_eq(X->shape[1], cols);
+    for (size_t i = 0; i < rows; i += 97)
+        for (size_t j = 0; j < cols; j += 13) {
+            size_t k = (i * 7 + j * 3) % 10;
+            double xv = ((double *)X->data)[i * cols + j], lv = ((double *)L->data)[i * cols + j];
+            if (k < 4)
+                ck_assert(isnan(xv));
+            else
+                ck_assert_double_eq(xv, (double)k - 6);
+            ck_assert_double_eq(lv, (double)k + 0.5);
+        }
+    ad_anndata_free(a);
+    /* the same request as plain nodes plus a typed copy (packing off, as
+     * before): the same budget is a 413 */
+    jv_pack_min_set(SIZE_MAX);
+    adx_budget_init(&bud, decoded + (2u << 20));
+    adx_err_init(&err);
+    doc = jdec_read_buffer(t, o, &opt, &err);
+    a = doc ? jdec_doc_anndata(doc, NULL, &opt, &rep, &err) : NULL;
+    jdec_doc_free(doc);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    jv_pack_min_set(JV_PACK_MIN);
+    free(t);
+}
+END_TEST
+
 START_TEST(gzip_files_and_bombs)
 {
     char path[] = "jdec_gz_XXXXXX";
@@ -2047,6 +2132,7 @@ static void add_tests(TCase *t)
     tcase_add_test(t, numbers_in_typed_arrays);
     tcase_add_test(t, base64_read_while_streaming);
     tcase_add_test(t, memory_bounded_whatever_the_nesting);
+    tcase_add_test(t, peak_is_decoded_arrays_plus_a_constant);
     tcase_add_test(t, gzip_files_and_bombs);
 }
 
