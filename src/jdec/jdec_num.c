@@ -2,10 +2,55 @@
 #include "jdec_num.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include "jdec_pow5.h"
 
 static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Eisel-Lemire: w * 10^q (w exact, at most 19 digits) correctly rounded
+ * from a 128-bit approximation of 5^q; false when the approximation cannot
+ * decide (then strtod does), and for subnormals, which are rare enough to
+ * leave to strtod. */
+static bool eisel_lemire(uint64_t w, int64_t q, bool neg, double *out)
+{
+    if (w == 0 || q < -342 || q > 308) return false;
+    int lz = __builtin_clzll(w);
+    w <<= lz;
+    const uint64_t *p5 = jn_pow5[q + 342];
+    unsigned __int128 prod = (unsigned __int128)w * p5[0];
+    uint64_t hi = (uint64_t)(prod >> 64), lo = (uint64_t)prod;
+    if ((hi & 0x1FF) == 0x1FF) {
+        /* the truncation could carry into the kept bits: add the next word */
+        uint64_t hi2 = (uint64_t)(((unsigned __int128)w * p5[1]) >> 64);
+        lo += hi2;
+        if (hi2 > lo) hi++;
+    }
+    if (lo == UINT64_MAX && (q < -27 || q > 55)) return false;
+    int upper = (int)(hi >> 63);
+    int shift = upper + 64 - 52 - 3;
+    uint64_t m = hi >> shift;
+    int64_t p2 = (((152170 + 65536) * q) >> 16) + 63 + upper - lz + 1023;
+    if (p2 <= 0) return false;
+    /* exactly halfway: round to even */
+    if (lo <= 1 && q >= -4 && q <= 23 && (m & 3) == 1 && (m << shift) == hi) m &= ~(uint64_t)1;
+    m += m & 1;
+    m >>= 1;
+    if (m >= (uint64_t)2 << 52) {
+        m = (uint64_t)1 << 52;
+        p2++;
+    }
+    m &= ~((uint64_t)1 << 52);
+    if (p2 >= 0x7FF) {
+        p2 = 0x7FF;
+        m = 0;
+    }
+    uint64_t bits = m | (uint64_t)p2 << 52 | (uint64_t)neg << 63;
+    memcpy(out, &bits, sizeof bits);
+    return true;
+}
 
 int jn_parse(const char *tok, size_t len, locale_t c_locale, jn_num *out)
 {
@@ -102,6 +147,7 @@ int jn_parse(const char *tok, size_t len, locale_t c_locale, jn_num *out)
         out->d = neg ? -d : d;
         return JN_REAL;
     }
+    if (nd <= 19 && eisel_lemire(w, e10, neg, &out->d)) return JN_REAL;
     out->d = strtod_l(tok, NULL, c_locale);
     return JN_REAL;
 }

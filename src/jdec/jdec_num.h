@@ -1,8 +1,11 @@
 /* JSON number tokens → int64 / uint64 / double (private to src/jdec, prefix
  * jn_). Reals are correctly rounded, bit-identical to Python's float() of the
  * same text: the Clinger fast path when the decimal has at most 15
- * significant digits and a power of ten that is exact in a double, else
- * strtod_l in the "C" locale (glibc's strtod rounds correctly). */
+ * significant digits and a power of ten that is exact in a double; else,
+ * up to 19 digits, Eisel-Lemire with a table of 128-bit powers of five
+ * (jdec_pow5.h, from gen_pow5.py), which either rounds correctly or says it
+ * cannot; else (and for subnormals) strtod_l in the "C" locale (glibc's
+ * strtod rounds correctly). */
 #ifndef JDEC_NUM_H
 #define JDEC_NUM_H
 
