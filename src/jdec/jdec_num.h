@@ -33,5 +33,9 @@ static inline bool jn_is_numchar(unsigned char c)
  * JN_BAD (not a JSON number: leading zeros, "1.", "+1", ".5", ...). tok
  * need not be NUL-terminated when the byte after it is no number character. */
 int jn_parse(const char *tok, size_t len, locale_t c_locale, jn_num *out);
+/* The number that starts at s, in one pass, when it ends before `end` at a
+ * byte that is no number character: its JN_* and *endp; else 0 (the token
+ * may go on past `end`, or is malformed): read it whole, then jn_parse. */
+int jn_scan(const char *s, const char *end, locale_t c_locale, jn_num *out, const char **endp);
 
 #endif

@@ -1161,8 +1161,18 @@ fail:
 
 /* ---- numbers ---- */
 
+static int num_value(parser *ps, int r, const jn_num *num, jv *out);
+
 static int lex_number(parser *ps, jv *out)
 {
+    /* the common case: the token ends inside the buffer, one pass */
+    jn_num fast;
+    const char *fe;
+    int fr = jn_scan((const char *)ps->p, (const char *)ps->end, ps->cloc, &fast, &fe);
+    if (fr && fr != JN_BAD) {
+        ps->p = (const unsigned char *)fe;
+        return num_value(ps, fr, &fast, out);
+    }
     char tmp[128];
     char *tok = tmp;
     const char *in = NULL; /* the token in the read buffer, when it lies there whole */
@@ -1217,6 +1227,12 @@ static int lex_number(parser *ps, jv *out)
     jn_num num;
     int r = jn_parse(in ? in : tok, len, ps->cloc, &num);
     if (tok != tmp) free(tok);
+    return num_value(ps, r, &num, out);
+}
+
+static int num_value(parser *ps, int r, const jn_num *n, jv *out)
+{
+    jn_num num = *n;
     switch (r) {
     case JN_BAD:
         return p_syntax(ps, "invalid number");
