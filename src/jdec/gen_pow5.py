@@ -3,7 +3,7 @@
 the Eisel-Lemire number conversion in jdec_num.c (the published
 construction: for q >= 0 the top 128 bits of 5^q, truncated; for q < 0 a
 reciprocal 2^b // 5^-q + 1 scaled to 128 bits).
-Usage: gen_pow5.py > src/jdec/jdec_pow5.h
+Usage: gen_pow5.py > src/jdec/jdec_pow5.h && clang-format -i src/jdec/jdec_pow5.h
 """
 
 rows = []

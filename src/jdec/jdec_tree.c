@@ -3,9 +3,15 @@
  * One pass over the input in 256 KiB chunks with an explicit stack: values
  * of an open array or object collect on one growing value stack and move
  * into a node of exactly their size when it closes, so no container is ever
- * grown element by element. Small nodes come from an arena; nodes of
- * JV_BIG_NODE bytes or more are allocated alone so the decoder can release
- * a converted matrix before it decodes the next one.
+ * grown element by element. Arrays of numbers are the exception: a closing
+ * row of numbers leaves its words on the stack when its parent's rows so
+ * far have the same shape, so a matrix ends as one run of words; if it is
+ * large the stack buffer itself becomes its block (what lies below moves to
+ * a new stack) and the words are never copied (packed arrays, jdec_tree.h).
+ * A row that breaks the pattern turns the rows before it into nodes, once.
+ * Small nodes come from an arena; nodes of JV_BIG_NODE bytes or more are
+ * allocated alone so the decoder can release a converted element before it
+ * decodes the next one.
  */
 #include "jdec_tree.h"
 
