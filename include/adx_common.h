@@ -13,19 +13,21 @@
 #include <stdint.h>
 
 typedef struct adx_limits {
-    uint64_t max_body_bytes;     /* whole request body */
-    uint64_t max_elements;       /* elements of any one array (dense, sparse part, column) */
-    uint64_t max_dim;            /* any one dimension (n_obs, n_vars, shape[k]) */
-    uint64_t max_total_bytes;    /* decoded model size, all buffers together */
-    uint32_t max_ndim;           /* rank of an N-d array (numpy allows 32) */
-    uint32_t max_depth;          /* nesting depth of uns dicts */
-    uint64_t max_string_bytes;   /* one string value */
-    uint64_t max_keys;           /* entries in one mapping / columns in one frame */
-    uint64_t csv_max_cells;      /* densify sparse matrices for csv bundles up to this */
-    uint64_t max_request_memory; /* memory one request's decoding may hold at once */
-    uint64_t max_key_bytes;      /* one mapping key / column name */
-    uint64_t max_patterns;       /* entries of include / categorical_columns */
-    uint64_t max_pattern_bytes;  /* one of those patterns */
+    uint64_t max_body_bytes;        /* whole request body */
+    uint64_t max_elements;          /* elements of any one array (dense, sparse part, column) */
+    uint64_t max_dim;               /* any one dimension (n_obs, n_vars, shape[k]) */
+    uint64_t max_total_bytes;       /* decoded model size, all buffers together */
+    uint32_t max_ndim;              /* rank of an N-d array (numpy allows 32) */
+    uint32_t max_depth;             /* nesting depth of uns dicts */
+    uint64_t max_string_bytes;      /* one string value */
+    uint64_t max_keys;              /* entries in one mapping / columns in one frame */
+    uint64_t csv_max_cells;         /* densify sparse matrices for csv bundles up to this */
+    uint64_t max_request_memory;    /* memory one request's decoding may hold at once */
+    uint64_t max_key_bytes;         /* one mapping key / column name */
+    uint64_t max_patterns;          /* entries of include / categorical_columns */
+    uint64_t max_pattern_bytes;     /* one of those patterns */
+    uint64_t max_parts;             /* parts of one multipart body */
+    uint64_t max_part_header_bytes; /* header block of one part */
 } adx_limits;
 
 /* Defaults sized for a 24 GiB machine with a few concurrent jobs. */

@@ -293,7 +293,11 @@ static pipe_job *open_multipart(const pipe_source *src, const adx_limits *lim, c
                     (unsigned long long)lim->max_body_bytes);
         goto done;
     }
-    if (parts_set_scan_fd(&ps, fd, src->content_type, NULL, err)) goto done;
+    parts_limits pl;
+    parts_limits_default(&pl);
+    pl.max_parts = lim->max_parts;
+    pl.max_header_bytes = lim->max_part_header_bytes;
+    if (parts_set_scan_fd(&ps, fd, src->content_type, &pl, err)) goto done;
     j = job_new(lim, err);
     if (!j) goto done;
     j = load_doc(j, parts_open_src(&ps, PARTS_REQUEST, lim->max_body_bytes, err), env, &ps,
