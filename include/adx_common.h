@@ -10,6 +10,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct adx_limits {
@@ -64,11 +65,16 @@ const char *adx_compression_name(adx_compression c); /* "gzip", "lzf", "none" */
  * zero/NULL. `cancel` is polled between chunks: when it reads non-zero the
  * stage stops and fails with ADX_E_CANCELED. `progress` is called with a
  * fraction in [0,1] from the worker thread; it must be cheap and thread-safe
- * (the daemon stores it in an atomic and reads it from the loop). */
+ * (the daemon stores it in an atomic and reads it from the loop).
+ * `budget` is the request's memory budget: a stage charges the buffers it
+ * builds whose size follows the data (not its fixed-size scratch) before
+ * allocating them, so a request's writer is bounded by max_request_memory
+ * as its decoder is. */
 typedef struct adx_ctl {
     const atomic_int *cancel;
     void (*progress)(void *ud, double fraction);
     void *ud;
+    adx_budget *budget;
 } adx_ctl;
 
 static inline bool adx_ctl_canceled(const adx_ctl *c)
@@ -78,6 +84,15 @@ static inline bool adx_ctl_canceled(const adx_ctl *c)
 static inline void adx_ctl_progress(const adx_ctl *c, double f)
 {
     if (c && c->progress) c->progress(c->ud, f);
+}
+static inline int adx_ctl_charge(const adx_ctl *c, uint64_t bytes, const char *pointer,
+                                 struct adx_err *err)
+{
+    return adx_budget_charge(c ? c->budget : NULL, bytes, pointer, err);
+}
+static inline void adx_ctl_release(const adx_ctl *c, uint64_t bytes)
+{
+    adx_budget_release(c ? c->budget : NULL, bytes);
 }
 
 #endif

@@ -672,6 +672,7 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
     hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
     char *buf = NULL;
     int rc = -1;
+    bool charged = false;
     if (ct < 0) {
         fail_h5(w, "creating a compound type");
         goto out;
@@ -685,6 +686,9 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
         }
         off += a->dtype == AD_STR ? sizeof(char *) : ad_dtype_size(a->dtype);
     }
+    /* The interleaved records are a second copy of the fields. */
+    if (adx_ctl_charge(w->ctl, bytes, adx_ptr_str(&w->ptr), w->err) < 0) goto out;
+    charged = true;
     buf = malloc(bytes ? bytes : 1);
     if (!buf) {
         adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
@@ -740,6 +744,7 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
     rc = 0;
 out:
     free(buf);
+    if (charged) adx_ctl_release(w->ctl, bytes);
     close_id(&d, H5Dclose);
     close_id(&dcpl, H5Pclose);
     close_id(&space, H5Sclose);
