@@ -3,6 +3,7 @@
 #include "adx_model.h"
 
 #include <math.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,10 @@ fail:
 void ad_array_free(ad_array *a)
 {
     if (!a) return;
-    free(a->data);
+    if (a->map)
+        munmap(a->map, a->map_len);
+    else
+        free(a->data);
     free(a->str);
     free(a->soff);
     memset(a, 0, sizeof *a);
@@ -124,6 +128,8 @@ int ad_array_clone(ad_array *dst, const ad_array *src)
     dst->data = NULL;
     dst->str = NULL;
     dst->soff = NULL;
+    dst->map = NULL;
+    dst->map_len = 0;
     if (src->dtype == AD_STR) {
         size_t ob, sb;
         if (ad_bytes(AD_U64, src->n + 1, &ob) < 0) return -1;
