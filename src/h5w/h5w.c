@@ -55,7 +55,9 @@ typedef struct w_ctx {
     struct libdeflate_compressor *gz[H5W_MAX_THREADS]; /* one per thread */
     uint64_t total, done;
     hid_t file;
-    bool v18; /* file switched to the 1.8 object format */
+    bool v18;         /* file switched to the 1.8 object format */
+    const char *path; /* for the log-only cause */
+    int io_err;       /* first errno of the file driver (vfd.c), 0 = none */
 } w_ctx;
 
 /* ------------------------------------------------------------ errors */
@@ -73,8 +75,20 @@ static herr_t h5_walk(unsigned n, const H5E_error2_t *e, void *ud)
     return 0;
 }
 
+/* A write the file driver could not make: the cause of whatever libhdf5
+ * reports after it, since the data it then reads back was never stored. */
+static int fail_io(w_ctx *w)
+{
+    H5Eclear2(H5E_DEFAULT);
+    int e = w->io_err;
+    adx_err_set(w->err, e == ENOSPC || e == EDQUOT ? ADX_E_NO_SPACE : ADX_E_IO,
+                adx_ptr_str(&w->ptr), "cannot write the h5ad file");
+    return adx_err_cause(w->err, "%s: %s", w->path, strerror(e));
+}
+
 static int fail_h5(w_ctx *w, const char *what)
 {
+    if (w->io_err) return fail_io(w);
     h5_msg m = {.buf = "", .n = 0};
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk, &m);
     H5Eclear2(H5E_DEFAULT);
@@ -99,6 +113,7 @@ static int fail_model(w_ctx *w, const char *fmt, ...)
 
 static int check_cancel(w_ctx *w)
 {
+    if (w->io_err) return fail_io(w);
     if (adx_ctl_canceled(w->ctl))
         return adx_err_set(w->err, ADX_E_CANCELED, adx_ptr_str(&w->ptr), "export canceled");
     return 0;
@@ -1033,8 +1048,15 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
     w.total = ad_anndata_bytes(a);
     adx_ctl_progress(ctl, 0.0);
 
+    w.path = path;
+    hid_t fapl = h5w_vfd_fapl(&(h5w_vfd_info){.err = &w.io_err});
+    if (fapl < 0) {
+        fail_h5(&w, "setting up the file driver");
+        goto out;
+    }
     errno = 0;
-    file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     if (file < 0) {
         int e = errno;
         H5Eclear2(H5E_DEFAULT);
@@ -1050,6 +1072,11 @@ out:
     if (file >= 0 && H5Fclose(file) < 0 && rc == 0) {
         adx_ptr_init(&w.ptr, NULL);
         rc = fail_h5(&w, "closing the file");
+    }
+    if (w.io_err && rc == 0) {
+        /* The last writes (the metadata H5Fclose flushes) failed. */
+        adx_ptr_init(&w.ptr, NULL);
+        rc = fail_io(&w);
     }
     close_id(&w.t_str, H5Tclose);
     close_id(&w.t_bool, H5Tclose);
