@@ -316,6 +316,35 @@ START_TEST(writer_buffers_count_against_the_request_budget)
 }
 END_TEST
 
+/* DELETE of a job in its prepare step: the flag is read there too, and a
+ * canceled prepare leaves the job unprepared (no write may follow). */
+START_TEST(canceled_in_prepare)
+{
+    adx_err e;
+    pipe_job *j = load(small, &e);
+    ck_assert_msg(j != NULL, "%s", e.detail);
+    atomic_int cancel = 1;
+    adx_ctl ctl = {.cancel = &cancel};
+    ck_assert_int_eq(pipe_prepare_ctl(j, &ctl, &e), -1);
+    ck_assert_int_eq(e.type, ADX_E_CANCELED);
+    make_dir();
+    char out[512];
+    snprintf(out, sizeof out, "%s/x.h5ad", dir);
+    adx_err_init(&e);
+    ck_assert_int_eq(pipe_write(j, out, NULL, &e), -1);
+    ck_assert_int_eq(e.type, ADX_E_INTERNAL);
+    ck_assert_int_eq(count_entries(), 0);
+    /* a flag that stays clear changes nothing */
+    atomic_store(&cancel, 0);
+    adx_err_init(&e);
+    ck_assert_int_eq(pipe_prepare_ctl(j, &ctl, &e), 0);
+    ck_assert_int_eq(pipe_write(j, out, &ctl, &e), 0);
+    ck_assert_int_eq(count_entries(), 1);
+    pipe_free(j);
+    remove_dir();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pipeline");
@@ -327,6 +356,7 @@ static Suite *suite(void)
     tcase_add_test(tc, failed_write_leaves_nothing);
     tcase_add_test(tc, canceled_before_write);
     tcase_add_test(tc, writer_buffers_count_against_the_request_budget);
+    tcase_add_test(tc, canceled_in_prepare);
     suite_add_tcase(s, tc);
     return s;
 }
