@@ -43,6 +43,13 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "h5ad writer assumes l
 #define H5W_AUTO_THREADS 4
 #define H5W_MAX_THREADS 16
 
+/* A batch of chunks smaller than this is compressed on the calling thread:
+ * starting helper threads costs more than they save on it. */
+#define PARALLEL_MIN_BYTES (256u << 10)
+
+/* HDF5's default type-conversion buffer size, kept as the cap of ours. */
+#define XFER_MAX (1u << 20)
+
 typedef struct w_ctx {
     const h5w_opts *o;
     const adx_ctl *ctl;
@@ -55,7 +62,12 @@ typedef struct w_ctx {
     struct libdeflate_compressor *gz[H5W_MAX_THREADS]; /* one per thread */
     uint64_t total, done;
     hid_t file;
-    bool v18; /* file switched to the 1.8 object format */
+    bool v18;            /* file switched to the 1.8 object format */
+    const char *path;    /* for the log-only cause */
+    int io_err;          /* first errno of the file driver (vfd.c), 0 = none */
+    hid_t dxpl;          /* transfer list carrying xbuf (xfer_list) */
+    unsigned char *xbuf; /* conversion buffer, then background buffer */
+    size_t xcap;         /* bytes of each of the two */
 } w_ctx;
 
 /* ------------------------------------------------------------ errors */
@@ -73,8 +85,20 @@ static herr_t h5_walk(unsigned n, const H5E_error2_t *e, void *ud)
     return 0;
 }
 
+/* A write the file driver could not make: the cause of whatever libhdf5
+ * reports after it, since the data it then reads back was never stored. */
+static int fail_io(w_ctx *w)
+{
+    H5Eclear2(H5E_DEFAULT);
+    int e = w->io_err;
+    adx_err_set(w->err, e == ENOSPC || e == EDQUOT ? ADX_E_NO_SPACE : ADX_E_IO,
+                adx_ptr_str(&w->ptr), "cannot write the h5ad file");
+    return adx_err_cause(w->err, "%s: %s", w->path, strerror(e));
+}
+
 static int fail_h5(w_ctx *w, const char *what)
 {
+    if (w->io_err) return fail_io(w);
     h5_msg m = {.buf = "", .n = 0};
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk, &m);
     H5Eclear2(H5E_DEFAULT);
@@ -99,6 +123,7 @@ static int fail_model(w_ctx *w, const char *fmt, ...)
 
 static int check_cancel(w_ctx *w)
 {
+    if (w->io_err) return fail_io(w);
     if (adx_ctl_canceled(w->ctl))
         return adx_err_set(w->err, ADX_E_CANCELED, adx_ptr_str(&w->ptr), "export canceled");
     return 0;
@@ -117,6 +142,41 @@ static void close_id(hid_t *id, herr_t (*fn)(hid_t))
 {
     if (*id >= 0) fn(*id);
     *id = H5I_INVALID_HID;
+}
+
+/* The transfer list for writing `nelem` elements of `msize` bytes each in
+ * memory. With HDF5's default list every H5Dwrite that converts (strings,
+ * records) callocs a 1 MiB conversion buffer and, for variable-length data,
+ * a 1 MiB background buffer: zeroing and faulting in 2 MiB per string
+ * column was most of a small export. One pair per file is reused instead,
+ * sized to the selection (up to the same 1 MiB), so a short column touches
+ * only what it needs. HDF5 fills both before reading them: the background
+ * from the file, the conversion buffer from `buf`. */
+static hid_t xfer_list(w_ctx *w, uint64_t nelem, size_t msize)
+{
+    /* An element's file form is at most this: a string's pointer (8 bytes)
+     * becomes length + global heap id (16) in the file, in records too. */
+    size_t esz = 2 * msize + 8;
+    size_t want = nelem > XFER_MAX / esz ? XFER_MAX / esz * esz : (size_t)nelem * esz;
+    if (want < esz) want = esz;       /* one element even when it exceeds the cap */
+    want = (want + 63) & ~(size_t)63; /* the background buffer stays aligned */
+    if (want > w->xcap) {
+        size_t two;
+        unsigned char *nb = NULL;
+        if (!__builtin_mul_overflow(want, (size_t)2, &two)) nb = malloc(two);
+        if (!nb) {
+            adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
+            return H5I_INVALID_HID;
+        }
+        free(w->xbuf);
+        w->xbuf = nb;
+        w->xcap = want;
+    }
+    if (H5Pset_buffer(w->dxpl, want, w->xbuf, w->xbuf + want) < 0) {
+        fail_h5(w, "setting the transfer buffers");
+        return H5I_INVALID_HID;
+    }
+    return w->dxpl;
 }
 
 /* ------------------------------------------------------------ attributes */
@@ -273,7 +333,12 @@ static int write_rows(w_ctx *w, hid_t d, hid_t type, const ad_array *a, uint64_t
         fail_h5(w, "selecting rows");
         goto out;
     }
-    if (H5Dwrite(d, type, ms, fs, H5P_DEFAULT, buf) < 0) {
+    uint64_t nelem = 1;
+    for (int i = 0; i < a->ndim; i++)
+        nelem *= count[i]; /* a part of the checked a->n */
+    hid_t dx = xfer_list(w, nelem, a->dtype == AD_STR ? sizeof(char *) : ad_dtype_size(a->dtype));
+    if (dx < 0) goto out;
+    if (H5Dwrite(d, type, ms, fs, dx, buf) < 0) {
         fail_h5(w, "writing a dataset");
         goto out;
     }
@@ -402,7 +467,8 @@ static void compress_batch(w_ctx *w, cbatch *b)
     atomic_store(&b->next, 0);
     cworker cw[H5W_MAX_THREADS];
     int started = 0;
-    for (int t = 1; t < w->nthreads && (size_t)t < b->nslots; t++) {
+    int nthreads = b->nslots * b->cb < PARALLEL_MIN_BYTES ? 1 : w->nthreads;
+    for (int t = 1; t < nthreads && (size_t)t < b->nslots; t++) {
         cw[t] = (cworker){.b = b, .gz = w->gz[t]};
         if (pthread_create(&cw[t].tid, NULL, cworker_run, &cw[t]) != 0) break;
         started = t;
@@ -542,8 +608,9 @@ static int write_array(w_ctx *w, hid_t loc, const char *name, const ad_array *a,
 
     if (a->ndim == 0) {
         const char *s = str ? ad_str_at(a, 0) : NULL;
-        if (H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, str ? (const void *)&s : a->data) <
-            0) {
+        hid_t dx = xfer_list(w, 1, str ? sizeof(char *) : ad_dtype_size(a->dtype));
+        if (dx < 0) goto out;
+        if (H5Dwrite(d, type, H5S_ALL, H5S_ALL, dx, str ? (const void *)&s : a->data) < 0) {
             fail_h5(w, "writing a scalar");
             goto out;
         }
@@ -672,6 +739,7 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
     hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
     char *buf = NULL;
     int rc = -1;
+    bool charged = false;
     if (ct < 0) {
         fail_h5(w, "creating a compound type");
         goto out;
@@ -685,6 +753,9 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
         }
         off += a->dtype == AD_STR ? sizeof(char *) : ad_dtype_size(a->dtype);
     }
+    /* The interleaved records are a second copy of the fields. */
+    if (adx_ctl_charge(w->ctl, bytes, adx_ptr_str(&w->ptr), w->err) < 0) goto out;
+    charged = true;
     buf = malloc(bytes ? bytes : 1);
     if (!buf) {
         adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
@@ -731,15 +802,20 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
         goto out;
     }
     if (set_encoding(w, d, "rec-array", "0.2.0") < 0) goto out;
-    if (rec->n && H5Dwrite(d, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-        fail_h5(w, "writing a record array");
-        goto out;
+    if (rec->n) {
+        hid_t dx = xfer_list(w, rec->n, recsize);
+        if (dx < 0) goto out;
+        if (H5Dwrite(d, ct, H5S_ALL, H5S_ALL, dx, buf) < 0) {
+            fail_h5(w, "writing a record array");
+            goto out;
+        }
     }
     for (size_t f = 0; f < rec->nfields; f++)
         advance(w, arr_bytes(&rec->fields[f]));
     rc = 0;
 out:
     free(buf);
+    if (charged) adx_ctl_release(w->ctl, bytes);
     close_id(&d, H5Dclose);
     close_id(&dcpl, H5Pclose);
     close_id(&space, H5Sclose);
@@ -996,7 +1072,8 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
                .rep = rep,
                .err = err,
                .t_str = H5I_INVALID_HID,
-               .t_bool = H5I_INVALID_HID};
+               .t_bool = H5I_INVALID_HID,
+               .dxpl = H5I_INVALID_HID};
     adx_ptr_init(&w.ptr, NULL);
     hid_t file = H5I_INVALID_HID;
     int rc = -1;
@@ -1021,15 +1098,23 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
         }
     w.t_str = make_str_type();
     w.t_bool = make_bool_type();
-    if (w.t_str < 0 || w.t_bool < 0) {
+    w.dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (w.t_str < 0 || w.t_bool < 0 || w.dxpl < 0) {
         fail_h5(&w, "creating datatypes");
         goto out;
     }
     w.total = ad_anndata_bytes(a);
     adx_ctl_progress(ctl, 0.0);
 
+    w.path = path;
+    hid_t fapl = h5w_vfd_fapl(&(h5w_vfd_info){.err = &w.io_err});
+    if (fapl < 0) {
+        fail_h5(&w, "setting up the file driver");
+        goto out;
+    }
     errno = 0;
-    file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     if (file < 0) {
         int e = errno;
         H5Eclear2(H5E_DEFAULT);
@@ -1046,8 +1131,15 @@ out:
         adx_ptr_init(&w.ptr, NULL);
         rc = fail_h5(&w, "closing the file");
     }
+    if (w.io_err && rc == 0) {
+        /* The last writes (the metadata H5Fclose flushes) failed. */
+        adx_ptr_init(&w.ptr, NULL);
+        rc = fail_io(&w);
+    }
     close_id(&w.t_str, H5Tclose);
     close_id(&w.t_bool, H5Tclose);
+    close_id(&w.dxpl, H5Pclose);
+    free(w.xbuf);
     for (int t = 0; t < H5W_MAX_THREADS; t++)
         if (w.gz[t]) libdeflate_free_compressor(w.gz[t]);
     if (rc == 0) adx_ctl_progress(ctl, 1.0);

@@ -312,7 +312,11 @@ static pipe_job *open_multipart(const pipe_source *src, const adx_limits *lim, c
                     (unsigned long long)lim->max_body_bytes);
         goto done;
     }
-    if (parts_set_scan_fd(&ps, fd, src->content_type, NULL, err)) goto done;
+    parts_limits pl;
+    parts_limits_default(&pl);
+    pl.max_parts = lim->max_parts;
+    pl.max_header_bytes = lim->max_part_header_bytes;
+    if (parts_set_scan_fd(&ps, fd, src->content_type, &pl, err)) goto done;
     j = job_new(lim, err);
     if (!j) goto done;
     j = load_doc(j, parts_open_src(&ps, PARTS_REQUEST, lim->max_body_bytes, err), env, &ps,
@@ -520,14 +524,20 @@ int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *e
 {
     if (!j || j->stage != STAGE_PREPARED)
         return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_write called out of order");
-    /* After a decode that reported its half, the writer's 0..1 is the rest. */
+    /* After a decode that reported its half, the writer's 0..1 is the rest.
+     * The writer's own buffers count against the request's budget. */
     scaled_ctl sd = {ctl, DECODE_SHARE};
-    adx_ctl sc;
-    if (ctl && j && j->decoded_from_body) {
-        sc = (adx_ctl){
-            .cancel = ctl->cancel, .progress = ctl->progress ? scaled_progress : NULL, .ud = &sd};
-        ctl = &sc;
+    adx_ctl sc = {.budget = &j->budget};
+    if (ctl) {
+        sc.cancel = ctl->cancel;
+        sc.progress = ctl->progress;
+        sc.ud = ctl->ud;
+        if (j->decoded_from_body && ctl->progress) {
+            sc.progress = scaled_progress;
+            sc.ud = &sd;
+        }
     }
+    ctl = &sc;
     if (adx_ctl_canceled(ctl)) return adx_err_set(err, ADX_E_CANCELED, "", "the job was canceled");
     /* A result is meant to be read by others. */
     afile_opts o = {.mode = 0644, .sha256 = true};
