@@ -186,6 +186,28 @@ class Receiving(Base):
         self.assertEqual(self.by_rid("slow-upload-3"), [])
         self.wait_tmp_empty()
 
+    def test_an_upload_file_that_cannot_be_created_is_a_503_after_the_body(self):
+        # the file is opened on the pool while the body arrives; its failure
+        # is answered once the body is in, and nothing is left of the job
+        tmpdir = os.path.join(self.d.spool, "tmp")
+        os.rmdir(tmpdir)
+        with open(tmpdir, "w") as f:
+            f.write("not a directory")
+        try:
+            st, h, b = self.d.request("POST", "/v1/exports", padded_body(300000),
+                                      {"Content-Type": "application/json",
+                                       "X-Request-ID": "no-tmp-1"})
+            self.assertEqual(st, 503, b)
+            self.assertIn("retry-after", h)
+            self.assertIn("not writable", json.loads(b)["detail"])
+            self.assertEqual(self.by_rid("no-tmp-1"), [])
+            self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+        finally:
+            os.unlink(tmpdir)
+            os.mkdir(tmpdir)
+        st, _, b = self.d.request("POST", "/v1/exports?wait=60", small_request(2))
+        self.assertEqual(st, 200, b)
+
     def test_a_refused_body_is_never_a_job(self):
         st, _, b = self.d.request("POST", "/v1/exports", b'{"adata": {"X": [[1, 2], [3]]}}',
                                   {"Content-Type": "application/json",
