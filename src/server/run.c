@@ -89,9 +89,18 @@ static void on_progress(void *ud, double f)
  * (path = the upload) and the worker (path = request.json or input.h5ad).
  * `opts` is an h5ad body's options document. A stored dataset is only
  * looked up when `defer` (validation): the worker reads it. */
-static pipe_job *open_body(const srv_state *s, const srv_body *b, const char *path,
-                           const json_t *opts, const adx_limits *lim, const adx_ctl *ctl,
-                           bool defer, adx_err *err)
+static bool quota_reserve(void *ud, uint64_t n)
+{
+    return srv_spool_reserve(ud, n);
+}
+
+static void quota_release(void *ud, uint64_t n)
+{
+    srv_spool_release(ud, n);
+}
+
+static pipe_job *open_body(srv_state *s, const srv_body *b, const char *path, const json_t *opts,
+                           const adx_limits *lim, const adx_ctl *ctl, bool defer, adx_err *err)
 {
     char ct[128];
     snprintf(ct, sizeof ct, "multipart/form-data; boundary=\"%s\"", b->boundary);
@@ -106,13 +115,19 @@ static pipe_job *open_body(const srv_state *s, const srv_body *b, const char *pa
                         * every in-process read of an uploaded h5ad behind a check. */
                        .h5check = s->h5check,
                        .defer_dataset = defer};
-    pipe_env env = {.store = s->ds, .ctl = ctl};
+    /* The decompressed copy of a gzip body counts against max_spool_bytes
+     * while it exists. */
+    pipe_env env = {.store = s->ds,
+                    .ctl = ctl,
+                    .reserve = quota_reserve,
+                    .release = quota_release,
+                    .quota_ud = s};
     return pipe_open(&src, lim, &env, err);
 }
 
 /* Worker: the job's input as a pipeline job. request.json is the body as
  * received, or for an uploaded h5ad only its options. */
-static pipe_job *load_input(const srv_state *s, const srv_body *b, const char *req_path,
+static pipe_job *load_input(srv_state *s, const srv_body *b, const char *req_path,
                             const char *in_path, const adx_limits *lim, const adx_ctl *ctl,
                             adx_err *err)
 {

@@ -106,14 +106,19 @@ char *srv_spool_record(const srv_job *j)
 bool srv_spool_reserve(srv_state *s, uint64_t n)
 {
     uint64_t max = s->cfg.max_spool_bytes;
-    if (max && (s->spool.used > max || n > max - s->spool.used)) return false;
-    s->spool.used += n;
+    uint64_t used = atomic_load(&s->spool.used);
+    /* Workers charge too (decompressed copies): check and add as one. */
+    do {
+        if (max && (used > max || n > max - used)) return false;
+    } while (!atomic_compare_exchange_weak(&s->spool.used, &used, used + n));
     return true;
 }
 
 void srv_spool_release(srv_state *s, uint64_t n)
 {
-    s->spool.used = n > s->spool.used ? 0 : s->spool.used - n;
+    uint64_t used = atomic_load(&s->spool.used);
+    while (!atomic_compare_exchange_weak(&s->spool.used, &used, n > used ? 0 : used - n))
+        ;
 }
 
 int srv_spool_disk_free(const srv_state *s, uint64_t *avail)

@@ -36,7 +36,8 @@ int srv_spool_lock(srv_state *s, adx_err *err);
 void srv_spool_unlock(srv_state *s);
 
 /* The quota (max_spool_bytes, 0 = none): reserve `n` bytes (false, and
- * nothing reserved, when they do not fit), give bytes back. */
+ * nothing reserved, when they do not fit), give bytes back. Atomic: safe
+ * on workers too. */
 bool srv_spool_reserve(srv_state *s, uint64_t n);
 void srv_spool_release(srv_state *s, uint64_t n);
 /* Bytes free for us on the spool's file system; -1 when unknown. */
