@@ -43,6 +43,8 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "h5ad writer assumes l
 #define H5W_AUTO_THREADS 4
 #define H5W_MAX_THREADS 16
 
+typedef struct cpool cpool;
+
 typedef struct w_ctx {
     const h5w_opts *o;
     const adx_ctl *ctl;
@@ -53,6 +55,7 @@ typedef struct w_ctx {
     hid_t t_bool; /* numpy bool as h5py stores it: enum int8 {FALSE, TRUE} */
     int nthreads; /* compression threads */
     struct libdeflate_compressor *gz[H5W_MAX_THREADS]; /* one per thread */
+    cpool *pool; /* compression helpers, started by the first chunked dataset */
     uint64_t total, done;
     hid_t file;
     bool v18;         /* file switched to the 1.8 object format */
@@ -340,56 +343,74 @@ static int write_slabs(w_ctx *w, hid_t d, hid_t type, const ad_array *a, uint64_
     return rc;
 }
 
-/* A batch of chunks is gathered and compressed in parallel (each thread with
- * its own compressor, none holding the HDF5 lock), then the calling thread
- * stores them in order with H5Dwrite_chunk. */
+/* Chunks of numeric datasets are gathered and compressed outside HDF5 by a
+ * pool of helper threads (started at the first dataset with more than one
+ * chunk, kept until the file is closed) and the calling thread, and stored
+ * in order with H5Dwrite_chunk by the calling thread. A ring of slots lets
+ * compression run ahead of the writes by up to `nslots` chunks, so no
+ * thread waits for a whole batch: the helpers keep compressing while the
+ * calling thread stores, and the calling thread compresses whenever its
+ * next chunk is not ready yet. The file's bytes do not depend on timing:
+ * chunks are stored in index order. */
 typedef struct cslot {
     unsigned char *raw, *cmp;
-    uint64_t origin[AD_MAX_NDIM];
     const void *out; /* raw or cmp */
     size_t n;
     uint32_t mask;
+    uint64_t ready; /* chunk index + 1 once compressed; 0 = free or in progress */
 } cslot;
 
-typedef struct cbatch {
+struct cpool {
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* helpers: a chunk to take, or stop */
+    pthread_cond_t done; /* the writer: a chunk became ready */
+    bool stop;
+    /* The dataset being written (a == NULL: none). */
     const w_ctx *w;
     const ad_array *a;
     const uint64_t *chunk;
+    uint64_t nch[AD_MAX_NDIM];
     size_t cb; /* bytes of one full chunk */
     cslot *slots;
     size_t nslots;
-    atomic_size_t next;
-} cbatch;
-
-typedef struct cworker {
-    cbatch *b;
-    struct libdeflate_compressor *gz;
-    pthread_t tid;
-} cworker;
+    uint64_t total, next, written, inflight;
+    int nhelpers;
+    pthread_t tid[H5W_MAX_THREADS];
+    struct helper {
+        struct cpool *p;
+        struct libdeflate_compressor *gz;
+    } h[H5W_MAX_THREADS];
+};
 
 /* filter_mask bit 0 marks a chunk kept raw because compression did not make
  * it smaller; both filters are optional (as h5py and H5Pset_deflate register
  * them), so readers skip them for that chunk. */
-static void compress_slot(const cbatch *b, struct libdeflate_compressor *gz, cslot *s)
+static void compress_chunk(const cpool *p, struct libdeflate_compressor *gz, uint64_t k)
 {
-    const ad_array *a = b->a;
-    h5w_gather_chunk(a->data, a->ndim, a->shape, ad_dtype_size(a->dtype), b->chunk, s->origin,
-                     s->raw);
+    const ad_array *a = p->a;
+    cslot *s = &p->slots[k % p->nslots];
+    uint64_t origin[AD_MAX_NDIM];
+    for (int i = a->ndim - 1; i >= 0; i--) {
+        origin[i] = (k % p->nch[i]) * p->chunk[i];
+        k /= p->nch[i];
+    }
+    h5w_gather_chunk(a->data, a->ndim, a->shape, ad_dtype_size(a->dtype), p->chunk, origin, s->raw);
     size_t got = 0;
-    if (b->w->o->compression == ADX_COMP_NONE) {
+    adx_compression c = p->w->o->compression;
+    if (c == ADX_COMP_NONE) {
         /* Chunked only to be resizable: no filter to skip. */
         s->out = s->raw;
-        s->n = b->cb;
+        s->n = p->cb;
         s->mask = 0;
         return;
     }
-    if (b->w->o->compression == ADX_COMP_GZIP)
-        got = libdeflate_zlib_compress(gz, s->raw, b->cb, s->cmp, b->cb);
-    else if (b->w->o->compression == ADX_COMP_LZF)
-        got = h5w_lzf_compress(s->raw, b->cb, s->cmp, b->cb);
-    if (got == 0 || got >= b->cb) {
+    if (c == ADX_COMP_GZIP)
+        got = libdeflate_zlib_compress(gz, s->raw, p->cb, s->cmp, p->cb);
+    else if (c == ADX_COMP_LZF)
+        got = h5w_lzf_compress(s->raw, p->cb, s->cmp, p->cb);
+    if (got == 0 || got >= p->cb) {
         s->out = s->raw;
-        s->n = b->cb;
+        s->n = p->cb;
         s->mask = 1;
     } else {
         s->out = s->cmp;
@@ -398,101 +419,168 @@ static void compress_slot(const cbatch *b, struct libdeflate_compressor *gz, csl
     }
 }
 
-static void *cworker_run(void *arg)
+/* With p->mu held: the next chunk anyone may take, or UINT64_MAX. */
+static uint64_t take_chunk(cpool *p)
 {
-    cworker *cw = arg;
-    cbatch *b = cw->b;
-    for (;;) {
-        size_t j = atomic_fetch_add(&b->next, 1);
-        if (j >= b->nslots) break;
-        compress_slot(b, cw->gz, &b->slots[j]);
+    if (!p->a || p->next >= p->total || p->next >= p->written + p->nslots) return UINT64_MAX;
+    p->inflight++;
+    return p->next++;
+}
+
+/* Compresses chunk k without p->mu held, then publishes it. */
+static void run_chunk(cpool *p, struct libdeflate_compressor *gz, uint64_t k)
+{
+    pthread_mutex_unlock(&p->mu);
+    compress_chunk(p, gz, k);
+    pthread_mutex_lock(&p->mu);
+    p->slots[k % p->nslots].ready = k + 1;
+    p->inflight--;
+    pthread_cond_broadcast(&p->done);
+}
+
+static void *helper_run(void *arg)
+{
+    struct helper *h = arg;
+    cpool *p = h->p;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        uint64_t k = take_chunk(p);
+        if (k == UINT64_MAX)
+            pthread_cond_wait(&p->work, &p->mu);
+        else
+            run_chunk(p, h->gz, k);
     }
+    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
-/* Runs the batch on the calling thread plus up to nthreads-1 helpers; a
- * helper that cannot be started just leaves more work to the others. */
-static void compress_batch(w_ctx *w, cbatch *b)
+/* The pool of w (NULL when it cannot be had: the calling thread then does
+ * all the work alone). A helper that cannot be started leaves more to the
+ * others. */
+static cpool *pool_get(w_ctx *w)
 {
-    atomic_store(&b->next, 0);
-    cworker cw[H5W_MAX_THREADS];
-    int started = 0;
-    for (int t = 1; t < w->nthreads && (size_t)t < b->nslots; t++) {
-        cw[t] = (cworker){.b = b, .gz = w->gz[t]};
-        if (pthread_create(&cw[t].tid, NULL, cworker_run, &cw[t]) != 0) break;
-        started = t;
+    if (w->pool || w->nthreads < 2) return w->pool;
+    cpool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    for (int t = 1; t < w->nthreads; t++) {
+        p->h[p->nhelpers] = (struct helper){.p = p, .gz = w->gz[t]};
+        if (pthread_create(&p->tid[p->nhelpers], NULL, helper_run, &p->h[p->nhelpers]) != 0) break;
+        p->nhelpers++;
     }
-    cw[0] = (cworker){.b = b, .gz = w->gz[0]};
-    cworker_run(&cw[0]);
-    for (int t = 1; t <= started; t++)
-        pthread_join(cw[t].tid, NULL);
+    w->pool = p;
+    return p;
+}
+
+static void pool_free(cpool *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    for (int t = 0; t < p->nhelpers; t++)
+        pthread_join(p->tid[t], NULL);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
 }
 
 static int write_chunks(w_ctx *w, hid_t d, const ad_array *a, const uint64_t *chunk)
 {
     int nd = a->ndim;
     size_t esz = ad_dtype_size(a->dtype), cb = esz;
-    uint64_t nch[AD_MAX_NDIM], ci[AD_MAX_NDIM] = {0}, total = 1;
+    uint64_t total = 1;
+    cpool solo = {0}, *p = NULL;
     for (int i = 0; i < nd; i++) {
         if (__builtin_mul_overflow(cb, (size_t)chunk[i], &cb))
             return fail_model(w, "chunk size overflows");
-        nch[i] = (a->shape[i] + chunk[i] - 1) / chunk[i];
-        total *= nch[i]; /* <= n elements, which fits */
+        total *= (a->shape[i] + chunk[i] - 1) / chunk[i]; /* <= n elements, which fits */
     }
-    /* A few chunks per thread per batch keeps threads busy while bounding
-     * memory to 2 * slots * chunk size (chunks are at most ~1 MiB). */
+    if (total > 1) p = pool_get(w);
+    if (!p) {
+        /* One chunk, or no helpers: the same loop, all on this thread. */
+        p = &solo;
+        pthread_mutex_init(&p->mu, NULL);
+        pthread_cond_init(&p->work, NULL);
+        pthread_cond_init(&p->done, NULL);
+    }
+    /* A few chunks per thread keeps every thread busy while bounding
+     * memory to 2 * nslots * chunk size (chunks are at most ~1 MiB). */
     size_t nslots = (size_t)w->nthreads * 4;
     if (nslots > total) nslots = (size_t)total;
-    cbatch b = {.w = w, .a = a, .chunk = chunk, .cb = cb, .nslots = nslots};
-    b.slots = calloc(nslots, sizeof *b.slots);
+    cslot *slots = calloc(nslots, sizeof *slots);
     int rc = -1;
-    if (!b.slots) goto nomem;
+    if (!slots) goto nomem;
     for (size_t j = 0; j < nslots; j++)
-        if (!(b.slots[j].raw = malloc(cb)) || !(b.slots[j].cmp = malloc(cb))) goto nomem;
+        if (!(slots[j].raw = malloc(cb)) ||
+            (w->o->compression != ADX_COMP_NONE && !(slots[j].cmp = malloc(cb))))
+            goto nomem;
 
-    for (bool more = true; more;) {
-        if (check_cancel(w) < 0) goto out;
-        /* Fill the batch with the next chunk origins in row-major order. */
-        b.nslots = 0;
-        while (more && b.nslots < nslots) {
-            cslot *s = &b.slots[b.nslots++];
-            for (int i = 0; i < nd; i++)
-                s->origin[i] = ci[i] * chunk[i];
-            int k = nd - 1;
-            while (k >= 0) {
-                if (++ci[k] < nch[k]) break;
-                ci[k] = 0;
-                k--;
-            }
-            more = k >= 0;
-        }
-        compress_batch(w, &b);
-        for (size_t j = 0; j < b.nslots; j++) {
-            cslot *s = &b.slots[j];
-            hsize_t off[AD_MAX_NDIM];
-            uint64_t real = esz;
-            for (int i = 0; i < nd; i++) {
-                off[i] = s->origin[i];
-                uint64_t left = a->shape[i] - s->origin[i];
-                real *= left < chunk[i] ? left : chunk[i];
-            }
-            if (H5Dwrite_chunk(d, H5P_DEFAULT, s->mask, off, s->n, s->out) < 0) {
-                fail_h5(w, "writing a chunk");
-                goto out;
-            }
-            advance(w, real);
-        }
-    }
+    pthread_mutex_lock(&p->mu);
+    p->w = w;
+    p->chunk = chunk;
+    for (int i = 0; i < nd; i++)
+        p->nch[i] = (a->shape[i] + chunk[i] - 1) / chunk[i];
+    p->cb = cb;
+    p->slots = slots;
+    p->nslots = nslots;
+    p->total = total;
+    p->next = p->written = 0;
+    p->a = a;
+    pthread_cond_broadcast(&p->work);
     rc = 0;
+    for (uint64_t k = 0; k < total && rc == 0; k++) {
+        cslot *s = &slots[k % nslots];
+        while (s->ready != k + 1) {
+            uint64_t t = take_chunk(p);
+            if (t != UINT64_MAX)
+                run_chunk(p, w->gz[0], t);
+            else
+                pthread_cond_wait(&p->done, &p->mu);
+        }
+        pthread_mutex_unlock(&p->mu);
+        hsize_t off[AD_MAX_NDIM];
+        uint64_t real = esz, rest = k;
+        for (int i = nd - 1; i >= 0; i--) {
+            off[i] = (rest % p->nch[i]) * chunk[i];
+            rest /= p->nch[i];
+            uint64_t left = a->shape[i] - off[i];
+            real *= left < chunk[i] ? left : chunk[i];
+        }
+        if ((rc = check_cancel(w)) == 0 &&
+            H5Dwrite_chunk(d, H5P_DEFAULT, s->mask, off, s->n, s->out) < 0)
+            rc = fail_h5(w, "writing a chunk");
+        if (rc == 0) advance(w, real);
+        pthread_mutex_lock(&p->mu);
+        s->ready = 0;
+        p->written++;
+        pthread_cond_broadcast(&p->work);
+    }
+    /* Nothing more is handed out; chunks in progress finish before their
+     * slots go. */
+    p->total = p->next;
+    while (p->inflight)
+        pthread_cond_wait(&p->done, &p->mu);
+    p->a = NULL;
+    pthread_mutex_unlock(&p->mu);
     goto out;
 nomem:
-    adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
+    rc = adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
 out:
-    for (size_t j = 0; b.slots && j < nslots; j++) {
-        free(b.slots[j].raw);
-        free(b.slots[j].cmp);
+    for (size_t j = 0; slots && j < nslots; j++) {
+        free(slots[j].raw);
+        free(slots[j].cmp);
     }
-    free(b.slots);
+    free(slots);
+    if (p == &solo) {
+        pthread_cond_destroy(&p->work);
+        pthread_cond_destroy(&p->done);
+        pthread_mutex_destroy(&p->mu);
+    }
     return rc;
 }
 
@@ -1073,6 +1161,7 @@ out:
         adx_ptr_init(&w.ptr, NULL);
         rc = fail_io(&w);
     }
+    pool_free(w.pool);
     close_id(&w.t_str, H5Tclose);
     close_id(&w.t_bool, H5Tclose);
     for (int t = 0; t < H5W_MAX_THREADS; t++)
