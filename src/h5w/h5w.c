@@ -344,96 +344,131 @@ static int write_slabs(w_ctx *w, hid_t d, hid_t type, const ad_array *a, uint64_
 }
 
 /* Chunks of numeric datasets are gathered and compressed outside HDF5 by a
- * pool of helper threads (started at the first dataset with more than one
- * chunk, kept until the file is closed) and the calling thread, and stored
- * in order with H5Dwrite_chunk by the calling thread. A ring of slots lets
- * compression run ahead of the writes by up to `nslots` chunks, so no
- * thread waits for a whole batch: the helpers keep compressing while the
- * calling thread stores, and the calling thread compresses whenever its
- * next chunk is not ready yet. The file's bytes do not depend on timing:
- * chunks are stored in index order. */
-typedef struct cslot {
-    unsigned char *raw, *cmp;
-    const void *out; /* raw or cmp */
+ * pool of helper threads (started at the first chunked dataset, kept until
+ * the file is closed) and by the calling thread, which alone calls HDF5.
+ *
+ * A chunked dataset is created in its place, but its chunks are stored
+ * later ("drained"): the calling thread goes on with the next elements
+ * (string datasets, groups, attributes: work only it can do) while the
+ * helpers compress. Datasets are drained oldest first, at points that
+ * depend on the model only, never on timing, so the file's bytes are the
+ * same on any machine and with any number of threads: when the datasets
+ * waiting would exceed H5W_DEFER_BYTES of array data or H5W_DEFER_MAX
+ * datasets, a dataset larger than H5W_DEFER_BYTES at once, everything
+ * before the file is closed. While draining, the calling thread compresses
+ * too whenever its next chunk is not ready. Compressed chunks waiting to
+ * be stored are bounded by H5W_AHEAD_BYTES (plus a chunk per thread). */
+#define H5W_DEFER_BYTES ((uint64_t)64 << 20)
+#define H5W_DEFER_MAX 64
+#define H5W_AHEAD_BYTES ((uint64_t)32 << 20)
+
+typedef struct cout {
+    void *buf; /* the chunk as stored (malloc'd) */
     size_t n;
     uint32_t mask;
-    uint64_t ready; /* chunk index + 1 once compressed; 0 = free or in progress */
-} cslot;
+    int state; /* 0: not done yet, 1: ready, -1: out of memory */
+} cout;
+
+typedef struct cjob {
+    hid_t d; /* owned until drained */
+    const ad_array *a;
+    uint64_t chunk[AD_MAX_NDIM], nch[AD_MAX_NDIM];
+    size_t cb; /* bytes of one full chunk */
+    uint64_t total, next, written, raw;
+    cout *out;   /* one per chunk */
+    adx_ptr ptr; /* the element, for errors found while draining */
+    struct cjob *later;
+} cjob;
+
+typedef struct scratch {
+    unsigned char *raw, *cmp;
+    size_t cap;
+} scratch;
 
 struct cpool {
     pthread_mutex_t mu;
     pthread_cond_t work; /* helpers: a chunk to take, or stop */
     pthread_cond_t done; /* the writer: a chunk became ready */
     bool stop;
-    /* The dataset being written (a == NULL: none). */
-    const w_ctx *w;
-    const ad_array *a;
-    const uint64_t *chunk;
-    uint64_t nch[AD_MAX_NDIM];
-    size_t cb; /* bytes of one full chunk */
-    cslot *slots;
-    size_t nslots;
-    uint64_t total, next, written, inflight;
+    adx_compression comp;
+    cjob *head, *tail; /* waiting datasets, oldest first */
+    size_t njobs;
+    uint64_t queued;   /* array bytes of the waiting datasets (decides drains) */
+    uint64_t ahead;    /* bytes taken or compressed and not yet stored */
+    uint64_t inflight; /* chunks being compressed */
+    scratch mine;      /* the calling thread's */
     int nhelpers;
     pthread_t tid[H5W_MAX_THREADS];
     struct helper {
         struct cpool *p;
         struct libdeflate_compressor *gz;
+        scratch s;
     } h[H5W_MAX_THREADS];
 };
 
 /* filter_mask bit 0 marks a chunk kept raw because compression did not make
  * it smaller; both filters are optional (as h5py and H5Pset_deflate register
- * them), so readers skip them for that chunk. */
-static void compress_chunk(const cpool *p, struct libdeflate_compressor *gz, uint64_t k)
+ * them), so readers skip them for that chunk. Returns 0 or -1 (ENOMEM). */
+static int compress_chunk(adx_compression comp, const cjob *j, uint64_t k,
+                          struct libdeflate_compressor *gz, scratch *sc, cout *o)
 {
-    const ad_array *a = p->a;
-    cslot *s = &p->slots[k % p->nslots];
+    const ad_array *a = j->a;
+    size_t cb = j->cb;
+    if (sc->cap < cb) {
+        free(sc->raw);
+        free(sc->cmp);
+        sc->raw = malloc(cb);
+        sc->cmp = malloc(cb);
+        sc->cap = sc->raw && sc->cmp ? cb : 0;
+        if (!sc->cap) return -1;
+    }
     uint64_t origin[AD_MAX_NDIM];
     for (int i = a->ndim - 1; i >= 0; i--) {
-        origin[i] = (k % p->nch[i]) * p->chunk[i];
-        k /= p->nch[i];
+        origin[i] = (k % j->nch[i]) * j->chunk[i];
+        k /= j->nch[i];
     }
-    h5w_gather_chunk(a->data, a->ndim, a->shape, ad_dtype_size(a->dtype), p->chunk, origin, s->raw);
+    h5w_gather_chunk(a->data, a->ndim, a->shape, ad_dtype_size(a->dtype), j->chunk, origin,
+                     sc->raw);
     size_t got = 0;
-    adx_compression c = p->w->o->compression;
-    if (c == ADX_COMP_NONE) {
-        /* Chunked only to be resizable: no filter to skip. */
-        s->out = s->raw;
-        s->n = p->cb;
-        s->mask = 0;
-        return;
-    }
-    if (c == ADX_COMP_GZIP)
-        got = libdeflate_zlib_compress(gz, s->raw, p->cb, s->cmp, p->cb);
-    else if (c == ADX_COMP_LZF)
-        got = h5w_lzf_compress(s->raw, p->cb, s->cmp, p->cb);
-    if (got == 0 || got >= p->cb) {
-        s->out = s->raw;
-        s->n = p->cb;
-        s->mask = 1;
-    } else {
-        s->out = s->cmp;
-        s->n = got;
-        s->mask = 0;
-    }
+    if (comp == ADX_COMP_GZIP)
+        got = libdeflate_zlib_compress(gz, sc->raw, cb, sc->cmp, cb);
+    else if (comp == ADX_COMP_LZF)
+        got = h5w_lzf_compress(sc->raw, cb, sc->cmp, cb);
+    /* NONE: chunked only to be resizable, no filter to skip. */
+    bool raw = got == 0 || got >= cb;
+    o->n = raw ? cb : got;
+    o->mask = raw && comp != ADX_COMP_NONE ? 1 : 0;
+    o->buf = malloc(o->n);
+    if (!o->buf) return -1;
+    memcpy(o->buf, raw ? sc->raw : sc->cmp, o->n);
+    return 0;
 }
 
-/* With p->mu held: the next chunk anyone may take, or UINT64_MAX. */
-static uint64_t take_chunk(cpool *p)
+/* With p->mu held: the next chunk anyone may compress, oldest dataset
+ * first, while the bytes ahead of the file stay bounded. */
+static cjob *take_chunk(cpool *p, uint64_t *k)
 {
-    if (!p->a || p->next >= p->total || p->next >= p->written + p->nslots) return UINT64_MAX;
-    p->inflight++;
-    return p->next++;
+    for (cjob *j = p->head; j; j = j->later) {
+        if (j->next >= j->total) continue;
+        if (p->ahead && p->ahead + j->cb > H5W_AHEAD_BYTES) return NULL;
+        p->ahead += j->cb;
+        p->inflight++;
+        *k = j->next++;
+        return j;
+    }
+    return NULL;
 }
 
-/* Compresses chunk k without p->mu held, then publishes it. */
-static void run_chunk(cpool *p, struct libdeflate_compressor *gz, uint64_t k)
+/* Compresses chunk k of j without p->mu held, then publishes it. */
+static void run_chunk(cpool *p, cjob *j, uint64_t k, struct libdeflate_compressor *gz, scratch *sc)
 {
     pthread_mutex_unlock(&p->mu);
-    compress_chunk(p, gz, k);
+    cout o = {0};
+    int r = compress_chunk(p->comp, j, k, gz, sc, &o);
     pthread_mutex_lock(&p->mu);
-    p->slots[k % p->nslots].ready = k + 1;
+    o.state = r == 0 ? 1 : -1;
+    p->ahead -= j->cb - (r == 0 ? o.n : 0);
+    j->out[k] = o;
     p->inflight--;
     pthread_cond_broadcast(&p->done);
 }
@@ -444,27 +479,31 @@ static void *helper_run(void *arg)
     cpool *p = h->p;
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
-        uint64_t k = take_chunk(p);
-        if (k == UINT64_MAX)
-            pthread_cond_wait(&p->work, &p->mu);
+        uint64_t k;
+        cjob *j = take_chunk(p, &k);
+        if (j)
+            run_chunk(p, j, k, h->gz, &h->s);
         else
-            run_chunk(p, h->gz, k);
+            pthread_cond_wait(&p->work, &p->mu);
     }
     pthread_mutex_unlock(&p->mu);
+    free(h->s.raw);
+    free(h->s.cmp);
     return NULL;
 }
 
-/* The pool of w (NULL when it cannot be had: the calling thread then does
- * all the work alone). A helper that cannot be started leaves more to the
- * others. */
+/* The pool of w, started on first use; NULL on ENOMEM. A helper that
+ * cannot be started leaves more work to the others (with none, the
+ * calling thread compresses everything while draining). */
 static cpool *pool_get(w_ctx *w)
 {
-    if (w->pool || w->nthreads < 2) return w->pool;
+    if (w->pool) return w->pool;
     cpool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
+    p->comp = w->o->compression;
     for (int t = 1; t < w->nthreads; t++) {
         p->h[p->nhelpers] = (struct helper){.p = p, .gz = w->gz[t]};
         if (pthread_create(&p->tid[p->nhelpers], NULL, helper_run, &p->h[p->nhelpers]) != 0) break;
@@ -472,6 +511,96 @@ static cpool *pool_get(w_ctx *w)
     }
     w->pool = p;
     return p;
+}
+
+static void job_free(cjob *j)
+{
+    for (uint64_t k = 0; k < j->total; k++)
+        free(j->out[k].buf);
+    free(j->out);
+    close_id(&j->d, H5Dclose);
+    free(j);
+}
+
+/* With p->mu held: unlinks the oldest dataset once no chunk of any is in
+ * progress (so none of its buffers is being written). */
+static cjob *pop_job(cpool *p)
+{
+    cjob *j = p->head;
+    j->total = j->next; /* nothing more is handed out */
+    while (p->inflight)
+        pthread_cond_wait(&p->done, &p->mu);
+    for (uint64_t k = j->written; k < j->total; k++)
+        if (j->out[k].state == 1) p->ahead -= j->out[k].n;
+    p->head = j->later;
+    if (!p->head) p->tail = NULL;
+    p->njobs--;
+    p->queued -= j->raw;
+    return j;
+}
+
+/* Stores every chunk of the oldest waiting dataset, in order. */
+static int drain_one(w_ctx *w, cpool *p)
+{
+    cjob *j = p->head;
+    adx_ptr here = w->ptr;
+    w->ptr = j->ptr;
+    size_t esz = ad_dtype_size(j->a->dtype);
+    int rc = 0;
+    pthread_mutex_lock(&p->mu);
+    for (uint64_t k = 0; k < j->total && rc == 0; k++) {
+        cout *o = &j->out[k];
+        while (o->state == 0) {
+            uint64_t t;
+            cjob *tj = take_chunk(p, &t);
+            if (tj)
+                run_chunk(p, tj, t, w->gz[0], &p->mine);
+            else
+                pthread_cond_wait(&p->done, &p->mu);
+        }
+        pthread_mutex_unlock(&p->mu);
+        hsize_t off[AD_MAX_NDIM];
+        uint64_t real = esz, rest = k;
+        for (int i = j->a->ndim - 1; i >= 0; i--) {
+            off[i] = (rest % j->nch[i]) * j->chunk[i];
+            rest /= j->nch[i];
+            uint64_t left = j->a->shape[i] - off[i];
+            real *= left < j->chunk[i] ? left : j->chunk[i];
+        }
+        if (o->state < 0)
+            rc = adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
+        else if ((rc = check_cancel(w)) == 0 &&
+                 H5Dwrite_chunk(j->d, H5P_DEFAULT, o->mask, off, o->n, o->buf) < 0)
+            rc = fail_h5(w, "writing a chunk");
+        if (rc == 0) advance(w, real);
+        free(o->buf);
+        o->buf = NULL;
+        pthread_mutex_lock(&p->mu);
+        if (o->state == 1) p->ahead -= o->n;
+        j->written = k + 1;
+        pthread_cond_broadcast(&p->work);
+    }
+    job_free(pop_job(p));
+    pthread_mutex_unlock(&p->mu);
+    w->ptr = here;
+    return rc;
+}
+
+/* Before the file is closed: every waiting dataset stored (ok) or dropped. */
+static int drain_all(w_ctx *w, bool ok)
+{
+    cpool *p = w->pool;
+    int rc = 0;
+    while (p && p->head) {
+        if (ok && rc == 0) {
+            rc = drain_one(w, p);
+        } else {
+            pthread_mutex_lock(&p->mu);
+            job_free(pop_job(p));
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    return rc;
 }
 
 static void pool_free(cpool *p)
@@ -483,105 +612,65 @@ static void pool_free(cpool *p)
     pthread_mutex_unlock(&p->mu);
     for (int t = 0; t < p->nhelpers; t++)
         pthread_join(p->tid[t], NULL);
+    free(p->mine.raw);
+    free(p->mine.cmp);
     pthread_cond_destroy(&p->work);
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
 
-static int write_chunks(w_ctx *w, hid_t d, const ad_array *a, const uint64_t *chunk)
+/* Queues dataset *d (taken over: *d is reset) for its chunks to be stored
+ * later; see the comment above cout. */
+static int write_chunks(w_ctx *w, hid_t *d, const ad_array *a, const uint64_t *chunk)
 {
     int nd = a->ndim;
-    size_t esz = ad_dtype_size(a->dtype), cb = esz;
+    size_t cb = ad_dtype_size(a->dtype);
     uint64_t total = 1;
-    cpool solo = {0}, *p = NULL;
     for (int i = 0; i < nd; i++) {
         if (__builtin_mul_overflow(cb, (size_t)chunk[i], &cb))
             return fail_model(w, "chunk size overflows");
         total *= (a->shape[i] + chunk[i] - 1) / chunk[i]; /* <= n elements, which fits */
     }
-    if (total > 1) p = pool_get(w);
-    if (!p) {
-        /* One chunk, or no helpers: the same loop, all on this thread. */
-        p = &solo;
-        pthread_mutex_init(&p->mu, NULL);
-        pthread_cond_init(&p->work, NULL);
-        pthread_cond_init(&p->done, NULL);
+    cpool *p = pool_get(w);
+    cjob *j = calloc(1, sizeof *j);
+    if (j) j->out = calloc(total, sizeof *j->out);
+    if (!p || !j || !j->out) {
+        if (j) free(j->out);
+        free(j);
+        return adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
     }
-    /* A few chunks per thread keeps every thread busy while bounding
-     * memory to 2 * nslots * chunk size (chunks are at most ~1 MiB). */
-    size_t nslots = (size_t)w->nthreads * 4;
-    if (nslots > total) nslots = (size_t)total;
-    cslot *slots = calloc(nslots, sizeof *slots);
-    int rc = -1;
-    if (!slots) goto nomem;
-    for (size_t j = 0; j < nslots; j++)
-        if (!(slots[j].raw = malloc(cb)) ||
-            (w->o->compression != ADX_COMP_NONE && !(slots[j].cmp = malloc(cb))))
-            goto nomem;
-
+    j->d = *d;
+    *d = H5I_INVALID_HID;
+    j->a = a;
+    for (int i = 0; i < nd; i++) {
+        j->chunk[i] = chunk[i];
+        j->nch[i] = (a->shape[i] + chunk[i] - 1) / chunk[i];
+    }
+    j->cb = cb;
+    j->total = total;
+    j->raw = a->n * ad_dtype_size(a->dtype);
+    j->ptr = w->ptr;
+    int rc = 0;
+    while (rc == 0 && p->head &&
+           (p->njobs >= H5W_DEFER_MAX || p->queued + j->raw > H5W_DEFER_BYTES))
+        rc = drain_one(w, p);
+    if (rc) {
+        job_free(j);
+        return rc;
+    }
     pthread_mutex_lock(&p->mu);
-    p->w = w;
-    p->chunk = chunk;
-    for (int i = 0; i < nd; i++)
-        p->nch[i] = (a->shape[i] + chunk[i] - 1) / chunk[i];
-    p->cb = cb;
-    p->slots = slots;
-    p->nslots = nslots;
-    p->total = total;
-    p->next = p->written = 0;
-    p->a = a;
+    if (p->tail)
+        p->tail->later = j;
+    else
+        p->head = j;
+    p->tail = j;
+    p->njobs++;
+    p->queued += j->raw;
     pthread_cond_broadcast(&p->work);
-    rc = 0;
-    for (uint64_t k = 0; k < total && rc == 0; k++) {
-        cslot *s = &slots[k % nslots];
-        while (s->ready != k + 1) {
-            uint64_t t = take_chunk(p);
-            if (t != UINT64_MAX)
-                run_chunk(p, w->gz[0], t);
-            else
-                pthread_cond_wait(&p->done, &p->mu);
-        }
-        pthread_mutex_unlock(&p->mu);
-        hsize_t off[AD_MAX_NDIM];
-        uint64_t real = esz, rest = k;
-        for (int i = nd - 1; i >= 0; i--) {
-            off[i] = (rest % p->nch[i]) * chunk[i];
-            rest /= p->nch[i];
-            uint64_t left = a->shape[i] - off[i];
-            real *= left < chunk[i] ? left : chunk[i];
-        }
-        if ((rc = check_cancel(w)) == 0 &&
-            H5Dwrite_chunk(d, H5P_DEFAULT, s->mask, off, s->n, s->out) < 0)
-            rc = fail_h5(w, "writing a chunk");
-        if (rc == 0) advance(w, real);
-        pthread_mutex_lock(&p->mu);
-        s->ready = 0;
-        p->written++;
-        pthread_cond_broadcast(&p->work);
-    }
-    /* Nothing more is handed out; chunks in progress finish before their
-     * slots go. */
-    p->total = p->next;
-    while (p->inflight)
-        pthread_cond_wait(&p->done, &p->mu);
-    p->a = NULL;
     pthread_mutex_unlock(&p->mu);
-    goto out;
-nomem:
-    rc = adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
-out:
-    for (size_t j = 0; slots && j < nslots; j++) {
-        free(slots[j].raw);
-        free(slots[j].cmp);
-    }
-    free(slots);
-    if (p == &solo) {
-        pthread_cond_destroy(&p->work);
-        pthread_cond_destroy(&p->done);
-        pthread_mutex_destroy(&p->mu);
-    }
-    return rc;
+    if (j->raw > H5W_DEFER_BYTES) return drain_one(w, p);
+    return 0;
 }
 
 enum {
@@ -652,7 +741,7 @@ static int write_array(w_ctx *w, hid_t loc, const char *name, const ad_array *a,
         }
         advance(w, arr_bytes(a));
     } else if (chunked && !str && a->n > 0) {
-        if (write_chunks(w, d, a, chunk) < 0) goto out;
+        if (write_chunks(w, &d, a, chunk) < 0) goto out;
     } else if (a->n > 0) {
         uint64_t row_bytes =
             (a->n / a->shape[0]) * (str ? sizeof(char *) : ad_dtype_size(a->dtype));
@@ -1152,6 +1241,7 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
     if (write_top(&w, file, a) < 0) goto out;
     rc = 0;
 out:
+    if (drain_all(&w, rc == 0) < 0) rc = -1;
     if (file >= 0 && H5Fclose(file) < 0 && rc == 0) {
         adx_ptr_init(&w.ptr, NULL);
         rc = fail_h5(&w, "closing the file");
