@@ -23,8 +23,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# The same build the README and scripts/ use, in release mode.
-RUN ./scripts/build.sh build --buildtype=release \
+# The same build the README and scripts/ use, in release mode; libhdf5 is
+# linked statically (libhdf5-dev ships the archive), so the runtime needs
+# neither it nor the curl/krb5/ldap stack Debian's shared one pulls in.
+RUN ./scripts/build.sh build --buildtype=release -Dstatic_hdf5=enabled \
  && ./build/anndata-exportd --version
 
 FROM debian:bookworm-slim AS runtime
@@ -33,7 +35,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # base image); no compiler, no -dev packages, no curl.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        libuv1 libmicrohttpd12 libjansson4 libhdf5-103-1 libdeflate0 liblzf1 \
+        libuv1 libmicrohttpd12 libjansson4 libdeflate0 liblzf1 \
         libzip4 libnettle8 libsystemd0 zlib1g \
  && rm -rf /var/lib/apt/lists/*
 # A fixed numeric uid so that volume ownership and Kubernetes' runAsNonRoot

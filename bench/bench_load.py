@@ -2,7 +2,9 @@
 """Load benchmark of `anndata-exportd serve`.
 
 1. Small synchronous exports (POST /v1/exports?wait=…) from N concurrent
-   keep-alive clients: requests/s, p50/p99 latency, errors.
+   keep-alive clients: requests/s, p50/p99 latency, errors. The body is the
+   real fixture conversation (shared/fixtures/polis_real.json, 370 KB; the
+   small-job case of issue 11), or with --tiny a 2 x 3 request.
 2. Two large jobs at the same time versus one after the other.
 
 Each scenario runs REPEAT times and the medians are printed. The daemon is
@@ -10,7 +12,8 @@ started here on a free 127.0.0.1 port with a temp spool (or point --url at a
 running one for scenario 1 only).
 
 usage: /usr/bin/python3 bench/bench_load.py [--bin build/anndata-exportd]
-       [--clients 32] [--seconds 10] [--repeat 3] [--workers 2]
+       [--clients 32] [--seconds 10] [--repeat 3] [--workers 2] [--tiny]
+       [--small-only]
 Run it with Debian's python3 (numpy is needed for the large request).
 """
 import argparse
@@ -26,6 +29,19 @@ import sys
 import tempfile
 import threading
 import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# shared/ sits beside the clone (as the tests expect); ADX_SHARED overrides.
+FIXTURE = os.path.join(
+    os.environ.get("ADX_SHARED", os.path.join(HERE, "..", "..", "shared")),
+    "fixtures", "polis_real.json")
+
+
+def cpu_of(pid):
+    """User + system CPU seconds of a process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port():
@@ -57,7 +73,7 @@ def start_daemon(binary, tmp, workers, queue_max=1024):
     raise SystemExit("daemon did not start")
 
 
-def small_body(i):
+def tiny_body(i):
     return json.dumps({"adata": {"X": [[i, 1.5, 2], [3, 4, 5]],
                                  "obs": {"index": ["a", "b"], "columns": {"k": [i, 1]}},
                                  "uns": {"n": i}}}).encode()
@@ -71,7 +87,7 @@ def pct(xs, q):
     return xs[k]
 
 
-def run_small(port, clients, seconds):
+def run_small(port, clients, seconds, body_of):
     lat, errors = [], [0]
     lock = threading.Lock()
     stop = time.time() + seconds
@@ -81,7 +97,7 @@ def run_small(port, clients, seconds):
         i = 0
         mine = []
         while time.time() < stop:
-            body = small_body(ci * 100000 + i)
+            body = body_of(ci * 100000 + i)
             i += 1
             t0 = time.perf_counter()
             try:
@@ -160,16 +176,36 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rows", type=int, default=4000)
     ap.add_argument("--cols", type=int, default=2500)
+    ap.add_argument("--tiny", action="store_true",
+                    help="a 2 x 3 request instead of the fixture conversation")
+    ap.add_argument("--small-only", action="store_true", help="skip the two large jobs")
     a = ap.parse_args()
+    if a.tiny:
+        body_of, what = tiny_body, "2 x 3 request"
+    else:
+        with open(FIXTURE, "rb") as f:
+            fixture = f.read()
+        body_of = lambda i: fixture  # noqa: E731
+        what = "fixture conversation, %d KB" % (len(fixture) // 1000)
     with tempfile.TemporaryDirectory() as tmp:
         proc, port = start_daemon(a.bin, tmp, a.workers)
         try:
-            runs = [run_small(port, a.clients, a.seconds) for _ in range(a.repeat)]
+            runs = []
+            for _ in range(a.repeat):
+                c0 = cpu_of(proc.pid)
+                r = run_small(port, a.clients, a.seconds, body_of)
+                r["daemon_cpu_ms"] = (cpu_of(proc.pid) - c0) * 1e3 / max(r["ok"], 1)
+                runs.append(r)
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            print("small sync exports, %d clients, %d workers, %.0f s x %d runs (medians):"
-                  % (a.clients, a.workers, a.seconds, a.repeat))
+            print("small sync exports (%s), %d clients, %d workers, %.0f s x %d runs (medians),"
+                  " load average %s:" % (what, a.clients, a.workers, a.seconds, a.repeat,
+                                         " ".join(open("/proc/loadavg").read().split()[:3])))
             print("  %.1f requests/s  p50 %.1f ms  p99 %.1f ms  ok %d  errors %d"
-                  % (med["rps"], med["p50_ms"], med["p99_ms"], med["ok"], med["errors"]))
+                  "  daemon CPU %.2f ms/export"
+                  % (med["rps"], med["p50_ms"], med["p99_ms"], med["ok"], med["errors"],
+                     med["daemon_cpu_ms"]))
+            if a.small_only:
+                return
             body = large_body(os.path.join(tmp, "large.json"), a.rows, a.cols)
             seq = statistics.median(run_large(port, body, 2, False) for _ in range(a.repeat))
             par = statistics.median(run_large(port, body, 2, True) for _ in range(a.repeat))

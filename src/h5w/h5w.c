@@ -43,6 +43,13 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "h5ad writer assumes l
 #define H5W_AUTO_THREADS 4
 #define H5W_MAX_THREADS 16
 
+/* Helper threads start once this much array data waits to be compressed:
+ * starting them costs more than they save on a small export. */
+#define PARALLEL_MIN_BYTES (256u << 10)
+
+/* HDF5's default type-conversion buffer size, kept as the cap of ours. */
+#define XFER_MAX (1u << 20)
+
 typedef struct cpool cpool;
 
 typedef struct w_ctx {
@@ -58,9 +65,12 @@ typedef struct w_ctx {
     cpool *pool; /* compression helpers, started by the first chunked dataset */
     uint64_t total, done;
     hid_t file;
-    bool v18;         /* file switched to the 1.8 object format */
-    const char *path; /* for the log-only cause */
-    int io_err;       /* first errno of the file driver (vfd.c), 0 = none */
+    bool v18;            /* file switched to the 1.8 object format */
+    const char *path;    /* for the log-only cause */
+    int io_err;          /* first errno of the file driver (vfd.c), 0 = none */
+    hid_t dxpl;          /* transfer list carrying xbuf (xfer_list) */
+    unsigned char *xbuf; /* conversion buffer, then background buffer */
+    size_t xcap;         /* bytes of each of the two */
 } w_ctx;
 
 /* ------------------------------------------------------------ errors */
@@ -135,6 +145,41 @@ static void close_id(hid_t *id, herr_t (*fn)(hid_t))
 {
     if (*id >= 0) fn(*id);
     *id = H5I_INVALID_HID;
+}
+
+/* The transfer list for writing `nelem` elements of `msize` bytes each in
+ * memory. With HDF5's default list every H5Dwrite that converts (strings,
+ * records) callocs a 1 MiB conversion buffer and, for variable-length data,
+ * a 1 MiB background buffer: zeroing and faulting in 2 MiB per string
+ * column was most of a small export. One pair per file is reused instead,
+ * sized to the selection (up to the same 1 MiB), so a short column touches
+ * only what it needs. HDF5 fills both before reading them: the background
+ * from the file, the conversion buffer from `buf`. */
+static hid_t xfer_list(w_ctx *w, uint64_t nelem, size_t msize)
+{
+    /* An element's file form is at most this: a string's pointer (8 bytes)
+     * becomes length + global heap id (16) in the file, in records too. */
+    size_t esz = 2 * msize + 8;
+    size_t want = nelem > XFER_MAX / esz ? XFER_MAX / esz * esz : (size_t)nelem * esz;
+    if (want < esz) want = esz;       /* one element even when it exceeds the cap */
+    want = (want + 63) & ~(size_t)63; /* the background buffer stays aligned */
+    if (want > w->xcap) {
+        size_t two;
+        unsigned char *nb = NULL;
+        if (!__builtin_mul_overflow(want, (size_t)2, &two)) nb = malloc(two);
+        if (!nb) {
+            adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
+            return H5I_INVALID_HID;
+        }
+        free(w->xbuf);
+        w->xbuf = nb;
+        w->xcap = want;
+    }
+    if (H5Pset_buffer(w->dxpl, want, w->xbuf, w->xbuf + want) < 0) {
+        fail_h5(w, "setting the transfer buffers");
+        return H5I_INVALID_HID;
+    }
+    return w->dxpl;
 }
 
 /* ------------------------------------------------------------ attributes */
@@ -291,7 +336,12 @@ static int write_rows(w_ctx *w, hid_t d, hid_t type, const ad_array *a, uint64_t
         fail_h5(w, "selecting rows");
         goto out;
     }
-    if (H5Dwrite(d, type, ms, fs, H5P_DEFAULT, buf) < 0) {
+    uint64_t nelem = 1;
+    for (int i = 0; i < a->ndim; i++)
+        nelem *= count[i]; /* a part of the checked a->n */
+    hid_t dx = xfer_list(w, nelem, a->dtype == AD_STR ? sizeof(char *) : ad_dtype_size(a->dtype));
+    if (dx < 0) goto out;
+    if (H5Dwrite(d, type, ms, fs, dx, buf) < 0) {
         fail_h5(w, "writing a dataset");
         goto out;
     }
@@ -389,7 +439,7 @@ struct cpool {
     pthread_mutex_t mu;
     pthread_cond_t work; /* helpers: a chunk to take, or stop */
     pthread_cond_t done; /* the writer: a chunk became ready */
-    bool stop;
+    bool stop, started;
     adx_compression comp;
     cjob *head, *tail; /* waiting datasets, oldest first */
     size_t njobs;
@@ -492,9 +542,8 @@ static void *helper_run(void *arg)
     return NULL;
 }
 
-/* The pool of w, started on first use; NULL on ENOMEM. A helper that
- * cannot be started leaves more work to the others (with none, the
- * calling thread compresses everything while draining). */
+/* The pool of w, made on first use (NULL on ENOMEM); its helpers start
+ * with start_helpers. */
 static cpool *pool_get(w_ctx *w)
 {
     if (w->pool) return w->pool;
@@ -504,13 +553,22 @@ static cpool *pool_get(w_ctx *w)
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
     p->comp = w->o->compression;
+    w->pool = p;
+    return p;
+}
+
+/* Once, when enough work waits. A helper that cannot be started leaves more
+ * work to the others (with none, the calling thread compresses everything
+ * while draining); the file's bytes are the same either way. */
+static void start_helpers(w_ctx *w, cpool *p)
+{
+    if (p->started || p->queued < PARALLEL_MIN_BYTES) return;
+    p->started = true;
     for (int t = 1; t < w->nthreads; t++) {
         p->h[p->nhelpers] = (struct helper){.p = p, .gz = w->gz[t]};
         if (pthread_create(&p->tid[p->nhelpers], NULL, helper_run, &p->h[p->nhelpers]) != 0) break;
         p->nhelpers++;
     }
-    w->pool = p;
-    return p;
 }
 
 static void job_free(cjob *j)
@@ -669,6 +727,7 @@ static int write_chunks(w_ctx *w, hid_t *d, const ad_array *a, const uint64_t *c
     p->queued += j->raw;
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
+    start_helpers(w, p);
     if (j->raw > H5W_DEFER_BYTES) return drain_one(w, p);
     return 0;
 }
@@ -734,8 +793,9 @@ static int write_array(w_ctx *w, hid_t loc, const char *name, const ad_array *a,
 
     if (a->ndim == 0) {
         const char *s = str ? ad_str_at(a, 0) : NULL;
-        if (H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, str ? (const void *)&s : a->data) <
-            0) {
+        hid_t dx = xfer_list(w, 1, str ? sizeof(char *) : ad_dtype_size(a->dtype));
+        if (dx < 0) goto out;
+        if (H5Dwrite(d, type, H5S_ALL, H5S_ALL, dx, str ? (const void *)&s : a->data) < 0) {
             fail_h5(w, "writing a scalar");
             goto out;
         }
@@ -864,6 +924,7 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
     hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
     char *buf = NULL;
     int rc = -1;
+    bool charged = false;
     if (ct < 0) {
         fail_h5(w, "creating a compound type");
         goto out;
@@ -877,6 +938,9 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
         }
         off += a->dtype == AD_STR ? sizeof(char *) : ad_dtype_size(a->dtype);
     }
+    /* The interleaved records are a second copy of the fields. */
+    if (adx_ctl_charge(w->ctl, bytes, adx_ptr_str(&w->ptr), w->err) < 0) goto out;
+    charged = true;
     buf = malloc(bytes ? bytes : 1);
     if (!buf) {
         adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
@@ -923,15 +987,20 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
         goto out;
     }
     if (set_encoding(w, d, "rec-array", "0.2.0") < 0) goto out;
-    if (rec->n && H5Dwrite(d, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-        fail_h5(w, "writing a record array");
-        goto out;
+    if (rec->n) {
+        hid_t dx = xfer_list(w, rec->n, recsize);
+        if (dx < 0) goto out;
+        if (H5Dwrite(d, ct, H5S_ALL, H5S_ALL, dx, buf) < 0) {
+            fail_h5(w, "writing a record array");
+            goto out;
+        }
     }
     for (size_t f = 0; f < rec->nfields; f++)
         advance(w, arr_bytes(&rec->fields[f]));
     rc = 0;
 out:
     free(buf);
+    if (charged) adx_ctl_release(w->ctl, bytes);
     close_id(&d, H5Dclose);
     close_id(&dcpl, H5Pclose);
     close_id(&space, H5Sclose);
@@ -1188,7 +1257,8 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
                .rep = rep,
                .err = err,
                .t_str = H5I_INVALID_HID,
-               .t_bool = H5I_INVALID_HID};
+               .t_bool = H5I_INVALID_HID,
+               .dxpl = H5I_INVALID_HID};
     adx_ptr_init(&w.ptr, NULL);
     hid_t file = H5I_INVALID_HID;
     int rc = -1;
@@ -1213,7 +1283,8 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
         }
     w.t_str = make_str_type();
     w.t_bool = make_bool_type();
-    if (w.t_str < 0 || w.t_bool < 0) {
+    w.dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (w.t_str < 0 || w.t_bool < 0 || w.dxpl < 0) {
         fail_h5(&w, "creating datatypes");
         goto out;
     }
@@ -1254,6 +1325,8 @@ out:
     pool_free(w.pool);
     close_id(&w.t_str, H5Tclose);
     close_id(&w.t_bool, H5Tclose);
+    close_id(&w.dxpl, H5Pclose);
+    free(w.xbuf);
     for (int t = 0; t < H5W_MAX_THREADS; t++)
         if (w.gz[t]) libdeflate_free_compressor(w.gz[t]);
     if (rc == 0) adx_ctl_progress(ctl, 1.0);

@@ -241,7 +241,7 @@ START_TEST(mp_errors)
     pl.max_header_bytes = 64;
     mp_fails("--" B "\r\n" CD("a") "X-Long: 0123456789012345678901234567890123456789\r\n\r\n--" B
                                    "--",
-             &pl, 413, "max_header_bytes");
+             &pl, 413, "max_part_header_bytes");
     /* A huge header with the default limit. */
     size_t n = 20000;
     char *big = malloc(n + 200);
