@@ -451,11 +451,13 @@ static void validate_run(uv_work_t *w)
         return;
     }
     uint64_t mb = pipe_model_bytes(j->pj);
-    if ((!v->keep_model && mb > SMALL_MODEL_BYTES) || mb > v->lim.max_request_memory) {
+    bool small = mb <= SMALL_MODEL_BYTES && v->input.kind != PIPE_SRC_H5AD;
+    if ((!v->keep_model && !small) || mb > v->lim.max_request_memory) {
         /* Queued behind others, or more than one request may hold: reload
-         * later rather than hold the model. A small one is held anyway:
-         * decoding it twice was a large part of a small job, and queue_max
-         * of them are little next to one running export. */
+         * later rather than hold the model. A small decoded body is held
+         * anyway: decoding it twice was a large part of a small job, and
+         * queue_max of them are little next to one running export. (An
+         * uploaded h5ad is read again behind its isolated check.) */
         pipe_free(j->pj);
         j->pj = NULL;
     }
