@@ -10,22 +10,25 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct adx_limits {
-    uint64_t max_body_bytes;     /* whole request body */
-    uint64_t max_elements;       /* elements of any one array (dense, sparse part, column) */
-    uint64_t max_dim;            /* any one dimension (n_obs, n_vars, shape[k]) */
-    uint64_t max_total_bytes;    /* decoded model size, all buffers together */
-    uint32_t max_ndim;           /* rank of an N-d array (numpy allows 32) */
-    uint32_t max_depth;          /* nesting depth of uns dicts */
-    uint64_t max_string_bytes;   /* one string value */
-    uint64_t max_keys;           /* entries in one mapping / columns in one frame */
-    uint64_t csv_max_cells;      /* densify sparse matrices for csv bundles up to this */
-    uint64_t max_request_memory; /* memory one request's decoding may hold at once */
-    uint64_t max_key_bytes;      /* one mapping key / column name */
-    uint64_t max_patterns;       /* entries of include / categorical_columns */
-    uint64_t max_pattern_bytes;  /* one of those patterns */
+    uint64_t max_body_bytes;        /* whole request body */
+    uint64_t max_elements;          /* elements of any one array (dense, sparse part, column) */
+    uint64_t max_dim;               /* any one dimension (n_obs, n_vars, shape[k]) */
+    uint64_t max_total_bytes;       /* decoded model size, all buffers together */
+    uint32_t max_ndim;              /* rank of an N-d array (numpy allows 32) */
+    uint32_t max_depth;             /* nesting depth of uns dicts */
+    uint64_t max_string_bytes;      /* one string value */
+    uint64_t max_keys;              /* entries in one mapping / columns in one frame */
+    uint64_t csv_max_cells;         /* densify sparse matrices for csv bundles up to this */
+    uint64_t max_request_memory;    /* memory one request's decoding may hold at once */
+    uint64_t max_key_bytes;         /* one mapping key / column name */
+    uint64_t max_patterns;          /* entries of include / categorical_columns */
+    uint64_t max_pattern_bytes;     /* one of those patterns */
+    uint64_t max_parts;             /* parts of one multipart body */
+    uint64_t max_part_header_bytes; /* header block of one part */
 } adx_limits;
 
 /* Defaults sized for a 24 GiB machine with a few concurrent jobs. */
@@ -62,11 +65,16 @@ const char *adx_compression_name(adx_compression c); /* "gzip", "lzf", "none" */
  * zero/NULL. `cancel` is polled between chunks: when it reads non-zero the
  * stage stops and fails with ADX_E_CANCELED. `progress` is called with a
  * fraction in [0,1] from the worker thread; it must be cheap and thread-safe
- * (the daemon stores it in an atomic and reads it from the loop). */
+ * (the daemon stores it in an atomic and reads it from the loop).
+ * `budget` is the request's memory budget: a stage charges the buffers it
+ * builds whose size follows the data (not its fixed-size scratch) before
+ * allocating them, so a request's writer is bounded by max_request_memory
+ * as its decoder is. */
 typedef struct adx_ctl {
     const atomic_int *cancel;
     void (*progress)(void *ud, double fraction);
     void *ud;
+    adx_budget *budget;
 } adx_ctl;
 
 static inline bool adx_ctl_canceled(const adx_ctl *c)
@@ -76,6 +84,15 @@ static inline bool adx_ctl_canceled(const adx_ctl *c)
 static inline void adx_ctl_progress(const adx_ctl *c, double f)
 {
     if (c && c->progress) c->progress(c->ud, f);
+}
+static inline int adx_ctl_charge(const adx_ctl *c, uint64_t bytes, const char *pointer,
+                                 struct adx_err *err)
+{
+    return adx_budget_charge(c ? c->budget : NULL, bytes, pointer, err);
+}
+static inline void adx_ctl_release(const adx_ctl *c, uint64_t bytes)
+{
+    adx_budget_release(c ? c->budget : NULL, bytes);
 }
 
 #endif

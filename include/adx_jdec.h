@@ -124,7 +124,9 @@ typedef struct jdec_doc jdec_doc;
  * o->progress_to, cancel polled per chunk) and o->base_ptr as the prefix of
  * error pointers. Errors: ADX_E_INVALID_JSON "malformed JSON at line L,
  * column C: ..." with the pointer of the element being read; ADX_E_LIMIT
- * (max_body_bytes through the source, max_keys, max_key_bytes, nesting
+ * (max_body_bytes through the source, max_keys, max_key_bytes and
+ * max_string_bytes — a string is refused while it is read, once it passes
+ * the limit, at its own pointer; "base64" text is bulk data and exempt —, nesting
  * deeper than max_depth + max_ndim + 16, max_request_memory);
  * ADX_E_SCHEMA for an integer beyond uint64; ADX_E_CANCELED; ADX_E_IO;
  * ADX_E_NOMEM. */

@@ -65,6 +65,12 @@ typedef struct ad_array {
     void *data;
     char *str;
     uint64_t *soff;
+    /* Non-NULL when `data` lies inside a private file mapping of map_len
+     * bytes starting at `map` (a large binary part, adx_parts.h): free
+     * unmaps it instead of freeing `data`; a clone is an ordinary copy.
+     * Zero for every other array. */
+    void *map;
+    size_t map_len;
 } ad_array;
 
 typedef enum ad_kind {

@@ -3,10 +3,16 @@
  * of a part, and reading a part straight into the typed model.
  *
  * A part is never copied out of the body: the multipart parser only records
- * where each part's bytes lie in the (spooled) body file, and a part is read
- * later with pread(2) into the buffer of the ad_array it fills (or from an
- * mmap of its range when it must be reordered: Fortran order). The CLI's
- * `--part NAME=FILE` adds whole files to the same set.
+ * where each part's bytes lie in the (spooled) body file. A C-order numeric
+ * part of 1 MiB or more whose data starts 16-byte aligned in the file
+ * becomes its ad_array as a private mapping of those bytes (ad_array.map;
+ * the array owns the mapping, so the body file may be closed or unlinked);
+ * smaller or unaligned ones are read with pread(2) into the buffer of the
+ * ad_array they fill, and parts that must be reordered (Fortran order),
+ * converted (UTF-32) or gathered (records) are read from an mmap of their
+ * range. A mapped part's file must not be truncated while the model lives
+ * (the daemon's spool files are its own; the CLI's are the caller's). The
+ * CLI's `--part NAME=FILE` adds whole files to the same set.
  *
  * Ownership: a parts_set owns its parts' names and the file descriptors it
  * opened (parts_set_add_file); a descriptor handed to parts_set_scan_fd stays

@@ -123,6 +123,11 @@ pipe_job *pipe_load_input(const char *path, pipe_src_kind kind, const json_t *op
 
 /* Reads a deferred dataset first. */
 int pipe_prepare(pipe_job *j, adx_err *err);
+/* pipe_prepare that polls `ctl`'s cancel flag (NULL = none) in the
+ * dataset read, between stages, before every element sanitize walks and
+ * every column strings_to_categoricals converts: a set flag fails it with
+ * ADX_E_CANCELED. */
+int pipe_prepare_ctl(pipe_job *j, const adx_ctl *ctl, adx_err *err);
 /* `ctl` may be NULL. The written file gets mode 0644. */
 int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *err);
 

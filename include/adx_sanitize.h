@@ -47,6 +47,11 @@
 #include "adx_report.h"
 
 int san_anndata(ad_anndata *a, const adx_limits *lim, adx_report *rep, adx_err *err);
+/* san_anndata that polls `ctl`'s cancel flag before every element it
+ * walks: a set flag fails it with ADX_E_CANCELED (the model is left valid
+ * but only partly sanitized). `ctl` NULL = san_anndata. */
+int san_anndata_ctl(ad_anndata *a, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
+                    adx_err *err);
 
 /* anndata's write-time conversion (AnnData.strings_to_categoricals, called
  * by anndata 0.8's write_h5ad for obs, var and raw.var only): every AD_STR
@@ -55,6 +60,8 @@ int san_anndata(ad_anndata *a, const adx_limits *lim, adx_report *rep, adx_err *
  * default key, as anndata does (AD_CAT_NATURAL of ad_cat_from_values). Applied by the pipeline for
  * h5ad only, as anndata's writer does. Returns 0 or -1 (ADX_E_NOMEM). */
 int san_strings_to_categoricals(ad_anndata *a, adx_err *err);
+/* The same, polling `ctl`'s cancel flag before each column (ADX_E_CANCELED). */
+int san_strings_to_categoricals_ctl(ad_anndata *a, const adx_ctl *ctl, adx_err *err);
 
 /* categorical_columns for a model that did not come from JSON (an h5ad
  * file, a Polis folder, a stored dataset): plain 1-d obs/var columns whose

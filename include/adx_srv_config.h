@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "adx_common.h"
@@ -61,6 +62,9 @@ int srv_config_set(srv_config *c, const char *key, const char *value, const char
                    adx_err *err);
 /* Parse a whole config file's text (NUL-terminated). */
 int srv_config_parse_text(srv_config *c, const char *text, const char *fname, adx_err *err);
+/* Every numeric setting as its flag with the value `c` holds (the defaults
+ * for `serve --help`), wrapped at 78 columns. */
+void srv_config_print_numeric(FILE *f, const srv_config *c);
 int srv_config_load_file(srv_config *c, const char *path, adx_err *err);
 /* Apply ANNDATA_EXPORTD_* entries of a NULL-terminated environ array. */
 int srv_config_apply_env(srv_config *c, char *const *envp, adx_err *err);

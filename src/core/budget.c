@@ -19,7 +19,7 @@ int adx_budget_charge(adx_budget *b, uint64_t bytes, const char *pointer, adx_er
     do {
         if (__builtin_add_overflow(cur, bytes, &next) || (b->limit && next > b->limit))
             return adx_err_set(err, ADX_E_LIMIT, pointer,
-                               "decoding needs more than max_request_memory = %" PRIu64 " bytes",
+                               "the request needs more than max_request_memory = %" PRIu64 " bytes",
                                b->limit);
     } while (!atomic_compare_exchange_weak_explicit(&b->used, &cur, next, memory_order_relaxed,
                                                     memory_order_relaxed));

@@ -16,6 +16,8 @@ void adx_limits_default(adx_limits *l)
     l->max_key_bytes = 64u << 10;
     l->max_patterns = 4096;
     l->max_pattern_bytes = 4096;
+    l->max_parts = 1024;
+    l->max_part_header_bytes = 16u << 10;
 }
 
 const char *adx_format_name(adx_format f)

@@ -3,6 +3,7 @@
 #include "adx_model.h"
 
 #include <math.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,10 @@ fail:
 void ad_array_free(ad_array *a)
 {
     if (!a) return;
-    free(a->data);
+    if (a->map)
+        munmap(a->map, a->map_len);
+    else
+        free(a->data);
     free(a->str);
     free(a->soff);
     memset(a, 0, sizeof *a);
@@ -124,6 +128,8 @@ int ad_array_clone(ad_array *dst, const ad_array *src)
     dst->data = NULL;
     dst->str = NULL;
     dst->soff = NULL;
+    dst->map = NULL;
+    dst->map_len = 0;
     if (src->dtype == AD_STR) {
         size_t ob, sb;
         if (ad_bytes(AD_U64, src->n + 1, &ob) < 0) return -1;
@@ -634,18 +640,54 @@ void ad_frame_remove_at(ad_frame *f, size_t i)
 
 int ad_frame_default_index(ad_frame *f, uint64_t n_rows)
 {
-    ad_strbuild b = {0};
-    char tmp[24];
-    for (uint64_t i = 0; i < n_rows; i++) {
-        int len = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)i);
-        if (ad_sb_push(&b, tmp, (size_t)len) < 0) {
-            ad_sb_free(&b);
-            return -1;
-        }
+    /* pandas' RangeIndex as strings. The sizes are known up front, so the
+     * buffers are allocated once and the digits written directly: a frame
+     * of 10^6 rows otherwise spends most of its decode in snprintf and in
+     * reallocations that touch fresh pages again. */
+    uint64_t chars = 0;
+    for (uint64_t lo = 0, hi = 10, w = 1; lo < n_rows; w++) {
+        uint64_t end = hi < n_rows ? hi : n_rows; /* [lo, end) have w digits */
+        chars += (end - lo) * (w + 1);
+        lo = end;
+        hi = hi > UINT64_MAX / 10 ? UINT64_MAX : hi * 10;
     }
     ad_array idx;
     uint64_t shape[1] = {n_rows};
-    if (ad_sb_finish(&b, &idx, 1, shape) < 0) return -1;
+    if (n_rows == 0) {
+        if (ad_array_init(&idx, AD_STR, 1, shape) < 0) return -1;
+    } else {
+        size_t ob, sb;
+        if (ad_bytes(AD_U64, n_rows + 1, &ob) < 0 || ad_bytes(AD_U8, chars, &sb) < 0) return -1;
+        memset(&idx, 0, sizeof idx);
+        idx.dtype = AD_STR;
+        idx.ndim = 1;
+        idx.shape[0] = idx.n = n_rows;
+        idx.soff = malloc(ob);
+        idx.str = malloc(sb);
+        if (!idx.soff || !idx.str) {
+            ad_array_free(&idx);
+            return -1;
+        }
+        char digits[24] = "0";
+        int nd = 1; /* digits[0..nd) is the decimal text of i, kept incrementally */
+        uint64_t o = 0;
+        for (uint64_t i = 0; i < n_rows; i++) {
+            idx.soff[i] = o;
+            memcpy(idx.str + o, digits, (size_t)nd);
+            o += (uint64_t)nd;
+            idx.str[o++] = '\0';
+            int k = nd - 1;
+            while (k >= 0 && digits[k] == '9')
+                digits[k--] = '0';
+            if (k >= 0) {
+                digits[k]++;
+            } else {
+                memmove(digits + 1, digits, (size_t)nd++);
+                digits[0] = '1';
+            }
+        }
+        idx.soff[n_rows] = o;
+    }
     ad_array_free(&f->index);
     f->index = idx;
     f->n_rows = n_rows;

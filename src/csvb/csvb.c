@@ -24,11 +24,14 @@ typedef struct sp_rows {
     uint64_t cur; /* row held in `row`, UINT64_MAX = none */
     /* csc: positions of the stored values grouped by row */
     uint64_t *rptr, *rpos, *rcol;
+    const adx_ctl *ctl; /* the request's budget holds `charged` for the index */
+    uint64_t charged;
 } sp_rows;
 
 static void sp_rows_free(sp_rows *r)
 {
     if (!r) return;
+    adx_ctl_release(r->ctl, r->charged);
     ad_array_free(&r->row);
     free(r->rptr);
     free(r->rpos);
@@ -49,10 +52,11 @@ static int sp_index_ok(const ad_sparse *sp, uint64_t major)
     return 1;
 }
 
-static sp_rows *sp_rows_new(const ad_sparse *sp, adx_err *err, const char *ptr)
+static sp_rows *sp_rows_new(const ad_sparse *sp, const adx_ctl *ctl, adx_err *err, const char *ptr)
 {
     sp_rows *r = calloc(1, sizeof *r);
     if (!r) goto oom;
+    r->ctl = ctl;
     r->sp = sp;
     r->nrows = sp->shape[0];
     r->ncols = sp->shape[1];
@@ -68,6 +72,14 @@ static sp_rows *sp_rows_new(const ad_sparse *sp, adx_err *err, const char *ptr)
         uint64_t nnz = sp->data.n, np1;
         if (__builtin_add_overflow(r->nrows, 1, &np1) || np1 > SIZE_MAX / 8 || nnz > SIZE_MAX / 8)
             goto oom;
+        /* The by-row index of a csc matrix: three uint64 per stored value
+         * and row, held while the bundle is written. */
+        uint64_t need = (np1 * 2 + nnz * 2) * 8;
+        if (adx_ctl_charge(ctl, need, ptr, err) < 0) {
+            sp_rows_free(r);
+            return NULL;
+        }
+        r->charged = need;
         r->rptr = calloc(np1, 8);
         r->rpos = malloc(nnz ? nnz * 8 : 1);
         r->rcol = malloc(nnz ? nnz * 8 : 1);
@@ -484,7 +496,7 @@ static int add_matrix_cols(csv_ctx *c, table *t, const ad_elem *e, const char *p
         bool ok;
         if (sp_fits(c, &e->u.sp, ns, key, &ok) < 0) return -1;
         if (!ok) return 0;
-        sp_rows *r = sp_rows_new(&e->u.sp, c->err, ptr);
+        sp_rows *r = sp_rows_new(&e->u.sp, c->z.ctl, c->err, ptr);
         if (!r) return -1;
         if (table_own_sp(t, r) < 0) return oom(c);
         ccol cc = {.kind = CC_SP, .sr = r, .width = r->ncols};

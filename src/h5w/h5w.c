@@ -63,6 +63,8 @@ typedef struct w_ctx {
     uint64_t total, done;
     hid_t file;
     bool v18;            /* file switched to the 1.8 object format */
+    const char *path;    /* for the log-only cause */
+    int io_err;          /* first errno of the file driver (vfd.c), 0 = none */
     hid_t dxpl;          /* transfer list carrying xbuf (xfer_list) */
     unsigned char *xbuf; /* conversion buffer, then background buffer */
     size_t xcap;         /* bytes of each of the two */
@@ -83,8 +85,20 @@ static herr_t h5_walk(unsigned n, const H5E_error2_t *e, void *ud)
     return 0;
 }
 
+/* A write the file driver could not make: the cause of whatever libhdf5
+ * reports after it, since the data it then reads back was never stored. */
+static int fail_io(w_ctx *w)
+{
+    H5Eclear2(H5E_DEFAULT);
+    int e = w->io_err;
+    adx_err_set(w->err, e == ENOSPC || e == EDQUOT ? ADX_E_NO_SPACE : ADX_E_IO,
+                adx_ptr_str(&w->ptr), "cannot write the h5ad file");
+    return adx_err_cause(w->err, "%s: %s", w->path, strerror(e));
+}
+
 static int fail_h5(w_ctx *w, const char *what)
 {
+    if (w->io_err) return fail_io(w);
     h5_msg m = {.buf = "", .n = 0};
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk, &m);
     H5Eclear2(H5E_DEFAULT);
@@ -109,6 +123,7 @@ static int fail_model(w_ctx *w, const char *fmt, ...)
 
 static int check_cancel(w_ctx *w)
 {
+    if (w->io_err) return fail_io(w);
     if (adx_ctl_canceled(w->ctl))
         return adx_err_set(w->err, ADX_E_CANCELED, adx_ptr_str(&w->ptr), "export canceled");
     return 0;
@@ -724,6 +739,7 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
     hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
     char *buf = NULL;
     int rc = -1;
+    bool charged = false;
     if (ct < 0) {
         fail_h5(w, "creating a compound type");
         goto out;
@@ -737,6 +753,9 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
         }
         off += a->dtype == AD_STR ? sizeof(char *) : ad_dtype_size(a->dtype);
     }
+    /* The interleaved records are a second copy of the fields. */
+    if (adx_ctl_charge(w->ctl, bytes, adx_ptr_str(&w->ptr), w->err) < 0) goto out;
+    charged = true;
     buf = malloc(bytes ? bytes : 1);
     if (!buf) {
         adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
@@ -796,6 +815,7 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
     rc = 0;
 out:
     free(buf);
+    if (charged) adx_ctl_release(w->ctl, bytes);
     close_id(&d, H5Dclose);
     close_id(&dcpl, H5Pclose);
     close_id(&space, H5Sclose);
@@ -1089,8 +1109,15 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
     w.total = ad_anndata_bytes(a);
     adx_ctl_progress(ctl, 0.0);
 
+    w.path = path;
+    hid_t fapl = h5w_vfd_fapl(&(h5w_vfd_info){.err = &w.io_err});
+    if (fapl < 0) {
+        fail_h5(&w, "setting up the file driver");
+        goto out;
+    }
     errno = 0;
-    file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     if (file < 0) {
         int e = errno;
         H5Eclear2(H5E_DEFAULT);
@@ -1106,6 +1133,11 @@ out:
     if (file >= 0 && H5Fclose(file) < 0 && rc == 0) {
         adx_ptr_init(&w.ptr, NULL);
         rc = fail_h5(&w, "closing the file");
+    }
+    if (w.io_err && rc == 0) {
+        /* The last writes (the metadata H5Fclose flushes) failed. */
+        adx_ptr_init(&w.ptr, NULL);
+        rc = fail_io(&w);
     }
     close_id(&w.t_str, H5Tclose);
     close_id(&w.t_bool, H5Tclose);

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <hdf5.h>
+
 /* Filter id h5py registered with the HDF Group for LZF, and the revision and
  * liblzf API version it records in cd_values[0..1] (h5py writes {4, 261, n}). */
 #define H5W_LZF_FILTER_ID 32000
@@ -33,5 +35,16 @@ size_t h5w_lzf_compress(const void *in, size_t n, void *out, size_t out_cap);
  * h5w_deflate_use(NULL, 0). */
 struct libdeflate_compressor;
 void h5w_deflate_use(struct libdeflate_compressor *gz, int level);
+
+/* The file driver of vfd.c: sec2's I/O, but a failed write, truncate or
+ * close sets *err (the first errno; NULL = not recorded) and is reported to
+ * libhdf5 as a success, so H5Fclose always completes (libhdf5 1.10 leaves a
+ * dangling file id behind a failed one and crashes on it later). A new file
+ * access property list using it (close degree strong: the driver has closed
+ * the file when H5Fclose returns), or H5I_INVALID_HID. */
+typedef struct h5w_vfd_info {
+    int *err;
+} h5w_vfd_info;
+hid_t h5w_vfd_fapl(const h5w_vfd_info *info);
 
 #endif

@@ -244,7 +244,8 @@ static int decode_ns(jd *d, jv v, enum ns_kind k, ad_dict *out, dims *dm)
         int r = jd_check_str(d, strlen(key));
         bool m_frame =
             (k == NS_OBSM || k == NS_VARM) &&
-            (jd_is_frame_object(val) || (jv_is_array(val) && jv_is_object(jv_array_get(val, 0))));
+            (jd_is_frame_object(val) || (jv_is_array(val) && !jv_packed_get(val, &(jv_packed){0}) &&
+                                         jv_is_object(jv_array_get(val, 0))));
         jd_frame_info fi = {0};
         if (r) {
         } else if (m_frame) {

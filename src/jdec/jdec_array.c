@@ -214,7 +214,17 @@ static int ns_shape(jd *d, jv v, nscan *s)
 {
     memset(s, 0, sizeof *s);
     uint32_t maxnd = d->lim->max_ndim < AD_MAX_NDIM ? d->lim->max_ndim : AD_MAX_NDIM;
-    jv cur = v;
+    jv_packed pk;
+    if (jv_packed_get(v, &pk)) {
+        /* rectangular by construction: its shape without walking rows */
+        for (int i = 0; i < pk.ndim; i++) {
+            if ((uint32_t)s->ndim >= maxnd)
+                return jd_fail(d, ADX_E_LIMIT, "arrays nested deeper than max_ndim = %u", maxnd);
+            if (jd_check_dim(d, pk.shape[i])) return -1;
+            s->shape[s->ndim++] = pk.shape[i];
+        }
+    }
+    jv cur = s->ndim ? JV_NONE : v;
     while (jv_is_array(cur)) {
         if ((uint32_t)s->ndim >= maxnd)
             return jd_fail(d, ADX_E_LIMIT, "arrays nested deeper than max_ndim = %u", maxnd);
@@ -234,6 +244,15 @@ static int ns_shape(jd *d, jv v, nscan *s)
  * only sets s->ragged (uns keeps it as JSON text). */
 static int ns_walk(jd *d, jv v, int depth, nscan *s, bool soft)
 {
+    jv_packed pk;
+    if (depth == 0 && jv_packed_get(v, &pk)) {
+        /* numbers, nulls and booleans, rectangular: the kinds are the walk */
+        s->cnt[L_REAL] += (pk.kinds & JV_K(0)) != 0;
+        s->cnt[L_NULL] += (pk.kinds & JV_K(JVT_NULL)) != 0;
+        s->cnt[L_INT] += (pk.kinds & (JV_K(JVT_INT) | JV_K(JVT_BIG))) != 0;
+        s->cnt[L_BOOL] += (pk.kinds & (JV_K(JVT_TRUE) | JV_K(JVT_FALSE))) != 0;
+        return 0;
+    }
     size_t k = jv_array_size(v);
     if (k != s->shape[depth]) {
         if (soft) {
@@ -358,9 +377,88 @@ static int ns_fill(jd *d, jv v, int depth, nscan *s, nsink *k)
     return 0;
 }
 
+int jd_fill_packed(jd *d, jv v, int ndim, const uint64_t *shape, ad_dtype t, ad_array *a)
+{
+    jv_packed pk;
+    uint64_t n;
+    if (t == AD_STR || !d->doc || !jv_packed_get(v, &pk) || ad_shape_product(ndim, shape, &n) < 0 ||
+        pk.n != n)
+        return 0;
+    const uint32_t k = pk.kinds, ints = JV_K(JVT_INT) | JV_K(JVT_TRUE) | JV_K(JVT_FALSE);
+    /* float64 takes every leaf a packed array holds; otherwise find the
+     * first value the dtype refuses before a single word is overwritten */
+    bool sure = t == AD_F64 || (t == AD_I64 && !(k & ~ints)) ||
+                (t == AD_BOOL && !(k & ~(JV_K(JVT_TRUE) | JV_K(JVT_FALSE))));
+    for (uint64_t i = 0; !sure && i < n; i++) {
+        uint64_t scratch;
+        int c = put_leaf_code(pk.words[i], t, &scratch, 0);
+        if (c) {
+            uint64_t idx[AD_MAX_NDIM], r = i;
+            for (int j = ndim - 1; j >= 0; j--) {
+                idx[j] = shape[j] ? r % shape[j] : 0;
+                r = shape[j] ? r / shape[j] : 0;
+            }
+            size_t m = d->p.len;
+            ptr_push_idx(d, idx, ndim);
+            leaf_error(d, c, pk.words[i], t);
+            adx_ptr_pop(&d->p, m);
+            return -1;
+        }
+    }
+    /* In place, front to back: element i is written at or before word i of
+     * the block (the words start `off` words in), after word i was read.
+     * memcpy for every access, so no type-based reordering can move a
+     * read after a write to the same bytes. */
+    const size_t sz = ad_dtype_size(t);
+    char *out = pk.base;
+    const char *in = (const char *)pk.words;
+    if (t == AD_F64 && !(k & ~JV_K(0))) {
+        memmove(out, in, n * 8);
+    } else if (t == AD_F64 && !(k & ~(JV_K(0) | JV_K(JVT_INT) | JV_K(JVT_NULL)))) {
+        for (uint64_t i = 0; i < n; i++) {
+            jv x;
+            memcpy(&x, in + i * 8, 8);
+            double r = jv_tag(x) == 0         ? jv_real_value(x)
+                       : jv_tag(x) == JVT_INT ? (double)((int64_t)(x.b << 16) >> 16)
+                                              : NAN;
+            memcpy(out + i * 8, &r, 8);
+        }
+    } else if (t == AD_I64 && !(k & ~JV_K(JVT_INT))) {
+        for (uint64_t i = 0; i < n; i++) {
+            jv x;
+            memcpy(&x, in + i * 8, 8);
+            int64_t r = (int64_t)(x.b << 16) >> 16;
+            memcpy(out + i * 8, &r, 8);
+        }
+    } else {
+        for (uint64_t i = 0; i < n; i++) {
+            jv x;
+            uint64_t r = 0;
+            memcpy(&x, in + i * 8, 8);
+            (void)put_leaf_code(x, t, &r, 0); /* checked above */
+            memcpy(out + i * sz, &r, sz);     /* the sz bytes it wrote */
+        }
+    }
+    void *data = jv_packed_take(d->doc, v, n * sz);
+    /* the block's charge went with it: the typed array is charged now */
+    if (jd_reserve(d, t, n)) {
+        free(data);
+        return -1;
+    }
+    memset(a, 0, sizeof *a);
+    a->dtype = t;
+    a->ndim = ndim;
+    memcpy(a->shape, shape, (size_t)ndim * sizeof *shape);
+    a->n = n;
+    a->data = data;
+    return 1;
+}
+
 /* Numeric array of a known dtype from a nested array whose shape was scanned. */
 static int fill_num(jd *d, jv v, nscan *s, ad_dtype t, ad_array *a)
 {
+    int r = jd_fill_packed(d, v, s->ndim, s->shape, t, a);
+    if (r) return r < 0 ? -1 : 0;
     if (jd_reserve(d, t, s->n)) return -1;
     if (ad_array_init(a, t, s->ndim, s->shape) < 0) return jd_nomem(d);
     if (s->n == 0) return 0;
@@ -587,12 +685,17 @@ int jd_base64(jd *d, jv js, ad_dtype t, int ndim, const uint64_t *shape, ad_arra
         if (jd_check_elements(d, n) || jd_check_dim(d, n)) return -1;
     }
     uint64_t one[1] = {n};
-    if (jd_reserve(d, t, n)) return -1;
     uint64_t got = 0;
     uint8_t *bytes = pre && n ? jv_b64_take(d->doc, js, &got) : NULL;
+    /* Adopted bytes change hands from the document's charge to the model's
+     * (released first, so the budget never counts them twice). */
+    if (bytes) adx_budget_release(d->budget, got);
+    if (jd_reserve(d, t, n)) {
+        free(bytes);
+        return -1;
+    }
     if (bytes) {
-        /* Adopted as the array's buffer: no copy; jd_reserve charged it. */
-        adx_budget_release(d->budget, got);
+        /* Adopted as the array's buffer: no copy. */
         a->dtype = t;
         a->ndim = ndim >= 0 ? ndim : 1;
         memcpy(a->shape, ndim >= 0 ? shape : one, (size_t)a->ndim * sizeof *shape);
@@ -764,6 +867,11 @@ int jd_block_1d(jd *d, jv v, enum jd_part_role role, ad_array *a, bool *plain)
                     adx_ptr_pop(&d->p, m);
                     return -1;
                 }
+            jv_packed pk;
+            if (jv_packed_get(v, &pk) && !(pk.kinds & ~JV_K(JVT_INT))) {
+                int r = jd_fill_packed(d, v, 1, sh, AD_I64, a);
+                if (r) return r < 0 ? -1 : 0;
+            }
             if (jd_reserve(d, AD_I64, n)) return -1;
             if (ad_array_init(a, AD_I64, 1, sh) < 0) return jd_nomem(d);
             int64_t *o = a->data;

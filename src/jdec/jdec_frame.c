@@ -289,6 +289,9 @@ static ad_elem *col_plain(jd *d, const colsrc *c, bool cat)
         cnt[L_BOOL] == n) {
         ad_dtype t = n == 0 || cnt[L_INT] != n ? AD_F64 : AD_I64;
         if (n && cnt[L_BOOL] == n) t = AD_BOOL;
+        int r = c->form == CS_PLAIN ? jd_fill_packed(d, c->arr, 1, sh, t, &a) : 0;
+        if (r < 0) return NULL;
+        if (r > 0) goto done;
         if (jd_reserve(d, t, n)) return NULL;
         if (ad_array_init(&a, t, 1, sh) < 0) {
             jd_nomem(d);
@@ -343,6 +346,7 @@ static ad_elem *col_plain(jd *d, const colsrc *c, bool cat)
             }
         return jd_objb_finish(d, &b);
     }
+done:;
     ad_elem *e = ad_elem_from_array(&a);
     if (!e) jd_nomem(d);
     return e;

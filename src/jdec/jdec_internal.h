@@ -126,6 +126,11 @@ ad_elem *jd_sparse(jd *d, jv v, bool csc);
  * or flat; when ndim >= 0 the shape is fixed, else taken from the data. */
 int jd_fill_typed(jd *d, jv data, ad_dtype t, int ndim, const uint64_t *shape, ad_array *a);
 int jd_base64(jd *d, jv s, ad_dtype t, int ndim, const uint64_t *shape, ad_array *a);
+/* A packed array (jdec_tree.h) of n = prod(shape) words converted in place
+ * into `a` of dtype t, its block adopted: 1. 0 when v is not packed (the
+ * caller copies), -1 on a value t refuses (reported at its pointer under
+ * d->p before anything was overwritten). v's words are gone after a 1. */
+int jd_fill_packed(jd *d, jv v, int ndim, const uint64_t *shape, ad_dtype t, ad_array *a);
 /* Store a converted leaf; 0 or -1 (error at d->p, which names the leaf). */
 int jd_put_leaf(jd *d, jv v, ad_dtype t, void *out, uint64_t i);
 int jd_dtype(jd *d, jv v, ad_dtype *t); /* "dtype" value, error lists allowed */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "adx_model.h"
 #include "adx_utf8.h"
 #include "jdec_num.h"
 
@@ -51,6 +52,8 @@ struct jv_doc {
     size_t nbig, capbig;
     jv_b64 **b64;
     size_t nb64, capb64;
+    jv_block **blk;
+    size_t nblk, capblk;
     parser *ps; /* while parsing, for the pointers of budget errors */
 };
 
@@ -147,6 +150,79 @@ static void *node_alloc(jv_doc *d, size_t n, adx_err *err)
     return n >= JV_BIG_NODE ? big_alloc(d, n, err) : arena_alloc(d, n, err);
 }
 
+/* An array node: with room for its n elements after it, or (words) only
+ * the header, its elements living in a packed block. */
+static jv_arr *arr_alloc(jv_doc *d, uint64_t n, bool words, adx_err *err)
+{
+    size_t sz = sizeof(jv_arr) + (words ? 0 : (size_t)n * sizeof(jv));
+    jv_arr *a = node_alloc(d, sz, err);
+    if (!a) return NULL;
+    a->flags = (words ? JVA_WORDS : 0) | (sz >= JV_BIG_NODE ? JVA_BIG : 0);
+    a->kinds = 0;
+    a->n = n;
+    a->v = words ? NULL : (jv *)(a + 1);
+    a->blk = NULL;
+    return a;
+}
+
+/* The words of a packed array: one malloc'd buffer (the value stack the
+ * parser collected them on, handed over), the elements from word `off`. */
+struct jv_block {
+    void *mem; /* NULL once taken or freed */
+    uint64_t off, n;
+    uint64_t charged;
+    jv_doc *doc;
+    uint32_t kinds; /* of all the words */
+    int ndim;
+    uint64_t shape[AD_MAX_NDIM];
+    jv rows; /* the row nodes once made (JVA_LAZY), else JV_NONE */
+};
+
+static size_t pack_min = JV_PACK_MIN;
+
+void jv_pack_min_set(size_t bytes)
+{
+    pack_min = bytes;
+}
+
+static void block_free(jv_doc *d, jv_block *b)
+{
+    if (!b->mem) return;
+    free(b->mem);
+    b->mem = NULL;
+    doc_release(d, b->charged);
+    b->charged = 0;
+}
+
+bool jv_packed_get(jv v, jv_packed *out)
+{
+    if (jv_tag(v) != JVT_ARR) return false;
+    const jv_arr *a = jv_ptr(v);
+    if (!a->blk || !a->blk->mem) return false;
+    out->words = (jv *)a->blk->mem + a->blk->off;
+    out->n = a->blk->n;
+    out->kinds = a->blk->kinds;
+    out->base = a->blk->mem;
+    out->ndim = a->blk->ndim;
+    out->shape = a->blk->shape;
+    return true;
+}
+
+void *jv_packed_take(jv_doc *d, jv v, size_t bytes)
+{
+    jv_packed pk;
+    if (!jv_packed_get(v, &pk)) return NULL;
+    jv_block *b = ((jv_arr *)jv_ptr(v))->blk;
+    void *p = b->mem;
+    /* shrinking never needs more memory (mremap or a split chunk) */
+    void *fit = realloc(p, bytes ? bytes : 1);
+    if (fit) p = fit;
+    doc_release(d, b->charged);
+    b->charged = 0;
+    b->mem = NULL;
+    return p;
+}
+
 static void big_free(jv_doc *d, void *node)
 {
     big_hdr *h = (big_hdr *)node - 1;
@@ -160,8 +236,10 @@ static size_t node_size(jv v)
     switch (jv_tag(v)) {
     case JVT_STR:
         return sizeof(jv_str) + ((jv_str *)jv_ptr(v))->len + 1;
-    case JVT_ARR:
-        return sizeof(jv_arr) + ((jv_arr *)jv_ptr(v))->n * sizeof(jv);
+    case JVT_ARR: {
+        const jv_arr *a = jv_ptr(v);
+        return a->flags & JVA_BIG ? JV_BIG_NODE : 0;
+    }
     case JVT_OBJ:
         return sizeof(jv_obj) + ((jv_obj *)jv_ptr(v))->n * 2 * sizeof(jv);
     default:
@@ -174,8 +252,15 @@ static void release_walk(jv_doc *d, jv v)
     unsigned t = jv_tag(v);
     if (t == JVT_ARR) {
         const jv_arr *a = jv_ptr(v);
-        for (uint64_t i = 0; i < a->n; i++)
-            if (jv_tag(a->v[i]) >= JVT_BIG) release_walk(d, a->v[i]);
+        /* a packed array's words are numbers: only its row nodes are walked */
+        if (!(a->flags & (JVA_WORDS | JVA_LAZY)))
+            for (uint64_t i = 0; i < a->n; i++)
+                if (jv_tag(a->v[i]) >= JVT_BIG) release_walk(d, a->v[i]);
+        if (a->blk) {
+            block_free(d, a->blk);
+            if (!jv_none(a->blk->rows)) release_walk(d, a->blk->rows);
+            a->blk->rows = JV_NONE;
+        }
     } else if (t == JVT_OBJ) {
         const jv_obj *o = jv_ptr(v);
         for (uint64_t i = 0; i < 2 * o->n; i++)
@@ -235,6 +320,9 @@ void jv_doc_free(jv_doc *d)
         free(d->b64[i]->text);
     }
     free(d->b64);
+    for (size_t i = 0; i < d->nblk; i++)
+        free(d->blk[i]->mem);
+    free(d->blk);
     for (size_t i = 0; i < d->nbig; i++)
         free(d->big[i]);
     free(d->big);
@@ -486,7 +574,17 @@ typedef struct frame {
     uint64_t count; /* elements, or members so far */
     uint32_t *ht;   /* duplicate-key set of a large object (indexes + 1) */
     size_t htcap;
+    /* arrays: OR of JV_K() of the elements, or of the leaves when packed */
+    uint32_t kinds;
+    /* pk_nd > 0: every element so far is a packed array of this rank and
+     * shape whose words lie on the value stack (no node made for them) */
+    uint32_t pk_nd;
+    uint64_t pk_shape[AD_MAX_NDIM];
 } frame;
+
+/* Leaves a packed array may hold: numbers, null, booleans. */
+#define PACK_KINDS                                                                                 \
+    (JV_K(0) | JV_K(JVT_INT) | JV_K(JVT_BIG) | JV_K(JVT_NULL) | JV_K(JVT_TRUE) | JV_K(JVT_FALSE))
 
 struct parser {
     const jv_parse_opts *o;
@@ -614,10 +712,15 @@ static int skip_ws(parser *ps)
     }
 }
 
+/* Above this the value stack grows by this many words at a time, so its
+ * unused room stays under 32 MiB whatever the array (glibc grows such a
+ * buffer with mremap, without a copy). */
+#define VS_STEP ((size_t)4 << 20)
+
 static int vpush(parser *ps, jv v)
 {
     if (ps->vn == ps->vcap) {
-        size_t nc = ps->vcap ? ps->vcap * 2 : 1024;
+        size_t nc = !ps->vcap ? 1024 : ps->vcap < VS_STEP ? ps->vcap * 2 : ps->vcap + VS_STEP;
         if (p_charge(ps, (nc - ps->vcap) * sizeof(jv))) return -1;
         jv *n = realloc(ps->vs, nc * sizeof *n);
         if (!n) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
@@ -1171,7 +1274,15 @@ static int push_frame(parser *ps, bool obj)
         ps->fs = n;
         ps->fcap = nc;
     }
-    ps->fs[ps->fn++] = (frame){.obj = obj, .base = ps->vn};
+    /* not a compound literal: pk_shape is left alone until it is used */
+    frame *f = &ps->fs[ps->fn++];
+    f->obj = obj;
+    f->base = ps->vn;
+    f->count = 0;
+    f->ht = NULL;
+    f->htcap = 0;
+    f->kinds = 0;
+    f->pk_nd = 0;
     return 0;
 }
 
@@ -1246,11 +1357,180 @@ static int check_dup(parser *ps, frame *f)
     return 0;
 }
 
-static int close_container(parser *ps, jv *out)
+/* Nodes with their own copy of n words of rank `nd` (exact kinds per
+ * array), for packed words that do not stay packed. */
+static int build_nodes(parser *ps, const jv *w, uint32_t nd, const uint64_t *shape, jv *out)
+{
+    jv_arr *a = arr_alloc(ps->d, shape[0], false, ps->err);
+    if (!a) return -1;
+    if (nd == 1) {
+        uint32_t kinds = 0;
+        for (uint64_t i = 0; i < shape[0]; i++)
+            kinds |= JV_K(jv_tag(w[i]));
+        a->kinds = kinds;
+        memcpy(a->v, w, shape[0] * sizeof(jv));
+    } else {
+        uint64_t sub = 1;
+        for (uint32_t k = 1; k < nd; k++)
+            sub *= shape[k];
+        for (uint64_t i = 0; i < shape[0]; i++)
+            if (build_nodes(ps, w + i * sub, nd - 1, shape + 1, &a->v[i])) return -1;
+        a->kinds = JV_K(JVT_ARR);
+    }
+    *out = jv_box(JVT_ARR, a);
+    return 0;
+}
+
+/* Row nodes over packed words (they point into the block). */
+static int build_headers(jv_doc *d, jv *w, uint32_t nd, const uint64_t *shape, uint32_t kinds,
+                         jv *out, adx_err *err)
+{
+    jv_arr *a = arr_alloc(d, shape[0], nd == 1, err);
+    if (!a) return -1;
+    if (nd == 1) {
+        a->v = w;
+        a->kinds = kinds;
+    } else {
+        uint64_t sub = 1;
+        for (uint32_t k = 1; k < nd; k++)
+            sub *= shape[k];
+        for (uint64_t i = 0; i < shape[0]; i++)
+            if (build_headers(d, w + i * sub, nd - 1, shape + 1, kinds, &a->v[i], err)) return -1;
+        a->kinds = JV_K(JVT_ARR);
+    }
+    *out = jv_box(JVT_ARR, a);
+    return 0;
+}
+
+/* The node of a packed array: rank 1 points at the words; above, the row
+ * nodes wait for a reader that walks rows (jv_rows), so a matrix costs its
+ * words and one node whatever the length of its rows. */
+static int packed_top(parser *ps, jv_block *b, uint32_t nd, const uint64_t *shape, uint32_t kinds,
+                      jv *out)
+{
+    b->doc = ps->d;
+    b->kinds = kinds;
+    b->ndim = (int)nd;
+    memcpy(b->shape, shape, nd * sizeof *shape);
+    b->rows = JV_NONE;
+    jv_arr *a = arr_alloc(ps->d, shape[0], true, ps->err);
+    if (!a) return -1;
+    if (nd == 1) {
+        a->v = (jv *)b->mem + b->off;
+        a->kinds = kinds;
+    } else {
+        a->flags = (a->flags & ~(uint32_t)JVA_WORDS) | JVA_LAZY;
+        a->kinds = JV_K(JVT_ARR);
+    }
+    a->blk = b;
+    *out = jv_box(JVT_ARR, a);
+    return 0;
+}
+
+bool jv_rows(jv_arr *a)
+{
+    jv_block *b = a->blk;
+    if (!(a->flags & JVA_LAZY) || !b || !b->mem) return false;
+    adx_err err;
+    adx_err_init(&err);
+    jv rows;
+    if (build_headers(b->doc, (jv *)b->mem + b->off, (uint32_t)b->ndim, b->shape, b->kinds, &rows,
+                      &err))
+        return false;
+    b->rows = rows;
+    a->v = ((jv_arr *)jv_ptr(rows))->v;
+    return true;
+}
+
+/* A packed frame's elements (the words from f->base) become a value: a
+ * packed array when large, plain nodes when small. Pops the words. */
+static int pack_close(parser *ps, frame *f, jv *out)
+{
+    jv_doc *d = ps->d;
+    uint32_t nd = f->pk_nd + 1;
+    uint64_t shape[AD_MAX_NDIM];
+    shape[0] = f->count;
+    memcpy(shape + 1, f->pk_shape, f->pk_nd * sizeof *shape);
+    size_t base = f->base, n = ps->vn - base;
+    if (n * sizeof(jv) < pack_min) {
+        if (build_nodes(ps, ps->vs + base, nd, shape, out)) return -1;
+        ps->vn = base;
+        return 0;
+    }
+    if (d->nblk == d->capblk) {
+        size_t nc = d->capblk ? d->capblk * 2 : 16;
+        jv_block **nb = realloc(d->blk, nc * sizeof *nb);
+        if (!nb) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+        d->blk = nb;
+        d->capblk = nc;
+    }
+    jv_block *b = arena_alloc(d, sizeof *b, ps->err);
+    if (!b) return -1;
+    if (base <= n) {
+        /* The value stack itself becomes the block (what lies below the
+         * array, no more than the array, moves to a new stack): the words
+         * are never copied. */
+        size_t ncap = 1024;
+        while (ncap < base + 1)
+            ncap *= 2;
+        jv *nvs = malloc(ncap * sizeof *nvs);
+        if (!nvs) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+        memcpy(nvs, ps->vs, base * sizeof *nvs);
+        jv *old = ps->vs;
+        jv *fit = realloc(old, ps->vn * sizeof *old);
+        if (fit) old = fit;
+        doc_release(d, (ps->vcap - ps->vn) * sizeof(jv));
+        *b = (jv_block){.mem = old, .off = base, .n = n, .charged = ps->vn * sizeof(jv)};
+        ps->vs = nvs;
+        ps->vcap = 0;
+        d->blk[d->nblk++] = b;
+        ps->vn = base;
+        if (p_charge(ps, ncap * sizeof(jv))) return -1;
+        ps->vcap = ncap;
+        return packed_top(ps, b, nd, shape, f->kinds, out);
+    } else {
+        if (p_charge(ps, n * sizeof(jv))) return -1;
+        jv *mem = malloc(n * sizeof *mem);
+        if (!mem) {
+            doc_release(d, n * sizeof(jv));
+            return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+        }
+        memcpy(mem, ps->vs + base, n * sizeof *mem);
+        *b = (jv_block){.mem = mem, .off = 0, .n = n, .charged = n * sizeof(jv)};
+    }
+    d->blk[d->nblk++] = b;
+    ps->vn = base;
+    return packed_top(ps, b, nd, shape, f->kinds, out);
+}
+
+/* An element that is not a packed array of the same shape arrives in a
+ * frame whose elements were packed: they become nodes (in place: node i
+ * lands at or before the words it was made from). */
+static int unpack_frame(parser *ps, frame *f)
+{
+    uint64_t sub = 1;
+    for (uint32_t k = 0; k < f->pk_nd; k++)
+        sub *= f->pk_shape[k];
+    for (uint64_t i = 0; i < f->count; i++) {
+        jv v;
+        if (build_nodes(ps, ps->vs + f->base + i * sub, f->pk_nd, f->pk_shape, &v)) return -1;
+        ps->vs[f->base + i] = v;
+    }
+    ps->vn = f->base + f->count;
+    f->pk_nd = 0;
+    f->kinds = JV_K(JVT_ARR);
+    return 0;
+}
+
+/* Closes the innermost container. *absorbed: it was a packed array that
+ * joined its parent's packed elements (its words stay where they are; no
+ * value to store). */
+static int close_container(parser *ps, jv *out, bool *absorbed)
 {
     frame *f = &ps->fs[ps->fn - 1];
     size_t cnt = ps->vn - f->base;
-    if (cnt == 0) {
+    *absorbed = false;
+    if (cnt == 0 && !f->pk_nd) {
         *out = jv_box(f->obj ? JVT_EOBJ : JVT_EARR, NULL);
     } else if (f->obj) {
         jv_obj *o = node_alloc(ps->d, sizeof *o + cnt * sizeof(jv), ps->err);
@@ -1258,17 +1538,28 @@ static int close_container(parser *ps, jv *out)
         o->n = cnt / 2;
         memcpy(o->kv, ps->vs + f->base, cnt * sizeof(jv));
         *out = jv_box(JVT_OBJ, o);
+    } else if (!(f->kinds & ~PACK_KINDS)) {
+        /* rectangular numbers: join the parent's rows, or become a value */
+        frame *p = ps->fn >= 2 ? &ps->fs[ps->fn - 2] : NULL;
+        uint32_t nd = f->pk_nd + 1;
+        if (p && !p->obj && nd < AD_MAX_NDIM &&
+            (p->count == 0 ||
+             (p->pk_nd == nd && p->pk_shape[0] == f->count &&
+              !memcmp(p->pk_shape + 1, f->pk_shape, f->pk_nd * sizeof *f->pk_shape)))) {
+            p->pk_nd = nd;
+            p->pk_shape[0] = f->count;
+            memcpy(p->pk_shape + 1, f->pk_shape, f->pk_nd * sizeof *f->pk_shape);
+            p->kinds |= f->kinds;
+            ps->fn--;
+            *absorbed = true;
+            return 0;
+        }
+        if (pack_close(ps, f, out)) return -1;
     } else {
-        jv_arr *a = node_alloc(ps->d, sizeof *a + cnt * sizeof(jv), ps->err);
+        jv_arr *a = arr_alloc(ps->d, cnt, false, ps->err);
         if (!a) return -1;
-        a->n = cnt;
-        a->n_hi = 0;
-        uint32_t kinds = 0;
-        const jv *src = ps->vs + f->base;
-        for (size_t i = 0; i < cnt; i++)
-            kinds |= JV_K(jv_tag(src[i]));
-        a->kinds = kinds;
-        memcpy(a->v, src, cnt * sizeof(jv));
+        a->kinds = f->kinds;
+        memcpy(a->v, ps->vs + f->base, cnt * sizeof(jv));
         *out = jv_box(JVT_ARR, a);
     }
     if (f->ht) {
@@ -1285,7 +1576,9 @@ static int parse(parser *ps)
 {
     jv v;
     int c;
+    bool absorbed;
     for (;;) {
+        absorbed = false;
         /* expect a value */
         c = skip_ws(ps);
         if (c == -2) return -1;
@@ -1304,7 +1597,7 @@ static int parse(parser *ps)
             if (c == -2) return -1;
             if (c == (obj ? '}' : ']')) {
                 ps->p++;
-                if (close_container(ps, &v)) return -1;
+                if (close_container(ps, &v, &absorbed)) return -1;
                 break;
             }
             if (obj) goto key;
@@ -1315,7 +1608,10 @@ static int parse(parser *ps)
             if (b64) {
                 if (lex_b64(ps, &v)) return -1;
             } else {
-                if (lex_string(ps, 0, NULL, false) || make_str(ps, &v)) return -1;
+                /* refused as soon as it passes the limit, not once whole */
+                if (lex_string(ps, ps->lim->max_string_bytes, "max_string_bytes", false) ||
+                    make_str(ps, &v))
+                    return -1;
             }
             break;
         case 't':
@@ -1343,9 +1639,16 @@ static int parse(parser *ps)
                 if (c >= 0) return p_syntax(ps, "text after the end of the document");
                 return 0;
             }
-            if (vpush(ps, v)) return -1;
             frame *f = &ps->fs[ps->fn - 1];
+            if (!absorbed) {
+                if (!f->obj) {
+                    if (f->pk_nd && unpack_frame(ps, f)) return -1;
+                    f->kinds |= JV_K(jv_tag(v));
+                }
+                if (vpush(ps, v)) return -1;
+            }
             f->count++;
+            absorbed = false;
             c = skip_ws(ps);
             if (c == -2) return -1;
             if (c == ',') {
@@ -1355,7 +1658,7 @@ static int parse(parser *ps)
             }
             if (c == (f->obj ? '}' : ']')) {
                 ps->p++;
-                if (close_container(ps, &v)) return -1;
+                if (close_container(ps, &v, &absorbed)) return -1;
                 continue;
             }
             if (c < 0) return p_syntax(ps, "the request ends too early");

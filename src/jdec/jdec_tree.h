@@ -57,11 +57,23 @@ typedef struct jv_str {
     uint64_t len;
     char s[]; /* NUL-terminated, valid UTF-8 without NUL */
 } jv_str;
+typedef struct jv_block jv_block;
 typedef struct jv_arr {
-    uint32_t n_hi, kinds; /* kinds: OR of 1 << jv_tag() of the elements */
+    uint32_t flags; /* JVA_* */
+    uint32_t kinds; /* OR of 1 << jv_tag() of the elements (of a packed array: of all its leaves) */
     uint64_t n;
-    jv v[];
+    jv *v;         /* the elements: right after the node, or words of a packed block */
+    jv_block *blk; /* the top of a packed array owns its block; else NULL */
 } jv_arr;
+enum {
+    JVA_WORDS = 1, /* v points into a packed block (leaf numbers; nothing to walk) */
+    JVA_BIG = 2,   /* allocated alone (freed early by jv_release) */
+    JVA_LAZY = 4,  /* a packed array of rank >= 2: its row nodes are made on first use */
+};
+/* Make the row nodes of a JVA_LAZY array (the rare readers that walk a
+ * packed matrix row by row: JSON text, split frames, errors). False when
+ * the request's memory budget refuses them. */
+bool jv_rows(jv_arr *a);
 typedef struct jv_obj {
     uint64_t n;
     jv kv[]; /* key (JVT_STR), value, key, value, ... in document order */
@@ -212,7 +224,8 @@ static inline size_t jv_array_size(jv v)
 static inline jv jv_array_get(jv v, size_t i)
 {
     if (jv_tag(v) != JVT_ARR) return JV_NONE;
-    const jv_arr *a = jv_ptr(v);
+    jv_arr *a = jv_ptr(v);
+    if (!a->v && a->n && !jv_rows(a)) return JV_NONE;
     return i < a->n ? a->v[i] : JV_NONE;
 }
 /* Which tags occur among an array's elements (bit 1 << jv_tag): decoders
@@ -225,7 +238,10 @@ static inline uint32_t jv_array_kinds(jv v)
 /* The elements of an array (NULL when empty or not an array). */
 static inline const jv *jv_array_items(jv v)
 {
-    return jv_tag(v) == JVT_ARR ? ((const jv_arr *)jv_ptr(v))->v : NULL;
+    if (jv_tag(v) != JVT_ARR) return NULL;
+    jv_arr *a = jv_ptr(v);
+    if (!a->v && a->n && !jv_rows(a)) return NULL;
+    return a->v;
 }
 static inline size_t jv_object_size(jv v)
 {
@@ -270,8 +286,9 @@ typedef struct jv_parse_opts {
 
 /* Parse one JSON document (strict RFC 8259). Errors: ADX_E_INVALID_JSON
  * "malformed JSON at line L, column C: ..." (pointer: the element being
- * read), ADX_E_LIMIT (max_key_bytes, max_keys, nesting, max_request_memory,
- * max_body_bytes through the source), ADX_E_CANCELED, ADX_E_IO, ADX_E_NOMEM. */
+ * read), ADX_E_LIMIT (max_string_bytes and max_key_bytes as soon as a string
+ * passes them, max_keys, nesting, max_request_memory, max_body_bytes through
+ * the source), ADX_E_CANCELED, ADX_E_IO, ADX_E_NOMEM. */
 jv_doc *jv_parse(adx_src *src, const jv_parse_opts *o, adx_err *err);
 jv jv_doc_root(const jv_doc *d);
 void jv_doc_free(jv_doc *d);
@@ -288,6 +305,34 @@ uint8_t *jv_b64_take(jv_doc *d, jv v, uint64_t *n);
  * instead of a trap per page (page faults are dear on virtual machines);
  * a no-op below 1 MiB or where the kernel lacks MADV_POPULATE_WRITE. */
 void jv_prefault(void *p, size_t n);
+
+/* A packed array: a rectangular array (any depth up to AD_MAX_NDIM) of
+ * numbers, nulls and booleans of at least JV_PACK_MIN bytes keeps its 8-byte
+ * words where the parser's value stack collected them, row after row, in
+ * one block; the nodes above the rows only point into it. A converter
+ * rewrites the words in place into the typed array (8 bytes or fewer per
+ * element, front to back, so a write never overtakes a read) and adopts the
+ * block: no second copy of the data exists at any time. */
+typedef struct jv_packed {
+    jv *words; /* n words, row-major */
+    uint64_t n;
+    uint32_t kinds; /* OR of JV_K() over all words */
+    void *base;     /* the block's start: the converted data goes here */
+    int ndim;
+    const uint64_t *shape; /* rectangular by construction */
+} jv_packed;
+/* True when v is the top of a packed array whose block is still there. */
+bool jv_packed_get(jv v, jv_packed *out);
+/* Take the block after its words were converted in place into `bytes`
+ * bytes at its start: shrunk to that size, malloc'd (free()), the caller's
+ * from now on. The document's budget charge for it is released (the caller
+ * charges the typed array). NULL (nothing taken) on a second call. The
+ * array's words must not be read afterwards. */
+void *jv_packed_take(jv_doc *d, jv v, size_t bytes);
+/* Smallest array (bytes of words) that is packed; smaller ones are plain
+ * nodes. Tests lower it to run every path through packed arrays. */
+enum { JV_PACK_MIN = 64 * 1024 };
+void jv_pack_min_set(size_t bytes);
 
 /* The base64 loop alone (for its benchmark): whole valid quads of s[0..n)
  * into o (n / 4 * 3 + 2 bytes of room); returns the characters used. */

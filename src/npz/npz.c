@@ -26,7 +26,8 @@ typedef struct npz_ctx {
     /* Arrays built here (shape, format, _attrs) must outlive zip_close. */
     ad_array **owned;
     size_t nowned, owncap;
-    adx_ptr ptr; /* JSON pointer of the element being written, for errors */
+    uint64_t charged; /* bytes of `owned` held in the request's budget */
+    adx_ptr ptr;      /* JSON pointer of the element being written, for errors */
 } npz_ctx;
 
 /* Marks to pop the member path and the pointer back together. */
@@ -383,6 +384,12 @@ static int put_recarray(npz_ctx *c, const ad_recarray *r)
         rc = nomem(c);
         goto out;
     }
+    cur_pointer(c, ptr, sizeof ptr);
+    if (adx_ctl_charge(c->z.ctl, body, ptr, c->err) < 0) {
+        rc = -1;
+        goto out;
+    }
+    c->charged += body;
     ad_array blob;
     if (ad_array_init(&blob, AD_U8, 1, &body) < 0) {
         rc = nomem(c);
@@ -570,6 +577,7 @@ int npz_write_to(const ad_anndata *a, afile *out, adx_compression compression, i
         free(c.owned[i]);
     }
     free(c.owned);
+    adx_ctl_release(ctl, c.charged);
     if (rc == 0) adx_ctl_progress(ctl, 1.0);
     return rc;
 }

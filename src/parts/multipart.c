@@ -403,7 +403,7 @@ int parts_mp_feed(parts_mp *p, const void *data, size_t len, adx_err *err)
             if (p->hlen >= p->pl.max_header_bytes)
                 return adx_err_set(err, ADX_E_LIMIT, "",
                                    "%s: its headers are longer than %zu bytes (limit "
-                                   "max_header_bytes)",
+                                   "max_part_header_bytes)",
                                    part_label(p, lb, sizeof lb), p->pl.max_header_bytes);
             if (!p->hdr) {
                 p->hdr = malloc(p->pl.max_header_bytes + 1);

@@ -103,10 +103,10 @@ static int check_patterns(const adx_request *r, const adx_limits *lim, adx_err *
 
 /* A stored dataset as the model: the stored columns are typed already, so
  * categorical_columns acts on the model, as for a file given directly. */
-static int load_dataset(pipe_job *j, adx_err *err)
+static int load_dataset(pipe_job *j, const adx_ctl *ctl, adx_err *err)
 {
     h5r_opts ro = include_opts(&j->req);
-    j->a = ds_load_opts(j->store, j->req.dataset, &ro, NULL, &j->rep, err);
+    j->a = ds_load_opts(j->store, j->req.dataset, &ro, ctl, &j->rep, err);
     if (!j->a) return -1;
     return san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err);
 }
@@ -148,7 +148,7 @@ static pipe_job *load_doc(pipe_job *j, adx_src *s, const pipe_env *env, parts_se
             json_t *sum = ds_summary(j->store, j->req.dataset, err);
             if (!sum) goto fail;
             json_decref(sum);
-        } else if (load_dataset(j, err)) {
+        } else if (load_dataset(j, env ? env->ctl : NULL, err)) {
             goto fail;
         }
         j->stage = STAGE_LOADED;
@@ -293,7 +293,11 @@ static pipe_job *open_multipart(const pipe_source *src, const adx_limits *lim, c
                     (unsigned long long)lim->max_body_bytes);
         goto done;
     }
-    if (parts_set_scan_fd(&ps, fd, src->content_type, NULL, err)) goto done;
+    parts_limits pl;
+    parts_limits_default(&pl);
+    pl.max_parts = lim->max_parts;
+    pl.max_header_bytes = lim->max_part_header_bytes;
+    if (parts_set_scan_fd(&ps, fd, src->content_type, &pl, err)) goto done;
     j = job_new(lim, err);
     if (!j) goto done;
     j = load_doc(j, parts_open_src(&ps, PARTS_REQUEST, lim->max_body_bytes, err), env, &ps,
@@ -428,17 +432,29 @@ pipe_job *pipe_load_input(const char *path, pipe_src_kind kind, const json_t *op
 
 int pipe_prepare(pipe_job *j, adx_err *err)
 {
+    return pipe_prepare_ctl(j, NULL, err);
+}
+
+static int canceled(const adx_ctl *ctl, adx_err *err)
+{
+    return adx_ctl_canceled(ctl) ? adx_err_set(err, ADX_E_CANCELED, "", "the job was canceled") : 0;
+}
+
+int pipe_prepare_ctl(pipe_job *j, const adx_ctl *ctl, adx_err *err)
+{
     if (!j || j->stage != STAGE_LOADED)
         return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_prepare called out of order");
-    if (!j->a && j->req.dataset && load_dataset(j, err)) goto fail;
+    if (canceled(ctl, err)) goto fail;
+    if (!j->a && j->req.dataset && load_dataset(j, ctl, err)) goto fail;
     /* Filter first: the report must not list fixes to elements the client
      * excluded, and dropped elements need no sanitizing. */
+    if (canceled(ctl, err)) goto fail;
     if (j->req.has_include && flt_apply(j->a, (const char *const *)j->req.include, j->req.n_include,
                                         "/include", &j->rep, err))
         goto fail;
-    if (san_anndata(j->a, &j->lim, &j->rep, err)) goto fail;
+    if (san_anndata_ctl(j->a, &j->lim, ctl, &j->rep, err)) goto fail;
     if (j->req.format == ADX_FMT_H5AD && j->req.strings_to_categoricals &&
-        san_strings_to_categoricals(j->a, err))
+        san_strings_to_categoricals_ctl(j->a, ctl, err))
         goto fail;
     j->stage = STAGE_PREPARED;
     return 0;
@@ -484,14 +500,20 @@ int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *e
 {
     if (!j || j->stage != STAGE_PREPARED)
         return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_write called out of order");
-    /* After a decode that reported its half, the writer's 0..1 is the rest. */
+    /* After a decode that reported its half, the writer's 0..1 is the rest.
+     * The writer's own buffers count against the request's budget. */
     scaled_ctl sd = {ctl, DECODE_SHARE};
-    adx_ctl sc;
-    if (ctl && j && j->decoded_from_body) {
-        sc = (adx_ctl){
-            .cancel = ctl->cancel, .progress = ctl->progress ? scaled_progress : NULL, .ud = &sd};
-        ctl = &sc;
+    adx_ctl sc = {.budget = &j->budget};
+    if (ctl) {
+        sc.cancel = ctl->cancel;
+        sc.progress = ctl->progress;
+        sc.ud = ctl->ud;
+        if (j->decoded_from_body && ctl->progress) {
+            sc.progress = scaled_progress;
+            sc.ud = &sd;
+        }
     }
+    ctl = &sc;
     if (adx_ctl_canceled(ctl)) return adx_err_set(err, ADX_E_CANCELED, "", "the job was canceled");
     /* A result is meant to be read by others. */
     afile_opts o = {.mode = 0644, .sha256 = true};

@@ -26,10 +26,13 @@ static int column_to_categorical(ad_elem *col)
     return 1;
 }
 
-static int frame_to_categoricals(ad_frame *f, const char *where, adx_err *err)
+static int frame_to_categoricals(ad_frame *f, const char *where, const adx_ctl *ctl, adx_err *err)
 {
     for (size_t i = 0; i < f->ncols; i++) {
         ad_elem *c = f->cols[i];
+        /* A column's sort of many distinct strings can take a while. */
+        if (adx_ctl_canceled(ctl))
+            return adx_err_set(err, ADX_E_CANCELED, where, "the job was canceled");
         /* infer_dtype(...) == "string" holds only for plain string columns. */
         if (!c || c->kind != AD_K_ARRAY || c->u.arr.dtype != AD_STR || c->u.arr.ndim != 1) continue;
         if (column_to_categorical(c) < 0) {
@@ -43,11 +46,16 @@ static int frame_to_categoricals(ad_frame *f, const char *where, adx_err *err)
     return 0;
 }
 
+int san_strings_to_categoricals_ctl(ad_anndata *a, const adx_ctl *ctl, adx_err *err)
+{
+    if (frame_to_categoricals(&a->obs, "/obs", ctl, err) < 0 ||
+        frame_to_categoricals(&a->var, "/var", ctl, err) < 0)
+        return -1;
+    if (a->raw && frame_to_categoricals(&a->raw->var, "/raw/var", ctl, err) < 0) return -1;
+    return 0;
+}
+
 int san_strings_to_categoricals(ad_anndata *a, adx_err *err)
 {
-    if (frame_to_categoricals(&a->obs, "/obs", err) < 0 ||
-        frame_to_categoricals(&a->var, "/var", err) < 0)
-        return -1;
-    if (a->raw && frame_to_categoricals(&a->raw->var, "/raw/var", err) < 0) return -1;
-    return 0;
+    return san_strings_to_categoricals_ctl(a, NULL, err);
 }

@@ -145,6 +145,7 @@ int san_object_to_strings(const ad_object *o, ad_array *out, const char **action
 
 typedef struct walk {
     const adx_limits *lim;
+    const adx_ctl *ctl;
     adx_report *rep;
     adx_err *err;
     adx_ptr ptr;
@@ -231,6 +232,8 @@ static int san_dict(walk *w, ad_dict *d)
 
 static int san_elem(walk *w, ad_elem *e)
 {
+    if (adx_ctl_canceled(w->ctl))
+        return adx_err_set(w->err, ADX_E_CANCELED, adx_ptr_str(&w->ptr), "the job was canceled");
     switch (e->kind) {
     case AD_K_OBJECT:
         return san_object_elem(w, e);
@@ -281,8 +284,14 @@ static int san_named_dict(walk *w, ad_dict *d, const char *key)
 
 int san_anndata(ad_anndata *a, const adx_limits *lim, adx_report *rep, adx_err *err)
 {
+    return san_anndata_ctl(a, lim, NULL, rep, err);
+}
+
+int san_anndata_ctl(ad_anndata *a, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
+                    adx_err *err)
+{
     adx_limits tmp;
-    walk w = {.lim = limits_or_default(lim, &tmp), .rep = rep, .err = err};
+    walk w = {.lim = limits_or_default(lim, &tmp), .ctl = ctl, .rep = rep, .err = err};
     adx_ptr_init(&w.ptr, NULL);
     if (san_matrix(&w, &a->X, "X") < 0) return -1;
     for (int ns = 0; ns < AD_NS__COUNT; ns++) {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -180,6 +181,8 @@ static const keydef keys[] = {
     {"max_key_bytes", K_SIZE, LIM(max_key_bytes), 8, 1, UINT64_MAX},
     {"max_patterns", K_SIZE, LIM(max_patterns), 8, 1, UINT64_MAX},
     {"max_pattern_bytes", K_SIZE, LIM(max_pattern_bytes), 8, 1, UINT64_MAX},
+    {"max_parts", K_SIZE, LIM(max_parts), 8, 1, UINT64_MAX},
+    {"max_part_header_bytes", K_SIZE, LIM(max_part_header_bytes), 8, 256, 16ull << 20},
     {"queue_max", K_U32, OFF(queue_max), 4, 1, 1000000},
     {"max_connections", K_U32, OFF(max_connections), 4, 4, 1000000},
     {"connection_timeout", K_U32, OFF(connection_timeout), 4, 1, 86400},
@@ -199,6 +202,68 @@ static const keydef keys[] = {
     {"trusted_proxies", K_STR, OFF(trusted_proxies), 4096, 0, 0},
     {"log_file", K_STR, OFF(log_file), PATH_MAX, 0, 0},
 };
+
+/* Byte sizes print with the largest binary suffix that divides them (counts
+ * as plain numbers), durations
+ * with the largest unit, so the defaults read as the config file spells them. */
+static void fmt_value(const keydef *k, uint64_t v, char *out, size_t cap)
+{
+    static const char sz[] = "KMGTPE";
+    static const struct {
+        uint64_t sec;
+        char unit;
+    } du[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}};
+    if (k->k == K_SIZE && (strstr(k->name, "bytes") || strstr(k->name, "memory"))) {
+        int i = -1;
+        while (i < 5 && v && v % ((uint64_t)1024 << (10 * (i + 1))) == 0)
+            i++;
+        if (i >= 0)
+            snprintf(out, cap, "%" PRIu64 "%c", v >> (10 * (i + 1)), sz[i]);
+        else
+            snprintf(out, cap, "%" PRIu64, v);
+        return;
+    }
+    if (k->k == K_DUR) {
+        for (size_t i = 0; i < sizeof du / sizeof du[0]; i++)
+            if (v && v % du[i].sec == 0) {
+                snprintf(out, cap, "%" PRIu64 "%c", v / du[i].sec, du[i].unit);
+                return;
+            }
+        snprintf(out, cap, "%" PRIu64 "s", v);
+        return;
+    }
+    snprintf(out, cap, "%" PRIu64, v);
+}
+
+void srv_config_print_numeric(FILE *f, const srv_config *c)
+{
+    int col = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const keydef *k = &keys[i];
+        if (k->k != K_SIZE && k->k != K_U32 && k->k != K_DUR) continue;
+        uint64_t v = 0;
+        if (k->width == 4) {
+            uint32_t v32;
+            memcpy(&v32, (const char *)c + k->off, 4);
+            v = v32;
+        } else {
+            memcpy(&v, (const char *)c + k->off, 8);
+        }
+        char flag[64], val[32], cell[100];
+        size_t j = 0;
+        for (; k->name[j] && j + 1 < sizeof flag; j++)
+            flag[j] = k->name[j] == '_' ? '-' : k->name[j];
+        flag[j] = '\0';
+        fmt_value(k, v, val, sizeof val);
+        int n = snprintf(cell, sizeof cell, "--%s %s", flag, val);
+        if (col && col + 2 + n > 78) {
+            fputc('\n', f);
+            col = 0;
+        }
+        col += fprintf(f, "%s%s", col ? "  " : "  ", cell);
+    }
+    if (col) fputc('\n', f);
+}
 
 static int set_listen(srv_config *c, const char *v)
 {

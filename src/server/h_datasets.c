@@ -96,7 +96,7 @@ static enum MHD_Result ds_begin(srv_req *r, srv_ds_op op)
     dw->done = ds_done;
     dw->ud = r;
     if (srv_ds_start(r->s, dw) < 0) {
-        if (op == SRV_DS_PUT) unlink(dw->upload);
+        if (op == SRV_DS_PUT) srv_upload_unlink(r->s, dw->upload);
         srv_spool_release(r->s, dw->spool_bytes);
         free(dw);
         return srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER,

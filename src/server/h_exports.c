@@ -31,8 +31,9 @@ enum MHD_Result srv_h_exports_list(srv_req *r)
     int state = -1;
     if (st && (state = srv_job_state_parse(st)) < 0)
         return srv_problem(r, ADX_E_BAD_OPTION, NULL, NULL,
-                           "state must be one of queued, running, succeeded, failed, canceled, "
-                           "expired");
+                           "state must be one of receiving, validating, queued, running, "
+                           "succeeded, failed, canceled, expired");
+    const char *rid = srv_req_query(r, "request_id");
     long limit = 50;
     if (lim) {
         char *end;
@@ -47,7 +48,7 @@ enum MHD_Result srv_h_exports_list(srv_req *r)
                            "cursor is not one this server handed out");
     srv_job *page[1000];
     bool more;
-    size_t n = srv_jobs_page(&r->s->jobs, state, cur, (size_t)limit, page, &more);
+    size_t n = srv_jobs_page(&r->s->jobs, state, rid, cur, (size_t)limit, page, &more);
     json_t *items = json_array();
     for (size_t i = 0; i < n && items; i++)
         json_array_append_new(items, srv_job_json(page[i], r->base));
@@ -218,13 +219,58 @@ static void wait_detach(srv_req *r)
 
 /* ---- POST ------------------------------------------------------------------ */
 
+/* The request's answer says which job it was. */
+static enum MHD_Result send_canceled(srv_req *r, srv_job *j)
+{
+    json_t *p = srv_job_canceled_problem();
+    if (p) json_object_set_new(p, "job_id", json_string(j->id));
+    return srv_send_problem(r, p, 409, NULL, NULL);
+}
+
+/* The request is done with its job (answered, refused or gone): a job
+ * that was never accepted is forgotten unless a DELETE canceled it. */
+void srv_exports_req_end(srv_req *r)
+{
+    srv_job *j = r->job;
+    if (!j) return;
+    r->job = NULL;
+    if (r->watch.job == j && r->watch.fn != NULL) srv_job_watch_remove(&r->watch);
+    if (j->state == SRV_JOB_RECEIVING || j->state == SRV_JOB_VALIDATING)
+        srv_jobs_forget(&r->s->jobs, j);
+    srv_job_unref(j);
+}
+
+/* DELETE of a job whose body is still arriving: stop spooling, delete what
+ * arrived; the answer goes out once the client has sent its body (or the
+ * connection is closed when too much of it remains, upload.c). */
+static void upload_canceled(srv_job_watch *w, srv_job *j)
+{
+    srv_req *r = srv_req_of_watch(w);
+    if (r->canceled) return;
+    r->canceled = true;
+    r->canceled_at = r->bytes_in;
+    srv_upload_discard(r);
+    srv_log("info", "upload canceled",
+            json_pack("{s:s, s:s, s:I}", "job_id", j->id, "request_id", r->rid, "bytes_received",
+                      (json_int_t)r->bytes_in));
+}
+
 static void validated(srv_validate *v)
 {
     srv_req *r = v->ud;
     srv_state *s = r->s;
+    srv_job *j = r->job; /* validating */
     r->val = NULL;
+    bool canceled = atomic_load(&j->cancel) == SRV_CANCEL_CLIENT;
     if (!v->job) srv_spool_release(s, v->spool_bytes); /* the worker deleted the upload */
-    if (!v->job) {
+    if (!v->job && canceled) {
+        json_decref(j->error);
+        j->error = srv_job_canceled_problem();
+        srv_jobs_event(&s->jobs, j, SRV_EV_CANCEL, srv_now_ms());
+        srv_log("info", "job canceled while validating",
+                json_pack("{s:s, s:s}", "job_id", j->id, "request_id", r->rid));
+        send_canceled(r, j);
+    } else if (!v->job) {
         if (v->err.status >= 500 || v->err.type == ADX_E_IO || v->err.type == ADX_E_INTERNAL) {
             srv_log(
                 "error", "request could not be stored",
@@ -240,14 +286,18 @@ static void validated(srv_validate *v)
         } else {
             srv_send_err(r, &v->err, NULL, NULL);
         }
+    }
+    if (!v->job) {
+        srv_exports_req_end(r);
         free(v->options);
         free(v);
         return;
     }
-    srv_job *j = v->job;
+    srv_job_adopt(j, v->job);
     j->req_bytes = v->spool_bytes;
-    snprintf(j->rid, sizeof j->rid, "%s", r->rid);
-    srv_jobs_link(&s->jobs, j);
+    /* A model kept from validation carries its decode progress over. */
+    if (!j->pj) atomic_store(&j->progress_ppm, 0u);
+    srv_jobs_event(&s->jobs, j, SRV_EV_ACCEPT, 0);
     srv_jobs_enqueue(&s->jobs, j);
     srv_log("info", "job accepted",
             json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:f, s:f}", "job_id", j->id, "request_id",
@@ -256,6 +306,15 @@ static void validated(srv_validate *v)
                       v->load_s, "store_s", v->store_s));
     free(v->options);
     free(v);
+    if (canceled) {
+        /* DELETE came after the worker's last look: the job is on disk,
+         * canceled as a queued one is (its record says so, its body goes). */
+        srv_jobs_delete(&s->jobs, j, srv_now_ms());
+        send_canceled(r, j);
+        srv_exports_req_end(r);
+        return;
+    }
+    srv_exports_req_end(r);
     srv_run_dispatch(s);
     if (r->wait_s > 0 && !srv_job_terminal(j->state)) {
         r->wait_deadline = srv_now_ms() + (int64_t)r->wait_s * 1000;
@@ -284,7 +343,9 @@ static enum MHD_Result post_end(srv_req *r)
     v->spool_bytes = r->reserved;
     r->reserved = 0;
     memcpy(v->id, r->rm.id, sizeof v->id);
-    v->created_ms = srv_now_ms();
+    v->created_ms = r->job->created_ms;
+    v->cancel = &r->job->cancel;
+    v->progress_ppm = &r->job->progress_ppm;
     v->lim = s->cfg.limits;
     v->keep_model = s->jobs.n_running + s->jobs.n_queued + s->jobs.n_validating < s->cfg.workers;
     v->input = r->input;
@@ -292,11 +353,13 @@ static enum MHD_Result post_end(srv_req *r)
     r->options = NULL;
     v->done = validated;
     v->ud = r;
+    srv_jobs_event(&s->jobs, r->job, SRV_EV_RECEIVED, 0);
     if (srv_validate_start(s, v) < 0) {
-        unlink(v->upload);
+        srv_upload_unlink(s, v->upload);
         srv_spool_release(s, v->spool_bytes);
         free(v->options);
         free(v);
+        srv_exports_req_end(r);
         return srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER,
                            "cannot schedule the request");
     }
@@ -339,5 +402,25 @@ enum MHD_Result srv_h_exports_post(srv_req *r)
         if (!r->options) return srv_send_err(r, &e, NULL, NULL);
     }
     srv_new_id(s, r->rm.id);
-    return srv_upload_open(r, post_end);
+    enum MHD_Result orc = srv_upload_open(r, post_end);
+    if (r->status) return orc; /* refused before the body: never a job */
+    /* The job exists from here on, before any byte of the body: listed,
+     * found by the client's X-Request-ID, and cancelable. */
+    srv_job *j = srv_job_new(r->rm.id, SRV_JOB_RECEIVING);
+    if (!j) {
+        srv_upload_discard(r);
+        r->upload_end = NULL;
+        return srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER, "out of memory");
+    }
+    j->created_ms = srv_now_ms();
+    snprintf(j->rid, sizeof j->rid, "%s", r->rid);
+    j->input = r->input;
+    const char *cl = srv_req_header(r, "Content-Length");
+    j->bytes_expected = cl ? strtoull(cl, NULL, 10) : 0;
+    srv_jobs_link(&s->jobs, j);
+    srv_job_ref(j);
+    r->job = j;
+    r->watch.fn = upload_canceled;
+    srv_job_watch_add(j, &r->watch);
+    return orc;
 }

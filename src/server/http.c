@@ -583,6 +583,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int status = r->status > 0 ? r->status : 499; /* client went away before an answer */
     srv_metrics_request(&s->metrics, r->route, status, dur, r->bytes_in, r->bytes_out);
     access_log(r, status, dur, toe);
+    srv_exports_req_end(r);
     if (srv_upload_release(r)) srv_req_free(r);
 }
 

@@ -57,13 +57,19 @@ struct srv_req {
     uv_fs_t wreq;
     char *wbuf, *pbuf; /* being written; arrived meanwhile */
     size_t wlen, wdone, wcap, plen, pcap;
-    bool writing;       /* wreq in flight */
-    bool write_wait;    /* suspended until the write is done */
-    bool discard_after; /* close and unlink once the write in flight is done */
-    bool orphan;        /* the request is over: free it once the write is done */
+    uv_fs_t oreq;         /* the upload file's open, then its close */
+    bool opening;         /* oreq's open in flight: chunks wait in pbuf */
+    bool closing;         /* oreq's close in flight at the end of the body */
+    struct fs_drop *drop; /* the discarded upload's unlink, awaited by the answer */
+    bool writing;         /* wreq in flight */
+    bool write_wait;      /* suspended until the write is done */
+    bool discard_after;   /* close and unlink once the write in flight is done */
+    bool orphan;          /* the request is over: free it once the write is done */
     bool too_big;
     bool no_space; /* max_spool_bytes, ENOSPC or EDQUOT: 507 */
     bool write_failed;
+    bool canceled;        /* its job was deleted while the body arrived */
+    uint64_t canceled_at; /* bytes_in then: the tail swallowed is bounded */
     bool body_done;
     srv_handler upload_end; /* called once the whole body is spooled */
     unsigned wait_s;
@@ -71,6 +77,7 @@ struct srv_req {
     char *options;     /* POST of an h5ad: the options document built from the query */
     ds_input ds_input; /* PUT: what the body is */
     srv_validate *val;
+    srv_job *job; /* an export POST's job until its answer (a reference) */
     srv_ds_work *dw;
     /* a response prepared while suspended, queued on the next handler call */
     struct MHD_Response *pending;
@@ -148,6 +155,12 @@ bool srv_upload_release(srv_req *r);
 enum MHD_Result srv_upload_chunk(srv_req *r, const char *data, size_t *size);
 enum MHD_Result srv_upload_end(srv_req *r);
 void srv_upload_discard(srv_req *r);
+/* Unlink a spool file on the pool (the loop never waits on the disk). */
+void srv_upload_unlink(srv_state *s, const char *path);
+
+/* The end of an export POST's hold on its job (answered, refused, or its
+ * client gone): a job never accepted leaves the table (h_exports.c). */
+void srv_exports_req_end(srv_req *r);
 
 /* The options document of an h5ad POST from its query string, checked as
  * the job will check it (opts.c); compact text (malloc'd) or NULL. */

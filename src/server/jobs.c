@@ -346,13 +346,58 @@ void srv_jobs_delete(srv_jobs *t, srv_job *j, int64_t now_ms)
         srv_jobs_event(t, j, SRV_EV_CANCEL, now_ms);
         if (t->hooks.persist) t->hooks.persist(t->hooks.ud, j);
         break;
+    case SRV_JOB_RECEIVING:
+        json_decref(j->error);
+        j->error = srv_job_canceled_problem();
+        j->finished_ms = now_ms;
+        /* Nothing is on disk yet but the upload, which its watcher drops;
+         * the canceled job is kept in memory only, like a refusal. */
+        srv_jobs_event(t, j, SRV_EV_CANCEL, now_ms);
+        break;
     case SRV_JOB_RUNNING:
+    case SRV_JOB_VALIDATING:
         atomic_store(&j->cancel, SRV_CANCEL_CLIENT);
         break;
     default:
         job_remove(t, j);
         break;
     }
+}
+
+void srv_jobs_forget(srv_jobs *t, srv_job *j)
+{
+    if (j->state != SRV_JOB_RECEIVING && j->state != SRV_JOB_VALIDATING) return;
+    while (j->watchers)
+        srv_job_watch_remove(j->watchers);
+    hash_remove(t, j);
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        t->head = j->next;
+    if (j->next) j->next->prev = j->prev;
+    j->prev = j->next = NULL;
+    j->removed = true;
+    srv_job_ref(j);
+    srv_job_unref(j);
+}
+
+void srv_job_adopt(srv_job *dst, srv_job *src)
+{
+    dst->format = src->format;
+    free(dst->filename);
+    dst->filename = src->filename;
+    src->filename = NULL;
+    dst->input = src->input;
+    free(dst->dataset);
+    dst->dataset = src->dataset;
+    src->dataset = NULL;
+    dst->pinned = src->pinned;
+    src->pinned = false;
+    pipe_free(dst->pj);
+    dst->pj = src->pj;
+    src->pj = NULL;
+    dst->mem_bytes = src->mem_bytes;
+    srv_job_free(src);
 }
 
 void srv_jobs_tick(srv_jobs *t, int64_t now)
@@ -397,8 +442,8 @@ void srv_jobs_free_all(srv_jobs *t)
     t->max_memory = max_memory;
 }
 
-size_t srv_jobs_page(const srv_jobs *t, int state, const char *cursor, size_t limit, srv_job **out,
-                     bool *more)
+size_t srv_jobs_page(const srv_jobs *t, int state, const char *rid, const char *cursor,
+                     size_t limit, srv_job **out, bool *more)
 {
     *more = false;
     size_t n = 0;
@@ -409,6 +454,7 @@ size_t srv_jobs_page(const srv_jobs *t, int state, const char *cursor, size_t li
     for (srv_job *j = start; j; j = j->next) {
         if (cursor && strcmp(j->id, cursor) >= 0) continue;
         if (state >= 0 && (int)j->state != state) continue;
+        if (rid && strcmp(j->rid, rid) != 0) continue;
         if (n == limit) {
             *more = true;
             break;
@@ -450,8 +496,17 @@ json_t *srv_job_json(const srv_job *j, const char *base)
     json_object_set_new(o, "summary", summary ? json_incref(summary) : json_null());
     json_object_set_new(o, "report", report ? json_incref(report) : json_array());
     json_object_set_new(o, "error", j->error ? json_incref(j->error) : json_null());
-    if (j->state == SRV_JOB_RUNNING && atomic_load(&j->cancel) == SRV_CANCEL_CLIENT)
+    if ((j->state == SRV_JOB_RUNNING || j->state == SRV_JOB_VALIDATING) &&
+        atomic_load(&j->cancel) == SRV_CANCEL_CLIENT)
         json_object_set_new(o, "cancel_requested", json_true());
+    /* How a client that sent X-Request-ID finds its job before the 202. */
+    json_object_set_new(o, "request_id", j->rid[0] ? json_string(j->rid) : json_null());
+    if (j->state == SRV_JOB_RECEIVING || j->state == SRV_JOB_VALIDATING) {
+        json_object_set_new(o, "bytes_received", json_integer((json_int_t)j->bytes_received));
+        json_object_set_new(o, "bytes_expected",
+                            j->bytes_expected ? json_integer((json_int_t)j->bytes_expected)
+                                              : json_null());
+    }
     char self[1024], file[1024];
     snprintf(self, sizeof self, "%s/v1/exports/%s", base, j->id);
     snprintf(file, sizeof file, "%s/v1/exports/%s/file", base, j->id);

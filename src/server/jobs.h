@@ -58,8 +58,10 @@ struct srv_job {
     json_t *result; /* pipe_result_json once succeeded (size, sha256, summary, report) */
     json_t *error;  /* problem object once failed/canceled */
     uint64_t size_bytes;
-    uint64_t req_bytes; /* spool bytes of its request body (0 once deleted) */
-    uint64_t res_bytes; /* spool bytes of its result (0 once deleted) */
+    uint64_t bytes_received; /* receiving: body bytes spooled so far */
+    uint64_t bytes_expected; /* receiving: its Content-Length, 0 when chunked */
+    uint64_t req_bytes;      /* spool bytes of its request body (0 once deleted) */
+    uint64_t res_bytes;      /* spool bytes of its result (0 once deleted) */
     char sha256[65];
     atomic_int cancel;        /* worker reads: SRV_CANCEL_* */
     atomic_uint progress_ppm; /* worker writes: progress in millionths */
@@ -148,9 +150,18 @@ bool srv_jobs_event(srv_jobs *t, srv_job *j, srv_job_event ev, int64_t now_ms);
 /* Put a terminal job on its expiry list (the spool scan calls it for jobs
  * loaded finished). */
 void srv_jobs_track(srv_jobs *t, srv_job *j);
-/* DELETE: a queued job is canceled at once, a running one is told to stop
- * (its worker ends it), a finished one leaves the table. */
+/* DELETE: a queued or receiving job is canceled at once (the watchers of
+ * a receiving one, its upload, stop reading), a running or validating one
+ * is told to stop (its worker ends it), a finished one leaves the table. */
 void srv_jobs_delete(srv_jobs *t, srv_job *j, int64_t now_ms);
+/* A receiving or validating job whose body was refused (or whose client
+ * left): out of the table without a terminal state and without the
+ * remove hook (it has no files; the upload deletes its own). */
+void srv_jobs_forget(srv_jobs *t, srv_job *j);
+/* Validation built `src` (owned by the worker until now) for the table's
+ * validating job `dst`: its request's fields move to `dst` and `src` is
+ * freed. */
+void srv_job_adopt(srv_job *dst, srv_job *src);
 /* Expiry: succeeded jobs older than the TTL become expired; failed and
  * canceled ones, and expired ones after a second TTL, leave the table. */
 void srv_jobs_tick(srv_jobs *t, int64_t now_ms);
@@ -165,11 +176,12 @@ void srv_job_watch_add(srv_job *j, srv_job_watch *w);
 void srv_job_watch_remove(srv_job_watch *w);
 
 /* One page of the listing, newest first: jobs strictly older than
- * `cursor` (NULL = from the newest) in `state` (-1 = any), at most
- * `limit` of them into `out`. *more tells whether another page follows.
- * Returns the number stored. */
-size_t srv_jobs_page(const srv_jobs *t, int state, const char *cursor, size_t limit, srv_job **out,
-                     bool *more);
+ * `cursor` (NULL = from the newest) in `state` (-1 = any) created by a
+ * request with X-Request-ID `rid` (NULL = any), at most `limit` of them
+ * into `out`. *more tells whether another page follows. Returns the
+ * number stored. */
+size_t srv_jobs_page(const srv_jobs *t, int state, const char *rid, const char *cursor,
+                     size_t limit, srv_job **out, bool *more);
 
 /* The memory estimate of a job's run: the decoded model's bytes when
  * validation decoded it (`model_bytes` > 0), else SRV_MEM_BODY_FACTOR

@@ -3,8 +3,8 @@
 
 #include <string.h>
 
-static const char *names[SRV_JOB__COUNT] = {"queued", "running",  "succeeded",
-                                            "failed", "canceled", "expired"};
+static const char *names[SRV_JOB__COUNT] = {"queued",   "running", "succeeded", "failed",
+                                            "canceled", "expired", "receiving", "validating"};
 
 int srv_job_next(srv_job_state s, srv_job_event ev)
 {
@@ -18,6 +18,14 @@ int srv_job_next(srv_job_state s, srv_job_event ev)
         if (ev == SRV_EV_FAIL) return SRV_JOB_FAILED;
         if (ev == SRV_EV_CANCEL) return SRV_JOB_CANCELED;
         if (ev == SRV_EV_INTERRUPT) return SRV_JOB_QUEUED;
+        return -1;
+    case SRV_JOB_RECEIVING:
+        if (ev == SRV_EV_RECEIVED) return SRV_JOB_VALIDATING;
+        if (ev == SRV_EV_CANCEL) return SRV_JOB_CANCELED;
+        return -1;
+    case SRV_JOB_VALIDATING:
+        if (ev == SRV_EV_ACCEPT) return SRV_JOB_QUEUED;
+        if (ev == SRV_EV_CANCEL) return SRV_JOB_CANCELED;
         return -1;
     case SRV_JOB_SUCCEEDED:
         return ev == SRV_EV_EXPIRE ? SRV_JOB_EXPIRED : -1;

@@ -181,7 +181,7 @@ static void export_run(uv_work_t *w)
         pj = load_input(ew->s, &ew->input, ew->req_path, ew->in_path, &ew->lim, &ctl, &ew->err);
     int rc = -1;
     if (pj && !adx_ctl_canceled(&ctl)) {
-        rc = pipe_prepare(pj, &ew->err);
+        rc = pipe_prepare_ctl(pj, &ctl, &ew->err);
         if (rc == 0) rc = pipe_write(pj, ew->out_path, &ctl, &ew->err);
         if (rc == 0) ew->result = pipe_result_json(pj, j->id);
         if (rc == 0 && !ew->result) {
@@ -345,6 +345,15 @@ void srv_run_dispatch(srv_state *s)
 
 /* ---- validation of new bodies ---------------------------------------- */
 
+static void validate_progress(void *ud, double f)
+{
+    srv_validate *v = ud;
+    if (f < 0) f = 0;
+    if (f > 1) f = 1;
+    if (v->progress_ppm)
+        atomic_store_explicit(v->progress_ppm, (unsigned)(f * 1e6), memory_order_relaxed);
+}
+
 static void validate_run(uv_work_t *w)
 {
     srv_validate *v = w->data;
@@ -357,11 +366,18 @@ static void validate_run(uv_work_t *w)
         return;
     }
     uint64_t t1 = srv_mono_ns();
+    /* DELETE while validating: the decoder polls the job's flag. */
+    adx_ctl ctl = {.cancel = v->cancel, .progress = validate_progress, .ud = v};
     json_t *opts = v->input.kind == PIPE_SRC_H5AD ? json_loads(v->options, 0, NULL) : NULL;
     pipe_job *pj = v->input.kind != PIPE_SRC_H5AD || opts
-                       ? open_body(v->s, &v->input, v->upload, opts, &v->lim, NULL, true, &v->err)
+                       ? open_body(v->s, &v->input, v->upload, opts, &v->lim, &ctl, true, &v->err)
                        : NULL;
     json_decref(opts);
+    if (pj && adx_ctl_canceled(&ctl)) {
+        pipe_free(pj);
+        pj = NULL;
+        adx_err_set(&v->err, ADX_E_CANCELED, "", "the job was canceled while validating");
+    }
     uint64_t t2 = srv_mono_ns();
     v->load_s = (double)(t2 - t1) / 1e9;
     v->store_s = (double)(t1 - t0) / 1e9;

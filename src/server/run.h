@@ -16,6 +16,8 @@ typedef struct srv_validate {
     uint64_t spool_bytes; /* reserved for the upload, the job's once created */
     char id[SRV_ID_LEN + 1];
     int64_t created_ms;
+    const atomic_int *cancel;  /* the validating job's flag (DELETE) */
+    atomic_uint *progress_ppm; /* and its progress, while the body decodes */
     adx_limits lim;
     bool keep_model; /* hold the decoded model for a worker about to be free */
     srv_body input;

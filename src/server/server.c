@@ -284,6 +284,13 @@ static void usage(FILE *f)
           "                          a job waits queued until it fits, one runs alone)\n"
           "  --job-timeout DUR       a job's run; then it fails (1h; 0 = none)\n"
           "\n"
+          "Every numeric setting with its default (sizes take K/M/G/T, durations\n"
+          "s/m/h/d):\n",
+          f);
+    srv_config defaults;
+    srv_config_defaults(&defaults, NULL);
+    srv_config_print_numeric(f, &defaults);
+    fputs("\n"
           "Every setting of the config file (see config/anndata-exportd.conf) is also\n"
           "a flag (--queue-max 64) and an environment variable\n"
           "(ANNDATA_EXPORTD_QUEUE_MAX=64). Precedence: flags, then environment, then\n"

@@ -145,6 +145,124 @@ static enum MHD_Result no_room(srv_req *r, const char *why)
                        "no room for the body: %s; retry once jobs expired or were deleted", why);
 }
 
+/* ---- the upload file: opened, closed and removed on libuv's pool ------- */
+
+/* A file of the spool that is not wanted any more: closed (when `fd` is
+ * open) and unlinked by fs requests that may outlive the request. While
+ * its request still waits (`owner`), the request's answer waits for the
+ * unlink, so a refusal never leaves its bytes behind it. */
+typedef struct fs_drop {
+    uv_fs_t req;
+    uv_loop_t *loop;
+    srv_req *owner;
+    int fd;
+    char path[PATH_MAX + 32];
+} fs_drop;
+
+static void drop_done(fs_drop *d)
+{
+    srv_req *r = d->owner;
+    free(d);
+    if (!r) return;
+    r->drop = NULL;
+    if (r->write_wait && !r->writing && !r->opening && !r->closing) {
+        r->write_wait = false;
+        srv_req_resume(r);
+    }
+}
+
+static void drop_unlinked(uv_fs_t *req)
+{
+    uv_fs_req_cleanup(req);
+    drop_done(req->data);
+}
+
+static void drop_closed(uv_fs_t *req)
+{
+    fs_drop *d = req->data;
+    uv_fs_req_cleanup(req);
+    if (!d->path[0] || uv_fs_unlink(d->loop, &d->req, d->path, drop_unlinked) < 0) drop_done(d);
+}
+
+static fs_drop *fs_drop_start(srv_state *s, int fd, const char *path)
+{
+    if (fd < 0 && (!path || !path[0])) return NULL;
+    fs_drop *d = calloc(1, sizeof *d);
+    if (!d) { /* no memory left: the scan at the next start removes tmp/ files */
+        if (fd >= 0) uv_fs_close(s->loop, &(uv_fs_t){0}, fd, NULL);
+        return NULL;
+    }
+    d->req.data = d;
+    d->loop = s->loop;
+    d->fd = fd;
+    snprintf(d->path, sizeof d->path, "%s", path ? path : "");
+    int rc = fd >= 0 ? uv_fs_close(s->loop, &d->req, fd, drop_closed)
+                     : uv_fs_unlink(s->loop, &d->req, d->path, drop_unlinked);
+    if (rc < 0) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void srv_upload_unlink(srv_state *s, const char *path)
+{
+    fs_drop_start(s, -1, path);
+}
+
+static bool fs_busy(const srv_req *r)
+{
+    return r->writing || r->opening || r->closing;
+}
+
+/* An answer waits for these too (see fs_drop). */
+static bool fs_pending(const srv_req *r)
+{
+    return fs_busy(r) || r->drop;
+}
+
+static void start_write(srv_req *r);
+
+static void on_open(uv_fs_t *req)
+{
+    srv_req *r = req->data;
+    ssize_t res = req->result;
+    uv_fs_req_cleanup(req);
+    r->opening = false;
+    if (res >= 0) r->fd = (int)res;
+    if (r->orphan) {
+        fs_drop_start(r->s, r->fd, r->upload);
+        r->fd = -1;
+        r->upload[0] = '\0';
+        srv_req_free(r);
+        return;
+    }
+    if (res < 0) {
+        int e = (int)-res;
+        srv_log("error", "cannot create upload file",
+                json_pack("{s:s, s:s}", "request_id", r->rid, "error", strerror(e)));
+        r->upload[0] = '\0';
+        /* the body is swallowed; its end answers */
+        if (e == ENOSPC || e == EDQUOT) {
+            r->no_space = true;
+            srv_spool_note_full(r->s);
+        } else {
+            r->write_failed = true;
+        }
+        r->discard_after = false;
+        srv_upload_discard(r);
+    } else if (r->discard_after) {
+        r->discard_after = false;
+        srv_upload_discard(r);
+    } else if (r->plen) {
+        start_write(r);
+    }
+    if (r->write_wait && !fs_busy(r)) {
+        r->write_wait = false;
+        srv_req_resume(r);
+    }
+}
+
 enum MHD_Result srv_upload_open(srv_req *r, srv_handler end)
 {
     /* With a Content-Length the whole body is reserved now, so that no
@@ -163,25 +281,26 @@ enum MHD_Result srv_upload_open(srv_req *r, srv_handler end)
         memcpy(name, r->rm.id, sizeof name);
     else
         srv_new_id(r->s, name);
-    if (snprintf(r->upload, sizeof r->upload, "%s/%s.upload", r->s->spool.tmp_dir, name) >=
-        (int)sizeof r->upload)
-        r->fd = -1;
-    else
-        r->fd = open(r->upload, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (r->fd < 0) {
-        int e = errno;
+    int rc = -ENAMETOOLONG;
+    if (snprintf(r->upload, sizeof r->upload, "%s/%s.upload", r->s->spool.tmp_dir, name) <
+        (int)sizeof r->upload) {
+        /* Opened on the pool: chunks that arrive meanwhile are buffered
+         * (bounded as while a write is in flight); a failure is answered
+         * at the end of the body, as a failed write is. */
+        r->oreq.data = r;
+        rc = uv_fs_open(r->s->loop, &r->oreq, r->upload, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                        0640, on_open);
+    }
+    if (rc < 0) {
         r->upload[0] = '\0';
         srv_spool_release(r->s, r->reserved);
         r->reserved = 0;
         srv_log("error", "cannot create upload file",
-                json_pack("{s:s, s:s}", "request_id", r->rid, "error", strerror(e)));
-        if (e == ENOSPC || e == EDQUOT) {
-            srv_spool_note_full(r->s);
-            return no_room(r, "the spool's disk is full");
-        }
+                json_pack("{s:s, s:s}", "request_id", r->rid, "error", uv_strerror(rc)));
         return srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER,
                            "the spool is not writable; see the daemon log (request %s)", r->rid);
     }
+    r->opening = true;
     r->upload_end = end;
     srv_conn_phase_set(r, SRV_CONN_BODY);
     return MHD_YES;
@@ -189,9 +308,12 @@ enum MHD_Result srv_upload_open(srv_req *r, srv_handler end)
 
 static void close_and_unlink(srv_req *r)
 {
-    if (r->fd >= 0) close(r->fd);
+    fs_drop *d = fs_drop_start(r->s, r->fd, r->upload);
+    if (d && !r->orphan && !r->drop) {
+        d->owner = r;
+        r->drop = d;
+    }
     r->fd = -1;
-    if (r->upload[0]) unlink(r->upload);
     r->upload[0] = '\0';
     free(r->wbuf);
     free(r->pbuf);
@@ -203,7 +325,7 @@ void srv_upload_discard(srv_req *r)
 {
     srv_spool_release(r->s, r->reserved);
     r->reserved = 0;
-    if (r->writing)
+    if (fs_busy(r))
         r->discard_after = true;
     else
         close_and_unlink(r);
@@ -212,12 +334,14 @@ void srv_upload_discard(srv_req *r)
 bool srv_upload_release(srv_req *r)
 {
     srv_upload_discard(r);
-    if (!r->writing) return true;
+    if (r->drop) { /* no one waits for it any more */
+        r->drop->owner = NULL;
+        r->drop = NULL;
+    }
+    if (!fs_busy(r)) return true;
     r->orphan = true;
     return false;
 }
-
-static void start_write(srv_req *r);
 
 static void on_write(uv_fs_t *req)
 {
@@ -252,7 +376,7 @@ static void on_write(uv_fs_t *req)
         /* the rest of a short write, or what arrived meanwhile */
         if (r->wlen || r->plen) start_write(r);
     }
-    if (r->write_wait && !r->writing) {
+    if (r->write_wait && !fs_busy(r)) {
         r->write_wait = false;
         srv_req_resume(r);
     }
@@ -287,6 +411,12 @@ enum MHD_Result srv_upload_chunk(srv_req *r, const char *data, size_t *size)
     size_t n = *size;
     *size = 0;
     r->bytes_in += n;
+    if (r->job) r->job->bytes_received = r->bytes_in;
+    if (r->canceled) {
+        /* As for a 413: a bounded tail is swallowed so the client can
+         * read the answer; past it the connection is closed. */
+        return r->bytes_in - r->canceled_at > DISCARD_MAX ? MHD_NO : MHD_YES;
+    }
     uint64_t max = r->s->cfg.limits.max_body_bytes;
     if (r->too_big) {
         /* Swallow a bounded tail so the 413 can still be sent at the end;
@@ -324,32 +454,71 @@ enum MHD_Result srv_upload_chunk(srv_req *r, const char *data, size_t *size)
     }
     memcpy(r->pbuf + r->plen, data, n);
     r->plen += n;
-    if (!r->writing) start_write(r);
+    if (!fs_busy(r)) start_write(r);
     /* The disk is slower than the network: hold the connection until the
-     * write in flight is done, so a body never piles up in memory. */
-    if (r->writing && r->plen >= UPLOAD_BUF_MAX) {
+     * write (or the open) in flight is done, so a body never piles up in
+     * memory. */
+    if (fs_busy(r) && r->plen >= UPLOAD_BUF_MAX) {
         r->write_wait = true;
         srv_req_suspend(r);
     }
     return MHD_YES;
 }
 
+static void on_closed(uv_fs_t *req)
+{
+    srv_req *r = req->data;
+    ssize_t res = req->result;
+    uv_fs_req_cleanup(req);
+    r->closing = false;
+    if (r->orphan) {
+        close_and_unlink(r);
+        srv_req_free(r);
+        return;
+    }
+    srv_handler end = r->upload_end;
+    r->upload_end = NULL;
+    if (res < 0) {
+        srv_log("error", "spool close failed",
+                json_pack("{s:s, s:s}", "request_id", r->rid, "error", strerror((int)-res)));
+        srv_upload_discard(r);
+        srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER,
+                    "the spool is not writable; see the daemon log (request %s)", r->rid);
+        return;
+    }
+    if (r->discard_after || r->canceled) {
+        r->discard_after = false;
+        close_and_unlink(r);
+        if (r->canceled)
+            srv_problem(r, ADX_E_CANCELED, NULL, NULL,
+                        "job %s was canceled while its body arrived; nothing of it was kept",
+                        r->rm.id);
+        return;
+    }
+    end(r);
+}
+
 enum MHD_Result srv_upload_end(srv_req *r)
 {
-    bool failed = r->no_space || r->write_failed || r->too_big;
-    if (r->writing || (r->plen && !failed)) {
-        if (!r->writing) start_write(r);
-        if (r->writing) {
+    bool failed = r->no_space || r->write_failed || r->too_big || r->canceled;
+    if (fs_pending(r) || (r->plen && !failed)) {
+        if (!fs_pending(r)) start_write(r);
+        if (fs_pending(r)) {
             r->write_wait = true;
             srv_req_suspend(r);
             return MHD_YES;
         }
     }
-    srv_handler end = r->upload_end;
-    r->upload_end = NULL;
     r->body_done = true;
     srv_conn_phase_set(r, SRV_CONN_BUSY);
+    if (r->canceled) {
+        r->upload_end = NULL;
+        return srv_problem(r, ADX_E_CANCELED, NULL, NULL,
+                           "job %s was canceled while its body arrived; nothing of it was kept",
+                           r->rm.id);
+    }
     if (r->no_space) {
+        r->upload_end = NULL;
         char why[200];
         snprintf(why, sizeof why,
                  "the spool filled up while the body arrived (max_spool_bytes "
@@ -357,21 +526,38 @@ enum MHD_Result srv_upload_end(srv_req *r)
                  (unsigned long long)r->s->cfg.max_spool_bytes);
         return no_room(r, why);
     }
-    if (r->write_failed)
+    if (r->write_failed) {
+        r->upload_end = NULL;
         return srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER,
                            "the spool is not writable; see the daemon log (request %s)", r->rid);
+    }
     if (r->too_big) {
+        r->upload_end = NULL;
         adx_err e;
         adx_err_init(&e);
         adx_err_set(&e, ADX_E_LIMIT, "", "the body exceeds max_body_bytes (%llu)",
                     (unsigned long long)r->s->cfg.limits.max_body_bytes);
         return srv_send_err(r, &e, NULL, NULL);
     }
-    close(r->fd);
-    r->fd = -1;
     free(r->wbuf);
     free(r->pbuf);
     r->wbuf = r->pbuf = NULL;
     r->pcap = r->wcap = 0;
-    return end(r);
+    /* Closed on the pool; the handler of the complete body runs then
+     * (the fsync that makes it durable happens on a worker too). */
+    int fd = r->fd;
+    r->fd = -1;
+    r->oreq.data = r;
+    if (uv_fs_close(r->s->loop, &r->oreq, fd, on_closed) < 0) {
+        r->upload_end = NULL;
+        fs_drop_start(r->s, fd, r->upload);
+        r->upload[0] = '\0';
+        srv_spool_release(r->s, r->reserved);
+        r->reserved = 0;
+        return srv_problem(r, ADX_E_UNAVAILABLE, "Retry-After", SRV_RETRY_AFTER,
+                           "the spool is not writable; see the daemon log (request %s)", r->rid);
+    }
+    r->closing = true;
+    srv_req_suspend(r);
+    return MHD_YES;
 }

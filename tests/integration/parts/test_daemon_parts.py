@@ -198,6 +198,28 @@ class DaemonParts(unittest.TestCase):
         st, _, lst = self.d.json("GET", "/v1/exports?state=failed")
         self.assertEqual(st, 200)
 
+    def test_configured_multipart_limits_are_413s_naming_them(self):
+        tmp = tempfile.mkdtemp(dir=self.tmp)
+        d2 = Daemon(tmp, config={"max_parts": "2", "max_part_header_bytes": "512"}).start()
+        try:
+            X = npy_bytes(self.rng.normal(size=(3, 2)))
+            ref = json.dumps({"adata": {"X": {"encoding-type": "array", "part": "X"}}}).encode()
+            body, ct = multipart([("request", ref, None), ("X", X, None)])
+            st, _, data = d2.request("POST", "/v1/exports?wait=60", body, {"Content-Type": ct},
+                                     timeout=120)
+            self.assertEqual(st, 200, data[:300])
+            body, ct = multipart([("request", ref, None), ("X", X, None), ("Y", X, None)])
+            st, _, data = d2.request("POST", "/v1/exports", body, {"Content-Type": ct})
+            self.assert_problem(st, data, 413, "limit max_parts")
+            b = "adx-small"
+            pad = (b"--%s\r\nContent-Disposition: form-data; name=\"request\"\r\nX-Pad: %s"
+                   b"\r\n\r\n{}\r\n--%s--\r\n" % (b.encode(), b"a" * 600, b.encode()))
+            st, _, data = d2.request("POST", "/v1/exports", pad,
+                                     {"Content-Type": "multipart/form-data; boundary=" + b})
+            self.assert_problem(st, data, 413, "max_part_header_bytes")
+        finally:
+            d2.stop()
+
     def test_multipart_job_survives_restart(self):
         X = self.rng.normal(size=(3, 2))
         body, ct = multipart([("request", json.dumps(

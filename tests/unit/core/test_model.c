@@ -519,6 +519,18 @@ START_TEST(default_index)
     ck_assert_str_eq(ad_str_at(&f.index, 0), "0");
     ck_assert_str_eq(ad_str_at(&f.index, 11), "11");
     ck_assert_uint_eq(ad_str_len(&f.index, 11), 2);
+    /* every row across the digit-count boundaries is str(i), packed with
+     * one NUL each (what ad_sb_finish would have built) */
+    ck_assert_int_eq(ad_frame_default_index(&f, 100001), 0);
+    char want[24];
+    uint64_t off = 0;
+    for (uint64_t i = 0; i < 100001; i++) {
+        snprintf(want, sizeof want, "%llu", (unsigned long long)i);
+        ck_assert_uint_eq(f.index.soff[i], off);
+        ck_assert_str_eq(ad_str_at(&f.index, i), want);
+        off += strlen(want) + 1;
+    }
+    ck_assert_uint_eq(f.index.soff[100001], off);
     /* called again it replaces the old index */
     ck_assert_int_eq(ad_frame_default_index(&f, 0), 0);
     ck_assert_uint_eq(f.n_rows, 0);

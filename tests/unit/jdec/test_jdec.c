@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "adx_jdec.h"
+#include "jdec_tree.h"
 
 static adx_limits lim;
 static adx_report rep;
@@ -886,7 +887,8 @@ START_TEST(limit_depth_ndim_string_total)
     lim.max_ndim = 2;
     fails("{'uns': {'t': [[[1]]]}}", ADX_E_LIMIT, "/adata/uns/t", "max_ndim = 2");
     lim.max_string_bytes = 4;
-    fails("{'obs': {'index': ['abcd', 'abcde']}}", ADX_E_LIMIT, "/adata/obs/index",
+    /* refused by the lexer: the pointer names the string itself */
+    fails("{'obs': {'index': ['abcd', 'abcde']}}", ADX_E_LIMIT, "/adata/obs/index/1",
           "max_string_bytes = 4");
     fails("{'uns': {'s': 'toolong'}}", ADX_E_LIMIT, "/adata/uns/s", "max_string_bytes");
     lim.max_string_bytes = 1 << 20;
@@ -1782,6 +1784,41 @@ START_TEST(parse_limits_name_themselves)
 }
 END_TEST
 
+/* A string is refused when it passes max_string_bytes, not once read
+ * whole: 48 MiB of text under a 1 MiB limit never holds more than the limit
+ * plus one read chunk. */
+START_TEST(huge_string_refused_while_lexing)
+{
+    lim.max_string_bytes = 1 << 20;
+    size_t n = (size_t)48 << 20;
+    const char *head = "{\"uns\": {\"ok\": \"short\", \"s\": \"";
+    char *text = malloc(n + 64);
+    size_t h = strlen(head);
+    memcpy(text, head, h);
+    memset(text + h, 'x', n);
+    memcpy(text + h + n, "\"}}", 4);
+    adx_budget b;
+    adx_budget_init(&b, 0);
+    jdec_opts o = {.limits = &lim, .budget = &b, .base_ptr = "/adata"};
+    adx_err_init(&err);
+    jdec_doc *doc = jdec_read_buffer(text, h + n + 3, &o, &err);
+    ck_assert_ptr_null(doc);
+    ck_assert_int_eq(err.type, ADX_E_LIMIT);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_str_eq(err.items[0].pointer, "/adata/uns/s");
+    ck_assert_msg(strstr(err.detail, "max_string_bytes = 1048576"), "%s", err.detail);
+    ck_assert_msg(adx_budget_peak(&b) < (4u << 20), "peak %llu",
+                  (unsigned long long)adx_budget_peak(&b));
+    ck_assert_uint_eq(adx_budget_used(&b), 0);
+    /* at the limit exactly it is a string like any other */
+    lim.max_string_bytes = 5;
+    ad_anndata *a = dec("{'uns': {'s': 'abcde'}}");
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ad_anndata_free(a);
+    free(text);
+}
+END_TEST
+
 START_TEST(numbers_in_typed_arrays)
 {
     ad_anndata *a = dec("{'X': [[1e99999, -1e99999, 1e-400]], 'uns': {'u': {'encoding-type': "
@@ -1894,6 +1931,91 @@ START_TEST(memory_bounded_whatever_the_nesting)
 }
 END_TEST
 
+/* Issue 11 point 5: a request's peak is its decoded arrays plus a small
+ * constant. Two 1000 x 2000 matrices (an int one with nulls -> float64, a
+ * real one), 16 MB each decoded, go through under a max_request_memory of
+ * their decoded size plus 2 MiB; the tree and a typed copy of each (the
+ * path before packed arrays) needed their size twice. */
+static char *matrix_text(size_t rows, size_t cols, bool reals, size_t *len)
+{
+    char *t = malloc(rows * cols * 6 + 16), *o = t;
+    *o++ = '[';
+    for (size_t i = 0; i < rows; i++) {
+        *o++ = i ? ',' : ' ';
+        *o++ = '[';
+        for (size_t j = 0; j < cols; j++) {
+            if (j) *o++ = ',';
+            size_t k = (i * 7 + j * 3) % 10;
+            if (reals)
+                o += sprintf(o, "%zu.5", k);
+            else if (k < 4)
+                o += sprintf(o, "null");
+            else
+                o += sprintf(o, "%d", (int)k - 6);
+        }
+        *o++ = ']';
+    }
+    *o++ = ']';
+    *o = '\0';
+    *len = (size_t)(o - t);
+    return t;
+}
+
+START_TEST(peak_is_decoded_arrays_plus_a_constant)
+{
+    size_t rows = 1000, cols = 2000, lx, ll;
+    char *x = matrix_text(rows, cols, false, &lx), *l = matrix_text(rows, cols, true, &ll);
+    char *t = malloc(lx + ll + 64);
+    size_t o = (size_t)sprintf(t, "{\"X\": %s, \"layers\": {\"l\": %s}}", x, l);
+    free(x);
+    free(l);
+    uint64_t decoded = 2 * rows * cols * sizeof(double);
+    adx_budget bud;
+    adx_budget_init(&bud, decoded + (2u << 20));
+    jdec_opts opt = {.limits = &lim, .budget = &bud, .base_ptr = "/adata"};
+    jdec_doc *doc = jdec_read_buffer(t, o, &opt, &err);
+    ck_assert_msg(doc != NULL, "%s", err.detail);
+    ad_anndata *a = jdec_doc_anndata(doc, NULL, &opt, &rep, &err);
+    jdec_doc_free(doc);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ck_assert_msg(adx_budget_peak(&bud) <= decoded + (2u << 20), "peak %llu",
+                  (unsigned long long)adx_budget_peak(&bud));
+    /* the model holds its arrays (and the default indexes' text) once the
+     * document is gone */
+    ck_assert_uint_ge(adx_budget_used(&bud), decoded);
+    ck_assert_uint_lt(adx_budget_used(&bud), decoded + (64u << 10));
+    const ad_array *X = &a->X->u.arr, *L = &ad_dict_get(&a->layers, "l")->u.arr;
+    ck_assert_int_eq(X->dtype, AD_F64);
+    ck_assert_int_eq(L->dtype, AD_F64);
+    ck_assert_uint_eq(X->shape[0], rows);
+    ck_assert_uint_eq(X->shape[1], cols);
+    for (size_t i = 0; i < rows; i += 97)
+        for (size_t j = 0; j < cols; j += 13) {
+            size_t k = (i * 7 + j * 3) % 10;
+            double xv = ((double *)X->data)[i * cols + j], lv = ((double *)L->data)[i * cols + j];
+            if (k < 4)
+                ck_assert(isnan(xv));
+            else
+                ck_assert_double_eq(xv, (double)k - 6);
+            ck_assert_double_eq(lv, (double)k + 0.5);
+        }
+    ad_anndata_free(a);
+    /* the same request as plain nodes plus a typed copy (packing off, as
+     * before): the same budget is a 413 */
+    jv_pack_min_set(SIZE_MAX);
+    adx_budget_init(&bud, decoded + (2u << 20));
+    adx_err_init(&err);
+    doc = jdec_read_buffer(t, o, &opt, &err);
+    a = doc ? jdec_doc_anndata(doc, NULL, &opt, &rep, &err) : NULL;
+    jdec_doc_free(doc);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    jv_pack_min_set(JV_PACK_MIN);
+    free(t);
+}
+END_TEST
+
 START_TEST(gzip_files_and_bombs)
 {
     char path[] = "jdec_gz_XXXXXX";
@@ -1925,12 +2047,23 @@ START_TEST(gzip_files_and_bombs)
 }
 END_TEST
 
-static Suite *suite(void)
+/* The same tests once more with every nonempty rectangular numeric array
+ * packed (jdec_tree.h), however small: the converters' in-place path and
+ * the parser's packing see every form and every error. */
+static void setup_packed(void)
 {
-    Suite *s = suite_create("jdec");
-    TCase *t = tcase_create("all");
-    tcase_add_checked_fixture(t, setup, teardown);
-    tcase_set_timeout(t, 60);
+    setup();
+    jv_pack_min_set(0);
+}
+
+static void teardown_packed(void)
+{
+    teardown();
+    jv_pack_min_set(JV_PACK_MIN);
+}
+
+static void add_tests(TCase *t)
+{
     tcase_add_test(t, nested_float_with_null);
     tcase_add_test(t, nested_int_bool_real);
     tcase_add_test(t, nan_spellings);
@@ -1995,11 +2128,27 @@ static Suite *suite(void)
     tcase_add_test(t, rec_arrays_from_json);
     tcase_add_test(t, strict_json_text);
     tcase_add_test(t, parse_limits_name_themselves);
+    tcase_add_test(t, huge_string_refused_while_lexing);
     tcase_add_test(t, numbers_in_typed_arrays);
     tcase_add_test(t, base64_read_while_streaming);
     tcase_add_test(t, memory_bounded_whatever_the_nesting);
+    tcase_add_test(t, peak_is_decoded_arrays_plus_a_constant);
     tcase_add_test(t, gzip_files_and_bombs);
+}
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("jdec");
+    TCase *t = tcase_create("all");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 60);
+    add_tests(t);
     suite_add_tcase(s, t);
+    TCase *p = tcase_create("packed");
+    tcase_add_checked_fixture(p, setup_packed, teardown_packed);
+    tcase_set_timeout(p, 60);
+    add_tests(p);
+    suite_add_tcase(s, p);
     return s;
 }
 

@@ -241,7 +241,7 @@ START_TEST(mp_errors)
     pl.max_header_bytes = 64;
     mp_fails("--" B "\r\n" CD("a") "X-Long: 0123456789012345678901234567890123456789\r\n\r\n--" B
                                    "--",
-             &pl, 413, "max_header_bytes");
+             &pl, 413, "max_part_header_bytes");
     /* A huge header with the default limit. */
     size_t n = 20000;
     char *big = malloc(n + 200);
@@ -750,12 +750,85 @@ START_TEST(budget_charged)
 }
 END_TEST
 
+/* Large C-order parts become mappings of the file (the array owns them:
+ * the set and its descriptors may go first); unaligned ones, and files
+ * that turned out shorter than the part, are read, never faulted past
+ * their end. */
+START_TEST(big_parts_mapped)
+{
+    enum { N = 3 * 65536 }; /* 1.5 MiB of f8 */
+    double *v = malloc(N * sizeof *v);
+    for (size_t i = 0; i < N; i++)
+        v[i] = (double)i * 0.5;
+    size_t len;
+    uint8_t *f = npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (196608,), }", v,
+                     N * sizeof *v, &len);
+    adx_err e;
+    jdec_part_req r = req_any();
+    ad_elem *el = read_part(f, len, &r, &e); /* the set is freed inside */
+    ck_assert_ptr_nonnull(el);
+    ck_assert_ptr_nonnull(el->u.arr.map);
+    ck_assert_uint_eq(el->u.arr.n, N);
+    ck_assert_int_eq(memcmp(el->u.arr.data, v, N * sizeof *v), 0);
+    ad_elem *copy = ad_elem_clone(el);
+    ck_assert_ptr_nonnull(copy);
+    ck_assert_ptr_null(copy->u.arr.map);
+    ad_elem_free(el);
+    ck_assert_double_eq(ad_array_get_f64(&copy->u.arr, N - 1), (N - 1) * 0.5);
+    ad_elem_free(copy);
+
+    /* The same part 3 bytes into the body: its data is not 16-byte aligned. */
+    uint8_t *body = malloc(len + 3);
+    memcpy(body + 3, f, len);
+    parts_set s;
+    one_part(&s, body, len + 3);
+    s.v[0].off = 3;
+    s.v[0].len = len;
+    adx_err_init(&e);
+    ck_assert_int_eq(parts_read(&s, &r, &el, "/adata/X/part", &e), 0);
+    ck_assert_ptr_null(el->u.arr.map);
+    ck_assert_int_eq(memcmp(el->u.arr.data, v, N * sizeof *v), 0);
+    ad_elem_free(el);
+
+    /* The file is cut short after the body was scanned: an I/O error. */
+    ck_assert_int_eq(ftruncate(s.v[0].fd, (off_t)(len / 2)), 0);
+    adx_err_init(&e);
+    el = NULL;
+    ck_assert_int_eq(parts_read(&s, &r, &el, "/adata/X/part", &e), -1);
+    assert_err(&e, 500, "ended early");
+    parts_set_free(&s);
+
+    /* Big-endian: swapped in the private mapping, the file keeps its bytes. */
+    for (size_t i = 0; i < N; i++) {
+        uint64_t u;
+        memcpy(&u, &v[i], 8);
+        u = __builtin_bswap64(u);
+        memcpy(f + (len - N * 8) + i * 8, &u, 8);
+    }
+    memcpy(f + 10, "{'descr': '>f8'", 15);
+    one_part(&s, f, len);
+    adx_err_init(&e);
+    ck_assert_int_eq(parts_read(&s, &r, &el, "/adata/X/part", &e), 0);
+    ck_assert_ptr_nonnull(el->u.arr.map);
+    ck_assert_int_eq(memcmp(el->u.arr.data, v, N * sizeof *v), 0);
+    uint8_t back[8];
+    ck_assert_int_eq(pread(s.v[0].fd, back, 8, (off_t)(len - 8)), 8);
+    ck_assert_int_eq(memcmp(back, f + len - 8, 8), 0);
+    ad_elem_free(el);
+    parts_set_free(&s);
+    free(body);
+    free(f);
+    free(v);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("parts");
     TCase *t = tcase_create("all");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, mp_every_split);
+    tcase_add_test(t, big_parts_mapped);
     tcase_add_test(t, mp_byte_by_byte_and_three_cuts);
     tcase_add_test(t, mp_first_delimiter_at_start);
     tcase_add_test(t, mp_errors);

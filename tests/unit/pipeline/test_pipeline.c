@@ -205,6 +205,146 @@ START_TEST(canceled_before_write)
 }
 END_TEST
 
+static int b64(const unsigned char *in, size_t n, char *out)
+{
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    int o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t w = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
+                     (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = al[w >> 18 & 63];
+        out[o++] = al[w >> 12 & 63];
+        out[o++] = i + 1 < n ? al[w >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? al[w & 63] : '=';
+    }
+    return o;
+}
+
+/* A request whose decoded form is small but whose writer must build a large
+ * buffer: a rec-array whose one long string makes every npz record wide
+ * ('<U20000' × 400 records = 32 MB), and a csc matrix whose by-row index a
+ * csv bundle needs. The writer charges those to the request's budget. */
+static char *wide_request(const char *format)
+{
+    size_t cap = 64 * 1024;
+    char *t = malloc(cap);
+    ck_assert_ptr_nonnull(t);
+    int o = snprintf(t, cap,
+                     "{\"format\": \"%s\", \"adata\": {\"shape\": [400, 2], \"uns\": "
+                     "{\"r\": {\"encoding-type\": \"rec-array\", \"fields\": {\"s\": [",
+                     format);
+    for (int i = 0; i < 400; i++) {
+        if (i == 0) {
+            t[o++] = '"';
+            memset(t + o, 'x', 20000);
+            o += 20000;
+            o += snprintf(t + o, cap - o, "\"");
+        } else {
+            o += snprintf(t + o, cap - o, ", \"y\"");
+        }
+    }
+    snprintf(t + o, cap - o, "]}}}}}");
+    return t;
+}
+
+/* Exports `req` under a budget of `budget` bytes: with a pointer, the write
+ * must fail there with a 413 naming max_request_memory and leave no file;
+ * without one, it must succeed. */
+static void export_under(const char *req, size_t len, uint64_t budget, const char *name,
+                         const char *fail_at)
+{
+    adx_limits lim;
+    adx_limits_default(&lim);
+    lim.max_request_memory = budget;
+    adx_err e;
+    adx_err_init(&e);
+    char out[512];
+    snprintf(out, sizeof out, "%s/%s", dir, name);
+    pipe_job *j = pipe_load_buffer(req, len, &lim, &e);
+    ck_assert_msg(j != NULL, "%s", e.detail);
+    ck_assert_int_eq(pipe_prepare(j, &e), 0);
+    int rc = pipe_write(j, out, NULL, &e);
+    pipe_free(j);
+    if (!fail_at) {
+        ck_assert_msg(rc == 0, "%s", e.detail);
+        ck_assert_int_eq(unlink(out), 0);
+        return;
+    }
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(e.type, ADX_E_LIMIT);
+    ck_assert_msg(strstr(e.detail, "max_request_memory") != NULL, "%s", e.detail);
+    ck_assert_str_eq(e.items[0].pointer, fail_at);
+    ck_assert_int_eq(count_entries(), 0); /* no partial file */
+}
+
+START_TEST(writer_buffers_count_against_the_request_budget)
+{
+    make_dir();
+    char *req = wide_request("npz");
+    export_under(req, strlen(req), 16ull << 30, "wide.npz", NULL);
+    /* 8 MiB decodes the request but cannot hold its 32 MB of records. */
+    export_under(req, strlen(req), 8u << 20, "wide.npz", "/uns/r");
+    free(req);
+
+    /* A csc matrix in a csv bundle: its by-row index takes 16 bytes per stored
+     * value and per row, 6.4 MB for 200 000 of each, over a 6 MiB budget that
+     * still decodes the request. */
+    size_t cap = 8u << 20;
+    char *t = malloc(cap);
+    ck_assert_ptr_nonnull(t);
+    const int n = 200000;
+    int o = snprintf(t, cap,
+                     "{\"format\": \"csv\", \"adata\": {\"X\": {\"encoding-type\": "
+                     "\"csc_matrix\", \"shape\": [%d, 1], \"data\": {\"dtype\": \"float32\", "
+                     "\"base64\": \"",
+                     n);
+    unsigned char *raw = calloc((size_t)n, 4);
+    ck_assert_ptr_nonnull(raw);
+    o += b64(raw, (size_t)n * 4, t + o); /* n float32 zeros */
+    o += snprintf(t + o, cap - o, "\"}, \"indices\": {\"dtype\": \"int32\", \"base64\": \"");
+    for (int i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)i;
+        memcpy(raw + 4 * (size_t)i, &v, 4);
+    }
+    o += b64(raw, (size_t)n * 4, t + o);
+    free(raw);
+    o += snprintf(t + o, cap - o, "\"}, \"indptr\": [0, %d]}}}", n);
+    export_under(t, (size_t)o, 64u << 20, "csc.zip", NULL);
+    export_under(t, (size_t)o, 6u << 20, "csc.zip", "/X");
+    free(t);
+    remove_dir();
+}
+END_TEST
+
+/* DELETE of a job in its prepare step: the flag is read there too, and a
+ * canceled prepare leaves the job unprepared (no write may follow). */
+START_TEST(canceled_in_prepare)
+{
+    adx_err e;
+    pipe_job *j = load(small, &e);
+    ck_assert_msg(j != NULL, "%s", e.detail);
+    atomic_int cancel = 1;
+    adx_ctl ctl = {.cancel = &cancel};
+    ck_assert_int_eq(pipe_prepare_ctl(j, &ctl, &e), -1);
+    ck_assert_int_eq(e.type, ADX_E_CANCELED);
+    make_dir();
+    char out[512];
+    snprintf(out, sizeof out, "%s/x.h5ad", dir);
+    adx_err_init(&e);
+    ck_assert_int_eq(pipe_write(j, out, NULL, &e), -1);
+    ck_assert_int_eq(e.type, ADX_E_INTERNAL);
+    ck_assert_int_eq(count_entries(), 0);
+    /* a flag that stays clear changes nothing */
+    atomic_store(&cancel, 0);
+    adx_err_init(&e);
+    ck_assert_int_eq(pipe_prepare_ctl(j, &ctl, &e), 0);
+    ck_assert_int_eq(pipe_write(j, out, &ctl, &e), 0);
+    ck_assert_int_eq(count_entries(), 1);
+    pipe_free(j);
+    remove_dir();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pipeline");
@@ -215,6 +355,8 @@ static Suite *suite(void)
     tcase_add_test(tc, write_replaces_atomically_and_reports);
     tcase_add_test(tc, failed_write_leaves_nothing);
     tcase_add_test(tc, canceled_before_write);
+    tcase_add_test(tc, writer_buffers_count_against_the_request_budget);
+    tcase_add_test(tc, canceled_in_prepare);
     suite_add_tcase(s, tc);
     return s;
 }

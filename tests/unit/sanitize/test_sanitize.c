@@ -84,6 +84,40 @@ START_TEST(strings_with_some_null)
 }
 END_TEST
 
+/* A set cancel flag stops the walk before the element it would convert;
+ * a clear one sanitizes as san_anndata does. */
+START_TEST(cancel_flag_stops_the_walk)
+{
+    tcell cells[] = {C_STR("a"), C_NULL};
+    ad_anndata *a = ad_anndata_new();
+    ck_assert_ptr_nonnull(a);
+    a->n_obs = 2;
+    mk_frame(&a->obs, 2);
+    ck_assert_int_eq(ad_frame_add(&a->obs, "group", mk_col(cells, 2)), 0);
+    adx_report rep = {0};
+    adx_err err;
+    adx_err_init(&err);
+    atomic_int cancel = 1;
+    adx_ctl ctl = {.cancel = &cancel};
+    ck_assert_int_eq(san_anndata_ctl(a, NULL, &ctl, &rep, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_CANCELED);
+    ck_assert_int_eq(frame_col(&a->obs, "group")->kind, AD_K_OBJECT);
+    ck_assert_uint_eq(rep.n, 0);
+    atomic_store(&cancel, 0);
+    adx_err_init(&err);
+    ck_assert_int_eq(san_anndata_ctl(a, NULL, &ctl, &rep, &err), 0);
+    assert_clean(a);
+    ck_assert_uint_eq(rep.n, 1);
+    /* strings_to_categoricals polls it per column */
+    atomic_store(&cancel, 1);
+    adx_err_init(&err);
+    ck_assert_int_eq(san_strings_to_categoricals_ctl(a, &ctl, &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_CANCELED);
+    rep_free(&rep);
+    ad_anndata_free(a);
+}
+END_TEST
+
 START_TEST(all_null)
 {
     tcell cells[] = {C_NULL, C_NULL, C_NULL};
@@ -680,6 +714,7 @@ int main(void)
     tcase_add_test(c, unique_and_non_string_columns_stay);
     tcase_add_test(c, frames_converted_are_obs_var_and_raw_var_only);
     tcase_add_test(c, codes_dtype_thresholds_match_pandas);
+    tcase_add_test(c, cancel_flag_stops_the_walk);
     tcase_add_test(c, many_categories_use_int16_codes);
     suite_add_tcase(s, c);
     SRunner *r = srunner_create(s);

@@ -272,6 +272,8 @@ START_TEST(example_file_matches_defaults)
                                   "max_key_bytes",
                                   "max_patterns",
                                   "max_pattern_bytes",
+                                  "max_parts",
+                                  "max_part_header_bytes",
                                   "max_connections_per_ip",
                                   "header_timeout",
                                   "body_timeout",
@@ -303,6 +305,47 @@ START_TEST(example_file_matches_defaults)
 }
 END_TEST
 
+START_TEST(help_lists_every_numeric_default)
+{
+    /* What --help prints must parse back to the defaults: flag by flag into a
+     * config whose numbers were all changed first. */
+    srv_config def, c;
+    srv_config_defaults(&def, NULL);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    srv_config_print_numeric(f, &def);
+    fclose(f);
+    ck_assert(strstr(text, "--max-parts 1024") != NULL);
+    ck_assert(strstr(text, "--max-part-header-bytes 16K") != NULL);
+    ck_assert(strstr(text, "--header-timeout 10s") != NULL);
+    ck_assert(strstr(text, "--max-spool-bytes 8G") != NULL);
+    srv_config_defaults(&c, NULL);
+    memset(&c.limits, 0x5a, sizeof c.limits);
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(text, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+        ck_assert(strncmp(tok, "--", 2) == 0);
+        char *val = strtok_r(NULL, " \n", &save);
+        ck_assert_ptr_nonnull(val);
+        char key[64];
+        size_t i = 0;
+        for (const char *p = tok + 2; *p && i + 1 < sizeof key; p++)
+            key[i++] = *p == '-' ? '_' : *p;
+        key[i] = '\0';
+        adx_err e;
+        adx_err_init(&e);
+        ck_assert_msg(srv_config_set(&c, key, val, "help", &e) == 0, "%s %s: %s", key, val,
+                      e.detail);
+        n++;
+    }
+    ck_assert_int_ge(n, 30);
+    ck_assert(memcmp(&def.limits, &c.limits, sizeof c.limits) == 0);
+    free(text);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("srv_config");
@@ -315,6 +358,7 @@ int main(void)
     tcase_add_test(tc, origins);
     tcase_add_test(tc, proxies);
     tcase_add_test(tc, example_file_matches_defaults);
+    tcase_add_test(tc, help_lists_every_numeric_default);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

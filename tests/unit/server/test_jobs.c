@@ -203,28 +203,28 @@ START_TEST(paging)
         add(k, k % 2 ? SRV_JOB_SUCCEEDED : SRV_JOB_FAILED);
     srv_job *page[10];
     bool more;
-    size_t n = srv_jobs_page(&T, -1, NULL, 3, page, &more);
+    size_t n = srv_jobs_page(&T, -1, NULL, NULL, 3, page, &more);
     ck_assert_uint_eq(n, 3);
     ck_assert(more);
     ck_assert_str_eq(page[0]->id, "01J00000000000000000000007"); /* newest first */
     ck_assert_str_eq(page[2]->id, "01J00000000000000000000005");
     char cur[SRV_ID_LEN + 1];
     memcpy(cur, page[2]->id, sizeof cur);
-    n = srv_jobs_page(&T, -1, cur, 3, page, &more);
+    n = srv_jobs_page(&T, -1, NULL, cur, 3, page, &more);
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(page[0]->id, "01J00000000000000000000004");
     ck_assert(more);
     memcpy(cur, page[2]->id, sizeof cur);
-    n = srv_jobs_page(&T, -1, cur, 3, page, &more);
+    n = srv_jobs_page(&T, -1, NULL, cur, 3, page, &more);
     ck_assert_uint_eq(n, 1);
     ck_assert(!more);
     /* state filter */
-    n = srv_jobs_page(&T, SRV_JOB_FAILED, NULL, 10, page, &more);
+    n = srv_jobs_page(&T, SRV_JOB_FAILED, NULL, NULL, 10, page, &more);
     ck_assert_uint_eq(n, 3);
     for (size_t i = 0; i < n; i++)
         ck_assert_int_eq(page[i]->state, SRV_JOB_FAILED);
     /* a cursor whose job is gone still pages from where it was */
-    n = srv_jobs_page(&T, -1, "01J0000000000000000000000F", 2, page, &more);
+    n = srv_jobs_page(&T, -1, NULL, "01J0000000000000000000000F", 2, page, &more);
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(page[0]->id, "01J00000000000000000000007");
 }
@@ -290,6 +290,85 @@ START_TEST(cancel_running_sets_flag)
 }
 END_TEST
 
+/* An upload's job from its headers: visible with its bytes, canceled at
+ * once while receiving (its watcher, the upload, is told), never persisted
+ * (nothing of it is on disk), and the queue is not touched. */
+START_TEST(cancel_receiving_tells_the_upload)
+{
+    srv_job *a = add(1, SRV_JOB_RECEIVING);
+    snprintf(a->rid, sizeof a->rid, "client-42");
+    a->bytes_received = 1000;
+    a->bytes_expected = 5000;
+    json_t *o = srv_job_json(a, "");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "state")), "receiving");
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "bytes_received")), 1000);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "bytes_expected")), 5000);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "request_id")), "client-42");
+    json_decref(o);
+    srv_job_watch w = {.fn = on_done};
+    srv_job_watch_add(a, &w);
+    watch_calls = 0;
+    srv_jobs_delete(&T, a, 700);
+    ck_assert_int_eq(a->state, SRV_JOB_CANCELED);
+    ck_assert_int_eq(watch_calls, 1);
+    ck_assert_int_eq(watch_state, SRV_JOB_CANCELED);
+    ck_assert_int_eq(n_persist, 0);
+    ck_assert_uint_eq(T.n_queued, 0);
+    ck_assert_ptr_nonnull(a->error);
+    /* the listing finds it by the client's X-Request-ID */
+    add(2, SRV_JOB_RECEIVING);
+    srv_job *page[4];
+    bool more;
+    ck_assert_uint_eq(srv_jobs_page(&T, -1, "client-42", NULL, 4, page, &more), 1);
+    ck_assert_ptr_eq(page[0], a);
+    ck_assert_uint_eq(srv_jobs_page(&T, SRV_JOB_RECEIVING, NULL, NULL, 4, page, &more), 1);
+    ck_assert_uint_eq(srv_jobs_page(&T, -1, "nobody", NULL, 4, page, &more), 0);
+}
+END_TEST
+
+/* A validating job's worker owns the decode: DELETE only raises the flag;
+ * accept makes it queued with what the worker built; a refusal forgets it
+ * (404, no hooks) while a holder's reference keeps it alive. */
+START_TEST(validating_cancel_accept_and_forget)
+{
+    srv_job *a = add(1, SRV_JOB_RECEIVING);
+    ck_assert(srv_jobs_event(&T, a, SRV_EV_RECEIVED, 0));
+    ck_assert_int_eq(a->state, SRV_JOB_VALIDATING);
+    srv_jobs_delete(&T, a, 10);
+    ck_assert_int_eq(a->state, SRV_JOB_VALIDATING);
+    ck_assert_int_eq(atomic_load(&a->cancel), SRV_CANCEL_CLIENT);
+    json_t *o = srv_job_json(a, "");
+    ck_assert(json_is_true(json_object_get(o, "cancel_requested")));
+    json_decref(o);
+    /* the worker's job hands over its fields */
+    srv_job *built = srv_job_new(a->id, SRV_JOB_QUEUED);
+    built->filename = strdup("x.npz");
+    built->format = ADX_FMT_NPZ;
+    built->mem_bytes = 1234;
+    built->dataset = strdup("ds");
+    built->pinned = true;
+    srv_job_adopt(a, built);
+    ck_assert_str_eq(a->filename, "x.npz");
+    ck_assert_int_eq(a->format, ADX_FMT_NPZ);
+    ck_assert_uint_eq(a->mem_bytes, 1234);
+    ck_assert(a->pinned);
+    ck_assert(srv_jobs_event(&T, a, SRV_EV_ACCEPT, 20));
+    ck_assert_int_eq(a->state, SRV_JOB_QUEUED);
+    /* a refused one leaves the table at once; the holder frees it */
+    srv_job *b = add(2, SRV_JOB_RECEIVING);
+    srv_job_ref(b);
+    srv_jobs_forget(&T, b);
+    ck_assert_ptr_null(srv_jobs_find(&T, "01J00000000000000000000002"));
+    ck_assert_ptr_eq(T.head, a);
+    ck_assert_int_eq(n_remove, 0);
+    ck_assert(b->removed);
+    srv_job_unref(b);
+    /* forgetting is for jobs that were never accepted */
+    srv_jobs_forget(&T, a);
+    ck_assert_ptr_eq(srv_jobs_find(&T, a->id), a);
+}
+END_TEST
+
 START_TEST(job_json_links)
 {
     srv_job *a = add(1, SRV_JOB_QUEUED);
@@ -317,6 +396,8 @@ int main(void)
     tcase_add_test(tc, cancel_queued_calls_watchers);
     tcase_add_test(tc, cancel_running_sets_flag);
     tcase_add_test(tc, job_json_links);
+    tcase_add_test(tc, cancel_receiving_tells_the_upload);
+    tcase_add_test(tc, validating_cancel_accept_and_forget);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

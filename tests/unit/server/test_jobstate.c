@@ -14,17 +14,26 @@ START_TEST(allowed_transitions)
     ck_assert_int_eq(srv_job_next(SRV_JOB_RUNNING, SRV_EV_CANCEL), SRV_JOB_CANCELED);
     ck_assert_int_eq(srv_job_next(SRV_JOB_RUNNING, SRV_EV_INTERRUPT), SRV_JOB_QUEUED);
     ck_assert_int_eq(srv_job_next(SRV_JOB_SUCCEEDED, SRV_EV_EXPIRE), SRV_JOB_EXPIRED);
+    ck_assert_int_eq(srv_job_next(SRV_JOB_RECEIVING, SRV_EV_RECEIVED), SRV_JOB_VALIDATING);
+    ck_assert_int_eq(srv_job_next(SRV_JOB_RECEIVING, SRV_EV_CANCEL), SRV_JOB_CANCELED);
+    ck_assert_int_eq(srv_job_next(SRV_JOB_VALIDATING, SRV_EV_ACCEPT), SRV_JOB_QUEUED);
+    ck_assert_int_eq(srv_job_next(SRV_JOB_VALIDATING, SRV_EV_CANCEL), SRV_JOB_CANCELED);
 }
 END_TEST
 
 START_TEST(refused_transitions)
 {
-    /* exactly the 7 pairs above are allowed */
+    /* exactly the 11 pairs above are allowed */
     int allowed = 0;
     for (int s = 0; s < SRV_JOB__COUNT; s++)
-        for (int e = SRV_EV_START; e <= SRV_EV_INTERRUPT; e++)
+        for (int e = SRV_EV_START; e <= SRV_EV_ACCEPT; e++)
             if (srv_job_next((srv_job_state)s, (srv_job_event)e) >= 0) allowed++;
-    ck_assert_int_eq(allowed, 7);
+    ck_assert_int_eq(allowed, 11);
+    /* an upload becomes queued only through validation, never starts early */
+    ck_assert_int_eq(srv_job_next(SRV_JOB_RECEIVING, SRV_EV_ACCEPT), -1);
+    ck_assert_int_eq(srv_job_next(SRV_JOB_RECEIVING, SRV_EV_START), -1);
+    ck_assert_int_eq(srv_job_next(SRV_JOB_VALIDATING, SRV_EV_START), -1);
+    ck_assert_int_eq(srv_job_next(SRV_JOB_QUEUED, SRV_EV_ACCEPT), -1);
     /* a late completion cannot resurrect a canceled or expired job */
     ck_assert_int_eq(srv_job_next(SRV_JOB_CANCELED, SRV_EV_SUCCEED), -1);
     ck_assert_int_eq(srv_job_next(SRV_JOB_EXPIRED, SRV_EV_START), -1);
@@ -44,6 +53,10 @@ START_TEST(names_round_trip)
     ck_assert_int_eq(srv_job_state_parse(NULL), -1);
     ck_assert(srv_job_terminal(SRV_JOB_FAILED));
     ck_assert(!srv_job_terminal(SRV_JOB_RUNNING));
+    ck_assert(!srv_job_terminal(SRV_JOB_RECEIVING));
+    ck_assert(!srv_job_terminal(SRV_JOB_VALIDATING));
+    ck_assert(srv_job_terminal(SRV_JOB_EXPIRED));
+    ck_assert_str_eq(srv_job_state_name(SRV_JOB_RECEIVING), "receiving");
 }
 END_TEST
 
