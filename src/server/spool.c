@@ -38,9 +38,15 @@ void srv_spool_result_path(const srv_spool *sp, const srv_job *j, char *out, siz
 
 int srv_write_durable(const char *dir, const char *name, const char *text, size_t len, adx_err *err)
 {
+    return srv_write_synced(dir, name, text, len, AFILE_SYNC_ALL, err);
+}
+
+int srv_write_synced(const char *dir, const char *name, const char *text, size_t len,
+                     afile_sync sync, adx_err *err)
+{
     char dst[PATH_MAX + 64];
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    return afile_write_file(dst, text, len, 0640, err);
+    return afile_write_file_sync(dst, text, len, 0640, sync, err);
 }
 
 int srv_mkdir_p(const char *path, const char *setting, adx_err *err)
