@@ -128,17 +128,21 @@ def build_anndata(arr, n_obs, n_vars):
 TIME = "/usr/bin/time"  # Debian package "time"
 
 
-def spawn(cmd, ok_codes=(0,)):
+def spawn(cmd, ok_codes=(0,), stdout_path=None):
     """Run cmd; return (wall s, cpu s = user + sys, peak RSS MiB, stderr).
+    stdout_path: a file that receives the child's stdout (else discarded).
 
     RSS and CPU come from /usr/bin/time, not from wait4() here: Linux carries
     a child's RSS high-water mark over from the parent at fork, so a child of
     this (large) Python process would report at least our own size."""
     stat_file = tempfile.NamedTemporaryFile(prefix="adx-rss-", delete=False)
     stat_file.close()
+    out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
     t0 = time.perf_counter()
     p = subprocess.run([TIME, "-f", "%M %U %S", "-o", stat_file.name] + cmd,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                       stdout=out, stderr=subprocess.PIPE)
+    if stdout_path:
+        out.close()
     wall = time.perf_counter() - t0
     with open(stat_file.name) as f:
         rss_kib, user, sys_ = f.read().split()[-3:]

@@ -15,7 +15,16 @@
  * liblzf, on up to `threads` threads) and stored with H5Dwrite_chunk, so the
  * HDF5 global lock is held only for the I/O; a chunk that does not shrink is
  * stored raw with filter_mask bit 0 (both filters are optional). String
- * datasets go through HDF5's filter pipeline.
+ * datasets go through HDF5's filter pipeline. A chunked dataset's chunks are
+ * stored after later elements are written (at points the model alone fixes),
+ * so compression overlaps the string datasets; at most 32 MiB of compressed
+ * chunks wait in memory.
+ *
+ * Full disk: files are written through the module's own POSIX file driver,
+ * which keeps a failed write from libhdf5 (1.10 crashes later after an
+ * H5Fclose whose flush failed); the write fails with ADX_E_NO_SPACE (ENOSPC,
+ * EDQUOT) or ADX_E_IO, "cannot write the h5ad file", the path and errno in
+ * the log-only cause.
  *
  * h5w_write() writes exactly `path` (the caller chooses a temp name and
  * renames; see pipeline). On failure the file may be partial and the caller

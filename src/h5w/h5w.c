@@ -43,12 +43,14 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "h5ad writer assumes l
 #define H5W_AUTO_THREADS 4
 #define H5W_MAX_THREADS 16
 
-/* A batch of chunks smaller than this is compressed on the calling thread:
- * starting helper threads costs more than they save on it. */
+/* Helper threads start once this much array data waits to be compressed:
+ * starting them costs more than they save on a small export. */
 #define PARALLEL_MIN_BYTES (256u << 10)
 
 /* HDF5's default type-conversion buffer size, kept as the cap of ours. */
 #define XFER_MAX (1u << 20)
+
+typedef struct cpool cpool;
 
 typedef struct w_ctx {
     const h5w_opts *o;
@@ -60,6 +62,7 @@ typedef struct w_ctx {
     hid_t t_bool; /* numpy bool as h5py stores it: enum int8 {FALSE, TRUE} */
     int nthreads; /* compression threads */
     struct libdeflate_compressor *gz[H5W_MAX_THREADS]; /* one per thread */
+    cpool *pool; /* compression helpers, started by the first chunked dataset */
     uint64_t total, done;
     hid_t file;
     bool v18;            /* file switched to the 1.8 object format */
@@ -390,161 +393,343 @@ static int write_slabs(w_ctx *w, hid_t d, hid_t type, const ad_array *a, uint64_
     return rc;
 }
 
-/* A batch of chunks is gathered and compressed in parallel (each thread with
- * its own compressor, none holding the HDF5 lock), then the calling thread
- * stores them in order with H5Dwrite_chunk. */
-typedef struct cslot {
-    unsigned char *raw, *cmp;
-    uint64_t origin[AD_MAX_NDIM];
-    const void *out; /* raw or cmp */
+/* Chunks of numeric datasets are gathered and compressed outside HDF5 by a
+ * pool of helper threads (started at the first chunked dataset, kept until
+ * the file is closed) and by the calling thread, which alone calls HDF5.
+ *
+ * A chunked dataset is created in its place, but its chunks are stored
+ * later ("drained"): the calling thread goes on with the next elements
+ * (string datasets, groups, attributes: work only it can do) while the
+ * helpers compress. Datasets are drained oldest first, at points that
+ * depend on the model only, never on timing, so the file's bytes are the
+ * same on any machine and with any number of threads: when the datasets
+ * waiting would exceed H5W_DEFER_BYTES of array data or H5W_DEFER_MAX
+ * datasets, a dataset larger than H5W_DEFER_BYTES at once, everything
+ * before the file is closed. While draining, the calling thread compresses
+ * too whenever its next chunk is not ready. Compressed chunks waiting to
+ * be stored are bounded by H5W_AHEAD_BYTES (plus a chunk per thread). */
+#define H5W_DEFER_BYTES ((uint64_t)64 << 20)
+#define H5W_DEFER_MAX 64
+#define H5W_AHEAD_BYTES ((uint64_t)32 << 20)
+
+typedef struct cout {
+    void *buf; /* the chunk as stored (malloc'd) */
     size_t n;
     uint32_t mask;
-} cslot;
+    int state; /* 0: not done yet, 1: ready, -1: out of memory */
+} cout;
 
-typedef struct cbatch {
-    const w_ctx *w;
+typedef struct cjob {
+    hid_t d; /* owned until drained */
     const ad_array *a;
-    const uint64_t *chunk;
+    uint64_t chunk[AD_MAX_NDIM], nch[AD_MAX_NDIM];
     size_t cb; /* bytes of one full chunk */
-    cslot *slots;
-    size_t nslots;
-    atomic_size_t next;
-} cbatch;
+    uint64_t total, next, written, raw;
+    cout *out;   /* one per chunk */
+    adx_ptr ptr; /* the element, for errors found while draining */
+    struct cjob *later;
+} cjob;
 
-typedef struct cworker {
-    cbatch *b;
-    struct libdeflate_compressor *gz;
-    pthread_t tid;
-} cworker;
+typedef struct scratch {
+    unsigned char *raw, *cmp;
+    size_t cap;
+} scratch;
+
+struct cpool {
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* helpers: a chunk to take, or stop */
+    pthread_cond_t done; /* the writer: a chunk became ready */
+    bool stop, started;
+    adx_compression comp;
+    cjob *head, *tail; /* waiting datasets, oldest first */
+    size_t njobs;
+    uint64_t queued;   /* array bytes of the waiting datasets (decides drains) */
+    uint64_t ahead;    /* bytes taken or compressed and not yet stored */
+    uint64_t inflight; /* chunks being compressed */
+    scratch mine;      /* the calling thread's */
+    int nhelpers;
+    pthread_t tid[H5W_MAX_THREADS];
+    struct helper {
+        struct cpool *p;
+        struct libdeflate_compressor *gz;
+        scratch s;
+    } h[H5W_MAX_THREADS];
+};
 
 /* filter_mask bit 0 marks a chunk kept raw because compression did not make
  * it smaller; both filters are optional (as h5py and H5Pset_deflate register
- * them), so readers skip them for that chunk. */
-static void compress_slot(const cbatch *b, struct libdeflate_compressor *gz, cslot *s)
+ * them), so readers skip them for that chunk. Returns 0 or -1 (ENOMEM). */
+static int compress_chunk(adx_compression comp, const cjob *j, uint64_t k,
+                          struct libdeflate_compressor *gz, scratch *sc, cout *o)
 {
-    const ad_array *a = b->a;
-    h5w_gather_chunk(a->data, a->ndim, a->shape, ad_dtype_size(a->dtype), b->chunk, s->origin,
-                     s->raw);
+    const ad_array *a = j->a;
+    size_t cb = j->cb;
+    if (sc->cap < cb) {
+        free(sc->raw);
+        free(sc->cmp);
+        sc->raw = malloc(cb);
+        sc->cmp = malloc(cb);
+        sc->cap = sc->raw && sc->cmp ? cb : 0;
+        if (!sc->cap) return -1;
+    }
+    uint64_t origin[AD_MAX_NDIM];
+    for (int i = a->ndim - 1; i >= 0; i--) {
+        origin[i] = (k % j->nch[i]) * j->chunk[i];
+        k /= j->nch[i];
+    }
+    h5w_gather_chunk(a->data, a->ndim, a->shape, ad_dtype_size(a->dtype), j->chunk, origin,
+                     sc->raw);
     size_t got = 0;
-    if (b->w->o->compression == ADX_COMP_NONE) {
-        /* Chunked only to be resizable: no filter to skip. */
-        s->out = s->raw;
-        s->n = b->cb;
-        s->mask = 0;
-        return;
-    }
-    if (b->w->o->compression == ADX_COMP_GZIP)
-        got = libdeflate_zlib_compress(gz, s->raw, b->cb, s->cmp, b->cb);
-    else if (b->w->o->compression == ADX_COMP_LZF)
-        got = h5w_lzf_compress(s->raw, b->cb, s->cmp, b->cb);
-    if (got == 0 || got >= b->cb) {
-        s->out = s->raw;
-        s->n = b->cb;
-        s->mask = 1;
-    } else {
-        s->out = s->cmp;
-        s->n = got;
-        s->mask = 0;
-    }
+    if (comp == ADX_COMP_GZIP)
+        got = libdeflate_zlib_compress(gz, sc->raw, cb, sc->cmp, cb);
+    else if (comp == ADX_COMP_LZF)
+        got = h5w_lzf_compress(sc->raw, cb, sc->cmp, cb);
+    /* NONE: chunked only to be resizable, no filter to skip. */
+    bool raw = got == 0 || got >= cb;
+    o->n = raw ? cb : got;
+    o->mask = raw && comp != ADX_COMP_NONE ? 1 : 0;
+    o->buf = malloc(o->n);
+    if (!o->buf) return -1;
+    memcpy(o->buf, raw ? sc->raw : sc->cmp, o->n);
+    return 0;
 }
 
-static void *cworker_run(void *arg)
+/* With p->mu held: the next chunk anyone may compress, oldest dataset
+ * first, while the bytes ahead of the file stay bounded. */
+static cjob *take_chunk(cpool *p, uint64_t *k)
 {
-    cworker *cw = arg;
-    cbatch *b = cw->b;
-    for (;;) {
-        size_t j = atomic_fetch_add(&b->next, 1);
-        if (j >= b->nslots) break;
-        compress_slot(b, cw->gz, &b->slots[j]);
+    for (cjob *j = p->head; j; j = j->later) {
+        if (j->next >= j->total) continue;
+        if (p->ahead && p->ahead + j->cb > H5W_AHEAD_BYTES) return NULL;
+        p->ahead += j->cb;
+        p->inflight++;
+        *k = j->next++;
+        return j;
     }
     return NULL;
 }
 
-/* Runs the batch on the calling thread plus up to nthreads-1 helpers; a
- * helper that cannot be started just leaves more work to the others. */
-static void compress_batch(w_ctx *w, cbatch *b)
+/* Compresses chunk k of j without p->mu held, then publishes it. */
+static void run_chunk(cpool *p, cjob *j, uint64_t k, struct libdeflate_compressor *gz, scratch *sc)
 {
-    atomic_store(&b->next, 0);
-    cworker cw[H5W_MAX_THREADS];
-    int started = 0;
-    int nthreads = b->nslots * b->cb < PARALLEL_MIN_BYTES ? 1 : w->nthreads;
-    for (int t = 1; t < nthreads && (size_t)t < b->nslots; t++) {
-        cw[t] = (cworker){.b = b, .gz = w->gz[t]};
-        if (pthread_create(&cw[t].tid, NULL, cworker_run, &cw[t]) != 0) break;
-        started = t;
-    }
-    cw[0] = (cworker){.b = b, .gz = w->gz[0]};
-    cworker_run(&cw[0]);
-    for (int t = 1; t <= started; t++)
-        pthread_join(cw[t].tid, NULL);
+    pthread_mutex_unlock(&p->mu);
+    cout o = {0};
+    int r = compress_chunk(p->comp, j, k, gz, sc, &o);
+    pthread_mutex_lock(&p->mu);
+    o.state = r == 0 ? 1 : -1;
+    p->ahead -= j->cb - (r == 0 ? o.n : 0);
+    j->out[k] = o;
+    p->inflight--;
+    pthread_cond_broadcast(&p->done);
 }
 
-static int write_chunks(w_ctx *w, hid_t d, const ad_array *a, const uint64_t *chunk)
+static void *helper_run(void *arg)
+{
+    struct helper *h = arg;
+    cpool *p = h->p;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        uint64_t k;
+        cjob *j = take_chunk(p, &k);
+        if (j)
+            run_chunk(p, j, k, h->gz, &h->s);
+        else
+            pthread_cond_wait(&p->work, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    free(h->s.raw);
+    free(h->s.cmp);
+    return NULL;
+}
+
+/* The pool of w, made on first use (NULL on ENOMEM); its helpers start
+ * with start_helpers. */
+static cpool *pool_get(w_ctx *w)
+{
+    if (w->pool) return w->pool;
+    cpool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->comp = w->o->compression;
+    w->pool = p;
+    return p;
+}
+
+/* Once, when enough work waits. A helper that cannot be started leaves more
+ * work to the others (with none, the calling thread compresses everything
+ * while draining); the file's bytes are the same either way. */
+static void start_helpers(w_ctx *w, cpool *p)
+{
+    if (p->started || p->queued < PARALLEL_MIN_BYTES) return;
+    p->started = true;
+    for (int t = 1; t < w->nthreads; t++) {
+        p->h[p->nhelpers] = (struct helper){.p = p, .gz = w->gz[t]};
+        if (pthread_create(&p->tid[p->nhelpers], NULL, helper_run, &p->h[p->nhelpers]) != 0) break;
+        p->nhelpers++;
+    }
+}
+
+static void job_free(cjob *j)
+{
+    for (uint64_t k = 0; k < j->total; k++)
+        free(j->out[k].buf);
+    free(j->out);
+    close_id(&j->d, H5Dclose);
+    free(j);
+}
+
+/* With p->mu held: unlinks the oldest dataset once no chunk of any is in
+ * progress (so none of its buffers is being written). */
+static cjob *pop_job(cpool *p)
+{
+    cjob *j = p->head;
+    j->total = j->next; /* nothing more is handed out */
+    while (p->inflight)
+        pthread_cond_wait(&p->done, &p->mu);
+    for (uint64_t k = j->written; k < j->total; k++)
+        if (j->out[k].state == 1) p->ahead -= j->out[k].n;
+    p->head = j->later;
+    if (!p->head) p->tail = NULL;
+    p->njobs--;
+    p->queued -= j->raw;
+    return j;
+}
+
+/* Stores every chunk of the oldest waiting dataset, in order. */
+static int drain_one(w_ctx *w, cpool *p)
+{
+    cjob *j = p->head;
+    adx_ptr here = w->ptr;
+    w->ptr = j->ptr;
+    size_t esz = ad_dtype_size(j->a->dtype);
+    int rc = 0;
+    pthread_mutex_lock(&p->mu);
+    for (uint64_t k = 0; k < j->total && rc == 0; k++) {
+        cout *o = &j->out[k];
+        while (o->state == 0) {
+            uint64_t t;
+            cjob *tj = take_chunk(p, &t);
+            if (tj)
+                run_chunk(p, tj, t, w->gz[0], &p->mine);
+            else
+                pthread_cond_wait(&p->done, &p->mu);
+        }
+        pthread_mutex_unlock(&p->mu);
+        hsize_t off[AD_MAX_NDIM];
+        uint64_t real = esz, rest = k;
+        for (int i = j->a->ndim - 1; i >= 0; i--) {
+            off[i] = (rest % j->nch[i]) * j->chunk[i];
+            rest /= j->nch[i];
+            uint64_t left = j->a->shape[i] - off[i];
+            real *= left < j->chunk[i] ? left : j->chunk[i];
+        }
+        if (o->state < 0)
+            rc = adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
+        else if ((rc = check_cancel(w)) == 0 &&
+                 H5Dwrite_chunk(j->d, H5P_DEFAULT, o->mask, off, o->n, o->buf) < 0)
+            rc = fail_h5(w, "writing a chunk");
+        if (rc == 0) advance(w, real);
+        free(o->buf);
+        o->buf = NULL;
+        pthread_mutex_lock(&p->mu);
+        if (o->state == 1) p->ahead -= o->n;
+        j->written = k + 1;
+        pthread_cond_broadcast(&p->work);
+    }
+    job_free(pop_job(p));
+    pthread_mutex_unlock(&p->mu);
+    w->ptr = here;
+    return rc;
+}
+
+/* Before the file is closed: every waiting dataset stored (ok) or dropped. */
+static int drain_all(w_ctx *w, bool ok)
+{
+    cpool *p = w->pool;
+    int rc = 0;
+    while (p && p->head) {
+        if (ok && rc == 0) {
+            rc = drain_one(w, p);
+        } else {
+            pthread_mutex_lock(&p->mu);
+            job_free(pop_job(p));
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    return rc;
+}
+
+static void pool_free(cpool *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    for (int t = 0; t < p->nhelpers; t++)
+        pthread_join(p->tid[t], NULL);
+    free(p->mine.raw);
+    free(p->mine.cmp);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+/* Queues dataset *d (taken over: *d is reset) for its chunks to be stored
+ * later; see the comment above cout. */
+static int write_chunks(w_ctx *w, hid_t *d, const ad_array *a, const uint64_t *chunk)
 {
     int nd = a->ndim;
-    size_t esz = ad_dtype_size(a->dtype), cb = esz;
-    uint64_t nch[AD_MAX_NDIM], ci[AD_MAX_NDIM] = {0}, total = 1;
+    size_t cb = ad_dtype_size(a->dtype);
+    uint64_t total = 1;
     for (int i = 0; i < nd; i++) {
         if (__builtin_mul_overflow(cb, (size_t)chunk[i], &cb))
             return fail_model(w, "chunk size overflows");
-        nch[i] = (a->shape[i] + chunk[i] - 1) / chunk[i];
-        total *= nch[i]; /* <= n elements, which fits */
+        total *= (a->shape[i] + chunk[i] - 1) / chunk[i]; /* <= n elements, which fits */
     }
-    /* A few chunks per thread per batch keeps threads busy while bounding
-     * memory to 2 * slots * chunk size (chunks are at most ~1 MiB). */
-    size_t nslots = (size_t)w->nthreads * 4;
-    if (nslots > total) nslots = (size_t)total;
-    cbatch b = {.w = w, .a = a, .chunk = chunk, .cb = cb, .nslots = nslots};
-    b.slots = calloc(nslots, sizeof *b.slots);
-    int rc = -1;
-    if (!b.slots) goto nomem;
-    for (size_t j = 0; j < nslots; j++)
-        if (!(b.slots[j].raw = malloc(cb)) || !(b.slots[j].cmp = malloc(cb))) goto nomem;
-
-    for (bool more = true; more;) {
-        if (check_cancel(w) < 0) goto out;
-        /* Fill the batch with the next chunk origins in row-major order. */
-        b.nslots = 0;
-        while (more && b.nslots < nslots) {
-            cslot *s = &b.slots[b.nslots++];
-            for (int i = 0; i < nd; i++)
-                s->origin[i] = ci[i] * chunk[i];
-            int k = nd - 1;
-            while (k >= 0) {
-                if (++ci[k] < nch[k]) break;
-                ci[k] = 0;
-                k--;
-            }
-            more = k >= 0;
-        }
-        compress_batch(w, &b);
-        for (size_t j = 0; j < b.nslots; j++) {
-            cslot *s = &b.slots[j];
-            hsize_t off[AD_MAX_NDIM];
-            uint64_t real = esz;
-            for (int i = 0; i < nd; i++) {
-                off[i] = s->origin[i];
-                uint64_t left = a->shape[i] - s->origin[i];
-                real *= left < chunk[i] ? left : chunk[i];
-            }
-            if (H5Dwrite_chunk(d, H5P_DEFAULT, s->mask, off, s->n, s->out) < 0) {
-                fail_h5(w, "writing a chunk");
-                goto out;
-            }
-            advance(w, real);
-        }
+    cpool *p = pool_get(w);
+    cjob *j = calloc(1, sizeof *j);
+    if (j) j->out = calloc(total, sizeof *j->out);
+    if (!p || !j || !j->out) {
+        if (j) free(j->out);
+        free(j);
+        return adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
     }
-    rc = 0;
-    goto out;
-nomem:
-    adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
-out:
-    for (size_t j = 0; b.slots && j < nslots; j++) {
-        free(b.slots[j].raw);
-        free(b.slots[j].cmp);
+    j->d = *d;
+    *d = H5I_INVALID_HID;
+    j->a = a;
+    for (int i = 0; i < nd; i++) {
+        j->chunk[i] = chunk[i];
+        j->nch[i] = (a->shape[i] + chunk[i] - 1) / chunk[i];
     }
-    free(b.slots);
-    return rc;
+    j->cb = cb;
+    j->total = total;
+    j->raw = a->n * ad_dtype_size(a->dtype);
+    j->ptr = w->ptr;
+    int rc = 0;
+    while (rc == 0 && p->head &&
+           (p->njobs >= H5W_DEFER_MAX || p->queued + j->raw > H5W_DEFER_BYTES))
+        rc = drain_one(w, p);
+    if (rc) {
+        job_free(j);
+        return rc;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->tail)
+        p->tail->later = j;
+    else
+        p->head = j;
+    p->tail = j;
+    p->njobs++;
+    p->queued += j->raw;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    start_helpers(w, p);
+    if (j->raw > H5W_DEFER_BYTES) return drain_one(w, p);
+    return 0;
 }
 
 enum {
@@ -616,7 +801,7 @@ static int write_array(w_ctx *w, hid_t loc, const char *name, const ad_array *a,
         }
         advance(w, arr_bytes(a));
     } else if (chunked && !str && a->n > 0) {
-        if (write_chunks(w, d, a, chunk) < 0) goto out;
+        if (write_chunks(w, &d, a, chunk) < 0) goto out;
     } else if (a->n > 0) {
         uint64_t row_bytes =
             (a->n / a->shape[0]) * (str ? sizeof(char *) : ad_dtype_size(a->dtype));
@@ -1082,6 +1267,7 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
         fail_h5(&w, "registering the lzf filter");
         goto out;
     }
+
     w.nthreads = o->threads;
     if (w.nthreads <= 0) {
         /* CPUs this process may run on (cpusets, taskset), not all online. */
@@ -1096,6 +1282,8 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
             adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
             goto out;
         }
+    /* String chunks go through HDF5's filter: with this write's compressor. */
+    h5w_deflate_use(w.gz[0], o->level);
     w.t_str = make_str_type();
     w.t_bool = make_bool_type();
     w.dxpl = H5Pcreate(H5P_DATASET_XFER);
@@ -1127,6 +1315,7 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
     if (write_top(&w, file, a) < 0) goto out;
     rc = 0;
 out:
+    if (drain_all(&w, rc == 0) < 0) rc = -1;
     if (file >= 0 && H5Fclose(file) < 0 && rc == 0) {
         adx_ptr_init(&w.ptr, NULL);
         rc = fail_h5(&w, "closing the file");
@@ -1136,10 +1325,12 @@ out:
         adx_ptr_init(&w.ptr, NULL);
         rc = fail_io(&w);
     }
+    pool_free(w.pool);
     close_id(&w.t_str, H5Tclose);
     close_id(&w.t_bool, H5Tclose);
     close_id(&w.dxpl, H5Pclose);
     free(w.xbuf);
+    h5w_deflate_use(NULL, 0);
     for (int t = 0; t < H5W_MAX_THREADS; t++)
         if (w.gz[t]) libdeflate_free_compressor(w.gz[t]);
     if (rc == 0) adx_ctl_progress(ctl, 1.0);
