@@ -31,8 +31,9 @@ RUN ./scripts/build.sh build --buildtype=release -Dstatic_hdf5=enabled \
 
 FROM debian:bookworm-slim AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
-# Exactly the libraries `anndata-exportd` is linked against (libc6 is in the
-# base image); no compiler, no -dev packages, no curl.
+# Exactly the libraries `anndata-exportd` is linked against or opens when
+# first needed (libmicrohttpd, libzip, libsystemd: -Dlazy_libs); libc6 is in
+# the base image; no compiler, no -dev packages, no curl.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         libuv1 libmicrohttpd12 libjansson4 libdeflate0 liblzf1 \

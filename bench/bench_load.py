@@ -192,18 +192,21 @@ def main():
         try:
             runs = []
             for _ in range(a.repeat):
-                c0 = cpu_of(proc.pid)
+                c0, t0 = cpu_of(proc.pid), os.times()
                 r = run_small(port, a.clients, a.seconds, body_of)
+                t1 = os.times()
                 r["daemon_cpu_ms"] = (cpu_of(proc.pid) - c0) * 1e3 / max(r["ok"], 1)
+                r["client_cpu_ms"] = ((t1.user - t0.user) + (t1.system - t0.system)) * 1e3 / max(
+                    r["ok"], 1)
                 runs.append(r)
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             print("small sync exports (%s), %d clients, %d workers, %.0f s x %d runs (medians),"
                   " load average %s:" % (what, a.clients, a.workers, a.seconds, a.repeat,
                                          " ".join(open("/proc/loadavg").read().split()[:3])))
             print("  %.1f requests/s  p50 %.1f ms  p99 %.1f ms  ok %d  errors %d"
-                  "  daemon CPU %.2f ms/export"
+                  "  CPU per export: daemon %.2f ms, these clients %.2f ms"
                   % (med["rps"], med["p50_ms"], med["p99_ms"], med["ok"], med["errors"],
-                     med["daemon_cpu_ms"]))
+                     med["daemon_cpu_ms"], med["client_cpu_ms"]))
             if a.small_only:
                 return
             body = large_body(os.path.join(tmp, "large.json"), a.rows, a.cols)

@@ -12,6 +12,14 @@
  *   afile_commit  fsync the file, rename it over the target, fsync the
  *                 directory; afile_abort unlinks the temp file.
  *
+ * opts.sync weakens the commit where the caller answers for the rest:
+ * AFILE_SYNC_FILE leaves the directory fsync to the caller, so several
+ * files renamed into one directory need one (afile_sync_path afterwards;
+ * until then a power failure may lose the new names). AFILE_SYNC_NONE
+ * does no fsync at all: the file still appears whole or not at all, and a
+ * process crash keeps it, but a power failure may bring the previous
+ * content back; only for files whose loss is harmless.
+ *
  * Ownership: an afile is owned by its caller until afile_commit or
  * afile_abort, which both free it (commit also on failure, after removing
  * the temp file). One thread at a time per afile; no global state.
@@ -39,8 +47,15 @@
 
 typedef struct afile afile;
 
+typedef enum afile_sync {
+    AFILE_SYNC_ALL = 0, /* file, rename, directory */
+    AFILE_SYNC_FILE,    /* file, rename; the caller fsyncs the directory */
+    AFILE_SYNC_NONE     /* rename only: atomic, not durable */
+} afile_sync;
+
 typedef struct afile_opts {
     mode_t mode;            /* 0 → 0644 */
+    afile_sync sync;        /* 0 → AFILE_SYNC_ALL */
     bool sha256;            /* compute afile_result.sha256 */
     const char *tmp_prefix; /* NULL → "." (a store may clean its own prefix at start) */
 } afile_opts;
@@ -67,12 +82,18 @@ void afile_abort(afile *f); /* NULL is fine */
 
 /* `len` bytes of `text` as `path`: begin, write, commit. */
 int afile_write_file(const char *path, const void *text, size_t len, mode_t mode, adx_err *err);
+/* The same with a weaker commit (opts.sync above). */
+int afile_write_file_sync(const char *path, const void *text, size_t len, mode_t mode,
+                          afile_sync sync, adx_err *err);
 
 /* rename(2) a file or folder, then fsync the directory of `to` (and of
  * `from` when it differs). 0; -1 with errno when nothing moved; 1 with
  * errno when it moved but a directory fsync failed. The caller words the
  * error (a missing `from` is often a 404, not an I/O error). */
 int afile_rename(const char *from, const char *to);
+/* rename(2) alone, for a caller that fsyncs the directory of `to` itself
+ * once several entries are in it. 0, or -1 with errno. */
+int afile_rename_nosync(const char *from, const char *to);
 /* fsync a file or a directory by name. 0, or -1 with errno. */
 int afile_sync_path(const char *path);
 /* Remove `name` under `dirfd` (or `path`), a folder with everything in it;

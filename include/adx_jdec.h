@@ -8,9 +8,16 @@
  * every allocation is charged to the request's adx_budget. jansson is only
  * used for the small envelope (jdec_doc_envelope, for req_parse).
  * jdec_doc_anndata then fills the model from that tree, releasing each
- * converted matrix's part of the tree as it goes, and adopting decoded
- * base64 bytes as array buffers without a copy. The model does not
- * reference the document; free it with jdec_doc_free.
+ * converted element's part of the tree as it goes. Bulk data is never
+ * copied: decoded base64 bytes are adopted as array buffers, and a large
+ * rectangular array of JSON numbers (a matrix of any depth, a column, a
+ * sparse part, typed "data") is one block of 8-byte words from the moment
+ * it is parsed, rewritten in place into float64/int64/bool/... and adopted.
+ * So a request's peak memory is its decoded arrays (JSON numbers counted as
+ * 8 bytes each until converted) plus a constant: the 256 KiB read chunk, the
+ * value stack's unused room (under 32 MiB), and the small nodes of
+ * everything else. The model does not reference the document; free it with
+ * jdec_doc_free.
  *
  * Every form of payload.md is accepted: nested arrays with numpy-like
  * inference, typed dense arrays with data or base64, csr/csc with full

@@ -50,6 +50,14 @@ typedef struct pipe_env {
     const adx_ctl *ctl;     /* progress while the request is read (the first half of the
                              * job's progress; pipe_write then reports the second) and
                              * cancel; NULL = none */
+    /* Disk the job writes beside its input (the decompressed copy of a
+     * gzip multipart or h5ad body) is charged before it is written:
+     * `reserve` false refuses it (ADX_E_NO_SPACE, 507) and `release` gives
+     * it back once the copy is gone. Called on the worker thread, so they
+     * must be thread-safe; NULL = not counted. */
+    bool (*reserve)(void *ud, uint64_t n);
+    void (*release)(void *ud, uint64_t n);
+    void *quota_ud;
 } pipe_env;
 /* As pipe_load_file/_buffer, with `env` (NULL = no store). */
 pipe_job *pipe_load_file_env(const char *request_path, const adx_limits *lim, const pipe_env *env,

@@ -7,5 +7,8 @@
 #define ADX_SERVER_H
 
 int srv_main(int argc, char **argv);
+/* libmicrohttpd's version, loading it if it is loaded lazily (adx_dynlib.h);
+ * "(not installed)" when it cannot be. */
+const char *srv_mhd_version(void);
 
 #endif

@@ -14,7 +14,6 @@
 
 #include <hdf5.h>
 #include <jansson.h>
-#include <microhttpd.h>
 #include <uv.h>
 
 #include "adx_common.h"
@@ -101,7 +100,7 @@ static void print_version(void)
     printf("HDF5 %u.%u.%u\n", maj, min, rel);
     printf("jansson %s\n", jansson_version_str());
     printf("libuv %s\n", uv_version_string());
-    printf("libmicrohttpd %s\n", MHD_get_version());
+    printf("libmicrohttpd %s\n", srv_mhd_version());
 }
 
 static int exit_code_for(const adx_err *e)

@@ -17,6 +17,7 @@ struct afile {
     char *tmp, *target, *dir;
     mode_t mode;
     bool want_sha, inorder, named; /* named: a writer had the path */
+    afile_sync sync;
     uint64_t end, hashed;
     struct sha256_ctx h;
 };
@@ -148,6 +149,7 @@ afile *afile_begin(const char *target, const afile_opts *o, adx_err *err)
     f->fd = -1;
     f->mode = o->mode ? o->mode : 0644;
     f->want_sha = o->sha256;
+    f->sync = o->sync;
     f->inorder = true;
     const char *base = strrchr(target, '/');
     base = base ? base + 1 : target;
@@ -292,7 +294,8 @@ static int finish(afile *f, afile_result *out, adx_err *err)
                 snprintf(out->sha256 + 2 * i, 3, "%02x", d[i]);
         }
     }
-    if (fsync(f->fd) != 0) return io_fail(err, errno, "cannot sync the file to disk", f->tmp);
+    if (f->sync != AFILE_SYNC_NONE && fsync(f->fd) != 0)
+        return io_fail(err, errno, "cannot sync the file to disk", f->tmp);
     int fd = f->fd;
     f->fd = -1;
     /* NFS and some FUSE file systems report write-back failures here. */
@@ -313,7 +316,7 @@ int afile_commit(afile *f, afile_result *out, adx_err *err)
         return -1;
     }
     /* The rename is durable only once the directory entry is on disk. */
-    if (afile_sync_path(f->dir) != 0) {
+    if (f->sync == AFILE_SYNC_ALL && afile_sync_path(f->dir) != 0) {
         io_fail(err, errno, "cannot sync the output directory", f->dir);
         unlink(f->target);
         afile_free(f);
@@ -325,7 +328,13 @@ int afile_commit(afile *f, afile_result *out, adx_err *err)
 
 int afile_write_file(const char *path, const void *text, size_t len, mode_t mode, adx_err *err)
 {
-    afile_opts o = {.mode = mode};
+    return afile_write_file_sync(path, text, len, mode, AFILE_SYNC_ALL, err);
+}
+
+int afile_write_file_sync(const char *path, const void *text, size_t len, mode_t mode,
+                          afile_sync sync, adx_err *err)
+{
+    afile_opts o = {.mode = mode, .sync = sync};
     afile *f = afile_begin(path, &o, err);
     if (!f) return -1;
     if (afile_write(f, text, len, err) != 0) {
@@ -359,6 +368,11 @@ int afile_rename(const char *from, const char *to)
     free(dfrom);
     errno = e;
     return rc == 0 ? 0 : 1;
+}
+
+int afile_rename_nosync(const char *from, const char *to)
+{
+    return rename(from, to);
 }
 
 static int remove_at(int dirfd, const char *name, int depth)

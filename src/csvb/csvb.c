@@ -13,6 +13,7 @@
 
 #include "csvfmt.h"
 #include "zipw.h"
+#include "zip_dl.h"
 
 /* ---- sparse rows, densified one row at a time ---- */
 

@@ -1267,6 +1267,7 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
         fail_h5(&w, "registering the lzf filter");
         goto out;
     }
+
     w.nthreads = o->threads;
     if (w.nthreads <= 0) {
         /* CPUs this process may run on (cpusets, taskset), not all online. */
@@ -1281,6 +1282,8 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
             adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
             goto out;
         }
+    /* String chunks go through HDF5's filter: with this write's compressor. */
+    h5w_deflate_use(w.gz[0], o->level);
     w.t_str = make_str_type();
     w.t_bool = make_bool_type();
     w.dxpl = H5Pcreate(H5P_DATASET_XFER);
@@ -1327,6 +1330,7 @@ out:
     close_id(&w.t_bool, H5Tclose);
     close_id(&w.dxpl, H5Pclose);
     free(w.xbuf);
+    h5w_deflate_use(NULL, 0);
     for (int t = 0; t < H5W_MAX_THREADS; t++)
         if (w.gz[t]) libdeflate_free_compressor(w.gz[t]);
     if (rc == 0) adx_ctl_progress(ctl, 1.0);

@@ -30,6 +30,12 @@ void h5w_gather_chunk(const void *src, int ndim, const uint64_t *shape, size_t e
  * (0 = corrupt input or buffer too small). */
 size_t h5w_lzf_compress(const void *in, size_t n, void *out, size_t out_cap);
 
+/* HDF5's deflate filter compresses with libdeflate (deflate_filter.c):
+ * chunks this thread compresses at `level` use `gz` until
+ * h5w_deflate_use(NULL, 0). */
+struct libdeflate_compressor;
+void h5w_deflate_use(struct libdeflate_compressor *gz, int level);
+
 /* The file driver of vfd.c: sec2's I/O, but a failed write, truncate or
  * close sets *err (the first errno; NULL = not recorded) and is reported to
  * libhdf5 as a success, so H5Fclose always completes (libhdf5 1.10 leaves a

@@ -1,9 +1,11 @@
 /* Arrays: plain nested JSON arrays with numpy-like inference, typed dense
  * arrays (data or base64) and csr/csc matrices.
  *
- * Nested arrays are decoded in two passes over the jansson tree: the first
- * fixes the shape, checks it is rectangular and counts leaf kinds (no
- * allocation), the second writes straight into the one typed buffer. */
+ * Nested arrays are decoded in two passes over the tree: the first fixes
+ * the shape, checks it is rectangular and counts leaf kinds (no
+ * allocation), the second writes into the typed buffer. A packed array
+ * (jdec_tree.h) needs neither: its shape and kinds are known, and its words
+ * are converted in place into the buffer the model keeps (jd_fill_packed). */
 #include "jdec_internal.h"
 
 #include <float.h>

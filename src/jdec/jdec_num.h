@@ -1,8 +1,11 @@
 /* JSON number tokens → int64 / uint64 / double (private to src/jdec, prefix
  * jn_). Reals are correctly rounded, bit-identical to Python's float() of the
  * same text: the Clinger fast path when the decimal has at most 15
- * significant digits and a power of ten that is exact in a double, else
- * strtod_l in the "C" locale (glibc's strtod rounds correctly). */
+ * significant digits and a power of ten that is exact in a double; else,
+ * up to 19 digits, Eisel-Lemire with a table of 128-bit powers of five
+ * (jdec_pow5.h, from gen_pow5.py), which either rounds correctly or says it
+ * cannot; else (and for subnormals) strtod_l in the "C" locale (glibc's
+ * strtod rounds correctly). */
 #ifndef JDEC_NUM_H
 #define JDEC_NUM_H
 
@@ -30,5 +33,9 @@ static inline bool jn_is_numchar(unsigned char c)
  * JN_BAD (not a JSON number: leading zeros, "1.", "+1", ".5", ...). tok
  * need not be NUL-terminated when the byte after it is no number character. */
 int jn_parse(const char *tok, size_t len, locale_t c_locale, jn_num *out);
+/* The number that starts at s, in one pass, when it ends before `end` at a
+ * byte that is no number character: its JN_* and *endp; else 0 (the token
+ * may go on past `end`, or is malformed): read it whole, then jn_parse. */
+int jn_scan(const char *s, const char *end, locale_t c_locale, jn_num *out, const char **endp);
 
 #endif

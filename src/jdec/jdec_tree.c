@@ -3,9 +3,15 @@
  * One pass over the input in 256 KiB chunks with an explicit stack: values
  * of an open array or object collect on one growing value stack and move
  * into a node of exactly their size when it closes, so no container is ever
- * grown element by element. Small nodes come from an arena; nodes of
- * JV_BIG_NODE bytes or more are allocated alone so the decoder can release
- * a converted matrix before it decodes the next one.
+ * grown element by element. Arrays of numbers are the exception: a closing
+ * row of numbers leaves its words on the stack when its parent's rows so
+ * far have the same shape, so a matrix ends as one run of words; if it is
+ * large the stack buffer itself becomes its block (what lies below moves to
+ * a new stack) and the words are never copied (packed arrays, jdec_tree.h).
+ * A row that breaks the pattern turns the rows before it into nodes, once.
+ * Small nodes come from an arena; nodes of JV_BIG_NODE bytes or more are
+ * allocated alone so the decoder can release a converted element before it
+ * decodes the next one.
  */
 #include "jdec_tree.h"
 
@@ -1161,8 +1167,18 @@ fail:
 
 /* ---- numbers ---- */
 
+static int num_value(parser *ps, int r, const jn_num *num, jv *out);
+
 static int lex_number(parser *ps, jv *out)
 {
+    /* the common case: the token ends inside the buffer, one pass */
+    jn_num fast;
+    const char *fe;
+    int fr = jn_scan((const char *)ps->p, (const char *)ps->end, ps->cloc, &fast, &fe);
+    if (fr && fr != JN_BAD) {
+        ps->p = (const unsigned char *)fe;
+        return num_value(ps, fr, &fast, out);
+    }
     char tmp[128];
     char *tok = tmp;
     const char *in = NULL; /* the token in the read buffer, when it lies there whole */
@@ -1217,6 +1233,12 @@ static int lex_number(parser *ps, jv *out)
     jn_num num;
     int r = jn_parse(in ? in : tok, len, ps->cloc, &num);
     if (tok != tmp) free(tok);
+    return num_value(ps, r, &num, out);
+}
+
+static int num_value(parser *ps, int r, const jn_num *n, jv *out)
+{
+    jn_num num = *n;
     switch (r) {
     case JN_BAD:
         return p_syntax(ps, "invalid number");

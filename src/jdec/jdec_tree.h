@@ -6,8 +6,13 @@
  * numbers costs 8n bytes, as a float64 array would, instead of a node per
  * value. Strings, arrays and objects are single allocations holding their
  * elements contiguously; a "base64" string is decoded to bytes while it is
- * read, so the text of a typed block never exists in memory. The tree's
- * memory is charged to the request's adx_budget as it grows.
+ * read, so the text of a typed block never exists in memory. Bulk numbers
+ * are "packed" (see jv_packed below): a rectangular array of numbers keeps
+ * its words, row after row, in the buffer the parser collected them in,
+ * which a converter rewrites in place into the typed array and adopts, so
+ * a matrix exists once, in 8 bytes per value, from its first number to the
+ * model. The tree's memory is charged to the request's adx_budget as it
+ * grows.
  *
  * Values are passed by value (jv); JV_NONE stands for "absent" (a missing
  * key, an index past the end) as NULL did for jansson pointers.

@@ -17,6 +17,20 @@
 
 #if ADX_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
+
+#include "adx_dynlib.h"
+
+/* libsystemd only for sd_notify, loaded by the first notification when the
+ * build loads it lazily (ADX_LAZY_SYSTEMD, adx_dynlib.h): no command but
+ * `serve` under a service manager pays for it and its libgcrypt/lz4/zstd. */
+#define NTF_SD_SYMS(X) X(sd_notify)
+DYNLIB_DECLARE(ntf_sd, NTF_SD_SYMS)
+#ifdef ADX_LAZY_SYSTEMD
+DYNLIB_DEFINE(ntf_sd, NTF_SD_SYMS, ADX_LAZY_SYSTEMD)
+#define sd_notify DYNLIB_CALL(ntf_sd, sd_notify)
+#else
+DYNLIB_DEFINE(ntf_sd, NTF_SD_SYMS, NULL)
+#endif
 #endif
 
 int ntf_send_raw(const char *state)
@@ -53,6 +67,11 @@ int ntf_send_raw(const char *state)
 static int send_state(const char *state)
 {
 #if ADX_HAVE_SYSTEMD
+    /* Without NOTIFY_SOCKET there is nobody to tell and nothing to load. */
+    const char *name = getenv("NOTIFY_SOCKET");
+    if (!name || !*name) return 0;
+    /* A libsystemd that cannot be loaded leaves the unix forms to ours. */
+    if (dynlib_load(&ntf_sd, NULL) < 0) return ntf_send_raw(state);
     return sd_notify(0, state);
 #else
     return ntf_send_raw(state);

@@ -1,4 +1,5 @@
 #include "zipw.h"
+#include "zip_dl.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -137,9 +138,16 @@ static zip_int64_t out_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd
     }
 }
 
+#ifdef ADX_LAZY_ZIP
+DYNLIB_DEFINE(zw_zip, ZW_ZIP_SYMS, ADX_LAZY_ZIP)
+#else
+DYNLIB_DEFINE(zw_zip, ZW_ZIP_SYMS, NULL)
+#endif
+
 int zw_open(zw *w, afile *out, bool deflate, int level, const adx_ctl *ctl, adx_err *err)
 {
     memset(w, 0, sizeof *w);
+    if (dynlib_load(&zw_zip, err) < 0) return -1;
     adx_err_init(&w->inner);
     zip_error_init(&w->oerr);
     w->out = out;

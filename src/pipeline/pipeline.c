@@ -192,10 +192,16 @@ fail:
  * next to it (random access for HDF5 and multipart parts); the limit is
  * on the decompressed size. Returns its fd; *tmp is its path, or "" when
  * `unlinked` asked for it to be gone at once. */
-static int gunzip_beside(const char *path, const adx_limits *lim, bool unlinked, char *tmp,
-                         size_t cap, adx_err *err)
+static void quota_release(const pipe_env *env, uint64_t n)
+{
+    if (n && env && env->release) env->release(env->quota_ud, n);
+}
+
+static int gunzip_beside(const char *path, const adx_limits *lim, const pipe_env *env,
+                         bool unlinked, char *tmp, size_t cap, uint64_t *charged, adx_err *err)
 {
     tmp[0] = '\0';
+    *charged = 0;
     adx_src *s = adx_src_open_path(path, 0, err);
     if (s) s = adx_src_gzip(s, lim->max_body_bytes, err);
     if (!s) return -1;
@@ -220,6 +226,16 @@ static int gunzip_beside(const char *path, const adx_limits *lim, bool unlinked,
             rc = r < 0 ? -1 : 0;
             break;
         }
+        /* Charged before it is written, so the quota is never overdrawn. */
+        if (env && env->reserve) {
+            if (!env->reserve(env->quota_ud, (uint64_t)r)) {
+                rc = adx_err_set(err, ADX_E_NO_SPACE, "",
+                                 "the decompressed body does not fit in the spool "
+                                 "(max_spool_bytes); retry once jobs expired or were deleted");
+                break;
+            }
+            *charged += (uint64_t)r;
+        }
         for (ssize_t o = 0; o < r && !rc;) {
             ssize_t w = write(fd, buf + o, (size_t)(r - o));
             if (w < 0 && errno == EINTR) continue;
@@ -236,6 +252,8 @@ static int gunzip_beside(const char *path, const adx_limits *lim, bool unlinked,
         close(fd);
         if (tmp[0]) unlink(tmp);
         tmp[0] = '\0';
+        quota_release(env, *charged);
+        *charged = 0;
         return -1;
     }
     return fd;
@@ -277,7 +295,8 @@ static pipe_job *open_multipart(const pipe_source *src, const adx_limits *lim, c
                                 adx_err *err)
 {
     char tmp[4096];
-    int fd = src->gzip ? gunzip_beside(src->path, lim, true, tmp, sizeof tmp, err)
+    uint64_t charged = 0; /* the unlinked copy's bytes, free once fd is closed */
+    int fd = src->gzip ? gunzip_beside(src->path, lim, env, true, tmp, sizeof tmp, &charged, err)
                        : open(src->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (!adx_err_failed(err))
@@ -305,11 +324,14 @@ static pipe_job *open_multipart(const pipe_source *src, const adx_limits *lim, c
 done:
     parts_set_free(&ps);
     close(fd);
+    quota_release(env, charged);
     return j;
 }
 
-static pipe_job *open_file(const pipe_source *src, const adx_limits *lim, adx_err *err)
+static pipe_job *open_file(const pipe_source *src, const adx_limits *lim, const pipe_env *env,
+                           adx_err *err)
 {
+    uint64_t charged = 0; /* the decompressed copy's bytes until it is unlinked */
     pipe_job *j = job_new(lim, err);
     if (!j) return NULL;
     char tmp[4096] = "";
@@ -323,7 +345,7 @@ static pipe_job *open_file(const pipe_source *src, const adx_limits *lim, adx_er
     json_decref(none);
     if (rc || check_patterns(&j->req, &j->lim, err)) goto fail;
     if (src->gzip && src->kind == PIPE_SRC_H5AD) {
-        int fd = gunzip_beside(src->path, lim, false, tmp, sizeof tmp, err);
+        int fd = gunzip_beside(src->path, lim, env, false, tmp, sizeof tmp, &charged, err);
         if (fd < 0) goto fail;
         close(fd);
         path = tmp;
@@ -342,11 +364,13 @@ static pipe_job *open_file(const pipe_source *src, const adx_limits *lim, adx_er
     if (san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
         goto fail;
     if (tmp[0]) unlink(tmp);
+    quota_release(env, charged);
     j->stage = STAGE_LOADED;
     return j;
 fail:
     if (!adx_err_failed(err)) adx_err_set(err, ADX_E_INTERNAL, "", "loading the input failed");
     if (tmp[0]) unlink(tmp);
+    quota_release(env, charged);
     pipe_free(j);
     return NULL;
 }
@@ -386,7 +410,7 @@ pipe_job *pipe_open(const pipe_source *src, const adx_limits *lim, const pipe_en
     case PIPE_SRC_H5AD:
     case PIPE_SRC_POLIS:
         if (!src->path) break;
-        return open_file(src, lim, err);
+        return open_file(src, lim, env, err);
     default:
         break;
     }

@@ -234,7 +234,7 @@ void srv_exports_req_end(srv_req *r)
     srv_job *j = r->job;
     if (!j) return;
     r->job = NULL;
-    if (r->watch.job == j && r->watch.fn != NULL) srv_job_watch_remove(&r->watch);
+    if (r->watch.job == j) srv_job_watch_remove(&r->watch);
     if (j->state == SRV_JOB_RECEIVING || j->state == SRV_JOB_VALIDATING)
         srv_jobs_forget(&r->s->jobs, j);
     srv_job_unref(j);
@@ -270,6 +270,9 @@ static void validated(srv_validate *v)
         srv_log("info", "job canceled while validating",
                 json_pack("{s:s, s:s}", "job_id", j->id, "request_id", r->rid));
         send_canceled(r, j);
+    } else if (!v->job && v->err.type == ADX_E_NO_SPACE) {
+        /* the decompressed copy of a gzip body did not fit */
+        srv_send_err(r, &v->err, "Retry-After", SRV_RETRY_AFTER);
     } else if (!v->job) {
         if (v->err.status >= 500 || v->err.type == ADX_E_IO || v->err.type == ADX_E_INTERNAL) {
             srv_log(
@@ -353,6 +356,8 @@ static enum MHD_Result post_end(srv_req *r)
     r->options = NULL;
     v->done = validated;
     v->ud = r;
+    /* From here a DELETE only raises the flag the worker polls. */
+    srv_job_watch_remove(&r->watch);
     srv_jobs_event(&s->jobs, r->job, SRV_EV_RECEIVED, 0);
     if (srv_validate_start(s, v) < 0) {
         srv_upload_unlink(s, v->upload);

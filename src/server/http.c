@@ -21,6 +21,13 @@
 
 #include "adx_config_build.h"
 
+/* The libmicrohttpd table of mhd_dl.h (filled by srv_main's dynlib_load). */
+#ifdef ADX_LAZY_MHD
+DYNLIB_DEFINE(srv_mhd, SRV_MHD_SYMS, ADX_LAZY_MHD)
+#else
+DYNLIB_DEFINE(srv_mhd, SRV_MHD_SYMS, NULL)
+#endif
+
 #define PROBLEM_BASE "https://anndata-exportd.invalid/errors/"
 
 /* Which handler answers a route and method. Uploads get their handler at

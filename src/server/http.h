@@ -7,6 +7,8 @@
 
 #include <microhttpd.h>
 
+#include "mhd_dl.h"
+
 #include "datadir.h"
 #include "run.h"
 #include "srv.h"

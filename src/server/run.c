@@ -18,6 +18,9 @@
 
 #include "adx_afile.h"
 
+/* A queued job keeps a decoded model up to this size (validate_run). */
+#define SMALL_MODEL_BYTES (1u << 20)
+
 /* afile and the h5ad writer report a full disk as ADX_E_NO_SPACE; other
  * writers only through their library's message, whose errno text is what
  * they have in common. */
@@ -89,9 +92,18 @@ static void on_progress(void *ud, double f)
  * (path = the upload) and the worker (path = request.json or input.h5ad).
  * `opts` is an h5ad body's options document. A stored dataset is only
  * looked up when `defer` (validation): the worker reads it. */
-static pipe_job *open_body(const srv_state *s, const srv_body *b, const char *path,
-                           const json_t *opts, const adx_limits *lim, const adx_ctl *ctl,
-                           bool defer, adx_err *err)
+static bool quota_reserve(void *ud, uint64_t n)
+{
+    return srv_spool_reserve(ud, n);
+}
+
+static void quota_release(void *ud, uint64_t n)
+{
+    srv_spool_release(ud, n);
+}
+
+static pipe_job *open_body(srv_state *s, const srv_body *b, const char *path, const json_t *opts,
+                           const adx_limits *lim, const adx_ctl *ctl, bool defer, adx_err *err)
 {
     char ct[128];
     snprintf(ct, sizeof ct, "multipart/form-data; boundary=\"%s\"", b->boundary);
@@ -106,13 +118,19 @@ static pipe_job *open_body(const srv_state *s, const srv_body *b, const char *pa
                         * every in-process read of an uploaded h5ad behind a check. */
                        .h5check = s->h5check,
                        .defer_dataset = defer};
-    pipe_env env = {.store = s->ds, .ctl = ctl};
+    /* The decompressed copy of a gzip body counts against max_spool_bytes
+     * while it exists. */
+    pipe_env env = {.store = s->ds,
+                    .ctl = ctl,
+                    .reserve = quota_reserve,
+                    .release = quota_release,
+                    .quota_ud = s};
     return pipe_open(&src, lim, &env, err);
 }
 
 /* Worker: the job's input as a pipeline job. request.json is the body as
  * received, or for an uploaded h5ad only its options. */
-static pipe_job *load_input(const srv_state *s, const srv_body *b, const char *req_path,
+static pipe_job *load_input(srv_state *s, const srv_body *b, const char *req_path,
                             const char *in_path, const adx_limits *lim, const adx_ctl *ctl,
                             adx_err *err)
 {
@@ -128,9 +146,11 @@ static pipe_job *load_input(const srv_state *s, const srv_body *b, const char *r
     return pj;
 }
 
-/* Worker: the job's record as `st` with `attempts`, written durably
- * through a shallow copy (the loop may be reading the job). */
-static int write_record(export_work *ew, srv_job_state st, unsigned attempts, adx_err *err)
+/* Worker: the job's record as `st` with `attempts`, written through a
+ * shallow copy (the loop may be reading the job); durably unless `sync`
+ * says otherwise. */
+static int write_record(export_work *ew, srv_job_state st, unsigned attempts, afile_sync sync,
+                        adx_err *err)
 {
     srv_job *j = ew->j;
     srv_job copy;
@@ -149,7 +169,7 @@ static int write_record(export_work *ew, srv_job_state st, unsigned attempts, ad
     copy.result = ew->result;
     copy.error = ew->error;
     char *rec = srv_spool_record(&copy);
-    int rc = rec ? srv_write_durable(ew->dir, "job.json", rec, strlen(rec), err)
+    int rc = rec ? srv_write_synced(ew->dir, "job.json", rec, strlen(rec), sync, err)
                  : adx_err_set(err, ADX_E_NOMEM, "", "record");
     free(rec);
     return rc;
@@ -162,10 +182,13 @@ static void export_run(uv_work_t *w)
     ew->t0 = srv_mono_ns();
     /* Counted before the run: a run that crashes the process stays
      * counted, so a job that keeps crashing it is failed at the next start
-     * instead of being rerun forever (spool.c). */
+     * instead of being rerun forever (spool.c). A crash of the process
+     * keeps the count without an fsync (the page cache survives it); a
+     * power failure may lose it, which costs one run more, never a job:
+     * the rename leaves the old record or the new one. */
     adx_err aerr;
     adx_err_init(&aerr);
-    write_record(ew, SRV_JOB_QUEUED, j->attempts, &aerr);
+    write_record(ew, SRV_JOB_QUEUED, j->attempts, AFILE_SYNC_NONE, &aerr);
     adx_ctl ctl = {.cancel = &j->cancel, .progress = on_progress, .ud = j};
     pipe_job *pj = ew->pj;
     ew->pj = NULL;
@@ -190,7 +213,7 @@ static void export_run(uv_work_t *w)
         ew->event = -1;
         unlink(ew->out_path);
         adx_err_init(&aerr);
-        write_record(ew, SRV_JOB_QUEUED, j->attempts ? j->attempts - 1 : 0, &aerr);
+        write_record(ew, SRV_JOB_QUEUED, j->attempts ? j->attempts - 1 : 0, AFILE_SYNC_ALL, &aerr);
     } else if (c == SRV_CANCEL_TIMEOUT) {
         ew->event = SRV_EV_FAIL;
         unlink(ew->out_path);
@@ -220,7 +243,7 @@ static void export_run(uv_work_t *w)
         adx_err_init(&perr);
         /* Not durable: the job reruns after a restart, which is safe. */
         write_record(ew, (srv_job_state)srv_job_next(SRV_JOB_RUNNING, (srv_job_event)ew->event), 0,
-                     &perr);
+                     AFILE_SYNC_ALL, &perr);
         /* Once the terminal record is durable the request is never read
          * again; before that, a restart still needs it to rerun the job. */
         if (!adx_err_failed(&perr)) {
@@ -431,17 +454,24 @@ static void validate_run(uv_work_t *w)
     } else if (mkdir(dir, 0750) < 0) {
         adx_err_cause(&v->err, "%s: %s", dir, strerror(errno));
         adx_err_set(&v->err, ADX_E_IO, "", "cannot create the job directory");
-    } else if (afile_rename(v->upload, req) != 0) {
+    } else if (afile_rename_nosync(v->upload, req) != 0) {
         adx_err_cause(&v->err, "%s: %s", req, strerror(errno));
         adx_err_set(&v->err, ADX_E_IO, "", "cannot move the request");
     } else if ((v->input.kind != PIPE_SRC_H5AD ||
-                srv_write_durable(dir, "request.json", v->options, strlen(v->options), &v->err) ==
-                    0) &&
-               srv_write_durable(dir, "job.json", rec, strlen(rec), &v->err) == 0 &&
-               afile_sync_path(s->spool.jobs_dir) != 0) {
-        /* The new directory entry must be durable too. */
-        adx_err_cause(&v->err, "%s: %s", s->spool.jobs_dir, strerror(errno));
-        adx_err_set(&v->err, ADX_E_IO, "", "cannot sync the jobs directory");
+                srv_write_synced(dir, "request.json", v->options, strlen(v->options),
+                                 AFILE_SYNC_FILE, &v->err) == 0) &&
+               srv_write_synced(dir, "job.json", rec, strlen(rec), AFILE_SYNC_FILE, &v->err) == 0) {
+        /* Every file is synced; one fsync of the job's directory makes the
+         * body's and the record's names durable, one of the jobs directory
+         * the job's own. (The upload's old name in tmp/ need not be: a
+         * leftover there is removed at start.) */
+        const char *d = afile_sync_path(dir) != 0                 ? dir
+                        : afile_sync_path(s->spool.jobs_dir) != 0 ? s->spool.jobs_dir
+                                                                  : NULL;
+        if (d) {
+            adx_err_cause(&v->err, "%s: %s", d, strerror(errno));
+            adx_err_set(&v->err, ADX_E_IO, "", "cannot sync the jobs directory");
+        }
     }
     free(rec);
     if (adx_err_failed(&v->err)) {
@@ -451,9 +481,14 @@ static void validate_run(uv_work_t *w)
         srv_job_free(j);
         return;
     }
-    if (!v->keep_model || pipe_model_bytes(j->pj) > v->lim.max_request_memory) {
+    uint64_t mb = pipe_model_bytes(j->pj);
+    bool small = mb <= SMALL_MODEL_BYTES && v->input.kind != PIPE_SRC_H5AD;
+    if ((!v->keep_model && !small) || mb > v->lim.max_request_memory) {
         /* Queued behind others, or more than one request may hold: reload
-         * later rather than hold the model. */
+         * later rather than hold the model. A small decoded body is held
+         * anyway: decoding it twice was a large part of a small job, and
+         * queue_max of them are little next to one running export. (An
+         * uploaded h5ad is read again behind its isolated check.) */
         pipe_free(j->pj);
         j->pj = NULL;
     }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "adx_config_build.h"
+#include "adx_dynlib.h"
 #include "adx_notify.h"
 
 extern char **environ;
@@ -140,6 +141,11 @@ json_t *srv_version_json(void)
                      "c_standard", "C11", "systemd", ADX_HAVE_SYSTEMD, "libraries", "hdf5", h5,
                      "libmicrohttpd", MHD_get_version(), "jansson", jansson_version_str(), "libuv",
                      uv_version_string());
+}
+
+const char *srv_mhd_version(void)
+{
+    return dynlib_load(&srv_mhd, NULL) == 0 ? MHD_get_version() : "(not installed)";
 }
 
 /* ---- shutdown ------------------------------------------------------------- */
@@ -316,6 +322,10 @@ int srv_main(int argc, char **argv)
         fprintf(stderr, "anndata-exportd serve: %s\n", err.detail);
         usage(stderr);
         return 2;
+    }
+    if (dynlib_load(&srv_mhd, &err) < 0) {
+        fprintf(stderr, "anndata-exportd serve: libmicrohttpd cannot be loaded (%s)\n", err.cause);
+        return 1;
     }
     /* Exports, validation and dataset work call libhdf5 from several pool
      * threads at once: without its global lock that corrupts its state. */

@@ -38,9 +38,15 @@ void srv_spool_result_path(const srv_spool *sp, const srv_job *j, char *out, siz
 
 int srv_write_durable(const char *dir, const char *name, const char *text, size_t len, adx_err *err)
 {
+    return srv_write_synced(dir, name, text, len, AFILE_SYNC_ALL, err);
+}
+
+int srv_write_synced(const char *dir, const char *name, const char *text, size_t len,
+                     afile_sync sync, adx_err *err)
+{
     char dst[PATH_MAX + 64];
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    return afile_write_file(dst, text, len, 0640, err);
+    return afile_write_file_sync(dst, text, len, 0640, sync, err);
 }
 
 int srv_mkdir_p(const char *path, const char *setting, adx_err *err)
@@ -106,14 +112,19 @@ char *srv_spool_record(const srv_job *j)
 bool srv_spool_reserve(srv_state *s, uint64_t n)
 {
     uint64_t max = s->cfg.max_spool_bytes;
-    if (max && (s->spool.used > max || n > max - s->spool.used)) return false;
-    s->spool.used += n;
+    uint64_t used = atomic_load(&s->spool.used);
+    /* Workers charge too (decompressed copies): check and add as one. */
+    do {
+        if (max && (used > max || n > max - used)) return false;
+    } while (!atomic_compare_exchange_weak(&s->spool.used, &used, used + n));
     return true;
 }
 
 void srv_spool_release(srv_state *s, uint64_t n)
 {
-    s->spool.used = n > s->spool.used ? 0 : s->spool.used - n;
+    uint64_t used = atomic_load(&s->spool.used);
+    while (!atomic_compare_exchange_weak(&s->spool.used, &used, n > used ? 0 : used - n))
+        ;
 }
 
 int srv_spool_disk_free(const srv_state *s, uint64_t *avail)

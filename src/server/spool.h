@@ -8,6 +8,8 @@
 
 #include "srv.h"
 
+#include "adx_afile.h"
+
 /* Runs a job may start and not end (crashes) before it is failed. */
 #define SRV_MAX_ATTEMPTS 3
 
@@ -23,6 +25,11 @@ char *srv_spool_record(const srv_job *j);
  * fsync dir). Worker or startup. */
 int srv_write_durable(const char *dir, const char *name, const char *text, size_t len,
                       adx_err *err);
+/* The same with a weaker commit (adx_afile.h): AFILE_SYNC_FILE when the
+ * caller fsyncs `dir` once for several files, AFILE_SYNC_NONE for a record
+ * whose loss in a power failure is harmless. */
+int srv_write_synced(const char *dir, const char *name, const char *text, size_t len,
+                     afile_sync sync, adx_err *err);
 /* Remove a directory and the plain files in it. */
 int srv_remove_tree(const char *dir);
 /* mkdir -p with mode 0750; errors point at the config `setting` that named
@@ -36,7 +43,8 @@ int srv_spool_lock(srv_state *s, adx_err *err);
 void srv_spool_unlock(srv_state *s);
 
 /* The quota (max_spool_bytes, 0 = none): reserve `n` bytes (false, and
- * nothing reserved, when they do not fit), give bytes back. */
+ * nothing reserved, when they do not fit), give bytes back. Atomic: safe
+ * on workers too. */
 bool srv_spool_reserve(srv_state *s, uint64_t n);
 void srv_spool_release(srv_state *s, uint64_t n);
 /* Bytes free for us on the spool's file system; -1 when unknown. */

@@ -5,6 +5,7 @@
 #define SRV_H
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -37,8 +38,10 @@ typedef struct srv_metrics {
 
 /* The spool (spool.c): <spool>/jobs/<id>/ and <spool>/tmp/. */
 typedef struct srv_spool {
-    int lock_fd;     /* <spool>/lock, flock(LOCK_EX) while we run; -1 none */
-    uint64_t used;   /* bytes of uploads, kept requests and results (max_spool_bytes) */
+    int lock_fd; /* <spool>/lock, flock(LOCK_EX) while we run; -1 none */
+    /* bytes of uploads, kept requests, results and the decompressed copies
+     * of gzip bodies (max_spool_bytes); atomic: workers charge the copies */
+    _Atomic uint64_t used;
     int64_t full_ms; /* when a write last found the disk full */
     char jobs_dir[PATH_MAX + 8];
     char tmp_dir[PATH_MAX + 8];

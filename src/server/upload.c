@@ -229,7 +229,10 @@ static void on_open(uv_fs_t *req)
     ssize_t res = req->result;
     uv_fs_req_cleanup(req);
     r->opening = false;
-    if (res >= 0) r->fd = (int)res;
+    if (res >= 0)
+        r->fd = (int)res;
+    else
+        r->upload[0] = '\0'; /* not ours to unlink */
     if (r->orphan) {
         fs_drop_start(r->s, r->fd, r->upload);
         r->fd = -1;
@@ -241,7 +244,6 @@ static void on_open(uv_fs_t *req)
         int e = (int)-res;
         srv_log("error", "cannot create upload file",
                 json_pack("{s:s, s:s}", "request_id", r->rid, "error", strerror(e)));
-        r->upload[0] = '\0';
         /* the body is swallowed; its end answers */
         if (e == ENOSPC || e == EDQUOT) {
             r->no_space = true;

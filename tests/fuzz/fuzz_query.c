@@ -9,6 +9,12 @@
 #include "fuzz_common.h"
 #include "http.h"
 
+/* With libmicrohttpd loaded lazily (mhd_dl.h) the daemon calls it through
+ * its table: the definition below goes into that slot instead. */
+#ifdef ADX_LAZY_MHD
+#undef MHD_get_connection_values
+#endif
+
 #define MAXQ 256
 static char *keys[MAXQ], *vals[MAXQ];
 static size_t nq;
@@ -59,6 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         keys[nq] = tok;
         vals[nq++] = eq ? eq + 1 : NULL;
     }
+#ifdef ADX_LAZY_MHD
+    srv_mhd_slots[DYNLIB_I_MHD_get_connection_values] = (void *)MHD_get_connection_values;
+#endif
     srv_req r;
     memset(&r, 0, sizeof r);
     adx_err err;

@@ -102,6 +102,62 @@ START_TEST(multipart_plain_and_gzip)
 }
 END_TEST
 
+/* A quota that the daemon's spool would be: the decompressed copy of a
+ * gzip body is charged before each write and given back once it is gone. */
+typedef struct quota {
+    uint64_t max, used, peak;
+    int reserves;
+} quota;
+
+static bool q_reserve(void *ud, uint64_t n)
+{
+    quota *q = ud;
+    q->reserves++;
+    if (n > q->max - q->used) return false;
+    q->used += n;
+    if (q->used > q->peak) q->peak = q->used;
+    return true;
+}
+
+static void q_release(void *ud, uint64_t n)
+{
+    quota *q = ud;
+    ck_assert_uint_le(n, q->used);
+    q->used -= n;
+}
+
+START_TEST(gzip_copy_is_charged_to_the_quota)
+{
+    char b[2048], path[512];
+    size_t n = body(b, sizeof b, REQ_X, "X");
+    put_gz("body.gz", b, n, path, sizeof path);
+    pipe_source src = {.kind = PIPE_SRC_MULTIPART, .path = path, .content_type = CT, .gzip = true};
+    quota q = {.max = 1 << 20};
+    pipe_env env = {.reserve = q_reserve, .release = q_release, .quota_ud = &q};
+    adx_err e;
+    adx_err_init(&e);
+    check_x(pipe_open(&src, NULL, &env, &e), &e);
+    ck_assert_uint_eq(q.peak, n); /* the whole decompressed body, once */
+    ck_assert_uint_eq(q.used, 0);
+    /* no room for it: a 507 before the copy is written, and nothing left */
+    q = (quota){.max = n - 1};
+    adx_err_init(&e);
+    ck_assert_ptr_null(pipe_open(&src, NULL, &env, &e));
+    ck_assert_int_eq(e.type, ADX_E_NO_SPACE);
+    ck_assert_int_eq(e.status, 507);
+    ck_assert_msg(strstr(e.detail, "max_spool_bytes"), "%s", e.detail);
+    ck_assert_uint_eq(q.used, 0);
+    ck_assert_int_ge(q.reserves, 1);
+    char probe[600];
+    snprintf(probe, sizeof probe, "ls %s | grep -c gunzip", dir);
+    FILE *p = popen(probe, "r");
+    char out[16] = "";
+    ck_assert_ptr_nonnull(fgets(out, sizeof out, p));
+    pclose(p);
+    ck_assert_str_eq(out, "0\n");
+}
+END_TEST
+
 START_TEST(multipart_errors_name_parts)
 {
     char b[2048], path[512];
@@ -252,6 +308,7 @@ int main(void)
     tcase_add_test(t, multipart_errors_name_parts);
     tcase_add_test(t, gzip_request_and_bomb);
     tcase_add_test(t, gzip_h5ad);
+    tcase_add_test(t, gzip_copy_is_charged_to_the_quota);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
