@@ -121,7 +121,8 @@ def main():
                                   stdout_path=job_json))
                 with open(job_json) as f:
                     t = json.load(f)["timings"]
-                stages.append((t["load_s"], t["prepare_s"], t["write_s"]))
+                stages.append((t["load_s"], t["prepare_s"], t["write_s"],
+                               ours[-1][0] - t["load_s"] - t["prepare_s"] - t["write_s"]))
             ours_mb = os.path.getsize(out) / 1e6
             py = []
             ref = os.path.join(work, "ref.h5ad")
@@ -131,12 +132,12 @@ def main():
                 v = [float(x) for x in err.decode().split()[-6:]]
                 py.append((v[0], v[1], rss, v[2], v[3], v[4], v[5]))
             ow, oc, om = (med(x[i] for x in ours) for i in range(3))
-            sl, sp, sw = (med(x[i] for x in stages) for i in range(3))
+            sl, sp, sw, sr = (med(x[i] for x in stages) for i in range(4))
             pw, pc, pm, pl, pwr, gw, gc = (med(x[i] for x in py) for i in range(7))
             print("%-36s %7.2f %7.2f %9.0f %7.1fx %7.1fx %8.1f" %
                   ("anndata-exportd --part, " + comp, ow, oc, om, pw / ow, pc / oc, ours_mb))
             print("    stages (wall): load %.3f s, prepare %.3f s, write %.3f s (incl. sha256,"
-                  " fsyncs), rest (exec, start-up, exit) %.3f s" % (sl, sp, sw, ow - sl - sp - sw))
+                  " fsyncs), rest (exec, start-up, exit) %.3f s" % (sl, sp, sw, sr))
             print("%-36s %7.2f %7.2f %9.0f %8s %8s %8.1f" %
                   ("  np.load + anndata write, " + comp, pw, pc, pm, "", "",
                    os.path.getsize(ref) / 1e6))
