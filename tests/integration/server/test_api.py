@@ -383,7 +383,9 @@ class QueueTest(Base):
         out = {}
 
         def waiter():
-            out["r"] = self.d.request("POST", "/v1/exports?wait=60", small_request(5))
+            # waits behind the large job: ~10 s of CPU, minutes on a loaded machine
+            out["r"] = self.d.request("POST", "/v1/exports?wait=300", small_request(5),
+                                      timeout=330)
 
         t = threading.Thread(target=waiter)
         t.start()
@@ -437,7 +439,7 @@ class QueueTest(Base):
         blocker = os.path.join(self.d.spool, "jobs", victim, "result.h5ad")
         os.makedirs(blocker)
         open(os.path.join(blocker, "x"), "w").close()
-        t.join(60)
+        t.join(330)
         st, h, b = out["r"]
         p = self.assertProblem(st, h, b, 500)
         self.assertNotIn(self.d.spool, b.decode())
