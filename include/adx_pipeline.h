@@ -155,4 +155,12 @@ json_t *pipe_result_json(const pipe_job *j, const char *job_id);
 int pipe_output(const pipe_job *j, uint64_t *size, const char **sha256_hex);
 void pipe_free(pipe_job *j);
 
+/* The decompressed bytes of the gzip file `path` in a new file beside it
+ * (*tmp, which the caller removes), for a body stored as it is (a dataset
+ * PUT). max_body_bytes limits the decompressed size (413); the copy is
+ * charged to env's quota hooks as it is written (*charged, which the caller
+ * gives back once the copy is gone; 507 when it does not fit). */
+int pipe_gunzip_copy(const char *path, const adx_limits *lim, const pipe_env *env, char *tmp,
+                     size_t cap, uint64_t *charged, adx_err *err);
+
 #endif

@@ -259,6 +259,15 @@ static int gunzip_beside(const char *path, const adx_limits *lim, const pipe_env
     return fd;
 }
 
+int pipe_gunzip_copy(const char *path, const adx_limits *lim, const pipe_env *env, char *tmp,
+                     size_t cap, uint64_t *charged, adx_err *err)
+{
+    int fd = gunzip_beside(path, lim, env, false, tmp, cap, charged, err);
+    if (fd < 0) return -1;
+    close(fd);
+    return 0;
+}
+
 static pipe_job *open_request(const pipe_source *src, const adx_limits *lim, const pipe_env *env,
                               adx_err *err)
 {

@@ -7,8 +7,10 @@
 #include "spool.h"
 
 #include "adx_afile.h"
+#include "adx_pipeline.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -138,6 +140,42 @@ void srv_datadir_unpin(void *ud, srv_job *j)
 
 /* ---- route work on the pool ------------------------------------------- */
 
+static bool quota_reserve(void *ud, uint64_t n)
+{
+    return srv_spool_reserve(ud, n);
+}
+
+static void quota_release(void *ud, uint64_t n)
+{
+    srv_spool_release(ud, n);
+}
+
+/* ds_put fsyncs what it stores and removes the file it is given whatever
+ * happens; a gzip body is first decompressed beside the upload (charged to
+ * the spool quota while it exists) and the upload removed. */
+static void put_upload(srv_ds_work *dw, ds_store *st)
+{
+    char plain[PATH_MAX + 64];
+    const char *path = dw->upload;
+    uint64_t charged = 0;
+    if (dw->gzip) {
+        pipe_env env = {.reserve = quota_reserve, .release = quota_release, .quota_ud = dw->s};
+        int rc = pipe_gunzip_copy(dw->upload, &dw->s->cfg.limits, &env, plain, sizeof plain,
+                                  &charged, &dw->err);
+        unlink(dw->upload);
+        if (rc < 0) {
+            srv_spool_release(dw->s, charged);
+            return;
+        }
+        path = plain;
+    }
+    if (ds_put(st, dw->name, path, dw->input, NULL, &dw->created, &dw->result, &dw->err) < 0) {
+        json_decref(dw->result);
+        dw->result = NULL;
+    }
+    srv_spool_release(dw->s, charged);
+}
+
 static void ds_run(uv_work_t *w)
 {
     srv_ds_work *dw = w->data;
@@ -153,13 +191,7 @@ static void ds_run(uv_work_t *w)
         dw->result = ds_summary(st, dw->name, &dw->err);
         break;
     case SRV_DS_PUT:
-        /* ds_put fsyncs what it stores and removes the upload whatever
-         * happens. */
-        if (ds_put(st, dw->name, dw->upload, dw->input, NULL, &dw->created, &dw->result, &dw->err) <
-            0) {
-            json_decref(dw->result);
-            dw->result = NULL;
-        }
+        put_upload(dw, st);
         break;
     case SRV_DS_DELETE:
         if (ds_delete(st, dw->name, &dw->err) == 0) dw->result = json_true();

@@ -23,6 +23,7 @@ typedef struct srv_ds_work {
     char upload[PATH_MAX + 32]; /* PUT: the body, removed by the worker */
     uint64_t spool_bytes;       /* PUT: reserved for the body in the spool */
     ds_input input;
+    bool gzip; /* PUT: the body is gzip-compressed (Content-Encoding) */
     bool created;
     json_t *result; /* list object, summary, or json_true() for a delete */
     adx_err err;

@@ -92,6 +92,7 @@ static enum MHD_Result ds_begin(srv_req *r, srv_ds_op op)
         dw->spool_bytes = r->reserved;
         r->reserved = 0;
         dw->input = r->ds_input;
+        dw->gzip = r->input.gzip;
     }
     dw->done = ds_done;
     dw->ud = r;

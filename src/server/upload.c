@@ -80,12 +80,8 @@ bool srv_upload_export_type(srv_req *r, enum MHD_Result *rc)
 bool srv_upload_dataset_type(srv_req *r, enum MHD_Result *rc)
 {
     const char *ct = srv_req_header(r, "Content-Type");
-    if (srv_req_header(r, "Content-Encoding") &&
-        !srv_content_type_is(srv_req_header(r, "Content-Encoding"), "identity")) {
-        *rc = srv_problem(r, ADX_E_UNSUPPORTED, NULL, NULL,
-                          "PUT /v1/datasets/{name} takes its body without Content-Encoding");
-        return false;
-    }
+    memset(&r->input, 0, sizeof r->input);
+    if (!body_encoding(r, &r->input.gzip, rc)) return false;
     if (srv_content_type_is(ct, "application/x-hdf5")) {
         r->ds_input = DS_INPUT_H5AD;
     } else if (srv_content_type_is(ct, "application/json")) {

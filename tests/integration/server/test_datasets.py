@@ -226,6 +226,48 @@ class DatasetRoutes(Base):
         self.assertNotIn("bad.h5ad", os.listdir(self.data_dir()))
         self.assertEqual(self.spool_leftovers(), [])
 
+    def test_put_gzip_bodies(self):
+        """Content-Encoding: gzip on a PUT, as on any body: an h5ad and a JSON
+        AnnData are stored decompressed; a gzip bomb is a 413 naming
+        max_body_bytes; another coding is a 415; nothing is left behind."""
+        import gzip
+        a = small_adata()
+        st, h, body = self.d.request("PUT", "/v1/datasets/gz", gzip.compress(h5ad_bytes(a, self.tmp)),
+                                     {"Content-Type": "application/x-hdf5",
+                                      "Content-Encoding": "gzip"})
+        self.assertEqual(st, 201, body[:500])
+        got = anndata.read_h5ad(os.path.join(self.data_dir(), "gz.h5ad"))
+        np.testing.assert_array_equal(np.asarray(got.X), np.asarray(a.X))
+        doc = gzip.compress(json.dumps({"X": [[1, 2], [3, 4]]}).encode())
+        st, h, body = self.d.request("PUT", "/v1/datasets/gzj", doc,
+                                     {"Content-Type": "application/json",
+                                      "Content-Encoding": "gzip"})
+        self.assertEqual(st, 201, body[:500])
+        self.assertEqual(json.loads(body)["n_obs"], 2)
+        st, h, body = self.d.request("PUT", "/v1/datasets/br", b"abc",
+                                     {"Content-Type": "application/json",
+                                      "Content-Encoding": "br"})
+        self.problem(st, h, body, 415)
+        self.assertEqual(self.spool_leftovers(), [])
+        self.assertEqual(sorted(os.listdir(self.data_dir())),
+                         ["gz.h5ad", "gzj.h5ad", "polis-example"])
+
+    def test_put_gzip_bomb_is_413(self):
+        import gzip
+        os.makedirs(os.path.join(self.tmp, "b"))
+        d2 = Daemon(os.path.join(self.tmp, "b"), {"max_body_bytes": str(1 << 20)}).start()
+        try:
+            bomb = gzip.compress(b"{" + b" " * (8 << 20) + b"}")
+            st, h, body = d2.request("PUT", "/v1/datasets/bomb", bomb,
+                                     {"Content-Type": "application/json",
+                                      "Content-Encoding": "gzip"})
+            self.assertEqual(st, 413, body[:300])
+            self.assertIn("max_body_bytes", json.loads(body)["detail"])
+            self.assertEqual(os.listdir(os.path.join(d2.spool, "tmp")), [])
+            self.assertNotIn("bomb.h5ad", os.listdir(os.path.join(d2.spool, "datasets")))
+        finally:
+            d2.stop()
+
     def test_names_unknown_methods_and_types(self):
         for name in ("..", ".hidden", "a%2Fb", "x" * 129, "sp%20ace", "%C3%A9", "%FF", "a/b"):
             for m in ("GET", "PUT", "DELETE"):
