@@ -211,6 +211,7 @@ static void on_tick(uv_timer_t *t)
      * paused at max_connections) on the run after the one that closed them,
      * which no fd event may ever trigger: a periodic run bounds that. */
     srv_http_kick(s);
+    srv_spool_poll_free(s, t->loop);
     /* Expiry walks the whole table; seconds are its unit anyway. */
     if (now - s->last_sweep_ms >= 1000 || now < s->last_sweep_ms) {
         s->last_sweep_ms = now;

@@ -129,10 +129,30 @@ void srv_spool_release(srv_state *s, uint64_t n)
 
 int srv_spool_disk_free(const srv_state *s, uint64_t *avail)
 {
-    struct statvfs v;
-    if (statvfs(s->spool.tmp_dir, &v) != 0) return -1;
-    *avail = (uint64_t)v.f_bavail * v.f_frsize;
+    int64_t a = atomic_load((_Atomic int64_t *)&s->spool.avail);
+    if (a < 0) return -1;
+    *avail = (uint64_t)a;
     return 0;
+}
+
+static void on_statfs(uv_fs_t *req)
+{
+    srv_state *s = req->data;
+    if (req->result == 0 && req->ptr) {
+        const uv_statfs_t *v = req->ptr;
+        uint64_t a = v->f_bavail * v->f_bsize;
+        atomic_store(&s->spool.avail, a > INT64_MAX ? INT64_MAX : (int64_t)a);
+    }
+    uv_fs_req_cleanup(req);
+    s->spool.statfs_busy = false;
+}
+
+void srv_spool_poll_free(srv_state *s, uv_loop_t *loop)
+{
+    if (s->spool.statfs_busy) return;
+    s->spool.statfs_req.data = s;
+    if (uv_fs_statfs(loop, &s->spool.statfs_req, s->spool.tmp_dir, on_statfs) == 0)
+        s->spool.statfs_busy = true;
 }
 
 void srv_spool_note_full(srv_state *s)
@@ -518,6 +538,10 @@ int srv_spool_scan(srv_state *s, adx_err *err)
      * acknowledged. */
     srv_remove_tree(s->spool.tmp_dir);
     if (srv_mkdir_p(s->spool.tmp_dir, "/spool_dir", err) < 0) return -1;
+    struct statvfs v; /* before serving: later reads come from the pool */
+    atomic_store(&s->spool.avail, statvfs(s->spool.tmp_dir, &v) == 0
+                                      ? (int64_t)((uint64_t)v.f_bavail * v.f_frsize)
+                                      : -1);
     DIR *d = opendir(s->spool.jobs_dir);
     if (!d)
         return adx_err_set(err, ADX_E_IO, "/spool_dir", "cannot read %s: %s", s->spool.jobs_dir,

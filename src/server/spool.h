@@ -47,8 +47,11 @@ void srv_spool_unlock(srv_state *s);
  * on workers too. */
 bool srv_spool_reserve(srv_state *s, uint64_t n);
 void srv_spool_release(srv_state *s, uint64_t n);
-/* Bytes free for us on the spool's file system; -1 when unknown. */
+/* Bytes free for us on the spool's file system as last read (at most a tick
+ * old); -1 when unknown. */
 int srv_spool_disk_free(const srv_state *s, uint64_t *avail);
+/* Refresh that figure on libuv's pool (one request at a time). */
+void srv_spool_poll_free(srv_state *s, uv_loop_t *loop);
 /* A write found the disk full (ENOSPC, EDQUOT). */
 void srv_spool_note_full(srv_state *s);
 /* NULL while there is room for new work, else why not (for /readyz). */

@@ -43,6 +43,12 @@ typedef struct srv_spool {
      * of gzip bodies (max_spool_bytes); atomic: workers charge the copies */
     _Atomic uint64_t used;
     int64_t full_ms; /* when a write last found the disk full */
+    /* Free bytes of the spool's file system, -1 unknown: read at start,
+     * then refreshed on the pool (uv_fs_statfs) every tick, so the loop
+     * never waits on statvfs. */
+    _Atomic int64_t avail;
+    uv_fs_t statfs_req;
+    bool statfs_busy;
     char jobs_dir[PATH_MAX + 8];
     char tmp_dir[PATH_MAX + 8];
 } srv_spool;
