@@ -180,10 +180,10 @@ void srv_jobs_track(srv_jobs *t, srv_job *j)
     elist_insert(t, j, j->state == SRV_JOB_EXPIRED ? 2 : 1);
 }
 
-static void job_remove(srv_jobs *t, srv_job *j)
+/* Out of the hash and the list; the job lives on while others hold it. */
+static void unlink_job(srv_jobs *t, srv_job *j)
 {
     hash_remove(t, j);
-    elist_remove(t, j);
     if (j->prev)
         j->prev->next = j->next;
     else
@@ -191,6 +191,12 @@ static void job_remove(srv_jobs *t, srv_job *j)
     if (j->next) j->next->prev = j->prev;
     j->prev = j->next = NULL;
     j->removed = true;
+}
+
+static void job_remove(srv_jobs *t, srv_job *j)
+{
+    elist_remove(t, j);
+    unlink_job(t, j);
     srv_job_ref(j);
     if (t->hooks.remove) t->hooks.remove(t->hooks.ud, j);
     srv_job_unref(j);
@@ -369,14 +375,7 @@ void srv_jobs_forget(srv_jobs *t, srv_job *j)
     if (j->state != SRV_JOB_RECEIVING && j->state != SRV_JOB_VALIDATING) return;
     while (j->watchers)
         srv_job_watch_remove(j->watchers);
-    hash_remove(t, j);
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        t->head = j->next;
-    if (j->next) j->next->prev = j->prev;
-    j->prev = j->next = NULL;
-    j->removed = true;
+    unlink_job(t, j);
     srv_job_ref(j);
     srv_job_unref(j);
 }

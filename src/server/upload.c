@@ -341,17 +341,26 @@ bool srv_upload_release(srv_req *r)
     return false;
 }
 
-static void on_write(uv_fs_t *req)
+/* The end of one fs request of the upload: its flag cleared, and the
+ * request freed (NULL returned) when its connection went away meanwhile. */
+static srv_req *fs_end(uv_fs_t *req, bool *busy_flag, ssize_t *res)
 {
     srv_req *r = req->data;
-    ssize_t res = req->result;
+    *res = req->result;
     uv_fs_req_cleanup(req);
-    r->writing = false;
-    if (r->orphan) {
-        close_and_unlink(r);
-        srv_req_free(r);
-        return;
-    }
+    *busy_flag = false;
+    if (!r->orphan) return r;
+    close_and_unlink(r);
+    srv_req_free(r);
+    return NULL;
+}
+
+static void on_write(uv_fs_t *req)
+{
+    srv_req *rq = req->data;
+    ssize_t res;
+    srv_req *r = fs_end(req, &rq->writing, &res);
+    if (!r) return;
     if (r->discard_after) {
         r->discard_after = false;
         close_and_unlink(r);
@@ -465,15 +474,10 @@ enum MHD_Result srv_upload_chunk(srv_req *r, const char *data, size_t *size)
 
 static void on_closed(uv_fs_t *req)
 {
-    srv_req *r = req->data;
-    ssize_t res = req->result;
-    uv_fs_req_cleanup(req);
-    r->closing = false;
-    if (r->orphan) {
-        close_and_unlink(r);
-        srv_req_free(r);
-        return;
-    }
+    srv_req *rq = req->data;
+    ssize_t res;
+    srv_req *r = fs_end(req, &rq->closing, &res);
+    if (!r) return;
     srv_handler end = r->upload_end;
     r->upload_end = NULL;
     if (res < 0) {
