@@ -425,7 +425,8 @@ typedef struct cjob {
     uint64_t chunk[AD_MAX_NDIM], nch[AD_MAX_NDIM];
     size_t cb; /* bytes of one full chunk */
     uint64_t total, next, written, raw;
-    cout *out;   /* one per chunk */
+    uint64_t inflight; /* chunks being compressed */
+    cout *out;         /* one per chunk */
     adx_ptr ptr; /* the element, for errors found while draining */
     struct cjob *later;
 } cjob;
@@ -445,7 +446,6 @@ struct cpool {
     size_t njobs;
     uint64_t queued;   /* array bytes of the waiting datasets (decides drains) */
     uint64_t ahead;    /* bytes taken or compressed and not yet stored */
-    uint64_t inflight; /* chunks being compressed */
     scratch mine;      /* the calling thread's */
     int nhelpers;
     pthread_t tid[H5W_MAX_THREADS];
@@ -502,7 +502,7 @@ static cjob *take_chunk(cpool *p, uint64_t *k)
         if (j->next >= j->total) continue;
         if (p->ahead && p->ahead + j->cb > H5W_AHEAD_BYTES) return NULL;
         p->ahead += j->cb;
-        p->inflight++;
+        j->inflight++;
         *k = j->next++;
         return j;
     }
@@ -519,7 +519,7 @@ static void run_chunk(cpool *p, cjob *j, uint64_t k, struct libdeflate_compresso
     o.state = r == 0 ? 1 : -1;
     p->ahead -= j->cb - (r == 0 ? o.n : 0);
     j->out[k] = o;
-    p->inflight--;
+    j->inflight--;
     pthread_cond_broadcast(&p->done);
 }
 
@@ -580,13 +580,15 @@ static void job_free(cjob *j)
     free(j);
 }
 
-/* With p->mu held: unlinks the oldest dataset once no chunk of any is in
- * progress (so none of its buffers is being written). */
+/* With p->mu held: unlinks the oldest dataset once none of its chunks is
+ * being compressed (so none of its buffers is being written). Waiting for
+ * the other datasets' chunks too starved the writer: a helper always takes
+ * its next chunk before the writer wakes. */
 static cjob *pop_job(cpool *p)
 {
     cjob *j = p->head;
     j->total = j->next; /* nothing more is handed out */
-    while (p->inflight)
+    while (j->inflight)
         pthread_cond_wait(&p->done, &p->mu);
     for (uint64_t k = j->written; k < j->total; k++)
         if (j->out[k].state == 1) p->ahead -= j->out[k].n;
