@@ -15,6 +15,10 @@
 3. Scaling: uns with 25k, 50k and 100k keys, and a list of 300k empty
    objects; CPU time and peak RSS of the whole export.
 
+With --baseline BIN (another build, e.g. round 1's from
+bench/build_baseline.sh 01c03cc DIR) sections 1 and 3 print it beside
+this build, run interleaved with it.
+
 Run with Debian's python3 (anndata, numpy, pandas):
     /usr/bin/python3 bench/bench_decode.py --bin build/anndata-exportd
 """
@@ -101,6 +105,8 @@ def main():
     ap.add_argument("--obs", type=int, default=4000)
     ap.add_argument("--vars", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--baseline", help="another anndata-exportd build to compare with "
+                    "(bench/build_baseline.sh); sections 1 and 3")
     args = ap.parse_args()
     jdec = args.jdec or os.path.join(os.path.dirname(args.bin), "tests/unit/jdec/bench_jdec")
     work = tempfile.mkdtemp(prefix="adx-bench-dec-")
@@ -128,15 +134,26 @@ def main():
         print(hdr % ("form", "", "wall s", "cpu s", "peak MiB"))
         for name, (p, mb) in forms.items():
             out = os.path.join(work, "out.h5ad")
-            ours = [spawn([args.bin, "export", p, "-o", out]) for _ in range(args.runs)]
-            py = [spawn([sys.executable, "-c", PY_CHILD, p, os.path.join(work, "py.h5ad")])
-                  for _ in range(args.runs)]
+            ours, base, py = [], [], []
+            # interleaved, so a change of the machine's load hits every side alike
+            for _ in range(args.runs):
+                ours.append(spawn([args.bin, "export", p, "-o", out]))
+                if args.baseline:
+                    base.append(spawn([args.baseline, "export", p, "-o", out]))
+                py.append(spawn([sys.executable, "-c", PY_CHILD, p, os.path.join(work, "py.h5ad")]))
             o = [med(x[i] for x in ours) for i in range(3)]
             q = [med(x[i] for x in py) for i in range(3)]
             print(hdr % (name, "anndata-exportd", "%.2f" % o[0], "%.2f" % o[1], "%.0f" % o[2]))
+            if args.baseline:
+                b = [med(x[i] for x in base) for i in range(3)]
+                print(hdr % ("", "baseline", "%.2f" % b[0], "%.2f" % b[1], "%.0f" % b[2]))
             print(hdr % ("", "python", "%.2f" % q[0], "%.2f" % q[1], "%.0f" % q[2]))
             print("%-8s speed-up wall %.1fx, cpu %.1fx; peak RSS %.2fx of Python's" %
                   ("", q[0] / o[0], q[1] / o[1], o[2] / q[2]))
+            if args.baseline:
+                print("%-8s baseline: %.1fx / %.1fx faster than Python; now %.1fx / %.1fx"
+                      " faster than the baseline (wall / cpu), %.2fx its memory" %
+                      ("", q[0] / b[0], q[1] / b[1], b[0] / o[0], b[1] / o[1], o[2] / b[2]))
 
         print("\n2. the decoder alone (bench_jdec: parse + decode, CPU time)")
         s = os.path.join(work, "b64only.json")
@@ -158,6 +175,10 @@ def main():
                  for _ in range(args.runs)]
             print("  uns with %6d keys (%.1f MB): cpu %.2f s, wall %.2f s, peak %.0f MiB" %
                   (n, size, med(x[1] for x in r), med(x[0] for x in r), med(x[2] for x in r)))
+            if args.baseline:
+                r = spawn([args.baseline, "export", p, "-o", os.path.join(work, "k.h5ad")])
+                print("  %27s baseline: cpu %.2f s, wall %.2f s, peak %.0f MiB (one run)" %
+                      ("", r[1], r[0], r[2]))
         p = os.path.join(work, "objs.json")
         k = 3_000_000
         with open(p, "w") as f:
@@ -167,6 +188,9 @@ def main():
              for _ in range(args.runs)]
         print("  uns list of %d empty objects (%.1f MB): cpu %.2f s, peak %.0f MiB" %
               (k, size, med(x[1] for x in r), med(x[2] for x in r)))
+        if args.baseline:
+            r = spawn([args.baseline, "export", p, "-o", os.path.join(work, "o.h5ad")])
+            print("  %41s baseline: cpu %.2f s, peak %.0f MiB (one run)" % ("", r[1], r[2]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

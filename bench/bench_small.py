@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""Small jobs side by side: this build against a baseline build, in one run.
+
+The small job is the real fixture conversation (shared/fixtures/
+polis_real.json, 370 KB, 138 participants x 46 statements) exported to
+h5ad gzip, the case of issue 11 point 9 (targets: at most 10 ms end to end
+in the CLI; at least 250 exports/s at 32 concurrent clients with p99 under
+300 ms from the daemon on 2 cores).
+
+1. CLI: `anndata-exportd export polis_real.json -o out.h5ad`, --runs times
+   per binary, interleaved (so a change of machine load hits both alike):
+   median wall time (fork to exit) and CPU time (user + sys from wait4,
+   microsecond resolution).
+2. Daemon: bench_load.py's small scenario (POST /v1/exports?wait with the
+   fixture from --clients keep-alive clients for --seconds) against a daemon
+   of each binary in turn, --repeat times each: medians of requests/s, p50,
+   p99 and the daemon's CPU per export.
+
+--baseline names another build of anndata-exportd, e.g. the round-1 tree
+the issue's figures were measured on, built with bench/build_baseline.sh:
+    bench/build_baseline.sh 01c03cc /tmp/adx-base
+    /usr/bin/python3 bench/bench_small.py --bin build-rel/anndata-exportd \\
+        --baseline /tmp/adx-base/build-rel/anndata-exportd
+Without --baseline only this build is measured.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_load import FIXTURE, cpu_of, run_small, start_daemon  # noqa: E402
+
+
+def cli_once(binary, out):
+    t0 = time.perf_counter()
+    p = subprocess.Popen([binary, "export", FIXTURE, "-o", out],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    err = p.stderr.read()
+    p.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("%s failed: %s" % (binary, err.decode(errors="replace")[:2000]))
+    return wall, ru.ru_utime + ru.ru_stime
+
+
+def daemon_runs(binary, clients, seconds, repeat, workers):
+    with open(FIXTURE, "rb") as f:
+        body = f.read()
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="adx-bench-small-") as tmp:
+        proc, port = start_daemon(binary, tmp, workers)
+        try:
+            for _ in range(repeat):
+                c0 = cpu_of(proc.pid)
+                r = run_small(port, clients, seconds, lambda i: body)
+                r["cpu_ms"] = (cpu_of(proc.pid) - c0) * 1e3 / max(r["ok"], 1)
+                runs.append(r)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def loadavg():
+    return " ".join("%.1f" % x for x in os.getloadavg())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bin", default=os.environ.get("ADX_BIN", "build/anndata-exportd"))
+    ap.add_argument("--baseline", help="another anndata-exportd build to compare with")
+    ap.add_argument("--runs", type=int, default=21, help="CLI runs per binary")
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--repeat", type=int, default=3, help="daemon runs per binary")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--cli-only", action="store_true")
+    a = ap.parse_args()
+    bins = [("this build", a.bin)] + ([("baseline", a.baseline)] if a.baseline else [])
+
+    print("1. CLI export of the fixture conversation to h5ad (gzip), medians of %d runs,"
+          " load average %s" % (a.runs, loadavg()))
+    with tempfile.TemporaryDirectory(prefix="adx-bench-small-") as tmp:
+        res = {name: [] for name, _ in bins}
+        for _ in range(a.runs):
+            for name, b in bins:
+                res[name].append(cli_once(b, os.path.join(tmp, "out.h5ad")))
+    cli = {}
+    for name, _ in bins:
+        cli[name] = (statistics.median(w for w, _ in res[name]),
+                     statistics.median(c for _, c in res[name]))
+        print("   %-11s wall %6.1f ms   cpu %6.1f ms" % (name, cli[name][0] * 1e3,
+                                                         cli[name][1] * 1e3))
+    if a.baseline:
+        n, o = cli["this build"], cli["baseline"]
+        print("   ratio       wall %.1fx, cpu %.1fx faster than the baseline"
+              % (o[0] / n[0], o[1] / n[1]))
+    if a.cli_only:
+        return
+
+    print("\n2. daemon, %d clients POSTing the fixture with ?wait, %d workers, %.0f s x %d"
+          " runs (medians), load average %s" % (a.clients, a.workers, a.seconds, a.repeat,
+                                                loadavg()))
+    dm = {}
+    for name, b in bins:
+        dm[name] = daemon_runs(b, a.clients, a.seconds, a.repeat, a.workers)
+        r = dm[name]
+        print("   %-11s %6.1f exports/s  p50 %6.1f ms  p99 %6.1f ms  errors %d  daemon CPU"
+              " %.2f ms/export" % (name, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"],
+                                   r["cpu_ms"]))
+    if a.baseline:
+        n, o = dm["this build"], dm["baseline"]
+        print("   ratio       %.1fx the throughput, p99 %.2fx, CPU per export %.2fx"
+              % (n["rps"] / o["rps"], n["p99_ms"] / o["p99_ms"], n["cpu_ms"] / o["cpu_ms"]))
+    print("   load average after: %s" % loadavg())
+
+
+if __name__ == "__main__":
+    main()
