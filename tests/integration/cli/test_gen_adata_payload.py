@@ -11,13 +11,19 @@ flat or nested "data", base64, .npy or raw binary parts passed with
 --part, csr/csc parts as plain arrays or typed blocks, the three DataFrame
 forms where the columns allow), so each seed exercises another mix. The
 expected result is the same object written by anndata's write_h5ad and
-read back; `assert_equal` compares that with our output read back."""
+read back; `assert_equal` compares that with our output read back. The
+CLI runs one mix of seeds; the daemon another, as JSON or multipart
+bodies."""
 
 import base64
+import io
 import json
 import os
 import random
+import shutil
+import tempfile
 import unittest
+import uuid
 
 import anndata
 import numpy as np
@@ -28,6 +34,8 @@ from anndata.tests.helpers import assert_equal, gen_adata
 import sys
 sys.dont_write_bytecode = True
 from adxcli import CliCase
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+from srvharness import Daemon  # noqa: E402
 
 
 class Builder:
@@ -244,6 +252,64 @@ class GenAdataPayload(CliCase):
         # degenerate shapes: one observation, one variable
         self.roundtrip((1, 6), 11)
         self.roundtrip((7, 1), 12)
+
+
+class GenAdataDaemon(unittest.TestCase):
+    """The same requests POSTed to the daemon: JSON bodies, and multipart
+    bodies (the request part and one part per array) when there are parts."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="adx-genadata-d-")
+        cls.d = Daemon(cls.tmp).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        shutil.rmtree(cls.tmp, True)
+
+    def test_seeds(self):
+        kinds = set()
+        for seed in range(100, 106):
+            with self.subTest(seed=seed):
+                work = tempfile.mkdtemp(dir=self.tmp)
+                a = make((19 + seed % 7, 13 + seed % 5), seed, raw=seed % 2 == 0)
+                b = Builder(seed, work)
+                req = json.dumps({"adata": b.adata(a), "strings_to_categoricals": False}).encode()
+                if b.parts:
+                    fields = [("request", req, "application/json")]
+                    for p in b.parts:
+                        name, path = p.split("=", 1)
+                        with open(path, "rb") as f:
+                            fields.append((name, f.read(), "application/octet-stream"))
+                    body, ctype = multipart(fields)
+                else:
+                    body, ctype = req, "application/json"
+                kinds.add(ctype.split(";")[0])
+                st, _, data = self.d.request("POST", "/v1/exports?wait=120", body,
+                                             {"Content-Type": ctype}, timeout=180)
+                self.assertEqual(st, 200, data[:2000])
+                ours = os.path.join(work, "ours.h5ad")
+                with open(ours, "wb") as f:
+                    f.write(data)
+                exp = os.path.join(work, "anndata.h5ad")
+                a.copy().write_h5ad(exp)
+                assert_equal(anndata.read_h5ad(exp), anndata.read_h5ad(ours))
+        self.assertIn("multipart/form-data", kinds)
+
+
+def multipart(fields):
+    """fields: [(name, bytes, content type)] -> (body, Content-Type)."""
+    boundary = "adx-" + uuid.uuid4().hex
+    out = io.BytesIO()
+    for name, data, ctype in fields:
+        out.write(b"--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
+                  b"Content-Type: %s\r\n\r\n" % (boundary.encode(), name.encode(),
+                                                   name.encode(), ctype.encode()))
+        out.write(data)
+        out.write(b"\r\n")
+    out.write(b"--%s--\r\n" % boundary.encode())
+    return out.getvalue(), "multipart/form-data; boundary=%s" % boundary
 
 
 if __name__ == "__main__":
