@@ -248,6 +248,10 @@ class GenAdataPayload(CliCase):
         # the seeds between them used every form this test knows
         self.assertEqual(len(forms), 7, forms)
 
+    def test_large_enough_for_the_compression_helpers(self):
+        # arrays past the writer's threshold for its helper threads
+        self.roundtrip((700, 450), 21, raw=True)
+
     def test_single_row_and_column(self):
         # degenerate shapes: one observation, one variable
         self.roundtrip((1, 6), 11)
