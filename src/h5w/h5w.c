@@ -427,7 +427,7 @@ typedef struct cjob {
     uint64_t total, next, written, raw;
     uint64_t inflight; /* chunks being compressed */
     cout *out;         /* one per chunk */
-    adx_ptr ptr; /* the element, for errors found while draining */
+    adx_ptr ptr;       /* the element, for errors found while draining */
     struct cjob *later;
 } cjob;
 
@@ -444,9 +444,9 @@ struct cpool {
     adx_compression comp;
     cjob *head, *tail; /* waiting datasets, oldest first */
     size_t njobs;
-    uint64_t queued;   /* array bytes of the waiting datasets (decides drains) */
-    uint64_t ahead;    /* bytes taken or compressed and not yet stored */
-    scratch mine;      /* the calling thread's */
+    uint64_t queued; /* array bytes of the waiting datasets (decides drains) */
+    uint64_t ahead;  /* bytes taken or compressed and not yet stored */
+    scratch mine;    /* the calling thread's */
     int nhelpers;
     pthread_t tid[H5W_MAX_THREADS];
     struct helper {

@@ -57,6 +57,30 @@ class Base(unittest.TestCase):
 
 
 class FlowTest(Base):
+    def test_progress_moves_through_the_write(self):
+        # A job whose write takes seconds: its progress, polled, climbs in
+        # many steps (issue 11: a progress bar moves smoothly, it does not sit
+        # at one value and jump to 1) and never goes back.
+        st, _, body = post_file(self.d, big_path())
+        self.assertEqual(st, 202, body)
+        job = json.loads(body)
+        seen = []
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            st, _, j = self.d.json("GET", "/v1/exports/" + job["id"])
+            self.assertEqual(st, 200)
+            seen.append(j["progress"])
+            if j["state"] in ("succeeded", "failed", "canceled"):
+                break
+            time.sleep(0.02)
+        self.assertEqual(j["state"], "succeeded", j)
+        self.assertEqual(seen[-1], 1.0)
+        self.assertEqual(seen, sorted(seen), "progress went back")
+        inner = sorted(set(p for p in seen if 0 < p < 1))
+        self.assertGreaterEqual(len(inner), 10, inner)
+        # the write is the second half of the bar: it starts where the decode ended
+        self.assertGreater(inner[-1] - inner[0], 0.3, inner)
+
     def test_async_flow_and_download(self):
         st, h, job = self.d.json("POST", "/v1/exports", small_request(7))
         self.assertEqual(st, 202, job)
