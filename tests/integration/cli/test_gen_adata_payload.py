@@ -194,9 +194,15 @@ def plain_frame(index, rng):
                          "label": ["s%d" % (i % 3) for i in range(n)]}, index=index)
 
 
+X_KINDS = [(sp.csr_matrix, np.float32), (np.array, np.float64), (sp.csc_matrix, np.int64),
+           (np.array, np.int32), (sp.csr_matrix, np.float64), (np.array, np.uint8),
+           (np.array, np.float32), (sp.csc_matrix, np.int16)]
+
+
 def make(shape, seed, raw):
     np.random.seed(seed)  # gen_adata draws from numpy's global state
-    a = gen_adata(shape)
+    x_type, x_dtype = X_KINDS[seed % len(X_KINDS)]
+    a = gen_adata(shape, X_type=x_type, X_dtype=x_dtype)
     rng = np.random.default_rng(seed)
     a.obsm["plain"] = plain_frame(a.obs_names, rng)
     a.uns["frame"] = plain_frame(["r%d" % i for i in range(4)], rng)
