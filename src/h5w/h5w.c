@@ -446,7 +446,11 @@ struct cpool {
     size_t njobs;
     uint64_t queued; /* array bytes of the waiting datasets (decides drains) */
     uint64_t ahead;  /* bytes taken or compressed and not yet stored */
-    scratch mine;    /* the calling thread's */
+    /* Threads asleep on `work` (helpers) and `done` (the writer): a wake-up
+     * is a futex call, made only when someone sleeps (every chunk would
+     * otherwise pay one or two). */
+    int hwait, wwait;
+    scratch mine; /* the calling thread's */
     int nhelpers;
     pthread_t tid[H5W_MAX_THREADS];
     struct helper {
@@ -455,6 +459,13 @@ struct cpool {
         scratch s;
     } h[H5W_MAX_THREADS];
 };
+
+static void wait_on(pthread_cond_t *c, pthread_mutex_t *mu, int *sleepers)
+{
+    (*sleepers)++;
+    pthread_cond_wait(c, mu);
+    (*sleepers)--;
+}
 
 /* filter_mask bit 0 marks a chunk kept raw because compression did not make
  * it smaller; both filters are optional (as h5py and H5Pset_deflate register
@@ -520,7 +531,7 @@ static void run_chunk(cpool *p, cjob *j, uint64_t k, struct libdeflate_compresso
     p->ahead -= j->cb - (r == 0 ? o.n : 0);
     j->out[k] = o;
     j->inflight--;
-    pthread_cond_broadcast(&p->done);
+    if (p->wwait) pthread_cond_broadcast(&p->done);
 }
 
 static void *helper_run(void *arg)
@@ -534,7 +545,7 @@ static void *helper_run(void *arg)
         if (j)
             run_chunk(p, j, k, h->gz, &h->s);
         else
-            pthread_cond_wait(&p->work, &p->mu);
+            wait_on(&p->work, &p->mu, &p->hwait);
     }
     pthread_mutex_unlock(&p->mu);
     free(h->s.raw);
@@ -589,7 +600,7 @@ static cjob *pop_job(cpool *p)
     cjob *j = p->head;
     j->total = j->next; /* nothing more is handed out */
     while (j->inflight)
-        pthread_cond_wait(&p->done, &p->mu);
+        wait_on(&p->done, &p->mu, &p->wwait);
     for (uint64_t k = j->written; k < j->total; k++)
         if (j->out[k].state == 1) p->ahead -= j->out[k].n;
     p->head = j->later;
@@ -616,7 +627,7 @@ static int drain_one(w_ctx *w, cpool *p)
             if (tj)
                 run_chunk(p, tj, t, w->gz[0], &p->mine);
             else
-                pthread_cond_wait(&p->done, &p->mu);
+                wait_on(&p->done, &p->mu, &p->wwait);
         }
         pthread_mutex_unlock(&p->mu);
         hsize_t off[AD_MAX_NDIM];
@@ -638,7 +649,7 @@ static int drain_one(w_ctx *w, cpool *p)
         pthread_mutex_lock(&p->mu);
         if (o->state == 1) p->ahead -= o->n;
         j->written = k + 1;
-        pthread_cond_broadcast(&p->work);
+        if (p->hwait) pthread_cond_broadcast(&p->work);
     }
     job_free(pop_job(p));
     pthread_mutex_unlock(&p->mu);
@@ -727,7 +738,7 @@ static int write_chunks(w_ctx *w, hid_t *d, const ad_array *a, const uint64_t *c
     p->tail = j;
     p->njobs++;
     p->queued += j->raw;
-    pthread_cond_broadcast(&p->work);
+    if (p->hwait) pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
     start_helpers(w, p);
     if (j->raw > H5W_DEFER_BYTES) return drain_one(w, p);
