@@ -9,6 +9,10 @@
  * large the stack buffer itself becomes its block (what lies below moves to
  * a new stack) and the words are never copied (packed arrays, jdec_tree.h).
  * A row that breaks the pattern turns the rows before it into nodes, once.
+ * The frame of a top-level array re-encodes its words every enc_chunk
+ * values into the narrowest exact form (jv_enc), so what stays on the stack
+ * is about the size of the typed array it will become; a value that form
+ * cannot keep turns the run back into words, once.
  * Small nodes come from an arena; nodes of JV_BIG_NODE bytes or more are
  * allocated alone so the decoder can release a converted element before it
  * decodes the next one.
@@ -16,6 +20,7 @@
 #include "jdec_tree.h"
 
 #include <inttypes.h>
+#include <float.h>
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
@@ -61,6 +66,9 @@ struct jv_doc {
     jv_block **blk;
     size_t nblk, capblk;
     parser *ps; /* while parsing, for the pointers of budget errors */
+    /* the first failure of a lazy reader (jv_rows), which can only answer
+     * "absent": the decoder fails with it (jv_doc_failed) */
+    adx_err lazy_err;
 };
 
 /* ------------------------------------------------------------ memory */
@@ -174,9 +182,12 @@ static jv_arr *arr_alloc(jv_doc *d, uint64_t n, bool words, adx_err *err)
 /* The words of a packed array: one malloc'd buffer (the value stack the
  * parser collected them on, handed over), the elements from word `off`. */
 struct jv_block {
-    void *mem; /* NULL once taken or freed */
-    uint64_t off, n;
-    uint64_t charged;
+    void *mem;        /* NULL once taken or freed */
+    uint64_t off;     /* words before the values */
+    uint64_t n;       /* values */
+    unsigned enc;     /* enum jv_enc of the values */
+    int64_t lo, hi;   /* their range, for an integer encoding */
+    uint64_t charged; /* = the allocation's size */
     jv_doc *doc;
     uint32_t kinds; /* of all the words */
     int ndim;
@@ -185,10 +196,14 @@ struct jv_block {
 };
 
 static size_t pack_min = JV_PACK_MIN;
+/* Values of a top-level array are encoded every enc_chunk words: 64 KiB of
+ * words stay in the cache while they are re-read. */
+static size_t enc_chunk = JV_PACK_MIN / sizeof(jv);
 
 void jv_pack_min_set(size_t bytes)
 {
     pack_min = bytes;
+    enc_chunk = bytes == SIZE_MAX ? SIZE_MAX : bytes / sizeof(jv) ? bytes / sizeof(jv) : 1;
 }
 
 static void block_free(jv_doc *d, jv_block *b)
@@ -205,13 +220,65 @@ bool jv_packed_get(jv v, jv_packed *out)
     if (jv_tag(v) != JVT_ARR) return false;
     const jv_arr *a = jv_ptr(v);
     if (!a->blk || !a->blk->mem) return false;
-    out->words = (jv *)a->blk->mem + a->blk->off;
-    out->n = a->blk->n;
-    out->kinds = a->blk->kinds;
-    out->base = a->blk->mem;
+    const jv_block *b = a->blk;
+    out->data = (jv *)b->mem + b->off;
+    out->words = b->enc == JV_ENC_WORDS ? (jv *)b->mem + b->off : NULL;
+    out->enc = b->enc;
+    out->lo = b->lo;
+    out->hi = b->hi;
+    out->n = b->n;
+    out->kinds = b->kinds;
+    out->base = b->mem;
+    out->size = b->charged;
     out->ndim = a->blk->ndim;
     out->shape = a->blk->shape;
     return true;
+}
+
+/* Resize a block's allocation to `bytes`, the budget following. */
+static int block_resize(jv_block *b, size_t bytes, const char *pointer, adx_err *err)
+{
+    jv_doc *d = b->doc;
+    if (bytes > b->charged) {
+        if (adx_budget_charge(d->budget, bytes - b->charged, pointer, err)) return -1;
+        d->charged += bytes - b->charged;
+    }
+    void *p = realloc(b->mem, bytes);
+    if (!p) {
+        if (bytes > b->charged) doc_release(d, bytes - b->charged);
+        return adx_err_set(err, ADX_E_NOMEM, pointer, "out of memory while decoding");
+    }
+    if (bytes < b->charged) doc_release(d, b->charged - bytes);
+    b->mem = p;
+    b->charged = bytes;
+    return 0;
+}
+
+int jv_packed_grow(jv_doc *d, jv v, size_t bytes, jv_packed *pk, const char *pointer, adx_err *err)
+{
+    (void)d;
+    if (!jv_packed_get(v, pk)) return adx_err_set(err, ADX_E_INTERNAL, pointer, "no packed block");
+    jv_block *b = ((jv_arr *)jv_ptr(v))->blk;
+    if (bytes > b->charged && block_resize(b, bytes, pointer, err)) return -1;
+    jv_packed_get(v, pk);
+    return 0;
+}
+
+/* An encoded block back to words, in place (back to front: word i lands at
+ * or after value i), for the readers that walk rows. */
+static int block_widen(jv_block *b, adx_err *err)
+{
+    if (b->enc == JV_ENC_WORDS) return 0;
+    size_t sz = jv_enc_size(b->enc);
+    if (block_resize(b, (size_t)(b->off + b->n) * sizeof(jv), "", err)) return -1;
+    unsigned char *p = (unsigned char *)((jv *)b->mem + b->off);
+    for (uint64_t i = b->n; i-- > 0;) {
+        jv w = jv_enc_get(p, b->enc, i);
+        memcpy(p + i * sizeof(jv), &w, sizeof w);
+    }
+    (void)sz;
+    b->enc = JV_ENC_WORDS;
+    return 0;
 }
 
 void *jv_packed_take(jv_doc *d, jv v, size_t bytes)
@@ -311,6 +378,29 @@ uint8_t *jv_b64_take(jv_doc *d, jv v, uint64_t *n)
     /* The charge stays with the request: the bytes are model data now. */
     if (p) d->charged -= b->n;
     return p;
+}
+
+bool jv_doc_failed(jv_doc *d, adx_err *err)
+{
+    if (!d || !adx_err_failed(&d->lazy_err)) return false;
+    if (!adx_err_failed(err)) *err = d->lazy_err;
+    return true;
+}
+
+int jv_unpack(jv_doc *d, jv v, const char *pointer, adx_err *err)
+{
+    (void)d;
+    if (jv_tag(v) != JVT_ARR) return 0;
+    jv_arr *a = jv_ptr(v);
+    if (a->v || !a->n || !(a->flags & JVA_LAZY) || !a->blk || !a->blk->mem) return 0;
+    /* the same work as the lazy path, with the error where it belongs */
+    adx_err *lz = &a->blk->doc->lazy_err;
+    if (jv_rows(a)) return 0;
+    adx_errtype t = lz->type;
+    char msg[ADX_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", lz->detail);
+    adx_err_init(lz);
+    return adx_err_set(err, t == ADX_E_NONE ? ADX_E_NOMEM : t, pointer, "%s", msg);
 }
 
 jv jv_doc_root(const jv_doc *d)
@@ -586,7 +676,17 @@ typedef struct frame {
      * shape whose words lie on the value stack (no node made for them) */
     uint32_t pk_nd;
     uint64_t pk_shape[AD_MAX_NDIM];
+    /* A top-level array (its parent is not an array) encodes its values as
+     * they come (jdec_tree.h, jv_enc): enc_n values of encoding `enc` from
+     * the byte at word `base`, then words from `pend` not yet encoded.
+     * ENC_OFF: words only (a row, an object, or values no encoding keeps). */
+    unsigned enc;
+    uint64_t enc_n;
+    size_t pend;
+    int64_t lo, hi;
 } frame;
+
+enum { ENC_NONE = 100, ENC_OFF = JV_ENC_WORDS };
 
 /* Leaves a packed array may hold: numbers, null, booleans. */
 #define PACK_KINDS                                                                                 \
@@ -719,9 +819,9 @@ static int skip_ws(parser *ps)
 }
 
 /* Above this the value stack grows by this many words at a time, so its
- * unused room stays under 32 MiB whatever the array (glibc grows such a
+ * unused room stays under 8 MiB whatever the array (glibc grows such a
  * buffer with mremap, without a copy). */
-#define VS_STEP ((size_t)4 << 20)
+#define VS_STEP ((size_t)1 << 20)
 
 static int vpush(parser *ps, jv v)
 {
@@ -1305,6 +1405,163 @@ static int push_frame(parser *ps, bool obj)
     f->htcap = 0;
     f->kinds = 0;
     f->pk_nd = 0;
+    f->enc = !obj && (ps->fn == 1 || ps->fs[ps->fn - 2].obj) ? ENC_NONE : ENC_OFF;
+    f->enc_n = 0;
+    f->pend = ps->vn;
+    f->lo = INT64_MAX;
+    f->hi = INT64_MIN;
+    return 0;
+}
+
+/* ---- encoded runs (the values of a top-level array, jv_enc) ---- */
+
+static int vreserve(parser *ps, size_t need)
+{
+    if (need <= ps->vcap) return 0;
+    size_t nc = ps->vcap ? ps->vcap : 1024;
+    while (nc < need)
+        nc = nc < VS_STEP ? nc * 2 : nc + VS_STEP;
+    if (p_charge(ps, (nc - ps->vcap) * sizeof(jv))) return -1;
+    jv *n = realloc(ps->vs, nc * sizeof *n);
+    if (!n) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+    ps->vs = n;
+    jv_prefault(n + ps->vcap, (nc - ps->vcap) * sizeof *n);
+    ps->vcap = nc;
+    return 0;
+}
+
+static unsigned int_enc(int64_t lo, int64_t hi)
+{
+    if (lo >= 0)
+        return hi <= UINT8_MAX    ? JV_ENC_U8
+               : hi <= UINT16_MAX ? JV_ENC_U16
+               : hi <= UINT32_MAX ? JV_ENC_U32
+                                  : ENC_OFF;
+    return lo >= INT8_MIN && hi <= INT8_MAX     ? JV_ENC_I8
+           : lo >= INT16_MIN && hi <= INT16_MAX ? JV_ENC_I16
+           : lo >= INT32_MIN && hi <= INT32_MAX ? JV_ENC_I32
+                                                : ENC_OFF;
+}
+
+static bool is_int_enc(unsigned e)
+{
+    return e >= JV_ENC_U8 && e <= JV_ENC_I32;
+}
+
+/* The encoding that keeps the run and m more words w exactly (the kinds
+ * of the whole array so far decide which scan applies). */
+static unsigned enc_for(frame *f, const jv *w, size_t m)
+{
+    const uint32_t k = f->kinds;
+    if (k == JV_K(JVT_INT) && (f->enc == ENC_NONE || is_int_enc(f->enc))) {
+        int64_t lo = f->lo, hi = f->hi;
+        for (size_t i = 0; i < m; i++) {
+            int64_t x = (int64_t)(w[i].b << 16) >> 16;
+            lo = x < lo ? x : lo;
+            hi = x > hi ? x : hi;
+        }
+        f->lo = lo;
+        f->hi = hi;
+        return int_enc(lo, hi);
+    }
+    if (k == JV_K(0) && (f->enc == ENC_NONE || f->enc == JV_ENC_F32)) {
+        for (size_t i = 0; i < m; i++) {
+            double x;
+            memcpy(&x, &w[i], sizeof x);
+            /* a float cast of a finite value beyond FLT_MAX is undefined */
+            if (!(fabs(x) <= FLT_MAX) ? !isinf(x) : (double)(float)x != x) return ENC_OFF;
+        }
+        return JV_ENC_F32;
+    }
+    if (!(k & ~(JV_K(JVT_TRUE) | JV_K(JVT_FALSE))) && (f->enc == ENC_NONE || f->enc == JV_ENC_BOOL))
+        return JV_ENC_BOOL;
+    return ENC_OFF;
+}
+
+static void enc_put(unsigned char *p, unsigned e, uint64_t i, jv w)
+{
+    int64_t x = (int64_t)(w.b << 16) >> 16;
+    switch (e) {
+    case JV_ENC_U8:
+    case JV_ENC_I8:
+        p[i] = (unsigned char)x;
+        break;
+    case JV_ENC_U16:
+    case JV_ENC_I16: {
+        uint16_t y = (uint16_t)x;
+        memcpy(p + 2 * i, &y, 2);
+        break;
+    }
+    case JV_ENC_U32:
+    case JV_ENC_I32: {
+        uint32_t y = (uint32_t)x;
+        memcpy(p + 4 * i, &y, 4);
+        break;
+    }
+    case JV_ENC_F32: {
+        float y = (float)jv_real_value(w);
+        memcpy(p + 4 * i, &y, 4);
+        break;
+    }
+    case JV_ENC_BOOL:
+        p[i] = w.b == JV_TRUE.b;
+        break;
+    default:
+        memcpy(p + 8 * i, &w, 8);
+    }
+}
+
+/* Re-encode f's run into the wider (or equal) encoding e, ENC_OFF = back
+ * to words, moving the pending words out of its way first. Back to front:
+ * value i lands at or after where it was. */
+static int enc_recode(parser *ps, frame *f, unsigned e)
+{
+    size_t m = ps->vn - f->pend, sn = jv_enc_size(e);
+    size_t np = f->base + (size_t)((f->enc_n * sn + sizeof(jv) - 1) / sizeof(jv));
+    if (vreserve(ps, np + m)) return -1;
+    if (np > f->pend) memmove(ps->vs + np, ps->vs + f->pend, m * sizeof(jv));
+    unsigned char *b = (unsigned char *)(ps->vs + f->base);
+    if (f->enc != ENC_NONE && f->enc != e)
+        for (uint64_t i = f->enc_n; i-- > 0;)
+            enc_put(b, e, i, jv_enc_get(b, f->enc, i));
+    f->pend = np;
+    ps->vn = np + m;
+    if (e == ENC_OFF) f->enc_n = 0, f->pend = ps->vn;
+    f->enc = e;
+    return 0;
+}
+
+/* Encode f's pending words at the end of its run. */
+static int enc_flush(parser *ps, frame *f)
+{
+    size_t m = ps->vn - f->pend;
+    if (f->enc == ENC_OFF || m == 0) return 0;
+    unsigned e = enc_for(f, ps->vs + f->pend, m);
+    if (e != f->enc && (f->enc_n || e == ENC_OFF) && enc_recode(ps, f, e)) return -1;
+    f->enc = e;
+    if (e == ENC_OFF) return 0;
+    size_t sn = jv_enc_size(e);
+    unsigned char *b = (unsigned char *)(ps->vs + f->base);
+    const jv *w = ps->vs + f->pend;
+    /* front to back: value i lands before word i */
+    switch (e) {
+    case JV_ENC_U8:
+    case JV_ENC_I8:
+        for (size_t i = 0; i < m; i++)
+            b[f->enc_n + i] = (unsigned char)w[i].b;
+        break;
+    case JV_ENC_F32:
+        for (size_t i = 0; i < m; i++) {
+            float y = (float)jv_real_value(w[i]);
+            memcpy(b + 4 * (f->enc_n + i), &y, 4);
+        }
+        break;
+    default:
+        for (size_t i = 0; i < m; i++)
+            enc_put(b, e, f->enc_n + i, w[i]);
+    }
+    f->enc_n += m;
+    ps->vn = f->pend = f->base + (size_t)((f->enc_n * sn + sizeof(jv) - 1) / sizeof(jv));
     return 0;
 }
 
@@ -1437,8 +1694,12 @@ static int packed_top(parser *ps, jv_block *b, uint32_t nd, const uint64_t *shap
     b->rows = JV_NONE;
     jv_arr *a = arr_alloc(ps->d, shape[0], true, ps->err);
     if (!a) return -1;
-    if (nd == 1) {
+    if (nd == 1 && b->enc == JV_ENC_WORDS) {
         a->v = (jv *)b->mem + b->off;
+        a->kinds = kinds;
+    } else if (nd == 1) {
+        /* encoded: the words come back for a reader that walks them */
+        a->flags = (a->flags & ~(uint32_t)JVA_WORDS) | JVA_LAZY;
         a->kinds = kinds;
     } else {
         a->flags = (a->flags & ~(uint32_t)JVA_WORDS) | JVA_LAZY;
@@ -1453,11 +1714,16 @@ bool jv_rows(jv_arr *a)
 {
     jv_block *b = a->blk;
     if (!(a->flags & JVA_LAZY) || !b || !b->mem) return false;
-    adx_err err;
-    adx_err_init(&err);
+    adx_err *err = &b->doc->lazy_err;
+    if (adx_err_failed(err)) return false;
+    if (block_widen(b, err)) return false;
+    if (b->ndim == 1) {
+        a->v = (jv *)b->mem + b->off;
+        return true;
+    }
     jv rows;
     if (build_headers(b->doc, (jv *)b->mem + b->off, (uint32_t)b->ndim, b->shape, b->kinds, &rows,
-                      &err))
+                      err))
         return false;
     b->rows = rows;
     a->v = ((jv_arr *)jv_ptr(rows))->v;
@@ -1473,12 +1739,18 @@ static int pack_close(parser *ps, frame *f, jv *out)
     uint64_t shape[AD_MAX_NDIM];
     shape[0] = f->count;
     memcpy(shape + 1, f->pk_shape, f->pk_nd * sizeof *shape);
-    size_t base = f->base, n = ps->vn - base;
-    if (n * sizeof(jv) < pack_min) {
-        if (build_nodes(ps, ps->vs + base, nd, shape, out)) return -1;
-        ps->vn = base;
+    uint64_t nv = 1;
+    for (uint32_t k = 0; k < nd; k++)
+        nv *= shape[k];
+    if (nv * sizeof(jv) < pack_min) {
+        if (f->enc != ENC_OFF && enc_recode(ps, f, ENC_OFF)) return -1;
+        if (build_nodes(ps, ps->vs + f->base, nd, shape, out)) return -1;
+        ps->vn = f->base;
         return 0;
     }
+    if (enc_flush(ps, f)) return -1;
+    unsigned enc = f->enc == ENC_NONE ? JV_ENC_WORDS : f->enc;
+    size_t base = f->base, n = ps->vn - base; /* words the values take */
     if (d->nblk == d->capblk) {
         size_t nc = d->capblk ? d->capblk * 2 : 16;
         jv_block **nb = realloc(d->blk, nc * sizeof *nb);
@@ -1502,7 +1774,13 @@ static int pack_close(parser *ps, frame *f, jv *out)
         jv *fit = realloc(old, ps->vn * sizeof *old);
         if (fit) old = fit;
         doc_release(d, (ps->vcap - ps->vn) * sizeof(jv));
-        *b = (jv_block){.mem = old, .off = base, .n = n, .charged = ps->vn * sizeof(jv)};
+        *b = (jv_block){.mem = old,
+                        .off = base,
+                        .n = nv,
+                        .enc = enc,
+                        .lo = f->lo,
+                        .hi = f->hi,
+                        .charged = ps->vn * sizeof(jv)};
         ps->vs = nvs;
         ps->vcap = 0;
         d->blk[d->nblk++] = b;
@@ -1518,7 +1796,13 @@ static int pack_close(parser *ps, frame *f, jv *out)
             return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
         }
         memcpy(mem, ps->vs + base, n * sizeof *mem);
-        *b = (jv_block){.mem = mem, .off = 0, .n = n, .charged = n * sizeof(jv)};
+        *b = (jv_block){.mem = mem,
+                        .off = 0,
+                        .n = nv,
+                        .enc = enc,
+                        .lo = f->lo,
+                        .hi = f->hi,
+                        .charged = n * sizeof(jv)};
     }
     d->blk[d->nblk++] = b;
     ps->vn = base;
@@ -1530,6 +1814,7 @@ static int pack_close(parser *ps, frame *f, jv *out)
  * lands at or before the words it was made from). */
 static int unpack_frame(parser *ps, frame *f)
 {
+    if (f->enc != ENC_OFF && enc_recode(ps, f, ENC_OFF)) return -1;
     uint64_t sub = 1;
     for (uint32_t k = 0; k < f->pk_nd; k++)
         sub *= f->pk_shape[k];
@@ -1574,7 +1859,7 @@ static int close_container(parser *ps, jv *out, bool *absorbed)
             p->kinds |= f->kinds;
             ps->fn--;
             *absorbed = true;
-            return 0;
+            return 0; /* the caller encodes the parent's rows now and then */
         }
         if (pack_close(ps, f, out)) return -1;
     } else {
@@ -1666,9 +1951,13 @@ static int parse(parser *ps)
                 if (!f->obj) {
                     if (f->pk_nd && unpack_frame(ps, f)) return -1;
                     f->kinds |= JV_K(jv_tag(v));
+                    /* a value no run keeps: back to words for good */
+                    if (f->enc != ENC_OFF && (f->kinds & ~PACK_KINDS) && enc_recode(ps, f, ENC_OFF))
+                        return -1;
                 }
                 if (vpush(ps, v)) return -1;
             }
+            if (f->enc != ENC_OFF && ps->vn - f->pend >= enc_chunk && enc_flush(ps, f)) return -1;
             f->count++;
             absorbed = false;
             c = skip_ws(ps);
@@ -1720,6 +2009,7 @@ jv_doc *jv_parse(adx_src *src, const jv_parse_opts *o, adx_err *err)
     }
     d->budget = o->budget;
     d->root = JV_NONE;
+    adx_err_init(&d->lazy_err);
     parser ps = {.o = o,
                  .lim = o->lim,
                  .err = err,

@@ -47,6 +47,16 @@ int jd_reserve_bytes(jd *d, uint64_t bytes)
     return 0;
 }
 
+int jd_temp_charge(jd *d, uint64_t bytes)
+{
+    return adx_budget_charge(d->budget, bytes, adx_ptr_str(&d->p), d->err);
+}
+
+void jd_temp_release(jd *d, uint64_t bytes)
+{
+    adx_budget_release(d->budget, bytes);
+}
+
 int jd_reserve(jd *d, ad_dtype t, uint64_t n)
 {
     size_t b;
@@ -275,9 +285,15 @@ int jd_objb_put(jd *d, jd_objb *b, jv v)
         if (!dump) return jd_nomem(d);
         txt = dump;
         len = strlen(dump);
+        /* the text exists twice until it is pushed: counted once made */
+        if (jd_temp_charge(d, len + 1)) {
+            free(dump);
+            return -1;
+        }
         break;
     }
     int r = jd_sb_push(d, &b->sb, txt, len);
+    if (dump) jd_temp_release(d, len + 1);
     free(dump);
     if (r) return -1;
     b->i++;

@@ -2016,6 +2016,217 @@ START_TEST(peak_is_decoded_arrays_plus_a_constant)
 }
 END_TEST
 
+/* Narrow typed matrices as nested JSON: (i * 7 + j * 3) mapped into the
+ * dtype's range, `bad` (if not NULL) in place of the value at (bi, bj). */
+static double narrow_value(const char *dtype, size_t i, size_t j)
+{
+    size_t k = i * 7 + j * 3;
+    if (!strcmp(dtype, "int8")) return (double)(k % 256) - 128;
+    if (!strcmp(dtype, "uint8")) return (double)(k % 256);
+    if (!strcmp(dtype, "int16")) return (double)(k % 65536) - 32768;
+    if (!strcmp(dtype, "float32")) return (double)(k % 97) / 4.0;
+    return k % 5 == 0; /* bool */
+}
+
+static char *narrow_text(const char *dtype, size_t rows, size_t cols, bool dtype_last,
+                         const char *bad, size_t bi, size_t bj, size_t *len)
+{
+    char *t = malloc(rows * cols * 8 + 256), *o = t;
+    char head[160];
+    snprintf(head, sizeof head,
+             "\"encoding-type\": \"array\", \"dtype\": \"%s\", \"shape\": [%zu, %zu]", dtype, rows,
+             cols);
+    o += sprintf(o, "{%s%s\"data\": [", dtype_last ? "" : head, dtype_last ? "" : ", ");
+    bool boolean = !strcmp(dtype, "bool"), real = !strcmp(dtype, "float32");
+    for (size_t i = 0; i < rows; i++) {
+        *o++ = i ? ',' : ' ';
+        *o++ = '[';
+        for (size_t j = 0; j < cols; j++) {
+            if (j) *o++ = ',';
+            double v = narrow_value(dtype, i, j);
+            if (bad && i == bi && j == bj)
+                o += sprintf(o, "%s", bad);
+            else if (boolean)
+                o += sprintf(o, "%s", v != 0 ? "true" : "false");
+            else if (real)
+                o += sprintf(o, "%.2f", v);
+            else
+                o += sprintf(o, "%d", (int)v);
+        }
+        *o++ = ']';
+    }
+    o += sprintf(o, "]%s%s}", dtype_last ? ", " : "", dtype_last ? head : "");
+    *len = (size_t)(o - t);
+    return t;
+}
+
+/* Decode `text` under a budget of `limit` bytes (0 = none); *peak and
+ * *used (after the document is gone) from the budget. */
+static ad_anndata *dec_budget(const char *text, size_t len, uint64_t limit, uint64_t *peak,
+                              uint64_t *used)
+{
+    adx_budget bud;
+    adx_budget_init(&bud, limit);
+    jdec_opts opt = {.limits = &lim, .budget = &bud, .base_ptr = "/adata"};
+    adx_err_init(&err);
+    jdec_doc *doc = jdec_read_buffer(text, len, &opt, &err);
+    ad_anndata *a = doc ? jdec_doc_anndata(doc, NULL, &opt, &rep, &err) : NULL;
+    jdec_doc_free(doc);
+    *peak = adx_budget_peak(&bud);
+    *used = adx_budget_used(&bud);
+    if (!a) ck_assert_uint_eq(adx_budget_used(&bud), 0);
+    return a;
+}
+
+static void check_narrow(const ad_array *x, const char *dtype, ad_dtype t, size_t rows, size_t cols)
+{
+    ck_assert_int_eq(x->dtype, t);
+    ck_assert_int_eq(x->ndim, 2);
+    ck_assert_uint_eq(x->shape[0], rows);
+    ck_assert_uint_eq(x->shape[1], cols);
+    size_t wrong = 0;
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++)
+            wrong += ad_array_get_f64(x, i * cols + j) != narrow_value(dtype, i, j);
+    ck_assert_uint_eq(wrong, 0);
+}
+
+/* Issue point: a narrow dtype's nested data used to hold 8 bytes per
+ * value until it was converted (8x an int8 matrix). Values are now kept
+ * in their narrowest exact form while they are parsed, "dtype" before or
+ * after "data": the peak is the decoded arrays plus a small constant. */
+START_TEST(narrow_nested_data_peak)
+{
+    size_t rows = 1000, cols = 2000, n = rows * cols;
+    static const struct {
+        const char *dtype, *where;
+        ad_dtype t;
+        bool last;
+    } m[] = {
+        {"int8", "X", AD_I8, false},     {"uint8", "u8", AD_U8, true},
+        {"int16", "i16", AD_I16, false}, {"float32", "f32", AD_F32, true},
+        {"bool", "b", AD_BOOL, false},
+    };
+    size_t nm = sizeof m / sizeof *m, cap = 64, o = 0;
+    uint64_t decoded = 0;
+    char *parts[5];
+    size_t lens[5];
+    for (size_t k = 0; k < nm; k++) {
+        parts[k] = narrow_text(m[k].dtype, rows, cols, m[k].last, NULL, 0, 0, &lens[k]);
+        cap += lens[k] + 32;
+        decoded += n * ad_dtype_size(m[k].t);
+    }
+    char *t = malloc(cap);
+    o += (size_t)sprintf(t + o, "{\"X\": %s, \"layers\": {", parts[0]);
+    for (size_t k = 1; k < nm; k++)
+        o += (size_t)sprintf(t + o, "%s\"%s\": %s", k > 1 ? ", " : "", m[k].where, parts[k]);
+    o += (size_t)sprintf(t + o, "}}");
+    for (size_t k = 0; k < nm; k++)
+        free(parts[k]);
+    uint64_t peak, used;
+    ad_anndata *a = dec_budget(t, o, decoded + (2u << 20), &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ck_assert_msg(peak <= decoded + (2u << 20), "peak %llu for %llu decoded",
+                  (unsigned long long)peak, (unsigned long long)decoded);
+    ck_assert_uint_ge(used, decoded);
+    check_narrow(&a->X->u.arr, "int8", AD_I8, rows, cols);
+    for (size_t k = 1; k < nm; k++)
+        check_narrow(&ad_dict_get(&a->layers, m[k].where)->u.arr, m[k].dtype, m[k].t, rows, cols);
+    ad_anndata_free(a);
+    /* below the decoded size it is a 413 naming the limit */
+    a = dec_budget(t, o, decoded / 2, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    /* 8-byte words until conversion (packing off, as before): the same
+     * budget as above is a 413 too */
+    jv_pack_min_set(SIZE_MAX);
+    a = dec_budget(t, o, decoded + (2u << 20), &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    jv_pack_min_set(JV_PACK_MIN);
+    free(t);
+}
+END_TEST
+
+/* The values a narrow dtype refuses are found as before, with the same
+ * message and pointer, in encoded matrices and whatever the key order. */
+START_TEST(narrow_nested_data_errors)
+{
+    static const struct {
+        const char *dtype, *bad;
+        size_t i, j;
+        bool last;
+        const char *ptr, *msg;
+    } c[] = {
+        {"int8", "200", 700, 1500, false, "/adata/X/data/700/1500",
+         "value 200 is out of range for int8"},
+        {"uint8", "-1", 999, 1999, true, "/adata/X/data/999/1999",
+         "value -1 is out of range for uint8"},
+        {"int16", "1.5", 0, 0, false, "/adata/X/data/0/0", "value 1.5 is not an integer"},
+        {"int8", "1.5", 500, 3, true, "/adata/X/data/500/3", "value 1.5 is not an integer"},
+        {"bool", "2", 3, 4, true, "/adata/X/data/3/4", "value 2 is out of range for bool"},
+        {"int8", "null", 10, 10, false, "/adata/X/data/10/10", "null in a int8 array"},
+        {"uint8", "300", 1, 1999, false, "/adata/X/data/1/1999",
+         "value 300 is out of range for uint8"},
+    };
+    for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
+        size_t len;
+        char *x = narrow_text(c[k].dtype, 1000, 2000, c[k].last, c[k].bad, c[k].i, c[k].j, &len);
+        char *t = malloc(len + 16);
+        size_t o = (size_t)sprintf(t, "{\"X\": %s}", x);
+        free(x);
+        uint64_t peak, used;
+        ad_anndata *a = dec_budget(t, o, 0, &peak, &used);
+        free(t);
+        ck_assert_msg(a == NULL, "%s with %s decoded", c[k].dtype, c[k].bad);
+        ck_assert_int_eq(err.type, ADX_E_SCHEMA);
+        ck_assert_str_eq(err.items[0].pointer, c[k].ptr);
+        ck_assert_msg(strstr(err.detail, c[k].msg) != NULL, "'%s' lacks '%s'", err.detail,
+                      c[k].msg);
+    }
+}
+END_TEST
+
+/* A 1-d typed array (uns), a sparse matrix's typed data and a column of
+ * small integers are encoded as they are read too. */
+START_TEST(narrow_flat_data_peak)
+{
+    size_t n = 4u << 20, o = 0;
+    char *t = malloc(n * 16 + 512);
+    o += (size_t)sprintf(t + o, "{\"obs\": {\"columns\": {\"c\": [");
+    size_t rows = 100000;
+    for (size_t i = 0; i < rows; i++)
+        o += (size_t)sprintf(t + o, "%s%zu", i ? "," : "", i % 100);
+    o += (size_t)sprintf(t + o, "]}}, \"uns\": {\"v\": {\"encoding-type\": \"array\", \"data\": [");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(t + o, "%s%d", i ? "," : "", (int)(i % 60000) - 30000);
+    o += (size_t)sprintf(t + o, "], \"dtype\": \"int16\"}}}");
+    /* the column is int64 as pandas makes it: its words are what it costs */
+    uint64_t decoded = (uint64_t)n * 2 + rows * 8, peak, used;
+    ad_anndata *a = dec_budget(t, o, decoded + (10u << 20), &peak, &used);
+    ck_assert_msg(a != NULL, "%s at %s", err.detail, err.items[0].pointer);
+    ck_assert_msg(peak <= decoded + (10u << 20), "peak %llu", (unsigned long long)peak);
+    const ad_array *v = &uns(a, "v")->u.arr;
+    ck_assert_int_eq(v->dtype, AD_I16);
+    ck_assert_uint_eq(v->n, n);
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++)
+        wrong += ((int16_t *)v->data)[i] != (int)(i % 60000) - 30000;
+    ck_assert_uint_eq(wrong, 0);
+    const ad_array *c = &obscol(a, "c")->u.arr;
+    ck_assert_int_eq(c->dtype, AD_I64);
+    ck_assert_int_eq(((int64_t *)c->data)[rows - 1], (int)((rows - 1) % 100));
+    ad_anndata_free(a);
+    a = dec_budget(t, o, decoded / 2, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory = ") != NULL, "%s", err.detail);
+    free(t);
+}
+END_TEST
+
 START_TEST(gzip_files_and_bombs)
 {
     char path[] = "jdec_gz_XXXXXX";
@@ -2133,6 +2344,9 @@ static void add_tests(TCase *t)
     tcase_add_test(t, base64_read_while_streaming);
     tcase_add_test(t, memory_bounded_whatever_the_nesting);
     tcase_add_test(t, peak_is_decoded_arrays_plus_a_constant);
+    tcase_add_test(t, narrow_nested_data_peak);
+    tcase_add_test(t, narrow_nested_data_errors);
+    tcase_add_test(t, narrow_flat_data_peak);
     tcase_add_test(t, gzip_files_and_bombs);
 }
 
