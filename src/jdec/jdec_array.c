@@ -399,7 +399,7 @@ static int packed_error(jd *d, int code, jv w, ad_dtype t, uint64_t i, int ndim,
 static bool enc_fits(const jv_packed *pk, ad_dtype t)
 {
     if (t == AD_F64 || pk->enc == JV_ENC_BOOL) return true;
-    if (pk->enc == JV_ENC_F32) return t == AD_F32;
+    if (pk->enc == JV_ENC_F32 || pk->enc == JV_ENC_F32X) return t == AD_F32;
     if (t == AD_F32) return true;
     int64_t lo = pk->lo, hi = pk->hi;
     switch (t) {
@@ -441,6 +441,7 @@ static bool enc_same_bytes(unsigned e, ad_dtype t)
     case JV_ENC_I32:
         return t == AD_U32 || t == AD_I32;
     case JV_ENC_F32:
+    case JV_ENC_F32X:
         return t == AD_F32;
     case JV_ENC_BOOL:
         return t == AD_BOOL || t == AD_U8 || t == AD_I8;

@@ -684,6 +684,10 @@ typedef struct frame {
     uint64_t enc_n;
     size_t pend;
     int64_t lo, hi;
+    bool in_arr;  /* some frame below is an array */
+    bool has_enc; /* an object whose "encoding-type": "array" came */
+    bool has_f32; /* an object whose "dtype": "float32" came */
+    bool f32x;    /* an array that is such an object's "data": JV_ENC_F32X */
 } frame;
 
 enum { ENC_NONE = 100, ENC_OFF = JV_ENC_WORDS };
@@ -1405,12 +1409,32 @@ static int push_frame(parser *ps, bool obj)
     f->htcap = 0;
     f->kinds = 0;
     f->pk_nd = 0;
-    f->enc = !obj && (ps->fn == 1 || ps->fs[ps->fn - 2].obj) ? ENC_NONE : ENC_OFF;
+    const frame *up = ps->fn >= 2 ? &ps->fs[ps->fn - 2] : NULL;
+    f->enc = !obj && (!up || up->obj) ? ENC_NONE : ENC_OFF;
+    f->in_arr = up && (!up->obj || up->in_arr);
+    f->has_enc = f->has_f32 = false;
+    /* the key of the member being read is on the stack below it */
+    f->f32x = !obj && up && up->has_enc && up->has_f32 && !up->in_arr && ps->vn > 0 &&
+              jv_tag(ps->vs[ps->vn - 1]) == JVT_STR &&
+              !strcmp(((const jv_str *)jv_ptr(ps->vs[ps->vn - 1]))->s, "data");
     f->enc_n = 0;
     f->pend = ps->vn;
     f->lo = INT64_MAX;
     f->hi = INT64_MIN;
     return 0;
+}
+
+/* An object member whose value is a string: "encoding-type": "array" and
+ * "dtype": "float32" (in this order or the other) make the "data" after
+ * them JV_ENC_F32X. */
+static void note_member(parser *ps, frame *f, jv v)
+{
+    const jv_str *k = jv_ptr(ps->vs[ps->vn - 1]), *s = jv_ptr(v);
+    ad_dtype t;
+    if (!strcmp(k->s, "encoding-type"))
+        f->has_enc = !strcmp(s->s, "array");
+    else if (!strcmp(k->s, "dtype"))
+        f->has_f32 = ad_dtype_from_name(s->s, &t) == 0 && t == AD_F32;
 }
 
 /* ---- encoded runs (the values of a top-level array, jv_enc) ---- */
@@ -1453,6 +1477,7 @@ static bool is_int_enc(unsigned e)
 static unsigned enc_for(frame *f, const jv *w, size_t m)
 {
     const uint32_t k = f->kinds;
+    if (f->f32x) return k & ~PACK_KINDS ? ENC_OFF : JV_ENC_F32X;
     if (k == JV_K(JVT_INT) && (f->enc == ENC_NONE || is_int_enc(f->enc))) {
         int64_t lo = f->lo, hi = f->hi;
         for (size_t i = 0; i < m; i++) {
@@ -1478,6 +1503,37 @@ static unsigned enc_for(frame *f, const jv *w, size_t m)
     return ENC_OFF;
 }
 
+/* numpy's float32 of a packed word, as the decoder's dtype conversion
+ * makes it (null = NaN, beyond float32's range = inf) */
+static float f32_of(jv w)
+{
+    double r;
+    switch (jv_tag(w)) {
+    case 0:
+        r = jv_real_value(w);
+        break;
+    case JVT_INT:
+        r = (double)((int64_t)(w.b << 16) >> 16);
+        break;
+    case JVT_TRUE:
+        r = 1;
+        break;
+    case JVT_FALSE:
+        r = 0;
+        break;
+    case JVT_BIG: {
+        const jv_big *b = jv_ptr(w);
+        if (b->is_unsigned) return (float)b->u;
+        r = (double)b->i;
+        break;
+    }
+    default:
+        r = NAN;
+    }
+    if (isfinite(r) && fabs(r) > FLT_MAX) return r > 0 ? INFINITY : -INFINITY;
+    return (float)r;
+}
+
 static void enc_put(unsigned char *p, unsigned e, uint64_t i, jv w)
 {
     int64_t x = (int64_t)(w.b << 16) >> 16;
@@ -1500,6 +1556,11 @@ static void enc_put(unsigned char *p, unsigned e, uint64_t i, jv w)
     }
     case JV_ENC_F32: {
         float y = (float)jv_real_value(w);
+        memcpy(p + 4 * i, &y, 4);
+        break;
+    }
+    case JV_ENC_F32X: {
+        float y = f32_of(w);
         memcpy(p + 4 * i, &y, 4);
         break;
     }
@@ -1948,6 +2009,7 @@ static int parse(parser *ps)
             }
             frame *f = &ps->fs[ps->fn - 1];
             if (!absorbed) {
+                if (f->obj && jv_tag(v) == JVT_STR && !f->in_arr) note_member(ps, f, v);
                 if (!f->obj) {
                     if (f->pk_nd && unpack_frame(ps, f)) return -1;
                     f->kinds |= JV_K(jv_tag(v));

@@ -344,13 +344,18 @@ enum jv_enc {
     JV_ENC_U16,
     JV_ENC_I16,
     JV_ENC_U32,
-    JV_ENC_I32, /* integers (JVT_INT) */
-    JV_ENC_F32, /* reals that are float32 values */
-    JV_ENC_BOOL /* true / false as 1 / 0 */
+    JV_ENC_I32,  /* integers (JVT_INT) */
+    JV_ENC_F32,  /* reals that are float32 values */
+    JV_ENC_BOOL, /* true / false as 1 / 0 */
+    /* Any number (null = NaN) as numpy's float32 of it: only for the "data"
+     * of an {"encoding-type": "array", "dtype": "float32"} object whose two
+     * keys come first, outside any array (so nothing but a float32
+     * conversion reads it); the words it gives back are those floats. */
+    JV_ENC_F32X
 };
 static inline size_t jv_enc_size(unsigned e)
 {
-    static const unsigned char sz[] = {8, 1, 1, 2, 2, 4, 4, 4, 1};
+    static const unsigned char sz[] = {8, 1, 1, 2, 2, 4, 4, 4, 1, 4};
     return sz[e];
 }
 static inline jv jv_int_word(int64_t i)
@@ -386,10 +391,11 @@ static inline jv jv_enc_get(const void *data, unsigned e, uint64_t i)
         memcpy(&x, p + 4 * i, 4);
         return jv_int_word(x);
     }
-    case JV_ENC_F32: {
+    case JV_ENC_F32:
+    case JV_ENC_F32X: {
         float x;
         memcpy(&x, p + 4 * i, 4);
-        return jv_real((double)x);
+        return x != x ? JV_NULL : jv_real((double)x); /* a NaN was a null */
     }
     case JV_ENC_BOOL:
         return p[i] ? JV_TRUE : JV_FALSE;

@@ -2227,6 +2227,96 @@ START_TEST(narrow_flat_data_peak)
 }
 END_TEST
 
+/* float32 data written with fewer digits than its float32 values (0.1):
+ * with "encoding-type" and "dtype" before "data" it is kept as float32
+ * while it is read (numpy's float32 of each value, null = NaN); after
+ * "data" it keeps 8-byte words until converted, the same values. Inside a
+ * list (an uns JSON cell) the text of the numbers is kept exactly. */
+static char *f32_text(size_t rows, size_t cols, bool dtype_last, size_t *len)
+{
+    char *t = malloc(rows * cols * 12 + 256), *o = t;
+    const char *head = "\"encoding-type\": \"array\", \"dtype\": \"float32\"";
+    o += sprintf(o, "{%s%s\"data\": [", dtype_last ? "" : head, dtype_last ? "" : ", ");
+    for (size_t i = 0; i < rows; i++) {
+        *o++ = i ? ',' : ' ';
+        *o++ = '[';
+        for (size_t j = 0; j < cols; j++) {
+            size_t k = i * 7 + j * 3;
+            if (j) *o++ = ',';
+            if (k % 101 == 0)
+                o += sprintf(o, "null");
+            else if (k % 103 == 0)
+                o += sprintf(o, "%zu", k);
+            else
+                o += sprintf(o, "%zu.%zu", k % 50, k % 9 + 1);
+        }
+        *o++ = ']';
+    }
+    o += sprintf(o, "]%s%s}", dtype_last ? ", " : "", dtype_last ? head : "");
+    *len = (size_t)(o - t);
+    return t;
+}
+
+static void check_f32(const ad_array *x, size_t rows, size_t cols)
+{
+    ck_assert_int_eq(x->dtype, AD_F32);
+    size_t wrong = 0;
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++) {
+            size_t k = i * 7 + j * 3;
+            float v = ((const float *)x->data)[i * cols + j], want;
+            if (k % 101 == 0) {
+                wrong += !isnan(v);
+                continue;
+            }
+            if (k % 103 == 0)
+                want = (float)(double)k;
+            else
+                want = (float)((double)(k % 50) + (double)(k % 9 + 1) / 10.0);
+            wrong += v != want;
+        }
+    ck_assert_uint_eq(wrong, 0);
+}
+
+START_TEST(float32_data_peak)
+{
+    size_t rows = 1000, cols = 2000, n = rows * cols, lf, ll;
+    char *f = f32_text(rows, cols, false, &lf), *l = f32_text(rows, cols, true, &ll);
+    char *t = malloc(lf + ll + 64);
+    size_t o = (size_t)sprintf(t, "{\"X\": %s}", f);
+    uint64_t decoded = n * 4, peak, used;
+    ad_anndata *a = dec_budget(t, o, decoded + (2u << 20), &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ck_assert_msg(peak <= decoded + (2u << 20), "peak %llu", (unsigned long long)peak);
+    check_f32(&a->X->u.arr, rows, cols);
+    ad_anndata_free(a);
+    a = dec_budget(t, o, decoded / 2, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    /* "dtype" after "data": words until converted, the same floats */
+    o = (size_t)sprintf(t, "{\"X\": %s}", l);
+    a = dec_budget(t, o, 0, &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ck_assert_uint_ge(peak, n * 8);
+    check_f32(&a->X->u.arr, rows, cols);
+    ad_anndata_free(a);
+    /* in a list it is JSON text, its numbers as they were written */
+    o = (size_t)sprintf(t, "{\"uns\": {\"l\": [%s, 1]}}", f);
+    a = dec_budget(t, o, 0, &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    const ad_object *c = &uns(a, "l")->u.obj;
+    ck_assert_int_eq(c->kind[0], AD_CELL_JSON);
+    /* jansson's %.17g of the double 3.4, not of the float32 3.4f */
+    ck_assert_msg(strstr(ad_object_text(c, 0), "[[null,3.3999999999999999,") != NULL, "%.80s",
+                  ad_object_text(c, 0));
+    ad_anndata_free(a);
+    free(f);
+    free(l);
+    free(t);
+}
+END_TEST
+
 START_TEST(gzip_files_and_bombs)
 {
     char path[] = "jdec_gz_XXXXXX";
@@ -2347,6 +2437,7 @@ static void add_tests(TCase *t)
     tcase_add_test(t, narrow_nested_data_peak);
     tcase_add_test(t, narrow_nested_data_errors);
     tcase_add_test(t, narrow_flat_data_peak);
+    tcase_add_test(t, float32_data_peak);
     tcase_add_test(t, gzip_files_and_bombs);
 }
 
