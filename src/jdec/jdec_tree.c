@@ -219,7 +219,7 @@ bool jv_packed_get(jv v, jv_packed *out)
 {
     if (jv_tag(v) != JVT_ARR) return false;
     const jv_arr *a = jv_ptr(v);
-    if (!a->blk || !a->blk->mem) return false;
+    if (!a->blk || !a->blk->mem || !a->blk->ndim) return false;
     const jv_block *b = a->blk;
     out->data = (jv *)b->mem + b->off;
     out->words = b->enc == JV_ENC_WORDS ? (jv *)b->mem + b->off : NULL;
@@ -1791,11 +1791,83 @@ bool jv_rows(jv_arr *a)
     return true;
 }
 
+/* The words from `base` to the top of the stack become a block (the
+ * values, nv of encoding enc, from its word `off`) and leave the stack. */
+static jv_block *take_words(parser *ps, size_t base, uint64_t nv, unsigned enc, int64_t lo,
+                            int64_t hi)
+{
+    jv_doc *d = ps->d;
+    size_t n = ps->vn - base; /* words the values take */
+    if (d->nblk == d->capblk) {
+        size_t nc = d->capblk ? d->capblk * 2 : 16;
+        jv_block **nb = realloc(d->blk, nc * sizeof *nb);
+        if (!nb) {
+            adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+            return NULL;
+        }
+        d->blk = nb;
+        d->capblk = nc;
+    }
+    jv_block *b = arena_alloc(d, sizeof *b, ps->err);
+    if (!b) return NULL;
+    if (base <= n) {
+        /* The value stack itself becomes the block (what lies below the
+         * array, no more than the array, moves to a new stack): the words
+         * are never copied. */
+        size_t ncap = 1024;
+        while (ncap < base + 1)
+            ncap *= 2;
+        jv *nvs = malloc(ncap * sizeof *nvs);
+        if (!nvs) {
+            adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+            return NULL;
+        }
+        memcpy(nvs, ps->vs, base * sizeof *nvs);
+        jv *old = ps->vs;
+        jv *fit = realloc(old, ps->vn * sizeof *old);
+        if (fit) old = fit;
+        doc_release(d, (ps->vcap - ps->vn) * sizeof(jv));
+        *b = (jv_block){.mem = old,
+                        .off = base,
+                        .n = nv,
+                        .enc = enc,
+                        .lo = lo,
+                        .hi = hi,
+                        .charged = ps->vn * sizeof(jv),
+                        .rows = JV_NONE};
+        ps->vs = nvs;
+        ps->vcap = 0;
+        d->blk[d->nblk++] = b;
+        ps->vn = base;
+        if (p_charge(ps, ncap * sizeof(jv))) return NULL;
+        ps->vcap = ncap;
+        return b;
+    }
+    if (p_charge(ps, n * sizeof(jv))) return NULL;
+    jv *mem = malloc(n * sizeof *mem);
+    if (!mem) {
+        doc_release(d, n * sizeof(jv));
+        adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+        return NULL;
+    }
+    memcpy(mem, ps->vs + base, n * sizeof *mem);
+    *b = (jv_block){.mem = mem,
+                    .off = 0,
+                    .n = nv,
+                    .enc = enc,
+                    .lo = lo,
+                    .hi = hi,
+                    .charged = n * sizeof(jv),
+                    .rows = JV_NONE};
+    d->blk[d->nblk++] = b;
+    ps->vn = base;
+    return b;
+}
+
 /* A packed frame's elements (the words from f->base) become a value: a
  * packed array when large, plain nodes when small. Pops the words. */
 static int pack_close(parser *ps, frame *f, jv *out)
 {
-    jv_doc *d = ps->d;
     uint32_t nd = f->pk_nd + 1;
     uint64_t shape[AD_MAX_NDIM];
     shape[0] = f->count;
@@ -1811,80 +1883,48 @@ static int pack_close(parser *ps, frame *f, jv *out)
     }
     if (enc_flush(ps, f)) return -1;
     unsigned enc = f->enc == ENC_NONE ? JV_ENC_WORDS : f->enc;
-    size_t base = f->base, n = ps->vn - base; /* words the values take */
-    if (d->nblk == d->capblk) {
-        size_t nc = d->capblk ? d->capblk * 2 : 16;
-        jv_block **nb = realloc(d->blk, nc * sizeof *nb);
-        if (!nb) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
-        d->blk = nb;
-        d->capblk = nc;
-    }
-    jv_block *b = arena_alloc(d, sizeof *b, ps->err);
+    jv_block *b = take_words(ps, f->base, nv, enc, f->lo, f->hi);
     if (!b) return -1;
-    if (base <= n) {
-        /* The value stack itself becomes the block (what lies below the
-         * array, no more than the array, moves to a new stack): the words
-         * are never copied. */
-        size_t ncap = 1024;
-        while (ncap < base + 1)
-            ncap *= 2;
-        jv *nvs = malloc(ncap * sizeof *nvs);
-        if (!nvs) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
-        memcpy(nvs, ps->vs, base * sizeof *nvs);
-        jv *old = ps->vs;
-        jv *fit = realloc(old, ps->vn * sizeof *old);
-        if (fit) old = fit;
-        doc_release(d, (ps->vcap - ps->vn) * sizeof(jv));
-        *b = (jv_block){.mem = old,
-                        .off = base,
-                        .n = nv,
-                        .enc = enc,
-                        .lo = f->lo,
-                        .hi = f->hi,
-                        .charged = ps->vn * sizeof(jv)};
-        ps->vs = nvs;
-        ps->vcap = 0;
-        d->blk[d->nblk++] = b;
-        ps->vn = base;
-        if (p_charge(ps, ncap * sizeof(jv))) return -1;
-        ps->vcap = ncap;
-        return packed_top(ps, b, nd, shape, f->kinds, out);
-    } else {
-        if (p_charge(ps, n * sizeof(jv))) return -1;
-        jv *mem = malloc(n * sizeof *mem);
-        if (!mem) {
-            doc_release(d, n * sizeof(jv));
-            return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
-        }
-        memcpy(mem, ps->vs + base, n * sizeof *mem);
-        *b = (jv_block){.mem = mem,
-                        .off = 0,
-                        .n = nv,
-                        .enc = enc,
-                        .lo = f->lo,
-                        .hi = f->hi,
-                        .charged = n * sizeof(jv)};
-    }
-    d->blk[d->nblk++] = b;
-    ps->vn = base;
     return packed_top(ps, b, nd, shape, f->kinds, out);
 }
 
 /* An element that is not a packed array of the same shape arrives in a
- * frame whose elements were packed: they become nodes (in place: node i
- * lands at or before the words it was made from). */
+ * frame whose elements were packed: they become nodes. Large ones keep
+ * their words where they are (the stack becomes a block, as for a packed
+ * array, and the row nodes point into it), so a big matrix followed by a
+ * ragged row is never copied; small ones are copied into plain nodes (in
+ * place: node i lands at or before the words it was made from). */
 static int unpack_frame(parser *ps, frame *f)
 {
     if (f->enc != ENC_OFF && enc_recode(ps, f, ENC_OFF)) return -1;
     uint64_t sub = 1;
     for (uint32_t k = 0; k < f->pk_nd; k++)
         sub *= f->pk_shape[k];
-    for (uint64_t i = 0; i < f->count; i++) {
-        jv v;
-        if (build_nodes(ps, ps->vs + f->base + i * sub, f->pk_nd, f->pk_shape, &v)) return -1;
-        ps->vs[f->base + i] = v;
+    uint64_t nw = f->count * sub;
+    if (nw * sizeof(jv) >= pack_min && nw) {
+        jv_block *b = take_words(ps, f->base, nw, JV_ENC_WORDS, 0, 0);
+        if (!b) return -1;
+        /* no top node: the first row owns the block (jv_release frees it
+         * with the array) and jv_packed_get sees none */
+        b->doc = ps->d;
+        b->ndim = 0;
+        b->kinds = f->kinds;
+        jv *w = (jv *)b->mem + b->off;
+        for (uint64_t i = 0; i < f->count; i++) {
+            jv row;
+            if (build_headers(ps->d, w + i * sub, f->pk_nd, f->pk_shape, f->kinds, &row, ps->err) ||
+                vpush(ps, row))
+                return -1;
+            if (i == 0) ((jv_arr *)jv_ptr(row))->blk = b;
+        }
+    } else {
+        for (uint64_t i = 0; i < f->count; i++) {
+            jv v;
+            if (build_nodes(ps, ps->vs + f->base + i * sub, f->pk_nd, f->pk_shape, &v)) return -1;
+            ps->vs[f->base + i] = v;
+        }
+        ps->vn = f->base + f->count;
     }
-    ps->vn = f->base + f->count;
     f->pk_nd = 0;
     f->kinds = JV_K(JVT_ARR);
     return 0;

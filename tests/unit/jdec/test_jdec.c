@@ -2317,6 +2317,41 @@ START_TEST(float32_data_peak)
 }
 END_TEST
 
+/* A large matrix followed by a ragged row: its rows become nodes over the
+ * words where they lie (they were copied once, twice the matrix). The
+ * decoder then names the ragged row, within the budget of the words. */
+START_TEST(ragged_row_after_a_large_matrix)
+{
+    size_t rows = 1000, cols = 2000, lx;
+    char *x = matrix_text(rows, cols, true, &lx);
+    char *t = malloc(lx + 64);
+    /* drop the closing bracket, add a short row */
+    size_t o = (size_t)sprintf(t, "{\"X\": %.*s, [1, 2]]}", (int)(lx - 1), x);
+    free(x);
+    uint64_t words = rows * cols * sizeof(double), peak, used;
+    ad_anndata *a = dec_budget(t, o, words + (2u << 20), &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.type, ADX_E_SHAPE);
+    ck_assert_str_eq(err.items[0].pointer, "/adata/X/1000");
+    ck_assert_msg(strstr(err.detail, "row 1000 has length 2, expected 2000"), "%s", err.detail);
+    ck_assert_msg(peak <= words + (2u << 20), "peak %llu", (unsigned long long)peak);
+    /* less than the words: a 413 naming the limit */
+    a = dec_budget(t, o, words / 2, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    /* in uns the same rows are one JSON cell, every number in it */
+    o = (size_t)sprintf(t, "{\"uns\": {\"r\": [[0.5, 1.5], [2.5, 3.5], [4]]}}");
+    jv_pack_min_set(0);
+    a = dec_budget(t, o, 0, &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ck_assert_str_eq(ad_object_text(&uns(a, "r")->u.obj, 0), "[[0.5,1.5],[2.5,3.5],[4]]");
+    ad_anndata_free(a);
+    jv_pack_min_set(JV_PACK_MIN);
+    free(t);
+}
+END_TEST
+
 START_TEST(gzip_files_and_bombs)
 {
     char path[] = "jdec_gz_XXXXXX";
@@ -2438,6 +2473,7 @@ static void add_tests(TCase *t)
     tcase_add_test(t, narrow_nested_data_errors);
     tcase_add_test(t, narrow_flat_data_peak);
     tcase_add_test(t, float32_data_peak);
+    tcase_add_test(t, ragged_row_after_a_large_matrix);
     tcase_add_test(t, gzip_files_and_bombs);
 }
 
