@@ -14,8 +14,11 @@
  * filling need no temporary JSON arrays. */
 typedef struct colsrc {
     enum { CS_PLAIN, CS_SPLIT, CS_RECORDS } form;
-    jv arr;          /* the column (plain) or the rows (split) */
-    jd_seq seq;      /* plain: its values where they lie (packed ones stay encoded) */
+    jv arr; /* the column (plain) or the rows (split) */
+    /* plain: its values where they lie (packed ones stay encoded); split:
+     * the packed table's values, row-major, when it is one (n = its row
+     * length), else data NULL */
+    jd_seq seq;
     const jv *cells; /* records: this column's value per row (JV_NONE = missing) */
     size_t col;
     const char *key;
@@ -29,6 +32,7 @@ static jv cs_get(const colsrc *c, uint64_t i)
     case CS_PLAIN:
         return jd_seq_get(&c->seq, i);
     case CS_SPLIT:
+        if (c->seq.data) return jv_enc_get(c->seq.data, c->seq.enc, i * c->seq.n + c->col);
         return jv_array_get(jv_array_get(c->arr, i), c->col);
     default:
         return c->cells[i];
@@ -893,15 +897,20 @@ static int frame_split(jd *d, jv names, jv data, ad_frame *f, bool globs, jd_fra
         adx_ptr_pop(&d->p, m);
         return -1;
     }
-    /* a numeric table is one packed matrix: its rows are made now, so a
-     * budget that refuses them is a 413 here (the columns are copies, the
-     * rows stay in the document until the frame is released) */
-    if (jv_unpack(d->doc, data, adx_ptr_str(&d->p), d->err)) {
+    /* A numeric table is one packed matrix: its columns are read out of
+     * its values where they lie (no row nodes, encoded values stay so).
+     * The columns are copies; the table stays in the document until the
+     * frame is released. */
+    jv_packed pk;
+    jd_seq table = {0};
+    if (jv_packed_get(data, &pk) && pk.ndim == 2 && pk.shape[1] == ncols)
+        table = (jd_seq){pk.data, pk.enc, ncols};
+    else if (jv_unpack(d->doc, data, adx_ptr_str(&d->p), d->err)) {
         adx_ptr_pop(&d->p, m);
         return -1;
     }
     size_t nrows = jv_array_size(data);
-    for (size_t i = 0; i < nrows; i++) {
+    for (size_t i = 0; i < nrows && !table.data; i++) {
         jv row = jv_array_get(data, i);
         if (!jv_is_array(row) || jv_array_size(row) != ncols) {
             adx_ptr_idx(&d->p, i);
@@ -919,8 +928,12 @@ static int frame_split(jd *d, jv names, jv data, ad_frame *f, bool globs, jd_fra
     for (size_t j = 0; j < ncols && !r; j++) {
         const char *name = jv_string_value(jv_array_get(names, j));
         size_t ms = adx_ptr_key(&d->s, name);
-        colsrc c = {
-            .form = CS_SPLIT, .arr = data, .col = j, .n = nrows, .base = adx_ptr_str(&d->p)};
+        colsrc c = {.form = CS_SPLIT,
+                    .arr = data,
+                    .seq = table,
+                    .col = j,
+                    .n = nrows,
+                    .base = adx_ptr_str(&d->p)};
         ad_elem *e =
             jd_check_str(d, strlen(name)) ? NULL : col_plain(d, &c, want_cat(d, globs, name));
         r = e ? add_col(d, f, name, e) : -1;
