@@ -450,6 +450,48 @@ static bool enc_same_bytes(unsigned e, ad_dtype t)
     }
 }
 
+#define ENC_LOOP(ST, DT)                                                                           \
+    for (uint64_t i = 0; i < n; i++) {                                                             \
+        ST x;                                                                                      \
+        memcpy(&x, in + i * sizeof(ST), sizeof(ST));                                               \
+        DT y = (DT)x;                                                                              \
+        memcpy(out + i * sizeof(DT), &y, sizeof(DT));                                              \
+    }
+#define ENC_TO_ANY(ST)                                                                             \
+    switch (t) {                                                                                   \
+    case AD_I8:                                                                                    \
+        ENC_LOOP(ST, int8_t);                                                                      \
+        break;                                                                                     \
+    case AD_U8:                                                                                    \
+    case AD_BOOL:                                                                                  \
+        ENC_LOOP(ST, uint8_t);                                                                     \
+        break;                                                                                     \
+    case AD_I16:                                                                                   \
+        ENC_LOOP(ST, int16_t);                                                                     \
+        break;                                                                                     \
+    case AD_U16:                                                                                   \
+        ENC_LOOP(ST, uint16_t);                                                                    \
+        break;                                                                                     \
+    case AD_I32:                                                                                   \
+        ENC_LOOP(ST, int32_t);                                                                     \
+        break;                                                                                     \
+    case AD_U32:                                                                                   \
+        ENC_LOOP(ST, uint32_t);                                                                    \
+        break;                                                                                     \
+    case AD_I64:                                                                                   \
+        ENC_LOOP(ST, int64_t);                                                                     \
+        break;                                                                                     \
+    case AD_U64:                                                                                   \
+        ENC_LOOP(ST, uint64_t);                                                                    \
+        break;                                                                                     \
+    case AD_F32:                                                                                   \
+        ENC_LOOP(ST, float);                                                                       \
+        break;                                                                                     \
+    default:                                                                                       \
+        ENC_LOOP(ST, double);                                                                      \
+        break;                                                                                     \
+    }
+
 /* An encoded block (jdec_tree.h) into dtype t at the block's start: in
  * place front to back when t is no wider than the encoding, else after the
  * block was grown and the values moved to its end. */
@@ -475,6 +517,31 @@ static int fill_encoded(jd *d, jv v, jv_packed *pk, int ndim, const uint64_t *sh
     }
     if (enc_same_bytes(e, t)) {
         memmove(out, in, n * sz);
+    } else if (e != JV_ENC_F32 && e != JV_ENC_F32X) {
+        /* integers and booleans, each known to fit t: a C conversion is
+         * what put_leaf_code stores (front to back: element i is read
+         * before it is written, and no later one is overwritten) */
+        switch (e) {
+        case JV_ENC_U8:
+        case JV_ENC_BOOL:
+            ENC_TO_ANY(uint8_t);
+            break;
+        case JV_ENC_I8:
+            ENC_TO_ANY(int8_t);
+            break;
+        case JV_ENC_U16:
+            ENC_TO_ANY(uint16_t);
+            break;
+        case JV_ENC_I16:
+            ENC_TO_ANY(int16_t);
+            break;
+        case JV_ENC_U32:
+            ENC_TO_ANY(uint32_t);
+            break;
+        default:
+            ENC_TO_ANY(int32_t);
+            break;
+        }
     } else if (e == JV_ENC_F32 && t == AD_F64) {
         /* front to back: double i ends at or before float i + 1 starts */
         for (uint64_t i = 0; i < n; i++) {

@@ -63,6 +63,18 @@ static int cs_fail(jd *d, const colsrc *c, uint64_t i, adx_errtype t, const char
 static void cs_count(const colsrc *c, uint64_t *cnt)
 {
     memset(cnt, 0, L__COUNT * sizeof *cnt);
+    if (c->form == CS_PLAIN && c->seq.n == c->n) {
+        /* a packed column of one kind: no need to look at each value */
+        const uint32_t k = c->seq.kinds;
+        int one = k == JV_K(JVT_INT)                                ? L_INT
+                  : k == JV_K(0)                                    ? L_REAL
+                  : k && !(k & ~(JV_K(JVT_TRUE) | JV_K(JVT_FALSE))) ? L_BOOL
+                                                                    : -1;
+        if (one >= 0) {
+            cnt[one] = c->n;
+            return;
+        }
+    }
     for (uint64_t i = 0; i < c->n; i++)
         cnt[jd_leaf(cs_get(c, i))]++;
 }
@@ -904,7 +916,7 @@ static int frame_split(jd *d, jv names, jv data, ad_frame *f, bool globs, jd_fra
     jv_packed pk;
     jd_seq table = {0};
     if (jv_packed_get(data, &pk) && pk.ndim == 2 && pk.shape[1] == ncols)
-        table = (jd_seq){pk.data, pk.enc, ncols};
+        table = (jd_seq){pk.data, pk.enc, ncols, 0};
     else if (jv_unpack(d->doc, data, adx_ptr_str(&d->p), d->err)) {
         adx_ptr_pop(&d->p, m);
         return -1;

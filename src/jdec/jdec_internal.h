@@ -82,12 +82,13 @@ typedef struct jd_seq {
     const void *data;
     unsigned enc;
     uint64_t n;
+    uint32_t kinds; /* of a packed array (OR of JV_K() of its values); 0 = not known */
 } jd_seq;
 static inline jd_seq jd_seq_of(jv v)
 {
     jv_packed pk;
-    if (jv_packed_get(v, &pk) && pk.ndim == 1) return (jd_seq){pk.data, pk.enc, pk.n};
-    return (jd_seq){jv_array_items(v), JV_ENC_WORDS, jv_array_size(v)};
+    if (jv_packed_get(v, &pk) && pk.ndim == 1) return (jd_seq){pk.data, pk.enc, pk.n, pk.kinds};
+    return (jd_seq){jv_array_items(v), JV_ENC_WORDS, jv_array_size(v), 0};
 }
 static inline jv jd_seq_get(const jd_seq *s, uint64_t i)
 {

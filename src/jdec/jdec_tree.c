@@ -249,6 +249,8 @@ static int block_resize(jv_block *b, size_t bytes, const char *pointer, adx_err 
         return adx_err_set(err, ADX_E_NOMEM, pointer, "out of memory while decoding");
     }
     if (bytes < b->charged) doc_release(d, b->charged - bytes);
+    /* the new part is about to be written whole */
+    if (bytes > b->charged) jv_prefault((char *)p + b->charged, bytes - b->charged);
     b->mem = p;
     b->charged = bytes;
     return 0;
