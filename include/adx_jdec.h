@@ -21,9 +21,10 @@
  * float32 one 4 bytes, whatever the order of "dtype" and "data".
  * So a request's peak memory is its decoded arrays (a JSON array counted at
  * the larger of its dtype and that form until converted) plus a constant:
- * the 256 KiB read chunk, the value stack's unused room (under 8 MiB), the
- * 8-byte words of one row of a matrix (one 2-d slab of a deeper array)
- * while it is read, and the small nodes of everything else. Copies that
+ * the 256 KiB read chunk, the value stack's unused room (under 8 MiB), at
+ * most 1 MiB of 8-byte words of the row (or 2-d slab) being read (a longer
+ * one goes into the array's run before it ends; in arrays of 4 or more
+ * dimensions one 2-d slab), and the small nodes of everything else. Copies that
  * remain, all charged to the budget: split-orient frames (each column is
  * copied out of the rows, which stay until the frame is done), columns
  * that become strings or objects, and the JSON text of nested uns cells.

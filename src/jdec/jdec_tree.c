@@ -12,7 +12,9 @@
  * The frame of a top-level array re-encodes its words every enc_chunk
  * values into the narrowest exact form (jv_enc), so what stays on the stack
  * is about the size of the typed array it will become; a value that form
- * cannot keep turns the run back into words, once.
+ * cannot keep turns the run back into words, once. A row (or 2-d slab) of
+ * such an array that grows past row_chunk words joins the run before it
+ * closes, and gets its words back if it turns out not to fit.
  * Small nodes come from an arena; nodes of JV_BIG_NODE bytes or more are
  * allocated alone so the decoder can release a converted element before it
  * decodes the next one.
@@ -199,11 +201,15 @@ static size_t pack_min = JV_PACK_MIN;
 /* Values of a top-level array are encoded every enc_chunk words: 64 KiB of
  * words stay in the cache while they are re-read. */
 static size_t enc_chunk = JV_PACK_MIN / sizeof(jv);
+/* A row of a top-level array longer than this many words goes into the
+ * array's run before it ends (1 MiB of words by default). */
+static size_t row_chunk = JV_PACK_MIN / sizeof(jv) * 16;
 
 void jv_pack_min_set(size_t bytes)
 {
     pack_min = bytes;
     enc_chunk = bytes == SIZE_MAX ? SIZE_MAX : bytes / sizeof(jv) ? bytes / sizeof(jv) : 1;
+    row_chunk = enc_chunk == SIZE_MAX ? SIZE_MAX : enc_chunk == 1 ? 1 : enc_chunk * 16;
 }
 
 static void block_free(jv_doc *d, jv_block *b)
@@ -690,6 +696,9 @@ typedef struct frame {
     bool has_enc; /* an object whose "encoding-type": "array" came */
     bool has_f32; /* an object whose "dtype": "float32" came */
     bool f32x;    /* an array that is such an object's "data": JV_ENC_F32X */
+    /* a row (or slab) of a top-level array: how many of its values went
+     * into the parent's run already (its words from `base` are the rest) */
+    uint64_t early;
 } frame;
 
 enum { ENC_NONE = 100, ENC_OFF = JV_ENC_WORDS };
@@ -1420,6 +1429,7 @@ static int push_frame(parser *ps, bool obj)
               jv_tag(ps->vs[ps->vn - 1]) == JVT_STR &&
               !strcmp(((const jv_str *)jv_ptr(ps->vs[ps->vn - 1]))->s, "data");
     f->enc_n = 0;
+    f->early = 0;
     f->pend = ps->vn;
     f->lo = INT64_MAX;
     f->hi = INT64_MIN;
@@ -1595,6 +1605,44 @@ static int enc_recode(parser *ps, frame *f, unsigned e)
 }
 
 /* Encode f's pending words at the end of its run. */
+static int enc_flush(parser *ps, frame *f);
+
+/* Whether row f (still open) can join the rows of its parent p so far. */
+static bool row_fits(const frame *p, const frame *f)
+{
+    return p->count == 0 || (p->pk_nd == f->pk_nd + 1 && f->count <= p->pk_shape[0] &&
+                             !memcmp(p->pk_shape + 1, f->pk_shape, f->pk_nd * sizeof *f->pk_shape));
+}
+
+/* A long row's words go into its parent's run before the row ends, so a
+ * row costs no more than row_chunk words however long it is. */
+static int row_flush(parser *ps, frame *f, frame *p)
+{
+    size_t m = ps->vn - f->base;
+    p->kinds |= f->kinds;
+    if (enc_flush(ps, p)) return -1;
+    if (p->enc == ENC_OFF) {
+        /* the run went back to words: the row's are the last ones */
+        f->base = ps->vn - (size_t)(m + f->early);
+        f->early = 0;
+    } else {
+        f->early += m;
+        f->base = ps->vn;
+    }
+    return 0;
+}
+
+/* The row will not join its parent after all (ragged, or not numbers):
+ * the parent's run goes back to words, the row's words with it. */
+static int row_unflush(parser *ps, frame *f, frame *p)
+{
+    size_t m = ps->vn - f->base;
+    if (enc_recode(ps, p, ENC_OFF)) return -1;
+    f->base = ps->vn - (size_t)(m + f->early);
+    f->early = 0;
+    return 0;
+}
+
 static int enc_flush(parser *ps, frame *f)
 {
     size_t m = ps->vn - f->pend;
@@ -1898,6 +1946,7 @@ static int pack_close(parser *ps, frame *f, jv *out)
  * place: node i lands at or before the words it was made from). */
 static int unpack_frame(parser *ps, frame *f)
 {
+    if (f->early && row_unflush(ps, f, f - 1)) return -1;
     if (f->enc != ENC_OFF && enc_recode(ps, f, ENC_OFF)) return -1;
     uint64_t sub = 1;
     for (uint32_t k = 0; k < f->pk_nd; k++)
@@ -1938,9 +1987,16 @@ static int unpack_frame(parser *ps, frame *f)
 static int close_container(parser *ps, jv *out, bool *absorbed)
 {
     frame *f = &ps->fs[ps->fn - 1];
-    size_t cnt = ps->vn - f->base;
     *absorbed = false;
-    if (cnt == 0 && !f->pk_nd) {
+    if (f->early) {
+        frame *p = f - 1;
+        if (((f->kinds & ~PACK_KINDS) || f->pk_nd + 1 >= AD_MAX_NDIM || !row_fits(p, f) ||
+             (p->count && p->pk_shape[0] != f->count)) &&
+            row_unflush(ps, f, p))
+            return -1;
+    }
+    size_t cnt = ps->vn - f->base;
+    if ((f->obj ? cnt == 0 : f->count == 0) && !f->pk_nd) {
         *out = jv_box(f->obj ? JVT_EOBJ : JVT_EARR, NULL);
     } else if (f->obj) {
         jv_obj *o = node_alloc(ps->d, sizeof *o + cnt * sizeof(jv), ps->err);
@@ -2061,7 +2117,14 @@ static int parse(parser *ps)
                 }
                 if (vpush(ps, v)) return -1;
             }
-            if (f->enc != ENC_OFF && ps->vn - f->pend >= enc_chunk && enc_flush(ps, f)) return -1;
+            if (f->enc != ENC_OFF) {
+                if (ps->vn - f->pend >= enc_chunk && enc_flush(ps, f)) return -1;
+            } else if (!f->obj && ps->vn - f->base >= row_chunk && ps->fn >= 2) {
+                frame *p = f - 1;
+                if (!p->obj && p->enc != ENC_OFF && !(f->kinds & ~PACK_KINDS) &&
+                    f->pk_nd + 1 < AD_MAX_NDIM && row_fits(p, f) && row_flush(ps, f, p))
+                    return -1;
+            }
             f->count++;
             absorbed = false;
             c = skip_ws(ps);

@@ -2443,6 +2443,100 @@ START_TEST(typed_columns_in_place_and_charged)
 }
 END_TEST
 
+/* Rows of millions of values and the 2-d slabs of a 3-d array go into
+ * the array's narrow run before they end: the peak does not grow with the
+ * length of a row. A long row that turns out ragged, or holds a string,
+ * gets its words back and is reported as before. */
+static char *long_rows_text(size_t d0, size_t d1, size_t d2, size_t *len)
+{
+    char *t = malloc(d0 * d1 * (d2 ? d2 : 1) * 5 + 256), *o = t;
+    o += sprintf(o, "{\"uns\": {\"a\": {\"encoding-type\": \"array\", \"dtype\": \"int8\", "
+                    "\"data\": [");
+    for (size_t i = 0; i < d0; i++) {
+        o += sprintf(o, "%s[", i ? ", " : "");
+        for (size_t j = 0; j < d1; j++) {
+            if (!d2) {
+                o += sprintf(o, "%s%d", j ? "," : "", (int)((i + j) % 256) - 128);
+                continue;
+            }
+            o += sprintf(o, "%s[", j ? "," : "");
+            for (size_t k = 0; k < d2; k++)
+                o += sprintf(o, "%s%d", k ? "," : "", (int)((i + j + k) % 256) - 128);
+            *o++ = ']';
+        }
+        *o++ = ']';
+    }
+    o += sprintf(o, "]}}}");
+    *len = (size_t)(o - t);
+    return t;
+}
+
+START_TEST(long_rows_and_slabs_stay_small)
+{
+    size_t len;
+    uint64_t peak, used;
+    /* 2 rows of 4M values, then 3 slabs of 1000 x 2000, under their size
+     * plus the value stack's room (8 MiB steps) */
+    char *t = long_rows_text(2, 4u << 20, 0, &len);
+    uint64_t decoded = 2 * (4u << 20);
+    ad_anndata *a = dec_budget(t, len, decoded + (10u << 20), &peak, &used);
+    ck_assert_msg(a != NULL, "%s at %s", err.detail, err.items[0].pointer);
+    const ad_array *x = &uns(a, "a")->u.arr;
+    ck_assert_int_eq(x->ndim, 2);
+    ck_assert_uint_eq(x->shape[1], 4u << 20);
+    size_t wrong = 0;
+    for (size_t i = 0; i < 2; i++)
+        for (size_t j = 0; j < (4u << 20); j++)
+            wrong += ((int8_t *)x->data)[i * (4u << 20) + j] != (int)((i + j) % 256) - 128;
+    ck_assert_uint_eq(wrong, 0);
+    ad_anndata_free(a);
+    free(t);
+    t = long_rows_text(3, 1000, 2000, &len);
+    decoded = 3 * 1000 * 2000;
+    a = dec_budget(t, len, decoded + (10u << 20), &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    x = &uns(a, "a")->u.arr;
+    ck_assert_int_eq(x->ndim, 3);
+    for (size_t i = 0; i < 3; i++)
+        for (size_t j = 0; j < 1000; j++)
+            for (size_t k = 0; k < 2000; k++)
+                wrong += ((int8_t *)x->data)[(i * 1000 + j) * 2000 + k] !=
+                         (int)((i + j + k) % 256) - 128;
+    ck_assert_uint_eq(wrong, 0);
+    ad_anndata_free(a);
+    /* below the decoded size: a 413 */
+    a = dec_budget(t, len, decoded / 2, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    free(t);
+    /* a long first row one value short: the second is ragged, named as before */
+    t = long_rows_text(2, 1u << 20, 0, &len);
+    char *end0 = strstr(t, "], ["), *cut = end0;
+    while (*cut != ',')
+        cut--;
+    memset(cut, ' ', (size_t)(end0 - cut));
+    a = dec_budget(t, len, 0, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.type, ADX_E_SHAPE);
+    ck_assert_str_eq(err.items[0].pointer, "/adata/uns/a/data/1");
+    ck_assert_msg(strstr(err.detail, "row 1 has length 1048576, expected 1048575"), "%s",
+                  err.detail);
+    free(t);
+    /* a string deep in a long row (value -128 there: four characters) */
+    t = long_rows_text(2, 1u << 20, 0, &len);
+    cut = strstr(t, "], [") + 4;
+    for (int k = 0; k < 900095; k++)
+        cut = strchr(cut, ',') + 1;
+    ck_assert(!strncmp(cut, "-128,", 5));
+    memcpy(cut, "\"x\" ", 4);
+    a = dec_budget(t, len, 0, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.type, ADX_E_SCHEMA);
+    ck_assert_str_eq(err.items[0].pointer, "/adata/uns/a/data/1/900095");
+    free(t);
+}
+END_TEST
+
 START_TEST(gzip_files_and_bombs)
 {
     char path[] = "jdec_gz_XXXXXX";
@@ -2566,6 +2660,7 @@ static void add_tests(TCase *t)
     tcase_add_test(t, float32_data_peak);
     tcase_add_test(t, ragged_row_after_a_large_matrix);
     tcase_add_test(t, typed_columns_in_place_and_charged);
+    tcase_add_test(t, long_rows_and_slabs_stay_small);
     tcase_add_test(t, gzip_files_and_bombs);
 }
 
