@@ -450,8 +450,12 @@ static bool enc_same_bytes(unsigned e, ad_dtype t)
     }
 }
 
+/* Values [lo, hi) of encoding e at `in` into dtype t at `out`, each known
+ * to fit t (a C conversion is then what put_leaf_code stores), front to
+ * back or back to front as the caller's overlap allows. */
 #define ENC_LOOP(ST, DT)                                                                           \
-    for (uint64_t i = 0; i < n; i++) {                                                             \
+    for (uint64_t k = lo; k < hi; k++) {                                                           \
+        uint64_t i = back ? hi - 1 - (k - lo) : k;                                                 \
         ST x;                                                                                      \
         memcpy(&x, in + i * sizeof(ST), sizeof(ST));                                               \
         DT y = (DT)x;                                                                              \
@@ -492,9 +496,56 @@ static bool enc_same_bytes(unsigned e, ad_dtype t)
         break;                                                                                     \
     }
 
-/* An encoded block (jdec_tree.h) into dtype t at the block's start: in
- * place front to back when t is no wider than the encoding, else after the
- * block was grown and the values moved to its end. */
+static void enc_convert(unsigned e, ad_dtype t, const char *in, char *out, uint64_t lo, uint64_t hi,
+                        bool back)
+{
+    switch (e) {
+    case JV_ENC_U8:
+    case JV_ENC_BOOL:
+        ENC_TO_ANY(uint8_t);
+        return;
+    case JV_ENC_I8:
+        ENC_TO_ANY(int8_t);
+        return;
+    case JV_ENC_U16:
+        ENC_TO_ANY(uint16_t);
+        return;
+    case JV_ENC_I16:
+        ENC_TO_ANY(int16_t);
+        return;
+    case JV_ENC_U32:
+        ENC_TO_ANY(uint32_t);
+        return;
+    case JV_ENC_I32:
+        ENC_TO_ANY(int32_t);
+        return;
+    default:
+        break;
+    }
+    if (t == AD_F64 || t == AD_F32) {
+        /* float32 values: numpy's float64 / float32 of them */
+        if (t == AD_F64) {
+            ENC_LOOP(float, double);
+        } else {
+            ENC_LOOP(float, float);
+        }
+        return;
+    }
+    for (uint64_t k = lo; k < hi; k++) {
+        uint64_t i = back ? hi - 1 - (k - lo) : k, r = 0;
+        size_t sz = ad_dtype_size(t);
+        (void)put_leaf_code(jv_enc_get(in, e, i), t, &r, 0); /* checked */
+        memcpy(out + i * sz, &r, sz);
+    }
+}
+
+/* An encoded block (jdec_tree.h) into dtype t at the block's start, in
+ * place: front to back when t is no wider than the encoding (value i is
+ * written at or before where it was read); else the block grows to hold
+ * the array and the values at and after K = ceil(B / (sz - ss)) (B: where
+ * they start) go back to front (value i's output begins at or after the
+ * end of every value before it), then those before K front to back (their
+ * outputs end before the next unread value, and the tail is done). */
 static int fill_encoded(jd *d, jv v, jv_packed *pk, int ndim, const uint64_t *shape, ad_dtype t)
 {
     const uint64_t n = pk->n;
@@ -507,55 +558,18 @@ static int fill_encoded(jd *d, jv v, jv_packed *pk, int ndim, const uint64_t *sh
             int c = put_leaf_code(w, t, &scratch, 0);
             if (c) return packed_error(d, c, w, t, i, ndim, shape);
         }
+    if (sz > ss && jv_packed_grow(d->doc, v, n * sz, pk, adx_ptr_str(&d->p), d->err)) return -1;
     const char *in = pk->data;
     char *out = pk->base;
-    if (sz > ss) {
-        if (jv_packed_grow(d->doc, v, n * sz, pk, adx_ptr_str(&d->p), d->err)) return -1;
-        out = pk->base;
-        memmove(out + n * sz - n * ss, pk->data, n * ss);
-        in = out + n * sz - n * ss;
-    }
     if (enc_same_bytes(e, t)) {
         memmove(out, in, n * sz);
-    } else if (e != JV_ENC_F32 && e != JV_ENC_F32X) {
-        /* integers and booleans, each known to fit t: a C conversion is
-         * what put_leaf_code stores (front to back: element i is read
-         * before it is written, and no later one is overwritten) */
-        switch (e) {
-        case JV_ENC_U8:
-        case JV_ENC_BOOL:
-            ENC_TO_ANY(uint8_t);
-            break;
-        case JV_ENC_I8:
-            ENC_TO_ANY(int8_t);
-            break;
-        case JV_ENC_U16:
-            ENC_TO_ANY(uint16_t);
-            break;
-        case JV_ENC_I16:
-            ENC_TO_ANY(int16_t);
-            break;
-        case JV_ENC_U32:
-            ENC_TO_ANY(uint32_t);
-            break;
-        default:
-            ENC_TO_ANY(int32_t);
-            break;
-        }
-    } else if (e == JV_ENC_F32 && t == AD_F64) {
-        /* front to back: double i ends at or before float i + 1 starts */
-        for (uint64_t i = 0; i < n; i++) {
-            float x;
-            memcpy(&x, in + 4 * i, 4);
-            double r = x;
-            memcpy(out + 8 * i, &r, 8);
-        }
+    } else if (sz > ss) {
+        uint64_t b = (uint64_t)(in - out), k = (b + (sz - ss) - 1) / (sz - ss);
+        if (k > n) k = n;
+        enc_convert(e, t, in, out, k, n, true);
+        enc_convert(e, t, in, out, 0, k, false);
     } else {
-        for (uint64_t i = 0; i < n; i++) {
-            uint64_t r = 0;
-            (void)put_leaf_code(jv_enc_get(in, e, i), t, &r, 0); /* checked above */
-            memcpy(out + i * sz, &r, sz);
-        }
+        enc_convert(e, t, in, out, 0, n, false);
     }
     return 0;
 }

@@ -1592,7 +1592,8 @@ static int enc_recode(parser *ps, frame *f, unsigned e)
     size_t m = ps->vn - f->pend, sn = jv_enc_size(e);
     size_t np = f->base + (size_t)((f->enc_n * sn + sizeof(jv) - 1) / sizeof(jv));
     if (vreserve(ps, np + m)) return -1;
-    if (np > f->pend) memmove(ps->vs + np, ps->vs + f->pend, m * sizeof(jv));
+    /* up out of the run's way, or down over the gap enc_fast may leave */
+    if (np != f->pend) memmove(ps->vs + np, ps->vs + f->pend, m * sizeof(jv));
     unsigned char *b = (unsigned char *)(ps->vs + f->base);
     if (f->enc != ENC_NONE && f->enc != e)
         for (uint64_t i = f->enc_n; i-- > 0;)
@@ -1643,10 +1644,93 @@ static int row_unflush(parser *ps, frame *f, frame *p)
     return 0;
 }
 
+#define FAST_INT(T)                                                                                \
+    for (; i < m; i++) {                                                                           \
+        uint64_t wb = w[i].b;                                                                      \
+        int64_t x = (int64_t)(wb << 16) >> 16;                                                     \
+        if ((wb >> 48) != (0xFFF0u | JVT_INT) || x < clo || x > chi) break;                        \
+        lo = x < lo ? x : lo;                                                                      \
+        hi = x > hi ? x : hi;                                                                      \
+        T y = (T)x;                                                                                \
+        memcpy(b + (n0 + i) * sizeof(T), &y, sizeof(T));                                           \
+    }
+
+/* The common case in one pass: f's pending words while they fit its
+ * encoding as it is (what enc_for would keep), written at the run's end.
+ * Returns how many; the rest take the general way. */
+static size_t enc_fast(frame *f, unsigned char *b, const jv *w, size_t m)
+{
+    const uint64_t n0 = f->enc_n;
+    int64_t lo = f->lo, hi = f->hi, clo = 0, chi = 0;
+    size_t i = 0;
+    switch (f->enc) {
+    case JV_ENC_U8:
+        chi = UINT8_MAX;
+        FAST_INT(uint8_t);
+        break;
+    case JV_ENC_I8:
+        clo = INT8_MIN, chi = INT8_MAX;
+        FAST_INT(int8_t);
+        break;
+    case JV_ENC_U16:
+        chi = UINT16_MAX;
+        FAST_INT(uint16_t);
+        break;
+    case JV_ENC_I16:
+        clo = INT16_MIN, chi = INT16_MAX;
+        FAST_INT(int16_t);
+        break;
+    case JV_ENC_U32:
+        chi = UINT32_MAX;
+        FAST_INT(uint32_t);
+        break;
+    case JV_ENC_I32:
+        clo = INT32_MIN, chi = INT32_MAX;
+        FAST_INT(int32_t);
+        break;
+    case JV_ENC_F32:
+        for (; i < m; i++) {
+            double x;
+            if ((w[i].b >> 48) > 0xFFF0u) break; /* not a double */
+            memcpy(&x, &w[i], sizeof x);
+            if (!(fabs(x) <= FLT_MAX) ? !isinf(x) : (double)(float)x != x) break;
+            float y = (float)x;
+            memcpy(b + (n0 + i) * 4, &y, 4);
+        }
+        break;
+    case JV_ENC_F32X:
+        for (; i < m; i++) {
+            float y = f32_of(w[i]);
+            memcpy(b + (n0 + i) * 4, &y, 4);
+        }
+        break;
+    case JV_ENC_BOOL:
+        for (; i < m && (w[i].b == JV_TRUE.b || w[i].b == JV_FALSE.b); i++)
+            b[n0 + i] = w[i].b == JV_TRUE.b;
+        break;
+    default:
+        break;
+    }
+    f->lo = lo;
+    f->hi = hi;
+    f->enc_n += i;
+    return i;
+}
+
 static int enc_flush(parser *ps, frame *f)
 {
     size_t m = ps->vn - f->pend;
     if (f->enc == ENC_OFF || m == 0) return 0;
+    /* front to back: value i lands before word i */
+    size_t done = enc_fast(f, (unsigned char *)(ps->vs + f->base), ps->vs + f->pend, m);
+    if (done == m) {
+        ps->vn = f->pend =
+            f->base + (size_t)((f->enc_n * jv_enc_size(f->enc) + sizeof(jv) - 1) / sizeof(jv));
+        return 0;
+    }
+    /* the run ends before f->pend now: a gap the general way closes */
+    f->pend += done;
+    m -= done;
     unsigned e = enc_for(f, ps->vs + f->pend, m);
     if (e != f->enc && (f->enc_n || e == ENC_OFF) && enc_recode(ps, f, e)) return -1;
     f->enc = e;
