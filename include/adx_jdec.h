@@ -11,13 +11,24 @@
  * converted element's part of the tree as it goes. Bulk data is never
  * copied: decoded base64 bytes are adopted as array buffers, and a large
  * rectangular array of JSON numbers (a matrix of any depth, a column, a
- * sparse part, typed "data") is one block of 8-byte words from the moment
- * it is parsed, rewritten in place into float64/int64/bool/... and adopted.
- * So a request's peak memory is its decoded arrays (JSON numbers counted as
- * 8 bytes each until converted) plus a constant: the 256 KiB read chunk, the
- * value stack's unused room (under 32 MiB), and the small nodes of
- * everything else. The model does not reference the document; free it with
- * jdec_doc_free.
+ * sparse part, typed "data", nullable-integer values, categorical codes) is
+ * one block from the moment it is parsed, rewritten in place into
+ * float64/int64/bool/... and adopted. While a top-level array is parsed its
+ * values are kept in the narrowest form that gives each back exactly (1, 2
+ * or 4 bytes for integers by their range, 4 for reals that are float32
+ * values, 1 for booleans; 8-byte words once a null, another real or a mix
+ * of kinds appears), so an int8 or bool matrix costs a byte per value and a
+ * float32 one 4 bytes, whatever the order of "dtype" and "data".
+ * So a request's peak memory is its decoded arrays (a JSON array counted at
+ * the larger of its dtype and that form until converted) plus a constant:
+ * the 256 KiB read chunk, the value stack's unused room (under 8 MiB), at
+ * most 1 MiB of 8-byte words of the row (or 2-d slab) being read (a longer
+ * one goes into the array's run before it ends; in arrays of 4 or more
+ * dimensions one 2-d slab), and the small nodes of everything else. Copies that
+ * remain, all charged to the budget: split-orient frames (each column is
+ * copied out of the rows, which stay until the frame is done), columns
+ * that become strings or objects, and the JSON text of nested uns cells.
+ * The model does not reference the document; free it with jdec_doc_free.
  *
  * Every form of payload.md is accepted: nested arrays with numpy-like
  * inference, typed dense arrays with data or base64, csr/csc with full

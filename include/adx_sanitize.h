@@ -49,7 +49,12 @@
 int san_anndata(ad_anndata *a, const adx_limits *lim, adx_report *rep, adx_err *err);
 /* san_anndata that polls `ctl`'s cancel flag before every element it
  * walks: a set flag fails it with ADX_E_CANCELED (the model is left valid
- * but only partly sanitized). `ctl` NULL = san_anndata. */
+ * but only partly sanitized). `ctl` NULL = san_anndata. The strings an
+ * object becomes are charged to ctl->budget as they are built (text, NUL
+ * and offset of each cell, in 64 KiB steps): going over is ADX_E_LIMIT
+ * "the request needs more than max_request_memory = N bytes" at the
+ * element's pointer. The object they replace is freed, but whatever its
+ * decoder charged stays counted until the request ends. */
 int san_anndata_ctl(ad_anndata *a, const adx_limits *lim, const adx_ctl *ctl, adx_report *rep,
                     adx_err *err);
 
@@ -60,7 +65,9 @@ int san_anndata_ctl(ad_anndata *a, const adx_limits *lim, const adx_ctl *ctl, ad
  * default key, as anndata does (AD_CAT_NATURAL of ad_cat_from_values). Applied by the pipeline for
  * h5ad only, as anndata's writer does. Returns 0 or -1 (ADX_E_NOMEM). */
 int san_strings_to_categoricals(ad_anndata *a, adx_err *err);
-/* The same, polling `ctl`'s cancel flag before each column (ADX_E_CANCELED). */
+/* The same, polling `ctl`'s cancel flag before each column (ADX_E_CANCELED)
+ * and charging ctl->budget with each column's scratch while it is built and
+ * the categoricals kept (ADX_E_LIMIT at the column's pointer). */
 int san_strings_to_categoricals_ctl(ad_anndata *a, const adx_ctl *ctl, adx_err *err);
 
 /* categorical_columns for a model that did not come from JSON (an h5ad

@@ -379,6 +379,201 @@ static int ns_fill(jd *d, jv v, int depth, nscan *s, nsink *k)
     return 0;
 }
 
+/* The error of flat value i of a packed array, at its pointer. */
+static int packed_error(jd *d, int code, jv w, ad_dtype t, uint64_t i, int ndim,
+                        const uint64_t *shape)
+{
+    uint64_t idx[AD_MAX_NDIM], r = i;
+    for (int j = ndim - 1; j >= 0; j--) {
+        idx[j] = shape[j] ? r % shape[j] : 0;
+        r = shape[j] ? r / shape[j] : 0;
+    }
+    size_t m = d->p.len;
+    ptr_push_idx(d, idx, ndim);
+    leaf_error(d, code, w, t);
+    adx_ptr_pop(&d->p, m);
+    return -1;
+}
+
+/* Whether every value of an encoded run fits dtype t (no check needed). */
+static bool enc_fits(const jv_packed *pk, ad_dtype t)
+{
+    if (t == AD_F64 || pk->enc == JV_ENC_BOOL) return true;
+    if (pk->enc == JV_ENC_F32 || pk->enc == JV_ENC_F32X) return t == AD_F32;
+    if (t == AD_F32) return true;
+    int64_t lo = pk->lo, hi = pk->hi;
+    switch (t) {
+    case AD_BOOL:
+        return lo >= 0 && hi <= 1;
+    case AD_I8:
+        return lo >= INT8_MIN && hi <= INT8_MAX;
+    case AD_I16:
+        return lo >= INT16_MIN && hi <= INT16_MAX;
+    case AD_I32:
+        return lo >= INT32_MIN && hi <= INT32_MAX;
+    case AD_I64:
+        return true;
+    case AD_U8:
+        return lo >= 0 && hi <= UINT8_MAX;
+    case AD_U16:
+        return lo >= 0 && hi <= UINT16_MAX;
+    case AD_U32:
+        return lo >= 0 && hi <= (int64_t)UINT32_MAX;
+    case AD_U64:
+        return lo >= 0;
+    default:
+        return false;
+    }
+}
+
+/* The encodings whose bytes already are dtype t's (values checked). */
+static bool enc_same_bytes(unsigned e, ad_dtype t)
+{
+    switch (e) {
+    case JV_ENC_U8:
+        return t == AD_U8 || t == AD_BOOL || t == AD_I8; /* values fit: checked */
+    case JV_ENC_I8:
+        return t == AD_I8 || t == AD_U8 || t == AD_BOOL;
+    case JV_ENC_U16:
+    case JV_ENC_I16:
+        return t == AD_U16 || t == AD_I16;
+    case JV_ENC_U32:
+    case JV_ENC_I32:
+        return t == AD_U32 || t == AD_I32;
+    case JV_ENC_F32:
+    case JV_ENC_F32X:
+        return t == AD_F32;
+    case JV_ENC_BOOL:
+        return t == AD_BOOL || t == AD_U8 || t == AD_I8;
+    default:
+        return false;
+    }
+}
+
+/* Values [lo, hi) of encoding e at `in` into dtype t at `out`, each known
+ * to fit t (a C conversion is then what put_leaf_code stores), front to
+ * back or back to front as the caller's overlap allows. */
+#define ENC_LOOP(ST, DT)                                                                           \
+    for (uint64_t k = lo; k < hi; k++) {                                                           \
+        uint64_t i = back ? hi - 1 - (k - lo) : k;                                                 \
+        ST x;                                                                                      \
+        memcpy(&x, in + i * sizeof(ST), sizeof(ST));                                               \
+        DT y = (DT)x;                                                                              \
+        memcpy(out + i * sizeof(DT), &y, sizeof(DT));                                              \
+    }
+#define ENC_TO_ANY(ST)                                                                             \
+    switch (t) {                                                                                   \
+    case AD_I8:                                                                                    \
+        ENC_LOOP(ST, int8_t);                                                                      \
+        break;                                                                                     \
+    case AD_U8:                                                                                    \
+    case AD_BOOL:                                                                                  \
+        ENC_LOOP(ST, uint8_t);                                                                     \
+        break;                                                                                     \
+    case AD_I16:                                                                                   \
+        ENC_LOOP(ST, int16_t);                                                                     \
+        break;                                                                                     \
+    case AD_U16:                                                                                   \
+        ENC_LOOP(ST, uint16_t);                                                                    \
+        break;                                                                                     \
+    case AD_I32:                                                                                   \
+        ENC_LOOP(ST, int32_t);                                                                     \
+        break;                                                                                     \
+    case AD_U32:                                                                                   \
+        ENC_LOOP(ST, uint32_t);                                                                    \
+        break;                                                                                     \
+    case AD_I64:                                                                                   \
+        ENC_LOOP(ST, int64_t);                                                                     \
+        break;                                                                                     \
+    case AD_U64:                                                                                   \
+        ENC_LOOP(ST, uint64_t);                                                                    \
+        break;                                                                                     \
+    case AD_F32:                                                                                   \
+        ENC_LOOP(ST, float);                                                                       \
+        break;                                                                                     \
+    default:                                                                                       \
+        ENC_LOOP(ST, double);                                                                      \
+        break;                                                                                     \
+    }
+
+static void enc_convert(unsigned e, ad_dtype t, const char *in, char *out, uint64_t lo, uint64_t hi,
+                        bool back)
+{
+    switch (e) {
+    case JV_ENC_U8:
+    case JV_ENC_BOOL:
+        ENC_TO_ANY(uint8_t);
+        return;
+    case JV_ENC_I8:
+        ENC_TO_ANY(int8_t);
+        return;
+    case JV_ENC_U16:
+        ENC_TO_ANY(uint16_t);
+        return;
+    case JV_ENC_I16:
+        ENC_TO_ANY(int16_t);
+        return;
+    case JV_ENC_U32:
+        ENC_TO_ANY(uint32_t);
+        return;
+    case JV_ENC_I32:
+        ENC_TO_ANY(int32_t);
+        return;
+    default:
+        break;
+    }
+    if (t == AD_F64 || t == AD_F32) {
+        /* float32 values: numpy's float64 / float32 of them */
+        if (t == AD_F64) {
+            ENC_LOOP(float, double);
+        } else {
+            ENC_LOOP(float, float);
+        }
+        return;
+    }
+    for (uint64_t k = lo; k < hi; k++) {
+        uint64_t i = back ? hi - 1 - (k - lo) : k, r = 0;
+        size_t sz = ad_dtype_size(t);
+        (void)put_leaf_code(jv_enc_get(in, e, i), t, &r, 0); /* checked */
+        memcpy(out + i * sz, &r, sz);
+    }
+}
+
+/* An encoded block (jdec_tree.h) into dtype t at the block's start, in
+ * place: front to back when t is no wider than the encoding (value i is
+ * written at or before where it was read); else the block grows to hold
+ * the array and the values at and after K = ceil(B / (sz - ss)) (B: where
+ * they start) go back to front (value i's output begins at or after the
+ * end of every value before it), then those before K front to back (their
+ * outputs end before the next unread value, and the tail is done). */
+static int fill_encoded(jd *d, jv v, jv_packed *pk, int ndim, const uint64_t *shape, ad_dtype t)
+{
+    const uint64_t n = pk->n;
+    const unsigned e = pk->enc;
+    const size_t ss = jv_enc_size(e), sz = ad_dtype_size(t);
+    if (!enc_fits(pk, t))
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t scratch;
+            jv w = jv_enc_get(pk->data, e, i);
+            int c = put_leaf_code(w, t, &scratch, 0);
+            if (c) return packed_error(d, c, w, t, i, ndim, shape);
+        }
+    if (sz > ss && jv_packed_grow(d->doc, v, n * sz, pk, adx_ptr_str(&d->p), d->err)) return -1;
+    const char *in = pk->data;
+    char *out = pk->base;
+    if (enc_same_bytes(e, t)) {
+        memmove(out, in, n * sz);
+    } else if (sz > ss) {
+        uint64_t b = (uint64_t)(in - out), k = (b + (sz - ss) - 1) / (sz - ss);
+        if (k > n) k = n;
+        enc_convert(e, t, in, out, k, n, true);
+        enc_convert(e, t, in, out, 0, k, false);
+    } else {
+        enc_convert(e, t, in, out, 0, n, false);
+    }
+    return 0;
+}
+
 int jd_fill_packed(jd *d, jv v, int ndim, const uint64_t *shape, ad_dtype t, ad_array *a)
 {
     jv_packed pk;
@@ -386,6 +581,11 @@ int jd_fill_packed(jd *d, jv v, int ndim, const uint64_t *shape, ad_dtype t, ad_
     if (t == AD_STR || !d->doc || !jv_packed_get(v, &pk) || ad_shape_product(ndim, shape, &n) < 0 ||
         pk.n != n)
         return 0;
+    const size_t sz = ad_dtype_size(t);
+    if (pk.enc != JV_ENC_WORDS) {
+        if (fill_encoded(d, v, &pk, ndim, shape, t)) return -1;
+        goto take;
+    }
     const uint32_t k = pk.kinds, ints = JV_K(JVT_INT) | JV_K(JVT_TRUE) | JV_K(JVT_FALSE);
     /* float64 takes every leaf a packed array holds; otherwise find the
      * first value the dtype refuses before a single word is overwritten */
@@ -394,24 +594,12 @@ int jd_fill_packed(jd *d, jv v, int ndim, const uint64_t *shape, ad_dtype t, ad_
     for (uint64_t i = 0; !sure && i < n; i++) {
         uint64_t scratch;
         int c = put_leaf_code(pk.words[i], t, &scratch, 0);
-        if (c) {
-            uint64_t idx[AD_MAX_NDIM], r = i;
-            for (int j = ndim - 1; j >= 0; j--) {
-                idx[j] = shape[j] ? r % shape[j] : 0;
-                r = shape[j] ? r / shape[j] : 0;
-            }
-            size_t m = d->p.len;
-            ptr_push_idx(d, idx, ndim);
-            leaf_error(d, c, pk.words[i], t);
-            adx_ptr_pop(&d->p, m);
-            return -1;
-        }
+        if (c) return packed_error(d, c, pk.words[i], t, i, ndim, shape);
     }
     /* In place, front to back: element i is written at or before word i of
      * the block (the words start `off` words in), after word i was read.
      * memcpy for every access, so no type-based reordering can move a
      * read after a write to the same bytes. */
-    const size_t sz = ad_dtype_size(t);
     char *out = pk.base;
     const char *in = (const char *)pk.words;
     if (t == AD_F64 && !(k & ~JV_K(0))) {
@@ -441,6 +629,7 @@ int jd_fill_packed(jd *d, jv v, int ndim, const uint64_t *shape, ad_dtype t, ad_
             memcpy(out + i * sz, &r, sz);     /* the sz bytes it wrote */
         }
     }
+take:;
     void *data = jv_packed_take(d->doc, v, n * sz);
     /* the block's charge went with it: the typed array is charged now */
     if (jd_reserve(d, t, n)) {
@@ -861,7 +1050,10 @@ int jd_block_1d(jd *d, jv v, enum jd_part_role role, ad_array *a, bool *plain)
             size_t n = jv_array_size(v);
             if (jd_check_elements(d, n)) return -1;
             uint64_t sh[1] = {n};
-            for (size_t i = 0; i < n; i++)
+            jv_packed pk;
+            /* a packed array of integers needs no walk (nor its words back) */
+            bool all_int = jv_packed_get(v, &pk) && !(pk.kinds & ~JV_K(JVT_INT));
+            for (size_t i = 0; !all_int && i < n; i++)
                 if (!jv_is_integer(jv_array_get(v, i))) {
                     size_t m = adx_ptr_idx(&d->p, i);
                     jd_fail(d, ADX_E_SCHEMA, "expected an integer index, got %s",
@@ -869,8 +1061,7 @@ int jd_block_1d(jd *d, jv v, enum jd_part_role role, ad_array *a, bool *plain)
                     adx_ptr_pop(&d->p, m);
                     return -1;
                 }
-            jv_packed pk;
-            if (jv_packed_get(v, &pk) && !(pk.kinds & ~JV_K(JVT_INT))) {
+            if (all_int) {
                 int r = jd_fill_packed(d, v, 1, sh, AD_I64, a);
                 if (r) return r < 0 ? -1 : 0;
             }

@@ -14,7 +14,11 @@
  * filling need no temporary JSON arrays. */
 typedef struct colsrc {
     enum { CS_PLAIN, CS_SPLIT, CS_RECORDS } form;
-    jv arr;          /* the column (plain) or the rows (split) */
+    jv arr; /* the column (plain) or the rows (split) */
+    /* plain: its values where they lie (packed ones stay encoded); split:
+     * the packed table's values, row-major, when it is one (n = its row
+     * length), else data NULL */
+    jd_seq seq;
     const jv *cells; /* records: this column's value per row (JV_NONE = missing) */
     size_t col;
     const char *key;
@@ -26,8 +30,9 @@ static jv cs_get(const colsrc *c, uint64_t i)
 {
     switch (c->form) {
     case CS_PLAIN:
-        return jv_array_get(c->arr, i);
+        return jd_seq_get(&c->seq, i);
     case CS_SPLIT:
+        if (c->seq.data) return jv_enc_get(c->seq.data, c->seq.enc, i * c->seq.n + c->col);
         return jv_array_get(jv_array_get(c->arr, i), c->col);
     default:
         return c->cells[i];
@@ -58,6 +63,18 @@ static int cs_fail(jd *d, const colsrc *c, uint64_t i, adx_errtype t, const char
 static void cs_count(const colsrc *c, uint64_t *cnt)
 {
     memset(cnt, 0, L__COUNT * sizeof *cnt);
+    if (c->form == CS_PLAIN && c->seq.n == c->n) {
+        /* a packed column of one kind: no need to look at each value */
+        const uint32_t k = c->seq.kinds;
+        int one = k == JV_K(JVT_INT)                                ? L_INT
+                  : k == JV_K(0)                                    ? L_REAL
+                  : k && !(k & ~(JV_K(JVT_TRUE) | JV_K(JVT_FALSE))) ? L_BOOL
+                                                                    : -1;
+        if (one >= 0) {
+            cnt[one] = c->n;
+            return;
+        }
+    }
     for (uint64_t i = 0; i < c->n; i++)
         cnt[jd_leaf(cs_get(c, i))]++;
 }
@@ -74,14 +91,19 @@ static int count_dups(jd *d, const ad_array *a, uint64_t *dups)
 {
     *dups = 0;
     if (a->n < 2) return 0;
+    if (jd_temp_charge(d, a->n * sizeof(char *))) return -1;
     const char **p = malloc(a->n * sizeof *p);
-    if (!p) return jd_nomem(d);
+    if (!p) {
+        jd_temp_release(d, a->n * sizeof(char *));
+        return jd_nomem(d);
+    }
     for (uint64_t i = 0; i < a->n; i++)
         p[i] = ad_str_at(a, i);
     qsort(p, a->n, sizeof *p, cmp_cstr);
     for (uint64_t i = 1; i < a->n; i++)
         if (!strcmp(p[i], p[i - 1])) (*dups)++;
     free(p);
+    jd_temp_release(d, a->n * sizeof(char *));
     return 0;
 }
 
@@ -224,6 +246,11 @@ static ad_elem *cat_from_values(jd *d, const colsrc *c, const uint64_t *cnt)
     ad_array vals = {0};
     ad_strbuild sb = {0};
     ad_elem *e = NULL;
+    /* the missing mask and the builder's row groups (n int64s) are held
+     * until the categories are made (its hash of distinct values is not
+     * counted: 64 bytes per category at most) */
+    uint64_t temp = n * 9;
+    if (jd_temp_charge(d, temp)) return NULL;
     uint8_t *miss = calloc(n ? n : 1, 1);
     if (!miss) goto nomem;
     if (t == AD_STR) {
@@ -262,6 +289,7 @@ static ad_elem *cat_from_values(jd *d, const colsrc *c, const uint64_t *cnt)
     if (ct == CT_MIXED) jd_report(d, adx_ptr_str(&d->s), REP_MIXED_TO_STRING, nonnull, NULL);
     ad_array_free(&vals);
     free(miss);
+    jd_temp_release(d, temp);
     return e;
 nomem:
     jd_nomem(d);
@@ -269,6 +297,7 @@ fail:
     ad_array_free(&vals);
     ad_sb_free(&sb);
     free(miss);
+    jd_temp_release(d, temp);
     ad_elem_free(e);
     return NULL;
 }
@@ -433,19 +462,24 @@ static ad_elem *typed_nullable(jd *d, jv v, bool boolean)
         jd_nomem(d);
         return NULL;
     }
-    if (jd_reserve(d, t, n) || jd_reserve(d, AD_BOOL, n)) goto fail;
-    if (ad_array_init(&e->u.nl.values, t, 1, sh) < 0 ||
+    /* Packed values are checked here, then converted in place (nulls made
+     * 0 first) like any packed array: no second copy of the column. */
+    jv_packed pk;
+    bool inplace = jv_packed_get(vals, &pk) && pk.ndim == 1 && pk.n == n && n > 0;
+    if (jd_reserve(d, AD_BOOL, n) || (!inplace && jd_reserve(d, t, n))) goto fail;
+    if ((!inplace && ad_array_init(&e->u.nl.values, t, 1, sh) < 0) ||
         ad_array_init(&e->u.nl.mask, AD_BOOL, 1, sh) < 0) {
         jd_nomem(d);
         goto fail;
     }
     uint8_t *mask = e->u.nl.mask.data;
     size_t m = adx_ptr_key(&d->p, which);
+    jd_seq sv = jd_seq_of(vals), sm = jd_seq_of(jmask);
     for (uint64_t i = 0; i < n; i++) {
-        jv x = jv_array_get(vals, i);
+        jv x = jd_seq_get(&sv, i);
         bool missing = jv_is_null(x);
         if (!jv_none(jmask)) {
-            jv mk = jv_array_get(jmask, i);
+            jv mk = jd_seq_get(&sm, i);
             if (!jv_is_boolean(mk)) {
                 adx_ptr_pop(&d->p, m);
                 m = adx_ptr_key(&d->p, "mask");
@@ -459,9 +493,22 @@ static ad_elem *typed_nullable(jd *d, jv v, bool boolean)
         mask[i] = missing;
         if (missing && jv_is_null(x)) continue; /* value stays 0 */
         size_t mi = adx_ptr_idx(&d->p, i);
-        int r = jd_put_leaf(d, x, t, e->u.nl.values.data, i);
+        uint64_t scratch;
+        int r = inplace ? jd_put_leaf(d, x, t, &scratch, 0)
+                        : jd_put_leaf(d, x, t, e->u.nl.values.data, i);
         adx_ptr_pop(&d->p, mi);
         if (r) {
+            adx_ptr_pop(&d->p, m);
+            goto fail;
+        }
+    }
+    if (inplace) {
+        if (pk.words)
+            for (uint64_t i = 0; i < n; i++)
+                if (jv_is_null(pk.words[i])) pk.words[i] = boolean ? JV_FALSE : jv_int_word(0);
+        int r = jd_fill_packed(d, vals, 1, sh, t, &e->u.nl.values);
+        if (r <= 0) {
+            if (!r) jd_fail(d, ADX_E_INTERNAL, "packed values not converted");
             adx_ptr_pop(&d->p, m);
             goto fail;
         }
@@ -529,8 +576,12 @@ static int check_distinct(jd *d, const ad_array *a)
         return 0;
     }
     bool f = ad_dtype_is_float(a->dtype);
+    if (jd_temp_charge(d, n * 8)) return -1;
     void *c = malloc(n * (f ? sizeof(double) : sizeof(int64_t)));
-    if (!c) return jd_nomem(d);
+    if (!c) {
+        jd_temp_release(d, n * 8);
+        return jd_nomem(d);
+    }
     for (uint64_t i = 0; i < n; i++) {
         if (f)
             ((double *)c)[i] = ad_array_get_f64(a, i);
@@ -550,6 +601,7 @@ static int check_distinct(jd *d, const ad_array *a)
             r = jd_fail(d, ADX_E_SCHEMA, "categories must be distinct: %s appears twice", buf);
         }
     free(c);
+    jd_temp_release(d, n * 8);
     return r;
 }
 
@@ -585,7 +637,11 @@ static ad_elem *typed_categorical(jd *d, jv v)
             return NULL;
         }
         snprintf(base, sizeof base, "%s", adx_ptr_str(&d->p));
-        colsrc c = {.form = CS_PLAIN, .arr = jvals, .n = jv_array_size(jvals), .base = base};
+        colsrc c = {.form = CS_PLAIN,
+                    .arr = jvals,
+                    .seq = jd_seq_of(jvals),
+                    .n = jv_array_size(jvals),
+                    .base = base};
         adx_ptr_pop(&d->p, m);
         if (jd_check_elements(d, c.n) || jd_check_dim(d, c.n)) return NULL;
         uint64_t cnt[L__COUNT];
@@ -606,7 +662,8 @@ static ad_elem *typed_categorical(jd *d, jv v)
         return NULL;
     }
     snprintf(base, sizeof base, "%s", adx_ptr_str(&d->p));
-    colsrc c = {.form = CS_PLAIN, .arr = jc, .n = jv_array_size(jc), .base = base};
+    colsrc c = {
+        .form = CS_PLAIN, .arr = jc, .seq = jd_seq_of(jc), .n = jv_array_size(jc), .base = base};
     ad_elem *ce = col_plain(d, &c, false);
     if (ce && ce->kind != AD_K_ARRAY) {
         jd_fail(d, ADX_E_SCHEMA,
@@ -649,9 +706,15 @@ static ad_elem *typed_categorical(jd *d, jv v)
         goto fail;
     }
     if (jd_check_elements(d, n) || jd_check_dim(d, n)) goto fail;
-    if (alloc_codes(d, &e->u.cat.codes, n, ncat)) goto fail;
+    /* Packed integer codes (no null) are checked, then converted in place
+     * into the codes' dtype: no second copy. */
+    jv_packed pk;
+    bool inplace = jv_packed_get(jk, &pk) && pk.ndim == 1 && pk.n == n && n > 0 &&
+                   !(pk.kinds & ~JV_K(JVT_INT));
+    if (!inplace && alloc_codes(d, &e->u.cat.codes, n, ncat)) goto fail;
+    jd_seq sk = jd_seq_of(jk);
     for (uint64_t i = 0; i < n; i++) {
-        jv x = jv_array_get(jk, i);
+        jv x = jd_seq_get(&sk, i);
         int64_t code = -1;
         if (jv_is_integer(x)) {
             code = (int64_t)jv_integer_value(x);
@@ -667,7 +730,15 @@ static ad_elem *typed_categorical(jd *d, jv v)
                     code, ncat, ncat);
             goto fail;
         }
-        ad_codes_set(&e->u.cat.codes, i, code);
+        if (!inplace) ad_codes_set(&e->u.cat.codes, i, code);
+    }
+    if (inplace) {
+        uint64_t sh[1] = {n};
+        int r = jd_fill_packed(d, jk, 1, sh, ad_codes_dtype(ncat), &e->u.cat.codes);
+        if (r <= 0) {
+            if (!r) jd_fail(d, ADX_E_INTERNAL, "packed codes not converted");
+            goto fail;
+        }
     }
     adx_ptr_pop(&d->p, m);
     return e;
@@ -773,8 +844,11 @@ static int frame_columnar(jd *d, jv cols, ad_frame *f, bool globs, jd_frame_info
         if (jd_check_str(d, strlen(name)))
             ;
         else if (jv_is_array(v)) {
-            colsrc c = {
-                .form = CS_PLAIN, .arr = v, .n = jv_array_size(v), .base = adx_ptr_str(&d->p)};
+            colsrc c = {.form = CS_PLAIN,
+                        .arr = v,
+                        .seq = jd_seq_of(v),
+                        .n = jv_array_size(v),
+                        .base = adx_ptr_str(&d->p)};
             e = col_plain(d, &c, want_cat(d, globs, name));
         } else if (jv_is_object(v)) {
             e = col_typed(d, v);
@@ -835,8 +909,20 @@ static int frame_split(jd *d, jv names, jv data, ad_frame *f, bool globs, jd_fra
         adx_ptr_pop(&d->p, m);
         return -1;
     }
+    /* A numeric table is one packed matrix: its columns are read out of
+     * its values where they lie (no row nodes, encoded values stay so).
+     * The columns are copies; the table stays in the document until the
+     * frame is released. */
+    jv_packed pk;
+    jd_seq table = {0};
+    if (jv_packed_get(data, &pk) && pk.ndim == 2 && pk.shape[1] == ncols)
+        table = (jd_seq){pk.data, pk.enc, ncols, 0};
+    else if (jv_unpack(d->doc, data, adx_ptr_str(&d->p), d->err)) {
+        adx_ptr_pop(&d->p, m);
+        return -1;
+    }
     size_t nrows = jv_array_size(data);
-    for (size_t i = 0; i < nrows; i++) {
+    for (size_t i = 0; i < nrows && !table.data; i++) {
         jv row = jv_array_get(data, i);
         if (!jv_is_array(row) || jv_array_size(row) != ncols) {
             adx_ptr_idx(&d->p, i);
@@ -854,8 +940,12 @@ static int frame_split(jd *d, jv names, jv data, ad_frame *f, bool globs, jd_fra
     for (size_t j = 0; j < ncols && !r; j++) {
         const char *name = jv_string_value(jv_array_get(names, j));
         size_t ms = adx_ptr_key(&d->s, name);
-        colsrc c = {
-            .form = CS_SPLIT, .arr = data, .col = j, .n = nrows, .base = adx_ptr_str(&d->p)};
+        colsrc c = {.form = CS_SPLIT,
+                    .arr = data,
+                    .seq = table,
+                    .col = j,
+                    .n = nrows,
+                    .base = adx_ptr_str(&d->p)};
         ad_elem *e =
             jd_check_str(d, strlen(name)) ? NULL : col_plain(d, &c, want_cat(d, globs, name));
         r = e ? add_col(d, f, name, e) : -1;
@@ -1035,6 +1125,7 @@ int jd_frame(jd *d, jv v, ad_frame *f, bool globs, jd_frame_info *fi)
         } else {
             colsrc c = {.form = CS_PLAIN,
                         .arr = jidx,
+                        .seq = jd_seq_of(jidx),
                         .n = jv_array_size(jidx),
                         .base = adx_ptr_str(&d->p)};
             r = frame_index(d, &c, f);
@@ -1139,8 +1230,11 @@ ad_elem *jd_recarray(jd *d, jv v)
         if (!r && jv_is_array(val)) {
             /* The Column rules, without categoricals; a field must end up
              * a plain typed array. */
-            colsrc c = {
-                .form = CS_PLAIN, .arr = val, .n = jv_array_size(val), .base = adx_ptr_str(&d->p)};
+            colsrc c = {.form = CS_PLAIN,
+                        .arr = val,
+                        .seq = jd_seq_of(val),
+                        .n = jv_array_size(val),
+                        .base = adx_ptr_str(&d->p)};
             ad_elem *col = col_plain(d, &c, false);
             if (!col)
                 r = -1;

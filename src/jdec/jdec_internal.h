@@ -75,6 +75,30 @@ static inline int jd_leaf(jv v)
         return L_OBJ;
     }
 }
+/* The elements of a 1-d array read where they lie: a packed array's
+ * encoded values (jdec_tree.h) without turning them back into words, or a
+ * plain array's nodes. Valid until the array is converted or released. */
+typedef struct jd_seq {
+    const void *data;
+    unsigned enc;
+    uint64_t n;
+    uint32_t kinds; /* of a packed array (OR of JV_K() of its values); 0 = not known */
+} jd_seq;
+static inline jd_seq jd_seq_of(jv v)
+{
+    jv_packed pk;
+    if (jv_packed_get(v, &pk) && pk.ndim == 1) return (jd_seq){pk.data, pk.enc, pk.n, pk.kinds};
+    return (jd_seq){jv_array_items(v), JV_ENC_WORDS, jv_array_size(v), 0};
+}
+static inline jv jd_seq_get(const jd_seq *s, uint64_t i)
+{
+    return i < s->n && s->data ? jv_enc_get(s->data, s->enc, i) : JV_NONE;
+}
+/* Memory a decoder step holds for a while (scratch arrays, sort buffers):
+ * charged to the request's budget at d->p, released with jd_temp_release. */
+int jd_temp_charge(jd *d, uint64_t bytes);
+void jd_temp_release(jd *d, uint64_t bytes);
+
 /* A float spelled as a string; returns false if s is not one of them. */
 bool jd_nanstr(const char *s, double *out);
 /* A non-negative integer size (integral reals such as 1e12 count too, so a

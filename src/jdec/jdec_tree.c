@@ -9,6 +9,12 @@
  * large the stack buffer itself becomes its block (what lies below moves to
  * a new stack) and the words are never copied (packed arrays, jdec_tree.h).
  * A row that breaks the pattern turns the rows before it into nodes, once.
+ * The frame of a top-level array re-encodes its words every enc_chunk
+ * values into the narrowest exact form (jv_enc), so what stays on the stack
+ * is about the size of the typed array it will become; a value that form
+ * cannot keep turns the run back into words, once. A row (or 2-d slab) of
+ * such an array that grows past row_chunk words joins the run before it
+ * closes, and gets its words back if it turns out not to fit.
  * Small nodes come from an arena; nodes of JV_BIG_NODE bytes or more are
  * allocated alone so the decoder can release a converted element before it
  * decodes the next one.
@@ -16,6 +22,7 @@
 #include "jdec_tree.h"
 
 #include <inttypes.h>
+#include <float.h>
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
@@ -61,6 +68,9 @@ struct jv_doc {
     jv_block **blk;
     size_t nblk, capblk;
     parser *ps; /* while parsing, for the pointers of budget errors */
+    /* the first failure of a lazy reader (jv_rows), which can only answer
+     * "absent": the decoder fails with it (jv_doc_failed) */
+    adx_err lazy_err;
 };
 
 /* ------------------------------------------------------------ memory */
@@ -174,9 +184,12 @@ static jv_arr *arr_alloc(jv_doc *d, uint64_t n, bool words, adx_err *err)
 /* The words of a packed array: one malloc'd buffer (the value stack the
  * parser collected them on, handed over), the elements from word `off`. */
 struct jv_block {
-    void *mem; /* NULL once taken or freed */
-    uint64_t off, n;
-    uint64_t charged;
+    void *mem;        /* NULL once taken or freed */
+    uint64_t off;     /* words before the values */
+    uint64_t n;       /* values */
+    unsigned enc;     /* enum jv_enc of the values */
+    int64_t lo, hi;   /* their range, for an integer encoding */
+    uint64_t charged; /* = the allocation's size */
     jv_doc *doc;
     uint32_t kinds; /* of all the words */
     int ndim;
@@ -185,10 +198,18 @@ struct jv_block {
 };
 
 static size_t pack_min = JV_PACK_MIN;
+/* Values of a top-level array are encoded every enc_chunk words: 64 KiB of
+ * words stay in the cache while they are re-read. */
+static size_t enc_chunk = JV_PACK_MIN / sizeof(jv);
+/* A row of a top-level array longer than this many words goes into the
+ * array's run before it ends (1 MiB of words by default). */
+static size_t row_chunk = JV_PACK_MIN / sizeof(jv) * 16;
 
 void jv_pack_min_set(size_t bytes)
 {
     pack_min = bytes;
+    enc_chunk = bytes == SIZE_MAX ? SIZE_MAX : bytes / sizeof(jv) ? bytes / sizeof(jv) : 1;
+    row_chunk = enc_chunk == SIZE_MAX ? SIZE_MAX : enc_chunk == 1 ? 1 : enc_chunk * 16;
 }
 
 static void block_free(jv_doc *d, jv_block *b)
@@ -204,14 +225,68 @@ bool jv_packed_get(jv v, jv_packed *out)
 {
     if (jv_tag(v) != JVT_ARR) return false;
     const jv_arr *a = jv_ptr(v);
-    if (!a->blk || !a->blk->mem) return false;
-    out->words = (jv *)a->blk->mem + a->blk->off;
-    out->n = a->blk->n;
-    out->kinds = a->blk->kinds;
-    out->base = a->blk->mem;
+    if (!a->blk || !a->blk->mem || !a->blk->ndim) return false;
+    const jv_block *b = a->blk;
+    out->data = (jv *)b->mem + b->off;
+    out->words = b->enc == JV_ENC_WORDS ? (jv *)b->mem + b->off : NULL;
+    out->enc = b->enc;
+    out->lo = b->lo;
+    out->hi = b->hi;
+    out->n = b->n;
+    out->kinds = b->kinds;
+    out->base = b->mem;
+    out->size = b->charged;
     out->ndim = a->blk->ndim;
     out->shape = a->blk->shape;
     return true;
+}
+
+/* Resize a block's allocation to `bytes`, the budget following. */
+static int block_resize(jv_block *b, size_t bytes, const char *pointer, adx_err *err)
+{
+    jv_doc *d = b->doc;
+    if (bytes > b->charged) {
+        if (adx_budget_charge(d->budget, bytes - b->charged, pointer, err)) return -1;
+        d->charged += bytes - b->charged;
+    }
+    void *p = realloc(b->mem, bytes);
+    if (!p) {
+        if (bytes > b->charged) doc_release(d, bytes - b->charged);
+        return adx_err_set(err, ADX_E_NOMEM, pointer, "out of memory while decoding");
+    }
+    if (bytes < b->charged) doc_release(d, b->charged - bytes);
+    /* the new part is about to be written whole */
+    if (bytes > b->charged) jv_prefault((char *)p + b->charged, bytes - b->charged);
+    b->mem = p;
+    b->charged = bytes;
+    return 0;
+}
+
+int jv_packed_grow(jv_doc *d, jv v, size_t bytes, jv_packed *pk, const char *pointer, adx_err *err)
+{
+    (void)d;
+    if (!jv_packed_get(v, pk)) return adx_err_set(err, ADX_E_INTERNAL, pointer, "no packed block");
+    jv_block *b = ((jv_arr *)jv_ptr(v))->blk;
+    if (bytes > b->charged && block_resize(b, bytes, pointer, err)) return -1;
+    jv_packed_get(v, pk);
+    return 0;
+}
+
+/* An encoded block back to words, in place (back to front: word i lands at
+ * or after value i), for the readers that walk rows. */
+static int block_widen(jv_block *b, adx_err *err)
+{
+    if (b->enc == JV_ENC_WORDS) return 0;
+    size_t sz = jv_enc_size(b->enc);
+    if (block_resize(b, (size_t)(b->off + b->n) * sizeof(jv), "", err)) return -1;
+    unsigned char *p = (unsigned char *)((jv *)b->mem + b->off);
+    for (uint64_t i = b->n; i-- > 0;) {
+        jv w = jv_enc_get(p, b->enc, i);
+        memcpy(p + i * sizeof(jv), &w, sizeof w);
+    }
+    (void)sz;
+    b->enc = JV_ENC_WORDS;
+    return 0;
 }
 
 void *jv_packed_take(jv_doc *d, jv v, size_t bytes)
@@ -311,6 +386,29 @@ uint8_t *jv_b64_take(jv_doc *d, jv v, uint64_t *n)
     /* The charge stays with the request: the bytes are model data now. */
     if (p) d->charged -= b->n;
     return p;
+}
+
+bool jv_doc_failed(jv_doc *d, adx_err *err)
+{
+    if (!d || !adx_err_failed(&d->lazy_err)) return false;
+    if (!adx_err_failed(err)) *err = d->lazy_err;
+    return true;
+}
+
+int jv_unpack(jv_doc *d, jv v, const char *pointer, adx_err *err)
+{
+    (void)d;
+    if (jv_tag(v) != JVT_ARR) return 0;
+    jv_arr *a = jv_ptr(v);
+    if (a->v || !a->n || !(a->flags & JVA_LAZY) || !a->blk || !a->blk->mem) return 0;
+    /* the same work as the lazy path, with the error where it belongs */
+    adx_err *lz = &a->blk->doc->lazy_err;
+    if (jv_rows(a)) return 0;
+    adx_errtype t = lz->type;
+    char msg[ADX_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", lz->detail);
+    adx_err_init(lz);
+    return adx_err_set(err, t == ADX_E_NONE ? ADX_E_NOMEM : t, pointer, "%s", msg);
 }
 
 jv jv_doc_root(const jv_doc *d)
@@ -586,7 +684,24 @@ typedef struct frame {
      * shape whose words lie on the value stack (no node made for them) */
     uint32_t pk_nd;
     uint64_t pk_shape[AD_MAX_NDIM];
+    /* A top-level array (its parent is not an array) encodes its values as
+     * they come (jdec_tree.h, jv_enc): enc_n values of encoding `enc` from
+     * the byte at word `base`, then words from `pend` not yet encoded.
+     * ENC_OFF: words only (a row, an object, or values no encoding keeps). */
+    unsigned enc;
+    uint64_t enc_n;
+    size_t pend;
+    int64_t lo, hi;
+    bool in_arr;  /* some frame below is an array */
+    bool has_enc; /* an object whose "encoding-type": "array" came */
+    bool has_f32; /* an object whose "dtype": "float32" came */
+    bool f32x;    /* an array that is such an object's "data": JV_ENC_F32X */
+    /* a row (or slab) of a top-level array: how many of its values went
+     * into the parent's run already (its words from `base` are the rest) */
+    uint64_t early;
 } frame;
+
+enum { ENC_NONE = 100, ENC_OFF = JV_ENC_WORDS };
 
 /* Leaves a packed array may hold: numbers, null, booleans. */
 #define PACK_KINDS                                                                                 \
@@ -719,9 +834,9 @@ static int skip_ws(parser *ps)
 }
 
 /* Above this the value stack grows by this many words at a time, so its
- * unused room stays under 32 MiB whatever the array (glibc grows such a
+ * unused room stays under 8 MiB whatever the array (glibc grows such a
  * buffer with mremap, without a copy). */
-#define VS_STEP ((size_t)4 << 20)
+#define VS_STEP ((size_t)1 << 20)
 
 static int vpush(parser *ps, jv v)
 {
@@ -1305,6 +1420,343 @@ static int push_frame(parser *ps, bool obj)
     f->htcap = 0;
     f->kinds = 0;
     f->pk_nd = 0;
+    const frame *up = ps->fn >= 2 ? &ps->fs[ps->fn - 2] : NULL;
+    f->enc = !obj && (!up || up->obj) ? ENC_NONE : ENC_OFF;
+    f->in_arr = up && (!up->obj || up->in_arr);
+    f->has_enc = f->has_f32 = false;
+    /* the key of the member being read is on the stack below it */
+    f->f32x = !obj && up && up->has_enc && up->has_f32 && !up->in_arr && ps->vn > 0 &&
+              jv_tag(ps->vs[ps->vn - 1]) == JVT_STR &&
+              !strcmp(((const jv_str *)jv_ptr(ps->vs[ps->vn - 1]))->s, "data");
+    f->enc_n = 0;
+    f->early = 0;
+    f->pend = ps->vn;
+    f->lo = INT64_MAX;
+    f->hi = INT64_MIN;
+    return 0;
+}
+
+/* An object member whose value is a string: "encoding-type": "array" and
+ * "dtype": "float32" (in this order or the other) make the "data" after
+ * them JV_ENC_F32X. */
+static void note_member(parser *ps, frame *f, jv v)
+{
+    const jv_str *k = jv_ptr(ps->vs[ps->vn - 1]), *s = jv_ptr(v);
+    ad_dtype t;
+    if (!strcmp(k->s, "encoding-type"))
+        f->has_enc = !strcmp(s->s, "array");
+    else if (!strcmp(k->s, "dtype"))
+        f->has_f32 = ad_dtype_from_name(s->s, &t) == 0 && t == AD_F32;
+}
+
+/* ---- encoded runs (the values of a top-level array, jv_enc) ---- */
+
+static int vreserve(parser *ps, size_t need)
+{
+    if (need <= ps->vcap) return 0;
+    size_t nc = ps->vcap ? ps->vcap : 1024;
+    while (nc < need)
+        nc = nc < VS_STEP ? nc * 2 : nc + VS_STEP;
+    if (p_charge(ps, (nc - ps->vcap) * sizeof(jv))) return -1;
+    jv *n = realloc(ps->vs, nc * sizeof *n);
+    if (!n) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+    ps->vs = n;
+    jv_prefault(n + ps->vcap, (nc - ps->vcap) * sizeof *n);
+    ps->vcap = nc;
+    return 0;
+}
+
+static unsigned int_enc(int64_t lo, int64_t hi)
+{
+    if (lo >= 0)
+        return hi <= UINT8_MAX    ? JV_ENC_U8
+               : hi <= UINT16_MAX ? JV_ENC_U16
+               : hi <= UINT32_MAX ? JV_ENC_U32
+                                  : ENC_OFF;
+    return lo >= INT8_MIN && hi <= INT8_MAX     ? JV_ENC_I8
+           : lo >= INT16_MIN && hi <= INT16_MAX ? JV_ENC_I16
+           : lo >= INT32_MIN && hi <= INT32_MAX ? JV_ENC_I32
+                                                : ENC_OFF;
+}
+
+static bool is_int_enc(unsigned e)
+{
+    return e >= JV_ENC_U8 && e <= JV_ENC_I32;
+}
+
+/* The encoding that keeps the run and m more words w exactly (the kinds
+ * of the whole array so far decide which scan applies). */
+static unsigned enc_for(frame *f, const jv *w, size_t m)
+{
+    const uint32_t k = f->kinds;
+    if (f->f32x) return k & ~PACK_KINDS ? ENC_OFF : JV_ENC_F32X;
+    if (k == JV_K(JVT_INT) && (f->enc == ENC_NONE || is_int_enc(f->enc))) {
+        int64_t lo = f->lo, hi = f->hi;
+        for (size_t i = 0; i < m; i++) {
+            int64_t x = (int64_t)(w[i].b << 16) >> 16;
+            lo = x < lo ? x : lo;
+            hi = x > hi ? x : hi;
+        }
+        f->lo = lo;
+        f->hi = hi;
+        return int_enc(lo, hi);
+    }
+    if (k == JV_K(0) && (f->enc == ENC_NONE || f->enc == JV_ENC_F32)) {
+        for (size_t i = 0; i < m; i++) {
+            double x;
+            memcpy(&x, &w[i], sizeof x);
+            /* a float cast of a finite value beyond FLT_MAX is undefined */
+            if (!(fabs(x) <= FLT_MAX) ? !isinf(x) : (double)(float)x != x) return ENC_OFF;
+        }
+        return JV_ENC_F32;
+    }
+    if (!(k & ~(JV_K(JVT_TRUE) | JV_K(JVT_FALSE))) && (f->enc == ENC_NONE || f->enc == JV_ENC_BOOL))
+        return JV_ENC_BOOL;
+    return ENC_OFF;
+}
+
+/* numpy's float32 of a packed word, as the decoder's dtype conversion
+ * makes it (null = NaN, beyond float32's range = inf) */
+static float f32_of(jv w)
+{
+    double r;
+    switch (jv_tag(w)) {
+    case 0:
+        r = jv_real_value(w);
+        break;
+    case JVT_INT:
+        r = (double)((int64_t)(w.b << 16) >> 16);
+        break;
+    case JVT_TRUE:
+        r = 1;
+        break;
+    case JVT_FALSE:
+        r = 0;
+        break;
+    case JVT_BIG: {
+        const jv_big *b = jv_ptr(w);
+        if (b->is_unsigned) return (float)b->u;
+        r = (double)b->i;
+        break;
+    }
+    default:
+        r = NAN;
+    }
+    if (isfinite(r) && fabs(r) > FLT_MAX) return r > 0 ? INFINITY : -INFINITY;
+    return (float)r;
+}
+
+static void enc_put(unsigned char *p, unsigned e, uint64_t i, jv w)
+{
+    int64_t x = (int64_t)(w.b << 16) >> 16;
+    switch (e) {
+    case JV_ENC_U8:
+    case JV_ENC_I8:
+        p[i] = (unsigned char)x;
+        break;
+    case JV_ENC_U16:
+    case JV_ENC_I16: {
+        uint16_t y = (uint16_t)x;
+        memcpy(p + 2 * i, &y, 2);
+        break;
+    }
+    case JV_ENC_U32:
+    case JV_ENC_I32: {
+        uint32_t y = (uint32_t)x;
+        memcpy(p + 4 * i, &y, 4);
+        break;
+    }
+    case JV_ENC_F32: {
+        float y = (float)jv_real_value(w);
+        memcpy(p + 4 * i, &y, 4);
+        break;
+    }
+    case JV_ENC_F32X: {
+        float y = f32_of(w);
+        memcpy(p + 4 * i, &y, 4);
+        break;
+    }
+    case JV_ENC_BOOL:
+        p[i] = w.b == JV_TRUE.b;
+        break;
+    default:
+        memcpy(p + 8 * i, &w, 8);
+    }
+}
+
+/* Re-encode f's run into the wider (or equal) encoding e, ENC_OFF = back
+ * to words, moving the pending words out of its way first. Back to front:
+ * value i lands at or after where it was. */
+static int enc_recode(parser *ps, frame *f, unsigned e)
+{
+    size_t m = ps->vn - f->pend, sn = jv_enc_size(e);
+    size_t np = f->base + (size_t)((f->enc_n * sn + sizeof(jv) - 1) / sizeof(jv));
+    if (vreserve(ps, np + m)) return -1;
+    /* up out of the run's way, or down over the gap enc_fast may leave */
+    if (np != f->pend) memmove(ps->vs + np, ps->vs + f->pend, m * sizeof(jv));
+    unsigned char *b = (unsigned char *)(ps->vs + f->base);
+    if (f->enc != ENC_NONE && f->enc != e)
+        for (uint64_t i = f->enc_n; i-- > 0;)
+            enc_put(b, e, i, jv_enc_get(b, f->enc, i));
+    f->pend = np;
+    ps->vn = np + m;
+    if (e == ENC_OFF) f->enc_n = 0, f->pend = ps->vn;
+    f->enc = e;
+    return 0;
+}
+
+/* Encode f's pending words at the end of its run. */
+static int enc_flush(parser *ps, frame *f);
+
+/* Whether row f (still open) can join the rows of its parent p so far. */
+static bool row_fits(const frame *p, const frame *f)
+{
+    return p->count == 0 || (p->pk_nd == f->pk_nd + 1 && f->count <= p->pk_shape[0] &&
+                             !memcmp(p->pk_shape + 1, f->pk_shape, f->pk_nd * sizeof *f->pk_shape));
+}
+
+/* A long row's words go into its parent's run before the row ends, so a
+ * row costs no more than row_chunk words however long it is. */
+static int row_flush(parser *ps, frame *f, frame *p)
+{
+    size_t m = ps->vn - f->base;
+    p->kinds |= f->kinds;
+    if (enc_flush(ps, p)) return -1;
+    if (p->enc == ENC_OFF) {
+        /* the run went back to words: the row's are the last ones */
+        f->base = ps->vn - (size_t)(m + f->early);
+        f->early = 0;
+    } else {
+        f->early += m;
+        f->base = ps->vn;
+    }
+    return 0;
+}
+
+/* The row will not join its parent after all (ragged, or not numbers):
+ * the parent's run goes back to words, the row's words with it. */
+static int row_unflush(parser *ps, frame *f, frame *p)
+{
+    size_t m = ps->vn - f->base;
+    if (enc_recode(ps, p, ENC_OFF)) return -1;
+    f->base = ps->vn - (size_t)(m + f->early);
+    f->early = 0;
+    return 0;
+}
+
+#define FAST_INT(T)                                                                                \
+    for (; i < m; i++) {                                                                           \
+        uint64_t wb = w[i].b;                                                                      \
+        int64_t x = (int64_t)(wb << 16) >> 16;                                                     \
+        if ((wb >> 48) != (0xFFF0u | JVT_INT) || x < clo || x > chi) break;                        \
+        lo = x < lo ? x : lo;                                                                      \
+        hi = x > hi ? x : hi;                                                                      \
+        T y = (T)x;                                                                                \
+        memcpy(b + (n0 + i) * sizeof(T), &y, sizeof(T));                                           \
+    }
+
+/* The common case in one pass: f's pending words while they fit its
+ * encoding as it is (what enc_for would keep), written at the run's end.
+ * Returns how many; the rest take the general way. */
+static size_t enc_fast(frame *f, unsigned char *b, const jv *w, size_t m)
+{
+    const uint64_t n0 = f->enc_n;
+    int64_t lo = f->lo, hi = f->hi, clo = 0, chi = 0;
+    size_t i = 0;
+    switch (f->enc) {
+    case JV_ENC_U8:
+        chi = UINT8_MAX;
+        FAST_INT(uint8_t);
+        break;
+    case JV_ENC_I8:
+        clo = INT8_MIN, chi = INT8_MAX;
+        FAST_INT(int8_t);
+        break;
+    case JV_ENC_U16:
+        chi = UINT16_MAX;
+        FAST_INT(uint16_t);
+        break;
+    case JV_ENC_I16:
+        clo = INT16_MIN, chi = INT16_MAX;
+        FAST_INT(int16_t);
+        break;
+    case JV_ENC_U32:
+        chi = UINT32_MAX;
+        FAST_INT(uint32_t);
+        break;
+    case JV_ENC_I32:
+        clo = INT32_MIN, chi = INT32_MAX;
+        FAST_INT(int32_t);
+        break;
+    case JV_ENC_F32:
+        for (; i < m; i++) {
+            double x;
+            if ((w[i].b >> 48) > 0xFFF0u) break; /* not a double */
+            memcpy(&x, &w[i], sizeof x);
+            if (!(fabs(x) <= FLT_MAX) ? !isinf(x) : (double)(float)x != x) break;
+            float y = (float)x;
+            memcpy(b + (n0 + i) * 4, &y, 4);
+        }
+        break;
+    case JV_ENC_F32X:
+        for (; i < m; i++) {
+            float y = f32_of(w[i]);
+            memcpy(b + (n0 + i) * 4, &y, 4);
+        }
+        break;
+    case JV_ENC_BOOL:
+        for (; i < m && (w[i].b == JV_TRUE.b || w[i].b == JV_FALSE.b); i++)
+            b[n0 + i] = w[i].b == JV_TRUE.b;
+        break;
+    default:
+        break;
+    }
+    f->lo = lo;
+    f->hi = hi;
+    f->enc_n += i;
+    return i;
+}
+
+static int enc_flush(parser *ps, frame *f)
+{
+    size_t m = ps->vn - f->pend;
+    if (f->enc == ENC_OFF || m == 0) return 0;
+    /* front to back: value i lands before word i */
+    size_t done = enc_fast(f, (unsigned char *)(ps->vs + f->base), ps->vs + f->pend, m);
+    if (done == m) {
+        ps->vn = f->pend =
+            f->base + (size_t)((f->enc_n * jv_enc_size(f->enc) + sizeof(jv) - 1) / sizeof(jv));
+        return 0;
+    }
+    /* the run ends before f->pend now: a gap the general way closes */
+    f->pend += done;
+    m -= done;
+    unsigned e = enc_for(f, ps->vs + f->pend, m);
+    if (e != f->enc && (f->enc_n || e == ENC_OFF) && enc_recode(ps, f, e)) return -1;
+    f->enc = e;
+    if (e == ENC_OFF) return 0;
+    size_t sn = jv_enc_size(e);
+    unsigned char *b = (unsigned char *)(ps->vs + f->base);
+    const jv *w = ps->vs + f->pend;
+    /* front to back: value i lands before word i */
+    switch (e) {
+    case JV_ENC_U8:
+    case JV_ENC_I8:
+        for (size_t i = 0; i < m; i++)
+            b[f->enc_n + i] = (unsigned char)w[i].b;
+        break;
+    case JV_ENC_F32:
+        for (size_t i = 0; i < m; i++) {
+            float y = (float)jv_real_value(w[i]);
+            memcpy(b + 4 * (f->enc_n + i), &y, 4);
+        }
+        break;
+    default:
+        for (size_t i = 0; i < m; i++)
+            enc_put(b, e, f->enc_n + i, w[i]);
+    }
+    f->enc_n += m;
+    ps->vn = f->pend = f->base + (size_t)((f->enc_n * sn + sizeof(jv) - 1) / sizeof(jv));
     return 0;
 }
 
@@ -1437,8 +1889,12 @@ static int packed_top(parser *ps, jv_block *b, uint32_t nd, const uint64_t *shap
     b->rows = JV_NONE;
     jv_arr *a = arr_alloc(ps->d, shape[0], true, ps->err);
     if (!a) return -1;
-    if (nd == 1) {
+    if (nd == 1 && b->enc == JV_ENC_WORDS) {
         a->v = (jv *)b->mem + b->off;
+        a->kinds = kinds;
+    } else if (nd == 1) {
+        /* encoded: the words come back for a reader that walks them */
+        a->flags = (a->flags & ~(uint32_t)JVA_WORDS) | JVA_LAZY;
         a->kinds = kinds;
     } else {
         a->flags = (a->flags & ~(uint32_t)JVA_WORDS) | JVA_LAZY;
@@ -1453,41 +1909,41 @@ bool jv_rows(jv_arr *a)
 {
     jv_block *b = a->blk;
     if (!(a->flags & JVA_LAZY) || !b || !b->mem) return false;
-    adx_err err;
-    adx_err_init(&err);
+    adx_err *err = &b->doc->lazy_err;
+    if (adx_err_failed(err)) return false;
+    if (block_widen(b, err)) return false;
+    if (b->ndim == 1) {
+        a->v = (jv *)b->mem + b->off;
+        return true;
+    }
     jv rows;
     if (build_headers(b->doc, (jv *)b->mem + b->off, (uint32_t)b->ndim, b->shape, b->kinds, &rows,
-                      &err))
+                      err))
         return false;
     b->rows = rows;
     a->v = ((jv_arr *)jv_ptr(rows))->v;
     return true;
 }
 
-/* A packed frame's elements (the words from f->base) become a value: a
- * packed array when large, plain nodes when small. Pops the words. */
-static int pack_close(parser *ps, frame *f, jv *out)
+/* The words from `base` to the top of the stack become a block (the
+ * values, nv of encoding enc, from its word `off`) and leave the stack. */
+static jv_block *take_words(parser *ps, size_t base, uint64_t nv, unsigned enc, int64_t lo,
+                            int64_t hi)
 {
     jv_doc *d = ps->d;
-    uint32_t nd = f->pk_nd + 1;
-    uint64_t shape[AD_MAX_NDIM];
-    shape[0] = f->count;
-    memcpy(shape + 1, f->pk_shape, f->pk_nd * sizeof *shape);
-    size_t base = f->base, n = ps->vn - base;
-    if (n * sizeof(jv) < pack_min) {
-        if (build_nodes(ps, ps->vs + base, nd, shape, out)) return -1;
-        ps->vn = base;
-        return 0;
-    }
+    size_t n = ps->vn - base; /* words the values take */
     if (d->nblk == d->capblk) {
         size_t nc = d->capblk ? d->capblk * 2 : 16;
         jv_block **nb = realloc(d->blk, nc * sizeof *nb);
-        if (!nb) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+        if (!nb) {
+            adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+            return NULL;
+        }
         d->blk = nb;
         d->capblk = nc;
     }
     jv_block *b = arena_alloc(d, sizeof *b, ps->err);
-    if (!b) return -1;
+    if (!b) return NULL;
     if (base <= n) {
         /* The value stack itself becomes the block (what lies below the
          * array, no more than the array, moves to a new stack): the words
@@ -1496,49 +1952,114 @@ static int pack_close(parser *ps, frame *f, jv *out)
         while (ncap < base + 1)
             ncap *= 2;
         jv *nvs = malloc(ncap * sizeof *nvs);
-        if (!nvs) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+        if (!nvs) {
+            adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+            return NULL;
+        }
         memcpy(nvs, ps->vs, base * sizeof *nvs);
         jv *old = ps->vs;
         jv *fit = realloc(old, ps->vn * sizeof *old);
         if (fit) old = fit;
         doc_release(d, (ps->vcap - ps->vn) * sizeof(jv));
-        *b = (jv_block){.mem = old, .off = base, .n = n, .charged = ps->vn * sizeof(jv)};
+        *b = (jv_block){.mem = old,
+                        .off = base,
+                        .n = nv,
+                        .enc = enc,
+                        .lo = lo,
+                        .hi = hi,
+                        .charged = ps->vn * sizeof(jv),
+                        .rows = JV_NONE};
         ps->vs = nvs;
         ps->vcap = 0;
         d->blk[d->nblk++] = b;
         ps->vn = base;
-        if (p_charge(ps, ncap * sizeof(jv))) return -1;
+        if (p_charge(ps, ncap * sizeof(jv))) return NULL;
         ps->vcap = ncap;
-        return packed_top(ps, b, nd, shape, f->kinds, out);
-    } else {
-        if (p_charge(ps, n * sizeof(jv))) return -1;
-        jv *mem = malloc(n * sizeof *mem);
-        if (!mem) {
-            doc_release(d, n * sizeof(jv));
-            return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
-        }
-        memcpy(mem, ps->vs + base, n * sizeof *mem);
-        *b = (jv_block){.mem = mem, .off = 0, .n = n, .charged = n * sizeof(jv)};
+        return b;
     }
+    if (p_charge(ps, n * sizeof(jv))) return NULL;
+    jv *mem = malloc(n * sizeof *mem);
+    if (!mem) {
+        doc_release(d, n * sizeof(jv));
+        adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+        return NULL;
+    }
+    memcpy(mem, ps->vs + base, n * sizeof *mem);
+    *b = (jv_block){.mem = mem,
+                    .off = 0,
+                    .n = nv,
+                    .enc = enc,
+                    .lo = lo,
+                    .hi = hi,
+                    .charged = n * sizeof(jv),
+                    .rows = JV_NONE};
     d->blk[d->nblk++] = b;
     ps->vn = base;
+    return b;
+}
+
+/* A packed frame's elements (the words from f->base) become a value: a
+ * packed array when large, plain nodes when small. Pops the words. */
+static int pack_close(parser *ps, frame *f, jv *out)
+{
+    uint32_t nd = f->pk_nd + 1;
+    uint64_t shape[AD_MAX_NDIM];
+    shape[0] = f->count;
+    memcpy(shape + 1, f->pk_shape, f->pk_nd * sizeof *shape);
+    uint64_t nv = 1;
+    for (uint32_t k = 0; k < nd; k++)
+        nv *= shape[k];
+    if (nv * sizeof(jv) < pack_min) {
+        if (f->enc != ENC_OFF && enc_recode(ps, f, ENC_OFF)) return -1;
+        if (build_nodes(ps, ps->vs + f->base, nd, shape, out)) return -1;
+        ps->vn = f->base;
+        return 0;
+    }
+    if (enc_flush(ps, f)) return -1;
+    unsigned enc = f->enc == ENC_NONE ? JV_ENC_WORDS : f->enc;
+    jv_block *b = take_words(ps, f->base, nv, enc, f->lo, f->hi);
+    if (!b) return -1;
     return packed_top(ps, b, nd, shape, f->kinds, out);
 }
 
 /* An element that is not a packed array of the same shape arrives in a
- * frame whose elements were packed: they become nodes (in place: node i
- * lands at or before the words it was made from). */
+ * frame whose elements were packed: they become nodes. Large ones keep
+ * their words where they are (the stack becomes a block, as for a packed
+ * array, and the row nodes point into it), so a big matrix followed by a
+ * ragged row is never copied; small ones are copied into plain nodes (in
+ * place: node i lands at or before the words it was made from). */
 static int unpack_frame(parser *ps, frame *f)
 {
+    if (f->early && row_unflush(ps, f, f - 1)) return -1;
+    if (f->enc != ENC_OFF && enc_recode(ps, f, ENC_OFF)) return -1;
     uint64_t sub = 1;
     for (uint32_t k = 0; k < f->pk_nd; k++)
         sub *= f->pk_shape[k];
-    for (uint64_t i = 0; i < f->count; i++) {
-        jv v;
-        if (build_nodes(ps, ps->vs + f->base + i * sub, f->pk_nd, f->pk_shape, &v)) return -1;
-        ps->vs[f->base + i] = v;
+    uint64_t nw = f->count * sub;
+    if (nw * sizeof(jv) >= pack_min && nw) {
+        jv_block *b = take_words(ps, f->base, nw, JV_ENC_WORDS, 0, 0);
+        if (!b) return -1;
+        /* no top node: the first row owns the block (jv_release frees it
+         * with the array) and jv_packed_get sees none */
+        b->doc = ps->d;
+        b->ndim = 0;
+        b->kinds = f->kinds;
+        jv *w = (jv *)b->mem + b->off;
+        for (uint64_t i = 0; i < f->count; i++) {
+            jv row;
+            if (build_headers(ps->d, w + i * sub, f->pk_nd, f->pk_shape, f->kinds, &row, ps->err) ||
+                vpush(ps, row))
+                return -1;
+            if (i == 0) ((jv_arr *)jv_ptr(row))->blk = b;
+        }
+    } else {
+        for (uint64_t i = 0; i < f->count; i++) {
+            jv v;
+            if (build_nodes(ps, ps->vs + f->base + i * sub, f->pk_nd, f->pk_shape, &v)) return -1;
+            ps->vs[f->base + i] = v;
+        }
+        ps->vn = f->base + f->count;
     }
-    ps->vn = f->base + f->count;
     f->pk_nd = 0;
     f->kinds = JV_K(JVT_ARR);
     return 0;
@@ -1550,9 +2071,16 @@ static int unpack_frame(parser *ps, frame *f)
 static int close_container(parser *ps, jv *out, bool *absorbed)
 {
     frame *f = &ps->fs[ps->fn - 1];
-    size_t cnt = ps->vn - f->base;
     *absorbed = false;
-    if (cnt == 0 && !f->pk_nd) {
+    if (f->early) {
+        frame *p = f - 1;
+        if (((f->kinds & ~PACK_KINDS) || f->pk_nd + 1 >= AD_MAX_NDIM || !row_fits(p, f) ||
+             (p->count && p->pk_shape[0] != f->count)) &&
+            row_unflush(ps, f, p))
+            return -1;
+    }
+    size_t cnt = ps->vn - f->base;
+    if ((f->obj ? cnt == 0 : f->count == 0) && !f->pk_nd) {
         *out = jv_box(f->obj ? JVT_EOBJ : JVT_EARR, NULL);
     } else if (f->obj) {
         jv_obj *o = node_alloc(ps->d, sizeof *o + cnt * sizeof(jv), ps->err);
@@ -1574,7 +2102,7 @@ static int close_container(parser *ps, jv *out, bool *absorbed)
             p->kinds |= f->kinds;
             ps->fn--;
             *absorbed = true;
-            return 0;
+            return 0; /* the caller encodes the parent's rows now and then */
         }
         if (pack_close(ps, f, out)) return -1;
     } else {
@@ -1663,11 +2191,23 @@ static int parse(parser *ps)
             }
             frame *f = &ps->fs[ps->fn - 1];
             if (!absorbed) {
+                if (f->obj && jv_tag(v) == JVT_STR && !f->in_arr) note_member(ps, f, v);
                 if (!f->obj) {
                     if (f->pk_nd && unpack_frame(ps, f)) return -1;
                     f->kinds |= JV_K(jv_tag(v));
+                    /* a value no run keeps: back to words for good */
+                    if (f->enc != ENC_OFF && (f->kinds & ~PACK_KINDS) && enc_recode(ps, f, ENC_OFF))
+                        return -1;
                 }
                 if (vpush(ps, v)) return -1;
+            }
+            if (f->enc != ENC_OFF) {
+                if (ps->vn - f->pend >= enc_chunk && enc_flush(ps, f)) return -1;
+            } else if (!f->obj && ps->vn - f->base >= row_chunk && ps->fn >= 2) {
+                frame *p = f - 1;
+                if (!p->obj && p->enc != ENC_OFF && !(f->kinds & ~PACK_KINDS) &&
+                    f->pk_nd + 1 < AD_MAX_NDIM && row_fits(p, f) && row_flush(ps, f, p))
+                    return -1;
             }
             f->count++;
             absorbed = false;
@@ -1720,6 +2260,7 @@ jv_doc *jv_parse(adx_src *src, const jv_parse_opts *o, adx_err *err)
     }
     d->budget = o->budget;
     d->root = JV_NONE;
+    adx_err_init(&d->lazy_err);
     parser ps = {.o = o,
                  .lim = o->lim,
                  .err = err,

@@ -300,6 +300,15 @@ void jv_doc_free(jv_doc *d);
 /* Free the large buffers under *slot now (the decoder is done with them)
  * and make *slot JV_NONE. `slot` must be inside d's tree. */
 void jv_release(jv_doc *d, jv *slot);
+/* True (and *err set unless it holds an error already) when a lazy
+ * reader of the document failed (jv_rows: the budget refused the words of
+ * an encoded block or the row nodes of a packed one), so what it read as
+ * absent was not. */
+bool jv_doc_failed(jv_doc *d, adx_err *err);
+/* Make the words and row nodes of a packed array now (a no-op for other
+ * values), so a reader that walks it element by element finds them; an
+ * error (max_request_memory) at `pointer`. */
+int jv_unpack(jv_doc *d, jv v, const char *pointer, adx_err *err);
 /* The slot holding key's value in obj, for jv_release; NULL when absent. */
 jv *jv_object_slot(jv obj, const char *key);
 /* Take a base64 value's bytes (the caller frees them with free()); the
@@ -312,30 +321,118 @@ uint8_t *jv_b64_take(jv_doc *d, jv v, uint64_t *n);
 void jv_prefault(void *p, size_t n);
 
 /* A packed array: a rectangular array (any depth up to AD_MAX_NDIM) of
- * numbers, nulls and booleans of at least JV_PACK_MIN bytes keeps its 8-byte
- * words where the parser's value stack collected them, row after row, in
- * one block; the nodes above the rows only point into it. A converter
- * rewrites the words in place into the typed array (8 bytes or fewer per
- * element, front to back, so a write never overtakes a read) and adopts the
- * block: no second copy of the data exists at any time. */
+ * numbers, nulls and booleans of at least JV_PACK_MIN bytes keeps its
+ * values where the parser's value stack collected them, row after row, in
+ * one block; the nodes above the rows only point into it. While a top-level
+ * array (one that is not itself a row) is read, its values are re-encoded
+ * every few thousand in the narrowest form that gives back every word
+ * exactly (jv_enc below): small integers in 1, 2 or 4 bytes, reals that are
+ * float32 values in 4, booleans in 1; anything else (a null, a real such as
+ * 0.1, an integer beyond 32 bits, a mix of kinds) turns the array back into
+ * 8-byte words, once. So an int8 matrix costs about a byte per value while
+ * it is parsed whatever the order of its keys ("dtype" before or after
+ * "data"), and a float32 one 4 bytes when its values are float32 values (as
+ * numpy's tolist() writes them). A converter rewrites the values in place
+ * into the typed array (growing the block first when the dtype is wider
+ * than the encoding) and adopts the block: no second copy of the data
+ * exists at any time. Readers that walk rows (JSON text, split frames,
+ * errors) turn an encoded block back into words first (jv_rows). */
+enum jv_enc {
+    JV_ENC_WORDS = 0, /* 8-byte jv words */
+    JV_ENC_U8,
+    JV_ENC_I8,
+    JV_ENC_U16,
+    JV_ENC_I16,
+    JV_ENC_U32,
+    JV_ENC_I32,  /* integers (JVT_INT) */
+    JV_ENC_F32,  /* reals that are float32 values */
+    JV_ENC_BOOL, /* true / false as 1 / 0 */
+    /* Any number (null = NaN) as numpy's float32 of it: only for the "data"
+     * of an {"encoding-type": "array", "dtype": "float32"} object whose two
+     * keys come first, outside any array (so nothing but a float32
+     * conversion reads it); the words it gives back are those floats. */
+    JV_ENC_F32X
+};
+static inline size_t jv_enc_size(unsigned e)
+{
+    static const unsigned char sz[] = {8, 1, 1, 2, 2, 4, 4, 4, 1, 4};
+    return sz[e];
+}
+static inline jv jv_int_word(int64_t i)
+{
+    return (jv){JV_TAGBITS(JVT_INT) | ((uint64_t)i & JV_PAYLOAD)};
+}
+/* Value i of an encoded run, as the word it was made from. */
+static inline jv jv_enc_get(const void *data, unsigned e, uint64_t i)
+{
+    const unsigned char *p = data;
+    switch (e) {
+    case JV_ENC_U8:
+        return jv_int_word(p[i]);
+    case JV_ENC_I8:
+        return jv_int_word((int8_t)p[i]);
+    case JV_ENC_U16: {
+        uint16_t x;
+        memcpy(&x, p + 2 * i, 2);
+        return jv_int_word(x);
+    }
+    case JV_ENC_I16: {
+        int16_t x;
+        memcpy(&x, p + 2 * i, 2);
+        return jv_int_word(x);
+    }
+    case JV_ENC_U32: {
+        uint32_t x;
+        memcpy(&x, p + 4 * i, 4);
+        return jv_int_word(x);
+    }
+    case JV_ENC_I32: {
+        int32_t x;
+        memcpy(&x, p + 4 * i, 4);
+        return jv_int_word(x);
+    }
+    case JV_ENC_F32:
+    case JV_ENC_F32X: {
+        float x;
+        memcpy(&x, p + 4 * i, 4);
+        return x != x ? JV_NULL : jv_real((double)x); /* a NaN was a null */
+    }
+    case JV_ENC_BOOL:
+        return p[i] ? JV_TRUE : JV_FALSE;
+    default: {
+        jv w;
+        memcpy(&w, p + 8 * i, 8);
+        return w;
+    }
+    }
+}
+
 typedef struct jv_packed {
-    jv *words; /* n words, row-major */
+    jv *words;        /* n words, row-major, when enc is JV_ENC_WORDS; else NULL */
+    const void *data; /* the n values in their encoding (= words when words) */
+    unsigned enc;     /* enum jv_enc */
+    int64_t lo, hi;   /* the range of the values of an integer encoding */
     uint64_t n;
-    uint32_t kinds; /* OR of JV_K() over all words */
+    uint32_t kinds; /* OR of JV_K() over all values */
     void *base;     /* the block's start: the converted data goes here */
+    size_t size;    /* the block's bytes */
     int ndim;
     const uint64_t *shape; /* rectangular by construction */
 } jv_packed;
 /* True when v is the top of a packed array whose block is still there. */
 bool jv_packed_get(jv v, jv_packed *out);
-/* Take the block after its words were converted in place into `bytes`
+/* Grow the block to at least `bytes` (charged to the document's budget,
+ * an error at `pointer` naming max_request_memory) and refresh *pk. */
+int jv_packed_grow(jv_doc *d, jv v, size_t bytes, jv_packed *pk, const char *pointer, adx_err *err);
+/* Take the block after its values were converted in place into `bytes`
  * bytes at its start: shrunk to that size, malloc'd (free()), the caller's
  * from now on. The document's budget charge for it is released (the caller
  * charges the typed array). NULL (nothing taken) on a second call. The
- * array's words must not be read afterwards. */
+ * array's values must not be read afterwards. */
 void *jv_packed_take(jv_doc *d, jv v, size_t bytes);
 /* Smallest array (bytes of words) that is packed; smaller ones are plain
- * nodes. Tests lower it to run every path through packed arrays. */
+ * nodes. Tests lower it to run every path through packed arrays; values
+ * are encoded every max(pack_min / 8, 1) of them (SIZE_MAX: never). */
 enum { JV_PACK_MIN = 64 * 1024 };
 void jv_pack_min_set(size_t bytes);
 

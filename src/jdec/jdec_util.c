@@ -12,6 +12,9 @@
 
 int jd_fail(jd *d, adx_errtype t, const char *fmt, ...)
 {
+    /* a lazy reader that the budget refused read "absent": that is the
+     * error, not what the decoder made of the absence */
+    if (d->doc && jv_doc_failed(d->doc, d->err)) return -1;
     va_list ap;
     va_start(ap, fmt);
     adx_err_vset(d->err, t, adx_ptr_str(&d->p), fmt, ap);
@@ -21,6 +24,7 @@ int jd_fail(jd *d, adx_errtype t, const char *fmt, ...)
 
 int jd_fail_at(jd *d, adx_errtype t, const char *ptr, const char *fmt, ...)
 {
+    if (d->doc && jv_doc_failed(d->doc, d->err)) return -1;
     va_list ap;
     va_start(ap, fmt);
     adx_err_vset(d->err, t, ptr, fmt, ap);
@@ -45,6 +49,16 @@ int jd_reserve_bytes(jd *d, uint64_t bytes)
     if (adx_budget_charge(d->budget, bytes, adx_ptr_str(&d->p), d->err)) return -1;
     d->total = t;
     return 0;
+}
+
+int jd_temp_charge(jd *d, uint64_t bytes)
+{
+    return adx_budget_charge(d->budget, bytes, adx_ptr_str(&d->p), d->err);
+}
+
+void jd_temp_release(jd *d, uint64_t bytes)
+{
+    adx_budget_release(d->budget, bytes);
 }
 
 int jd_reserve(jd *d, ad_dtype t, uint64_t n)
@@ -275,9 +289,15 @@ int jd_objb_put(jd *d, jd_objb *b, jv v)
         if (!dump) return jd_nomem(d);
         txt = dump;
         len = strlen(dump);
+        /* the text exists twice until it is pushed: counted once made */
+        if (jd_temp_charge(d, len + 1)) {
+            free(dump);
+            return -1;
+        }
         break;
     }
     int r = jd_sb_push(d, &b->sb, txt, len);
+    if (dump) jd_temp_release(d, len + 1);
     free(dump);
     if (r) return -1;
     b->i++;

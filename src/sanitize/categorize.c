@@ -7,18 +7,41 @@
 
 #include <stdio.h>
 
-/* Returns 1 when converted, 0 when left as is, -1 on ENOMEM. */
-static int column_to_categorical(ad_elem *col)
+/* What an array's buffers take (strings: their bytes and offsets). */
+static uint64_t array_bytes(const ad_array *a)
 {
-    if (col->u.arr.n < 2) return 0; /* one row cannot have fewer categories than rows */
+    if (a->dtype == AD_STR) return (a->n ? a->soff[a->n] : 0) + (a->n + 1) * 8;
+    return a->n * ad_dtype_size(a->dtype);
+}
+
+/* Returns 1 when converted, 0 when left as is, -1 on ENOMEM or a budget
+ * refusal (err set). The builder's group per row is charged to ctl's budget
+ * while it runs (its hash of distinct values, up to 64 bytes per distinct
+ * value, is not: core/categorical.c allocates it), the kept categorical for
+ * as long as the request lasts. */
+static int column_to_categorical(ad_elem *col, const char *ptr, const adx_ctl *ctl, adx_err *err)
+{
+    uint64_t n = col->u.arr.n;
+    if (n < 2) return 0; /* one row cannot have fewer categories than rows */
+    uint64_t scratch = n * 8;
+    if (adx_ctl_charge(ctl, scratch, ptr, err) < 0) return -1;
     ad_categorical cat;
-    if (ad_cat_from_values(&cat, &col->u.arr, NULL, AD_CAT_NATURAL) < 0) return -1;
+    int r = ad_cat_from_values(&cat, &col->u.arr, NULL, AD_CAT_NATURAL);
+    adx_ctl_release(ctl, scratch);
+    if (r < 0)
+        return adx_err_set(err, ADX_E_NOMEM, ptr,
+                           "out of memory converting a string column to a categorical");
     /* Kept only with fewer categories than rows: a column of distinct names
      * stays strings, as anndata leaves it. */
-    if (cat.categories.n >= col->u.arr.n) {
+    if (cat.categories.n >= n) {
         ad_array_free(&cat.codes);
         ad_array_free(&cat.categories);
         return 0;
+    }
+    if (adx_ctl_charge(ctl, array_bytes(&cat.codes) + array_bytes(&cat.categories), ptr, err) < 0) {
+        ad_array_free(&cat.codes);
+        ad_array_free(&cat.categories);
+        return -1;
     }
     ad_array_free(&col->u.arr);
     col->kind = AD_K_CATEGORICAL;
@@ -35,13 +58,10 @@ static int frame_to_categoricals(ad_frame *f, const char *where, const adx_ctl *
             return adx_err_set(err, ADX_E_CANCELED, where, "the job was canceled");
         /* infer_dtype(...) == "string" holds only for plain string columns. */
         if (!c || c->kind != AD_K_ARRAY || c->u.arr.dtype != AD_STR || c->u.arr.ndim != 1) continue;
-        if (column_to_categorical(c) < 0) {
-            char ptr[ADX_ERR_PTR_MAX];
-            snprintf(ptr, sizeof ptr, "%s", where);
-            adx_ptr_append_key(ptr, sizeof ptr, f->names[i]);
-            return adx_err_set(err, ADX_E_NOMEM, ptr,
-                               "out of memory converting a string column to a categorical");
-        }
+        char ptr[ADX_ERR_PTR_MAX];
+        snprintf(ptr, sizeof ptr, "%s", where);
+        adx_ptr_append_key(ptr, sizeof ptr, f->names[i]);
+        if (column_to_categorical(c, ptr, ctl, err) < 0) return -1;
     }
     return 0;
 }

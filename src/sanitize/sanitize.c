@@ -43,10 +43,17 @@ static int object_check(const ad_object *o, const char *ptr, adx_err *err)
     return 0;
 }
 
+/* The strings built so far are charged to the request's budget in steps
+ * of this many bytes (one atomic operation per step, not per cell). */
+#define CHARGE_STEP (64 * 1024)
+
 /* Core conversion shared by the public entry points; `ptr` names the element
- * in errors and `lim` bounds what the output may take. */
+ * in errors and `lim` bounds what the output may take. The output is
+ * charged to ctl's budget as it is built (each cell's text, its NUL and its
+ * offset, as the decoder counts strings), an error at `ptr` naming
+ * max_request_memory; on failure the charge is given back. */
 static int object_convert(const ad_object *o, ad_array *out, san_counts *c, const char *ptr,
-                          const adx_limits *lim, adx_err *err)
+                          const adx_limits *lim, const adx_ctl *ctl, adx_err *err)
 {
     memset(out, 0, sizeof *out);
     memset(c, 0, sizeof *c);
@@ -69,6 +76,7 @@ static int object_convert(const ad_object *o, ad_array *out, san_counts *c, cons
 
     ad_strbuild b = {0};
     char tmp[CELL_TEXT_MAX + 8];
+    uint64_t charged = 0, pending = 8; /* the offsets' extra entry */
     for (uint64_t i = 0; i < o->n; i++) {
         const char *s = tmp;
         size_t len = 0;
@@ -98,6 +106,7 @@ static int object_convert(const ad_object *o, ad_array *out, san_counts *c, cons
             len = (size_t)(o->soff[i + 1] - o->soff[i] - 1);
             if (len > lim->max_string_bytes) {
                 ad_sb_free(&b);
+                adx_ctl_release(ctl, charged);
                 return adx_err_set(err, ADX_E_LIMIT, ptr,
                                    "value %" PRIu64 " is %zu bytes, over the limit of %" PRIu64
                                    " bytes per string",
@@ -105,20 +114,39 @@ static int object_convert(const ad_object *o, ad_array *out, san_counts *c, cons
             }
             break;
         }
+        pending += len + 1 + 8;
+        if (pending >= CHARGE_STEP || len >= CHARGE_STEP) {
+            if (adx_ctl_charge(ctl, pending, ptr, err) < 0) {
+                ad_sb_free(&b);
+                adx_ctl_release(ctl, charged);
+                return -1;
+            }
+            charged += pending;
+            pending = 0;
+        }
         if (ad_sb_push(&b, s, len) < 0) {
             ad_sb_free(&b);
+            adx_ctl_release(ctl, charged);
             return adx_err_set(err, ADX_E_NOMEM, ptr, "out of memory converting values to strings");
         }
     }
-    if (ad_sb_finish(&b, out, o->ndim, o->shape) < 0)
+    if (adx_ctl_charge(ctl, pending, ptr, err) < 0) {
+        ad_sb_free(&b);
+        adx_ctl_release(ctl, charged);
+        return -1;
+    }
+    charged += pending;
+    if (ad_sb_finish(&b, out, o->ndim, o->shape) < 0) {
+        adx_ctl_release(ctl, charged);
         return adx_err_set(err, ADX_E_NOMEM, ptr, "out of memory converting values to strings");
+    }
     return 0;
 }
 
 int san_object_convert(const ad_object *o, ad_array *out, san_counts *counts, adx_err *err)
 {
     adx_limits tmp;
-    return object_convert(o, out, counts, "", limits_or_default(NULL, &tmp), err);
+    return object_convert(o, out, counts, "", limits_or_default(NULL, &tmp), NULL, err);
 }
 
 int san_object_to_strings(const ad_object *o, ad_array *out, const char **action, uint64_t *count,
@@ -166,7 +194,8 @@ static int san_object_elem(walk *w, ad_elem *e)
 {
     ad_array out;
     san_counts c;
-    if (object_convert(&e->u.obj, &out, &c, adx_ptr_str(&w->ptr), w->lim, w->err) < 0) return -1;
+    if (object_convert(&e->u.obj, &out, &c, adx_ptr_str(&w->ptr), w->lim, w->ctl, w->err) < 0)
+        return -1;
     ad_object_free(&e->u.obj);
     e->kind = AD_K_ARRAY;
     e->u.arr = out;

@@ -2016,6 +2016,531 @@ START_TEST(peak_is_decoded_arrays_plus_a_constant)
 }
 END_TEST
 
+/* Narrow typed matrices as nested JSON: (i * 7 + j * 3) mapped into the
+ * dtype's range, `bad` (if not NULL) in place of the value at (bi, bj). */
+static double narrow_value(const char *dtype, size_t i, size_t j)
+{
+    size_t k = i * 7 + j * 3;
+    if (!strcmp(dtype, "int8")) return (double)(k % 256) - 128;
+    if (!strcmp(dtype, "uint8")) return (double)(k % 256);
+    if (!strcmp(dtype, "int16")) return (double)(k % 65536) - 32768;
+    if (!strcmp(dtype, "float32")) return (double)(k % 97) / 4.0;
+    return k % 5 == 0; /* bool */
+}
+
+static char *narrow_text(const char *dtype, size_t rows, size_t cols, bool dtype_last,
+                         const char *bad, size_t bi, size_t bj, size_t *len)
+{
+    char *t = malloc(rows * cols * 8 + 256), *o = t;
+    ck_assert_ptr_nonnull(t);
+    char head[160];
+    snprintf(head, sizeof head,
+             "\"encoding-type\": \"array\", \"dtype\": \"%s\", \"shape\": [%zu, %zu]", dtype, rows,
+             cols);
+    o += sprintf(o, "{%s%s\"data\": [", dtype_last ? "" : head, dtype_last ? "" : ", ");
+    bool boolean = !strcmp(dtype, "bool"), real = !strcmp(dtype, "float32");
+    for (size_t i = 0; i < rows; i++) {
+        *o++ = i ? ',' : ' ';
+        *o++ = '[';
+        for (size_t j = 0; j < cols; j++) {
+            if (j) *o++ = ',';
+            double v = narrow_value(dtype, i, j);
+            if (bad && i == bi && j == bj)
+                o += sprintf(o, "%s", bad);
+            else if (boolean)
+                o += sprintf(o, "%s", v != 0 ? "true" : "false");
+            else if (real)
+                o += sprintf(o, "%.2f", v);
+            else
+                o += sprintf(o, "%d", (int)v);
+        }
+        *o++ = ']';
+    }
+    o += sprintf(o, "]%s%s}", dtype_last ? ", " : "", dtype_last ? head : "");
+    *len = (size_t)(o - t);
+    return t;
+}
+
+/* Decode `text` under a budget of `limit` bytes (0 = none); *peak and
+ * *used (after the document is gone) from the budget. */
+static ad_anndata *dec_budget(const char *text, size_t len, uint64_t limit, uint64_t *peak,
+                              uint64_t *used)
+{
+    adx_budget bud;
+    adx_budget_init(&bud, limit);
+    jdec_opts opt = {.limits = &lim, .budget = &bud, .base_ptr = "/adata"};
+    adx_err_init(&err);
+    jdec_doc *doc = jdec_read_buffer(text, len, &opt, &err);
+    bool parsed = doc != NULL;
+    ad_anndata *a = doc ? jdec_doc_anndata(doc, NULL, &opt, &rep, &err) : NULL;
+    jdec_doc_free(doc);
+    *peak = adx_budget_peak(&bud);
+    *used = adx_budget_used(&bud);
+    /* a refused parse gives back all it took (the model's charges last
+     * as long as the request) */
+    if (!parsed) ck_assert_uint_eq(adx_budget_used(&bud), 0);
+    return a;
+}
+
+static void check_narrow(const ad_array *x, const char *dtype, ad_dtype t, size_t rows, size_t cols)
+{
+    ck_assert_int_eq(x->dtype, t);
+    ck_assert_int_eq(x->ndim, 2);
+    ck_assert_uint_eq(x->shape[0], rows);
+    ck_assert_uint_eq(x->shape[1], cols);
+    size_t wrong = 0;
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++)
+            wrong += ad_array_get_f64(x, i * cols + j) != narrow_value(dtype, i, j);
+    ck_assert_uint_eq(wrong, 0);
+}
+
+/* Issue point: a narrow dtype's nested data used to hold 8 bytes per
+ * value until it was converted (8x an int8 matrix). Values are now kept
+ * in their narrowest exact form while they are parsed, "dtype" before or
+ * after "data": the peak is the decoded arrays plus a small constant. */
+START_TEST(narrow_nested_data_peak)
+{
+    size_t rows = 1000, cols = 2000, n = rows * cols;
+    static const struct {
+        const char *dtype, *where;
+        ad_dtype t;
+        bool last;
+    } m[] = {
+        {"int8", "X", AD_I8, false},     {"uint8", "u8", AD_U8, true},
+        {"int16", "i16", AD_I16, false}, {"float32", "f32", AD_F32, true},
+        {"bool", "b", AD_BOOL, false},
+    };
+    size_t nm = sizeof m / sizeof *m, cap = 64, o = 0;
+    uint64_t decoded = 0;
+    char *parts[5];
+    size_t lens[5];
+    for (size_t k = 0; k < nm; k++) {
+        parts[k] = narrow_text(m[k].dtype, rows, cols, m[k].last, NULL, 0, 0, &lens[k]);
+        cap += lens[k] + 32;
+        decoded += n * ad_dtype_size(m[k].t);
+    }
+    char *t = malloc(cap);
+    o += (size_t)sprintf(t + o, "{\"X\": %s, \"layers\": {", parts[0]);
+    for (size_t k = 1; k < nm; k++)
+        o += (size_t)sprintf(t + o, "%s\"%s\": %s", k > 1 ? ", " : "", m[k].where, parts[k]);
+    o += (size_t)sprintf(t + o, "}}");
+    for (size_t k = 0; k < nm; k++)
+        free(parts[k]);
+    uint64_t peak, used;
+    ad_anndata *a = dec_budget(t, o, decoded + (2u << 20), &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ck_assert_msg(peak <= decoded + (2u << 20), "peak %llu for %llu decoded",
+                  (unsigned long long)peak, (unsigned long long)decoded);
+    ck_assert_uint_ge(used, decoded);
+    check_narrow(&a->X->u.arr, "int8", AD_I8, rows, cols);
+    for (size_t k = 1; k < nm; k++)
+        check_narrow(&ad_dict_get(&a->layers, m[k].where)->u.arr, m[k].dtype, m[k].t, rows, cols);
+    ad_anndata_free(a);
+    /* below the decoded size it is a 413 naming the limit */
+    a = dec_budget(t, o, decoded / 2, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    /* 8-byte words until conversion (packing off, as before): the same
+     * budget as above is a 413 too */
+    jv_pack_min_set(SIZE_MAX);
+    a = dec_budget(t, o, decoded + (2u << 20), &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    jv_pack_min_set(JV_PACK_MIN);
+    free(t);
+}
+END_TEST
+
+/* The values a narrow dtype refuses are found as before, with the same
+ * message and pointer, in encoded matrices and whatever the key order. */
+START_TEST(narrow_nested_data_errors)
+{
+    static const struct {
+        const char *dtype, *bad;
+        size_t i, j;
+        bool last;
+        const char *ptr, *msg;
+    } c[] = {
+        {"int8", "200", 700, 1500, false, "/adata/X/data/700/1500",
+         "value 200 is out of range for int8"},
+        {"uint8", "-1", 999, 1999, true, "/adata/X/data/999/1999",
+         "value -1 is out of range for uint8"},
+        {"int16", "1.5", 0, 0, false, "/adata/X/data/0/0", "value 1.5 is not an integer"},
+        {"int8", "1.5", 500, 3, true, "/adata/X/data/500/3", "value 1.5 is not an integer"},
+        {"bool", "2", 3, 4, true, "/adata/X/data/3/4", "value 2 is out of range for bool"},
+        {"int8", "null", 10, 10, false, "/adata/X/data/10/10", "null in a int8 array"},
+        {"uint8", "300", 1, 1999, false, "/adata/X/data/1/1999",
+         "value 300 is out of range for uint8"},
+    };
+    for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
+        size_t len;
+        char *x = narrow_text(c[k].dtype, 1000, 2000, c[k].last, c[k].bad, c[k].i, c[k].j, &len);
+        char *t = malloc(len + 16);
+        size_t o = (size_t)sprintf(t, "{\"X\": %s}", x);
+        free(x);
+        uint64_t peak, used;
+        ad_anndata *a = dec_budget(t, o, 0, &peak, &used);
+        free(t);
+        ck_assert_msg(a == NULL, "%s with %s decoded", c[k].dtype, c[k].bad);
+        ck_assert_int_eq(err.type, ADX_E_SCHEMA);
+        ck_assert_str_eq(err.items[0].pointer, c[k].ptr);
+        ck_assert_msg(strstr(err.detail, c[k].msg) != NULL, "'%s' lacks '%s'", err.detail,
+                      c[k].msg);
+    }
+}
+END_TEST
+
+/* A 1-d typed array (uns), a sparse matrix's typed data and a column of
+ * small integers are encoded as they are read too. */
+START_TEST(narrow_flat_data_peak)
+{
+    size_t n = 4u << 20, o = 0;
+    char *t = malloc(n * 16 + 512);
+    o += (size_t)sprintf(t + o, "{\"obs\": {\"columns\": {\"c\": [");
+    size_t rows = 100000;
+    for (size_t i = 0; i < rows; i++)
+        o += (size_t)sprintf(t + o, "%s%zu", i ? "," : "", i % 100);
+    o += (size_t)sprintf(t + o, "]}}, \"uns\": {\"v\": {\"encoding-type\": \"array\", \"data\": [");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(t + o, "%s%d", i ? "," : "", (int)(i % 60000) - 30000);
+    o += (size_t)sprintf(t + o, "], \"dtype\": \"int16\"}}}");
+    /* the column is int64 as pandas makes it: its words are what it costs */
+    uint64_t decoded = (uint64_t)n * 2 + rows * 8, peak, used;
+    ad_anndata *a = dec_budget(t, o, decoded + (10u << 20), &peak, &used);
+    ck_assert_msg(a != NULL, "%s at %s", err.detail, err.items[0].pointer);
+    ck_assert_msg(peak <= decoded + (10u << 20), "peak %llu", (unsigned long long)peak);
+    const ad_array *v = &uns(a, "v")->u.arr;
+    ck_assert_int_eq(v->dtype, AD_I16);
+    ck_assert_uint_eq(v->n, n);
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++)
+        wrong += ((int16_t *)v->data)[i] != (int)(i % 60000) - 30000;
+    ck_assert_uint_eq(wrong, 0);
+    const ad_array *c = &obscol(a, "c")->u.arr;
+    ck_assert_int_eq(c->dtype, AD_I64);
+    ck_assert_int_eq(((int64_t *)c->data)[rows - 1], (int)((rows - 1) % 100));
+    ad_anndata_free(a);
+    a = dec_budget(t, o, decoded / 2, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory = ") != NULL, "%s", err.detail);
+    free(t);
+}
+END_TEST
+
+/* float32 data written with fewer digits than its float32 values (0.1):
+ * with "encoding-type" and "dtype" before "data" it is kept as float32
+ * while it is read (numpy's float32 of each value, null = NaN); after
+ * "data" it keeps 8-byte words until converted, the same values. Inside a
+ * list (an uns JSON cell) the text of the numbers is kept exactly. */
+static char *f32_text(size_t rows, size_t cols, bool dtype_last, size_t *len)
+{
+    char *t = malloc(rows * cols * 12 + 256), *o = t;
+    ck_assert_ptr_nonnull(t);
+    const char *head = "\"encoding-type\": \"array\", \"dtype\": \"float32\"";
+    o += sprintf(o, "{%s%s\"data\": [", dtype_last ? "" : head, dtype_last ? "" : ", ");
+    for (size_t i = 0; i < rows; i++) {
+        *o++ = i ? ',' : ' ';
+        *o++ = '[';
+        for (size_t j = 0; j < cols; j++) {
+            size_t k = i * 7 + j * 3;
+            if (j) *o++ = ',';
+            if (k % 101 == 0)
+                o += sprintf(o, "null");
+            else if (k % 103 == 0)
+                o += sprintf(o, "%zu", k);
+            else
+                o += sprintf(o, "%zu.%zu", k % 50, k % 9 + 1);
+        }
+        *o++ = ']';
+    }
+    o += sprintf(o, "]%s%s}", dtype_last ? ", " : "", dtype_last ? head : "");
+    *len = (size_t)(o - t);
+    return t;
+}
+
+static void check_f32(const ad_array *x, size_t rows, size_t cols)
+{
+    ck_assert_int_eq(x->dtype, AD_F32);
+    size_t wrong = 0;
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++) {
+            size_t k = i * 7 + j * 3;
+            float v = ((const float *)x->data)[i * cols + j], want;
+            if (k % 101 == 0) {
+                wrong += !isnan(v);
+                continue;
+            }
+            if (k % 103 == 0)
+                want = (float)(double)k;
+            else
+                want = (float)((double)(k % 50) + (double)(k % 9 + 1) / 10.0);
+            wrong += v != want;
+        }
+    ck_assert_uint_eq(wrong, 0);
+}
+
+START_TEST(float32_data_peak)
+{
+    size_t rows = 1000, cols = 2000, n = rows * cols, lf, ll;
+    char *f = f32_text(rows, cols, false, &lf), *l = f32_text(rows, cols, true, &ll);
+    char *t = malloc(lf + ll + 64);
+    size_t o = (size_t)sprintf(t, "{\"X\": %s}", f);
+    uint64_t decoded = n * 4, peak, used;
+    ad_anndata *a = dec_budget(t, o, decoded + (2u << 20), &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ck_assert_msg(peak <= decoded + (2u << 20), "peak %llu", (unsigned long long)peak);
+    check_f32(&a->X->u.arr, rows, cols);
+    ad_anndata_free(a);
+    a = dec_budget(t, o, decoded / 2, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    /* "dtype" after "data": words until converted, the same floats */
+    o = (size_t)sprintf(t, "{\"X\": %s}", l);
+    a = dec_budget(t, o, 0, &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ck_assert_uint_ge(peak, n * 8);
+    check_f32(&a->X->u.arr, rows, cols);
+    ad_anndata_free(a);
+    /* in a list it is JSON text, its numbers as they were written */
+    o = (size_t)sprintf(t, "{\"uns\": {\"l\": [%s, 1]}}", f);
+    a = dec_budget(t, o, 0, &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    const ad_object *c = &uns(a, "l")->u.obj;
+    ck_assert_int_eq(c->kind[0], AD_CELL_JSON);
+    /* jansson's %.17g of the double 3.4, not of the float32 3.4f */
+    ck_assert_msg(strstr(ad_object_text(c, 0), "[[null,3.3999999999999999,") != NULL, "%.80s",
+                  ad_object_text(c, 0));
+    ad_anndata_free(a);
+    free(f);
+    free(l);
+    free(t);
+}
+END_TEST
+
+/* A large matrix followed by a ragged row: its rows become nodes over the
+ * words where they lie (they were copied once, twice the matrix). The
+ * decoder then names the ragged row, within the budget of the words. */
+START_TEST(ragged_row_after_a_large_matrix)
+{
+    size_t rows = 1000, cols = 2000, lx;
+    char *x = matrix_text(rows, cols, true, &lx);
+    char *t = malloc(lx + 64);
+    /* drop the closing bracket, add a short row */
+    size_t o = (size_t)sprintf(t, "{\"X\": %.*s, [1, 2]]}", (int)(lx - 1), x);
+    free(x);
+    uint64_t words = rows * cols * sizeof(double), peak, used;
+    ad_anndata *a = dec_budget(t, o, words + (2u << 20), &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.type, ADX_E_SHAPE);
+    ck_assert_str_eq(err.items[0].pointer, "/adata/X/1000");
+    ck_assert_msg(strstr(err.detail, "row 1000 has length 2, expected 2000"), "%s", err.detail);
+    ck_assert_msg(peak <= words + (2u << 20), "peak %llu", (unsigned long long)peak);
+    /* less than the words: a 413 naming the limit */
+    a = dec_budget(t, o, words / 2, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    /* in uns the same rows are one JSON cell, every number in it */
+    o = (size_t)sprintf(t, "{\"uns\": {\"r\": [[0.5, 1.5], [2.5, 3.5], [4]]}}");
+    jv_pack_min_set(0);
+    a = dec_budget(t, o, 0, &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ck_assert_str_eq(ad_object_text(&uns(a, "r")->u.obj, 0), "[[0.5,1.5],[2.5,3.5],[4]]");
+    ad_anndata_free(a);
+    jv_pack_min_set(JV_PACK_MIN);
+    free(t);
+}
+END_TEST
+
+/* Nullable-integer values and categorical codes are converted in place
+ * (they were copied out of the document: twice the column); split-orient
+ * frames still copy each column out of the rows, and both are charged. */
+START_TEST(typed_columns_in_place_and_charged)
+{
+    size_t n = 2u << 20, o = 0;
+    char *t = malloc(n * 24 + 256);
+    o += (size_t)sprintf(t + o, "{\"uns\": {\"n\": {\"encoding-type\": \"nullable-integer\", "
+                                "\"values\": [");
+    for (size_t i = 0; i < n; i++)
+        o += i % 3 ? (size_t)sprintf(t + o, "%s%zu", i ? "," : "", i % 1000)
+                   : (size_t)sprintf(t + o, "%snull", i ? "," : "");
+    o += (size_t)sprintf(t + o, "]}, \"c\": {\"encoding-type\": \"categorical\", \"categories\": "
+                                "[\"a\", \"b\", \"c\"], \"codes\": [");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(t + o, "%s%d", i ? "," : "", (int)(i % 4) - 1);
+    o += (size_t)sprintf(t + o, "]}}}");
+    /* int64 values + mask, int8 codes */
+    uint64_t decoded = n * 9 + n, peak, used;
+    /* plus the value stack's room (it grows 8 MiB at a time) */
+    ad_anndata *a = dec_budget(t, o, decoded + (10u << 20), &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ck_assert_msg(peak <= decoded + (10u << 20), "peak %llu", (unsigned long long)peak);
+    const ad_nullable *nl = &uns(a, "n")->u.nl;
+    ck_assert_int_eq(nl->values.dtype, AD_I64);
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool miss = ((uint8_t *)nl->mask.data)[i];
+        int64_t v = ((int64_t *)nl->values.data)[i];
+        wrong += i % 3 ? miss || v != (int64_t)(i % 1000) : !miss || v != 0;
+    }
+    ck_assert_uint_eq(wrong, 0);
+    const ad_categorical *cat = &uns(a, "c")->u.cat;
+    ck_assert_int_eq(cat->codes.dtype, AD_I8);
+    for (size_t i = 0; i < n; i++)
+        wrong += ((int8_t *)cat->codes.data)[i] != (int)(i % 4) - 1;
+    ck_assert_uint_eq(wrong, 0);
+    ad_anndata_free(a);
+    a = dec_budget(t, o, decoded / 2, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    /* the check of the copying path, before the codes are converted */
+    char *bad = strstr(t, "\"codes\": [") + 10;
+    for (int k = 0; k < 1003; k++)
+        bad = strchr(bad, ',') + 1;
+    ck_assert_int_eq(*bad, '2');
+    *bad = '3';
+    a = dec_budget(t, o, 0, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_str_eq(err.items[0].pointer, "/adata/uns/c/codes/1003");
+    ck_assert_msg(strstr(err.detail, "code 3 is out of range [-1, 3)"), "%s", err.detail);
+    free(t);
+    /* split-orient rows stay until the frame is done: the columns are
+     * copies, charged (a budget under both is a 413) */
+    size_t rows = 200000, cols = 10;
+    t = malloc(rows * cols * 8 + 256);
+    o = (size_t)sprintf(t, "{\"uns\": {\"f\": {\"encoding-type\": \"dataframe\", \"columns\": [");
+    for (size_t j = 0; j < cols; j++)
+        o += (size_t)sprintf(t + o, "%s\"c%zu\"", j ? ", " : "", j);
+    o += (size_t)sprintf(t + o, "], \"data\": [");
+    for (size_t i = 0; i < rows; i++) {
+        o += (size_t)sprintf(t + o, "%s[", i ? "," : "");
+        for (size_t j = 0; j < cols; j++)
+            o += (size_t)sprintf(t + o, "%s%zu.5", j ? "," : "", (i + j) % 100);
+        t[o++] = ']';
+    }
+    o += (size_t)sprintf(t + o, "]}}}");
+    uint64_t cells = rows * cols * 8;
+    a = dec_budget(t, o, 0, &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    /* the columns (float64) and the rows, float32-exact values kept in 4
+     * bytes each and read where they lie (no row nodes), and the index */
+    ck_assert_msg(peak >= cells, "peak %llu", (unsigned long long)peak);
+    ck_assert_msg(peak <= cells + cells / 2 + (6u << 20), "peak %llu", (unsigned long long)peak);
+    const ad_frame *f = &uns(a, "f")->u.df;
+    ck_assert_uint_eq(f->n_rows, rows);
+    ck_assert_double_eq(((double *)f->cols[3]->u.arr.data)[rows - 1],
+                        (double)((rows - 1 + 3) % 100) + 0.5);
+    ad_anndata_free(a);
+    a = dec_budget(t, o, cells, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    free(t);
+}
+END_TEST
+
+/* Rows of millions of values and the 2-d slabs of a 3-d array go into
+ * the array's narrow run before they end: the peak does not grow with the
+ * length of a row. A long row that turns out ragged, or holds a string,
+ * gets its words back and is reported as before. */
+static char *long_rows_text(size_t d0, size_t d1, size_t d2, size_t *len)
+{
+    char *t = malloc(d0 * d1 * (d2 ? d2 : 1) * 5 + 256), *o = t;
+    ck_assert_ptr_nonnull(t);
+    o += sprintf(o, "{\"uns\": {\"a\": {\"encoding-type\": \"array\", \"dtype\": \"int8\", "
+                    "\"data\": [");
+    for (size_t i = 0; i < d0; i++) {
+        if (i) *o++ = ',';
+        *o++ = '[';
+        for (size_t j = 0; j < d1; j++) {
+            if (!d2) {
+                o += sprintf(o, "%s%d", j ? "," : "", (int)((i + j) % 256) - 128);
+                continue;
+            }
+            o += sprintf(o, "%s[", j ? "," : "");
+            for (size_t k = 0; k < d2; k++)
+                o += sprintf(o, "%s%d", k ? "," : "", (int)((i + j + k) % 256) - 128);
+            *o++ = ']';
+        }
+        *o++ = ']';
+    }
+    o += sprintf(o, "]}}}");
+    *len = (size_t)(o - t);
+    return t;
+}
+
+START_TEST(long_rows_and_slabs_stay_small)
+{
+    size_t len;
+    uint64_t peak, used;
+    /* 2 rows of 4M values, then 3 slabs of 1000 x 2000, under their size
+     * plus the value stack's room (8 MiB steps) */
+    char *t = long_rows_text(2, 4u << 20, 0, &len);
+    uint64_t decoded = 2 * (4u << 20);
+    ad_anndata *a = dec_budget(t, len, decoded + (10u << 20), &peak, &used);
+    ck_assert_msg(a != NULL, "%s at %s", err.detail, err.items[0].pointer);
+    const ad_array *x = &uns(a, "a")->u.arr;
+    ck_assert_int_eq(x->ndim, 2);
+    ck_assert_uint_eq(x->shape[1], 4u << 20);
+    size_t wrong = 0;
+    for (size_t i = 0; i < 2; i++)
+        for (size_t j = 0; j < (4u << 20); j++)
+            wrong += ((int8_t *)x->data)[i * (4u << 20) + j] != (int)((i + j) % 256) - 128;
+    ck_assert_uint_eq(wrong, 0);
+    ad_anndata_free(a);
+    free(t);
+    t = long_rows_text(3, 1000, 2000, &len);
+    decoded = 3 * 1000 * 2000;
+    a = dec_budget(t, len, decoded + (10u << 20), &peak, &used);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    x = &uns(a, "a")->u.arr;
+    ck_assert_int_eq(x->ndim, 3);
+    for (size_t i = 0; i < 3; i++)
+        for (size_t j = 0; j < 1000; j++)
+            for (size_t k = 0; k < 2000; k++)
+                wrong += ((int8_t *)x->data)[(i * 1000 + j) * 2000 + k] !=
+                         (int)((i + j + k) % 256) - 128;
+    ck_assert_uint_eq(wrong, 0);
+    ad_anndata_free(a);
+    /* below the decoded size: a 413 */
+    a = dec_budget(t, len, decoded / 2, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.status, 413);
+    free(t);
+    /* a long first row one value short: the second is ragged, named as before */
+    t = long_rows_text(2, 1u << 20, 0, &len);
+    char *end0 = strstr(t, "],["), *cut = end0;
+    while (*cut != ',')
+        cut--;
+    memset(cut, ' ', (size_t)(end0 - cut));
+    a = dec_budget(t, len, 0, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.type, ADX_E_SHAPE);
+    ck_assert_str_eq(err.items[0].pointer, "/adata/uns/a/data/1");
+    ck_assert_msg(strstr(err.detail, "row 1 has length 1048576, expected 1048575"), "%s",
+                  err.detail);
+    free(t);
+    /* a string deep in a long row (value -128 there: four characters) */
+    t = long_rows_text(2, 1u << 20, 0, &len);
+    cut = strstr(t, "],[") + 3;
+    for (int k = 0; k < 900095; k++)
+        cut = strchr(cut, ',') + 1;
+    ck_assert(!strncmp(cut, "-128,", 5));
+    memcpy(cut, "\"x\" ", 4);
+    a = dec_budget(t, len, 0, &peak, &used);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(err.type, ADX_E_SCHEMA);
+    ck_assert_str_eq(err.items[0].pointer, "/adata/uns/a/data/1/900095");
+    free(t);
+}
+END_TEST
+
 START_TEST(gzip_files_and_bombs)
 {
     char path[] = "jdec_gz_XXXXXX";
@@ -2133,6 +2658,13 @@ static void add_tests(TCase *t)
     tcase_add_test(t, base64_read_while_streaming);
     tcase_add_test(t, memory_bounded_whatever_the_nesting);
     tcase_add_test(t, peak_is_decoded_arrays_plus_a_constant);
+    tcase_add_test(t, narrow_nested_data_peak);
+    tcase_add_test(t, narrow_nested_data_errors);
+    tcase_add_test(t, narrow_flat_data_peak);
+    tcase_add_test(t, float32_data_peak);
+    tcase_add_test(t, ragged_row_after_a_large_matrix);
+    tcase_add_test(t, typed_columns_in_place_and_charged);
+    tcase_add_test(t, long_rows_and_slabs_stay_small);
     tcase_add_test(t, gzip_files_and_bombs);
 }
 

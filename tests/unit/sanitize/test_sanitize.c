@@ -118,6 +118,110 @@ START_TEST(cancel_flag_stops_the_walk)
 }
 END_TEST
 
+/* The strings an object column becomes are charged to the request's
+ * budget as they are built (text, NUL and offset per cell): a budget of
+ * their size goes through and keeps them counted, one below is a 413
+ * naming max_request_memory at the column, its charge given back. */
+START_TEST(conversions_are_charged_to_the_budget)
+{
+    enum { N = 200000 };
+    tcell *cells = calloc(N, sizeof *cells);
+    uint64_t bytes = 8;
+    for (uint64_t i = 0; i < N; i++) {
+        switch (i % 4) {
+        case 0:
+            cells[i] = (tcell)C_STR("some text");
+            bytes += 9;
+            break;
+        case 1:
+            cells[i] = (tcell)C_NULL;
+            break;
+        case 2:
+            cells[i] = (tcell)C_INT(123456);
+            bytes += 6;
+            break;
+        default:
+            cells[i] = (tcell)C_REAL(0.5);
+            bytes += 3;
+        }
+        bytes += 1 + 8;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        ad_anndata *a = ad_anndata_new();
+        ck_assert_ptr_nonnull(a);
+        a->n_obs = N;
+        mk_frame(&a->obs, N);
+        ck_assert_int_eq(ad_frame_add(&a->obs, "mixed", mk_col(cells, N)), 0);
+        adx_budget bud;
+        adx_budget_init(&bud, pass ? bytes - 1 : bytes);
+        adx_ctl ctl = {.budget = &bud};
+        adx_report rep = {0};
+        adx_err err;
+        adx_err_init(&err);
+        int r = san_anndata_ctl(a, NULL, &ctl, &rep, &err);
+        if (!pass) {
+            ck_assert_msg(r == 0, "%s", err.detail);
+            ck_assert_uint_eq(adx_budget_used(&bud), bytes);
+            const ad_array *s = &frame_col(&a->obs, "mixed")->u.arr;
+            ck_assert_str_eq(ad_str_at(s, 2), "123456");
+            ck_assert_str_eq(ad_str_at(s, N - 1), "0.5");
+        } else {
+            ck_assert_int_eq(r, -1);
+            ck_assert_int_eq(err.status, 413);
+            ck_assert_str_eq(err.items[0].pointer, "/obs/mixed");
+            ck_assert_msg(strstr(err.detail, "max_request_memory = ") != NULL, "%s", err.detail);
+            ck_assert_uint_eq(adx_budget_used(&bud), 0);
+            ck_assert_int_eq(frame_col(&a->obs, "mixed")->kind, AD_K_OBJECT);
+        }
+        rep_free(&rep);
+        ad_anndata_free(a);
+    }
+    free(cells);
+}
+END_TEST
+
+/* strings_to_categoricals charges the builder's rows and what it keeps. */
+START_TEST(categoricals_are_charged_to_the_budget)
+{
+    enum { N = 100000 };
+    tcell *cells = calloc(N, sizeof *cells);
+    static const char *const v[] = {"b", "a", "c"};
+    for (uint64_t i = 0; i < N; i++)
+        cells[i] = (tcell)C_STR(v[i % 3]);
+    for (int pass = 0; pass < 2; pass++) {
+        ad_anndata *a = ad_anndata_new();
+        ck_assert_ptr_nonnull(a);
+        a->n_obs = N;
+        mk_frame(&a->obs, N);
+        ck_assert_int_eq(ad_frame_add(&a->obs, "g", mk_col(cells, N)), 0);
+        adx_report rep = {0};
+        adx_err err;
+        adx_err_init(&err);
+        ck_assert_int_eq(san_anndata(a, NULL, &rep, &err), 0);
+        adx_budget bud;
+        /* the builder's int64 per row while it runs */
+        adx_budget_init(&bud, pass ? N * 8 - 1 : N * 8);
+        adx_ctl ctl = {.budget = &bud};
+        int r = san_strings_to_categoricals_ctl(a, &ctl, &err);
+        if (!pass) {
+            ck_assert_msg(r == 0, "%s", err.detail);
+            ck_assert_int_eq(frame_col(&a->obs, "g")->kind, AD_K_CATEGORICAL);
+            /* int8 codes and three one-letter categories stay counted */
+            ck_assert_uint_eq(adx_budget_used(&bud), N + 3 * 2 + 4 * 8);
+        } else {
+            ck_assert_int_eq(r, -1);
+            ck_assert_int_eq(err.status, 413);
+            ck_assert_str_eq(err.items[0].pointer, "/obs/g");
+            ck_assert_uint_eq(adx_budget_used(&bud), 0);
+            ck_assert_int_eq(frame_col(&a->obs, "g")->kind, AD_K_ARRAY);
+        }
+        rep_free(&rep);
+        ad_anndata_free(a);
+    }
+    free(cells);
+}
+END_TEST
+
 START_TEST(all_null)
 {
     tcell cells[] = {C_NULL, C_NULL, C_NULL};
@@ -706,6 +810,7 @@ int main(void)
     tcase_add_test(t, dominant_action_of_object_to_strings);
     tcase_add_test(t, malformed_object_is_an_internal_error);
     tcase_add_test(t, limits_are_enforced_with_pointer);
+    tcase_add_test(t, conversions_are_charged_to_the_budget);
     suite_add_tcase(s, t);
     TCase *c = tcase_create("strings_to_categoricals");
     tcase_add_test(c, all_empty_var_column_becomes_one_category);
@@ -716,6 +821,7 @@ int main(void)
     tcase_add_test(c, codes_dtype_thresholds_match_pandas);
     tcase_add_test(c, cancel_flag_stops_the_walk);
     tcase_add_test(c, many_categories_use_int16_codes);
+    tcase_add_test(c, categoricals_are_charged_to_the_budget);
     suite_add_tcase(s, c);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
