@@ -477,6 +477,11 @@ int pipe_prepare_ctl(pipe_job *j, const adx_ctl *ctl, adx_err *err)
 {
     if (!j || j->stage != STAGE_LOADED)
         return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_prepare called out of order");
+    /* What sanitize builds (strings for object columns, categoricals) counts
+     * against the request's budget, as the decode did. */
+    adx_ctl sc = ctl ? *ctl : (adx_ctl){0};
+    sc.budget = &j->budget;
+    ctl = &sc;
     if (canceled(ctl, err)) goto fail;
     if (!j->a && j->req.dataset && load_dataset(j, ctl, err)) goto fail;
     /* Filter first: the report must not list fixes to elements the client

@@ -316,6 +316,59 @@ START_TEST(writer_buffers_count_against_the_request_budget)
 }
 END_TEST
 
+/* Sanitize's conversions count against the request's budget in the
+ * pipeline (the CLI and the daemon prepare through it): a mixed column of
+ * 600 000 numbers and one string becomes 600 000 strings (text, NUL and an
+ * offset each, about 17 MB) beside the decoded cells. Under the smallest
+ * budget the request still decodes in, prepare is a 413 naming
+ * max_request_memory at the column (the report's pointer into the stored object); with room, it
+ * succeeds. */
+START_TEST(sanitize_counts_against_the_request_budget)
+{
+    const int n = 600000;
+    size_t cap = (size_t)n * 16 + 256;
+    char *t = malloc(cap);
+    ck_assert_ptr_nonnull(t);
+    int o = snprintf(t, cap, "{\"adata\": {\"obs\": {\"columns\": {\"mixed\": [\"x\"");
+    for (int i = 1; i < n; i++)
+        o += snprintf(t + o, cap - o, ",%d.%03d", 100000 + i, i % 1000);
+    o += snprintf(t + o, cap - o, "]}}}}");
+    adx_limits lim;
+    adx_limits_default(&lim);
+    uint64_t lo = 1u << 20, hi = 1ull << 30; /* lo fails to load, hi loads */
+    while (hi - lo > 4096) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        lim.max_request_memory = mid;
+        adx_err e;
+        adx_err_init(&e);
+        pipe_job *j = pipe_load_buffer(t, (size_t)o, &lim, &e);
+        if (j)
+            hi = mid;
+        else
+            lo = mid;
+        pipe_free(j);
+    }
+    adx_err e;
+    adx_err_init(&e);
+    lim.max_request_memory = hi;
+    pipe_job *j = pipe_load_buffer(t, (size_t)o, &lim, &e);
+    ck_assert_msg(j != NULL, "%s", e.detail);
+    ck_assert_int_eq(pipe_prepare(j, &e), -1);
+    ck_assert_int_eq(e.type, ADX_E_LIMIT);
+    ck_assert_msg(strstr(e.detail, "max_request_memory") != NULL, "%s", e.detail);
+    ck_assert_str_eq(e.items[0].pointer, "/obs/mixed");
+    pipe_free(j);
+
+    lim.max_request_memory = hi + (64u << 20);
+    adx_err_init(&e);
+    j = pipe_load_buffer(t, (size_t)o, &lim, &e);
+    ck_assert_msg(j != NULL, "%s", e.detail);
+    ck_assert_msg(pipe_prepare(j, &e) == 0, "%s", e.detail);
+    pipe_free(j);
+    free(t);
+}
+END_TEST
+
 /* DELETE of a job in its prepare step: the flag is read there too, and a
  * canceled prepare leaves the job unprepared (no write may follow). */
 START_TEST(canceled_in_prepare)
@@ -357,6 +410,7 @@ static Suite *suite(void)
     tcase_add_test(tc, canceled_before_write);
     tcase_add_test(tc, writer_buffers_count_against_the_request_budget);
     tcase_add_test(tc, canceled_in_prepare);
+    tcase_add_test(tc, sanitize_counts_against_the_request_budget);
     suite_add_tcase(s, tc);
     return s;
 }
