@@ -567,8 +567,9 @@ static int read_dataset(rd *r, hid_t ds, ad_array *out)
         uint8_t *u = out->data;
         for (uint64_t i = 0; i < n; i++)
             if (u[i] > 1) {
+                unsigned v = u[i]; /* u is out's buffer, freed next */
                 ad_array_free(out);
-                fail(r, ADX_E_SCHEMA, "bool value %u at %llu is neither FALSE nor TRUE", u[i],
+                fail(r, ADX_E_SCHEMA, "bool value %u at %llu is neither FALSE nor TRUE", v,
                      (unsigned long long)i);
                 goto out;
             }
