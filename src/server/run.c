@@ -169,7 +169,7 @@ static int write_record(export_work *ew, srv_job_state st, unsigned attempts, af
     copy.result = ew->result;
     copy.error = ew->error;
     char *rec = srv_spool_record(&copy);
-    int rc = rec ? srv_write_synced(ew->dir, "job.json", rec, strlen(rec), sync, err)
+    int rc = rec ? srv_write_record(ew->dir, rec, sync, srv_job_terminal(st), err)
                  : adx_err_set(err, ADX_E_NOMEM, "", "record");
     free(rec);
     return rc;
@@ -197,7 +197,12 @@ static void export_run(uv_work_t *w)
     int rc = -1;
     if (pj && !adx_ctl_canceled(&ctl)) {
         rc = pipe_prepare_ctl(pj, &ctl, &ew->err);
-        if (rc == 0) rc = pipe_write(pj, ew->out_path, &ctl, &ew->err);
+        /* The terminal record's directory fsync (below, same directory)
+         * makes the result's name durable too: one fsync fewer per job.
+         * Until then nothing told anyone the job ended; a crash in between
+         * leaves the old record (the job runs again) or the new one without
+         * its result (the scan marks it expired). */
+        if (rc == 0) rc = pipe_write_sync(pj, ew->out_path, AFILE_SYNC_FILE, &ctl, &ew->err);
         if (rc == 0) ew->result = pipe_result_json(pj, j->id);
         if (rc == 0 && !ew->result) {
             adx_err_set(&ew->err, ADX_E_NOMEM, "", "out of memory building the result");
