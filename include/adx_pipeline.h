@@ -34,6 +34,7 @@
 
 #include <jansson.h>
 
+#include "adx_afile.h"
 #include "adx_common.h"
 #include "adx_err.h"
 #include "adx_request.h"
@@ -138,6 +139,11 @@ int pipe_prepare(pipe_job *j, adx_err *err);
 int pipe_prepare_ctl(pipe_job *j, const adx_ctl *ctl, adx_err *err);
 /* `ctl` may be NULL. The written file gets mode 0644. */
 int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *err);
+/* pipe_write with a weaker commit of the file (adx_afile.h):
+ * AFILE_SYNC_FILE when the caller fsyncs the directory itself, after other
+ * files it renames there. */
+int pipe_write_sync(pipe_job *j, const char *out_path, afile_sync sync, const adx_ctl *ctl,
+                    adx_err *err);
 
 const adx_request *pipe_request(const pipe_job *j);
 /* Bytes the decoded model holds (0 before it is read, e.g. a deferred

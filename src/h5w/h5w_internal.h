@@ -41,7 +41,9 @@ void h5w_deflate_use(struct libdeflate_compressor *gz, int level);
  * libhdf5 as a success, so H5Fclose always completes (libhdf5 1.10 leaves a
  * dangling file id behind a failed one and crashes on it later). A new file
  * access property list using it (close degree strong: the driver has closed
- * the file when H5Fclose returns), or H5I_INVALID_HID. */
+ * the file when H5Fclose returns), or H5I_INVALID_HID. A new file is kept
+ * in memory up to 1 MiB and written when libhdf5 closes it, so a write
+ * error of a small file shows only then (vfd.c). */
 typedef struct h5w_vfd_info {
     int *err;
 } h5w_vfd_info;

@@ -536,6 +536,12 @@ static void scaled_progress(void *ud, double f)
 
 int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *err)
 {
+    return pipe_write_sync(j, out_path, AFILE_SYNC_ALL, ctl, err);
+}
+
+int pipe_write_sync(pipe_job *j, const char *out_path, afile_sync sync, const adx_ctl *ctl,
+                    adx_err *err)
+{
     if (!j || j->stage != STAGE_PREPARED)
         return adx_err_set(err, ADX_E_INTERNAL, "", "pipe_write called out of order");
     /* After a decode that reported its half, the writer's 0..1 is the rest.
@@ -554,7 +560,7 @@ int pipe_write(pipe_job *j, const char *out_path, const adx_ctl *ctl, adx_err *e
     ctl = &sc;
     if (adx_ctl_canceled(ctl)) return adx_err_set(err, ADX_E_CANCELED, "", "the job was canceled");
     /* A result is meant to be read by others. */
-    afile_opts o = {.mode = 0644, .sha256 = true};
+    afile_opts o = {.mode = 0644, .sha256 = true, .sync = sync};
     afile *f = afile_begin(out_path, &o, err);
     if (!f) return -1;
     int rc = run_writer(j, f, ctl, err);

@@ -169,8 +169,12 @@ static int write_record(export_work *ew, srv_job_state st, unsigned attempts, af
     copy.result = ew->result;
     copy.error = ew->error;
     char *rec = srv_spool_record(&copy);
-    int rc = rec ? srv_write_synced(ew->dir, "job.json", rec, strlen(rec), sync, err)
-                 : adx_err_set(err, ADX_E_NOMEM, "", "record");
+    /* The first record of a run takes the spare from the pool (the one
+     * the accepted record came through was renamed to job.json). */
+    bool first = st == SRV_JOB_QUEUED && sync == AFILE_SYNC_NONE;
+    int rc =
+        rec ? srv_write_record(&ew->s->spool, ew->dir, rec, sync, first, srv_job_terminal(st), err)
+            : adx_err_set(err, ADX_E_NOMEM, "", "record");
     free(rec);
     return rc;
 }
@@ -197,7 +201,12 @@ static void export_run(uv_work_t *w)
     int rc = -1;
     if (pj && !adx_ctl_canceled(&ctl)) {
         rc = pipe_prepare_ctl(pj, &ctl, &ew->err);
-        if (rc == 0) rc = pipe_write(pj, ew->out_path, &ctl, &ew->err);
+        /* The terminal record's directory fsync (below, same directory)
+         * makes the result's name durable too: one fsync fewer per job.
+         * Until then nothing told anyone the job ended; a crash in between
+         * leaves the old record (the job runs again) or the new one without
+         * its result (the scan marks it expired). */
+        if (rc == 0) rc = pipe_write_sync(pj, ew->out_path, AFILE_SYNC_FILE, &ctl, &ew->err);
         if (rc == 0) ew->result = pipe_result_json(pj, j->id);
         if (rc == 0 && !ew->result) {
             adx_err_set(&ew->err, ADX_E_NOMEM, "", "out of memory building the result");
@@ -248,7 +257,8 @@ static void export_run(uv_work_t *w)
          * again; before that, a restart still needs it to rerun the job. */
         if (!adx_err_failed(&perr)) {
             /* the body: input.h5ad, or request.json (an h5ad's options stay) */
-            unlink(ew->input.kind == PIPE_SRC_H5AD ? ew->in_path : ew->req_path);
+            srv_spool_free_put(&ew->s->spool,
+                               ew->input.kind == PIPE_SRC_H5AD ? ew->in_path : ew->req_path);
             ew->request_dropped = true;
         }
     }
@@ -460,7 +470,7 @@ static void validate_run(uv_work_t *w)
     } else if ((v->input.kind != PIPE_SRC_H5AD ||
                 srv_write_synced(dir, "request.json", v->options, strlen(v->options),
                                  AFILE_SYNC_FILE, &v->err) == 0) &&
-               srv_write_synced(dir, "job.json", rec, strlen(rec), AFILE_SYNC_FILE, &v->err) == 0) {
+               srv_write_record(&s->spool, dir, rec, AFILE_SYNC_FILE, true, false, &v->err) == 0) {
         /* Every file is synced; one fsync of the job's directory makes the
          * body's and the record's names durable, one of the jobs directory
          * the job's own. (The upload's old name in tmp/ need not be: a

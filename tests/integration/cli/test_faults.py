@@ -4,8 +4,11 @@ fail with ENOSPC, on the output directory only. Every format must fail with
 a clear error and a non-zero exit, and leave neither the target nor a temp
 file behind."""
 
+import base64
 import json
 import os
+import random
+import struct
 import subprocess
 import sys
 import unittest
@@ -19,6 +22,23 @@ SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fau
 REQ = {"adata": {"X": [[1.0, 2.0], [3.0, None]],
                  "obs": {"index": ["a", "b"], "columns": {"kmeans_k": [0, 1]}},
                  "uns": {"info": {"v": [1, 2, 3]}}}}
+
+
+
+def random_array(rows, cols, seed):
+    """float64 noise that compression cannot shrink much, as base64."""
+    r = random.Random(seed)
+    raw = struct.pack("<%dd" % (rows * cols), *(r.random() for _ in range(rows * cols)))
+    return {"encoding-type": "array", "dtype": "float64", "shape": [rows, cols],
+            "base64": base64.b64encode(raw).decode()}
+
+
+# The h5ad writer's file driver keeps a new file in memory up to 1 MiB and
+# writes it at close in one piece (src/h5w/vfd.c); a fault lands inside an
+# h5ad only when the file is larger: these make 1.3 to 1.6 MB files.
+MID = {"adata": {"X": random_array(400, 400, 2),
+                 "obs": {"index": ["c%d" % i for i in range(400)]}},
+       "compression": None}
 
 OUTS = ["out.h5ad", "out.npz", "out.zip"]
 FORMATS = {"out.h5ad": "h5ad", "out.npz": "npz", "out.zip": "csv"}
@@ -85,21 +105,23 @@ class Faults(CliCase):
         # libhdf5 1.10 crashes (in H5close at exit) after an H5Fclose whose
         # flush failed; the writer's file driver keeps write errors from
         # libhdf5 and reports them itself, so this fails cleanly.
-        proc = self.run_faulty("write", "out.h5ad", after=3)
+        proc = self.run_faulty("write", "out.h5ad", after=3, req=MID)
         self.check_failed(proc, "cannot write the h5ad file", "No space left on device",
                           status=507)
 
     def test_write_enospc_at_every_write_of_an_h5ad(self):
-        # The disk fills at each write in turn (chunks, vlen string heaps,
-        # the metadata H5Fclose flushes, the final truncate): every run is a
-        # 507 with nothing left behind, never a crash, until a run has
-        # fewer writes than the fault's position and succeeds.
+        # The disk fills at each write in turn (the first MiB the driver
+        # held in memory, then chunks, the metadata H5Fclose flushes, the
+        # final truncate): every run is a 507 with nothing left behind,
+        # never a crash, until a run has fewer writes than the fault's
+        # position and succeeds.
         big = {"adata": {
             "X": {"encoding-type": "array", "dtype": "float64", "shape": [300, 40],
                   "data": [[float(i * j % 7) for j in range(40)] for i in range(300)]},
             "obs": {"index": ["c%d" % i for i in range(300)],
                     "columns": {"label": ["k%d" % (i % 5) for i in range(300)],
                                 "n": list(range(300))}},
+            "obsm": {"r": random_array(300, 600, 1)},
             "uns": {"t": {"encoding-type": "dataframe",
                           "columns": {"s": ["row %d" % i for i in range(3000)]}}}},
             "format": "h5ad", "compression": "gzip"}
