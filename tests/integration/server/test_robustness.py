@@ -72,40 +72,6 @@ class Robustness(unittest.TestCase):
             # a finished job keeps its record and its result, not the request body
             self.assertEqual(names, ["job.json", "result.h5ad"], jid)
 
-    def test_finished_jobs_leave_their_files_to_the_next_records(self):
-        # A finished job's request body and spare record are emptied and
-        # kept in <spool>/free/; the next job's records are written through
-        # them instead of new files (src/server/spool.c: freed inodes make
-        # new ones slow on ext4 without a journal). Nothing else changes:
-        # the job folder holds its record and result only.
-        self.d = Daemon(self.tmp).start()
-        free = os.path.join(self.d.spool, "free")
-        self.assertEqual(os.listdir(free), [])
-
-        def export(i):
-            st, h, data = self.d.request("POST", "/v1/exports?wait=60", small_request(i))
-            self.assertEqual(st, 200, data[:300])
-            jid = h["content-location"].rsplit("/", 1)[1]
-            folder = os.path.join(self.d.spool, "jobs", jid)
-            self.assertEqual(sorted(os.listdir(folder)), ["job.json", "result.h5ad"])
-            with open(os.path.join(folder, "job.json")) as f:
-                self.assertEqual(json.load(f)["state"], "succeeded")
-            return folder
-
-        export(1)
-        kept = {os.stat(os.path.join(free, n)).st_ino: n for n in os.listdir(free)}
-        self.assertEqual(len(kept), 2, kept)  # the body and the spare record
-        self.assertEqual([os.path.getsize(os.path.join(free, n)) for n in kept.values()], [0, 0])
-        folder = export(2)
-        # the second job's record lives in one of the first job's files
-        self.assertIn(os.stat(os.path.join(folder, "job.json")).st_ino, kept)
-        self.assertEqual(len(os.listdir(free)), 2)
-        # a restart starts with an empty pool
-        self.assertEqual(self.d.stop(), 0)
-        self.d.start()
-        self.assertEqual(os.listdir(free), [])
-        export(3)
-
     def test_kill_9_with_queued_jobs_then_restart(self):
         self.d = Daemon(self.tmp, {"workers": "1", "queue_max": "64"})
         self.d.start()
