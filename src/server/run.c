@@ -169,12 +169,8 @@ static int write_record(export_work *ew, srv_job_state st, unsigned attempts, af
     copy.result = ew->result;
     copy.error = ew->error;
     char *rec = srv_spool_record(&copy);
-    /* The first record of a run takes the spare from the pool (the one
-     * the accepted record came through was renamed to job.json). */
-    bool first = st == SRV_JOB_QUEUED && sync == AFILE_SYNC_NONE;
-    int rc =
-        rec ? srv_write_record(&ew->s->spool, ew->dir, rec, sync, first, srv_job_terminal(st), err)
-            : adx_err_set(err, ADX_E_NOMEM, "", "record");
+    int rc = rec ? srv_write_record(ew->dir, rec, sync, srv_job_terminal(st), err)
+                 : adx_err_set(err, ADX_E_NOMEM, "", "record");
     free(rec);
     return rc;
 }
@@ -257,8 +253,7 @@ static void export_run(uv_work_t *w)
          * again; before that, a restart still needs it to rerun the job. */
         if (!adx_err_failed(&perr)) {
             /* the body: input.h5ad, or request.json (an h5ad's options stay) */
-            srv_spool_free_put(&ew->s->spool,
-                               ew->input.kind == PIPE_SRC_H5AD ? ew->in_path : ew->req_path);
+            unlink(ew->input.kind == PIPE_SRC_H5AD ? ew->in_path : ew->req_path);
             ew->request_dropped = true;
         }
     }
@@ -470,7 +465,7 @@ static void validate_run(uv_work_t *w)
     } else if ((v->input.kind != PIPE_SRC_H5AD ||
                 srv_write_synced(dir, "request.json", v->options, strlen(v->options),
                                  AFILE_SYNC_FILE, &v->err) == 0) &&
-               srv_write_record(&s->spool, dir, rec, AFILE_SYNC_FILE, true, false, &v->err) == 0) {
+               srv_write_synced(dir, "job.json", rec, strlen(rec), AFILE_SYNC_FILE, &v->err) == 0) {
         /* Every file is synced; one fsync of the job's directory makes the
          * body's and the record's names durable, one of the jobs directory
          * the job's own. (The upload's old name in tmp/ need not be: a

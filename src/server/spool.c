@@ -1,8 +1,7 @@
 /* The spool: one directory per job under <spool>/jobs/<id>/ holding
  * request.json (the body as received; for an uploaded h5ad, the export
  * options, with the body beside it as input.h5ad), job.json (the durable
- * record) and result.<ext>; <spool>/tmp/ holds uploads in progress,
- * <spool>/free/ emptied files kept for reuse (srv_spool_free_put). A job
+ * record) and result.<ext>; <spool>/tmp/ holds uploads in progress. A job
  * exists once its job.json has been renamed into place: that is what a 202
  * promises. Records are written and directories removed on the pool, one
  * operation per job at a time (the io chain below). */
@@ -50,52 +49,14 @@ int srv_write_synced(const char *dir, const char *name, const char *text, size_t
     return afile_write_file_sync(dst, text, len, 0640, sync, err);
 }
 
-int srv_write_record(srv_spool *sp, const char *dir, const char *rec, afile_sync sync, bool take,
-                     bool last, adx_err *err)
+int srv_write_record(const char *dir, const char *rec, afile_sync sync, bool last, adx_err *err)
 {
     char dst[PATH_MAX + 64], spare[PATH_MAX + 64];
     snprintf(dst, sizeof dst, "%s/job.json", dir);
     snprintf(spare, sizeof spare, "%s/" SRV_RECORD_SPARE, dir);
-    if (take) srv_spool_free_take(sp, spare);
     int rc = afile_rewrite_file(dst, spare, rec, strlen(rec), 0640, sync, err);
-    if (last) srv_spool_free_put(sp, spare);
+    if (last) unlink(spare);
     return rc;
-}
-
-void srv_spool_free_put(srv_spool *sp, const char *path)
-{
-    /* the bytes go now (and out of the quota's sight); the inode stays */
-    if (!sp->free_dir[0] || truncate(path, 0) != 0) {
-        unlink(path);
-        return;
-    }
-    bool kept = false;
-    pthread_mutex_lock(&sp->free_mu);
-    if (sp->free_n < SRV_FREE_MAX) {
-        char to[PATH_MAX + 32];
-        uint64_t id = ++sp->free_seq;
-        snprintf(to, sizeof to, "%s/%llu", sp->free_dir, (unsigned long long)id);
-        if (rename(path, to) == 0) {
-            sp->free_ids[sp->free_n++] = id;
-            kept = true;
-        }
-    }
-    pthread_mutex_unlock(&sp->free_mu);
-    if (!kept) unlink(path);
-}
-
-bool srv_spool_free_take(srv_spool *sp, const char *dst)
-{
-    bool took = false;
-    pthread_mutex_lock(&sp->free_mu);
-    while (!took && sp->free_n > 0) {
-        char from[PATH_MAX + 32];
-        snprintf(from, sizeof from, "%s/%llu", sp->free_dir,
-                 (unsigned long long)sp->free_ids[--sp->free_n]);
-        took = rename(from, dst) == 0;
-    }
-    pthread_mutex_unlock(&sp->free_mu);
-    return took;
 }
 
 int srv_mkdir_p(const char *path, const char *setting, adx_err *err)
@@ -248,15 +209,13 @@ static void io_run(uv_work_t *w)
 {
     io_work *iw = w->data;
     if (iw->drop_result) unlink(iw->result);
-    if (iw->record &&
-        srv_write_record(&iw->s->spool, iw->dir, iw->record, AFILE_SYNC_ALL, false, true,
-                         &iw->err) == 0 &&
+    if (iw->record && srv_write_record(iw->dir, iw->record, AFILE_SYNC_ALL, true, &iw->err) == 0 &&
         iw->drop_request) {
         /* the body: input.h5ad, or request.json (an h5ad's options stay) */
         char p[PATH_MAX + 96];
         snprintf(p, sizeof p, "%s/%s", iw->dir,
                  iw->input.kind == PIPE_SRC_H5AD ? SRV_INPUT_H5AD_FILE : "request.json");
-        srv_spool_free_put(&iw->s->spool, p);
+        unlink(p);
     }
     if (iw->remove_dir) srv_remove_tree(iw->dir);
 }
@@ -588,14 +547,6 @@ int srv_spool_scan(srv_state *s, adx_err *err)
      * acknowledged. */
     srv_remove_tree(s->spool.tmp_dir);
     if (srv_mkdir_p(s->spool.tmp_dir, "/spool_dir", err) < 0) return -1;
-    /* The pool of free files starts empty; without it files are made and
-     * unlinked as they were (free_dir stays ""). */
-    char free_dir[PATH_MAX + 8];
-    snprintf(free_dir, sizeof free_dir, "%s/free", s->cfg.spool_dir);
-    srv_remove_tree(free_dir);
-    pthread_mutex_init(&s->spool.free_mu, NULL);
-    if (mkdir(free_dir, 0750) == 0)
-        snprintf(s->spool.free_dir, sizeof s->spool.free_dir, "%s", free_dir);
     struct statvfs v; /* before serving: later reads come from the pool */
     atomic_store(&s->spool.avail, statvfs(s->spool.tmp_dir, &v) == 0
                                       ? (int64_t)((uint64_t)v.f_bavail * v.f_frsize)

@@ -34,29 +34,9 @@ int srv_write_synced(const char *dir, const char *name, const char *text, size_t
  * the record before the last one, between the running record and the
  * terminal one (the scan at start removes one left by a crash). */
 #define SRV_RECORD_SPARE ".job.json.spare"
-/* Write dir/job.json as afile_rewrite_file does, through dir's spare:
- * `take` first makes a file of the free pool the spare (when the job has
- * none), `last` (no record follows) puts the spare back into the pool.
- * Worker or startup. */
-int srv_write_record(srv_spool *sp, const char *dir, const char *rec, afile_sync sync, bool take,
-                     bool last, adx_err *err);
-
-/* The pool of free files (<spool>/free/): on ext4 without a journal every
- * inode freed in the last minutes makes each new one slower to allocate
- * (the allocator skips recently freed inodes one by one; at 140 exports/s
- * that was 10-14% of the daemon's CPU), so a job's request body and its
- * spare record are emptied and kept here when the job ends, and the next
- * jobs' records take them instead of new files. Worker-safe.
- * srv_spool_free_put: truncate `path` and move it into the pool; unlinked
- * when the pool is full or the move fails. srv_spool_free_take: move a
- * pooled file (stale bytes: the taker truncates it) to `dst`; false when
- * the pool is empty. Names moved out of free/ are not made durable (as
- * uploads moved out of tmp/ are not): after a power failure free/ may
- * still name a file that is a job's now, which the fsck an ext4 without a
- * journal gets after an unclean stop counts as a second link; the scan at
- * start empties free/. */
-void srv_spool_free_put(srv_spool *sp, const char *path);
-bool srv_spool_free_take(srv_spool *sp, const char *dst);
+/* Rewrite dir/job.json (an existing record) as afile_rewrite_file does;
+ * `last`: no record follows, so the spare goes. Worker or startup. */
+int srv_write_record(const char *dir, const char *rec, afile_sync sync, bool last, adx_err *err);
 /* Remove a directory and the plain files in it. */
 int srv_remove_tree(const char *dir);
 /* mkdir -p with mode 0750; errors point at the config `setting` that named

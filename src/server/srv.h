@@ -5,7 +5,6 @@
 #define SRV_H
 
 #include <limits.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,9 +37,6 @@ typedef struct srv_metrics {
 } srv_metrics;
 
 /* The spool (spool.c): <spool>/jobs/<id>/ and <spool>/tmp/. */
-/* Files the spool keeps for reuse at most (spool.c). */
-#define SRV_FREE_MAX 256
-
 typedef struct srv_spool {
     int lock_fd; /* <spool>/lock, flock(LOCK_EX) while we run; -1 none */
     /* bytes of uploads, kept requests, results and the decompressed copies
@@ -55,13 +51,6 @@ typedef struct srv_spool {
     bool statfs_busy;
     char jobs_dir[PATH_MAX + 8];
     char tmp_dir[PATH_MAX + 8];
-    /* Empty files kept for reuse (<spool>/free/<n>, spool.c): workers put
-     * and take them under free_mu. */
-    char free_dir[PATH_MAX + 8];
-    pthread_mutex_t free_mu;
-    uint64_t free_seq;
-    unsigned free_n;
-    uint64_t free_ids[SRV_FREE_MAX];
 } srv_spool;
 
 /* libmicrohttpd driven by the loop (http.c). */
