@@ -86,23 +86,6 @@ int afile_write_file(const char *path, const void *text, size_t len, mode_t mode
 int afile_write_file_sync(const char *path, const void *text, size_t len, mode_t mode,
                           afile_sync sync, adx_err *err);
 
-/* Replace `path` with `text` like afile_write_file_sync, but through a
- * spare file the caller names (a hidden name in the same directory) instead
- * of a new temp file: the spare is truncated and written, then exchanged
- * with `path` (renameat2 RENAME_EXCHANGE), so the previous content becomes
- * the next spare. A record rewritten several times this way allocates one
- * inode and frees none, where a temp file per write allocates one and frees
- * one each time (on ext4 without a journal every inode freed in the last
- * minutes makes each later allocation slower). Atomic as a rename: `path`
- * holds the old content or the new one, never a mix; durable as `sync`
- * says. Without `path`, or on a file system that cannot exchange, the spare
- * is renamed onto `path` (as afile_commit does). On failure `path` is
- * unchanged unless only the directory fsync failed (AFILE_SYNC_ALL), and
- * the spare may be left behind (the next call truncates it). 0, or -1 with
- * `err` set. */
-int afile_rewrite_file(const char *path, const char *spare, const void *text, size_t len,
-                       mode_t mode, afile_sync sync, adx_err *err);
-
 /* rename(2) a file or folder, then fsync the directory of `to` (and of
  * `from` when it differs). 0; -1 with errno when nothing moved; 1 with
  * errno when it moved but a directory fsync failed. The caller words the

@@ -344,44 +344,6 @@ int afile_write_file_sync(const char *path, const void *text, size_t len, mode_t
     return afile_commit(f, NULL, err);
 }
 
-int afile_rewrite_file(const char *path, const char *spare, const void *text, size_t len,
-                       mode_t mode, afile_sync sync, adx_err *err)
-{
-    int fd = open(spare, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
-    if (fd < 0) return io_fail(err, errno, "cannot create a temporary file", spare);
-    /* an existing spare keeps its old mode otherwise */
-    if (fchmod(fd, mode) != 0 || write_all(fd, text, len) != 0 ||
-        (sync != AFILE_SYNC_NONE && fsync(fd) != 0)) {
-        int e = errno;
-        close(fd);
-        unlink(spare);
-        return io_fail(err, e, "cannot write the file", spare);
-    }
-    if (close(fd) != 0) {
-        int e = errno;
-        unlink(spare);
-        return io_fail(err, e, "cannot close the written file", spare);
-    }
-    if (renameat2(AT_FDCWD, spare, AT_FDCWD, path, RENAME_EXCHANGE) != 0) {
-        /* No previous content to keep, or no exchange here (EINVAL on
-         * file systems without it): a plain rename is as atomic. */
-        if ((errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) ||
-            rename(spare, path) != 0) {
-            int e = errno;
-            unlink(spare);
-            return io_fail(err, e, "cannot move the file into place", path);
-        }
-    }
-    if (sync == AFILE_SYNC_ALL) {
-        char *dir = dir_of(path);
-        int rc = dir ? afile_sync_path(dir) : -1;
-        int e = dir ? errno : ENOMEM;
-        free(dir);
-        if (rc != 0) return io_fail(err, e, "cannot sync the output directory", path);
-    }
-    return 0;
-}
-
 int afile_sync_path(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

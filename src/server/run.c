@@ -169,7 +169,7 @@ static int write_record(export_work *ew, srv_job_state st, unsigned attempts, af
     copy.result = ew->result;
     copy.error = ew->error;
     char *rec = srv_spool_record(&copy);
-    int rc = rec ? srv_write_record(ew->dir, rec, sync, srv_job_terminal(st), err)
+    int rc = rec ? srv_write_synced(ew->dir, "job.json", rec, strlen(rec), sync, err)
                  : adx_err_set(err, ADX_E_NOMEM, "", "record");
     free(rec);
     return rc;

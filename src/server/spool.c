@@ -49,16 +49,6 @@ int srv_write_synced(const char *dir, const char *name, const char *text, size_t
     return afile_write_file_sync(dst, text, len, 0640, sync, err);
 }
 
-int srv_write_record(const char *dir, const char *rec, afile_sync sync, bool last, adx_err *err)
-{
-    char dst[PATH_MAX + 64], spare[PATH_MAX + 64];
-    snprintf(dst, sizeof dst, "%s/job.json", dir);
-    snprintf(spare, sizeof spare, "%s/" SRV_RECORD_SPARE, dir);
-    int rc = afile_rewrite_file(dst, spare, rec, strlen(rec), 0640, sync, err);
-    if (last) unlink(spare);
-    return rc;
-}
-
 int srv_mkdir_p(const char *path, const char *setting, adx_err *err)
 {
     char tmp[PATH_MAX];
@@ -209,7 +199,8 @@ static void io_run(uv_work_t *w)
 {
     io_work *iw = w->data;
     if (iw->drop_result) unlink(iw->result);
-    if (iw->record && srv_write_record(iw->dir, iw->record, AFILE_SYNC_ALL, true, &iw->err) == 0 &&
+    if (iw->record &&
+        srv_write_durable(iw->dir, "job.json", iw->record, strlen(iw->record), &iw->err) == 0 &&
         iw->drop_request) {
         /* the body: input.h5ad, or request.json (an h5ad's options stay) */
         char p[PATH_MAX + 96];

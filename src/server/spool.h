@@ -30,13 +30,6 @@ int srv_write_durable(const char *dir, const char *name, const char *text, size_
  * whose loss in a power failure is harmless. */
 int srv_write_synced(const char *dir, const char *name, const char *text, size_t len,
                      afile_sync sync, adx_err *err);
-/* The spare inode job records are rewritten through (afile_rewrite_file):
- * the record before the last one, between the running record and the
- * terminal one (the scan at start removes one left by a crash). */
-#define SRV_RECORD_SPARE ".job.json.spare"
-/* Rewrite dir/job.json (an existing record) as afile_rewrite_file does;
- * `last`: no record follows, so the spare goes. Worker or startup. */
-int srv_write_record(const char *dir, const char *rec, afile_sync sync, bool last, adx_err *err);
 /* Remove a directory and the plain files in it. */
 int srv_remove_tree(const char *dir);
 /* mkdir -p with mode 0750; errors point at the config `setting` that named

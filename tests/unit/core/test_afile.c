@@ -123,68 +123,6 @@ START_TEST(commit_replaces_an_old_target)
 }
 END_TEST
 
-/* The rewrite through a spare: the old content becomes the spare (same
- * inode as the file had), the file keeps no trace of the old bytes, and
- * the syncs follow the mode. */
-START_TEST(rewrite_through_a_spare_reuses_inodes)
-{
-    char target[512], spare[512], names[1024];
-    snprintf(target, sizeof target, "%s/job.json", dir);
-    snprintf(spare, sizeof spare, "%s/.job.json.spare", dir);
-    adx_err e;
-    adx_err_init(&e);
-    /* no target yet: the spare is renamed into place */
-    file_syncs = dir_syncs = 0;
-    ck_assert_int_eq(
-        afile_rewrite_file(target, spare, "first, longer", 13, 0640, AFILE_SYNC_ALL, &e), 0);
-    ck_assert_int_eq(file_syncs, 1);
-    ck_assert_int_eq(dir_syncs, 1);
-    ck_assert_int_eq(entries(dir, names, sizeof names), 1);
-    struct stat st1, st2, st3;
-    ck_assert_int_eq(stat(target, &st1), 0);
-    /* an old target: exchanged, its inode is now the spare's */
-    file_syncs = dir_syncs = 0;
-    ck_assert_int_eq(afile_rewrite_file(target, spare, "second", 6, 0640, AFILE_SYNC_NONE, &e), 0);
-    ck_assert_int_eq(file_syncs + dir_syncs, 0);
-    ck_assert_int_eq(stat(spare, &st2), 0);
-    ck_assert_uint_eq(st2.st_ino, st1.st_ino);
-    size_t n;
-    char *got = slurp(target, &n);
-    ck_assert_uint_eq(n, 6);
-    ck_assert(!memcmp(got, "second", 6));
-    free(got);
-    got = slurp(spare, &n);
-    ck_assert_uint_eq(n, 13);
-    free(got);
-    /* the third write truncates the spare (the first inode) and swaps back */
-    ck_assert_int_eq(stat(target, &st2), 0);
-    file_syncs = dir_syncs = 0;
-    ck_assert_int_eq(afile_rewrite_file(target, spare, "3rd", 3, 0640, AFILE_SYNC_FILE, &e), 0);
-    ck_assert_int_eq(file_syncs, 1);
-    ck_assert_int_eq(dir_syncs, 0);
-    ck_assert_int_eq(stat(target, &st3), 0);
-    ck_assert_uint_eq(st3.st_ino, st1.st_ino);
-    ck_assert_int_eq(st3.st_mode & 0777, 0640);
-    got = slurp(target, &n);
-    ck_assert_uint_eq(n, 3);
-    ck_assert(!memcmp(got, "3rd", 3));
-    free(got);
-    ck_assert_int_eq(stat(spare, &st3), 0);
-    ck_assert_uint_eq(st3.st_ino, st2.st_ino);
-    ck_assert_int_eq(entries(dir, names, sizeof names), 2);
-    ck_assert(!adx_err_failed(&e));
-    /* a spare that cannot be created: an error, the target unchanged */
-    char bad[600];
-    snprintf(bad, sizeof bad, "%s/missing/.spare", dir);
-    ck_assert_int_eq(afile_rewrite_file(target, bad, "x", 1, 0640, AFILE_SYNC_ALL, &e), -1);
-    ck_assert(adx_err_failed(&e));
-    ck_assert_ptr_null(strstr(e.detail, dir));
-    got = slurp(target, &n);
-    ck_assert_uint_eq(n, 3);
-    free(got);
-}
-END_TEST
-
 START_TEST(abort_leaves_nothing)
 {
     char target[512], names[1024];
@@ -413,7 +351,6 @@ int main(void)
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, commit_leaves_exactly_the_file);
     tcase_add_test(t, commit_replaces_an_old_target);
-    tcase_add_test(t, rewrite_through_a_spare_reuses_inodes);
     tcase_add_test(t, abort_leaves_nothing);
     tcase_add_test(t, sha256_after_seeking_back_and_by_name);
     tcase_add_test(t, take_and_copy_in);
