@@ -1594,10 +1594,12 @@ static int enc_recode(parser *ps, frame *f, unsigned e)
     if (vreserve(ps, np + m)) return -1;
     /* up out of the run's way, or down over the gap enc_fast may leave */
     if (np != f->pend) memmove(ps->vs + np, ps->vs + f->pend, m * sizeof(jv));
-    unsigned char *b = (unsigned char *)(ps->vs + f->base);
-    if (f->enc != ENC_NONE && f->enc != e)
+    /* An empty run may sit on a stack not yet allocated (vs NULL). */
+    if (f->enc != ENC_NONE && f->enc != e && f->enc_n) {
+        unsigned char *b = (unsigned char *)(ps->vs + f->base);
         for (uint64_t i = f->enc_n; i-- > 0;)
             enc_put(b, e, i, jv_enc_get(b, f->enc, i));
+    }
     f->pend = np;
     ps->vn = np + m;
     if (e == ENC_OFF) f->enc_n = 0, f->pend = ps->vn;
