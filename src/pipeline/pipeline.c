@@ -239,9 +239,13 @@ static int gunzip_beside(const char *path, const adx_limits *lim, const pipe_env
         for (ssize_t o = 0; o < r && !rc;) {
             ssize_t w = write(fd, buf + o, (size_t)(r - o));
             if (w < 0 && errno == EINTR) continue;
-            if (w < 0)
-                rc = (adx_err_cause(err, "%s", strerror(errno)),
-                      adx_err_set(err, ADX_E_IO, "", "cannot write the decompressed body"));
+            if (w < 0) {
+                int e = errno;
+                adx_err_cause(err, "%s", strerror(e));
+                rc = e == ENOSPC || e == EDQUOT
+                         ? adx_err_set(err, ADX_E_NO_SPACE, "", "no room for the decompressed body")
+                         : adx_err_set(err, ADX_E_IO, "", "cannot write the decompressed body");
+            }
             else
                 o += w;
         }

@@ -24,6 +24,9 @@ static enum MHD_Result ds_problem(srv_req *r, adx_err *e)
         adx_err_set_status(e, 409);
         return srv_send_err(r, e, retry ? "Retry-After" : NULL, retry ? SRV_RETRY_AFTER : NULL);
     }
+    /* A full spool (the decompressed copy of a gzip body did not fit) is
+     * the client's to retry, as for an export POST. */
+    if (e->type == ADX_E_NO_SPACE) return srv_send_err(r, e, "Retry-After", SRV_RETRY_AFTER);
     if (e->status >= 500 || e->type == ADX_E_IO || e->type == ADX_E_INTERNAL ||
         e->type == ADX_E_NOMEM) {
         char path[sizeof r->path * 4 + 1];

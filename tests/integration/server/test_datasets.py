@@ -268,6 +268,25 @@ class DatasetRoutes(Base):
         finally:
             d2.stop()
 
+    def test_put_gzip_over_the_spool_quota_is_507(self):
+        # the decompressed copy is charged to max_spool_bytes: a body that
+        # fits compressed but not decompressed is a 507 to retry, not a 500
+        import gzip
+        os.makedirs(os.path.join(self.tmp, "q"))
+        d2 = Daemon(os.path.join(self.tmp, "q"), {"max_spool_bytes": str(2 << 20)}).start()
+        try:
+            doc = gzip.compress(b'{"X": [[1]], "uns": {"pad": "' + b"a" * (3 << 20) + b'"}}')
+            st, h, body = d2.request("PUT", "/v1/datasets/big", doc,
+                                     {"Content-Type": "application/json",
+                                      "Content-Encoding": "gzip"})
+            self.assertEqual(st, 507, body[:300])
+            self.assertIn("retry-after", h)
+            self.assertEqual(json.loads(body)["status"], 507)
+            self.assertEqual(os.listdir(os.path.join(d2.spool, "tmp")), [])
+            self.assertNotIn("big.h5ad", os.listdir(os.path.join(d2.spool, "datasets")))
+        finally:
+            d2.stop()
+
     def test_names_unknown_methods_and_types(self):
         for name in ("..", ".hidden", "a%2Fb", "x" * 129, "sp%20ace", "%C3%A9", "%FF", "a/b"):
             for m in ("GET", "PUT", "DELETE"):
