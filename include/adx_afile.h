@@ -16,9 +16,10 @@
  * AFILE_SYNC_FILE leaves the directory fsync to the caller, so several
  * files renamed into one directory need one (afile_sync_path afterwards;
  * until then a power failure may lose the new names). AFILE_SYNC_NONE
- * does no fsync at all: the file still appears whole or not at all, and a
- * process crash keeps it, but a power failure may bring the previous
- * content back; only for files whose loss is harmless.
+ * does no fsync at all: a process crash keeps the file whole or not at
+ * all, but after a power failure the new name may survive while its data
+ * does not (ext4 without a journal or with noauto_da_alloc, XFS), leaving
+ * an empty file; only for files whose loss or emptiness is harmless.
  *
  * Ownership: an afile is owned by its caller until afile_commit or
  * afile_abort, which both free it (commit also on failure, after removing

@@ -182,13 +182,14 @@ static void export_run(uv_work_t *w)
     ew->t0 = srv_mono_ns();
     /* Counted before the run: a run that crashes the process stays
      * counted, so a job that keeps crashing it is failed at the next start
-     * instead of being rerun forever (spool.c). A crash of the process
-     * keeps the count without an fsync (the page cache survives it); a
-     * power failure may lose it, which costs one run more, never a job:
-     * the rename leaves the old record or the new one. */
+     * instead of being rerun forever (spool.c). The file is fsynced before
+     * its rename (a rename over a file whose data is not on disk can leave
+     * an empty record after a power failure on ext4 without a journal or
+     * XFS); the directory is not: a power failure may bring the old record
+     * back, which costs one run more, never a job. */
     adx_err aerr;
     adx_err_init(&aerr);
-    write_record(ew, SRV_JOB_QUEUED, j->attempts, AFILE_SYNC_NONE, &aerr);
+    write_record(ew, SRV_JOB_QUEUED, j->attempts, AFILE_SYNC_FILE, &aerr);
     adx_ctl ctl = {.cancel = &j->cancel, .progress = on_progress, .ud = j};
     pipe_job *pj = ew->pj;
     ew->pj = NULL;

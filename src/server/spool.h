@@ -26,8 +26,8 @@ char *srv_spool_record(const srv_job *j);
 int srv_write_durable(const char *dir, const char *name, const char *text, size_t len,
                       adx_err *err);
 /* The same with a weaker commit (adx_afile.h): AFILE_SYNC_FILE when the
- * caller fsyncs `dir` once for several files, AFILE_SYNC_NONE for a record
- * whose loss in a power failure is harmless. */
+ * caller fsyncs `dir` once for several files (or a record whose previous
+ * version coming back after a power failure is harmless). */
 int srv_write_synced(const char *dir, const char *name, const char *text, size_t len,
                      afile_sync sync, adx_err *err);
 /* Remove a directory and the plain files in it. */
