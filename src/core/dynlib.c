@@ -27,6 +27,9 @@ static void load(dynlib *l)
         void *p = dlsym(h, l->names[i]);
         if (!p) {
             snprintf(l->why, sizeof l->why, "%s: no symbol %s", l->soname, l->names[i]);
+            for (size_t k = 0; k < i; k++)
+                l->slots[k] = NULL;
+            dlclose(h);
             return;
         }
         l->slots[i] = p;

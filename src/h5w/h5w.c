@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -654,8 +655,11 @@ static int drain_one(w_ctx *w, cpool *p)
         j->written = k + 1;
         if (p->hwait) pthread_cond_broadcast(&p->work);
     }
-    job_free(pop_job(p));
+    /* H5Dclose (in job_free) may wait for libhdf5's lock: not with ours
+     * held, which the helpers need to go on. */
+    cjob *done = pop_job(p);
     pthread_mutex_unlock(&p->mu);
+    job_free(done);
     w->ptr = here;
     return rc;
 }
@@ -670,8 +674,9 @@ static int drain_all(w_ctx *w, bool ok)
             rc = drain_one(w, p);
         } else {
             pthread_mutex_lock(&p->mu);
-            job_free(pop_job(p));
+            cjob *j = pop_job(p);
             pthread_mutex_unlock(&p->mu);
+            job_free(j);
         }
     }
     return rc;
@@ -1245,8 +1250,23 @@ static hid_t make_str_type(void)
     return t;
 }
 
-static int write_file(const ad_anndata *a, const char *path, const h5w_opts *o, const adx_ctl *ctl,
-                      adx_report *rep, adx_err *err);
+static int write_file(const ad_anndata *a, uint64_t bytes, const char *path, const h5w_opts *o,
+                      const adx_ctl *ctl, adx_report *rep, adx_err *err);
+
+/* The small writes' turn: waits in 50 ms steps so that a DELETE or the job
+ * timeout stops a job still waiting for it. */
+static int take_turn(pthread_mutex_t *mu, const adx_ctl *ctl, adx_err *err)
+{
+    for (;;) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += 50 * 1000000L;
+        if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
+        if (pthread_mutex_timedlock(mu, &t) == 0) return 0;
+        if (adx_ctl_canceled(ctl)) return adx_err_set(err, ADX_E_CANCELED, "", "export canceled");
+    }
+}
+
 int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const adx_ctl *ctl,
               adx_report *rep, adx_err *err)
 {
@@ -1272,17 +1292,20 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
      * writes, which are nearly all HDF5 calls, take turns whole instead
      * (2 workers, 32 clients exporting the fixture conversation: ~146 ->
      * ~156 exports/s, interleaved runs). Large ones still interleave:
-     * their compression runs outside libhdf5. */
+     * their compression runs outside libhdf5. Small is by bytes: a model
+     * of many tiny elements holds the turn longer, for the HDF5 time it
+     * would have taken anyway. */
     static pthread_mutex_t small_mu = PTHREAD_MUTEX_INITIALIZER;
-    bool small = ad_anndata_bytes(a) < SMALL_WRITE_BYTES;
-    if (small) pthread_mutex_lock(&small_mu);
-    int rc = write_file(a, path, o, ctl, rep, err);
+    uint64_t bytes = ad_anndata_bytes(a);
+    bool small = bytes < SMALL_WRITE_BYTES;
+    if (small && take_turn(&small_mu, ctl, err) < 0) return -1;
+    int rc = write_file(a, bytes, path, o, ctl, rep, err);
     if (small) pthread_mutex_unlock(&small_mu);
     return rc;
 }
 
-static int write_file(const ad_anndata *a, const char *path, const h5w_opts *o, const adx_ctl *ctl,
-                      adx_report *rep, adx_err *err)
+static int write_file(const ad_anndata *a, uint64_t bytes, const char *path, const h5w_opts *o,
+                      const adx_ctl *ctl, adx_report *rep, adx_err *err)
 {
     /* Error stacks are per thread in the thread-safe build, so automatic
      * printing is switched off for this thread on every call. */
@@ -1327,7 +1350,7 @@ static int write_file(const ad_anndata *a, const char *path, const h5w_opts *o, 
         fail_h5(&w, "creating datatypes");
         goto out;
     }
-    w.total = ad_anndata_bytes(a);
+    w.total = bytes;
     adx_ctl_progress(ctl, 0.0);
 
     w.path = path;

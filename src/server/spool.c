@@ -162,11 +162,11 @@ void srv_spool_note_full(srv_state *s)
 
 const char *srv_spool_no_room(const srv_state *s)
 {
-    uint64_t max = s->cfg.max_spool_bytes, avail;
+    /* read once: workers charge it meanwhile, and max - used must not wrap */
+    uint64_t max = s->cfg.max_spool_bytes, avail, used = atomic_load(&s->spool.used);
     /* room means room for a small request, not for one more byte */
     uint64_t slack = max / 16 < SPOOL_MIN_FREE ? max / 16 : SPOOL_MIN_FREE;
-    if (max && (s->spool.used >= max || max - s->spool.used < slack))
-        return "spool full (max_spool_bytes)";
+    if (max && (used >= max || max - used < slack)) return "spool full (max_spool_bytes)";
     if (srv_spool_disk_free(s, &avail) == 0 && avail < SPOOL_MIN_FREE) return "spool disk full";
     if (s->spool.full_ms && srv_now_ms() - s->spool.full_ms < SPOOL_FULL_MS)
         return "spool disk full";
