@@ -160,7 +160,7 @@ json_t *jdec_doc_envelope(const jdec_doc *d, const char *skip, adx_err *err)
         }
     }
     /* an array whose words the budget refused read as null */
-    if (jv_doc_failed(d->t, err)) {
+    if (jv_doc_failed(d->t, NULL, err)) {
         json_decref(o);
         return NULL;
     }
@@ -587,7 +587,7 @@ ad_anndata *jdec_doc_anndata(jdec_doc *doc, const char *member, const jdec_opts 
     LEAVE();
     if (r) goto fail;
     /* a reader that found no words where the budget refused them */
-    if (jv_doc_failed(d.doc, err)) goto fail;
+    if (jv_doc_failed(d.doc, NULL, err)) goto fail;
     /* The decoder's own checks name the JSON form that disagrees; the
      * model's one check is what every reader ends with. */
     if (ad_anndata_check(a, o ? o->base_ptr : NULL, err) < 0) goto fail;

@@ -388,10 +388,17 @@ uint8_t *jv_b64_take(jv_doc *d, jv v, uint64_t *n)
     return p;
 }
 
-bool jv_doc_failed(jv_doc *d, adx_err *err)
+bool jv_doc_failed(jv_doc *d, const char *ptr, adx_err *err)
 {
     if (!d || !adx_err_failed(&d->lazy_err)) return false;
-    if (!adx_err_failed(err)) *err = d->lazy_err;
+    if (adx_err_failed(err)) return true;
+    /* the refusal was charged where no pointer is known (after the parse):
+     * it belongs to the element being decoded */
+    const adx_err *lz = &d->lazy_err;
+    if (ptr && *ptr && lz->n_items && !lz->items[0].pointer[0])
+        adx_err_set(err, lz->type, ptr, "%s", lz->detail);
+    else
+        *err = d->lazy_err;
     return true;
 }
 
@@ -838,17 +845,11 @@ static int skip_ws(parser *ps)
  * buffer with mremap, without a copy). */
 #define VS_STEP ((size_t)1 << 20)
 
+static int vreserve(parser *ps, size_t need);
+
 static int vpush(parser *ps, jv v)
 {
-    if (ps->vn == ps->vcap) {
-        size_t nc = !ps->vcap ? 1024 : ps->vcap < VS_STEP ? ps->vcap * 2 : ps->vcap + VS_STEP;
-        if (p_charge(ps, (nc - ps->vcap) * sizeof(jv))) return -1;
-        jv *n = realloc(ps->vs, nc * sizeof *n);
-        if (!n) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
-        ps->vs = n;
-        jv_prefault(n + ps->vcap, (nc - ps->vcap) * sizeof *n);
-        ps->vcap = nc;
-    }
+    if (ps->vn == ps->vcap && vreserve(ps, ps->vn + 1)) return -1;
     ps->vs[ps->vn++] = v;
     return 0;
 }
@@ -1459,7 +1460,10 @@ static int vreserve(parser *ps, size_t need)
         nc = nc < VS_STEP ? nc * 2 : nc + VS_STEP;
     if (p_charge(ps, (nc - ps->vcap) * sizeof(jv))) return -1;
     jv *n = realloc(ps->vs, nc * sizeof *n);
-    if (!n) return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+    if (!n) {
+        doc_release(ps->d, (nc - ps->vcap) * sizeof(jv));
+        return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
+    }
     ps->vs = n;
     jv_prefault(n + ps->vcap, (nc - ps->vcap) * sizeof *n);
     ps->vcap = nc;

@@ -303,8 +303,9 @@ void jv_release(jv_doc *d, jv *slot);
 /* True (and *err set unless it holds an error already) when a lazy
  * reader of the document failed (jv_rows: the budget refused the words of
  * an encoded block or the row nodes of a packed one), so what it read as
- * absent was not. */
-bool jv_doc_failed(jv_doc *d, adx_err *err);
+ * absent was not. A refusal recorded without a pointer is reported at
+ * `ptr` (the element being decoded; NULL: as recorded). */
+bool jv_doc_failed(jv_doc *d, const char *ptr, adx_err *err);
 /* Make the words and row nodes of a packed array now (a no-op for other
  * values), so a reader that walks it element by element finds them; an
  * error (max_request_memory) at `pointer`. */

@@ -14,7 +14,7 @@ int jd_fail(jd *d, adx_errtype t, const char *fmt, ...)
 {
     /* a lazy reader that the budget refused read "absent": that is the
      * error, not what the decoder made of the absence */
-    if (d->doc && jv_doc_failed(d->doc, d->err)) return -1;
+    if (d->doc && jv_doc_failed(d->doc, adx_ptr_str(&d->p), d->err)) return -1;
     va_list ap;
     va_start(ap, fmt);
     adx_err_vset(d->err, t, adx_ptr_str(&d->p), fmt, ap);
@@ -24,7 +24,7 @@ int jd_fail(jd *d, adx_errtype t, const char *fmt, ...)
 
 int jd_fail_at(jd *d, adx_errtype t, const char *ptr, const char *fmt, ...)
 {
-    if (d->doc && jv_doc_failed(d->doc, d->err)) return -1;
+    if (d->doc && jv_doc_failed(d->doc, ptr, d->err)) return -1;
     va_list ap;
     va_start(ap, fmt);
     adx_err_vset(d->err, t, ptr, fmt, ap);
