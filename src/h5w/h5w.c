@@ -1354,7 +1354,8 @@ static int write_file(const ad_anndata *a, uint64_t bytes, const char *path, con
     adx_ctl_progress(ctl, 0.0);
 
     w.path = path;
-    hid_t fapl = h5w_vfd_fapl(&(h5w_vfd_info){.err = &w.io_err});
+    hid_t fapl =
+        h5w_vfd_fapl(&(h5w_vfd_info){.err = &w.io_err, .budget = ctl ? ctl->budget : NULL});
     if (fapl < 0) {
         fail_h5(&w, "setting up the file driver");
         goto out;

@@ -46,6 +46,10 @@ void h5w_deflate_use(struct libdeflate_compressor *gz, int level);
  * error of a small file shows only then (vfd.c). */
 typedef struct h5w_vfd_info {
     int *err;
+    /* The request's memory budget (NULL: none): the in-memory image of a
+     * small file is charged to it; a refusal only sends the file to disk
+     * sooner. */
+    struct adx_budget *budget;
 } h5w_vfd_info;
 hid_t h5w_vfd_fapl(const h5w_vfd_info *info);
 

@@ -27,6 +27,9 @@
  * recorded like any other (the writer answers 507 for a full disk). */
 #include "h5w_internal.h"
 
+#include "adx_common.h"
+#include "adx_err.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -136,6 +139,7 @@ static void image_flush(vfd_file *f)
     f->image = false;
     pwrite_out(f, f->img, (size_t)f->eof, 0);
     free(f->img);
+    adx_budget_release(f->info.budget, f->img_cap);
     f->img = NULL;
     f->img_cap = 0;
 }
@@ -154,8 +158,15 @@ static bool image_reserve(vfd_file *f, haddr_t end)
     while (cap < end)
         cap *= 2;
     if (cap > VFD_IMAGE_MAX) cap = VFD_IMAGE_MAX;
+    adx_err refused; /* not an error of the export: the file goes to disk */
+    adx_err_init(&refused);
+    if (adx_budget_charge(f->info.budget, cap - f->img_cap, NULL, &refused) < 0) {
+        image_flush(f);
+        return false;
+    }
     unsigned char *p = realloc(f->img, cap);
     if (!p) {
+        adx_budget_release(f->info.budget, cap - f->img_cap);
         image_flush(f);
         return false;
     }

@@ -1027,6 +1027,47 @@ START_TEST(progress_reaches_one_and_cancel_stops)
 }
 END_TEST
 
+/* The in-memory image of a small file is charged to the request's budget
+ * while it exists and given back at close; a budget that refuses it sends
+ * the file to disk sooner, with the same bytes. */
+START_TEST(small_file_image_is_charged)
+{
+    ad_anndata *a = ad_anndata_new();
+    uint64_t shape[2] = {50, 20};
+    static const double v[] = {-1, 0, 1, 0.5};
+    a->X = sample_num(AD_F64, 2, shape, v, 4);
+    ck_assert_ptr_nonnull(a->X);
+    sample_fit_axes(a);
+    adx_report rep = {0};
+    adx_err err;
+    h5w_opts o;
+    h5w_opts_default(&o);
+    adx_budget b;
+    adx_budget_init(&b, 0);
+    adx_ctl ctl = {.budget = &b};
+    adx_err_init(&err);
+    ck_assert_int_eq(h5w_write(a, path, &o, &ctl, &rep, &err), 0);
+    ck_assert_uint_eq(adx_budget_used(&b), 0);
+    ck_assert_uint_ge(adx_budget_peak(&b), 4096); /* the image was counted */
+    long n1, n2;
+    unsigned char *b1 = slurp(path, &n1);
+
+    adx_budget tight;
+    adx_budget_init(&tight, 1); /* refuses every image */
+    adx_ctl ctl2 = {.budget = &tight};
+    adx_err_init(&err);
+    ck_assert_int_eq(h5w_write(a, path, &o, &ctl2, &rep, &err), 0);
+    ck_assert_uint_eq(adx_budget_used(&tight), 0);
+    unsigned char *b2 = slurp(path, &n2);
+    ck_assert_int_eq(n1, n2);
+    ck_assert(memcmp(b1, b2, (size_t)n1) == 0);
+    free(b1);
+    free(b2);
+    rep_free(&rep);
+    ad_anndata_free(a);
+}
+END_TEST
+
 START_TEST(lzf_strings_go_through_pipeline)
 {
     /* Enough strings for several chunks, so HDF5 runs our lzf filter on vlen
@@ -1162,6 +1203,7 @@ int main(void)
     tcase_add_test(tc, progress_reaches_one_and_cancel_stops);
     tcase_add_test(tc, many_chunked_datasets_drain_in_order);
     tcase_add_test(tc, lzf_strings_go_through_pipeline);
+    tcase_add_test(tc, small_file_image_is_charged);
     tcase_add_test(tc, concurrent_writers);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
