@@ -92,9 +92,6 @@ int afile_write_file_sync(const char *path, const void *text, size_t len, mode_t
  * errno when it moved but a directory fsync failed. The caller words the
  * error (a missing `from` is often a 404, not an I/O error). */
 int afile_rename(const char *from, const char *to);
-/* rename(2) alone, for a caller that fsyncs the directory of `to` itself
- * once several entries are in it. 0, or -1 with errno. */
-int afile_rename_nosync(const char *from, const char *to);
 /* fsync a file or a directory by name. 0, or -1 with errno. */
 int afile_sync_path(const char *path);
 /* Remove `name` under `dirfd` (or `path`), a folder with everything in it;

@@ -370,11 +370,6 @@ int afile_rename(const char *from, const char *to)
     return rc == 0 ? 0 : 1;
 }
 
-int afile_rename_nosync(const char *from, const char *to)
-{
-    return rename(from, to);
-}
-
 static int remove_at(int dirfd, const char *name, int depth)
 {
     if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return 0;

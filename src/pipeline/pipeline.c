@@ -188,15 +188,15 @@ fail:
     return NULL;
 }
 
-/* The decompressed bytes of a gzip file at `path` in a new temporary file
- * next to it (random access for HDF5 and multipart parts); the limit is
- * on the decompressed size. Returns its fd; *tmp is its path, or "" when
- * `unlinked` asked for it to be gone at once. */
 static void quota_release(const pipe_env *env, uint64_t n)
 {
     if (n && env && env->release) env->release(env->quota_ud, n);
 }
 
+/* The decompressed bytes of a gzip file at `path` in a new temporary file
+ * next to it (random access for HDF5 and multipart parts); the limit is
+ * on the decompressed size. Returns its fd; *tmp is its path, or "" when
+ * `unlinked` asked for it to be gone at once. */
 static int gunzip_beside(const char *path, const adx_limits *lim, const pipe_env *env,
                          bool unlinked, char *tmp, size_t cap, uint64_t *charged, adx_err *err)
 {
@@ -245,8 +245,7 @@ static int gunzip_beside(const char *path, const adx_limits *lim, const pipe_env
                 rc = e == ENOSPC || e == EDQUOT
                          ? adx_err_set(err, ADX_E_NO_SPACE, "", "no room for the decompressed body")
                          : adx_err_set(err, ADX_E_IO, "", "cannot write the decompressed body");
-            }
-            else
+            } else
                 o += w;
         }
     }

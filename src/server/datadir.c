@@ -140,16 +140,6 @@ void srv_datadir_unpin(void *ud, srv_job *j)
 
 /* ---- route work on the pool ------------------------------------------- */
 
-static bool quota_reserve(void *ud, uint64_t n)
-{
-    return srv_spool_reserve(ud, n);
-}
-
-static void quota_release(void *ud, uint64_t n)
-{
-    srv_spool_release(ud, n);
-}
-
 /* ds_put fsyncs what it stores and removes the file it is given whatever
  * happens; a gzip body is first decompressed beside the upload (charged to
  * the spool quota while it exists) and the upload removed. */
@@ -159,7 +149,9 @@ static void put_upload(srv_ds_work *dw, ds_store *st)
     const char *path = dw->upload;
     uint64_t charged = 0;
     if (dw->gzip) {
-        pipe_env env = {.reserve = quota_reserve, .release = quota_release, .quota_ud = dw->s};
+        pipe_env env = {.reserve = srv_spool_quota_reserve,
+                        .release = srv_spool_quota_release,
+                        .quota_ud = dw->s};
         int rc = pipe_gunzip_copy(dw->upload, &dw->s->cfg.limits, &env, plain, sizeof plain,
                                   &charged, &dw->err);
         unlink(dw->upload);

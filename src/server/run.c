@@ -92,16 +92,6 @@ static void on_progress(void *ud, double f)
  * (path = the upload) and the worker (path = request.json or input.h5ad).
  * `opts` is an h5ad body's options document. A stored dataset is only
  * looked up when `defer` (validation): the worker reads it. */
-static bool quota_reserve(void *ud, uint64_t n)
-{
-    return srv_spool_reserve(ud, n);
-}
-
-static void quota_release(void *ud, uint64_t n)
-{
-    srv_spool_release(ud, n);
-}
-
 static pipe_job *open_body(srv_state *s, const srv_body *b, const char *path, const json_t *opts,
                            const adx_limits *lim, const adx_ctl *ctl, bool defer, adx_err *err)
 {
@@ -122,8 +112,8 @@ static pipe_job *open_body(srv_state *s, const srv_body *b, const char *path, co
      * while it exists. */
     pipe_env env = {.store = s->ds,
                     .ctl = ctl,
-                    .reserve = quota_reserve,
-                    .release = quota_release,
+                    .reserve = srv_spool_quota_reserve,
+                    .release = srv_spool_quota_release,
                     .quota_ud = s};
     return pipe_open(&src, lim, &env, err);
 }
@@ -460,7 +450,7 @@ static void validate_run(uv_work_t *w)
     } else if (mkdir(dir, 0750) < 0) {
         adx_err_cause(&v->err, "%s: %s", dir, strerror(errno));
         adx_err_set(&v->err, ADX_E_IO, "", "cannot create the job directory");
-    } else if (afile_rename_nosync(v->upload, req) != 0) {
+    } else if (rename(v->upload, req) != 0) { /* the directory fsyncs follow */
         adx_err_cause(&v->err, "%s: %s", req, strerror(errno));
         adx_err_set(&v->err, ADX_E_IO, "", "cannot move the request");
     } else if ((v->input.kind != PIPE_SRC_H5AD ||

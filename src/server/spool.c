@@ -127,6 +127,16 @@ void srv_spool_release(srv_state *s, uint64_t n)
         ;
 }
 
+bool srv_spool_quota_reserve(void *ud, uint64_t n)
+{
+    return srv_spool_reserve(ud, n);
+}
+
+void srv_spool_quota_release(void *ud, uint64_t n)
+{
+    srv_spool_release(ud, n);
+}
+
 int srv_spool_disk_free(const srv_state *s, uint64_t *avail)
 {
     int64_t a = atomic_load((_Atomic int64_t *)&s->spool.avail);

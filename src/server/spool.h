@@ -47,6 +47,9 @@ void srv_spool_unlock(srv_state *s);
  * on workers too. */
 bool srv_spool_reserve(srv_state *s, uint64_t n);
 void srv_spool_release(srv_state *s, uint64_t n);
+/* The same as pipe_env's quota callbacks (ud = the srv_state). */
+bool srv_spool_quota_reserve(void *ud, uint64_t n);
+void srv_spool_quota_release(void *ud, uint64_t n);
 /* Bytes free for us on the spool's file system as last read (at most a tick
  * old); -1 when unknown. */
 int srv_spool_disk_free(const srv_state *s, uint64_t *avail);
