@@ -366,6 +366,8 @@ ad_anndata *ad_anndata_clone(const ad_anndata *a);
 void ad_raw_free(ad_raw *r);
 /* Sum of all buffer sizes (approximate memory of the model). */
 uint64_t ad_anndata_bytes(const ad_anndata *a);
+/* What one array's buffers take (strings: their bytes and offsets). */
+uint64_t ad_array_bytes(const ad_array *a);
 /* {"n_obs","n_vars","X":{"encoding","dtype","shape"}|null,"obs":[columns],
  *  "var":[...],"obsm","varm","layers","obsp","varp","uns":[keys],
  *  "raw":{"n_vars","var":[...],"varm":[...]}|null,

@@ -784,7 +784,7 @@ fail:
     return NULL;
 }
 
-static uint64_t array_bytes(const ad_array *a)
+uint64_t ad_array_bytes(const ad_array *a)
 {
     if (a->dtype == AD_STR) return (a->soff ? a->soff[a->n] : 0) + (a->n + 1) * 8;
     return a->n * ad_dtype_size(a->dtype);
@@ -798,17 +798,17 @@ static uint64_t elem_bytes(const ad_elem *e)
     if (!e) return 0;
     switch (e->kind) {
     case AD_K_ARRAY:
-        return array_bytes(&e->u.arr);
+        return ad_array_bytes(&e->u.arr);
     case AD_K_SPARSE:
-        return array_bytes(&e->u.sp.data) + array_bytes(&e->u.sp.indices) +
-               array_bytes(&e->u.sp.indptr);
+        return ad_array_bytes(&e->u.sp.data) + ad_array_bytes(&e->u.sp.indices) +
+               ad_array_bytes(&e->u.sp.indptr);
     case AD_K_FRAME:
         return frame_bytes(&e->u.df);
     case AD_K_CATEGORICAL:
-        return array_bytes(&e->u.cat.codes) + array_bytes(&e->u.cat.categories);
+        return ad_array_bytes(&e->u.cat.codes) + ad_array_bytes(&e->u.cat.categories);
     case AD_K_NULLABLE_INT:
     case AD_K_NULLABLE_BOOL:
-        return array_bytes(&e->u.nl.values) + array_bytes(&e->u.nl.mask);
+        return ad_array_bytes(&e->u.nl.values) + ad_array_bytes(&e->u.nl.mask);
     case AD_K_DICT:
         return dict_bytes(&e->u.dict);
     case AD_K_OBJECT:
@@ -816,7 +816,7 @@ static uint64_t elem_bytes(const ad_elem *e)
     case AD_K_RECARRAY: {
         uint64_t b = 0;
         for (size_t i = 0; i < e->u.rec.nfields; i++)
-            b += array_bytes(&e->u.rec.fields[i]);
+            b += ad_array_bytes(&e->u.rec.fields[i]);
         return b;
     }
     default:
@@ -834,7 +834,7 @@ static uint64_t dict_bytes(const ad_dict *d)
 
 static uint64_t frame_bytes(const ad_frame *f)
 {
-    uint64_t s = array_bytes(&f->index);
+    uint64_t s = ad_array_bytes(&f->index);
     for (size_t i = 0; i < f->ncols; i++)
         s += elem_bytes(f->cols[i]);
     return s;

@@ -7,13 +7,6 @@
 
 #include <stdio.h>
 
-/* What an array's buffers take (strings: their bytes and offsets). */
-static uint64_t array_bytes(const ad_array *a)
-{
-    if (a->dtype == AD_STR) return (a->n ? a->soff[a->n] : 0) + (a->n + 1) * 8;
-    return a->n * ad_dtype_size(a->dtype);
-}
-
 /* Returns 1 when converted, 0 when left as is, -1 on ENOMEM or a budget
  * refusal (err set). The builder's group per row is charged to ctl's budget
  * while it runs (its hash of distinct values, up to 64 bytes per distinct
@@ -38,7 +31,8 @@ static int column_to_categorical(ad_elem *col, const char *ptr, const adx_ctl *c
         ad_array_free(&cat.categories);
         return 0;
     }
-    if (adx_ctl_charge(ctl, array_bytes(&cat.codes) + array_bytes(&cat.categories), ptr, err) < 0) {
+    if (adx_ctl_charge(ctl, ad_array_bytes(&cat.codes) + ad_array_bytes(&cat.categories), ptr,
+                       err) < 0) {
         ad_array_free(&cat.codes);
         ad_array_free(&cat.categories);
         return -1;
