@@ -34,6 +34,20 @@ typedef struct adx_limits {
 /* Defaults sized for a 24 GiB machine with a few concurrent jobs. */
 void adx_limits_default(adx_limits *l);
 
+/* Large buffers about to be written whole (arrays being decoded, their
+ * growing parse buffers). Where a page fault is dear (~20 us on a
+ * paravirtualized VM) writing a 32 MB array page by page cost ~8,000 of
+ * them; these fault a block in with one madvise instead, on transparent
+ * huge pages over its 2 MiB-aligned interior where the kernel has them.
+ * Below 1 MiB they are plain malloc/calloc/realloc and fault_in does
+ * nothing. Blocks are ordinary malloc blocks: free() them. NULL when out of
+ * memory (grow leaves `p` as it was). */
+void adx_mem_fault_in(void *p, size_t n);
+void *adx_mem_alloc(size_t n);
+void *adx_mem_calloc(size_t n);
+/* realloc to `n` bytes of which the first `used` are kept. */
+void *adx_mem_grow(void *p, size_t used, size_t n);
+
 /* A per-request memory budget: decoders charge what they allocate before
  * allocating it and release it when they free it, so one request can never
  * hold more than `limit` bytes whatever the shape of its input. Charging is

@@ -1,6 +1,10 @@
 /* adx_common implementation: defaults and names. */
 #include "adx_common.h"
 
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
 void adx_limits_default(adx_limits *l)
 {
     l->max_body_bytes = 4ull << 30;   /* 4 GiB of JSON */
@@ -41,4 +45,55 @@ const char *adx_compression_name(adx_compression c)
 {
     static const char *n[] = {"none", "gzip", "lzf"};
     return c <= ADX_COMP_LZF ? n[c] : "none";
+}
+
+enum { MEM_BIG = 1u << 20, MEM_PAGE = 4096, MEM_HUGE = 2u << 20 };
+
+void adx_mem_fault_in(void *p, size_t n)
+{
+    if (!p || n < MEM_BIG) return;
+    uintptr_t lo = (uintptr_t)p, hi = lo + n;
+#ifdef MADV_HUGEPAGE
+    uintptr_t ha = (lo + MEM_HUGE - 1) & ~(uintptr_t)(MEM_HUGE - 1);
+    uintptr_t hb = hi & ~(uintptr_t)(MEM_HUGE - 1);
+    if (hb > ha) (void)madvise((void *)ha, hb - ha, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_POPULATE_WRITE
+    /* Whole pages only: the ends may share a page with another block. */
+    uintptr_t a = (lo + MEM_PAGE - 1) & ~(uintptr_t)(MEM_PAGE - 1);
+    uintptr_t b = hi & ~(uintptr_t)(MEM_PAGE - 1);
+    if (b > a) (void)madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+#endif
+}
+
+void *adx_mem_alloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    adx_mem_fault_in(p, n);
+    return p;
+}
+
+void *adx_mem_calloc(size_t n)
+{
+    if (n < MEM_BIG) return calloc(1, n ? n : 1);
+    /* calloc would clear a reused heap block page by page first. */
+    void *p = adx_mem_alloc(n);
+    if (p) memset(p, 0, n);
+    return p;
+}
+
+void *adx_mem_grow(void *p, size_t used, size_t n)
+{
+    if (n < MEM_BIG || !p) {
+        void *q = realloc(p, n ? n : 1);
+        if (q && !p) adx_mem_fault_in(q, n);
+        return q;
+    }
+    /* realloc would copy into the new block (or extend it) before the
+     * caller could fault it in: the copy itself would take the faults. */
+    void *q = adx_mem_alloc(n);
+    if (!q) return NULL;
+    memcpy(q, p, used < n ? used : n);
+    free(p);
+    return q;
 }

@@ -2,6 +2,8 @@
  * frees, and the few value helpers every codec needs. */
 #include "adx_model.h"
 
+#include "adx_common.h"
+
 #include <math.h>
 #include <sys/mman.h>
 #include <stdio.h>
@@ -102,7 +104,7 @@ int ad_array_init(ad_array *a, ad_dtype t, int ndim, const uint64_t *shape)
     }
     size_t b;
     if (ad_bytes(t, n, &b) < 0) goto fail;
-    a->data = calloc(1, b ? b : 1);
+    a->data = adx_mem_calloc(b);
     if (!a->data) goto fail;
     return 0;
 fail:
@@ -149,7 +151,7 @@ int ad_array_clone(ad_array *dst, const ad_array *src)
     }
     size_t b;
     if (ad_bytes(src->dtype, src->n, &b) < 0) return -1;
-    dst->data = malloc(b ? b : 1);
+    dst->data = adx_mem_alloc(b);
     if (!dst->data) return -1;
     if (b) memcpy(dst->data, src->data, b);
     return 0;

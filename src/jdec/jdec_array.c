@@ -653,7 +653,6 @@ static int fill_num(jd *d, jv v, nscan *s, ad_dtype t, ad_array *a)
     if (jd_reserve(d, t, s->n)) return -1;
     if (ad_array_init(a, t, s->ndim, s->shape) < 0) return jd_nomem(d);
     if (s->n == 0) return 0;
-    jv_prefault(a->data, s->n * ad_dtype_size(t));
     nsink k = {.kind = SINK_NUM, .t = t, .out = a->data};
     if (ns_fill(d, v, 0, s, &k) < 0) {
         ad_array_free(a);

@@ -78,22 +78,6 @@ struct jv_doc {
 static void cur_ptr(parser *ps, char *out, size_t depth);
 static size_t parser_depth(const parser *ps);
 
-/* Large buffers are about to be filled front to back: fault their pages in
- * with one call rather than one trap per page (much cheaper on virtual
- * machines). A kernel without MADV_POPULATE_WRITE just says no. */
-void jv_prefault(void *p, size_t n)
-{
-#ifdef MADV_POPULATE_WRITE
-    const uintptr_t pg = 4096;
-    if (n < (1u << 20)) return;
-    uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), e = ((uintptr_t)p + n) & ~(pg - 1);
-    if (e > a) (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
-#else
-    (void)p;
-    (void)n;
-#endif
-}
-
 static int doc_charge(jv_doc *d, uint64_t n, adx_err *err)
 {
     char ptr[ADX_ERR_PTR_MAX] = "";
@@ -119,13 +103,12 @@ static void *arena_alloc(jv_doc *d, size_t n, adx_err *err)
         size_t cap = c ? (c->cap * 2 < ARENA_CHUNK ? c->cap * 2 : ARENA_CHUNK) : 64 * 1024;
         if (cap < n) cap = n;
         if (doc_charge(d, cap + sizeof *c, err)) return NULL;
-        c = malloc(sizeof *c + cap);
+        c = adx_mem_alloc(sizeof *c + cap);
         if (!c) {
             doc_release(d, cap + sizeof *c);
             adx_err_set(err, ADX_E_NOMEM, "", "out of memory while reading the request");
             return NULL;
         }
-        jv_prefault(c, sizeof *c + cap);
         c->next = d->arena;
         c->used = 0;
         c->cap = cap;
@@ -146,12 +129,11 @@ static void *big_alloc(jv_doc *d, size_t n, adx_err *err)
         d->capbig = nc;
     }
     if (doc_charge(d, n + sizeof(big_hdr), err)) return NULL;
-    big_hdr *h = malloc(sizeof *h + n);
+    big_hdr *h = adx_mem_alloc(sizeof *h + n);
     if (!h) {
         doc_release(d, n + sizeof(big_hdr));
         goto nomem;
     }
-    jv_prefault(h, n + sizeof *h);
     h->idx = d->nbig;
     h->size = n + sizeof *h;
     d->big[d->nbig++] = h;
@@ -249,14 +231,13 @@ static int block_resize(jv_block *b, size_t bytes, const char *pointer, adx_err 
         if (adx_budget_charge(d->budget, bytes - b->charged, pointer, err)) return -1;
         d->charged += bytes - b->charged;
     }
-    void *p = realloc(b->mem, bytes);
+    /* a larger block is about to be written whole */
+    void *p = bytes > b->charged ? adx_mem_grow(b->mem, b->charged, bytes) : realloc(b->mem, bytes);
     if (!p) {
         if (bytes > b->charged) doc_release(d, bytes - b->charged);
         return adx_err_set(err, ADX_E_NOMEM, pointer, "out of memory while decoding");
     }
     if (bytes < b->charged) doc_release(d, b->charged - bytes);
-    /* the new part is about to be written whole */
-    if (bytes > b->charged) jv_prefault((char *)p + b->charged, bytes - b->charged);
     b->mem = p;
     b->charged = bytes;
     return 0;
@@ -1143,13 +1124,12 @@ static int lex_b64(parser *ps, jv *out)
                 nc *= 2;
             if (p_charge(ps, nc - cap)) goto fail;
             charged += nc - cap;
-            uint8_t *nb = realloc(bytes, nc);
+            uint8_t *nb = adx_mem_grow(bytes, n, nc);
             if (!nb) {
                 adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
                 goto fail;
             }
             bytes = nb;
-            jv_prefault(bytes + cap, nc - cap);
             cap = nc;
         }
         if (ntail == 0 && !pad) {
@@ -1459,13 +1439,12 @@ static int vreserve(parser *ps, size_t need)
     while (nc < need)
         nc = nc < VS_STEP ? nc * 2 : nc + VS_STEP;
     if (p_charge(ps, (nc - ps->vcap) * sizeof(jv))) return -1;
-    jv *n = realloc(ps->vs, nc * sizeof *n);
+    jv *n = adx_mem_grow(ps->vs, ps->vcap * sizeof *n, nc * sizeof *n);
     if (!n) {
         doc_release(ps->d, (nc - ps->vcap) * sizeof(jv));
         return adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");
     }
     ps->vs = n;
-    jv_prefault(n + ps->vcap, (nc - ps->vcap) * sizeof *n);
     ps->vcap = nc;
     return 0;
 }
@@ -1984,7 +1963,7 @@ static jv_block *take_words(parser *ps, size_t base, uint64_t nv, unsigned enc, 
         return b;
     }
     if (p_charge(ps, n * sizeof(jv))) return NULL;
-    jv *mem = malloc(n * sizeof *mem);
+    jv *mem = adx_mem_alloc(n * sizeof *mem);
     if (!mem) {
         doc_release(d, n * sizeof(jv));
         adx_err_set(ps->err, ADX_E_NOMEM, "", "out of memory reading the request");

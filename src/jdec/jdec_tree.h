@@ -316,11 +316,6 @@ jv *jv_object_slot(jv obj, const char *key);
  * budget charge moves with them. NULL when already taken. */
 uint8_t *jv_b64_take(jv_doc *d, jv v, uint64_t *n);
 
-/* Fault in the pages of a large buffer about to be filled, with one call
- * instead of a trap per page (page faults are dear on virtual machines);
- * a no-op below 1 MiB or where the kernel lacks MADV_POPULATE_WRITE. */
-void jv_prefault(void *p, size_t n);
-
 /* A packed array: a rectangular array (any depth up to AD_MAX_NDIM) of
  * numbers, nulls and booleans of at least JV_PACK_MIN bytes keeps its
  * values where the parser's value stack collected them, row after row, in
