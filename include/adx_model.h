@@ -284,10 +284,19 @@ typedef enum ad_cat_order {
  * have ad_codes_dtype(number of categories). Row i is missing (code -1) when
  * `missing` is non-NULL and missing[i] is non-zero, and when a float value is
  * NaN. `out` is initialised here (ordered = false; zeroed on failure).
- * O(n) hashing plus a sort of the distinct values only. Returns 0, or -1 on
- * ENOMEM / overflow / values not 1-d. */
+ * O(n) hashing plus a sort of the distinct values only.
+ *
+ * The builder's scratch (a group per row, the hash of distinct values as it
+ * grows: up to ~100 bytes per distinct value) is charged to `budget` while
+ * it runs and given back before it returns; the categorical it returns is
+ * the caller's to charge. Returns 0, or -1 with `err` set at `ptr` (either
+ * may be NULL): ADX_E_LIMIT when the budget refuses, ADX_E_NOMEM on ENOMEM,
+ * overflow or values not 1-d. */
+struct adx_budget;
+struct adx_err;
 int ad_cat_from_values(ad_categorical *out, const ad_array *values, const uint8_t *missing,
-                       ad_cat_order order);
+                       ad_cat_order order, struct adx_budget *budget, const char *ptr,
+                       struct adx_err *err);
 
 /* Why a categorical's parts do not make one (pandas would refuse it). */
 typedef enum ad_cat_fault {

@@ -9,6 +9,9 @@
  * O(n + k log k) comparisons rather than O(n log n). */
 #include "adx_model.h"
 
+#include "adx_common.h"
+#include "adx_err.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,16 +116,25 @@ typedef struct distinct {
     uint64_t *gid;   /* group of that slot */
     uint64_t *first; /* per group: its first row */
     size_t cap, n;
+    adx_budget *budget;
+    const char *ptr;
+    adx_err *err;
+    uint64_t charged; /* for slot, gid and first */
 } distinct;
 
 static int distinct_grow(distinct *d)
 {
     size_t cap = d->cap ? d->cap * 2 : 1024;
     if (cap > SIZE_MAX / (2 * sizeof(uint64_t))) return -1;
+    /* slot and gid at cap, first at cap / 2; the old tables are freed
+     * only once the new ones are filled, so both are held for a moment. */
+    uint64_t want = (uint64_t)cap * 20;
+    if (adx_budget_charge(d->budget, want, d->ptr, d->err) < 0) return -2;
     uint64_t *slot = calloc(cap, sizeof *slot), *gid = malloc(cap * sizeof *gid);
     if (!slot || !gid) {
         free(slot);
         free(gid);
+        adx_budget_release(d->budget, want);
         return -1;
     }
     for (size_t k = 0; k < d->cap; k++) {
@@ -135,6 +147,8 @@ static int distinct_grow(distinct *d)
     }
     free(d->slot);
     free(d->gid);
+    adx_budget_release(d->budget, d->charged);
+    d->charged = want;
     d->slot = slot;
     d->gid = gid;
     d->cap = cap;
@@ -145,10 +159,12 @@ static int distinct_grow(distinct *d)
     return 0;
 }
 
-/* Group of row i, a new one when its value is new; -1 on ENOMEM. */
+/* Group of row i, a new one when its value is new; -1 on ENOMEM, -2 when
+ * the budget refused (err set). */
 static int64_t distinct_add(distinct *d, uint64_t i)
 {
-    if ((d->n + 1) * 2 > d->cap && distinct_grow(d) < 0) return -1;
+    int g;
+    if ((d->n + 1) * 2 > d->cap && (g = distinct_grow(d)) < 0) return g;
     size_t j = (size_t)hash_row(d->a, i) & (d->cap - 1);
     while (d->slot[j]) {
         if (same_value(d->a, d->slot[j] - 1, i)) return (int64_t)d->gid[j];
@@ -180,27 +196,40 @@ static int gather(ad_array *out, const ad_array *a, const uint64_t *rows, uint64
 }
 
 int ad_cat_from_values(ad_categorical *out, const ad_array *values, const uint8_t *missing,
-                       ad_cat_order order)
+                       ad_cat_order order, adx_budget *budget, const char *ptr, adx_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (values->ndim != 1) return -1;
     uint64_t n = values->n;
     size_t nb;
-    if (ad_bytes(AD_I64, n ? n : 1, &nb) < 0) return -1;
-    int64_t *group = malloc(nb);
-    distinct d = {.a = values};
-    uint64_t *sorted = NULL, *rank = NULL;
+    distinct d = {.a = values, .budget = budget, .ptr = ptr ? ptr : "", .err = err};
+    int64_t *group = NULL;
+    uint64_t *sorted = NULL, *rank = NULL, charged = 0;
     int ret = -1;
-    if (!group) goto out;
+    bool refused = false;
+    if (values->ndim != 1 || ad_bytes(AD_I64, n ? n : 1, &nb) < 0) goto out;
+    if (adx_budget_charge(budget, nb, d.ptr, err) < 0) {
+        refused = true;
+        goto out;
+    }
+    charged = nb;
+    if (!(group = malloc(nb))) goto out;
     for (uint64_t i = 0; i < n; i++) {
-        if (is_missing(values, missing, i))
+        if (is_missing(values, missing, i)) {
             group[i] = -1;
-        else if ((group[i] = distinct_add(&d, i)) < 0)
+        } else if ((group[i] = distinct_add(&d, i)) < 0) {
+            refused = group[i] == -2;
             goto out;
+        }
     }
     uint64_t k = d.n;
     /* Groups in category order; rank[g] is group g's code. Distinct values
      * never compare equal, so the unstable qsort gives the one order. */
+    uint64_t sb = (k ? k : 1) * 2 * sizeof *sorted;
+    if (adx_budget_charge(budget, sb, d.ptr, err) < 0) {
+        refused = true;
+        goto out;
+    }
+    charged += sb;
     sorted = malloc((k ? k : 1) * sizeof *sorted);
     rank = malloc((k ? k : 1) * sizeof *rank);
     if (!sorted || !rank) goto out;
@@ -223,6 +252,8 @@ out:
         ad_array_free(&out->categories);
         ad_array_free(&out->codes);
         memset(out, 0, sizeof *out);
+        if (!refused && err)
+            adx_err_set(err, ADX_E_NOMEM, d.ptr, "out of memory building a categorical");
     }
     free(group);
     free(sorted);
@@ -230,6 +261,7 @@ out:
     free(d.slot);
     free(d.gid);
     free(d.first);
+    adx_budget_release(budget, charged + d.charged);
     return ret;
 }
 

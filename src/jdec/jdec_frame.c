@@ -285,7 +285,10 @@ static ad_elem *cat_from_values(jd *d, const colsrc *c, const uint64_t *cnt)
     /* The codes take at most n int64s, the categories at most the values. */
     if (jd_reserve(d, AD_I64, n)) goto fail;
     e = ad_elem_new(AD_K_CATEGORICAL);
-    if (!e || ad_cat_from_values(&e->u.cat, &vals, miss, AD_CAT_SORTED) < 0) goto nomem;
+    if (!e) goto nomem;
+    if (ad_cat_from_values(&e->u.cat, &vals, miss, AD_CAT_SORTED, d->budget, adx_ptr_str(&d->p),
+                           d->err) < 0)
+        goto fail;
     if (ct == CT_MIXED) jd_report(d, adx_ptr_str(&d->s), REP_MIXED_TO_STRING, nonnull, NULL);
     ad_array_free(&vals);
     free(miss);

@@ -12,9 +12,10 @@
 static int to_categorical(ad_elem **col, adx_err *err, const char *ptr)
 {
     ad_elem *e = ad_elem_new(AD_K_CATEGORICAL);
-    if (!e || ad_cat_from_values(&e->u.cat, &(*col)->u.arr, NULL, AD_CAT_SORTED) < 0) {
+    if (!e) return adx_err_set(err, ADX_E_NOMEM, ptr, "out of memory");
+    if (ad_cat_from_values(&e->u.cat, &(*col)->u.arr, NULL, AD_CAT_SORTED, NULL, ptr, err) < 0) {
         ad_elem_free(e);
-        return adx_err_set(err, ADX_E_NOMEM, ptr, "out of memory");
+        return -1;
     }
     ad_elem_free(*col);
     *col = e;

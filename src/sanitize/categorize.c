@@ -8,22 +8,17 @@
 #include <stdio.h>
 
 /* Returns 1 when converted, 0 when left as is, -1 on ENOMEM or a budget
- * refusal (err set). The builder's group per row is charged to ctl's budget
- * while it runs (its hash of distinct values, up to 64 bytes per distinct
- * value, is not: core/categorical.c allocates it), the kept categorical for
- * as long as the request lasts. */
+ * refusal (err set). The builder's scratch is charged to ctl's budget while
+ * it runs (core/categorical.c), the kept categorical for as long as the
+ * request lasts. */
 static int column_to_categorical(ad_elem *col, const char *ptr, const adx_ctl *ctl, adx_err *err)
 {
     uint64_t n = col->u.arr.n;
     if (n < 2) return 0; /* one row cannot have fewer categories than rows */
-    uint64_t scratch = n * 8;
-    if (adx_ctl_charge(ctl, scratch, ptr, err) < 0) return -1;
     ad_categorical cat;
-    int r = ad_cat_from_values(&cat, &col->u.arr, NULL, AD_CAT_NATURAL);
-    adx_ctl_release(ctl, scratch);
-    if (r < 0)
-        return adx_err_set(err, ADX_E_NOMEM, ptr,
-                           "out of memory converting a string column to a categorical");
+    if (ad_cat_from_values(&cat, &col->u.arr, NULL, AD_CAT_NATURAL, ctl ? ctl->budget : NULL, ptr,
+                           err) < 0)
+        return -1;
     /* Kept only with fewer categories than rows: a column of distinct names
      * stays strings, as anndata leaves it. */
     if (cat.categories.n >= n) {

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adx_common.h"
+#include "adx_err.h"
 #include "adx_model.h"
 
 static ad_array strs(const char *const *s, uint64_t n)
@@ -47,6 +49,51 @@ static void assert_cats(const ad_categorical *c, const char *const *want, uint64
         ck_assert_str_eq(ad_str_at(&c->categories, i), want[i]);
 }
 
+/* The builder's scratch (a group per row, the hash of distinct values) is
+ * charged while it runs: a column of many distinct values under a small
+ * budget is a 413 at the column, not memory taken past the limit; under an
+ * ample one it converts, and either way every byte charged is given back. */
+static ad_array many_distinct(uint64_t n)
+{
+    char **v = malloc(n * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    for (uint64_t i = 0; i < n; i++)
+        ck_assert_int_ge(asprintf(&v[i], "value %llu", (unsigned long long)(i % (n / 2))), 0);
+    ad_array a = strs((const char *const *)v, n);
+    for (uint64_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+    return a;
+}
+
+START_TEST(scratch_is_charged_to_the_budget)
+{
+    uint64_t n = 20000; /* 10000 distinct values: tables of 32768 slots */
+    ad_array a = many_distinct(n);
+    adx_budget b;
+    adx_budget_init(&b, n * 8 + 100000); /* the groups fit, the hash does not */
+    adx_err err;
+    adx_err_init(&err);
+    ad_categorical c;
+    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_SORTED, &b, "/obs/x", &err), -1);
+    ck_assert_int_eq(err.type, ADX_E_LIMIT);
+    ck_assert_str_eq(err.items[0].pointer, "/obs/x");
+    ck_assert_ptr_nonnull(strstr(err.detail, "max_request_memory"));
+    ck_assert_uint_eq(adx_budget_used(&b), 0);
+    ck_assert_ptr_null(c.codes.data);
+
+    adx_budget_init(&b, 64u << 20);
+    adx_err_init(&err);
+    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_SORTED, &b, "/obs/x", &err), 0);
+    ck_assert_uint_eq(c.categories.n, n / 2);
+    ck_assert_uint_eq(adx_budget_used(&b), 0);
+    /* rows, then 20 bytes a slot at 32768 slots, then the sort's 16 a value */
+    ck_assert_uint_ge(adx_budget_peak(&b), n * 8 + 32768 * 20);
+    cat_free(&c);
+    ad_array_free(&a);
+}
+END_TEST
+
 START_TEST(sorted_order_is_code_point_order)
 {
     /* pd.Series(v).astype("category"): categories sorted as Python sorts
@@ -54,7 +101,7 @@ START_TEST(sorted_order_is_code_point_order)
     const char *v[] = {"a2", "é", "B", "a10", "a2", "a"};
     ad_array a = strs(v, 6);
     ad_categorical c;
-    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_SORTED), 0);
+    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_SORTED, NULL, NULL, NULL), 0);
     const char *cats[] = {"B", "a", "a10", "a2", "é"};
     assert_cats(&c, cats, 5);
     int64_t codes[] = {3, 4, 0, 2, 3, 1};
@@ -73,7 +120,7 @@ START_TEST(natural_order_is_natsorted)
     const char *v[] = {"a2", "é", "B", "a10", "a2", "a"};
     ad_array a = strs(v, 6);
     ad_categorical c;
-    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_NATURAL), 0);
+    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_NATURAL, NULL, NULL, NULL), 0);
     const char *cats[] = {"B", "a", "a2", "a10", "é"};
     assert_cats(&c, cats, 5);
     int64_t codes[] = {2, 4, 0, 3, 2, 1};
@@ -88,7 +135,7 @@ START_TEST(numbers_by_value_nan_missing_first_zero_kept)
     double v[] = {2.5, NAN, -1.0, 2.5, -0.0, 0.0, 10.0};
     ad_array a = f64s(v, 7);
     ad_categorical c;
-    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_SORTED), 0);
+    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_SORTED, NULL, NULL, NULL), 0);
     ck_assert_int_eq(c.categories.dtype, AD_F64);
     ck_assert_uint_eq(c.categories.n, 4);
     const double *cat = c.categories.data;
@@ -112,7 +159,7 @@ START_TEST(integers_keep_dtype_and_unsigned_order)
     d[2] = (uint64_t)INT64_MAX + 1;
     d[3] = 1;
     ad_categorical c;
-    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_NATURAL), 0);
+    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_NATURAL, NULL, NULL, NULL), 0);
     ck_assert_int_eq(c.categories.dtype, AD_U64);
     const uint64_t *cat = c.categories.data;
     ck_assert_uint_eq(c.categories.n, 3);
@@ -130,7 +177,7 @@ START_TEST(missing_mask_and_all_missing)
     uint8_t miss[] = {0, 1, 0, 1};
     ad_array a = strs(v, 4);
     ad_categorical c;
-    ck_assert_int_eq(ad_cat_from_values(&c, &a, miss, AD_CAT_SORTED), 0);
+    ck_assert_int_eq(ad_cat_from_values(&c, &a, miss, AD_CAT_SORTED, NULL, NULL, NULL), 0);
     const char *cats[] = {"x", "y"};
     assert_cats(&c, cats, 2);
     int64_t codes[] = {0, -1, 1, -1};
@@ -138,7 +185,7 @@ START_TEST(missing_mask_and_all_missing)
     cat_free(&c);
 
     uint8_t all[] = {1, 1, 1, 1};
-    ck_assert_int_eq(ad_cat_from_values(&c, &a, all, AD_CAT_SORTED), 0);
+    ck_assert_int_eq(ad_cat_from_values(&c, &a, all, AD_CAT_SORTED, NULL, NULL, NULL), 0);
     ck_assert_uint_eq(c.categories.n, 0);
     ck_assert_int_eq(c.categories.dtype, AD_STR);
     int64_t none[] = {-1, -1, -1, -1};
@@ -148,7 +195,7 @@ START_TEST(missing_mask_and_all_missing)
 
     /* No rows at all: no categories, no codes. */
     ad_array e = strs(NULL, 0);
-    ck_assert_int_eq(ad_cat_from_values(&c, &e, NULL, AD_CAT_SORTED), 0);
+    ck_assert_int_eq(ad_cat_from_values(&c, &e, NULL, AD_CAT_SORTED, NULL, NULL, NULL), 0);
     ck_assert_uint_eq(c.categories.n, 0);
     ck_assert_uint_eq(c.codes.n, 0);
     cat_free(&c);
@@ -166,7 +213,7 @@ START_TEST(code_width_follows_category_count)
         for (uint64_t i = 0; i < k; i++)
             ((int32_t *)a.data)[i] = (int32_t)(k - i);
         ad_categorical c;
-        ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_SORTED), 0);
+        ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_SORTED, NULL, NULL, NULL), 0);
         ck_assert_int_eq(c.codes.dtype, k < 127 ? AD_I8 : AD_I16);
         ck_assert_int_eq(ad_array_get_i64(&c.codes, 0), (int64_t)k - 1);
         ck_assert_int_eq(ad_array_get_i64(&c.codes, k - 1), 0);
@@ -180,7 +227,7 @@ START_TEST(code_width_follows_category_count)
     for (uint64_t i = 0; i < n; i++)
         ((int64_t *)a.data)[i] = (int64_t)((i * 7919) % n);
     ad_categorical c;
-    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_SORTED), 0);
+    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_SORTED, NULL, NULL, NULL), 0);
     ck_assert_int_eq(c.codes.dtype, AD_I32);
     ck_assert_uint_eq(c.categories.n, n);
     for (uint64_t i = 0; i < n; i++)
@@ -202,7 +249,7 @@ START_TEST(values_must_be_1d)
     uint64_t sh[2] = {2, 2};
     ck_assert_int_eq(ad_array_init(&a, AD_F64, 2, sh), 0);
     ad_categorical c;
-    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_SORTED), -1);
+    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_SORTED, NULL, NULL, NULL), -1);
     ck_assert_ptr_null(c.codes.data);
     ad_array_free(&a);
 }
@@ -269,7 +316,7 @@ START_TEST(built_categories_pass_the_check)
     ad_array a = strs(v, 4);
     ad_categorical c;
     ad_cat_problem p;
-    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_NATURAL), 0);
+    ck_assert_int_eq(ad_cat_from_values(&c, &a, NULL, AD_CAT_NATURAL, NULL, NULL, NULL), 0);
     ck_assert_int_eq(ad_cat_check_categories(&c.categories, &p), 0);
     ck_assert_int_eq(p.kind, AD_CAT_OK);
     cat_free(&c);
@@ -290,6 +337,7 @@ int main(void)
     tcase_add_test(t, values_must_be_1d);
     tcase_add_test(t, from_codes_checks_and_narrows);
     tcase_add_test(t, built_categories_pass_the_check);
+    tcase_add_test(t, scratch_is_charged_to_the_budget);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
