@@ -246,10 +246,9 @@ static ad_elem *cat_from_values(jd *d, const colsrc *c, const uint64_t *cnt)
     ad_array vals = {0};
     ad_strbuild sb = {0};
     ad_elem *e = NULL;
-    /* the missing mask and the builder's row groups (n int64s) are held
-     * until the categories are made (its hash of distinct values is not
-     * counted: 64 bytes per category at most) */
-    uint64_t temp = n * 9;
+    /* the missing mask, held until the categories are made (the builder
+     * charges its own scratch) */
+    uint64_t temp = n;
     if (jd_temp_charge(d, temp)) return NULL;
     uint8_t *miss = calloc(n ? n : 1, 1);
     if (!miss) goto nomem;
