@@ -113,7 +113,7 @@ static int put_owned_blob(npz_ctx *c, ad_array *a, ad_array **kept);
 
 static int put_owned(npz_ctx *c, ad_array *a)
 {
-    ad_array *keep;
+    ad_array *keep = NULL;
     if (put_owned_blob(c, a, &keep) < 0) return -1;
     return put_array(c, keep);
 }
