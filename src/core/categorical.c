@@ -205,10 +205,15 @@ int ad_cat_from_values(ad_categorical *out, const ad_array *values, const uint8_
     int64_t *group = NULL;
     uint64_t *sorted = NULL, *rank = NULL, charged = 0;
     int ret = -1;
-    bool refused = false;
-    if (values->ndim != 1 || ad_bytes(AD_I64, n ? n : 1, &nb) < 0) goto out;
+    bool said = false; /* err holds the reason already (not ENOMEM) */
+    if (values->ndim != 1) {
+        said = true;
+        if (err) adx_err_set(err, ADX_E_INTERNAL, d.ptr, "a categorical's values must be 1-d");
+        goto out;
+    }
+    if (ad_bytes(AD_I64, n ? n : 1, &nb) < 0) goto out;
     if (adx_budget_charge(budget, nb, d.ptr, err) < 0) {
-        refused = true;
+        said = true;
         goto out;
     }
     charged = nb;
@@ -217,7 +222,7 @@ int ad_cat_from_values(ad_categorical *out, const ad_array *values, const uint8_
         if (is_missing(values, missing, i)) {
             group[i] = -1;
         } else if ((group[i] = distinct_add(&d, i)) < 0) {
-            refused = group[i] == -2;
+            said = group[i] == -2;
             goto out;
         }
     }
@@ -226,7 +231,7 @@ int ad_cat_from_values(ad_categorical *out, const ad_array *values, const uint8_
      * never compare equal, so the unstable qsort gives the one order. */
     uint64_t sb = (k ? k : 1) * 2 * sizeof *sorted;
     if (adx_budget_charge(budget, sb, d.ptr, err) < 0) {
-        refused = true;
+        said = true;
         goto out;
     }
     charged += sb;
@@ -252,7 +257,7 @@ out:
         ad_array_free(&out->categories);
         ad_array_free(&out->codes);
         memset(out, 0, sizeof *out);
-        if (!refused && err)
+        if (!said && err)
             adx_err_set(err, ADX_E_NOMEM, d.ptr, "out of memory building a categorical");
     }
     free(group);

@@ -84,11 +84,8 @@ void *adx_mem_calloc(size_t n)
 
 void *adx_mem_grow(void *p, size_t used, size_t n)
 {
-    if (n < MEM_BIG || !p) {
-        void *q = realloc(p, n ? n : 1);
-        if (q && !p) adx_mem_fault_in(q, n);
-        return q;
-    }
+    if (!p) return adx_mem_alloc(n);
+    if (n < MEM_BIG) return realloc(p, n ? n : 1);
     /* realloc would copy into the new block (or extend it) before the
      * caller could fault it in: the copy itself would take the faults. */
     void *q = adx_mem_alloc(n);

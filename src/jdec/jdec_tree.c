@@ -258,14 +258,12 @@ int jv_packed_grow(jv_doc *d, jv v, size_t bytes, jv_packed *pk, const char *poi
 static int block_widen(jv_block *b, adx_err *err)
 {
     if (b->enc == JV_ENC_WORDS) return 0;
-    size_t sz = jv_enc_size(b->enc);
     if (block_resize(b, (size_t)(b->off + b->n) * sizeof(jv), "", err)) return -1;
     unsigned char *p = (unsigned char *)((jv *)b->mem + b->off);
     for (uint64_t i = b->n; i-- > 0;) {
         jv w = jv_enc_get(p, b->enc, i);
         memcpy(p + i * sizeof(jv), &w, sizeof w);
     }
-    (void)sz;
     b->enc = JV_ENC_WORDS;
     return 0;
 }

@@ -105,42 +105,32 @@ static int object_convert(const ad_object *o, ad_array *out, san_counts *c, cons
             s = ad_object_text(o, i);
             len = (size_t)(o->soff[i + 1] - o->soff[i] - 1);
             if (len > lim->max_string_bytes) {
-                ad_sb_free(&b);
-                adx_ctl_release(ctl, charged);
-                return adx_err_set(err, ADX_E_LIMIT, ptr,
-                                   "value %" PRIu64 " is %zu bytes, over the limit of %" PRIu64
-                                   " bytes per string",
-                                   i, len, lim->max_string_bytes);
+                adx_err_set(err, ADX_E_LIMIT, ptr,
+                            "value %" PRIu64 " is %zu bytes, over the limit of %" PRIu64
+                            " bytes per string",
+                            i, len, lim->max_string_bytes);
+                goto fail;
             }
             break;
         }
         pending += len + 1 + 8;
         if (pending >= CHARGE_STEP || len >= CHARGE_STEP) {
-            if (adx_ctl_charge(ctl, pending, ptr, err) < 0) {
-                ad_sb_free(&b);
-                adx_ctl_release(ctl, charged);
-                return -1;
-            }
+            if (adx_ctl_charge(ctl, pending, ptr, err) < 0) goto fail;
             charged += pending;
             pending = 0;
         }
-        if (ad_sb_push(&b, s, len) < 0) {
-            ad_sb_free(&b);
-            adx_ctl_release(ctl, charged);
-            return adx_err_set(err, ADX_E_NOMEM, ptr, "out of memory converting values to strings");
-        }
+        if (ad_sb_push(&b, s, len) < 0) goto nomem;
     }
-    if (adx_ctl_charge(ctl, pending, ptr, err) < 0) {
-        ad_sb_free(&b);
-        adx_ctl_release(ctl, charged);
-        return -1;
-    }
+    if (adx_ctl_charge(ctl, pending, ptr, err) < 0) goto fail;
     charged += pending;
-    if (ad_sb_finish(&b, out, o->ndim, o->shape) < 0) {
-        adx_ctl_release(ctl, charged);
-        return adx_err_set(err, ADX_E_NOMEM, ptr, "out of memory converting values to strings");
-    }
+    if (ad_sb_finish(&b, out, o->ndim, o->shape) < 0) goto nomem;
     return 0;
+nomem:
+    adx_err_set(err, ADX_E_NOMEM, ptr, "out of memory converting values to strings");
+fail:
+    ad_sb_free(&b); /* nothing left to free after ad_sb_finish */
+    adx_ctl_release(ctl, charged);
+    return -1;
 }
 
 int san_object_convert(const ad_object *o, ad_array *out, san_counts *counts, adx_err *err)

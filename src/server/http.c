@@ -635,12 +635,12 @@ int srv_http_start(srv_state *s, adx_err *err)
     freeaddrinfo(ai);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (fam == AF_INET6) flags |= MHD_USE_IPv6;
-        /* SIGPIPE is ignored (srv_main). Told so, libmicrohttpd sends result
-         * files with sendfile(2); otherwise it copies them through 4 KiB
-         * pread/send pairs on the loop thread (about 200 calls for the fixture's
-         * 393 KB h5ad). Older versions refuse the option, so it goes last,
-         * replaced by the end marker there. */
 #if MHD_VERSION >= 0x00097300
+    /* SIGPIPE is ignored (srv_main). Told so, libmicrohttpd sends result
+     * files with sendfile(2); otherwise it copies them through 4 KiB
+     * pread/send pairs on the loop thread (about 200 calls for the
+     * fixture's 393 KB h5ad). Older versions refuse the option, so it goes
+     * last, replaced by the end marker there. */
     enum MHD_OPTION sigpipe =
         mhd_version_at_least(0, 9, 73) ? MHD_OPTION_SIGPIPE_HANDLED_BY_APP : MHD_OPTION_END;
 #else
