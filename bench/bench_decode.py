@@ -17,7 +17,8 @@
 
 With --baseline BIN (another build, e.g. round 1's from
 bench/build_baseline.sh 01c03cc DIR) sections 1 and 3 print it beside
-this build, run interleaved with it.
+this build, run interleaved with it, and section 2 too when that build
+has a bench_jdec next to it (round 2's trees do).
 
 Run with Debian's python3 (anndata, numpy, pandas):
     /usr/bin/python3 bench/bench_decode.py --bin build/anndata-exportd
@@ -161,9 +162,17 @@ def main():
         mb = write(s, {"adata": {"uns": {"b": {"encoding-type": "array", "dtype": "uint8",
                                                "base64": base64.b64encode(raw).decode()}}}})
         del raw
+        base_jdec = args.baseline and os.path.join(os.path.dirname(args.baseline),
+                                                   "tests/unit/jdec/bench_jdec")
+        if base_jdec and not os.path.exists(base_jdec):
+            base_jdec = None  # round 1 had no bench_jdec
         for name, (p, size) in list(forms.items()) + [("one base64 string", (s, mb))]:
             t = bench_jdec(jdec, p, args.runs)
             print("  %-18s %7.1f MB in %.3f s = %6.0f MB/s" % (name, size, t, size / t))
+            if base_jdec:
+                b = bench_jdec(base_jdec, p, args.runs)
+                print("  %-18s baseline %.3f s = %6.0f MB/s; this build %.2fx faster" %
+                      ("", b, size / b, b / t))
         os.unlink(s)
 
         print("\n3. scaling (whole export, h5ad without compression)")

@@ -19,7 +19,8 @@ service's state), from json.load to the end of write_h5ad. Our export also
 does what write_h5ad does not: the file's sha256, fsync of the file and its
 directory, an atomic rename. The "+ sha256 + fsync" row adds those two to
 Python's time for an equal-work comparison; the ratio column is against
-the plain Python time (the issue's definition).
+the plain Python time (the issue's definition). With --baseline, another
+build (bench/build_baseline.sh) runs the same exports, interleaved.
 
     /usr/bin/python3 bench/bench_parts.py --bin build/anndata-exportd
 """
@@ -86,6 +87,8 @@ def main():
     ap.add_argument("--vars", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--daemon", help="base URL of a running daemon to POST multipart to")
+    ap.add_argument("--baseline", help="another anndata-exportd build (bench/build_baseline.sh)"
+                    " run interleaved with this one and Python")
     args = ap.parse_args()
     if not os.path.exists(TIME):
         raise SystemExit("needs %s (apt-get install time)" % TIME)
@@ -114,19 +117,20 @@ def main():
                 json.dump(r, f, allow_nan=False, separators=(",", ":"))
             out = os.path.join(work, "out.h5ad")
             job_json = os.path.join(work, "job.json")
-            ours, stages = [], []
+            parts = ["--part", "X=" + x_path, "--part", "imputed=" + l_path]
+            ours, stages, base, py = [], [], [], []
+            ref = os.path.join(work, "ref.h5ad")
+            # interleaved, so a change of the machine's load hits every side alike
             for _ in range(args.runs):
-                ours.append(spawn([args.bin, "export", req_path, "-o", out, "--part",
-                                   "X=" + x_path, "--part", "imputed=" + l_path, "--timings"],
+                ours.append(spawn([args.bin, "export", req_path, "-o", out, "--timings"] + parts,
                                   stdout_path=job_json))
                 with open(job_json) as f:
                     t = json.load(f)["timings"]
                 stages.append((t["load_s"], t["prepare_s"], t["write_s"],
                                ours[-1][0] - t["load_s"] - t["prepare_s"] - t["write_s"]))
-            ours_mb = os.path.getsize(out) / 1e6
-            py = []
-            ref = os.path.join(work, "ref.h5ad")
-            for _ in range(args.runs):
+                ours_mb = os.path.getsize(out) / 1e6
+                if args.baseline:
+                    base.append(spawn([args.baseline, "export", req_path, "-o", out] + parts))
                 _, _, rss, err = spawn([sys.executable, "-c", PY_CHILD, here, req_path, x_path,
                                         l_path, ref, comp])
                 v = [float(x) for x in err.decode().split()[-6:]]
@@ -138,6 +142,12 @@ def main():
                   ("anndata-exportd --part, " + comp, ow, oc, om, pw / ow, pc / oc, ours_mb))
             print("    stages (wall): load %.3f s, prepare %.3f s, write %.3f s (incl. sha256,"
                   " fsyncs), rest (exec, start-up, exit) %.3f s" % (sl, sp, sw, sr))
+            if args.baseline:
+                bw, bc, bm = (med(x[i] for x in base) for i in range(3))
+                print("%-36s %7.2f %7.2f %9.0f %7.1fx %7.1fx" %
+                      ("  baseline build", bw, bc, bm, pw / bw, pc / bc))
+                print("    this build against the baseline: %.2fx wall, %.2fx cpu faster,"
+                      " %.2fx its memory" % (bw / ow, bc / oc, om / bm))
             print("%-36s %7.2f %7.2f %9.0f %8s %8s %8.1f" %
                   ("  np.load + anndata write, " + comp, pw, pc, pm, "", "",
                    os.path.getsize(ref) / 1e6))
