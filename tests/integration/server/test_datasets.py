@@ -4,6 +4,8 @@ across a restart), exports by reference and with an h5ad body, the default
 data directory seeded with the bundled Polis conversation, and the curl
 commands of the "Stored datasets" section of README.md run
 as written."""
+import contextlib
+import gzip
 import io
 import json
 import os
@@ -113,6 +115,16 @@ class Base(unittest.TestCase):
 
     def spool_leftovers(self):
         return os.listdir(os.path.join(self.d.spool, "tmp"))
+
+    @contextlib.contextmanager
+    def other_daemon(self, name, config):
+        """A second daemon with its own spool and `config`, stopped after."""
+        os.makedirs(os.path.join(self.tmp, name))
+        d = Daemon(os.path.join(self.tmp, name), config).start()
+        try:
+            yield d
+        finally:
+            d.stop()
 
 
 class HostileUploads(Base):
@@ -253,10 +265,7 @@ class DatasetRoutes(Base):
                          ["gz.h5ad", "gzj.h5ad", "polis-example"])
 
     def test_put_gzip_bomb_is_413(self):
-        import gzip
-        os.makedirs(os.path.join(self.tmp, "b"))
-        d2 = Daemon(os.path.join(self.tmp, "b"), {"max_body_bytes": str(1 << 20)}).start()
-        try:
+        with self.other_daemon("b", {"max_body_bytes": str(1 << 20)}) as d2:
             bomb = gzip.compress(b"{" + b" " * (8 << 20) + b"}")
             st, h, body = d2.request("PUT", "/v1/datasets/bomb", bomb,
                                      {"Content-Type": "application/json",
@@ -265,16 +274,11 @@ class DatasetRoutes(Base):
             self.assertIn("max_body_bytes", json.loads(body)["detail"])
             self.assertEqual(os.listdir(os.path.join(d2.spool, "tmp")), [])
             self.assertNotIn("bomb.h5ad", os.listdir(os.path.join(d2.spool, "datasets")))
-        finally:
-            d2.stop()
 
     def test_put_gzip_over_the_spool_quota_is_507(self):
         # the decompressed copy is charged to max_spool_bytes: a body that
         # fits compressed but not decompressed is a 507 to retry, not a 500
-        import gzip
-        os.makedirs(os.path.join(self.tmp, "q"))
-        d2 = Daemon(os.path.join(self.tmp, "q"), {"max_spool_bytes": str(2 << 20)}).start()
-        try:
+        with self.other_daemon("q", {"max_spool_bytes": str(2 << 20)}) as d2:
             doc = gzip.compress(b'{"X": [[1]], "uns": {"pad": "' + b"a" * (3 << 20) + b'"}}')
             st, h, body = d2.request("PUT", "/v1/datasets/big", doc,
                                      {"Content-Type": "application/json",
@@ -284,8 +288,6 @@ class DatasetRoutes(Base):
             self.assertEqual(json.loads(body)["status"], 507)
             self.assertEqual(os.listdir(os.path.join(d2.spool, "tmp")), [])
             self.assertNotIn("big.h5ad", os.listdir(os.path.join(d2.spool, "datasets")))
-        finally:
-            d2.stop()
 
     def test_names_unknown_methods_and_types(self):
         for name in ("..", ".hidden", "a%2Fb", "x" * 129, "sp%20ace", "%C3%A9", "%FF", "a/b"):

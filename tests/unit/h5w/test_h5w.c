@@ -830,6 +830,16 @@ static unsigned char *slurp(const char *p, long *n)
     return b;
 }
 
+/* The file at `path` holds exactly the n bytes of `want`. */
+static void assert_file_is(const unsigned char *want, long n)
+{
+    long got_n;
+    unsigned char *got = slurp(path, &got_n);
+    ck_assert_int_eq(got_n, n);
+    ck_assert(memcmp(got, want, (size_t)n) == 0);
+    free(got);
+}
+
 /* Same model, same bytes: no timestamps in object headers, and the parallel
  * compressor's output does not depend on the thread count. */
 START_TEST(output_is_reproducible)
@@ -849,21 +859,15 @@ START_TEST(output_is_reproducible)
         H5Oclose(o);
     }
     H5Fclose(f);
-    long n1, n2;
+    long n1;
     unsigned char *b1 = slurp(path, &n1);
     ck_assert_int_eq(write_model(a, three, &rep, &err), 0);
-    unsigned char *b2 = slurp(path, &n2);
-    ck_assert_int_eq(n1, n2);
-    ck_assert(memcmp(b1, b2, (size_t)n1) == 0);
-    free(b2);
+    assert_file_is(b1, n1);
     /* More helpers than chunks in flight: chunks still land in order. */
     comp_case sixteen = {ADX_COMP_GZIP, 6, 16};
     ck_assert_int_eq(write_model(a, sixteen, &rep, &err), 0);
-    b2 = slurp(path, &n2);
-    ck_assert_int_eq(n1, n2);
-    ck_assert(memcmp(b1, b2, (size_t)n1) == 0);
+    assert_file_is(b1, n1);
     free(b1);
-    free(b2);
     rep_free(&rep);
     ad_anndata_free(a);
 }
@@ -888,16 +892,13 @@ START_TEST(many_chunked_datasets_drain_in_order)
     }
     adx_report rep = {0};
     adx_err err;
-    long n1, n2;
+    long n1;
     comp_case one = {ADX_COMP_LZF, 0, 1}, four = {ADX_COMP_LZF, 0, 4};
     ck_assert_msg(write_model(a, one, &rep, &err) == 0, "%s", err.detail);
     unsigned char *b1 = slurp(path, &n1);
     ck_assert_msg(write_model(a, four, &rep, &err) == 0, "%s", err.detail);
-    unsigned char *b2 = slurp(path, &n2);
-    ck_assert_int_eq(n1, n2);
-    ck_assert(memcmp(b1, b2, (size_t)n1) == 0);
+    assert_file_is(b1, n1);
     free(b1);
-    free(b2);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     double *back = malloc(20000 * sizeof *back);
     for (int i = 0; i < 150; i++) {
@@ -1049,7 +1050,7 @@ START_TEST(small_file_image_is_charged)
     ck_assert_int_eq(h5w_write(a, path, &o, &ctl, &rep, &err), 0);
     ck_assert_uint_eq(adx_budget_used(&b), 0);
     ck_assert_uint_ge(adx_budget_peak(&b), 4096); /* the image was counted */
-    long n1, n2;
+    long n1;
     unsigned char *b1 = slurp(path, &n1);
 
     adx_budget tight;
@@ -1058,11 +1059,8 @@ START_TEST(small_file_image_is_charged)
     adx_err_init(&err);
     ck_assert_int_eq(h5w_write(a, path, &o, &ctl2, &rep, &err), 0);
     ck_assert_uint_eq(adx_budget_used(&tight), 0);
-    unsigned char *b2 = slurp(path, &n2);
-    ck_assert_int_eq(n1, n2);
-    ck_assert(memcmp(b1, b2, (size_t)n1) == 0);
+    assert_file_is(b1, n1);
     free(b1);
-    free(b2);
     rep_free(&rep);
     ad_anndata_free(a);
 }

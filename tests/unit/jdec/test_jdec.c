@@ -2082,6 +2082,15 @@ static ad_anndata *dec_budget(const char *text, size_t len, uint64_t limit, uint
     return a;
 }
 
+/* Under `limit` the request is refused: a 413 naming max_request_memory. */
+static void assert_refused(const char *text, size_t len, uint64_t limit)
+{
+    uint64_t peak, used;
+    ck_assert_ptr_null(dec_budget(text, len, limit, &peak, &used));
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_msg(strstr(err.detail, "max_request_memory = ") != NULL, "%s", err.detail);
+}
+
 static void check_narrow(const ad_array *x, const char *dtype, ad_dtype t, size_t rows, size_t cols)
 {
     ck_assert_int_eq(x->dtype, t);
@@ -2138,17 +2147,11 @@ START_TEST(narrow_nested_data_peak)
         check_narrow(&ad_dict_get(&a->layers, m[k].where)->u.arr, m[k].dtype, m[k].t, rows, cols);
     ad_anndata_free(a);
     /* below the decoded size it is a 413 naming the limit */
-    a = dec_budget(t, o, decoded / 2, &peak, &used);
-    ck_assert_ptr_null(a);
-    ck_assert_int_eq(err.status, 413);
-    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    assert_refused(t, o, decoded / 2);
     /* 8-byte words until conversion (packing off, as before): the same
      * budget as above is a 413 too */
     jv_pack_min_set(SIZE_MAX);
-    a = dec_budget(t, o, decoded + (2u << 20), &peak, &used);
-    ck_assert_ptr_null(a);
-    ck_assert_int_eq(err.status, 413);
-    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    assert_refused(t, o, decoded + (2u << 20));
     jv_pack_min_set(JV_PACK_MIN);
     free(t);
 }
@@ -2223,10 +2226,7 @@ START_TEST(narrow_flat_data_peak)
     ck_assert_int_eq(c->dtype, AD_I64);
     ck_assert_int_eq(((int64_t *)c->data)[rows - 1], (int)((rows - 1) % 100));
     ad_anndata_free(a);
-    a = dec_budget(t, o, decoded / 2, &peak, &used);
-    ck_assert_ptr_null(a);
-    ck_assert_int_eq(err.status, 413);
-    ck_assert_msg(strstr(err.detail, "max_request_memory = ") != NULL, "%s", err.detail);
+    assert_refused(t, o, decoded / 2);
     free(t);
 }
 END_TEST
@@ -2295,10 +2295,7 @@ START_TEST(float32_data_peak)
     ck_assert_msg(peak <= decoded + (2u << 20), "peak %llu", (unsigned long long)peak);
     check_f32(&a->X->u.arr, rows, cols);
     ad_anndata_free(a);
-    a = dec_budget(t, o, decoded / 2, &peak, &used);
-    ck_assert_ptr_null(a);
-    ck_assert_int_eq(err.status, 413);
-    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    assert_refused(t, o, decoded / 2);
     /* "dtype" after "data": words until converted, the same floats */
     o = (size_t)sprintf(t, "{\"X\": %s}", l);
     a = dec_budget(t, o, 0, &peak, &used);
@@ -2341,10 +2338,7 @@ START_TEST(ragged_row_after_a_large_matrix)
     ck_assert_msg(strstr(err.detail, "row 1000 has length 2, expected 2000"), "%s", err.detail);
     ck_assert_msg(peak <= words + (2u << 20), "peak %llu", (unsigned long long)peak);
     /* less than the words: a 413 naming the limit */
-    a = dec_budget(t, o, words / 2, &peak, &used);
-    ck_assert_ptr_null(a);
-    ck_assert_int_eq(err.status, 413);
-    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    assert_refused(t, o, words / 2);
     /* in uns the same rows are one JSON cell, every number in it */
     o = (size_t)sprintf(t, "{\"uns\": {\"r\": [[0.5, 1.5], [2.5, 3.5], [4]]}}");
     jv_pack_min_set(0);
@@ -2395,10 +2389,7 @@ START_TEST(typed_columns_in_place_and_charged)
         wrong += ((int8_t *)cat->codes.data)[i] != (int)(i % 4) - 1;
     ck_assert_uint_eq(wrong, 0);
     ad_anndata_free(a);
-    a = dec_budget(t, o, decoded / 2, &peak, &used);
-    ck_assert_ptr_null(a);
-    ck_assert_int_eq(err.status, 413);
-    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    assert_refused(t, o, decoded / 2);
     /* the check of the copying path, before the codes are converted */
     char *bad = strstr(t, "\"codes\": [") + 10;
     for (int k = 0; k < 1003; k++)
@@ -2437,10 +2428,7 @@ START_TEST(typed_columns_in_place_and_charged)
     ck_assert_double_eq(((double *)f->cols[3]->u.arr.data)[rows - 1],
                         (double)((rows - 1 + 3) % 100) + 0.5);
     ad_anndata_free(a);
-    a = dec_budget(t, o, cells, &peak, &used);
-    ck_assert_ptr_null(a);
-    ck_assert_int_eq(err.status, 413);
-    ck_assert_msg(strstr(err.detail, "max_request_memory") != NULL, "%s", err.detail);
+    assert_refused(t, o, cells);
     free(t);
 }
 END_TEST
