@@ -37,15 +37,17 @@ void adx_limits_default(adx_limits *l);
 /* Large buffers about to be written whole (arrays being decoded, their
  * growing parse buffers). Where a page fault is dear (~20 us on a
  * paravirtualized VM) writing a 32 MB array page by page cost ~8,000 of
- * them; these fault a block in with one madvise instead, on transparent
- * huge pages over its 2 MiB-aligned interior where the kernel has them.
- * Below 1 MiB they are plain malloc/calloc/realloc and fault_in does
- * nothing. Blocks are ordinary malloc blocks: free() them. NULL when out of
- * memory (grow leaves `p` as it was). */
+ * them; these fault a block in with one madvise instead (MADV_POPULATE_WRITE),
+ * advised to transparent huge pages (every page of the block, so a block of
+ * its own mapping is not split and realloc can still mremap it). Below
+ * 1 MiB they are plain malloc/calloc/realloc and fault_in does nothing.
+ * Blocks are ordinary malloc blocks: free() them. NULL when out of memory
+ * (grow leaves `p` as it was). */
 void adx_mem_fault_in(void *p, size_t n);
 void *adx_mem_alloc(size_t n);
 void *adx_mem_calloc(size_t n);
-/* realloc to `n` bytes of which the first `used` are kept. */
+/* realloc to `n` bytes of which the first `used` are kept (used <= the
+ * block's size); the rest is faulted in. */
 void *adx_mem_grow(void *p, size_t used, size_t n);
 
 /* A per-request memory budget: decoders charge what they allocate before

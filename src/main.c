@@ -376,31 +376,37 @@ static int export_run(const export_args *ea)
  * every job, and each 4 KiB page is faulted in on its own.
  *
  * An export is one job per process (the fixture conversation took ~1,500
- * faults, a third of its CPU): one heap of 32 MiB reserved up front, kept
- * when freed and advised to transparent huge pages is touched in 2 MiB
- * steps instead (~460 faults, 33 -> 19 ms CPU). The daemon runs job after
- * job: blocks up to 4 MiB stay in its arenas to be reused by the next job
- * and each arena keeps up to 32 MiB when free (about 10% more exports/s on
- * the fixture), no huge pages, so an idle daemon still gives back the rest.
- * Best effort: under a sanitizer's allocator brk does not move and nothing
- * is advised. */
+ * faults, a third of its CPU): one heap of 32 MiB is reserved up front,
+ * kept when freed and advised to transparent huge pages, so it is touched
+ * in 2 MiB steps instead. The daemon runs job after job: blocks up to 4 MiB
+ * stay in its arenas to be reused by the next job and each arena keeps up
+ * to 32 MiB when free; no huge pages, so an idle daemon still gives back
+ * the rest.
+ *
+ * glibc serves a block of any size from the free top of the heap when it
+ * fits, so after the reservation the top pad is back to its default: a
+ * block that grows past what the top holds moves once to a mapping of its
+ * own (over the mmap threshold), and from then on realloc grows it with
+ * mremap, without a copy (adx_mem_grow; the decoder's value stack grows in
+ * steps). Best effort: under a sanitizer's allocator brk does not move and
+ * nothing is advised. */
 static void tune_malloc(bool one_shot)
 {
     enum { MiB = 1 << 20, HUGE = 2 * MiB };
     if (!one_shot) {
         mallopt(M_MMAP_THRESHOLD, 4 * MiB);
         mallopt(M_TRIM_THRESHOLD, 32 * MiB);
-        mallopt(M_TOP_PAD, 4 * MiB);
         return;
     }
-    if (!mallopt(M_MMAP_THRESHOLD, 32 * MiB) || !mallopt(M_TRIM_THRESHOLD, 128 * MiB) ||
+    if (!mallopt(M_MMAP_THRESHOLD, 1 * MiB) || !mallopt(M_TRIM_THRESHOLD, 40 * MiB) ||
         !mallopt(M_TOP_PAD, 32 * MiB))
         return;
     uintptr_t lo = (uintptr_t)sbrk(0);
     /* Over what the first heap holds, under the mmap threshold: brk moves. */
-    void *volatile p = malloc(1 * MiB);
+    void *volatile p = malloc(MiB / 2);
     free(p);
     uintptr_t hi = (uintptr_t)sbrk(0);
+    mallopt(M_TOP_PAD, 128 * 1024); /* glibc's default */
     if (lo == (uintptr_t)-1 || hi == (uintptr_t)-1 || hi <= lo) return;
     uintptr_t a = (lo + HUGE - 1) & ~(uintptr_t)(HUGE - 1), b = hi & ~(uintptr_t)(HUGE - 1);
     if (b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE);

@@ -47,16 +47,21 @@ const char *adx_compression_name(adx_compression c)
     return c <= ADX_COMP_LZF ? n[c] : "none";
 }
 
-enum { MEM_BIG = 1u << 20, MEM_PAGE = 4096, MEM_HUGE = 2u << 20 };
+enum { MEM_BIG = 1u << 20, MEM_PAGE = 4096 };
 
 void adx_mem_fault_in(void *p, size_t n)
 {
     if (!p || n < MEM_BIG) return;
     uintptr_t lo = (uintptr_t)p, hi = lo + n;
 #ifdef MADV_HUGEPAGE
-    uintptr_t ha = (lo + MEM_HUGE - 1) & ~(uintptr_t)(MEM_HUGE - 1);
-    uintptr_t hb = hi & ~(uintptr_t)(MEM_HUGE - 1);
-    if (hb > ha) (void)madvise((void *)ha, hb - ha, MADV_HUGEPAGE);
+    /* Every page the block touches: a block of its own mapping (glibc maps
+     * the large ones page-aligned) gets the advice whole, so its mapping is
+     * not split and realloc can still grow it with mremap (which refuses a
+     * range over two mappings). In the heap it only spills onto
+     * neighbours' pages, which is harmless. */
+    uintptr_t pa = lo & ~(uintptr_t)(MEM_PAGE - 1);
+    uintptr_t pb = (hi + MEM_PAGE - 1) & ~(uintptr_t)(MEM_PAGE - 1);
+    (void)madvise((void *)pa, pb - pa, MADV_HUGEPAGE);
 #endif
 #ifdef MADV_POPULATE_WRITE
     /* Whole pages only: the ends may share a page with another block. */
@@ -75,22 +80,32 @@ void *adx_mem_alloc(size_t n)
 
 void *adx_mem_calloc(size_t n)
 {
-    if (n < MEM_BIG) return calloc(1, n ? n : 1);
-    /* calloc would clear a reused heap block page by page first. */
-    void *p = adx_mem_alloc(n);
-    if (p) memset(p, 0, n);
+    /* a large block is a fresh mapping (the processes' mmap thresholds are
+     * at most 4 MiB, src/main.c): calloc leaves its zeroing to the kernel,
+     * done here for all its pages at once */
+    void *p = calloc(1, n ? n : 1);
+    adx_mem_fault_in(p, n);
     return p;
 }
 
 void *adx_mem_grow(void *p, size_t used, size_t n)
 {
     if (!p) return adx_mem_alloc(n);
-    if (n < MEM_BIG) return realloc(p, n ? n : 1);
-    /* realloc would copy into the new block (or extend it) before the
-     * caller could fault it in: the copy itself would take the faults. */
-    void *q = adx_mem_alloc(n);
-    if (!q) return NULL;
-    memcpy(q, p, used < n ? used : n);
-    free(p);
+    if (n >= MEM_BIG && n - used >= used / 2) {
+        /* Growth by half or more: a new block faulted in whole, then the
+         * copy (realloc would copy into fresh pages a fault at a time when
+         * the block sits in the heap). The copies of a buffer that grows
+         * this way add up to less than twice its final size. */
+        void *q = adx_mem_alloc(n);
+        if (!q) return NULL;
+        memcpy(q, p, used);
+        free(p);
+        return q;
+    }
+    /* Smaller steps (the decoder's value stack past 8 MiB): realloc, which
+     * grows a mapped block with mremap, without a copy; a copy in each
+     * step would make the growth quadratic. The new tail is faulted in. */
+    void *q = realloc(p, n ? n : 1);
+    if (q && n > used) adx_mem_fault_in((char *)q + used, n - used);
     return q;
 }
