@@ -376,19 +376,20 @@ static int export_run(const export_args *ea)
  * every job, and each 4 KiB page is faulted in on its own.
  *
  * An export is one job per process (the fixture conversation took ~1,500
- * faults, a third of its CPU): one heap of 32 MiB is reserved up front,
- * kept when freed and advised to transparent huge pages, so it is touched
- * in 2 MiB steps instead. The daemon runs job after job: blocks up to 4 MiB
- * stay in its arenas to be reused by the next job and each arena keeps up
- * to 32 MiB when free; no huge pages, so an idle daemon still gives back
- * the rest.
+ * faults, a third of its CPU): one heap of 30 MiB is reserved up front,
+ * starting on a 2 MiB boundary, kept when freed and advised to transparent
+ * huge pages before anything touches it, so it is faulted in 2 MiB steps
+ * instead (the fixture: ~190 faults, most of them the loader's). The
+ * daemon runs job after job: blocks up to 4 MiB stay in its arenas to be
+ * reused by the next job and each arena keeps up to 32 MiB when free; no
+ * huge pages, so an idle daemon still gives back the rest.
  *
  * glibc serves a block of any size from the free top of the heap when it
- * fits, so after the reservation the top pad is back to its default: a
- * block that grows past what the top holds moves once to a mapping of its
- * own (over the mmap threshold), and from then on realloc grows it with
- * mremap, without a copy (adx_mem_grow; the decoder's value stack grows in
- * steps). Best effort: under a sanitizer's allocator brk does not move and
+ * fits; the top pad stays at its default, so a block that grows past what
+ * the top holds moves once to a mapping of its own (over the mmap
+ * threshold), and from then on realloc grows it with mremap, without a
+ * copy (adx_mem_grow; the decoder's value stack grows in steps). Best
+ * effort: under a sanitizer's allocator brk does not move and
  * nothing is advised. */
 static void tune_malloc(bool one_shot)
 {
@@ -398,18 +399,35 @@ static void tune_malloc(bool one_shot)
         mallopt(M_TRIM_THRESHOLD, 32 * MiB);
         return;
     }
-    if (!mallopt(M_MMAP_THRESHOLD, 1 * MiB) || !mallopt(M_TRIM_THRESHOLD, 40 * MiB) ||
-        !mallopt(M_TOP_PAD, 32 * MiB))
+    /* glibc's chunks: a 16-byte header (prev_size, size) before each block,
+     * the free top of the heap one more chunk. The top starts wherever
+     * start-up left it; below the next 2 MiB boundary only 4 KiB pages can
+     * back it (the fixture's first blocks took ~200 faults there), so a
+     * block that is never freed fills that part, and the top's header
+     * lands just below the boundary. */
+    enum { HDR = 2 * sizeof(size_t) };
+    if (!mallopt(M_MMAP_THRESHOLD, 32 * MiB) || !mallopt(M_TRIM_THRESHOLD, 40 * MiB)) return;
+    void *volatile first = malloc(1); /* the heap exists from its first block on */
+    free(first);
+    uintptr_t brk0 = (uintptr_t)sbrk(0), top = brk0 - mallinfo2().keepcost;
+    uintptr_t edge = (top + 4096 + HDR + HUGE - 1) & ~(uintptr_t)(HUGE - 1);
+    static void *filler; /* kept: freed, it would be the job's first block */
+    filler = brk0 != (uintptr_t)-1 ? malloc(edge - HDR - top - sizeof(size_t)) : NULL;
+    /* Anything but a block carved from the top (a sanitizer's allocator,
+     * another malloc) leaves the heap to its defaults. */
+    if (!filler || (uintptr_t)filler != top + HDR) {
+        mallopt(M_MMAP_THRESHOLD, 1 * MiB);
         return;
-    uintptr_t lo = (uintptr_t)sbrk(0);
-    /* Over what the first heap holds, under the mmap threshold: brk moves. */
-    void *volatile p = malloc(MiB / 2);
+    }
+    /* The reservation: brk moves 30 MiB and more at once; glibc writes only
+     * the headers at its two ends, so the pages between are still
+     * untouched when they are advised to huge pages. */
+    void *volatile p = malloc(30 * MiB);
+    uintptr_t hi = (uintptr_t)sbrk(0) & ~(uintptr_t)(HUGE - 1);
+    if (p && hi != ((uintptr_t)-1 & ~(uintptr_t)(HUGE - 1)) && hi > edge)
+        (void)madvise((void *)edge, hi - edge, MADV_HUGEPAGE);
     free(p);
-    uintptr_t hi = (uintptr_t)sbrk(0);
-    mallopt(M_TOP_PAD, 128 * 1024); /* glibc's default */
-    if (lo == (uintptr_t)-1 || hi == (uintptr_t)-1 || hi <= lo) return;
-    uintptr_t a = (lo + HUGE - 1) & ~(uintptr_t)(HUGE - 1), b = hi & ~(uintptr_t)(HUGE - 1);
-    if (b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+    mallopt(M_MMAP_THRESHOLD, 1 * MiB);
 }
 
 static int cmd_export(int argc, char **argv)
