@@ -26,6 +26,7 @@ Without --baseline only this build is measured.
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,7 +34,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_load import FIXTURE, cpu_of, run_small, start_daemon  # noqa: E402
+from bench_load import FIXTURE, cpu_of, run_small, run_small_wrk, start_daemon  # noqa: E402
 
 
 def cli_once(binary, out):
@@ -49,7 +50,7 @@ def cli_once(binary, out):
     return wall, ru.ru_utime + ru.ru_stime
 
 
-def daemon_runs(binary, clients, seconds, repeat, workers):
+def daemon_runs(binary, clients, seconds, repeat, workers, client):
     with open(FIXTURE, "rb") as f:
         body = f.read()
     runs = []
@@ -58,7 +59,10 @@ def daemon_runs(binary, clients, seconds, repeat, workers):
         try:
             for _ in range(repeat):
                 c0 = cpu_of(proc.pid)
-                r = run_small(port, clients, seconds, lambda i: body)
+                if client == "wrk":
+                    r = run_small_wrk(port, clients, seconds, FIXTURE)
+                else:
+                    r = run_small(port, clients, seconds, lambda i: body)
                 r["cpu_ms"] = (cpu_of(proc.pid) - c0) * 1e3 / max(r["ok"], 1)
                 runs.append(r)
         finally:
@@ -85,6 +89,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="daemon runs per binary")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cli-only", action="store_true")
+    ap.add_argument("--client", choices=["wrk", "python"],
+                    default="wrk" if shutil.which("wrk") else "python",
+                    help="load generator: wrk (default when installed) or Python threads"
+                    " (which take ~5 ms of the two cores per request themselves)")
     a = ap.parse_args()
     bins = [("this build", a.bin)] + ([("baseline", a.baseline)] if a.baseline else [])
 
@@ -108,12 +116,12 @@ def main():
     if a.cli_only:
         return
 
-    print("\n2. daemon, %d clients POSTing the fixture with ?wait, %d workers, %.0f s x %d"
-          " runs (medians), load average %s" % (a.clients, a.workers, a.seconds, a.repeat,
-                                                loadavg()))
+    print("\n2. daemon, %d clients (%s) POSTing the fixture with ?wait, %d workers, %.0f s x %d"
+          " runs (medians), load average %s" % (a.clients, a.client, a.workers, a.seconds,
+                                                a.repeat, loadavg()))
     dm = {}
     for name, b in bins:
-        dm[name] = daemon_runs(b, a.clients, a.seconds, a.repeat, a.workers)
+        dm[name] = daemon_runs(b, a.clients, a.seconds, a.repeat, a.workers, a.client)
         r = dm[name]
         print("   %-11s %6.1f exports/s  p50 %6.1f ms  p99 %6.1f ms  errors %d  daemon CPU"
               " %.2f ms/export" % (name, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"],
