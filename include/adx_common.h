@@ -69,6 +69,21 @@ void adx_budget_release(adx_budget *b, uint64_t bytes);
 uint64_t adx_budget_used(const adx_budget *b);
 uint64_t adx_budget_peak(const adx_budget *b);
 
+/* Strings the caller keeps alive -> their order of first insertion (open
+ * addressing, FNV-1a): duplicate names among n keys in O(n), where a scan
+ * per key would be O(n^2) (frame columns, a column-order attribute, the
+ * records' column union). Zero-initialise; free with adx_strmap_free. */
+typedef struct adx_strmap {
+    const char **keys;
+    size_t *vals;
+    size_t n, cap;
+} adx_strmap;
+/* *val = k's number (a new key gets n); *added tells whether k was new.
+ * -1 only when out of memory (the map is unchanged). */
+int adx_strmap_add(adx_strmap *m, const char *k, size_t *val, bool *added);
+size_t adx_strmap_get(const adx_strmap *m, const char *k); /* SIZE_MAX when absent */
+void adx_strmap_free(adx_strmap *m);
+
 typedef enum adx_format { ADX_FMT_H5AD = 0, ADX_FMT_NPZ, ADX_FMT_CSV, ADX_FMT_TXT } adx_format;
 typedef enum adx_compression { ADX_COMP_NONE = 0, ADX_COMP_GZIP, ADX_COMP_LZF } adx_compression;
 

@@ -1097,7 +1097,8 @@ static int read_dict_into(rd *r, hid_t g, ad_dict *d, int depth)
             rc = -1;
             break;
         }
-        if (ad_dict_put(d, ns.v[i], v) < 0) rc = fail(r, ADX_E_NOMEM, "out of memory");
+        /* a group's member names are distinct: no scan for a repeat */
+        if (ad_dict_append(d, ns.v[i], v) < 0) rc = fail(r, ADX_E_NOMEM, "out of memory");
         adx_ptr_pop(&r->p, m);
     }
     names_free(&ns);
@@ -1264,6 +1265,7 @@ static int read_frame_group(rd *r, hid_t g, ad_frame *f, int depth)
     int rc = -1;
     ad_array order = {0};
     names ns = {0};
+    adx_strmap seen = {0}; /* the columns read so far */
     if (bad_member_name(r, idx_name, "_index") < 0) goto out;
     if (read_member_array(r, g, idx_name, &f->index) < 0) goto out;
     if (need_1d(r, &f->index, "the index") < 0 || index_to_strings(r, &f->index) < 0) goto out;
@@ -1302,11 +1304,16 @@ static int read_frame_group(rd *r, hid_t g, ad_frame *f, int depth)
         }
         if (bad_member_name(r, cn, "column-order") < 0) goto out;
         if (!keep_key(r, keys_ns, cn)) continue;
-        for (size_t k = 0; k < f->ncols; k++)
-            if (strcmp(f->names[k], cn) == 0) {
-                fail(r, ADX_E_SCHEMA, "column-order names %s twice", cn);
-                goto out;
-            }
+        size_t at;
+        bool added;
+        if (adx_strmap_add(&seen, cn, &at, &added) < 0) {
+            fail(r, ADX_E_NOMEM, "out of memory");
+            goto out;
+        }
+        if (!added) {
+            fail(r, ADX_E_SCHEMA, "column-order names %s twice", cn);
+            goto out;
+        }
         size_t m = adx_ptr_key(&r->p, cn);
         ad_elem *col = read_column(r, g, cn, depth + 1);
         if (!col) goto out;
@@ -1327,7 +1334,7 @@ static int read_frame_group(rd *r, hid_t g, ad_frame *f, int depth)
                  (unsigned long long)got, (unsigned long long)f->n_rows);
             goto out;
         }
-        if (ad_frame_add(f, cn, col) < 0) {
+        if (ad_frame_append(f, cn, col) < 0) {
             fail(r, ADX_E_NOMEM, "out of memory");
             goto out;
         }
@@ -1335,6 +1342,7 @@ static int read_frame_group(rd *r, hid_t g, ad_frame *f, int depth)
     }
     rc = 0;
 out:
+    adx_strmap_free(&seen);
     names_free(&ns);
     ad_array_free(&order);
     free(idx_name);
@@ -1551,6 +1559,7 @@ static int compound_fields(rd *r, hid_t ds, bool subarrays, uint64_t *nrec, fiel
         rc = 0;
         goto out;
     }
+    /* H5Tinsert refuses a name twice, so the callbacks get distinct names. */
     mct = H5Tcreate(H5T_COMPOUND, rs);
     for (int i = 0; mct >= 0 && i < nm; i++)
         if (H5Tinsert(mct, fs[i].name, fs[i].off, fs[i].mt) < 0) hclose(mct), mct = -1;
@@ -1617,7 +1626,7 @@ static int frame_field(rd *r, const char *fname, ad_array *col, void *ud)
         return 0;
     }
     ad_elem *el = ad_elem_from_array(col);
-    if (!el || ad_frame_add(c->f, fname, el) < 0) return fail(r, ADX_E_NOMEM, "out of memory");
+    if (!el || ad_frame_append(c->f, fname, el) < 0) return fail(r, ADX_E_NOMEM, "out of memory");
     return 0;
 }
 
@@ -1668,7 +1677,7 @@ static ad_elem *read_recarray(rd *r, hid_t ds)
 static int dict_field(rd *r, const char *fname, ad_array *col, void *ud)
 {
     ad_elem *el = ad_elem_from_array(col);
-    if (!el || ad_dict_put(ud, fname, el) < 0) return fail(r, ADX_E_NOMEM, "out of memory");
+    if (!el || ad_dict_append(ud, fname, el) < 0) return fail(r, ADX_E_NOMEM, "out of memory");
     return 0;
 }
 
@@ -2049,10 +2058,16 @@ static int fold_uns_categories(rd *r, ad_anndata *a)
 {
     static const char suffix[] = "_categories";
     const size_t sl = sizeof suffix - 1;
-    for (size_t i = 0; i < a->uns.n;) {
-        const char *key = a->uns.keys[i];
+    ad_frame *fr[2] = {&a->obs, &a->var};
+    adx_strmap cols[2] = {{0}}; /* column name -> index, made at the first candidate */
+    bool have_cols = false;
+    ad_dict *u = &a->uns;
+    size_t i = 0, kept = 0; /* folded entries leave in one pass, not one memmove each */
+    int rc = 0;
+    for (; i < u->n && rc == 0; i++) {
+        const char *key = u->keys[i];
         size_t kl = strlen(key);
-        ad_elem *cats = a->uns.vals[i];
+        ad_elem *cats = u->vals[i];
         bool folded = false;
         ad_cat_problem p;
         ad_array view = {0}; /* a single category may be a scalar: check it as 1-d */
@@ -2063,51 +2078,69 @@ static int fold_uns_categories(rd *r, ad_anndata *a)
         }
         if (kl > sl && strcmp(key + kl - sl, suffix) == 0 && cats->kind == AD_K_ARRAY &&
             cats->u.arr.ndim <= 1 && ad_cat_check_categories(&view, &p) == 0) {
+            for (int k = 0; k < 2 && !have_cols && rc == 0; k++)
+                for (size_t c = 0; c < fr[k]->ncols && rc == 0; c++) {
+                    size_t at;
+                    bool added;
+                    if (adx_strmap_add(&cols[k], fr[k]->names[c], &at, &added) < 0)
+                        rc = fail(r, ADX_E_NOMEM, "out of memory");
+                }
+            have_cols = true;
             char name[ADX_ERR_PTR_MAX];
             snprintf(name, sizeof name, "%.*s", (int)(kl - sl), key);
-            ad_frame *fr[2] = {&a->obs, &a->var};
-            for (int k = 0; k < 2; k++) {
+            for (int k = 0; k < 2 && rc == 0; k++) {
                 ad_frame *f = fr[k];
-                for (size_t c = 0; c < f->ncols; c++) {
-                    ad_elem *col = f->cols[c];
-                    if (strcmp(f->names[c], name) != 0 || col->kind != AD_K_ARRAY ||
-                        !ad_dtype_is_int(col->u.arr.dtype))
-                        continue;
-                    bool fits = true;
-                    uint64_t ncat = cats->u.arr.n;
-                    for (uint64_t j = 0; j < col->u.arr.n && fits; j++) {
-                        int64_t v = get_idx(&col->u.arr, j);
-                        fits = v >= -1 && (v < 0 || (uint64_t)v < ncat);
-                    }
-                    if (!fits) continue;
-                    ad_elem *ce = ad_elem_new(AD_K_CATEGORICAL);
-                    if (!ce || ad_array_clone(&ce->u.cat.categories, &cats->u.arr) < 0) {
-                        ad_elem_free(ce);
-                        return fail(r, ADX_E_NOMEM, "out of memory");
-                    }
-                    ce->u.cat.categories.ndim = 1; /* a single category may be a scalar */
-                    ce->u.cat.categories.shape[0] = ncat;
-                    ce->u.cat.codes = col->u.arr;
-                    memset(&col->u.arr, 0, sizeof col->u.arr);
-                    ad_elem_free(col);
-                    f->cols[c] = ce;
-                    if (signed_codes(r, &ce->u.cat.codes) < 0) return -1;
-                    folded = true;
-                    char ptr[ADX_ERR_PTR_MAX];
-                    snprintf(ptr, sizeof ptr, "/%s", k ? "var" : "obs");
-                    adx_ptr_append_key(ptr, sizeof ptr, name);
-                    if (r->rep)
-                        rep_add(r->rep, ptr, "legacy_categories_folded", 1,
-                                "codes joined with their categories from uns (pre-0.7 layout)");
+                size_t c = adx_strmap_get(&cols[k], name);
+                if (c == SIZE_MAX) continue;
+                ad_elem *col = f->cols[c];
+                if (col->kind != AD_K_ARRAY || !ad_dtype_is_int(col->u.arr.dtype)) continue;
+                bool fits = true;
+                uint64_t ncat = cats->u.arr.n;
+                for (uint64_t j = 0; j < col->u.arr.n && fits; j++) {
+                    int64_t v = get_idx(&col->u.arr, j);
+                    fits = v >= -1 && (v < 0 || (uint64_t)v < ncat);
                 }
+                if (!fits) continue;
+                ad_elem *ce = ad_elem_new(AD_K_CATEGORICAL);
+                if (!ce || ad_array_clone(&ce->u.cat.categories, &cats->u.arr) < 0) {
+                    ad_elem_free(ce);
+                    rc = fail(r, ADX_E_NOMEM, "out of memory");
+                    break;
+                }
+                ce->u.cat.categories.ndim = 1; /* a single category may be a scalar */
+                ce->u.cat.categories.shape[0] = ncat;
+                ce->u.cat.codes = col->u.arr;
+                memset(&col->u.arr, 0, sizeof col->u.arr);
+                ad_elem_free(col);
+                f->cols[c] = ce;
+                if (signed_codes(r, &ce->u.cat.codes) < 0) {
+                    rc = -1;
+                    break;
+                }
+                folded = true;
+                char ptr[ADX_ERR_PTR_MAX];
+                snprintf(ptr, sizeof ptr, "/%s", k ? "var" : "obs");
+                adx_ptr_append_key(ptr, sizeof ptr, name);
+                if (r->rep)
+                    rep_add(r->rep, ptr, "legacy_categories_folded", 1,
+                            "codes joined with their categories from uns (pre-0.7 layout)");
             }
         }
-        if (folded)
-            ad_dict_remove_at(&a->uns, i);
-        else
-            i++;
+        if (folded) {
+            free(u->keys[i]);
+            ad_elem_free(u->vals[i]);
+        } else {
+            u->keys[kept] = u->keys[i];
+            u->vals[kept++] = u->vals[i];
+        }
     }
-    return 0;
+    /* After a failure the entries not looked at yet close the gap. */
+    memmove(u->keys + kept, u->keys + i, (u->n - i) * sizeof *u->keys);
+    memmove(u->vals + kept, u->vals + i, (u->n - i) * sizeof *u->vals);
+    u->n = kept + (u->n - i);
+    adx_strmap_free(&cols[0]);
+    adx_strmap_free(&cols[1]);
+    return rc;
 }
 
 /* anndata < 0.7 (scanpy's neighbors) kept the graphs in uns["neighbors"];

@@ -880,7 +880,7 @@ static int frame_split(jd *d, jv names, jv data, ad_frame *f, bool globs, jd_fra
 {
     size_t ncols = jv_array_size(names), m;
     if (jd_check_keys(d, ncols)) return -1;
-    jd_strmap seen = {0};
+    adx_strmap seen = {0};
     for (size_t j = 0; j < ncols; j++) {
         jv nm = jv_array_get(names, j);
         bool added = true;
@@ -891,7 +891,7 @@ static int frame_split(jd *d, jv names, jv data, ad_frame *f, bool globs, jd_fra
         else if (jd_strmap_add(d, &seen, jv_string_value(nm), &at, &added))
             r = -1;
         if (r || !added) {
-            jd_strmap_free(&seen);
+            adx_strmap_free(&seen);
             if (r < 0) return -1;
             m = adx_ptr_key(&d->p, "columns");
             adx_ptr_idx(&d->p, j);
@@ -903,7 +903,7 @@ static int frame_split(jd *d, jv names, jv data, ad_frame *f, bool globs, jd_fra
             return -1;
         }
     }
-    jd_strmap_free(&seen);
+    adx_strmap_free(&seen);
     m = adx_ptr_key(&d->p, "data");
     if (!jv_is_array(data)) {
         jd_fail(d, ADX_E_SCHEMA, "expected \"data\" to be an array of rows, got %s",
@@ -962,7 +962,7 @@ static int frame_records(jd *d, jv recs, ad_frame *f, bool globs, jd_frame_info 
 {
     size_t n = jv_array_size(recs);
     if (jd_check_elements(d, n) || jd_check_dim(d, n)) return -1;
-    jd_strmap cols = {0};
+    adx_strmap cols = {0};
     const char **names = NULL;
     size_t nn = 0, cap = 0, idx_col = SIZE_MAX;
     bool all_index = n > 0;
@@ -1024,10 +1024,10 @@ static int frame_records(jd *d, jv recs, ad_frame *f, bool globs, jd_frame_info 
             const char *key;
             jv_object_foreach(rec, key, val)
             {
-                cells[jd_strmap_get(&cols, key) * n + i] = val;
+                cells[adx_strmap_get(&cols, key) * n + i] = val;
             }
         }
-        idx_col = jd_strmap_get(&cols, "_index");
+        idx_col = adx_strmap_get(&cols, "_index");
     }
     if (!r) r = frame_rows(d, f, fi, n, adx_ptr_str(&d->p), "records");
     if (!r && all_index) {
@@ -1056,7 +1056,7 @@ static int frame_records(jd *d, jv recs, ad_frame *f, bool globs, jd_frame_info 
         free(cells);
         adx_budget_release(d->budget, ncells * sizeof(jv));
     }
-    jd_strmap_free(&cols);
+    adx_strmap_free(&cols);
     free(names);
     return r;
 }

@@ -115,18 +115,8 @@ void jd_fmt_shape(char *buf, size_t cap, int ndim, const uint64_t *shape);
 void jd_fmt_pyint(int64_t v, char buf[32]);
 int jd_report(jd *d, const char *path, const char *action, uint64_t count, const char *detail);
 
-/* Strings the caller keeps alive → their order of first insertion (open
- * addressing): duplicate column names and the records' column union in
- * linear time. */
-typedef struct jd_strmap {
-    const char **keys;
-    size_t *vals;
-    size_t n, cap;
-} jd_strmap;
-/* *val = k's number (new keys get n); *added tells whether k was new. */
-int jd_strmap_add(jd *d, jd_strmap *m, const char *k, size_t *val, bool *added);
-size_t jd_strmap_get(const jd_strmap *m, const char *k); /* SIZE_MAX when absent */
-void jd_strmap_free(jd_strmap *m);
+/* adx_strmap_add that reports running out of memory on d. */
+int jd_strmap_add(jd *d, adx_strmap *m, const char *k, size_t *val, bool *added);
 
 /* Object-array builder (AD_K_OBJECT). */
 typedef struct jd_objb {

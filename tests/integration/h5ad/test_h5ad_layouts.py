@@ -202,6 +202,49 @@ class Layouts(unittest.TestCase):
         self.assertEqual(list(got.obs["grp"].cat.categories), ["A", "B", "C"])
         self.assertEqual(len(got.uns), 0)
 
+    def test_many_legacy_categories_fold_as_anndata_does(self):
+        # Hundreds of "<col>_categories" in uns (found through a map of the
+        # column names, folded entries leaving uns in one pass): some fold,
+        # some do not (a code past the categories, no such column), and what
+        # stays in uns keeps its order.
+        rng = np.random.default_rng(7)
+        n, m = 300, 12
+        obs = {f"c{i}": rng.integers(0, 3, m).astype(np.int64) for i in range(n)}
+        obs["c5"][0] = 3  # one past its three categories: stays codes
+        uns = {f"c{i}_categories": np.array(["a", "b", "c"], dtype=object) for i in range(n)}
+        uns["nothere_categories"] = np.array(["x"], dtype=object)
+        uns["plain"] = np.arange(3)
+        a = ad.AnnData(np.zeros((m, 2)), obs=__import__("pandas").DataFrame(
+            obs, index=[f"o{i}" for i in range(m)]), uns=uns)
+        src = os.path.join(self.d, "legacy_many.h5ad")
+        a.write_h5ad(src)
+        out, job = self.export_ok(src)
+        want, got = ad.read_h5ad(src), ad.read_h5ad(out)
+        assert_equal(got, want)
+        self.assertEqual(list(got.uns.keys()), list(want.uns.keys()))
+        self.assertEqual(got.obs["c0"].dtype.name, "category")
+        self.assertNotEqual(got.obs["c5"].dtype.name, "category")
+        self.assertIn("c5_categories", got.uns)
+        folded = [r["path"] for r in job["report"] if r["action"] == "legacy_categories_folded"]
+        self.assertEqual(len(folded), n - 1)
+
+    def test_column_order_naming_a_column_twice_is_400(self):
+        import h5py
+        a = ad.AnnData(np.zeros((2, 1)), obs={"k": [1, 2], "j": [3, 4]})
+        src = os.path.join(self.d, "twice.h5ad")
+        a.write_h5ad(src)
+        with h5py.File(src, "r+") as f:
+            f["obs"].attrs["column-order"] = np.array(["k", "j", "k"], dtype=object).astype(
+                h5py.string_dtype())
+        out = os.path.join(self.d, "twice.out.h5ad")
+        p = run("export", src, "-o", out)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        prob = json.loads(p.stderr)
+        self.assertEqual(prob["status"], 400)
+        self.assertIn("names k twice", prob["errors"][0]["message"])
+        self.assertTrue(prob["errors"][0]["pointer"].startswith("/obs"), prob)
+        self.assertFalse(os.path.exists(out))
+
     def test_fuzzed_variants_are_400(self):
         cases = hb.fuzz_cases()
         self.assertGreaterEqual(len(cases), 15)

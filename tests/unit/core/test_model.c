@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adx_common.h"
 #include "adx_model.h"
 
 START_TEST(array_init_numeric_is_zeroed)
@@ -645,6 +646,42 @@ START_TEST(empty_things_clone_and_free)
 }
 END_TEST
 
+/* Numbers in order of first insertion through several growths; repeats
+ * found, absent keys absent, empty and long keys alike. */
+START_TEST(strmap_numbers_keys_in_first_order)
+{
+    enum { N = 5000 };
+    static char keys[N][16];
+    adx_strmap m = {0};
+    ck_assert_uint_eq(adx_strmap_get(&m, "x"), SIZE_MAX); /* empty map */
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], i ? "k%d" : "", i);
+        size_t v;
+        bool added;
+        ck_assert_int_eq(adx_strmap_add(&m, keys[i], &v, &added), 0);
+        ck_assert(added);
+        ck_assert_uint_eq(v, (size_t)i);
+    }
+    ck_assert_uint_eq(m.n, N);
+    for (int i = N - 1; i >= 0; i -= 7) {
+        char again[16]; /* another pointer, the same text */
+        memcpy(again, keys[i], sizeof again);
+        size_t v;
+        bool added = true;
+        ck_assert_int_eq(adx_strmap_add(&m, again, &v, &added), 0);
+        ck_assert(!added);
+        ck_assert_uint_eq(v, (size_t)i);
+        ck_assert_uint_eq(adx_strmap_get(&m, again), (size_t)i);
+    }
+    ck_assert_uint_eq(m.n, N);
+    ck_assert_uint_eq(adx_strmap_get(&m, "k5000"), SIZE_MAX);
+    ck_assert_uint_eq(adx_strmap_get(&m, "k"), SIZE_MAX);
+    adx_strmap_free(&m);
+    ck_assert_uint_eq(m.n, 0);
+    ck_assert_uint_eq(adx_strmap_get(&m, "k1"), SIZE_MAX);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model");
@@ -668,6 +705,7 @@ int main(void)
     tcase_add_test(e, default_index);
     tcase_add_test(e, pyfloat_matches_python_repr);
     tcase_add_test(e, empty_things_clone_and_free);
+    tcase_add_test(e, strmap_numbers_keys_in_first_order);
     suite_add_tcase(s, e);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
