@@ -256,6 +256,9 @@ const char *ad_elem_encoding(const ad_elem *e);
  * field fixes n; a later one must have n entries and a new name; a field must
  * be 1-d. -1 on a duplicate name, a wrong length or rank, or ENOMEM. */
 int ad_recarray_add(ad_recarray *r, const char *name, ad_array *a);
+/* As ad_recarray_add for a name the caller knows is new (no scan: readers
+ * whose input cannot repeat a name stay linear in the number of fields). */
+int ad_recarray_append(ad_recarray *r, const char *name, ad_array *a);
 void ad_recarray_free(ad_recarray *r);
 int ad_recarray_clone(ad_recarray *dst, const ad_recarray *src);
 

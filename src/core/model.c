@@ -855,9 +855,17 @@ uint64_t ad_anndata_bytes(const ad_anndata *a)
 
 int ad_recarray_add(ad_recarray *r, const char *name, ad_array *a)
 {
-    if (a->ndim != 1 || (r->nfields && a->shape[0] != r->n)) goto fail;
     for (size_t i = 0; i < r->nfields; i++)
-        if (!strcmp(r->names[i], name)) goto fail;
+        if (!strcmp(r->names[i], name)) {
+            ad_array_free(a);
+            return -1;
+        }
+    return ad_recarray_append(r, name, a);
+}
+
+int ad_recarray_append(ad_recarray *r, const char *name, ad_array *a)
+{
+    if (a->ndim != 1 || (r->nfields && a->shape[0] != r->n)) goto fail;
     if (r->nfields == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 4;
         char **nn = realloc(r->names, nc * sizeof *nn);
@@ -896,7 +904,7 @@ int ad_recarray_clone(ad_recarray *dst, const ad_recarray *src)
     memset(dst, 0, sizeof *dst);
     for (size_t i = 0; i < src->nfields; i++) {
         ad_array c;
-        if (ad_array_clone(&c, &src->fields[i]) || ad_recarray_add(dst, src->names[i], &c)) {
+        if (ad_array_clone(&c, &src->fields[i]) || ad_recarray_append(dst, src->names[i], &c)) {
             ad_recarray_free(dst);
             return -1;
         }

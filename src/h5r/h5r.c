@@ -1646,7 +1646,7 @@ static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
 
 static int rec_field(rd *r, const char *fname, ad_array *col, void *ud)
 {
-    if (ad_recarray_add(ud, fname, col) < 0)
+    if (ad_recarray_append(ud, fname, col) < 0)
         return fail(r, ADX_E_SCHEMA, "record field repeats a name or has the wrong length");
     return 0;
 }

@@ -128,6 +128,19 @@ static int fail_model(w_ctx *w, const char *fmt, ...)
     return -1;
 }
 
+/* What HDF5 allows one object header message (64 KiB), less a margin for
+ * the few bytes H5Tencode adds and the message's own header. */
+enum { H5W_TYPE_MSG_MAX = 65536 - 64 };
+
+static int fail_wide_record(w_ctx *w, size_t nfields, size_t bytes, bool estimate)
+{
+    adx_err_set(w->err, ADX_E_LIMIT, adx_ptr_str(&w->ptr),
+                "a record array of %zu fields needs a type of %s%zu bytes, over the 64 KiB "
+                "that h5ad (HDF5) keeps for a dataset's type: fewer or shorter field names",
+                nfields, estimate ? "at least " : "", bytes);
+    return -1;
+}
+
 static int check_cancel(w_ctx *w)
 {
     if (w->io_err) return fail_io(w);
@@ -941,6 +954,15 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
     size_t bytes;
     if (__builtin_mul_overflow(recsize, (size_t)rec->n, &bytes))
         return fail_model(w, "record array too large");
+    /* HDF5 keeps a dataset's type in one object header message of at most
+     * 64 KiB (h5py and anndata fail on a wider np.recarray alike). Each
+     * member takes its name, a NUL, an offset and a member type of at least
+     * 12 bytes: too many are refused before libhdf5, whose compound insert
+     * scans the members it has (quadratic), sees them. */
+    size_t least = 0;
+    for (size_t f = 0; f < rec->nfields; f++)
+        least += strlen(rec->names[f]) + 14;
+    if (least > H5W_TYPE_MSG_MAX) return fail_wide_record(w, rec->nfields, least, true);
     hid_t ct = H5Tcreate(H5T_COMPOUND, recsize);
     hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
     char *buf = NULL;
@@ -958,6 +980,15 @@ static int write_recarray(w_ctx *w, hid_t loc, const char *name, const ad_recarr
             goto out;
         }
         off += a->dtype == AD_STR ? sizeof(char *) : ad_dtype_size(a->dtype);
+    }
+    size_t enc = 0;
+    if (H5Tencode(ct, NULL, &enc) < 0) {
+        fail_h5(w, "measuring a compound type");
+        goto out;
+    }
+    if (enc > H5W_TYPE_MSG_MAX) {
+        fail_wide_record(w, rec->nfields, enc, false);
+        goto out;
     }
     /* The interleaved records are a second copy of the fields. */
     if (adx_ctl_charge(w->ctl, bytes, adx_ptr_str(&w->ptr), w->err) < 0) goto out;

@@ -1255,7 +1255,8 @@ ad_elem *jd_recarray(jd *d, jv v)
         if (!r && e->u.rec.nfields && a.n != e->u.rec.n)
             r = jd_fail(d, ADX_E_SHAPE, "field has %" PRIu64 " values, the first field %" PRIu64,
                         a.n, e->u.rec.n);
-        if (!r && ad_recarray_add(&e->u.rec, key, &a) < 0) r = jd_nomem(d);
+        /* the parser refused a repeated key: no scan for one */
+        if (!r && ad_recarray_append(&e->u.rec, key, &a) < 0) r = jd_nomem(d);
         ad_array_free(&a);
         adx_ptr_pop(&d->p, mk);
         if (r) {

@@ -41,6 +41,9 @@ static void pop(npz_ctx *c, mk m)
     adx_ptr_pop(&c->ptr, m.ptr);
 }
 
+/* numpy.lib.format._MAX_HEADER_SIZE: np.load's default max_header_size. */
+enum { NPY_LOAD_MAX_HEADER = 10000 };
+
 static int nomem(npz_ctx *c)
 {
     return adx_err_set(c->err, ADX_E_NOMEM, NULL, "out of memory while writing npz");
@@ -340,6 +343,7 @@ static int put_recarray(npz_ctx *c, const ad_recarray *r)
     if (!attrs_for(c, "rec-array", "0.2.0")) return nomem(c);
     char ptr[ADX_ERR_PTR_MAX];
     zw_path d = {0};
+    uint8_t *hdr = NULL;
     uint64_t *width = calloc(r->nfields ? r->nfields : 1, sizeof *width);
     int rc = -1;
     if (!width || zw_path_lit(&d, "[") == SIZE_MAX) {
@@ -384,7 +388,25 @@ static int put_recarray(npz_ctx *c, const ad_recarray *r)
         rc = nomem(c);
         goto out;
     }
+    size_t hlen;
+    uint64_t shape = r->n;
+    hdr = npz_npy_header_repr(d.s, 1, &shape, &hlen);
+    if (!hdr) {
+        rc = nomem(c);
+        goto out;
+    }
     cur_pointer(c, ptr, sizeof ptr);
+    /* numpy.load (1.24 on) refuses a header longer than max_header_size,
+     * 10,000 bytes, unless given allow_pickle=True: a wider record would
+     * make a file that needs exactly what npz promises not to. */
+    if (hlen > NPY_LOAD_MAX_HEADER + 10) {
+        rc = adx_err_set(c->err, ADX_E_LIMIT, ptr,
+                         "a record array of %zu fields needs an .npy header of %zu bytes; "
+                         "numpy.load reads at most %d without allow_pickle: fewer or shorter "
+                         "field names",
+                         r->nfields, hlen, NPY_LOAD_MAX_HEADER);
+        goto out;
+    }
     if (adx_ctl_charge(c->z.ctl, body, ptr, c->err) < 0) {
         rc = -1;
         goto out;
@@ -418,20 +440,15 @@ static int put_recarray(npz_ctx *c, const ad_recarray *r)
         }
     ad_array *kept = NULL;
     if (put_owned_blob(c, &blob, &kept) < 0) goto out;
-    size_t hlen;
-    uint64_t shape = r->n;
-    uint8_t *hdr = npz_npy_header_repr(d.s, 1, &shape, &hlen);
-    if (!hdr) {
-        rc = nomem(c);
-        goto out;
-    }
     npy_src *s = npz_src_new(hdr, hlen, kept->data, body, NULL, 0);
+    hdr = NULL; /* the member's now, or freed */
     if (!s) {
         rc = nomem(c);
         goto out;
     }
     rc = add_member(c, s, (int64_t)(body + hlen));
 out:
+    free(hdr);
     zw_path_free(&d);
     free(width);
     return rc;

@@ -194,8 +194,10 @@ static int descr_str(lex *x, const char *d, parts_npy_field *f)
 }
 
 /* [('name', '<f8'), ('', '|V4'), ...]: fields in order, packed, with numpy's
- * unnamed void entries standing for padding. */
-static int descr_list(lex *x, parts_npy *h)
+ * unnamed void entries standing for padding. `seen` finds a repeated name
+ * (a 1 MiB header holds ~70,000 fields: a scan per field would be
+ * quadratic). */
+static int descr_fields(lex *x, parts_npy *h, adx_strmap *seen)
 {
     size_t cap = 0;
     uint64_t off = 0;
@@ -243,12 +245,17 @@ static int descr_list(lex *x, parts_npy *h)
                 return adx_err_failed(x->err) ? -1 : bad(x, "nested structured dtypes");
             }
             free(d);
-            for (size_t i = 0; i < h->nfields; i++)
-                if (!strcmp(h->fields[i].name, name)) {
-                    int r = bad(x, "field '%.100s' appears twice", name);
-                    free(name);
-                    return r;
-                }
+            size_t at;
+            bool added;
+            if (adx_strmap_add(seen, name, &at, &added)) {
+                free(name);
+                return adx_err_set(x->err, ADX_E_NOMEM, "", "out of memory");
+            }
+            if (!added) {
+                int r = bad(x, "field '%.100s' appears twice", name);
+                free(name);
+                return r;
+            }
             if (h->nfields == cap) {
                 size_t nc = cap ? 2 * cap : 8;
                 parts_npy_field *nv = realloc(h->fields, nc * sizeof *nv);
@@ -272,6 +279,14 @@ static int descr_list(lex *x, parts_npy *h)
     h->structured = true;
     h->itemsize = off;
     return 0;
+}
+
+static int descr_list(lex *x, parts_npy *h)
+{
+    adx_strmap seen = {0};
+    int r = descr_fields(x, h, &seen);
+    adx_strmap_free(&seen);
+    return r;
 }
 
 static int dict(lex *x, const adx_limits *lim, parts_npy *h)

@@ -387,7 +387,7 @@ static int read_records(rctx *c, const parts_part *p, const parts_npy *h, ad_ele
         r = charge(c, cost(&h->fields[i], n));
         if (!r) r = gather(c, m.p, h->itemsize, &h->fields[i], false, 1, &n, n, &a);
         if (!r) refund_strings(c, &h->fields[i], &a);
-        if (!r && ad_recarray_add(&e->u.rec, h->fields[i].name, &a))
+        if (!r && ad_recarray_append(&e->u.rec, h->fields[i].name, &a)) /* npy: distinct */
             r = adx_err_set(c->err, ADX_E_NOMEM, "", "out of memory");
     }
     unmap(&m);
