@@ -36,8 +36,12 @@
 /* `ptr_base` is the pointer of the include array in the request
  * (e.g. "/include"); entry i is reported as ptr_base/i. */
 int flt_validate(const char *const *paths, size_t n, const char *ptr_base, adx_err *err);
-int flt_apply(ad_anndata *a, const char *const *paths, size_t n, const char *ptr_base,
-              adx_report *rep, adx_err *err);
+/* `max_tests` bounds the glob matches made in all (0 = no bound); going
+ * over it is ADX_E_LIMIT at ptr_base naming max_include_tests. Linear in
+ * the keys otherwise: literal patterns are looked up, other patterns tried
+ * after their literal prefix and suffix, dropped entries leave in one pass. */
+int flt_apply(ad_anndata *a, const char *const *paths, size_t n, uint64_t max_tests,
+              const char *ptr_base, adx_report *rep, adx_err *err);
 
 /* Whether flt_apply with these (validated) paths keeps `key` of namespace
  * `ns` ("obs", "obsm", "uns", …): the same match, for readers that skip

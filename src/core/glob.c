@@ -200,9 +200,14 @@ static int match_one(const uint32_t *p, size_t pn, size_t *pi, uint32_t c)
 
 bool glob_match(const char *pattern, const char *name)
 {
+    /* Most keys and patterns are short: their code points fit on the stack
+     * (a filter may match millions of pairs; two mallocs each cost more
+     * than the match). */
+    enum { SHORT = 128 };
+    uint32_t pb[SHORT], sb[SHORT];
     size_t pl = strlen(pattern), nl = strlen(name);
-    uint32_t *p = malloc((pl + 1) * sizeof *p);
-    uint32_t *s = malloc((nl + 1) * sizeof *s);
+    uint32_t *p = pl < SHORT ? pb : malloc((pl + 1) * sizeof *p);
+    uint32_t *s = nl < SHORT ? sb : malloc((nl + 1) * sizeof *s);
     bool ok = false;
     if (!p || !s) goto out;
     size_t pn = decode_all(pattern, pl, p), sn = decode_all(name, nl, s);
@@ -229,9 +234,34 @@ bool glob_match(const char *pattern, const char *name)
         pi++;
     ok = pi == pn;
 out:
-    free(p);
-    free(s);
+    if (p != pb) free(p);
+    if (s != sb) free(s);
     return ok;
+}
+
+void glob_lit_init(glob_lit *g, const char *pattern)
+{
+    size_t len = strlen(pattern);
+    size_t pre = strcspn(pattern, "*?[");
+    *g = (glob_lit){
+        .valid = utf8_valid(pattern, len, NULL), .literal = pre == len, .len = len, .pre = pre};
+    const char *star = strrchr(pattern, '*');
+    /* a "*" inside a bracket is no wildcard: no suffix from a pattern with one */
+    if (star && !strchr(pattern, '[') && !strchr(star, '?'))
+        g->suf = len - (size_t)(star + 1 - pattern);
+    /* "abc*", "*.csv", "a**z", "*": the wildcards are one run of "*" */
+    g->exact = star && g->pre + strspn(pattern + g->pre, "*") + g->suf == len;
+}
+
+int glob_lit_check(const glob_lit *g, const char *pattern, const char *name, size_t nlen,
+                   bool name_valid)
+{
+    if (!g->valid || !name_valid) return -1;
+    if (g->literal) return nlen == g->len && memcmp(name, pattern, nlen) == 0;
+    if (nlen < g->pre + g->suf || memcmp(name, pattern, g->pre) != 0 ||
+        memcmp(name + nlen - g->suf, pattern + g->len - g->suf, g->suf) != 0)
+        return 0;
+    return g->exact ? 1 : -1;
 }
 
 bool glob_match_any(const char *const *patterns, size_t n, const char *name)

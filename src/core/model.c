@@ -577,6 +577,29 @@ void ad_dict_remove_at(ad_dict *d, size_t i)
     d->n--;
 }
 
+/* Entries of parallel (names, values) arrays that keep() passes move down
+ * over the freed ones: one pass. */
+static size_t retain_pairs(char **names, ad_elem **vals, size_t n,
+                           bool (*keep)(const char *, void *), void *ud)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (keep(names[i], ud)) {
+            names[kept] = names[i];
+            vals[kept++] = vals[i];
+        } else {
+            free(names[i]);
+            ad_elem_free(vals[i]);
+        }
+    }
+    return kept;
+}
+
+void ad_dict_retain(ad_dict *d, bool (*keep)(const char *key, void *ud), void *ud)
+{
+    d->n = retain_pairs(d->keys, d->vals, d->n, keep, ud);
+}
+
 void ad_dict_free(ad_dict *d)
 {
     if (!d) return;
@@ -628,6 +651,11 @@ int ad_frame_append(ad_frame *f, const char *name, ad_elem *col)
     f->cols[f->ncols] = col;
     f->ncols++;
     return 0;
+}
+
+void ad_frame_retain(ad_frame *f, bool (*keep)(const char *name, void *ud), void *ud)
+{
+    f->ncols = retain_pairs(f->names, f->cols, f->ncols, keep, ud);
 }
 
 void ad_frame_remove_at(ad_frame *f, size_t i)

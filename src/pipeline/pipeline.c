@@ -491,7 +491,7 @@ int pipe_prepare_ctl(pipe_job *j, const adx_ctl *ctl, adx_err *err)
      * excluded, and dropped elements need no sanitizing. */
     if (canceled(ctl, err)) goto fail;
     if (j->req.has_include && flt_apply(j->a, (const char *const *)j->req.include, j->req.n_include,
-                                        "/include", &j->rep, err))
+                                        j->lim.max_include_tests, "/include", &j->rep, err))
         goto fail;
     if (san_anndata_ctl(j->a, &j->lim, ctl, &j->rep, err)) goto fail;
     if (j->req.format == ADX_FMT_H5AD && j->req.strings_to_categoricals &&

@@ -181,6 +181,7 @@ static const keydef keys[] = {
     {"max_key_bytes", K_SIZE, LIM(max_key_bytes), 8, 1, UINT64_MAX},
     {"max_patterns", K_SIZE, LIM(max_patterns), 8, 1, UINT64_MAX},
     {"max_pattern_bytes", K_SIZE, LIM(max_pattern_bytes), 8, 1, UINT64_MAX},
+    {"max_include_tests", K_SIZE, LIM(max_include_tests), 8, 1, UINT64_MAX},
     {"max_parts", K_SIZE, LIM(max_parts), 8, 1, UINT64_MAX},
     {"max_part_header_bytes", K_SIZE, LIM(max_part_header_bytes), 8, 256, 16ull << 20},
     {"queue_max", K_U32, OFF(queue_max), 4, 1, 1000000},

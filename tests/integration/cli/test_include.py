@@ -2,6 +2,7 @@
 unmentioned namespaces emptied, X and raw always kept, unmatched patterns
 reported."""
 
+import os
 import unittest
 
 import anndata
@@ -95,6 +96,28 @@ class Include(CliCase):
         self.assertIn("/include/0", paths)
         self.assertIn("/include/2", paths)
         self.assertNotIn("/include/1", paths)
+
+    def test_many_patterns_on_many_keys(self):
+        # 4096 patterns (the max_patterns default) on 100,000 uns keys:
+        # literal, prefix and suffix patterns are found by lookup (a scan of
+        # every pattern per key took ~25 s here); patterns no literal text
+        # decides are glob matches, past max_include_tests a 413 at /include.
+        uns = {"k%d" % i: i for i in range(100000)}
+        pats = (["uns/k%d" % i for i in range(0, 3000, 3)] + ["uns/k99*", "uns/*777"]
+                + ["uns/zz%d*" % i for i in range(3094)])
+        res = self.export({"adata": {"X": [[1.0]], "uns": uns}, "include": pats})
+        job = self.assert_ok(res)
+        kept = set(anndata.read_h5ad(res.path).uns.keys())
+        want = ({"k%d" % i for i in range(0, 3000, 3)} | {k for k in uns if k.startswith("k99")}
+                | {k for k in uns if k.endswith("777")})
+        self.assertEqual(kept, want)
+        unmatched = {e["path"] for e in job["report"] if e["action"] == "include_matched_nothing"}
+        self.assertEqual(unmatched, {"/include/%d" % i for i in range(1002, 4096)})
+        dear = ["uns/*z%d*" % i for i in range(4096)]
+        os.unlink(res.path)
+        res = self.export({"adata": {"X": [[1.0]], "uns": uns}, "include": dear})
+        p = self.assert_problem(res, "/include", status=413)
+        self.assertIn("max_include_tests", p["detail"])
 
     def test_empty_include_empties_all_but_x_and_raw(self):
         job, a, _ = self.export_read([])

@@ -3,8 +3,10 @@
  * glob_vs_fnmatch.py. */
 #include <check.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "adx_glob.h"
+#include "adx_utf8.h"
 
 static const struct {
     const char *pat, *name;
@@ -104,6 +106,54 @@ START_TEST(long_inputs_are_linear_enough)
 }
 END_TEST
 
+/* glob_lit decides only what glob_match would: random patterns and names
+ * over an alphabet of wildcards, bracket characters, a two-byte letter and
+ * invalid bytes (so the UTF-8 rule is exercised both ways). */
+START_TEST(literal_checks_agree_with_glob_match)
+{
+    static const char *const atoms[] = {"a", "b", "\xc3\xa9", "\xe9", "*", "?",
+                                        "[", "]", "!",        "-",    "x"};
+    enum { NA = sizeof atoms / sizeof *atoms };
+    unsigned seed = 12345;
+    int decided = 0;
+    for (int round = 0; round < 40000; round++) {
+        char pat[64] = "", name[64] = "";
+        int pl = (int)(rand_r(&seed) % 7), nl = (int)(rand_r(&seed) % 7);
+        for (int k = 0; k < pl; k++)
+            strcat(pat, atoms[rand_r(&seed) % NA]);
+        for (int k = 0; k < nl; k++)
+            strcat(name, atoms[rand_r(&seed) % (NA - 5)]); /* names: letters only */
+        if (rand_r(&seed) % 4 == 0) strcat(name, pat);     /* often the pattern's own text */
+        glob_lit g;
+        glob_lit_init(&g, pat);
+        size_t n = strlen(name);
+        int r = glob_lit_check(&g, pat, name, n, utf8_valid(name, n, NULL));
+        if (r < 0) continue;
+        decided++;
+        ck_assert_msg(r == (int)glob_match(pat, name), "pattern \"%s\" name \"%s\": lit %d", pat,
+                      name, r);
+    }
+    ck_assert_int_gt(decided, 10000);
+    /* the cases the rules are about */
+    glob_lit g;
+    glob_lit_init(&g, "[*]x");
+    ck_assert_int_eq(glob_lit_check(&g, "[*]x", "*x", 2, true), -1); /* no suffix past a "[" */
+    glob_lit_init(&g, "ab*cd");
+    ck_assert_int_eq(glob_lit_check(&g, "ab*cd", "abcd", 4, true), 1); /* prefix*suffix decide */
+    ck_assert_int_eq(glob_lit_check(&g, "ab*cd", "abc", 3, true),
+                     0); /* prefix and suffix overlap */
+    ck_assert_int_eq(glob_lit_check(&g, "ab*cd", "xbcd", 4, true), 0);
+    ck_assert_int_eq(glob_lit_check(&g, "ab*cd", "abxd", 4, true), 0);
+    glob_lit_init(&g, "a*b*c");
+    ck_assert_int_eq(glob_lit_check(&g, "a*b*c", "axc", 3, true),
+                     -1); /* the inner b: glob decides */
+    glob_lit_init(&g, "\xc3\xa9");
+    ck_assert_int_eq(glob_lit_check(&g, "\xc3\xa9", "\xe9", 1, false),
+                     -1);                      /* invalid: glob decides */
+    ck_assert(glob_match("\xc3\xa9", "\xe9")); /* both are U+00E9 */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("glob");
@@ -111,6 +161,7 @@ int main(void)
     tcase_add_test(t, hand_table);
     tcase_add_test(t, match_any);
     tcase_add_test(t, long_inputs_are_linear_enough);
+    tcase_add_test(t, literal_checks_agree_with_glob_match);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

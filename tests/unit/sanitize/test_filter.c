@@ -1,10 +1,12 @@
 /* Unit tests of the include filter: the reference implementation's cases
  * (valency-anndata's write with include) and every error of payload.md. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adx_filter.h"
+#include "adx_glob.h"
 #include "helpers.h"
 
 /* obs: kmeans_polis, kmeans_k3, n_votes; var: is_seed, moderated;
@@ -72,7 +74,7 @@ static void apply_ok(ad_anndata *a, const char *const *paths, size_t n, adx_repo
     adx_err err;
     adx_err_init(&err);
     ck_assert_int_eq(flt_validate(paths, n, "/include", &err), 0);
-    ck_assert_int_eq(flt_apply(a, paths, n, "/include", rep, &err), 0);
+    ck_assert_int_eq(flt_apply(a, paths, n, 0, "/include", rep, &err), 0);
     ck_assert(!adx_err_failed(&err));
 }
 
@@ -278,7 +280,7 @@ static void expect_error(const char *path, const char *want_in_message)
     ad_anndata *a = model();
     adx_report rep = {0};
     adx_err_init(&err);
-    ck_assert_int_eq(flt_apply(a, p, 3, "/include", &rep, &err), -1);
+    ck_assert_int_eq(flt_apply(a, p, 3, 0, "/include", &rep, &err), -1);
     ck_assert_int_eq(err.type, ADX_E_BAD_INCLUDE);
     ASSERT_DICT(a->uns, "statements,source,a/b");
     ck_assert_uint_eq(rep.n, 0);
@@ -341,6 +343,102 @@ START_TEST(null_entry_and_other_base)
 }
 END_TEST
 
+/* The filter against the definition it speeds up (a key stays when any of
+ * its namespace's patterns glob-matches it; a pattern matching no key is
+ * reported): random uns keys and patterns, literal ones repeated, prefixes,
+ * suffixes, brackets holding "*", a key that is not valid UTF-8. */
+START_TEST(fast_paths_agree_with_matching_every_pattern)
+{
+    static const char *const atoms[] = {"a", "b", "c", "\xc3\xa9", "*", "?", "[", "]", "!"};
+    enum { NA = sizeof atoms / sizeof *atoms, NK = 60, NP = 12 };
+    unsigned seed = 99;
+    for (int round = 0; round < 300; round++) {
+        ad_anndata *a = ad_anndata_new();
+        ck_assert_ptr_nonnull(a);
+        char keys[NK][24], pats[NP][32], paths[NP][40];
+        size_t nk = 0;
+        for (int k = 0; k < NK; k++) {
+            keys[nk][0] = '\0';
+            int l = 1 + (int)(rand_r(&seed) % 4);
+            for (int c = 0; c < l; c++)
+                strcat(keys[nk], atoms[rand_r(&seed) % 4]);
+            if (k == 0) strcat(keys[nk], "\xe9"); /* not valid UTF-8 */
+            if (ad_dict_get(&a->uns, keys[nk])) continue;
+            double v = k;
+            ck_assert_int_eq(ad_dict_append(&a->uns, keys[nk], mk_f64(&v, 1)), 0);
+            nk++;
+        }
+        const char *pp[NP];
+        for (int q = 0; q < NP; q++) {
+            pats[q][0] = '\0';
+            if (q > 0 && rand_r(&seed) % 5 == 0) {
+                strcpy(pats[q], pats[q - 1]); /* the same pattern twice */
+            } else if (rand_r(&seed) % 3 == 0) {
+                strcpy(pats[q], keys[rand_r(&seed) % nk]); /* a literal key */
+            } else {
+                int l = 1 + (int)(rand_r(&seed) % 4);
+                for (int c = 0; c < l; c++)
+                    strcat(pats[q], atoms[rand_r(&seed) % NA]);
+            }
+            snprintf(paths[q], sizeof paths[q], "uns/%.31s", pats[q]);
+            pp[q] = paths[q];
+        }
+        bool want_key[NK] = {0}, want_pat[NP] = {0};
+        for (size_t k = 0; k < nk; k++)
+            for (int q = 0; q < NP; q++)
+                if (glob_match(pats[q], keys[k])) want_key[k] = want_pat[q] = true;
+        adx_report rep = {0};
+        apply_ok(a, pp, NP, &rep);
+        size_t at = 0;
+        for (size_t k = 0; k < nk; k++) {
+            if (!want_key[k]) continue;
+            ck_assert_msg(at < a->uns.n, "round %d: key \"%s\" dropped", round, keys[k]);
+            ck_assert_str_eq(a->uns.keys[at++], keys[k]);
+        }
+        ck_assert_uint_eq(a->uns.n, at);
+        size_t unmatched = 0;
+        for (int q = 0; q < NP; q++)
+            unmatched += !want_pat[q];
+        ck_assert_uint_eq(rep.n, unmatched);
+        for (size_t r = 0; r < rep.n; r++) {
+            int q = atoi(rep.e[r].path + strlen("/include/"));
+            ck_assert_msg(!want_pat[q], "round %d: %s reported unmatched", round, paths[q]);
+        }
+        rep_free(&rep);
+        ad_anndata_free(a);
+    }
+}
+END_TEST
+
+/* Patterns no literal text decides cost a glob match per key: past
+ * max_include_tests the filter is a 413 naming it; literal, prefix and
+ * suffix patterns on the same keys cost none. */
+START_TEST(glob_matches_are_bounded)
+{
+    ad_anndata *a = ad_anndata_new();
+    ck_assert_ptr_nonnull(a);
+    for (int k = 0; k < 1000; k++) {
+        char key[16];
+        double v = k;
+        snprintf(key, sizeof key, "k%d", k);
+        ck_assert_int_eq(ad_dict_append(&a->uns, key, mk_f64(&v, 1)), 0);
+    }
+    const char *cheap[] = {"uns/k1", "uns/k99*", "uns/*77", "uns/*"};
+    adx_report rep = {0};
+    adx_err err;
+    adx_err_init(&err);
+    ck_assert_int_eq(flt_apply(a, cheap, 4, 1, "/include", &rep, &err), 0);
+    ck_assert_uint_eq(a->uns.n, 1000); /* "*" keeps all */
+    const char *dear[] = {"uns/*1*", "uns/?9?"};
+    ck_assert_int_eq(flt_apply(a, dear, 2, 1500, "/include", &rep, &err), -1);
+    ck_assert_int_eq(err.status, 413);
+    ck_assert_str_eq(err.items[0].pointer, "/include");
+    ck_assert_ptr_nonnull(strstr(err.detail, "max_include_tests (1500)"));
+    rep_free(&rep);
+    ad_anndata_free(a);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("filter");
@@ -354,6 +452,8 @@ int main(void)
     tcase_add_test(t, include_absent_writes_everything);
     tcase_add_test(t, pattern_matching_nothing_is_reported);
     tcase_add_test(t, two_patterns_matching_the_same_key);
+    tcase_add_test(t, fast_paths_agree_with_matching_every_pattern);
+    tcase_add_test(t, glob_matches_are_bounded);
     suite_add_tcase(s, t);
     TCase *e = tcase_create("errors");
     tcase_add_test(e, path_without_slash);

@@ -52,7 +52,7 @@ START_TEST(include_keeps_or_drops_the_whole_array)
     adx_err_init(&err);
     /* a pattern naming a field inside the array matches no uns key */
     const char *inc[] = {"uns/rank_genes_groups/names", "obsm/re?"};
-    ck_assert_int_eq(flt_apply(a, inc, 2, "/include", &rep, &err), 0);
+    ck_assert_int_eq(flt_apply(a, inc, 2, 0, "/include", &rep, &err), 0);
     ck_assert_uint_eq(a->uns.n, 0);
     ck_assert_uint_eq(a->obsm.n, 1);
     ck_assert_uint_eq(ad_dict_get(&a->obsm, "rec")->u.rec.nfields, 1);

@@ -272,6 +272,7 @@ START_TEST(example_file_matches_defaults)
                                   "max_key_bytes",
                                   "max_patterns",
                                   "max_pattern_bytes",
+                                  "max_include_tests",
                                   "max_parts",
                                   "max_part_header_bytes",
                                   "max_connections_per_ip",
