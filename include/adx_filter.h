@@ -28,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "adx_err.h"
 #include "adx_model.h"
@@ -47,5 +48,15 @@ int flt_apply(ad_anndata *a, const char *const *paths, size_t n, uint64_t max_te
  * `ns` ("obs", "obsm", "uns", …): the same match, for readers that skip
  * what the filter would drop (h5r). Invalid entries match nothing. */
 bool flt_keeps(const char *const *paths, size_t n, const char *ns, const char *key);
+
+/* flt_keeps for many keys: the (validated) paths arranged once as
+ * flt_apply arranges them, so each key costs about one pass over its bytes.
+ * flt_set_keeps: 1 keep, 0 drop, -1 when the glob matches made through the
+ * set passed max_tests (0 = no bound). The set keeps pointers into
+ * `paths`. NULL when out of memory. */
+typedef struct flt_set flt_set;
+flt_set *flt_set_new(const char *const *paths, size_t n, uint64_t max_tests);
+int flt_set_keeps(flt_set *s, const char *ns, const char *key);
+void flt_set_free(flt_set *s);
 
 #endif

@@ -99,8 +99,8 @@ ad_anndata *h5r_read(const char *path, const adx_limits *lim, const adx_ctl *ctl
 
 /* Read only what an include filter keeps (payload.md "The include filter"):
  * with has_include, the obs/var columns and obsm/varm/layers/obsp/varp/uns
- * keys flt_keeps() would drop are never opened, so a filtered export of a
- * large file does not pay for them and an element that cannot be read
+ * keys the include filter (flt_set_keeps) would drop are never opened, so
+ * a filtered export of a large file does not pay for them and an element that cannot be read
  * (awkward-array) does not fail it. X, raw and the obs/var indexes are
  * always read; so are the uns entries anndata's read-time moves need
  * ("<col>_categories", and "neighbors" when obsp/distances or

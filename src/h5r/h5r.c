@@ -3,6 +3,7 @@
  * every hid_t is closed on every path (each helper closes what it opens
  * before returning, so error paths stay local). */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ typedef struct rd {
     /* Namespace whose keys (dict members, frame columns) the next dict or
      * frame read is filtering; taken (and cleared) by that read. */
     const char *keys_ns;
+    flt_set *inc; /* the include paths of o, arranged for many keys; NULL = keep all */
     uint64_t total_bytes;
     hid_t file;
     hid_t root;
@@ -1067,19 +1069,27 @@ static int list_members(rd *r, hid_t g, names *ns)
 }
 
 /* Whether the include filter (if any) keeps `key` of namespace `ns`, plus
- * what anndata's read-time moves need (see h5r_opts). */
-static bool keep_key(const rd *r, const char *ns, const char *key)
+ * what anndata's read-time moves need (see h5r_opts): 1 keep, 0 skip, -1
+ * failed (the filter's glob matches passed max_include_tests). */
+static int keep_key(rd *r, const char *ns, const char *key)
 {
-    if (!ns || !r->o || !r->o->has_include) return true;
-    const char *const *inc = r->o->include;
-    size_t n = r->o->n_include;
-    if (flt_keeps(inc, n, ns, key)) return true;
-    if (strcmp(ns, "uns") != 0) return false;
-    static const char suffix[] = "_categories";
-    size_t kl = strlen(key), sl = sizeof suffix - 1;
-    if (kl > sl && strcmp(key + kl - sl, suffix) == 0) return true;
-    return strcmp(key, "neighbors") == 0 &&
-           (flt_keeps(inc, n, "obsp", "distances") || flt_keeps(inc, n, "obsp", "connectivities"));
+    if (!ns || !r->inc) return 1;
+    int k = flt_set_keeps(r->inc, ns, key);
+    if (k == 0 && strcmp(ns, "uns") == 0) {
+        static const char suffix[] = "_categories";
+        size_t kl = strlen(key), sl = sizeof suffix - 1;
+        if (kl > sl && strcmp(key + kl - sl, suffix) == 0) return 1;
+        if (strcmp(key, "neighbors") == 0) {
+            k = flt_set_keeps(r->inc, "obsp", "distances");
+            if (k == 0) k = flt_set_keeps(r->inc, "obsp", "connectivities");
+        }
+    }
+    if (k < 0)
+        adx_err_set(r->err, ADX_E_LIMIT, "/include",
+                    "matching the include patterns against the file's keys takes more than "
+                    "max_include_tests (%" PRIu64 ") glob matches",
+                    r->lim->max_include_tests);
+    return k;
 }
 
 static int read_dict_into(rd *r, hid_t g, ad_dict *d, int depth)
@@ -1090,7 +1100,12 @@ static int read_dict_into(rd *r, hid_t g, ad_dict *d, int depth)
     if (list_members(r, g, &ns) < 0) return -1;
     int rc = 0;
     for (size_t i = 0; i < ns.n && rc == 0; i++) {
-        if (!keep_key(r, keys_ns, ns.v[i])) continue;
+        int kk = keep_key(r, keys_ns, ns.v[i]);
+        if (kk < 0) {
+            rc = -1;
+            break;
+        }
+        if (!kk) continue;
         size_t m = adx_ptr_key(&r->p, ns.v[i]);
         ad_elem *v = read_elem(r, g, ns.v[i], depth + 1);
         if (!v) {
@@ -1303,7 +1318,9 @@ static int read_frame_group(rd *r, hid_t g, ad_frame *f, int depth)
             if (strcmp(cn, skip_idx) == 0 || strcmp(cn, "__categories") == 0) continue;
         }
         if (bad_member_name(r, cn, "column-order") < 0) goto out;
-        if (!keep_key(r, keys_ns, cn)) continue;
+        int kk = keep_key(r, keys_ns, cn);
+        if (kk < 0) goto out;
+        if (!kk) continue;
         size_t at;
         bool added;
         if (adx_strmap_add(&seen, cn, &at, &added) < 0) {
@@ -2323,7 +2340,14 @@ ad_anndata *h5r_read_opts(const char *path, const h5r_opts *o, const adx_limits 
         adx_err_set(err, ADX_E_SCHEMA, "", "cannot open the HDF5 file (truncated or corrupt)");
         goto out;
     }
+    if (o && o->has_include &&
+        !(r.inc = flt_set_new(o->include, o->n_include, lim->max_include_tests))) {
+        adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+        H5Fclose(r.file);
+        goto out;
+    }
     a = read_root(&r);
+    flt_set_free(r.inc);
     H5Fclose(r.file);
     if (a) adx_ctl_progress(ctl, 1.0);
 out:

@@ -294,16 +294,62 @@ out:
     return rc;
 }
 
+struct flt_set {
+    filt *f;
+    nsf ns[AD_NS__COUNT];
+    uint64_t max_tests;
+};
+
+flt_set *flt_set_new(const char *const *paths, size_t n, uint64_t max_tests)
+{
+    flt_set *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->max_tests = max_tests;
+    s->f = calloc(n ? n : 1, sizeof *s->f);
+    bool ok = s->f != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        adx_err ignored;
+        adx_err_init(&ignored);
+        s->f[i].pattern = "";
+        s->f[i].ns = paths[i] ? parse_one(paths[i], "", &s->f[i].pattern, &ignored) : -1;
+        glob_lit_init(&s->f[i].lit, s->f[i].pattern);
+    }
+    for (int k = 0; ok && k < AD_NS__COUNT; k++)
+        ok = nsf_init(&s->ns[k], s->f, ok ? n : 0, k, max_tests, 0) == 0;
+    if (!ok) {
+        flt_set_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int flt_set_keeps(flt_set *s, const char *ns, const char *key)
+{
+    int k = ad_ns_find(ns, strlen(ns));
+    if (k < 0) return 0;
+    nsf *c = &s->ns[k];
+    bool keep = keep_key(key, c);
+    /* the budget is the set's, across namespaces */
+    for (int o = 0; o < AD_NS__COUNT; o++)
+        if (o != k) s->ns[o].tests = c->tests;
+    return c->over ? -1 : keep;
+}
+
+void flt_set_free(flt_set *s)
+{
+    if (!s) return;
+    for (int k = 0; k < AD_NS__COUNT; k++)
+        nsf_free(&s->ns[k]);
+    free(s->f);
+    free(s);
+}
+
 bool flt_keeps(const char *const *paths, size_t n, const char *ns, const char *key)
 {
-    size_t nsl = strlen(ns);
-    for (size_t i = 0; i < n; i++) {
-        const char *slash = paths[i] ? strchr(paths[i], '/') : NULL;
-        if (slash && (size_t)(slash - paths[i]) == nsl && memcmp(paths[i], ns, nsl) == 0 &&
-            slash[1] && glob_match(slash + 1, key))
-            return true;
-    }
-    return false;
+    flt_set *s = flt_set_new(paths, n, 0);
+    int k = s ? flt_set_keeps(s, ns, key) : 0; /* out of memory: as no match */
+    flt_set_free(s);
+    return k > 0;
 }
 
 int flt_apply(ad_anndata *a, const char *const *paths, size_t n, uint64_t max_tests,
