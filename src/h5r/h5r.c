@@ -2152,8 +2152,10 @@ static int fold_uns_categories(rd *r, ad_anndata *a)
         }
     }
     /* After a failure the entries not looked at yet close the gap. */
-    memmove(u->keys + kept, u->keys + i, (u->n - i) * sizeof *u->keys);
-    memmove(u->vals + kept, u->vals + i, (u->n - i) * sizeof *u->vals);
+    if (i < u->n) {
+        memmove(u->keys + kept, u->keys + i, (u->n - i) * sizeof *u->keys);
+        memmove(u->vals + kept, u->vals + i, (u->n - i) * sizeof *u->vals);
+    }
     u->n = kept + (u->n - i);
     adx_strmap_free(&cols[0]);
     adx_strmap_free(&cols[1]);

@@ -1120,8 +1120,22 @@ static const char *index_name(w_ctx *w, const ad_frame *f, char buf[32])
     bool usable = want && want[0] && strcmp(want, ".") != 0 && !strchr(want, '/');
     if (usable && !is_column(f, want)) return want;
     snprintf(buf, 32, "_index");
-    for (unsigned k = 1; is_column(f, buf); k++)
-        snprintf(buf, 32, "_index_%u", k);
+    if (is_column(f, buf)) {
+        /* "_index_1", "_index_2", ... may be columns too: look them up in a
+         * map of the names instead of scanning every column for each */
+        adx_strmap cols = {0};
+        size_t at;
+        bool added;
+        for (size_t i = 0; i < f->ncols; i++)
+            if (f->names[i] && adx_strmap_add(&cols, f->names[i], &at, &added) < 0) {
+                adx_strmap_free(&cols);
+                adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
+                return NULL;
+            }
+        for (unsigned k = 1; adx_strmap_get(&cols, buf) != SIZE_MAX; k++)
+            snprintf(buf, 32, "_index_%u", k);
+        adx_strmap_free(&cols);
+    }
     if (!want && strcmp(buf, "_index") == 0) return buf;
     char detail[ADX_ERR_MSG_MAX];
     snprintf(detail, sizeof detail, "index name '%.300s' %s; the index is stored as '%s'",

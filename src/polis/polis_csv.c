@@ -84,10 +84,11 @@ int pcsv_parse(const char *buf, size_t len, const char *fname, const adx_limits 
         return perr(err, fname, 1, "%s is not valid UTF-8", fname);
     cbuf blob = {0};
     ubuf cells = {0}, recs = {0};
-    uint64_t rec = 1;      /* record being read (header = 1) */
-    size_t nfield = 0;     /* fields in the current record */
-    uint64_t line = 1;     /* physical line */
-    uint64_t rec_line = 1; /* line the current record starts on: what pointers name */
+    adx_strmap names = {0}; /* header names seen, pointing into blob */
+    uint64_t rec = 1;       /* record being read (header = 1) */
+    size_t nfield = 0;      /* fields in the current record */
+    uint64_t line = 1;      /* physical line */
+    uint64_t rec_line = 1;  /* line the current record starts on: what pointers name */
     int rc = -1;
     char tmp[160];
     while (i < len || nfield > 0) {
@@ -187,11 +188,13 @@ int pcsv_parse(const char *buf, size_t len, const char *fname, const adx_limits 
             perr(err, fname, 1, "%s", "empty column name in the header");
             goto out;
         }
-        for (size_t k = 0; k < c; k++)
-            if (strcmp(t->header[k], h) == 0) {
-                perr(err, fname, 1, "duplicate column name \"%s\"", h);
-                goto out;
-            }
+        size_t at;
+        bool added;
+        if (adx_strmap_add(&names, h, &at, &added) < 0) goto nomem;
+        if (!added) {
+            perr(err, fname, 1, "duplicate column name \"%s\"", h);
+            goto out;
+        }
         t->header[c] = strdup(h);
         if (!t->header[c]) goto nomem;
     }
@@ -209,6 +212,7 @@ int pcsv_parse(const char *buf, size_t len, const char *fname, const adx_limits 
 nomem:
     adx_err_set(err, ADX_E_NOMEM, "", "out of memory reading %s", fname);
 out:
+    adx_strmap_free(&names);
     free(blob.p);
     free(cells.p);
     free(recs.p);

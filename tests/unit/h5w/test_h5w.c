@@ -653,6 +653,9 @@ START_TEST(index_name_collision_is_reported)
     uint64_t s3[1] = {3};
     ck_assert_int_eq(ad_frame_add(&a->obs, "cell", sample_num(AD_I64, 1, s3, v, 3)), 0);
     ck_assert_int_eq(ad_frame_add(&a->obs, "_index", sample_num(AD_I64, 1, s3, v, 3)), 0);
+    /* the fallback names are taken too, in no order: the first free one */
+    ck_assert_int_eq(ad_frame_add(&a->obs, "_index_2", sample_num(AD_I64, 1, s3, v, 3)), 0);
+    ck_assert_int_eq(ad_frame_add(&a->obs, "_index_1", sample_num(AD_I64, 1, s3, v, 3)), 0);
     sample_fit_axes(a);
     adx_report rep = {0};
     adx_err err;
@@ -662,7 +665,7 @@ START_TEST(index_name_collision_is_reported)
     ck_assert_str_eq(rep.e[0].action, "index_renamed");
     ck_assert_ptr_nonnull(strstr(rep.e[0].detail, "cell"));
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    check_attr_str(f, "obs", "_index", "_index_1");
+    check_attr_str(f, "obs", "_index", "_index_3");
     /* no X in the model: no X in the file, but every mapping is there */
     ck_assert_int_eq(H5Lexists(f, "X", H5P_DEFAULT), 0);
     ck_assert_int_eq(H5Lexists(f, "raw", H5P_DEFAULT), 0);
@@ -674,7 +677,7 @@ START_TEST(index_name_collision_is_reported)
     hid_t vi = open_ds(f, "var/_index", 1, d0);
     H5Dclose(vi);
     static const char *const ix[] = {"0", "1", "2"};
-    check_strs(f, "obs/_index_1", ix, 3);
+    check_strs(f, "obs/_index_3", ix, 3);
     hsize_t d3[1] = {3};
     check_f64(f, "obs/cell", 1, d3, v, 3);
     check_f64(f, "obs/_index", 1, d3, v, 3);
