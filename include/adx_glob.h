@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 bool glob_match(const char *pattern, const char *name);
 
@@ -36,5 +37,22 @@ int glob_lit_check(const glob_lit *g, const char *pattern, const char *name, siz
                    bool name_valid);
 /* True if any of n patterns matches. */
 bool glob_match_any(const char *const *patterns, size_t n, const char *name);
+
+/* Many patterns against many names in about one pass over each name,
+ * whatever the number of patterns: literal patterns are looked up in a hash
+ * map, patterns with a literal prefix (else suffix) found through an index
+ * of those bytes, prefix*suffix decided by them (glob_lit), and only the
+ * rest glob-matched, at most max_tests times in all (0 = no bound) counted
+ * in *tests (NULL = the set's own count; sets that share a bound share the
+ * counter). The set keeps the pattern pointers. NULL when out of memory. */
+typedef struct glob_set glob_set;
+glob_set *glob_set_new(const char *const *patterns, size_t n, uint64_t max_tests, uint64_t *tests);
+/* 1 when some pattern matches `name`, 0 when none, -1 once the glob matches
+ * passed max_tests (the set then answers -1). Every pattern that has not
+ * matched yet is tried, so glob_set_matched is exact. */
+int glob_set_any(glob_set *s, const char *name);
+/* Whether pattern i matched any name given so far. */
+bool glob_set_matched(const glob_set *s, size_t i);
+void glob_set_free(glob_set *s);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adx_common.h"
 #include "adx_utf8.h"
 
 /* Code points of s (len bytes); an invalid byte counts as its own. */
@@ -269,4 +270,212 @@ bool glob_match_any(const char *const *patterns, size_t n, const char *name)
     for (size_t i = 0; i < n; i++)
         if (glob_match(patterns[i], name)) return true;
     return false;
+}
+
+/* ------------------------------------------------------------ glob sets */
+
+/* Patterns by their literal prefix (or suffix), hashed the way a name's
+ * bytes are walked, so that one walk over a name finds every pattern whose
+ * prefix it starts with: O(name length) whatever the number of patterns. */
+typedef struct affix {
+    size_t cap;    /* slots, a power of two; 0 = no pattern */
+    uint64_t *key; /* hash of (affix, its length) | 1; 0 = free slot */
+    size_t *head;  /* the first pattern in the slot */
+    bool *len;     /* [0..maxlen]: some affix has this length */
+    size_t maxlen;
+} affix;
+
+struct glob_set {
+    const char *const *pat;
+    size_t n;
+    glob_lit *lit;
+    size_t *next;    /* the next pattern of the same literal text or affix slot; SIZE_MAX = none */
+    bool *matched;   /* pattern i has matched a name */
+    adx_strmap text; /* literal text -> its number among the distinct texts */
+    size_t *first;   /* that number -> the first literal pattern with the text */
+    affix pre, suf;  /* patterns with a literal prefix; without one, with a suffix */
+    size_t *rest, nrest; /* neither literal, prefix nor suffix (or not valid UTF-8) */
+    uint64_t own_tests, *tests, max_tests;
+    bool over;
+};
+
+static uint64_t fnv_step(uint64_t h, unsigned char b)
+{
+    return (h ^ b) * 1099511628211ull;
+}
+
+static uint64_t slot_key(uint64_t h, size_t l)
+{
+    return (h ^ ((uint64_t)l * 0x9e3779b97f4a7c15ull)) | 1;
+}
+
+/* A pattern's affix: its first l bytes, or (suffix) its last l read
+ * backwards, as a name is walked. */
+static uint64_t affix_hash(const char *pat, size_t plen, size_t l, bool suffix)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t k = 0; k < l; k++)
+        h = fnv_step(h, (unsigned char)pat[suffix ? plen - 1 - k : k]);
+    return slot_key(h, l);
+}
+
+static int affix_init(affix *x, glob_set *s, const size_t *idx, size_t n, bool suffix)
+{
+    memset(x, 0, sizeof *x);
+    if (!n) return 0;
+    x->cap = 8;
+    while (x->cap < 2 * n)
+        x->cap *= 2;
+    for (size_t k = 0; k < n; k++) {
+        size_t l = suffix ? s->lit[idx[k]].suf : s->lit[idx[k]].pre;
+        if (l > x->maxlen) x->maxlen = l;
+    }
+    x->key = calloc(x->cap, sizeof *x->key);
+    x->head = malloc(x->cap * sizeof *x->head);
+    x->len = calloc(x->maxlen + 1, sizeof *x->len);
+    if (!x->key || !x->head || !x->len) return -1;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = idx[k], l = suffix ? s->lit[i].suf : s->lit[i].pre;
+        uint64_t key = affix_hash(s->pat[i], s->lit[i].len, l, suffix);
+        size_t at = (size_t)key & (x->cap - 1);
+        while (x->key[at] && x->key[at] != key)
+            at = (at + 1) & (x->cap - 1);
+        s->next[i] = x->key[at] ? x->head[at] : SIZE_MAX;
+        x->key[at] = key;
+        x->head[at] = i;
+        x->len[l] = true;
+    }
+    return 0;
+}
+
+static void affix_free(affix *x)
+{
+    free(x->key);
+    free(x->head);
+    free(x->len);
+}
+
+void glob_set_free(glob_set *s)
+{
+    if (!s) return;
+    adx_strmap_free(&s->text);
+    affix_free(&s->pre);
+    affix_free(&s->suf);
+    free(s->lit);
+    free(s->next);
+    free(s->matched);
+    free(s->first);
+    free(s->rest);
+    free(s);
+}
+
+glob_set *glob_set_new(const char *const *patterns, size_t n, uint64_t max_tests, uint64_t *tests)
+{
+    glob_set *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    size_t cap = n ? n : 1, *pre = malloc(cap * sizeof *pre), *suf = malloc(cap * sizeof *suf);
+    size_t npre = 0, nsuf = 0;
+    *s = (glob_set){.pat = patterns, .n = n, .max_tests = max_tests ? max_tests : UINT64_MAX};
+    s->tests = tests ? tests : &s->own_tests;
+    s->lit = calloc(cap, sizeof *s->lit);
+    s->next = malloc(cap * sizeof *s->next);
+    s->matched = calloc(cap, sizeof *s->matched);
+    s->first = malloc(cap * sizeof *s->first);
+    s->rest = malloc(cap * sizeof *s->rest);
+    bool ok = pre && suf && s->lit && s->next && s->matched && s->first && s->rest;
+    for (size_t i = 0; ok && i < n; i++) {
+        glob_lit *g = &s->lit[i];
+        glob_lit_init(g, patterns[i]);
+        s->next[i] = SIZE_MAX;
+        if (!g->valid)
+            s->rest[s->nrest++] = i;
+        else if (g->pre && !g->literal)
+            pre[npre++] = i;
+        else if (!g->pre && g->suf)
+            suf[nsuf++] = i;
+        else if (!g->literal)
+            s->rest[s->nrest++] = i;
+        if (!g->valid || !g->literal) continue;
+        size_t t;
+        bool added;
+        if (adx_strmap_add(&s->text, patterns[i], &t, &added) < 0) {
+            ok = false;
+        } else if (added) {
+            s->first[t] = i;
+        } else { /* the same text again: chained after the first, each counts */
+            size_t at = s->first[t];
+            while (s->next[at] != SIZE_MAX)
+                at = s->next[at];
+            s->next[at] = i;
+        }
+    }
+    ok = ok && affix_init(&s->pre, s, pre, npre, false) == 0 &&
+         affix_init(&s->suf, s, suf, nsuf, true) == 0;
+    free(pre);
+    free(suf);
+    if (!ok) {
+        glob_set_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Try pattern i on the name. A pattern that has matched already is tried
+ * again only while no other pattern matched the name: whether it ever
+ * matched is all that is kept of it. */
+static void try_one(glob_set *s, size_t i, const char *name, size_t nl, bool valid, bool *any)
+{
+    if (s->over || (*any && s->matched[i])) return;
+    int r = glob_lit_check(&s->lit[i], s->pat[i], name, nl, valid);
+    if (r < 0) {
+        if (++*s->tests > s->max_tests) {
+            s->over = true;
+            return;
+        }
+        r = glob_match(s->pat[i], name);
+    }
+    if (r) s->matched[i] = *any = true;
+}
+
+static void try_affix(glob_set *s, const affix *x, bool suffix, const char *name, size_t nl,
+                      bool *any)
+{
+    uint64_t h = 1469598103934665603ull;
+    size_t top = nl < x->maxlen ? nl : x->maxlen;
+    for (size_t l = 1; l <= top && !s->over; l++) {
+        h = fnv_step(h, (unsigned char)name[suffix ? nl - l : l - 1]);
+        if (!x->len[l]) continue;
+        uint64_t k = slot_key(h, l);
+        size_t at = (size_t)k & (x->cap - 1);
+        while (x->key[at] && x->key[at] != k)
+            at = (at + 1) & (x->cap - 1);
+        if (!x->key[at]) continue;
+        for (size_t i = x->head[at]; i != SIZE_MAX; i = s->next[i]) /* the bytes: glob_lit_check */
+            try_one(s, i, name, nl, true, any);
+    }
+}
+
+int glob_set_any(glob_set *s, const char *name)
+{
+    if (s->over) return -1;
+    size_t nl = strlen(name);
+    bool any = false;
+    if (!utf8_valid(name, nl, NULL)) {
+        for (size_t i = 0; i < s->n; i++)
+            try_one(s, i, name, nl, false, &any);
+    } else {
+        size_t t = adx_strmap_get(&s->text, name);
+        for (size_t i = t == SIZE_MAX ? t : s->first[t]; i != SIZE_MAX; i = s->next[i])
+            s->matched[i] = any = true;
+        try_affix(s, &s->pre, false, name, nl, &any);
+        try_affix(s, &s->suf, true, name, nl, &any);
+        for (size_t k = 0; k < s->nrest; k++)
+            try_one(s, s->rest[k], name, nl, true, &any);
+    }
+    return s->over ? -1 : any;
+}
+
+bool glob_set_matched(const glob_set *s, size_t i)
+{
+    return i < s->n && s->matched[i];
 }

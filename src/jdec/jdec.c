@@ -485,8 +485,11 @@ ad_anndata *jdec_doc_anndata(jdec_doc *doc, const char *member, const jdec_opts 
             return NULL;
         }
     }
-    ad_anndata *a = ad_anndata_new();
+    /* categorical_columns: many patterns on many columns stay linear */
+    d.cat = glob_set_new(d.globs, d.nglobs, d.lim->max_include_tests, NULL);
+    ad_anndata *a = d.cat ? ad_anndata_new() : NULL;
     if (!a) {
+        glob_set_free(d.cat);
         jd_nomem(&d);
         return NULL;
     }
@@ -591,10 +594,12 @@ ad_anndata *jdec_doc_anndata(jdec_doc *doc, const char *member, const jdec_opts 
     /* The decoder's own checks name the JSON form that disagrees; the
      * model's one check is what every reader ends with. */
     if (ad_anndata_check(a, o ? o->base_ptr : NULL, err) < 0) goto fail;
+    glob_set_free(d.cat);
     return a;
 #undef ENTER
 #undef LEAVE
 fail:
+    glob_set_free(d.cat);
     ad_anndata_free(a);
     return NULL;
 }

@@ -803,9 +803,17 @@ static ad_elem *col_typed(jd *d, jv v)
 
 /* -------------------------------------------------------------- frames */
 
-static bool want_cat(jd *d, bool globs, const char *name)
+/* 1 when a categorical_columns glob matches the column, 0 when none, -1
+ * (failed) when the glob matches passed max_include_tests. */
+static int want_cat(jd *d, bool globs, const char *name)
 {
-    return globs && glob_match_any(d->globs, d->nglobs, name);
+    int r = globs ? glob_set_any(d->cat, name) : 0;
+    if (r < 0) /* the request's option is what to change, not this column */
+        adx_err_set(d->err, ADX_E_LIMIT, "/categorical_columns",
+                    "matching categorical_columns against the column names takes more than "
+                    "max_include_tests (%" PRIu64 ") glob matches",
+                    d->lim->max_include_tests);
+    return r;
 }
 
 /* Record a column's row count, or fail naming both numbers. */
@@ -851,7 +859,8 @@ static int frame_columnar(jd *d, jv cols, ad_frame *f, bool globs, jd_frame_info
                         .seq = jd_seq_of(v),
                         .n = jv_array_size(v),
                         .base = adx_ptr_str(&d->p)};
-            e = col_plain(d, &c, want_cat(d, globs, name));
+            int cat = want_cat(d, globs, name);
+            e = cat < 0 ? NULL : col_plain(d, &c, cat);
         } else if (jv_is_object(v)) {
             e = col_typed(d, v);
         } else {
@@ -948,8 +957,8 @@ static int frame_split(jd *d, jv names, jv data, ad_frame *f, bool globs, jd_fra
                     .col = j,
                     .n = nrows,
                     .base = adx_ptr_str(&d->p)};
-        ad_elem *e =
-            jd_check_str(d, strlen(name)) ? NULL : col_plain(d, &c, want_cat(d, globs, name));
+        int cat = jd_check_str(d, strlen(name)) ? -1 : want_cat(d, globs, name);
+        ad_elem *e = cat < 0 ? NULL : col_plain(d, &c, cat);
         r = e ? add_col(d, f, name, e) : -1;
         adx_ptr_pop(&d->s, ms);
     }
@@ -1046,9 +1055,8 @@ static int frame_records(jd *d, jv recs, ad_frame *f, bool globs, jd_frame_info 
                     .key = names[j],
                     .n = n,
                     .base = adx_ptr_str(&d->p)};
-        ad_elem *e = jd_check_str(d, strlen(names[j]))
-                         ? NULL
-                         : col_plain(d, &c, want_cat(d, globs, names[j]));
+        int cat = jd_check_str(d, strlen(names[j])) ? -1 : want_cat(d, globs, names[j]);
+        ad_elem *e = cat < 0 ? NULL : col_plain(d, &c, cat);
         r = e ? add_col(d, f, names[j], e) : -1;
         adx_ptr_pop(&d->s, ms);
     }

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "adx_glob.h"
 #include "adx_jdec.h"
 #include "jdec_tree.h"
 
@@ -18,6 +19,7 @@ typedef struct jd {
     const adx_limits *lim;
     const char *const *globs;
     size_t nglobs;
+    glob_set *cat; /* globs arranged for many columns (adx_glob.h) */
     adx_report *rep;
     adx_err *err;
     adx_ptr p;

@@ -108,7 +108,8 @@ static int load_dataset(pipe_job *j, const adx_ctl *ctl, adx_err *err)
     h5r_opts ro = include_opts(&j->req);
     j->a = ds_load_opts(j->store, j->req.dataset, &ro, ctl, &j->rep, err);
     if (!j->a) return -1;
-    return san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err);
+    return san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat,
+                                  j->lim.max_include_tests, err);
 }
 
 /* The request document read from `s` (closed here) into job j (freed on
@@ -373,7 +374,8 @@ static pipe_job *open_file(const pipe_source *src, const adx_limits *lim, const 
         j->a = polis_read_dir(path, &j->lim, &j->rep, err);
     }
     if (!j->a) goto fail;
-    if (san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat, err))
+    if (san_categorize_columns(j->a, (const char *const *)j->req.cat_globs, j->req.n_cat,
+                               j->lim.max_include_tests, err))
         goto fail;
     if (tmp[0]) unlink(tmp);
     quota_release(env, charged);

@@ -13,7 +13,6 @@
 
 #include "adx_common.h"
 #include "adx_glob.h"
-#include "adx_utf8.h"
 
 /* "obs, var, ...": the namespaces a client may name, from the one table. */
 static const char *ns_list(char *buf, size_t cap)
@@ -83,239 +82,76 @@ int flt_validate(const char *const *paths, size_t n, const char *ptr_base, adx_e
 typedef struct filt {
     const char *pattern;
     int ns;
-    uint64_t matched;
-    glob_lit lit;
-    size_t next; /* the next pattern of the same literal text or affix slot; SIZE_MAX = none */
+    bool matched;
 } filt;
 
-/* Patterns by their literal prefix (or suffix), hashed the way a key's
- * bytes are walked, so that one walk over a key finds every pattern whose
- * prefix it starts with: O(key length) whatever the number of patterns. */
-typedef struct affix {
-    size_t cap;    /* slots, a power of two; 0 = no pattern */
-    uint64_t *key; /* hash of (affix, its length) | 1; 0 = free slot */
-    size_t *head;  /* the first pattern in the slot */
-    bool *len;     /* [0..maxlen]: some affix has this length */
-    size_t maxlen;
-} affix;
-
-static uint64_t fnv_step(uint64_t h, unsigned char b)
-{
-    return (h ^ b) * 1099511628211ull;
-}
-
-static uint64_t slot_key(uint64_t h, size_t l)
-{
-    return (h ^ ((uint64_t)l * 0x9e3779b97f4a7c15ull)) | 1;
-}
-
-/* Pattern i's affix: its first l bytes, or (suffix) its last l read
- * backwards. */
-static uint64_t affix_hash(const char *pat, size_t plen, size_t l, bool suffix)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t k = 0; k < l; k++)
-        h = fnv_step(h, (unsigned char)pat[suffix ? plen - 1 - k : k]);
-    return slot_key(h, l);
-}
-
-static int affix_init(affix *x, filt *f, const size_t *idx, size_t n, bool suffix)
-{
-    memset(x, 0, sizeof *x);
-    if (!n) return 0;
-    x->cap = 8;
-    while (x->cap < 2 * n)
-        x->cap *= 2;
-    for (size_t k = 0; k < n; k++) {
-        size_t l = suffix ? f[idx[k]].lit.suf : f[idx[k]].lit.pre;
-        if (l > x->maxlen) x->maxlen = l;
-    }
-    x->key = calloc(x->cap, sizeof *x->key);
-    x->head = malloc(x->cap * sizeof *x->head);
-    x->len = calloc(x->maxlen + 1, sizeof *x->len);
-    if (!x->key || !x->head || !x->len) return -1;
-    for (size_t k = 0; k < n; k++) {
-        filt *p = &f[idx[k]];
-        size_t l = suffix ? p->lit.suf : p->lit.pre;
-        uint64_t key = affix_hash(p->pattern, p->lit.len, l, suffix);
-        size_t s = (size_t)key & (x->cap - 1);
-        while (x->key[s] && x->key[s] != key)
-            s = (s + 1) & (x->cap - 1);
-        p->next = x->key[s] ? x->head[s] : SIZE_MAX;
-        x->key[s] = key;
-        x->head[s] = idx[k];
-        x->len[l] = true;
-    }
-    return 0;
-}
-
-static void affix_free(affix *x)
-{
-    free(x->key);
-    free(x->head);
-    free(x->len);
-}
-
-/* The patterns of one namespace, arranged so that a key costs about one
- * walk over its bytes: literal patterns in a hash map by text, patterns
- * with a literal prefix (else suffix) in an affix index, and only the rest
- * tried on every key. What the literal text cannot decide is a glob match,
- * counted against max_include_tests. */
+/* The patterns of one namespace as a glob_set (adx_glob.h: about one pass
+ * over each key's bytes, however many patterns), and which path each is. */
 typedef struct nsf {
-    filt *f;
-    adx_strmap lit;      /* text -> its number among the distinct texts */
-    size_t *first;       /* that number -> the first literal pattern with the text */
-    affix pre, suf;      /* patterns with a literal prefix; without one, with a suffix */
-    size_t *all, nall;   /* every pattern, for keys that are not valid UTF-8 */
-    size_t *rest, nrest; /* neither literal, prefix nor suffix (or not valid UTF-8) */
-    uint64_t tests, max_tests;
-    bool over;
+    glob_set *set;
+    size_t *path, n; /* set pattern j (of n) is path[j] */
+    bool over;       /* the glob matches passed max_include_tests */
 } nsf;
 
-static bool test(nsf *c, filt *p, const char *key, size_t kl, bool valid)
-{
-    int r = glob_lit_check(&p->lit, p->pattern, key, kl, valid);
-    if (r >= 0) return r;
-    if (++c->tests > c->max_tests) {
-        c->over = true;
-        return false;
-    }
-    return glob_match(p->pattern, key);
-}
-
-/* Try pattern i on the key. A pattern that has matched already is tried
- * again only while no other pattern kept the key: its count needs no more
- * than one (it only tells whether to report the pattern). */
-static void try_pattern(nsf *c, size_t i, const char *key, size_t kl, bool valid, bool *keep)
-{
-    filt *p = &c->f[i];
-    if (c->over || (*keep && p->matched)) return;
-    if (test(c, p, key, kl, valid)) {
-        p->matched++;
-        *keep = true;
-    }
-}
-
-static void try_affix(nsf *c, const affix *x, bool suffix, const char *key, size_t kl, bool *keep)
-{
-    uint64_t h = 1469598103934665603ull;
-    size_t top = kl < x->maxlen ? kl : x->maxlen;
-    for (size_t l = 1; l <= top && !c->over; l++) {
-        h = fnv_step(h, (unsigned char)key[suffix ? kl - l : l - 1]);
-        if (!x->len[l]) continue;
-        uint64_t k = slot_key(h, l);
-        size_t s = (size_t)k & (x->cap - 1);
-        while (x->key[s] && x->key[s] != k)
-            s = (s + 1) & (x->cap - 1);
-        if (!x->key[s]) continue;
-        for (size_t i = x->head[s]; i != SIZE_MAX; i = c->f[i].next) /* test() checks the bytes */
-            try_pattern(c, i, key, kl, true, keep);
-    }
-}
-
-/* Whether any pattern of the namespace matches `key` (ad_*_retain's test). */
 static bool keep_key(const char *key, void *ud)
 {
     nsf *c = ud;
-    if (c->over) return true; /* the filter fails as a whole */
-    size_t kl = strlen(key);
-    bool keep = false;
-    if (!utf8_valid(key, kl, NULL)) {
-        for (size_t k = 0; k < c->nall; k++)
-            try_pattern(c, c->all[k], key, kl, false, &keep);
-        return keep;
-    }
-    size_t t = adx_strmap_get(&c->lit, key);
-    for (size_t i = t == SIZE_MAX ? t : c->first[t]; i != SIZE_MAX; i = c->f[i].next) {
-        c->f[i].matched++;
-        keep = true;
-    }
-    try_affix(c, &c->pre, false, key, kl, &keep);
-    try_affix(c, &c->suf, true, key, kl, &keep);
-    for (size_t k = 0; k < c->nrest; k++)
-        try_pattern(c, c->rest[k], key, kl, true, &keep);
-    return keep;
+    int r = c->set ? glob_set_any(c->set, key) : 0;
+    if (r < 0) c->over = true;
+    return r != 0; /* past the bound nothing more is dropped: the filter fails */
 }
 
 static void nsf_free(nsf *c)
 {
-    adx_strmap_free(&c->lit);
-    affix_free(&c->pre);
-    affix_free(&c->suf);
-    free(c->first);
-    free(c->all);
-    free(c->rest);
+    glob_set_free(c->set);
+    free(c->path);
+    memset(c, 0, sizeof *c);
 }
 
-/* The patterns of namespace ns out of f[0..n). -1 when out of memory. */
-static int nsf_init(nsf *c, filt *f, size_t n, int ns, uint64_t max_tests, uint64_t tests)
+/* The set of namespace ns's patterns out of f[0..n); `pats` is scratch of n
+ * entries that the set then points into (kept until nsf_free). -1 when out
+ * of memory. */
+static int nsf_init(nsf *c, const filt *f, size_t n, int ns, const char **pats, uint64_t max_tests,
+                    uint64_t *tests)
 {
-    *c = (nsf){.f = f, .max_tests = max_tests ? max_tests : UINT64_MAX, .tests = tests};
-    size_t cap = n ? n : 1, *pre = malloc(cap * sizeof *pre), *suf = malloc(cap * sizeof *suf);
-    size_t npre = 0, nsuf = 0;
-    c->first = malloc(cap * sizeof *c->first);
-    c->all = malloc(cap * sizeof *c->all);
-    c->rest = malloc(cap * sizeof *c->rest);
-    int rc = -1;
-    if (!pre || !suf || !c->first || !c->all || !c->rest) goto out;
-    for (size_t i = 0; i < n; i++) {
-        if (f[i].ns != ns) continue;
-        const glob_lit *g = &f[i].lit;
-        f[i].next = SIZE_MAX;
-        c->all[c->nall++] = i;
-        if (!g->valid) {
-            c->rest[c->nrest++] = i;
-        } else if (g->pre) {
-            if (!g->literal) pre[npre++] = i;
-        } else if (g->suf) {
-            suf[nsuf++] = i;
-        } else {
-            c->rest[c->nrest++] = i;
+    memset(c, 0, sizeof *c);
+    c->path = malloc((n ? n : 1) * sizeof *c->path);
+    if (!c->path) return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (f[i].ns == ns) {
+            c->path[k] = i;
+            pats[k++] = f[i].pattern;
         }
-        if (!g->valid || !g->literal) continue;
-        size_t t;
-        bool added;
-        if (adx_strmap_add(&c->lit, f[i].pattern, &t, &added) < 0) goto out;
-        if (added) {
-            c->first[t] = i;
-            continue;
-        }
-        /* the same text again: chained after the first, each is counted */
-        size_t at = c->first[t];
-        while (f[at].next != SIZE_MAX)
-            at = f[at].next;
-        f[at].next = i;
-    }
-    rc = affix_init(&c->pre, f, pre, npre, false) || affix_init(&c->suf, f, suf, nsuf, true) ? -1
-                                                                                             : 0;
-out:
-    free(pre);
-    free(suf);
-    return rc;
+    c->n = k;
+    if (!k) return 0; /* no pattern: every key goes */
+    c->set = glob_set_new(pats, k, max_tests, tests);
+    return c->set ? 0 : -1;
 }
 
 struct flt_set {
     filt *f;
+    const char **pats; /* the patterns of namespace k at [k * n, ...) */
     nsf ns[AD_NS__COUNT];
-    uint64_t max_tests;
+    uint64_t tests;
 };
 
 flt_set *flt_set_new(const char *const *paths, size_t n, uint64_t max_tests)
 {
     flt_set *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    s->max_tests = max_tests;
-    s->f = calloc(n ? n : 1, sizeof *s->f);
-    bool ok = s->f != NULL;
+    size_t cap = n ? n : 1;
+    s->f = calloc(cap, sizeof *s->f);
+    s->pats = malloc(cap * AD_NS__COUNT * sizeof *s->pats);
+    bool ok = s->f && s->pats;
     for (size_t i = 0; ok && i < n; i++) {
         adx_err ignored;
         adx_err_init(&ignored);
         s->f[i].pattern = "";
         s->f[i].ns = paths[i] ? parse_one(paths[i], "", &s->f[i].pattern, &ignored) : -1;
-        glob_lit_init(&s->f[i].lit, s->f[i].pattern);
     }
     for (int k = 0; ok && k < AD_NS__COUNT; k++)
-        ok = nsf_init(&s->ns[k], s->f, ok ? n : 0, k, max_tests, 0) == 0;
+        ok = nsf_init(&s->ns[k], s->f, n, k, s->pats + (size_t)k * cap, max_tests, &s->tests) == 0;
     if (!ok) {
         flt_set_free(s);
         return NULL;
@@ -327,12 +163,8 @@ int flt_set_keeps(flt_set *s, const char *ns, const char *key)
 {
     int k = ad_ns_find(ns, strlen(ns));
     if (k < 0) return 0;
-    nsf *c = &s->ns[k];
-    bool keep = keep_key(key, c);
-    /* the budget is the set's, across namespaces */
-    for (int o = 0; o < AD_NS__COUNT; o++)
-        if (o != k) s->ns[o].tests = c->tests;
-    return c->over ? -1 : keep;
+    bool keep = keep_key(key, &s->ns[k]);
+    return s->ns[k].over ? -1 : keep;
 }
 
 void flt_set_free(flt_set *s)
@@ -340,6 +172,7 @@ void flt_set_free(flt_set *s)
     if (!s) return;
     for (int k = 0; k < AD_NS__COUNT; k++)
         nsf_free(&s->ns[k]);
+    free(s->pats);
     free(s->f);
     free(s);
 }
@@ -356,54 +189,51 @@ int flt_apply(ad_anndata *a, const char *const *paths, size_t n, uint64_t max_te
               const char *ptr_base, adx_report *rep, adx_err *err)
 {
     if (flt_validate(paths, n, ptr_base, err) < 0) return -1;
-    filt *f = NULL;
-    if (n) {
-        f = calloc(n, sizeof *f);
-        if (!f) return adx_err_set(err, ADX_E_NOMEM, ptr_base, "out of memory applying include");
-        for (size_t i = 0; i < n; i++) {
-            char ptr[ADX_ERR_PTR_MAX];
-            entry_ptr(ptr, sizeof ptr, ptr_base, i);
-            f[i].ns = parse_one(paths[i], ptr, &f[i].pattern, err);
-            glob_lit_init(&f[i].lit, f[i].pattern);
-        }
+    filt *f = calloc(n ? n : 1, sizeof *f);
+    const char **pats = malloc((n ? n : 1) * sizeof *pats);
+    if (!f || !pats) {
+        free(f);
+        free(pats);
+        return adx_err_set(err, ADX_E_NOMEM, ptr_base, "out of memory applying include");
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ptr[ADX_ERR_PTR_MAX];
+        entry_ptr(ptr, sizeof ptr, ptr_base, i);
+        f[i].ns = parse_one(paths[i], ptr, &f[i].pattern, err);
     }
     /* A namespace no path names has no pattern to match, so every key goes:
      * the same pass empties it. */
     uint64_t tests = 0;
-    for (int ns = 0; ns < AD_NS__COUNT; ns++) {
-        nsf c;
-        if (nsf_init(&c, f, n, ns, max_tests, tests) < 0) {
-            nsf_free(&c);
-            free(f);
-            return adx_err_set(err, ADX_E_NOMEM, ptr_base, "out of memory applying include");
-        }
-        if (ad_ns_table[ns].frame)
-            ad_frame_retain(ad_ns_frame(a, (ad_ns)ns), keep_key, &c);
-        else
-            ad_dict_retain(ad_ns_dict(a, (ad_ns)ns), keep_key, &c);
-        tests = c.tests;
-        bool over = c.over;
-        nsf_free(&c);
-        if (over) {
-            free(f);
-            return adx_err_set(err, ADX_E_LIMIT, ptr_base,
-                               "matching the include patterns against the keys of %s takes more "
-                               "than max_include_tests (%" PRIu64
-                               ") glob matches; use fewer patterns that neither begin nor end "
-                               "with literal text",
-                               ad_ns_table[ns].name, max_tests);
-        }
-    }
     int ret = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (int ns = 0; ns < AD_NS__COUNT && ret == 0; ns++) {
+        nsf c;
+        if (nsf_init(&c, f, n, ns, pats, max_tests, &tests) < 0) {
+            ret = adx_err_set(err, ADX_E_NOMEM, ptr_base, "out of memory applying include");
+        } else {
+            if (ad_ns_table[ns].frame)
+                ad_frame_retain(ad_ns_frame(a, (ad_ns)ns), keep_key, &c);
+            else
+                ad_dict_retain(ad_ns_dict(a, (ad_ns)ns), keep_key, &c);
+        }
+        if (ret == 0 && c.over)
+            ret = adx_err_set(err, ADX_E_LIMIT, ptr_base,
+                              "matching the include patterns against the keys of %s takes more "
+                              "than max_include_tests (%" PRIu64
+                              ") glob matches; use fewer patterns that neither begin nor end "
+                              "with literal text",
+                              ad_ns_table[ns].name, max_tests);
+        for (size_t j = 0; ret == 0 && j < c.n; j++)
+            if (glob_set_matched(c.set, j)) f[c.path[j]].matched = true;
+        nsf_free(&c);
+    }
+    for (size_t i = 0; ret == 0 && i < n; i++) {
         if (f[i].matched) continue;
         char ptr[ADX_ERR_PTR_MAX];
         entry_ptr(ptr, sizeof ptr, ptr_base, i);
-        if (rep_add(rep, ptr, REP_INCLUDE_NO_MATCH, 0, paths[i]) < 0) {
+        if (rep_add(rep, ptr, REP_INCLUDE_NO_MATCH, 0, paths[i]) < 0)
             ret = adx_err_set(err, ADX_E_NOMEM, ptr, "out of memory recording the report");
-            break;
-        }
     }
+    free(pats);
     free(f);
     return ret;
 }

@@ -2,7 +2,10 @@
 unmentioned namespaces emptied, X and raw always kept, unmatched patterns
 reported."""
 
+import json
 import os
+import shutil
+import tempfile
 import unittest
 
 import anndata
@@ -118,6 +121,42 @@ class Include(CliCase):
         res = self.export({"adata": {"X": [[1.0]], "uns": uns}, "include": dear})
         p = self.assert_problem(res, "/include", status=413)
         self.assertIn("max_include_tests", p["detail"])
+
+    def test_many_categorical_patterns(self):
+        # categorical_columns goes through the same arrangement of patterns,
+        # for a JSON request (while decoding) and for an h5ad input (after
+        # reading), with the same bound.
+        n = 10000
+        cols = {"c%d" % i: [i % 3, 1] for i in range(n)}
+        req = {"adata": {"X": [[1.0], [2.0]], "obs": {"columns": cols}},
+               "categorical_columns": ["c1*", "*99"] + ["zz%d*" % i for i in range(4000)]}
+        res = self.export(req)
+        self.assert_ok(res)
+        got = anndata.read_h5ad(res.path).obs
+        cat = {c for c in got.columns if got[c].dtype.name == "category"}
+        self.assertEqual(cat, {c for c in cols if c.startswith("c1") or c.endswith("99")})
+        src_dir = tempfile.mkdtemp(prefix="adx-cat-")
+        self.addCleanup(shutil.rmtree, src_dir, True)
+        src = os.path.join(src_dir, "in.h5ad")
+        shutil.move(res.path, src)
+        p = self.run_cli(["export", src, "-o", "again.h5ad", "--categorical-columns", "c2*"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        again = anndata.read_h5ad(os.path.join(self.dir, "again.h5ad")).obs
+        self.assertTrue(all(again[c].dtype.name == "category"
+                            for c in again.columns if c.startswith("c2")))
+        os.unlink(os.path.join(self.dir, "again.h5ad"))
+        dear = ["*z%d*" % i for i in range(4096)]
+        res = self.export(dict(req, categorical_columns=dear))
+        p = self.assert_problem(res, "/categorical_columns", status=413)
+        self.assertIn("max_include_tests", p["detail"])
+        args = ["export", src, "-o", "dear.h5ad"]
+        for g in dear:
+            args += ["--categorical-columns", g]
+        p = self.run_cli(args)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        prob = json.loads(p.stderr)
+        self.assertEqual((prob["status"], prob["errors"][0]["pointer"]),
+                         (413, "/categorical_columns"))
 
     def test_empty_include_empties_all_but_x_and_raw(self):
         job, a, _ = self.export_read([])

@@ -2,6 +2,7 @@
  * checked with Debian's Python 3.11); the generated comparison is
  * glob_vs_fnmatch.py. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,6 +155,70 @@ START_TEST(literal_checks_agree_with_glob_match)
 }
 END_TEST
 
+/* glob_set answers what matching every pattern answers, and knows which
+ * patterns matched: random patterns (repeats, literals, prefixes, suffixes,
+ * brackets holding "*") on random names, some not valid UTF-8. */
+START_TEST(set_agrees_with_matching_every_pattern)
+{
+    static const char *const atoms[] = {"a", "b", "\xc3\xa9", "*", "?", "[", "]", "!", "-"};
+    enum { NA = sizeof atoms / sizeof *atoms, NP = 10, NN = 40 };
+    unsigned seed = 777;
+    for (int round = 0; round < 400; round++) {
+        char pats[NP][24], names[NN][24];
+        const char *pp[NP];
+        for (int q = 0; q < NP; q++) {
+            pats[q][0] = '\0';
+            if (q && rand_r(&seed) % 6 == 0) {
+                strcpy(pats[q], pats[q - 1]);
+            } else {
+                int l = (int)(rand_r(&seed) % 5);
+                for (int k = 0; k < l; k++)
+                    strcat(pats[q], atoms[rand_r(&seed) % NA]);
+            }
+            pp[q] = pats[q];
+        }
+        bool want_pat[NP] = {0};
+        glob_set *s = glob_set_new(pp, NP, 0, NULL);
+        ck_assert_ptr_nonnull(s);
+        for (int k = 0; k < NN; k++) {
+            names[k][0] = '\0';
+            int l = (int)(rand_r(&seed) % 5);
+            for (int c = 0; c < l; c++)
+                strcat(names[k], atoms[rand_r(&seed) % 3]);
+            if (rand_r(&seed) % 8 == 0) strcat(names[k], "\xe9"); /* not valid UTF-8 */
+            bool want = false;
+            for (int q = 0; q < NP; q++)
+                if (glob_match(pats[q], names[k])) want = want_pat[q] = true;
+            ck_assert_msg(glob_set_any(s, names[k]) == want, "round %d name \"%s\"", round,
+                          names[k]);
+        }
+        for (int q = 0; q < NP; q++)
+            ck_assert_msg(glob_set_matched(s, q) == want_pat[q], "round %d pattern \"%s\"", round,
+                          pats[q]);
+        glob_set_free(s);
+    }
+    /* the bound: patterns no literal text decides, shared by two sets */
+    const char *dear[] = {"*1*", "?2?"}, *cheap[] = {"k1", "k9*", "*7", "*"};
+    uint64_t tests = 0;
+    glob_set *c = glob_set_new(cheap, 4, 5, &tests), *d = glob_set_new(dear, 2, 5, &tests);
+    char nm[16];
+    for (int k = 0; k < 100; k++) {
+        snprintf(nm, sizeof nm, "k%d", k);
+        ck_assert_int_eq(glob_set_any(c, nm), 1); /* "*" matches; no glob match needed */
+    }
+    ck_assert_uint_eq(tests, 0);
+    int r = 0;
+    for (int k = 0; k < 100 && r >= 0; k++) {
+        snprintf(nm, sizeof nm, "k%d", k);
+        r = glob_set_any(d, nm);
+    }
+    ck_assert_int_eq(r, -1);
+    ck_assert_int_eq(glob_set_any(d, "x"), -1); /* stays over */
+    glob_set_free(c);
+    glob_set_free(d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("glob");
@@ -162,6 +227,7 @@ int main(void)
     tcase_add_test(t, match_any);
     tcase_add_test(t, long_inputs_are_linear_enough);
     tcase_add_test(t, literal_checks_agree_with_glob_match);
+    tcase_add_test(t, set_agrees_with_matching_every_pattern);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
