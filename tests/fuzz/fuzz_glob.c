@@ -136,7 +136,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     const char *const pats[2] = {name, pat};
-    if (glob_match_any(pats, 2, name) != (got || glob_match(name, name))) abort();
+    bool self = glob_match(name, name);
+    if (glob_match_any(pats, 2, name) != (got || self)) abort();
+    /* The shortcuts of many-pattern matching decide only what glob_match
+     * would (literal text, prefix, suffix, prefix*suffix). */
+    glob_lit g;
+    glob_lit_init(&g, pat);
+    int lit = glob_lit_check(&g, pat, name, nl, utf8_valid(name, nl, NULL));
+    if (lit >= 0 && lit != got) {
+        fprintf(stderr, "glob_lit(\"%s\", \"%s\") = %d, glob_match says %d\n", pat, name, lit, got);
+        abort();
+    }
+    glob_set *gs = glob_set_new(pats, 2, 0, NULL);
+    if (gs) {
+        if (glob_set_any(gs, name) != (got || self) || glob_set_matched(gs, 1) != got ||
+            glob_set_matched(gs, 0) != self)
+            abort();
+        glob_set_free(gs);
+    }
     for (size_t i = 0; i < tn; i++)
         free(t[i].set);
     free(pat);
