@@ -44,16 +44,13 @@ int flt_validate(const char *const *paths, size_t n, const char *ptr_base, adx_e
 int flt_apply(ad_anndata *a, const char *const *paths, size_t n, uint64_t max_tests,
               const char *ptr_base, adx_report *rep, adx_err *err);
 
-/* Whether flt_apply with these (validated) paths keeps `key` of namespace
- * `ns` ("obs", "obsm", "uns", …): the same match, for readers that skip
- * what the filter would drop (h5r). Invalid entries match nothing. */
-bool flt_keeps(const char *const *paths, size_t n, const char *ns, const char *key);
-
-/* flt_keeps for many keys: the (validated) paths arranged once as
- * flt_apply arranges them, so each key costs about one pass over its bytes.
- * flt_set_keeps: 1 keep, 0 drop, -1 when the glob matches made through the
- * set passed max_tests (0 = no bound). The set keeps pointers into
- * `paths`. NULL when out of memory. */
+/* The (validated) paths arranged once, as flt_apply arranges them, for
+ * readers that skip what the filter would drop (h5r): each key costs about
+ * one pass over its bytes. flt_set_keeps: whether flt_apply keeps `key` of
+ * namespace `ns` ("obs", "obsm", "uns", ...): 1 keep, 0 drop, -1 when the
+ * glob matches made through the set passed max_tests (0 = no bound).
+ * Invalid entries match nothing. The set keeps pointers into `paths`. NULL
+ * when out of memory. */
 typedef struct flt_set flt_set;
 flt_set *flt_set_new(const char *const *paths, size_t n, uint64_t max_tests);
 int flt_set_keeps(flt_set *s, const char *ns, const char *key);

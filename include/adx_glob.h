@@ -35,8 +35,6 @@ void glob_lit_init(glob_lit *g, const char *pattern);
  * matches (a literal pattern, or prefix*suffix); -1: glob_match decides. */
 int glob_lit_check(const glob_lit *g, const char *pattern, const char *name, size_t nlen,
                    bool name_valid);
-/* True if any of n patterns matches. */
-bool glob_match_any(const char *const *patterns, size_t n, const char *name);
 
 /* Many patterns against many names in about one pass over each name,
  * whatever the number of patterns: literal patterns are looked up in a hash

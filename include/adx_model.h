@@ -345,9 +345,10 @@ int ad_dict_append(ad_dict *d, const char *key, ad_elem *v);
 ad_elem *ad_dict_get(const ad_dict *d, const char *key);
 /* Remove entry i (frees key and value). */
 void ad_dict_remove_at(ad_dict *d, size_t i);
-/* Keep the entries for which keep(key, ud) is true, in order; free the
- * others. One pass: removing many entries one by one is quadratic. */
-void ad_dict_retain(ad_dict *d, bool (*keep)(const char *key, void *ud), void *ud);
+/* Keep the entries for which keep(key, value, ud) is true, in order; free
+ * the others. One pass: removing many entries one by one is quadratic. */
+typedef bool (*ad_keep_fn)(const char *key, ad_elem *value, void *ud);
+void ad_dict_retain(ad_dict *d, ad_keep_fn keep, void *ud);
 void ad_dict_free(ad_dict *d);
 int ad_dict_clone(ad_dict *dst, const ad_dict *src);
 
@@ -360,7 +361,7 @@ int ad_frame_add(ad_frame *f, const char *name, ad_elem *col);
 int ad_frame_append(ad_frame *f, const char *name, ad_elem *col);
 void ad_frame_remove_at(ad_frame *f, size_t i);
 /* ad_dict_retain for columns (the index is not a column: always kept). */
-void ad_frame_retain(ad_frame *f, bool (*keep)(const char *name, void *ud), void *ud);
+void ad_frame_retain(ad_frame *f, ad_keep_fn keep, void *ud);
 /* Index "0".."n_rows-1" as anndata makes for a missing index. */
 int ad_frame_default_index(ad_frame *f, uint64_t n_rows);
 void ad_frame_free(ad_frame *f);

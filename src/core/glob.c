@@ -265,13 +265,6 @@ int glob_lit_check(const glob_lit *g, const char *pattern, const char *name, siz
     return g->exact ? 1 : -1;
 }
 
-bool glob_match_any(const char *const *patterns, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (glob_match(patterns[i], name)) return true;
-    return false;
-}
-
 /* ------------------------------------------------------------ glob sets */
 
 /* Patterns by their literal prefix (or suffix), hashed the way a name's

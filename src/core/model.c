@@ -579,12 +579,11 @@ void ad_dict_remove_at(ad_dict *d, size_t i)
 
 /* Entries of parallel (names, values) arrays that keep() passes move down
  * over the freed ones: one pass. */
-static size_t retain_pairs(char **names, ad_elem **vals, size_t n,
-                           bool (*keep)(const char *, void *), void *ud)
+static size_t retain_pairs(char **names, ad_elem **vals, size_t n, ad_keep_fn keep, void *ud)
 {
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        if (keep(names[i], ud)) {
+        if (keep(names[i], vals[i], ud)) {
             names[kept] = names[i];
             vals[kept++] = vals[i];
         } else {
@@ -595,7 +594,7 @@ static size_t retain_pairs(char **names, ad_elem **vals, size_t n,
     return kept;
 }
 
-void ad_dict_retain(ad_dict *d, bool (*keep)(const char *key, void *ud), void *ud)
+void ad_dict_retain(ad_dict *d, ad_keep_fn keep, void *ud)
 {
     d->n = retain_pairs(d->keys, d->vals, d->n, keep, ud);
 }
@@ -653,7 +652,7 @@ int ad_frame_append(ad_frame *f, const char *name, ad_elem *col)
     return 0;
 }
 
-void ad_frame_retain(ad_frame *f, bool (*keep)(const char *name, void *ud), void *ud)
+void ad_frame_retain(ad_frame *f, ad_keep_fn keep, void *ud)
 {
     f->ncols = retain_pairs(f->names, f->cols, f->ncols, keep, ud);
 }

@@ -2067,99 +2067,95 @@ out:
     return rc;
 }
 
-/* anndata < 0.7 kept a categorical column's categories in uns as
- * "<col>_categories" next to an integer code column. anndata.read_h5ad still
- * folds them back (compat._clean_uns) for obs and var, when every code is
- * below the number of categories; do the same so both readers agree. */
-static int fold_uns_categories(rd *r, ad_anndata *a)
+typedef struct fold {
+    rd *r;
+    ad_frame *fr[2];    /* obs, var */
+    adx_strmap cols[2]; /* column name -> index, made at the first candidate */
+    bool have_cols;
+    int rc;
+} fold;
+
+/* One uns entry: folded into its obs/var column (and then dropped from uns)
+ * or kept; after a failure the rest are kept as they are. */
+static bool fold_one(const char *key, ad_elem *cats, void *ud)
 {
     static const char suffix[] = "_categories";
     const size_t sl = sizeof suffix - 1;
-    ad_frame *fr[2] = {&a->obs, &a->var};
-    adx_strmap cols[2] = {{0}}; /* column name -> index, made at the first candidate */
-    bool have_cols = false;
-    ad_dict *u = &a->uns;
-    size_t i = 0, kept = 0; /* folded entries leave in one pass, not one memmove each */
-    int rc = 0;
-    for (; i < u->n && rc == 0; i++) {
-        const char *key = u->keys[i];
-        size_t kl = strlen(key);
-        ad_elem *cats = u->vals[i];
-        bool folded = false;
-        ad_cat_problem p;
-        ad_array view = {0}; /* a single category may be a scalar: check it as 1-d */
-        if (cats->kind == AD_K_ARRAY) {
-            view = cats->u.arr;
-            view.ndim = 1;
-            view.shape[0] = view.n;
+    fold *c = ud;
+    rd *r = c->r;
+    size_t kl = strlen(key);
+    if (c->rc < 0 || kl <= sl || strcmp(key + kl - sl, suffix) != 0 || cats->kind != AD_K_ARRAY ||
+        cats->u.arr.ndim > 1)
+        return true;
+    ad_cat_problem p;
+    ad_array view = cats->u.arr; /* a single category may be a scalar: check it as 1-d */
+    view.ndim = 1;
+    view.shape[0] = view.n;
+    if (ad_cat_check_categories(&view, &p) != 0) return true;
+    for (int k = 0; k < 2 && !c->have_cols && c->rc == 0; k++)
+        for (size_t i = 0; i < c->fr[k]->ncols && c->rc == 0; i++) {
+            size_t at;
+            bool added;
+            if (adx_strmap_add(&c->cols[k], c->fr[k]->names[i], &at, &added) < 0)
+                c->rc = fail(r, ADX_E_NOMEM, "out of memory");
         }
-        if (kl > sl && strcmp(key + kl - sl, suffix) == 0 && cats->kind == AD_K_ARRAY &&
-            cats->u.arr.ndim <= 1 && ad_cat_check_categories(&view, &p) == 0) {
-            for (int k = 0; k < 2 && !have_cols && rc == 0; k++)
-                for (size_t c = 0; c < fr[k]->ncols && rc == 0; c++) {
-                    size_t at;
-                    bool added;
-                    if (adx_strmap_add(&cols[k], fr[k]->names[c], &at, &added) < 0)
-                        rc = fail(r, ADX_E_NOMEM, "out of memory");
-                }
-            have_cols = true;
-            char name[ADX_ERR_PTR_MAX];
-            snprintf(name, sizeof name, "%.*s", (int)(kl - sl), key);
-            for (int k = 0; k < 2 && rc == 0; k++) {
-                ad_frame *f = fr[k];
-                size_t c = adx_strmap_get(&cols[k], name);
-                if (c == SIZE_MAX) continue;
-                ad_elem *col = f->cols[c];
-                if (col->kind != AD_K_ARRAY || !ad_dtype_is_int(col->u.arr.dtype)) continue;
-                bool fits = true;
-                uint64_t ncat = cats->u.arr.n;
-                for (uint64_t j = 0; j < col->u.arr.n && fits; j++) {
-                    int64_t v = get_idx(&col->u.arr, j);
-                    fits = v >= -1 && (v < 0 || (uint64_t)v < ncat);
-                }
-                if (!fits) continue;
-                ad_elem *ce = ad_elem_new(AD_K_CATEGORICAL);
-                if (!ce || ad_array_clone(&ce->u.cat.categories, &cats->u.arr) < 0) {
-                    ad_elem_free(ce);
-                    rc = fail(r, ADX_E_NOMEM, "out of memory");
-                    break;
-                }
-                ce->u.cat.categories.ndim = 1; /* a single category may be a scalar */
-                ce->u.cat.categories.shape[0] = ncat;
-                ce->u.cat.codes = col->u.arr;
-                memset(&col->u.arr, 0, sizeof col->u.arr);
-                ad_elem_free(col);
-                f->cols[c] = ce;
-                if (signed_codes(r, &ce->u.cat.codes) < 0) {
-                    rc = -1;
-                    break;
-                }
-                folded = true;
-                char ptr[ADX_ERR_PTR_MAX];
-                snprintf(ptr, sizeof ptr, "/%s", k ? "var" : "obs");
-                adx_ptr_append_key(ptr, sizeof ptr, name);
-                if (r->rep)
-                    rep_add(r->rep, ptr, "legacy_categories_folded", 1,
-                            "codes joined with their categories from uns (pre-0.7 layout)");
-            }
+    c->have_cols = true;
+    char name[ADX_ERR_PTR_MAX];
+    snprintf(name, sizeof name, "%.*s", (int)(kl - sl), key);
+    bool folded = false;
+    for (int k = 0; k < 2 && c->rc == 0; k++) {
+        ad_frame *f = c->fr[k];
+        size_t i = adx_strmap_get(&c->cols[k], name);
+        if (i == SIZE_MAX) continue;
+        ad_elem *col = f->cols[i];
+        if (col->kind != AD_K_ARRAY || !ad_dtype_is_int(col->u.arr.dtype)) continue;
+        bool fits = true;
+        uint64_t ncat = cats->u.arr.n;
+        for (uint64_t j = 0; j < col->u.arr.n && fits; j++) {
+            int64_t v = get_idx(&col->u.arr, j);
+            fits = v >= -1 && (v < 0 || (uint64_t)v < ncat);
         }
-        if (folded) {
-            free(u->keys[i]);
-            ad_elem_free(u->vals[i]);
-        } else {
-            u->keys[kept] = u->keys[i];
-            u->vals[kept++] = u->vals[i];
+        if (!fits) continue;
+        ad_elem *ce = ad_elem_new(AD_K_CATEGORICAL);
+        if (!ce || ad_array_clone(&ce->u.cat.categories, &cats->u.arr) < 0) {
+            ad_elem_free(ce);
+            c->rc = fail(r, ADX_E_NOMEM, "out of memory");
+            break;
         }
+        ce->u.cat.categories.ndim = 1; /* a single category may be a scalar */
+        ce->u.cat.categories.shape[0] = ncat;
+        ce->u.cat.codes = col->u.arr;
+        memset(&col->u.arr, 0, sizeof col->u.arr);
+        ad_elem_free(col);
+        f->cols[i] = ce;
+        if (signed_codes(r, &ce->u.cat.codes) < 0) {
+            c->rc = -1;
+            break;
+        }
+        folded = true;
+        char ptr[ADX_ERR_PTR_MAX];
+        snprintf(ptr, sizeof ptr, "/%s", k ? "var" : "obs");
+        adx_ptr_append_key(ptr, sizeof ptr, name);
+        if (r->rep)
+            rep_add(r->rep, ptr, "legacy_categories_folded", 1,
+                    "codes joined with their categories from uns (pre-0.7 layout)");
     }
-    /* After a failure the entries not looked at yet close the gap. */
-    if (i < u->n) {
-        memmove(u->keys + kept, u->keys + i, (u->n - i) * sizeof *u->keys);
-        memmove(u->vals + kept, u->vals + i, (u->n - i) * sizeof *u->vals);
-    }
-    u->n = kept + (u->n - i);
-    adx_strmap_free(&cols[0]);
-    adx_strmap_free(&cols[1]);
-    return rc;
+    return !folded;
+}
+
+/* anndata < 0.7 kept a categorical column's categories in uns as
+ * "<col>_categories" next to an integer code column. anndata.read_h5ad still
+ * folds them back (compat._clean_uns) for obs and var, when every code is
+ * below the number of categories; do the same so both readers agree. The
+ * columns are found through a map of their names and the folded entries
+ * leave uns in one pass. */
+static int fold_uns_categories(rd *r, ad_anndata *a)
+{
+    fold c = {.r = r, .fr = {&a->obs, &a->var}};
+    ad_dict_retain(&a->uns, fold_one, &c);
+    adx_strmap_free(&c.cols[0]);
+    adx_strmap_free(&c.cols[1]);
+    return c.rc;
 }
 
 /* anndata < 0.7 (scanpy's neighbors) kept the graphs in uns["neighbors"];

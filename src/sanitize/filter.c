@@ -93,8 +93,9 @@ typedef struct nsf {
     bool over;       /* the glob matches passed max_include_tests */
 } nsf;
 
-static bool keep_key(const char *key, void *ud)
+static bool keep_key(const char *key, ad_elem *v, void *ud)
 {
+    (void)v;
     nsf *c = ud;
     int r = c->set ? glob_set_any(c->set, key) : 0;
     if (r < 0) c->over = true;
@@ -108,9 +109,8 @@ static void nsf_free(nsf *c)
     memset(c, 0, sizeof *c);
 }
 
-/* The set of namespace ns's patterns out of f[0..n); `pats` is scratch of n
- * entries that the set then points into (kept until nsf_free). -1 when out
- * of memory. */
+/* The set of namespace ns's patterns out of f[0..n); their pointers go to
+ * `pats` (the set keeps them until nsf_free). -1 when out of memory. */
 static int nsf_init(nsf *c, const filt *f, size_t n, int ns, const char **pats, uint64_t max_tests,
                     uint64_t *tests)
 {
@@ -129,20 +129,21 @@ static int nsf_init(nsf *c, const filt *f, size_t n, int ns, const char **pats, 
     return c->set ? 0 : -1;
 }
 
+/* Every namespace's set, one bound on the glob matches for them all. */
 struct flt_set {
     filt *f;
-    const char **pats; /* the patterns of namespace k at [k * n, ...) */
+    const char **pats; /* each path's pattern once, in namespace order */
     nsf ns[AD_NS__COUNT];
     uint64_t tests;
 };
 
+/* An invalid entry (flt_validate's to report) matches nothing. */
 flt_set *flt_set_new(const char *const *paths, size_t n, uint64_t max_tests)
 {
     flt_set *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    size_t cap = n ? n : 1;
-    s->f = calloc(cap, sizeof *s->f);
-    s->pats = malloc(cap * AD_NS__COUNT * sizeof *s->pats);
+    s->f = calloc(n ? n : 1, sizeof *s->f);
+    s->pats = malloc((n ? n : 1) * sizeof *s->pats);
     bool ok = s->f && s->pats;
     for (size_t i = 0; ok && i < n; i++) {
         adx_err ignored;
@@ -150,8 +151,8 @@ flt_set *flt_set_new(const char *const *paths, size_t n, uint64_t max_tests)
         s->f[i].pattern = "";
         s->f[i].ns = paths[i] ? parse_one(paths[i], "", &s->f[i].pattern, &ignored) : -1;
     }
-    for (int k = 0; ok && k < AD_NS__COUNT; k++)
-        ok = nsf_init(&s->ns[k], s->f, n, k, s->pats + (size_t)k * cap, max_tests, &s->tests) == 0;
+    for (size_t k = 0, at = 0; ok && k < AD_NS__COUNT; at += s->ns[k++].n)
+        ok = nsf_init(&s->ns[k], s->f, n, (int)k, s->pats + at, max_tests, &s->tests) == 0;
     if (!ok) {
         flt_set_free(s);
         return NULL;
@@ -163,7 +164,7 @@ int flt_set_keeps(flt_set *s, const char *ns, const char *key)
 {
     int k = ad_ns_find(ns, strlen(ns));
     if (k < 0) return 0;
-    bool keep = keep_key(key, &s->ns[k]);
+    bool keep = keep_key(key, NULL, &s->ns[k]);
     return s->ns[k].over ? -1 : keep;
 }
 
@@ -177,63 +178,38 @@ void flt_set_free(flt_set *s)
     free(s);
 }
 
-bool flt_keeps(const char *const *paths, size_t n, const char *ns, const char *key)
-{
-    flt_set *s = flt_set_new(paths, n, 0);
-    int k = s ? flt_set_keeps(s, ns, key) : 0; /* out of memory: as no match */
-    flt_set_free(s);
-    return k > 0;
-}
-
 int flt_apply(ad_anndata *a, const char *const *paths, size_t n, uint64_t max_tests,
               const char *ptr_base, adx_report *rep, adx_err *err)
 {
     if (flt_validate(paths, n, ptr_base, err) < 0) return -1;
-    filt *f = calloc(n ? n : 1, sizeof *f);
-    const char **pats = malloc((n ? n : 1) * sizeof *pats);
-    if (!f || !pats) {
-        free(f);
-        free(pats);
-        return adx_err_set(err, ADX_E_NOMEM, ptr_base, "out of memory applying include");
-    }
-    for (size_t i = 0; i < n; i++) {
-        char ptr[ADX_ERR_PTR_MAX];
-        entry_ptr(ptr, sizeof ptr, ptr_base, i);
-        f[i].ns = parse_one(paths[i], ptr, &f[i].pattern, err);
-    }
+    flt_set *s = flt_set_new(paths, n, max_tests);
+    if (!s) return adx_err_set(err, ADX_E_NOMEM, ptr_base, "out of memory applying include");
     /* A namespace no path names has no pattern to match, so every key goes:
      * the same pass empties it. */
-    uint64_t tests = 0;
     int ret = 0;
-    for (int ns = 0; ns < AD_NS__COUNT && ret == 0; ns++) {
-        nsf c;
-        if (nsf_init(&c, f, n, ns, pats, max_tests, &tests) < 0) {
-            ret = adx_err_set(err, ADX_E_NOMEM, ptr_base, "out of memory applying include");
-        } else {
-            if (ad_ns_table[ns].frame)
-                ad_frame_retain(ad_ns_frame(a, (ad_ns)ns), keep_key, &c);
-            else
-                ad_dict_retain(ad_ns_dict(a, (ad_ns)ns), keep_key, &c);
-        }
-        if (ret == 0 && c.over)
+    for (int k = 0; k < AD_NS__COUNT && ret == 0; k++) {
+        nsf *c = &s->ns[k];
+        if (ad_ns_table[k].frame)
+            ad_frame_retain(ad_ns_frame(a, (ad_ns)k), keep_key, c);
+        else
+            ad_dict_retain(ad_ns_dict(a, (ad_ns)k), keep_key, c);
+        if (c->over)
             ret = adx_err_set(err, ADX_E_LIMIT, ptr_base,
                               "matching the include patterns against the keys of %s takes more "
                               "than max_include_tests (%" PRIu64
                               ") glob matches; use fewer patterns that neither begin nor end "
                               "with literal text",
-                              ad_ns_table[ns].name, max_tests);
-        for (size_t j = 0; ret == 0 && j < c.n; j++)
-            if (glob_set_matched(c.set, j)) f[c.path[j]].matched = true;
-        nsf_free(&c);
+                              ad_ns_table[k].name, max_tests);
+        for (size_t j = 0; j < c->n; j++)
+            if (glob_set_matched(c->set, j)) s->f[c->path[j]].matched = true;
     }
     for (size_t i = 0; ret == 0 && i < n; i++) {
-        if (f[i].matched) continue;
+        if (s->f[i].matched) continue;
         char ptr[ADX_ERR_PTR_MAX];
         entry_ptr(ptr, sizeof ptr, ptr_base, i);
         if (rep_add(rep, ptr, REP_INCLUDE_NO_MATCH, 0, paths[i]) < 0)
             ret = adx_err_set(err, ADX_E_NOMEM, ptr, "out of memory recording the report");
     }
-    free(pats);
-    free(f);
+    flt_set_free(s);
     return ret;
 }

@@ -225,26 +225,33 @@ static int san_frame(walk *w, ad_frame *f)
     return 0;
 }
 
+typedef struct dict_walk {
+    walk *w;
+    int r;
+} dict_walk;
+
+/* One entry of san_dict: a null leaves (reported), anything else is
+ * sanitized; after a failure the rest stay as they are. */
+static bool san_entry(const char *key, ad_elem *v, void *ud)
+{
+    dict_walk *c = ud;
+    if (c->r < 0) return true;
+    size_t mark = adx_ptr_key(&c->w->ptr, key);
+    bool keep = true;
+    if (!v || v->kind == AD_K_NULL)
+        keep = (c->r = report(c->w, REP_DROPPED_NULL, 1)) < 0;
+    else
+        c->r = san_elem(c->w, v);
+    adx_ptr_pop(&c->w->ptr, mark);
+    return keep;
+}
+
 static int san_dict(walk *w, ad_dict *d)
 {
     if (enter(w) < 0) return -1;
-    for (size_t i = 0; i < d->n;) {
-        size_t mark = adx_ptr_key(&w->ptr, d->keys[i]);
-        int r = 0;
-        if (!d->vals[i] || d->vals[i]->kind == AD_K_NULL) {
-            r = report(w, REP_DROPPED_NULL, 1);
-            if (r == 0) {
-                ad_dict_remove_at(d, i);
-                adx_ptr_pop(&w->ptr, mark);
-                continue; /* the next entry moved into slot i */
-            }
-        } else {
-            r = san_elem(w, d->vals[i]);
-        }
-        adx_ptr_pop(&w->ptr, mark);
-        if (r < 0) return -1;
-        i++;
-    }
+    dict_walk c = {w, 0};
+    ad_dict_retain(d, san_entry, &c); /* nulls leave in one pass */
+    if (c.r < 0) return -1;
     w->depth--;
     return 0;
 }

@@ -80,10 +80,15 @@ END_TEST
 START_TEST(match_any)
 {
     const char *pats[] = {"obs_*", "X_?ca"};
-    ck_assert(glob_match_any(pats, 2, "X_pca"));
-    ck_assert(glob_match_any(pats, 2, "obs_1"));
-    ck_assert(!glob_match_any(pats, 2, "X_umap"));
-    ck_assert(!glob_match_any(pats, 0, "X_pca"));
+    glob_set *s = glob_set_new(pats, 2, 0, NULL), *none = glob_set_new(pats, 0, 0, NULL);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_nonnull(none);
+    ck_assert_int_eq(glob_set_any(s, "X_pca"), 1);
+    ck_assert_int_eq(glob_set_any(s, "obs_1"), 1);
+    ck_assert_int_eq(glob_set_any(s, "X_umap"), 0);
+    ck_assert_int_eq(glob_set_any(none, "X_pca"), 0);
+    glob_set_free(s);
+    glob_set_free(none);
 }
 END_TEST
 

@@ -57,10 +57,13 @@ START_TEST(include_keeps_or_drops_the_whole_array)
     ck_assert_uint_eq(a->obsm.n, 1);
     ck_assert_uint_eq(ad_dict_get(&a->obsm, "rec")->u.rec.nfields, 1);
     ck_assert_uint_eq(rep.n, 1); /* the unmatched pattern is reported */
-    ck_assert(flt_keeps(inc, 2, "obsm", "rec"));
-    ck_assert(!flt_keeps(inc, 2, "uns", "rank_genes_groups"));
-    ck_assert(!flt_keeps(inc, 2, "obs", "rec"));
-    ck_assert(flt_keeps(inc, 2, "uns", "rank_genes_groups/names"));
+    flt_set *s = flt_set_new(inc, 2, 0);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(flt_set_keeps(s, "obsm", "rec"), 1);
+    ck_assert_int_eq(flt_set_keeps(s, "uns", "rank_genes_groups"), 0);
+    ck_assert_int_eq(flt_set_keeps(s, "obs", "rec"), 0);
+    ck_assert_int_eq(flt_set_keeps(s, "uns", "rank_genes_groups/names"), 1);
+    flt_set_free(s);
     rep_free(&rep);
     ad_anndata_free(a);
 }
