@@ -63,6 +63,12 @@ typedef struct h5w_opts {
     int level;                   /* gzip 0–9 (default 4) */
     int threads; /* threads compressing chunks of one dataset: 0 = CPUs we may run on (at most 4),
                   * 1 = only the calling thread; zero-initialised opts mean auto */
+    /* A small write (a model under 1 MiB) compresses its numeric chunks
+     * before it waits for its turn at libhdf5 (one write at a time), so
+     * that its turn is libhdf5's work only; true compresses them during the
+     * turn instead, as a large write does. The file's bytes are the same
+     * either way (tests compare them). */
+    bool compress_in_turn;
 } h5w_opts;
 
 void h5w_opts_default(h5w_opts *o);

@@ -384,6 +384,17 @@ ad_anndata *ad_anndata_clone(const ad_anndata *a);
 void ad_raw_free(ad_raw *r);
 /* Sum of all buffer sizes (approximate memory of the model). */
 uint64_t ad_anndata_bytes(const ad_anndata *a);
+/* Calls `on_array` for every array of the model (a frame's index, a
+ * column, the parts of sparse, categorical and nullable elements, the
+ * fields of a record array), with the kind of the element holding it
+ * (AD_K_ARRAY for a plain array or an index), and `on_object` (may be
+ * NULL) for every unsanitized object array, in no promised order. */
+typedef struct ad_walk {
+    void (*on_array)(const ad_array *arr, ad_kind holder, void *ud);
+    void (*on_object)(const ad_object *obj, void *ud);
+    void *ud;
+} ad_walk;
+void ad_anndata_walk(const ad_anndata *a, const ad_walk *w);
 /* What one array's buffers take (strings: their bytes and offsets). */
 uint64_t ad_array_bytes(const ad_array *a);
 /* {"n_obs","n_vars","X":{"encoding","dtype","shape"}|null,"obs":[columns],

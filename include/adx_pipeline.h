@@ -159,6 +159,10 @@ uint64_t pipe_model_bytes(const pipe_job *j);
 json_t *pipe_result_json(const pipe_job *j, const char *job_id);
 /* Size and lowercase hex sha256 of the written file; -1 before a write. */
 int pipe_output(const pipe_job *j, uint64_t *size, const char **sha256_hex);
+/* Where a write's time went (seconds, monotonic): the writer (libhdf5 and
+ * compression for h5ad) and the commit (sha256, fsync of the file and its
+ * directory, rename). -1 before a write. For --timings and bench/. */
+int pipe_write_times(const pipe_job *j, double *writer_s, double *commit_s);
 void pipe_free(pipe_job *j);
 
 /* The decompressed bytes of the gzip file `path` in a new file beside it

@@ -502,10 +502,12 @@ static int export_job(pipe_job *j, const char *out, bool timings, double t0, dou
 
     json_t *res = pipe_result_json(j, "export");
     if (res) json_object_set_new(res, "output", json_string(to_stdout ? "-" : path));
-    if (res && timings)
+    double writer_s = 0, commit_s = 0;
+    if (res && timings && pipe_write_times(j, &writer_s, &commit_s) == 0)
         json_object_set_new(res, "timings",
-                            json_pack("{s:f, s:f, s:f}", "load_s", t1 - t0, "prepare_s", t2 - t1,
-                                      "write_s", t4 - t3));
+                            json_pack("{s:f, s:f, s:f, s:f, s:f}", "load_s", t1 - t0, "prepare_s",
+                                      t2 - t1, "write_s", t4 - t3, "writer_s", writer_s, "commit_s",
+                                      commit_s));
     char *s = res ? json_dumps(res, JSON_INDENT(2)) : NULL;
     json_decref(res);
     free(path);

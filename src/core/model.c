@@ -819,62 +819,92 @@ uint64_t ad_array_bytes(const ad_array *a)
     return a->n * ad_dtype_size(a->dtype);
 }
 
-static uint64_t dict_bytes(const ad_dict *d);
-static uint64_t frame_bytes(const ad_frame *f);
+static void walk_dict(const ad_dict *d, const ad_walk *w);
+static void walk_frame(const ad_frame *f, const ad_walk *w);
 
-static uint64_t elem_bytes(const ad_elem *e)
+static void walk_elem(const ad_elem *e, const ad_walk *w)
 {
-    if (!e) return 0;
+    if (!e) return;
     switch (e->kind) {
     case AD_K_ARRAY:
-        return ad_array_bytes(&e->u.arr);
+        w->on_array(&e->u.arr, e->kind, w->ud);
+        break;
     case AD_K_SPARSE:
-        return ad_array_bytes(&e->u.sp.data) + ad_array_bytes(&e->u.sp.indices) +
-               ad_array_bytes(&e->u.sp.indptr);
+        w->on_array(&e->u.sp.data, e->kind, w->ud);
+        w->on_array(&e->u.sp.indices, e->kind, w->ud);
+        w->on_array(&e->u.sp.indptr, e->kind, w->ud);
+        break;
     case AD_K_FRAME:
-        return frame_bytes(&e->u.df);
+        walk_frame(&e->u.df, w);
+        break;
     case AD_K_CATEGORICAL:
-        return ad_array_bytes(&e->u.cat.codes) + ad_array_bytes(&e->u.cat.categories);
+        w->on_array(&e->u.cat.codes, e->kind, w->ud);
+        w->on_array(&e->u.cat.categories, e->kind, w->ud);
+        break;
     case AD_K_NULLABLE_INT:
     case AD_K_NULLABLE_BOOL:
-        return ad_array_bytes(&e->u.nl.values) + ad_array_bytes(&e->u.nl.mask);
+        w->on_array(&e->u.nl.values, e->kind, w->ud);
+        w->on_array(&e->u.nl.mask, e->kind, w->ud);
+        break;
     case AD_K_DICT:
-        return dict_bytes(&e->u.dict);
+        walk_dict(&e->u.dict, w);
+        break;
     case AD_K_OBJECT:
-        return e->u.obj.n * 17 + (e->u.obj.soff ? e->u.obj.soff[e->u.obj.n] : 0);
-    case AD_K_RECARRAY: {
-        uint64_t b = 0;
+        if (w->on_object) w->on_object(&e->u.obj, w->ud);
+        break;
+    case AD_K_RECARRAY:
         for (size_t i = 0; i < e->u.rec.nfields; i++)
-            b += ad_array_bytes(&e->u.rec.fields[i]);
-        return b;
-    }
+            w->on_array(&e->u.rec.fields[i], e->kind, w->ud);
+        break;
     default:
-        return 0;
+        break;
     }
 }
 
-static uint64_t dict_bytes(const ad_dict *d)
+static void walk_dict(const ad_dict *d, const ad_walk *w)
 {
-    uint64_t s = 0;
     for (size_t i = 0; i < d->n; i++)
-        s += elem_bytes(d->vals[i]);
-    return s;
+        walk_elem(d->vals[i], w);
 }
 
-static uint64_t frame_bytes(const ad_frame *f)
+static void walk_frame(const ad_frame *f, const ad_walk *w)
 {
-    uint64_t s = ad_array_bytes(&f->index);
+    w->on_array(&f->index, AD_K_ARRAY, w->ud);
     for (size_t i = 0; i < f->ncols; i++)
-        s += elem_bytes(f->cols[i]);
-    return s;
+        walk_elem(f->cols[i], w);
+}
+
+void ad_anndata_walk(const ad_anndata *a, const ad_walk *w)
+{
+    walk_elem(a->X, w);
+    walk_frame(&a->obs, w);
+    walk_frame(&a->var, w);
+    const ad_dict *dicts[] = {&a->obsm, &a->varm, &a->layers, &a->obsp, &a->varp, &a->uns};
+    for (size_t i = 0; i < sizeof dicts / sizeof *dicts; i++)
+        walk_dict(dicts[i], w);
+    if (a->raw) {
+        walk_elem(a->raw->X, w);
+        walk_frame(&a->raw->var, w);
+        walk_dict(&a->raw->varm, w);
+    }
+}
+
+static void add_array_bytes(const ad_array *arr, ad_kind holder, void *ud)
+{
+    (void)holder;
+    *(uint64_t *)ud += ad_array_bytes(arr);
+}
+
+static void add_object_bytes(const ad_object *obj, void *ud)
+{
+    *(uint64_t *)ud += obj->n * 17 + (obj->soff ? obj->soff[obj->n] : 0);
 }
 
 uint64_t ad_anndata_bytes(const ad_anndata *a)
 {
-    uint64_t s = elem_bytes(a->X) + frame_bytes(&a->obs) + frame_bytes(&a->var) +
-                 dict_bytes(&a->obsm) + dict_bytes(&a->varm) + dict_bytes(&a->layers) +
-                 dict_bytes(&a->obsp) + dict_bytes(&a->varp) + dict_bytes(&a->uns);
-    if (a->raw) s += elem_bytes(a->raw->X) + frame_bytes(&a->raw->var) + dict_bytes(&a->raw->varm);
+    uint64_t s = 0;
+    ad_anndata_walk(
+        a, &(ad_walk){.on_array = add_array_bytes, .on_object = add_object_bytes, .ud = &s});
     return s;
 }
 

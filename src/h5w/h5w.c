@@ -55,6 +55,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "h5ad writer assumes l
 #define XFER_MAX (1u << 20)
 
 typedef struct cpool cpool;
+typedef struct pre_set pre_set;
 
 typedef struct w_ctx {
     const h5w_opts *o;
@@ -66,7 +67,8 @@ typedef struct w_ctx {
     hid_t t_bool; /* numpy bool as h5py stores it: enum int8 {FALSE, TRUE} */
     int nthreads; /* compression threads */
     struct libdeflate_compressor *gz[H5W_MAX_THREADS]; /* one per thread */
-    cpool *pool; /* compression helpers, started by the first chunked dataset */
+    cpool *pool;  /* compression helpers, started by the first chunked dataset */
+    pre_set *pre; /* a small write's chunks compressed before its turn, or NULL */
     uint64_t total, done;
     hid_t file;
     bool v18;            /* file switched to the 1.8 object format */
@@ -522,6 +524,122 @@ static int compress_chunk(adx_compression comp, const cjob *j, uint64_t k,
     return 0;
 }
 
+/* A small write's numeric chunks, compressed before it takes its turn
+ * (h5w_write), so that the turn is libhdf5's calls alone and another
+ * worker's compression runs beside it instead of waiting. The chunks are
+ * those write_chunks makes (same h5w_guess_chunk, same compressor and
+ * level), handed over as if a helper had compressed them, so the file's
+ * bytes are the same. Entries are sorted by array for lookup. */
+typedef struct pre_chunks {
+    const ad_array *a;
+    uint64_t chunk[AD_MAX_NDIM];
+    uint64_t total;
+    uint64_t bytes; /* sum of out[k].n */
+    cout *out;      /* NULL once handed to write_chunks */
+} pre_chunks;
+
+struct pre_set {
+    pre_chunks *v;
+    size_t n, cap;
+    bool nomem;
+};
+
+/* Numeric arrays write_array stores chunk by chunk; record array fields
+ * become one compound dataset instead. */
+static void pre_collect(const ad_array *arr, ad_kind holder, void *ud)
+{
+    pre_set *ps = ud;
+    if (ps->nomem || holder == AD_K_RECARRAY || arr->dtype == AD_STR || arr->ndim == 0 ||
+        arr->n == 0)
+        return;
+    if (ps->n == ps->cap) {
+        size_t nc = ps->cap ? ps->cap * 2 : 16;
+        pre_chunks *nv = realloc(ps->v, nc * sizeof *nv);
+        if (!nv) {
+            ps->nomem = true;
+            return;
+        }
+        ps->v = nv;
+        ps->cap = nc;
+    }
+    ps->v[ps->n++] = (pre_chunks){.a = arr};
+}
+
+static int pre_cmp(const void *x, const void *y)
+{
+    uintptr_t a = (uintptr_t)((const pre_chunks *)x)->a, b = (uintptr_t)((const pre_chunks *)y)->a;
+    return a < b ? -1 : a > b;
+}
+
+static void pre_free(pre_set *ps)
+{
+    if (!ps) return;
+    for (size_t i = 0; i < ps->n; i++) {
+        for (uint64_t k = 0; ps->v[i].out && k < ps->v[i].total; k++)
+            free(ps->v[i].out[k].buf);
+        free(ps->v[i].out);
+    }
+    free(ps->v);
+    free(ps);
+}
+
+/* NULL when there is nothing to compress or memory runs out: the write
+ * then compresses during its turn, as a large one does. */
+static pre_set *pre_compress(const ad_anndata *a, const h5w_opts *o)
+{
+    if (o->compression != ADX_COMP_GZIP && o->compression != ADX_COMP_LZF) return NULL;
+    pre_set *ps = calloc(1, sizeof *ps);
+    if (!ps) return NULL;
+    ad_anndata_walk(a, &(ad_walk){.on_array = pre_collect, .ud = ps});
+    struct libdeflate_compressor *gz = NULL;
+    if (!ps->nomem && ps->n && o->compression == ADX_COMP_GZIP &&
+        !(gz = libdeflate_alloc_compressor(o->level)))
+        ps->nomem = true;
+    scratch sc = {0};
+    for (size_t i = 0; i < ps->n && !ps->nomem; i++) {
+        pre_chunks *pc = &ps->v[i];
+        cjob j = {.a = pc->a, .cb = ad_dtype_size(pc->a->dtype), .total = 1};
+        h5w_guess_chunk(pc->a->ndim, pc->a->shape, j.cb, pc->chunk);
+        for (int d = 0; d < pc->a->ndim; d++) {
+            j.chunk[d] = pc->chunk[d];
+            j.nch[d] = (pc->a->shape[d] + pc->chunk[d] - 1) / pc->chunk[d];
+            j.cb *= (size_t)pc->chunk[d]; /* a small model's chunk: no overflow */
+            j.total *= j.nch[d];
+        }
+        pc->total = j.total;
+        if (!(pc->out = calloc(j.total, sizeof *pc->out))) ps->nomem = true;
+        for (uint64_t k = 0; k < j.total && !ps->nomem; k++) {
+            if (compress_chunk(o->compression, &j, k, gz, &sc, &pc->out[k]) < 0) {
+                ps->nomem = true;
+                break;
+            }
+            pc->out[k].state = 1;
+            pc->bytes += pc->out[k].n;
+        }
+    }
+    free(sc.raw);
+    free(sc.cmp);
+    if (gz) libdeflate_free_compressor(gz);
+    if (ps->nomem || !ps->n) {
+        pre_free(ps);
+        return NULL;
+    }
+    qsort(ps->v, ps->n, sizeof *ps->v, pre_cmp);
+    return ps;
+}
+
+/* The chunks compressed in advance for `a` with this chunk shape, or NULL. */
+static pre_chunks *pre_take(pre_set *ps, const ad_array *a, const uint64_t *chunk)
+{
+    if (!ps) return NULL;
+    pre_chunks key = {.a = a};
+    pre_chunks *pc = bsearch(&key, ps->v, ps->n, sizeof *ps->v, pre_cmp);
+    if (!pc || !pc->out) return NULL;
+    for (int d = 0; d < a->ndim; d++)
+        if (pc->chunk[d] != chunk[d]) return NULL;
+    return pc;
+}
+
 /* With p->mu held: the next chunk anyone may compress, oldest dataset
  * first, while the bytes ahead of the file stay bounded. */
 static cjob *take_chunk(cpool *p, uint64_t *k)
@@ -743,6 +861,15 @@ static int write_chunks(w_ctx *w, hid_t *d, const ad_array *a, const uint64_t *c
     j->total = total;
     j->raw = a->n * ad_dtype_size(a->dtype);
     j->ptr = w->ptr;
+    uint64_t ready = 0;
+    pre_chunks *pc = pre_take(w->pre, a, chunk);
+    if (pc && pc->total == total) {
+        free(j->out);
+        j->out = pc->out;
+        pc->out = NULL;
+        j->next = total; /* nothing left to hand out */
+        ready = pc->bytes;
+    }
     int rc = 0;
     while (rc == 0 && p->head &&
            (p->njobs >= H5W_DEFER_MAX || p->queued + j->raw > H5W_DEFER_BYTES))
@@ -759,9 +886,10 @@ static int write_chunks(w_ctx *w, hid_t *d, const ad_array *a, const uint64_t *c
     p->tail = j;
     p->njobs++;
     p->queued += j->raw;
+    p->ahead += ready;
     if (p->hwait) pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
-    start_helpers(w, p);
+    if (j->next < j->total) start_helpers(w, p);
     if (j->raw > H5W_DEFER_BYTES) return drain_one(w, p);
     return 0;
 }
@@ -1295,8 +1423,8 @@ static hid_t make_str_type(void)
     return t;
 }
 
-static int write_file(const ad_anndata *a, uint64_t bytes, const char *path, const h5w_opts *o,
-                      const adx_ctl *ctl, adx_report *rep, adx_err *err);
+static int write_file(const ad_anndata *a, uint64_t bytes, pre_set *pre, const char *path,
+                      const h5w_opts *o, const adx_ctl *ctl, adx_report *rep, adx_err *err);
 
 /* The small writes' turn: waits in 50 ms steps so that a DELETE or the job
  * timeout stops a job still waiting for it. */
@@ -1343,14 +1471,19 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
     static pthread_mutex_t small_mu = PTHREAD_MUTEX_INITIALIZER;
     uint64_t bytes = ad_anndata_bytes(a);
     bool small = bytes < SMALL_WRITE_BYTES;
-    if (small && take_turn(&small_mu, ctl, err) < 0) return -1;
-    int rc = write_file(a, bytes, path, o, ctl, rep, err);
+    pre_set *pre = small && !o->compress_in_turn ? pre_compress(a, o) : NULL;
+    if (small && take_turn(&small_mu, ctl, err) < 0) {
+        pre_free(pre);
+        return -1;
+    }
+    int rc = write_file(a, bytes, pre, path, o, ctl, rep, err);
     if (small) pthread_mutex_unlock(&small_mu);
+    pre_free(pre);
     return rc;
 }
 
-static int write_file(const ad_anndata *a, uint64_t bytes, const char *path, const h5w_opts *o,
-                      const adx_ctl *ctl, adx_report *rep, adx_err *err)
+static int write_file(const ad_anndata *a, uint64_t bytes, pre_set *pre, const char *path,
+                      const h5w_opts *o, const adx_ctl *ctl, adx_report *rep, adx_err *err)
 {
     /* Error stacks are per thread in the thread-safe build, so automatic
      * printing is switched off for this thread on every call. */
@@ -1360,6 +1493,7 @@ static int write_file(const ad_anndata *a, uint64_t bytes, const char *path, con
                .ctl = ctl,
                .rep = rep,
                .err = err,
+               .pre = pre,
                .t_str = H5I_INVALID_HID,
                .t_bool = H5I_INVALID_HID,
                .dxpl = H5I_INVALID_HID};

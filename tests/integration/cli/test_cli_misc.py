@@ -90,8 +90,10 @@ class Output(CliCase):
     def test_timings(self):
         job = self.assert_ok(self.export(SMALL, extra=["--timings"]))
         t = job["timings"]
-        self.assertEqual(sorted(t), ["load_s", "prepare_s", "write_s"])
+        self.assertEqual(sorted(t), ["commit_s", "load_s", "prepare_s", "write_s", "writer_s"])
         self.assertTrue(all(v >= 0 for v in t.values()))
+        # the write is the writer and the commit, and a little between them
+        self.assertLessEqual(t["writer_s"] + t["commit_s"], t["write_s"])
         self.assertNotIn("timings", self.assert_ok(self.export(SMALL)))
 
     def test_request_from_stdin(self):

@@ -45,15 +45,22 @@ static const comp_case cases[] = {
     {ADX_COMP_LZF, 0, 3},  {ADX_COMP_NONE, 0, 1},
 };
 
-static int write_model(const ad_anndata *a, comp_case cc, adx_report *rep, adx_err *err)
+static int write_model_turn(const ad_anndata *a, comp_case cc, bool in_turn, adx_report *rep,
+                            adx_err *err)
 {
     h5w_opts o;
     h5w_opts_default(&o);
     o.compression = cc.c;
     o.level = cc.level;
     o.threads = cc.threads;
+    o.compress_in_turn = in_turn;
     adx_err_init(err);
     return h5w_write(a, path, &o, NULL, rep, err);
+}
+
+static int write_model(const ad_anndata *a, comp_case cc, adx_report *rep, adx_err *err)
+{
+    return write_model_turn(a, cc, false, rep, err);
 }
 
 /* ------------------------------------------------------------ read helpers */
@@ -876,6 +883,39 @@ START_TEST(output_is_reproducible)
 }
 END_TEST
 
+static bool not_big(const char *key, ad_elem *value, void *ud)
+{
+    (void)value;
+    (void)ud;
+    return strcmp(key, "big") != 0;
+}
+
+/* A small write compresses its chunks before its turn at libhdf5: the same
+ * chunks as compressing them during the turn, so the same bytes, for every
+ * element kind of sample_model (record arrays, which are not chunked,
+ * among them). */
+START_TEST(small_write_compressed_before_its_turn)
+{
+    ad_anndata *a = sample_model();
+    ad_dict_retain(&a->uns, not_big, NULL);
+    ck_assert_uint_lt(ad_anndata_bytes(a), 1u << 20);
+    static const comp_case cc[] = {
+        {ADX_COMP_GZIP, 4, 1}, {ADX_COMP_GZIP, 9, 3}, {ADX_COMP_LZF, 0, 1}};
+    adx_report rep = {0};
+    adx_err err;
+    for (size_t i = 0; i < sizeof cc / sizeof *cc; i++) {
+        ck_assert_msg(write_model_turn(a, cc[i], true, &rep, &err) == 0, "%s", err.detail);
+        long n;
+        unsigned char *want = slurp(path, &n);
+        ck_assert_msg(write_model(a, cc[i], &rep, &err) == 0, "%s", err.detail);
+        assert_file_is(want, n);
+        free(want);
+    }
+    rep_free(&rep);
+    ad_anndata_free(a);
+}
+END_TEST
+
 /* More chunked datasets than the writer keeps waiting (H5W_DEFER_MAX):
  * the early ones are stored while later ones are created, at points that
  * depend on the model only, so any thread count gives the same bytes, and
@@ -1199,6 +1239,7 @@ int main(void)
     tcase_add_test(tc, x_must_be_a_matrix);
     tcase_add_test(tc, frame_columns_must_be_1d);
     tcase_add_test(tc, output_is_reproducible);
+    tcase_add_test(tc, small_write_compressed_before_its_turn);
     tcase_add_test(tc, wide_frame_column_order);
     tcase_add_test(tc, hdf5_failure_names_the_element);
     tcase_add_test(tc, progress_reaches_one_and_cancel_stops);
