@@ -12,7 +12,7 @@ started here on a free 127.0.0.1 port with a temp spool (or point --url at a
 running one for scenario 1 only).
 
 usage: /usr/bin/python3 bench/bench_load.py [--bin build/anndata-exportd]
-       [--clients 32] [--seconds 10] [--repeat 3] [--workers 2] [--tiny]
+       [--clients 32] [--seconds 10] [--repeat 3] [--workers 4] [--tiny]
        [--small-only]
 Run it with Debian's python3 (numpy is needed for the large request).
 """
@@ -218,7 +218,7 @@ def main():
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=4, help="the daemon's workers (its default)")
     ap.add_argument("--rows", type=int, default=4000)
     ap.add_argument("--cols", type=int, default=2500)
     ap.add_argument("--tiny", action="store_true",

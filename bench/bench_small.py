@@ -87,7 +87,7 @@ def main():
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--repeat", type=int, default=3, help="daemon runs per binary")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=4, help="the daemon's workers (its default)")
     ap.add_argument("--cli-only", action="store_true")
     ap.add_argument("--client", choices=["wrk", "python"],
                     default="wrk" if shutil.which("wrk") else "python",
