@@ -1395,9 +1395,7 @@ static int write_top(w_ctx *w, hid_t file, const ad_anndata *a)
 
 void h5w_opts_default(h5w_opts *o)
 {
-    o->compression = ADX_COMP_GZIP;
-    o->level = 4;
-    o->threads = 0;
+    *o = (h5w_opts){.compression = ADX_COMP_GZIP, .level = 4};
 }
 
 static hid_t make_bool_type(void)
