@@ -73,6 +73,9 @@ def main():
                 if p.returncode != 0:
                     raise SystemExit(p.stderr.decode(errors="replace")[:2000])
                 t = json.loads(p.stdout)["timings"]
+                if "writer_s" not in t:
+                    raise SystemExit("%s: --timings has no writer_s/commit_s (a build before"
+                                     " stop 19)" % args.bin)
                 t["wall"] = wall
                 rows[kind].append(t)
 
