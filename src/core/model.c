@@ -534,30 +534,95 @@ static int grow(void **a, void **b, size_t *cap, size_t need, size_t sa, size_t 
     return 0;
 }
 
-int ad_dict_put(ad_dict *d, const char *key, ad_elem *v)
+/* A dict's (keys, vals) and a frame's (names, cols) are the same parallel
+ * arrays of owned names and elements; these work on either. */
+typedef struct pairs {
+    char ***names;
+    ad_elem ***vals;
+    size_t *n, *cap;
+} pairs;
+
+static pairs dict_pairs(ad_dict *d)
 {
-    for (size_t i = 0; i < d->n; i++)
-        if (strcmp(d->keys[i], key) == 0) {
-            ad_elem_free(d->vals[i]);
-            d->vals[i] = v;
-            return 0;
-        }
-    return ad_dict_append(d, key, v);
+    return (pairs){&d->keys, &d->vals, &d->n, &d->cap};
 }
 
-int ad_dict_append(ad_dict *d, const char *key, ad_elem *v)
+static pairs frame_pairs(ad_frame *f)
 {
-    char *k = strdup(key);
-    if (!k || grow((void **)&d->keys, (void **)&d->vals, &d->cap, d->n + 1, sizeof(char *),
+    return (pairs){&f->names, &f->cols, &f->ncols, &f->cap};
+}
+
+static int pairs_append(pairs p, const char *name, ad_elem *v)
+{
+    char *k = strdup(name);
+    if (!k || grow((void **)p.names, (void **)p.vals, p.cap, *p.n + 1, sizeof(char *),
                    sizeof(ad_elem *)) < 0) {
         free(k);
         ad_elem_free(v);
         return -1;
     }
-    d->keys[d->n] = k;
-    d->vals[d->n] = v;
-    d->n++;
+    (*p.names)[*p.n] = k;
+    (*p.vals)[*p.n] = v;
+    (*p.n)++;
     return 0;
+}
+
+static int pairs_put(pairs p, const char *name, ad_elem *v)
+{
+    for (size_t i = 0; i < *p.n; i++)
+        if (strcmp((*p.names)[i], name) == 0) {
+            ad_elem_free((*p.vals)[i]);
+            (*p.vals)[i] = v;
+            return 0;
+        }
+    return pairs_append(p, name, v);
+}
+
+static void pairs_remove_at(pairs p, size_t i)
+{
+    if (i >= *p.n) return;
+    size_t after = *p.n - i - 1;
+    free((*p.names)[i]);
+    ad_elem_free((*p.vals)[i]);
+    memmove(*p.names + i, *p.names + i + 1, after * sizeof **p.names);
+    memmove(*p.vals + i, *p.vals + i + 1, after * sizeof **p.vals);
+    (*p.n)--;
+}
+
+/* Entries that keep() passes move down over the freed ones: one pass. */
+static void pairs_retain(pairs p, ad_keep_fn keep, void *ud)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < *p.n; i++) {
+        if (keep((*p.names)[i], (*p.vals)[i], ud)) {
+            (*p.names)[kept] = (*p.names)[i];
+            (*p.vals)[kept++] = (*p.vals)[i];
+        } else {
+            free((*p.names)[i]);
+            ad_elem_free((*p.vals)[i]);
+        }
+    }
+    *p.n = kept;
+}
+
+static void pairs_free(pairs p)
+{
+    for (size_t i = 0; i < *p.n; i++) {
+        free((*p.names)[i]);
+        ad_elem_free((*p.vals)[i]);
+    }
+    free(*p.names);
+    free(*p.vals);
+}
+
+int ad_dict_put(ad_dict *d, const char *key, ad_elem *v)
+{
+    return pairs_put(dict_pairs(d), key, v);
+}
+
+int ad_dict_append(ad_dict *d, const char *key, ad_elem *v)
+{
+    return pairs_append(dict_pairs(d), key, v);
 }
 
 ad_elem *ad_dict_get(const ad_dict *d, const char *key)
@@ -569,45 +634,18 @@ ad_elem *ad_dict_get(const ad_dict *d, const char *key)
 
 void ad_dict_remove_at(ad_dict *d, size_t i)
 {
-    if (i >= d->n) return;
-    free(d->keys[i]);
-    ad_elem_free(d->vals[i]);
-    memmove(d->keys + i, d->keys + i + 1, (d->n - i - 1) * sizeof *d->keys);
-    memmove(d->vals + i, d->vals + i + 1, (d->n - i - 1) * sizeof *d->vals);
-    d->n--;
-}
-
-/* Entries of parallel (names, values) arrays that keep() passes move down
- * over the freed ones: one pass. */
-static size_t retain_pairs(char **names, ad_elem **vals, size_t n, ad_keep_fn keep, void *ud)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (keep(names[i], vals[i], ud)) {
-            names[kept] = names[i];
-            vals[kept++] = vals[i];
-        } else {
-            free(names[i]);
-            ad_elem_free(vals[i]);
-        }
-    }
-    return kept;
+    pairs_remove_at(dict_pairs(d), i);
 }
 
 void ad_dict_retain(ad_dict *d, ad_keep_fn keep, void *ud)
 {
-    d->n = retain_pairs(d->keys, d->vals, d->n, keep, ud);
+    pairs_retain(dict_pairs(d), keep, ud);
 }
 
 void ad_dict_free(ad_dict *d)
 {
     if (!d) return;
-    for (size_t i = 0; i < d->n; i++) {
-        free(d->keys[i]);
-        ad_elem_free(d->vals[i]);
-    }
-    free(d->keys);
-    free(d->vals);
+    pairs_free(dict_pairs(d));
     memset(d, 0, sizeof *d);
 }
 
@@ -628,43 +666,22 @@ int ad_dict_clone(ad_dict *dst, const ad_dict *src)
 
 int ad_frame_add(ad_frame *f, const char *name, ad_elem *col)
 {
-    for (size_t i = 0; i < f->ncols; i++)
-        if (strcmp(f->names[i], name) == 0) {
-            ad_elem_free(f->cols[i]);
-            f->cols[i] = col;
-            return 0;
-        }
-    return ad_frame_append(f, name, col);
+    return pairs_put(frame_pairs(f), name, col);
 }
 
 int ad_frame_append(ad_frame *f, const char *name, ad_elem *col)
 {
-    char *k = strdup(name);
-    if (!k || grow((void **)&f->names, (void **)&f->cols, &f->cap, f->ncols + 1, sizeof(char *),
-                   sizeof(ad_elem *)) < 0) {
-        free(k);
-        ad_elem_free(col);
-        return -1;
-    }
-    f->names[f->ncols] = k;
-    f->cols[f->ncols] = col;
-    f->ncols++;
-    return 0;
+    return pairs_append(frame_pairs(f), name, col);
 }
 
 void ad_frame_retain(ad_frame *f, ad_keep_fn keep, void *ud)
 {
-    f->ncols = retain_pairs(f->names, f->cols, f->ncols, keep, ud);
+    pairs_retain(frame_pairs(f), keep, ud);
 }
 
 void ad_frame_remove_at(ad_frame *f, size_t i)
 {
-    if (i >= f->ncols) return;
-    free(f->names[i]);
-    ad_elem_free(f->cols[i]);
-    memmove(f->names + i, f->names + i + 1, (f->ncols - i - 1) * sizeof *f->names);
-    memmove(f->cols + i, f->cols + i + 1, (f->ncols - i - 1) * sizeof *f->cols);
-    f->ncols--;
+    pairs_remove_at(frame_pairs(f), i);
 }
 
 int ad_frame_default_index(ad_frame *f, uint64_t n_rows)
@@ -728,12 +745,7 @@ void ad_frame_free(ad_frame *f)
     if (!f) return;
     ad_array_free(&f->index);
     free(f->index_name);
-    for (size_t i = 0; i < f->ncols; i++) {
-        free(f->names[i]);
-        ad_elem_free(f->cols[i]);
-    }
-    free(f->names);
-    free(f->cols);
+    pairs_free(frame_pairs(f));
     memset(f, 0, sizeof *f);
 }
 
