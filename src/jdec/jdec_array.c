@@ -558,7 +558,7 @@ static int fill_encoded(jd *d, jv v, jv_packed *pk, int ndim, const uint64_t *sh
             int c = put_leaf_code(w, t, &scratch, 0);
             if (c) return packed_error(d, c, w, t, i, ndim, shape);
         }
-    if (sz > ss && jv_packed_grow(d->doc, v, n * sz, pk, adx_ptr_str(&d->p), d->err)) return -1;
+    if (sz > ss && jv_packed_grow(v, n * sz, pk, adx_ptr_str(&d->p), d->err)) return -1;
     const char *in = pk->data;
     char *out = pk->base;
     if (enc_same_bytes(e, t)) {

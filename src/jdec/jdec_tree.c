@@ -243,9 +243,8 @@ static int block_resize(jv_block *b, size_t bytes, const char *pointer, adx_err 
     return 0;
 }
 
-int jv_packed_grow(jv_doc *d, jv v, size_t bytes, jv_packed *pk, const char *pointer, adx_err *err)
+int jv_packed_grow(jv v, size_t bytes, jv_packed *pk, const char *pointer, adx_err *err)
 {
-    (void)d;
     if (!jv_packed_get(v, pk)) return adx_err_set(err, ADX_E_INTERNAL, pointer, "no packed block");
     jv_block *b = ((jv_arr *)jv_ptr(v))->blk;
     if (bytes > b->charged && block_resize(b, bytes, pointer, err)) return -1;

@@ -419,7 +419,7 @@ typedef struct jv_packed {
 bool jv_packed_get(jv v, jv_packed *out);
 /* Grow the block to at least `bytes` (charged to the document's budget,
  * an error at `pointer` naming max_request_memory) and refresh *pk. */
-int jv_packed_grow(jv_doc *d, jv v, size_t bytes, jv_packed *pk, const char *pointer, adx_err *err);
+int jv_packed_grow(jv v, size_t bytes, jv_packed *pk, const char *pointer, adx_err *err);
 /* Take the block after its values were converted in place into `bytes`
  * bytes at its start: shrunk to that size, malloc'd (free()), the caller's
  * from now on. The document's budget charge for it is released (the caller
