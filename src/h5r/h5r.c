@@ -1661,9 +1661,27 @@ static int read_compound_frame(rd *r, hid_t ds, ad_frame *f)
     return rc;
 }
 
+/* A new element of `kind` whose fields compound_fields hands to `each`
+ * (ud: the element); NULL after fail(). */
+static ad_elem *compound_elem(rd *r, hid_t ds, ad_kind kind, bool subarrays, field_fn each,
+                              uint64_t *n)
+{
+    ad_elem *e = ad_elem_new(kind);
+    if (!e) {
+        fail(r, ADX_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    *n = 0;
+    if (compound_fields(r, ds, subarrays, n, each, e) < 0) {
+        ad_elem_free(e);
+        return NULL;
+    }
+    return e;
+}
+
 static int rec_field(rd *r, const char *fname, ad_array *col, void *ud)
 {
-    if (ad_recarray_append(ud, fname, col) < 0)
+    if (ad_recarray_append(&((ad_elem *)ud)->u.rec, fname, col) < 0)
         return fail(r, ADX_E_SCHEMA, "record field repeats a name or has the wrong length");
     return 0;
 }
@@ -1672,29 +1690,22 @@ static int rec_field(rd *r, const char *fname, ad_array *col, void *ud)
  * as anndata < 0.8 wrote np.recarray): one 1-d field per member. */
 static ad_elem *read_recarray(rd *r, hid_t ds)
 {
-    ad_elem *e = ad_elem_new(AD_K_RECARRAY);
-    if (!e) {
-        fail(r, ADX_E_NOMEM, "out of memory");
-        return NULL;
-    }
-    uint64_t n = 0;
-    if (compound_fields(r, ds, false, &n, rec_field, &e->u.rec) < 0) {
-        ad_elem_free(e);
-        return NULL;
-    }
-    if (e->u.rec.nfields == 0) {
+    uint64_t n;
+    ad_elem *e = compound_elem(r, ds, AD_K_RECARRAY, false, rec_field, &n);
+    if (e && e->u.rec.nfields == 0) {
         ad_elem_free(e);
         fail(r, ADX_E_SCHEMA, "a record array needs at least one field");
         return NULL;
     }
-    e->u.rec.n = n;
+    if (e) e->u.rec.n = n;
     return e;
 }
 
 static int dict_field(rd *r, const char *fname, ad_array *col, void *ud)
 {
     ad_elem *el = ad_elem_from_array(col);
-    if (!el || ad_dict_append(ud, fname, el) < 0) return fail(r, ADX_E_NOMEM, "out of memory");
+    if (!el || ad_dict_append(&((ad_elem *)ud)->u.dict, fname, el) < 0)
+        return fail(r, ADX_E_NOMEM, "out of memory");
     return 0;
 }
 
@@ -1703,17 +1714,8 @@ static int dict_field(rd *r, const char *fname, ad_array *col, void *ud)
  * mapping of the fields (utils.convert_to_dict). */
 static ad_elem *read_compound_dict(rd *r, hid_t ds)
 {
-    ad_elem *e = ad_elem_new(AD_K_DICT);
-    if (!e) {
-        fail(r, ADX_E_NOMEM, "out of memory");
-        return NULL;
-    }
-    uint64_t n = 0;
-    if (compound_fields(r, ds, true, &n, dict_field, &e->u.dict) < 0) {
-        ad_elem_free(e);
-        return NULL;
-    }
-    return e;
+    uint64_t n;
+    return compound_elem(r, ds, AD_K_DICT, true, dict_field, &n);
 }
 
 static ad_elem *frame_elem(rd *r, hid_t g, int depth)
