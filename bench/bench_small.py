@@ -10,7 +10,8 @@ in the CLI; at least 250 exports/s at 32 concurrent clients with p99 under
 1. CLI: `anndata-exportd export polis_real.json -o out.h5ad`, --runs times
    per binary, interleaved (so a change of machine load hits both alike):
    median wall time (fork to exit) and CPU time (user + sys from wait4,
-   microsecond resolution).
+   microsecond resolution) and minor page faults (each ~20 µs on a VM
+   where they are dear).
 2. Daemon: bench_load.py's small scenario (POST /v1/exports?wait with the
    fixture from --clients keep-alive clients for --seconds) against a daemon
    of each binary in turn, --repeat times each: medians of requests/s, p50,
@@ -47,7 +48,7 @@ def cli_once(binary, out):
     p.stderr.close()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit("%s failed: %s" % (binary, err.decode(errors="replace")[:2000]))
-    return wall, ru.ru_utime + ru.ru_stime
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_minflt
 
 
 def daemon_runs(binary, clients, seconds, repeat, workers, client):
@@ -105,10 +106,9 @@ def main():
                 res[name].append(cli_once(b, os.path.join(tmp, "out.h5ad")))
     cli = {}
     for name, _ in bins:
-        cli[name] = (statistics.median(w for w, _ in res[name]),
-                     statistics.median(c for _, c in res[name]))
-        print("   %-11s wall %6.1f ms   cpu %6.1f ms" % (name, cli[name][0] * 1e3,
-                                                         cli[name][1] * 1e3))
+        cli[name] = tuple(statistics.median(r[i] for r in res[name]) for i in range(3))
+        print("   %-11s wall %6.1f ms   cpu %6.1f ms   page faults %4.0f"
+              % (name, cli[name][0] * 1e3, cli[name][1] * 1e3, cli[name][2]))
     if a.baseline:
         n, o = cli["this build"], cli["baseline"]
         print("   ratio       wall %.1fx, cpu %.1fx faster than the baseline"

@@ -34,6 +34,8 @@ typedef struct adx_limits {
 
 /* Defaults sized for a 24 GiB machine with a few concurrent jobs. */
 void adx_limits_default(adx_limits *l);
+/* Seconds on CLOCK_MONOTONIC, for measuring stages. */
+double adx_mono_s(void);
 
 /* Large buffers about to be written whole (arrays being decoded, their
  * growing parse buffers). Where a page fault is dear (~20 us on a

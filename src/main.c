@@ -12,7 +12,6 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -136,13 +135,6 @@ static int copy_to_stdout(const char *path)
     close(fd);
     errno = e;
     return rc;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static int export_job(pipe_job *j, const char *out, bool timings, double t0, double t1);
@@ -349,7 +341,7 @@ static int export_run(const export_args *ea)
     adx_err err;
     adx_err_init(&err);
     pipe_env env = {.store = store};
-    double t0 = now_s();
+    double t0 = adx_mono_s();
     pipe_job *j = NULL;
     /* No adx-h5check for an h5ad: the file is the user's own and a crash of
      * libhdf5 ends only this command, which is all the helper would
@@ -365,7 +357,7 @@ static int export_run(const export_args *ea)
     if (!j)
         rc = report_error(&err);
     else
-        rc = export_job(j, ea->out, ea->timings, t0, now_s());
+        rc = export_job(j, ea->out, ea->timings, t0, adx_mono_s());
     ds_close(store);
     return rc;
 }
@@ -455,7 +447,7 @@ static int export_job(pipe_job *j, const char *out, bool timings, double t0, dou
         pipe_free(j);
         return report_error(&err);
     }
-    double t2 = now_s();
+    double t2 = adx_mono_s();
 
     bool to_stdout = out && !strcmp(out, "-");
     char *path = NULL;
@@ -483,9 +475,9 @@ static int export_job(pipe_job *j, const char *out, bool timings, double t0, dou
         return report_error(&err);
     }
 
-    double t3 = now_s();
+    double t3 = adx_mono_s();
     int rc = pipe_write(j, path, NULL, &err);
-    double t4 = now_s();
+    double t4 = adx_mono_s();
     if (rc == 0 && to_stdout && copy_to_stdout(path) != 0) {
         adx_err_cause(&err, "stdout: %s", strerror(errno));
         rc = adx_err_set(&err, ADX_E_IO, "", "cannot write the file to stdout");

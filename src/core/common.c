@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 void adx_limits_default(adx_limits *l)
 {
@@ -109,4 +110,11 @@ void *adx_mem_grow(void *p, size_t used, size_t n)
     void *q = realloc(p, n ? n : 1);
     if (q && n > used) adx_mem_fault_in((char *)q + used, n - used);
     return q;
+}
+
+double adx_mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }

@@ -455,6 +455,23 @@ typedef struct scratch {
     size_t cap;
 } scratch;
 
+/* j's chunk layout for array a cut in chunks of `chunk`: the chunk counts
+ * per dimension, the bytes of one full chunk and the number of chunks;
+ * -1 when a chunk's bytes overflow size_t. */
+static int chunk_layout(cjob *j, const ad_array *a, const uint64_t *chunk)
+{
+    j->a = a;
+    j->cb = ad_dtype_size(a->dtype);
+    j->total = 1;
+    for (int i = 0; i < a->ndim; i++) {
+        if (__builtin_mul_overflow(j->cb, (size_t)chunk[i], &j->cb)) return -1;
+        j->chunk[i] = chunk[i];
+        j->nch[i] = (a->shape[i] + chunk[i] - 1) / chunk[i];
+        j->total *= j->nch[i]; /* <= n elements, which fits */
+    }
+    return 0;
+}
+
 struct cpool {
     pthread_mutex_t mu;
     pthread_cond_t work; /* helpers: a chunk to take, or stop */
@@ -531,17 +548,15 @@ static int compress_chunk(adx_compression comp, const cjob *j, uint64_t k,
  * level), handed over as if a helper had compressed them, so the file's
  * bytes are the same. Entries are sorted by array for lookup. */
 typedef struct pre_chunks {
-    const ad_array *a;
-    uint64_t chunk[AD_MAX_NDIM];
-    uint64_t total;
-    uint64_t bytes; /* sum of out[k].n */
-    cout *out;      /* NULL once handed to write_chunks */
+    cjob j;         /* layout and out[] (NULL once handed to write_chunks) */
+    uint64_t bytes; /* sum of j.out[k].n */
 } pre_chunks;
 
 struct pre_set {
     pre_chunks *v;
     size_t n, cap;
     bool nomem;
+    uint64_t charged; /* to the request's budget: every chunk at its full size */
 };
 
 /* Numeric arrays write_array stores chunk by chunk; record array fields
@@ -562,81 +577,92 @@ static void pre_collect(const ad_array *arr, ad_kind holder, void *ud)
         ps->v = nv;
         ps->cap = nc;
     }
-    ps->v[ps->n++] = (pre_chunks){.a = arr};
+    ps->v[ps->n++] = (pre_chunks){.j.a = arr};
 }
 
 static int pre_cmp(const void *x, const void *y)
 {
-    uintptr_t a = (uintptr_t)((const pre_chunks *)x)->a, b = (uintptr_t)((const pre_chunks *)y)->a;
+    uintptr_t a = (uintptr_t)((const pre_chunks *)x)->j.a;
+    uintptr_t b = (uintptr_t)((const pre_chunks *)y)->j.a;
     return a < b ? -1 : a > b;
 }
 
-static void pre_free(pre_set *ps)
+static void pre_free(pre_set *ps, const adx_ctl *ctl)
 {
     if (!ps) return;
     for (size_t i = 0; i < ps->n; i++) {
-        for (uint64_t k = 0; ps->v[i].out && k < ps->v[i].total; k++)
-            free(ps->v[i].out[k].buf);
-        free(ps->v[i].out);
+        for (uint64_t k = 0; ps->v[i].j.out && k < ps->v[i].j.total; k++)
+            free(ps->v[i].j.out[k].buf);
+        free(ps->v[i].j.out);
     }
+    adx_ctl_release(ctl, ps->charged);
     free(ps->v);
     free(ps);
 }
 
-/* NULL when there is nothing to compress or memory runs out: the write
- * then compresses during its turn, as a large one does. */
-static pre_set *pre_compress(const ad_anndata *a, const h5w_opts *o)
+/* NULL when there is nothing to compress, or the request's memory budget or
+ * the machine's memory refuses it: the write then compresses during its
+ * turn, as a large one does, with the pool's bounded buffers. The chunks
+ * (each at most its full size; a small model's arrays are under
+ * SMALL_WRITE_BYTES) are charged to the budget until the write ends. */
+static pre_set *pre_compress(const ad_anndata *a, const h5w_opts *o, const adx_ctl *ctl)
 {
     if (o->compression != ADX_COMP_GZIP && o->compression != ADX_COMP_LZF) return NULL;
     pre_set *ps = calloc(1, sizeof *ps);
     if (!ps) return NULL;
     ad_anndata_walk(a, &(ad_walk){.on_array = pre_collect, .ud = ps});
+    uint64_t need = 0;
+    for (size_t i = 0; i < ps->n && !ps->nomem; i++) {
+        cjob *j = &ps->v[i].j;
+        uint64_t chunk[AD_MAX_NDIM];
+        h5w_guess_chunk(j->a->ndim, j->a->shape, ad_dtype_size(j->a->dtype), chunk);
+        if (chunk_layout(j, j->a, chunk) < 0) ps->nomem = true;
+        need += j->total * (j->cb + sizeof *j->out);
+    }
+    adx_err refused; /* not an error of the export: it compresses in its turn */
+    adx_err_init(&refused);
+    if (ps->nomem || !ps->n || adx_ctl_charge(ctl, need, NULL, &refused) < 0) {
+        pre_free(ps, ctl);
+        return NULL;
+    }
+    ps->charged = need;
     struct libdeflate_compressor *gz = NULL;
-    if (!ps->nomem && ps->n && o->compression == ADX_COMP_GZIP &&
-        !(gz = libdeflate_alloc_compressor(o->level)))
+    if (o->compression == ADX_COMP_GZIP && !(gz = libdeflate_alloc_compressor(o->level)))
         ps->nomem = true;
     scratch sc = {0};
     for (size_t i = 0; i < ps->n && !ps->nomem; i++) {
-        pre_chunks *pc = &ps->v[i];
-        cjob j = {.a = pc->a, .cb = ad_dtype_size(pc->a->dtype), .total = 1};
-        h5w_guess_chunk(pc->a->ndim, pc->a->shape, j.cb, pc->chunk);
-        for (int d = 0; d < pc->a->ndim; d++) {
-            j.chunk[d] = pc->chunk[d];
-            j.nch[d] = (pc->a->shape[d] + pc->chunk[d] - 1) / pc->chunk[d];
-            j.cb *= (size_t)pc->chunk[d]; /* a small model's chunk: no overflow */
-            j.total *= j.nch[d];
-        }
-        pc->total = j.total;
-        if (!(pc->out = calloc(j.total, sizeof *pc->out))) ps->nomem = true;
-        for (uint64_t k = 0; k < j.total && !ps->nomem; k++) {
-            if (compress_chunk(o->compression, &j, k, gz, &sc, &pc->out[k]) < 0) {
+        cjob *j = &ps->v[i].j;
+        if (!(j->out = calloc(j->total, sizeof *j->out))) ps->nomem = true;
+        for (uint64_t k = 0; k < j->total && !ps->nomem; k++) {
+            if (compress_chunk(o->compression, j, k, gz, &sc, &j->out[k]) < 0) {
                 ps->nomem = true;
                 break;
             }
-            pc->out[k].state = 1;
-            pc->bytes += pc->out[k].n;
+            j->out[k].state = 1;
+            ps->v[i].bytes += j->out[k].n;
         }
     }
     free(sc.raw);
     free(sc.cmp);
     if (gz) libdeflate_free_compressor(gz);
-    if (ps->nomem || !ps->n) {
-        pre_free(ps);
+    if (ps->nomem) {
+        pre_free(ps, ctl);
         return NULL;
     }
     qsort(ps->v, ps->n, sizeof *ps->v, pre_cmp);
     return ps;
 }
 
-/* The chunks compressed in advance for `a` with this chunk shape, or NULL. */
-static pre_chunks *pre_take(pre_set *ps, const ad_array *a, const uint64_t *chunk)
+/* The chunks compressed in advance for the dataset laid out as `l`, or
+ * NULL (none, or another layout). */
+static pre_chunks *pre_take(pre_set *ps, const cjob *l)
 {
     if (!ps) return NULL;
-    pre_chunks key = {.a = a};
+    pre_chunks key = {.j.a = l->a};
     pre_chunks *pc = bsearch(&key, ps->v, ps->n, sizeof *ps->v, pre_cmp);
-    if (!pc || !pc->out) return NULL;
-    for (int d = 0; d < a->ndim; d++)
-        if (pc->chunk[d] != chunk[d]) return NULL;
+    if (!pc || !pc->j.out) return NULL;
+    for (int d = 0; d < l->a->ndim; d++)
+        if (pc->j.chunk[d] != l->chunk[d]) return NULL;
     return pc;
 }
 
@@ -834,42 +860,30 @@ static void pool_free(cpool *p)
  * later; see the comment above cout. */
 static int write_chunks(w_ctx *w, hid_t *d, const ad_array *a, const uint64_t *chunk)
 {
-    int nd = a->ndim;
-    size_t cb = ad_dtype_size(a->dtype);
-    uint64_t total = 1;
-    for (int i = 0; i < nd; i++) {
-        if (__builtin_mul_overflow(cb, (size_t)chunk[i], &cb))
-            return fail_model(w, "chunk size overflows");
-        total *= (a->shape[i] + chunk[i] - 1) / chunk[i]; /* <= n elements, which fits */
-    }
+    cjob layout = {0};
+    if (chunk_layout(&layout, a, chunk) < 0) return fail_model(w, "chunk size overflows");
     cpool *p = pool_get(w);
-    cjob *j = calloc(1, sizeof *j);
-    if (j) j->out = calloc(total, sizeof *j->out);
-    if (!p || !j || !j->out) {
-        if (j) free(j->out);
+    cjob *j = p ? calloc(1, sizeof *j) : NULL;
+    pre_chunks *pc = j ? pre_take(w->pre, &layout) : NULL;
+    if (j) {
+        *j = layout;
+        j->out = pc ? pc->j.out : calloc(j->total, sizeof *j->out);
+    }
+    if (!j || !j->out) {
         free(j);
         return adx_err_set(w->err, ADX_E_NOMEM, adx_ptr_str(&w->ptr), "out of memory");
     }
-    j->d = *d;
-    *d = H5I_INVALID_HID;
-    j->a = a;
-    for (int i = 0; i < nd; i++) {
-        j->chunk[i] = chunk[i];
-        j->nch[i] = (a->shape[i] + chunk[i] - 1) / chunk[i];
-    }
-    j->cb = cb;
-    j->total = total;
-    j->raw = a->n * ad_dtype_size(a->dtype);
-    j->ptr = w->ptr;
     uint64_t ready = 0;
-    pre_chunks *pc = pre_take(w->pre, a, chunk);
-    if (pc && pc->total == total) {
-        free(j->out);
-        j->out = pc->out;
-        pc->out = NULL;
-        j->next = total; /* nothing left to hand out */
+    if (pc) {
+        /* compressed before the turn: nothing left to hand out */
+        pc->j.out = NULL;
+        j->next = j->total;
         ready = pc->bytes;
     }
+    j->d = *d;
+    *d = H5I_INVALID_HID;
+    j->raw = a->n * ad_dtype_size(a->dtype);
+    j->ptr = w->ptr;
     int rc = 0;
     while (rc == 0 && p->head &&
            (p->njobs >= H5W_DEFER_MAX || p->queued + j->raw > H5W_DEFER_BYTES))
@@ -1469,14 +1483,14 @@ int h5w_write(const ad_anndata *a, const char *path, const h5w_opts *o, const ad
     static pthread_mutex_t small_mu = PTHREAD_MUTEX_INITIALIZER;
     uint64_t bytes = ad_anndata_bytes(a);
     bool small = bytes < SMALL_WRITE_BYTES;
-    pre_set *pre = small && !o->compress_in_turn ? pre_compress(a, o) : NULL;
+    pre_set *pre = small && !o->compress_in_turn ? pre_compress(a, o, ctl) : NULL;
     if (small && take_turn(&small_mu, ctl, err) < 0) {
-        pre_free(pre);
+        pre_free(pre, ctl);
         return -1;
     }
     int rc = write_file(a, bytes, pre, path, o, ctl, rep, err);
     if (small) pthread_mutex_unlock(&small_mu);
-    pre_free(pre);
+    pre_free(pre, ctl);
     return rc;
 }
 

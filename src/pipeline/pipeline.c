@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,13 +41,6 @@ struct pipe_job {
     char sha256[65];
     double writer_s, commit_s;
 };
-
-static double mono_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* Decoding is the first half of a job's progress; the writer the second. */
 static const double DECODE_SHARE = 0.5;
@@ -577,9 +569,9 @@ int pipe_write_sync(pipe_job *j, const char *out_path, afile_sync sync, const ad
     afile_opts o = {.mode = 0644, .sha256 = true, .sync = sync};
     afile *f = afile_begin(out_path, &o, err);
     if (!f) return -1;
-    double t0 = mono_s();
+    double t0 = adx_mono_s();
     int rc = run_writer(j, f, ctl, err);
-    double t1 = mono_s();
+    double t1 = adx_mono_s();
     if (rc == 0 && adx_ctl_canceled(ctl))
         rc = adx_err_set(err, ADX_E_CANCELED, "", "the job was canceled");
     if (rc != 0) {
@@ -590,7 +582,7 @@ int pipe_write_sync(pipe_job *j, const char *out_path, afile_sync sync, const ad
     afile_result res;
     if (afile_commit(f, &res, err) != 0) return -1;
     j->writer_s = t1 - t0;
-    j->commit_s = mono_s() - t1;
+    j->commit_s = adx_mono_s() - t1;
     j->size = res.size;
     memcpy(j->sha256, res.sha256, sizeof j->sha256);
     j->stage = STAGE_WRITTEN;

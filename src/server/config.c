@@ -29,9 +29,9 @@ void srv_config_defaults(srv_config *c, const char *(*getenv_fn)(const char *))
     /* Twice the two cores of a small machine: a small job's worker waits
      * about half its time (fsyncs, its turn at libhdf5, which runs one write
      * at a time), and another job's decode or compression fills that time
-     * (32 clients posting the fixture conversation on 2 cores: 2 workers
-     * ~109/s, 4 ~129/s, p99 553 -> 497 ms, bench/bench_small.py). A large
-     * job's memory is bounded by max_memory whatever the count. */
+     * (bench/bench_small.py, 32 clients posting the fixture conversation on
+     * 2 cores: 127/s with 2 workers, 162/s with 4). A large job's memory is
+     * bounded by max_memory whatever the count. */
     c->workers = 4;
     adx_limits_default(&c->limits);
     /* A daemon should refuse a 4 GiB body unless asked: 1 GiB by default. */
