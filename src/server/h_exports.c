@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,6 +78,107 @@ enum MHD_Result srv_h_export_delete(srv_req *r)
     return srv_send_empty(r, 204);
 }
 
+/* ---- reading a result in before it is sent ---------------------------- */
+
+/* libmicrohttpd sends a result with sendfile(2) on the loop thread, which
+ * waits for the disk where the file is not in the page cache (evicted
+ * under memory pressure, or after a restart). Such a file is read in by a
+ * pool thread first, the request suspended meanwhile; a page evicted again
+ * between the two is read by sendfile, as before. */
+typedef struct read_in_work {
+    uv_work_t w;
+    srv_req *r; /* NULL once the request let go of it (shutdown) */
+    srv_job *j; /* a reference */
+    int fd;
+    uint64_t off, len;
+    bool full_only;
+} read_in_work;
+
+/* Whether [off, off + len) of fd is all in the page cache: mincore(2) of a
+ * read-only mapping, which faults nothing in, 64 MiB at a time. A failure
+ * answers no: the pool then reads the file, which is only slower. */
+static bool file_resident(int fd, uint64_t off, uint64_t len)
+{
+    enum { WIN_PAGES = 16384 };
+    static unsigned char vec[WIN_PAGES]; /* the loop thread's alone */
+    uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE), end = off + len;
+    for (uint64_t a = off & ~(pg - 1); a < end;) {
+        size_t n = (size_t)(end - a < WIN_PAGES * pg ? end - a : WIN_PAGES * pg);
+        void *m = mmap(NULL, n, PROT_READ, MAP_SHARED, fd, (off_t)a);
+        if (m == MAP_FAILED) return false;
+        int rc = mincore(m, n, vec);
+        munmap(m, n);
+        if (rc != 0) return false;
+        for (size_t i = 0; i < (n + pg - 1) / pg; i++)
+            if (!(vec[i] & 1)) return false;
+        a += n;
+    }
+    return true;
+}
+
+static void read_in_run(uv_work_t *w)
+{
+    read_in_work *rw = w->data;
+    enum { CHUNK = 256 * 1024 };
+    char *buf = malloc(CHUNK);
+    if (!buf) return; /* sendfile reads what is missing */
+    (void)posix_fadvise(rw->fd, (off_t)rw->off, (off_t)rw->len, POSIX_FADV_WILLNEED);
+    for (uint64_t done = 0; done < rw->len;) {
+        size_t n = rw->len - done < CHUNK ? (size_t)(rw->len - done) : CHUNK;
+        ssize_t got = pread(rw->fd, buf, n, (off_t)(rw->off + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        done += (uint64_t)got;
+    }
+    free(buf);
+}
+
+static enum MHD_Result serve_file(srv_req *r, srv_job *j, bool full_only);
+
+static void read_in_done(uv_work_t *w, int status)
+{
+    (void)status;
+    read_in_work *rw = w->data;
+    srv_req *r = rw->r;
+    close(rw->fd);
+    if (r) {
+        r->detach = NULL;
+        r->read_in = NULL;
+        r->read_in_done = true;
+        r->s->metrics.files_read_in++;
+        serve_file(r, rw->j, rw->full_only);
+    }
+    srv_job_unref(rw->j);
+    free(rw);
+}
+
+static void read_in_detach(srv_req *r)
+{
+    if (r->read_in) r->read_in->r = NULL;
+    r->read_in = NULL;
+}
+
+/* Takes fd on success (the request then waits suspended); false leaves
+ * everything to the caller, which sends the file as it is. */
+static bool read_in_start(srv_req *r, srv_job *j, int fd, uint64_t off, uint64_t len,
+                          bool full_only)
+{
+    read_in_work *rw = calloc(1, sizeof *rw);
+    if (!rw) return false;
+    *rw = (read_in_work){.r = r, .j = j, .fd = fd, .off = off, .len = len, .full_only = full_only};
+    rw->w.data = rw;
+    if (uv_queue_work(r->s->loop, &rw->w, read_in_run, read_in_done) != 0) {
+        free(rw);
+        return false;
+    }
+    srv_job_ref(j);
+    r->read_in = rw;
+    r->on_tick = NULL; /* a ?wait that ended: its deadline no longer applies */
+    r->detach = read_in_detach;
+    srv_req_suspend(r);
+    return true;
+}
+
 /* The file of a succeeded job, honouring Range, If-Range and If-None-Match.
  * `full_only` is set for ?wait answers, which never see those headers. */
 static enum MHD_Result serve_file(srv_req *r, srv_job *j, bool full_only)
@@ -129,8 +231,11 @@ static enum MHD_Result serve_file(srv_req *r, srv_job *j, bool full_only)
                            "the range is outside the %llu-byte file", (unsigned long long)size);
     }
     uint64_t len = rr == SRV_RANGE_OK ? last - first + 1 : size;
-    struct MHD_Response *resp =
-        MHD_create_response_from_fd_at_offset64(len, fd, rr == SRV_RANGE_OK ? first : 0);
+    uint64_t off = rr == SRV_RANGE_OK ? first : 0;
+    if (r->m != SRV_M_HEAD && len && !r->read_in_done && !file_resident(fd, off, len) &&
+        read_in_start(r, j, fd, off, len, full_only))
+        return MHD_YES;
+    struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, off);
     if (!resp) {
         close(fd);
         adx_err e;

@@ -90,6 +90,10 @@ struct srv_req {
     void (*detach)(srv_req *r);
     srv_job_watch watch; /* ?wait on a job */
     int64_t wait_deadline;
+    /* a result file being read into the page cache before it is sent
+     * (h_exports.c); read_in_done once it was, so it is sent as it is */
+    struct read_in_work *read_in;
+    bool read_in_done;
 };
 
 static inline srv_req *srv_req_of_watch(srv_job_watch *w)

@@ -110,10 +110,13 @@ char *srv_metrics_render(const srv_state *s, size_t *len)
         "# HELP adx_http_received_bytes_total Request body bytes received.\n"
         "# TYPE adx_http_received_bytes_total counter\nadx_http_received_bytes_total %llu\n"
         "# HELP adx_http_sent_bytes_total Response body bytes queued.\n"
-        "# TYPE adx_http_sent_bytes_total counter\nadx_http_sent_bytes_total %llu\n",
+        "# TYPE adx_http_sent_bytes_total counter\nadx_http_sent_bytes_total %llu\n"
+        "# HELP adx_files_read_in_total Result downloads whose file a worker read from disk"
+        " first (it was not all in the page cache).\n"
+        "# TYPE adx_files_read_in_total counter\nadx_files_read_in_total %llu\n",
         s->jobs.n_queued + s->jobs.n_validating, s->cfg.queue_max, s->cfg.workers,
         s->jobs.n_running, m->worker_busy_s, (unsigned long long)m->bytes_in,
-        (unsigned long long)m->bytes_out);
+        (unsigned long long)m->bytes_out, (unsigned long long)m->files_read_in);
     if (b.oom) {
         free(b.p);
         return NULL;

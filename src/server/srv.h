@@ -34,6 +34,7 @@ typedef struct srv_metrics {
     uint64_t hist_n[SRV_RT__COUNT];
     double worker_busy_s;
     uint64_t bytes_in, bytes_out;
+    uint64_t files_read_in; /* downloads whose file was read in by the pool first */
 } srv_metrics;
 
 /* The spool (spool.c): <spool>/jobs/<id>/ and <spool>/tmp/. */

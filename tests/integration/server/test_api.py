@@ -183,6 +183,45 @@ class FlowTest(Base):
         self.assertEqual(body, b"")
         self.assertEqual(int(h["content-length"]), size)
 
+    def files_read_in(self):
+        st, _, m = self.d.request("GET", "/metrics")
+        self.assertEqual(st, 200)
+        line = [ln for ln in m.decode().splitlines() if ln.startswith("adx_files_read_in_total ")]
+        return int(line[0].split()[1])
+
+    def test_file_out_of_page_cache_is_read_in_by_a_worker(self):
+        # sendfile runs on the loop thread: a file not in the page cache
+        # would make it wait for the disk, so a worker reads it in first
+        st, h, data = self.d.request("POST", "/v1/exports?wait=60", small_request(3))
+        self.assertEqual(st, 200)
+        self.assertEqual(self.files_read_in(), 0)  # just written: sent as it is
+        jid = h["content-location"].rsplit("/", 1)[1]
+        path = "/v1/exports/%s/file" % jid
+        result = os.path.join(self.d.spool, "jobs", jid, "result.h5ad")
+
+        def evict():
+            fd = os.open(result, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+        evict()
+        st, h, again = self.d.request("GET", path)
+        self.assertEqual(st, 200)
+        self.assertEqual(again, data)
+        self.assertEqual(self.files_read_in(), 1)
+        st, h, again = self.d.request("GET", path)  # in the cache now
+        self.assertEqual(again, data)
+        self.assertEqual(self.files_read_in(), 1)
+        evict()
+        st, h, part = self.d.request("GET", path, headers={"Range": "bytes=100-199"})
+        self.assertEqual(st, 206)
+        self.assertEqual(part, data[100:200])
+        st, h, body = self.d.request("HEAD", path)  # no body, nothing to read
+        self.assertEqual(st, 200)
+        self.assertEqual(self.files_read_in(), 2)
+
     def test_list_filter_and_pages(self):
         ids = []
         for i in range(5):
