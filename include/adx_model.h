@@ -116,8 +116,9 @@ typedef struct ad_dict {
 
 typedef struct ad_frame {
     uint64_t n_rows;
-    ad_array index;   /* 1-d AD_STR with n_rows entries (always present once built) */
-    char *index_name; /* NULL = unnamed; h5ad then names the index dataset "_index" */
+    ad_array index;     /* 1-d AD_STR with n_rows entries (always present once built) */
+    char *index_name;   /* NULL = unnamed; h5ad then names the index dataset "_index" */
+    bool index_default; /* "0".."n-1" made because none was given (ad_frame_default_index) */
     size_t ncols, cap;
     char **names;   /* column order */
     ad_elem **cols; /* AD_K_ARRAY (1-d), CATEGORICAL, NULLABLE_*, or OBJECT before sanitize */
@@ -459,6 +460,13 @@ typedef struct adx_err adx_err; /* adx_err.h */
  * ADX_E_SHAPE at the element's JSON pointer below `base` (NULL = "", e.g.
  * "/obsm/X_pca") and a message with both numbers. */
 int ad_anndata_check(const ad_anndata *a, const char *base, adx_err *err);
+/* anndata keeps a DataFrame in obsm, varm or raw.varm only under its axis'
+ * names (obs_names, var_names, raw.var_names) and refuses to read a file
+ * where it is not. A frame that came without an index (records without
+ * "_index", a frame without "index") takes them; a frame whose index was
+ * given must equal them, which ad_anndata_check enforces. The copies are
+ * charged to `budget` (NULL: none); -1 with err set when it refuses. */
+int ad_anndata_frames_take_axis_names(ad_anndata *a, struct adx_budget *budget, adx_err *err);
 /* A writer's assertion of the same rules: a model that fails them is a bug
  * in whoever built it, not in the client's input, so the error is
  * ADX_E_INTERNAL (same pointer, the shape message in the detail). */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "adx_err.h"
+#include "adx_utf8.h"
 
 /* anndata's write order (write_h5ad: X, obs, var, obsm, varm, layers, obsp,
  * varp, uns, raw), which every writer keeps. */
@@ -128,8 +129,52 @@ static int ndim_of(const ad_elem *e)
 
 static int check_frame(chk *c, const ad_frame *f, const char *what);
 
+/* At most cap-1 bytes of a name for a message: whole UTF-8 sequences, "?"
+ * for a byte that starts none (a detail must be valid UTF-8). */
+static void shown(const char *s, uint64_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (uint64_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = utf8_decode((const unsigned char *)s + i, (size_t)(len - i), &cp);
+        if (o + (n ? n : 1) + 1 > cap) break;
+        if (n)
+            memcpy(out + o, s + i, n);
+        else
+            out[o] = '?';
+        o += n ? n : 1;
+        i += n ? n : 1;
+    }
+    out[o] = '\0';
+}
+
+/* A frame in obsm/varm/raw.varm under other names than its axis': anndata
+ * refuses to read it back (ad_anndata_frames_take_axis_names). */
+static int check_frame_names(chk *c, const ad_frame *f, const ad_array *names, const char *which)
+{
+    if (f->index_default || !names->soff || !f->index.soff || f->index.n != names->n) return 0;
+    for (uint64_t i = 0; i < names->n; i++) {
+        uint64_t a = f->index.soff[i], la = f->index.soff[i + 1] - a;
+        uint64_t b = names->soff[i], lb = names->soff[i + 1] - b;
+        if (la == lb && !memcmp(f->index.str + a, names->str + b, la)) continue;
+        char got[64], want[64];
+        shown(f->index.str + a, la - 1, got, sizeof got);
+        shown(names->str + b, lb - 1, want, sizeof want);
+        size_t m = push(c, "index");
+        adx_err_set(c->err, ADX_E_SHAPE, c->ptr,
+                    "index[%" PRIu64 "] is \"%s\" where %s has \"%s\": anndata keeps a "
+                    "DataFrame here only under its axis' names, in their order (leave the index "
+                    "out to take them)",
+                    i, got, which, want);
+        pop(c, m);
+        return -1;
+    }
+    return 0;
+}
+
 /* An element of obsm/varm/raw.varm: its first dimension is the axis. */
-static int check_rows(chk *c, const ad_elem *e, uint64_t want, const char *axis)
+static int check_rows(chk *c, const ad_elem *e, uint64_t want, const char *axis,
+                      const ad_array *names, const char *which)
 {
     if (ndim_of(e) < 1)
         return adx_err_set(c->err, ADX_E_SHAPE, c->ptr,
@@ -139,6 +184,7 @@ static int check_rows(chk *c, const ad_elem *e, uint64_t want, const char *axis)
     if (got != want)
         return adx_err_set(c->err, ADX_E_SHAPE, c->ptr,
                            "has %" PRIu64 " rows, expected %" PRIu64 " rows (%s)", got, want, axis);
+    if (e->kind == AD_K_FRAME && check_frame_names(c, &e->u.df, names, which) < 0) return -1;
     if (e->kind == AD_K_FRAME) return check_frame(c, &e->u.df, "the frame");
     return 0;
 }
@@ -208,7 +254,9 @@ static int check_ns(chk *c, const ad_anndata *a, ad_ns ns)
         for (size_t i = 0; i < d->n; i++) {
             size_t m = push(c, d->keys[i]);
             int r = in->cols == AD_AXIS_NONE
-                        ? check_rows(c, d->vals[i], axis_len(a, in->rows), axis_name(in->rows))
+                        ? check_rows(c, d->vals[i], axis_len(a, in->rows), axis_name(in->rows),
+                                     in->rows == AD_AXIS_OBS ? &a->obs.index : &a->var.index,
+                                     in->rows == AD_AXIS_OBS ? "obs_names" : "var_names")
                         : check_matrix(c, d->vals[i], axis_len(a, in->rows), axis_len(a, in->cols),
                                        axis_name(in->rows), axis_name(in->cols));
             if (r < 0) return -1;
@@ -247,7 +295,9 @@ static int check_raw(chk *c, const ad_anndata *a)
     m = push(c, "varm");
     for (size_t i = 0; i < raw->varm.n; i++) {
         size_t mk = push(c, raw->varm.keys[i]);
-        if (check_rows(c, raw->varm.vals[i], raw->var.n_rows, "raw.var rows") < 0) return -1;
+        if (check_rows(c, raw->varm.vals[i], raw->var.n_rows, "raw.var rows", &raw->var.index,
+                       "raw.var_names") < 0)
+            return -1;
         pop(c, mk);
     }
     pop(c, m);

@@ -3,6 +3,7 @@
 #include "adx_model.h"
 
 #include "adx_common.h"
+#include "adx_err.h"
 
 #include <math.h>
 #include <sys/mman.h>
@@ -736,8 +737,36 @@ int ad_frame_default_index(ad_frame *f, uint64_t n_rows)
     }
     ad_array_free(&f->index);
     f->index = idx;
+    f->index_default = true;
     f->n_rows = n_rows;
     return 0;
+}
+
+static int frames_take_names(ad_dict *d, const ad_array *names, adx_budget *budget, adx_err *err)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        ad_frame *f = d->vals[i]->kind == AD_K_FRAME ? &d->vals[i]->u.df : NULL;
+        /* a row count that disagrees is ad_anndata_check's 400 */
+        if (!f || !f->index_default || f->n_rows != names->n) continue;
+        uint64_t bytes =
+            (names->n + 1) * sizeof(uint64_t) + (names->soff ? names->soff[names->n] : 0);
+        if (adx_budget_charge(budget, bytes, NULL, err) < 0) return -1;
+        ad_array copy;
+        if (ad_array_clone(&copy, names) < 0)
+            return adx_err_set(err, ADX_E_NOMEM, "", "out of memory");
+        ad_array_free(&f->index);
+        f->index = copy;
+        f->index_default = false;
+    }
+    return 0;
+}
+
+int ad_anndata_frames_take_axis_names(ad_anndata *a, adx_budget *budget, adx_err *err)
+{
+    if (frames_take_names(&a->obsm, &a->obs.index, budget, err) < 0 ||
+        frames_take_names(&a->varm, &a->var.index, budget, err) < 0)
+        return -1;
+    return a->raw ? frames_take_names(&a->raw->varm, &a->raw->var.index, budget, err) : 0;
 }
 
 void ad_frame_free(ad_frame *f)
@@ -753,6 +782,7 @@ int ad_frame_clone(ad_frame *dst, const ad_frame *src)
 {
     memset(dst, 0, sizeof *dst);
     dst->n_rows = src->n_rows;
+    dst->index_default = src->index_default;
     if (src->index.soff || src->index.data) {
         if (ad_array_clone(&dst->index, &src->index) < 0) goto fail;
     }

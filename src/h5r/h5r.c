@@ -2273,7 +2273,9 @@ static ad_anndata *read_root(rd *r)
     }
     if (read_raw(r, root, a) < 0 || fold_uns_categories(r, a) < 0 || move_neighbor_graphs(r, a) < 0)
         goto out;
-    if (ad_anndata_check(a, NULL, r->err) < 0) goto out;
+    if (ad_anndata_frames_take_axis_names(a, r->ctl ? r->ctl->budget : NULL, r->err) < 0 ||
+        ad_anndata_check(a, NULL, r->err) < 0)
+        goto out;
     if (report_unknown(r, root) < 0) goto out;
     rc = 0;
 out:

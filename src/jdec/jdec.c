@@ -593,7 +593,9 @@ ad_anndata *jdec_doc_anndata(jdec_doc *doc, const char *member, const jdec_opts 
     if (jv_doc_failed(d.doc, NULL, err)) goto fail;
     /* The decoder's own checks name the JSON form that disagrees; the
      * model's one check is what every reader ends with. */
-    if (ad_anndata_check(a, o ? o->base_ptr : NULL, err) < 0) goto fail;
+    if (ad_anndata_frames_take_axis_names(a, d.budget, err) < 0 ||
+        ad_anndata_check(a, o ? o->base_ptr : NULL, err) < 0)
+        goto fail;
     glob_set_free(d.cat);
     return a;
 #undef ENTER

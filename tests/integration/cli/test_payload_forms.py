@@ -230,6 +230,38 @@ class Frames(CliCase):
         self.assertEqual(list(a.var_names), ["0"])
         self.assertEqual(a.obs["label"].dtype, object)
 
+    def test_frames_in_obsm_and_varm_follow_the_axis_names(self):
+        # anndata reads a DataFrame in obsm/varm back only under obs_names /
+        # var_names: a frame without an index takes them; a given index that
+        # differs is a 400 at its pointer, not a file anndata refuses
+        req = {"adata": {
+            "obs": {"index": ["p", "q"]}, "var": {"index": ["g1"]},
+            "obsm": {"recs": [{"a": 1}, {"a": 2}],
+                     "cols": {"columns": {"c": ["x", "y"]}},
+                     "named": {"index": ["p", "q"], "columns": {"b": [1.5, 2.5]}}},
+            "varm": {"split": {"columns": ["s"], "data": [[7]]}},
+            "raw": {"X": [[1, 2], [3, 4]], "var": {"index": ["r1", "r2"]},
+                    "varm": {"f": [{"z": 1}, {"z": 2}]}},
+        }}
+        res = self.export(req)
+        self.assert_ok(res)
+        a = anndata.read_h5ad(res.path)
+        for k in ("recs", "cols", "named"):
+            self.assertEqual(list(a.obsm[k].index), ["p", "q"], k)
+        self.assertEqual(a.obsm["recs"]["a"].tolist(), [1, 2])
+        self.assertEqual(list(a.varm["split"].index), ["g1"])
+        self.assertEqual(list(a.raw.varm["f"].index), ["r1", "r2"])
+        os.unlink(res.path)
+        for where, frame, ptr in (
+                ("obsm", {"index": ["q", "p"], "columns": {}}, "/adata/obsm/d/index"),
+                ("obsm", [{"_index": "0", "v": 1}, {"_index": "1", "v": 2}], "/adata/obsm/d/index"),
+                ("varm", {"index": ["x"], "columns": {}}, "/adata/varm/d/index")):
+            bad = {"adata": {"obs": {"index": ["p", "q"]}, "var": {"index": ["g1"]},
+                             where: {"d": frame}}}
+            res = self.export(bad)
+            p = self.assert_problem(res, ptr)
+            self.assertIn("obs_names" if where == "obsm" else "var_names", p["detail"])
+
 
 class Uns(CliCase):
     def test_nested_values(self):
