@@ -362,28 +362,34 @@ static int decode_raw(jd *d, jv v, ad_anndata *a, dims *dm)
             return -1;
         }
     }
+    jv jx = jv_object_get(v, "X");
+    /* anndata writes raw as X, var and varm, and a raw group without X
+     * reads back as raw of the main X, losing raw.var (formats.md) */
+    if (jv_none(jx) || jv_is_null(jx)) {
+        size_t m = adx_ptr_key(&d->p, "X");
+        jd_fail(d, ADX_E_SCHEMA,
+                "raw needs X (the matrix raw.var describes); for no raw send "
+                "\"raw\": null or leave it out");
+        adx_ptr_pop(&d->p, m);
+        return -1;
+    }
     if (!(a->raw = calloc(1, sizeof *a->raw))) return jd_nomem(d);
     ad_raw *raw = a->raw;
     dims rd = {.n_obs = dm->n_obs, .obs_known = dm->obs_known};
-    jv jx = jv_object_get(v, "X");
-    size_t mp, ms;
+    size_t mp = adx_ptr_key(&d->p, "X"), ms = adx_ptr_key(&d->s, "X");
     int r = 0;
-    if (!jv_none(jx) && !jv_is_null(jx)) {
-        mp = adx_ptr_key(&d->p, "X");
-        ms = adx_ptr_key(&d->s, "X");
-        raw->X = matrix_2d(d, jx);
-        if (!raw->X) r = -1;
-        if (!r)
-            r = agree(d, adx_ptr_str(&d->p), dim_of(raw->X, 0), &dm->n_obs, &dm->obs_known, "n_obs",
-                      "rows");
-        if (!r) {
-            rd.n_vars = dim_of(raw->X, 1);
-            rd.vars_known = true;
-        }
-        adx_ptr_pop(&d->p, mp);
-        adx_ptr_pop(&d->s, ms);
-        if (r) return -1;
+    raw->X = matrix_2d(d, jx);
+    if (!raw->X) r = -1;
+    if (!r)
+        r = agree(d, adx_ptr_str(&d->p), dim_of(raw->X, 0), &dm->n_obs, &dm->obs_known, "n_obs",
+                  "rows");
+    if (!r) {
+        rd.n_vars = dim_of(raw->X, 1);
+        rd.vars_known = true;
     }
+    adx_ptr_pop(&d->p, mp);
+    adx_ptr_pop(&d->s, ms);
+    if (r) return -1;
     jd_frame_info fi = {0};
     jv jvar = jv_object_get(v, "var");
     if (!jv_none(jvar)) {

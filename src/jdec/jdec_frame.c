@@ -1224,6 +1224,13 @@ ad_elem *jd_recarray(jd *d, jv v)
         adx_ptr_pop(&d->p, m);
         return NULL;
     }
+    /* numpy has structured dtypes without fields, HDF5 no compound type
+     * without members: refused for every format alike */
+    if (jv_object_size(jf) == 0) {
+        jd_fail(d, ADX_E_SCHEMA, "a rec-array needs at least one field");
+        adx_ptr_pop(&d->p, m);
+        return NULL;
+    }
     ad_elem *e = NULL;
     if (jd_check_keys(d, jv_object_size(jf)) || !(e = ad_elem_new(AD_K_RECARRAY))) {
         if (!adx_err_failed(d->err)) jd_nomem(d);
@@ -1237,6 +1244,7 @@ ad_elem *jd_recarray(jd *d, jv v)
         size_t mk = adx_ptr_key(&d->p, key);
         ad_array a = {0};
         int r = jd_check_str(d, strlen(key));
+        if (!r && !*key) r = jd_fail(d, ADX_E_SCHEMA, "a rec-array field needs a name");
         if (!r && jv_is_array(val)) {
             /* The Column rules, without categoricals; a field must end up
              * a plain typed array. */
