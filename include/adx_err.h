@@ -57,6 +57,7 @@ typedef enum adx_errtype {
     ADX_E_QUEUE_FULL,   /* 429 */
     ADX_E_UNAVAILABLE,  /* 503 */
     ADX_E_NO_SPACE,     /* 507 the spool has no room (quota or disk full) */
+    ADX_E_JOB_FAILED,   /* 422 a job past job_timeout, or interrupted on every attempt */
     ADX_E__COUNT
 } adx_errtype;
 

@@ -34,6 +34,7 @@ static const struct {
     [ADX_E_QUEUE_FULL] = {"queue-full", "Too many jobs", 429, true},
     [ADX_E_UNAVAILABLE] = {"unavailable", "Service unavailable", 503, true},
     [ADX_E_NO_SPACE] = {"insufficient-storage", "Insufficient storage", 507, true},
+    [ADX_E_JOB_FAILED] = {"job-failed", "Job could not be completed", 422},
 };
 
 adx_errtype adx_errtype_for_status(int status, adx_errtype fallback)

@@ -154,21 +154,16 @@ static void unsuspend_list(srv_req *r)
     r->detach = NULL;
 }
 
-static bool token_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.' || c == ':';
-}
-
 static void set_request_id(srv_req *r)
 {
     const char *h = srv_req_header(r, "X-Request-ID");
     if (h) {
         size_t n = strlen(h);
-        bool ok = n > 0 && n <= 64;
+        bool ok = n > 0 && n < sizeof r->rid && h[0] != ' ' && h[n - 1] != ' ';
         for (size_t i = 0; ok && i < n; i++)
-            ok = token_char(h[i]);
-        /* An id we cannot log or echo safely is replaced, not trusted. */
+            ok = h[i] >= 0x20 && h[i] < 0x7f;
+        /* Printable ASCII is echoed and logged as it is (the log is JSON);
+         * control bytes, other bytes or an over-long id are replaced. */
         if (ok) {
             memcpy(r->rid, h, n + 1);
             return;
@@ -178,6 +173,43 @@ static void set_request_id(srv_req *r)
     srv_random(b, sizeof b);
     for (int i = 0; i < 16; i++)
         snprintf(r->rid + 2 * i, 3, "%02x", b[i]);
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* libmicrohttpd decodes %XX in place, so a "%00" would end the path there
+ * ("/v1/datasets/a%00b" named dataset "a"). It stays the three bytes "%00",
+ * which no route, id or dataset name accepts; everything else decodes as
+ * libmicrohttpd's own unescaper does. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *p = s; *p;) {
+        int hi = p[0] == '%' ? hexval(p[1]) : -1, lo = hi >= 0 ? hexval(p[2]) : -1;
+        if (lo >= 0 && (hi | lo)) {
+            *w++ = (char)(hi * 16 + lo);
+            p += 3;
+        } else {
+            *w++ = *p++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+/* The bytes a forwarded path prefix may hold, echoed into links. */
+static bool token_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == ':';
 }
 
 static bool host_ok(const char *h)
@@ -352,8 +384,8 @@ static enum MHD_Result preflight(srv_req *r)
     snprintf(age, sizeof age, "%u", r->s->cfg.cors_max_age);
     MHD_add_response_header(resp, "Access-Control-Allow-Methods", srv_route_allow(r->route));
     MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                            "Authorization, Content-Type, X-Request-ID, Range, If-None-Match, "
-                            "If-Range");
+                            "Authorization, Content-Type, Content-Encoding, X-Request-ID, Range, "
+                            "If-None-Match, If-Range");
     MHD_add_response_header(resp, "Access-Control-Max-Age", age);
     return srv_respond(r, 204, resp);
 }
@@ -650,10 +682,10 @@ int srv_http_start(srv_state *s, adx_err *err)
         flags, s->cfg.listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_logger, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout, sigpipe, 1,
-        MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)s->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)s->cfg.max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)s->cfg.connection_timeout, sigpipe, 1, MHD_OPTION_END);
     if (!s->http.mhd)
         return adx_err_set(err, ADX_E_IO, "/listen", "cannot listen on %s:%u (in use?)",
                            s->cfg.listen_host, s->cfg.listen_port);

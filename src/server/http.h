@@ -39,7 +39,7 @@ struct srv_req {
     srv_method m;
     char method[12];
     char path[512];
-    char rid[72];
+    char rid[136];
     char base[600];
     char origin[256];
     bool cors;          /* Origin present and allowed */

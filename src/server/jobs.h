@@ -47,7 +47,7 @@ enum { SRV_CANCEL_CLIENT = 1, SRV_CANCEL_SHUTDOWN = 2, SRV_CANCEL_TIMEOUT = 3 };
 
 struct srv_job {
     char id[SRV_ID_LEN + 1];
-    char rid[72]; /* X-Request-ID of the POST that created it ("" after a restart) */
+    char rid[136]; /* X-Request-ID of the POST that created it ("" after a restart) */
     srv_job_state state;
     int64_t created_ms, started_ms, finished_ms; /* 0 = not yet */
     adx_format format;

@@ -215,11 +215,10 @@ static void export_run(uv_work_t *w)
         unlink(ew->out_path);
         adx_err te;
         adx_err_init(&te);
-        adx_err_set(&te, ADX_E_LIMIT, "",
+        adx_err_set(&te, ADX_E_JOB_FAILED, "",
                     "the job ran longer than job_timeout (%llu s) and was stopped",
                     (unsigned long long)ew->job_timeout);
-        adx_err_set_status(&te, 413);
-        adx_err_set(&ew->err, ADX_E_LIMIT, "", "%s", te.detail);
+        adx_err_set(&ew->err, ADX_E_JOB_FAILED, "", "%s", te.detail);
         ew->error = adx_err_problem(&te, NULL, NULL);
     } else if (c == SRV_CANCEL_CLIENT) {
         ew->event = SRV_EV_CANCEL;

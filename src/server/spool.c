@@ -451,7 +451,7 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
                 json_pack("{s:s, s:i}", "job_id", id, "attempts", (int)j->attempts));
         adx_err e;
         adx_err_init(&e);
-        adx_err_set(&e, ADX_E_INTERNAL, "",
+        adx_err_set(&e, ADX_E_JOB_FAILED, "",
                     "the job was interrupted %u times by crashes of the daemon while it ran; it "
                     "is not run again",
                     j->attempts);

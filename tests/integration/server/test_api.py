@@ -183,6 +183,23 @@ class FlowTest(Base):
         self.assertEqual(body, b"")
         self.assertEqual(int(h["content-length"]), size)
 
+    def test_percent_00_does_not_cut_the_path(self):
+        # libmicrohttpd's decoding made "%00" end the path: "ID%00x/file"
+        # was the job itself and "a%00b" named dataset "a"
+        st, h, data = self.d.request("POST", "/v1/exports?wait=60", small_request(4))
+        self.assertEqual(st, 200)
+        jid = h["content-location"].rsplit("/", 1)[1]
+        st, h, b = self.d.request("GET", "/v1/exports/%s%%00x/file" % jid)
+        self.assertProblem(st, h, b, 404)
+        st, h, b = self.d.request("DELETE", "/v1/exports/%s%%00x" % jid)
+        self.assertProblem(st, h, b, 404)
+        self.assertEqual(self.d.json("GET", "/v1/exports/" + jid)[0], 200)
+        st, h, b = self.d.request("PUT", "/v1/datasets/a%00b", small_request(4),
+                                  headers={"Content-Type": "application/json"})
+        p = self.assertProblem(st, h, b, 400)
+        self.assertEqual(p["errors"][0]["pointer"], "/name")
+        self.assertEqual(self.d.json("GET", "/v1/datasets/a")[0], 404)
+
     def files_read_in(self):
         st, _, m = self.d.request("GET", "/metrics")
         self.assertEqual(st, 200)
@@ -266,8 +283,12 @@ class FlowTest(Base):
     def test_request_id_echoed_or_generated(self):
         st, h, _ = self.d.request("GET", "/v1/version", headers={"X-Request-ID": "trace-42"})
         self.assertEqual(h["x-request-id"], "trace-42")
-        st, h, _ = self.d.request("GET", "/v1/version", headers={"X-Request-ID": "bad id\x7f"})
-        self.assertRegex(h["x-request-id"], r"^[0-9a-f]{32}$")
+        for rid in ("a.b_c~d", "trace=1/2", "a b", "x" * 135):  # printable ASCII: echoed
+            st, h, _ = self.d.request("GET", "/v1/version", headers={"X-Request-ID": rid})
+            self.assertEqual(h["x-request-id"], rid)
+        for rid in ("bad id\x7f", "x" * 136, "tab\there"):
+            st, h, _ = self.d.request("GET", "/v1/version", headers={"X-Request-ID": rid})
+            self.assertRegex(h["x-request-id"], r"^[0-9a-f]{32}$")
         st, h, _ = self.d.request("GET", "/nope")
         self.assertRegex(h["x-request-id"], r"^[0-9a-f]{32}$")
         self.assertIn('"request_id":"trace-42"', self.d.logs())
@@ -571,6 +592,8 @@ class AuthCorsTest(Base):
         self.assertEqual(h["access-control-allow-origin"], "https://app.example")
         self.assertIn("POST", h["access-control-allow-methods"])
         self.assertIn("Authorization", h["access-control-allow-headers"])
+        # a browser sends gzip bodies only when the preflight allows it
+        self.assertIn("Content-Encoding", h["access-control-allow-headers"])
         self.assertEqual(h["access-control-max-age"], "600")
         pre["Origin"] = "https://evil.example"
         st, h, b = self.d.request("OPTIONS", "/v1/exports", headers=pre)

@@ -387,6 +387,7 @@ class Faults(Base):
         j = self.d.wait_job(three)
         self.assertEqual(j["state"], "failed")
         self.assertIn("interrupted 3 times by crashes", j["error"]["detail"])
+        self.assertEqual(j["error"]["status"], 422)  # failed on its attempts: no bug
         j = self.d.wait_job(two)  # two crashes: it still runs
         self.assertEqual(j["state"], "succeeded", j)
         self.assertNotIn("attempts", job_record(spool, two))
@@ -495,7 +496,8 @@ class JobTime(Base):
         self.assertEqual(st, 202, b)
         j = self.d.wait_job(json.loads(b)["id"], timeout=120)
         self.assertEqual(j["state"], "failed", j)
-        self.assertEqual(j["error"]["status"], 413)
+        self.assertEqual(j["error"]["status"], 422)  # api.md: a job past its deadline
+        self.assertTrue(j["error"]["type"].endswith("/job-failed"), j["error"])
         self.assertIn("job_timeout", j["error"]["detail"])
         self.assertEqual(os.listdir(os.path.join(self.d.spool, "jobs", j["id"])), ["job.json"])
 
