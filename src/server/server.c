@@ -359,8 +359,11 @@ int srv_main(int argc, char **argv)
     hooks.unpin = srv_datadir_unpin;
     srv_jobs_init(&st.jobs, st.cfg.queue_max, st.cfg.result_ttl, &hooks);
     st.jobs.max_memory = st.cfg.max_memory;
-    if (srv_spool_lock(&st, &err) < 0 || srv_spool_scan(&st, &err) < 0 ||
-        srv_datadir_open(&st, &err) < 0 || srv_http_start(&st, &err) < 0) {
+    bool up = srv_spool_lock(&st, &err) == 0 && srv_spool_scan(&st, &err) == 0;
+    /* Results whose time ran out while the daemon was down are expired
+     * before the first request, not at the first tick after it. */
+    if (up) srv_jobs_tick(&st.jobs, srv_now_ms());
+    if (!up || srv_datadir_open(&st, &err) < 0 || srv_http_start(&st, &err) < 0) {
         srv_log("error", "startup failed",
                 srv_log_cause(json_pack("{s:s}", "error", err.detail), &err));
         fprintf(stderr, "anndata-exportd serve: %s%s%s\n", err.detail, err.cause[0] ? ": " : "",

@@ -542,6 +542,20 @@ class QueueTest(Base):
         self.d.request("DELETE", "/v1/exports/" + first)
 
 
+class ExpiryAcrossRestartTest(Base):
+    config = {"result_ttl": "2"}
+
+    def test_a_result_that_expired_while_down_is_410_from_the_first_request(self):
+        st, h, _ = self.d.request("POST", "/v1/exports?wait=60", small_request(5))
+        self.assertEqual(st, 200)
+        jid = h["content-location"].rsplit("/", 1)[1]
+        self.assertEqual(self.d.stop(), 0)
+        time.sleep(3)
+        self.d.start()
+        st, h, b = self.d.request("GET", "/v1/exports/%s/file" % jid)
+        self.assertProblem(st, h, b, 410)
+
+
 class AuthCorsTest(Base):
     def setUp(self):
         self.tmpd = tempfile.TemporaryDirectory()
