@@ -132,10 +132,12 @@ typedef enum ad_cell {
     AD_CELL_REAL, /* num.r */
     AD_CELL_STR,  /* text */
     AD_CELL_JSON, /* text: compact JSON of an array or object */
+    AD_CELL_UINT, /* num.u: an integer above INT64_MAX, kept exact for its text */
 } ad_cell;
 
 typedef union ad_num {
     int64_t i;
+    uint64_t u;
     double r;
 } ad_num;
 

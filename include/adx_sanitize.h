@@ -16,7 +16,7 @@
  * Cell rules (one output string per cell):
  *   null            → ""                              counted in nulls
  *   bool            → "True" / "False"                counted in mixed
- *   int             → decimal, as Python's str(int)   counted in mixed
+ *   int, uint64     → decimal, as Python's str(int)   counted in mixed
  *   real            → ad_fmt_pyfloat (Python str())   counted in mixed
  *   string          → unchanged                       not counted
  *   array / object  → its compact JSON text           counted in nested

@@ -119,7 +119,7 @@ static int index_from(jd *d, const colsrc *c, ad_array *out)
             s = jv_string_value(v);
             len = jv_string_length(v);
         } else if (jv_is_integer(v)) {
-            jd_fmt_pyint((int64_t)jv_integer_value(v), num);
+            jd_fmt_jint(v, num);
             s = num;
             len = strlen(num);
         } else if (jv_is_real(v)) {
@@ -199,7 +199,7 @@ static const char *py_str(jv v, char buf[32], size_t *len)
         return jv_string_value(v);
     }
     if (jv_is_integer(v)) {
-        jd_fmt_pyint((int64_t)jv_integer_value(v), buf);
+        jd_fmt_jint(v, buf);
         s = buf;
     } else if (jv_is_real(v)) {
         ad_fmt_pyfloat(jv_real_value(v), buf);
@@ -271,6 +271,15 @@ static ad_elem *cat_from_values(jd *d, const colsrc *c, const uint64_t *cnt)
         if (ad_array_init(&vals, t, 1, sh) < 0) goto nomem;
         for (uint64_t i = 0; i < n; i++) {
             jv v = cs_get(c, i);
+            uint64_t big;
+            if (t == AD_I64 && jv_big_unsigned(v, &big)) {
+                /* as a plain int64 column refuses it: clamped it would be
+                 * another category */
+                char m[80];
+                snprintf(m, sizeof m, "value %" PRIu64 " is out of range for int64", big);
+                cs_fail(d, c, i, ADX_E_SCHEMA, m);
+                goto fail;
+            }
             if (jv_none(v) || jv_is_null(v))
                 miss[i] = 1;
             else if (t == AD_F64)

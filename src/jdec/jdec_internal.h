@@ -115,6 +115,9 @@ int jd_sb_push(jd *d, ad_strbuild *b, const char *s, size_t len);
 /* "(2, 3)" as numpy prints a shape. */
 void jd_fmt_shape(char *buf, size_t cap, int ndim, const uint64_t *shape);
 void jd_fmt_pyint(int64_t v, char buf[32]);
+/* str() of an integer token, those above INT64_MAX too (their int64 view
+ * is clamped). */
+void jd_fmt_jint(jv v, char buf[32]);
 int jd_report(jd *d, const char *path, const char *action, uint64_t count, const char *detail);
 
 /* adx_strmap_add that reports running out of memory on d. */

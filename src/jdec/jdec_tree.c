@@ -571,25 +571,17 @@ static void dump_str(sbuf *b, const char *s, size_t n)
     sb_add(b, "\"", 1);
 }
 
-/* jansson's real format: %.17g, a ".0" when it would read back as an
- * integer, no "+" or leading zeros in the exponent. */
+/* Python's json.dumps: repr(float), and for what JSON cannot spell the
+ * tokens Python's json.loads reads back (1e400 decodes to inf). */
 static void dump_real(sbuf *b, double x)
 {
-    char buf[40];
-    snprintf(buf, sizeof buf, "%.17g", x);
-    if (!strchr(buf, '.') && !strchr(buf, 'e') && !strchr(buf, 'n') && !strchr(buf, 'i'))
-        strcat(buf, ".0");
-    char *e = strchr(buf, 'e');
-    if (e) {
-        char *q = e + 1, *w = e + 1;
-        if (*q == '+')
-            q++;
-        else if (*q == '-')
-            *w++ = *q++;
-        while (*q == '0' && q[1])
-            q++;
-        memmove(w, q, strlen(q) + 1);
-    }
+    char buf[32];
+    if (isnan(x))
+        strcpy(buf, "NaN");
+    else if (isinf(x))
+        strcpy(buf, x < 0 ? "-Infinity" : "Infinity");
+    else
+        ad_fmt_pyfloat(x, buf);
     sb_add(b, buf, strlen(buf));
 }
 

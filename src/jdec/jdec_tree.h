@@ -273,8 +273,9 @@ static inline bool jv_has(jv v, const char *key)
                                                           (val) = jv_object_val(obj, jv_i_), 1);   \
          jv_i_++)
 
-/* Compact JSON text of a value as jansson's JSON_COMPACT wrote it (reals
- * with 17 significant digits). malloc'd; NULL on ENOMEM. */
+/* Compact JSON text of a value as jansson's JSON_COMPACT wrote it, but its
+ * reals as Python's json.dumps writes them (repr(float), NaN, Infinity) so
+ * that json.loads reads the same values back. malloc'd; NULL on ENOMEM. */
 char *jv_dumps(jv v);
 
 /* ---- documents ---- */

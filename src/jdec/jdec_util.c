@@ -225,6 +225,15 @@ void jd_fmt_pyint(int64_t v, char buf[32])
     snprintf(buf, 32, "%" PRId64, v);
 }
 
+void jd_fmt_jint(jv v, char buf[32])
+{
+    uint64_t u;
+    if (jv_big_unsigned(v, &u))
+        snprintf(buf, 32, "%" PRIu64, u);
+    else
+        jd_fmt_pyint(jv_integer_value(v), buf);
+}
+
 int jd_report(jd *d, const char *path, const char *action, uint64_t count, const char *detail)
 {
     /* A lost report entry must not fail the decode: the data is intact. */
@@ -270,8 +279,12 @@ int jd_objb_put(jd *d, jd_objb *b, jv v)
         b->o.num[i].i = jv_is_true(v);
         break;
     case L_INT:
-        b->o.kind[i] = AD_CELL_INT;
-        b->o.num[i].i = (int64_t)jv_integer_value(v);
+        if (jv_big_unsigned(v, &b->o.num[i].u)) {
+            b->o.kind[i] = AD_CELL_UINT;
+        } else {
+            b->o.kind[i] = AD_CELL_INT;
+            b->o.num[i].i = jv_integer_value(v);
+        }
         break;
     case L_REAL:
         b->o.kind[i] = AD_CELL_REAL;

@@ -33,7 +33,7 @@ static int object_check(const ad_object *o, const char *ptr, adx_err *err)
     if (o->n && (!o->kind || !o->num || !o->soff || !o->str))
         return adx_err_set(err, ADX_E_INTERNAL, ptr, "object array has no cell buffers");
     for (uint64_t i = 0; i < o->n; i++) {
-        if (o->kind[i] > AD_CELL_JSON)
+        if (o->kind[i] > AD_CELL_UINT)
             return adx_err_set(err, ADX_E_INTERNAL, ptr, "object cell %" PRIu64 " has kind %u", i,
                                (unsigned)o->kind[i]);
         if (o->soff[i + 1] <= o->soff[i])
@@ -92,6 +92,10 @@ static int object_convert(const ad_object *o, ad_array *out, san_counts *c, cons
             break;
         case AD_CELL_INT:
             len = (size_t)snprintf(tmp, sizeof tmp, "%" PRId64, o->num[i].i);
+            c->mixed++;
+            break;
+        case AD_CELL_UINT:
+            len = (size_t)snprintf(tmp, sizeof tmp, "%" PRIu64, o->num[i].u);
             c->mixed++;
             break;
         case AD_CELL_REAL:

@@ -3,7 +3,11 @@ with anndata and h5py: values, dtypes, encodings, categories, missing
 values."""
 
 import base64
+import json
+import math
 import os
+import random
+import struct
 import unittest
 
 import anndata
@@ -325,6 +329,83 @@ class Uns(CliCase):
         self.assertEqual(u["objs"], '[{"a":1},{"b":2}]')
         self.assertEqual(u["df"]["mix"].astype(str).tolist(), ["1", "a", "True", ""])
         self.assertEqual(u["df"]["nested"].astype(str).tolist()[:2], ["[1]", '{"k":"v"}'])
+
+
+class NumberText(CliCase):
+    """Numbers turned into text: integers above 2**63 - 1 (uint64 tokens) keep
+    every digit wherever they become strings, and JSON text of nested values
+    spells reals as Python's json.dumps does, so json.loads reads it back."""
+
+    BIG = 12345678901234567890
+    MAX = 18446744073709551615
+
+    def test_big_integers_keep_their_digits(self):
+        big, mx = self.BIG, self.MAX
+        req = {"adata": {
+            "obs": {"index": [big, "a"],
+                    "columns": {"c": [big, "x"], "kmeans_k": [mx, "x"],
+                                "cat": {"encoding-type": "categorical",
+                                        "values": [mx, "z"]}}},
+            "var": [{"_index": mx, "r": 2**63}, {"_index": "v", "r": "y"}],
+            "uns": {"l": [mx, "x"], "d": {"l": [2**63, "t"]},
+                    "df": {"encoding-type": "dataframe", "index": [1, 2], "columns": ["s"],
+                           "data": [[big], ["q"]]},
+                    "objs": [{"b": mx}, {"b": [2**63, -2**63]}]},
+        }}
+        res = self.export(req)
+        self.assert_ok(res)
+        a = anndata.read_h5ad(res.path)
+        self.assertEqual(list(a.obs_names), [str(big), "a"])
+        self.assertEqual(list(a.obs["c"]), [str(big), "x"])
+        self.assertEqual(list(a.obs["kmeans_k"]), [str(mx), "x"])
+        self.assertEqual(list(a.obs["cat"].cat.categories), [str(mx), "z"])
+        self.assertEqual(list(a.var_names), [str(mx), "v"])
+        self.assertEqual(list(a.var["r"]), [str(2**63), "y"])
+        u = a.uns
+        self.assertEqual(list(u["l"]), [str(mx), "x"])
+        self.assertEqual(list(u["d"]["l"]), [str(2**63), "t"])
+        self.assertEqual(list(u["df"]["s"]), [str(big), "q"])
+        self.assertEqual(json.loads(u["objs"]), [{"b": mx}, {"b": [2**63, -2**63]}])
+
+    def test_big_integer_in_an_int_categorical_is_refused(self):
+        # All integers: the categories would be int64, which cannot hold it
+        # (a plain int64 column refuses it the same way).
+        res = self.export({"adata": {"obs": {"columns": {"kmeans_j": [1, self.BIG]}}}})
+        p = self.assert_problem(res, "/adata/obs/columns/kmeans_j/1")
+        self.assertIn(str(self.BIG), p["detail"])
+
+    def test_json_text_reals_as_python_writes_them(self):
+        rng = random.Random(20240611)
+        toks = ["1e400", "-1e400", "1E+400", "0.1", "0.10000000000000001", "1e16",
+                "1e+16", "1e-05", "0.0001", "0.00001", "100.0", "100", "-0.0", "0.0",
+                "1e22", "1e21", "9999999999999998.0", "1.7976931348623157e308",
+                "5e-324", "2.2250738585072014e-308", "123456789.123456789", "1.5",
+                "3.4", "9007199254740993.0", "1e-7", str(self.MAX), "-9223372036854775808"]
+        for _ in range(3000):
+            k = rng.random()
+            if k < 0.4:  # any finite double, by its bits
+                x = struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0]
+                if math.isfinite(x):
+                    toks.append(rng.choice([repr(x), "%.17g" % x, "%.20e" % x]))
+            elif k < 0.8:  # short decimals at every scale
+                toks.append("%d.%de%d" % (rng.randrange(10), rng.randrange(1000),
+                                          rng.randrange(-30, 30)))
+            else:
+                toks.append(repr(rng.uniform(-1e6, 1e6)))
+        text = "[" + ",".join(toks) + "]"
+        raw = ('{"adata": {"uns": {"l": [{"v": %s}, {"w": [1e400, -1e400]}]},'
+               ' "obs": {"columns": {"c": [%s, "x"]}}}}' % (text, text))
+        res = self.export(None, raw_text=raw)
+        self.assert_ok(res)
+        a = anndata.read_h5ad(res.path)
+        want = json.loads('[{"v": %s}, {"w": [1e400, -1e400]}]' % text)
+        self.assertEqual(a.uns["l"], json.dumps(want, separators=(",", ":")))
+        self.assertIn('"w":[Infinity,-Infinity]', a.uns["l"])
+        self.assertEqual(a.obs["c"][0], json.dumps(json.loads(text), separators=(",", ":")))
+        # what Python reads back is the very same doubles, bit for bit
+        back = json.loads(a.obs["c"][0])
+        self.assertEqual([struct.pack("<d", float(x)) for x in back],
+                         [struct.pack("<d", float(x)) for x in json.loads(text)])
 
 
 class Raw(CliCase):

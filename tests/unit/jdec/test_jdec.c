@@ -402,6 +402,52 @@ START_TEST(frame_columnar)
 }
 END_TEST
 
+/* Integer tokens above INT64_MAX (uint64) wherever they become text: index
+ * values, object cells (kept exact for sanitize), str() categories, JSON
+ * text. Their int64 view is clamped, which once leaked into all of them. */
+START_TEST(big_unsigned_integers_as_text)
+{
+    static const char *const km[] = {"kmeans_*"};
+    ad_anndata *a = dec_opts("{'obs': {'index': [12345678901234567890, 'a'], "
+                             "'columns': {'c': [18446744073709551615, 'x'], "
+                             "'kmeans_k': [9223372036854775808, 'y'], "
+                             "'n': [[18446744073709551615, -9223372036854775808], 'z']}}}",
+                             km, 1);
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    ck_assert_str_eq(ad_str_at(&a->obs.index, 0), "12345678901234567890");
+    const ad_object *c = &obscol(a, "c")->u.obj;
+    ck_assert_int_eq(c->kind[0], AD_CELL_UINT);
+    ck_assert(c->num[0].u == UINT64_MAX);
+    const ad_array *cats = &obscol(a, "kmeans_k")->u.cat.categories;
+    ck_assert_str_eq(ad_str_at(cats, 0), "9223372036854775808");
+    ck_assert_str_eq(ad_object_text(&obscol(a, "n")->u.obj, 0),
+                     "[18446744073709551615,-9223372036854775808]");
+    ad_anndata_free(a);
+    /* int64 categories cannot hold it: refused like a plain int64 column */
+    fails("{'obs': {'columns': {'kmeans_j': [1, 9223372036854775808]}}}", ADX_E_SCHEMA,
+          "/adata/obs/columns/kmeans_j/1", "9223372036854775808 is out of range for int64");
+}
+END_TEST
+
+/* JSON text of nested values is what Python's json.dumps writes: 1e400 is
+ * inf, which JSON cannot spell, so Infinity as json.loads reads it; reals
+ * by repr() (shortest round trip), not jansson's 17 digits. */
+START_TEST(json_text_reals_as_python_dumps)
+{
+    ad_anndata *a = dec("{'uns': {'l': [{'b': 1e400, 'c': -1e400}, [0.1, 1e16, 1e-05, 100.0, "
+                        "-0.0, 0.0001, 9999999999999998.0, 1e22, 5e-324, 1.7976931348623157e308, "
+                        "0.30000000000000004, 2.5e-7, 123456.789]]}}");
+    ck_assert_msg(a != NULL, "%s", err.detail);
+    const ad_object *l = &uns(a, "l")->u.obj;
+    ck_assert_int_eq(l->kind[0], AD_CELL_JSON);
+    ck_assert_str_eq(ad_object_text(l, 0), "[{\"b\":Infinity,\"c\":-Infinity},[0.1,1e+16,1e-05,"
+                                           "100.0,-0.0,0.0001,9999999999999998.0,1e+22,5e-324,"
+                                           "1.7976931348623157e+308,0.30000000000000004,2.5e-07,"
+                                           "123456.789]]");
+    ad_anndata_free(a);
+}
+END_TEST
+
 START_TEST(frame_split)
 {
     ad_anndata *a = dec("{'var': {'index': ['g1', 'g2'], 'columns': ['a', 'b'], "
@@ -2314,8 +2360,8 @@ START_TEST(float32_data_peak)
     ck_assert_msg(a != NULL, "%s", err.detail);
     const ad_object *c = &uns(a, "l")->u.obj;
     ck_assert_int_eq(c->kind[0], AD_CELL_JSON);
-    /* jansson's %.17g of the double 3.4, not of the float32 3.4f */
-    ck_assert_msg(strstr(ad_object_text(c, 0), "[[null,3.3999999999999999,") != NULL, "%.80s",
+    /* Python's repr of the double 3.4, not of the float32 3.4f */
+    ck_assert_msg(strstr(ad_object_text(c, 0), "[[null,3.4,") != NULL, "%.80s",
                   ad_object_text(c, 0));
     ad_anndata_free(a);
     free(f);
@@ -2594,6 +2640,8 @@ static void add_tests(TCase *t)
     tcase_add_test(t, csc_typed_blocks);
     tcase_add_test(t, sparse_errors);
     tcase_add_test(t, frame_columnar);
+    tcase_add_test(t, big_unsigned_integers_as_text);
+    tcase_add_test(t, json_text_reals_as_python_dumps);
     tcase_add_test(t, frame_split);
     tcase_add_test(t, frame_records);
     tcase_add_test(t, index_rules);

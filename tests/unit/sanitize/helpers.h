@@ -15,31 +15,36 @@ typedef struct tcell {
     int64_t i;
     double r;
     const char *text;
+    uint64_t u;
 } tcell;
 
 #define C_NULL                                                                                     \
     {                                                                                              \
-        AD_CELL_NULL, 0, 0, NULL                                                                   \
+        AD_CELL_NULL, 0, 0, NULL, 0                                                                \
     }
 #define C_BOOL(b)                                                                                  \
     {                                                                                              \
-        AD_CELL_BOOL, (b), 0, NULL                                                                 \
+        AD_CELL_BOOL, (b), 0, NULL, 0                                                              \
     }
 #define C_INT(v)                                                                                   \
     {                                                                                              \
-        AD_CELL_INT, (v), 0, NULL                                                                  \
+        AD_CELL_INT, (v), 0, NULL, 0                                                               \
+    }
+#define C_UINT(v)                                                                                  \
+    {                                                                                              \
+        AD_CELL_UINT, 0, 0, NULL, (v)                                                              \
     }
 #define C_REAL(v)                                                                                  \
     {                                                                                              \
-        AD_CELL_REAL, 0, (v), NULL                                                                 \
+        AD_CELL_REAL, 0, (v), NULL, 0                                                              \
     }
 #define C_STR(s)                                                                                   \
     {                                                                                              \
-        AD_CELL_STR, 0, 0, (s)                                                                     \
+        AD_CELL_STR, 0, 0, (s), 0                                                                  \
     }
 #define C_JSON(s)                                                                                  \
     {                                                                                              \
-        AD_CELL_JSON, 0, 0, (s)                                                                    \
+        AD_CELL_JSON, 0, 0, (s), 0                                                                 \
     }
 
 static inline ad_elem *mk_object(int ndim, const uint64_t *shape, const tcell *cells, uint64_t n)
@@ -64,6 +69,8 @@ static inline ad_elem *mk_object(int ndim, const uint64_t *shape, const tcell *c
         o->kind[i] = (uint8_t)cells[i].kind;
         if (cells[i].kind == AD_CELL_REAL)
             o->num[i].r = cells[i].r;
+        else if (cells[i].kind == AD_CELL_UINT)
+            o->num[i].u = cells[i].u;
         else
             o->num[i].i = cells[i].i;
         size_t len = cells[i].text ? strlen(cells[i].text) : 0;

@@ -263,6 +263,25 @@ START_TEST(mixed_scalars_print_like_python_str)
 }
 END_TEST
 
+/* The decoder keeps integers above INT64_MAX as AD_CELL_UINT: their text is
+ * Python's str() of the int, every digit, not a clamped INT64_MAX. */
+START_TEST(big_unsigned_cells_keep_their_digits)
+{
+    tcell cells[] = {C_UINT(9223372036854775808u), C_UINT(UINT64_MAX), C_INT(INT64_MAX),
+                     C_STR("x")};
+    adx_report rep = {0};
+    ad_anndata *a = one_obs_column("big", cells, 4, &rep);
+    const char *want[] = {"9223372036854775808", "18446744073709551615", "9223372036854775807",
+                          "x"};
+    assert_strs(&frame_col(&a->obs, "big")->u.arr, want, 4);
+    ck_assert_uint_eq(rep.n, 1);
+    ck_assert_str_eq(rep.e[0].action, REP_MIXED_TO_STRING);
+    ck_assert_uint_eq(rep.e[0].count, 3);
+    rep_free(&rep);
+    ad_anndata_free(a);
+}
+END_TEST
+
 START_TEST(mixed_without_null_has_one_entry)
 {
     tcell cells[] = {C_BOOL(1), C_STR("x"), C_STR("y")};
@@ -802,6 +821,7 @@ int main(void)
     tcase_add_test(t, strings_with_some_null);
     tcase_add_test(t, all_null);
     tcase_add_test(t, mixed_scalars_print_like_python_str);
+    tcase_add_test(t, big_unsigned_cells_keep_their_digits);
     tcase_add_test(t, mixed_without_null_has_one_entry);
     tcase_add_test(t, nested_cells_become_json_text);
     tcase_add_test(t, plain_string_object_has_no_entry);
