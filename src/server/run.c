@@ -35,6 +35,7 @@ static bool no_space(const adx_err *e)
 
 static json_t *problem_for_job(const adx_err *e, const char *id)
 {
+    if (e->type == ADX_E_NO_SPACE) return adx_err_problem(e, NULL, NULL); /* max_spool_bytes */
     if (no_space(e)) {
         adx_err pub;
         adx_err_init(&pub);
@@ -73,6 +74,7 @@ typedef struct export_work {
     int event;            /* SRV_EV_SUCCEED / FAIL / CANCEL, or -1 when interrupted by shutdown */
     bool request_dropped; /* the terminal record is durable and the request deleted */
     bool no_space;        /* the result did not fit on the disk */
+    uint64_t res_charged; /* the result's bytes, charged to max_spool_bytes once written */
     uint64_t job_timeout;
     adx_err err;
     json_t *result, *error;
@@ -165,6 +167,31 @@ static int write_record(export_work *ew, srv_job_state st, unsigned attempts, af
     return rc;
 }
 
+/* A result counts against max_spool_bytes from when it is written; one
+ * that does not fit fails the job with a 507 and is deleted before anyone
+ * learns of it. The disk holds it meanwhile: a write is not charged chunk
+ * by chunk, so the spool can go over by at most one result per worker. */
+static int charge_result(export_work *ew)
+{
+    struct stat st;
+    if (stat(ew->out_path, &st) != 0) {
+        adx_err_cause(&ew->err, "%s: %s", ew->out_path, strerror(errno));
+        return adx_err_set(&ew->err, ADX_E_IO, "", "cannot store the result");
+    }
+    uint64_t n = (uint64_t)st.st_size;
+    if (srv_spool_reserve(ew->s, n)) {
+        ew->res_charged = n;
+        return 0;
+    }
+    unlink(ew->out_path);
+    adx_err_set(&ew->err, ADX_E_NO_SPACE, "",
+                "the result (%llu bytes) does not fit in the spool: it holds %llu bytes and "
+                "max_spool_bytes is %llu",
+                (unsigned long long)n, (unsigned long long)atomic_load(&ew->s->spool.used),
+                (unsigned long long)ew->s->cfg.max_spool_bytes);
+    return -1;
+}
+
 static void export_run(uv_work_t *w)
 {
     export_work *ew = w->data;
@@ -194,6 +221,7 @@ static void export_run(uv_work_t *w)
          * leaves the old record (the job runs again) or the new one without
          * its result (the scan marks it expired). */
         if (rc == 0) rc = pipe_write_sync(pj, ew->out_path, AFILE_SYNC_FILE, &ctl, &ew->err);
+        if (rc == 0) rc = charge_result(ew);
         if (rc == 0) ew->result = pipe_result_json(pj, j->id);
         if (rc == 0 && !ew->result) {
             adx_err_set(&ew->err, ADX_E_NOMEM, "", "out of memory building the result");
@@ -231,7 +259,7 @@ static void export_run(uv_work_t *w)
         if (!adx_err_failed(&ew->err))
             adx_err_set(&ew->err, ADX_E_INTERNAL, "", "the pipeline failed without a reason");
         ew->error = problem_for_job(&ew->err, j->id);
-        ew->no_space = no_space(&ew->err);
+        ew->no_space = no_space(&ew->err) && ew->err.type != ADX_E_NO_SPACE; /* the disk's */
     }
     if (ew->event >= 0) {
         adx_err perr;
@@ -293,12 +321,13 @@ static void export_done(uv_work_t *w, int status)
         srv_jobs_event(&s->jobs, j, (srv_job_event)ew->event, ew->finished_ms);
         if (ew->request_dropped) srv_spool_request_done(s, j);
         if (j->state == SRV_JOB_SUCCEEDED) {
-            /* counted once written: a result in progress is not */
-            j->res_bytes = j->size_bytes;
-            s->spool.used += j->res_bytes;
+            j->res_bytes = ew->res_charged; /* charged by charge_result */
+            ew->res_charged = 0;
         }
         if (ew->no_space) srv_spool_note_full(s);
     }
+    /* written, then canceled, stopped or failed later: the file is gone */
+    if (ew->res_charged) srv_spool_release(s, ew->res_charged);
     json_decref(ew->result);
     json_decref(ew->error);
     free(ew);

@@ -272,6 +272,27 @@ class SpoolQuota(Base):
         st, _, j = self.d.json("POST", "/v1/exports", small_request(4))
         self.assertEqual(st, 202, j)
 
+    def test_a_result_over_the_quota_fails_its_job_with_507(self):
+        # a 5 KB request whose csv bundle is ~9 MB (an empty sparse matrix
+        # written dense): the result counts against max_spool_bytes too
+        self.d = Daemon(self.tmp, {"max_spool_bytes": "3M"}).start()
+        n = 1500
+        req = json.dumps({"adata": {"X": {"encoding-type": "csr_matrix", "shape": [n, n],
+                                          "data": [], "indices": [], "indptr": [0] * (n + 1)}},
+                          "format": "csv", "compression": None}).encode()
+        st, h, b = self.d.request("POST", "/v1/exports?wait=60", req,
+                                  {"Content-Type": "application/json"})
+        self.assertEqual(st, 507, b[:300])
+        p = json.loads(b)
+        self.assertIn("max_spool_bytes", p["detail"])
+        jid = p["job_id"]
+        self.assertEqual(self.d.json("GET", "/v1/exports/" + jid)[2]["state"], "failed")
+        self.assertEqual(os.listdir(os.path.join(self.d.spool, "jobs", jid)), ["job.json"])
+        self.assertEqual(self._ready()[0], 200)  # its bytes came back
+        st, _, data = self.d.request("POST", "/v1/exports?wait=60", small_request(5))
+        self.assertEqual(st, 200, data[:300])
+        self.assertTrue(data.startswith(b"\x89HDF"))
+
     def test_full_disk_is_507_and_the_daemon_stays_responsive(self):
         fs = os.path.join(self.tmp, "fs")
         os.makedirs(fs)
