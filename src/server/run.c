@@ -270,8 +270,9 @@ static void export_run(uv_work_t *w)
         /* Once the terminal record is durable the request is never read
          * again; before that, a restart still needs it to rerun the job. */
         if (!adx_err_failed(&perr)) {
-            /* the body: input.h5ad, or request.json (an h5ad's options stay) */
-            unlink(ew->input.kind == PIPE_SRC_H5AD ? ew->in_path : ew->req_path);
+            /* the body: request.json, and an h5ad's input.h5ad beside its options */
+            if (ew->input.kind == PIPE_SRC_H5AD) unlink(ew->in_path);
+            unlink(ew->req_path);
             ew->request_dropped = true;
         }
     }

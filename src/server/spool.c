@@ -212,11 +212,12 @@ static void io_run(uv_work_t *w)
     if (iw->record &&
         srv_write_durable(iw->dir, "job.json", iw->record, strlen(iw->record), &iw->err) == 0 &&
         iw->drop_request) {
-        /* the body: input.h5ad, or request.json (an h5ad's options stay) */
+        /* the body: request.json, and an h5ad's input.h5ad beside its options */
         char p[PATH_MAX + 96];
-        snprintf(p, sizeof p, "%s/%s", iw->dir,
-                 iw->input.kind == PIPE_SRC_H5AD ? SRV_INPUT_H5AD_FILE : "request.json");
+        snprintf(p, sizeof p, "%s/%s", iw->dir, "request.json");
         unlink(p);
+        snprintf(p, sizeof p, "%s/%s", iw->dir, SRV_INPUT_H5AD_FILE);
+        if (iw->input.kind == PIPE_SRC_H5AD) unlink(p);
     }
     if (iw->remove_dir) srv_remove_tree(iw->dir);
 }
@@ -479,8 +480,7 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     }
     /* A request is needed only until the job has run. */
     clean_job_dir(dir, j->state == SRV_JOB_SUCCEEDED ? result_name : NULL,
-                  j->state == SRV_JOB_QUEUED || j->input.kind == PIPE_SRC_H5AD,
-                  j->state == SRV_JOB_QUEUED);
+                  j->state == SRV_JOB_QUEUED, j->state == SRV_JOB_QUEUED);
     if (j->state == SRV_JOB_QUEUED) {
         char p[PATH_MAX + 64];
         srv_spool_job_file(&s->spool, id, "request.json", p, sizeof p);
