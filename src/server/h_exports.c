@@ -384,7 +384,9 @@ static void validated(srv_validate *v)
                 "error", "request could not be stored",
                 srv_log_cause(json_pack("{s:s, s:s}", "request_id", r->rid, "error", v->err.detail),
                               &v->err));
-            int st = v->err.status >= 500 ? v->err.status : 500;
+            /* A spool that cannot take files (permissions, a read-only
+             * disk) is the condition /readyz reports, not a bug: 503. */
+            int st = v->err.type == ADX_E_IO ? 503 : v->err.status >= 500 ? v->err.status : 500;
             adx_err e;
             adx_err_init(&e);
             adx_err_set(&e, st == 503 ? ADX_E_UNAVAILABLE : v->err.type, "",

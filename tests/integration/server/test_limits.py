@@ -293,6 +293,26 @@ class SpoolQuota(Base):
         self.assertEqual(st, 200, data[:300])
         self.assertTrue(data.startswith(b"\x89HDF"))
 
+    def test_a_spool_that_takes_no_files_is_503_not_500(self):
+        # jobs/ replaced by a plain file: creating a job directory fails as
+        # on a read-only disk; that is /readyz's "spool not writable", no bug
+        self.d = Daemon(self.tmp).start()
+        jobs = os.path.join(self.d.spool, "jobs")
+        os.rename(jobs, jobs + ".away")
+        with open(jobs, "w") as f:
+            f.write("not a directory")
+        try:
+            st, h, b = self.d.request("POST", "/v1/exports", small_request(6),
+                                      {"Content-Type": "application/json"})
+            self.assertEqual(st, 503, b[:300])
+            self.assertIn("retry-after", h)
+            self.assertEqual(os.listdir(os.path.join(self.d.spool, "tmp")), [])
+        finally:
+            os.unlink(jobs)
+            os.rename(jobs + ".away", jobs)
+        st, _, j = self.d.json("POST", "/v1/exports", small_request(7))
+        self.assertEqual(st, 202, j)
+
     def test_full_disk_is_507_and_the_daemon_stays_responsive(self):
         fs = os.path.join(self.tmp, "fs")
         os.makedirs(fs)
