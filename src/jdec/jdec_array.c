@@ -1250,6 +1250,11 @@ ad_elem *jd_sparse(jd *d, jv v, bool csc)
             goto fail;
         }
     }
+    /* scipy's sparse routines take signed indices only (a matrix read back
+     * with uint64 ones fails in toarray and sum); every value was checked
+     * to be at most INT64_MAX above, so the bits stay as they are */
+    if (sp->indices.dtype == AD_U64) sp->indices.dtype = AD_I64;
+    if (sp->indptr.dtype == AD_U64) sp->indptr.dtype = AD_I64;
     /* scipy picks int32 indices whenever the shape and nnz fit */
     uint64_t biggest = shape[0] > shape[1] ? shape[0] : shape[1];
     if (nnz > biggest) biggest = nnz;

@@ -136,6 +136,20 @@ class Sparse(CliCase):
             self.assertEqual(enc(f["layers/c"]), "csc_matrix")
 
 
+    def test_uint64_index_blocks_become_signed(self):
+        # scipy cannot compute with uint64 index arrays (toarray, sum fail)
+        req = {"adata": {"X": {"encoding-type": "csr_matrix", "shape": [2, 3],
+                               "data": [1.0, 2.0, 3.0],
+                               "indices": {"dtype": "uint64", "data": [0, 2, 1]},
+                               "indptr": {"dtype": "uint64", "data": [0, 2, 3]}}}}
+        res = self.export(req)
+        self.assert_ok(res)
+        a = anndata.read_h5ad(res.path)
+        self.assertEqual(a.X.indices.dtype, np.int64)
+        self.assertEqual(a.X.indptr.dtype, np.int64)
+        np.testing.assert_array_equal(a.X.toarray(), [[1, 0, 2], [0, 3, 0]])
+
+
 class Frames(CliCase):
     def test_columnar_typed_columns(self):
         codes = [0, 2, -1, 1]
