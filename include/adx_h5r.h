@@ -138,6 +138,12 @@ int h5r_check_isolated(const char *helper, const char *path, const adx_limits *l
  * ADX_E_SCHEMA ("the file needs more than ... to read"): a 400, never a
  * 500, within seconds for a small hostile file. */
 #define H5R_CHECK_BASE_BYTES (256ull << 20)
+/* Where the adx-h5check helper is: next to the running binary's build tree
+ * (src/h5r/), then in the configured libexecdir, then in ../libexec beside
+ * the binary (an installed tree moved elsewhere). Fills `out` with the
+ * first executable one and returns 0; -1 when none is, with the places
+ * looked in listed in `looked` (", "-separated) for a message. */
+int h5r_find_helper(char *out, size_t cap, char *looked, size_t looked_cap);
 void h5r_check_budget(const adx_limits *lim, uint64_t file_bytes, int timeout_ms,
                       uint64_t *as_bytes, unsigned *cpu_seconds);
 /* The same check of what h5r_read_opts(path, o, …) reads (the helper gets

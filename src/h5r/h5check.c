@@ -5,9 +5,11 @@
  * inherited in a locked state. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +20,43 @@
 
 #include <jansson.h>
 
+#include "adx_config_build.h"
 #include "adx_h5r.h"
 
 extern char **environ;
+
+static bool executable(const char *p)
+{
+    struct stat st;
+    return p[0] && stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+}
+
+int h5r_find_helper(char *out, size_t cap, char *looked, size_t looked_cap)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char cand[3][PATH_MAX + 64];
+    int nc = 0;
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        snprintf(cand[nc++], sizeof cand[0], "%s/src/h5r/adx-h5check", exe);
+    }
+    snprintf(cand[nc++], sizeof cand[0], "%s/adx-h5check", ADX_LIBEXECDIR);
+    if (n > 0) snprintf(cand[nc++], sizeof cand[0], "%s/../libexec/adx-h5check", exe);
+    for (int i = 0; i < nc; i++) {
+        char real[PATH_MAX];
+        const char *use = realpath(cand[i], real) ? real : cand[i];
+        if (executable(cand[i]) && strlen(use) < cap) {
+            memcpy(out, use, strlen(use) + 1);
+            return 0;
+        }
+    }
+    snprintf(looked, looked_cap, "%s, %s%s%s", cand[0], cand[1], nc > 2 ? ", " : "",
+             nc > 2 ? cand[2] : "");
+    return -1;
+}
 
 static int64_t now_ms(void)
 {

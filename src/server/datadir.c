@@ -7,6 +7,7 @@
 #include "spool.h"
 
 #include "adx_afile.h"
+#include "adx_h5r.h"
 #include "adx_pipeline.h"
 
 #include <dirent.h>
@@ -28,46 +29,23 @@ extern const unsigned long srv_seed_comments_csv_len;
 
 #define SEED_NAME "polis-example"
 
-static bool executable(const char *p)
-{
-    struct stat st;
-    return p[0] && stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
-}
-
 static int resolve_h5check(srv_state *s, adx_err *err)
 {
     if (s->cfg.h5check[0]) {
-        if (!executable(s->cfg.h5check))
+        struct stat st;
+        if (stat(s->cfg.h5check, &st) != 0 || !S_ISREG(st.st_mode) ||
+            access(s->cfg.h5check, X_OK) != 0)
             return adx_err_set(err, ADX_E_BAD_OPTION, "/h5check",
                                "h5check %s is not an executable file", s->cfg.h5check);
         snprintf(s->h5check, sizeof s->h5check, "%s", s->cfg.h5check);
         return 0;
     }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char cand[3][PATH_MAX + 64];
-    int nc = 0;
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = '\0';
-        snprintf(cand[nc++], sizeof cand[0], "%s/src/h5r/adx-h5check", exe);
-    }
-    snprintf(cand[nc++], sizeof cand[0], "%s/adx-h5check", ADX_LIBEXECDIR);
-    /* An installed tree moved elsewhere keeps bin/ and libexec/ side by side. */
-    if (n > 0) snprintf(cand[nc++], sizeof cand[0], "%s/../libexec/adx-h5check", exe);
-    for (int i = 0; i < nc; i++)
-        if (executable(cand[i])) {
-            char real[PATH_MAX];
-            const char *use = realpath(cand[i], real) ? real : cand[i];
-            if (strlen(use) >= sizeof s->h5check) continue;
-            memcpy(s->h5check, use, strlen(use) + 1);
-            return 0;
-        }
+    char looked[3 * PATH_MAX + 200];
+    if (h5r_find_helper(s->h5check, sizeof s->h5check, looked, sizeof looked) == 0) return 0;
     return adx_err_set(err, ADX_E_IO, "/h5check",
-                       "the adx-h5check helper was not found (looked in %s, %s%s%s); install it "
+                       "the adx-h5check helper was not found (looked in %s); install it "
                        "(meson install puts it in %s) or set h5check / ANNDATA_EXPORTD_H5CHECK",
-                       cand[0], cand[1], nc > 2 ? ", " : "", nc > 2 ? cand[2] : "", ADX_LIBEXECDIR);
+                       looked, ADX_LIBEXECDIR);
 }
 
 static int seed(const char *dir, adx_err *err)

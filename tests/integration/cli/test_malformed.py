@@ -204,6 +204,24 @@ class Malformed(CliCase):
         with np.load(res.path, allow_pickle=False) as z:
             self.assertEqual(z["uns/r"]["field299"].tolist(), [299, 300])
 
+    def test_h5ad_files_that_crash_libhdf5_are_400s(self):
+        # byte flips of files anndata wrote (an audit's fuzzing): libhdf5
+        # dies reading them (SIGSEGV, SIGABRT), or leaves objects it cannot
+        # close and prints lines of its own at exit; the helper reads them
+        # first, and stderr stays one problem+json document
+        import os
+        here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+        for name in ("corrupt_free_invalid.h5ad", "corrupt_conv_struct.h5ad",
+                     "corrupt_close_noise.h5ad"):
+            with self.subTest(name):
+                out = os.path.join(self.dir, "out.h5ad")
+                proc = self.run_cli(["export", os.path.join(here, name), "-o", out])
+                err = proc.stderr.decode(errors="replace")
+                self.assertEqual(proc.returncode, 2, err[-500:])
+                p = json.loads(proc.stderr)  # the document alone
+                self.assertEqual(p["status"], 400, p)
+                self.assertEqual(os.listdir(self.dir), [])
+
     def test_problem_names_the_kind(self):
         p = self.export(None, raw_text='{"adata": ').problem()
         self.assertTrue(p["type"].endswith("/invalid-json"), p)
