@@ -325,7 +325,10 @@ static ad_elem *col_plain(jd *d, const colsrc *c, bool cat)
 
     uint64_t nums = cnt[L_INT] + cnt[L_REAL], sh[1] = {n};
     ad_array a;
-    if (n == 0 || cnt[L_INT] == n || (nums && nums + cnt[L_NULL] + cnt[L_NANSTR] == n) ||
+    /* pandas: numbers and strings, "NaN" among them, are an object column,
+     * which sanitize turns into strings (mixed_to_string, payload.md's
+     * Column table); only a typed float array reads the spellings. */
+    if (n == 0 || cnt[L_INT] == n || (nums && nums + cnt[L_NULL] == n) ||
         cnt[L_BOOL] == n) {
         ad_dtype t = n == 0 || cnt[L_INT] != n ? AD_F64 : AD_I64;
         if (n && cnt[L_BOOL] == n) t = AD_BOOL;

@@ -35,7 +35,6 @@ static bool no_space(const adx_err *e)
 
 static json_t *problem_for_job(const adx_err *e, const char *id)
 {
-    if (e->type == ADX_E_NO_SPACE) return adx_err_problem(e, NULL, NULL); /* max_spool_bytes */
     if (no_space(e)) {
         adx_err pub;
         adx_err_init(&pub);
@@ -75,6 +74,7 @@ typedef struct export_work {
     bool request_dropped; /* the terminal record is durable and the request deleted */
     bool no_space;        /* the result did not fit on the disk */
     uint64_t res_charged; /* the result's bytes, charged to max_spool_bytes once written */
+    bool over_quota;      /* the result did not fit under max_spool_bytes */
     uint64_t job_timeout;
     adx_err err;
     json_t *result, *error;
@@ -184,6 +184,7 @@ static int charge_result(export_work *ew)
         return 0;
     }
     unlink(ew->out_path);
+    ew->over_quota = true;
     adx_err_set(&ew->err, ADX_E_NO_SPACE, "",
                 "the result (%llu bytes) does not fit in the spool: it holds %llu bytes and "
                 "max_spool_bytes is %llu",
@@ -258,8 +259,10 @@ static void export_run(uv_work_t *w)
         ew->event = SRV_EV_FAIL;
         if (!adx_err_failed(&ew->err))
             adx_err_set(&ew->err, ADX_E_INTERNAL, "", "the pipeline failed without a reason");
-        ew->error = problem_for_job(&ew->err, j->id);
-        ew->no_space = no_space(&ew->err) && ew->err.type != ADX_E_NO_SPACE; /* the disk's */
+        /* the quota's message names no path: it goes to the client */
+        ew->error = ew->over_quota ? adx_err_problem(&ew->err, NULL, NULL)
+                                   : problem_for_job(&ew->err, j->id);
+        ew->no_space = !ew->over_quota && no_space(&ew->err); /* the disk's */
     }
     if (ew->event >= 0) {
         adx_err perr;

@@ -1063,10 +1063,11 @@ START_TEST(column_nan_strings_and_empty)
     ad_anndata *a = dec("{'obs': {'columns': {'f': [1, 'NaN', null, '-inf'], "
                         "'only_nan': ['NaN', 'nan', 'inf', 'x']}}, 'var': {'columns': {'e': []}}}");
     ck_assert_ptr_nonnull(a);
-    const ad_array *f = &obscol(a, "f")->u.arr;
-    ck_assert_int_eq(f->dtype, AD_F64);
-    ck_assert(isnan(f64(f, 1)) && isnan(f64(f, 2)));
-    ck_assert(isinf(f64(f, 3)) && f64(f, 3) < 0);
+    /* numbers with strings, spellings of NaN among them, are an object
+     * column as in pandas (sanitize makes it strings): payload.md's Column
+     * table reads the spellings in typed float arrays only */
+    ck_assert_int_eq(obscol(a, "f")->kind, AD_K_OBJECT);
+    ck_assert_int_eq(obscol(a, "f")->u.obj.shape[0], 4);
     const ad_array *e = &a->var.cols[0]->u.arr;
     ck_assert_int_eq(e->dtype, AD_F64);
     ck_assert_int_eq(e->n, 0);
