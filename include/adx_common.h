@@ -27,7 +27,7 @@ typedef struct adx_limits {
     uint64_t max_key_bytes;         /* one mapping key / column name */
     uint64_t max_patterns;          /* entries of include / categorical_columns */
     uint64_t max_pattern_bytes;     /* one of those patterns */
-    uint64_t max_include_tests;     /* glob matches of include patterns against keys, in all */
+    uint64_t max_include_tests;     /* glob steps (adx_glob.h) of patterns on keys, in all */
     uint64_t max_parts;             /* parts of one multipart body */
     uint64_t max_part_header_bytes; /* header block of one part */
 } adx_limits;

@@ -37,7 +37,8 @@
 /* `ptr_base` is the pointer of the include array in the request
  * (e.g. "/include"); entry i is reported as ptr_base/i. */
 int flt_validate(const char *const *paths, size_t n, const char *ptr_base, adx_err *err);
-/* `max_tests` bounds the glob matches made in all (0 = no bound); going
+/* `max_tests` bounds the glob steps (adx_glob.h: each pattern tried on a
+ * key, and the work of the glob matches) made in all (0 = no bound); going
  * over it is ADX_E_LIMIT at ptr_base naming max_include_tests. Linear in
  * the keys otherwise: literal patterns are looked up, other patterns tried
  * after their literal prefix and suffix, dropped entries leave in one pass. */
@@ -48,7 +49,7 @@ int flt_apply(ad_anndata *a, const char *const *paths, size_t n, uint64_t max_te
  * readers that skip what the filter would drop (h5r): each key costs about
  * one pass over its bytes. flt_set_keeps: whether flt_apply keeps `key` of
  * namespace `ns` ("obs", "obsm", "uns", ...): 1 keep, 0 drop, -1 when the
- * glob matches made through the set passed max_tests (0 = no bound).
+ * glob steps made through the set passed max_tests (0 = no bound).
  * Invalid entries match nothing. The set keeps pointers into `paths`. NULL
  * when out of memory. */
 typedef struct flt_set flt_set;

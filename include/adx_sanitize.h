@@ -76,7 +76,7 @@ int san_strings_to_categoricals_ctl(ad_anndata *a, const adx_ctl *ctl, adx_err *
  * astype("category") makes them (ad_cat_from_values with AD_CAT_SORTED:
  * sorted distinct values, NaN → code -1).
  * The JSON decoder applies the same option while typing values. The globs
- * are arranged once (glob_set): at most max_tests glob matches (0 = no
+ * are arranged once (glob_set): at most max_tests glob steps (0 = no
  * bound), past them ADX_E_LIMIT at /categorical_columns. Returns 0, or -1
  * with the error (also ADX_E_NOMEM). */
 int san_categorize_columns(ad_anndata *a, const char *const *globs, size_t n, uint64_t max_tests,

@@ -1070,7 +1070,7 @@ static int list_members(rd *r, hid_t g, names *ns)
 
 /* Whether the include filter (if any) keeps `key` of namespace `ns`, plus
  * what anndata's read-time moves need (see h5r_opts): 1 keep, 0 skip, -1
- * failed (the filter's glob matches passed max_include_tests). */
+ * failed (the filter's glob steps passed max_include_tests). */
 static int keep_key(rd *r, const char *ns, const char *key)
 {
     if (!ns || !r->inc) return 1;
@@ -1087,7 +1087,7 @@ static int keep_key(rd *r, const char *ns, const char *key)
     if (k < 0)
         adx_err_set(r->err, ADX_E_LIMIT, "/include",
                     "matching the include patterns against the file's keys takes more than "
-                    "max_include_tests (%" PRIu64 ") glob matches",
+                    "max_include_tests (%" PRIu64 ") glob steps",
                     r->lim->max_include_tests);
     return k;
 }

@@ -816,14 +816,14 @@ static ad_elem *col_typed(jd *d, jv v)
 /* -------------------------------------------------------------- frames */
 
 /* 1 when a categorical_columns glob matches the column, 0 when none, -1
- * (failed) when the glob matches passed max_include_tests. */
+ * (failed) when the glob steps passed max_include_tests. */
 static int want_cat(jd *d, bool globs, const char *name)
 {
     int r = globs ? glob_set_any(d->cat, name) : 0;
     if (r < 0) /* the request's option is what to change, not this column */
         adx_err_set(d->err, ADX_E_LIMIT, "/categorical_columns",
                     "matching categorical_columns against the column names takes more than "
-                    "max_include_tests (%" PRIu64 ") glob matches",
+                    "max_include_tests (%" PRIu64 ") glob steps",
                     d->lim->max_include_tests);
     return r;
 }

@@ -32,7 +32,7 @@ static int frame(ad_frame *f, const char *name, glob_set *globs, uint64_t max_te
         if (m < 0)
             return adx_err_set(err, ADX_E_LIMIT, "/categorical_columns",
                                "matching categorical_columns against the column names takes "
-                               "more than max_include_tests (%" PRIu64 ") glob matches",
+                               "more than max_include_tests (%" PRIu64 ") glob steps",
                                max_tests);
         if (!m) continue;
         char ptr[ADX_ERR_PTR_MAX];

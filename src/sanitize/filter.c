@@ -90,7 +90,7 @@ typedef struct filt {
 typedef struct nsf {
     glob_set *set;
     size_t *path, n; /* set pattern j (of n) is path[j] */
-    bool over;       /* the glob matches passed max_include_tests */
+    bool over;       /* the glob steps passed max_include_tests */
 } nsf;
 
 static bool keep_key(const char *key, ad_elem *v, void *ud)
@@ -129,7 +129,7 @@ static int nsf_init(nsf *c, const filt *f, size_t n, int ns, const char **pats, 
     return c->set ? 0 : -1;
 }
 
-/* Every namespace's set, one bound on the glob matches for them all. */
+/* Every namespace's set, one bound on the glob steps for them all. */
 struct flt_set {
     filt *f;
     const char **pats; /* each path's pattern once, in namespace order */
@@ -197,8 +197,8 @@ int flt_apply(ad_anndata *a, const char *const *paths, size_t n, uint64_t max_te
             ret = adx_err_set(err, ADX_E_LIMIT, ptr_base,
                               "matching the include patterns against the keys of %s takes more "
                               "than max_include_tests (%" PRIu64
-                              ") glob matches; use fewer patterns that neither begin nor end "
-                              "with literal text",
+                              ") glob steps; use fewer or shorter patterns, preferably ones "
+                              "that begin or end with literal text",
                               ad_ns_table[k].name, max_tests);
         for (size_t j = 0; j < c->n; j++)
             if (glob_set_matched(c->set, j)) s->f[c->path[j]].matched = true;

@@ -4,7 +4,10 @@ Usage: glob_vs_fnmatch.py <glob_driver> [n_random]
 
 Cases: a hand list of bracket quirks plus seeded random patterns and names
 over an alphabet that hits every construct ("*", "?", "[abc]", "[!a]",
-"[a-z]", "[z-a]", "[]]", "[!]]", unclosed "[", backslashes, "/", non-ASCII).
+"[a-z]", "[z-a]", "[]]", "[!]]", unclosed "[", backslashes, "/", non-ASCII),
+and long ones: segments between stars longer than 64 code points (several
+words of the bit-parallel search), over names made from the pattern with
+noise, so that the leftmost placement of each segment is put to the test.
 Exits 1 listing every disagreement.
 """
 import fnmatch
@@ -67,6 +70,45 @@ def rand_bracket_case(r):
     return pat, name
 
 
+LONG_ATOMS = ["a", "b", "a", "b", "?", "[ab]", "[!a]", "[a-b]", "[b-a-]", "é", "[é]"]
+
+
+def rand_long_case(r):
+    elems = []
+    for _ in range(r.randint(1, 300)):
+        elems.append("*" if r.random() < 0.02 else r.choice(LONG_ATOMS))
+    pat = "".join(elems)
+    out = []
+    for e in elems:
+        if e == "*":
+            out.append("".join(r.choice("abé") for _ in range(r.randint(0, 40))))
+        elif e in ("?", "[ab]", "[a-b]"):
+            out.append(r.choice("ab"))
+        elif e == "[!a]":
+            out.append(r.choice("bé"))
+        elif e == "[b-a-]":
+            out.append("-")  # the merge leaves "[-]"
+        elif e == "[é]":
+            out.append("é")
+        else:
+            out.append(e)
+        if r.random() < 0.002:
+            out.append(r.choice("abé"))  # noise: a near miss, or a shifted match
+    name = "".join(out)
+    if r.random() < 0.3:
+        name = "".join(r.choice("ab") for _ in range(r.randint(0, 3))) + name
+    return pat, name
+
+
+def repro_cases():
+    # the shapes that were quadratic, scaled down for Python's sake
+    run = "a" * 3000
+    return [("*" + "a" * 400 + "c*", run + "7"), ("*" + "a" * 400 + "c*", run + "c"),
+            ("*" + "[a]" * 130 + "c*", run + "c"), ("*" + "a?" * 200 + "c*", run + "c"),
+            ("*" + "a?" * 200 + "c*", run), ("*" + "[ab]" * 100 + "c*", run + "bc"),
+            ("*a" * 200 + "*", run), ("*a" * 200 + "b", run + "b")]
+
+
 def rand_name(r, pattern):
     if r.random() < 0.3:
         # derive from the pattern so that matches are common
@@ -78,11 +120,13 @@ def main():
     driver = sys.argv[1]
     n_random = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
     r = random.Random(20240611)
-    cases = list(HAND)
+    cases = list(HAND) + repro_cases()
     for _ in range(n_random):
         p = rand_pattern(r)
         cases.append((p, rand_name(r, p)))
         cases.append(rand_bracket_case(r))
+    for _ in range(n_random // 5):
+        cases.append(rand_long_case(r))
     expected = []
     kept = []
     for pat, name in cases:

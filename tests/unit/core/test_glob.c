@@ -2,6 +2,7 @@
  * checked with Debian's Python 3.11); the generated comparison is
  * glob_vs_fnmatch.py. */
 #include <check.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,80 @@ START_TEST(match_any)
     ck_assert_int_eq(glob_set_any(none, "X_pca"), 0);
     glob_set_free(s);
     glob_set_free(none);
+}
+END_TEST
+
+/* The quadratic cases of a backtracking matcher (an audit's repro: a long
+ * literal run between stars over a long run of the same letter) cost about
+ * linear steps: each segment between stars is searched for once. */
+static char *repeat(const char *unit, size_t n, const char *head, const char *tail)
+{
+    size_t ul = strlen(unit), hl = strlen(head), tl = strlen(tail);
+    char *s = malloc(hl + ul * n + tl + 1);
+    ck_assert_ptr_nonnull(s);
+    memcpy(s, head, hl);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + hl + i * ul, unit, ul);
+    memcpy(s + hl + ul * n, tail, tl + 1);
+    return s;
+}
+
+START_TEST(long_segments_cost_linear_steps)
+{
+    char *name = repeat("a", 60000, "", "7"), *hit = repeat("a", 60000, "", "c");
+    size_t nl = strlen(name);
+    struct {
+        char *pat;
+        uint64_t words; /* Shift-And words per code point of the name (0: KMP) */
+    } cases[] = {
+        {repeat("a", 4000, "*", "c*"), 0},
+        {repeat("[a]", 1300, "*", "c*"), 0}, /* a one-letter bracket is a literal */
+        {repeat("a?", 2000, "*", "c*"), (4001 + 63) / 64},
+        {repeat("[ab]", 1000, "*", "c*"), (1001 + 63) / 64},
+        {repeat("*a", 2000, "", "c*"), 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t pl = strlen(cases[i].pat);
+        /* bytes decoded, a pattern sorted, KMP's two looks, or the words
+         * of the masks that match and the binary searches */
+        uint64_t bound = 8 * (pl + nl) + 1000 + nl * 3 * cases[i].words;
+        uint64_t steps = 0;
+        ck_assert_int_eq(glob_match_steps(cases[i].pat, name, &steps, 0), 0);
+        ck_assert_msg(steps <= bound, "case %zu: %" PRIu64 " steps, bound %" PRIu64, i, steps,
+                      bound);
+        /* the quadratic matcher compared ~len(name) * len(segment) */
+        ck_assert_uint_lt(steps, (uint64_t)nl * 4000 / 20);
+        steps = 0;
+        ck_assert_int_eq(glob_match_steps(cases[i].pat, hit, &steps, 0), 1);
+        ck_assert_uint_le(steps, bound);
+        free(cases[i].pat);
+    }
+    free(name);
+    free(hit);
+}
+END_TEST
+
+/* The steps add up across calls and a call gives up once they pass the
+ * bound, whatever it was doing; 0 means no bound. */
+START_TEST(steps_are_bounded)
+{
+    char *name = repeat("ab", 5000, "", ""), *pat = repeat("a?", 300, "*", "c*");
+    uint64_t steps = 0;
+    ck_assert_int_eq(glob_match_steps(pat, name, &steps, 0), 0);
+    uint64_t one = steps;
+    ck_assert_uint_gt(one, 10000); /* at least the name's length */
+    ck_assert_int_eq(glob_match_steps(pat, name, &steps, 0), 0);
+    ck_assert_uint_eq(steps, 2 * one); /* the same work, counted again */
+    steps = 0;
+    ck_assert_int_eq(glob_match_steps(pat, name, &steps, one), 0); /* just enough */
+    steps = 0;
+    ck_assert_int_eq(glob_match_steps(pat, name, &steps, one - 1), -1);
+    ck_assert_uint_gt(steps, one - 1);
+    steps = one; /* an earlier match spent the budget: the next one stops at once */
+    ck_assert_int_eq(glob_match_steps("*", "x", &steps, one), -1);
+    ck_assert_int_eq(glob_match_steps("a*", "ab", NULL, 0), 1);
+    free(name);
+    free(pat);
 }
 END_TEST
 
@@ -202,16 +277,18 @@ START_TEST(set_agrees_with_matching_every_pattern)
                           pats[q]);
         glob_set_free(s);
     }
-    /* the bound: patterns no literal text decides, shared by two sets */
+    /* the bound, shared by two sets: patterns the literal text decides cost
+     * a step a try, those it does not their glob match */
     const char *dear[] = {"*1*", "?2?"}, *cheap[] = {"k1", "k9*", "*7", "*"};
     uint64_t tests = 0;
-    glob_set *c = glob_set_new(cheap, 4, 5, &tests), *d = glob_set_new(dear, 2, 5, &tests);
+    glob_set *c = glob_set_new(cheap, 4, 1000, &tests), *d = glob_set_new(dear, 2, 1000, &tests);
     char nm[16];
     for (int k = 0; k < 100; k++) {
         snprintf(nm, sizeof nm, "k%d", k);
         ck_assert_int_eq(glob_set_any(c, nm), 1); /* "*" matches; no glob match needed */
     }
-    ck_assert_uint_eq(tests, 0);
+    ck_assert_uint_ge(tests, 4 * 100); /* "*" is tried on every name */
+    ck_assert_uint_le(tests, 4 * 150);
     int r = 0;
     for (int k = 0; k < 100 && r >= 0; k++) {
         snprintf(nm, sizeof nm, "k%d", k);
@@ -231,6 +308,8 @@ int main(void)
     tcase_add_test(t, hand_table);
     tcase_add_test(t, match_any);
     tcase_add_test(t, long_inputs_are_linear_enough);
+    tcase_add_test(t, long_segments_cost_linear_steps);
+    tcase_add_test(t, steps_are_bounded);
     tcase_add_test(t, literal_checks_agree_with_glob_match);
     tcase_add_test(t, set_agrees_with_matching_every_pattern);
     suite_add_tcase(s, t);
