@@ -328,8 +328,7 @@ static ad_elem *col_plain(jd *d, const colsrc *c, bool cat)
     /* pandas: numbers and strings, "NaN" among them, are an object column,
      * which sanitize turns into strings (mixed_to_string, payload.md's
      * Column table); only a typed float array reads the spellings. */
-    if (n == 0 || cnt[L_INT] == n || (nums && nums + cnt[L_NULL] == n) ||
-        cnt[L_BOOL] == n) {
+    if (n == 0 || cnt[L_INT] == n || (nums && nums + cnt[L_NULL] == n) || cnt[L_BOOL] == n) {
         ad_dtype t = n == 0 || cnt[L_INT] != n ? AD_F64 : AD_I64;
         if (n && cnt[L_BOOL] == n) t = AD_BOOL;
         int r = c->form == CS_PLAIN ? jd_fill_packed(d, c->arr, 1, sh, t, &a) : 0;
