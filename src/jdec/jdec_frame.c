@@ -1216,6 +1216,42 @@ int jd_frame_finish(jd *d, ad_frame *f, jd_frame_info *fi, uint64_t n_rows)
     return 0;
 }
 
+/* A rec-array field follows the Column rules without categoricals: what a
+ * column would hold as an object (strings with nulls, mixed scalars) is
+ * sanitized here, as sanitize does for a column, since a field of the
+ * model is a typed array. 1: not such a field (col_plain decides); 0: *out
+ * holds the strings; -1: failed. */
+static int rec_field_strings(jd *d, const colsrc *c, const char *name, ad_array *out)
+{
+    uint64_t n = c->n, cnt[L__COUNT];
+    cs_count(c, cnt);
+    uint64_t nums = cnt[L_INT] + cnt[L_REAL], strs = cnt[L_STR] + cnt[L_NANSTR];
+    bool typed = n == 0 || cnt[L_INT] == n || (nums && nums + cnt[L_NULL] == n) ||
+                 cnt[L_BOOL] == n || strs == n;
+    bool nullable_bool = cnt[L_BOOL] && cnt[L_BOOL] + cnt[L_NULL] == n;
+    if (typed || nullable_bool || cnt[L_ARR] || cnt[L_OBJ]) return 1;
+    ad_strbuild sb = {0};
+    for (uint64_t i = 0; i < n; i++) {
+        jv v = cs_get(c, i);
+        char buf[32];
+        size_t len = 0;
+        const char *t = jv_none(v) || jv_is_null(v) ? "" : py_str(v, buf, &len);
+        if (jd_sb_push(d, &sb, t, len)) {
+            ad_sb_free(&sb);
+            return -1;
+        }
+    }
+    if (ad_sb_finish(&sb, out, 1, NULL) < 0) return jd_nomem(d);
+    size_t m = adx_ptr_key(&d->s, name);
+    int r = 0;
+    if (cnt[L_NULL]) r = jd_report(d, adx_ptr_str(&d->s), REP_NULL_TO_EMPTY, cnt[L_NULL], NULL);
+    if (!r && n - cnt[L_NULL] - strs)
+        r = jd_report(d, adx_ptr_str(&d->s), REP_MIXED_TO_STRING, n - cnt[L_NULL] - strs, NULL);
+    adx_ptr_pop(&d->s, m);
+    if (r) ad_array_free(out);
+    return r;
+}
+
 ad_elem *jd_recarray(jd *d, jv v)
 {
     static const char *const keys[] = {"encoding-type", "encoding-version", "fields", "part", NULL};
@@ -1264,13 +1300,16 @@ ad_elem *jd_recarray(jd *d, jv v)
                         .seq = jd_seq_of(val),
                         .n = jv_array_size(val),
                         .base = adx_ptr_str(&d->p)};
-            ad_elem *col = col_plain(d, &c, false);
-            if (!col)
+            int sr = rec_field_strings(d, &c, key, &a);
+            ad_elem *col = sr == 1 ? col_plain(d, &c, false) : NULL;
+            if (sr < 0 || (sr == 1 && !col))
                 r = -1;
-            else if (col->kind != AD_K_ARRAY)
+            else if (col && col->kind != AD_K_ARRAY)
                 r = jd_fail(d, ADX_E_SCHEMA,
-                            "a rec-array field holds numbers, booleans or strings without null");
-            else {
+                            "a rec-array field holds numbers, booleans or strings (with null "
+                            "or mixed: strings); booleans with null or nested values have no "
+                            "field type");
+            else if (col) {
                 a = col->u.arr;
                 memset(&col->u.arr, 0, sizeof col->u.arr);
             }

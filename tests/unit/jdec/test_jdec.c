@@ -1730,8 +1730,25 @@ START_TEST(rec_arrays_from_json)
     ad_anndata_free(a);
     fails("{'uns': {'r': {'encoding-type': 'rec-array', 'fields': {'a': [1, 2], 'b': [1]}}}}",
           ADX_E_SHAPE, "/adata/uns/r/fields/b", "first field 2");
-    fails("{'uns': {'r': {'encoding-type': 'rec-array', 'fields': {'a': ['x', null]}}}}",
-          ADX_E_SCHEMA, "/adata/uns/r/fields/a", "without null");
+    /* the Column rules without categoricals: strings with null, mixed
+     * scalars become strings, reported as sanitize reports a column */
+    a = dec("{'uns': {'r': {'encoding-type': 'rec-array', 'fields': {'a': ['x', null], "
+            "'m': [true, 1.5], 'z': [null, null]}}}}");
+    ck_assert_msg(a != NULL, "%s at %s", err.detail, err.items[0].pointer);
+    r = &uns(a, "r")->u.rec;
+    ck_assert_int_eq(r->fields[0].dtype, AD_STR);
+    ck_assert_str_eq(ad_str_at(&r->fields[0], 1), "");
+    ck_assert_str_eq(ad_str_at(&r->fields[1], 0), "True");
+    ck_assert_str_eq(ad_str_at(&r->fields[1], 1), "1.5");
+    ck_assert_str_eq(ad_str_at(&r->fields[2], 0), "");
+    ck_assert_ptr_nonnull(find_rep("/uns/r/a", REP_NULL_TO_EMPTY));
+    ck_assert_uint_eq(find_rep("/uns/r/m", REP_MIXED_TO_STRING)->count, 2);
+    ck_assert_uint_eq(find_rep("/uns/r/z", REP_NULL_TO_EMPTY)->count, 2);
+    ad_anndata_free(a);
+    fails("{'uns': {'r': {'encoding-type': 'rec-array', 'fields': {'a': [true, null]}}}}",
+          ADX_E_SCHEMA, "/adata/uns/r/fields/a", "no field type");
+    fails("{'uns': {'r': {'encoding-type': 'rec-array', 'fields': {'a': [[1], 'x']}}}}",
+          ADX_E_SCHEMA, "/adata/uns/r/fields/a", "no field type");
     fails("{'uns': {'r': {'encoding-type': 'rec-array', 'fields': [1]}}}", ADX_E_SCHEMA,
           "/adata/uns/r/fields", "named arrays");
     /* HDF5 has no compound type without members */
