@@ -133,6 +133,10 @@ typedef struct jdec_opts {
     const char *const *cat_globs; /* categorical_columns (obs/var only); NULL → {"kmeans_*"} */
     size_t n_cat_globs;           /* ignored when cat_globs is NULL; 0 = no column matches */
     const char *base_ptr;         /* pointer prefix for errors, e.g. "/adata"; NULL = "" */
+    /* Names that become HDF5 links (mapping and uns keys, column and index
+     * names) must be ones h5ad holds: not empty, not ".", no "/" — a 400
+     * at the key. Set for h5ad output; npz and csv escape such names. */
+    bool h5ad_names;
 } jdec_opts;
 
 typedef struct jdec_doc jdec_doc;

@@ -246,7 +246,7 @@ static int decode_ns(jd *d, jv v, enum ns_kind k, ad_dict *out, dims *dm)
         char ptr[ADX_ERR_PTR_MAX];
         snprintf(ptr, sizeof ptr, "%s", adx_ptr_str(&d->p));
         ad_elem *e = NULL;
-        int r = jd_check_str(d, strlen(key));
+        int r = jd_check_name(d, key, strlen(key));
         bool m_frame =
             (k == NS_OBSM || k == NS_VARM) &&
             (jd_is_frame_object(val) || (jv_is_array(val) && !jv_packed_get(val, &(jv_packed){0}) &&
@@ -451,6 +451,7 @@ ad_anndata *jdec_doc_anndata(jdec_doc *doc, const char *member, const jdec_opts 
     static const char *const default_globs[] = {"kmeans_*"};
     adx_limits def;
     jd d = {0};
+    d.h5ad_names = o && o->h5ad_names;
     if (o && o->limits)
         d.lim = o->limits;
     else {

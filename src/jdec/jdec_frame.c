@@ -862,7 +862,7 @@ static int frame_columnar(jd *d, jv cols, ad_frame *f, bool globs, jd_frame_info
     {
         size_t mp = adx_ptr_key(&d->p, name), ms = adx_ptr_key(&d->s, name);
         ad_elem *e = NULL;
-        if (jd_check_str(d, strlen(name)))
+        if (jd_check_name(d, name, strlen(name)))
             ;
         else if (jv_is_array(v)) {
             colsrc c = {.form = CS_PLAIN,
@@ -968,7 +968,7 @@ static int frame_split(jd *d, jv names, jv data, ad_frame *f, bool globs, jd_fra
                     .col = j,
                     .n = nrows,
                     .base = adx_ptr_str(&d->p)};
-        int cat = jd_check_str(d, strlen(name)) ? -1 : want_cat(d, globs, name);
+        int cat = jd_check_name(d, name, strlen(name)) ? -1 : want_cat(d, globs, name);
         ad_elem *e = cat < 0 ? NULL : col_plain(d, &c, cat);
         r = e ? add_col(d, f, name, e) : -1;
         adx_ptr_pop(&d->s, ms);
@@ -1066,7 +1066,7 @@ static int frame_records(jd *d, jv recs, ad_frame *f, bool globs, jd_frame_info 
                     .key = names[j],
                     .n = n,
                     .base = adx_ptr_str(&d->p)};
-        int cat = jd_check_str(d, strlen(names[j])) ? -1 : want_cat(d, globs, names[j]);
+        int cat = jd_check_name(d, names[j], strlen(names[j])) ? -1 : want_cat(d, globs, names[j]);
         ad_elem *e = cat < 0 ? NULL : col_plain(d, &c, cat);
         r = e ? add_col(d, f, names[j], e) : -1;
         adx_ptr_pop(&d->s, ms);
@@ -1130,9 +1130,10 @@ int jd_frame(jd *d, jv v, ad_frame *f, bool globs, jd_frame_info *fi)
     size_t m;
     if (!jv_none(jname) && !jv_is_null(jname)) {
         m = adx_ptr_key(&d->p, "index_name");
-        int r = jv_is_string(jname) ? jd_check_str(d, jv_string_length(jname))
-                                    : jd_fail(d, ADX_E_SCHEMA, "expected a string or null, got %s",
-                                              jd_type_name(jname));
+        int r = jv_is_string(jname)
+                    ? jd_check_name(d, jv_string_value(jname), jv_string_length(jname))
+                    : jd_fail(d, ADX_E_SCHEMA, "expected a string or null, got %s",
+                              jd_type_name(jname));
         adx_ptr_pop(&d->p, m);
         if (r) return -1;
         if (!(f->index_name = strdup(jv_string_value(jname)))) return jd_nomem(d);

@@ -17,6 +17,7 @@
 
 typedef struct jd {
     const adx_limits *lim;
+    bool h5ad_names; /* jdec_opts.h5ad_names */
     const char *const *globs;
     size_t nglobs;
     glob_set *cat; /* globs arranged for many columns (adx_glob.h) */
@@ -53,6 +54,9 @@ int jd_check_elements(jd *d, uint64_t n);
 int jd_check_dim(jd *d, uint64_t n);
 int jd_check_keys(jd *d, uint64_t n);
 int jd_check_str(jd *d, size_t len);
+/* A name (mapping or uns key, column or index name): jd_check_str, and with
+ * h5ad_names one h5ad can hold. The pointer is at the name. */
+int jd_check_name(jd *d, const char *name, size_t len);
 const char *jd_type_name(jv v);
 int jd_leaf_str(jv v);
 /* v may be NULL (missing record key) → L_NULL. Inline: it runs per element. */

@@ -114,7 +114,7 @@ int jd_uns_dict(jd *d, jv v, ad_dict *out, uint32_t depth)
     jv_object_foreach(v, key, val)
     {
         size_t mp = adx_ptr_key(&d->p, key), ms = adx_ptr_key(&d->s, key);
-        ad_elem *e = jd_check_str(d, strlen(key)) ? NULL : jd_uns_value(d, val, depth);
+        ad_elem *e = jd_check_name(d, key, strlen(key)) ? NULL : jd_uns_value(d, val, depth);
         int r = e ? 0 : -1;
         if (e && ad_dict_append(out, key, e) < 0) r = jd_nomem(d); /* keys are unique */
         adx_ptr_pop(&d->p, mp);

@@ -104,6 +104,17 @@ int jd_check_str(jd *d, size_t len)
     return 0;
 }
 
+int jd_check_name(jd *d, const char *name, size_t len)
+{
+    if (jd_check_str(d, len)) return -1;
+    if (d->h5ad_names && (len == 0 || (len == 1 && name[0] == '.') || memchr(name, '/', len)))
+        return jd_fail(d, ADX_E_SCHEMA,
+                       "the name \"%.60s\" cannot be stored in h5ad (empty, \".\" or holding "
+                       "\"/\": HDF5 link names); npz and csv take it",
+                       name);
+    return 0;
+}
+
 const char *jd_type_name(jv v)
 {
     if (jv_none(v)) return "nothing";

@@ -165,6 +165,8 @@ static pipe_job *load_doc(pipe_job *j, adx_src *s, const pipe_env *env, parts_se
         .cat_globs = (const char *const *)j->req.cat_globs,
         .n_cat_globs = j->req.n_cat,
         .base_ptr = "/adata",
+        /* refused here, at the request's pointer, rather than by the writer */
+        .h5ad_names = j->req.format == ADX_FMT_H5AD,
     };
     /* An explicit empty categorical_columns must not fall back to jdec's
      * default, which it would do for a NULL list. */

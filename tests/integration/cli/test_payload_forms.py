@@ -280,6 +280,25 @@ class Frames(CliCase):
             p = self.assert_problem(res, ptr)
             self.assertIn("obs_names" if where == "obsm" else "var_names", p["detail"])
 
+    def test_names_h5ad_cannot_hold_are_400s_at_the_request_pointer(self):
+        # HDF5 link names hold no "/" and are not empty or "."; the pointer
+        # names the request's member, not the stored object's path
+        cases = [({"obs": {"index": ["a"], "columns": {"a/b": [1]}}}, "/adata/obs/columns/a~1b"),
+                 ({"uns": {"x": {"y/z": 1}}}, "/adata/uns/x/y~1z"),
+                 ({"obsm": {".": [[1]]}, "obs": {"index": ["a"]}}, "/adata/obsm/."),
+                 ({"obs": {"index": ["a"], "index_name": "id/1", "columns": {}}},
+                  "/adata/obs/index_name"),
+                 ({"var": [{"": 1}]}, "/adata/var")]
+        for adata, ptr in cases:
+            with self.subTest(ptr):
+                p = self.assert_problem(self.export({"adata": adata}), ptr)
+                self.assertIn("cannot be stored in h5ad", p["detail"])
+        # npz escapes such names instead (obs/a~1b)
+        res = self.export({"adata": cases[0][0], "format": "npz"}, out="out.npz")
+        self.assert_ok(res)
+        with np.load(res.path, allow_pickle=False) as z:
+            self.assertIn("obs/a~1b", z.files)
+
 
 class Uns(CliCase):
     def test_nested_values(self):
