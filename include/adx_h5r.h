@@ -144,6 +144,8 @@ int h5r_check_isolated(const char *helper, const char *path, const adx_limits *l
  * first executable one and returns 0; -1 when none is, with the places
  * looked in listed in `looked` (", "-separated) for a message. */
 int h5r_find_helper(char *out, size_t cap, char *looked, size_t looked_cap);
+/* Whether `path` is a regular file this process may execute. */
+bool h5r_helper_usable(const char *path);
 void h5r_check_budget(const adx_limits *lim, uint64_t file_bytes, int timeout_ms,
                       uint64_t *as_bytes, unsigned *cpu_seconds);
 /* The same check of what h5r_read_opts(path, o, …) reads (the helper gets

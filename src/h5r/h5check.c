@@ -25,7 +25,7 @@
 
 extern char **environ;
 
-static bool executable(const char *p)
+bool h5r_helper_usable(const char *p)
 {
     struct stat st;
     return p[0] && stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
@@ -48,7 +48,7 @@ int h5r_find_helper(char *out, size_t cap, char *looked, size_t looked_cap)
     for (int i = 0; i < nc; i++) {
         char real[PATH_MAX];
         const char *use = realpath(cand[i], real) ? real : cand[i];
-        if (executable(cand[i]) && strlen(use) < cap) {
+        if (h5r_helper_usable(cand[i]) && strlen(use) < cap) {
             memcpy(out, use, strlen(use) + 1);
             return 0;
         }

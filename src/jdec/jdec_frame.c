@@ -315,6 +315,14 @@ fail:
 
 /* -------------------------------------------------------- plain column */
 
+/* The Column table's numeric rows: integers only (int64), numbers with
+ * null (float64), booleans only (bool); an empty column is float64. */
+static bool plain_numeric(const uint64_t *cnt, uint64_t n)
+{
+    uint64_t nums = cnt[L_INT] + cnt[L_REAL];
+    return n == 0 || cnt[L_INT] == n || (nums && nums + cnt[L_NULL] == n) || cnt[L_BOOL] == n;
+}
+
 static ad_elem *col_plain(jd *d, const colsrc *c, bool cat)
 {
     uint64_t n = c->n;
@@ -323,12 +331,12 @@ static ad_elem *col_plain(jd *d, const colsrc *c, bool cat)
     cs_count(c, cnt);
     if (cat && !cnt[L_ARR] && !cnt[L_OBJ]) return cat_from_values(d, c, cnt);
 
-    uint64_t nums = cnt[L_INT] + cnt[L_REAL], sh[1] = {n};
+    uint64_t sh[1] = {n};
     ad_array a;
     /* pandas: numbers and strings, "NaN" among them, are an object column,
      * which sanitize turns into strings (mixed_to_string, payload.md's
      * Column table); only a typed float array reads the spellings. */
-    if (n == 0 || cnt[L_INT] == n || (nums && nums + cnt[L_NULL] == n) || cnt[L_BOOL] == n) {
+    if (plain_numeric(cnt, n)) {
         ad_dtype t = n == 0 || cnt[L_INT] != n ? AD_F64 : AD_I64;
         if (n && cnt[L_BOOL] == n) t = AD_BOOL;
         int r = c->form == CS_PLAIN ? jd_fill_packed(d, c->arr, 1, sh, t, &a) : 0;
@@ -1226,11 +1234,9 @@ static int rec_field_strings(jd *d, const colsrc *c, const char *name, ad_array 
 {
     uint64_t n = c->n, cnt[L__COUNT];
     cs_count(c, cnt);
-    uint64_t nums = cnt[L_INT] + cnt[L_REAL], strs = cnt[L_STR] + cnt[L_NANSTR];
-    bool typed = n == 0 || cnt[L_INT] == n || (nums && nums + cnt[L_NULL] == n) ||
-                 cnt[L_BOOL] == n || strs == n;
+    uint64_t strs = cnt[L_STR] + cnt[L_NANSTR];
     bool nullable_bool = cnt[L_BOOL] && cnt[L_BOOL] + cnt[L_NULL] == n;
-    if (typed || nullable_bool || cnt[L_ARR] || cnt[L_OBJ]) return 1;
+    if (plain_numeric(cnt, n) || strs == n || nullable_bool || cnt[L_ARR] || cnt[L_OBJ]) return 1;
     ad_strbuild sb = {0};
     for (uint64_t i = 0; i < n; i++) {
         jv v = cs_get(c, i);

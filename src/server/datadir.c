@@ -32,9 +32,7 @@ extern const unsigned long srv_seed_comments_csv_len;
 static int resolve_h5check(srv_state *s, adx_err *err)
 {
     if (s->cfg.h5check[0]) {
-        struct stat st;
-        if (stat(s->cfg.h5check, &st) != 0 || !S_ISREG(st.st_mode) ||
-            access(s->cfg.h5check, X_OK) != 0)
+        if (!h5r_helper_usable(s->cfg.h5check))
             return adx_err_set(err, ADX_E_BAD_OPTION, "/h5check",
                                "h5check %s is not an executable file", s->cfg.h5check);
         snprintf(s->h5check, sizeof s->h5check, "%s", s->cfg.h5check);

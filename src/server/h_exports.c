@@ -84,9 +84,14 @@ enum MHD_Result srv_h_export_delete(srv_req *r)
  * waits for the disk where the file is not in the page cache (evicted
  * under memory pressure, or after a restart). Such a file is read in by a
  * pool thread first, the request suspended meanwhile; a page evicted again
- * between the two is read by sendfile, as before. */
+ * between the two is read by sendfile, as before. At most READ_IN_MAX
+ * files are read in at once, so that downloads of cold files cannot fill
+ * the pool the exports run on; past that a file is sent as it is (the
+ * loop then waits for the disk, as it did before). */
+enum { READ_IN_MAX = 2 };
 typedef struct read_in_work {
     uv_work_t w;
+    srv_state *s;
     srv_req *r; /* NULL once the request let go of it (shutdown) */
     srv_job *j; /* a reference */
     int fd;
@@ -141,6 +146,7 @@ static void read_in_done(uv_work_t *w, int status)
     read_in_work *rw = w->data;
     srv_req *r = rw->r;
     close(rw->fd);
+    rw->s->http.n_read_in--;
     if (r) {
         r->detach = NULL;
         r->read_in = NULL;
@@ -163,15 +169,18 @@ static void read_in_detach(srv_req *r)
 static bool read_in_start(srv_req *r, srv_job *j, int fd, uint64_t off, uint64_t len,
                           bool full_only)
 {
+    if (r->s->http.n_read_in >= READ_IN_MAX) return false;
     read_in_work *rw = calloc(1, sizeof *rw);
     if (!rw) return false;
-    *rw = (read_in_work){.r = r, .j = j, .fd = fd, .off = off, .len = len, .full_only = full_only};
+    *rw = (read_in_work){
+        .s = r->s, .r = r, .j = j, .fd = fd, .off = off, .len = len, .full_only = full_only};
     rw->w.data = rw;
     if (uv_queue_work(r->s->loop, &rw->w, read_in_run, read_in_done) != 0) {
         free(rw);
         return false;
     }
     srv_job_ref(j);
+    r->s->http.n_read_in++;
     r->read_in = rw;
     r->on_tick = NULL; /* a ?wait that ended: its deadline no longer applies */
     r->detach = read_in_detach;

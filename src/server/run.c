@@ -173,12 +173,8 @@ static int write_record(export_work *ew, srv_job_state st, unsigned attempts, af
  * by chunk, so the spool can go over by at most one result per worker. */
 static int charge_result(export_work *ew)
 {
-    struct stat st;
-    if (stat(ew->out_path, &st) != 0) {
-        adx_err_cause(&ew->err, "%s: %s", ew->out_path, strerror(errno));
-        return adx_err_set(&ew->err, ADX_E_IO, "", "cannot store the result");
-    }
-    uint64_t n = (uint64_t)st.st_size;
+    /* the writer's own count of the bytes it committed */
+    uint64_t n = (uint64_t)json_integer_value(json_object_get(ew->result, "size_bytes"));
     if (srv_spool_reserve(ew->s, n)) {
         ew->res_charged = n;
         return 0;
@@ -222,12 +218,13 @@ static void export_run(uv_work_t *w)
          * leaves the old record (the job runs again) or the new one without
          * its result (the scan marks it expired). */
         if (rc == 0) rc = pipe_write_sync(pj, ew->out_path, AFILE_SYNC_FILE, &ctl, &ew->err);
-        if (rc == 0) rc = charge_result(ew);
         if (rc == 0) ew->result = pipe_result_json(pj, j->id);
         if (rc == 0 && !ew->result) {
             adx_err_set(&ew->err, ADX_E_NOMEM, "", "out of memory building the result");
+            unlink(ew->out_path);
             rc = -1;
         }
+        if (rc == 0) rc = charge_result(ew);
     }
     pipe_free(pj);
     int c = atomic_load(&j->cancel);
@@ -273,9 +270,7 @@ static void export_run(uv_work_t *w)
         /* Once the terminal record is durable the request is never read
          * again; before that, a restart still needs it to rerun the job. */
         if (!adx_err_failed(&perr)) {
-            /* the body: request.json, and an h5ad's input.h5ad beside its options */
-            if (ew->input.kind == PIPE_SRC_H5AD) unlink(ew->in_path);
-            unlink(ew->req_path);
+            srv_spool_drop_request(ew->dir, ew->input.kind);
             ew->request_dropped = true;
         }
     }

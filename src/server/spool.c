@@ -205,20 +205,23 @@ typedef struct io_work {
     adx_err err;
 } io_work;
 
+void srv_spool_drop_request(const char *dir, pipe_src_kind kind)
+{
+    char p[PATH_MAX + 96];
+    snprintf(p, sizeof p, "%s/request.json", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/%s", dir, SRV_INPUT_H5AD_FILE);
+    if (kind == PIPE_SRC_H5AD) unlink(p);
+}
+
 static void io_run(uv_work_t *w)
 {
     io_work *iw = w->data;
     if (iw->drop_result) unlink(iw->result);
     if (iw->record &&
         srv_write_durable(iw->dir, "job.json", iw->record, strlen(iw->record), &iw->err) == 0 &&
-        iw->drop_request) {
-        /* the body: request.json, and an h5ad's input.h5ad beside its options */
-        char p[PATH_MAX + 96];
-        snprintf(p, sizeof p, "%s/%s", iw->dir, "request.json");
-        unlink(p);
-        snprintf(p, sizeof p, "%s/%s", iw->dir, SRV_INPUT_H5AD_FILE);
-        if (iw->input.kind == PIPE_SRC_H5AD) unlink(p);
-    }
+        iw->drop_request)
+        srv_spool_drop_request(iw->dir, iw->input.kind);
     if (iw->remove_dir) srv_remove_tree(iw->dir);
 }
 

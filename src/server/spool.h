@@ -18,6 +18,9 @@ void srv_spool_job_file(const srv_spool *sp, const char *id, const char *name, c
                         size_t cap);
 /* "result" + the format's extension */
 void srv_spool_result_path(const srv_spool *sp, const srv_job *j, char *out, size_t cap);
+/* Delete a finished job's body from its directory: request.json, and for
+ * an h5ad body input.h5ad beside its options. */
+void srv_spool_drop_request(const char *dir, pipe_src_kind kind);
 /* The persisted record of a job (compact JSON text, malloc'd). */
 char *srv_spool_record(const srv_job *j);
 

@@ -62,6 +62,7 @@ typedef struct srv_http {
     struct srv_req *suspended; /* requests waiting for the pool or a job */
     struct srv_conn *conns;    /* every open connection, for the deadlines */
     unsigned n_waiting;        /* ?wait POSTs in progress (max_waiting) */
+    unsigned n_read_in;        /* result files being read in by the pool (h_exports.c) */
 } srv_http;
 
 typedef struct srv_state {
