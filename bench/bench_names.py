@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Requests whose cost lies in their names and patterns, this build against
 a baseline build in one run: the steps that once grew with the square of
-the input (stop 18). Each case is one generated request exported to h5ad
+the input (stop 18), and long include patterns on long keys (stop 20). Each case is one generated request exported to h5ad
 (no compression) by `export --timings`; printed are the stage the case
 stresses (load or prepare, seconds of wall time, median of --runs) for both
 builds and the ratio, or the problem status when a build refuses it.
@@ -23,6 +23,7 @@ def cases(scale):
     k = 100000 * scale
     uns = {"k%d" % i: i for i in range(k)}
     x = [[1.0]]
+    long_keys = {"a" * 60000 + str(i): i for i in range(10)}
     return [
         ("include: 2048 prefix patterns on %d uns keys" % k, "prepare_s",
          {"adata": {"X": x, "uns": uns}, "include": ["uns/zz%d*" % i for i in range(2048)]}),
@@ -34,6 +35,15 @@ def cases(scale):
          {"adata": {"X": [[1.0], [2.0]],
                     "obs": {"columns": {"c%d" % i: [i, 1] for i in range(k // 10)}}},
           "categorical_columns": ["zz%d*" % i for i in range(2048)]}),
+        # long patterns on long keys (stop 20): the star-backtracking
+        # matcher cost pattern x key per try
+        ("include: uns/* + a*4000 + c* on 10 keys of a*60000", "prepare_s",
+         {"adata": {"X": x, "uns": long_keys}, "include": ["uns/*" + "a" * 4000 + "c*"]}),
+        ("include: 4 such patterns", "prepare_s",
+         {"adata": {"X": x, "uns": long_keys},
+          "include": ["uns/*" + "a" * 4000 + c + "*" for c in "cdef"]}),
+        ("include: uns/* + [a]*1300 + c* on the same keys", "prepare_s",
+         {"adata": {"X": x, "uns": long_keys}, "include": ["uns/*" + "[a]" * 1300 + "c*"]}),
         ("record array of %d fields" % (k // 5), "total",
          {"adata": {"X": x, "uns": {"r": {"encoding-type": "rec-array",
                                           "fields": {"f%d" % i: [i] for i in range(k // 5)}}}}}),
