@@ -87,6 +87,19 @@ int afile_write_file(const char *path, const void *text, size_t len, mode_t mode
 int afile_write_file_sync(const char *path, const void *text, size_t len, mode_t mode,
                           afile_sync sync, adx_err *err);
 
+/* Append `len` bytes to `path` (created with `mode` if missing) in place:
+ * no temp file, no rename, so no inode is created or freed after the
+ * first append (on ext4 without a journal each freed inode makes the next
+ * file creations skip it for a minute or more). Whole or not at all as far
+ * as the writer can tell: a failed or short write is truncated away again.
+ * A crash or power failure can still leave a torn tail, which the reader
+ * of such a log must recognise (one record a line: the last whole line
+ * wins). sync: AFILE_SYNC_NONE no fsync, AFILE_SYNC_FILE fdatasync of the
+ * file, AFILE_SYNC_ALL also of its directory (needed when the append
+ * created the file, or to make other names in it durable). */
+int afile_append(const char *path, const void *buf, size_t len, mode_t mode, afile_sync sync,
+                 adx_err *err);
+
 /* rename(2) a file or folder, then fsync the directory of `to` (and of
  * `from` when it differs). 0; -1 with errno when nothing moved; 1 with
  * errno when it moved but a directory fsync failed. The caller words the

@@ -344,6 +344,48 @@ int afile_write_file_sync(const char *path, const void *text, size_t len, mode_t
     return afile_commit(f, NULL, err);
 }
 
+int afile_append(const char *path, const void *buf, size_t len, mode_t mode, afile_sync sync,
+                 adx_err *err)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode ? mode : 0644);
+    if (fd < 0) return io_fail(err, errno, "cannot open the file", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        io_fail(err, errno, "cannot stat the file", path);
+        close(fd);
+        return -1;
+    }
+    const char *p = buf;
+    size_t left = len;
+    int e = 0;
+    while (left && !e) {
+        ssize_t w = write(fd, p, left);
+        if (w > 0) {
+            p += w;
+            left -= (size_t)w;
+        } else if (w < 0 && errno != EINTR) {
+            e = errno;
+        } else if (w == 0) {
+            e = EIO;
+        }
+    }
+    /* A part of a record would make the next one unreadable: take it back. */
+    if (e && ftruncate(fd, st.st_size) != 0) {
+        /* the reader skips a torn line; the error below is what counts */
+    }
+    if (!e && sync != AFILE_SYNC_NONE && fdatasync(fd) != 0) e = errno;
+    if (close(fd) != 0 && !e) e = errno;
+    if (e) return io_fail(err, e, "cannot append to the file", path);
+    if (sync == AFILE_SYNC_ALL) {
+        char *d = dir_of(path);
+        int rc = d ? afile_sync_path(d) : -1;
+        e = d ? errno : ENOMEM;
+        free(d);
+        if (rc != 0) return io_fail(err, e, "cannot sync the directory", path);
+    }
+    return 0;
+}
+
 int afile_sync_path(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -161,7 +161,7 @@ static int write_record(export_work *ew, srv_job_state st, unsigned attempts, af
     copy.result = ew->result;
     copy.error = ew->error;
     char *rec = srv_spool_record(&copy);
-    int rc = rec ? srv_write_synced(ew->dir, "job.json", rec, strlen(rec), sync, err)
+    int rc = rec ? srv_spool_append_record(ew->dir, rec, sync, err)
                  : adx_err_set(err, ADX_E_NOMEM, "", "record");
     free(rec);
     return rc;
@@ -196,11 +196,8 @@ static void export_run(uv_work_t *w)
     ew->t0 = srv_mono_ns();
     /* Counted before the run: a run that crashes the process stays
      * counted, so a job that keeps crashing it is failed at the next start
-     * instead of being rerun forever (spool.c). The file is fsynced before
-     * its rename (a rename over a file whose data is not on disk can leave
-     * an empty record after a power failure on ext4 without a journal or
-     * XFS); the directory is not: a power failure may bring the old record
-     * back, which costs one run more, never a job. */
+     * instead of being rerun forever (spool.c). An append to the record
+     * log and its fdatasync: the file's name is durable since the 202. */
     adx_err aerr;
     adx_err_init(&aerr);
     write_record(ew, SRV_JOB_QUEUED, j->attempts, AFILE_SYNC_FILE, &aerr);
@@ -235,7 +232,7 @@ static void export_run(uv_work_t *w)
         ew->event = -1;
         unlink(ew->out_path);
         adx_err_init(&aerr);
-        write_record(ew, SRV_JOB_QUEUED, j->attempts ? j->attempts - 1 : 0, AFILE_SYNC_ALL, &aerr);
+        write_record(ew, SRV_JOB_QUEUED, j->attempts ? j->attempts - 1 : 0, AFILE_SYNC_FILE, &aerr);
     } else if (c == SRV_CANCEL_TIMEOUT) {
         ew->event = SRV_EV_FAIL;
         unlink(ew->out_path);
@@ -483,7 +480,7 @@ static void validate_run(uv_work_t *w)
     } else if ((v->input.kind != PIPE_SRC_H5AD ||
                 srv_write_synced(dir, "request.json", v->options, strlen(v->options),
                                  AFILE_SYNC_FILE, &v->err) == 0) &&
-               srv_write_synced(dir, "job.json", rec, strlen(rec), AFILE_SYNC_FILE, &v->err) == 0) {
+               srv_spool_append_record(dir, rec, AFILE_SYNC_FILE, &v->err) == 0) {
         /* Every file is synced; one fsync of the job's directory makes the
          * body's and the record's names durable, one of the jobs directory
          * the job's own. (The upload's old name in tmp/ need not be: a

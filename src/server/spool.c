@@ -1,9 +1,10 @@
 /* The spool: one directory per job under <spool>/jobs/<id>/ holding
  * request.json (the body as received; for an uploaded h5ad, the export
- * options, with the body beside it as input.h5ad), job.json (the durable
- * record) and result.<ext>; <spool>/tmp/ holds uploads in progress. A job
- * exists once its job.json has been renamed into place: that is what a 202
- * promises. Records are written and directories removed on the pool, one
+ * options, with the body beside it as input.h5ad), job.json (the job's
+ * records, one a line, appended: srv_spool_append_record) and
+ * result.<ext>; <spool>/tmp/ holds uploads in progress. A job exists once
+ * its job.json holds a record and the directory is synced: that is what a
+ * 202 promises. Records are written and directories removed on the pool, one
  * operation per job at a time (the io chain below). */
 #include "spool.h"
 
@@ -99,7 +100,87 @@ char *srv_spool_record(const srv_job *j)
     if (j->error) json_object_set(o, "error", j->error);
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    return s;
+    /* one line of the record log (srv_spool_append_record) */
+    size_t n = s ? strlen(s) : 0;
+    char *line = s ? realloc(s, n + 2) : NULL;
+    if (!line) {
+        free(s);
+        return NULL;
+    }
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    return line;
+}
+
+int srv_spool_append_record(const char *dir, const char *rec, afile_sync sync, adx_err *err)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/job.json", dir);
+    return afile_append(path, rec, strlen(rec), 0640, sync, err);
+}
+
+/* Records of earlier versions and legacy tools: one object, maybe without
+ * the newline. Far above any record (a result's report is a few KB). */
+#define RECORD_LOG_MAX (64u << 20)
+
+/* The job's current record: the last line of its log that parses as a JSON
+ * object. Whatever follows that line is a torn append (a crash or power
+ * failure during one); the log is then rewritten as that line alone, so the
+ * next append does not continue a torn line. NULL (with `je`) when no line
+ * parses or the file cannot be read. */
+static json_t *read_record(const char *path, const char *id, json_error_t *je)
+{
+    memset(je, 0, sizeof *je);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_size > (off_t)RECORD_LOG_MAX) {
+        snprintf(je->text, sizeof je->text, "%s", fd < 0 ? strerror(errno) : "too large");
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    size_t got = 0;
+    while (buf && got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r <= 0 && !(r < 0 && errno == EINTR)) break;
+        if (r > 0) got += (size_t)r;
+    }
+    close(fd);
+    if (!buf || got != n) {
+        snprintf(je->text, sizeof je->text, "cannot read the record");
+        free(buf);
+        return NULL;
+    }
+    json_t *rec = NULL;
+    size_t end = n, b = 0, e = 0;
+    while (end > 0 && !rec) {
+        e = buf[end - 1] == '\n' ? end - 1 : end;
+        b = e;
+        while (b > 0 && buf[b - 1] != '\n')
+            b--;
+        if (e > b) {
+            rec = json_loadb(buf + b, e - b, 0, je);
+            if (rec && !json_is_object(rec)) {
+                json_decref(rec);
+                rec = NULL;
+            }
+        }
+        end = b;
+    }
+    if (!rec && n == 0) snprintf(je->text, sizeof je->text, "empty record");
+    const char *rid = json_string_value(json_object_get(rec, "id"));
+    if (rec && rid && !strcmp(rid, id) && !(e + 1 == n && buf[e] == '\n')) {
+        buf[e] = '\n'; /* e < n + 1: the buffer has room */
+        adx_err err;
+        adx_err_init(&err);
+        if (afile_write_file_sync(path, buf + b, e - b + 1, 0640, AFILE_SYNC_ALL, &err) != 0)
+            srv_log(
+                "error", "spool: cannot cut a torn record off a job's log",
+                srv_log_cause(json_pack("{s:s, s:s}", "job_id", id, "error", err.detail), &err));
+    }
+    free(buf);
+    return rec;
 }
 
 /* ---- quota --------------------------------------------------------------- */
@@ -219,7 +300,7 @@ static void io_run(uv_work_t *w)
     io_work *iw = w->data;
     if (iw->drop_result) unlink(iw->result);
     if (iw->record &&
-        srv_write_durable(iw->dir, "job.json", iw->record, strlen(iw->record), &iw->err) == 0 &&
+        srv_spool_append_record(iw->dir, iw->record, AFILE_SYNC_FILE, &iw->err) == 0 &&
         iw->drop_request)
         srv_spool_drop_request(iw->dir, iw->input.kind);
     if (iw->remove_dir) srv_remove_tree(iw->dir);
@@ -384,7 +465,7 @@ static srv_job *load_job(srv_state *s, const char *id, int64_t now, bool *change
     /* Only a record that is not there at all means "never acknowledged". */
     struct stat rst;
     bool have_record = stat(path, &rst) == 0 || errno != ENOENT;
-    json_t *rec = json_load_file(path, 0, &je);
+    json_t *rec = read_record(path, id, &je);
     const char *st_name = NULL, *fmt_name = NULL, *fname = NULL, *rid = NULL, *dataset = NULL,
                *input = NULL, *encoding = NULL, *boundary = NULL;
     json_int_t cms = 0, sms = 0, fms = 0, attempts = 0, mem_bytes = 0;

@@ -1,5 +1,6 @@
 /* The spool (spool.c): one directory per job under <spool>/jobs/<id>/
- * holding request.json, job.json (the durable record) and result.<ext>;
+ * holding request.json, job.json (the job's records, one a line) and
+ * result.<ext>;
  * <spool>/tmp/ holds uploads in progress. Not to be confused with the data
  * directory of stored datasets (ds_store, datadir.c). Path helpers and
  * srv_write_durable are safe on workers; the rest runs on the loop. */
@@ -21,8 +22,17 @@ void srv_spool_result_path(const srv_spool *sp, const srv_job *j, char *out, siz
 /* Delete a finished job's body from its directory: request.json, and for
  * an h5ad body input.h5ad beside its options. */
 void srv_spool_drop_request(const char *dir, pipe_src_kind kind);
-/* The persisted record of a job (compact JSON text, malloc'd). */
+/* The persisted record of a job: compact JSON and a newline, malloc'd. */
 char *srv_spool_record(const srv_job *j);
+/* Append a record to dir/job.json, the job's log of records (one a line;
+ * the last whole line that parses is current, see read_record in spool.c).
+ * Appending in place instead of renaming a new file over the old one
+ * creates and frees no inode a write: on ext4 without a journal every
+ * freed inode is skipped by file creations for a minute or more, which at
+ * a few hundred jobs a second cost the daemon a tenth of its CPU. `sync`
+ * as afile_append (AFILE_SYNC_ALL when the directory must be synced too).
+ * Worker or startup. */
+int srv_spool_append_record(const char *dir, const char *rec, afile_sync sync, adx_err *err);
 
 /* Write `text` to dir/name atomically and durably (temp, fsync, rename,
  * fsync dir). Worker or startup. */

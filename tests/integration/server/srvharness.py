@@ -133,6 +133,21 @@ class Daemon:
         raise AssertionError("job %s did not reach %s" % (job_id, states))
 
 
+def read_record(path):
+    """The current record of a job's log (job.json: one JSON object a line,
+    appended; the last line that parses wins, as the daemon reads it)."""
+    with open(path) as f:
+        lines = f.read().split("\n")
+    for line in reversed(lines):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            return rec
+    raise ValueError("no record in " + path)
+
+
 def small_request(i=0, fmt="h5ad"):
     return {"adata": {"X": [[i, 1.5], [2, 3]],
                       "obs": {"index": ["a", "b"], "columns": {"k": [i, i + 1]}}},

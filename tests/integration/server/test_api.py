@@ -13,7 +13,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from srvharness import Daemon, large_request, post_file, read_h5ad, small_request  # noqa: E402
+from srvharness import (Daemon, large_request, post_file, read_h5ad, read_record,  # noqa: E402
+                        small_request)
 
 PROBLEM = "application/problem+json"
 _big = {}
@@ -780,8 +781,8 @@ class ShutdownTest(Base):
         keep.close()
         self.assertEqual(self.d.wait_exit(600), 0, self.d.logs()[-3000:])
         # the job finished before exit: its durable record says so
-        with open(os.path.join(self.d.spool, "jobs", jid, "job.json")) as f:
-            self.assertEqual(json.load(f)["state"], "succeeded")
+        self.assertEqual(read_record(os.path.join(self.d.spool, "jobs", jid, "job.json"))["state"],
+                         "succeeded")
         self.d.start()
         j = self.d.wait_job(jid, timeout=5)
         self.assertEqual(j["state"], "succeeded")

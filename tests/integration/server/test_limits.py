@@ -14,7 +14,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from srvharness import BIN, Daemon, free_port, large_request, post_file, small_request  # noqa: E402
+from srvharness import (BIN, Daemon, free_port, large_request, post_file, read_record,  # noqa: E402
+                        small_request)
 
 
 class Base(unittest.TestCase):
@@ -370,8 +371,7 @@ class SpoolQuota(Base):
 
 
 def job_record(spool, jid):
-    with open(os.path.join(spool, "jobs", jid, "job.json")) as f:
-        return json.load(f)
+    return read_record(os.path.join(spool, "jobs", jid, "job.json"))
 
 
 def wait_record(spool, jid, key, value, timeout=20):
@@ -418,6 +418,41 @@ class Faults(Base):
             self.assertFalse(os.path.exists(os.path.join(spool, "jobs", jid)))
             self.assertEqual(self.d.json("GET", "/v1/exports/" + jid)[0], 404)
         self.assertEqual(self.d.logs().count("moved to quarantine"), 2)
+
+    def test_the_record_log_keeps_its_last_whole_line(self):
+        # job.json is appended to, a record a line: a crash during an
+        # append leaves a torn tail, which the start cuts off, and the job
+        # is in the state of the last whole record.
+        spool = os.path.join(self.tmp, "spool")
+        torn, whole = "01M8EEEEEEEEEEEEEEEEEEEEEE", "01M8FFFFFFFFFFFFFFFFFFFFFF"
+        now = int(time.time() * 1000)  # older than result_ttl would expire at start
+        canceled = {"v": 1, "state": "canceled", "created_ms": now - 500, "started_ms": 0,
+                    "finished_ms": now, "format": "h5ad", "filename": "x.h5ad"}
+        for jid, tail in ((torn, '{"v":1,"id":"%s","state":"succ' % torn), (whole, "")):
+            d = craft_job(spool, jid)
+            with open(os.path.join(d, "job.json"), "a") as f:
+                f.write("\n" + json.dumps(dict(canceled, id=jid), separators=(",", ":")) + "\n" + tail)
+        with open(os.path.join(spool, "jobs", whole, "job.json")) as f:
+            whole_text = f.read()
+        self.d = Daemon(self.tmp, spool=spool).start()
+        for jid in (torn, whole):
+            st, _, j = self.d.json("GET", "/v1/exports/" + jid)
+            self.assertEqual((st, j.get("state")), (200, "canceled"), (jid, j))
+        with open(os.path.join(spool, "jobs", torn, "job.json")) as f:
+            lines = f.read().split("\n")
+        self.assertEqual(lines[1:], [""])  # one whole line left
+        self.assertEqual(json.loads(lines[0])["state"], "canceled")
+        with open(os.path.join(spool, "jobs", whole, "job.json")) as f:
+            self.assertEqual(f.read(), whole_text)  # nothing to cut: untouched
+        # a new job's log grows by appends: queued at the 202, the run
+        # counted, succeeded
+        st, h, b = self.d.request("POST", "/v1/exports?wait=60", small_request(3))
+        self.assertEqual(st, 200, b)
+        jid = h["content-location"].rsplit("/", 1)[1]
+        with open(os.path.join(spool, "jobs", jid, "job.json")) as f:
+            recs = [json.loads(x) for x in f.read().split("\n") if x]
+        self.assertEqual([r["state"] for r in recs], ["queued", "queued", "succeeded"])
+        self.assertEqual(recs[1]["attempts"], 1)
 
     def test_a_job_interrupted_three_times_by_crashes_fails(self):
         spool = os.path.join(self.tmp, "spool")

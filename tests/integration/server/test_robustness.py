@@ -12,7 +12,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from srvharness import Daemon, large_request, post_file, read_h5ad, small_request  # noqa: E402
+from srvharness import (Daemon, large_request, post_file, read_h5ad, read_record,  # noqa: E402
+                        small_request)
 
 
 class Robustness(unittest.TestCase):
@@ -125,12 +126,11 @@ class Robustness(unittest.TestCase):
         self.assertEqual(self.d.request("GET", "/v1/exports/%s/file" % lost)[0], 410)
         deadline = time.time() + 5  # the corrected record is written on a worker
         while time.time() < deadline:
-            with open(os.path.join(spool, "jobs", lost, "job.json")) as f:
-                if json.load(f)["state"] == "expired":
-                    break
+            if read_record(os.path.join(spool, "jobs", lost, "job.json"))["state"] == "expired":
+                break
             time.sleep(0.05)
-        with open(os.path.join(spool, "jobs", lost, "job.json")) as f:
-            self.assertEqual(json.load(f)["state"], "expired")
+        self.assertEqual(read_record(os.path.join(spool, "jobs", lost, "job.json"))["state"],
+                         "expired")
         self.assertEqual(os.listdir(os.path.join(spool, "tmp")), [])
         self.assertFalse(os.path.exists(orphan))
         self.assertEqual(sorted(os.listdir(os.path.join(spool, "jobs", kept))),

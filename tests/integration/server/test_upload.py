@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from srvharness import Daemon, read_h5ad, small_request  # noqa: E402
+from srvharness import Daemon, read_h5ad, read_record, small_request  # noqa: E402
 
 
 def padded_body(size):
@@ -309,8 +309,7 @@ class Heavy(Base):
             time.sleep(0.02)
         if os.path.exists(jd):
             self.assertEqual(os.listdir(jd), ["job.json"])
-            with open(os.path.join(jd, "job.json")) as f:
-                self.assertEqual(json.load(f)["state"], "canceled")
+            self.assertEqual(read_record(os.path.join(jd, "job.json"))["state"], "canceled")
 
     def test_delete_in_prepare_stops_within_a_second(self):
         up = Upload(self.d, len(self.body), "prepare-1")

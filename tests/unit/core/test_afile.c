@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +33,11 @@ int fsync(int fd)
     else
         file_syncs++;
     return 0;
+}
+
+int fdatasync(int fd)
+{
+    return fsync(fd);
 }
 
 static void setup(void)
@@ -343,6 +350,73 @@ START_TEST(weaker_commits_sync_less)
 }
 END_TEST
 
+static ino_t inode_of(const char *p)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(p, &st), 0);
+    return st.st_ino;
+}
+
+START_TEST(append_grows_one_file_in_place)
+{
+    char p[512], names[1024];
+    size_t len;
+    adx_err e;
+    adx_err_init(&e);
+    snprintf(p, sizeof p, "%s/job.json", dir);
+    file_syncs = dir_syncs = 0;
+    ck_assert_int_eq(afile_append(p, "{\"a\":1}\n", 8, 0640, AFILE_SYNC_ALL, &e), 0);
+    ck_assert_int_eq(file_syncs, 1);
+    ck_assert_int_eq(dir_syncs, 1);
+    ino_t ino = inode_of(p);
+    file_syncs = dir_syncs = 0;
+    ck_assert_int_eq(afile_append(p, "{\"a\":2}\n", 8, 0640, AFILE_SYNC_FILE, &e), 0);
+    ck_assert_int_eq(file_syncs, 1);
+    ck_assert_int_eq(dir_syncs, 0);
+    ck_assert_int_eq(afile_append(p, "{\"a\":3}\n", 8, 0640, AFILE_SYNC_NONE, &e), 0);
+    ck_assert_int_eq(file_syncs, 1);
+    /* the same inode, no temp file beside it */
+    ck_assert_uint_eq(inode_of(p), ino);
+    ck_assert_int_eq(entries(dir, names, sizeof names), 1);
+    char *got = slurp(p, &len);
+    ck_assert_uint_eq(len, 24);
+    ck_assert_mem_eq(got, "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n", 24);
+    free(got);
+    /* an error names no path to the client */
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/missing/job.json", dir);
+    ck_assert_int_eq(afile_append(bad, "x\n", 2, 0640, AFILE_SYNC_FILE, &e), -1);
+    ck_assert_int_eq(e.type, ADX_E_IO);
+    ck_assert_ptr_null(strstr(e.detail, dir));
+}
+END_TEST
+
+/* A write that stops half-way (here the file-size limit, as a full disk
+ * would) is taken back: the log never keeps part of a record. */
+START_TEST(a_short_append_is_taken_back)
+{
+    char p[512];
+    size_t len;
+    adx_err e;
+    adx_err_init(&e);
+    snprintf(p, sizeof p, "%s/job.json", dir);
+    ck_assert_int_eq(afile_append(p, "{\"a\":1}\n", 8, 0640, AFILE_SYNC_FILE, &e), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit was, rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &was), 0);
+    rl = was;
+    rl.rlim_cur = 12; /* 4 of the 12 bytes fit */
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    ck_assert_int_eq(afile_append(p, "{\"a\":2222}\n", 12, 0640, AFILE_SYNC_FILE, &e), -1);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &was), 0);
+    ck_assert_int_eq(e.type, ADX_E_IO);
+    char *got = slurp(p, &len);
+    ck_assert_uint_eq(len, 8);
+    ck_assert_mem_eq(got, "{\"a\":1}\n", 8);
+    free(got);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("afile");
@@ -356,6 +430,8 @@ int main(void)
     tcase_add_test(t, errors_propagate_without_paths);
     tcase_add_test(t, rename_and_remove_tree);
     tcase_add_test(t, weaker_commits_sync_less);
+    tcase_add_test(t, append_grows_one_file_in_place);
+    tcase_add_test(t, a_short_append_is_taken_back);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
