@@ -4,6 +4,7 @@
 #define ADX_NPY_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "adx_err.h"
@@ -34,6 +35,18 @@ uint64_t npz_utf8_count(const char *s, size_t len);
 /* numpy's '<U n' width of a string array: the max code-point count, at least
  * 1 (numpy's minimum). */
 uint64_t npz_str_width(const ad_array *a);
+/* Fixed width pads every value to the longest: n values of which one is
+ * long take n x longest, quadratic in the request (20,000 values and one of
+ * 12,500 characters, 281 KB of JSON, made a 1 GB member). Padded sizes up
+ * to NPZ_PAD_FLOOR code points (64 MiB) are always fine; beyond, at most
+ * NPZ_PAD_RATIO times the array's own UTF-8 bytes (one more a value), so
+ * an export stays linear in its input. Real columns (names, barcodes,
+ * comments) pad by a few times; h5ad and csv store strings unpadded. */
+#define NPZ_PAD_FLOOR (16ull << 20)
+#define NPZ_PAD_RATIO 64u
+/* Whether `a` padded to `width` stays within those bounds; *padded gets
+ * n x width (UINT64_MAX on overflow). */
+bool npz_str_padding_ok(const ad_array *a, uint64_t width, uint64_t *padded);
 
 /* One .npy member served on demand: the header, then either `dlen` bytes of
  * `data` (borrowed) or, when `sa` is set, its strings as UTF-32 padded to

@@ -66,6 +66,17 @@ static int add_member(npz_ctx *c, npy_src *s, int64_t size)
     return rc;
 }
 
+static int pad_error(npz_ctx *c, const char *ptr, uint64_t n, uint64_t width, uint64_t padded)
+{
+    return adx_err_set(
+        c->err, ADX_E_LIMIT, ptr,
+        "npz stores strings fixed-width: %llu values padded to the longest (%llu "
+        "code points) would be %llu code points, more than %u times their own "
+        "size; export as h5ad or csv (strings unpadded) or shorten the longest value",
+        (unsigned long long)n, (unsigned long long)width, (unsigned long long)padded,
+        NPZ_PAD_RATIO);
+}
+
 /* Write array `a` as the member at the current path. */
 static int put_array(npz_ctx *c, const ad_array *a)
 {
@@ -83,6 +94,12 @@ static int put_array(npz_ctx *c, const ad_array *a)
                                "take more than %llu bytes as fixed-width unicode",
                                (unsigned long long)a->n, (unsigned long long)width,
                                (unsigned long long)c->max_member);
+        }
+        uint64_t padded;
+        if (!npz_str_padding_ok(a, width, &padded)) {
+            char ptr[ADX_ERR_PTR_MAX];
+            cur_pointer(c, ptr, sizeof ptr);
+            return pad_error(c, ptr, a->n, width, padded);
         }
         snprintf(descr, sizeof descr, "<U%llu", (unsigned long long)width);
     } else {
@@ -357,6 +374,12 @@ static int put_recarray(npz_ctx *c, const ad_recarray *r)
         uint64_t es;
         if (a->dtype == AD_STR) {
             width[f] = npz_str_width(a);
+            uint64_t padded;
+            if (!npz_str_padding_ok(a, width[f], &padded)) {
+                cur_pointer(c, ptr, sizeof ptr);
+                rc = pad_error(c, ptr, a->n, width[f], padded);
+                goto out;
+            }
             if (__builtin_mul_overflow(width[f], 4, &es)) es = UINT64_MAX;
             snprintf(td, sizeof td, "'<U%llu')", (unsigned long long)width[f]);
         } else {

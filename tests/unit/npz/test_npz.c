@@ -490,6 +490,65 @@ START_TEST(string_expansion_limited)
 }
 END_TEST
 
+/* One long value among many short ones: padded, the member would be
+ * quadratic in the request; a column whose values differ by a few times
+ * is written whatever its size. */
+START_TEST(string_padding_stays_linear)
+{
+    mk_tmp();
+    char path[300];
+    snprintf(path, sizeof path, "%s/p.npz", tmpdir);
+    enum { N = 20000, LONG = 12500 };
+    char *big = malloc(LONG + 1);
+    memset(big, 'a', LONG);
+    big[LONG] = '\0';
+    const char **vals = malloc(N * sizeof *vals);
+    for (int i = 0; i < N; i++)
+        vals[i] = i == N / 2 ? big : "b";
+    for (int rec = 0; rec < 2; rec++) {
+        ad_anndata *a = small_model();
+        ad_array s;
+        ck_assert_int_eq(ad_array_from_cstrs(&s, vals, N), 0);
+        if (rec) {
+            ad_elem *e = ad_elem_new(AD_K_RECARRAY);
+            ck_assert_ptr_nonnull(e);
+            ck_assert_int_eq(ad_recarray_add(&e->u.rec, "t", &s), 0);
+            ck_assert_int_eq(ad_dict_put(&a->uns, "wide", e), 0);
+        } else {
+            ck_assert_int_eq(ad_dict_put(&a->uns, "wide", ad_elem_from_array(&s)), 0);
+        }
+        adx_err err;
+        adx_err_init(&err);
+        ck_assert_int_eq(npz_write(a, path, ADX_COMP_NONE, 0, NULL, NULL, &err), -1);
+        ck_assert_int_eq(err.type, ADX_E_LIMIT);
+        ck_assert_int_eq(err.status, 413);
+        ck_assert_str_eq(err.items[0].pointer, "/uns/wide");
+        ck_assert_ptr_nonnull(strstr(err.detail, "h5ad or csv"));
+        ck_assert_int_eq(access(path, F_OK), -1);
+        ad_anndata_free(a);
+    }
+    /* 2,000,000 values of 10 code points and one of 200: 20x padding of
+     * 88 MB of UTF-32, past the 64 MiB floor, is written */
+    enum { M = 2000000 };
+    char long200[201];
+    memset(long200, 'x', 200);
+    long200[200] = '\0';
+    const char **many = malloc(M * sizeof *many);
+    for (int i = 0; i < M; i++)
+        many[i] = i == 7 ? long200 : "0123456789";
+    ad_array s;
+    ck_assert_int_eq(ad_array_from_cstrs(&s, many, M), 0);
+    uint64_t padded;
+    ck_assert(npz_str_padding_ok(&s, npz_str_width(&s), &padded));
+    ck_assert_uint_eq(padded, 200ull * M);
+    ad_array_free(&s);
+    free(many);
+    free(vals);
+    free(big);
+    rm_tmp(path);
+}
+END_TEST
+
 typedef struct prog {
     double last;
     int calls;
@@ -610,6 +669,7 @@ int main(void)
     tcase_add_test(tc, one_temp_file_only);
     tcase_add_test(tc, empty_archive_is_valid);
     tcase_add_test(tc, string_expansion_limited);
+    tcase_add_test(tc, string_padding_stays_linear);
     tcase_add_test(tc, progress_reaches_one);
     tcase_add_test(tc, cancel_mid_write);
     tcase_add_test(tc, error_pointer_is_json_pointer);
