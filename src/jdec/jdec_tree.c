@@ -932,7 +932,12 @@ static int escape(parser *ps)
                 return p_syntax(ps, "lone high surrogate in a \\u escape");
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
         }
-        if (cp == 0) return p_syntax(ps, "\\u0000 is not allowed in strings");
+        /* Valid JSON, but h5ad's strings (HDF5's, C's) end at U+0000 and
+         * numpy's <U drops trailing ones: no output could keep it. */
+        if (cp == 0)
+            return p_fail(ps, ADX_E_SCHEMA, false,
+                          "a string holds \\u0000 (U+0000), which the output formats cannot "
+                          "store (h5ad and numpy strings end at it)");
         put_utf8(ps, cp);
         return 0;
     }

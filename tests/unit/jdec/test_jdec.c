@@ -1797,7 +1797,7 @@ START_TEST(strict_json_text)
     rf("{\"uns\": {\"s\": \"\\ud800\"}}", ADX_E_INVALID_JSON, "/adata/uns/s", "surrogate");
     rf("{\"uns\": {\"s\": \"\\udc00x\"}}", ADX_E_INVALID_JSON, "/adata/uns/s", "surrogate");
     rf("{\"uns\": {\"s\": \"\\ud800\\u0041\"}}", ADX_E_INVALID_JSON, "/adata/uns/s", "surrogate");
-    rf("{\"uns\": {\"s\": \"\\u0000\"}}", ADX_E_INVALID_JSON, "/adata/uns/s", "\\u0000");
+    rf("{\"uns\": {\"s\": \"\\u0000\"}}", ADX_E_SCHEMA, "/adata/uns/s", "\\u0000 (U+0000)");
     rf("{\"uns\": {\"s\": \"\\x41\"}}", ADX_E_INVALID_JSON, "/adata/uns/s", "escape");
     rf("{\"uns\": {\"s\": \"a\tb\"}}", ADX_E_INVALID_JSON, "/adata/uns/s", "control");
     /* numbers JSON does not have, and integers beyond uint64 */
