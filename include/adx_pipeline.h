@@ -6,8 +6,9 @@
  *           read into place), or read the h5ad / Polis input
  *   prepare the include filter first (when "include" is given: the report
  *           lists no fixes to excluded elements), then sanitize, then
- *           anndata's strings_to_categoricals (h5ad only, when the request
- *           asks for it, as anndata's writer does); report filled
+ *           anndata's strings_to_categoricals (h5ad and npz, when the
+ *           request asks for it, as anndata's writer does; csv and txt
+ *           print the same values either way); report filled
  *   write   the chosen writer into an afile (adx_afile.h: one temp file
  *           next to out_path, fsync, rename over out_path, fsync the
  *           directory); sha256 and size recorded. On any failure the temp

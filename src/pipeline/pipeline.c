@@ -499,8 +499,10 @@ int pipe_prepare_ctl(pipe_job *j, const adx_ctl *ctl, adx_err *err)
                                         j->lim.max_include_tests, "/include", &j->rep, err))
         goto fail;
     if (san_anndata_ctl(j->a, &j->lim, ctl, &j->rep, err)) goto fail;
-    if (j->req.format == ADX_FMT_H5AD && j->req.strings_to_categoricals &&
-        san_strings_to_categoricals_ctl(j->a, ctl, err))
+    /* payload.md states the option for every format; csv and txt would
+     * print a categorical's values as they are, so there it is skipped. */
+    if ((j->req.format == ADX_FMT_H5AD || j->req.format == ADX_FMT_NPZ) &&
+        j->req.strings_to_categoricals && san_strings_to_categoricals_ctl(j->a, ctl, err))
         goto fail;
     j->stage = STAGE_PREPARED;
     return 0;

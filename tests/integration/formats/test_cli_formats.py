@@ -102,6 +102,34 @@ class TestCliNpz(unittest.TestCase):
             self.check_frame(g.uns[k], e.uns[k], f"uns/{k}")
         self.assertIsNotNone(g.raw)
 
+    def test_strings_to_categoricals_applies_to_npz(self):
+        # payload.md states the option (default true) for every format
+        req = {"format": "npz", "adata": {
+            "X": [[1], [2], [3]],
+            "obs": {"index": ["a", "b", "c"],
+                    "columns": {"grp": ["x", "y", "x"], "name": ["p", "q", "r"]}}}}
+        with tempfile.TemporaryDirectory() as d:
+            rp = os.path.join(d, "req.json")
+            for s2c in (None, False):
+                r = dict(req) if s2c is None else dict(req, strings_to_categoricals=s2c)
+                with open(rp, "w") as f:
+                    json.dump(r, f)
+                out = os.path.join(d, "o.npz")
+                p = subprocess.run([BIN, "export", rp, "-o", out], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                with np.load(out, allow_pickle=False) as z:
+                    if s2c is None:
+                        self.assertEqual(z["obs/grp/categories.npy"].tolist(), ["x", "y"])
+                        self.assertEqual(z["obs/grp/codes.npy"].tolist(), [0, 1, 0])
+                        self.assertNotIn("obs/grp.npy", z.files)
+                    else:
+                        self.assertEqual(z["obs/grp.npy"].tolist(), ["x", "y", "x"])
+                    # as many distinct values as rows: stays strings
+                    self.assertEqual(z["obs/name.npy"].tolist(), ["p", "q", "r"])
+                g = read_npz_anndata(out)
+                self.assertEqual(g.obs["grp"].dtype == "category", s2c is None)
+                self.assertEqual(list(g.obs["grp"]), ["x", "y", "x"])
+
     def test_polis_npz_stored(self):
         with tempfile.TemporaryDirectory() as d:
             out, _ = export(d, "npz", compression=None, compression_opts=None)

@@ -121,10 +121,15 @@ class Layouts(unittest.TestCase):
         self.assertEqual(rep[("/obs/label", "null_to_empty_string")], 1)
         self.assertEqual(rep[("/uns/nothing", "dropped_null")], 1)
         self.assertEqual(rep[("/uns/nested/none", "dropped_null")], 1)
-        # npz too: the nullable strings as '<U'
-        npz, _ = self.export_ok(src, "--format", "npz", out="o.npz")
+        # npz too: the nullable strings as '<U', or (strings_to_categoricals,
+        # 3 values in 4 rows) codes into natsorted categories
+        npz, _ = self.export_ok(src, "--format", "npz", "--no-strings-to-categoricals", out="o.npz")
         with np.load(npz, allow_pickle=False) as z:
             self.assertEqual(z["obs/label"].tolist(), ["x", "", "zé", ""])
+        npz, _ = self.export_ok(src, "--format", "npz", out="c.npz")
+        with np.load(npz, allow_pickle=False) as z:
+            cats = z["obs/label/categories"].tolist()
+            self.assertEqual([cats[c] for c in z["obs/label/codes"]], ["x", "", "zé", ""])
 
     def test_awkward_is_400_unless_left_out(self):
         src = os.path.join(self.d, "awk.h5ad")
