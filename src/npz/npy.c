@@ -43,8 +43,14 @@ uint8_t *npz_npy_wrap(const char *dict, size_t dict_len, size_t *len)
     size_t pre = 8 + 2, hlen = dict_len + 1;
     int major = 1;
     size_t pad = 64 - ((pre + hlen) % 64);
-    if (hlen + pad > 65535) {
-        major = 2;
+    /* 1.0 and 2.0 are latin-1; 3.0 is 2.0 in UTF-8 (numpy 1.17 on), what
+     * np.save writes when a field name is not latin-1. UTF-8 throughout
+     * keeps one encoding for any name. */
+    bool utf8 = false;
+    for (size_t i = 0; i < dict_len && !utf8; i++)
+        utf8 = (unsigned char)dict[i] >= 0x80;
+    if (utf8 || hlen + pad > 65535) {
+        major = utf8 ? 3 : 2;
         pre = 8 + 4;
         pad = 64 - ((pre + hlen) % 64);
     }
@@ -60,7 +66,7 @@ uint8_t *npz_npy_wrap(const char *dict, size_t dict_len, size_t *len)
     uint64_t hl = hlen + pad;
     b[8] = (uint8_t)(hl & 0xff);
     b[9] = (uint8_t)((hl >> 8) & 0xff);
-    if (major == 2) {
+    if (major >= 2) {
         b[10] = (uint8_t)((hl >> 16) & 0xff);
         b[11] = (uint8_t)((hl >> 24) & 0xff);
     }

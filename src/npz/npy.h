@@ -23,7 +23,9 @@ uint8_t *npz_npy_header(const char *descr, int ndim, const uint64_t *shape, size
  * "[('a', '<U4'), ('b', '<f8')]"), placed in the dict as it is. */
 uint8_t *npz_npy_header_repr(const char *descr, int ndim, const uint64_t *shape, size_t *len);
 /* Wrap an arbitrary dict text (the part between magic and padding); the
- * version choice is made here, so tests can reach format 2.0. */
+ * version choice is made here, so tests can reach format 2.0: 1.0, 2.0
+ * when the header passes 64 KiB, 3.0 when the text is not ASCII (UTF-8
+ * field names). */
 uint8_t *npz_npy_wrap(const char *dict, size_t dict_len, size_t *len);
 
 /* Decode one code point from s[0..len) (len >= 1). Invalid or truncated

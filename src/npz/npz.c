@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "adx_utf8.h"
 #include "npy.h"
 #include "zipw.h"
 
@@ -331,20 +332,25 @@ static int name_repr(npz_ctx *c, const char *name, zw_path *out)
     char quote = sq && !dq ? '"' : '\'';
     char buf[4] = {quote, 0};
     if (zw_path_lit(out, buf) == SIZE_MAX) return nomem(c);
+    if (!utf8_valid(name, strlen(name), NULL)) {
+        char ptr[ADX_ERR_PTR_MAX];
+        cur_pointer(c, ptr, sizeof ptr);
+        return adx_err_set(c->err, ADX_E_SCHEMA, ptr,
+                           "a record field name is not valid UTF-8, which an npz structured "
+                           "dtype cannot name");
+    }
+    /* A Python string literal, as numpy's header is read with
+     * ast.literal_eval: controls escaped, any other character as itself
+     * (non-ASCII makes the header format 3.0, UTF-8: npz_npy_wrap). */
     for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-        if (*p < 0x20 || *p > 0x7e) {
-            char ptr[ADX_ERR_PTR_MAX];
-            cur_pointer(c, ptr, sizeof ptr);
-            return adx_err_set(c->err, ADX_E_SCHEMA, ptr,
-                               "record field name \"%s\" is not printable ASCII, which an npz "
-                               "structured dtype cannot name",
-                               name);
-        }
-        size_t n = 0;
-        if (*p == '\\' || *p == (unsigned char)quote) buf[n++] = '\\';
-        buf[n++] = (char)*p;
-        buf[n] = '\0';
-        if (zw_path_lit(out, buf) == SIZE_MAX) return nomem(c);
+        char esc[8];
+        if (*p < 0x20 || *p == 0x7f)
+            snprintf(esc, sizeof esc, "\\x%02x", *p);
+        else if (*p == '\\' || *p == (unsigned char)quote)
+            snprintf(esc, sizeof esc, "\\%c", *p);
+        else
+            snprintf(esc, sizeof esc, "%c", *p);
+        if (zw_path_lit(out, esc) == SIZE_MAX) return nomem(c);
     }
     buf[0] = quote;
     buf[1] = '\0';

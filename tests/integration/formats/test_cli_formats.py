@@ -130,6 +130,24 @@ class TestCliNpz(unittest.TestCase):
                 self.assertEqual(g.obs["grp"].dtype == "category", s2c is None)
                 self.assertEqual(list(g.obs["grp"]), ["x", "y", "x"])
 
+    def test_record_field_names_in_any_unicode(self):
+        # np.save writes a header of format 3.0 (UTF-8) for names latin-1
+        # cannot hold; numpy.load reads them back without pickle
+        names = ["naïve", "β cells", "tab\there", "q'uo\"te", "back\\slash", "日本"]
+        req = {"format": "npz", "adata": {"X": [[1]], "uns": {"r": {
+            "encoding-type": "rec-array",
+            "fields": {n: [i, i + 1] for i, n in enumerate(names)}}}}}
+        with tempfile.TemporaryDirectory() as d:
+            rp, out = os.path.join(d, "req.json"), os.path.join(d, "o.npz")
+            with open(rp, "w") as f:
+                json.dump(req, f)
+            p = subprocess.run([BIN, "export", rp, "-o", out], capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with np.load(out, allow_pickle=False) as z:
+                r = z["uns/r.npy"]
+            self.assertEqual(list(r.dtype.names), names)
+            self.assertEqual(r["日本"].tolist(), [5, 6])
+
     def test_polis_npz_stored(self):
         with tempfile.TemporaryDirectory() as d:
             out, _ = export(d, "npz", compression=None, compression_opts=None)
