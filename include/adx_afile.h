@@ -100,6 +100,11 @@ int afile_write_file_sync(const char *path, const void *text, size_t len, mode_t
 int afile_append(const char *path, const void *buf, size_t len, mode_t mode, afile_sync sync,
                  adx_err *err);
 
+/* The whole of a small file, NUL-terminated (malloc'd, sized by the file),
+ * its length in *len; NULL with errno (EFBIG: over `max` bytes). For the
+ * files a program reads back whole (config, job records). */
+char *afile_read_small(const char *path, size_t max, size_t *len);
+
 /* rename(2) a file or folder, then fsync the directory of `to` (and of
  * `from` when it differs). 0; -1 with errno when nothing moved; 1 with
  * errno when it moved but a directory fsync failed. The caller words the

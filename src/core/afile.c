@@ -355,20 +355,7 @@ int afile_append(const char *path, const void *buf, size_t len, mode_t mode, afi
         close(fd);
         return -1;
     }
-    const char *p = buf;
-    size_t left = len;
-    int e = 0;
-    while (left && !e) {
-        ssize_t w = write(fd, p, left);
-        if (w > 0) {
-            p += w;
-            left -= (size_t)w;
-        } else if (w < 0 && errno != EINTR) {
-            e = errno;
-        } else if (w == 0) {
-            e = EIO;
-        }
-    }
+    int e = write_all(fd, buf, len) != 0 ? errno : 0;
     /* A part of a record would make the next one unreadable: take it back. */
     if (e && ftruncate(fd, st.st_size) != 0) {
         /* the reader skips a torn line; the error below is what counts */
@@ -384,6 +371,47 @@ int afile_append(const char *path, const void *buf, size_t len, mode_t mode, afi
         if (rc != 0) return io_fail(err, e, "cannot sync the directory", path);
     }
     return 0;
+}
+
+char *afile_read_small(const char *path, size_t max, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    /* sized by the file (a job record is a few KB), grown if it grows */
+    struct stat st;
+    size_t cap = fstat(fd, &st) == 0 && (uint64_t)st.st_size < max ? (size_t)st.st_size : max;
+    char *buf = malloc(cap + 1);
+    size_t n = 0;
+    int e = buf ? 0 : ENOMEM;
+    while (!e) {
+        if (n == cap + 1) {
+            size_t nc = cap > max / 2 ? max : 2 * cap + 64;
+            char *nb = nc > cap ? realloc(buf, nc + 1) : NULL;
+            if (!nb) {
+                e = nc > cap ? ENOMEM : EFBIG;
+                break;
+            }
+            buf = nb;
+            cap = nc;
+        }
+        ssize_t r = read(fd, buf + n, cap + 1 - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            e = r < 0 ? errno : 0;
+            break;
+        }
+        n += (size_t)r;
+    }
+    close(fd);
+    if (!e && n > max) e = EFBIG;
+    if (e) {
+        free(buf);
+        errno = e;
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
 }
 
 int afile_sync_path(const char *path)

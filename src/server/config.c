@@ -1,6 +1,8 @@
 /* Config loading for `serve` (see adx_srv_config.h). */
 #include "adx_srv_config.h"
 
+#include "adx_afile.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -417,35 +419,15 @@ int srv_config_parse_text(srv_config *c, const char *text, const char *fname, ad
 
 int srv_config_load_file(srv_config *c, const char *path, adx_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return adx_err_set(err, ADX_E_IO, "", "cannot open config file %s: %s", path,
-                           strerror(errno));
-    char *buf = malloc(CONFIG_FILE_MAX + 1);
-    if (!buf) {
-        close(fd);
+    size_t len;
+    char *buf = afile_read_small(path, CONFIG_FILE_MAX, &len);
+    if (!buf && errno == EFBIG)
+        return adx_err_set(err, ADX_E_LIMIT, "", "config file %s is over 1 MiB", path);
+    if (!buf && errno == ENOMEM)
         return adx_err_set(err, ADX_E_NOMEM, "", "out of memory reading %s", path);
-    }
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            free(buf);
-            return adx_err_set(err, ADX_E_IO, "", "cannot read %s: %s", path, strerror(e));
-        }
-        if (r == 0) break;
-        len += (size_t)r;
-        if (len > CONFIG_FILE_MAX) {
-            close(fd);
-            free(buf);
-            return adx_err_set(err, ADX_E_LIMIT, "", "config file %s is over 1 MiB", path);
-        }
-    }
-    close(fd);
-    buf[len] = '\0';
+    if (!buf)
+        return adx_err_set(err, ADX_E_IO, "", "cannot read config file %s: %s", path,
+                           strerror(errno));
     int rc = srv_config_parse_text(c, buf, path, err);
     free(buf);
     return rc;

@@ -131,25 +131,10 @@ int srv_spool_append_record(const char *dir, const char *rec, afile_sync sync, a
 static json_t *read_record(const char *path, const char *id, json_error_t *je)
 {
     memset(je, 0, sizeof *je);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || st.st_size > (off_t)RECORD_LOG_MAX) {
-        snprintf(je->text, sizeof je->text, "%s", fd < 0 ? strerror(errno) : "too large");
-        if (fd >= 0) close(fd);
-        return NULL;
-    }
-    size_t n = (size_t)st.st_size;
-    char *buf = malloc(n + 1);
-    size_t got = 0;
-    while (buf && got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r <= 0 && !(r < 0 && errno == EINTR)) break;
-        if (r > 0) got += (size_t)r;
-    }
-    close(fd);
-    if (!buf || got != n) {
-        snprintf(je->text, sizeof je->text, "cannot read the record");
-        free(buf);
+    size_t n;
+    char *buf = afile_read_small(path, RECORD_LOG_MAX, &n);
+    if (!buf) {
+        snprintf(je->text, sizeof je->text, "%s", strerror(errno));
         return NULL;
     }
     json_t *rec = NULL;

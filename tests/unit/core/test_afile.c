@@ -417,6 +417,40 @@ START_TEST(a_short_append_is_taken_back)
 }
 END_TEST
 
+START_TEST(read_small_whole_or_refused)
+{
+    char p[512];
+    adx_err e;
+    adx_err_init(&e);
+    snprintf(p, sizeof p, "%s/rec", dir);
+    size_t len = 99;
+    ck_assert_int_eq(afile_write_file(p, "", 0, 0600, &e), 0);
+    char *b = afile_read_small(p, 10, &len);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_str_eq(b, "");
+    free(b);
+    ck_assert_int_eq(afile_write_file(p, "0123456789", 10, 0600, &e), 0);
+    b = afile_read_small(p, 10, &len); /* exactly max */
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(len, 10);
+    ck_assert_str_eq(b, "0123456789");
+    free(b);
+    errno = 0;
+    ck_assert_ptr_null(afile_read_small(p, 9, &len));
+    ck_assert_int_eq(errno, EFBIG);
+    /* a file that grows past its size at open is read whole */
+    ck_assert_int_eq(afile_append(p, "abcdefghij", 10, 0600, AFILE_SYNC_NONE, &e), 0);
+    b = afile_read_small(p, 1000, &len);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(len, 20);
+    free(b);
+    snprintf(p, sizeof p, "%s/none", dir);
+    ck_assert_ptr_null(afile_read_small(p, 10, &len));
+    ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("afile");
@@ -432,6 +466,7 @@ int main(void)
     tcase_add_test(t, weaker_commits_sync_less);
     tcase_add_test(t, append_grows_one_file_in_place);
     tcase_add_test(t, a_short_append_is_taken_back);
+    tcase_add_test(t, read_small_whole_or_refused);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
