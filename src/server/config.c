@@ -426,7 +426,7 @@ int srv_config_load_file(srv_config *c, const char *path, adx_err *err)
     if (!buf && errno == ENOMEM)
         return adx_err_set(err, ADX_E_NOMEM, "", "out of memory reading %s", path);
     if (!buf)
-        return adx_err_set(err, ADX_E_IO, "", "cannot read config file %s: %s", path,
+        return adx_err_set(err, ADX_E_IO, "", "cannot open config file %s: %s", path,
                            strerror(errno));
     int rc = srv_config_parse_text(c, buf, path, err);
     free(buf);
