@@ -154,14 +154,17 @@ uint64_t npz_str_width(const ad_array *a)
     return w;
 }
 
-bool npz_str_padding_ok(const ad_array *a, uint64_t width, uint64_t *padded)
+bool npz_str_pad(npz_pad *acc, const ad_array *a, uint64_t width, uint64_t *padded)
 {
     if (__builtin_mul_overflow(a->n, width, padded)) *padded = UINT64_MAX;
-    if (*padded <= NPZ_PAD_FLOOR) return true;
     /* the blob holds each value and its terminator: bytes + n */
-    uint64_t own = a->n ? a->soff[a->n] - a->soff[0] : 0, cap;
-    if (__builtin_mul_overflow(own, NPZ_PAD_RATIO, &cap)) return true;
-    return *padded <= cap;
+    uint64_t own = acc->own + (a->n ? a->soff[a->n] - a->soff[0] : 0), total, cap;
+    if (__builtin_add_overflow(acc->padded, *padded, &total)) return false;
+    if (total > NPZ_PAD_FLOOR && !__builtin_mul_overflow(own, NPZ_PAD_RATIO, &cap) && total > cap)
+        return false;
+    acc->padded = total;
+    acc->own = own;
+    return true;
 }
 
 /* ---- one .npy member: header + body served on demand ---- */

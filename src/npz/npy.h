@@ -39,16 +39,24 @@ uint64_t npz_utf8_count(const char *s, size_t len);
 uint64_t npz_str_width(const ad_array *a);
 /* Fixed width pads every value to the longest: n values of which one is
  * long take n x longest, quadratic in the request (20,000 values and one of
- * 12,500 characters, 281 KB of JSON, made a 1 GB member). Padded sizes up
- * to NPZ_PAD_FLOOR code points (64 MiB) are always fine; beyond, at most
- * NPZ_PAD_RATIO times the array's own UTF-8 bytes (one more a value), so
- * an export stays linear in its input. Real columns (names, barcodes,
- * comments) pad by a few times; h5ad and csv store strings unpadded. */
+ * 12,500 characters, 281 KB of JSON, made a 1 GB member). All string
+ * arrays of one archive together may pad to NPZ_PAD_FLOOR code points (64
+ * MiB) whatever their size, and beyond that to at most NPZ_PAD_RATIO times
+ * their own UTF-8 bytes (one more a value): the strings of an export stay
+ * linear in its input, and the allowance is the archive's, not each
+ * member's (many small members could otherwise take 64 MiB each). Real
+ * columns (names, barcodes, comments) pad by a few times; h5ad and csv
+ * store strings unpadded. */
 #define NPZ_PAD_FLOOR (16ull << 20)
 #define NPZ_PAD_RATIO 64u
-/* Whether `a` padded to `width` stays within those bounds; *padded gets
- * n x width (UINT64_MAX on overflow). */
-bool npz_str_padding_ok(const ad_array *a, uint64_t width, uint64_t *padded);
+typedef struct npz_pad {
+    uint64_t padded; /* code points of the string arrays written so far */
+    uint64_t own;    /* their UTF-8 bytes, one more a value */
+} npz_pad;
+/* Count `a` padded to `width` into *acc when the totals stay within those
+ * bounds (true); false leaves *acc as it was. *padded gets n x width
+ * (UINT64_MAX on overflow). */
+bool npz_str_pad(npz_pad *acc, const ad_array *a, uint64_t width, uint64_t *padded);
 
 /* One .npy member served on demand: the header, then either `dlen` bytes of
  * `data` (borrowed) or, when `sa` is set, its strings as UTF-32 padded to

@@ -23,6 +23,7 @@ typedef struct npz_ctx {
     zw_path path;
     json_t *attrs;
     uint64_t max_member; /* cap on one member's expanded size */
+    npz_pad pad;         /* fixed-width strings padded so far (npy.h) */
     adx_err *err;
     /* Arrays built here (shape, format, _attrs) must outlive zip_close. */
     ad_array **owned;
@@ -72,8 +73,9 @@ static int pad_error(npz_ctx *c, const char *ptr, uint64_t n, uint64_t width, ui
     return adx_err_set(
         c->err, ADX_E_LIMIT, ptr,
         "npz stores strings fixed-width: %llu values padded to the longest (%llu "
-        "code points) would be %llu code points, more than %u times their own "
-        "size; export as h5ad or csv (strings unpadded) or shorten the longest value",
+        "code points) would be %llu code points, which with the export's other string "
+        "arrays is more than 64 MiB and more than %u times their own size; export as "
+        "h5ad or csv (strings unpadded) or shorten the longest value",
         (unsigned long long)n, (unsigned long long)width, (unsigned long long)padded,
         NPZ_PAD_RATIO);
 }
@@ -97,7 +99,7 @@ static int put_array(npz_ctx *c, const ad_array *a)
                                (unsigned long long)c->max_member);
         }
         uint64_t padded;
-        if (!npz_str_padding_ok(a, width, &padded)) {
+        if (!npz_str_pad(&c->pad, a, width, &padded)) {
             char ptr[ADX_ERR_PTR_MAX];
             cur_pointer(c, ptr, sizeof ptr);
             return pad_error(c, ptr, a->n, width, padded);
@@ -381,7 +383,7 @@ static int put_recarray(npz_ctx *c, const ad_recarray *r)
         if (a->dtype == AD_STR) {
             width[f] = npz_str_width(a);
             uint64_t padded;
-            if (!npz_str_padding_ok(a, width[f], &padded)) {
+            if (!npz_str_pad(&c->pad, a, width[f], &padded)) {
                 cur_pointer(c, ptr, sizeof ptr);
                 rc = pad_error(c, ptr, a->n, width[f], padded);
                 goto out;

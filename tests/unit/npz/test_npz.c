@@ -546,10 +546,45 @@ START_TEST(string_padding_stays_linear)
     ad_array s;
     ck_assert_int_eq(ad_array_from_cstrs(&s, many, M), 0);
     uint64_t padded;
-    ck_assert(npz_str_padding_ok(&s, npz_str_width(&s), &padded));
+    npz_pad acc = {0};
+    ck_assert(npz_str_pad(&acc, &s, npz_str_width(&s), &padded));
     ck_assert_uint_eq(padded, 200ull * M);
+    ck_assert_uint_eq(acc.padded, 200ull * M);
     ad_array_free(&s);
     free(many);
+    /* The 64 MiB allowance is the archive's: 4,000 values and one of 1,000
+     * characters pad to 4 Mi code points, fine alone and three times, a
+     * fifth time over it (each member alone was within it). */
+    enum { K = 4000 };
+    char *mid = malloc(1001);
+    memset(mid, 'm', 1000);
+    mid[1000] = '\0';
+    for (int i = 0; i < K; i++)
+        vals[i] = i ? "b" : mid;
+    for (int members = 3; members <= 5; members += 2) {
+        ad_anndata *a = small_model();
+        for (int m = 0; m < members; m++) {
+            ad_array arr;
+            ck_assert_int_eq(ad_array_from_cstrs(&arr, vals, K), 0);
+            char key[8];
+            snprintf(key, sizeof key, "s%d", m);
+            ck_assert_int_eq(ad_dict_put(&a->uns, key, ad_elem_from_array(&arr)), 0);
+        }
+        adx_err err;
+        adx_err_init(&err);
+        int rc = npz_write(a, path, ADX_COMP_NONE, 0, NULL, NULL, &err);
+        if (members == 3) {
+            ck_assert_int_eq(rc, 0);
+            unlink(path);
+        } else {
+            ck_assert_int_eq(rc, -1);
+            ck_assert_int_eq(err.type, ADX_E_LIMIT);
+            ck_assert_str_eq(err.items[0].pointer, "/uns/s4");
+            ck_assert_int_eq(access(path, F_OK), -1);
+        }
+        ad_anndata_free(a);
+    }
+    free(mid);
     free(vals);
     free(big);
     rm_tmp(path);
