@@ -14,9 +14,11 @@ in the CLI; at least 250 exports/s at 32 concurrent clients with p99 under
    where they are dear).
 2. Daemon: bench_load.py's small scenario (POST /v1/exports?wait with the
    fixture from --clients keep-alive clients for --seconds) against a daemon
-   of each binary in turn, after 2 s of the same load that are not counted,
-   --repeat times each: medians of requests/s, p50, p99 and the daemon's
-   CPU per export. Every daemon's spool stays until the end (see main).
+   of each binary, all started at once, after 2 s of the same load that are
+   not counted; the runs alternate between the daemons, --repeat times
+   each: medians of requests/s, p50, p99, the daemon's CPU per export, the
+   cores the daemon and the load generator used and the machine's idle and
+   iowait share. Every daemon's spool stays until the end (see main).
 
 --baseline names another build of anndata-exportd, e.g. the round-1 tree
 the issue's figures were measured on, built with bench/build_baseline.sh:
@@ -28,6 +30,7 @@ Without --baseline only this build is measured.
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -52,34 +55,65 @@ def cli_once(binary, out):
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_minflt
 
 
-def daemon_runs(binary, tmp, clients, seconds, repeat, workers, client):
-    """The daemon of one binary with its spool in tmp, which the caller
-    keeps until the whole benchmark ends (see main)."""
+def daemon_runs(bins, top, clients, seconds, repeat, workers, client):
+    """A daemon of each binary, each with its spool under top (kept until
+    the whole benchmark ends, see main), all running at once: the runs
+    alternate between them (A B A B ...), so a host that gets busier or
+    quieter during the benchmark weighs on every binary alike."""
     with open(FIXTURE, "rb") as f:
         body = f.read()
 
-    def load(secs):
+    def load(port, secs):
         if client == "wrk":
             return run_small_wrk(port, clients, secs, FIXTURE)
         return run_small(port, clients, secs, lambda i: body)
 
-    runs = []
-    proc, port = start_daemon(binary, tmp, workers)
+    daemons, runs = {}, {name: [] for name, _ in bins}
     try:
-        load(2)  # not counted: the first exports fault in the workers' arenas
+        for i, (name, b) in enumerate(bins):
+            tmp = os.path.join(top, str(i))
+            os.mkdir(tmp)
+            daemons[name] = start_daemon(b, tmp, workers)
+        for name, _ in bins:
+            load(daemons[name][1], 2)  # not counted: the workers' arenas fault in
         for _ in range(repeat):
-            c0 = cpu_of(proc.pid)
-            r = load(seconds)
-            r["cpu_ms"] = (cpu_of(proc.pid) - c0) * 1e3 / max(r["ok"], 1)
-            runs.append(r)
+            for name, _ in bins:
+                proc, port = daemons[name]
+                c0, s0, k0 = cpu_of(proc.pid), proc_stat(), children_cpu()
+                r = load(port, seconds)
+                c1, s1, k1 = cpu_of(proc.pid), proc_stat(), children_cpu()
+                r["cpu_ms"] = (c1 - c0) * 1e3 / max(r["ok"], 1)
+                # where the two cores went: the daemon, the load generator
+                # (wrk, a finished child), and the machine's split (/proc/stat)
+                r["daemon_cores"] = (c1 - c0) / seconds
+                r["client_cores"] = (k1 - k0) / seconds if client == "wrk" else float("nan")
+                d = [y - x for x, y in zip(s0, s1)]
+                for k, i in (("idle_pct", 3), ("iowait_pct", 4)):
+                    r[k] = 100.0 * d[i] / max(sum(d), 1)
+                runs[name].append(r)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        for proc, _ in daemons.values():
+            proc.terminate()
+        for proc, _ in daemons.values():
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+            for name, rs in runs.items()}
+
+
+def proc_stat():
+    """The machine's CPU time so far: user nice system idle iowait irq
+    softirq steal (the first line of /proc/stat)."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:9]]
+
+
+def children_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def loadavg():
@@ -125,7 +159,6 @@ def main():
     print("\n2. daemon, %d clients (%s) POSTing the fixture with ?wait, %d workers, %.0f s x %d"
           " runs (medians), load average %s" % (a.clients, a.client, a.workers, a.seconds,
                                                 a.repeat, loadavg()))
-    dm = {}
     # Every spool stays until the end. On ext4 without a journal (this VM's
     # disk) a new inode is never one deleted in the last minute or more
     # (fs/ext4/ialloc.c, recently_deleted), and finding a free one scans
@@ -136,14 +169,15 @@ def main():
     # over a minute.
     os.sync()
     with tempfile.TemporaryDirectory(prefix="adx-bench-small-") as top:
-        for i, (name, b) in enumerate(bins):
-            tmp = os.path.join(top, str(i))
-            os.mkdir(tmp)
-            dm[name] = daemon_runs(b, tmp, a.clients, a.seconds, a.repeat, a.workers, a.client)
-            r = dm[name]
-            print("   %-11s %6.1f exports/s  p50 %6.1f ms  p99 %6.1f ms  errors %d  daemon CPU"
-                  " %.2f ms/export" % (name, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"],
-                                       r["cpu_ms"]))
+        dm = daemon_runs(bins, top, a.clients, a.seconds, a.repeat, a.workers, a.client)
+    for name, _ in bins:
+        r = dm[name]
+        print("   %-11s %6.1f exports/s  p50 %6.1f ms  p99 %6.1f ms  errors %d  daemon CPU"
+              " %.2f ms/export" % (name, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"],
+                                   r["cpu_ms"]))
+        print("   %-11s cores: daemon %.2f, %s %.2f; machine idle %.1f%%, iowait %.1f%%"
+              % ("", r["daemon_cores"], a.client, r["client_cores"], r["idle_pct"],
+                 r["iowait_pct"]))
     if a.baseline:
         n, o = dm["this build"], dm["baseline"]
         print("   ratio       %.1fx the throughput, p99 %.2fx, CPU per export %.2fx"

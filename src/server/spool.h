@@ -29,7 +29,8 @@ char *srv_spool_record(const srv_job *j);
  * Appending in place instead of renaming a new file over the old one
  * creates and frees no inode a write: on ext4 without a journal every
  * freed inode is skipped by file creations for a minute or more, which at
- * a few hundred jobs a second cost the daemon 5-20% of its CPU. `sync`
+ * a few hundred jobs a second cost the daemon 5-14% of its CPU
+ * (README, stop 21). `sync`
  * as afile_append (AFILE_SYNC_ALL when the directory must be synced too).
  * Worker or startup. */
 int srv_spool_append_record(const char *dir, const char *rec, afile_sync sync, adx_err *err);
